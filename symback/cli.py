@@ -1,0 +1,102 @@
+"""The ``symback`` command line: one subcommand per job, exit 0 / 1 / 2.
+
+0 success, 1 a check that failed, 2 bad input (one line on stderr saying
+what and where, never a traceback). Every command takes ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from .errors import SymbackError
+
+COMMANDS: dict[str, Callable] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own usage errors are bad input too: exit 2, one line
+        self.print_usage(sys.stderr)
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"symback: error: {message}", file=sys.stderr)
+    return 2
+
+
+def command(name: str, help: str):
+    """Register a subcommand: the decorated function adds its arguments and returns its runner."""
+
+    def register(setup):
+        COMMANDS[name] = (help, setup)
+        return setup
+
+    return register
+
+
+def _emit(args, data: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@command("grad", "gradient of a scalar expression over its IR, and the worked table at a point")
+def _grad_command(p: argparse.ArgumentParser):
+    p.add_argument("expr", help='a SymPy expression, e.g. "(x + y)*z", or named steps "q = x + y; f = q*z"')
+    p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: all)")
+    p.add_argument("--at", help="a point, e.g. x=-2,y=5,z=-4: prints the forward/backward table")
+    p.add_argument("--expand", action="store_true", help="write gradients in the input variables alone")
+    p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
+
+    def run(args) -> int:
+        from .gradient import grad
+        from .parse import parse_names, parse_point
+
+        wrt = parse_names(args.wrt) if args.wrt else None
+        g = grad(args.expr, wrt=wrt)
+        table = g.at(parse_point(args.at)) if args.at else None
+        if args.json:
+            _emit(args, g.to_dict(table, expand=args.expand), "")
+        else:
+            from .render.grad import render_gradient
+
+            _emit(args, {}, render_gradient(g, table, args.format, args.expand))
+        return 0
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symback", description="Backpropagation you can read, check and run fast.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    runners = {}
+    for name, (help_text, setup) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        runners[name] = setup(p)
+    parser.set_defaults(_runners=runners)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    try:
+        return args._runners[args.command](args)
+    except SymbackError as exc:
+        return _fail(str(exc))
+    except RecursionError:
+        return _fail("the expression is nested too deeply for this output; use the Python API or omit --expand")
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

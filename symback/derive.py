@@ -1,0 +1,113 @@
+"""Reverse mode over the IR: append one adjoint node per forward quantity.
+
+For the output ``f`` the adjoint of a node ``v`` is ``df/dv``; it is the
+sum over the consumers ``c`` of ``v`` of upstream x local,
+``df/dc * dc/dv`` (gradients add where a value branches). The local
+derivative ``dc/dv`` is never looked up in a table: the rule registered for
+the consumer's op (`VJP`) obtains it from SymPy, for ``scalar`` nodes by
+``sympy.diff`` of the consumer's own, one-operation expression. Each local
+derivative is shallow, so the backward pass costs a small constant times the
+forward pass (the cheap-gradient theorem), unlike ``sympy.diff`` of the whole
+nested expression.
+
+The gate patterns of the lecture fall out: ``diff(a + b, a) = 1`` (add
+distributes), ``diff(a*b, a) = b`` (mul swaps), ``diff(Max(a, b), a) =
+I[a > b]`` (max routes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy as sp
+
+from .errors import SymbackError
+from .ir import Graph, Node, sym
+from .nonsmooth import take_conventions
+
+
+@dataclass(frozen=True)
+class Term:
+    """One consumer's contribution to an adjoint: ``upstream * local``."""
+
+    consumer: str
+    local: sp.Expr  # d consumer / d this node
+    value: sp.Expr  # the contribution itself, in node symbols
+
+
+def adjoint_name(output: str, name: str) -> str:
+    """The IR name of d output / d name, e.g. ``df_dq``."""
+    return f"d{output}_d{name}"
+
+
+def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str) -> sp.Expr:
+    """d expr / d wrt by SymPy, in the frameworks' conventions for kinks."""
+    d = take_conventions(sp.diff(expr, wrt))
+    if d.has(sp.Derivative, sp.Subs):
+        raise SymbackError(f"{where}: SymPy cannot differentiate {expr} with respect to {wrt}")
+    return d
+
+
+def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
+    local = local_derivative(node.expr, sym(arg), f"node {node.name} = {node.expr}")
+    return Term(node.name, local, local * upstream)
+
+
+#: op -> rule giving the consumer's contribution to one argument's adjoint.
+VJP: dict[str, Callable[[Node, str, sp.Symbol], Term]] = {"scalar": _scalar_vjp}
+
+
+def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
+    """Nodes on some path from a `wrt` leaf to `output`: the only ones needing adjoints."""
+    downstream = set(wrt)
+    for node in graph:
+        if any(a in downstream for a in node.args):
+            downstream.add(node.name)
+    upstream = {output}
+    for node in reversed(list(graph)):
+        if node.name in upstream:
+            upstream.update(node.args)
+    return downstream & upstream
+
+
+def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:
+    """The forward graph followed by its adjoint nodes; returns (graph, wrt -> adjoint name)."""
+    forward = list(graph)
+    out = Graph(forward)
+    needed = relevant(graph, output, wrt)
+    taken = set(graph.names)
+
+    def name_for(v: str) -> str:
+        name = adjoint_name(output, v)
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        return name
+
+    adjoint: dict[str, str] = {}
+    terms: dict[str, list[Term]] = {v: [] for v in needed}
+    seed = name_for(output)
+    out.add(Node(seed, "seed", expr=sp.Integer(1), shape=graph[output].shape, role="adjoint", of=output))
+    adjoint[output] = seed
+    for node in reversed(forward):
+        v = node.name
+        if v not in needed:
+            continue
+        if v != output:
+            parts = terms[v]
+            total = sp.Add(*[t.value for t in parts])
+            args = tuple(sorted({s.name for s in total.free_symbols}, key=out.position))
+            adjoint[v] = name_for(v)
+            out.add(Node(adjoint[v], "scalar", args=args, expr=total, shape=node.shape,
+                         role="adjoint", of=v, terms=tuple(parts)))
+        if node.is_leaf:
+            continue
+        rule = VJP.get(node.op)
+        if rule is None:
+            raise SymbackError(f"node {v}: no derivative rule for op {node.op!r}")
+        upstream = sym(adjoint[v])
+        for arg in node.args:
+            if arg in needed:
+                terms[arg].append(rule(node, arg, upstream))
+    return out, {w: adjoint[w] for w in wrt if w in adjoint}

@@ -1,0 +1,262 @@
+"""`grad`: the scalar front end, reverse pass and worked table behind one object.
+
+>>> import sympy as sp, symback as sb
+>>> x, y, z = sp.symbols("x y z")
+>>> g = sb.grad((x + y) * z)
+>>> g.gradient[x], g.gradient[z]
+(z, v1)
+>>> t = g.at(x=-2, y=5, z=-4)
+>>> t.value, t.grad["x"], t.grad["y"], t.grad["z"]
+(-12, -4, -4, 3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import sympy as sp
+
+from .derive import reverse
+from .errors import SymbackError
+from .evaluate import evaluate, numeric, to_python
+from .ir import Graph, Node, sym
+from .parse import number, parse_program
+from .scalar import build_graph
+
+#: Expressions with more operations than this are not passed to sympy.simplify.
+SIMPLIFY_LIMIT = 60
+
+
+def _names(wrt, inputs: list[str]) -> list[str]:
+    if wrt is None:
+        return list(inputs)
+    if isinstance(wrt, (str, sp.Symbol)):
+        wrt = [wrt]
+    names = []
+    for w in wrt:
+        name = w.name if isinstance(w, sp.Symbol) else str(w)
+        if name not in inputs:
+            raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _key(var) -> str:
+    return var.name if isinstance(var, sp.Symbol) else str(var)
+
+
+class _ByName(dict):
+    """A dict keyed by variable name that also accepts the SymPy symbol."""
+
+    def __getitem__(self, key):
+        return super().__getitem__(_key(key))
+
+    def __contains__(self, key):
+        return super().__contains__(_key(key))
+
+
+@dataclass
+class Step:
+    """One row of the worked table."""
+
+    node: str
+    expr: sp.Expr | None
+    role: str  # "input", "forward" or "backward"
+    value: sp.Expr | None = None
+    grad: sp.Expr | None = None
+    node_ref: Node | None = None
+
+
+class Gradient:
+    """The IR of a scalar expression with its adjoints, gradient and worked table."""
+
+    def __init__(self, graph: Graph, output: str, wrt: list[str], adjoints: dict[str, str], source: str):
+        self.graph = graph
+        self.output = output
+        self.wrt = wrt
+        self.adjoints = adjoints  # variable -> adjoint node name
+        self.source = source
+        self.inputs = [n.name for n in graph.leaves("input")]
+        self._adjoint_of = {n.of: n.name for n in graph.backward()}
+        self._user = {}  # IR's real symbols -> the user's own symbols, for results handed back
+
+    def _to_user(self, expr: sp.Expr) -> sp.Expr:
+        return expr.xreplace({s: self._user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
+
+    def adjoints_of(self, name: str) -> str:
+        """Name of the adjoint node d output / d name."""
+        return self._adjoint_of[name]
+
+    # -- symbolic ------------------------------------------------------------
+    @property
+    def expr(self) -> sp.Expr:
+        """The output written in the input variables alone."""
+        return self._to_user(self._expanded()[self.output])
+
+    @property
+    def gradient(self) -> dict[str, sp.Expr]:
+        """d output / d var for each var, over the named intermediates (linear in size)."""
+        inline: dict[sp.Symbol, sp.Expr] = {}
+        for node in self.graph.backward():
+            e = node.expr.xreplace(inline)
+            if e.is_Atom or sp.count_ops(e) <= 1:
+                inline[node.symbol] = e
+        out = _ByName()
+        for v in self.wrt:
+            e = inline.get(sym(self.adjoints[v]), sym(self.adjoints[v])) if v in self.adjoints else sp.Integer(0)
+            out[v] = self._to_user(e)
+        return out
+
+    def _expanded(self) -> dict[str, sp.Expr]:
+        full: dict[sp.Symbol, sp.Expr] = {}
+        for node in self.graph:
+            if not node.is_leaf:
+                full[node.symbol] = node.expr.xreplace(full)
+        return {s.name: e for s, e in full.items()}
+
+    def expanded(self) -> dict[str, sp.Expr]:
+        """d output / d var written in the input variables alone, simplified when small."""
+        full = self._expanded()
+        out = _ByName()
+        for v in self.wrt:
+            e = full.get(self.adjoints.get(v, ""), sp.Integer(0))
+            if sp.count_ops(e) <= SIMPLIFY_LIMIT:
+                e = sp.simplify(e)
+            out[v] = self._to_user(e)
+        return out
+
+    # -- numeric -------------------------------------------------------------
+    def at(self, point: dict | None = None, **values) -> "Table":
+        """The worked forward/backward table at a point, e.g. ``g.at(x=-2, y=5, z=-4)``."""
+        given = {_key(k): v for k, v in {**(point or {}), **values}.items()}
+        unknown = [k for k in given if k not in self.inputs]
+        if unknown:
+            raise SymbackError(
+                f"--at: {unknown[0]!r} is not a variable of the expression (its variables: {', '.join(self.inputs)})"
+            )
+        missing = [v for v in self.inputs if v not in given]
+        if missing:
+            raise SymbackError(f"--at: no value for {', '.join(missing)}; give every variable, e.g. --at "
+                               + ",".join(f"{v}=1" for v in self.inputs))
+        exact = {k: number(v, f"--at {k}") for k, v in given.items()}
+        return Table(self, evaluate(self.graph, exact))
+
+    @property
+    def steps(self) -> list[Step]:
+        """Forward quantities, then backward ones, in evaluation order (no numbers)."""
+        rows = []
+        for node in self.graph:
+            role = "input" if node.is_leaf else ("backward" if node.role == "adjoint" else "forward")
+            rows.append(Step(node.name, node.expr if node.expr is not None else node.symbol, role, node_ref=node))
+        return rows
+
+    # -- output --------------------------------------------------------------
+    def to_dict(self, table: "Table | None" = None, expand: bool = False) -> dict:
+        """The JSON object of ``symback grad --json`` (DESIGN.md)."""
+        grads = self.expanded() if expand else self.gradient
+        data = {
+            "expr": self.source,
+            "wrt": list(self.wrt),
+            "steps": [],
+            "gradient": {v: str(grads[v]) for v in self.wrt},
+        }
+        for step in self.steps:
+            row = {"node": step.node, "expr": str(step.expr)}
+            if table is not None:
+                row["value"] = to_python(table.values[step.node])
+                if step.role != "backward":
+                    g = table.adjoint_value(step.node)
+                    row["grad"] = to_python(g) if g is not None else 0
+                else:
+                    row["grad"] = None
+            data["steps"].append(row)
+        if table is not None:
+            data["value"] = to_python(table.value)
+            data["grad_at"] = {v: to_python(table.grad[v]) for v in self.wrt}
+        return data
+
+    def render(self, format: str = "text", expand: bool = False) -> str:
+        from .render.grad import render_gradient
+
+        return render_gradient(self, None, format, expand)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def __repr__(self) -> str:
+        return f"<Gradient of {self.source} with respect to {', '.join(self.wrt)}>"
+
+    def _repr_latex_(self) -> str:
+        return self.render("latex")
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+
+class Table:
+    """Forward values and gradients of every node at one point."""
+
+    def __init__(self, gradient: Gradient, values: dict[str, sp.Expr]):
+        self.gradient = gradient
+        self.values = values
+        self.value = values[gradient.output]
+        self.grad = _ByName(
+            (v, values[gradient.adjoints[v]] if v in gradient.adjoints else sp.Integer(0)) for v in gradient.wrt
+        )
+
+    def adjoint_value(self, name: str):
+        """d output / d name at this point (None when `name` does not affect the output)."""
+        adj = self.gradient._adjoint_of.get(name)
+        return self.values[adj] if adj else None
+
+    def local(self, node: Node, arg: str) -> sp.Expr:
+        """The local gradient d node / d arg at this point."""
+        from .derive import local_derivative
+
+        d = local_derivative(node.expr, sym(arg), f"node {node.name}")
+        return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")
+
+    def to_dict(self, expand: bool = False) -> dict:
+        return self.gradient.to_dict(self, expand)
+
+    def render(self, format: str = "text", expand: bool = False) -> str:
+        from .render.grad import render_gradient
+
+        return render_gradient(self.gradient, self, format, expand)
+
+    def __str__(self) -> str:
+        return self.render("text")
+
+    def _repr_latex_(self) -> str:
+        return self.render("latex")
+
+    def _repr_markdown_(self) -> str:
+        return self.render("markdown")
+
+
+def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
+    """Reverse-mode gradient of a scalar expression (or of named steps, or of their text).
+
+    `expr` is a SymPy expression, a list of ``(name, expr)`` steps whose last
+    one is the output, or a string such as ``"(x + y)*z"`` or
+    ``"q = x + y; f = q*z"``. `wrt` is a variable or a list of them (names or
+    symbols); by default every variable, in natural order.
+    """
+    source_text = expr if isinstance(expr, str) else None
+    if isinstance(expr, dict):
+        expr = list(expr.items())
+    if isinstance(expr, str):
+        expr = parse_program(expr)
+    graph, output = build_graph(expr, atomize=atomize)
+    inputs = [n.name for n in graph.leaves("input")]
+    if not inputs:
+        raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
+    names = _names(wrt, inputs)
+    full, adjoints = reverse(graph, output, names)
+    if source_text is None:
+        source_text = "; ".join(f"{n} = {e}" for n, e in expr) if isinstance(expr, (list, tuple)) else str(expr)
+    result = Gradient(full, output, names, adjoints, source_text)
+    exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
+    result._user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
+    return result
+

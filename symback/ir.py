@@ -1,0 +1,125 @@
+"""The IR: the lecture's "series of intermediate calculations".
+
+A `Graph` is an ordered list of `Node`s. Each node names one quantity, says
+how it is computed from earlier nodes (`op` plus `args`, and for most ops a
+SymPy `expr` in symbols named after the args), and carries a `shape`:
+``()`` for a scalar, ``(n,)`` for a vector of n, ``(m, n)`` for a matrix
+(sizes may be SymPy symbols). Forward and backward quantities live in the
+same graph, so every later stage (evaluation, rendering, code generation)
+reads one structure.
+
+Ops used so far (each op's local derivative rule lives in `derive.VJP`):
+
+- ``input`` / ``param`` / ``target``: leaves, no expression.
+- ``scalar``: a scalar SymPy expression of the args' symbols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import sympy as sp
+
+Shape = tuple  # () scalar, (n,) vector, (m, n) matrix; entries int or sp.Symbol
+
+LEAF_OPS = frozenset({"input", "param", "target"})
+
+
+@dataclass
+class Node:
+    """One named quantity: ``name = op(args)``, described by ``expr``.
+
+    ``role`` is ``"forward"`` for the forward pass (leaves included) or
+    ``"adjoint"`` for a backward quantity; ``of`` names the forward node an
+    adjoint belongs to; ``terms`` keeps, for an adjoint, one summand per
+    consumer so rendering can show where gradients add.
+    """
+
+    name: str
+    op: str
+    args: tuple[str, ...] = ()
+    expr: sp.Expr | None = None
+    shape: Shape = ()
+    role: str = "forward"
+    of: str | None = None
+    terms: tuple = ()
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        """The SymPy symbol that stands for this node in later expressions."""
+        return sym(self.name)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op in LEAF_OPS
+
+
+def sym(name: str) -> sp.Symbol:
+    """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside."""
+    return sp.Symbol(name, real=True)
+
+
+class Graph:
+    """An ordered, append-only list of nodes with name lookup and consumers."""
+
+    def __init__(self, nodes: Iterable[Node] = ()):
+        self._nodes: list[Node] = []
+        self._by_name: dict[str, Node] = {}
+        self._consumers: dict[str, list[str]] = {}
+        self._position: dict[str, int] = {}
+        for node in nodes:
+            self.add(node)
+
+    def add(self, node: Node) -> Node:
+        """Append `node`; its args must already be in the graph (topological order)."""
+        if node.name in self._by_name:
+            raise ValueError(f"node {node.name!r} is defined twice")
+        for arg in node.args:
+            if arg not in self._by_name:
+                raise ValueError(f"node {node.name!r} uses {arg!r} before it is defined")
+        self._position[node.name] = len(self._nodes)
+        self._nodes.append(node)
+        self._by_name[node.name] = node
+        self._consumers[node.name] = []
+        for arg in dict.fromkeys(node.args):
+            self._consumers[arg].append(node.name)
+        return node
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self._nodes]
+
+    def position(self, name: str) -> int:
+        """Index of node `name` in evaluation order."""
+        return self._position[name]
+
+    def consumers(self, name: str) -> list[str]:
+        """Names of the nodes that use `name`, in graph order."""
+        return list(self._consumers[name])
+
+    def leaves(self, op: str | None = None) -> list[Node]:
+        return [n for n in self._nodes if n.is_leaf and (op is None or n.op == op)]
+
+    def forward(self) -> list[Node]:
+        return [n for n in self._nodes if n.role == "forward"]
+
+    def backward(self) -> list[Node]:
+        return [n for n in self._nodes if n.role == "adjoint"]
+
+    def ops(self, nodes: Iterable[Node]) -> int:
+        """Arithmetic operation count of the nodes' expressions (SymPy's count_ops)."""
+        return sum(int(sp.count_ops(n.expr)) for n in nodes if n.expr is not None)

@@ -1,0 +1,1 @@
+"""Printers: IR and derivations -> text, LaTeX, Markdown, JSON."""

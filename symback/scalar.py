@@ -1,0 +1,170 @@
+"""Front end for scalar expressions: a SymPy expression -> an IR `Graph`.
+
+Two ways in:
+
+- one expression, ``(x + y)*z``: every operation becomes a node named
+  ``v1, v2, ...`` in evaluation order and the root is named ``f``; identical
+  subexpressions become one node with several consumers;
+- named steps, ``[("q", x + y), ("f", q*z)]``: each step is one node with
+  the user's name (as the lecture writes ``f_k = beta_k + omega_k h_k``).
+
+A factor like ``-y`` or ``y**2`` or ``1/y`` that merely scales one variable
+inside a sum or product stays inline (``x - y`` is one node, ``x/y`` one
+node), which keeps the table as short as a person would write it.
+
+The walk is iterative, so a chain thousands of levels deep does not hit
+Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .errors import SymbackError
+from .ir import Graph, Node, sym
+
+Steps = Sequence[tuple[str, sp.Expr]]
+
+
+def _check_scalar(expr, where: str) -> sp.Expr:
+    if isinstance(expr, (sp.MatrixBase, sp.MatrixExpr)) or getattr(expr, "is_Matrix", False):
+        raise SymbackError(f"{where} is a matrix; symback grad needs a scalar expression (use Network for layers)")
+    if isinstance(expr, (list, tuple, dict, set)):
+        raise SymbackError(f"{where} is a {type(expr).__name__}; symback grad needs one scalar expression")
+    try:
+        expr = sp.sympify(expr)
+    except (sp.SympifyError, TypeError):
+        raise SymbackError(f"{where} {expr!r} is not a SymPy expression") from None
+    if not isinstance(expr, sp.Expr):
+        raise SymbackError(f"{where} {expr} is not a scalar expression (a {type(expr).__name__})")
+    if expr.has(sp.Derivative, sp.Integral):
+        raise SymbackError(f"{where} {expr} contains an unevaluated derivative or integral")
+    if expr.atoms(AppliedUndef):
+        f = sorted(str(a.func) for a in expr.atoms(AppliedUndef))[0]
+        raise SymbackError(f"{where} uses the undefined function {f!r}; define it as an expression")
+    return expr
+
+
+def _real(expr: sp.Expr) -> sp.Expr:
+    """Replace the user's symbols by real ones of the same name (|x|' = sign(x))."""
+    return expr.xreplace({s: sym(s.name) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
+
+
+def _inline(expr: sp.Expr) -> bool:
+    """True for ``c*x``, ``x**c`` with c a number and x a symbol: kept inside its parent."""
+    if expr.is_Mul and len(expr.args) == 2:
+        a, b = expr.args
+        return (a.is_Number and b.is_Symbol) or (b.is_Number and a.is_Symbol)
+    if expr.is_Pow:
+        return expr.base.is_Symbol and expr.exp.is_Number
+    return False
+
+
+class _Namer:
+    """Deterministic fresh names that avoid the user's variable names."""
+
+    def __init__(self, taken: Iterable[str]):
+        self.taken = set(taken)
+        self.count = 0
+
+    def fresh(self, prefix: str = "v") -> str:
+        while True:
+            self.count += 1
+            name = f"{prefix}{self.count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def claim(self, name: str) -> str:
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
+def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str]) -> None:
+    names = set()
+    for e in exprs:
+        names |= {s.name for s in e.free_symbols}
+    for name in sorted(names - exclude, key=natural_key):
+        graph.add(Node(name, "input", shape=()))
+
+
+def natural_key(name: str):
+    """Sort ``w2`` before ``w10``."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name: str | None) -> sp.Expr:
+    """Add one node per operation of `expr` (post-order, iterative); return the root's stand-in."""
+    stack = [(expr, False)]
+    while stack:
+        e, expanded = stack.pop()
+        if e in memo or e.is_Atom:
+            continue
+        if not expanded:
+            stack.append((e, True))
+            stack.extend((a, False) for a in reversed(e.args) if not a.is_Atom and a not in memo)
+            continue
+        if _inline(e) and e is not expr:
+            memo[e] = e.xreplace(memo)
+            continue
+        body = e.func(*[memo.get(a, a) for a in e.args]) if e.args else e
+        name = root_name if e is expr and root_name else namer.fresh()
+        args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
+        graph.add(Node(name, "scalar", args=args, expr=body))
+        memo[e] = sym(name)
+    return memo.get(expr, expr)
+
+
+def build_graph(source: sp.Expr | Steps, atomize: bool | None = None) -> tuple[Graph, str]:
+    """IR graph of a scalar expression or of named steps; returns (graph, output name).
+
+    With named steps each step is one node unless ``atomize=True``.
+    """
+    graph = Graph()
+    if isinstance(source, dict):
+        source = list(source.items())
+    if isinstance(source, (list, tuple)) and source and all(
+        isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], (str, sp.Symbol)) for s in source
+    ):
+        steps = [(str(n), _real(_check_scalar(e, f"step {str(n)!r}"))) for n, e in source]
+        step_names = [n for n, _ in steps]
+        for n in step_names:
+            if not n.isidentifier():
+                raise SymbackError(f"step name {n!r} is not a Python identifier")
+        if len(set(step_names)) != len(step_names):
+            dup = next(n for n in step_names if step_names.count(n) > 1)
+            raise SymbackError(f"step {dup!r} is defined twice; give each intermediate its own name")
+        defined: set[str] = set()
+        for n, e in steps:
+            later = {s.name for s in e.free_symbols} & (set(step_names) - defined)
+            if later:
+                raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")
+            defined.add(n)
+        _add_inputs(graph, [e for _, e in steps], exclude=set(step_names))
+        namer = _Namer(graph.names + step_names)
+        for n, e in steps:
+            if atomize:
+                out = _decompose(e, graph, namer, {}, n)
+                if n not in graph:  # the step is a bare symbol or number
+                    graph.add(Node(n, "scalar", args=tuple(s.name for s in out.free_symbols), expr=out))
+            else:
+                args = tuple(sorted({s.name for s in e.free_symbols}, key=graph.position))
+                graph.add(Node(n, "scalar", args=args, expr=e))
+        return graph, steps[-1][0]
+
+    expr = _real(_check_scalar(source, "expression"))
+    _add_inputs(graph, [expr], exclude=set())
+    namer = _Namer(graph.names)
+    out_name = namer.claim("f")
+    if expr.is_Atom or _inline(expr):
+        graph.add(Node(out_name, "scalar", args=tuple(sorted(s.name for s in expr.free_symbols)), expr=expr))
+    else:
+        _decompose(expr, graph, namer, {}, out_name)
+    return graph, out_name

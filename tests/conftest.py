@@ -1,0 +1,35 @@
+"""Shared helpers: central differences and a relative-error measure."""
+
+import math
+
+import pytest
+import sympy as sp
+
+
+def central_difference(expr: sp.Expr, var: sp.Symbol, point: dict, h: float = 1e-6) -> float:
+    """(f(x + h) - f(x - h)) / 2h with f evaluated by SymPy at 30 digits."""
+    f = sp.lambdify(list(point), expr, modules=["mpmath"])
+    import mpmath
+
+    mpmath.mp.dps = 40
+    args = {k.name if isinstance(k, sp.Symbol) else k: mpmath.mpf(v) for k, v in point.items()}
+    name = var.name if isinstance(var, sp.Symbol) else var
+    plus, minus = dict(args), dict(args)
+    plus[name] += mpmath.mpf(h)
+    minus[name] -= mpmath.mpf(h)
+    keys = [k.name if isinstance(k, sp.Symbol) else k for k in point]
+    return float((f(*[plus[k] for k in keys]) - f(*[minus[k] for k in keys])) / (2 * mpmath.mpf(h)))
+
+
+def rel_err(a: float, b: float) -> float:
+    return abs(a - b) / max(1.0, abs(a), abs(b))
+
+
+@pytest.fixture
+def close():
+    def check(a, b, tol):
+        a, b = float(a), float(b)
+        assert math.isfinite(a) and math.isfinite(b)
+        assert rel_err(a, b) <= tol, f"{a} vs {b}: relative error {rel_err(a, b):.3g} > {tol}"
+
+    return check
