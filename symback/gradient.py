@@ -78,6 +78,7 @@ class Gradient:
         self.source = source
         self.inputs = [n.name for n in graph.leaves("input")]
         self._adjoint_of = {n.of: n.name for n in graph.backward()}
+        self.named_steps = False
         self._user = {}  # IR's real symbols -> the user's own symbols, for results handed back
 
     def _to_user(self, expr: sp.Expr) -> sp.Expr:
@@ -96,6 +97,10 @@ class Gradient:
     @property
     def gradient(self) -> dict[str, sp.Expr]:
         """d output / d var for each var, over the named intermediates (linear in size)."""
+        return _ByName((v, self._to_user(e)) for v, e in self.node_gradient().items())
+
+    def node_gradient(self) -> dict[str, sp.Expr]:
+        """`gradient` in the IR's own symbols (what the printers use)."""
         inline: dict[sp.Symbol, sp.Expr] = {}
         for node in self.graph.backward():
             e = node.expr.xreplace(inline)
@@ -103,8 +108,7 @@ class Gradient:
                 inline[node.symbol] = e
         out = _ByName()
         for v in self.wrt:
-            e = inline.get(sym(self.adjoints[v]), sym(self.adjoints[v])) if v in self.adjoints else sp.Integer(0)
-            out[v] = self._to_user(e)
+            out[v] = self.graph[self.adjoints[v]].expr.xreplace(inline) if v in self.adjoints else sp.Integer(0)
         return out
 
     def _expanded(self) -> dict[str, sp.Expr]:
@@ -116,13 +120,17 @@ class Gradient:
 
     def expanded(self) -> dict[str, sp.Expr]:
         """d output / d var written in the input variables alone, simplified when small."""
+        return _ByName((v, self._to_user(e)) for v, e in self.node_expanded().items())
+
+    def node_expanded(self) -> dict[str, sp.Expr]:
+        """`expanded` in the IR's own symbols."""
         full = self._expanded()
         out = _ByName()
         for v in self.wrt:
             e = full.get(self.adjoints.get(v, ""), sp.Integer(0))
             if sp.count_ops(e) <= SIMPLIFY_LIMIT:
                 e = sp.simplify(e)
-            out[v] = self._to_user(e)
+            out[v] = e
         return out
 
     # -- numeric -------------------------------------------------------------
@@ -234,6 +242,16 @@ class Table:
         return self.render("markdown")
 
 
+def _describe(expr, size: int) -> str:
+    """The source as text; a description instead where it is too deep to print."""
+    try:
+        if isinstance(expr, (list, tuple)):
+            return "; ".join(f"{n} = {e}" for n, e in expr)
+        return str(expr)
+    except RecursionError:
+        return f"<expression of {size} nodes, too deep to print>"
+
+
 def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     """Reverse-mode gradient of a scalar expression (or of named steps, or of their text).
 
@@ -254,8 +272,9 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     names = _names(wrt, inputs)
     full, adjoints = reverse(graph, output, names)
     if source_text is None:
-        source_text = "; ".join(f"{n} = {e}" for n, e in expr) if isinstance(expr, (list, tuple)) else str(expr)
+        source_text = _describe(expr, len(graph))
     result = Gradient(full, output, names, adjoints, source_text)
+    result.named_steps = isinstance(expr, (list, tuple))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
     result._user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
     return result

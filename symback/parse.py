@@ -29,9 +29,18 @@ _SYMPY_FUNCTIONS = (
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
 FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
+# what parse_expr's generated code calls (numbers, and Add/Mul/Pow when evaluate=False)
+_GLOBALS = {n: getattr(sp, n) for n in ("Integer", "Float", "Rational", "Symbol", "Add", "Mul", "Pow")}
 
 
-def _namespace(text: str) -> dict:
+def _unevaluated(fn):
+    """`fn` called with evaluate=False where it is a SymPy class that accepts it."""
+    if isinstance(fn, type) and issubclass(fn, sp.Basic):
+        return lambda *args: fn(*args, evaluate=False)
+    return fn
+
+
+def _namespace(text: str, evaluate: bool = True) -> dict:
     """Map every identifier in `text` to a symbol, function or constant."""
     names: dict[str, object] = {}
     try:
@@ -44,7 +53,7 @@ def _namespace(text: str) -> dict:
         name = tok.string
         is_call = i + 1 < len(tokens) and tokens[i + 1].string == "("
         if is_call:
-            names[name] = _function(name, text)
+            names[name] = _function(name, text) if evaluate else _unevaluated(_function(name, text))
         elif name in CONSTANTS:
             names[name] = CONSTANTS[name]
         else:
@@ -61,14 +70,19 @@ def _function(name: str, text: str):
     raise SymbackError(f"unknown function {name!r} in {text!r}{library.suggest(name, known)}")
 
 
-def parse_expression(text: str, where: str = "expression") -> sp.Expr:
-    """Parse one SymPy-syntax expression; ``^`` means power, as on paper."""
+def parse_expression(text: str, where: str = "expression", evaluate: bool = True) -> sp.Expr:
+    """Parse one SymPy-syntax expression; ``^`` means power, as on paper.
+
+    ``evaluate=False`` leaves the tree as written; the scalar front end
+    evaluates it node by node, which keeps deep ``Max`` chains linear (SymPy
+    compares each new ``Max`` with its whole subtree).
+    """
     if not text.strip():
         raise SymbackError(f"{where} is empty")
     src = text.replace("^", "**")
     try:
-        expr = parse_expr(src, local_dict=_namespace(src), global_dict={"Integer": sp.Integer, "Float": sp.Float,
-                                                                        "Rational": sp.Rational, "Symbol": sp.Symbol})
+        expr = parse_expr(src, local_dict=_namespace(src, evaluate), global_dict=_GLOBALS,
+                          evaluate=evaluate)
     except SymbackError:
         raise
     except SyntaxError as exc:
@@ -89,14 +103,14 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
     if not any(_assignment(p) for p in parts):
         if len(parts) > 1:
             raise SymbackError(f"expected one expression or 'name = expr' steps separated by ';', got {text!r}")
-        return parse_expression(parts[0])
+        return parse_expression(parts[0], evaluate=False)
     steps = []
     for i, part in enumerate(parts, 1):
         split = _assignment(part)
         if not split:
             raise SymbackError(f"step {i} {part!r}: expected 'name = expression'")
         name, rhs = split
-        steps.append((name, parse_expression(rhs, where=f"step {i} ({name})")))
+        steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
     return steps
 
 

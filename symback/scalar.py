@@ -159,12 +159,16 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None) -> tuple[G
                 graph.add(Node(n, "scalar", args=args, expr=e))
         return graph, steps[-1][0]
 
-    expr = _real(_check_scalar(source, "expression"))
+    expr = _check_scalar(source, "expression")
     _add_inputs(graph, [expr], exclude=set())
     namer = _Namer(graph.names)
     out_name = namer.claim("f")
     if expr.is_Atom or _inline(expr):
+        expr = _real(expr)
         graph.add(Node(out_name, "scalar", args=tuple(sorted(s.name for s in expr.free_symbols)), expr=expr))
     else:
-        _decompose(expr, graph, namer, {}, out_name)
+        # map the user's symbols to real ones node by node: rebuilding the whole
+        # tree at once re-evaluates every Max/Min and is quadratic in depth
+        memo = {s: sym(s.name) for s in expr.free_symbols}
+        _decompose(expr, graph, namer, memo, out_name)
     return graph, out_name

@@ -93,7 +93,7 @@ def render_gradient(gradient, table, format: str = "text", expand: bool = False)
 
 
 def _gradients(gradient, expand):
-    return gradient.expanded() if expand else gradient.gradient
+    return gradient.node_expanded() if expand else gradient.node_gradient()
 
 
 def _render_text(gradient, table, expand) -> str:
@@ -101,7 +101,7 @@ def _render_text(gradient, table, expand) -> str:
     fmt = lambda e: _text(e, names)  # noqa: E731
     buf = io.StringIO()
     console = Console(file=buf, width=100, force_terminal=False, color_system=None, highlight=False)
-    head = f"{gradient.output} = {gradient.source}"
+    head = gradient.source if gradient.named_steps else f"{gradient.output} = {gradient.source}"
     if table is not None:
         point = ", ".join(f"{v} = {show(table.values[v])}" for v in gradient.inputs)
         head += f"   at {point}"
@@ -121,7 +121,7 @@ def _render_text(gradient, table, expand) -> str:
         fw.add_row(*row)
     console.print(fw)
 
-    bw = RichTable(title="backward pass: upstream × local, summed over consumers", box=box.SIMPLE_HEAD,
+    bw = RichTable(title="backward pass (upstream × local)", box=box.SIMPLE_HEAD,
                    title_justify="left", pad_edge=False)
     bw.add_column("gradient")
     bw.add_column("= upstream × local")
@@ -148,7 +148,8 @@ def _render_text(gradient, table, expand) -> str:
 def _render_markdown(gradient, table, expand) -> str:
     latex_names = _latex_names(gradient)
     tex = lambda e: sp.latex(e, symbol_names=latex_names)  # noqa: E731
-    out = [f"**${latex_names[sym(gradient.output)]} = {sp.latex(gradient.expr)}$**", ""]
+    out = [f"**${latex_names[sym(gradient.output)]} = {sp.latex(gradient.expr)}$**" if not gradient.named_steps
+           else f"**{gradient.source}**", ""]
     out += ["| node | expression |" + (" value | gradient |" if table else ""),
             "|---|---|" + ("---:|---:|" if table else "")]
     for node in gradient.graph.forward():
