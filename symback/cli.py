@@ -37,40 +37,24 @@ def command(name: str, help: str):
     return register
 
 
-def _emit(args, data: dict, text: str) -> None:
+def emit(args, data: dict, text: str) -> None:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-@command("grad", "gradient of a scalar expression over its IR, and the worked table at a point")
-def _grad_command(p: argparse.ArgumentParser):
-    p.add_argument("expr", help='a SymPy expression, e.g. "(x + y)*z", or named steps "q = x + y; f = q*z"')
-    p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: all)")
-    p.add_argument("--at", help="a point, e.g. x=-2,y=5,z=-4: prints the forward/backward table")
-    p.add_argument("--expand", action="store_true", help="write gradients in the input variables alone")
-    p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
-
-    def run(args) -> int:
-        from .gradient import grad
-        from .parse import parse_names, parse_point
-
-        wrt = parse_names(args.wrt) if args.wrt else None
-        g = grad(args.expr, wrt=wrt)
-        table = g.at(parse_point(args.at)) if args.at else None
-        if args.json:
-            _emit(args, g.to_dict(table, expand=args.expand), "")
-        else:
-            from .render.grad import render_gradient
-
-            _emit(args, {}, render_gradient(g, table, args.format, args.expand))
-        return 0
-
-    return run
+#: Modules under symback/commands/ that register subcommands, in --help order.
+COMMAND_MODULES = ("grad", "network", "codegen", "teach")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import importlib
+    import importlib.util
+
+    for mod in COMMAND_MODULES:
+        if importlib.util.find_spec(f"symback.commands.{mod}") is not None:
+            importlib.import_module(f"symback.commands.{mod}")
     parser = _Parser(prog="symback", description="Backpropagation you can read, check and run fast.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     runners = {}
