@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench bench-derive loc clean
+.PHONY: demo test test-all bench bench-derive readme loc clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(TSTAMP)
 
 bench-derive: $(STAMP)
 	$(PY) benchmarks/bench_derive.py
+
+readme: $(STAMP)
+	$(PY) tools/readme.py
 
 loc:
 	@find symback -name '*.py' | xargs wc -l | sort -n | tail -25

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return _fail("the expression is nested too deeply for this output; use the Python API or omit --expand")
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head`: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def adjoint_name(output: str, name: str) -> str:
 
 def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str) -> sp.Expr:
     """d expr / d wrt by SymPy, in the frameworks' conventions for kinks."""
-    d = take_conventions(sp.diff(expr, wrt))
+    # factor_terms undoes SymPy's distribution of numbers: 2*(f - t), not 2*f - 2*t
+    d = sp.factor_terms(take_conventions(sp.diff(expr, wrt)))
     if d.has(sp.Derivative, sp.Subs):
         raise SymbackError(f"{where}: SymPy cannot differentiate {expr} with respect to {wrt}")
     return d

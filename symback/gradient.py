@@ -19,7 +19,7 @@ from .derive import reverse
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
 from .ir import Graph, Node, sym
-from .parse import number, parse_program
+from .parse import names_in_order, number, parse_program
 from .scalar import build_graph
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
@@ -173,8 +173,8 @@ class Gradient:
             if table is not None:
                 row["value"] = to_python(table.values[step.node])
                 if step.role != "backward":
-                    g = table.adjoint_value(step.node)
-                    row["grad"] = to_python(g) if g is not None else 0
+                    g = table.adjoint_value(step.node)  # None: not on a path from a wrt variable
+                    row["grad"] = to_python(g) if g is not None else None
                 else:
                     row["grad"] = None
             data["steps"].append(row)
@@ -263,9 +263,11 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     source_text = expr if isinstance(expr, str) else None
     if isinstance(expr, dict):
         expr = list(expr.items())
+    order: list[str] = []
     if isinstance(expr, str):
+        order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
-    graph, output = build_graph(expr, atomize=atomize)
+    graph, output = build_graph(expr, atomize=atomize, order=order)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")

@@ -27,7 +27,8 @@ _SYMPY_FUNCTIONS = (
 ).split()
 
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
-FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})
+FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator,
+                  "Matrix": sp.Matrix})  # parsed so that it can be refused with a clear message
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 # what parse_expr's generated code calls (numbers, and Add/Mul/Pow when evaluate=False)
 _GLOBALS = {n: getattr(sp, n) for n in ("Integer", "Float", "Rational", "Symbol", "Add", "Mul", "Pow")}
@@ -35,8 +36,8 @@ _GLOBALS = {n: getattr(sp, n) for n in ("Integer", "Float", "Rational", "Symbol"
 
 def _unevaluated(fn):
     """`fn` called with evaluate=False where it is a SymPy class that accepts it."""
-    if isinstance(fn, type) and issubclass(fn, sp.Basic):
-        return lambda *args: fn(*args, evaluate=False)
+    if isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator:
+        return lambda *args, **kw: fn(*args, **{**kw, "evaluate": False})
     return fn
 
 
@@ -124,6 +125,11 @@ def _assignment(part: str):
     if not name.isidentifier() or keyword.iskeyword(name):
         raise SymbackError(f"{name!r} in {part!r} is not a valid name for a step (use a Python identifier)")
     return name, rhs.strip()
+
+
+def names_in_order(text: str) -> list[str]:
+    """Identifiers of `text` in order of first appearance (function names excluded)."""
+    return [n for n, v in _namespace(text).items() if isinstance(v, sp.Symbol)]
 
 
 def parse_names(text: str, option: str = "--wrt") -> list[str]:

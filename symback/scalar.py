@@ -85,11 +85,13 @@ class _Namer:
         return name
 
 
-def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str]) -> None:
+def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str], order: Sequence[str] = ()) -> None:
+    """Input leaves in the order the user wrote them (`order`), else in natural order."""
     names = set()
     for e in exprs:
         names |= {s.name for s in e.free_symbols}
-    for name in sorted(names - exclude, key=natural_key):
+    rank = {n: i for i, n in enumerate(order)}
+    for name in sorted(names - exclude, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
         graph.add(Node(name, "input", shape=()))
 
 
@@ -122,7 +124,7 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name
     return memo.get(expr, expr)
 
 
-def build_graph(source: sp.Expr | Steps, atomize: bool | None = None) -> tuple[Graph, str]:
+def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Sequence[str] = ()) -> tuple[Graph, str]:
     """IR graph of a scalar expression or of named steps; returns (graph, output name).
 
     With named steps each step is one node unless ``atomize=True``.
@@ -147,7 +149,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None) -> tuple[G
             if later:
                 raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")
             defined.add(n)
-        _add_inputs(graph, [e for _, e in steps], exclude=set(step_names))
+        _add_inputs(graph, [e for _, e in steps], exclude=set(step_names), order=order)
         namer = _Namer(graph.names + step_names)
         for n, e in steps:
             if atomize:
@@ -160,7 +162,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None) -> tuple[G
         return graph, steps[-1][0]
 
     expr = _check_scalar(source, "expression")
-    _add_inputs(graph, [expr], exclude=set())
+    _add_inputs(graph, [expr], exclude=set(), order=order)
     namer = _Namer(graph.names)
     out_name = namer.claim("f")
     if expr.is_Atom or _inline(expr):

@@ -5,6 +5,7 @@ import random
 import sympy as sp
 
 import symback as sb
+from cases import toy_chain
 from conftest import central_difference
 
 x, y, z, t = sp.symbols("x y z t")
@@ -49,18 +50,8 @@ def test_foml_f_equals_xy_plus_z_squared_loss_matches_central_differences(close)
             close(table.grad[v], central_difference(L, v, point), 1e-8)
 
 
-def toy_network(depth: int = 3):
-    """UDL's scalar toy net: f = b_D + w_D a[... a[b0 + w0 x]], a = ReLU; loss (f - y)^2."""
-    b = sp.symbols(f"b0:{depth + 1}")
-    w = sp.symbols(f"w0:{depth + 1}")
-    h = b[0] + w[0] * x
-    for k in range(1, depth + 1):
-        h = b[k] + w[k] * sp.Max(0, h)
-    return (h - y) ** 2, b, w
-
-
 def test_udl_toy_network_eight_gradients_equal_sympy_diff_and_central_differences(close):
-    loss, b, w = toy_network(3)
+    loss, b, w = toy_chain(3)
     params = [p for pair in zip(b, w) for p in pair]  # beta0, omega0, ..., the lecture's order
     g = sb.grad(loss, wrt=params)
     assert g.wrt == ["b0", "w0", "b1", "w1", "b2", "w2", "b3", "w3"]

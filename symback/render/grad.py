@@ -78,8 +78,12 @@ def _backward_numbers(gradient, table, node) -> str:
         up = table.values[gradient.adjoints_of(t.consumer)]
         arg = node.of
         local = table.local(consumer, arg)
-        parts.append(f"{show(up)} × {show(local)}")
+        parts.append(f"{_paren(show(up))} × {_paren(show(local))}")
     return " + ".join(parts)
+
+
+def _paren(number: str) -> str:
+    return f"({number})" if number.startswith("-") else number
 
 
 def render_gradient(gradient, table, format: str = "text", expand: bool = False) -> str:
@@ -117,7 +121,7 @@ def _render_text(gradient, table, expand) -> str:
         row = [node.name, "input" if node.is_leaf else fmt(node.expr)]
         if table is not None:
             g = table.adjoint_value(node.name)
-            row += [show(table.values[node.name]), show(g) if g is not None else "0"]
+            row += [show(table.values[node.name]), show(g) if g is not None else "·"]
         fw.add_row(*row)
     console.print(fw)
 
@@ -156,7 +160,7 @@ def _render_markdown(gradient, table, expand) -> str:
         row = f"| ${latex_names[node.symbol]}$ | " + ("input" if node.is_leaf else f"${tex(node.expr)}$") + " |"
         if table is not None:
             g = table.adjoint_value(node.name)
-            row += f" {show(table.values[node.name])} | {show(g) if g is not None else '0'} |"
+            row += f" {show(table.values[node.name])} | {show(g) if g is not None else '·'} |"
         out.append(row)
     out += ["", "| gradient | upstream × local |" + (" value |" if table else ""), "|---|---|" + ("---:|" if table else "")]
     for node in gradient.graph.backward():

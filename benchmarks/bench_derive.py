@@ -1,0 +1,83 @@
+"""Derivation cost of the scalar toy chain: symback's reverse pass vs plain sympy.diff.
+
+For depth D the chain is f = b_D + w_D relu(... relu(b0 + w0 x)), loss (f - y)^2,
+and the gradient is wanted for all 2(D + 1) parameters. Prints, per D:
+operation counts of symback's forward and backward IR and their ratio, the
+time of `symback.grad` (Python API) and of `symback grad --json` (the CLI in
+this process: parsing + derivation + JSON, no process start), and what plain
+`sympy.diff` of the nested expression costs for every parameter.
+
+Run: make bench-derive   (or .venv/bin/python benchmarks/bench_derive.py)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import sys
+import time
+from pathlib import Path
+
+import sympy as sp
+from sympy.core.cache import clear_cache
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from cases import toy_chain, toy_chain_text  # noqa: E402
+
+import symback as sb  # noqa: E402
+from symback.cli import main  # noqa: E402
+
+DEPTHS = (4, 8, 16, 32, 64)
+SYMPY_BUDGET_S = 60.0
+
+
+def best_of(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        clear_cache()
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def cli_json(text: str) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["grad", text, "--json"]) == 0
+
+
+def plain_sympy(loss, params):
+    """sympy.diff for each parameter; returns (seconds, total count_ops) or the failure."""
+    t = time.perf_counter()
+    try:
+        ops = sum(int(sp.count_ops(sp.diff(loss, p))) for p in params)
+    except RecursionError:
+        return "RecursionError", "-"
+    return f"{time.perf_counter() - t:.2f} s", f"{ops:,}"
+
+
+def main_bench() -> None:
+    rows = []
+    for depth in DEPTHS:
+        clear_cache()
+        loss, b, w = toy_chain(depth)
+        params = [*b, *w]
+        t_api, g = best_of(lambda: sb.grad(loss, wrt=params))
+        text = toy_chain_text(depth)
+        t_cli, _ = best_of(lambda: cli_json(text))
+        fw, bw = g.graph.ops(g.graph.forward()), g.graph.ops(g.graph.backward())
+        clear_cache()
+        loss, b, w = toy_chain(depth)
+        sym_t, sym_ops = plain_sympy(loss, [*b, *w])
+        rows.append((depth, fw, bw, bw / fw, t_api, t_cli, sym_t, sym_ops))
+    print("| D | ops forward | ops backward | backward/forward | symback.grad | symback grad --json | sympy.diff, all params | sympy.diff ops |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for d, fw, bw, r, ta, tc, st, so in rows:
+        print(f"| {d} | {fw} | {bw} | {r:.2f} | {ta * 1e3:.0f} ms | {tc * 1e3:.0f} ms | {st} | {so} |")
+    t16 = next(r[5] for r in rows if r[0] == 16)
+    t64 = next(r[5] for r in rows if r[0] == 64)
+    print(f"\nCLI time D=64 / D=16: {t64 / t16:.1f}x (linear would be 4x)")
+
+
+if __name__ == "__main__":
+    main_bench()
