@@ -7,6 +7,8 @@ from .errors import SymbackError
 from .gradient import Gradient, Table, grad
 from .library import ACTIVATIONS, register_activation
 from .nonsmooth import Indicator
+from .teach.draw import draw
+from .teach.explain import explain
 
 __all__ = ["ACTIVATIONS", "Gradient", "Indicator", "SymbackError", "Table", "grad", "register_activation"]
 __version__ = "0.1.0"
