@@ -546,3 +546,65 @@ class NumbaMLP:
         if e is None:
             e = self.setup(X.shape[0])
         return e[0](self.P, X, Y, e[1], lr)
+
+
+class ContractModule:
+    """The hand kernel behind the generated-module contract (PARAMS,
+    init_params, forward, loss_and_grad, sgd_step), so the benchmark's
+    module hook can be tested before symback emits real modules.
+
+    ``sgd_step`` is fast when ``params`` is the dict returned by
+    ``init_params`` (views into the flat buffer); any other dict is copied
+    in and out (correct, slower)."""
+
+    def __init__(self, sizes, loss, dtype=np.float64):
+        self.SIZES = tuple(sizes)
+        self.LOSS = loss
+        self.DTYPE = np.dtype(dtype)
+        self.PARAMS = param_names(self.SIZES)
+        self.__name__ = f"numba_mlp.ContractModule{self.SIZES}"
+        self._net = NumbaMLP(self.SIZES, loss, dtype)
+
+    def init_params(self, seed=0):
+        rng = np.random.default_rng(seed)
+        for k in range(1, len(self.SIZES)):
+            nin = self.SIZES[k - 1]
+            W = self._net.params[f"W{k}"]
+            W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / nin)
+            self._net.params[f"b{k}"][...] = 0.0
+        return self._net.params
+
+    def forward(self, params, X):
+        A = X
+        L = len(self.SIZES) - 1
+        for k in range(1, L + 1):
+            A = A @ params[f"W{k}"].T + params[f"b{k}"]
+            if k < L:
+                A = np.maximum(A, 0)
+        return A
+
+    def _run(self, params, X, Y, lr):
+        net = self._net
+        own = params is net.params
+        if not own:
+            net.set_params(params)
+        val = net.step(X, Y, lr)
+        if not own:
+            for n, v in net.params.items():
+                params[n][...] = v
+        return val
+
+    def sgd_step(self, params, X, Y, lr):
+        return self._run(params, X, Y, lr)
+
+    def loss_and_grad(self, params, X, Y):
+        net = self._net
+        saved = net.P.copy()
+        if params is not net.params:
+            net.set_params(params)
+        val = net.step(X, Y, 0.0)
+        ws = net.setup(X.shape[0])[1]
+        G = ws[ws.shape[0] - net.P.shape[0]:]
+        grads = {n: v.copy() for n, v in flat_views(G, self.SIZES).items()}
+        net.P[...] = saved
+        return val, grads
