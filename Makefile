@@ -20,10 +20,11 @@ $(TSTAMP): pyproject.toml $(STAMP)
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
-demo: $(STAMP)
+demo: $(STAMP) graphviz-dot
 	$(VENV)/bin/symback grad "q = x + y; f = q*z" --at x=-2,y=5,z=-4
+	$(VENV)/bin/symback explain "q = x + y; f = q*z" --at x=-2,y=5,z=-4
 
-test: $(TSTAMP)
+test: $(TSTAMP) graphviz-dot
 	$(PY) -m pytest
 
 bench-derive: $(STAMP)
@@ -31,6 +32,12 @@ bench-derive: $(STAMP)
 
 readme: $(STAMP)
 	$(PY) tools/readme.py
+
+# `symback draw` runs Graphviz's `dot` program; install it (Debian, as root) only where it is missing.
+.PHONY: graphviz-dot
+graphviz-dot:
+	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+	  || echo "make: could not install Graphviz's 'dot' (needed to draw pictures; those tests are skipped): apt-get install graphviz, or brew install graphviz" >&2
 
 loc:
 	@find symback -name '*.py' | xargs wc -l | sort -n | tail -25
