@@ -34,6 +34,7 @@ class Term:
     consumer: str
     local: sp.Expr  # d consumer / d this node
     value: sp.Expr  # the contribution itself, in node symbols
+    op: str = "scalar"  # the op that computes `value`: scalar, ew or linear
 
 
 def adjoint_name(output: str, name: str) -> str:
@@ -72,6 +73,45 @@ def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
     return downstream & upstream
 
 
+def args_of(graph: Graph, expr) -> tuple[str, ...]:
+    """Names of the graph nodes an expression uses, in graph order."""
+    names = {s.name for s in expr.free_symbols if s.name in graph}
+    return tuple(sorted(names, key=graph.position))
+
+
+def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for) -> None:
+    """The adjoint node of `node`: the sum of its consumers' contributions.
+
+    Scalar contributions are summed in one expression (the worked table's
+    row). A vector or matrix value with several consumers gets one node per
+    path, named ``<adjoint>_via_<consumer>``, and the adjoint adds them, so
+    every contribution stays visible in the rendered equations.
+    """
+    common = dict(shape=node.shape, role="adjoint", of=node.name, terms=tuple(parts))
+    if all(t.op == "scalar" for t in parts):
+        total = sp.Add(*[t.value for t in parts])
+        out.add(Node(name, "scalar", args=args_of(out, total), expr=total, **common))
+        return
+    if len(parts) == 1:
+        t = parts[0]
+        out.add(Node(name, t.op, args=args_of(out, t.value), expr=t.value, meta=_linear_meta(out, t), **common))
+        return
+    paths = []
+    for t in parts:
+        via = name_for(f"{node.name}_via_{t.consumer}")
+        out.add(Node(via, t.op, args=args_of(out, t.value), expr=t.value, shape=node.shape, role="adjoint",
+                     of=node.name, terms=(t,), meta={**_linear_meta(out, t), "path": t.consumer}))
+        paths.append(sym(via))
+    total = sp.Add(*paths)
+    out.add(Node(name, "ew", args=args_of(out, total), expr=total, meta={"sum_of_paths": True}, **common))
+
+
+def _linear_meta(graph: Graph, term: Term) -> dict:
+    if term.op != "linear":
+        return {}
+    return {"shapes": {n: graph[n].shape for n in args_of(graph, term.value)}}
+
+
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:
     """The forward graph followed by its adjoint nodes; returns (graph, wrt -> adjoint name)."""
     forward = list(graph)
@@ -96,12 +136,8 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
         if v not in needed:
             continue
         if v != output:
-            parts = terms[v]
-            total = sp.Add(*[t.value for t in parts])
-            args = tuple(sorted({s.name for s in total.free_symbols}, key=out.position))
             adjoint[v] = name_for(v)
-            out.add(Node(adjoint[v], "scalar", args=args, expr=total, shape=node.shape,
-                         role="adjoint", of=v, terms=tuple(parts)))
+            _add_adjoint(out, adjoint[v], node, terms[v], name_for)
         if node.is_leaf:
             continue
         rule = VJP.get(node.op)

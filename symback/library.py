@@ -25,8 +25,8 @@ def _as_lambda(name: str, expr) -> sp.Lambda:
     if isinstance(expr, sp.Lambda):
         if len(expr.variables) != 1:
             raise SymbackError(f"activation {name!r}: a Lambda of one variable is needed, got {len(expr.variables)}")
-        var = expr.variables[0]
-        body = expr.expr
+        var = Z
+        body = expr(Z)
     else:
         try:
             expr = sp.sympify(expr)
@@ -81,3 +81,84 @@ for _name, _body in {
     "swish": _z / (1 + sp.exp(-_z)),
 }.items():
     register_activation(_name, _body)
+
+
+# -- losses -----------------------------------------------------------------
+#
+# A loss is the per-sample formula. A *separable* loss is one expression in
+# the symbols F (one output component) and Y (its target), summed over the
+# components; a *class* loss is an indexed expression of the output vector
+# ``FV[j]``, the integer label ``LABEL`` and the size ``N`` (j runs 0..N-1).
+
+F = sp.Symbol("f", real=True)
+Y = sp.Symbol("y", real=True)
+FV = sp.IndexedBase("f", real=True)
+J = sp.Symbol("j", integer=True)
+N = sp.Symbol("n", integer=True, positive=True)
+LABEL = sp.Symbol("y", integer=True, nonnegative=True)
+
+
+class Loss:
+    """A per-sample loss: `kind` is "separable" (expr in F, Y) or "class" (expr in FV[j], LABEL, N)."""
+
+    def __init__(self, name: str, expr: sp.Expr, kind: str):
+        self.name, self.expr, self.kind = name, expr, kind
+
+    @property
+    def targets(self) -> str:
+        return "labels" if self.kind == "class" else "values"
+
+    def __repr__(self) -> str:
+        return f"Loss({self.name!r}, {self.expr}, {self.kind!r})"
+
+
+LOSSES: dict[str, Loss] = {}
+
+
+def _as_loss(name: str, expr) -> Loss:
+    if isinstance(expr, Loss):
+        return expr
+    try:
+        expr = sp.sympify(expr)
+    except (sp.SympifyError, TypeError):
+        raise SymbackError(f"loss {name!r}: {expr!r} is not a SymPy expression") from None
+    if expr.atoms(sp.Indexed):
+        return Loss(name, expr, "class")
+    by_name = {s.name: s for s in expr.free_symbols}
+    extra = sorted(set(by_name) - {"f", "y"})
+    if extra:
+        raise SymbackError(
+            f"loss {name!r}: write it in the symbols f (an output component) and y (its target); "
+            f"found {', '.join(extra)}"
+        )
+    if "f" not in by_name:
+        raise SymbackError(f"loss {name!r}: {expr} does not depend on the output f, so no gradient can flow")
+    body = expr.xreplace({by_name[k]: {"f": F, "y": Y}[k] for k in by_name})
+    return Loss(name, body, "separable")
+
+
+def register_loss(name: str, expr) -> Loss:
+    """Make a user's per-sample loss a named one: an expression in f and y, summed over components."""
+    if not name.isidentifier():
+        raise SymbackError(f"loss name {name!r} must be a Python identifier")
+    LOSSES[name] = _as_loss(name, expr)
+    return LOSSES[name]
+
+
+def loss(name_or_expr) -> Loss:
+    """Look up a named loss, or wrap a user's expression in f and y as one."""
+    if isinstance(name_or_expr, str):
+        if name_or_expr not in LOSSES:
+            raise SymbackError(f"unknown loss {name_or_expr!r}{suggest(name_or_expr, LOSSES)}")
+        return LOSSES[name_or_expr]
+    return _as_loss("custom", name_or_expr)
+
+
+_sigma = 1 / (1 + sp.exp(-F))
+register_loss("mse", (F - Y) ** 2)
+register_loss("bce", -(Y * sp.log(F) + (1 - Y) * sp.log(1 - F)))
+register_loss("bce_with_logits", -(Y * sp.log(_sigma) + (1 - Y) * sp.log(1 - _sigma)))
+register_loss("huber", sp.Piecewise(((F - Y) ** 2 / 2, sp.Abs(F - Y) <= 1), (sp.Abs(F - Y) - sp.Rational(1, 2), True)))
+LOSSES["softmax_cross_entropy"] = Loss(
+    "softmax_cross_entropy", -FV[LABEL] + sp.log(sp.Sum(sp.exp(FV[J]), (J, 0, N - 1))), "class"
+)

@@ -1,0 +1,172 @@
+"""Front end for layered networks: `Network` of `Dense` layers -> IR `Graph`.
+
+The network lowers to the chain the lectures write (CS229 indexing, which
+is the IR's; notation presets rename and re-index at render time)::
+
+    h0 = x
+    f_k = W_k h_{k-1} + b_k          (linear)      k = 1..K
+    h_k = a_k(f_k)                   (ew; skipped when a_k is the identity)
+    l   = loss(h_K, y)               (loss)
+
+Widths may be integers or SymPy symbols. Activations and losses are forward
+formulas only (`library`); every derivative comes later from SymPy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import library
+from .errors import SymbackError
+from .ir import Graph, Node, sym
+from .ops import msym
+
+Z = library.Z
+
+
+def _width(value, where: str):
+    if isinstance(value, bool):
+        raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise SymbackError(f"{where}: width must be positive, got {value}")
+        return value
+    if isinstance(value, str) and value.isidentifier():
+        return sp.Symbol(value, integer=True, positive=True)
+    if isinstance(value, sp.Symbol):
+        return sp.Symbol(value.name, integer=True, positive=True)
+    raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
+
+
+@dataclass
+class Dense:
+    """A fully connected layer ``h = a(W h_prev + b)`` with `n_out` units."""
+
+    n_out: object
+    activation: object = "identity"
+    name: str | None = None
+    fn: sp.Lambda = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.n_out = _width(self.n_out, f"Dense({self.n_out!r})")
+        try:
+            self.fn = library.activation(self.activation)
+        except SymbackError as exc:
+            raise SymbackError(f"Dense({self.n_out}): {exc}") from None
+        _check_differentiable(self.fn, self.activation)
+
+    @property
+    def activation_name(self) -> str:
+        if isinstance(self.activation, str):
+            return self.activation
+        return str(self.fn(Z))
+
+    @property
+    def is_identity(self) -> bool:
+        return self.fn(Z) == Z
+
+
+def _check_differentiable(fn: sp.Lambda, given) -> None:
+    """Refuse activations whose derivative is zero almost everywhere (no gradient flows)."""
+    body = fn(Z)
+    d = sp.diff(body, Z)
+    d = d.replace(sp.DiracDelta, lambda *a: sp.Integer(0))
+    if d == 0 and body.free_symbols:
+        raise SymbackError(
+            f"activation {given!r} has derivative 0 almost everywhere (a step), so no gradient would flow "
+            "through it; use a smooth surrogate such as tanh or a straight-through estimator written as "
+            "an expression"
+        )
+
+
+class Network:
+    """A layered network: ``Network(n_in, layers=[Dense(...), ...], loss="mse")``."""
+
+    def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None):
+        self.n_in = _width(n_in, "Network(n_in)")
+        if not layers:
+            raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
+        for k, layer in enumerate(layers, 1):
+            if not isinstance(layer, Dense):
+                raise SymbackError(f"layer {k}: expected sb.Dense(...), got {type(layer).__name__}")
+        self.layers = list(layers)
+        try:
+            self.loss = library.loss(loss)
+        except SymbackError as exc:
+            raise SymbackError(f"Network: {exc}") from None
+        if reduction not in ("mean", "sum"):
+            raise SymbackError(f"Network: reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+        self.name = name
+        if self.loss.kind == "separable" and self.loss.name in ("bce",):
+            last = self.layers[-1]
+            if last.is_identity:
+                pass  # allowed: the user may feed probabilities; the kernels will check the range
+
+    @property
+    def sizes(self) -> list:
+        return [self.n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def depth(self) -> int:
+        return len(self.layers)
+
+    def params(self) -> list[str]:
+        return [p for k in range(1, self.depth + 1) for p in (f"W{k}", f"b{k}")]
+
+    def graph(self) -> tuple[Graph, str]:
+        """Lower to the IR; returns (graph, output name)."""
+        sizes = self.sizes
+        g = Graph()
+        g.add(Node("x", "input", shape=(sizes[0],), meta={"kind": "input"}))
+        n_out = sizes[-1]
+        if self.loss.kind == "class":
+            g.add(Node("y", "target", shape=(), meta={"kind": "label"}))
+        else:
+            g.add(Node("y", "target", shape=(n_out,), meta={"kind": "target"}))
+        for k in range(1, self.depth + 1):
+            g.add(Node(f"W{k}", "param", shape=(sizes[k], sizes[k - 1]), meta={"kind": "weight", "layer": k}))
+            g.add(Node(f"b{k}", "param", shape=(sizes[k],), meta={"kind": "bias", "layer": k}))
+        prev = "x"
+        for k, layer in enumerate(self.layers, 1):
+            shapes = {f"W{k}": (sizes[k], sizes[k - 1]), prev: (sizes[k - 1],), f"b{k}": (sizes[k],)}
+            expr = msym(f"W{k}", shapes[f"W{k}"]) * msym(prev, shapes[prev]) + msym(f"b{k}", shapes[f"b{k}"])
+            g.add(Node(f"f{k}", "linear", args=(f"W{k}", prev, f"b{k}"), expr=expr, shape=(sizes[k],),
+                       meta={"kind": "pre", "layer": k, "shapes": shapes}))
+            prev = f"f{k}"
+            if not layer.is_identity:
+                body = layer.fn(sym(prev))
+                g.add(Node(f"h{k}", "ew", args=(prev,), expr=body, shape=(sizes[k],),
+                           meta={"kind": "act", "layer": k, "activation": layer.activation_name}))
+                prev = f"h{k}"
+        g.add(self._loss_node(prev, n_out))
+        return g, "l"
+
+    def _loss_node(self, pred: str, n_out) -> Node:
+        loss = self.loss
+        base = sp.IndexedBase(pred, real=True)
+        j = library.J
+        if loss.kind == "separable":
+            target = sp.IndexedBase("y", real=True)
+            body = loss.expr.xreplace({library.F: base[j], library.Y: target[j]})
+            expr = sp.Sum(body, (j, 0, n_out - 1))
+        else:
+            expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
+            expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == library.FV,
+                                lambda e: base[e.indices[0]])
+            expr = expr.xreplace({sp.Indexed(library.FV, library.LABEL): base[sym("y")]})
+        return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
+                    meta={"kind": "loss", "prediction": pred, "loss": loss.name, "loss_kind": loss.kind,
+                          "terminal": True, "size": n_out})
+
+    def derive(self, simplify: bool = True):
+        """The backpropagation equations of this network (a `Derivation`)."""
+        from .derivation import Derivation
+
+        return Derivation(self, simplify=simplify)
+
+    def __repr__(self) -> str:
+        layers = ", ".join(f"Dense({l.n_out}, {l.activation_name!r})" for l in self.layers)
+        return f"Network(n_in={self.n_in}, layers=[{layers}], loss={self.loss.name!r})"

@@ -1,0 +1,191 @@
+"""Simplify a derivation the way a good textbook writes it.
+
+Three passes, each an algebraic fact checked on the declared expressions,
+never a table keyed by activation or loss name:
+
+1. `in_terms_of_output`: an activation's derivative rewritten through the
+   stored output h = a(f) when it is a polynomial in h (found by solving for
+   the coefficients and then verified): sigmoid' -> h(1 - h), tanh' -> 1 - h^2.
+2. `fuse`: an elementwise adjoint whose only consumer is another elementwise
+   adjoint is substituted into it when the algebra collapses (fewer
+   operations after `cancel`): sigmoid + BCE -> h - y.
+3. `REWRITES`: named patterns, identity in the comment, e.g.
+   exp(f_i) / sum_j exp(f_j) -> p_i (softmax), so softmax + cross-entropy
+   reads p - onehot(y).
+
+`prune` then drops what no parameter gradient needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import mpmath
+import sympy as sp
+
+from .ir import Graph, Node, sym
+from .nonsmooth import Indicator
+
+_POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
+
+
+def _values(expr: sp.Expr, u: sp.Symbol) -> list | None:
+    f = sp.lambdify(u, expr, modules="mpmath")
+    with mpmath.workdps(50):
+        try:
+            vals = [mpmath.mpf(f(mpmath.mpf(p))) for p in _POINTS]
+        except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return None
+    return vals
+
+
+def in_terms_of_output(node: Node, arg: str, local: sp.Expr) -> sp.Expr:
+    """`local` = da/df written as a polynomial (degree <= 2) in h = a(f), if it is one."""
+    u, h = sym(arg), sym(node.name)
+    if node.meta.get("kind") != "act" or node.args != (arg,) or local.free_symbols != {u}:
+        return local
+    if local.has(Indicator, sp.Piecewise, sp.Heaviside, sp.sign, sp.Abs):
+        return local  # kinks: I[f > 0] reads better than any rewrite in h
+    lv, hv = _values(local, u), _values(node.expr, u)
+    if lv is None or hv is None:
+        return local
+    with mpmath.workdps(50):
+        for degree in (1, 2):
+            n = degree + 1
+            A = mpmath.matrix([[hv[k] ** d for d in range(n)] for k in range(n)])
+            try:
+                c = mpmath.lu_solve(A, mpmath.matrix(lv[:n]))
+            except ZeroDivisionError:
+                continue
+            coeffs = [sp.nsimplify(sp.Float(str(c[d]), 50), rational=True, tolerance=1e-30) for d in range(n)]
+            if any(sp.denom(q) > 1000 for q in coeffs):
+                continue
+            poly = sum(q * h**d for d, q in enumerate(coeffs))
+            fits = all(abs(sum(q * hv[k] ** d for d, q in enumerate(coeffs)) - lv[k]) < mpmath.mpf(10) ** -35
+                       for k in range(len(_POINTS)))
+            if fits and sp.simplify(poly.xreplace({h: node.expr}) - local) == 0:
+                return sp.factor_terms(poly)  # h*(1 - h), 1 - h**2: as the textbooks write them
+    return local
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """A named pattern. `apply(expr)` returns ``(new_expr, forward_node)`` or None.
+
+    The forward node (named after the pattern) is computed once in the
+    forward pass; `new_expr` uses its name.
+    """
+
+    name: str
+    identity: str
+    apply: Callable[[sp.Expr], tuple[sp.Expr, Node] | None]
+
+
+def _softmax(expr: sp.Expr):
+    """exp(f) / Sum(exp(f[j]), (j, 0, n - 1)) with f a vector node -> p."""
+    for s in expr.atoms(sp.Sum):
+        body, (j, lo, hi) = s.function, s.limits[0]
+        if isinstance(body, sp.exp) and isinstance(body.args[0], sp.Indexed) and body.args[0].indices == (j,):
+            arg = body.args[0].base.name
+            pattern = sp.exp(sym(arg)) / s
+            if expr.has(pattern):
+                node = Node("p", "ew", args=(arg,), expr=pattern, shape=(hi + 1,), meta={"kind": "softmax"})
+                return expr.subs(pattern, sym("p")), node
+    return None
+
+
+def _sigmoid(expr: sp.Expr):
+    """An expression in exp(f) that is rational in sigma(f) = 1/(1 + exp(-f)) -> written in sigma."""
+    for e in expr.atoms(sp.exp):
+        u = e.args[0]
+        if not (u.is_Symbol or (-u).is_Symbol):
+            continue
+        f = u if u.is_Symbol else -u
+        s = sp.Dummy("sigma")
+        trial = expr.subs(sp.exp(f), s / (1 - s)).subs(sp.exp(-f), (1 - s) / s)
+        if trial.has(f):
+            continue
+        trial = smallest(sp.cancel(trial))
+        if sp.count_ops(trial) < sp.count_ops(expr):
+            node = Node("sigma", "ew", args=(f.name,), expr=1 / (1 + sp.exp(-f)), shape=None,
+                        meta={"kind": "sigmoid"})
+            return trial.xreplace({s: sym("sigma")}), node
+    return None
+
+
+REWRITES = [
+    # exp(f_i) / sum_j exp(f_j) = softmax(f)_i: softmax + cross-entropy reads p - onehot(y)
+    Rewrite("softmax", "exp(f_i) / sum_j exp(f_j) -> p_i", _softmax),
+    # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
+    Rewrite("sigmoid", "exp(f) -> sigma(f) / (1 - sigma(f))", _sigmoid),
+]
+
+
+def apply_rewrites(graph: Graph) -> Graph:
+    """Hoist each matched pattern into one forward node and use its name in the backward pass."""
+    nodes = list(graph)
+    for rule in REWRITES:
+        for node in list(nodes):
+            if node.role != "adjoint" or node.op != "ew":
+                continue
+            hit = rule.apply(node.expr)
+            if hit is None:
+                continue
+            new_expr, new = hit
+            names = [n.name for n in nodes]
+            same = next((n for n in nodes if n.name == new.name), None)
+            if same is not None and (same.expr != new.expr or same.args != new.args):
+                k = 2
+                while f"{new.name}{k}" in names:
+                    k += 1
+                new_expr = new_expr.xreplace({sym(new.name): sym(f"{new.name}{k}")})
+                new.name = f"{new.name}{k}"
+            if new.name not in names:
+                new.shape = new.shape or next(n.shape for n in nodes if n.name == new.args[0])
+                nodes.insert(max(names.index(a) for a in new.args) + 1, new)
+                names = [n.name for n in nodes]
+            node.expr = new_expr
+            node.args = tuple(sorted({s.name for s in new_expr.free_symbols if s.name in names}, key=names.index))
+    return Graph(nodes)
+
+
+def fuse(graph: Graph, keep: set[str]) -> Graph:
+    """Substitute single-use elementwise adjoints into their consumer where that shrinks the algebra."""
+    nodes = {n.name: n for n in graph}
+    for node in graph:
+        if node.role != "adjoint" or node.op != "ew":
+            continue
+        for arg in node.args:
+            up = nodes[arg]
+            users = [c for c in graph.consumers(arg)]
+            if up.role != "adjoint" or up.op != "ew" or arg in keep or users != [node.name]:
+                continue
+            combined = node.expr.xreplace({up.symbol: up.expr})
+            if sp.count_ops(combined) > 60:
+                continue
+            candidate = smallest(combined)
+            # fuse only when the algebra collapses: the result is no bigger than either part
+            if sp.count_ops(candidate) <= min(sp.count_ops(node.expr), sp.count_ops(up.expr)):
+                node.expr = candidate
+                node.args = tuple(a for a in graph.names if a in {s.name for s in candidate.free_symbols}
+                                  and a != node.name)
+                node.meta = {**node.meta, "fused": up.name}
+    return Graph(graph)
+
+
+def smallest(expr: sp.Expr) -> sp.Expr:
+    """The shortest of a few cheap normal forms of a small elementwise expression."""
+    forms = [expr, sp.factor_terms(expr)]
+    if sp.count_ops(expr) <= 80:
+        forms += [sp.factor_terms(sp.cancel(sp.together(expr))), sp.simplify(expr)]
+    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+
+
+def prune(graph: Graph, wanted: list[str]) -> Graph:
+    """Keep only the nodes the `wanted` ones need (plus every leaf, which the kernels take as input)."""
+    live = set(wanted)
+    for node in reversed(list(graph)):
+        if node.name in live:
+            live.update(node.args)
+    return Graph(n for n in graph if n.name in live or n.is_leaf)
