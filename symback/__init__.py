@@ -3,12 +3,18 @@
 Public names only; each lives in the module named for its stage.
 """
 
+from .derivation import Derivation
 from .errors import SymbackError
 from .gradient import Gradient, Table, grad
-from .library import ACTIVATIONS, register_activation
+from .library import ACTIVATIONS, LOSSES, register_activation, register_loss
+from .network import Dense, Network
 from .nonsmooth import Indicator
+from .notation import NOTATIONS, Notation, register_notation
 from .teach.draw import draw
 from .teach.explain import explain
 
-__all__ = ["ACTIVATIONS", "Gradient", "Indicator", "SymbackError", "Table", "grad", "register_activation"]
+__all__ = [
+    "ACTIVATIONS", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
+    "SymbackError", "Table", "draw", "explain", "grad", "register_activation", "register_loss", "register_notation",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,155 @@
+"""Notation presets: a course's symbols for the IR's quantities, as data.
+
+The IR indexes layers the CS229 way (``f_k = W_k h_{k-1} + b_k``,
+``h_k = a(f_k)``, ``h_0 = x``). A preset renames each kind of quantity and
+shifts its index where the course counts differently: UDL writes
+``f_{k-1} = beta_{k-1} + Omega_{k-1} h_{k-1}`` for the same layer, so its
+pre-activation, weight and bias carry offset -1 while ``h_k`` keeps k.
+
+Each preset also fixes a layout convention, which `layout=` overrides:
+
+- ``denominator``: a derivative has the shape of what it is taken with
+  respect to (dl/dh is a column like h, dl/dW has the shape of W), so
+  ``delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k+1})`` and ``dl/dW_k = delta_k h_{k-1}^T``.
+- ``numerator``: a derivative of a scalar with respect to a column vector is
+  a row (the Jacobian's shape), so ``delta_k = (delta_{k+1} W_{k+1}) ⊙ a'(f_k)^T``
+  and ``dl/dW_k`` is laid out as ``h_{k-1} delta_k`` (the transpose of W).
+
+Adding a course is one `register_notation` call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import SymbackError
+from .library import suggest
+
+LAYOUTS = ("denominator", "numerator")
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """How one kind of quantity is written: text and LaTeX templates with {k}, and its index offset.
+
+    Templates go through str.format, so literal braces are doubled: ``r"\\mathbf{{h}}_{{{k}}}"``.
+    """
+
+    text: str
+    latex: str
+    offset: int = 0
+
+    def render(self, k: int | None, fmt: str = "text") -> str:
+        template = self.latex if fmt == "latex" else self.text
+        return template.format(k=(k + self.offset) if k is not None else "")
+
+
+@dataclass(frozen=True)
+class Notation:
+    """One course's names for the quantities of a layered network."""
+
+    name: str
+    title: str
+    layout: str
+    pre: Symbol  # pre-activation
+    act: Symbol  # activation (h_0 is the input)
+    weight: Symbol
+    bias: Symbol
+    loss: Symbol
+    error: Symbol | None = None  # a name for dl/d(pre), e.g. delta^[k]; None writes the derivative
+    input: Symbol = Symbol("x", r"\mathbf{{x}}")
+    target: Symbol = Symbol("y", "y")
+    activation_fn: str = "a"  # how the activation function is called in formulas
+    hadamard: str = "⊙"
+    batch: dict = field(default_factory=dict)  # batch-matrix names: kind -> Symbol
+
+    def symbol(self, kind: str, k: int | None = None, fmt: str = "text") -> str:
+        """The course's symbol for a quantity of `kind` in IR layer `k`."""
+        if kind == "act" and k == 0:
+            kind = "input"
+        sym = getattr(self, kind, None)
+        if sym is None:
+            raise KeyError(kind)
+        return sym.render(k, fmt)
+
+    def derivative(self, of_kind: str, k: int | None, fmt: str = "text") -> str:
+        """dl/d(quantity) in this course, e.g. ``dl/dOmega_2`` or ``\\frac{\\partial J}{\\partial W^{[2]}}``."""
+        loss = self.loss.render(None, fmt)
+        what = self.symbol(of_kind, k, fmt)
+        if fmt == "latex":
+            return rf"\frac{{\partial {loss}}}{{\partial {what}}}"
+        return f"d{loss}/d{what}"
+
+    def error_term(self, k: int, fmt: str = "text") -> str:
+        """The error term of layer k: the course's delta if it names one, else dl/d(pre)."""
+        if self.error is not None:
+            return self.error.render(k, fmt)
+        return self.derivative("pre", k, fmt)
+
+
+NOTATIONS: dict[str, Notation] = {}
+
+
+def register_notation(notation: Notation) -> Notation:
+    if notation.layout not in LAYOUTS:
+        raise SymbackError(f"notation {notation.name!r}: layout must be one of {', '.join(LAYOUTS)}")
+    NOTATIONS[notation.name] = notation
+    return notation
+
+
+def get(name: str | Notation) -> Notation:
+    if isinstance(name, Notation):
+        return name
+    if name not in NOTATIONS:
+        raise SymbackError(f"unknown notation {name!r}{suggest(name, NOTATIONS)}")
+    return NOTATIONS[name]
+
+
+def layout_of(notation: Notation, layout: str | None) -> str:
+    if layout is None:
+        return notation.layout
+    if layout not in LAYOUTS:
+        raise SymbackError(f"unknown layout {layout!r}; choose numerator or denominator")
+    return layout
+
+
+register_notation(Notation(
+    name="udl",
+    title="Prince, Understanding Deep Learning (f_k, h_k, Omega_k, beta_k)",
+    layout="denominator",
+    pre=Symbol("f_{k}", r"\mathbf{{f}}_{{{k}}}", offset=-1),
+    act=Symbol("h_{k}", r"\mathbf{{h}}_{{{k}}}"),
+    weight=Symbol("Omega_{k}", r"\boldsymbol{{\Omega}}_{{{k}}}", offset=-1),
+    bias=Symbol("beta_{k}", r"\boldsymbol{{\beta}}_{{{k}}}", offset=-1),
+    loss=Symbol("l", r"\ell"),
+    input=Symbol("x", r"\mathbf{{x}}"),
+    activation_fn="a",
+))
+
+register_notation(Notation(
+    name="cs229",
+    title="CS229 notes (z^[k], a^[k], W^[k], b^[k], delta^[k], J)",
+    layout="denominator",
+    pre=Symbol("z^[{k}]", r"z^{{[{k}]}}"),
+    act=Symbol("a^[{k}]", r"a^{{[{k}]}}"),
+    weight=Symbol("W^[{k}]", r"W^{{[{k}]}}"),
+    bias=Symbol("b^[{k}]", r"b^{{[{k}]}}"),
+    loss=Symbol("J", "J"),
+    error=Symbol("delta^[{k}]", r"\delta^{{[{k}]}}"),
+    input=Symbol("x", "x"),
+    activation_fn="g",
+    hadamard="∘",
+))
+
+register_notation(Notation(
+    name="foml",
+    title="FoML, Backpropagation (s^(l), x^(l), W^(l), b^(l))",
+    layout="numerator",
+    pre=Symbol("s^({k})", r"\mathbf{{s}}^{{({k})}}"),
+    act=Symbol("x^({k})", r"\mathbf{{x}}^{{({k})}}"),
+    weight=Symbol("W^({k})", r"W^{{({k})}}"),
+    bias=Symbol("b^({k})", r"\mathbf{{b}}^{{({k})}}"),
+    loss=Symbol("l", r"\mathcal{{L}}"),
+    input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
+    activation_fn="theta",
+))
