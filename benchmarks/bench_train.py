@@ -91,16 +91,23 @@ def gemm_rate(dtype, n=1024, reps=10):
 # ---------------------------------------------------------------------------
 
 def time_peer(peer, target_s, repeats, warmup_s):
-    """Median seconds per step.  Each repeat runs n steps, n chosen so that
-    a repeat lasts about target_s; the first warmup_s are discarded."""
+    """(median seconds per step, steps per repeat, first-call seconds).
+
+    The first call (which may compile) is timed separately; then at least 3
+    warmup steps and warmup_s of warmup; each repeat runs n steps, n chosen
+    so that a repeat lasts about target_s."""
     step, args = peer.step, peer.args
     t0 = time.perf_counter()
     step(*args)
-    one = time.perf_counter() - t0
-    while time.perf_counter() - t0 < warmup_s:
+    first = time.perf_counter() - t0
+    one = float("inf")
+    k = 0
+    t0 = time.perf_counter()
+    while k < 3 or time.perf_counter() - t0 < warmup_s:
         t = time.perf_counter()
         step(*args)
         one = min(one, time.perf_counter() - t)
+        k += 1
     n = max(1, int(target_s / max(one, 1e-7)))
     per = []
     for _ in range(repeats):
@@ -108,7 +115,7 @@ def time_peer(peer, target_s, repeats, warmup_s):
         for _ in range(n):
             step(*args)
         per.append((time.perf_counter() - t) / n)
-    return statistics.median(per), n
+    return statistics.median(per), n, first
 
 
 def build(system, sizes, loss, dtype, batch, lr):
@@ -212,7 +219,7 @@ def markdown(results, systems, cases, rates, dtypes=DTYPES):
                 else:
                     cells.append("–")
             lines.append(f"| {cname} | {fl / 1e6:.3g} | {dt} | " + " | ".join(cells) + " |")
-    lines += ["", "Setup time (s: build + compile, first process, caches as found):", "",
+    lines += ["", "Setup time (s: build + first step, i.e. incl. compilation; on-disk caches as found):", "",
               "| case | dtype | " + " | ".join(systems) + " |", "|" + "---|" * (2 + len(systems))]
     for cname in cases:
         for dt in dtypes:
@@ -264,7 +271,8 @@ def main(argv=None):
     dtypes = [d for d in args.dtypes.split(",") if d]
     target, repeats, warmup = (0.01, 5, 0.05) if args.quick else (0.05, 7, 0.2)
     print(f"# MLP training step benchmark ({'quick' if args.quick else 'full'})\n")
-    print(f"- cores: {os.cpu_count()}, threads per system: {THREADS}")
+    print(f"- cores: {os.cpu_count()}, threads per system: {THREADS}, "
+          f"load average at start: {os.getloadavg()[0]:.2f} (other processes skew 2-thread timings)")
     print(f"- python {sys.version.split()[0]}, numpy {np.__version__}")
     print(f"- BLAS: {blas_info()}")
     for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
@@ -294,13 +302,14 @@ def main(argv=None):
                     results[key] = {"status": "error"}
                     traceback.print_exc()
                     continue
-                t, n = time_peer(peer, target, repeats, warmup)
+                t, n, first = time_peer(peer, target, repeats, warmup)
+                setup += first
                 results[key] = {"t": t, "setup": setup, "note": peer.note}
-                print(f"  {cname:9s} {dt} {s:15s} {t * 1e6:12.2f} us  (n={n}, setup {setup:.2f}s)",
+                print(f"  {cname:9s} {dt} {s:15s} {t * 1e6:12.2f} us  (n={n}, setup+first step {setup:.2f}s)",
                       file=sys.stderr)
                 del peer
     print(markdown(results, systems, cases, rates, dtypes))
-    print(f"\n(total {time.perf_counter() - t_all:.0f} s)")
+    print(f"\n(total {time.perf_counter() - t_all:.0f} s; load average at end: {os.getloadavg()[0]:.2f})")
     return 0
 
 
