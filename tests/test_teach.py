@@ -18,7 +18,9 @@ from symback.cli import main
 from symback.teach.draw import GRAD_COLOR, VALUE_COLOR, picture, write_atomic
 from symback.teach.explain import explain
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' not installed (make test installs it)")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz 'dot' not installed (make test installs it)"
+)
 
 CIRCUIT = "q = x + y; f = q*z"  # CS 7643: f = (x + y) z with the intermediate named q
 POINT = "x=-2,y=5,z=-4"
@@ -61,8 +63,11 @@ def test_circuit_wires_carry_the_lecture_values_and_gradients():
     pic = picture(*_resolved(CIRCUIT, POINT))
     wires = {(w.node, w.to): (int(w.value), int(w.grad)) for w in pic.wires}
     assert wires == {
-        ("x", "q"): (-2, -4), ("y", "q"): (5, -4), ("z", "f"): (-4, 3),
-        ("q", "f"): (3, -4), ("f", "(output)"): (-12, 1),
+        ("x", "q"): (-2, -4),
+        ("y", "q"): (5, -4),
+        ("z", "f"): (-4, 3),
+        ("q", "f"): (3, -4),
+        ("f", "(output)"): (-12, 1),
     }
     kinds = {i: (k, label) for i, k, label in pic.nodes}
     assert kinds["x"] == ("input", "x") and kinds["q"] == ("gate", "+") and kinds["f"] == ("gate", "×")
@@ -111,8 +116,7 @@ def test_without_a_point_the_wires_carry_the_symbolic_gradient():
     pic = picture(*_resolved(CIRCUIT))
     grads = {(w.node, w.to): w.grad_text for w in pic.wires}
     # the lecture's local gradients: df/dq = z, df/dz = q; x and y receive df/dq
-    assert grads == {("x", "q"): "df/dq", ("y", "q"): "df/dq", ("z", "f"): "q", ("q", "f"): "z",
-                     ("f", "(output)"): "1"}
+    assert grads == {("x", "q"): "df/dq", ("y", "q"): "df/dq", ("z", "f"): "q", ("q", "f"): "z", ("f", "(output)"): "1"}
     assert all(w.value is None for w in pic.wires)
 
 
@@ -163,12 +167,20 @@ def test_circuit_narrative_as_data():
     data = explain(CIRCUIT, at=POINT).to_dict()
     assert [(f["node"], f["value"]) for f in data["forward"]] == [("q", 3), ("f", -12)]
     steps = {b["gradient"]: b for b in data["backward"]}
-    assert {k: b["value"] for k, b in steps.items()} == {"df/df": 1, "df/dq": -4, "df/dx": -4, "df/dy": -4,
-                                                          "df/dz": 3}
+    assert {k: b["value"] for k, b in steps.items()} == {"df/df": 1, "df/dq": -4, "df/dx": -4, "df/dy": -4, "df/dz": 3}
     assert steps["df/dq"]["reused_by"] == ["B3", "B4"]
-    assert steps["df/dx"]["factors"] == [{
-        "consumer": "q", "upstream": "df/dq", "already_computed": "B2", "local": "1", "forward_uses": [],
-        "upstream_value": -4, "local_value": 1, "value": -4}]
+    assert steps["df/dx"]["factors"] == [
+        {
+            "consumer": "q",
+            "upstream": "df/dq",
+            "already_computed": "B2",
+            "local": "1",
+            "forward_uses": [],
+            "upstream_value": -4,
+            "local_value": 1,
+            "value": -4,
+        }
+    ]
 
 
 def test_gradients_add_at_a_branch_in_the_narrative():
@@ -216,6 +228,7 @@ def test_latex_and_markdown_mark_reuse_under_the_factor():
     assert r"\underbrace{\frac{d f}{d q}}_{\text{already computed! (B2)}}" in latex
     assert r"3 \times \left(-4\right) = -12" in latex
     assert latex.count(r"\begin{align*}") == latex.count(r"\end{align*}") == 2
+    assert latex.count("{") == latex.count("}")
     markdown = ex.render("markdown")
     assert "#### Forward pass" in markdown and "**B4.**" in markdown
     assert r"\frac{d f}{d z}" in markdown and "= 3$" in markdown
@@ -235,7 +248,12 @@ def test_cli_draw_writes_svg_and_png(tmp_path):
     data = json.loads(out)
     assert data["format"] == "png" and data["path"] == str(tmp_path / "c.png")
     assert {(w["from"], w["value"], w["grad"]) for w in data["wires"]} == {
-        ("x", -2, -4), ("y", 5, -4), ("z", -4, 3), ("q", 3, -4), ("f", -12, 1)}
+        ("x", -2, -4),
+        ("y", 5, -4),
+        ("z", -4, 3),
+        ("q", 3, -4),
+        ("f", -12, 1),
+    }
     png_size((tmp_path / "c.png").read_bytes())
 
 
@@ -250,19 +268,22 @@ def test_cli_explain_text_markdown_latex_and_json():
     assert [b["gradient"] for b in data["backward"] if b["part"] == 2] == [f"dl/d{p}" for p in UDL_ORDER]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["draw", "x*y", "--at", "x=1,w=2", "-o", "{tmp}/g.svg"], "'w' is not a variable"),
-    (["explain", "x*y", "--at", "x=1,w=2"], "'w' is not a variable"),
-    (["explain", "x*y", "--at", "x=1"], "no value for y"),
-    (["draw", "log(x)", "--at", "x=-1", "-o", "{tmp}/g.svg"], "undefined at this point"),
-    (["explain", "1/x", "--at", "x=0"], "undefined at this point"),
-    (["draw", "x*y", "-o", "{tmp}/g.jpg"], "unknown picture format '.jpg'"),
-    (["draw", "x*y", "-o", "{tmp}/missing/g.svg"], "does not exist"),
-    (["draw", "x*", "-o", "{tmp}/g.svg"], "could not parse"),
-    (["explain", "x*y", "--format", "html"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["draw", "x*y", "--at", "x=1,w=2", "-o", "{tmp}/g.svg"], "'w' is not a variable"),
+        (["explain", "x*y", "--at", "x=1,w=2"], "'w' is not a variable"),
+        (["explain", "x*y", "--at", "x=1"], "no value for y"),
+        (["draw", "log(x)", "--at", "x=-1", "-o", "{tmp}/g.svg"], "undefined at this point"),
+        (["explain", "1/x", "--at", "x=0"], "undefined at this point"),
+        (["draw", "x*y", "-o", "{tmp}/g.jpg"], "unknown picture format '.jpg'"),
+        (["draw", "x*y", "-o", "{tmp}/missing/g.svg"], "does not exist"),
+        (["draw", "x*", "-o", "{tmp}/g.svg"], "could not parse"),
+        (["explain", "x*y", "--format", "html"], "invalid choice"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, argv, message):
-    code, out, err = run(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    code, _, err = run(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
     assert code == 2
     # argparse's own errors come after its usage synopsis, as for every subcommand
     lines = [line for line in err.splitlines() if not line.startswith(("usage:", " "))]
@@ -274,8 +295,13 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path, argv, message):
 def test_cli_draw_without_dot_says_how_to_install_it(tmp_path):
     """A machine without Graphviz: one line naming the package, exit 2, no file."""
     env = {**os.environ, "PATH": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "symback", "draw", "(x + y)*z", "--at", POINT,
-                           "-o", str(tmp_path / "c.svg")], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "symback", "draw", "(x + y)*z", "--at", POINT, "-o", str(tmp_path / "c.svg")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "apt-get install graphviz" in proc.stderr and "'dot'" in proc.stderr

@@ -14,8 +14,13 @@ def _draw_command(p: argparse.ArgumentParser):
     p.add_argument("expr", help=EXPR_HELP)
     p.add_argument("--at", help="a point, e.g. x=-2,y=5,z=-4: every wire shows its value and gradient")
     p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: all)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE",
-                   help="FILE.svg or FILE.png (FILE.dot writes the Graphviz source)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="FILE.svg or FILE.png (FILE.dot writes the Graphviz source)",
+    )
 
     def run(args) -> int:
         from ..parse import parse_names
@@ -26,8 +31,11 @@ def _draw_command(p: argparse.ArgumentParser):
         derivation, values = resolve(args.expr, args.at, parse_names(args.wrt) if args.wrt else None)
         pic = picture(derivation, values)
         size = save(pic, path)
-        emit(args, {"path": str(path), "format": fmt, **pic.to_dict()},
-             f"wrote {path} ({size} bytes, {sum(1 for _, k, _ in pic.nodes if k != 'branch')} nodes)")
+        emit(
+            args,
+            {"path": str(path), "format": fmt, **pic.to_dict()},
+            f"wrote {path} ({size} bytes, {sum(1 for _, k, _ in pic.nodes if k != 'branch')} nodes)",
+        )
         return 0
 
     return run

@@ -59,13 +59,15 @@ def gate_label(expr: sp.Expr) -> str | None:
     head = GATES.get(expr.func) or (expr.func.__name__.lower() if isinstance(expr, sp.Function) else None)
     if head is None:
         return None
-    if any(p.is_Number for p in parts):  # a constant operand stays visible: max(0, ·), + 1
-        if isinstance(expr, (sp.Add, sp.Mul)):
-            const = sp.Add(*[p for p in parts if p.is_Number]) if isinstance(expr, sp.Add) else \
-                sp.Mul(*[p for p in parts if p.is_Number])
-            return f"{head} {show(const)}" if not const.could_extract_minus_sign() or head == "×" else f"− {show(-const)}"
-        return f"{head}(" + ", ".join(show(p) if p.is_Number else "·" for p in parts) + ")"
-    return head
+    consts = [p for p in parts if p.is_Number]  # a constant operand stays visible: + 1, × 2, max(0, ·)
+    if not consts:
+        return head
+    if isinstance(expr, sp.Add):
+        c = sp.Add(*consts)
+        return f"+ {show(c)}" if c >= 0 else f"− {show(-c)}"
+    if isinstance(expr, sp.Mul):
+        return f"× {show(sp.Mul(*consts))}"
+    return f"{head}(" + ", ".join(show(p) if p.is_Number else "·" for p in parts) + ")"
 
 
 def _text(expr: sp.Expr) -> str:
@@ -107,14 +109,17 @@ class Picture:
 
     def to_dict(self) -> dict:
         """JSON for ``symback draw --json``: each wire with its value and gradient."""
+
         def num(v):
             return to_python(v) if isinstance(v, sp.Expr) and v.is_Number else (None if v is None else str(v))
 
         return {
             "title": self.title,
             "nodes": [{"id": i, "kind": k, "label": lab} for i, k, lab in self.nodes],
-            "wires": [{"from": w.node, "to": w.to, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
-                      for w in self.wires],
+            "wires": [
+                {"from": w.node, "to": w.to, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
+                for w in self.wires
+            ],
         }
 
 
@@ -192,29 +197,50 @@ def to_dot(pic: Picture, dpi: int | None = None) -> str:
     """DOT source of a picture: left to right, gates as circles, inputs as boxes."""
     import graphviz
 
-    legend = (f'<font color="{VALUE_COLOR}">value</font> above, '
-              f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font> below each wire')
+    legend = (
+        f'<font color="{VALUE_COLOR}">value</font> above, '
+        f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font> below each wire'
+    )
     if not pic.numbers:
         legend = f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font> on each wire'
     title = f'<{html.escape(pic.title)}<br/><font point-size="10" color="#546e7a">{legend}</font><br/> >'
     graph_attr = {
-        "rankdir": "LR", "fontname": "Helvetica", "fontsize": "14", "label": title,
-        "labelloc": "t", "nodesep": "0.45", "ranksep": "0.9", "pad": "0.3", "bgcolor": "white",
+        "rankdir": "LR",
+        "fontname": "Helvetica",
+        "fontsize": "14",
+        "label": title,
+        "labelloc": "t",
+        "nodesep": "0.45",
+        "ranksep": "0.9",
+        "pad": "0.3",
+        "bgcolor": "white",
     }
     if dpi:
         graph_attr["dpi"] = str(dpi)
-    dot = graphviz.Digraph("symback", graph_attr=graph_attr, node_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "penwidth": "1.3"},
-        edge_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "arrowsize": "0.7"})
+    dot = graphviz.Digraph(
+        "symback",
+        graph_attr=graph_attr,
+        node_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "penwidth": "1.3"},
+        edge_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "arrowsize": "0.7"},
+    )
     for node_id, kind, label in pic.nodes:
         if kind == "branch":
             dot.node(node_id, "", shape="point", width="0.09", color="#37474f")
         elif kind in ("input", "param", "target"):
-            dot.node(node_id, f"<<b>{html.escape(label)}</b>>", shape="box", style="rounded,filled",
-                     fillcolor="#e3ecf7", margin="0.15,0.06")
+            dot.node(
+                node_id,
+                f"<<b>{html.escape(label)}</b>>",
+                shape="box",
+                style="rounded,filled",
+                fillcolor="#e3ecf7",
+                margin="0.15,0.06",
+            )
         else:
             size = "20" if kind == "gate" and len(label) <= 2 else "14"
-            inner = f'<font point-size="{size}">{html.escape(label)}</font><br/>' \
-                    f'<font point-size="10" color="#607d8b">{html.escape(node_id)}</font>'
+            inner = (
+                f'<font point-size="{size}">{html.escape(label)}</font><br/>'
+                f'<font point-size="10" color="#607d8b">{html.escape(node_id)}</font>'
+            )
             shape = "circle" if kind == "gate" and len(label) <= 4 else "ellipse"
             dot.node(node_id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04")
     if any(w.to == "(output)" for w in pic.wires):
