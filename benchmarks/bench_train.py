@@ -93,7 +93,7 @@ def gemm_rate(dtype, n=1024, reps=10):
 def time_peer(peer, target_s, repeats, warmup_s):
     """(median seconds per step, steps per repeat, first-call seconds).
 
-    The first call (which may compile) is timed separately; then at least 3
+    The first call (which may compile) is timed separately; then at least 2
     warmup steps and warmup_s of warmup; each repeat runs n steps, n chosen
     so that a repeat lasts about target_s."""
     step, args = peer.step, peer.args
@@ -103,7 +103,7 @@ def time_peer(peer, target_s, repeats, warmup_s):
     one = float("inf")
     k = 0
     t0 = time.perf_counter()
-    while k < 3 or time.perf_counter() - t0 < warmup_s:
+    while k < 2 or time.perf_counter() - t0 < warmup_s:
         t = time.perf_counter()
         step(*args)
         one = min(one, time.perf_counter() - t)
