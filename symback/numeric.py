@@ -8,6 +8,8 @@ by their products, elementwise expressions through `lambdify`, reductions
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy as sp
 
@@ -15,6 +17,10 @@ from .errors import SymbackError
 from .ir import Graph, Node
 from .nonsmooth import Indicator
 from .ops import I
+
+#: functions NumPy lacks, for lambdify (evaluated elementwise with the math module)
+_EXTRA = {"erf": np.vectorize(math.erf, otypes=[float]), "erfc": np.vectorize(math.erfc, otypes=[float])}
+_MODULES = [_EXTRA, "numpy"]
 
 
 def _matrix(expr, values: dict) -> np.ndarray:
@@ -51,7 +57,7 @@ def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
     for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):
         (j, lo, hi), body = s.limits[0], s.function
         picks = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), "numpy")
+        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), _MODULES)
         arrays = [np.asarray(values[e.base.name], dtype=float) for e in picks]
         d = sp.Dummy("sum")
         env[d] = float(np.sum(f(*arrays) * np.ones(int(hi - lo + 1))))
@@ -71,7 +77,7 @@ def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
             args.append(np.asarray(values[s.name], dtype=float))
         else:
             raise SymbackError(f"no value for {s.name} in {expr}")
-    f = sp.lambdify(syms + list(env), _scalarize(expr), "numpy")
+    f = sp.lambdify(syms + list(env), _scalarize(expr), _MODULES)
     out = f(*args, *env.values())
     if size is None:
         return float(out)

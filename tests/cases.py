@@ -24,3 +24,34 @@ def toy_chain_text(depth: int) -> str:
     for k in range(1, depth + 1):
         h = f"b{k} + w{k}*Max(0, {h})"
     return f"({h} - y)^2"
+
+
+# -- layered networks: one row per case ---------------------------------------
+import symback as sb  # noqa: E402
+
+z = sp.Symbol("z")
+f_, y_ = sp.symbols("f y")
+
+
+def networks() -> dict:
+    """Every layered test network, by name (small integer widths so oracles stay cheap)."""
+    return {
+        "udl_toy": sb.Network(1, [sb.Dense(3, "relu"), sb.Dense(3, "relu"), sb.Dense(3, "relu"), sb.Dense(1)],
+                              loss="mse"),
+        "cs229_two_layer": sb.Network(2, [sb.Dense(3, "relu"), sb.Dense(1)], loss=(f_ - y_) ** 2 / 2),
+        "foml_sigmoid": sb.Network(2, [sb.Dense(3, "sigmoid"), sb.Dense(3, "sigmoid"), sb.Dense(2, "sigmoid")],
+                                   loss="mse"),
+        "softmax_classifier": sb.Network(3, [sb.Dense(4, "tanh"), sb.Dense(3)], loss="softmax_cross_entropy"),
+        "sigmoid_bce": sb.Network(3, [sb.Dense(2, "sigmoid")], loss="bce"),
+        "logits_bce": sb.Network(3, [sb.Dense(2, "softplus"), sb.Dense(2)], loss="bce_with_logits"),
+        "huber_elu": sb.Network(2, [sb.Dense(3, "elu"), sb.Dense(2, "leaky_relu")], loss="huber"),
+        "gelu_swish": sb.Network(2, [sb.Dense(3, "gelu"), sb.Dense(2, "swish")], loss="mse"),
+        # activations and a loss that no code in symback names
+        "softsign": sb.Network(2, [sb.Dense(3, z / (1 + sp.Abs(z))), sb.Dense(2)], loss="mse"),
+        "logcosh_mish": sb.Network(2, [sb.Dense(3, sp.log(sp.cosh(z))), sb.Dense(3, z * sp.tanh(sp.log(1 + sp.exp(z)))),
+                                       sb.Dense(2)], loss="mse"),
+        "hard_tanh_asymmetric": sb.Network(
+            2, [sb.Dense(3, sp.Piecewise((-1, z < -1), (z, z < 1), (1, True))), sb.Dense(2)],
+            loss=sp.Piecewise((3 * (f_ - y_) ** 2, f_ > y_), ((f_ - y_) ** 2 / 2, True)),
+        ),
+    }
