@@ -6,7 +6,11 @@ shifts its index where the course counts differently: UDL writes
 ``f_{k-1} = beta_{k-1} + Omega_{k-1} h_{k-1}`` for the same layer, so its
 pre-activation, weight and bias carry offset -1 while ``h_k`` keeps k.
 
-Each preset also fixes a layout convention, which `layout=` overrides:
+Each preset also fixes a layout convention, which `layout=` overrides. All
+three seed courses backpropagate column gradients (UDL: dl/dh is a column and
+df/dh = Omega^T; CS229: delta^[k] = (W^[k+1]T delta^[k+1]) o g'(z^[k]); FoML:
+[dl/dx] = J^T [dl/dx^(3)]), so all three presets are denominator layout;
+numerator layout is there for courses (and students) who write rows:
 
 - ``denominator``: a derivative has the shape of what it is taken with
   respect to (dl/dh is a column like h, dl/dW has the shape of W), so
@@ -144,7 +148,9 @@ register_notation(Notation(
 register_notation(Notation(
     name="foml",
     title="FoML, Backpropagation (s^(l), x^(l), W^(l), b^(l))",
-    layout="numerator",
+    # FoML defines Jacobians numerator-style but backpropagates columns,
+    # [dl/dx^(2)] = J^T [dl/dx^(3)]: the gradients are in denominator layout
+    layout="denominator",
     pre=Symbol("s^({k})", r"\mathbf{{s}}^{{({k})}}"),
     act=Symbol("x^({k})", r"\mathbf{{x}}^{{({k})}}"),
     weight=Symbol("W^({k})", r"W^{{({k})}}"),
