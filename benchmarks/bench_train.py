@@ -29,6 +29,8 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_t
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -50,6 +52,8 @@ CASES = {
 }
 DTYPES = ("float64", "float32")
 LR_BENCH = 1e-3
+MARK = "@@bench_train results@@ "
+NOISY = 1.5        # max/min over the repeats above this: cell marked as noisy
 LR_CHECK = 0.1
 
 
@@ -91,7 +95,7 @@ def gemm_rate(dtype, n=1024, reps=10):
 # ---------------------------------------------------------------------------
 
 def time_peer(peer, target_s, repeats, warmup_s):
-    """(median seconds per step, steps per repeat, first-call seconds).
+    """(median s/step, steps per repeat, first-call s, min s/step, max s/step).
 
     The first call (which may compile) is timed separately; then at least 2
     warmup steps and warmup_s of warmup; each repeat runs n steps, n chosen
@@ -115,7 +119,7 @@ def time_peer(peer, target_s, repeats, warmup_s):
         for _ in range(n):
             step(*args)
         per.append((time.perf_counter() - t) / n)
-    return statistics.median(per), n, first
+    return statistics.median(per), n, first, min(per), max(per)
 
 
 def build(system, sizes, loss, dtype, batch, lr):
@@ -201,8 +205,10 @@ def markdown(results, systems, cases, rates, dtypes=DTYPES):
                     cells.append(r.get("status", "–"))
                 else:
                     mark = "**" if r["t"] == best else ""
-                    cells.append(f"{mark}{fmt_us(r['t'])}{mark} ({r['t'] / best:.2f}×)")
+                    noisy = "†" if r.get("max", 0) > NOISY * r.get("min", 1e300) else ""
+                    cells.append(f"{mark}{fmt_us(r['t'])}{mark}{noisy} ({r['t'] / best:.2f}×)")
             lines.append(f"| {cname} | {list(sizes)} | {batch} | {dt} | " + " | ".join(cells) + " |")
+    lines += ["", f"† noisy: slowest repeat > {NOISY}× the fastest (other load on the machine)."]
     lines += ["", "Achieved fraction of the np.dot GEMM rate "
               f"(float64 {rates['float64'] / 1e9:.1f} GFLOP/s, float32 {rates['float32'] / 1e9:.1f} GFLOP/s):",
               "", "| case | MFLOP/step | dtype | " + " | ".join(systems) + " |",
@@ -241,6 +247,8 @@ def main(argv=None):
     ap.add_argument("--systems", default=None, help="comma-separated subset of " + ",".join(SYSTEMS))
     ap.add_argument("--cases", default=None, help="comma-separated subset of " + ",".join(CASES))
     ap.add_argument("--dtypes", default=",".join(DTYPES))
+    ap.add_argument("--inprocess", action="store_true", help="run all systems in this process")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--module", action="append", default=[], metavar="NAME=PATH",
                     help="add a generated module (contract: see peers.py) as system NAME")
     args = ap.parse_args(argv)
@@ -270,6 +278,8 @@ def main(argv=None):
 
     dtypes = [d for d in args.dtypes.split(",") if d]
     target, repeats, warmup = (0.01, 5, 0.05) if args.quick else (0.05, 7, 0.2)
+    if args.child:
+        return main_child(args, systems, cases, dtypes, target, repeats, warmup)
     print(f"# MLP training step benchmark ({'quick' if args.quick else 'full'})\n")
     print(f"- cores: {os.cpu_count()}, threads per system: {THREADS}, "
           f"load average at start: {os.getloadavg()[0]:.2f} (other processes skew 2-thread timings)")
@@ -287,6 +297,41 @@ def main(argv=None):
 
     results = {}
     t_all = time.perf_counter()
+    if args.inprocess:
+        results = run_systems(systems, cases, dtypes, target, repeats, warmup)
+    else:
+        # one child process per system: thread pools of one library (OpenBLAS
+        # workers spin ~0.1 s after each call, OpenMP/Eigen pools likewise)
+        # must not steal the 2 cores from the next system.
+        for s in systems:
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", "--systems", s,
+                   "--cases", ",".join(cases), "--dtypes", ",".join(dtypes)]
+            cmd += ["--quick"] if args.quick else []
+            for spec in args.module:
+                cmd += ["--module", spec]
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+            if out.returncode != 0:
+                print(f"  {s}: child failed (exit {out.returncode})", file=sys.stderr)
+                for c in cases:
+                    for dt in dtypes:
+                        results[(c, dt, s)] = {"status": "error"}
+                continue
+            line = [ln for ln in out.stdout.splitlines() if ln.startswith(MARK)][-1]
+            for k, v in json.loads(line[len(MARK):]):
+                results[tuple(k)] = v
+    print(markdown(results, systems, cases, rates, dtypes))
+    print(f"\n(total {time.perf_counter() - t_all:.0f} s; load average at end: {os.getloadavg()[0]:.2f})")
+    return 0
+
+
+def main_child(args, systems, cases, dtypes, target, repeats, warmup):
+    results = run_systems(systems, cases, dtypes, target, repeats, warmup)
+    print("\n" + MARK + json.dumps([[list(k), v] for k, v in results.items()]))
+    return 0
+
+
+def run_systems(systems, cases, dtypes, target, repeats, warmup):
+    results = {}
     for cname in cases:
         sizes, loss, batch = CASES[cname]
         for dt in dtypes:
@@ -302,15 +347,14 @@ def main(argv=None):
                     results[key] = {"status": "error"}
                     traceback.print_exc()
                     continue
-                t, n, first = time_peer(peer, target, repeats, warmup)
+                t, n, first, tmin, tmax = time_peer(peer, target, repeats, warmup)
                 setup += first
-                results[key] = {"t": t, "setup": setup, "note": peer.note}
-                print(f"  {cname:9s} {dt} {s:15s} {t * 1e6:12.2f} us  (n={n}, setup+first step {setup:.2f}s)",
-                      file=sys.stderr)
+                results[key] = {"t": t, "min": tmin, "max": tmax, "setup": setup, "note": peer.note,
+                                "load": os.getloadavg()[0]}
+                print(f"  {cname:9s} {dt} {s:15s} {t * 1e6:12.2f} us  (min {tmin * 1e6:.2f}, max {tmax * 1e6:.2f}, "
+                      f"n={n}, setup+first step {setup:.2f}s, load {os.getloadavg()[0]:.2f})", file=sys.stderr)
                 del peer
-    print(markdown(results, systems, cases, rates, dtypes))
-    print(f"\n(total {time.perf_counter() - t_all:.0f} s; load average at end: {os.getloadavg()[0]:.2f})")
-    return 0
+    return results
 
 
 if __name__ == "__main__":
