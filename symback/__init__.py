@@ -3,6 +3,7 @@
 Public names only; each lives in the module named for its stage.
 """
 
+from .dag import DAG
 from .derivation import Derivation
 from .errors import SymbackError
 from .gradient import Gradient, Table, grad
@@ -14,7 +15,7 @@ from .teach.draw import draw
 from .teach.explain import explain
 
 __all__ = [
-    "ACTIVATIONS", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
+    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "grad", "register_activation", "register_loss", "register_notation",
 ]
 __version__ = "0.1.0"

@@ -75,7 +75,8 @@ def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
 
 def args_of(graph: Graph, expr) -> tuple[str, ...]:
     """Names of the graph nodes an expression uses, in graph order."""
-    names = {s.name for s in expr.free_symbols if s.name in graph}
+    found = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
+    names = {s.name for s in found if isinstance(getattr(s, "name", None), str) and s.name in graph}
     return tuple(sorted(names, key=graph.position))
 
 
@@ -109,7 +110,8 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
 def _linear_meta(graph: Graph, term: Term) -> dict:
     if term.op != "linear":
         return {}
-    return {"shapes": {n: graph[n].shape for n in args_of(graph, term.value)}}
+    names = {s.name for s in term.value.atoms(sp.MatrixSymbol)} & set(graph.names)
+    return {"shapes": {n: graph[n].shape for n in sorted(names, key=graph.position)}}
 
 
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:

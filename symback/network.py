@@ -20,8 +20,7 @@ import sympy as sp
 
 from . import library
 from .errors import SymbackError
-from .ir import Graph, Node, sym
-from .ops import msym
+from .ir import Graph
 
 Z = library.Z
 
@@ -117,49 +116,21 @@ class Network:
         return [p for k in range(1, self.depth + 1) for p in (f"W{k}", f"b{k}")]
 
     def graph(self) -> tuple[Graph, str]:
-        """Lower to the IR; returns (graph, output name)."""
-        sizes = self.sizes
-        g = Graph()
-        g.add(Node("x", "input", shape=(sizes[0],), meta={"kind": "input"}))
-        n_out = sizes[-1]
-        if self.loss.kind == "class":
-            g.add(Node("y", "target", shape=(), meta={"kind": "label"}))
-        else:
-            g.add(Node("y", "target", shape=(n_out,), meta={"kind": "target"}))
-        for k in range(1, self.depth + 1):
-            g.add(Node(f"W{k}", "param", shape=(sizes[k], sizes[k - 1]), meta={"kind": "weight", "layer": k}))
-            g.add(Node(f"b{k}", "param", shape=(sizes[k],), meta={"kind": "bias", "layer": k}))
-        prev = "x"
-        for k, layer in enumerate(self.layers, 1):
-            shapes = {f"W{k}": (sizes[k], sizes[k - 1]), prev: (sizes[k - 1],), f"b{k}": (sizes[k],)}
-            expr = msym(f"W{k}", shapes[f"W{k}"]) * msym(prev, shapes[prev]) + msym(f"b{k}", shapes[f"b{k}"])
-            g.add(Node(f"f{k}", "linear", args=(f"W{k}", prev, f"b{k}"), expr=expr, shape=(sizes[k],),
-                       meta={"kind": "pre", "layer": k, "shapes": shapes}))
-            prev = f"f{k}"
-            if not layer.is_identity:
-                body = layer.fn(sym(prev))
-                g.add(Node(f"h{k}", "ew", args=(prev,), expr=body, shape=(sizes[k],),
-                           meta={"kind": "act", "layer": k, "activation": layer.activation_name}))
-                prev = f"h{k}"
-        g.add(self._loss_node(prev, n_out))
-        return g, "l"
+        """Lower to the IR through the DAG builder (one mechanism, two front ends)."""
+        from .dag import DAG
 
-    def _loss_node(self, pred: str, n_out) -> Node:
-        loss = self.loss
-        base = sp.IndexedBase(pred, real=True)
-        j = library.J
-        if loss.kind == "separable":
-            target = sp.IndexedBase("y", real=True)
-            body = loss.expr.xreplace({library.F: base[j], library.Y: target[j]})
-            expr = sp.Sum(body, (j, 0, n_out - 1))
-        else:
-            expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
-            expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.base == library.FV,
-                                lambda e: base[e.indices[0]])
-            expr = expr.xreplace({sp.Indexed(library.FV, library.LABEL): base[sym("y")]})
-        return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
-                    meta={"kind": "loss", "prediction": pred, "loss": loss.name, "loss_kind": loss.kind,
-                          "terminal": True, "size": n_out})
+        sizes = self.sizes
+        g = DAG(self.name)
+        prev = g.input("x", sizes[0])
+        for k in range(1, self.depth + 1):
+            g.param(f"W{k}", (sizes[k], sizes[k - 1]), kind="weight", layer=k)
+            g.param(f"b{k}", (sizes[k],), kind="bias", layer=k)
+        for k, layer in enumerate(self.layers, 1):
+            prev = g.linear(f"f{k}", f"W{k}", prev, f"b{k}", kind="pre", layer=k)
+            if not layer.is_identity:
+                prev = g.map(f"h{k}", prev, layer.activation, kind="act", layer=k)
+        g.loss(prev, self.loss, self.reduction)
+        return g.graph()
 
     def derive(self, simplify: bool = True):
         """The backpropagation equations of this network (a `Derivation`)."""

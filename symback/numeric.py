@@ -30,6 +30,11 @@ def _matrix(expr, values: dict) -> np.ndarray:
         return v.reshape(-1, 1) if v.ndim == 1 else v
     if isinstance(expr, sp.Transpose):
         return _matrix(expr.arg, values).T
+    if isinstance(expr, sp.BlockMatrix):
+        return np.vstack([_matrix(b, values) for b in expr.blocks])
+    if isinstance(expr, sp.MatrixSlice):
+        (r0, r1, _), (c0, c1, _) = expr.rowslice, expr.colslice
+        return _matrix(expr.parent, values)[int(r0):int(r1), int(c0):int(c1)]
     if isinstance(expr, sp.MatAdd):
         return sum(_matrix(a, values) for a in expr.args)
     if isinstance(expr, sp.MatMul):
@@ -85,7 +90,7 @@ def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
 
 
 def evaluate_node(node: Node, values: dict):
-    if node.op == "linear":
+    if node.op in ("linear", "concat"):
         m = _matrix(node.expr, values)
         return m.ravel() if len(node.shape) == 1 else m
     if node.op in ("ew", "loss", "scalar", "seed"):
@@ -97,9 +102,15 @@ def evaluate_node(node: Node, values: dict):
 
 
 def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
-    """Values of every node for one sample (x a vector; y a target vector or a class index)."""
+    """Values of every node for one sample.
+
+    `x` is the input vector, or a dict of input vectors by name; `y` a target vector or a class index.
+    """
     values: dict[str, object] = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-    values["x"] = np.asarray(x, dtype=float)
+    if isinstance(x, dict):  # several named inputs (a DAG)
+        values.update({k: np.asarray(v, dtype=float) for k, v in x.items()})
+    else:
+        values["x"] = np.asarray(x, dtype=float)
     values["y"] = y if np.ndim(y) == 0 else np.asarray(y, dtype=float)
     for node in graph:
         if node.is_leaf:

@@ -116,4 +116,18 @@ def _loss_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, d, value, op="ew")
 
 
-VJP.update({"linear": _linear_vjp, "ew": _ew_vjp, "loss": _loss_vjp})
+def _concat_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
+    """``c = [a; b]``: the adjoint of a part is its slice of the upstream, ``g[o:o+n]``."""
+    G = msym(upstream.name, node.shape)
+    offset = 0
+    parts = []
+    for block in node.expr.blocks:
+        n = block.shape[0]
+        if block.name == arg:
+            parts.append(G[offset:offset + n, :])
+        offset += n
+    value = parts[0] if len(parts) == 1 else sp.MatAdd(*parts)
+    return Term(node.name, value, value, op="linear")
+
+
+VJP.update({"linear": _linear_vjp, "ew": _ew_vjp, "loss": _loss_vjp, "concat": _concat_vjp})

@@ -43,7 +43,7 @@ def _values(expr: sp.Expr, u: sp.Symbol) -> list | None:
 def in_terms_of_output(node: Node, arg: str, local: sp.Expr) -> sp.Expr:
     """`local` = da/df written as a polynomial (degree <= 2) in h = a(f), if it is one."""
     u, h = sym(arg), sym(node.name)
-    if node.meta.get("kind") != "act" or node.args != (arg,) or local.free_symbols != {u}:
+    if node.args != (arg,) or local.free_symbols != {u} or node.expr.free_symbols != {u}:
         return local
     if local.has(Indicator, sp.Piecewise, sp.Heaviside, sp.sign, sp.Abs):
         return local  # kinks: I[f > 0] reads better than any rewrite in h

@@ -95,3 +95,77 @@ def random_instance(net, seed: int):
     else:
         y = rng.normal(size=sizes[-1])
     return values, x, y
+
+
+def explicit_graph_loss(graph, values: dict, x, y, inputs: dict | None = None):
+    """(loss, {param: Matrix of symbols}) from the *forward* IR alone, every value explicit.
+
+    Linear nodes become explicit SymPy matrix products, elementwise nodes are
+    applied entry by entry, the loss is expanded with `doit`; nothing of the
+    backward pass is used, so this is an independent oracle for DAGs too.
+    """
+    from symback.ops import I
+
+    env, params = {}, {}
+    for node in graph.forward():
+        if node.op == "param":
+            rows, cols = (node.shape + (1,))[:2]
+            M = sp.Matrix(int(rows), int(cols), lambda i, j: sp.Symbol(f"{node.name}_{i}_{j}", real=True))
+            params[node.name] = M
+            env[node.name] = M
+        elif node.op == "input":
+            v = (inputs or {}).get(node.name, x)
+            env[node.name] = sp.Matrix([sp.Float(t, 30) for t in np.ravel(v)])
+        elif node.op == "target":
+            env["y"] = int(y) if np.ndim(y) == 0 else sp.Matrix([sp.Float(t, 30) for t in np.ravel(y)])
+        elif node.op in ("linear", "concat"):
+            subs = {s: env[s.name] for s in node.expr.atoms(sp.MatrixSymbol)}
+            env[node.name] = sp.Matrix(node.expr.xreplace(subs).as_explicit())
+        elif node.op == "ew":
+            if node.expr.has(sp.Sum):
+                continue  # hoisted helper quantities (softmax p) are not part of the forward model
+            n = int(node.shape[0])
+            env[node.name] = sp.Matrix([node.expr.xreplace({sp.Symbol(a, real=True): env[a][i] for a in node.args})
+                                        for i in range(n)])
+        elif node.op == "loss":
+            pred = env[node.meta["prediction"]]
+            expr = node.expr
+            if isinstance(env["y"], int):
+                expr = expr.xreplace({sp.Symbol("y", real=True): env["y"]})
+            expr = expr.doit()
+            subs = {}
+            for e in expr.atoms(sp.Indexed):
+                idx = int(e.indices[0])
+                subs[e] = pred[idx] if e.base.name == node.meta["prediction"] else env["y"][idx]
+            env["l"] = expr.xreplace(subs)
+    return env["l"], params
+
+
+def graph_gradients(graph, values: dict, x, y, inputs=None, h: float = 1e-12) -> tuple[dict, dict]:
+    """(sympy.diff gradients, 40-digit central differences) of the explicit forward graph."""
+    loss, params = explicit_graph_loss(graph, values, x, y, inputs)
+    point = {}
+    for name, M in params.items():
+        arr = np.asarray(values[name], dtype=float).reshape(M.shape)
+        for i in range(M.rows):
+            for j in range(M.cols):
+                point[M[i, j]] = sp.Float(arr[i, j], 30)
+    diff, fd = {}, {}
+    symbols = list(point)
+    f = sp.lambdify(symbols, loss, modules="mpmath")
+    with mpmath.workdps(40):
+        base = [mpmath.mpf(float(point[s])) for s in symbols]
+        for name, M in params.items():
+            g, c = np.zeros(M.shape), np.zeros(M.shape)
+            for i in range(M.rows):
+                for j in range(M.cols):
+                    s = M[i, j]
+                    g[i, j] = float(sp.N(take_conventions(sp.diff(loss, s)).xreplace(point), 30))
+                    k = symbols.index(s)
+                    plus, minus = list(base), list(base)
+                    plus[k] += mpmath.mpf(h)
+                    minus[k] -= mpmath.mpf(h)
+                    c[i, j] = float((f(*plus) - f(*minus)) / (2 * mpmath.mpf(h)))
+            shape = np.asarray(values[name]).shape
+            diff[name], fd[name] = g.reshape(shape), c.reshape(shape)
+    return diff, fd

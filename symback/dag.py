@@ -1,0 +1,318 @@
+"""Front end for DAGs of modules: named values, shared parameters, several consumers.
+
+FoML's "backprop beyond MLPs": ``x1 = phi1(x0; w1)``, ``x2 = phi2(x0, x1; w2)``,
+``x3 = phi3(x1, x2; w1)``. Values and parameters are named; a module may use
+several values, a value may feed several modules and a parameter may be used
+by several modules. The DAG lowers to the same IR as a layered `Network`
+(which is built with this very class), so the derivation, rendering and code
+generation need no second mechanism.
+
+    g = sb.DAG("residual")
+    h = g.input("h", 4)
+    W1, W2 = g.param("W1", (4, 4)), g.param("W2", (4, 4))
+    r = g.map("r", g.linear("u", W1, h), "relu")
+    out = g.add("out", h, g.linear("v", W2, r))
+    g.loss(out, "mse")
+
+Modules may name values that are declared later (a declarative order);
+`graph()` sorts them topologically and rejects cycles, dangling inputs,
+shape mismatches and unused parameters with one-line errors naming the node.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from . import library
+from .errors import SymbackError
+from .ir import Graph, Node, sym
+from .ops import msym
+
+
+@dataclass
+class _Decl:
+    name: str
+    op: str
+    args: tuple[str, ...]
+    shape: tuple | None
+    build: object = None  # callable(shapes) -> (expr, shape) for non-leaves
+    meta: dict = field(default_factory=dict)
+
+
+def _dim(value, where):
+    from .network import _width
+
+    return _width(value, where)
+
+
+class DAG:
+    """A graph of modules; every method returns the name of the value it declares."""
+
+    def __init__(self, name: str | None = None):
+        self.name = name
+        self._decls: dict[str, _Decl] = {}
+        self._loss: tuple | None = None
+        self.reduction = "mean"
+
+    # -- leaves --------------------------------------------------------------
+    def input(self, name: str, size) -> str:
+        """A per-sample input vector of `size` entries."""
+        return self._declare(_Decl(name, "input", (), (_dim(size, f"input {name}"),), meta={"kind": "input"}))
+
+    def param(self, name: str, shape, kind: str | None = None, layer: int | None = None) -> str:
+        """A trainable parameter: a matrix ``(rows, cols)`` or a vector ``(n,)``/``n``."""
+        if not isinstance(shape, (tuple, list)):
+            shape = (shape,)
+        shape = tuple(_dim(s, f"param {name}") for s in shape)
+        if len(shape) not in (1, 2):
+            raise SymbackError(f"param {name}: shape must be (rows, cols) or (n,), got {shape}")
+        meta = {"kind": kind or ("weight" if len(shape) == 2 else "bias")}
+        if layer is not None:
+            meta["layer"] = layer
+        return self._declare(_Decl(name, "param", (), shape, meta=meta))
+
+    # -- modules -------------------------------------------------------------
+    def linear(self, name: str, W, x, b=None, kind: str = "value", layer: int | None = None) -> str:
+        """``name = W x (+ b)``; `W` may be a parameter name or ``DAG.T(name)`` for a tied transpose."""
+        transposed = isinstance(W, _Transposed)
+        w = W.name if transposed else W
+        args = (w, x) + ((b,) if b is not None else ())
+
+        def build(shapes):
+            Ws = shapes[w]
+            if len(Ws) != 2:
+                raise SymbackError(f"module {name}: {w} must be a matrix, has shape {Ws}")
+            Wm = msym(w, Ws).T if transposed else msym(w, Ws)
+            rows, cols = Wm.shape
+            if len(shapes[x]) != 1 or shapes[x][0] != cols:
+                raise SymbackError(f"module {name}: {'(' + w + ')^T' if transposed else w} has {cols} columns "
+                                   f"but {x} has shape {shapes[x]}")
+            expr = Wm * msym(x, shapes[x])
+            if b is not None:
+                if shapes[b] != (rows,):
+                    raise SymbackError(f"module {name}: bias {b} has shape {shapes[b]}, expected ({rows},)")
+                expr = expr + msym(b, shapes[b])
+            return expr, (rows,)
+
+        meta = {"kind": kind}
+        if layer is not None:
+            meta["layer"] = layer
+        if transposed:
+            meta["tied"] = w
+        return self._declare(_Decl(name, "linear", args, None, build, meta))
+
+    def ew(self, name: str, expr, inputs: dict[str, str] | None = None, kind: str = "value",
+           layer: int | None = None, **meta) -> str:
+        """An elementwise module: `expr` in symbols standing for components of the `inputs` values.
+
+        ``g.ew("gate", a * sp.tanh(b), {"a": "x1", "b": "x2"})`` or with symbols
+        already named after the values (``inputs`` omitted).
+        """
+        expr = sp.sympify(expr)
+        inputs = dict(inputs or {s.name: s.name for s in expr.free_symbols})
+        args = tuple(dict.fromkeys(inputs.values()))
+        by_name = {s.name: s for s in expr.free_symbols}
+        unknown = sorted(set(by_name) - set(inputs))
+        if unknown:
+            raise SymbackError(f"module {name}: {unknown[0]!r} in {expr} is not one of its inputs "
+                               f"({', '.join(inputs)})")
+        body = expr.xreplace({by_name[k]: sym(v) for k, v in inputs.items() if k in by_name})
+
+        def build(shapes):
+            vector = {shapes[a] for a in args if shapes[a] != ()}
+            if len(vector) > 1:
+                detail = ", ".join(f"{a} {shapes[a]}" for a in args)
+                raise SymbackError(f"module {name}: elementwise inputs must have one shape, got {detail}")
+            return body, vector.pop() if vector else ()
+
+        m = {"kind": kind, **meta}
+        if layer is not None:
+            m["layer"] = layer
+        return self._declare(_Decl(name, "ew", args, None, build, m))
+
+    def map(self, name: str, x: str, activation, kind: str = "value", layer: int | None = None) -> str:
+        """``name = a(x)`` elementwise, `activation` a name or an expression of one symbol."""
+        fn = library.activation(activation)
+        label = activation if isinstance(activation, str) else str(fn(library.Z))
+        return self.ew(name, fn(sym(x)), {x: x}, kind=kind, layer=layer, activation=label)
+
+    def add(self, name: str, *values: str) -> str:
+        """Elementwise sum (a residual connection)."""
+        syms = [sp.Symbol(f"_a{i}") for i in range(len(values))]
+        return self.ew(name, sp.Add(*syms), {s.name: v for s, v in zip(syms, values)})
+
+    def mul(self, name: str, a: str, b: str) -> str:
+        """Elementwise product (gating)."""
+        return self.ew(name, sp.Symbol("_a") * sp.Symbol("_b"), {"_a": a, "_b": b})
+
+    def concat(self, name: str, *values: str) -> str:
+        """Stack vectors: ``[a; b]``."""
+
+        def build(shapes):
+            for v in values:
+                if len(shapes[v]) != 1:
+                    raise SymbackError(f"module {name}: can only concatenate vectors, {v} has shape {shapes[v]}")
+            expr = sp.BlockMatrix([[msym(v, shapes[v])] for v in values])
+            return expr, (sum(shapes[v][0] for v in values),)
+
+        return self._declare(_Decl(name, "concat", tuple(values), None, build, {"kind": "value"}))
+
+    def dense(self, name: str, x: str, W: str, b: str | None = None, activation="identity") -> str:
+        """``name = a(W x + b)`` as two modules, ``name_pre`` and `name` (one if a is the identity)."""
+        fn = library.activation(activation)
+        if fn(library.Z) == library.Z:
+            return self.linear(name, W, x, b)
+        pre = self.linear(f"{name}_pre", W, x, b, kind="pre")
+        return self.map(name, pre, activation)
+
+    @staticmethod
+    def T(param: str) -> "_Transposed":
+        """The transpose of a parameter, for tied weights (``W_dec = W_enc^T``)."""
+        return _Transposed(param)
+
+    def loss(self, prediction: str, loss="mse", reduction: str = "mean") -> None:
+        """The training loss of `prediction` against a target ``y`` (values or class labels)."""
+        self._loss = (prediction, library.loss(loss))
+        if reduction not in ("mean", "sum"):
+            raise SymbackError(f"loss: reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.reduction = reduction
+
+    # -- lowering ------------------------------------------------------------
+    def _declare(self, decl: _Decl) -> str:
+        if not isinstance(decl.name, str) or not decl.name.isidentifier():
+            raise SymbackError(f"{decl.name!r} is not a valid name for a value (use a Python identifier)")
+        if decl.name in self._decls or decl.name in ("y", "l"):
+            raise SymbackError(f"{decl.name!r} is declared twice" if decl.name in self._decls
+                               else f"{decl.name!r} is reserved (target y, loss l)")
+        self._decls[decl.name] = decl
+        return decl.name
+
+    @property
+    def loss_spec(self):
+        if self._loss is None:
+            raise SymbackError(f"{self.name or 'DAG'}: no loss declared; call .loss(prediction, 'mse')")
+        return self._loss[1]
+
+    def _order(self) -> list[str]:
+        """Topological order of the declarations (declaration order where free); cycles named."""
+        for d in self._decls.values():
+            for a in d.args:
+                if a not in self._decls:
+                    raise SymbackError(f"module {d.name}: input {a!r} is never declared (a dangling input)")
+        order, state = [], {}
+        for start in self._decls:
+            stack = [(start, iter(self._decls[start].args))]
+            if state.get(start) == "done":
+                continue
+            state[start] = "open"
+            path = [start]
+            while stack:
+                node, it = stack[-1]
+                nxt = next(it, None)
+                if nxt is None:
+                    stack.pop()
+                    path.pop()
+                    state[node] = "done"
+                    order.append(node)
+                elif state.get(nxt) == "open":
+                    cycle = path[path.index(nxt):] + [nxt]
+                    raise SymbackError(f"cycle: {' -> '.join(reversed(cycle))}; a value cannot depend on itself")
+                elif state.get(nxt) != "done":
+                    state[nxt] = "open"
+                    path.append(nxt)
+                    stack.append((nxt, iter(self._decls[nxt].args)))
+        return order
+
+    def graph(self) -> tuple[Graph, str]:
+        """Lower to the IR; returns (graph, output name)."""
+        pred, loss = self._loss if self._loss else (None, None)
+        if pred is None:
+            self.loss_spec  # raises the one-line error
+        if pred not in self._decls:
+            raise SymbackError(f"loss: prediction {pred!r} is never declared")
+        order = self._order()
+        g = Graph()
+        leaves = [n for n in order if self._decls[n].op in ("input", "param")]
+        modules = [n for n in order if n not in leaves]
+        shapes: dict[str, tuple] = {}
+        for n in [n for n in leaves if self._decls[n].op == "input"]:
+            d = self._decls[n]
+            shapes[n] = d.shape
+            g.add(Node(n, "input", shape=d.shape, meta=d.meta))
+        out_shape = None
+        for n in modules:  # shapes first, to know the target's shape
+            pass
+        pending = []
+        for n in modules:
+            d = self._decls[n]
+            for a in d.args:
+                if a not in shapes:
+                    shapes[a] = self._decls[a].shape
+            expr, shape = d.build(shapes)
+            shapes[n] = shape
+            meta = dict(d.meta)
+            if d.op == "linear":
+                meta["shapes"] = {a: shapes[a] for a in d.args}
+            pending.append(Node(n, d.op, args=d.args, expr=expr, shape=shape, meta=meta))
+        out_shape = shapes[pred]
+        if len(out_shape) != 1:
+            raise SymbackError(f"loss: prediction {pred} must be a vector, has shape {out_shape}")
+        if loss.kind == "class":
+            g.add(Node("y", "target", shape=(), meta={"kind": "label"}))
+        else:
+            g.add(Node("y", "target", shape=out_shape, meta={"kind": "target"}))
+        for n in [n for n in leaves if self._decls[n].op == "param"]:
+            d = self._decls[n]
+            g.add(Node(n, "param", shape=d.shape, meta=d.meta))
+        for node in pending:
+            g.add(node)
+        g.add(_loss_node(pred, out_shape[0], loss))
+        self._check_use(g, pred)
+        return g, "l"
+
+    def _check_use(self, g: Graph, pred: str) -> None:
+        reaches = {"l"}
+        for node in reversed(list(g)):
+            if node.name in reaches:
+                reaches.update(node.args)
+        for node in g:
+            if node.op == "param" and not g.consumers(node.name):
+                raise SymbackError(f"param {node.name} is declared but never used; remove it or use it in a module")
+            if node.name not in reaches and node.op != "target":
+                if node.op == "input":
+                    continue
+                warnings.warn(f"{node.name} does not reach the loss; no gradient flows through it", stacklevel=3)
+
+    def params(self) -> list[str]:
+        return [n for n, d in self._decls.items() if d.op == "param"]
+
+    def derive(self, simplify: bool = True):
+        from .derivation import Derivation
+
+        return Derivation(self, simplify=simplify)
+
+    def __repr__(self) -> str:
+        return f"DAG({self.name or ''!s}: {len(self._decls)} values)"
+
+
+@dataclass(frozen=True)
+class _Transposed:
+    name: str
+
+
+def _loss_node(pred: str, n_out, loss) -> Node:
+    """The loss node: a per-sample formula, summed over components or indexed by the label."""
+    base = sp.IndexedBase(pred, real=True)
+    j = library.J
+    if loss.kind == "separable":
+        target = sp.IndexedBase("y", real=True)
+        body = loss.expr.xreplace({library.F: base[j], library.Y: target[j]})
+        expr = sp.Sum(body, (j, 0, n_out - 1))
+    else:
+        expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
+    return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
+                meta={"kind": "loss", "prediction": pred, "loss": loss.name, "loss_kind": loss.kind,
+                      "terminal": True, "size": n_out})
