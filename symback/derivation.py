@@ -53,6 +53,12 @@ class Derivation:
 
         return render_derivation(self, format=format, notation=notation, layout=layout, **options)
 
+    def check(self, hand, notation: str = "udl", layout: str | None = None, **options):
+        """Compare hand-derived formulas (a file path or its text) with this derivation: a `check.Report`."""
+        from .check import check_derivation
+
+        return check_derivation(self, hand, notation=notation, layout=layout, **options)
+
     def __str__(self) -> str:
         return self.render("text")
 

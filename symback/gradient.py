@@ -158,6 +158,12 @@ class Gradient:
             rows.append(Step(node.name, node.expr if node.expr is not None else node.symbol, role, node_ref=node))
         return rows
 
+    def check(self, hand, **options):
+        """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
+        from .check import check_gradient
+
+        return check_gradient(self, hand, **options)
+
     # -- output --------------------------------------------------------------
     def to_dict(self, table: "Table | None" = None, expand: bool = False) -> dict:
         """The JSON object of ``symback grad --json`` (DESIGN.md)."""

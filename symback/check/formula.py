@@ -1,0 +1,369 @@
+"""Hand formulas, text syntax -> a small matrix AST (`Num`, `Name`, `Call`, `Op`).
+
+The grammar, loosest binding first (README "Checking your own derivation")::
+
+    cmp   := sum [(> | >= | < | <=) sum]          a comparison is 1 where it holds, else 0
+    sum   := had {(+ | -) had}
+    had   := prod {(⊙ | ∘ | .* | o) prod}        elementwise product, looser than products
+    prod  := unary {(* | @ | · | / | <juxtaposition>) unary}   matrix product, left to right
+    unary := - unary | power
+    power := post [^ unary]                       elementwise power: h^2
+    post  := atom {^T | ^{T} | .T | ᵀ}            transpose
+    atom  := number | name | dl/dNAME | f(args) | f'(args) | (cmp) | [cmp]
+
+Names are the course's symbols (``delta^[2]``, ``Omega_1``, ``x^(0)``), read
+with their sub- and superscripts (``_{1}``, ``^{[2]}``, ``^[2]T``); what each
+name means is decided later by `names.Namespace`. A name followed by ``(``
+that is a function (``relu``, ``sigma``, ``g``, ...) is a call, and a prime
+(``relu'(z)``) asks for the derivative.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import SymbackError
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Name:
+    text: str  # canonical spelling, e.g. "delta^[2]", "dl/dOmega_1"
+
+
+@dataclass(frozen=True)
+class Call:
+    fn: str  # canonical function name ("relu", "sigmoid", "act" for the layer's own, "softmax", ...)
+    args: tuple
+    prime: bool = False
+    shown: str = ""  # as written, for messages: "g", "sigma", "relu"
+
+
+@dataclass(frozen=True)
+class Op:
+    op: str  # + - neg matmul / had pow T > >= < <=
+    args: tuple
+
+
+Node = Num | Name | Call | Op
+
+# -- functions --------------------------------------------------------------
+
+#: Names that mean "this layer's own activation" (the lectures' a, g, theta, phi).
+GENERIC = ("a", "g", "theta", "phi", "act")
+ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Relu": "relu", "I": "ind",
+           "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind"}
+VECTOR_FUNCTIONS = ("softmax", "sum", "mean", "diag")
+SCALAR_FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign")
+
+
+def function_name(name: str, generic: tuple = GENERIC) -> str | None:
+    """Canonical function for a written name, or None if `name` is not a function."""
+    from .. import library
+
+    if name in generic:
+        return "act"
+    name = ALIASES.get(name, name)
+    if name in SCALAR_FUNCTIONS or name in VECTOR_FUNCTIONS or name == "ind" or name in library.ACTIVATIONS:
+        return name
+    return None
+
+
+# -- lexer ------------------------------------------------------------------
+
+_GREEK = {"Ω": "Omega", "ω": "omega", "β": "beta", "δ": "delta", "Δ": "Delta", "σ": "sigma", "θ": "theta",
+          "φ": "phi", "ℓ": "l", "α": "alpha", "γ": "gamma", "η": "eta", "λ": "lambda"}
+_SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z](?![A-Za-z0-9])))?"
+_SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?P<supT{n}>T|\\top|⊤)?\s*\}}"
+        r"|\[\s*-?\d+\s*\](?P<supT2{n}>T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?P<supT3{n}>T(?![A-Za-z0-9_]))?))?")
+_BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
+_NAME = _BASE + _SUB + _SUP
+_DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
+          + _NAME.format(n=1) + ")")
+_TOKEN = re.compile("|".join([
+    r"(?P<ws>\s+)",
+    r"(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)",
+    _DERIV,
+    r"(?P<transpose>\^\s*(?:T|\{\s*T\s*\}|\{\s*\\top\s*\}|\\top|⊤|\{\s*⊤\s*\})(?![A-Za-z0-9_])|\.T(?![A-Za-z0-9_])|ᵀ)",
+    r"(?P<name>" + _NAME.format(n=0) + ")",
+    r"(?P<op>\.\*|\(\.\)|>=|<=|≥|≤|[-+*/@^⊙∘·×<>−])",
+    r"(?P<punct>[()\[\],'’])",
+]))
+
+
+@dataclass
+class Token:
+    kind: str  # num name op punct T prime end
+    text: str
+    pos: int
+    value: object = None
+
+
+def _index(sup: str) -> str:
+    """'^{[2]T}' -> '^[2]', '^(1)' -> '^(1)' (the canonical spelling of a layer superscript)."""
+    inner = re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
+    return "^" + inner
+
+
+def canonical(base: str, sub: str | None, sup: str | None) -> str:
+    base = "".join(_GREEK.get(c, c) for c in base)
+    text = base
+    if sub:
+        text += "_" + sub.strip("{} ")
+    if sup:
+        text += _index(sup)
+    return text
+
+
+def _name_token(m: re.Match, n: int, start: int) -> list[Token]:
+    base, sub, sup = m.group(f"base{n}"), m.group(f"sub{n}"), m.group(f"sup{n}")
+    toks = [Token("name", m.group(0) if n == 0 else m.group("deriv"), start, canonical(base, sub, sup))]
+    if sup and any(m.group(f"{g}{n}") for g in ("supT", "supT2", "supT3")):
+        toks.append(Token("T", "T", m.end()))
+    return toks
+
+
+def tokenize(text: str, where: str) -> list[Token]:
+    tokens, i = [], 0
+    while i < len(text):
+        m = _TOKEN.match(text, i)
+        if not m or m.end() == i:
+            raise SymbackError(f"{where}: unexpected {text[i]!r} at column {i + 1}")
+        if m.group("ws"):
+            pass
+        elif m.group("num"):
+            tokens.append(Token("num", m.group("num"), i, float(m.group("num"))))
+        elif m.group("deriv"):
+            loss = "".join(_GREEK.get(c, c) for c in m.group("loss"))
+            toks = _name_token(m, 1, i)
+            toks[0].value = f"d{loss}/d{toks[0].value}"
+            tokens.extend(toks)
+        elif m.group("transpose"):
+            tokens.append(Token("T", m.group(0), i))
+        elif m.group("name"):
+            tokens.extend(_name_token(m, 0, i))
+        elif m.group("op") is not None:
+            op = {"−": "-", "≥": ">=", "≤": "<=", "·": "*", "×": "*", "@": "*", "∘": "⊙", ".*": "⊙",
+                  "(.)": "⊙"}.get(m.group(0), m.group(0))
+            tokens.append(Token("op", m.group(0), i, op))
+        else:
+            p = m.group(0)
+            tokens.append(Token("prime" if p in "'’" else "punct", p, i, p))
+        i = m.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
+
+
+# -- parser -----------------------------------------------------------------
+
+
+class Parser:
+    """Recursive descent over the grammar in the module docstring."""
+
+    def __init__(self, text: str, where: str, generic: tuple = GENERIC):
+        self.text, self.where, self.generic = text, where, generic
+        self.toks = tokenize(text, where)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def fail(self, what: str, tok: Token | None = None):
+        tok = tok or self.tok
+        found = f"{tok.text!r}" if tok.kind != "end" else "the end of the formula"
+        raise SymbackError(f"{self.where}: {what}, found {found} at column {tok.pos + 1}")
+
+    def take(self, kind: str, value=None) -> Token:
+        tok = self.tok
+        if tok.kind != kind or (value is not None and tok.value != value):
+            self.fail(f"expected {value or kind!r}")
+        self.i += 1
+        return tok
+
+    def at(self, kind: str, *values) -> bool:
+        return self.tok.kind == kind and (not values or self.tok.value in values)
+
+    def parse(self) -> Node:
+        node = self.cmp()
+        if not self.at("end"):
+            self.fail("expected an operator or the end of the formula")
+        return node
+
+    def cmp(self) -> Node:
+        left = self.sum()
+        if self.at("op", ">", ">=", "<", "<="):
+            op = self.take("op").value
+            left = Op(op, (left, self.sum()))
+        return left
+
+    def sum(self) -> Node:
+        left = self.had()
+        while self.at("op", "+", "-"):
+            op = self.take("op").value
+            left = Op(op, (left, self.had()))
+        return left
+
+    def had(self) -> Node:
+        left = self.prod()
+        while self.at("op", "⊙") or (self.at("name") and self.tok.text == "o"):
+            self.i += 1
+            left = Op("had", (left, self.prod()))
+        return left
+
+    def _starts_atom(self) -> bool:
+        t = self.tok
+        if t.kind == "name":
+            return t.text != "o"
+        return t.kind == "num" or (t.kind == "punct" and t.value in "([")
+
+    def prod(self) -> Node:
+        left = self.unary()
+        while True:
+            if self.at("op", "*", "/"):
+                op = self.take("op").value
+                right = self.unary()
+                left = Op("matmul" if op == "*" else "/", (left, right))
+            elif self._starts_atom():
+                left = Op("matmul", (left, self.unary()))
+            else:
+                return left
+
+    def unary(self) -> Node:
+        if self.at("op", "-"):
+            self.i += 1
+            return Op("neg", (self.unary(),))
+        if self.at("op", "+"):
+            self.i += 1
+            return self.unary()
+        return self.power()
+
+    def power(self) -> Node:
+        base = self.post()
+        if self.at("op", "^"):
+            self.i += 1
+            return Op("pow", (base, self.unary()))
+        return base
+
+    def post(self) -> Node:
+        node = self.atom()
+        while self.at("T"):
+            self.i += 1
+            node = Op("T", (node,))
+        return node
+
+    def atom(self) -> Node:
+        t = self.tok
+        if t.kind == "num":
+            self.i += 1
+            return Num(t.value, t.text)
+        if t.kind == "punct" and t.value in "([":
+            close = ")" if t.value == "(" else "]"
+            self.i += 1
+            inner = self.cmp()
+            self.take("punct", close)
+            return inner
+        if t.kind == "name":
+            self.i += 1
+            fn = function_name(t.value, self.generic)
+            prime = self.at("prime")
+            if fn is not None and (prime or self.at("punct", "(")):
+                if prime:
+                    self.i += 1
+                return self.call(fn, t, prime)
+            if prime:
+                self.fail(f"{t.value}' is not a function (the prime means a derivative, as in relu'(z))",
+                          self.tok)
+            return Name(t.value)
+        self.fail("expected a name, a number or '('")
+
+    def call(self, fn: str, name: Token, prime: bool) -> Node:
+        if not self.at("punct", "("):
+            self.fail(f"expected '(' after {name.text}{chr(39) if prime else ''}")
+        self.i += 1
+        args = [self.cmp()]
+        while self.at("punct", ","):
+            self.i += 1
+            args.append(self.cmp())
+        self.take("punct", ")")
+        return Call(fn, tuple(args), prime, name.value)
+
+
+def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
+    """A formula in the text syntax -> AST; SymbackError naming `where` and the column."""
+    if not text.strip():
+        raise SymbackError(f"{where}: the right-hand side is empty")
+    return Parser(text, where, generic).parse()
+
+
+# -- printing and traversal -------------------------------------------------
+
+_PREC = {"cmp": 0, "+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
+
+
+def _prec(node: Node) -> int:
+    if isinstance(node, Op):
+        return _PREC.get(node.op, 0)
+    if isinstance(node, Num) and node.value < 0:
+        return 4
+    return 7
+
+
+def show(node: Node) -> str:
+    """The formula back as text in the hand-file syntax (minimal parentheses)."""
+    def wrap(child: Node, prec: int) -> str:
+        s = show(child)
+        return f"({s})" if _prec(child) < prec else s
+
+    if isinstance(node, Num):
+        return node.text
+    if isinstance(node, Name):
+        return node.text
+    if isinstance(node, Call):
+        return f"{node.shown or node.fn}{chr(39) if node.prime else ''}({', '.join(show(a) for a in node.args)})"
+    op, a = node.op, node.args
+    if op == "T":
+        return wrap(a[0], 7) + "^T"
+    if op == "neg":
+        return "-" + wrap(a[0], 5)
+    if op == "pow":
+        return wrap(a[0], 6) + "^" + wrap(a[1], 6)
+    sym = {"matmul": " ", "/": "/", "had": " ⊙ ", "+": " + ", "-": " - "}.get(op, f" {op} ")
+    p = _PREC.get(op, 0)
+    right = wrap(a[1], p + 1)
+    if op == "matmul" and (isinstance(a[1], Num) or show(a[1]).startswith("-")):
+        sym = "*"
+    return wrap(a[0], p) + sym + right
+
+
+def children(node: Node) -> tuple:
+    return node.args if isinstance(node, (Op, Call)) else ()
+
+
+def walk(node: Node, path: tuple = ()):
+    """(path, subnode) for every node, root first; a path is a tuple of child positions."""
+    yield path, node
+    for i, child in enumerate(children(node)):
+        yield from walk(child, path + (i,))
+
+
+def replace(node: Node, path: tuple, new: Node) -> Node:
+    """`node` with the subnode at `path` replaced by `new`."""
+    if not path:
+        return new
+    i, rest = path[0], path[1:]
+    args = list(node.args)
+    args[i] = replace(args[i], rest, new)
+    if isinstance(node, Call):
+        return Call(node.fn, tuple(args), node.prime, node.shown)
+    return Op(node.op, tuple(args))
+
+
+def names(node: Node) -> list[str]:
+    return [n.text for _, n in walk(node) if isinstance(n, Name)]

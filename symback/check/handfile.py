@@ -1,0 +1,80 @@
+r"""Reading a hand file: one ``LHS = RHS`` equation per line.
+
+``#`` starts a comment (LaTeX's ``\#`` does not), blank lines are skipped.
+A right-hand side is LaTeX when it holds a backslash or is wrapped in
+``$...$``; otherwise it is the text syntax of `formula`. The left-hand side
+names the quantity in either syntax (``dl/dOmega_1``, ``\frac{\partial
+\ell}{\partial \boldsymbol\Omega_1}``, ``delta^[2]``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SymbackError
+
+
+@dataclass(frozen=True)
+class Equation:
+    line: int
+    lhs: str
+    rhs: str
+    source: str = "hand formulas"
+
+    @property
+    def latex(self) -> bool:
+        s = self.rhs.strip()
+        return "\\" in s or (s.startswith("$") and s.endswith("$"))
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
+
+
+def _strip_comment(line: str) -> str:
+    m = re.search(r"(?<!\\)#", line)
+    return line[: m.start()] if m else line
+
+
+def _split(line: str) -> tuple[str, str] | None:
+    """'LHS = RHS' at the first '=' that is not part of >=, <=, ==."""
+    for m in re.finditer(r"=", line):
+        i = m.start()
+        if (i > 0 and line[i - 1] in "<>!=") or (i + 1 < len(line) and line[i + 1] == "="):
+            continue
+        return line[:i], line[i + 1:]
+    return None
+
+
+def read_hand(source) -> tuple[str, list[Equation]]:
+    """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
+        path = Path(source)
+        if not path.is_file():
+            raise SymbackError(f"--hand {str(source)!r}: no such file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SymbackError(f"--hand {str(source)!r}: cannot read it ({exc})") from None
+        where = str(path)
+    else:
+        text, where = str(source), "hand formulas"
+    equations = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = _strip_comment(raw).strip()
+        if not line:
+            continue
+        parts = _split(line)
+        if parts is None:
+            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {line!r}")
+        lhs, rhs = parts[0].strip(), parts[1].strip()
+        if not lhs:
+            raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
+        if not rhs:
+            raise SymbackError(f"{where}:{number}: the right-hand side of {lhs} is empty")
+        equations.append(Equation(number, lhs, rhs, where))
+    if not equations:
+        raise SymbackError(f"{where}: no equations found; write one 'LHS = RHS' per line")
+    return where, equations

@@ -1,0 +1,292 @@
+r"""Hand formulas in LaTeX -> the `formula` AST, through `sympy.parsing.latex`.
+
+``parse_latex`` reads scalar algebra; a backprop formula also has course
+symbols (``\delta^{[2]}``, ``\mathbf{h}_1``), transposes, ``\odot`` and
+indicators. So the text is prepared first, then parsed, then read back:
+
+1. fonts and spacing go (``\mathbf{h}`` -> ``h``, ``\left(`` -> ``(``),
+   ``^\top`` / ``^{\mathsf{T}}`` -> ``^{T}``, ``\hat{y}`` -> ``yhat``;
+2. each course symbol and ``\frac{\partial \ell}{\partial f_2}`` becomes a
+   placeholder symbol ``\mathit{...}``; an indicator ``\mathbb{1}[z > 0]``
+   (or any bracket holding a comparison) becomes one too, its condition
+   parsed on its own (parse_latex only takes comparisons at the top);
+   function words (``\operatorname{relu}'``) become ``F_{n}`` calls;
+3. ``A \odot B`` becomes ``A \times \mathit{hadamard} \times B``: the marker
+   keeps the operator in the tree, so ``\odot`` binds like ``\cdot`` and
+   ``\times`` (left to right) while juxtaposition binds tighter, as
+   ``parse_latex`` reads products;
+4. the SymPy tree, built unevaluated so factor order is kept, is read into
+   the AST: ``X^{T}`` is a transpose, a product keeps its order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import sympy as sp
+from sympy.core.relational import Relational
+
+from ..errors import SymbackError
+from .formula import GENERIC, Call, Name, Num, Op, canonical, function_name
+
+HAD = "qqhmrk"
+_FONTS = r"\\(?:mathbf|boldsymbol|bm|vec|mathit|mathrm|operatorname\*?|text|textrm|mathsf|mathnormal|pmb)\s*\{([^{}]*)\}"
+_DROP = r"\\left|\\right|\\big|\\Big|\\bigg|\\Bigg|\\displaystyle|\\,|\\;|\\!|\\:|\\ |\\quad|\\qquad|\$"
+_REL = re.compile(r"(>=|<=|\\geq?|\\leq?|\\gt|\\lt|>|<)")
+# a course symbol: a letter or Greek command, a subscript, a layer superscript [k] / (k), maybe with T
+_SYM = re.compile(r"(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*"
+                  r"(?:_\s*(?P<sub>\{\s*[A-Za-z0-9]+\s*\}|[A-Za-z0-9]))?"
+                  r"(?:\^\s*\{\s*(?P<sup>[\[(]\s*-?\d+\s*[\])])\s*(?P<supT>T)?\s*\}|\^\s*(?P<sup2>\[\s*-?\d+\s*\]))?")
+_DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>\\?[A-Za-z]+)\s*\}\s*\{\s*(?:\\partial|d)\s*"
+                    r"(?P<den>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
+                    r"|(?:\\partial|(?<![A-Za-z\\])d)\s*(?P<num2>\\ell|l|L|J)\s*/\s*(?:\\partial|d)\s*(?P<den2>"
+                    + _SYM.pattern + ")")
+
+
+def normalize(text: str) -> str:
+    """Fonts, spacing and the spellings of transpose and prime made uniform."""
+    s = text.strip()
+    s = re.sub(r"\\hat\s*\{\s*y\s*\}|\\hat\s+y", "yhat", s)
+    s = re.sub(r"\\(?:mathbb|mathds|mathbf|mathrm)\s*\{\s*(1|I)\s*\}", r"\\mathbb{1}", s)
+    while re.search(_FONTS, s):
+        s = re.sub(_FONTS, r"\1", s)
+    s = re.sub(_DROP, " ", s)
+    s = re.sub(r"\\(?:top|intercal|mathsf\{T\}|mathrm\{T\}|text\{T\}|rm\s*T)", "T", s)
+    s = re.sub(r"\^\s*\{\s*\\prime\s*\}|\^\s*\\prime", "'", s)
+    s = re.sub(r"\\(?:lbrack)", "[", s).replace(r"\rbrack", "]")
+    return s
+
+
+def _group_end(s: str, i: int) -> int:
+    """Index just past the bracket group opening at s[i] ( '(' '[' or '\\{' )."""
+    pairs = {"(": ")", "[": "]", "{": "}"}
+    stack, j = [], i
+    while j < len(s):
+        c = s[j]
+        if c == "\\" and j + 1 < len(s) and s[j + 1] in "{}":
+            c = s[j + 1]
+            j += 1
+        if c in pairs:
+            stack.append(pairs[c])
+        elif c in ")]}":
+            if not stack or stack.pop() != c:
+                return -1
+            if not stack:
+                return j + 1
+        j += 1
+    return -1
+
+
+class LatexReader:
+    """Prepare, parse and read back one LaTeX formula, for one namespace of course symbols."""
+
+    def __init__(self, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC):
+        self.known, self.bases, self.where, self.generic = known, bases, where, generic
+        self.slots: dict[str, object] = {}
+        self.functions: list[tuple[str, str]] = []
+
+    def slot(self, value) -> str:
+        name = "qq" + "".join("abcefghijk"[int(d)] for d in str(len(self.slots)))
+        self.slots[name] = value
+        return rf" \mathit{{{name}}} "
+
+    # -- step 2: placeholders ------------------------------------------------
+    def _conditions(self, s: str) -> str:
+        """Bracket groups holding a comparison (indicators, Iverson brackets) -> placeholders."""
+        out, i = [], 0
+        while i < len(s):
+            sub = re.compile(r"\\mathbb\{1\}\s*_\s*(?=\{)").match(s, i)
+            opener = sub.end() if sub else i
+            if sub or s[i] in "([" or s.startswith("\\{", i):
+                end = _group_end(s, opener)
+                inner = s[opener + 1:end - 1] if s[opener] != "\\" else s[opener + 2:end - 2]
+                if end > 0 and _REL.search(_flat(inner)):
+                    head = re.sub(r"(\\mathbb\{1\}|(?<![A-Za-z0-9\\])[1I])\s*$", "", "".join(out))
+                    node = LatexReader(self.known, self.bases, self.where, self.generic).read(inner)
+                    out, i = [head, self.slot(node)], end
+                    continue
+            out.append(s[i])
+            i += 1
+        s = "".join(out)
+        if "\\mathbb{1}" in s:
+            raise SymbackError(f"{self.where}: the indicator needs a condition, e.g. \\mathbb{{1}}[z > 0]")
+        return s
+
+    def _symbol(self, m: re.Match) -> str | None:
+        base = m.group("base").lstrip("\\")
+        sup = m.group("sup") or m.group("sup2")
+        name = canonical(base, m.group("sub"), "^" + sup if sup else None)
+        if self.known(name) or (base in self.bases and (m.group("sub") or sup)):
+            return name
+        return None
+
+    def _names(self, s: str) -> str:
+        def deriv(m: re.Match) -> str:
+            num = (m.group("num") or m.group("num2")).lstrip("\\").replace("ell", "l")
+            den = normalize(m.group("den") or m.group("den2")).strip()
+            sm = _SYM.fullmatch(den)
+            if not sm:
+                raise SymbackError(f"{self.where}: cannot read the derivative's denominator {den!r}")
+            what = self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)
+            t = "^{T}" if sm.group("supT") else ""
+            return self.slot(Name(f"d{num}/d{what}")) + t
+
+        s = _DERIV.sub(deriv, s)
+
+        def sym(m: re.Match) -> str:
+            name = self._symbol(m)
+            if name is None or s[m.end():m.end() + 1] in ("'",) or (
+                    function_name(name, self.generic) and s[m.end():].lstrip().startswith("(")):
+                return m.group(0)
+            return self.slot(Name(name)) + ("^{T}" if m.group("supT") else "")
+
+        return _SYM.sub(sym, s)
+
+    def _functions(self, s: str) -> str:
+        def word(m: re.Match) -> str:
+            w = m.group(1)
+            fn = function_name(w, self.generic)
+            if fn is None or len(w) == 1 and not w.startswith("\\"):
+                return m.group(0)
+            self.functions.append((fn, w.lstrip("\\")))
+            return f"F_{{{len(self.functions) - 1}}}{m.group(2)}"
+
+        s = re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
+        return s
+
+    # -- the whole reading ---------------------------------------------------
+    def prepare(self, text: str) -> str:
+        s = normalize(text)
+        s = self._conditions(s)
+        s = self._names(s)
+        s = self._functions(s)
+        s = re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
+        return s
+
+    def read(self, text: str):
+        from sympy.parsing.latex import LaTeXParsingError, parse_latex
+
+        prepared = self.prepare(text)
+        try:
+            tree = parse_latex(prepared, strict=True)
+        except ImportError as exc:
+            raise SymbackError(f"{self.where}: LaTeX needs antlr4-python3-runtime==4.11 ({exc})") from None
+        except (LaTeXParsingError, Exception) as exc:
+            raise SymbackError(f"{self.where}: could not parse LaTeX {text.strip()!r}: {_where(text, exc)}") from None
+        return self.node(tree)
+
+    # -- step 4: SymPy tree -> AST -------------------------------------------
+    def node(self, e):
+        if isinstance(e, sp.Symbol):
+            if e.name in self.slots:
+                return self.slots[e.name]
+            if e.name == HAD:
+                raise SymbackError(f"{self.where}: \\odot needs a factor on each side")
+            if e.name in ("e", "E"):
+                return Num(float(sp.E), "e")
+            if e.name == "T":
+                raise SymbackError(f"{self.where}: a transpose ^T must follow a matrix or vector")
+            m = re.fullmatch(r"(\w+?)_\{?(\w+)\}?", e.name)
+            return Name(canonical(m.group(1), m.group(2), None) if m else e.name)
+        if e.is_Number:
+            return Num(float(e), str(e))
+        if e is sp.E:
+            return Num(float(sp.E), "e")
+        if isinstance(e, Relational):
+            op = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
+            if type(e) not in op:
+                raise SymbackError(f"{self.where}: only > >= < <= comparisons are allowed, got {e}")
+            return Op(op[type(e)], (self.node(e.lhs), self.node(e.rhs)))
+        if isinstance(e, sp.Add):
+            out = self.node(e.args[0])
+            for a in e.args[1:]:
+                if isinstance(a, sp.Mul) and a.args[0] == -1:
+                    rest = a.args[1:]
+                    out = Op("-", (out, self.node(rest[0]) if len(rest) == 1 else self._product(rest)))
+                else:
+                    out = Op("+", (out, self.node(a)))
+            return out
+        if isinstance(e, sp.Mul):
+            return self._product(e.args)
+        if isinstance(e, sp.Pow):
+            base, ex = e.args
+            if ex == sp.Symbol("T"):
+                return Op("T", (self.node(base),))
+            if ex == -1:
+                return Op("/", (Num(1.0, "1"), self.node(base)))
+            if base in (sp.Symbol("e"), sp.E):
+                return Call("exp", (self.node(ex),), False, "exp")
+            return Op("pow", (self.node(base), self.node(ex)))
+        return self._function(e)
+
+    def _product(self, args):
+        args = list(args)
+        if len(args) == 2 and isinstance(args[0], sp.Mul) and args[0].args[-1] == sp.Symbol(HAD):
+            left = args[0].args[:-1]
+            return Op("had", (self.node(left[0]) if len(left) == 1 else self._product(left), self.node(args[1])))
+        if args and args[0] == -1:
+            rest = args[1:]
+            return Op("neg", (self.node(rest[0]) if len(rest) == 1 else self._product(rest),))
+        out = None
+        for a in args:
+            if isinstance(a, sp.Pow) and a.args[1] == -1 and out is not None:
+                out = Op("/", (out, self.node(a.args[0])))
+                continue
+            n = self.node(a)
+            out = n if out is None else Op("matmul", (out, n))
+        return out
+
+    def _function(self, e):
+        if isinstance(e, sp.log):
+            return Call("log", (self.node(e.args[0]),), False, "log")
+        if isinstance(e, sp.Abs):
+            return Call("abs", (self.node(e.args[0]),), False, "abs")
+        if isinstance(e, sp.Function):
+            name = type(e).__name__
+            prime = name.endswith("'")
+            name = name.rstrip("'")
+            m = re.fullmatch(r"F_\{?(\d+)\}?", name)
+            if m:
+                fn, shown = self.functions[int(m.group(1))]
+            else:
+                fn, shown = function_name(name, self.generic), name
+            if fn is None:
+                raise SymbackError(f"{self.where}: unknown function {name!r} in LaTeX")
+            return Call(fn, tuple(self.node(a) for a in e.args), prime, shown)
+        raise SymbackError(f"{self.where}: cannot use {type(e).__name__} ({e}) in a hand formula")
+
+
+def _flat(s: str) -> str:
+    """`s` with nested bracket groups removed (to find a comparison at the top level)."""
+    out, depth = [], 0
+    for c in s:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0:
+            out.append(c)
+    return "".join(out)
+
+
+def _where(text: str, exc: Exception) -> str:
+    """parse_latex's complaint about the user's own text, with its column."""
+    from sympy.parsing.latex import parse_latex
+
+    try:
+        parse_latex(normalize(text), strict=True)
+        lines = str(exc).splitlines()
+    except Exception as own:  # the user's text fails by itself: its message points into it
+        lines = str(own).splitlines()
+        if len(lines) >= 3 and "^" in lines[2]:
+            col = lines[2].index("^") + 1
+            return f"{lines[0].strip()} at column {col} of {lines[1].strip()!r}"
+    return lines[0].strip() if lines else "invalid LaTeX"
+
+
+def parse(text: str, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC):
+    """A LaTeX formula -> AST (SymbackError naming `where` when it cannot be read)."""
+    if not text.strip().strip("$").strip():
+        raise SymbackError(f"{where}: the right-hand side is empty")
+    return LatexReader(known, bases, where, generic).read(text)

@@ -1,0 +1,181 @@
+"""Numbers for a hand formula: the AST of `formula` evaluated with NumPy on one instance.
+
+Every value is a 2-D array (a scalar is 1x1, a vector a column n x 1 or a row
+1 x n) with, for batch matrices, the axis that runs over samples. The rules:
+
+- ``A B`` / ``A * B``: matrix product; a 1x1 factor scales instead;
+- ``A ⊙ B``, ``A + B``, ``A - B``, comparisons: equal shapes, or one side 1x1;
+- ``A / B``: by a 1x1, or elementwise for equal shapes; ``A^n``: elementwise power;
+- functions act entrywise (``relu``, ``sigma``, ``exp``, the layer's own ``a``/``g``);
+  ``softmax`` per sample, ``sum``/``mean`` over the samples of a batch matrix
+  (over all entries otherwise), ``diag(v)`` the diagonal matrix of a vector.
+
+Anything else is a `ShapeError`: the student's formula does not fit together,
+itself a finding, reported with the sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from .. import library
+from ..errors import SymbackError
+from ..nonsmooth import Indicator, take_conventions
+from .formula import Call, Name, Num, Op, show
+
+Z = library.Z
+
+SCALAR = {"exp": sp.exp(Z), "log": sp.log(Z), "sqrt": sp.sqrt(Z), "abs": sp.Abs(Z), "tanh": sp.tanh(Z),
+          "sigmoid": 1 / (1 + sp.exp(-Z)), "relu": sp.Max(0, Z), "sign": sp.sign(Z)}
+
+
+@dataclass
+class Val:
+    a: np.ndarray
+    bax: int | None = None  # the axis that runs over the samples of a batch, if any
+
+    @property
+    def shape(self) -> tuple:
+        return self.a.shape
+
+    @property
+    def scalar(self) -> bool:
+        return self.a.shape == (1, 1)
+
+
+class ShapeError(Exception):
+    """The formula's parts do not fit together; `message` names the part and the sizes."""
+
+    def __init__(self, node, message: str):
+        super().__init__(message)
+        self.node, self.message = node, message
+
+
+def dims(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+@lru_cache(maxsize=None)
+def _numpy(body: sp.Expr, prime: bool):
+    expr = take_conventions(sp.diff(body, Z)) if prime else body
+    expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
+    f = sp.lambdify(Z, expr, "numpy")
+    return lambda a: np.broadcast_to(np.asarray(f(a), dtype=float), a.shape).copy()
+
+
+class Env:
+    """What names mean on one instance: the namespace's values for one sample, or for the whole batch."""
+
+    def __init__(self, ns, inst, sample: int | None):
+        self.ns, self.inst, self.sample = ns, inst, sample
+
+    def lookup(self, node: Name) -> Val:
+        q = self.ns.get(node.text)
+        if q is None:
+            if node.text == "e":
+                return Val(np.array([[np.e]]))
+            raise SymbackError(f"{node.text!r} is not a name in {self.ns.notation.name} notation")
+        return self.ns.value(q, self.inst, self.sample)
+
+    def layer_activation(self, call: Call) -> sp.Expr:
+        """The activation meant by a, g, theta, phi: the layer of its argument's pre-activation."""
+        arg = call.args[0]
+        while isinstance(arg, Op) and arg.op == "T":
+            arg = arg.args[0]
+        q = self.ns.get(arg.text) if isinstance(arg, Name) else None
+        if q is not None and q.kind == "pre" and not q.deriv:
+            return self.ns.activation(q.layer)(Z)
+        bodies = {layer.fn(Z) for layer in self.ns.network.layers if not layer.is_identity}
+        if len(bodies) == 1:
+            return bodies.pop()
+        raise SymbackError(f"{show(call)}: the layers have different activations, so say which one: "
+                           f"write its pre-activation as the argument, e.g. {call.shown}'({self.ns.notation.symbol('pre', 1)})")
+
+
+def _same(node, op: str, x: Val, y: Val) -> None:
+    if not (x.scalar or y.scalar or x.shape == y.shape):
+        raise ShapeError(node, f"{show(node)}: {op} of a {dims(x.shape)} and a {dims(y.shape)} matrix "
+                               "(the sizes must be equal)")
+
+
+def _bax(x: Val, y: Val):
+    return x.bax if x.bax is not None else y.bax
+
+
+def evaluate(node, env: Env) -> Val:
+    """The value of a formula on `env`'s instance (raises ShapeError where the sizes do not fit)."""
+    if isinstance(node, Num):
+        return Val(np.array([[node.value]]))
+    if isinstance(node, Name):
+        return env.lookup(node)
+    if isinstance(node, Call):
+        return _call(node, env)
+    args = [evaluate(a, env) for a in node.args]
+    op = node.op
+    if op == "T":
+        x = args[0]
+        return Val(x.a.T, None if x.bax is None else 1 - x.bax)
+    if op == "neg":
+        return Val(-args[0].a, args[0].bax)
+    x, y = args
+    if op in ("+", "-", "had", ">", ">=", "<", "<="):
+        _same(node, {"+": "sum", "-": "difference", "had": "elementwise product"}.get(op, "comparison"), x, y)
+        fn = {"+": np.add, "-": np.subtract, "had": np.multiply, ">": np.greater, ">=": np.greater_equal,
+              "<": np.less, "<=": np.less_equal}[op]
+        return Val(np.asarray(fn(x.a, y.a), dtype=float), _bax(x, y))
+    if op == "matmul":
+        if x.scalar or y.scalar:
+            return Val(x.a * y.a, _bax(x, y))
+        if x.shape[1] != y.shape[0]:
+            raise ShapeError(node, f"{show(node)}: the matrix product of a {dims(x.shape)} and a "
+                                   f"{dims(y.shape)} matrix does not fit ({x.shape[1]} columns, {y.shape[0]} rows)")
+        bax = 0 if x.bax == 0 else (1 if y.bax == 1 else None)
+        return Val(x.a @ y.a, bax)
+    if op == "/":
+        if not (y.scalar or x.scalar or x.shape == y.shape):
+            raise ShapeError(node, f"{show(node)}: division of a {dims(x.shape)} by a {dims(y.shape)} matrix "
+                                   "(divide by a number, or entrywise by an equal-sized matrix)")
+        return Val(x.a / y.a, _bax(x, y))
+    if op == "pow":
+        if not y.scalar:
+            raise ShapeError(node, f"{show(node)}: the exponent must be a number, not a {dims(y.shape)} matrix")
+        return Val(x.a ** y.a[0, 0], x.bax)
+    raise SymbackError(f"unknown operation {op!r}")
+
+
+def _call(node: Call, env: Env) -> Val:
+    fn = node.fn
+    if fn in ("softmax", "sum", "mean", "diag", "ind") and len(node.args) != 1 or node.prime and fn in (
+            "softmax", "sum", "mean", "diag", "ind"):
+        raise SymbackError(f"{show(node)}: {node.shown} takes one argument and has no derivative here")
+    if len(node.args) != 1:
+        raise SymbackError(f"{show(node)}: {node.shown} takes one argument")
+    x = evaluate(node.args[0], env)
+    a = x.a
+    if fn == "ind":
+        return Val((a != 0).astype(float), x.bax)
+    if fn == "softmax":
+        axis = 1 if (x.bax == 0 or (x.bax is None and a.shape[0] == 1)) else 0
+        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
+    if fn in ("sum", "mean"):
+        red = np.sum if fn == "sum" else np.mean
+        if x.bax is not None:
+            return Val(red(a, axis=x.bax, keepdims=True))
+        return Val(np.array([[red(a)]]))
+    if fn == "diag":
+        if 1 not in a.shape or x.bax is not None:
+            raise ShapeError(node, f"{show(node)}: diag needs a vector, got a {dims(a.shape)} matrix")
+        return Val(np.diag(a.ravel()))
+    if fn == "act":
+        body = env.layer_activation(node)
+    elif fn in SCALAR:
+        body = SCALAR[fn]
+    else:
+        body = library.ACTIVATIONS[fn](Z)
+    with np.errstate(all="ignore"):
+        return Val(_numpy(body, node.prime)(a), x.bax)

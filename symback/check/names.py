@@ -1,0 +1,219 @@
+"""The quantities a hand file may name, in one course's notation, and their values.
+
+Input: a `Derivation`, a notation preset and a layout. Output: a `Namespace`
+mapping each course symbol (``delta^[2]``, ``dl/dOmega_1``, ``X``) to a
+`Quantity` (which IR node, which layer in the IR's indexing, derivative or
+not, per sample or batch) and valuing it on a random `Instance`:
+
+- vectors are columns: f, h, x, y (a class label y is its one-hot column);
+- a derivative dl/dq has the shape of q in the denominator layout and the
+  transposed shape (a row for a vector) in the numerator layout;
+- a batch matrix (capitalised name: ``H_1``, ``A^[1]``, ``Delta^[2]``, ``X``)
+  holds the per-sample quantity of each of the B samples side by side
+  (columns; rows for row-shaped derivatives); ``B`` is the batch size and
+  ``dL/dOmega_1`` the gradient of the batch loss L (the mean of the
+  per-sample losses, or their sum with ``reduction="sum"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import notation as notations
+from ..errors import SymbackError
+from .matrix import Val
+
+VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    name: str  # canonical spelling in the notation
+    kind: str  # pre act weight bias input target loss pred prob size
+    layer: int | None  # IR layer (CS229 indexing), 0 for the input
+    deriv: bool = False  # dl/d(this)
+    batch: bool = False
+    node: str = ""  # IR forward node holding the quantity
+    alias: bool = False  # another spelling, not listed
+
+
+def capital(name: str) -> str:
+    """The batch spelling of a per-sample symbol: f_1 -> F_1, delta^[2] -> Delta^[2], dl/df_1 -> dl/dF_1."""
+    if "/d" in name:
+        head, _, rest = name.partition("/d")
+        return f"{head}/d{rest[:1].upper()}{rest[1:]}"
+    return name[:1].upper() + name[1:]
+
+
+class Namespace:
+    """Every name a hand file may use for one derivation, in one notation and layout."""
+
+    def __init__(self, derivation, notation="udl", layout: str | None = None):
+        self.derivation = derivation
+        self.notation = notations.get(notation)
+        self.layout = notations.layout_of(self.notation, layout)
+        self.network = derivation.network
+        from ..network import Network
+
+        if not isinstance(self.network, Network):
+            raise SymbackError(f"check: {self.network!r} is not a layered sb.Network; hand files name course "
+                               "symbols (f_k, delta^[k], ...), which only layered networks have so far")
+        self.graph = derivation.graph
+        self.K = self.network.depth
+        self.quantities: dict[str, Quantity] = {}
+        self._by_key: dict[tuple, str] = {}
+        self._build()
+
+    # -- construction --------------------------------------------------------
+    def _add(self, q: Quantity) -> None:
+        if q.name in self.quantities:
+            return
+        self.quantities[q.name] = q
+        key = (q.kind, q.layer, q.deriv, q.batch)
+        if not q.alias and key not in self._by_key:
+            self._by_key[key] = q.name
+
+    def _both(self, name: str, kind: str, layer, node: str, deriv_ok: bool = True, alias: bool = False):
+        """Add a quantity, its derivative dl/d(name), and their batch spellings when vectors."""
+        n = self.notation
+        loss = n.loss.render(None)
+        vector = kind in VECTOR_KINDS
+        self._add(Quantity(name, kind, layer, False, False, node, alias))
+        if vector:
+            self._add(Quantity(capital(name), kind, layer, False, True, node, alias))
+        if deriv_ok:
+            d = f"d{loss}/d{name}"
+            self._add(Quantity(d, kind, layer, True, False, node, alias))
+            if vector:
+                self._add(Quantity(capital(d), kind, layer, True, True, node, alias))
+            else:  # a parameter: dL/dW is the batch loss's gradient
+                big = loss[:1].upper() + loss[1:]
+                if big != loss:
+                    self._add(Quantity(f"d{big}/d{name}", kind, layer, True, True, node, alias))
+
+    def _build(self) -> None:
+        n, g = self.notation, self.graph
+        for k in range(1, self.K + 1):
+            pre, act = f"f{k}", f"h{k}"
+            self._both(n.symbol("pre", k), "pre", k, pre)
+            if n.error is not None:
+                self._add(Quantity(n.error_term(k), "pre", k, True, False, pre))
+                self._add(Quantity(capital(n.error_term(k)), "pre", k, True, True, pre))
+            # an identity layer has no h_k in the IR: its activation is its pre-activation
+            self._both(n.symbol("act", k), "act", k, act if act in g else pre, alias=act not in g)
+            self._both(n.symbol("weight", k), "weight", k, f"W{k}")
+            self._both(n.symbol("bias", k), "bias", k, f"b{k}")
+        self._both(n.symbol("input", None), "input", 0, "x", deriv_ok=False)
+        self._both("x", "input", 0, "x", deriv_ok=False, alias=True)
+        self._both(n.act.render(0), "input", 0, "x", deriv_ok=False, alias=True)
+        self._both("y", "target", None, "y", deriv_ok=False)
+        loss = g[self.derivation.output]
+        self._add(Quantity(n.loss.render(None), "loss", None, False, False, loss.name))
+        pred = loss.meta.get("prediction")
+        if pred:
+            self._both("yhat", "pred", None, pred, deriv_ok=False, alias=True)
+        if "p" in g and g["p"].meta.get("kind") == "softmax":
+            self._both("p", "prob", None, "p", deriv_ok=False, alias=True)
+        self._add(Quantity("B", "size", None, False, True, ""))
+
+    # -- lookup ----------------------------------------------------------------
+    def get(self, name: str) -> Quantity | None:
+        if name in self.quantities:
+            return self.quantities[name]
+        # h1 for h_1, W2 for W_2: a digit run after letters is the subscript
+        import re
+
+        m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)
+        if m and f"{m.group(1)}_{m.group(2)}" in self.quantities:
+            return self.quantities[f"{m.group(1)}_{m.group(2)}"]
+        return None
+
+    def known(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def listing(self, lhs: bool = True) -> str:
+        """The names one can check (derivatives first), for error messages."""
+        order = ("pre", "act", "weight", "bias", "input", "target", "loss")
+        qs = [q for q in self.quantities.values() if not q.alias and not q.batch and q.kind in order]
+        qs.sort(key=lambda q: (not q.deriv, order.index(q.kind), q.layer or 0))
+        return ", ".join(q.name for q in qs)
+
+    def near(self, text: str) -> str:
+        import difflib
+
+        close = difflib.get_close_matches(text, [q.name for q in self.quantities.values() if not q.alias], n=2)
+        return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+    def lhs(self, text: str, where: str) -> Quantity:
+        q = self.get(text)
+        if q is None or q.kind == "size":
+            raise SymbackError(f"{where}: {text!r} is not a quantity of this network in {self.notation.name} "
+                               f"notation{self.near(text)}; valid names: {self.listing()}")
+        return q
+
+    def shift(self, name: str, delta: int) -> str | None:
+        """The same kind of quantity `delta` layers later (the off-by-one the student may have made)."""
+        q = self.get(name)
+        if q is None or q.layer is None:
+            return None
+        kind, layer = q.kind, q.layer + delta
+        if kind == "input":
+            kind = "act"
+        if kind == "act" and layer == 0:
+            kind = "input"
+        return self._by_key.get((kind, layer, q.deriv, q.batch))
+
+    def index_of(self, name: str) -> str:
+        """The layer index as the notation writes it (UDL counts weights from 0)."""
+        q = self.get(name)
+        sym = getattr(self.notation, "act" if q.kind == "input" else q.kind, None)
+        return str(q.layer + (sym.offset if sym is not None else 0))
+
+    def forward_rule(self, k: int) -> str:
+        """The notation's forward equation of layer k, e.g. ``f_1 = beta_1 + Omega_1 h_1``."""
+        n = self.notation
+        if n.name == "udl":
+            return f"{n.symbol('pre', k)} = {n.symbol('bias', k)} + {n.symbol('weight', k)} {n.symbol('act', k - 1)}"
+        return f"{n.symbol('pre', k)} = {n.symbol('weight', k)} {n.symbol('act', k - 1)} + {n.symbol('bias', k)}"
+
+    # -- values ----------------------------------------------------------------
+    def activation(self, k: int):
+        """Layer k's activation as a SymPy Lambda (identity where the layer has none)."""
+        return self.network.layers[k - 1].fn
+
+    def orient(self, value: np.ndarray, deriv: bool) -> np.ndarray:
+        """A node's value as a 2-D array in this layout (vectors are columns; derivatives per layout)."""
+        a = np.asarray(value, dtype=float)
+        a = a.reshape(-1, 1) if a.ndim == 1 else a.reshape(1, 1) if a.ndim == 0 else a
+        if deriv and self.layout == "numerator":
+            a = a.T
+        return a
+
+    def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
+        sample = inst.samples[s]
+        if q.kind == "target" and self.graph["y"].meta.get("kind") == "label":
+            out = np.zeros((inst.n_out, 1))
+            out[int(sample["y"]), 0] = 1.0
+            return out
+        if q.kind == "loss":
+            return np.array([[float(sample[q.node])]])
+        name = inst.adjoint(q.node) if q.deriv else q.node
+        return self.orient(inst.value(s, name), q.deriv)
+
+    def value(self, q: Quantity, inst, sample: int | None) -> Val:
+        """`q` on instance `inst`: for one sample (per-sample quantities) or the whole batch."""
+        if q.kind == "size":
+            return Val(np.array([[float(inst.batch)]]))
+        if not q.batch:
+            if q.kind in ("weight", "bias") and not q.deriv:
+                return Val(self.orient(inst.params[q.node], False))
+            return Val(self.sample_value(q, inst, 0 if sample is None else sample))
+        if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
+            total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
+            return Val(total / inst.batch if self.network.reduction == "mean" else total)
+        cols = [self.sample_value(q, inst, s) for s in range(inst.batch)]
+        if q.deriv and self.layout == "numerator":  # row-shaped derivatives stack as rows
+            return Val(np.vstack(cols), 0)
+        return Val(np.hstack(cols), 1)
