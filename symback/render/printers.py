@@ -1,0 +1,426 @@
+"""SymPy printers that write IR expressions in a course's notation.
+
+Stage: render. Input: a SymPy expression over IR names (``W2.T*dl_df2``,
+``dl_dh1*Indicator(f1 > 0)``) and a `Display` saying how each name is
+written. Output: text or LaTeX such as ``Omega_2^T dl/df_2`` or
+``I[f_1 > 0] ⊙ dl/dh_1``.
+
+One subclass per format (`TextPrinter`, `LatexPrinter`), one ``_print_<Class>``
+method per node type, as SymPy's printers do. Elementwise (``ew``)
+expressions are componentwise formulas: a product of vectors prints with
+the notation's Hadamard symbol, `KroneckerDelta(i, y)` as the one-hot ``e_y``,
+``1/(1 + exp(-f))`` as ``sigma(f)``. Linear expressions are matrix products
+printed by juxtaposition with ``^T``.
+
+In numerator layout an adjoint (``dl/dh``) denotes a row, the transpose of
+the IR's column: a ``Transpose`` of an adjoint prints as the bare symbol and
+a bare adjoint prints transposed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter as _SympyLatex
+from sympy.printing.str import StrPrinter
+
+
+HADAMARD_LATEX = {"⊙": r"\odot", "∘": r"\circ"}
+
+
+@dataclass
+class Display:
+    """How IR names print in one notation, format and layout."""
+
+    fmt: str = "text"  # text or latex
+    layout: str = "denominator"
+    names: dict[str, str] = field(default_factory=dict)  # IR name -> its symbol in the notation
+    vectors: set[str] = field(default_factory=set)  # names of vector (or batch-matrix) quantities
+    adjoints: set[str] = field(default_factory=set)  # names of backward quantities
+    inline: set[str] = field(default_factory=set)  # names whose display is a whole expression (parenthesize)
+    broadcast: set[str] = field(default_factory=set)  # biases written b 1^T (minibatch form)
+    hadamard: str = "⊙"
+    onehot: str = "e_y"
+    sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
+
+    def name(self, ir_name: str) -> str:
+        if ir_name in self.names:
+            return self.names[ir_name]
+        return ir_name if self.fmt == "text" else sp.latex(sp.Symbol(ir_name))
+
+    def row(self, ir_name: str) -> bool:
+        """In numerator layout an adjoint's symbol stands for a row (the IR holds the column)."""
+        return self.layout == "numerator" and ir_name in self.adjoints
+
+
+def transposed(s: str, fmt: str, atomic: bool) -> str:
+    """``s^T``, written the way the course does: ``W^[2]T``, ``Omega_2^T``, ``(dl/dh_1)^T``."""
+    if fmt == "latex":
+        if atomic and "\\frac" not in s:
+            return f"{{{s}}}^{{\\top}}" if _top_level(s, "^") else f"{s}^{{\\top}}"
+        return rf"\left({s}\right)^{{\top}}"
+    if atomic and "/" not in s:
+        if re.search(r"\^[\[(][^\[\]()]*[\])]$", s):
+            return s + "T"  # CS229 writes W^[2]T, FoML W^(2)T
+        return s + "^T"
+    return f"({s})^T"
+
+
+def _top_level(s: str, ch: str) -> bool:
+    depth = 0
+    for c in s:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ch and depth == 0:
+            return True
+    return False
+
+
+def is_atomic(expr) -> bool:
+    """Prints without top-level operators (a symbol, a function call, an indicator)."""
+    return isinstance(expr, (sp.Symbol, sp.MatrixSymbol, sp.Indexed, sp.KroneckerDelta)) or (
+        isinstance(expr, (sp.Function, sp.Max, sp.Min)) and not isinstance(expr, sp.Piecewise)
+    )
+
+
+def _sigmoid_arg(expr):
+    """u if expr is 1/(1 + exp(-u)), else None."""
+    if isinstance(expr, sp.Pow) and expr.exp == -1 and isinstance(expr.base, sp.Add):
+        rest = expr.base - 1
+        if isinstance(rest, sp.exp):
+            return -rest.args[0]
+    return None
+
+
+class _Common:
+    """What both printers share: names, layout and the elementwise product."""
+
+    fmt = "text"
+
+    @property
+    def display(self) -> Display:
+        return self._settings["display"]
+
+    # -- names ---------------------------------------------------------------
+    def _named(self, name: str) -> str:
+        s = self.display.name(name)
+        if name in self.display.inline and _top_level(s.replace(r"\left(", "(").replace(r"\right)", ")"), " "):
+            s = self._paren(s)
+        return s
+
+    def _print_Symbol(self, expr):
+        return self._named(expr.name)
+
+    def _print_Dummy(self, expr):
+        return self._print_Symbol(expr)
+
+    def _print_MatrixSymbol(self, expr):
+        d = self.display
+        s = self._named(expr.name)
+        if d.row(expr.name):  # the IR's column is the transpose of the row the symbol stands for
+            s = transposed(s, self.fmt, expr.name not in d.inline)
+        if expr.name in d.broadcast:
+            s += r" \mathbf{1}^{\top}" if self.fmt == "latex" else " 1^T"
+        return s
+
+    def _print_Transpose(self, expr):
+        arg = expr.arg
+        if isinstance(arg, sp.MatrixSymbol) and self.display.row(arg.name):
+            return self._named(arg.name)
+        if isinstance(arg, sp.MatrixSlice) and isinstance(arg.parent, sp.MatrixSymbol) \
+                and self.display.row(arg.parent.name):  # a slice of a row: the row's entries
+            return self._slice(self._named(arg.parent.name), arg.rowslice[0], arg.rowslice[1])
+        atomic = isinstance(arg, sp.MatrixSymbol) and arg.name not in self.display.inline
+        return transposed(self._print(arg), self.fmt, atomic)
+
+    # -- products ------------------------------------------------------------
+    def _factors(self, expr):
+        """(coefficient, numerator factors, denominator factors); adjoints last (upstream last)."""
+        coeff, rest = expr.as_coeff_Mul()
+        factors = list(rest.args) if isinstance(rest, sp.Mul) else [rest]
+        num, den = [], []
+        for f in factors:
+            if isinstance(f, sp.Pow) and f.exp.is_negative and f.exp.is_number and _sigmoid_arg(f) is None:
+                den.append(f.base ** (-f.exp))
+            else:
+                num.append(f)
+        if coeff.is_Rational and coeff.q != 1:
+            den.insert(0, sp.Integer(coeff.q))
+            coeff = sp.Integer(coeff.p)
+        adj = self.display.adjoints
+        num.sort(key=lambda f: isinstance(f, sp.Symbol) and f.name in adj)
+        return coeff, num, den
+
+    def _is_vector(self, expr) -> bool:
+        names = {s.name for s in expr.free_symbols}
+        return bool(names & self.display.vectors) or expr.has(sp.KroneckerDelta)
+
+    def _product(self, factors) -> str:
+        parts = []
+        for f in factors:
+            s = self._print(f)
+            if isinstance(f, (sp.Add, sp.Mul, sp.Piecewise)):
+                s = self._paren(s)
+            parts.append((s, self._is_vector(f)))
+        out = parts[0][0]
+        for (prev, pv), (s, v) in zip(parts, parts[1:]):
+            out += self._times(pv and v) + s
+        return out
+
+    def _times(self, hadamard: bool) -> str:
+        if hadamard:
+            h = self.display.hadamard
+            return f" {HADAMARD_LATEX.get(h, h)} " if self.fmt == "latex" else f" {h} "
+        return r" \, " if self.fmt == "latex" else " "
+
+    def _with_coeff(self, coeff, body: str, body_is_paren: bool) -> str:
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + body
+        c = self._print(coeff)
+        return c + ("" if body_is_paren else " ") + body
+
+    def _print_Mul(self, expr):
+        if _sigmoid_arg(expr) is not None:
+            return self._print_Pow(expr)
+        coeff, num, den = self._factors(expr)
+        if not num:
+            num = [sp.Integer(1)]
+        if not den:
+            top = self._product(num)
+            return self._with_coeff(coeff, top, top.startswith("(") or top.startswith(r"\left("))
+        return self._with_coeff(coeff, self._divide(num, den), False)
+
+    def _print_Pow(self, expr):
+        u = _sigmoid_arg(expr)
+        if u is not None and self.display.sigma:
+            return self._call("sigma", self._print(u))
+        base, e = expr.base, expr.exp
+        if e == sp.Rational(1, 2):
+            return self._sqrt(self._print(base))
+        if e.is_number and e.is_negative:
+            return self._divide([sp.Integer(1)], [base ** (-e)])
+        b = self._print(base)
+        if not is_atomic(base) or _top_level(b, "^") or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints):
+            b = self._paren(b)
+        return self._power(b, self._print(e))
+
+    # -- matrices ------------------------------------------------------------
+    def _print_MatMul(self, expr):
+        coeff, mats = expr.as_coeff_matrices()
+        parts = []
+        for m in mats:
+            s = self._print(m)
+            if isinstance(m, sp.MatAdd):
+                s = self._paren(s)
+            parts.append(s)
+        body = self._times(False).join(parts)
+        if coeff != 1:
+            c = self._print(coeff)
+            if isinstance(coeff, sp.Add):
+                c = self._paren(c)
+            return ("-" + body) if coeff == -1 else f"{c}{self._times(False)}{body}"
+        return body
+
+    def _print_MatAdd(self, expr):
+        out = ""
+        for k, term in enumerate(expr.args):
+            s = self._print(term)
+            if k and s.startswith("-"):
+                out += " - " + s[1:]
+            else:
+                out += (" + " if k else "") + s
+        return out
+
+    def _print_Add(self, expr, order=None):
+        terms = self._as_ordered_terms(expr, order=order)
+        if terms[0].could_extract_minus_sign():  # lead with a positive term: y - h, not -h + y
+            pos = next((t for t in terms if not t.could_extract_minus_sign()), None)
+            if pos is not None:
+                terms = [pos] + [t for t in terms if t is not pos]
+        out = ""
+        for k, term in enumerate(terms):
+            if k and term.could_extract_minus_sign():
+                out += " - "
+                term = -term
+            elif k:
+                out += " + "
+            s = self._print(term)
+            if isinstance(term, sp.Add):
+                s = self._paren(s)
+            out += s
+        return out
+
+    def _print_BlockMatrix(self, expr):
+        rows = [[self._print(b) for b in expr.blocks.row(i)] for i in range(expr.blocks.rows)]
+        return self._stack(rows)
+
+    def _print_MatrixSlice(self, expr):
+        parent = expr.parent
+        s = self._named(parent.name) if isinstance(parent, sp.MatrixSymbol) else self._paren(self._print(parent))
+        (start, stop, _), cols = expr.rowslice, expr.colslice
+        if isinstance(parent, sp.MatrixSymbol) and self.display.row(parent.name):
+            s = transposed(s, self.fmt, parent.name not in self.display.inline)
+        return self._slice(s, start, stop)
+
+    def _print_KroneckerDelta(self, expr):
+        return self.display.onehot
+
+
+class TextPrinter(_Common, StrPrinter):
+    """IR expression -> one line of text in a notation."""
+
+    printmethod = "_symback_text"
+    fmt = "text"
+    _default_settings = {**StrPrinter._default_settings, "display": Display()}
+
+    def _paren(self, s: str) -> str:
+        return f"({s})"
+
+    def _call(self, fn: str, arg: str) -> str:
+        return f"{fn}({arg})"
+
+    def _sqrt(self, s: str) -> str:
+        return f"sqrt({s})"
+
+    def _power(self, b: str, e: str) -> str:
+        return f"{b}^{e}" if re.fullmatch(r"-?\w+", e) else f"{b}^({e})"
+
+    def _divide(self, num, den) -> str:
+        top, bottom = self._product(num), self._product(den)
+        if len(num) > 1:
+            top = f"({top})"
+        if len(den) > 1 or not (is_atomic(den[0]) or den[0].is_Number or bottom.startswith("(")):
+            bottom = f"({bottom})"
+        return f"{top}/{bottom}"
+
+    def _stack(self, rows) -> str:
+        return "[" + "; ".join(", ".join(r) for r in rows) + "]"
+
+    def _slice(self, s: str, start, stop) -> str:
+        return f"{s}[{start}:{stop}]"
+
+    def _print_Indicator(self, expr):
+        return f"I[{self._print(expr.args[0])}]"
+
+    def _print_Max(self, expr):
+        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Sum(self, expr):
+        (j, lo, hi), body = expr.limits[0], expr.function
+        s = self._print(body)
+        if isinstance(body, sp.Add):
+            s = f"({s})"
+        return f"sum_{self._print(j)} {s}"
+
+    def _print_Indexed(self, expr):
+        return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _print_Piecewise(self, expr):
+        parts = []
+        for value, cond in expr.args:
+            if cond is sp.true:
+                parts.append(f"{self._print(value)} otherwise")
+            else:
+                parts.append(f"{self._print(value)} if {self._print(cond)}")
+        return "{" + "; ".join(parts) + "}"
+
+    def _print_Relational(self, expr):
+        return f"{self._print(expr.lhs)} {expr.rel_op} {self._print(expr.rhs)}"
+
+    def _print_Rational(self, expr):
+        return f"{expr.p}/{expr.q}" if expr.q != 1 else str(expr.p)
+
+    def _print_Identity(self, expr):
+        return "I"
+
+
+class LatexPrinter(_Common, _SympyLatex):
+    """IR expression -> LaTeX (math mode) in a notation."""
+
+    printmethod = "_symback_latex"
+    fmt = "latex"
+    _default_settings = {**_SympyLatex._default_settings, "display": Display(fmt="latex")}
+
+    def _paren(self, s: str) -> str:
+        return rf"\left({s}\right)"
+
+    def _call(self, fn: str, arg: str) -> str:
+        name = {"sigma": r"\sigma"}.get(fn, rf"\operatorname{{{fn}}}")
+        return rf"{name}\left({arg}\right)"
+
+    def _sqrt(self, s: str) -> str:
+        return rf"\sqrt{{{s}}}"
+
+    def _power(self, b: str, e: str) -> str:
+        return f"{b}^{{{e}}}"
+
+    def _divide(self, num, den) -> str:
+        top = self._print(num[0]) if len(num) == 1 else self._product(num)
+        bottom = self._print(den[0]) if len(den) == 1 else self._product(den)
+        return rf"\frac{{{top}}}{{{bottom}}}"
+
+    def _stack(self, rows) -> str:
+        return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(r) for r in rows) + r" \end{bmatrix}"
+
+    def _slice(self, s: str, start, stop) -> str:
+        return rf"\left[{s}\right]_{{{start}:{stop}}}"
+
+    def _print_Indicator(self, expr):
+        return r"\mathbb{1}\left[" + self._print(expr.args[0]) + r"\right]"
+
+    def _print_Max(self, expr):
+        return r"\max\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
+
+    def _print_Min(self, expr):
+        return r"\min\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
+
+    def _print_Sum(self, expr):
+        (j, lo, hi), body = expr.limits[0], expr.function
+        s = self._print(body)
+        if isinstance(body, sp.Add):
+            s = self._paren(s)
+        return rf"\sum_{{{self._print(j)}}} {s}"
+
+    def _print_Indexed(self, expr):
+        base = self._print(expr.base.label)
+        return rf"\left[{base}\right]_{{{', '.join(self._print(i) for i in expr.indices)}}}"
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _print_Piecewise(self, expr):
+        rows = []
+        for value, cond in expr.args:
+            c = r"\text{otherwise}" if cond is sp.true else rf"\text{{if }} {self._print(cond)}"
+            rows.append(f"{self._print(value)} & {c}")
+        return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
+
+    def _print_Relational(self, expr):
+        op = {"<=": r"\le", ">=": r"\ge", "!=": r"\ne", "==": "="}.get(expr.rel_op, expr.rel_op)
+        return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
+
+    def _print_Identity(self, expr):
+        return r"\mathbf{I}"
+
+
+def printer(display: Display):
+    """The printer for a display's format."""
+    return (LatexPrinter if display.fmt == "latex" else TextPrinter)({"display": display})
+
+
+def show(expr, display: Display) -> str:
+    """`expr` in the display's notation and format."""
+    return printer(display).doprint(expr)
+
