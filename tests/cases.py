@@ -5,11 +5,15 @@ import sympy as sp
 x, y = sp.symbols("x y")
 
 
-def toy_chain(depth: int, activation=lambda u: sp.Max(0, u), names=("b", "w")):
+def toy_chain(depth: int, activation=None, names=("b", "w"), evaluate: bool = True):
     """UDL's scalar toy network of `depth` hidden units, loss (f - y)^2.
 
     f = b_D + w_D a[b_{D-1} + ... a[b0 + w0 x]]; returns (loss, biases, weights).
+    ``evaluate=False`` builds unevaluated ReLUs: SymPy's own Max constructor
+    compares each new Max with its whole subtree, quadratic in depth.
     """
+    if activation is None:
+        activation = lambda u: sp.Max(0, u, evaluate=evaluate)  # noqa: E731
     b = sp.symbols(f"{names[0]}0:{depth + 1}")
     w = sp.symbols(f"{names[1]}0:{depth + 1}")
     h = b[0] + w[0] * x
@@ -44,7 +48,8 @@ def networks() -> dict:
         "softmax_classifier": sb.Network(3, [sb.Dense(4, "tanh"), sb.Dense(3)], loss="softmax_cross_entropy"),
         "sigmoid_bce": sb.Network(3, [sb.Dense(2, "sigmoid")], loss="bce"),
         "logits_bce": sb.Network(3, [sb.Dense(2, "softplus"), sb.Dense(2)], loss="bce_with_logits"),
-        "huber_elu": sb.Network(2, [sb.Dense(3, "elu"), sb.Dense(2, "leaky_relu")], loss="huber"),
+        # piecewise everywhere: kept small, the explicit SymPy oracle grows fast with Piecewise
+        "huber_elu": sb.Network(2, [sb.Dense(2, "elu"), sb.Dense(1, "leaky_relu")], loss="huber"),
         "gelu_swish": sb.Network(2, [sb.Dense(3, "gelu"), sb.Dense(2, "swish")], loss="mse"),
         # activations and a loss that no code in symback names
         "softsign": sb.Network(2, [sb.Dense(3, z / (1 + sp.Abs(z))), sb.Dense(2)], loss="mse"),

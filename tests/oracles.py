@@ -50,10 +50,16 @@ def sympy_gradients(net, values: dict, x, y) -> dict:
         g = np.zeros(M.shape)
         for i in range(M.rows):
             for j in range(M.cols):
-                d = take_conventions(sp.diff(loss, M[i, j]))
-                g[i, j] = float(sp.N(d.xreplace(point), 30))
+                g[i, j] = diff_at(loss, M[i, j], point)
         out[name] = g.ravel() if name.startswith("b") else g
     return out
+
+
+def diff_at(loss: sp.Expr, s: sp.Symbol, point: dict) -> float:
+    """d loss / d s at `point` by sympy.diff, the other variables fixed first (keeps Piecewise small)."""
+    others = {k: v for k, v in point.items() if k != s}
+    d = take_conventions(sp.diff(loss.xreplace(others), s))
+    return float(sp.N(d.xreplace({s: point[s]}), 30))
 
 
 def central_differences(net, values: dict, x, y, h: float = 1e-12) -> dict:
@@ -160,7 +166,7 @@ def graph_gradients(graph, values: dict, x, y, inputs=None, h: float = 1e-12) ->
             for i in range(M.rows):
                 for j in range(M.cols):
                     s = M[i, j]
-                    g[i, j] = float(sp.N(take_conventions(sp.diff(loss, s)).xreplace(point), 30))
+                    g[i, j] = diff_at(loss, s, point)
                     k = symbols.index(s)
                     plus, minus = list(base), list(base)
                     plus[k] += mpmath.mpf(h)

@@ -31,7 +31,7 @@ def test_depth_128_chain_derives_through_the_python_api_without_recursion():
     # fresh names: SymPy itself compares a new deep tree with an equal cached
     # one recursively, so rebuilding the depth-64 chain of another test would
     # overflow inside SymPy before symback sees the expression
-    loss, b, w = toy_chain(128, names=("beta", "omega"))
+    loss, b, w = toy_chain(128, names=("beta", "omega"), evaluate=False)
     g = sb.grad(loss)
     assert len(g.wrt) == 2 * 129 + 2  # beta0..beta128, omega0..omega128, x, y
     point = {s.name: 0.5 for s in (*b, *w)} | {"x": 1.0, "y": 0.0}
