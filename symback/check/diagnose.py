@@ -66,8 +66,23 @@ def candidates(t):
     where = f"{n.name} uses the {ns.layout} layout, where {lhs} " + (
         f"has the shape of {what} ({dims(E)})" if ns.layout == "denominator" or not what
         else f"is laid out as {what}^T ({dims(E)})")
-    yield Cause("transpose", f"written in the {t.other.layout} layout: {where}"), S, t.other
-    yield Cause("transpose", f"missing transpose: your value is the transpose of {lhs} ({where})"), Op("T", (S,)), None
+    whole = Cause("transpose", f"missing transpose: your value is the transpose of {lhs} ({where})")
+    layout = Cause("transpose", f"written in the {t.other.layout} layout: {where}")
+    shapes = t.shapes
+    toggles = []  # one factor's transpose added or removed
+    for path, sub in walk(S):
+        if isinstance(sub, Op) and sub.op == "T" and isinstance(sub.args[0], Name):
+            toggles.append((replace(S, path, sub.args[0]),
+                            f"extra transpose: with {sub.args[0].text} in place of {show(sub)} it matches"))
+        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not _under_T(S, path):
+            toggles.append((replace(S, path, Op("T", (sub,))), f"missing transpose on {sub.text}: with {sub.text}^T it matches"))
+    for new, msg in toggles:
+        yield Cause("transpose", msg), new, None
+    if t.layout_dependent:
+        yield layout, S, t.other
+    yield whole, Op("T", (S,)), None
+    for new, msg in toggles:
+        yield Cause("transpose", msg + ", transposed as a whole"), Op("T", (new,)), None
     yield Cause("sign", f"sign flip: your value is the negative of {lhs}"), Op("neg", (S,)), None
     if t.batch:
         B = Name("B")
@@ -81,19 +96,6 @@ def candidates(t):
     hint = t.loss_hint
     yield Cause("factor_2", f"factor 2: your value is half of {lhs}{hint}"), Op("matmul", (two, S)), None
     yield Cause("factor_2", f"factor 2: your value is twice {lhs}{hint}"), Op("/", (S, two)), None
-    shapes = t.shapes
-    # one factor's transpose added or removed
-    for path, sub in walk(S):
-        if isinstance(sub, Op) and sub.op == "T" and isinstance(sub.args[0], Name):
-            new = replace(S, path, sub.args[0])
-            msg = f"extra transpose: with {sub.args[0].text} in place of {show(sub)} it matches"
-        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not _under_T(S, path):
-            new = replace(S, path, Op("T", (sub,)))
-            msg = f"missing transpose on {sub.text}: with {sub.text}^T it matches"
-        else:
-            continue
-        yield Cause("transpose", msg), new, None
-        yield Cause("transpose", msg + ", transposed as a whole"), Op("T", (new,)), None
     # off-by-one layer indices
     rule = t.forward_rule
     used = list(dict.fromkeys(names(S)))

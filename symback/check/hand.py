@@ -121,6 +121,20 @@ class Trial:
 
     # -- what `diagnose` asks ------------------------------------------------
     @property
+    def layout_dependent(self) -> bool:
+        """Whether the formula reads differently in the other layout (it names a derivative bigger than 1x1)."""
+        mine, theirs = self._safe(self.ns), self._safe(self.other)
+        if mine is None or theirs is None:
+            return (mine is None) != (theirs is None)
+        return not all(close(a, b) for a, b in zip(mine, theirs))
+
+    def _safe(self, namespace) -> list | None:
+        try:
+            return self.values(self.formula, namespace)
+        except (ShapeError, SymbackError):
+            return None
+
+    @property
     def shapes(self) -> dict:
         """Shape of every subterm of the formula on the first instance (where it can be evaluated)."""
         if self._shapes is None:

@@ -16,6 +16,7 @@ itself a finding, reported with the sizes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -55,15 +56,22 @@ class ShapeError(Exception):
         self.node, self.message = node, message
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'s' if n != 1 else ''}"
+
+
 def dims(shape) -> str:
     return "x".join(str(s) for s in shape)
+
+
+_erf = np.vectorize(math.erf, otypes=[float])  # NumPy has no erf; GELU needs it
 
 
 @lru_cache(maxsize=None)
 def _numpy(body: sp.Expr, prime: bool):
     expr = take_conventions(sp.diff(body, Z)) if prime else body
     expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
-    f = sp.lambdify(Z, expr, "numpy")
+    f = sp.lambdify(Z, expr, [{"erf": _erf}, "numpy"])
     return lambda a: np.broadcast_to(np.asarray(f(a), dtype=float), a.shape).copy()
 
 
@@ -132,7 +140,7 @@ def evaluate(node, env: Env) -> Val:
             return Val(x.a * y.a, _bax(x, y))
         if x.shape[1] != y.shape[0]:
             raise ShapeError(node, f"{show(node)}: the matrix product of a {dims(x.shape)} and a "
-                                   f"{dims(y.shape)} matrix does not fit ({x.shape[1]} columns, {y.shape[0]} rows)")
+                                   f"{dims(y.shape)} matrix does not fit ({_count(x.shape[1], 'column')} against {_count(y.shape[0], 'row')})")
         bax = 0 if x.bax == 0 else (1 if y.bax == 1 else None)
         return Val(x.a @ y.a, bax)
     if op == "/":

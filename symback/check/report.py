@@ -81,8 +81,10 @@ class Counterexample:
         if self.entry:
             head += f", entry ({self.entry[0]}, {self.entry[1]})"
         out.append(f"{head}: yours {fmt(self.yours)}, derived {fmt(self.derived)}")
-        if self.inputs:
+        if self.inputs and self.sample is not None or self.unit == "point":
             out.append("at " + ", ".join(f"{k} = {_short(v)}" for k, v in self.inputs.items()))
+        elif self.inputs:
+            out.append("(the batch " + " and ".join(self.inputs) + " and the parameters are in --json)")
         return out
 
 
