@@ -3,6 +3,7 @@
 Public names only; each lives in the module named for its stage.
 """
 
+from .check.fd import gradcheck
 from .dag import DAG
 from .derivation import Derivation
 from .errors import SymbackError
@@ -16,6 +17,6 @@ from .teach.explain import explain
 
 __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
-    "SymbackError", "Table", "draw", "explain", "grad", "register_activation", "register_loss", "register_notation",
+    "SymbackError", "Table", "draw", "explain", "grad", "gradcheck", "register_activation", "register_loss", "register_notation",
 ]
 __version__ = "0.1.0"
