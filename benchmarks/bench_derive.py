@@ -79,5 +79,23 @@ def main_bench() -> None:
     print(f"\nCLI time D=64 / D=16: {t64 / t16:.1f}x (linear would be 4x)")
 
 
+def bench_symbolic_mlp() -> None:
+    """Issue 4's budget: a 10-layer MLP with symbolic widths derives well under a second."""
+    n = sp.symbols("n0:11")
+    sb.Network(2, [sb.Dense(2, "tanh"), sb.Dense(2)]).derive()  # warm SymPy's caches once
+    print("\n| 10-layer MLP, symbolic widths n0..n10, softmax CE | derive | render (text) |")
+    print("|---|---:|---:|")
+    for act in ("relu", "tanh", "sigmoid", "gelu"):
+        clear_cache()
+        t = time.perf_counter()
+        d = sb.Network(n[0], [sb.Dense(n[k], act) for k in range(1, 10)] + [sb.Dense(n[10])],
+                       loss="softmax_cross_entropy").derive()
+        t_derive = time.perf_counter() - t
+        t = time.perf_counter()
+        d.render("text", notation="cs229")
+        print(f"| {act} hidden layers | {t_derive * 1e3:.0f} ms | {(time.perf_counter() - t) * 1e3:.0f} ms |")
+
+
 if __name__ == "__main__":
     main_bench()
+    bench_symbolic_mlp()

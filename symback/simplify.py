@@ -40,14 +40,26 @@ def _values(expr: sp.Expr, u: sp.Symbol) -> list | None:
     return vals
 
 
+_U, _H = sp.Symbol("_u", real=True), sp.Symbol("_h", real=True)
+_FOUND: dict[tuple, sp.Expr] = {}  # (activation, derivative) in _u -> the form in _h: every layer asks again
+
+
 def in_terms_of_output(node: Node, arg: str, local: sp.Expr) -> sp.Expr:
     """`local` = da/df written as a polynomial (degree <= 2) in h = a(f), if it is one."""
     u, h = sym(arg), sym(node.name)
     if node.args != (arg,) or local.free_symbols != {u} or node.expr.free_symbols != {u}:
         return local
+    key = (node.expr.xreplace({u: _U}), local.xreplace({u: _U}))
+    if key not in _FOUND:
+        _FOUND[key] = _polynomial_in_output(key[0], key[1], _U, _H)
+    return _FOUND[key].xreplace({_U: u, _H: h})
+
+
+def _polynomial_in_output(body: sp.Expr, local: sp.Expr, u: sp.Symbol, h: sp.Symbol) -> sp.Expr:
+    """The search behind `in_terms_of_output`, on canonical symbols."""
     if local.has(Indicator, sp.Piecewise, sp.Heaviside, sp.sign, sp.Abs):
         return local  # kinks: I[f > 0] reads better than any rewrite in h
-    lv, hv = _values(local, u), _values(node.expr, u)
+    lv, hv = _values(local, u), _values(body, u)
     if lv is None or hv is None:
         return local
     with mpmath.workdps(50):
@@ -64,7 +76,7 @@ def in_terms_of_output(node: Node, arg: str, local: sp.Expr) -> sp.Expr:
             poly = sum(q * h**d for d, q in enumerate(coeffs))
             fits = all(abs(sum(q * hv[k] ** d for d, q in enumerate(coeffs)) - lv[k]) < mpmath.mpf(10) ** -35
                        for k in range(len(_POINTS)))
-            if fits and sp.simplify(poly.xreplace({h: node.expr}) - local) == 0:
+            if fits and sp.simplify(poly.xreplace({h: body}) - local) == 0:
                 return sp.factor_terms(poly)  # h*(1 - h), 1 - h**2: as the textbooks write them
     return local
 
@@ -174,12 +186,23 @@ def fuse(graph: Graph, keep: set[str]) -> Graph:
     return Graph(graph)
 
 
+_SMALLEST: dict[sp.Expr, sp.Expr] = {}
+
+
 def smallest(expr: sp.Expr) -> sp.Expr:
-    """The shortest of a few cheap normal forms of a small elementwise expression."""
-    forms = [expr, sp.factor_terms(expr)]
-    if sp.count_ops(expr) <= 80:
-        forms += [sp.factor_terms(sp.cancel(sp.together(expr))), sp.simplify(expr)]
-    return min(forms, key=lambda e: (sp.count_ops(e), len(str(e))))
+    """The shortest of a few normal forms of a small elementwise expression (memoised).
+
+    `sympy.simplify` is tried only where the cheap forms leave more than a
+    handful of operations (it is the slow one).
+    """
+    if expr in _SMALLEST:
+        return _SMALLEST[expr]
+    key = lambda e: (sp.count_ops(e), len(str(e)))  # noqa: E731
+    best = min([expr, sp.factor_terms(expr)], key=key)
+    if sp.count_ops(best) > 6 and sp.count_ops(expr) <= 80:
+        best = min([best, sp.factor_terms(sp.cancel(sp.together(expr))), sp.simplify(expr)], key=key)
+    _SMALLEST[expr] = best
+    return best
 
 
 def prune(graph: Graph, wanted: list[str]) -> Graph:
