@@ -22,9 +22,10 @@ $(TSTAMP): pyproject.toml $(STAMP)
 
 demo: $(STAMP) graphviz-dot
 	$(VENV)/bin/symback grad "q = x + y; f = q*z" --at x=-2,y=5,z=-4
+	$(VENV)/bin/symback derive examples/udl_toy.py --notation udl
 	$(VENV)/bin/symback explain "q = x + y; f = q*z" --at x=-2,y=5,z=-4
 
-test: $(TSTAMP) graphviz-dot
+test: $(TSTAMP) graphviz-dot pdflatex
 	$(PY) -m pytest
 
 bench-derive: $(STAMP)
@@ -33,11 +34,23 @@ bench-derive: $(STAMP)
 readme: $(STAMP)
 	$(PY) tools/readme.py
 
+# Rewrite tests/golden/ (symback derive on the examples); review the diff before committing it.
+.PHONY: golden
+golden: $(STAMP)
+	$(PY) tools/golden.py
+
 # `symback draw` runs Graphviz's `dot` program; install it (Debian, as root) only where it is missing.
 .PHONY: graphviz-dot
 graphviz-dot:
 	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 	  || echo "make: could not install Graphviz's 'dot' (needed to draw pictures; those tests are skipped): apt-get install graphviz, or brew install graphviz" >&2
+
+# The LaTeX tests compile every golden .tex with pdflatex; install TeX Live's LaTeX base (Debian, as root,
+# about a minute) only where pdflatex is missing.
+.PHONY: pdflatex
+pdflatex:
+	@command -v pdflatex >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends texlive-latex-base >/dev/null) \
+	  || echo "make: could not install pdflatex (the LaTeX compile tests are skipped): apt-get install texlive-latex-base" >&2
 
 loc:
 	@find symback -name '*.py' | xargs wc -l | sort -n | tail -25

@@ -278,8 +278,9 @@ class Builder:
         net = self.d.network
         title = self.nt.title
         s = Section("")
-        arch = _architecture(net)
-        s.items.append(Note([f"Network: {arch}, loss {_loss_name(net)}."]))
+        arch = _architecture(net, r" \to " if self.fmt == "latex" else " -> ", self.fmt)
+        loss = _loss_name(net, self.fmt)
+        s.items.append(Note(["Network: ", Math(arch) if self.fmt == "latex" else arch, ", loss ", *loss, "."]))
         if self.fmt == "latex":
             course = title.split(" (")[0]
             syms = ", ".join(self.nt.symbol(kind, Idx(-getattr(self.nt, kind).offset), "latex")
@@ -294,7 +295,7 @@ class Builder:
 
     def layout_note(self) -> Note:
         if self.depth:
-            hname = self.at.get(("act", 1), self.at.get(("pre", 1)))
+            hname = next((self.at[c] for c in (("act", 1), ("pre", 1)) if self.at.get(c) in self.adj), None)
             wname = self.at[("weight", self.depth)]
         else:  # a DAG: its first vector with a gradient and its first matrix parameter
             hname = next((n.of for n in self.g.backward() if len(n.shape) == 1 and not self.g[n.of].is_leaf), None)
@@ -317,16 +318,16 @@ class Builder:
         parts = [Math(h), " is the elementwise product; functions of vectors act elementwise."]
         exprs = [n.expr for n in self.g if n.expr is not None]
         if any(e.has(Indicator) for e in exprs):
-            ind = r"\mathbb{1}[c]" if self.fmt == "latex" else "I[c]"
+            ind = r"\mathbb{I}[c]" if self.fmt == "latex" else "I[c]"
             parts += [" ", Math(ind), " is 1 where c holds, else 0."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
             parts += [" ", Math(self.display.onehot), " is the one-hot vector of the class y."
                       if not self.batch else " holds the one-hot columns of the labels."]
         if self.batch:
             X, one = self.sym("input"), (r"\mathbf{1}" if self.fmt == "latex" else "1")
-            parts += [" Minibatch of B samples, one column per sample (", Math(X),
-                      " has columns x_1, ..., x_B" if self.fmt == "text" else " has the samples as columns",
-                      "); ", Math(one), " is a column of B ones."]
+            parts += [" A minibatch of B samples, one column per sample: ", Math(X),
+                      " has columns x_1, ..., x_B." if self.fmt == "text" else " has the samples as columns.",
+                      " ", Math(one), " is a column of B ones."]
             err = self.error(self.depth)
             if self.layout == "numerator":
                 parts += [" ", Math(err), " stacks the per-sample error terms, one row per sample."]
@@ -346,9 +347,9 @@ class Builder:
                     total = r"\sum_{i=1}^{B}" if self.fmt == "latex" else "sum_i"
                     li = self.nt.symbol("loss", None, self.fmt) + "_i"
                     body = (total if self.d.network.reduction == "sum" else mean) + f" {li}"
-                    s.items.append(Eq(self.loss, [body], "scalar", name=n.name))
+                    s.items.append(Eq(self.loss, [body], self.shape(n.name), name=n.name))
                     continue
-                s.items.append(Eq(self.loss, [self.rhs(n.name)], "scalar", name=n.name))
+                s.items.append(Eq(self.loss, [self.rhs(n.name)], self.shape(n.name), name=n.name))
                 continue
             rhs = [self.rhs(n.name)]
             if kind == "softmax":
@@ -581,26 +582,35 @@ def _loss_expr(node):
     return expr
 
 
-def _architecture(net) -> str:
+def _architecture(net, arrow: str, fmt: str) -> str:
     if not hasattr(net, "layers"):
-        return f"the DAG {net.name}" if getattr(net, "name", None) else "a DAG of modules"
+        name = getattr(net, "name", None)
+        if fmt == "latex":
+            return rf"\text{{the DAG {_tex_escape(name)}}}" if name else r"\text{a DAG of modules}"
+        return f"the DAG {name}" if name else "a DAG of modules"
     parts = [str(net.n_in)]
     for layer in net.layers:
         act = layer.activation_name
-        parts.append(f"{layer.n_out}" + ("" if layer.is_identity else f" ({act})"))
-    return " -> ".join(parts)
+        if layer.is_identity:
+            parts.append(f"{layer.n_out}")
+        elif fmt == "latex":
+            parts.append(rf"{layer.n_out}\ (\text{{{_tex_escape(act)}}})")
+        else:
+            parts.append(f"{layer.n_out} ({act})")
+    return arrow.join(parts)
 
 
-def _loss_name(net) -> str:
+def _loss_name(net, fmt: str) -> list:
+    """The loss as note parts: its name, or a user's formula (as math)."""
     loss = getattr(net, "loss", None)
     if not hasattr(loss, "expr"):
         loss = getattr(net, "loss_spec", None)
     if not hasattr(loss, "expr"):
-        return "as declared"
+        return ["as declared"]
     if loss.name != "custom":
-        return loss.name
-    text = show(loss.expr, Display())
-    return f"{text} per output component"
+        return [loss.name.replace("_", " ") if fmt == "latex" else loss.name]
+    formula = show(loss.expr, Display(fmt=fmt))
+    return [Math(formula) if fmt == "latex" else formula, " per output component"]
 
 
 # -- steps: the unsimplified chain, one local derivative per step ------------------------------------
@@ -678,7 +688,8 @@ class Steps(Builder):
                 if self.fmt == "text":
                     inner = "(" + " ".join(up_chain) + ")"
                 else:  # LaTeX rows do not wrap: four fractions a row
-                    rows = [" ".join(up_chain[i:i + 4]) for i in range(0, len(up_chain), 4)]
+                    size = -(-len(up_chain) // -(-len(up_chain) // 4))  # balanced rows of at most four
+                    rows = [" ".join(up_chain[i:i + size]) for i in range(0, len(up_chain), size)]
                     inner = r"\left(" + r"\right. \\ &\qquad \left. ".join(rows) + r"\right)"
                 rhs.append(f"{F} {inner}" if self.layout != "numerator" else f"{inner} {F}")
             rhs.append(result)
@@ -766,7 +777,8 @@ def to_text(sections: list[Section]) -> str:
 
 
 def _tex_escape(s: str) -> str:
-    return re.sub(r"([&%#$_{}])", r"\\\1", s)
+    s = re.sub(r"([&%#$_{}])", r"\\\1", s)
+    return s.replace("^", r"\^{}").replace("~", r"\~{}")
 
 
 def _note_tex(note: Note) -> str:
@@ -864,7 +876,7 @@ def _documents(d, notation, layout, fmt, steps, batch) -> list[Section]:
 
 
 def _shape_json(shape) -> list:
-    return [s if isinstance(s, int) else str(s) for s in shape]
+    return [int(s) if isinstance(s, int) or getattr(s, "is_Integer", False) else str(s) for s in shape]
 
 
 def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) -> dict:
@@ -885,6 +897,7 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
             "shape": _shape_json(n.shape),
             "role": n.role,
             "of": n.of,
+            "op": n.op,
             "expr": None if expr is None else str(expr),
             "expr_text": None if expr is None else text.rhs(n.name),
             "expr_latex": None if expr is None else tex.rhs(n.name),

@@ -378,7 +378,7 @@ class LatexPrinter(_Common, _SympyLatex):
         return rf"\left[{s}\right]_{{{start}:{stop}}}"
 
     def _print_Indicator(self, expr):
-        return r"\mathbb{1}\left[" + self._print(expr.args[0]) + r"\right]"
+        return r"\mathbb{I}\left[" + self._print(expr.args[0]) + r"\right]"
 
     def _print_Max(self, expr):
         return r"\max\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"

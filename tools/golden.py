@@ -1,0 +1,93 @@
+"""Golden files of `symback derive`: the examples rendered in every notation, frozen for review.
+
+``python tools/golden.py`` (``make golden``) rewrites ``tests/golden/`` and
+prints what changed; review the diff and commit it with the change that
+caused it. `tests/test_render_network.py` fails when a rendering differs
+from its golden file.
+
+A file is named ``<case>.<notation>[.<variant>].<ext>``: ``txt`` text,
+``tex`` LaTeX, ``md`` Markdown, ``json`` JSON; variants are ``steps``,
+``batch`` and ``numerator`` (the layout override).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = ROOT / "tests" / "golden"
+
+#: case -> (SPEC, the notation of the lecture it comes from)
+CASES = {
+    "udl_toy": ("examples/udl_toy.py", "udl"),
+    "cs229_one_neuron": ("examples/cs229_two_layer.py:one_neuron", "cs229"),
+    "cs229_two_layer": ("examples/cs229_two_layer.py:two_layer", "cs229"),
+    "foml_sigmoid": ("examples/foml_sigmoid.py", "foml"),
+    "cs7643_softmax": ("examples/cs7643_softmax.py:softmax_classifier", "udl"),
+    "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
+}
+NOTATIONS = ("udl", "cs229", "foml")
+EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
+VARIANTS = {"steps": {"steps": True}, "batch": {"batch": True}, "numerator": {"layout": "numerator"}}
+#: (case, notation, variant) renderings beyond every case in every notation
+EXTRA = [
+    ("udl_toy", "udl", "steps"),
+    ("udl_toy", "udl", "batch"),
+    ("udl_toy", "cs229", "numerator"),
+    ("cs229_two_layer", "cs229", "steps"),
+    ("cs229_two_layer", "cs229", "batch"),
+    ("foml_sigmoid", "foml", "numerator"),
+    ("foml_sigmoid", "foml", "steps"),
+    ("cs7643_softmax", "cs229", "batch"),
+    ("cs7643_softmax", "udl", "steps"),
+]
+
+
+def renderings():
+    """(file name, case, notation, format, options) for every golden file."""
+    out = []
+    for case, (_, home) in CASES.items():
+        for notation in NOTATIONS:
+            formats = ("text", "latex", "markdown", "json") if notation == home else ("text", "latex")
+            for fmt in formats:
+                out.append((f"{case}.{notation}.{EXT[fmt]}", case, notation, fmt, {}))
+    for case, notation, variant in EXTRA:
+        for fmt in ("text", "latex"):
+            out.append((f"{case}.{notation}.{variant}.{EXT[fmt]}", case, notation, fmt, VARIANTS[variant]))
+    return out
+
+
+_derived: dict = {}
+
+
+def render(case: str, notation: str, fmt: str, options: dict) -> str:
+    from symback.render.network import render_derivation
+    from symback.spec import load_spec
+
+    if case not in _derived:
+        _derived[case] = load_spec(str(ROOT / CASES[case][0])).derive()
+    return render_derivation(_derived[case], fmt, notation, **options)
+
+
+def main() -> int:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    wanted, changed = set(), []
+    for name, case, notation, fmt, options in renderings():
+        wanted.add(name)
+        path = GOLDEN / name
+        text = render(case, notation, fmt, options)
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            changed.append(name)
+    stale = [p for p in GOLDEN.iterdir() if p.name not in wanted and p.suffix in (".txt", ".tex", ".md", ".json")]
+    for p in stale:
+        p.unlink()
+    print(f"{len(wanted)} golden files in {GOLDEN.relative_to(ROOT)}: {len(changed)} rewritten, {len(stale)} removed")
+    for name in changed:
+        print(f"  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
