@@ -106,6 +106,7 @@ class Picture:
     numbers: bool = False  # wires carry numbers (a point was given)
     nodes: list[tuple[str, str, str]] = field(default_factory=list)  # (id, kind, label)
     wires: list[Wire] = field(default_factory=list)
+    display: dict[str, str] = field(default_factory=dict)  # node id -> the name written under a gate
 
     def to_dict(self) -> dict:
         """JSON for ``symback draw --json``: each wire with its value and gradient."""
@@ -123,18 +124,31 @@ class Picture:
         }
 
 
-def picture(derivation, values: dict | None = None) -> Picture:
-    """The picture of a derivation's forward graph, with numbers when `values` are given."""
+def picture(
+    derivation,
+    values: dict | None = None,
+    display: dict | None = None,
+    gates: dict | None = None,
+    title: str | None = None,
+) -> Picture:
+    """The picture of a derivation's forward graph, with numbers when `values` are given.
+
+    `display` renames nodes for the reader (``{"f1_2": "f₀[2]"}``), `gates`
+    sets a gate's symbol (``{"f1_2": "Σ"}``); both are used by the expanded
+    network picture (`expand`).
+    """
     graph, output = derivation.graph, derivation.output
     adj = adjoints(graph)
     seed = adj.get(output)
-    source = getattr(derivation, "source", output)
-    title = source if getattr(derivation, "named_steps", False) else f"{output} = {source}"
-    if len(title) > TITLE_WIDTH:
-        title = f"computation graph of {output}"
-    if values is not None:
-        title += "   at " + ", ".join(f"{n.name} = {_num(values[n.name])}" for n in graph.forward() if n.is_leaf)
-    pic = Picture(title=title, output=output, numbers=values is not None)
+    display, gates = display or {}, gates or {}
+    if title is None:
+        source = getattr(derivation, "source", output)
+        title = source if getattr(derivation, "named_steps", False) else f"{output} = {source}"
+        if len(title) > TITLE_WIDTH:
+            title = f"computation graph of {output}"
+        if values is not None:
+            title += "   at " + ", ".join(f"{n.name} = {_num(values[n.name])}" for n in graph.forward() if n.is_leaf)
+    pic = Picture(title=title, output=display.get(output, output), numbers=values is not None, display=display)
 
     def term_grad(term):
         """One consumer's contribution upstream × local, as a number or as symbols."""
@@ -148,14 +162,18 @@ def picture(derivation, values: dict | None = None) -> Picture:
             return ""
         if values is not None:
             return _num(g)
-        names = {sym(a): sp.Symbol(grad_name(output, n)) for n, a in adj.items()}
+        names = {sym(a): sp.Symbol(grad_name(pic.output, display.get(n, n))) for n, a in adj.items()}
+        names.update({sym(n): sp.Symbol(d) for n, d in display.items()})
         return _text(g.xreplace(names))
 
     for node in graph.forward():
         if node.is_leaf:
-            pic.nodes.append((node.name, node.op, node.name))
+            pic.nodes.append((node.name, node.op, display.get(node.name, node.name)))
             continue
-        label = gate_label(node.expr) if node.op == "scalar" else node.meta.get("label", node.op)
+        if node.name in gates:
+            label = gates[node.name]
+        else:
+            label = gate_label(node.expr) if node.op == "scalar" else node.meta.get("label", node.op)
         kind = "gate" if label is not None else "step"
         pic.nodes.append((node.name, kind, label if label is not None else _text(node.expr)))
 
@@ -232,14 +250,14 @@ def to_dot(pic: Picture, dpi: int | None = None) -> str:
                 f"<<b>{html.escape(label)}</b>>",
                 shape="box",
                 style="rounded,filled",
-                fillcolor="#e3ecf7",
+                fillcolor="#fff3e0" if kind == "param" else "#e3ecf7",  # a network's parameters: orange
                 margin="0.15,0.06",
             )
         else:
             size = "20" if kind == "gate" and len(label) <= 2 else "14"
             inner = (
                 f'<font point-size="{size}">{html.escape(label)}</font><br/>'
-                f'<font point-size="10" color="#607d8b">{html.escape(node_id)}</font>'
+                f'<font point-size="10" color="#607d8b">{html.escape(pic.display.get(node_id, node_id))}</font>'
             )
             shape = "circle" if kind == "gate" and len(label) <= 4 else "ellipse"
             dot.node(node_id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04")
@@ -307,21 +325,43 @@ def output_format(path) -> tuple[Path, str]:
     return path, fmt
 
 
-def save(pic: Picture, path) -> int:
-    """Write a picture to `path` in the format its suffix names; return the number of bytes."""
+def save(pic, path) -> int:
+    """Write a picture (a circuit `Picture` or a network's `NetPicture`) to `path`; return the number of bytes."""
     path, fmt = output_format(path)
-    data = to_dot(pic).encode() if fmt == "dot" else render(to_dot(pic, dpi=PNG_DPI if fmt == "png" else None), fmt)
+    dot = pic.dot if hasattr(pic, "dot") else lambda dpi=None: to_dot(pic, dpi)
+    data = dot().encode() if fmt == "dot" else render(dot(dpi=PNG_DPI if fmt == "png" else None), fmt)
     write_atomic(path, data)
     return len(data)
 
 
-def draw(source, at=None, path="graph.svg", wrt=None) -> Path:
+def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None) -> Path:
     """Draw the computation graph of `source` to `path` (.svg, .png, or .dot); return the path.
 
     `source` is an expression (SymPy or text), named steps, a `Gradient` or a
     `Table`; with `at` (or a Table) every wire shows its value and gradient.
+    It may also be a network: a SPEC ``"file.py:name"``, a `Network`, a `DAG`
+    or a `Derivation`, drawn one box per module in `notation` (or one node
+    per unit with `expand`), with norms at a random sample when `seed` (or
+    ``at="seed=N"``) is given.
     """
     path, _ = output_format(path)  # a bad path fails before any work
-    derivation, values = resolve(source, at, wrt)
-    save(picture(derivation, values), path)
+    save(make_picture(source, at, wrt, notation, expand, seed), path)
     return path
+
+
+def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=None, title=None):
+    """The picture `draw` writes: a circuit `Picture` for an expression, a network picture for a network."""
+    from . import is_network, network, network_seed
+
+    if is_network(source):
+        from .netdraw import network_picture
+
+        if wrt is not None:
+            raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
+        return network_picture(network(source), notation or "udl", network_seed(at, seed), expand, title)
+    if notation is not None:
+        raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
+    if expand:
+        raise SymbackError("--expand draws a network SPEC unit by unit; an expression is drawn gate by gate already")
+    derivation, values = resolve(source, at, wrt, seed)
+    return picture(derivation, values)

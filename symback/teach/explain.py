@@ -172,11 +172,24 @@ class Explanation:
         return data
 
 
-def explain(source, at=None, wrt=None) -> Explanation:
+def explain(source, at=None, wrt=None, notation=None, seed=None, title=None):
     """The forward and backward passes of `source` told step by step; ``print()`` it or ``.render("latex")``.
 
     `source` is an expression (SymPy or text), named steps, a `Gradient` or a
-    `Table`; with `at` (or a Table) every step carries its numbers.
+    `Table`; with `at` (or a Table) every step carries its numbers. It may
+    also be a network (a SPEC ``"file.py:name"``, a `Network`, a `DAG` or a
+    `Derivation`), told in `notation` (udl, cs229, foml), with the norms of
+    one random sample when `seed` (or ``at="seed=N"``) is given.
     """
-    derivation, values = resolve(source, at, wrt)
+    from . import is_network
+
+    if is_network(source):
+        from .netexplain import explain_network
+
+        if wrt is not None:
+            raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
+        return explain_network(source, notation or "udl", at, seed, title)
+    if notation is not None:
+        raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
+    derivation, values = resolve(source, at, wrt, seed)
     return Explanation(derivation, values)

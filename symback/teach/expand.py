@@ -1,0 +1,181 @@
+"""A small network's scalar computation graph: one node per unit, for ``symback draw SPEC --expand``.
+
+Stage: teaching views. Input: a network's `Derivation`. Output: a scalar
+`Gradient` (the scalar front end's IR and reverse pass) whose steps are the
+network's units, with display names in the course notation (``f₀[2]``,
+``Ω₁[2,3]``) and a gate per unit (``Σ`` for a pre-activation, the
+activation's name, ``×``/``+`` for elementwise modules, the loss's name).
+
+Each forward IR node is written out entry by entry: a ``linear`` node's
+matrix expression becomes explicit sums (``W h + b`` row by row), an
+elementwise node is applied per component, a concatenation only renames
+units, the loss is expanded over its components (a class label becomes a
+one-hot target vector, so the loss stays a function of scalar leaves). The
+scalar reverse pass then draws every wire with its value and gradient, as
+in the circuit pictures.
+
+Beyond `MAX_NODES` scalar nodes the picture is unreadable, so `expand`
+refuses with a one-line error that says how many there would be.
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from ..errors import SymbackError
+from ..ir import sym
+from .symbols import Symbols
+
+MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
+
+
+def _entries(shape) -> int:
+    try:
+        return math.prod(int(s) for s in shape)
+    except TypeError:
+        raise SymbackError("--expand needs integer widths; this network has symbolic sizes") from None
+
+
+def scalar_count(graph) -> int:
+    """How many nodes the expanded picture would have (a concatenation adds none)."""
+    return sum(_entries(n.shape) if n.shape else 1 for n in graph if n.op != "concat")
+
+
+def _unit(name: str, idx: tuple) -> str:
+    return name + "".join(f"_{i + 1}" for i in idx)
+
+
+def _units(node) -> list[tuple]:
+    """Index tuples of a node's entries, row-major."""
+    if len(node.shape) == 2:
+        return [(i, j) for i in range(int(node.shape[0])) for j in range(int(node.shape[1]))]
+    return [(i,) for i in range(int(node.shape[0]))] if node.shape else [()]
+
+
+def _explicit(node, graph) -> list[sp.Expr]:
+    """A matrix expression as its entries, each matrix symbol replaced by its unit symbols."""
+    subs = {}
+    for m in node.expr.atoms(sp.MatrixSymbol):
+        r, c = (int(s) for s in m.shape)
+        vector = len(graph[m.name].shape) == 1
+        subs[m] = sp.ImmutableMatrix(r, c, lambda i, j, m=m, v=vector: sym(_unit(m.name, (i,) if v else (i, j))))
+    return list(node.expr.xreplace(subs).as_explicit())
+
+
+def expand(derivation, notation="udl"):
+    """(Gradient over the units, display names, gate labels, units of each IR node) of a small network."""
+    from ..gradient import grad
+
+    graph, _ = derivation.network.graph()  # the forward pass as declared, before any fusion
+    count = scalar_count(graph)
+    if count > MAX_NODES:
+        raise SymbackError(
+            f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
+            f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
+        )
+    names = Symbols(derivation, notation)
+    display, gates, units = {}, {}, {}
+    alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
+    steps: list[tuple[str, sp.Expr]] = []
+
+    def show(node_name: str, idx: tuple) -> str:
+        s = names.text(node_name)
+        one = graph[node_name].shape == () or _entries(graph[node_name].shape) == 1
+        return s if one else f"{s}[{','.join(str(i + 1) for i in idx)}]"
+
+    for node in graph:
+        if node.op == "target" and node.meta.get("kind") == "label":
+            n = int(graph["l"].meta["size"])
+            units["y"] = [_unit("y", (i,)) for i in range(n)]  # the label as a one-hot target
+            for i, u in enumerate(units["y"]):
+                display[u] = f"{names.text('y')}[{i + 1}]"
+            continue
+        if node.is_leaf:
+            units[node.name] = [_unit(node.name, idx) for idx in _units(node)]
+            display.update({_unit(node.name, idx): show(node.name, idx) for idx in _units(node)})
+            continue
+        if node.op == "concat":  # no node of its own: its units are the units it stacks
+            parts = [p.xreplace(alias) for p in _explicit(node, graph)]
+            units[node.name] = [p.name for p in parts]
+            alias.update({sym(_unit(node.name, idx)): p for idx, p in zip(_units(node), parts)})
+            continue
+        if node.op == "linear":
+            exprs = [e.xreplace(alias) for e in _explicit(node, graph)]
+            gate = "Σ"
+        elif node.op == "ew":
+            exprs = []
+            for (i,) in _units(node):
+                comp = {
+                    sym(a): alias.get(sym(_unit(a, (i,))), sym(_unit(a, (i,))))
+                    for a in node.args
+                    if len(graph[a].shape) == 1
+                }
+                exprs.append(node.expr.xreplace(comp))
+            act = node.meta.get("activation")
+            gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
+        elif node.op == "loss":
+            exprs = [_loss(node, graph, alias)]
+            gate = node.meta.get("loss", "loss")
+        else:
+            raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
+        units[node.name] = []
+        for idx, e in zip(_units(node), exprs):
+            u = node.name if node.shape == () else _unit(node.name, idx)
+            steps.append((u, e))
+            units[node.name].append(u)
+            display[u] = show(node.name, idx)
+            gates[u] = gate
+    taken = [u for u, _ in steps] + [u for n in graph.leaves() for u in units.get(n.name, [])]
+    if len(set(taken)) != len(taken):
+        dup = next(u for u in taken if taken.count(u) > 1)
+        raise SymbackError(f"--expand: unit name {dup!r} is ambiguous; rename the value it comes from")
+    wrt = [u for p in derivation.params for u in units[p]]
+    return grad(steps, wrt=wrt), display, gates, units
+
+
+def _ew_gate(expr) -> str | None:
+    """``a*b`` -> ``×``, ``a + b`` -> ``+`` for the DAG's mul and add modules; None otherwise."""
+    if isinstance(expr, sp.Mul) and len(expr.args) == 2 and all(a.is_Symbol for a in expr.args):
+        return "×"
+    if isinstance(expr, sp.Add) and all(a.is_Symbol for a in expr.args):
+        return "+"
+    return None
+
+
+def _loss(node, graph, alias) -> sp.Expr:
+    """The loss written in unit symbols: the Sum over components expanded, f[y] as Σ y_k f_k."""
+    pred = node.meta["prediction"]
+    n = int(node.meta["size"])
+    comps = {sp.Indexed(sp.IndexedBase(pred, real=True), k): sym(_unit(pred, (k,))) for k in range(n)}
+    targets = {sp.Indexed(sp.IndexedBase("y", real=True), k): sym(_unit("y", (k,))) for k in range(n)}
+    expr = node.expr.doit()
+    label = sym("y")
+    picks = [e for e in expr.atoms(sp.Indexed) if e.indices == (label,)]
+    for e in picks:  # f[y] with y a class label: sum_k onehot(y)_k f_k
+        expr = expr.xreplace({e: sp.Add(*[sym(_unit("y", (k,))) * comps[sp.Indexed(e.base, k)] for k in range(n)])})
+    expr = expr.xreplace({**comps, **targets})
+    return expr.xreplace(alias)
+
+
+def point(derivation, units: dict, seed: int = 0, init: str = "glorot") -> dict:
+    """The seeded random sample of `point.sample`, unit by unit (a class label as one-hot targets)."""
+    import numpy as np
+
+    from .point import sample
+
+    params, inputs, y = sample(derivation, seed, init)
+    values = {**params, **inputs}
+    out = {}
+    for name, us in units.items():
+        if name == "y":
+            arr = np.asarray(y, dtype=float).reshape(-1)
+            if len(us) > 1 and arr.size == 1:  # a label
+                arr = np.eye(len(us))[int(arr[0])]
+        elif name in values:
+            arr = np.asarray(values[name], dtype=float).reshape(-1)
+        else:
+            continue
+        out.update({u: sp.Float(float(v), 17) for u, v in zip(us, arr)})
+    return out

@@ -1,0 +1,372 @@
+"""Course symbols for the nodes of a network IR, in Unicode and LaTeX, and printers that use them.
+
+Stage: teaching views. Input: a `Derivation`'s graph and a `Notation`
+(`symback.notation`, the one place course symbols live). Output: for each IR
+node a `Sym` (base, subscript, superscript) that prints as Unicode text
+(``Ω₂``, ``h₃``, ``x⁽⁰⁾``; ``W^[2]`` where Unicode has no superscript
+bracket), as a Graphviz HTML label (``W<sup>[2]</sup>``) or as LaTeX, and
+expression printers that write IR expressions in those symbols
+(``Ω₃ᵀ ∂ℓ/∂f₃``, ``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``).
+
+Nodes a notation knows (``meta`` kind pre/act/weight/bias with a layer, the
+input of a layered `Network`, the loss and the target) take the course's
+symbol; any other DAG value is written from its own name, trailing digits as
+a subscript (``x1`` -> ``x₁``, ``W_enc`` -> W with subscript enc).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from .. import notation as notations
+from ..nonsmooth import Indicator
+
+_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
+_SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ"))
+GREEK = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "theta": "θ",
+    "lambda": "λ",
+    "mu": "μ",
+    "sigma": "σ",
+    "phi": "φ",
+    "psi": "ψ",
+    "omega": "ω",
+    "Omega": "Ω",
+    "Delta": "Δ",
+    "Sigma": "Σ",
+    "Phi": "Φ",
+    "Theta": "Θ",
+    "ell": "ℓ",
+}
+_CALLIGRAPHIC = {"L": "ℒ", "J": "𝒥"}
+
+
+def sub(text: str) -> str | None:
+    """``"12"`` -> ``"₁₂"``; None where Unicode has no subscript for a character."""
+    return "".join(_SUB[c] for c in text) if all(c in _SUB for c in text) else None
+
+
+def sup(text: str) -> str | None:
+    """``"(2)"`` -> ``"⁽²⁾"``; None where Unicode has no superscript for a character."""
+    return "".join(_SUP[c] for c in text) if all(c in _SUP for c in text) else None
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A symbol with an optional subscript and superscript, e.g. Ω with sub 2, W with sup [2]."""
+
+    base: str
+    sub: str = ""
+    sup: str = ""
+    latex: str = ""  # the LaTeX spelling; built from the parts when empty
+
+    @property
+    def text(self) -> str:
+        """Unicode where every character has a sub/superscript form, else ``_x`` / ``^[2]``."""
+        out = self.base
+        if self.sub:
+            s = sub(self.sub)
+            out += s if s is not None else "_" + self.sub
+        if self.sup:
+            s = sup(self.sup)
+            out += s if s is not None else "^" + self.sup
+        return out
+
+    @property
+    def html(self) -> str:
+        """A Graphviz HTML label: Unicode where it exists, else real <sub>/<sup> tags."""
+        out = html.escape(self.base)
+        if self.sub:
+            s = sub(self.sub)
+            out += html.escape(s) if s is not None else f"<sub>{html.escape(self.sub)}</sub>"
+        if self.sup:
+            s = sup(self.sup)
+            out += html.escape(s) if s is not None else f"<sup>{html.escape(self.sup)}</sup>"
+        return out
+
+    @property
+    def tex(self) -> str:
+        if self.latex:
+            return self.latex
+        base = next((f"\\{k}" for k, v in GREEK.items() if v == self.base), self.base)
+        if len(self.base) > 1 and base == self.base:
+            base = rf"\mathrm{{{base}}}"
+        out = base + (f"_{{{_tex_text(self.sub)}}}" if self.sub else "")
+        return out + (f"^{{{self.sup}}}" if self.sup else "")
+
+
+def _tex_text(s: str) -> str:
+    return s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}"
+
+
+_LATEX = re.compile(
+    r"(?:\\(mathbf|boldsymbol|mathcal|mathrm)\{)?(\\?[A-Za-z]+)\}?(?:_\{([^{}]*)\})?(?:\^\{([^{}]*)\})?"
+)
+
+
+def from_latex(latex: str, fallback: str) -> Sym:
+    """A notation template's LaTeX (``\\boldsymbol{\\Omega}_{2}``, ``W^{[2]}``) as a `Sym`; else from text."""
+    m = _LATEX.fullmatch(latex)
+    if not m:
+        return from_name(fallback)
+    style, base, lo, hi = m.groups()
+    if base.startswith("\\"):
+        base = GREEK.get(base[1:], base[1:])
+    elif style == "mathcal":
+        base = _CALLIGRAPHIC.get(base, base)
+    return Sym(base, lo or "", hi or "", latex=latex)
+
+
+def from_name(name: str) -> Sym:
+    """A symbol from an IR name: ``x1`` -> x₁, ``beta2`` -> β₂, ``W_enc`` -> W_enc, ``dl`` -> dl."""
+    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name) or re.fullmatch(r"([A-Za-z]+)_([A-Za-z0-9]+)", name)
+    base, low = (m.group(1), m.group(2)) if m else (name, "")
+    return Sym(GREEK.get(base, base), low)
+
+
+class Symbols:
+    """IR node name -> `Sym` for one derivation in one notation."""
+
+    def __init__(self, derivation, notation="udl"):
+        self.notation = notations.get(notation)
+        self.graph = derivation.graph
+        layered = hasattr(getattr(derivation, "network", None), "layers")
+        self.by_name: dict[str, Sym] = {}
+        for node in self.graph.forward():
+            kind, k = node.meta.get("kind"), node.meta.get("layer")
+            if k is not None and kind in ("pre", "act", "weight", "bias"):
+                self.by_name[node.name] = self._course(kind, k)
+            elif node.op == "input" and layered:
+                self.by_name[node.name] = self._course("input", None)
+            elif node.op == "target":
+                self.by_name[node.name] = self._course("target", None)
+            elif node.op == "loss":
+                self.by_name[node.name] = self._course("loss", None)
+            else:
+                self.by_name[node.name] = from_name(node.name)
+        self.loss = self.by_name.get("l", self._course("loss", None))
+
+    def _course(self, kind: str, k) -> Sym:
+        return from_latex(self.notation.symbol(kind, k, "latex"), self.notation.symbol(kind, k, "text"))
+
+    def __getitem__(self, name: str) -> Sym:
+        if name in self.graph and self.graph[name].role == "adjoint":
+            return Sym(self.adjoint(name), latex=self.adjoint(name, "latex"))
+        return self.by_name.get(name) or from_name(name)
+
+    def adjoint(self, name: str, fmt: str = "text") -> str:
+        """An adjoint node's symbol: ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
+        node = self.graph[name]
+        path = node.meta.get("path")
+        if fmt == "latex":
+            whole = self.grad_tex(node.of)
+            return rf"\left.{whole}\right|_{{\text{{via }} {self[path].tex}}}" if path else whole
+        return self.grad(node.of) + (f" (via {self[path].text})" if path else "")
+
+    def text(self, name: str) -> str:
+        return self[name].text
+
+    def grad(self, of: str) -> str:
+        """``∂ℓ/∂f₂``: the derivative of the loss with respect to a quantity, in Unicode."""
+        return f"∂{self.loss.text}/∂{self[of].text}"
+
+    def grad_tex(self, of: str) -> str:
+        return rf"\frac{{\partial {self.loss.tex}}}{{\partial {self[of].tex}}}"
+
+    def local(self, consumer: str, of: str, fmt: str = "text") -> str:
+        """``∂h₃/∂f₂``: a module's local derivative."""
+        if fmt == "latex":
+            return rf"\frac{{\partial {self[consumer].tex}}}{{\partial {self[of].tex}}}"
+        return f"∂{self[consumer].text}/∂{self[of].text}"
+
+
+# -- printers: IR expressions in course symbols --------------------------------------------------
+
+
+class CourseText(StrPrinter):
+    """Unicode text: node symbols, ``Ωᵀ``, juxtaposed matrix products, ``⊙`` between vectors."""
+
+    printmethod = "_symback_course"  # not the classes' own _sympystr: I[f > 0], not Indicator(f > 0)
+
+    def __init__(self, symbols: Symbols, hadamard: str = "⊙"):
+        super().__init__()
+        self.s = symbols
+        self.hadamard = hadamard
+
+    def name(self, name: str) -> str:
+        if self._html is not None:
+            self._html.append(self.s[name].html)
+            return f"\x00{len(self._html) - 1}\x00"
+        return self.s.text(name)
+
+    _html: list | None = None
+
+    def html(self, expr) -> str:
+        """The expression as a Graphviz HTML label: escaped, with <sub>/<sup> symbols where Unicode has none."""
+        self._html = []
+        try:
+            text = html.escape(self.doprint(expr))
+            return re.sub("\x00(\\d+)\x00", lambda m: self._html[int(m.group(1))], text)
+        finally:
+            self._html = None
+
+    def _print_Symbol(self, e):
+        return "i" if e.name == "i" and e.name not in self.s.graph else self.name(e.name)
+
+    _print_Dummy = _print_Symbol
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(e.name)
+
+    def _print_IndexedBase(self, e):
+        return self.name(str(e.label))
+
+    def _print_Indexed(self, e):
+        return f"{self._print(e.base)}[{', '.join(self._print(i) for i in e.indices)}]"
+
+    def _print_Transpose(self, e):
+        inner = self._print(e.arg)
+        return (inner if _atomic(e.arg) else f"({inner})") + "ᵀ"
+
+    def _print_MatMul(self, e):
+        return " ".join(f"({self._print(a)})" if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args)
+
+    def _print_MatAdd(self, e):
+        return " + ".join(self._print(a) for a in e.args)
+
+    def _print_BlockMatrix(self, e):
+        return "[" + "; ".join(self._print(b) for b in e.blocks) + "]"
+
+    def _print_MatrixSlice(self, e):
+        (r0, r1, _), _ = e.rowslice, e.colslice
+        return f"{self._print(e.parent)}[{int(r0) + 1}..{int(r1)}]"
+
+    def _print_Mul(self, e):
+        num, den = sp.fraction(e)
+        if den != 1:
+            return f"{self.parenthesize(num, 50)} / {self.parenthesize(den, 50)}"
+        coeff, factors = e.as_coeff_mul()
+        if not factors:
+            return self._print(coeff)
+        body = f" {self.hadamard} ".join(self.parenthesize(f, 50) for f in factors)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + body
+        return f"{self._print(coeff)}{body if len(factors) == 1 and isinstance(factors[0], sp.Add) else ' ' + body}"
+
+    def _print_Pow(self, e, rational=False):
+        if e.exp.is_Integer and e.exp > 0:
+            return self.parenthesize(e.base, 60) + (sup(str(e.exp)) or f"^{e.exp}")
+        if e.exp == -1:
+            return f"1/{self.parenthesize(e.base, 60)}"
+        return super()._print_Pow(e, rational)
+
+    def _print_Indicator(self, e):
+        return f"I[{self._print(e.args[0])}]"
+
+    def _print_KroneckerDelta(self, e):
+        other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
+        return f"onehot({self._print(other[0])})" if len(other) == 1 else super()._print_KroneckerDelta(e)
+
+    def _print_Sum(self, e):
+        (j, _, _), body = e.limits[0], e.function
+        saved, self.hadamard = self.hadamard, "·"  # the summand is a product of numbers, not of vectors
+        try:
+            return f"Σ{sub(str(j)) or '_' + str(j)} {self.parenthesize(body, 50)}"
+        finally:
+            self.hadamard = saved
+
+    def _print_Max(self, e):
+        return "max(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Heaviside(self, e):
+        return f"I[{self._print(e.args[0])} > 0]"
+
+
+class CourseLatex(LatexPrinter):
+    """LaTeX: the notation's own LaTeX symbols, ``\\odot`` between vectors, ``\\mathbb{1}[\\cdot]``."""
+
+    printmethod = "_symback_course"
+
+    def __init__(self, symbols: Symbols):
+        super().__init__({"mul_symbol": None})
+        self.s = symbols
+        self.marks: dict[str, str] = {}  # node name -> LaTeX to print instead (an \underbrace)
+
+    def name(self, name: str) -> str:
+        return self.marks.get(name) or self.s[name].tex
+
+    def _print_Symbol(self, e, style="plain"):
+        return "i" if e.name == "i" and e.name not in self.s.graph else self.name(e.name)
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(e.name)
+
+    def _print_IndexedBase(self, e):
+        return self.name(str(e.label))
+
+    def _print_Indexed(self, e):
+        return f"{self._print(e.base)}[{', '.join(self._print(i) for i in e.indices)}]"
+
+    def _print_Transpose(self, e):
+        inner = self._print(e.arg)
+        if not _atomic(e.arg):
+            inner = rf"\left({inner}\right)"
+        elif "^" in inner:  # W^{[2]} transposed: {W^{[2]}}^T, not a double superscript
+            inner = "{" + inner + "}"
+        return inner + r"^{\mathsf{T}}"
+
+    def _print_MatMul(self, e):
+        return " ".join(
+            rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args
+        )
+
+    def _print_BlockMatrix(self, e):
+        return r"\begin{bmatrix}" + r" \\ ".join(self._print(b) for b in e.blocks) + r"\end{bmatrix}"
+
+    def _print_MatrixSlice(self, e):
+        (r0, r1, _), _ = e.rowslice, e.colslice
+        return rf"{self._print(e.parent)}[{int(r0) + 1}..{int(r1)}]"
+
+    def _print_Mul(self, e):
+        num, den = sp.fraction(e)
+        if den != 1:
+            return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
+        coeff, factors = e.as_coeff_mul()
+        if not factors:
+            return self._print(coeff)
+        body = r" \odot ".join(self.parenthesize(f, 50) for f in factors)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + body
+        return f"{self._print(coeff)} {body}"
+
+    def _print_Indicator(self, e):
+        return r"\mathbb{1}[" + self._print(e.args[0]) + "]"
+
+    def _print_KroneckerDelta(self, e, exp=None):
+        other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
+        if len(other) == 1:
+            return r"\mathrm{onehot}(" + self._print(other[0]) + ")"
+        return super()._print_KroneckerDelta(e, exp)
+
+
+def _atomic(e) -> bool:
+    return isinstance(e, (sp.Symbol, sp.MatrixSymbol))
+
+
+def is_indicator(e) -> bool:
+    return isinstance(e, Indicator)

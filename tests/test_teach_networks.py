@@ -1,0 +1,376 @@
+"""Teach it, for networks and DAGs: pictures per module and per unit, the narrative, gradient norms across depth."""
+
+import contextlib
+import io
+import json
+import os
+import re
+import runpy
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symback as sb
+from symback.cli import main
+from symback.spec import declared, load_spec
+from symback.teach.gradients import compare, gradient_norms, plot
+from symback.teach.netdraw import SHARED_COLOR, network_picture
+from symback.teach.point import Batch, sample, values_at
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+UDL_TOY = str(EXAMPLES / "udl_toy.py")
+FOML_DAG = str(EXAMPLES / "foml_dag.py")
+TIED = str(EXAMPLES / "tied_autoencoder.py")
+RELU20 = str(EXAMPLES / "deep_mlp.py") + ":relu20"
+TANH20 = str(EXAMPLES / "deep_mlp.py") + ":tanh20"
+SVG = "{http://www.w3.org/2000/svg}"
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz 'dot' not installed (make test installs it)"
+)
+
+
+def run(*argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:
+            code = exc.code
+    return code, out.getvalue(), err.getvalue()
+
+
+def svg_texts(path) -> list[str]:
+    """Every text of an SVG, the pieces of one <text> (sub/superscripts) joined."""
+    return ["".join(t.itertext()) for t in ET.parse(path).getroot().iter(f"{SVG}text")]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def declared_examples():
+    for path in sorted(EXAMPLES.glob("*.py")):
+        for name, obj in runpy.run_path(str(path)).items():
+            if not name.startswith("_") and declared(obj) and name not in ("relu20", "tanh20"):
+                yield f"{path.name}:{name}"
+
+
+# -- numbers: one seeded sample, and a batch --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", list(declared_examples()))
+def test_the_batched_evaluator_agrees_with_the_reference_per_sample(spec):
+    """values_at (the batch evaluator, one column) == Derivation.evaluate (numeric.py), node by node."""
+    d = load_spec(str(EXAMPLES / spec)).derive()
+    values = values_at(d, seed=3)
+    params, inputs, y = sample(d, seed=3)
+    reference = d.evaluate(params, inputs, y)
+    for name, ref in reference.items():
+        np.testing.assert_allclose(
+            np.asarray(values[name], dtype=float),
+            np.asarray(ref, dtype=float),
+            rtol=1e-12,
+            atol=1e-12,
+            err_msg=f"{spec}: node {name}",
+        )
+
+
+def test_a_batch_is_its_samples_side_by_side():
+    """Column b of every batched value is the per-sample value of sample b (weight adjoints: summed)."""
+    d = load_spec(str(EXAMPLES / "two_inputs.py")).derive()
+    rng = np.random.default_rng(0)
+    params, _, _ = sample(d, 0)
+    X = {"xa": rng.normal(size=(3, 5)), "xb": rng.normal(size=(2, 5))}
+    Y = rng.integers(0, 3, size=5)
+    batch = Batch(d.graph).run(params, X, Y)
+    total = np.zeros((4, 5))
+    for b in range(5):
+        one = d.evaluate(params, {k: v[:, b] for k, v in X.items()}, int(Y[b]))
+        np.testing.assert_allclose(batch["dl_dpre"][:, b], one["dl_dpre"], rtol=1e-12)
+        np.testing.assert_allclose(batch["l"][b], one["l"], rtol=1e-12)
+        total += one["dl_dW1"]
+    np.testing.assert_allclose(batch["dl_dW1"], total, rtol=1e-12)
+
+
+# -- pictures ----------------------------------------------------------------------------------------------
+
+
+@needs_dot
+def test_udl_picture_has_one_box_per_module_in_course_symbols_with_shapes(tmp_path):
+    path = sb.draw(UDL_TOY, path=tmp_path / "toy.svg", notation="udl")
+    texts = svg_texts(path)
+    for label in ("Ω₀", "β₀", "Ω₃", "β₃", "f₀", "h₁", "h₃", "f₃", "ℓ", "x", "y"):
+        assert label in texts, label
+    assert "= Ω₀ x + β₀" in texts and "= relu(f₀)" in texts and "= mse(f₃, y)" in texts
+    assert "3×1" in texts and "3×3" in texts and "1×3" in texts  # the weights' shapes
+    assert not [t for t in texts if re.search(r"\bW\d|\bb\d|\bf4\b", t)]  # no IR names leak through
+
+
+@needs_dot
+def test_cs229_picture_uses_real_superscripts(tmp_path):
+    path = sb.draw(UDL_TOY, path=tmp_path / "toy.svg", notation="cs229")
+    root = ET.parse(path).getroot()
+    # W^[2]: the [2] is a superscript (raised text), not the literal text "W^[2]"
+    raised = [t.text for t in root.iter() if t.get("baseline-shift") == "super"]
+    assert "[2]" in raised and "[4]" in raised
+    assert "W^[2]" not in path.read_text() and "W" in svg_texts(path)
+
+
+@needs_dot
+def test_shared_weight_feeds_two_modules_and_its_gradients_add(tmp_path):
+    """FoML's DAG: w1 is used by s1 and x3; the trunk carries the norm of the sum, each branch its path."""
+    d = load_spec(FOML_DAG).derive()
+    pic = network_picture(d, "foml", seed=2)
+    values = values_at(d, 2)
+    trunk = next(w for w in pic.wires if w.src == "w1")
+    branches = {w.dst: w for w in pic.wires if w.src == "w1(branch)"}
+    assert trunk.shared and trunk.dst == "w1(branch)" and set(branches) == {"s1", "x3"}
+    assert all(w.shared and w.branch for w in branches.values())
+    assert trunk.grad == pytest.approx(np.linalg.norm(values["dl_dw1_via_s1"] + values["dl_dw1_via_x3"]))
+    assert branches["s1"].grad == pytest.approx(np.linalg.norm(values["dl_dw1_via_s1"]))
+    assert branches["x3"].grad == pytest.approx(np.linalg.norm(values["dl_dw1_via_x3"]))
+    assert trunk.value == pytest.approx(np.linalg.norm(values["w1"]))
+    # the loss comes last, with its value and gradient 1
+    out = next(w for w in pic.wires if w.dst == "(output)")
+    assert out.src == "l" and out.grad == 1 and out.value == pytest.approx(values["l"])
+    path = sb.draw(d, seed=2, notation="foml", path=tmp_path / "dag.svg")
+    text = path.read_text()
+    assert text.count(f'stroke="{SHARED_COLOR}"') >= 3  # the shared parameter's trunk and both branches
+    assert f"{branches['s1'].grad:.3g}" in svg_texts(path)
+
+
+def test_tied_weight_enters_the_decoder_transposed():
+    pic = network_picture(load_spec(TIED).derive(), "udl")
+    tied = [w for w in pic.wires if w.note]
+    assert [(w.src, w.dst, w.note) for w in tied] == [("W_enc(branch)", "xhat", "W_encᵀ")]
+
+
+@needs_dot
+def test_png_is_the_svg_at_144_dpi(tmp_path):
+    svg = sb.draw(UDL_TOY, seed=0, path=tmp_path / "toy.svg")
+    png = sb.draw(UDL_TOY, seed=0, path=tmp_path / "toy.png")
+    root = ET.parse(svg).getroot()
+    width_pt, height_pt = (float(root.get(k).removesuffix("pt")) for k in ("width", "height"))
+    width, height = png_size(png.read_bytes())
+    assert abs(width - 2 * width_pt) <= 3 and abs(height - 2 * height_pt) <= 3  # 144 dpi = 2 px per point
+    assert width > 3 * height  # a chain, drawn left to right
+
+
+def test_expanded_picture_has_every_unit_and_the_module_views_numbers():
+    d = load_spec(UDL_TOY).derive()
+    pic = network_picture(d, "udl", seed=0, expand=True)
+    kinds = {}
+    for _, kind, _ in pic.nodes:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    # 34 parameters, x and y; 10 pre-activation units, 9 ReLU units, the loss
+    assert kinds["param"] == 34 and kinds["input"] == 2 and kinds["gate"] == 20
+    labels = {i: label for i, _, label in pic.nodes}
+    assert labels["W2_3_1"] == "Ω₁[3,1]" and labels["b1_2"] == "β₀[2]"
+    assert pic.display["f1_2"] == "f₀[2]" and pic.display["h3_3"] == "h₃[3]"
+    values = values_at(d, 0)
+    wires = {(w.node, w.to): w for w in pic.wires}
+    assert float(wires[("l", "(output)")].value) == pytest.approx(values["l"], rel=1e-12)
+    # the scalar graph's gradient of one weight is the module view's matrix entry
+    assert float(wires[("W2_3_1", "f2_3")].grad) == pytest.approx(values["dl_dW2"][2, 0], rel=1e-9, abs=1e-15)
+
+
+def test_expand_refuses_a_network_too_big_to_read():
+    code, _, err = run("draw", RELU20, "--expand", "-o", "/tmp/never.svg")
+    assert code == 2 and err.count("\n") == 1
+    assert "scalar nodes" in err and "drop --expand" in err
+
+
+# -- the narrative -----------------------------------------------------------------------------------------
+
+
+def test_udl_narrative_lists_the_parameter_derivatives_in_the_lectures_order_with_reuse():
+    text = str(sb.explain(UDL_TOY, notation="udl"))
+    assert all(len(line) <= 80 for line in text.splitlines())
+    forward = re.findall(r"F\d+\. (\S+) =", text)
+    assert forward == ["f₀", "h₁", "f₁", "h₂", "f₂", "h₃", "f₃", "ℓ"]
+    part1, part2 = text.split("Part 1:")[1].split("Part 2:")
+    assert re.findall(r"B\d+\. ∂ℓ/∂(\S+) =", part1) == ["f₃", "h₃", "f₂", "h₂", "f₁", "h₁", "f₀"]
+    params = re.findall(r"B\d+\. ∂ℓ/∂(\S+) =", part2)
+    assert params == ["β₀", "Ω₀", "β₁", "Ω₁", "β₂", "Ω₂", "β₃", "Ω₃"]
+    step = {s: b for b, s in re.findall(r"(B\d+)\. ∂ℓ/∂(\S+) =", text)}
+    for k in range(4):
+        # each parameter derivative multiplies into dl/df_k, computed once in part 1
+        marks = re.findall(
+            rf"{step['β' + '₀₁₂₃'[k]]}\. .*?\n(?:.*\n)*?.*↳ ∂ℓ/∂(f\S): already computed! \((B\d+)\)", part2
+        )
+        assert marks == [("f" + "₀₁₂₃"[k], step["f" + "₀₁₂₃"[k]])]
+    assert "B2. ∂ℓ/∂h₃ = Ω₃ᵀ ∂ℓ/∂f₃" in text and "local factor ∂f₃/∂h₃ = Ω₃ᵀ" in text
+    assert "B3. ∂ℓ/∂f₂ = I[f₂ > 0] ⊙ ∂ℓ/∂h₃" in text
+    assert "∂ℓ/∂Ω₃ = ∂ℓ/∂f₃ h₃ᵀ" in text and "reads h₃ (F6), already computed in the forward pass" in text
+    assert "∂ℓ/∂f₃ (B1) is reused by ∂ℓ/∂h₃ (B2), ∂ℓ/∂β₃ (B14), ∂ℓ/∂Ω₃ (B15)" in text
+
+
+def test_dag_narrative_adds_the_gradients_of_both_paths_with_numbers():
+    ex = sb.explain(FOML_DAG, notation="foml", seed=1)
+    text = str(ex)
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "the value x₁ feeds 2 modules (m, c): the gradients of the paths add" in text
+    assert "∂ℒ/∂x₁ = ∂ℒ/∂x₁ (via m) + ∂ℒ/∂x₁ (via c)" in text
+    assert "the parameter w₁ feeds 2 modules (x₃, s₁)" in text
+    values = values_at(load_spec(FOML_DAG).derive(), 1)
+    data = ex.to_dict()
+    rows = {b["node"]: b for b in data["backward"]}
+    assert rows["dl_dx1"]["value"] == pytest.approx(np.linalg.norm(values["dl_dx1"]))
+    assert [p["value"] for p in rows["dl_dw1"]["paths"]] == pytest.approx(
+        [np.linalg.norm(values["dl_dw1_via_x3"]), np.linalg.norm(values["dl_dw1_via_s1"])]
+    )
+    assert f"‖∂ℒ/∂x₁‖ = {np.linalg.norm(values['dl_dx1']):.3g}" in text
+
+
+def test_cs229_latex_and_markdown_mark_reuse_under_the_factor():
+    ex = sb.explain(str(EXAMPLES / "cs229_two_layer.py") + ":two_layer", notation="cs229", seed=0)
+    latex = ex.render("latex")
+    assert r"\underbrace{\frac{\partial J}{\partial z^{[2]}}}_{\text{already computed! (B1)}}" in latex
+    assert r"{W^{[2]}}^{\mathsf{T}}" in latex  # a transposed superscripted symbol, braced
+    assert latex.count("{") == latex.count("}") and latex.count(r"\begin{align*}") == 2
+    markdown = ex.render("markdown")
+    assert "#### Backward pass" in markdown and r"\frac{\partial J}{\partial W^{[1]}}" in markdown
+
+
+def test_a_fused_loss_and_activation_is_one_step():
+    """Sigmoid + cross-entropy: dJ/dz = a - y directly, its factors named."""
+    text = str(sb.explain(str(EXAMPLES / "cs7643_softmax.py") + ":perceptron", notation="cs229"))
+    assert "B1. δ^[1] = ∂J/∂z^[1] = a^[1] - y" in text and "simplified together" in text
+
+
+def test_cli_explain_spec_text_and_json():
+    code, out, err = run("explain", UDL_TOY, "--at", "seed=0", "--notation", "udl")
+    assert code == 0 and err == ""
+    assert out.startswith(f"{UDL_TOY}\n") and "at a random sample (seed 0)" in out
+    code, out, _ = run("explain", FOML_DAG, "--seed", "0", "--json")
+    data = json.loads(out)
+    assert data["seed"] == 0 and data["forward"][0]["symbol"] == "s₁"
+    w1 = next(b for b in data["backward"] if b["of"] == "w1")
+    assert w1["branch"] and [p["consumer"] for p in w1["paths"]] == ["x3", "s1"]
+
+
+@needs_dot
+def test_cli_draw_spec(tmp_path):
+    code, out, err = run("draw", UDL_TOY, "--seed", "0", "-o", tmp_path / "toy.png", "--json")
+    assert code == 0 and err == ""
+    data = json.loads(out)
+    assert data["format"] == "png" and sum(n["kind"] == "param" for n in data["nodes"]) == 8
+    code, out, _ = run("draw", UDL_TOY, "--expand", "-o", tmp_path / "units.svg")
+    assert code == 0 and out.startswith("wrote") and "56 nodes" in out
+
+
+# -- bad input ---------------------------------------------------------------------------------------------
+
+LOG_NET = (
+    "import sympy as sp\nimport symback as sb\nz = sp.Symbol('z')\nnet = sb.Network(3, [sb.Dense(2, sp.log(z))])\n"
+)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["draw", "{ex}/udl_toy.py:nope", "-o", "{tmp}/g.svg"], "has no 'nope'"),
+        (["draw", "{tmp}/missing.py", "-o", "{tmp}/g.svg"], "no such file"),
+        (["draw", "{ex}/udl_toy.py", "--at", "x=1", "-o", "{tmp}/g.svg"], "'x' is not known for a network"),
+        (["explain", "{ex}/udl_toy.py", "--at", "seed=-1"], "seed must be 0 or more"),
+        (["explain", "{ex}/udl_toy.py", "--wrt", "W1"], "--wrt applies to expressions"),
+        (["explain", "x*y", "--notation", "udl"], "--notation applies to a network SPEC"),
+        (["draw", "x*y", "--expand", "-o", "{tmp}/g.svg"], "--expand draws a network SPEC"),
+        (["draw", "{tmp}/log_net.py", "--seed", "0", "-o", "{tmp}/g.svg"], "undefined at this point (seed 0)"),
+        (["explain", "{tmp}/log_net.py", "--seed", "0"], "undefined at this point (seed 0)"),
+        (["norms", "{ex}/foml_dag.py"], "need a layered network"),
+        (["norms", "{ex}/udl_toy.py", "--init", "xavier"], "unknown initialisation 'xavier'"),
+        (["norms", "{ex}/udl_toy.py", "--scale", "two"], "expected numbers"),
+        (["norms", "{ex}/udl_toy.py", "-o", "{tmp}/plot.jpg"], "unknown plot format '.jpg'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, argv, message):
+    (tmp_path / "log_net.py").write_text(LOG_NET)
+    before = set(tmp_path.iterdir())
+    code, _, err = run(*[a.replace("{tmp}", str(tmp_path)).replace("{ex}", str(EXAMPLES)) for a in argv])
+    assert code == 2 and err.count("\n") == 1 and err.startswith("symback: error:") and message in err, err
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_draw_spec_without_dot_says_how_to_install_it(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "symback", "draw", UDL_TOY, "-o", str(tmp_path / "t.svg")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "apt-get install graphviz" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- vanishing and exploding gradients ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def relu20():
+    return load_spec(RELU20).derive()
+
+
+def test_he_init_keeps_relu_deltas_within_a_factor_of_10_across_20_layers(relu20):
+    report = gradient_norms(relu20, "he", batch=256, seed=0)
+    assert len(report.layers) == 21 and report.verdict == "stable"
+    deltas = [layer.delta for layer in report.layers]
+    assert max(deltas) / min(deltas) < 10
+    # the local factors' product predicts each layer's gain
+    for layer in report.layers[:-1]:
+        assert 0.7 < layer.factor < 1.4 and abs(np.log(layer.gain / layer.factor)) < np.log(1.5)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weights_scaled_2x_or_half_make_the_deltas_grow_or_shrink_geometrically(relu20, seed):
+    up, down = (gradient_norms(relu20, "he", scale=s, batch=128, seed=seed) for s in (2.0, 0.5))
+    # going down one layer multiplies the gradient by about 2 (resp. 0.5): the lecture's "> 2.0", "< 0.5"
+    up_gains = [layer.gain for layer in up.layers[:-1]]
+    down_gains = [layer.gain for layer in down.layers[:-1]]
+    assert sum(g > 1.5 for g in up_gains) >= 18 and sum(g < 0.7 for g in down_gains) >= 18
+    first_over_last = lambda r: r.layers[0].delta / r.layers[-1].delta
+    assert first_over_last(up) > 2.0**15 and first_over_last(down) < 2.0**-15
+    assert up.verdict == "exploding" and down.verdict == "vanishing"
+    assert 1.8 < up.per_layer < 2.3 and 0.42 < down.per_layer < 0.56
+
+
+def test_glorot_vanishes_for_relu_but_not_for_tanh():
+    reports = compare({"relu": load_spec(RELU20), "tanh": load_spec(TANH20)}, inits=("he", "glorot"), batch=64)
+    verdicts = {r.label: r.verdict for r in reports}
+    assert verdicts == {
+        "relu · he": "stable",
+        "relu · glorot": "vanishing",
+        "tanh · he": "stable",
+        "tanh · glorot": "stable",
+    }
+
+
+def test_plot_across_depth_is_a_png_of_the_expected_size(relu20, tmp_path):
+    reports = [gradient_norms(relu20, "he", scale=s, batch=32, label=f"× {s}") for s in (0.5, 1, 2)]
+    path = plot(reports, tmp_path / "norms.png")
+    assert png_size(path.read_bytes()) == (1100, 420)
+    svg = plot(reports, tmp_path / "norms.svg").read_text()
+    assert "× 0.5: vanishing" in svg and "× 2: exploding" in svg
+
+
+def test_cli_norms_table_and_json(tmp_path):
+    code, out, err = run("norms", UDL_TOY, "--batch", "16")
+    assert code == 0 and err == "" and "udl_toy · he" in out and "f₀" in out and "mean ‖δ‖" in out
+    assert all(len(line) <= 80 for line in out.splitlines())
+    code, out, _ = run(
+        "norms", UDL_TOY, "--init", "he,glorot", "--scale", "1,2", "--batch", "16", "--json", "-o", tmp_path / "p.png"
+    )
+    data = json.loads(out)
+    assert [(r["init"], r["scale"]) for r in data["runs"]] == [("he", 1), ("he", 2), ("glorot", 1), ("glorot", 2)]
+    assert len(data["runs"][0]["layers"]) == 4 and (tmp_path / "p.png").exists()
