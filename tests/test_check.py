@@ -5,14 +5,14 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
+from cases import networks
+from test_grad_cli import run
 
 import symback as sb
-from cases import networks
 from symback.check.formula import parse_text, show
 from symback.check.hand import check_derivation
 from symback.check.latex import parse as parse_latex_formula
 from symback.check.names import Namespace
-from test_grad_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 HAND = ROOT / "examples" / "hand"
@@ -74,9 +74,9 @@ def test_each_classic_mistake_exits_1_with_counterexample_and_cause(spec, file, 
     code, out, err = run("check", ex(spec), "--hand", hand(f"wrong/{file}"), *options)
     assert code == 1 and err == "", out + err
     flat = " ".join(out.split())
-    assert f"DIFFERENT line" in flat and f": {lhs} = " in flat
+    assert "DIFFERENT line" in flat and f": {lhs} = " in flat
     assert "counterexample: instance" in flat
-    assert f"likely cause: " in flat and words in flat, out
+    assert "likely cause: " in flat and words in flat, out
     code, out, _ = run("check", ex(spec), "--hand", hand(f"wrong/{file}"), *options, "--json")
     data = json.loads(out)
     wrong = [e for e in data["equations"] if e["status"] == "different"]
@@ -86,7 +86,7 @@ def test_each_classic_mistake_exits_1_with_counterexample_and_cause(spec, file, 
 
 
 def test_a_counterexample_gives_both_values_at_one_entry():
-    code, out, _ = run("check", ex("udl_toy.py"), "--hand", hand("wrong/factor_2.txt"), "--json")
+    _, out, _ = run("check", ex("udl_toy.py"), "--hand", hand("wrong/factor_2.txt"), "--json")
     ce = json.loads(out)["equations"][0]["counterexample"]
     i, j = ce["entry"]
     assert ce["yours_value"][i - 1][j - 1] == ce["yours"] and ce["derived_value"][i - 1][j - 1] == ce["derived"]
@@ -308,3 +308,39 @@ def test_check_is_deterministic():
     b = d.check(hand("wrong/wrong_layer.txt")).to_dict()
     assert a == b
     assert check_derivation(d, hand("udl_toy.txt")).ok
+
+
+# -- what `symback derive` prints, a hand file can say -------------------------------------------
+
+EXAMPLES = [("udl_toy.py", "net"), ("cs229_two_layer.py", "two_layer"), ("cs229_two_layer.py", "one_neuron"),
+            ("foml_sigmoid.py", "net"), ("cs7643_softmax.py", "softmax_classifier"), ("cs7643_softmax.py", "perceptron")]
+
+
+def _rendered_equations(d, notation, layout, batch):
+    """The rendered forward, backward and gradient lines (text and LaTeX) as hand-file lines."""
+    import re
+
+    data = json.loads(d.render(format="json", notation=notation, layout=layout, batch=batch))
+    lines = []
+    for section in data["sections"]:
+        for item in section["items"]:
+            if item.get("op") != "=" or not item.get("name") or item.get("where") or item["name"] in ("l", "p"):
+                continue
+            text = re.sub(r"\s+\((fused|where)[^)]*\)\s*$", "", " ".join(item["rhs"]))
+            latex = item["rhs_latex"] if isinstance(item["rhs_latex"], str) else " ".join(item["rhs_latex"])
+            lines += [f"{item['lhs']} = {text}", f"{item['lhs_latex']} = {latex}"]
+    return lines
+
+
+@pytest.mark.parametrize("file, name", EXAMPLES, ids=[f"{f}:{n}" for f, n in EXAMPLES])
+def test_every_rendered_equation_checks_equal(file, name):
+    """symback derive's own equations, in every notation, layout and form, read back as a hand file."""
+    import runpy
+
+    d = runpy.run_path(ex(file))[name].derive()
+    for notation in ("udl", "cs229", "foml"):
+        for layout in ("denominator", "numerator"):
+            for batch in (False, True):
+                lines = _rendered_equations(d, notation, layout, batch)
+                report = d.check("\n".join(lines), notation=notation, layout=layout)
+                assert len(lines) >= 4 and report.ok, (notation, layout, batch, str(report))

@@ -58,8 +58,8 @@ Node = Num | Name | Call | Op
 #: Names that mean "this layer's own activation" (the lectures' a, g, theta, phi).
 GENERIC = ("a", "g", "theta", "phi", "act")
 ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Relu": "relu", "I": "ind",
-           "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind"}
-VECTOR_FUNCTIONS = ("softmax", "sum", "mean", "diag")
+           "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind", "Max": "max", "Min": "min"}
+VECTOR_FUNCTIONS = ("softmax", "sum", "mean", "diag", "max", "min")
 SCALAR_FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign")
 
 
@@ -273,6 +273,11 @@ class Parser:
             self.i += 1
             fn = function_name(t.value, self.generic)
             prime = self.at("prime")
+            if fn == "ind" and self.at("punct", "["):  # I[z > 0], as symback's own output writes it
+                self.i += 1
+                inner = self.cmp()
+                self.take("punct", "]")
+                return Call(fn, (inner,), False, t.value)
             if fn is not None and (prime or self.at("punct", "(")):
                 if prime:
                     self.i += 1

@@ -45,11 +45,16 @@ def close(a: np.ndarray, b: np.ndarray) -> bool:
     return float(np.max(np.abs(a - b))) <= RTOL * scale
 
 
-def lhs_name(text: str, where: str) -> str:
+def _loss(ns: Namespace) -> tuple:
+    r"""The notation's loss symbol in LaTeX and in text, e.g. (\mathcal{L}, l)."""
+    return ns.notation.loss.render(None, "latex"), ns.notation.loss.render(None)
+
+
+def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
     r"""The canonical name a left-hand side spells (text or LaTeX, e.g. \frac{\partial \ell}{\partial f_1})."""
     s = text.strip().strip("$").strip()
     if "\\" in s or "{" in s:
-        s = latex.normalize(s)
+        s = latex.normalize(s, loss)
         s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s)
         s = s.replace(r"\partial", "d").replace(r"\ell", "l")
         s = re.sub(r"\\([A-Za-z]+)", r"\1", s).replace(" ", "")
@@ -68,7 +73,7 @@ def parse_rhs(eq: Equation, ns: Namespace):
         bases = {re.match(r"[A-Za-z]+", q.name).group(0) for q in ns.quantities.values()
                  if re.match(r"[A-Za-z]+", q.name)}
         bases = {b for b in bases if b not in ("dl", "dJ", "dL")}
-        node = latex.parse(eq.rhs, ns.known, bases, eq.where, generic)
+        node = latex.parse(eq.rhs, ns.known, bases, eq.where, generic, _loss(ns))
     else:
         node = parse_text(eq.rhs, eq.where, generic)
     for name in names(node):
@@ -145,8 +150,8 @@ class Trial:
                 try:
                     with np.errstate(all="ignore"):
                         self._shapes[path] = evaluate(sub, env).shape
-                except Exception:  # a part that does not fit: no shape to offer
-                    pass
+                except (ShapeError, SymbackError, KeyError, ValueError, TypeError):
+                    pass  # a part that does not fit: no shape to offer
         return self._shapes
 
     @property
@@ -219,7 +224,7 @@ def _params(ns: Namespace, inst) -> dict:
 
 
 def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Result:
-    lhs = ns.lhs(lhs_name(eq.lhs, eq.where), eq.where).name
+    lhs = ns.lhs(lhs_name(eq.lhs, eq.where, _loss(ns)), eq.where).name
     formula = parse_rhs(eq, ns)
     batch = ns.get(lhs).batch or any(ns.get(n).batch for n in names(formula) if ns.get(n))
     t = Trial(ns, other, lhs, formula, insts, batch)
@@ -240,7 +245,7 @@ def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Resu
     bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e)]
     if not bad:
         return result
-    i = bad[0]
+    i = max(bad, key=lambda k: _gap(got[k], expected[k]))  # the clearest disagreement
     g, e = got[i], expected[i]
     inst, s = t.where[t.finite[i]]
     ce = Counterexample(inst.index, None if s is None else s + 1, yours_value=g, derived_value=e,
@@ -257,6 +262,16 @@ def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Resu
     if result.cause is None and ce.message:
         result.cause = _shape_cause(ce.message)
     return result
+
+
+def _gap(g: np.ndarray, e: np.ndarray) -> float:
+    """How clearly two values differ: the largest entry gap relative to max(1, largest entry)."""
+    if g.shape != e.shape:
+        return np.inf
+    d = np.abs(g - e)
+    if not np.all(np.isfinite(d)):
+        return np.inf
+    return float(np.max(d)) / max(1.0, float(np.max(np.abs(e))))
 
 
 def _shape_cause(message: str):
@@ -287,8 +302,8 @@ def check_derivation(derivation, hand, notation="udl", layout: str | None = None
     header = [
         f"{n.title}",
         f"{ns.layout} layout ({layout_text}); vectors are columns",
-        f"compared on {instances} random instances: widths {'-'.join(map(str, widths))}, "
-        f"batch B = {insts[0].batch}, relative tolerance {RTOL:g}",
+        (f"compared on {instances} random instances: widths {'-'.join(map(str, widths))}, "
+         f"batch B = {insts[0].batch}, relative tolerance {RTOL:g}"),
     ]
     settings = {"notation": n.name, "layout": ns.layout, "instances": instances, "batch": insts[0].batch,
                 "widths": widths, "sizes": dict(insts[0].sizes), "tolerance": RTOL, "seed": seed}

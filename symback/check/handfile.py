@@ -55,7 +55,7 @@ def read_hand(source) -> tuple[str, list[Equation]]:
         if not path.is_file():
             raise SymbackError(f"--hand {str(source)!r}: no such file")
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise SymbackError(f"--hand {str(source)!r}: cannot read it ({exc})") from None
         where = str(path)

@@ -22,7 +22,7 @@ indicators. So the text is prepared first, then parsed, then read back:
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import sympy as sp
 from sympy.core.relational import Relational
@@ -44,9 +44,14 @@ _DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>\\?[A-Za-z]+)\s*\}
                     + _SYM.pattern + ")")
 
 
-def normalize(text: str) -> str:
-    """Fonts, spacing and the spellings of transpose and prime made uniform."""
+def normalize(text: str, loss: tuple = ()) -> str:
+    r"""Fonts, spacing and the spellings of transpose and prime made uniform.
+
+    `loss` is the notation's (LaTeX, text) loss symbol, e.g. (r"\mathcal{L}", "l") in FoML.
+    """
     s = text.strip()
+    if loss:
+        s = s.replace(loss[0], f" {loss[1]} ")
     s = re.sub(r"\\hat\s*\{\s*y\s*\}|\\hat\s+y", "yhat", s)
     s = re.sub(r"\\(?:mathbb|mathds|mathbf|mathrm)\s*\{\s*(1|I)\s*\}", r"\\mathbb{1}", s)
     while re.search(_FONTS, s):
@@ -81,8 +86,9 @@ def _group_end(s: str, i: int) -> int:
 class LatexReader:
     """Prepare, parse and read back one LaTeX formula, for one namespace of course symbols."""
 
-    def __init__(self, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC):
-        self.known, self.bases, self.where, self.generic = known, bases, where, generic
+    def __init__(self, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC,
+                 loss: tuple = ()):
+        self.known, self.bases, self.where, self.generic, self.loss = known, bases, where, generic, loss
         self.slots: dict[str, object] = {}
         self.functions: list[tuple[str, str]] = []
 
@@ -103,15 +109,12 @@ class LatexReader:
                 inner = s[opener + 1:end - 1] if s[opener] != "\\" else s[opener + 2:end - 2]
                 if end > 0 and _REL.search(_flat(inner)):
                     head = re.sub(r"(\\mathbb\{1\}|(?<![A-Za-z0-9\\])[1I])\s*$", "", "".join(out))
-                    node = LatexReader(self.known, self.bases, self.where, self.generic).read(inner)
+                    node = LatexReader(self.known, self.bases, self.where, self.generic, self.loss).read(inner)
                     out, i = [head, self.slot(node)], end
                     continue
             out.append(s[i])
             i += 1
-        s = "".join(out)
-        if "\\mathbb{1}" in s:
-            raise SymbackError(f"{self.where}: the indicator needs a condition, e.g. \\mathbb{{1}}[z > 0]")
-        return s
+        return "".join(out).replace("\\mathbb{1}", " 1 ")  # no condition: the ones vector
 
     def _symbol(self, m: re.Match) -> str | None:
         base = m.group("base").lstrip("\\")
@@ -157,7 +160,7 @@ class LatexReader:
 
     # -- the whole reading ---------------------------------------------------
     def prepare(self, text: str) -> str:
-        s = normalize(text)
+        s = normalize(text, self.loss)
         s = self._conditions(s)
         s = self._names(s)
         s = self._functions(s)
@@ -242,6 +245,13 @@ class LatexReader:
             return Call("log", (self.node(e.args[0]),), False, "log")
         if isinstance(e, sp.Abs):
             return Call("abs", (self.node(e.args[0]),), False, "abs")
+        if isinstance(e, (sp.Max, sp.Min)):
+            fn = "max" if isinstance(e, sp.Max) else "min"
+            args = [self.node(a) for a in e.args]
+            out = args[0]
+            for a in args[1:]:
+                out = Call(fn, (out, a), False, fn)
+            return out
         if isinstance(e, sp.Function):
             name = type(e).__name__
             prime = name.endswith("'")
@@ -285,8 +295,9 @@ def _where(text: str, exc: Exception) -> str:
     return lines[0].strip() if lines else "invalid LaTeX"
 
 
-def parse(text: str, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC):
+def parse(text: str, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC,
+          loss: tuple = ()):
     """A LaTeX formula -> AST (SymbackError naming `where` when it cannot be read)."""
     if not text.strip().strip("$").strip():
         raise SymbackError(f"{where}: the right-hand side is empty")
-    return LatexReader(known, bases, where, generic).read(text)
+    return LatexReader(known, bases, where, generic, loss).read(text)

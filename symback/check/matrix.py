@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import sympy as sp
@@ -38,6 +38,8 @@ SCALAR = {"exp": sp.exp(Z), "log": sp.log(Z), "sqrt": sp.sqrt(Z), "abs": sp.Abs(
 class Val:
     a: np.ndarray
     bax: int | None = None  # the axis that runs over the samples of a batch, if any
+    ones: str | None = None  # a literal 1 that may stand for a vector of ones ("col") or its transpose ("row")
+    batch: int = 0  # B, for that vector
 
     @property
     def shape(self) -> tuple:
@@ -67,7 +69,7 @@ def dims(shape) -> str:
 _erf = np.vectorize(math.erf, otypes=[float])  # NumPy has no erf; GELU needs it
 
 
-@lru_cache(maxsize=None)
+@cache
 def _numpy(body: sp.Expr, prime: bool):
     expr = take_conventions(sp.diff(body, Z)) if prime else body
     expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
@@ -114,9 +116,29 @@ def _bax(x: Val, y: Val):
     return x.bax if x.bax is not None else y.bax
 
 
+def _ones(v: Val, other: Val, left: bool) -> Val:
+    """A literal 1 (or 1^T) multiplying a batch matrix is the vector of B ones.
+
+    ``Delta 1`` and ``1^T Delta`` sum over the samples (columns, or rows in the
+    numerator layout); ``b 1^T`` repeats a column for every sample.
+    """
+    scale = v.a[0, 0]
+    if left:  # ones @ other
+        if v.ones == "row" and other.bax == 0:
+            return Val(scale * np.ones((1, other.shape[0])), 1)
+        return v
+    if v.ones == "col" and other.bax == 1:
+        return Val(scale * np.ones((other.shape[1], 1)), 0)
+    if v.ones == "row" and other.shape[1] == 1 and other.bax is None:
+        return Val(scale * np.ones((1, v.batch)), 1)
+    return v
+
+
 def evaluate(node, env: Env) -> Val:
     """The value of a formula on `env`'s instance (raises ShapeError where the sizes do not fit)."""
     if isinstance(node, Num):
+        if env.sample is None and node.text == "1":  # maybe the ones vector of a batch formula
+            return Val(np.array([[1.0]]), ones="col", batch=env.inst.batch)
         return Val(np.array([[node.value]]))
     if isinstance(node, Name):
         return env.lookup(node)
@@ -126,7 +148,8 @@ def evaluate(node, env: Env) -> Val:
     op = node.op
     if op == "T":
         x = args[0]
-        return Val(x.a.T, None if x.bax is None else 1 - x.bax)
+        ones = {"col": "row", "row": "col"}.get(x.ones)
+        return Val(x.a.T, None if x.bax is None else 1 - x.bax, ones, x.batch)
     if op == "neg":
         return Val(-args[0].a, args[0].bax)
     x, y = args
@@ -136,8 +159,13 @@ def evaluate(node, env: Env) -> Val:
               "<": np.less, "<=": np.less_equal}[op]
         return Val(np.asarray(fn(x.a, y.a), dtype=float), _bax(x, y))
     if op == "matmul":
+        if x.ones and not y.scalar:
+            x = _ones(x, y, left=True)
+        if y.ones and not x.scalar:
+            y = _ones(y, x, left=False)
         if x.scalar or y.scalar:
-            return Val(x.a * y.a, _bax(x, y))
+            both = x.scalar and y.scalar
+            return Val(x.a * y.a, _bax(x, y), (x.ones or y.ones) if both else None, x.batch or y.batch)
         if x.shape[1] != y.shape[0]:
             raise ShapeError(node, f"{show(node)}: the matrix product of a {dims(x.shape)} and a "
                                    f"{dims(y.shape)} matrix does not fit ({_count(x.shape[1], 'column')} against {_count(y.shape[0], 'row')})")
@@ -157,9 +185,14 @@ def evaluate(node, env: Env) -> Val:
 
 def _call(node: Call, env: Env) -> Val:
     fn = node.fn
-    if fn in ("softmax", "sum", "mean", "diag", "ind") and len(node.args) != 1 or node.prime and fn in (
-            "softmax", "sum", "mean", "diag", "ind"):
-        raise SymbackError(f"{show(node)}: {node.shown} takes one argument and has no derivative here")
+    if node.prime and fn in ("softmax", "sum", "mean", "diag", "ind", "max", "min"):
+        raise SymbackError(f"{show(node)}: {node.shown} has no derivative here; write the derivative out")
+    if fn in ("max", "min"):
+        if len(node.args) != 2:
+            raise SymbackError(f"{show(node)}: {node.shown} takes two arguments, e.g. max(0, z)")
+        x, y = (evaluate(a, env) for a in node.args)
+        _same(node, fn, x, y)
+        return Val((np.maximum if fn == "max" else np.minimum)(x.a, y.a), _bax(x, y))
     if len(node.args) != 1:
         raise SymbackError(f"{show(node)}: {node.shown} takes one argument")
     x = evaluate(node.args[0], env)

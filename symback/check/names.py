@@ -17,6 +17,7 @@ not, per sample or batch) and valuing it on a random `Instance`:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,6 +102,9 @@ class Namespace:
             if n.error is not None:
                 self._add(Quantity(n.error_term(k), "pre", k, True, False, pre))
                 self._add(Quantity(capital(n.error_term(k)), "pre", k, True, True, pre))
+            else:  # the batch error term is Delta with the pre-activation's index: Delta_2, Delta^(2)
+                delta = re.sub(r"^[A-Za-z]+", "Delta", n.symbol("pre", k))
+                self._add(Quantity(delta, "pre", k, True, True, pre, alias=True))
             # an identity layer has no h_k in the IR: its activation is its pre-activation
             self._both(n.symbol("act", k), "act", k, act if act in g else pre, alias=act not in g)
             self._both(n.symbol("weight", k), "weight", k, f"W{k}")
@@ -109,6 +113,9 @@ class Namespace:
         self._both("x", "input", 0, "x", deriv_ok=False, alias=True)
         self._both(n.act.render(0), "input", 0, "x", deriv_ok=False, alias=True)
         self._both("y", "target", None, "y", deriv_ok=False)
+        if g["y"].meta.get("kind") == "label":  # the one-hot label, as symback writes it
+            self._both("e_y", "target", None, "y", deriv_ok=False, alias=True)
+            self._add(Quantity("E_Y", "target", None, False, True, "y", alias=True))
         loss = g[self.derivation.output]
         self._add(Quantity(n.loss.render(None), "loss", None, False, False, loss.name))
         pred = loss.meta.get("prediction")
@@ -123,8 +130,6 @@ class Namespace:
         if name in self.quantities:
             return self.quantities[name]
         # h1 for h_1, W2 for W_2: a digit run after letters is the subscript
-        import re
-
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)
         if m and f"{m.group(1)}_{m.group(2)}" in self.quantities:
             return self.quantities[f"{m.group(1)}_{m.group(2)}"]

@@ -74,17 +74,15 @@ class Counterexample:
         if self.sample is not None:
             where.append(f"sample {self.sample}")
         head = "counterexample: " + ", ".join(where)
-        out = []
         if self.message:
-            out.append(f"{head}: {self.message}")
-            return out
+            return [f"{head}: {self.message}"]
         if self.entry:
             head += f", entry ({self.entry[0]}, {self.entry[1]})"
-        out.append(f"{head}: yours {fmt(self.yours)}, derived {fmt(self.derived)}")
+        out = [head, f"  yours {fmt(self.yours)}, derived {fmt(self.derived)}"]
         if self.inputs and self.sample is not None or self.unit == "point":
-            out.append("at " + ", ".join(f"{k} = {_short(v)}" for k, v in self.inputs.items()))
+            out.append("  at " + ", ".join(f"{k} = {_short(v)}" for k, v in self.inputs.items()))
         elif self.inputs:
-            out.append("(the batch " + " and ".join(self.inputs) + " and the parameters are in --json)")
+            out.append("  (the batch " + " and ".join(self.inputs) + " and the parameters are in --json)")
         return out
 
 
@@ -168,7 +166,8 @@ class Report:
             if r.reason:
                 notes.append(f"could not decide: {r.reason}")
             for note in notes:
-                out += textwrap.wrap(note, width, initial_indent=" " * 11, subsequent_indent=" " * 13)
+                pad = 11 + len(note) - len(note.lstrip())
+                out += textwrap.wrap(note.lstrip(), width, initial_indent=" " * pad, subsequent_indent=" " * (pad + 2))
         c = self.counts
         parts = [f"{c[EQUAL]} equal", f"{c[DIFFERENT]} different"] + ([f"{c[UNDECIDED]} undecided"] if c[UNDECIDED] else [])
         n = len(self.results)

@@ -148,14 +148,15 @@ def check_equation(eq: Equation, names: ScalarNames, points) -> Result:
     if not points:
         result.status, result.reason = UNDECIDED, f"{names.g.source} is not finite at any random point"
         return result
-    for i, p in enumerate(points, 1):
-        yours, derived = _value(expr, p), float(p[names.derivs[target]])
-        if not _close(yours, derived):
-            point = {v: float(p[v]) for v in names.g.inputs}
-            result.status = DIFFERENT
-            result.counterexample = Counterexample(i, None, None, yours, derived, inputs=point, unit="point")
-            result.cause = _cause(expr, target, names, points)
-            return result
+    pairs = [(_value(expr, p), float(p[names.derivs[target]])) for p in points]
+    bad = [i for i, (a, b) in enumerate(pairs) if not _close(a, b)]
+    if bad:  # the clearest disagreement
+        i = max(bad, key=lambda k: abs(pairs[k][0] - pairs[k][1]) / max(1.0, abs(pairs[k][1]))
+                if np.isfinite(pairs[k][0]) else np.inf)
+        point = {v: float(points[i][v]) for v in names.g.inputs}
+        result.status = DIFFERENT
+        result.counterexample = Counterexample(i + 1, None, None, *pairs[i], inputs=point, unit="point")
+        result.cause = _cause(expr, target, names, points)
     return result
 
 
