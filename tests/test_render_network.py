@@ -17,7 +17,7 @@ from symback.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-import golden  # noqa: E402
+import golden
 
 RENDERINGS = golden.renderings()
 NOTATIONS = ("udl", "cs229", "foml")
@@ -36,8 +36,9 @@ def derived():
 def test_rendering_matches_its_golden_file(name, case, notation, fmt, options):
     path = golden.GOLDEN / name
     assert path.exists(), f"{name} is missing: run `make golden` and review it"
-    assert golden.render(case, notation, fmt, options) == path.read_text(), \
+    assert golden.render(case, notation, fmt, options) == path.read_text(), (
         f"{name} changed: run `make golden`, review the diff and commit it"
+    )
 
 
 def test_every_golden_file_is_produced_by_some_rendering():
@@ -53,32 +54,79 @@ def text(case, notation="udl", **options):
     return golden.render(case, notation, "text", options)
 
 
-@pytest.mark.parametrize("case, notation, lines", [
-    ("udl_toy", "udl", ["dl/df_3 = 2(f_3 - y)", "dl/dh_3 = Omega_3^T dl/df_3", "dl/df_2 = I[f_2 > 0] ⊙ dl/dh_3",
-                        "dl/df_k = I[f_k > 0] ⊙ (Omega_{k+1}^T dl/df_{k+1})   for k = 0, 1, 2",
-                        "dl/dOmega_k = dl/df_k h_k^T", "where h_0 = x", "f_0 = Omega_0 x + beta_0",
-                        "Omega_k <- Omega_k - alpha dl/dOmega_k"]),
-    ("udl_toy", "cs229", ["delta^[k] = I[z^[k] > 0] ∘ (W^[k+1]T delta^[k+1])   for k = 1, 2, 3",
-                          "dJ/dW^[k] = delta^[k] a^[k-1]T", "dJ/db^[k] = delta^[k]", "where a^[0] = x"]),
-    ("cs229_two_layer", "cs229", ["J     = (z^[2] - y)^2/2", "delta^[2] = z^[2] - y", "dJ/da^[1] = W^[2]T delta^[2]",
-                                  "W^[2] <- W^[2] - alpha (z^[2] - y) a^[1]T"]),
-    ("cs229_one_neuron", "cs229", ["W^[1] <- W^[1] - alpha ((a^[1] - y) ∘ I[z^[1] > 0]) x^T"]),
-    ("foml_sigmoid", "foml", ["x^(1) = sigma(s^(1))", "dl/ds^(3) = x^(3) ⊙ (1 - x^(3)) ⊙ dl/dx^(3)",
-                              "dl/ds^(k) = x^(k) ⊙ (1 - x^(k)) ⊙ (W^(k+1)T dl/ds^(k+1))   for k = 1, 2",
-                              "dl/dW^(k) = dl/ds^(k) x^(k-1)T"]),
-    ("cs7643_softmax", "udl", ["p   = softmax(f_0) = exp(f_0)/(sum_j exp(f_0[j]))", "dl/df_0 = p - e_y",
-                               "e_y is the\none-hot vector of the class y"]),
-    ("cs7643_perceptron", "udl", ["h_1 = sigma(f_0)", "dl/df_0 = h_1 - y   (fused",
-                                  "Omega_0 <- Omega_0 - alpha (h_1 - y) x^T"]),
-])
+@pytest.mark.parametrize(
+    "case, notation, lines",
+    [
+        (
+            "udl_toy",
+            "udl",
+            [
+                "dl/df_3 = 2(f_3 - y)",
+                "dl/dh_3 = Omega_3^T dl/df_3",
+                "dl/df_2 = I[f_2 > 0] ⊙ dl/dh_3",
+                "dl/df_k = I[f_k > 0] ⊙ (Omega_{k+1}^T dl/df_{k+1})   for k = 0, 1, 2",
+                "dl/dOmega_k = dl/df_k h_k^T",
+                "where h_0 = x",
+                "f_0 = Omega_0 x + beta_0",
+                "Omega_k <- Omega_k - alpha dl/dOmega_k",
+            ],
+        ),
+        (
+            "udl_toy",
+            "cs229",
+            [
+                "delta^[k] = I[z^[k] > 0] ∘ (W^[k+1]T delta^[k+1])   for k = 1, 2, 3",
+                "dJ/dW^[k] = delta^[k] a^[k-1]T",
+                "dJ/db^[k] = delta^[k]",
+                "where a^[0] = x",
+            ],
+        ),
+        (
+            "cs229_two_layer",
+            "cs229",
+            [
+                "J     = (z^[2] - y)^2/2",
+                "delta^[2] = z^[2] - y",
+                "dJ/da^[1] = W^[2]T delta^[2]",
+                "W^[2] <- W^[2] - alpha (z^[2] - y) a^[1]T",
+            ],
+        ),
+        ("cs229_one_neuron", "cs229", ["W^[1] <- W^[1] - alpha ((a^[1] - y) ∘ I[z^[1] > 0]) x^T"]),
+        (
+            "foml_sigmoid",
+            "foml",
+            [
+                "x^(1) = sigma(s^(1))",
+                "dl/ds^(3) = x^(3) ⊙ (1 - x^(3)) ⊙ dl/dx^(3)",
+                "dl/ds^(k) = x^(k) ⊙ (1 - x^(k)) ⊙ (W^(k+1)T dl/ds^(k+1))   for k = 1, 2",
+                "dl/dW^(k) = dl/ds^(k) x^(k-1)T",
+            ],
+        ),
+        (
+            "cs7643_softmax",
+            "udl",
+            [
+                "p   = softmax(f_0) = exp(f_0)/(sum_j exp(f_0[j]))",
+                "dl/df_0 = p - e_y",
+                "e_y is the\none-hot vector of the class y",
+            ],
+        ),
+        (
+            "cs7643_perceptron",
+            "udl",
+            ["h_1 = sigma(f_0)", "dl/df_0 = h_1 - y   (fused", "Omega_0 <- Omega_0 - alpha (h_1 - y) x^T"],
+        ),
+    ],
+)
 def test_the_lectures_lines_appear(case, notation, lines):
     out = text(case, notation)
     for line in lines:
         assert line in out, f"{case} in {notation}: missing {line!r}"
 
 
-@pytest.mark.parametrize("notation, layout", [("udl", "denominator"), ("cs229", "denominator"),
-                                              ("foml", "denominator")])
+@pytest.mark.parametrize(
+    "notation, layout", [("udl", "denominator"), ("cs229", "denominator"), ("foml", "denominator")]
+)
 def test_output_states_the_layout_in_use(notation, layout):
     assert f"Layout: {layout}." in text("udl_toy", notation)
     assert "Layout: numerator." in text("udl_toy", notation, layout="numerator")
@@ -301,12 +349,15 @@ def test_cli_derive_options(capsys):
     assert json.loads(capsys.readouterr().out)["notation"] == "udl"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["derive", "examples/cs229_two_layer.py"], "declares several networks (one_neuron, two_layer)"),
-    (["derive", "examples/nope.py"], "no such file"),
-    (["derive", "examples/udl_toy.py", "--notation", "cs231"], "invalid choice: 'cs231'"),
-    (["derive", "examples/udl_toy.py", "--layout", "rows"], "invalid choice: 'rows'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["derive", "examples/cs229_two_layer.py"], "declares several networks (one_neuron, two_layer)"),
+        (["derive", "examples/nope.py"], "no such file"),
+        (["derive", "examples/udl_toy.py", "--notation", "cs231"], "invalid choice: 'cs231'"),
+        (["derive", "examples/udl_toy.py", "--layout", "rows"], "invalid choice: 'rows'"),
+    ],
+)
 def test_cli_derive_bad_input_exits_2_with_one_line(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
         raise SystemExit(main(argv))
@@ -319,25 +370,35 @@ def test_cli_derive_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 TEX_FILES = sorted(golden.GOLDEN.glob("*.tex"))
 PDFLATEX = shutil.which("pdflatex")
-PREAMBLE = "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{amsmath,amssymb}\n" \
-           "\\allowdisplaybreaks\n\\begin{document}\n"
+PREAMBLE = (
+    "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{amsmath,amssymb}\n"
+    "\\allowdisplaybreaks\n\\begin{document}\n"
+)
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is missing: `make test` installs it (apt-get install "
-                                             "texlive-latex-base)")
+@pytest.mark.skipif(
+    PDFLATEX is None, reason="pdflatex is missing: `make test` installs it (apt-get install texlive-latex-base)"
+)
 @pytest.mark.parametrize("path", TEX_FILES, ids=[p.name for p in TEX_FILES])
 def test_golden_latex_compiles_with_pdflatex(path, tmp_path):
     doc = tmp_path / "doc.tex"
     doc.write_text(PREAMBLE + path.read_text() + "\\end{document}\n")
-    proc = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     errors = [line for line in proc.stdout.splitlines() if line.startswith("!")]
     assert proc.returncode == 0, f"{path.name} does not compile: {errors}"
     assert (tmp_path / "doc.pdf").exists()
 
 
-@pytest.mark.skipif(PDFLATEX is None, reason="pdflatex is missing: `make test` installs it (apt-get install "
-                                             "texlive-latex-base)")
+@pytest.mark.skipif(
+    PDFLATEX is None, reason="pdflatex is missing: `make test` installs it (apt-get install texlive-latex-base)"
+)
 def test_markdown_math_compiles_with_pdflatex(tmp_path):
     """Every $$ block of the golden Markdown, as display math."""
     blocks = []
@@ -346,6 +407,12 @@ def test_markdown_math_compiles_with_pdflatex(tmp_path):
         blocks += [f"% {path.name}\n\\[\n{b.strip()}\n\\]" for b in parts[1::2]]
     doc = tmp_path / "md.tex"
     doc.write_text(PREAMBLE + "\n".join(blocks) + "\n\\end{document}\n")
-    proc = subprocess.run([PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [PDFLATEX, "-interaction=nonstopmode", "-halt-on-error", doc.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, [line for line in proc.stdout.splitlines() if line.startswith("!")]

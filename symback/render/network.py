@@ -41,12 +41,12 @@ class Idx:
     def __init__(self, shift: int = 0):
         self.shift = shift
 
-    def __add__(self, n: int) -> "Idx":
+    def __add__(self, n: int) -> Idx:
         return Idx(self.shift + n)
 
     __radd__ = __add__
 
-    def __sub__(self, n: int) -> "Idx":
+    def __sub__(self, n: int) -> Idx:
         return Idx(self.shift - n)
 
     def __format__(self, spec: str) -> str:
@@ -92,7 +92,7 @@ def _capital(s: str, fmt: str) -> str:
         if m:
             name = m.group(3)
             new = name[0].upper() + name[1:]
-            return s[: m.start(3)] + new + s[m.end(3):]
+            return s[: m.start(3)] + new + s[m.end(3) :]
         return s
     m = re.match(r"[A-Za-z]+", s)
     return (s[0].upper() + s[1:]) if m else s
@@ -150,9 +150,11 @@ class Builder:
                 return custom.render(k, self.fmt)
             base = self.nt.error.render(k, self.fmt) if self.nt.error else self.nt.symbol("pre", k, self.fmt)
             if self.fmt == "latex":
-                return re.sub(r"^(\\mathbf\{[A-Za-z]\}|\\boldsymbol\{\\?[A-Za-z]+\}|\\?[A-Za-z]+)",
-                              lambda m: r"\boldsymbol{\Delta}" if "bf" in m.group(1) or "bold" in m.group(1)
-                              else r"\Delta", base)
+                return re.sub(
+                    r"^(\\mathbf\{[A-Za-z]\}|\\boldsymbol\{\\?[A-Za-z]+\}|\\?[A-Za-z]+)",
+                    lambda m: r"\boldsymbol{\Delta}" if "bf" in m.group(1) or "bold" in m.group(1) else r"\Delta",
+                    base,
+                )
             return re.sub(r"^[A-Za-z]+", "Delta", base)
         return self.nt.error_term(k, self.fmt)
 
@@ -166,8 +168,11 @@ class Builder:
             kind, k = of.meta.get("kind"), of.meta.get("layer")
             if "path" in node.meta:  # one consumer's share of a gradient that branches
                 via = self.node_symbol(node.meta["path"])
-                return f"{self.node_symbol(self.adj[of.name])} (via {via})" if self.fmt == "text" else \
-                    rf"{self.node_symbol(self.adj[of.name])}\big|_{{{via}}}"
+                return (
+                    f"{self.node_symbol(self.adj[of.name])} (via {via})"
+                    if self.fmt == "text"
+                    else rf"{self.node_symbol(self.adj[of.name])}\big|_{{{via}}}"
+                )
             if k is None and kind != "input":
                 return self.frac(self.loss, self.node_symbol(of.name))
             if kind == "pre":
@@ -208,8 +213,16 @@ class Builder:
         if self.fmt == "latex":
             onehot = r"\mathbf{e}_{y}" if not self.batch else r"\mathbf{E}_{y}"
         broadcast = {n.name for n in self.g.forward() if n.meta.get("kind") == "bias"} if self.batch else set()
-        d = Display(fmt=self.fmt, layout=self.layout, names=names, vectors=vectors, adjoints=adjoints,
-                    hadamard=self.nt.hadamard, onehot=onehot, broadcast=broadcast)
+        d = Display(
+            fmt=self.fmt,
+            layout=self.layout,
+            names=names,
+            vectors=vectors,
+            adjoints=adjoints,
+            hadamard=self.nt.hadamard,
+            onehot=onehot,
+            broadcast=broadcast,
+        )
         for key, value in changes.items():
             setattr(d, key, value)
         return d
@@ -260,7 +273,7 @@ class Builder:
         if coeff == -1:
             return "-" + body
         c = show(coeff, display)
-        return c + ("" if body.startswith("(") or body.startswith(r"\left(") else " ") + body
+        return c + ("" if body.startswith(("(", r"\left(")) else " ") + body
 
     def rhs(self, name: str, display: Display | None = None) -> str:
         node = self.g[name]
@@ -283,13 +296,16 @@ class Builder:
         s.items.append(Note(["Network: ", Math(arch) if self.fmt == "latex" else arch, ", loss ", *loss, "."]))
         if self.fmt == "latex":
             course = title.split(" (")[0]
-            syms = ", ".join(self.nt.symbol(kind, Idx(-getattr(self.nt, kind).offset), "latex")
-                             for kind in ("pre", "act", "weight", "bias"))
+            syms = ", ".join(
+                self.nt.symbol(kind, Idx(-getattr(self.nt, kind).offset), "latex")
+                for kind in ("pre", "act", "weight", "bias")
+            )
             s.items.append(Note([f"Notation: {course} ", Math(f"({syms})")]))
         else:
             s.items.append(Note([f"Notation: {title}."]))
-        s.items.append(Builder(self.d, self.nt, self.layout, self.fmt).layout_note() if self.batch
-                       else self.layout_note())
+        s.items.append(
+            Builder(self.d, self.nt, self.layout, self.fmt).layout_note() if self.batch else self.layout_note()
+        )
         s.items.append(self.legend())
         return s
 
@@ -306,12 +322,30 @@ class Builder:
         W = self.node_symbol(wname)
         dW = self.node_symbol(self.adj[wname])
         if self.layout == "numerator":
-            return Note(["Layout: numerator. A derivative of the loss by a column vector is a row, "
-                         "the Jacobian's shape. ", Math(dh), " is a row, and ", Math(dW),
-                         " is laid out like the transpose of ", Math(W), ". The update subtracts its transpose."])
-        return Note(["Layout: denominator. A derivative has the shape of what it is taken with respect to. ",
-                     Math(dh), " is a column like ", Math(h), ", and ", Math(dW), " has the shape of ",
-                     Math(W), "."])
+            return Note(
+                [
+                    ("Layout: numerator. A derivative of the loss by a column vector is a row, the Jacobian's shape. "),
+                    Math(dh),
+                    " is a row, and ",
+                    Math(dW),
+                    " is laid out like the transpose of ",
+                    Math(W),
+                    ". The update subtracts its transpose.",
+                ]
+            )
+        return Note(
+            [
+                "Layout: denominator. A derivative has the shape of what it is taken with respect to. ",
+                Math(dh),
+                " is a column like ",
+                Math(h),
+                ", and ",
+                Math(dW),
+                " has the shape of ",
+                Math(W),
+                ".",
+            ]
+        )
 
     def legend(self) -> Note:
         h = self.nt.hadamard if self.fmt == "text" else {"⊙": r"\odot", "∘": r"\circ"}[self.nt.hadamard]
@@ -321,13 +355,23 @@ class Builder:
             ind = r"\mathbb{I}[c]" if self.fmt == "latex" else "I[c]"
             parts += [" ", Math(ind), " is 1 where c holds, else 0."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
-            parts += [" ", Math(self.display.onehot), " is the one-hot vector of the class y."
-                      if not self.batch else " holds the one-hot columns of the labels."]
+            parts += [
+                " ",
+                Math(self.display.onehot),
+                " is the one-hot vector of the class y."
+                if not self.batch
+                else " holds the one-hot columns of the labels.",
+            ]
         if self.batch:
             X, one = self.sym("input"), (r"\mathbf{1}" if self.fmt == "latex" else "1")
-            parts += [" A minibatch of B samples, one column per sample: ", Math(X),
-                      " has columns x_1, ..., x_B." if self.fmt == "text" else " has the samples as columns.",
-                      " ", Math(one), " is a column of B ones."]
+            parts += [
+                " A minibatch of B samples, one column per sample: ",
+                Math(X),
+                " has columns x_1, ..., x_B." if self.fmt == "text" else " has the samples as columns.",
+                " ",
+                Math(one),
+                " is a column of B ones.",
+            ]
             err = self.error(self.depth)
             if self.layout == "numerator":
                 parts += [" ", Math(err), " stacks the per-sample error terms, one row per sample."]
@@ -354,8 +398,9 @@ class Builder:
             rhs = [self.rhs(n.name)]
             if kind == "softmax":
                 arg = self.node_symbol(n.args[0])
-                rhs.insert(0, rf"\operatorname{{softmax}}\left({arg}\right)" if self.fmt == "latex"
-                           else f"softmax({arg})")
+                rhs.insert(
+                    0, rf"\operatorname{{softmax}}\left({arg}\right)" if self.fmt == "latex" else f"softmax({arg})"
+                )
             if kind == "sigmoid":
                 rhs = [show(n.expr, self._display(sigma=False))]
             s.items.append(Eq(self.node_symbol(n.name), rhs, self.shape(n.name), name=n.name))
@@ -371,8 +416,7 @@ class Builder:
                 if self.g[n.of].meta.get("kind") != "pre":
                     continue
                 disp = self._inline_acts()
-                s.items.append(Eq(self.node_symbol(n.name), [self.rhs(n.name, disp)], self.shape(n.name),
-                                  name=n.name))
+                s.items.append(Eq(self.node_symbol(n.name), [self.rhs(n.name, disp)], self.shape(n.name), name=n.name))
                 continue
             where = None
             if "fused" in n.meta:
@@ -417,8 +461,12 @@ class Builder:
             err, err_next = self.adj.get(pre), self.adj.get(nxt)
             if err is None or err_next is None:
                 continue
-            mapping = {pre: self.sym("pre", K), self.at[("weight", k + 1)]: self.sym("weight", K + 1),
-                       err_next: self.error(K + 1), err: self.error(K)}
+            mapping = {
+                pre: self.sym("pre", K),
+                self.at[("weight", k + 1)]: self.sym("weight", K + 1),
+                err_next: self.error(K + 1),
+                err: self.error(K),
+            }
             act = self.at.get(("act", k))
             if act is not None:
                 mapping[act] = self.sym("act", K)
@@ -439,26 +487,30 @@ class Builder:
             node = self.g[self.d.adjoints[p]]
             for via in self.g.backward():  # a shared parameter: one share per use, then their sum
                 if via.of == p and "path" in via.meta and not self.batch:
-                    s.items.append(Eq(self.node_symbol(via.name), [self.rhs(via.name)], self.shape(via.name),
-                                      name=via.name))
+                    s.items.append(
+                        Eq(self.node_symbol(via.name), [self.rhs(via.name)], self.shape(via.name), name=via.name)
+                    )
             if self.batch:
-                s.items.append(Eq(self.node_symbol(node.name), [self.batch_grad(p)], self.shape(node.name),
-                                  name=node.name))
+                s.items.append(
+                    Eq(self.node_symbol(node.name), [self.batch_grad(p)], self.shape(node.name), name=node.name)
+                )
                 continue
-            s.items.append(Eq(self.node_symbol(node.name), [self.rhs(node.name)], self.shape(node.name),
-                              name=node.name))
+            s.items.append(
+                Eq(self.node_symbol(node.name), [self.rhs(node.name)], self.shape(node.name), name=node.name)
+            )
         if not self.batch:
             s.items += self.general_gradients()
         elif reduce == "sum":
-            s.items.append(Note(["(reduction='sum': the batch loss is the sum of the per-sample losses, "
-                                 "so there is no 1/B)"]))
+            s.items.append(
+                Note([("(reduction='sum': the batch loss is the sum of the per-sample losses, so there is no 1/B)")])
+            )
         return s
 
     def batch_grad(self, p: str) -> str:
         node = self.g[self.d.adjoints[p]]
         kind = self.g[p].meta["kind"]
         mean = self.d.network.reduction != "sum"
-        scale = ((r"\frac{1}{B} " if self.fmt == "latex" else "(1/B) ") if mean else "")
+        scale = (r"\frac{1}{B} " if self.fmt == "latex" else "(1/B) ") if mean else ""
         one = r"\mathbf{1}" if self.fmt == "latex" else "1"
         if kind == "bias":
             err = show(node.expr, self.display) if self.layout != "numerator" else self.linear(node.expr)
@@ -497,8 +549,7 @@ class Builder:
             for line, layers in lines[kind].items():
                 if len(layers) < 2:
                     continue
-                out.append(Eq(self.derivative(kind, K), [line],
-                              where=self._for_layers(layers, kind)))
+                out.append(Eq(self.derivative(kind, K), [line], where=self._for_layers(layers, kind)))
         if uses_input and out:
             h0, x = self.nt.act.render(0, self.fmt), self.nt.symbol("input", None, self.fmt)
             if h0 != x:
@@ -573,6 +624,7 @@ def _loss_expr(node):
     """The loss formula; a sum over one output component is written without the sum."""
     expr = node.expr
     if node.meta.get("size") == 1:
+
         def one(s):
             (j, lo, hi), body = s.limits[0], s.function
             return body.xreplace({j: lo}) if lo == hi else s
@@ -621,7 +673,8 @@ class Steps(Builder):
 
     def local(self, consumer: str, arg: str) -> str:
         return self.frac(self.node_symbol(consumer), self.node_symbol(arg)).replace(
-            r"\partial " + self.loss, r"\partial " + self.node_symbol(consumer))
+            r"\partial " + self.loss, r"\partial " + self.node_symbol(consumer)
+        )
 
     def factor(self, consumer: str, arg: str) -> str:
         c, a = self.node_symbol(consumer), self.node_symbol(arg)
@@ -636,8 +689,11 @@ class Steps(Builder):
             value = term.value
             if isinstance(value, sp.MatrixSymbol) and value.name == G:
                 return r"\mathbf{I}" if self.fmt == "latex" else "I"
-            if isinstance(value, sp.MatMul) and isinstance(value.args[-1], sp.MatrixSymbol) \
-                    and value.args[-1].name == G:
+            if (
+                isinstance(value, sp.MatMul)
+                and isinstance(value.args[-1], sp.MatrixSymbol)
+                and value.args[-1].name == G
+            ):
                 A = sp.MatMul(*value.args[:-1]) if len(value.args) > 2 else value.args[0]
                 if self.layout == "numerator":
                     A = A.T
@@ -675,8 +731,11 @@ class Steps(Builder):
             result = self.rhs(n.name)
             if consumer.op == "loss":
                 loss = show(_loss_expr(consumer), self.display)
-                d = (rf"\frac{{\partial}}{{\partial {self.node_symbol(n.of)}}} \left[{loss}\right]"
-                     if self.fmt == "latex" else f"d/d{self.node_symbol(n.of)} [{loss}]")
+                d = (
+                    rf"\frac{{\partial}}{{\partial {self.node_symbol(n.of)}}} \left[{loss}\right]"
+                    if self.fmt == "latex"
+                    else f"d/d{self.node_symbol(n.of)} [{loss}]"
+                )
                 s.items.append(Eq(lhs, [d, result], stack=True, name=n.name))
                 continue
             up_name = self.adj[t.consumer]
@@ -689,7 +748,7 @@ class Steps(Builder):
                     inner = "(" + " ".join(up_chain) + ")"
                 else:  # LaTeX rows do not wrap: four fractions a row
                     size = -(-len(up_chain) // -(-len(up_chain) // 4))  # balanced rows of at most four
-                    rows = [" ".join(up_chain[i:i + size]) for i in range(0, len(up_chain), size)]
+                    rows = [" ".join(up_chain[i : i + size]) for i in range(0, len(up_chain), size)]
                     inner = r"\left(" + r"\right. \\ &\qquad \left. ".join(rows) + r"\right)"
                 rhs.append(f"{F} {inner}" if self.layout != "numerator" else f"{inner} {F}")
             rhs.append(result)
@@ -713,23 +772,22 @@ def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
     out = []
     while len(line) > width:
         depth, best, good = 0, None, None
-        for i, c in enumerate(line[:width + 1]):
+        for i, c in enumerate(line[: width + 1]):
             if c in "([{":
                 depth += 1
             elif c in ")]}":
                 depth -= 1
-            elif c == " " and i > indent + 8:
-                if depth == 0:
-                    best = i
-                    if i + 1 < len(line) and line[i + 1] in "⊙∘+-=<":
-                        good = i
+            elif c == " " and i > indent + 8 and depth == 0:
+                best = i
+                if i + 1 < len(line) and line[i + 1] in "⊙∘+-=<":
+                    good = i
         cut = good if good is not None and good > width // 2 else best
         if cut is None:
             cut = line.rfind(" ", indent + 1, width)
             if cut <= indent:
                 break
         out.append(line[:cut].rstrip())
-        line = " " * indent + line[cut + 1:]
+        line = " " * indent + line[cut + 1 :]
     out.append(line)
     return out
 
@@ -842,25 +900,27 @@ def to_latex(sections: list[Section]) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
+def _aligned(block: list[str]) -> list[str]:
+    """A Markdown display-math block of equation rows (empty if there are none)."""
+    if not block:
+        return []
+    return ["$$", "\\begin{aligned}", " \\\\\n".join(block), "\\end{aligned}", "$$", ""]
+
+
 def to_markdown(sections: list[Section]) -> str:
     out = []
     for sec in sections:
         if sec.title:
             out += [f"**{sec.title}**", ""]
         block: list[str] = []
-
-        def flush():
-            if block:
-                out.extend(["$$", "\\begin{aligned}", " \\\\\n".join(block), "\\end{aligned}", "$$", ""])
-                block.clear()
-
         for it in sec.items:
             if isinstance(it, Note):
-                flush()
+                out += _aligned(block)
+                block = []
                 out += ["".join(f"${p.s}$" if isinstance(p, Math) else p for p in it.parts), ""]
             else:
                 block += _eq_tex(it)
-        flush()
+        out += _aligned(block)
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -888,30 +948,43 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
     for n in d.graph:
         of = d.graph[n.of] if n.role == "adjoint" else n
         expr = n.expr
-        quantities.append({
-            "name": n.name,
-            "symbol": text.node_symbol(n.name),
-            "latex": tex.node_symbol(n.name),
-            "kind": of.meta.get("kind"),
-            "layer": of.meta.get("layer"),
-            "shape": _shape_json(n.shape),
-            "role": n.role,
-            "of": n.of,
-            "op": n.op,
-            "expr": None if expr is None else str(expr),
-            "expr_text": None if expr is None else text.rhs(n.name),
-            "expr_latex": None if expr is None else tex.rhs(n.name),
-        })
+        quantities.append(
+            {
+                "name": n.name,
+                "symbol": text.node_symbol(n.name),
+                "latex": tex.node_symbol(n.name),
+                "kind": of.meta.get("kind"),
+                "layer": of.meta.get("layer"),
+                "shape": _shape_json(n.shape),
+                "role": n.role,
+                "of": n.of,
+                "op": n.op,
+                "expr": None if expr is None else str(expr),
+                "expr_text": None if expr is None else text.rhs(n.name),
+                "expr_latex": None if expr is None else tex.rhs(n.name),
+            }
+        )
     sections = []
-    for st, sl in zip(_documents(d, nt, layout, "text", steps, batch), _documents(d, nt, layout, "latex", steps, batch)):
+    for st, sl in zip(
+        _documents(d, nt, layout, "text", steps, batch), _documents(d, nt, layout, "latex", steps, batch)
+    ):
         items = []
         for a, b in zip(st.items, sl.items):
             if isinstance(a, Note):
                 items.append({"note": _note_text(a), "note_latex": _note_tex(b)})
             else:
-                items.append({"name": a.name, "lhs": a.lhs, "op": a.op, "rhs": a.rhs, "shape": a.shape or None,
-                              "where": _note_text(a.where) if a.where else None,
-                              "lhs_latex": b.lhs, "rhs_latex": b.rhs})
+                items.append(
+                    {
+                        "name": a.name,
+                        "lhs": a.lhs,
+                        "op": a.op,
+                        "rhs": a.rhs,
+                        "shape": a.shape or None,
+                        "where": _note_text(a.where) if a.where else None,
+                        "lhs_latex": b.lhs,
+                        "rhs_latex": b.rhs,
+                    }
+                )
         sections.append({"title": st.title, "items": items})
     net = d.network
     return {
@@ -930,12 +1003,17 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
 def _network_json(net) -> dict:
     if not hasattr(net, "layers"):
         return {"dag": getattr(net, "name", None), "reduction": getattr(net, "reduction", "mean")}
-    return {"sizes": _shape_json(net.sizes), "activations": [layer.activation_name for layer in net.layers],
-            "loss": net.loss.name, "reduction": net.reduction}
+    return {
+        "sizes": _shape_json(net.sizes),
+        "activations": [layer.activation_name for layer in net.layers],
+        "loss": net.loss.name,
+        "reduction": net.reduction,
+    }
 
 
-def render_derivation(d, format: str = "text", notation="udl", layout: str | None = None,
-                      steps: bool = False, batch: bool = False) -> str:
+def render_derivation(
+    d, format: str = "text", notation="udl", layout: str | None = None, steps: bool = False, batch: bool = False
+) -> str:
     """The derivation as text, LaTeX, Markdown or JSON in a course's notation."""
     if format not in FORMATS:
         raise SymbackError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")

@@ -19,13 +19,14 @@ a bare adjoint prints transposed.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
-
 
 HADAMARD_LATEX = {"⊙": r"\odot", "∘": r"\circ"}
 
@@ -131,8 +132,11 @@ class _Common:
         arg = expr.arg
         if isinstance(arg, sp.MatrixSymbol) and self.display.row(arg.name):
             return self._named(arg.name)
-        if isinstance(arg, sp.MatrixSlice) and isinstance(arg.parent, sp.MatrixSymbol) \
-                and self.display.row(arg.parent.name):  # a slice of a row: the row's entries
+        if (
+            isinstance(arg, sp.MatrixSlice)
+            and isinstance(arg.parent, sp.MatrixSymbol)
+            and self.display.row(arg.parent.name)
+        ):  # a slice of a row: the row's entries
             return self._slice(self._named(arg.parent.name), arg.rowslice[0], arg.rowslice[1])
         atomic = isinstance(arg, sp.MatrixSymbol) and arg.name not in self.display.inline
         return transposed(self._print(arg), self.fmt, atomic)
@@ -167,7 +171,7 @@ class _Common:
                 s = self._paren(s)
             parts.append((s, self._is_vector(f)))
         out = parts[0][0]
-        for (prev, pv), (s, v) in zip(parts, parts[1:]):
+        for (_, pv), (s, v) in itertools.pairwise(parts):
             out += self._times(pv and v) + s
         return out
 
@@ -193,7 +197,7 @@ class _Common:
             num = [sp.Integer(1)]
         if not den:
             top = self._product(num)
-            return self._with_coeff(coeff, top, top.startswith("(") or top.startswith(r"\left("))
+            return self._with_coeff(coeff, top, top.startswith(("(", r"\left(")))
         return self._with_coeff(coeff, self._divide(num, den), False)
 
     def _print_Pow(self, expr):
@@ -206,7 +210,11 @@ class _Common:
         if e.is_number and e.is_negative:
             return self._divide([sp.Integer(1)], [base ** (-e)])
         b = self._print(base)
-        if not is_atomic(base) or _top_level(b, "^") or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints):
+        if (
+            not is_atomic(base)
+            or _top_level(b, "^")
+            or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints)
+        ):
             b = self._paren(b)
         return self._power(b, self._print(e))
 
@@ -263,7 +271,7 @@ class _Common:
     def _print_MatrixSlice(self, expr):
         parent = expr.parent
         s = self._named(parent.name) if isinstance(parent, sp.MatrixSymbol) else self._paren(self._print(parent))
-        (start, stop, _), cols = expr.rowslice, expr.colslice
+        start, stop, _ = expr.rowslice
         if isinstance(parent, sp.MatrixSymbol) and self.display.row(parent.name):
             s = transposed(s, self.fmt, parent.name not in self.display.inline)
         return self._slice(s, start, stop)
@@ -277,7 +285,7 @@ class TextPrinter(_Common, StrPrinter):
 
     printmethod = "_symback_text"
     fmt = "text"
-    _default_settings = {**StrPrinter._default_settings, "display": Display()}
+    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "display": Display()}
 
     def _paren(self, s: str) -> str:
         return f"({s})"
@@ -315,7 +323,7 @@ class TextPrinter(_Common, StrPrinter):
         return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
 
     def _print_Sum(self, expr):
-        (j, lo, hi), body = expr.limits[0], expr.function
+        (j, _, _), body = expr.limits[0], expr.function
         s = self._print(body)
         if isinstance(body, sp.Add):
             s = f"({s})"
@@ -351,7 +359,7 @@ class LatexPrinter(_Common, _SympyLatex):
 
     printmethod = "_symback_latex"
     fmt = "latex"
-    _default_settings = {**_SympyLatex._default_settings, "display": Display(fmt="latex")}
+    _default_settings: ClassVar[dict] = {**_SympyLatex._default_settings, "display": Display(fmt="latex")}
 
     def _paren(self, s: str) -> str:
         return rf"\left({s}\right)"
@@ -387,7 +395,7 @@ class LatexPrinter(_Common, _SympyLatex):
         return r"\min\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
 
     def _print_Sum(self, expr):
-        (j, lo, hi), body = expr.limits[0], expr.function
+        (j, _, _), body = expr.limits[0], expr.function
         s = self._print(body)
         if isinstance(body, sp.Add):
             s = self._paren(s)
@@ -423,4 +431,3 @@ def printer(display: Display):
 def show(expr, display: Display) -> str:
     """`expr` in the display's notation and format."""
     return printer(display).doprint(expr)
-
