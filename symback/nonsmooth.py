@@ -19,7 +19,7 @@ derivative SymPy gives      symback takes
 ``Piecewise``               kept: the first branch whose condition holds
 ==========================  ===================================================
 
-`Indicator` prints as ``I[u > 0]`` (text) and ``\\mathbb{1}[u > 0]`` (LaTeX).
+`Indicator` prints as ``I[u > 0]`` (text) and ``\\mathbb{I}[u > 0]`` (LaTeX; \\mathbb{1} is no glyph in amssymb).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Indicator(sp.Function):
         return f"Indicator({printer._print(self.args[0])})"
 
     def _latex(self, printer):
-        return r"\mathbb{1}\left[" + printer._print(self.args[0]) + r"\right]"
+        return r"\mathbb{I}\left[" + printer._print(self.args[0]) + r"\right]"
 
     def _pretty(self, printer):
         return printer._print_seq(self.args, "I[", "]")

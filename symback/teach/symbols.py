@@ -296,7 +296,7 @@ class CourseText(StrPrinter):
 
 
 class CourseLatex(LatexPrinter):
-    """LaTeX: the notation's own LaTeX symbols, ``\\odot`` between vectors, ``\\mathbb{1}[\\cdot]``."""
+    """LaTeX: the notation's own LaTeX symbols, ``\\odot`` between vectors, ``\\mathbb{I}[\\cdot]``."""
 
     printmethod = "_symback_course"
 
@@ -355,7 +355,7 @@ class CourseLatex(LatexPrinter):
         return f"{self._print(coeff)} {body}"
 
     def _print_Indicator(self, e):
-        return r"\mathbb{1}[" + self._print(e.args[0]) + "]"
+        return r"\mathbb{I}[" + self._print(e.args[0]) + "]"
 
     def _print_KroneckerDelta(self, e, exp=None):
         other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
