@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench bench-derive readme loc clean
+.PHONY: demo test test-all bench bench-derive readme loc clean generate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench-derive: $(STAMP)
 
 readme: $(STAMP)
 	$(PY) tools/readme.py
+
+# Compile every network declared in examples/*.py into generated/ (symback compile; refuses hand-edited files).
+generate: $(STAMP)
+	$(PY) tools/generate.py
 
 # Rewrite tests/golden/ (symback derive on the examples); review the diff before committing it.
 .PHONY: golden

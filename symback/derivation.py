@@ -59,6 +59,12 @@ class Derivation:
 
         return check_derivation(self, hand, notation=notation, layout=layout, **options)
 
+    def compile(self, path, notation: str = "udl", dtype=None, force: bool = False):
+        """Write the standalone Numba training module for this derivation to `path`, import it, return it."""
+        from .codegen import compile_derivation
+
+        return compile_derivation(self, path, notation=notation, dtype=dtype, force=force)
+
     def __str__(self) -> str:
         return self.render("text")
 

@@ -1,0 +1,57 @@
+"""Code generation: a derivation -> a standalone NumPy + Numba training module.
+
+Stage: codegen. Input: a `Derivation`. Output: a Python file following the
+contract of DESIGN.md (``PARAMS``, ``init_params``, ``forward``,
+``loss_and_grad``, ``sgd_step``), written atomically and imported.
+
+Modules, one job each: `naming` (every emitted name), `printer` (SymPy ->
+Numba expressions, stabilizing rewrites), `plan` (IR -> steps), `storage`
+(buffer liveness and reuse), `emit` (steps -> loops, per layout), `module`
+(assembly and the Python wrapper), `write` (atomic write, hand-edit guard).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from .module import generate
+from .write import write_module
+
+__all__ = ["compile_derivation", "generate", "load_module", "write_module"]
+
+
+def load_module(path):
+    """Import a generated module from its path (a fresh import each call)."""
+    path = Path(path).resolve()
+    name = f"symback_generated_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool = False,
+                       source: str | None = None, command: str | None = None, layouts=None):
+    """Write the module for derivation `d` to `path` and import it.
+
+    With `dtype` (np.float32 or np.float64), the returned module's
+    ``init_params`` defaults to that dtype.
+    """
+    text = generate(d, source or _source(d), notation=notation, command=command, layouts=layouts)
+    write_module(path, text, force=force)
+    module = load_module(path)
+    if dtype is not None:
+        import functools
+
+        import numpy as np
+
+        module.init_params = functools.partial(module.init_params, dtype=np.dtype(dtype))
+    return module
+
+
+def _source(d) -> str:
+    net = d.network
+    return f"the Python API ({type(net).__name__} {getattr(net, 'name', None) or ''})".replace(" )", ")")

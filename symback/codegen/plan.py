@@ -1,0 +1,558 @@
+"""Plan the kernels of a derivation: what runs in which order, what is stored where.
+
+Stage: codegen. Input: a `Derivation` (its pruned forward + backward graph).
+Output: a `Plan`: the flat parameter layout, the input columns, the
+per-sample values with their sizes, and an ordered list of steps that each
+kernel layout (`emit`) renders in its own loops:
+
+- `Affine`: a forward ``linear`` node (``W h + b``: matrix-vector terms plus
+  vector terms) with an epilogue of elementwise nodes fused into its loop;
+- `Group`: consecutive elementwise nodes (``ew``, ``loss``) of one size in one loop;
+- `Back`: every backward ``linear`` node fed by one upstream adjoint ``g``
+  (``W^T g`` for the input, ``g h^T`` and ``g`` summed over the batch for the
+  parameters), so one pass over ``g`` serves them all;
+- `Concat`, `Slice`: stacking vectors and taking a part of an adjoint;
+- `Return`: the forward pass is done (``forward()`` stops here).
+
+Before scheduling, `prepare` applies codegen-only rewrites that let values
+die early, each an algebraic fact checked on the graph: a ReLU-like mask
+``I[f > 0]`` is read through the stored output ``h = max(0, f)`` (h > 0 iff
+f > 0), a loss of a sigmoid output is written in the logits (stable), and
+an adjoint that is a plain copy (``dl/dv = dl/dout``) shares its source's buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from ..errors import SymbackError
+from ..ir import Node, sym
+from ..nonsmooth import Indicator
+from ..ops import I
+from .printer import stabilize
+
+
+def fail(message: str):
+    raise SymbackError(f"codegen: {message}")
+
+
+@dataclass
+class Term:
+    """One term of a linear node: ``kind`` is matvec (coef M v or M^T v), vec (coef v),
+    outer (coef u w^T, summed over the batch) or slice (coef v[lo:lo+n])."""
+
+    kind: str
+    coef: float
+    a: str
+    b: str | None = None
+    trans: bool = False
+    lo: int = 0
+
+
+@dataclass
+class Member:
+    """One node of an elementwise loop: `mode` is store, temp, grad (summed into a
+    parameter's gradient), loss (a per-component term of the loss) or lossrow (a per-sample loss)."""
+
+    name: str
+    expr: sp.Expr
+    mode: str
+
+
+@dataclass
+class Affine:
+    node: str
+    size: int
+    terms: list[Term]
+    members: list[Member] = field(default_factory=list)
+    head_stored: bool = True
+
+
+@dataclass
+class Group:
+    size: int | None
+    members: list[Member]
+
+
+@dataclass
+class BackItem:
+    node: str
+    terms: list[Term]
+    grad: str | None  # the parameter whose gradient this sums into, or None for a per-sample vector
+
+
+@dataclass
+class Back:
+    upstream: str
+    items: list[BackItem]
+
+
+@dataclass
+class Concat:
+    node: str
+    parts: list[tuple[str, int, int]]  # (value, offset, size)
+
+
+@dataclass
+class Slice:
+    node: str
+    src: str
+    lo: int
+    size: int
+    coef: float
+    grad: str | None = None
+
+
+@dataclass
+class Return:
+    node: str
+
+
+@dataclass
+class Plan:
+    name: str
+    params: list[str]
+    shapes: dict[str, tuple]
+    offsets: dict[str, int]
+    n_params: int
+    inputs: list[tuple[str, int, int]]  # (name, first column, size)
+    n_in: int
+    labels: bool  # class labels (B,) or targets (B, n_out)
+    n_out: int  # classes or target width
+    prediction: str
+    loss: str
+    reduction: str
+    sizes: dict[str, int]  # per-sample vector sizes
+    steps: list
+    alias: dict[str, str]
+    grad_of: dict[str, str]  # accumulating node -> parameter
+    init: dict[str, tuple[str, str]]  # parameter -> (scheme, followed by)
+    max_product: int  # the largest matrix (rows x cols) of a product
+
+    def root(self, name: str) -> str:
+        while name in self.alias:
+            name = self.alias[name]
+        return name
+
+
+def _int(value, where: str) -> int:
+    if isinstance(value, int) or getattr(value, "is_Integer", False):
+        return int(value)
+    fail(f"{where}: size {value} is a symbol; give the network integer widths to compile it")
+
+
+# -- linear expressions ---------------------------------------------------------------------------
+
+def _split(term) -> tuple[float, list]:
+    coef = sp.Integer(1)
+    factors = list(term.args) if isinstance(term, sp.MatMul) else [term]
+    while factors and not getattr(factors[0], "is_Matrix", False):
+        coef *= factors.pop(0)
+    return coef, factors
+
+
+def linear_terms(node: Node, graph) -> list[Term]:
+    """The terms of a linear node's matrix expression, or a one-line error naming the node."""
+
+    def vec(m):
+        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 1
+
+    def mat(m):
+        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 2
+
+    out = []
+    parts = node.expr.args if isinstance(node.expr, sp.MatAdd) else (node.expr,)
+    for part in parts:
+        coef, f = _split(part)
+        if not coef.is_number:
+            fail(f"node {node.name}: symbolic coefficient {coef} in {node.expr}")
+        c = float(coef)
+        if len(f) == 1 and vec(f[0]):
+            out.append(Term("vec", c, f[0].name))
+        elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and vec(f[0].parent):
+            (r0, r1, step), _ = f[0].rowslice, f[0].colslice
+            out.append(Term("slice", c, f[0].parent.name, lo=int(r0)))
+        elif len(f) == 2 and mat(f[0]) and vec(f[1]):
+            out.append(Term("matvec", c, f[0].name, f[1].name))
+        elif len(f) == 2 and isinstance(f[0], sp.Transpose) and mat(f[0].arg) and vec(f[1]):
+            out.append(Term("matvec", c, f[0].arg.name, f[1].name, trans=True))
+        elif len(f) == 2 and vec(f[0]) and isinstance(f[1], sp.Transpose) and vec(f[1].arg):
+            out.append(Term("outer", c, f[0].name, f[1].arg.name))
+        else:
+            fail(f"node {node.name}: cannot compile the linear term {part} (expected W h, W^T h, g h^T or a vector)")
+    return out
+
+
+# -- codegen rewrites -----------------------------------------------------------------------------
+
+def _sign_preserving(h: Node, f: str) -> bool:
+    """h = a(f) with h > 0 exactly when f > 0 (ReLU, leaky ReLU, ELU): the mask can read h."""
+    u = sym(f)
+    e = h.expr
+    if e in (sp.Max(0, u), sp.Max(u, 0)):
+        return True
+    if isinstance(e, sp.Piecewise) and e.args[0] == (u, u > 0):
+        rest = sp.Piecewise(*e.args[1:]) if len(e.args) > 2 else e.args[1][0]
+        try:
+            return sp.solveset(rest > 0, u, sp.Interval(-sp.oo, 0)) is sp.EmptySet
+        except (NotImplementedError, TypeError, ValueError):
+            return False
+    return False
+
+
+def _masks_through_outputs(graph, exprs: dict) -> None:
+    for h in graph.forward():
+        if h.op != "ew" or len(h.args) != 1 or len(h.shape) != 1:
+            continue
+        f = h.args[0]
+        if not _sign_preserving(h, f):
+            continue
+        old, new = sp.StrictGreaterThan(sym(f), 0), sp.StrictGreaterThan(sym(h.name), 0)
+        for name, e in exprs.items():
+            if graph[name].role == "adjoint" and e.has(old):
+                exprs[name] = e.xreplace({old: new})
+
+
+def _loss_in_logits(graph, loss: Node, expr: sp.Expr) -> sp.Expr:
+    """log(h[j]) with h = sigma(f) -> the stable form in f (BCE on a sigmoid output)."""
+    pred = graph[loss.meta["prediction"]]
+    if pred.op != "ew" or len(pred.args) != 1 or not pred.expr.has(sp.exp):
+        return expr
+    f = pred.args[0]
+    hb, fb = sp.IndexedBase(pred.name, real=True), sp.IndexedBase(f, real=True)
+
+    def fix(lg):
+        picks = [e for e in lg.atoms(sp.Indexed) if e.base == hb]
+        if not picks:
+            return lg
+        sub = {p: pred.expr.xreplace({sym(f): fb[p.indices[0]]}) for p in picks}
+        better = stabilize(lg.xreplace(sub))
+        return better if not better.has(sp.log) else lg
+
+    return expr.replace(lambda e: isinstance(e, sp.log), fix)
+
+
+def prepare(d) -> tuple[dict, dict]:
+    """Code expressions of the elementwise and loss nodes, and copy aliases."""
+    g = d.graph
+    exprs = {n.name: n.expr for n in g if n.op in ("ew", "loss")}
+    _masks_through_outputs(g, exprs)
+    for n in g:
+        if n.op == "loss":
+            exprs[n.name] = _loss_in_logits(g, n, exprs[n.name])
+    alias = {}
+    for n in g:
+        e = exprs.get(n.name)
+        if n.op == "ew" and n.role == "adjoint" and isinstance(e, sp.Symbol) and e.name in g \
+                and len(g[e.name].shape) == 1 and g[e.name].role == "adjoint" and g[n.of].op != "param":
+            alias[n.name] = e.name
+    return exprs, alias
+
+
+def uses(expr) -> set[str]:
+    """Names of the values an expression reads (component symbols, Indexed bases, matrix symbols)."""
+    found = {s.name for s in expr.free_symbols if isinstance(s, sp.Symbol)}
+    found |= {e.base.name for e in expr.atoms(sp.Indexed)}
+    found |= {m.name for m in expr.atoms(sp.MatrixSymbol)}
+    return found - {I.name}
+
+
+def _separable(expr: sp.Expr, pred: str):
+    """A loss ``Sum(body(f[j], y[j]), (j, 0, n-1))`` as its per-component body, else None."""
+    if not isinstance(expr, sp.Sum) or len(expr.limits) != 1:
+        return None
+    j = expr.limits[0][0]
+    body = expr.function
+    if any(e.indices != (j,) for e in body.atoms(sp.Indexed)):
+        return None
+    body = body.xreplace({e: sym(e.base.name) for e in body.atoms(sp.Indexed)})
+    return None if body.has(j) else body
+
+
+# -- the plan -------------------------------------------------------------------------------------
+
+def build(d, name: str = "network") -> Plan:
+    g = d.graph
+    exprs, alias = prepare(d)
+    for n in g:
+        if n.op in ("scalar", "seed"):
+            fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
+        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat"):
+            fail(f"node {n.name}: no code generation for op {n.op!r}")
+    params = list(d.params)
+    shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
+    offsets, o = {}, 0
+    for p in params:
+        offsets[p] = o
+        o += _size(shapes[p])
+    inputs, col = [], 0
+    for n in g.leaves("input"):
+        if len(n.shape) != 1:
+            fail(f"input {n.name} must be a vector")
+        size = _int(n.shape[0], f"input {n.name}")
+        inputs.append((n.name, col, size))
+        col += size
+    loss = next(n for n in g if n.op == "loss")
+    labels = loss.meta.get("loss_kind") == "class"
+    pred = loss.meta["prediction"]
+    sizes = {}
+    for n in g:
+        if len(n.shape) == 1 and n.op != "param":
+            sizes[n.name] = _int(n.shape[0], f"value {n.name}")
+    batched = _batched(g)
+    for n in g.forward():
+        if not n.is_leaf and n.name not in batched:
+            fail(f"node {n.name} depends on parameters only; compute it outside the network")
+
+    # which nodes sum into which parameter's gradient
+    grad_of = {}
+    for p, a in d.adjoints.items():
+        node = g[a]
+        if node.meta.get("sum_of_paths") and len(node.shape) == 2 or (
+                node.meta.get("sum_of_paths") and all(g[v].of == p for v in node.args)):
+            for v in node.args:
+                grad_of[v] = p
+        else:
+            grad_of[a] = p
+    summed = {a for p, a in d.adjoints.items() if a not in grad_of}  # sums of paths: nothing to compute
+
+    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels)
+    _mark_stored(steps, pred, alias)
+    products = [_size(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
+                if t.a in shapes]
+    products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
+    return Plan(
+        name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
+        labels=labels, n_out=_int(loss.meta["size"], "loss"), prediction=pred, loss=loss.meta.get("loss", "custom"),
+        reduction=getattr(d.network, "reduction", "mean"), sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
+        init=_init_schemes(g, params), max_product=max(products, default=1),
+    )
+
+
+def _size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _terms(step):
+    if isinstance(step, Affine):
+        return step.terms
+    if isinstance(step, Back):
+        return [t for it in step.items for t in it.terms]
+    return []
+
+
+def _batched(g) -> set[str]:
+    out = {n.name for n in g if n.op in ("input", "target") or n.role == "adjoint"}
+    for n in g:
+        if any(a in out for a in n.args):
+            out.add(n.name)
+    return out
+
+
+def _upstream(node: Node, terms: list[Term], g) -> str:
+    cands = set()
+    for t in terms:
+        for v in (t.a, t.b):
+            if v is not None and v in g and g[v].role == "adjoint":
+                cands.add(v)
+    if len(cands) != 1:
+        fail(f"node {node.name}: expected one upstream adjoint in {node.expr}, found {sorted(cands) or 'none'}")
+    return cands.pop()
+
+
+def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> list:
+    steps: list = []
+    group: Group | Affine | None = None
+    members_of: set[str] = set()  # members of the open group
+    done: set[str] = set()
+
+    def close():
+        nonlocal group
+        group = None
+        members_of.clear()
+
+    for n in g:
+        if n.is_leaf or n.name in done or n.name in summed or n.name in alias:
+            continue
+        if n.op == "linear" and n.role == "forward":
+            close()
+            terms = linear_terms(n, g)
+            for t in terms:
+                if t.kind not in ("matvec", "vec"):
+                    fail(f"node {n.name}: forward term {t.kind} is not supported")
+            group = Affine(n.name, sizes[n.name], terms)
+            steps.append(group)
+            members_of.add(n.name)
+        elif n.op == "concat":
+            close()
+            parts, off = [], 0
+            for b in n.expr.blocks:
+                parts.append((b.name, off, sizes[b.name]))
+                off += sizes[b.name]
+            steps.append(Concat(n.name, parts))
+        elif n.op == "linear":
+            close()
+            terms = linear_terms(n, g)
+            if len(terms) == 1 and terms[0].kind == "slice":
+                t = terms[0]
+                steps.append(Slice(n.name, t.a, t.lo, sizes.get(n.name, 0), t.coef, grad_of.get(n.name)))
+                done.add(n.name)
+                continue
+            up = _upstream(n, terms, g)
+            items = []
+            for m in g:  # every backward linear node fed by this upstream, in graph order
+                if m.op != "linear" or m.role != "adjoint" or m.name in done or m.name in alias:
+                    continue
+                mt = linear_terms(m, g)
+                if any(t.kind == "slice" for t in mt) or _upstream(m, mt, g) != up:
+                    continue
+                items.append(BackItem(m.name, mt, grad_of.get(m.name)))
+                done.add(m.name)
+            steps.append(Back(up, items))
+        else:  # ew or loss
+            expr = exprs[n.name]
+            size = sizes.get(n.name)
+            if n.op == "loss":
+                body = _separable(expr, pred)
+                member = Member(n.name, body if body is not None else expr, "loss" if body is not None else "lossrow")
+                size = sizes[pred] if body is not None else None
+            elif n.name in grad_of:
+                if len(n.shape) != 1:
+                    fail(f"node {n.name}: an elementwise gradient of a matrix parameter is not supported")
+                member = Member(n.name, expr, "grad")
+            else:
+                member = Member(n.name, expr, "store")
+            reads = uses(member.expr)
+            reduced = _reduced(member.expr)
+            fits = group is not None and (size is None or _group_size(group) in (None, size)) \
+                and not (reduced & members_of) and member.mode != "lossrow" \
+                and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
+            if member.mode == "lossrow" and isinstance(group, Group) and not (reduced & members_of) \
+                    and not (reads & members_of):
+                fits = True
+            if not fits:
+                close()
+                group = Group(size, [])
+                steps.append(group)
+            elif isinstance(group, Group) and group.size is None:
+                group.size = size
+            group.members.append(member)
+            members_of.add(n.name)
+            del reads
+        if n.name == pred:
+            close()
+            steps.append(Return(pred))
+    return steps
+
+
+def _group_size(group) -> int | None:
+    return group.size
+
+
+def _reduced(expr) -> set[str]:
+    """Values read across components (inside a Sum, or picked as f[y]): they must be complete first."""
+    out = set()
+    for s in expr.atoms(sp.Sum):
+        out |= {e.base.name for e in s.function.atoms(sp.Indexed)}
+    out |= {e.base.name for e in expr.atoms(sp.Indexed)}
+    return out
+
+
+def _mark_stored(steps, pred, alias) -> None:
+    """A member is stored if a later step reads it (or it is the network's output); else a loop temporary."""
+
+    def root(n):
+        while n in alias:
+            n = alias[n]
+        return n
+
+    later_reads: dict[int, set[str]] = {}
+    reads_after = set()
+    for k in range(len(steps) - 1, -1, -1):
+        later_reads[k] = set(reads_after)
+        reads_after |= {root(r) for r in step_reads(steps[k])}
+    for k, st in enumerate(steps):
+        if isinstance(st, Affine):
+            st.head_stored = st.node in later_reads[k] or st.node == pred
+        if isinstance(st, (Affine, Group)):
+            for m in st.members:
+                if m.mode == "store" and m.name not in later_reads[k] and m.name != pred:
+                    m.mode = "temp"
+
+
+def step_reads(st) -> set[str]:
+    """Values a step reads that it does not compute itself."""
+    if isinstance(st, Affine):
+        r = {t.b for t in st.terms if t.kind == "matvec"} | {t.a for t in st.terms if t.kind == "vec"}
+        for m in st.members:
+            r |= uses(m.expr)
+        return r - {st.node} - {m.name for m in st.members}
+    if isinstance(st, Group):
+        r = set()
+        for m in st.members:
+            r |= uses(m.expr)
+        return r - {m.name for m in st.members}
+    if isinstance(st, Back):
+        r = {st.upstream}
+        for it in st.items:
+            for t in it.terms:
+                r |= {v for v in (t.a, t.b) if v is not None}
+        return r
+    if isinstance(st, Concat):
+        return {p for p, _, _ in st.parts}
+    if isinstance(st, Slice):
+        return {st.src}
+    if isinstance(st, Return):
+        return {st.node}
+    return set()
+
+
+def step_writes(st) -> list[str]:
+    """Per-sample vectors a step stores (in order)."""
+    if isinstance(st, Affine):
+        out = [st.node] if st.head_stored else []
+        return out + [m.name for m in st.members if m.mode == "store"]
+    if isinstance(st, Group):
+        return [m.name for m in st.members if m.mode == "store"]
+    if isinstance(st, Back):
+        return [it.node for it in st.items if it.grad is None]
+    if isinstance(st, Concat):
+        return [st.node]
+    if isinstance(st, Slice):
+        return [] if st.grad else [st.node]
+    return []
+
+
+# -- initialisation --------------------------------------------------------------------------------
+
+RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "swish")
+
+
+def _init_schemes(g, params) -> dict:
+    """He for matrices followed by a ReLU-like activation, Glorot otherwise; biases zero."""
+    out = {}
+    for p in params:
+        if len(g[p].shape) == 1:
+            out[p] = ("zeros", "")
+            continue
+        act = ""
+        for c in g.consumers(p):
+            node = g[c]
+            if node.op != "linear" or node.role != "forward":
+                continue
+            for u in g.consumers(c):
+                if g[u].op == "ew" and g[u].role == "forward" and "activation" in g[u].meta:
+                    act = g[u].meta["activation"]
+                    break
+            break
+        out[p] = ("he" if act in RELU_LIKE else "glorot", act or "identity")
+    return out
+
+
+__all__ = ["Affine", "Back", "BackItem", "Concat", "Group", "Member", "Plan", "Return", "Slice", "Term", "build",
+           "step_reads", "step_writes", "Indicator"]

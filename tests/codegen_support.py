@@ -1,0 +1,108 @@
+"""Shared by the code generation tests: compiled modules in a stable folder, and the reference.
+
+Generated modules are deterministic, so compiling into the same folder on
+every run leaves the files untouched (`write_module` skips identical text)
+and Numba's on-disk cache stays valid: only the first run compiles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import runpy
+from pathlib import Path
+
+import numpy as np
+
+import symback as sb  # noqa: F401
+from symback.codegen import compile_derivation
+from symback.codegen.plan import build
+from symback.spec import declared
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".pytest_cache" / "symback-codegen"
+ALL = ("sample", "small", "blas")
+_MODULES: dict = {}
+
+
+def example_specs() -> list[tuple[str, object]]:
+    """(id, declared object) for every network or DAG in examples/*.py."""
+    out = []
+    for path in sorted((ROOT / "examples").glob("*.py")):
+        scope = runpy.run_path(str(path), run_name="__symback_spec__")
+        names = sorted(k for k, v in scope.items() if not k.startswith("_") and declared(v))
+        for n in names:
+            out.append((path.stem if len(names) == 1 else f"{path.stem}:{n}", scope[n]))
+    return out
+
+
+def compiled(key: str, net, layouts=None):
+    """(module, derivation, plan) for `net`, compiled once per session into CACHE."""
+    if key in _MODULES:
+        return _MODULES[key]
+    d = net.derive()
+    plan = build(d)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    name = "m_" + hashlib.sha256(f"{key}|{layouts}".encode()).hexdigest()[:12]
+    mod = compile_derivation(d, CACHE / f"{name}.py", source=f"tests ({key})", force=True, layouts=layouts)
+    _MODULES[key] = (mod, d, plan)
+    return _MODULES[key]
+
+
+def batch(plan, B: int, rng, dtype=np.float64):
+    X = rng.standard_normal((B, plan.n_in)).astype(dtype)
+    if plan.labels:
+        Y = rng.integers(0, plan.n_out, B).astype(np.int64)
+    elif plan.loss == "bce":
+        Y = rng.uniform(0.05, 0.95, (B, plan.n_out)).astype(dtype)
+    else:
+        Y = rng.standard_normal((B, plan.n_out)).astype(dtype)
+    return X, Y
+
+
+def perturbed(mod, rng, dtype=np.float64, seed=0):
+    """init_params plus noise, so biases are nonzero and every path carries gradient."""
+    p = mod.init_params(seed=seed, dtype=dtype)
+    for k in mod.PARAMS:
+        shape = p[k].shape
+        scale = 0.3 / np.sqrt(shape[1]) if len(shape) == 2 else 0.3
+        p[k][...] += (scale * rng.standard_normal(shape)).astype(dtype)
+    return p
+
+
+def reference(d, plan, params, X, Y):
+    """Loss and gradients by the NumPy per-sample evaluator of the IR (symback.numeric)."""
+    B = X.shape[0]
+    loss = 0.0
+    grads = {p: np.zeros(plan.shapes[p]) for p in d.params}
+    P = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+    for s in range(B):
+        x = {n: np.asarray(X[s, c:c + k], dtype=float) for n, c, k in plan.inputs}
+        v = d.evaluate(P, x, int(Y[s]) if plan.labels else np.asarray(Y[s], dtype=float))
+        loss += float(v[d.output])
+        for p in d.params:
+            grads[p] += np.asarray(v[d.adjoints[p]]).reshape(plan.shapes[p])
+    scale = 1.0 / B if plan.reduction == "mean" else 1.0
+    return loss * scale, {p: g * scale for p, g in grads.items()}
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def with_layout(mod, layout):
+    """Context: force one loop layout for every batch size (a fresh workspace cache)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def ctx():
+        orig = mod._layout
+        mod._layout = lambda B: layout
+        mod._SHARED.clear()
+        try:
+            yield
+        finally:
+            mod._layout = orig
+            mod._SHARED.clear()
+
+    return ctx()
