@@ -163,6 +163,10 @@ stored values) is allocated once per batch size and reused, so sgd_step
 allocates nothing after its first call for a batch size. IR: {_steps_doc(plan)} steps.
 """'''
     consts = _constants(plan, sizes)
+    import hashlib
+
+    canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
+    register = _REGISTER.format(canonical=canonical, kernels=", ".join(naming.kernel(n) for n, _ in layouts))
     wrapper = _WRAPPER.format(
         n_params=plan.n_params,
         choose="\n".join(choose),
@@ -181,6 +185,8 @@ allocates nothing after its first call for a batch size. IR: {_steps_doc(plan)} 
         doc,
         "",
         "import math",
+        "import sys",
+        "import types",
         "",
         "import numpy as np",
         "from numba import njit",
@@ -189,6 +195,7 @@ allocates nothing after its first call for a batch size. IR: {_steps_doc(plan)} 
         "",
         kernels,
         wrapper,
+        register,
     ])
     return "\n".join(lines) + "\n" + body
 
@@ -211,6 +218,23 @@ def _constants(plan: Plan, sizes) -> str:
         f"_FASTMATH = {FASTMATH}  # no 'nnan'/'ninf': NaN and inf propagate as IEEE says",
     ]
     return "\n".join(out)
+
+
+_REGISTER = '''
+
+# Numba's cache stores, with each compiled kernel, the name of the module that defined it, and imports
+# that module by name when it loads the kernel in a new process. Register this file under a fixed name,
+# so the cache works however the file was imported (any module name, or none).
+_CANONICAL = "{canonical}"
+if _CANONICAL not in sys.modules:
+    _self = sys.modules.get(__name__)
+    if _self is None:
+        _self = types.ModuleType(_CANONICAL)
+        _self.__dict__.update(globals())
+    sys.modules[_CANONICAL] = _self
+for _kernel in ({kernels},):
+    _kernel.py_func.__module__ = _CANONICAL
+'''
 
 
 _WRAPPER = '''
@@ -406,7 +430,8 @@ def _run(kernel, *args):
     try:
         return kernel(*args)
     finally:
-        kernel.disable_compile(True)
+        if kernel.signatures:
+            kernel.disable_compile(True)
 
 
 def _slow(params, X, Y, lr, mode):
