@@ -36,6 +36,7 @@ def kernel():
         return net.derive().compile(path, force=True)
     spec = importlib.util.spec_from_file_location("train_digits_kernel", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # Numba's cache looks the module up by name
     spec.loader.exec_module(module)
     return module
 
