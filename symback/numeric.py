@@ -55,6 +55,14 @@ def _scalarize(expr: sp.Expr) -> sp.Expr:
     return expr.replace(sp.KroneckerDelta, lambda a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True)))
 
 
+def _real(out):
+    """NaN where a value came out complex (sqrt or log of a negative), instead of dropping the imaginary part."""
+    out = np.asarray(out)
+    if np.iscomplexobj(out):
+        out = np.where(out.imag != 0, np.nan, out.real)
+    return out
+
+
 def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
     """Evaluate an elementwise expression (with reductions and indexed picks)."""
     env: dict[sp.Symbol, object] = {}
@@ -65,7 +73,7 @@ def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
         f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), _MODULES)
         arrays = [np.asarray(values[e.base.name], dtype=float) for e in picks]
         d = sp.Dummy("sum")
-        env[d] = float(np.sum(f(*arrays) * np.ones(int(hi - lo + 1))))
+        env[d] = float(np.sum(_real(f(*arrays)) * np.ones(int(hi - lo + 1))))
         expr = expr.xreplace({s: d})
     # indexed picks such as f[y]
     for e in expr.atoms(sp.Indexed):
@@ -83,7 +91,7 @@ def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
         else:
             raise SymbackError(f"no value for {s.name} in {expr}")
     f = sp.lambdify(syms + list(env), _scalarize(expr), _MODULES)
-    out = f(*args, *env.values())
+    out = _real(f(*args, *env.values()))
     if size is None:
         return float(out)
     return np.broadcast_to(np.asarray(out, dtype=float), (int(size),)).copy()
