@@ -344,3 +344,19 @@ def test_every_rendered_equation_checks_equal(file, name):
                 lines = _rendered_equations(d, notation, layout, batch)
                 report = d.check("\n".join(lines), notation=notation, layout=layout)
                 assert len(lines) >= 4 and report.ok, (notation, layout, batch, str(report))
+
+
+# -- could not decide: exit 1, never a pass -----------------------------------------------------
+
+def test_a_derived_value_that_is_never_finite_is_undecided():
+    f, y = sp.symbols("f y")
+    net = sb.Network(2, [sb.Dense(3, "tanh"), sb.Dense(1)], loss=sp.sqrt(-(f - y) ** 2 - 1))  # imaginary gradient
+    report = net.derive().check("dl/dOmega_1 = dl/df_1 h_1^T")
+    (r,) = report.results
+    assert r.status == "undecided" and "not a finite number" in r.reason and report.exit_code == 1
+
+
+def test_a_right_side_that_uses_its_own_left_side_proves_nothing():
+    report = TWO.derive().check("delta^[1] = dJ/dz^[1]\ndJ/dW^[2] = delta^[2] a^[1]^T", notation="cs229")
+    assert [r.status for r in report.results] == ["undecided", "equal"] and report.exit_code == 1
+    assert "uses delta^[1] itself" in report.results[0].reason

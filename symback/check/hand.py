@@ -93,9 +93,9 @@ class Trial:
             q = copy(q, batch=True)
         self.q = q
         self.batch_size = insts[0].batch
-        self.where = [(inst, None) for inst in insts] if batch else [
+        self.points = [(inst, None) for inst in insts] if batch else [
             (inst, s) for inst in insts for s in range(inst.batch)]
-        self.expected = {id(ns): [ns.value(q, inst, s).a for inst, s in self.where]}
+        self.expected = {id(ns): [ns.value(q, inst, s).a for inst, s in self.points]}
         self.finite = [i for i, e in enumerate(self.expected[id(ns)]) if np.all(np.isfinite(e))]
         self.expected_shape = self.expected[id(ns)][0].shape
         self._shapes = None
@@ -105,7 +105,7 @@ class Trial:
         out = []
         with np.errstate(all="ignore"):
             for i in self.finite:
-                inst, s = self.where[i]
+                inst, s = self.points[i]
                 out.append(evaluate(formula, Env(ns, inst, s)).a)
         return out
 
@@ -114,7 +114,7 @@ class Trial:
         if key not in self.expected:
             q = namespace.get(self.lhs)
             q = copy(q, batch=self.q.batch)
-            self.expected[key] = [namespace.value(q, inst, s).a for inst, s in self.where]
+            self.expected[key] = [namespace.value(q, inst, s).a for inst, s in self.points]
         return [self.expected[key][i] for i in self.finite]
 
     def matches(self, formula, namespace=None) -> bool:
@@ -144,7 +144,7 @@ class Trial:
         """Shape of every subterm of the formula on the first instance (where it can be evaluated)."""
         if self._shapes is None:
             self._shapes = {}
-            inst, s = self.where[self.finite[0]]
+            inst, s = self.points[self.finite[0]]
             env = Env(self.ns, inst, s)
             for path, sub in walk(self.formula):
                 try:
@@ -229,13 +229,17 @@ def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Resu
     batch = ns.get(lhs).batch or any(ns.get(n).batch for n in names(formula) if ns.get(n))
     t = Trial(ns, other, lhs, formula, insts, batch)
     result = Result(eq.line, eq.lhs, eq.rhs, EQUAL)
+    key = _key(ns.get(lhs))
+    if any(_key(ns.get(n)) == key for n in names(formula) if ns.get(n)):
+        result.status, result.reason = UNDECIDED, f"the right-hand side uses {lhs} itself, so agreeing proves nothing"
+        return result
     if not t.finite:
         result.status, result.reason = UNDECIDED, f"{lhs} is not a finite number on any random instance"
         return result
     try:
         got = t.values(formula)
     except ShapeError as exc:
-        inst, s = t.where[t.finite[0]]
+        inst, s = t.points[t.finite[0]]
         result.status = DIFFERENT
         result.counterexample = Counterexample(inst.index, None if s is None else s + 1, message=exc.message,
                                                derived_value=t.expected[id(ns)][t.finite[0]])
@@ -247,7 +251,7 @@ def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Resu
         return result
     i = max(bad, key=lambda k: _gap(got[k], expected[k]))  # the clearest disagreement
     g, e = got[i], expected[i]
-    inst, s = t.where[t.finite[i]]
+    inst, s = t.points[t.finite[i]]
     ce = Counterexample(inst.index, None if s is None else s + 1, yours_value=g, derived_value=e,
                         inputs=_inputs(ns, inst, s), params=_params(ns, inst))
     if g.shape != e.shape:
@@ -262,6 +266,12 @@ def check_equation(eq: Equation, ns: Namespace, other: Namespace, insts) -> Resu
     if result.cause is None and ce.message:
         result.cause = _shape_cause(ce.message)
     return result
+
+
+def _key(q) -> tuple:
+    """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
+    node = q.node
+    return (q.kind if q.kind != "input" else "act", node, q.deriv)
 
 
 def _gap(g: np.ndarray, e: np.ndarray) -> float:
