@@ -31,6 +31,13 @@ test: $(TSTAMP) graphviz-dot pdflatex
 bench-derive: $(STAMP)
 	$(PY) benchmarks/bench_derive.py
 
+# Benchmark extras (torch, jax, pytensor) are not needed by `make test`.
+# Note: pytensor pins numba<=0.65.1, so this resolves numba to 0.65.1 (inside our range).
+bench: $(STAMP)
+	$(PIP) install -q -e ".[bench]"
+	$(PY) benchmarks/bench_derive.py
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_train.py
+
 readme: $(STAMP)
 	$(PY) tools/readme.py
 

@@ -406,7 +406,20 @@ def module_factory(module_or_getter, label="module"):
 # registry
 # ---------------------------------------------------------------------------
 
+def _symback_module(sizes, loss, dtype):
+    """symback's generated kernel for this case: Network -> derive -> compile into benchmarks/.cache/."""
+    import symback as sb
+
+    layers = [sb.Dense(n, "relu") for n in sizes[1:-1]] + [sb.Dense(sizes[-1])]
+    net = sb.Network(sizes[0], layers, loss=loss)
+    cache = os.path.join(os.path.dirname(os.path.abspath(__file__)), ".cache")
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, f"symback_{'_'.join(map(str, sizes))}_{loss}.py")
+    return net.derive().compile(path, force=True)
+
+
 SYSTEMS: dict[str, Callable[..., Peer]] = {
+    "symback": module_factory(_symback_module, label="symback"),
     "numpy": make_numpy,
     "numba_hand": make_numba,
     "torch": make_torch,
