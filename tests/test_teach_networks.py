@@ -183,6 +183,16 @@ def test_expanded_picture_has_every_unit_and_the_module_views_numbers():
     assert float(wires[("W2_3_1", "f2_3")].grad) == pytest.approx(values["dl_dW2"][2, 0], rel=1e-9, abs=1e-15)
 
 
+def test_expanded_units_in_cs229_are_subscripted_under_the_layer_superscript():
+    """CS229 writes W^[1]_{ij}: unit (2, 1) of W^[1] is W₂,₁ with a raised [1]; a one-hot label is y[1..3]."""
+    pic = network_picture(load_spec(str(EXAMPLES / "cs229_two_layer.py") + ":two_layer").derive(), "cs229", expand=True)
+    labels = {i: label for i, _, label in pic.nodes}
+    assert labels["W1_2_1"] == "W₂,₁^[1]" and pic.markup["W1_2_1"] == "W₂,₁<sup>[1]</sup>"
+    assert pic.display["h1_3"] == "a₃^[1]"
+    labels = {i: label for i, _, label in network_picture(load_spec(TIED).derive(), "udl", expand=True).nodes}
+    assert labels["W_enc_3_5"] == "W_enc[3,5]"
+
+
 def test_expand_refuses_a_network_too_big_to_read():
     code, _, err = run("draw", RELU20, "--expand", "-o", "/tmp/never.svg")
     assert code == 2 and err.count("\n") == 1

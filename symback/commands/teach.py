@@ -10,7 +10,7 @@ EXPR_HELP = (
     'a SymPy expression, e.g. "(x + y)*z", or named steps "q = x + y; f = q*z"; '
     "or a SPEC, path/to/file.py[:name], declaring a network or DAG"
 )
-AT_HELP = "a point, e.g. x=-2,y=5,z=-4; for a SPEC, seed=N: a random sample drawn from seed N"
+AT_HELP = "a point, e.g. x=-2,y=5,z=-4 (for a SPEC: seed=N, a random sample drawn from seed N)"
 
 
 def _network_options(p: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def _network_options(p: argparse.ArgumentParser) -> None:
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point")
 def _draw_command(p: argparse.ArgumentParser):
     p.add_argument("expr", metavar="EXPR|SPEC", help=EXPR_HELP)
-    p.add_argument("--at", help=AT_HELP + ": every wire shows its value and gradient (norms for vectors)")
+    p.add_argument("--at", help=AT_HELP + "; every wire shows its value and gradient (norms for vectors)")
     p.add_argument("--wrt", help="variables to differentiate by, comma-separated (default: all)")
     _network_options(p)
     p.add_argument(
@@ -69,7 +69,7 @@ def _draw_command(p: argparse.ArgumentParser):
 @command("explain", "the forward and backward passes told step by step, with the chain-rule factor of each")
 def _explain_command(p: argparse.ArgumentParser):
     p.add_argument("expr", metavar="EXPR|SPEC", help=EXPR_HELP)
-    p.add_argument("--at", help=AT_HELP + ": every step carries its numbers (norms for vectors)")
+    p.add_argument("--at", help=AT_HELP + "; every step carries its numbers (norms for vectors)")
     p.add_argument("--wrt", help="variables to differentiate by, comma-separated, in the order to list them")
     _network_options(p)
     p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")

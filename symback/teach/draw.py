@@ -107,6 +107,7 @@ class Picture:
     nodes: list[tuple[str, str, str]] = field(default_factory=list)  # (id, kind, label)
     wires: list[Wire] = field(default_factory=list)
     display: dict[str, str] = field(default_factory=dict)  # node id -> the name written under a gate
+    markup: dict[str, str] = field(default_factory=dict)  # node id -> that name as Graphviz HTML (sub/sup)
 
     def to_dict(self) -> dict:
         """JSON for ``symback draw --json``: each wire with its value and gradient."""
@@ -247,7 +248,7 @@ def to_dot(pic: Picture, dpi: int | None = None) -> str:
         elif kind in ("input", "param", "target"):
             dot.node(
                 node_id,
-                f"<<b>{html.escape(label)}</b>>",
+                f"<<b>{pic.markup.get(node_id) or html.escape(label)}</b>>",
                 shape="box",
                 style="rounded,filled",
                 fillcolor="#fff3e0" if kind == "param" else "#e3ecf7",  # a network's parameters: orange
@@ -257,7 +258,8 @@ def to_dot(pic: Picture, dpi: int | None = None) -> str:
             size = "20" if kind == "gate" and len(label) <= 2 else "14"
             inner = (
                 f'<font point-size="{size}">{html.escape(label)}</font><br/>'
-                f'<font point-size="10" color="#607d8b">{html.escape(pic.display.get(node_id, node_id))}</font>'
+                f'<font point-size="10" color="#607d8b">'
+                f"{pic.markup.get(node_id) or html.escape(pic.display.get(node_id, node_id))}</font>"
             )
             shape = "circle" if kind == "gate" and len(label) <= 4 else "ellipse"
             dot.node(node_id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04")

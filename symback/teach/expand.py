@@ -21,12 +21,13 @@ refuses with a one-line error that says how many there would be.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import sympy as sp
 
 from ..errors import SymbackError
 from ..ir import sym
-from .symbols import Symbols
+from .symbols import Sym, Symbols
 
 MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
 
@@ -64,8 +65,26 @@ def _explicit(node, graph) -> list[sp.Expr]:
     return list(node.expr.xreplace(subs).as_explicit())
 
 
-def expand(derivation, notation="udl"):
-    """(Gradient over the units, display names, gate labels, units of each IR node) of a small network."""
+class Expanded(NamedTuple):
+    gradient: object  # the scalar `Gradient` over the units
+    display: dict  # unit -> its name as text, e.g. "f₀[2]", "W₂,₁^[1]"
+    markup: dict  # unit -> its name as a Graphviz HTML label (real sub/superscripts)
+    gates: dict  # unit -> its gate symbol: Σ, relu, ×, +, mse
+    units: dict  # IR node -> its units, in order
+
+
+def unit_names(s: Sym, idx: tuple) -> tuple[str, str]:
+    """(text, HTML) of one unit of a course symbol: the index as a subscript where the layer is a
+    superscript (CS229's W^[1]_{ij} as W₂,₁^[1]), else in brackets after it (UDL's Ω₀[2,1])."""
+    index = ",".join(str(i + 1) for i in idx)
+    if s.sup and not s.sub:
+        unit = Sym(s.base, index, s.sup)
+        return unit.text, unit.html
+    return f"{s.text}[{index}]", f"{s.html}[{index}]"
+
+
+def expand(derivation, notation="udl") -> Expanded:
+    """The scalar graph of a small network, unit by unit, with course names and gates."""
     from ..gradient import grad
 
     graph, _ = derivation.network.graph()  # the forward pass as declared, before any fusion
@@ -76,25 +95,26 @@ def expand(derivation, notation="udl"):
             f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
         )
     names = Symbols(derivation, notation)
-    display, gates, units = {}, {}, {}
+    display, markup, gates, units = {}, {}, {}, {}
     alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
     steps: list[tuple[str, sp.Expr]] = []
 
-    def show(node_name: str, idx: tuple) -> str:
-        s = names.text(node_name)
+    def show(unit: str, node_name: str, idx: tuple) -> None:
+        s = names[node_name]
         one = graph[node_name].shape == () or _entries(graph[node_name].shape) == 1
-        return s if one else f"{s}[{','.join(str(i + 1) for i in idx)}]"
+        display[unit], markup[unit] = (s.text, s.html) if one else unit_names(s, idx)
 
     for node in graph:
         if node.op == "target" and node.meta.get("kind") == "label":
             n = int(graph["l"].meta["size"])
             units["y"] = [_unit("y", (i,)) for i in range(n)]  # the label as a one-hot target
             for i, u in enumerate(units["y"]):
-                display[u] = f"{names.text('y')}[{i + 1}]"
+                display[u], markup[u] = unit_names(names["y"], (i,))
             continue
         if node.is_leaf:
             units[node.name] = [_unit(node.name, idx) for idx in _units(node)]
-            display.update({_unit(node.name, idx): show(node.name, idx) for idx in _units(node)})
+            for idx in _units(node):
+                show(_unit(node.name, idx), node.name, idx)
             continue
         if node.op == "concat":  # no node of its own: its units are the units it stacks
             parts = [p.xreplace(alias) for p in _explicit(node, graph)]
@@ -117,7 +137,8 @@ def expand(derivation, notation="udl"):
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
             exprs = [_loss(node, graph, alias)]
-            gate = node.meta.get("loss", "loss")
+            gate = node.meta.get("loss", "custom")
+            gate = "loss" if gate == "custom" else gate
         else:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
         units[node.name] = []
@@ -125,14 +146,14 @@ def expand(derivation, notation="udl"):
             u = node.name if node.shape == () else _unit(node.name, idx)
             steps.append((u, e))
             units[node.name].append(u)
-            display[u] = show(node.name, idx)
+            show(u, node.name, idx)
             gates[u] = gate
     taken = [u for u, _ in steps] + [u for n in graph.leaves() for u in units.get(n.name, [])]
     if len(set(taken)) != len(taken):
         dup = next(u for u in taken if taken.count(u) > 1)
         raise SymbackError(f"--expand: unit name {dup!r} is ambiguous; rename the value it comes from")
     wrt = [u for p in derivation.params for u in units[p]]
-    return grad(steps, wrt=wrt), display, gates, units
+    return Expanded(grad(steps, wrt=wrt), display, markup, gates, units)
 
 
 def _ew_gate(expr) -> str | None:

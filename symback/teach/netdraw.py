@@ -147,10 +147,11 @@ def network_picture(
     from .expand import expand as unit_graph
     from .expand import point
 
-    g, display, gates, units = unit_graph(derivation, notation)
-    exact = g.at(point(derivation, units, seed)).values if seed is not None else None
-    pic = picture(g, exact, display, gates, title=head.replace("   (", "   (scalar graph, ", 1))
-    params = {u for p in derivation.params for u in units[p]}
+    x = unit_graph(derivation, notation)
+    exact = x.gradient.at(point(derivation, x.units, seed)).values if seed is not None else None
+    pic = picture(x.gradient, exact, x.display, x.gates, title=head.replace("   (", "   (scalar graph, ", 1))
+    pic.markup = x.markup
+    params = {u for p in derivation.params for u in x.units[p]}
     pic.nodes = [(i, "param" if i in params else k, label) for i, k, label in pic.nodes]
     return pic
 
