@@ -223,15 +223,13 @@ def _constants(plan: Plan, sizes) -> str:
 _REGISTER = '''
 
 # Numba's cache stores, with each compiled kernel, the name of the module that defined it, and imports
-# that module by name when it loads the kernel in a new process. Register this file under a fixed name,
-# so the cache works however the file was imported (any module name, or none).
+# that module by name when it loads the kernel in a new process. The kernels report a fixed module name
+# (a stand-in module holding this file's globals), so the cache works however this file was imported.
 _CANONICAL = "{canonical}"
 if _CANONICAL not in sys.modules:
-    _self = sys.modules.get(__name__)
-    if _self is None:
-        _self = types.ModuleType(_CANONICAL)
-        _self.__dict__.update(globals())
-    sys.modules[_CANONICAL] = _self
+    _standin = types.ModuleType(_CANONICAL)
+    _standin.__dict__.update({{k: v for k, v in globals().items() if not k.startswith("__")}})
+    sys.modules[_CANONICAL] = _standin
 for _kernel in ({kernels},):
     _kernel.py_func.__module__ = _CANONICAL
 '''
