@@ -45,7 +45,7 @@ def emit(args, data: dict, text: str) -> None:
 
 
 #: Modules under symback/commands/ that register subcommands, in --help order.
-COMMAND_MODULES = ("grad", "network", "check", "codegen", "teach")
+COMMAND_MODULES = ("grad", "network", "check", "codegen", "gradcheck", "teach")
 
 
 def build_parser() -> argparse.ArgumentParser:

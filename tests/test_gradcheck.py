@@ -44,3 +44,19 @@ def test_a_wrong_entry_is_reported_with_its_index_and_both_values():
     assert "[1, 2]" in text and "MISMATCH" in text
     data = report.to_dict()
     assert data["ok"] is False and data["params"][0]["index"] == [1, 2]
+
+
+def test_cli_gradcheck_compiles_the_spec_and_passes_every_example_parameter():
+    import json
+    from pathlib import Path
+
+    from test_grad_cli import run
+
+    spec = str(Path(__file__).resolve().parent.parent / "examples" / "foml_dag.py")
+    code, out, _ = run("gradcheck", spec, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["ok"] is True
+    assert {p["param"] for p in data["params"]} == {"w1", "w2"}
+    assert all(p["worst_relative_error"] < 1e-6 for p in data["params"])
+    code, _, err = run("gradcheck", "examples/missing.py")
+    assert code == 2 and "no such file" in err
