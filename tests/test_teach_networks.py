@@ -224,6 +224,14 @@ def test_udl_narrative_lists_the_parameter_derivatives_in_the_lectures_order_wit
     assert "∂ℓ/∂f₃ (B1) is reused by ∂ℓ/∂h₃ (B2), ∂ℓ/∂β₃ (B14), ∂ℓ/∂Ω₃ (B15)" in text
 
 
+@pytest.mark.parametrize("i, spec", list(enumerate(declared_examples())))
+def test_every_example_narrative_fits_80_columns(i, spec):
+    notation = ("udl", "cs229", "foml")[i % 3]
+    text = str(sb.explain(str(EXAMPLES / spec), notation=notation, seed=0))
+    assert [line for line in text.splitlines() if len(line) > 80] == []
+    assert "already computed!" in text or "start:" in text
+
+
 def test_dag_narrative_adds_the_gradients_of_both_paths_with_numbers():
     ex = sb.explain(FOML_DAG, notation="foml", seed=1)
     text = str(ex)

@@ -32,13 +32,13 @@ def _right(line: str, note: str, shape: str = "") -> list[str]:
     return [line, " " * (indent + 4) + (shape + "  " if shape else "") + note]
 
 
-def _wrap(text: str, indent: int, width: int = WIDTH) -> list[str]:
-    """Prose wrapped at spaces; continuation lines indented two more."""
+def _wrap(text: str, indent: int, width: int = WIDTH, hang: int | None = None) -> list[str]:
+    """Prose wrapped at spaces; continuation lines indented to `hang` (default: two more)."""
     words, lines, line = text.split(" "), [], " " * indent
     for w in words:
         if len(line) + len(w) + 1 > width and line.strip():
             lines.append(line.rstrip())
-            line = " " * (indent + 2)
+            line = " " * (indent + 2 if hang is None else hang)
         line += w + " "
     lines.append(line.rstrip())
     return lines
@@ -170,7 +170,14 @@ class _Text(_Renderer):
             return
         users = ", ".join(s.text(p.consumer) for p in b.paths)
         what = "parameter" if b.part == 2 else "value"
-        w([f"{head}the {what} {s.text(b.of)} feeds {len(b.paths)} modules ({users}): the gradients of the paths add"])
+        w(
+            _wrap(
+                f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.paths)} modules ({users}): the gradients of "
+                "the paths add",
+                2,
+                hang=len(head),
+            )
+        )
         total = " + ".join(s.adjoint(p.node) for p in b.paths)
         w(_right(f"{pad}{s.grad(b.of)} = {total}", number))
         for p in b.paths:

@@ -237,7 +237,7 @@ class CourseText(StrPrinter):
 
     def _print_Transpose(self, e):
         inner = self._print(e.arg)
-        return (inner if _atomic(e.arg) else f"({inner})") + "ᵀ"
+        return (inner if _atomic(e.arg) and "/" not in inner else f"({inner})") + "ᵀ"  # (∂ℓ/∂f)ᵀ
 
     def _print_MatMul(self, e):
         return " ".join(f"({self._print(a)})" if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args)
@@ -322,7 +322,7 @@ class CourseLatex(LatexPrinter):
 
     def _print_Transpose(self, e):
         inner = self._print(e.arg)
-        if not _atomic(e.arg):
+        if not _atomic(e.arg) or r"\frac" in inner:
             inner = rf"\left({inner}\right)"
         elif "^" in inner:  # W^{[2]} transposed: {W^{[2]}}^T, not a double superscript
             inner = "{" + inner + "}"
