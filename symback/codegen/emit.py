@@ -193,7 +193,8 @@ class Layout:
         return names
 
     def read(self, name: str, idx: str) -> str:
-        raise NotImplementedError
+        """Source reading entry `idx` of stored quantity `name`; each layout defines where it lives."""
+        raise TypeError(f"{type(self).__name__} must define read(): where {name} is stored in this layout")
 
     def grad_at(self, param: str, idx: str) -> str:
         return f"ws[{_plus(self.plan.offsets[param], idx)}]"

@@ -27,6 +27,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.str import StrPrinter
 
+from ..errors import SymbackError
 from ..nonsmooth import Indicator
 
 #: SymPy function name -> the Numba-compiled function that computes it (cf. pycode's _known_functions_math)
@@ -243,7 +244,8 @@ class NumbaPrinter(StrPrinter):
         name = type(expr).__name__
         if name in KNOWN_FUNCTIONS:
             return f"{KNOWN_FUNCTIONS[name]}({', '.join(self._print(a) for a in expr.args)})"
-        raise NotImplementedError(f"codegen: no Numba function for {name}() in {expr}")
+        raise SymbackError(f"codegen: no Numba function for {name}() in {expr}; write the activation with "
+                           "elementary functions (exp, log, tanh, erf, ...)")
 
     def _print_Softplus(self, expr):
         u = self._print(expr.args[0])
@@ -304,7 +306,7 @@ class NumbaPrinter(StrPrinter):
         return f"(1.0 if {self._print(expr.args[0])} > 0.0 else 0.0)"
 
     def emptyPrinter(self, expr):
-        raise NotImplementedError(f"codegen: cannot print {type(expr).__name__} {expr} for Numba")
+        raise SymbackError(f"codegen: cannot print {type(expr).__name__} {expr} for Numba")
 
 
 def to_numba(expr: sp.Expr, names: dict) -> str:
