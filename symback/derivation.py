@@ -12,11 +12,12 @@ import sympy as sp
 
 from . import ops  # noqa: F401  (registers the vector VJP rules)
 from .derive import reverse
+from .render import Rendered
 from .ir import Graph
 from .simplify import apply_rewrites, fuse, prune
 
 
-class Derivation:
+class Derivation(Rendered):
     """Forward and backward quantities of a network, ready to render, check or compile."""
 
     def __init__(self, network, simplify: bool = True):
@@ -64,15 +65,6 @@ class Derivation:
         from .codegen import compile_derivation
 
         return compile_derivation(self, path, notation=notation, dtype=dtype, force=force)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_latex_(self) -> str:
-        return self.render("latex")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
 
     def __repr__(self) -> str:
         return f"<Derivation of {self.network!r}: {len(self.forward)} forward, {len(self.backward)} backward nodes>"

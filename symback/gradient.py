@@ -18,6 +18,7 @@ import sympy as sp
 from .derive import reverse
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
+from .render import Rendered
 from .ir import Graph, Node, sym
 from .parse import names_in_order, number, parse_program
 from .scalar import build_graph
@@ -67,7 +68,7 @@ class Step:
     node_ref: Node | None = None
 
 
-class Gradient:
+class Gradient(Rendered):
     """The IR of a scalar expression with its adjoints, gradient and worked table."""
 
     def __init__(self, graph: Graph, output: str, wrt: list[str], adjoints: dict[str, str], source: str):
@@ -194,20 +195,11 @@ class Gradient:
 
         return render_gradient(self, None, format, expand)
 
-    def __str__(self) -> str:
-        return self.render("text")
-
     def __repr__(self) -> str:
         return f"<Gradient of {self.source} with respect to {', '.join(self.wrt)}>"
 
-    def _repr_latex_(self) -> str:
-        return self.render("latex")
 
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
-
-
-class Table:
+class Table(Rendered):
     """Forward values and gradients of every node at one point."""
 
     def __init__(self, gradient: Gradient, values: dict[str, sp.Expr]):
@@ -237,15 +229,6 @@ class Table:
         from .render.grad import render_gradient
 
         return render_gradient(self.gradient, self, format, expand)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_latex_(self) -> str:
-        return self.render("latex")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
 
 
 def _describe(expr, size: int) -> str:
