@@ -22,13 +22,13 @@ shape mismatches and unused parameters with one-line errors naming the node.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
 from . import library
 from .errors import SymbackError
-from .ir import Graph, Node, sym
+from .ir import Graph, Meta, Node, sym
 from .ops import msym
 
 
@@ -39,7 +39,7 @@ class _Decl:
     args: tuple[str, ...]
     shape: tuple | None
     build: object = None  # callable(shapes) -> (expr, shape) for non-leaves
-    meta: dict = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
 
 
 def _dim(value, where):
@@ -60,7 +60,7 @@ class DAG:
     # -- leaves --------------------------------------------------------------
     def input(self, name: str, size) -> str:
         """A per-sample input vector of `size` entries."""
-        return self._declare(_Decl(name, "input", (), (_dim(size, f"input {name}"),), meta={"kind": "input"}))
+        return self._declare(_Decl(name, "input", (), (_dim(size, f"input {name}"),), meta=Meta(kind="input")))
 
     def param(self, name: str, shape, kind: str | None = None, layer: int | None = None) -> str:
         """A trainable parameter: a matrix ``(rows, cols)`` or a vector ``(n,)``/``n``."""
@@ -69,9 +69,9 @@ class DAG:
         shape = tuple(_dim(s, f"param {name}") for s in shape)
         if len(shape) not in (1, 2):
             raise SymbackError(f"param {name}: shape must be (rows, cols) or (n,), got {shape}")
-        meta = {"kind": kind or ("weight" if len(shape) == 2 else "bias")}
+        meta = Meta(kind=kind or ("weight" if len(shape) == 2 else "bias"))
         if layer is not None:
-            meta["layer"] = layer
+            meta.layer = layer
         return self._declare(_Decl(name, "param", (), shape, meta=meta))
 
     # -- modules -------------------------------------------------------------
@@ -97,11 +97,11 @@ class DAG:
                 expr = expr + msym(b, shapes[b])
             return expr, (rows,)
 
-        meta = {"kind": kind}
+        meta = Meta(kind=kind)
         if layer is not None:
-            meta["layer"] = layer
+            meta.layer = layer
         if transposed:
-            meta["tied"] = w
+            meta.tied = w
         return self._declare(_Decl(name, "linear", args, None, build, meta))
 
     def ew(self, name: str, expr, inputs: dict[str, str] | None = None, kind: str = "value",
@@ -128,9 +128,7 @@ class DAG:
                 raise SymbackError(f"module {name}: elementwise inputs must have one shape, got {detail}")
             return body, vector.pop() if vector else ()
 
-        m = {"kind": kind, **meta}
-        if layer is not None:
-            m["layer"] = layer
+        m = Meta(kind=kind, layer=layer, **meta)
         return self._declare(_Decl(name, "ew", args, None, build, m))
 
     def map(self, name: str, x: str, activation, kind: str = "value", layer: int | None = None) -> str:
@@ -158,7 +156,7 @@ class DAG:
             expr = sp.BlockMatrix([[msym(v, shapes[v])] for v in values])
             return expr, (sum(shapes[v][0] for v in values),)
 
-        return self._declare(_Decl(name, "concat", tuple(values), None, build, {"kind": "value"}))
+        return self._declare(_Decl(name, "concat", tuple(values), None, build, Meta(kind="value")))
 
     def dense(self, name: str, x: str, W: str, b: str | None = None, activation="identity") -> str:
         """``name = a(W x + b)`` as two modules, ``name_pre`` and `name` (one if a is the identity)."""
@@ -253,17 +251,17 @@ class DAG:
                     shapes[a] = self._decls[a].shape
             expr, shape = d.build(shapes)
             shapes[n] = shape
-            meta = dict(d.meta)
+            meta = replace(d.meta)
             if d.op == "linear":
-                meta["shapes"] = {a: shapes[a] for a in d.args}
+                meta.shapes = {a: shapes[a] for a in d.args}
             pending.append(Node(n, d.op, args=d.args, expr=expr, shape=shape, meta=meta))
         out_shape = shapes[pred]
         if len(out_shape) != 1:
             raise SymbackError(f"loss: prediction {pred} must be a vector, has shape {out_shape}")
         if loss.kind == "class":
-            g.add(Node("y", "target", shape=(), meta={"kind": "label"}))
+            g.add(Node("y", "target", shape=(), meta=Meta(kind="label")))
         else:
-            g.add(Node("y", "target", shape=out_shape, meta={"kind": "target"}))
+            g.add(Node("y", "target", shape=out_shape, meta=Meta(kind="target")))
         for n in [n for n in leaves if self._decls[n].op == "param"]:
             d = self._decls[n]
             g.add(Node(n, "param", shape=d.shape, meta=d.meta))
@@ -314,5 +312,5 @@ def _loss_node(pred: str, n_out, loss) -> Node:
     else:
         expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
     return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
-                meta={"kind": "loss", "prediction": pred, "loss": loss.name, "loss_kind": loss.kind,
-                      "terminal": True, "size": n_out})
+                meta=Meta(kind="loss", prediction=pred, loss=loss.name, loss_kind=loss.kind,
+                          terminal=True, size=n_out))

@@ -23,7 +23,7 @@ from typing import Callable
 import sympy as sp
 
 from .errors import SymbackError
-from .ir import Graph, Node, sym
+from .ir import Graph, Meta, Node, sym
 from .nonsmooth import take_conventions
 
 
@@ -101,17 +101,17 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     for t in parts:
         via = name_for(f"{node.name}_via_{t.consumer}")
         out.add(Node(via, t.op, args=args_of(out, t.value), expr=t.value, shape=node.shape, role="adjoint",
-                     of=node.name, terms=(t,), meta={**_linear_meta(out, t), "path": t.consumer}))
+                     of=node.name, terms=(t,), meta=_linear_meta(out, t, path=t.consumer)))
         paths.append(sym(via))
     total = sp.Add(*paths)
-    out.add(Node(name, "ew", args=args_of(out, total), expr=total, meta={"sum_of_paths": True}, **common))
+    out.add(Node(name, "ew", args=args_of(out, total), expr=total, meta=Meta(sum_of_paths=True), **common))
 
 
-def _linear_meta(graph: Graph, term: Term) -> dict:
+def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
     if term.op != "linear":
-        return {}
+        return Meta(path=path)
     names = {s.name for s in term.value.atoms(sp.MatrixSymbol)} & set(graph.names)
-    return {"shapes": {n: graph[n].shape for n in sorted(names, key=graph.position)}}
+    return Meta(shapes={n: graph[n].shape for n in sorted(names, key=graph.position)}, path=path)
 
 
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:

@@ -27,6 +27,31 @@ LEAF_OPS = frozenset({"input", "param", "target"})
 
 
 @dataclass
+class Meta:
+    """What a node is, for the stages after derive: typed, so a misspelt field fails at once.
+
+    ``kind`` says what the node means to a course (``input``, ``weight``,
+    ``bias``, ``pre``, ``act``, ``value``, ``loss``, ``label``, ``target``, or a
+    rewrite's name such as ``softmax``); ``layer`` is its layer in a layered
+    network (CS229 indexing). The rest belong to one op each.
+    """
+
+    kind: str | None = None
+    layer: int | None = None
+    activation: str | None = None  # ew: the activation's name or formula
+    shapes: dict | None = None  # linear: shape of each argument
+    tied: str | None = None  # linear: the parameter used transposed (tied weights)
+    loss: str | None = None  # loss: its name ("custom" for a user's formula)
+    loss_kind: str | None = None  # loss: "separable" or "class"
+    prediction: str | None = None  # loss: the value it scores
+    size: object = None  # loss: number of outputs
+    terminal: bool = False  # loss: the output of the whole graph
+    path: str | None = None  # adjoint: one consumer's share of a branching gradient
+    sum_of_paths: bool = False  # adjoint: the sum of the per-path shares
+    fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
+
+
+@dataclass
 class Node:
     """One named quantity: ``name = op(args)``, described by ``expr``.
 
@@ -44,7 +69,7 @@ class Node:
     role: str = "forward"
     of: str | None = None
     terms: tuple = ()
-    meta: dict = field(default_factory=dict)
+    meta: Meta = field(default_factory=Meta)
 
     @property
     def symbol(self) -> sp.Symbol:

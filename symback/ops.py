@@ -67,7 +67,7 @@ def _product_vjp(term: sp.MatrixExpr, target: sp.MatrixSymbol, G: sp.MatrixExpr)
 
 
 def _linear_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    shapes = node.meta["shapes"]
+    shapes = node.meta.shapes
     A = msym(arg, shapes[arg])
     G = msym(upstream.name, node.shape)
     terms = node.expr.args if isinstance(node.expr, sp.MatAdd) else (node.expr,)
@@ -101,7 +101,7 @@ def sum_kronecker(expr: sp.Expr) -> sp.Expr:
 
 
 def _loss_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    pred = node.meta["prediction"]
+    pred = node.meta.prediction
     if arg != pred:
         raise SymbackError(f"loss {node.name}: no gradient with respect to the target {arg}")
     base = sp.IndexedBase(pred, real=True)
@@ -112,7 +112,7 @@ def _loss_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     from .simplify import smallest
 
     d = smallest(take_conventions(d))
-    value = d if node.meta.get("terminal") else d * upstream
+    value = d if node.meta.terminal else d * upstream
     return Term(node.name, d, value, op="ew")
 
 

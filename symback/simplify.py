@@ -18,13 +18,13 @@ never a table keyed by activation or loss name:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import mpmath
 import sympy as sp
 
-from .ir import Graph, Node, sym
+from .ir import Graph, Meta, Node, sym
 from .nonsmooth import Indicator
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
@@ -102,7 +102,7 @@ def _softmax(expr: sp.Expr):
             arg = body.args[0].base.name
             pattern = sp.exp(sym(arg)) / s
             if expr.has(pattern):
-                node = Node("p", "ew", args=(arg,), expr=pattern, shape=(hi + 1,), meta={"kind": "softmax"})
+                node = Node("p", "ew", args=(arg,), expr=pattern, shape=(hi + 1,), meta=Meta(kind="softmax"))
                 return expr.subs(pattern, sym("p")), node
     return None
 
@@ -121,7 +121,7 @@ def _sigmoid(expr: sp.Expr):
         trial = smallest(sp.cancel(trial))
         if sp.count_ops(trial) < sp.count_ops(expr):
             node = Node("sigma", "ew", args=(f.name,), expr=1 / (1 + sp.exp(-f)), shape=None,
-                        meta={"kind": "sigmoid"})
+                        meta=Meta(kind="sigmoid"))
             return trial.xreplace({s: sym("sigma")}), node
     return None
 
@@ -182,7 +182,7 @@ def fuse(graph: Graph, keep: set[str]) -> Graph:
                 node.expr = candidate
                 node.args = tuple(a for a in graph.names if a in {s.name for s in candidate.free_symbols}
                                   and a != node.name)
-                node.meta = {**node.meta, "fused": up.name}
+                node.meta = replace(node.meta, fused=up.name)
     return Graph(graph)
 
 

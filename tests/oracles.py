@@ -134,7 +134,7 @@ def explicit_graph_loss(graph, values: dict, x, y, inputs: dict | None = None):
             env[node.name] = sp.Matrix([node.expr.xreplace({sp.Symbol(a, real=True): env[a][i] for a in node.args})
                                         for i in range(n)])
         elif node.op == "loss":
-            pred = env[node.meta["prediction"]]
+            pred = env[node.meta.prediction]
             expr = node.expr
             if isinstance(env["y"], int):
                 expr = expr.xreplace({sp.Symbol("y", real=True): env["y"]})
@@ -142,7 +142,7 @@ def explicit_graph_loss(graph, values: dict, x, y, inputs: dict | None = None):
             subs = {}
             for e in expr.atoms(sp.Indexed):
                 idx = int(e.indices[0])
-                subs[e] = pred[idx] if e.base.name == node.meta["prediction"] else env["y"][idx]
+                subs[e] = pred[idx] if e.base.name == node.meta.prediction else env["y"][idx]
             env["l"] = expr.xreplace(subs)
     return env["l"], params
 

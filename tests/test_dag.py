@@ -27,7 +27,7 @@ def instance(d, seed):
     inputs = {n.name: rng.normal(size=int(n.shape[0])) for n in g.leaves("input")}
     y_node = g["y"]
     if y_node.shape == ():
-        y = int(rng.integers(int(g["l"].meta["size"])))
+        y = int(rng.integers(int(g["l"].meta.size)))
     else:
         y = rng.normal(size=int(y_node.shape[0]))
     return values, inputs, y
@@ -54,7 +54,7 @@ def test_lecture_dag_sums_both_paths_for_x1_and_both_uses_of_w1():
     d = load_spec(str(EXAMPLES / "foml_dag.py")).derive()
     g = d.graph
     assert g["dl_dx1"].op == "ew" and set(g["dl_dx1"].args) == {"dl_dx1_via_m", "dl_dx1_via_c"}
-    assert {g["dl_dw1_via_x3"].meta["path"], g["dl_dw1_via_s1"].meta["path"]} == {"x3", "s1"}
+    assert {g["dl_dw1_via_x3"].meta.path, g["dl_dw1_via_s1"].meta.path} == {"x3", "s1"}
     values, inputs, y = instance(d, 3)
     v = d.evaluate(values, inputs, y)
     np.testing.assert_allclose(v["dl_dw1"], v["dl_dw1_via_x3"] + v["dl_dw1_via_s1"], rtol=0, atol=0)
@@ -63,7 +63,7 @@ def test_lecture_dag_sums_both_paths_for_x1_and_both_uses_of_w1():
 
 def test_tied_weights_gradient_sums_encoder_and_transposed_decoder_use():
     d = load_spec(str(EXAMPLES / "tied_autoencoder.py")).derive()
-    exprs = {n.meta.get("path"): str(n.expr) for n in d.graph.backward() if n.of == "W_enc" and "path" in n.meta}
+    exprs = {n.meta.path: str(n.expr) for n in d.graph.backward() if n.of == "W_enc" and n.meta.path is not None}
     assert exprs == {"xhat": "code*dl_dxhat.T", "enc": "dl_denc*x.T"}
 
 

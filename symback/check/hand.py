@@ -207,7 +207,7 @@ def _inputs(ns: Namespace, inst, sample) -> dict:
         name = n.symbol("input") if q.kind == "input" else "y"
         if sample is None:
             out[name[:1].upper() + name[1:]] = ns.value(copy(q, batch=True), inst, None).a
-        elif q.kind == "target" and ns.graph["y"].meta.get("kind") == "label":
+        elif q.kind == "target" and ns.graph["y"].meta.kind == "label":
             out[name] = float(inst.samples[sample]["y"])
         else:
             out[name] = ns.value(q, inst, sample).a

@@ -13,12 +13,12 @@ BCE targets uniform in (0, 1). A fixed seed makes every run the same.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
 
-from ..ir import Graph, Node
+from ..ir import Graph, Meta, Node
 from ..numeric import evaluate_sample
 
 
@@ -34,6 +34,8 @@ def concrete_graph(graph: Graph, sub: dict) -> Graph:
             return tuple(fix(e) for e in v)
         if isinstance(v, dict):
             return {k: fix(e) for k, e in v.items()}
+        if isinstance(v, Meta):
+            return replace(v, size=fix(v.size), shapes=fix(v.shapes))
         return v
 
     return Graph(Node(n.name, n.op, n.args, fix(n.expr), fix(n.shape), n.role, n.of, n.terms, fix(n.meta))
@@ -88,7 +90,7 @@ class Instance:
         for graph in (self._graphs[0], None):
             graph = graph or self._graphs[1]()
             # the total adjoint, not one path's share of it (meta "path")
-            found = [n.name for n in graph.backward() if n.of == forward and "path" not in n.meta]
+            found = [n.name for n in graph.backward() if n.of == forward and n.meta.path is None]
             if found:
                 return found[0]
         raise KeyError(forward)
@@ -128,16 +130,16 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         return cache["g"]
 
     y_node = graph["y"]
-    loss = graph[derivation.output].meta.get("loss", "")
+    loss = graph[derivation.output].meta.loss or ""
     n_in = int(graph["x"].shape[0])
-    n_out = int(graph[derivation.output].meta.get("size") or (y_node.shape[0] if y_node.shape else 1))
+    n_out = int(graph[derivation.output].meta.size or (y_node.shape[0] if y_node.shape else 1))
     out = []
     for i in range(count):
         params = {n.name: rng.standard_normal(tuple(int(s) for s in n.shape)) for n in graph.leaves("param")}
         samples = []
         for _ in range(batch):
             x = rng.standard_normal(n_in)
-            if y_node.meta.get("kind") == "label":
+            if y_node.meta.kind == "label":
                 y = int(rng.integers(n_out))
             elif loss.startswith("bce"):
                 y = rng.uniform(0, 1, n_out)

@@ -113,15 +113,15 @@ class Namespace:
         self._both("x", "input", 0, "x", deriv_ok=False, alias=True)
         self._both(n.act.render(0), "input", 0, "x", deriv_ok=False, alias=True)
         self._both("y", "target", None, "y", deriv_ok=False)
-        if g["y"].meta.get("kind") == "label":  # the one-hot label, as symback writes it
+        if g["y"].meta.kind == "label":  # the one-hot label, as symback writes it
             self._both("e_y", "target", None, "y", deriv_ok=False, alias=True)
             self._add(Quantity("E_Y", "target", None, False, True, "y", alias=True))
         loss = g[self.derivation.output]
         self._add(Quantity(n.loss.render(None), "loss", None, False, False, loss.name))
-        pred = loss.meta.get("prediction")
+        pred = loss.meta.prediction
         if pred:
             self._both("yhat", "pred", None, pred, deriv_ok=False, alias=True)
-        if "p" in g and g["p"].meta.get("kind") == "softmax":
+        if "p" in g and g["p"].meta.kind == "softmax":
             self._both("p", "prob", None, "p", deriv_ok=False, alias=True)
         self._add(Quantity("B", "size", None, False, True, ""))
 
@@ -198,7 +198,7 @@ class Namespace:
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
         sample = inst.samples[s]
-        if q.kind == "target" and self.graph["y"].meta.get("kind") == "label":
+        if q.kind == "target" and self.graph["y"].meta.kind == "label":
             out = np.zeros((inst.n_out, 1))
             out[int(sample["y"]), 0] = 1.0
             return out

@@ -217,7 +217,7 @@ def _masks_through_outputs(graph, exprs: dict) -> None:
 
 def _loss_in_logits(graph, loss: Node, expr: sp.Expr) -> sp.Expr:
     """log(h[j]) with h = sigma(f) -> the stable form in f (BCE on a sigmoid output)."""
-    pred = graph[loss.meta["prediction"]]
+    pred = graph[loss.meta.prediction]
     if pred.op != "ew" or len(pred.args) != 1 or not pred.expr.has(sp.exp):
         return expr
     f = pred.args[0]
@@ -295,8 +295,8 @@ def build(d, name: str = "network") -> Plan:
         inputs.append((n.name, col, size))
         col += size
     loss = next(n for n in g if n.op == "loss")
-    labels = loss.meta.get("loss_kind") == "class"
-    pred = loss.meta["prediction"]
+    labels = loss.meta.loss_kind == "class"
+    pred = loss.meta.prediction
     sizes = {}
     for n in g:
         if len(n.shape) == 1 and n.op != "param":
@@ -310,8 +310,8 @@ def build(d, name: str = "network") -> Plan:
     grad_of = {}
     for p, a in d.adjoints.items():
         node = g[a]
-        if node.meta.get("sum_of_paths") and len(node.shape) == 2 or (
-                node.meta.get("sum_of_paths") and all(g[v].of == p for v in node.args)):
+        if node.meta.sum_of_paths and len(node.shape) == 2 or (
+                node.meta.sum_of_paths and all(g[v].of == p for v in node.args)):
             for v in node.args:
                 grad_of[v] = p
         else:
@@ -325,7 +325,7 @@ def build(d, name: str = "network") -> Plan:
     products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
     return Plan(
         name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
-        labels=labels, n_out=_int(loss.meta["size"], "loss"), prediction=pred, loss=loss.meta.get("loss", "custom"),
+        labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=getattr(d.network, "reduction", "mean"), sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         init=_init_schemes(g, params), max_product=max(products, default=1),
     )
@@ -546,8 +546,8 @@ def _init_schemes(g, params) -> dict:
             if node.op != "linear" or node.role != "forward":
                 continue
             for u in g.consumers(c):
-                if g[u].op == "ew" and g[u].role == "forward" and "activation" in g[u].meta:
-                    act = g[u].meta["activation"]
+                if g[u].op == "ew" and g[u].role == "forward" and g[u].meta.activation is not None:
+                    act = g[u].meta.activation
                     break
             break
         out[p] = ("he" if act in RELU_LIKE else "glorot", act or "identity")

@@ -42,8 +42,8 @@ def _batch(module, derivation, seed: int, batch: int = 4):
     X = rng.normal(size=(batch, width))
     g = derivation.graph
     if g["y"].shape == ():
-        Y = rng.integers(0, int(g["l"].meta["size"]), size=batch)
-    elif g["l"].meta.get("loss") in ("bce", "bce_with_logits"):
+        Y = rng.integers(0, int(g["l"].meta.size), size=batch)
+    elif g["l"].meta.loss in ("bce", "bce_with_logits"):
         Y = rng.uniform(size=(batch, int(g["y"].shape[0])))
     else:
         Y = rng.normal(size=(batch, int(g["y"].shape[0])))

@@ -104,11 +104,11 @@ class Builder:
     def __init__(self, d, notation, layout: str, fmt: str, batch: bool = False):
         self.d, self.nt, self.layout, self.fmt, self.batch = d, notation, layout, fmt, batch
         self.g = d.graph
-        self.adj = {n.of: n.name for n in self.g.backward() if "path" not in n.meta}
+        self.adj = {n.of: n.name for n in self.g.backward() if n.meta.path is None}
         self.at = {}  # (kind, IR layer) -> forward node name
         for n in self.g.forward():
-            if "layer" in n.meta:
-                self.at[(n.meta["kind"], n.meta["layer"])] = n.name
+            if n.meta.layer is not None:
+                self.at[(n.meta.kind, n.meta.layer)] = n.name
         self.depth = max((k for (kind, k) in self.at if kind == "pre"), default=0)
         self.display = self._display()
 
@@ -165,9 +165,9 @@ class Builder:
         node = self.g[name]
         if node.role == "adjoint":
             of = self.g[node.of]
-            kind, k = of.meta.get("kind"), of.meta.get("layer")
-            if "path" in node.meta:  # one consumer's share of a gradient that branches
-                via = self.node_symbol(node.meta["path"])
+            kind, k = of.meta.kind, of.meta.layer
+            if node.meta.path is not None:  # one consumer's share of a gradient that branches
+                via = self.node_symbol(node.meta.path)
                 return (
                     f"{self.node_symbol(self.adj[of.name])} (via {via})"
                     if self.fmt == "text"
@@ -180,7 +180,7 @@ class Builder:
             if kind in ("act", "weight", "bias", "input"):
                 return self.derivative(kind, k)
             return self.frac(self.loss, self.node_symbol(of.name))
-        kind, k = node.meta.get("kind"), node.meta.get("layer")
+        kind, k = node.meta.kind, node.meta.layer
         if kind == "input" and not self.depth:  # a DAG may have several inputs: keep their names
             return name if self.fmt == "text" else sp.latex(sp.Symbol(name))
         if kind == "input":
@@ -202,7 +202,7 @@ class Builder:
     def _display(self, **changes) -> Display:
         names, vectors, adjoints = {}, set(), set()
         for n in self.g:
-            if n.role == "forward" and n.meta.get("kind") == "loss":
+            if n.role == "forward" and n.meta.kind == "loss":
                 continue
             names[n.name] = self.node_symbol(n.name)
             if len(n.shape) >= 1:
@@ -212,7 +212,7 @@ class Builder:
         onehot = "e_y" if not self.batch else "E_y"
         if self.fmt == "latex":
             onehot = r"\mathbf{e}_{y}" if not self.batch else r"\mathbf{E}_{y}"
-        broadcast = {n.name for n in self.g.forward() if n.meta.get("kind") == "bias"} if self.batch else set()
+        broadcast = {n.name for n in self.g.forward() if n.meta.kind == "bias"} if self.batch else set()
         d = Display(
             fmt=self.fmt,
             layout=self.layout,
@@ -384,7 +384,7 @@ class Builder:
         for n in self.g.forward():
             if n.is_leaf:
                 continue
-            kind = n.meta.get("kind")
+            kind = n.meta.kind
             if kind == "loss":
                 if self.batch:
                     mean = r"\frac{1}{B} \sum_{i=1}^{B}" if self.fmt == "latex" else "(1/B) sum_i"
@@ -413,13 +413,13 @@ class Builder:
             if n.op == "seed" or n.of in params:
                 continue
             if self.batch:
-                if self.g[n.of].meta.get("kind") != "pre":
+                if self.g[n.of].meta.kind != "pre":
                     continue
                 disp = self._inline_acts()
                 s.items.append(Eq(self.node_symbol(n.name), [self.rhs(n.name, disp)], self.shape(n.name), name=n.name))
                 continue
             where = None
-            if "fused" in n.meta:
+            if n.meta.fused is not None:
                 where = Note(["(fused: the activation's derivative cancels)"])
             s.items.append(Eq(self.node_symbol(n.name), [self.rhs(n.name)], self.shape(n.name), where, name=n.name))
         for eq in self.recursion():
@@ -432,7 +432,7 @@ class Builder:
         names = dict(display.names)
         inline = set(display.inline)
         for n in self.g.backward():
-            if self.g[n.of].meta.get("kind") == "act":
+            if self.g[n.of].meta.kind == "act":
                 names[n.name] = self.linear(n.expr, display) if n.op == "linear" else self.ew(n.expr, display)
                 inline.add(n.name)
         d = Display(**{**display.__dict__, "names": names, "inline": inline})
@@ -486,7 +486,7 @@ class Builder:
         for p in self.d.params:
             node = self.g[self.d.adjoints[p]]
             for via in self.g.backward():  # a shared parameter: one share per use, then their sum
-                if via.of == p and "path" in via.meta and not self.batch:
+                if via.of == p and via.meta.path is not None and not self.batch:
                     s.items.append(
                         Eq(self.node_symbol(via.name), [self.rhs(via.name)], self.shape(via.name), name=via.name)
                     )
@@ -508,7 +508,7 @@ class Builder:
 
     def batch_grad(self, p: str) -> str:
         node = self.g[self.d.adjoints[p]]
-        kind = self.g[p].meta["kind"]
+        kind = self.g[p].meta.kind
         mean = self.d.network.reduction != "sum"
         scale = (r"\frac{1}{B} " if self.fmt == "latex" else "(1/B) ") if mean else ""
         one = r"\mathbf{1}" if self.fmt == "latex" else "1"
@@ -536,7 +536,7 @@ class Builder:
                 gnode = self.g[self.adj[name]]
                 args = [a for a in gnode.args if a != err]
                 for a in args:
-                    a_kind = self.g[a].meta.get("kind")
+                    a_kind = self.g[a].meta.kind
                     if a_kind == "input":
                         mapping[a] = self.fix(self.nt.act.render(K - 1, self.fmt))
                         uses_input = True
@@ -623,7 +623,7 @@ def _has_adjoint(expr, display: Display) -> bool:
 def _loss_expr(node):
     """The loss formula; a sum over one output component is written without the sum."""
     expr = node.expr
-    if node.meta.get("size") == 1:
+    if node.meta.size == 1:
 
         def one(s):
             (j, lo, hi), body = s.limits[0], s.function
@@ -953,8 +953,8 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
                 "name": n.name,
                 "symbol": text.node_symbol(n.name),
                 "latex": tex.node_symbol(n.name),
-                "kind": of.meta.get("kind"),
-                "layer": of.meta.get("layer"),
+                "kind": of.meta.kind,
+                "layer": of.meta.layer,
                 "shape": _shape_json(n.shape),
                 "role": n.role,
                 "of": n.of,

@@ -174,7 +174,7 @@ def picture(
         if node.name in gates:
             label = gates[node.name]
         else:
-            label = gate_label(node.expr) if node.op == "scalar" else node.meta.get("label", node.op)
+            label = gate_label(node.expr) if node.op == "scalar" else node.op
         kind = "gate" if label is not None else "step"
         pic.nodes.append((node.name, kind, label if label is not None else _text(node.expr)))
 

@@ -105,8 +105,8 @@ def expand(derivation, notation="udl") -> Expanded:
         display[unit], markup[unit] = (s.text, s.html) if one else unit_names(s, idx)
 
     for node in graph:
-        if node.op == "target" and node.meta.get("kind") == "label":
-            n = int(graph["l"].meta["size"])
+        if node.op == "target" and node.meta.kind == "label":
+            n = int(graph["l"].meta.size)
             units["y"] = [_unit("y", (i,)) for i in range(n)]  # the label as a one-hot target
             for i, u in enumerate(units["y"]):
                 display[u], markup[u] = unit_names(names["y"], (i,))
@@ -133,11 +133,11 @@ def expand(derivation, notation="udl") -> Expanded:
                     if len(graph[a].shape) == 1
                 }
                 exprs.append(node.expr.xreplace(comp))
-            act = node.meta.get("activation")
+            act = node.meta.activation
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
             exprs = [_loss(node, graph, alias)]
-            gate = node.meta.get("loss", "custom")
+            gate = (node.meta.loss or "custom")
             gate = "loss" if gate == "custom" else gate
         else:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
@@ -167,8 +167,8 @@ def _ew_gate(expr) -> str | None:
 
 def _loss(node, graph, alias) -> sp.Expr:
     """The loss written in unit symbols: the Sum over components expanded, f[y] as Σ y_k f_k."""
-    pred = node.meta["prediction"]
-    n = int(node.meta["size"])
+    pred = node.meta.prediction
+    n = int(node.meta.size)
     comps = {sp.Indexed(sp.IndexedBase(pred, real=True), k): sym(_unit(pred, (k,))) for k in range(n)}
     targets = {sp.Indexed(sp.IndexedBase("y", real=True), k): sym(_unit("y", (k,))) for k in range(n)}
     expr = node.expr.doit()

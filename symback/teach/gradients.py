@@ -168,16 +168,16 @@ class NormReport:
 def _layers(derivation):
     """(k, pre node, adjoint of the pre node, weight name) for every layer of a layered network."""
     g = derivation.graph
-    adj = {n.of: n for n in g.backward() if "path" not in n.meta}
+    adj = {n.of: n for n in g.backward() if n.meta.path is None}
     pre = sorted(
-        (n for n in g.forward() if n.meta.get("kind") == "pre" and "layer" in n.meta), key=lambda n: n.meta["layer"]
+        (n for n in g.forward() if n.meta.kind == "pre" and n.meta.layer is not None), key=lambda n: n.meta.layer
     )
     if not pre or not hasattr(derivation.network, "layers"):
         raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
     out = []
     for n in pre:
-        k = n.meta["layer"]
-        weight = next(p.name for p in g.leaves("param") if p.meta.get("kind") == "weight" and p.meta.get("layer") == k)
+        k = n.meta.layer
+        weight = next(p.name for p in g.leaves("param") if p.meta.kind == "weight" and p.meta.layer == k)
         out.append((k, n, adj.get(n.name), weight))
     return out
 
@@ -216,7 +216,7 @@ def gradient_norms(
         delta = np.asarray(values[adj.name], dtype=float)
         act = None
         (term,) = adj.terms
-        if term.consumer in derivation.graph and derivation.graph[term.consumer].meta.get("kind") == "act":
+        if term.consumer in derivation.graph and derivation.graph[term.consumer].meta.kind == "act":
             local = Node("_local", "ew", args=(), expr=term.local, shape=pre.shape)
             with np.errstate(all="ignore"):
                 act = float(np.sqrt(np.mean(np.square(evaluator._elementwise(local)(values)))))

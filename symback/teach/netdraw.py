@@ -104,12 +104,12 @@ def _formula(node, names: Symbols, printer: CourseText, shorten: bool = True) ->
     """The module's right-hand side as the course writes it (text, HTML): ``Ω₀ x + β₀``, ``relu(f₀)``."""
     args = [names[a] for a in node.args]
     call = None
-    if node.op == "loss" and node.meta.get("loss", "custom") != "custom":  # a user's expression: its formula
-        call = node.meta["loss"]
-    elif node.meta.get("kind") == "softmax":
+    if node.op == "loss" and (node.meta.loss or "custom") != "custom":  # a user's expression: its formula
+        call = node.meta.loss
+    elif node.meta.kind == "softmax":
         call, args = "softmax", args[:1]
-    elif node.meta.get("activation", "").isidentifier():
-        call, args = node.meta["activation"], args[:1]
+    elif (node.meta.activation or "").isidentifier():
+        call, args = node.meta.activation, args[:1]
     if call is not None:
         text = f"{call}({', '.join(a.text for a in args)})"
         markup = f"{html.escape(call)}({', '.join(a.html for a in args)})"
@@ -161,15 +161,15 @@ def net_picture(derivation, notation="udl", values: dict | None = None, title: s
     graph = derivation.graph
     names = Symbols(derivation, notation)
     printer = CourseText(names)
-    whole = {n.of: n.name for n in graph.backward() if "path" not in n.meta}
-    via = {(n.of, n.meta["path"]): n.name for n in graph.backward() if "path" in n.meta}
+    whole = {n.of: n.name for n in graph.backward() if n.meta.path is None}
+    via = {(n.of, n.meta.path): n.name for n in graph.backward() if n.meta.path is not None}
     pic = NetPicture(title or _title(derivation, names), names.loss.text, numbers=values is not None)
-    forward = [n for n in graph.forward() if n.meta.get("kind") != "softmax"]  # p is the loss's helper
+    forward = [n for n in graph.forward() if n.meta.kind != "softmax"]  # p is the loss's helper
     for node in forward:
         kind = {"input": "input", "target": "target", "param": "param", "loss": "loss"}.get(node.op, "module")
         sym = names[node.name]
         formula, markup = ("", "") if node.is_leaf else _formula(node, names, printer)
-        shape = "class label" if node.meta.get("kind") == "label" else shape_text(node.shape)
+        shape = "class label" if node.meta.kind == "label" else shape_text(node.shape)
         pic.boxes.append(Box(node.name, kind, sym.text, sym.html, formula, shape, markup))
 
     def numbers(v, adjoint):
@@ -181,7 +181,7 @@ def net_picture(derivation, notation="udl", values: dict | None = None, title: s
 
     for node in forward:
         v = node.name
-        users = [c for c in graph.consumers(v) if graph[c].role == "forward" and graph[c].meta.get("kind") != "softmax"]
+        users = [c for c in graph.consumers(v) if graph[c].role == "forward" and graph[c].meta.kind != "softmax"]
         if node.op == "loss":
             users = ["(output)"]
         if not users:
@@ -191,7 +191,7 @@ def net_picture(derivation, notation="udl", values: dict | None = None, title: s
             grad = 1.0
         is_param = node.op == "param"
         if len(users) == 1:
-            tied = users[0] in graph and graph[users[0]].meta.get("tied") == v
+            tied = users[0] in graph and graph[users[0]].meta.tied == v
             pic.wires.append(Wire(v, users[0], value, grad, is_norm, **(_tied(names, v) if tied else {})))
             continue
         point = f"{v}(branch)"
@@ -200,7 +200,7 @@ def net_picture(derivation, notation="udl", values: dict | None = None, title: s
         for c in users:
             part = via.get((v, c))
             g = size_of(values[part])[0] if (values is not None and part) else None
-            tied = _tied(names, v) if graph[c].meta.get("tied") == v else {}
+            tied = _tied(names, v) if graph[c].meta.tied == v else {}
             pic.wires.append(Wire(point, c, None, g, is_norm, branch=True, shared=is_param, **tied))
     return pic
 

@@ -88,7 +88,7 @@ class NetExplanation:
             Forward(f"F{i}", n.name, val(n.name)) for i, n in enumerate((n for n in g.forward() if not n.is_leaf), 1)
         ]
         self.forward_step = {f.node: f.step for f in self.forward}
-        whole = [n for n in g.backward() if "path" not in n.meta and n.op != "seed"]
+        whole = [n for n in g.backward() if n.meta.path is None and n.op != "seed"]
         self.adjoint_of = {n.of: n.name for n in whole}
         inner = [n for n in whole if not g[n.of].is_leaf]
         params = [g[self.adjoint_of[p]] for p in self._param_order() if p in self.adjoint_of]
@@ -110,19 +110,19 @@ class NetExplanation:
     def _param_order(self) -> list[str]:
         params = list(self.derivation.params)
         order = PARAM_ORDER.get(self.notation.name, ("weight", "bias"))
-        if not all("layer" in self.graph[p].meta for p in params):
+        if not all(self.graph[p].meta.layer is not None for p in params):
             return params  # a DAG: as declared
 
         def key(p):
             meta = self.graph[p].meta
-            kind = meta.get("kind")
-            return meta["layer"], order.index(kind) if kind in order else len(order)
+            kind = meta.kind
+            return meta.layer, order.index(kind) if kind in order else len(order)
 
         return sorted(params, key=key)
 
     def _path(self, node, term, step_of) -> Path:
         g = self.graph
-        via = next((n.name for n in g.backward() if n.of == node.of and n.meta.get("path") == term.consumer), node.name)
+        via = next((n.name for n in g.backward() if n.of == node.of and n.meta.path == term.consumer), node.name)
         consumer = g[term.consumer]
         if consumer.op == "loss":  # the node's own expression: the simplified one (p - onehot(y), not softmax')
             p = Path(term.consumer, via, g[via].expr, "start", term.local, None)

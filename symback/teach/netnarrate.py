@@ -187,9 +187,9 @@ class _Text(_Renderer):
     def error_name(self, of: str) -> str:
         """``δ^[2] = `` where the course names the error term of a layer (CS229), else nothing."""
         meta = self.g[of].meta
-        if self.ex.notation.error is None or meta.get("kind") != "pre" or "layer" not in meta:
+        if self.ex.notation.error is None or meta.kind != "pre" or meta.layer is None:
             return ""
-        return f"{self.s._course('error', meta['layer']).text} = "
+        return f"{self.s._course('error', meta.layer).text} = "
 
     def notes(self, p: Path, of: str, pad: str) -> None:
         w = self.lines.extend

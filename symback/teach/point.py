@@ -84,13 +84,13 @@ def random_data(graph, batch: int | None, rng) -> tuple[dict, np.ndarray]:
         inputs[node.name] = rng.normal(size=(n,) if batch is None else (n, batch))
     target = graph["y"]
     loss = next(n for n in graph.forward() if n.op == "loss")
-    if target.meta.get("kind") == "label":
-        classes = _int(loss.meta["size"], "the loss")
+    if target.meta.kind == "label":
+        classes = _int(loss.meta.size, "the loss")
         y = rng.integers(0, classes, size=() if batch is None else (batch,))
     else:
         n = _int(target.shape[0], "target y")
         size = (n,) if batch is None else (n, batch)
-        y = rng.integers(0, 2, size=size).astype(float) if "bce" in loss.meta.get("loss", "") else rng.normal(size=size)
+        y = rng.integers(0, 2, size=size).astype(float) if "bce" in (loss.meta.loss or "") else rng.normal(size=size)
     return inputs, y
 
 

@@ -144,7 +144,7 @@ class Symbols:
         layered = hasattr(getattr(derivation, "network", None), "layers")
         self.by_name: dict[str, Sym] = {}
         for node in self.graph.forward():
-            kind, k = node.meta.get("kind"), node.meta.get("layer")
+            kind, k = node.meta.kind, node.meta.layer
             if k is not None and kind in ("pre", "act", "weight", "bias"):
                 self.by_name[node.name] = self._course(kind, k)
             elif node.op == "input" and layered:
@@ -168,7 +168,7 @@ class Symbols:
     def adjoint(self, name: str, fmt: str = "text") -> str:
         """An adjoint node's symbol: ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
         node = self.graph[name]
-        path = node.meta.get("path")
+        path = node.meta.path
         if fmt == "latex":
             whole = self.grad_tex(node.of)
             return rf"\left.{whole}\right|_{{\text{{via }} {self[path].tex}}}" if path else whole
