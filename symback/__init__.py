@@ -1,8 +1,13 @@
 """symback: backpropagation you can read, check and run fast.
 
-Public names only; each lives in the module named for its stage.
+Public names only; each lives in the module named for its stage. Importing the
+consumers (render, check, codegen, teach) registers the methods they give a
+`Derivation` (``render``, ``check``, ``compile``).
 """
 
+__version__ = "0.1.0"  # first: the code generator stamps it into every module it writes
+
+from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
 from .check.fd import gradcheck
 from .dag import DAG
 from .derivation import Derivation
@@ -19,4 +24,3 @@ __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "grad", "gradcheck", "register_activation", "register_loss", "register_notation",
 ]
-__version__ = "0.1.0"

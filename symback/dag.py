@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from . import library
+from .derivation import Derivation, Summary
 from .errors import SymbackError
 from .ir import Graph, Meta, Node, sym
 from .ops import msym
@@ -287,10 +288,14 @@ class DAG:
     def params(self) -> list[str]:
         return [n for n, d in self._decls.items() if d.op == "param"]
 
-    def derive(self, simplify: bool = True):
-        from .derivation import Derivation
+    def derive(self, simplify: bool = True) -> Derivation:
+        """The backpropagation equations of this DAG (a `Derivation`)."""
+        forward, output = self.graph()
+        return Derivation(forward, output, [n.name for n in forward.leaves("param")], self.summary(), simplify)
 
-        return Derivation(self, simplify=simplify)
+    def summary(self) -> Summary:
+        """The plain description consumers read instead of this object."""
+        return Summary("dag", repr(self), name=self.name, loss=self.loss_spec, reduction=self.reduction)
 
     def __repr__(self) -> str:
         return f"DAG({self.name or ''!s}: {len(self._decls)} values)"

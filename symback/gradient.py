@@ -15,10 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 import sympy as sp
 
-from .derive import reverse
+from .derivation import Derivation, Displayed, Summary, _provided
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
-from .render import Rendered
 from .ir import Graph, Node, sym
 from .parse import names_in_order, number, parse_program
 from .scalar import build_graph
@@ -68,19 +67,24 @@ class Step:
     node_ref: Node | None = None
 
 
-class Gradient(Rendered):
-    """The IR of a scalar expression with its adjoints, gradient and worked table."""
+class Gradient(Derivation):
+    """The `Derivation` of a scalar expression, with its gradient and worked table (never simplified)."""
 
-    def __init__(self, graph: Graph, output: str, wrt: list[str], adjoints: dict[str, str], source: str):
-        self.graph = graph
-        self.output = output
-        self.wrt = wrt
-        self.adjoints = adjoints  # variable -> adjoint node name
-        self.source = source
-        self.inputs = [n.name for n in graph.leaves("input")]
-        self._adjoint_of = {n.of: n.name for n in graph.backward()}
-        self.named_steps = False
-        self._user = {}  # IR's real symbols -> the user's own symbols, for results handed back
+    def __init__(self, graph: Graph, output: str, wrt: list[str], summary: Summary):
+        super().__init__(graph, output, wrt, summary, simplify=False)
+        self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
+
+    @property
+    def source(self) -> str:
+        return self.summary.source
+
+    @property
+    def named_steps(self) -> bool:
+        return self.summary.named_steps
+
+    @property
+    def _user(self) -> dict:  # IR's real symbols -> the user's own symbols, for results handed back
+        return self.summary.user_symbols
 
     def _to_user(self, expr: sp.Expr) -> sp.Expr:
         return expr.xreplace({s: self._user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
@@ -161,9 +165,7 @@ class Gradient(Rendered):
 
     def check(self, hand, **options):
         """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
-        from .check import check_gradient
-
-        return check_gradient(self, hand, **options)
+        return _provided("check_gradient")(self, hand, **options)
 
     # -- output --------------------------------------------------------------
     def to_dict(self, table: "Table | None" = None, expand: bool = False) -> dict:
@@ -191,15 +193,13 @@ class Gradient(Rendered):
         return data
 
     def render(self, format: str = "text", expand: bool = False) -> str:
-        from .render.grad import render_gradient
-
-        return render_gradient(self, None, format, expand)
+        return _provided("render_gradient")(self, None, format, expand)
 
     def __repr__(self) -> str:
         return f"<Gradient of {self.source} with respect to {', '.join(self.wrt)}>"
 
 
-class Table(Rendered):
+class Table(Displayed):
     """Forward values and gradients of every node at one point."""
 
     def __init__(self, gradient: Gradient, values: dict[str, sp.Expr]):
@@ -226,9 +226,7 @@ class Table(Rendered):
         return self.gradient.to_dict(self, expand)
 
     def render(self, format: str = "text", expand: bool = False) -> str:
-        from .render.grad import render_gradient
-
-        return render_gradient(self.gradient, self, format, expand)
+        return _provided("render_gradient")(self.gradient, self, format, expand)
 
 
 def _describe(expr, size: int) -> str:
@@ -261,12 +259,10 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
     names = _names(wrt, inputs)
-    full, adjoints = reverse(graph, output, names)
     if source_text is None:
         source_text = _describe(expr, len(graph))
-    result = Gradient(full, output, names, adjoints, source_text)
-    result.named_steps = isinstance(expr, (list, tuple))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
-    result._user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
-    return result
+    user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
+    summary = Summary("expression", source_text, named_steps=isinstance(expr, (list, tuple)), user_symbols=user)
+    return Gradient(graph, output, names, summary)
 

@@ -20,6 +20,7 @@ import sympy as sp
 
 from . import library
 from .errors import SymbackError
+from .derivation import Derivation, Layer, Summary
 from .ir import Graph
 
 Z = library.Z
@@ -132,11 +133,16 @@ class Network:
         g.loss(prev, self.loss, self.reduction)
         return g.graph()
 
-    def derive(self, simplify: bool = True):
+    def derive(self, simplify: bool = True) -> Derivation:
         """The backpropagation equations of this network (a `Derivation`)."""
-        from .derivation import Derivation
+        forward, output = self.graph()
+        return Derivation(forward, output, [n.name for n in forward.leaves("param")], self.summary(), simplify)
 
-        return Derivation(self, simplify=simplify)
+    def summary(self) -> Summary:
+        """The plain description consumers read instead of this object."""
+        layers = tuple(Layer(layer.n_out, layer.activation_name, layer.fn, layer.is_identity) for layer in self.layers)
+        return Summary("network", repr(self), name=self.name, sizes=tuple(self.sizes), layers=layers, loss=self.loss,
+                       reduction=self.reduction)
 
     def __repr__(self) -> str:
         layers = ", ".join(f"Dense({l.n_out}, {l.activation_name!r})" for l in self.layers)

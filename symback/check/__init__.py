@@ -10,8 +10,12 @@ The modules, in pipeline order: `handfile` (lines), `formula` / `latex`
 `diagnose` (likely mistakes), `report`.
 """
 
+from ..derivation import provides
 from .hand import check_derivation
 from .report import Report, Result
 from .scalar import check_gradient
+
+provides("check")(check_derivation)
+provides("check_gradient")(check_gradient)
 
 __all__ = ["Report", "Result", "check_derivation", "check_gradient"]

@@ -86,7 +86,7 @@ def candidates(t):
     yield Cause("sign", f"sign flip: your value is the negative of {lhs}"), Op("neg", (S,)), None
     if t.batch:
         B = Name("B")
-        if ns.network.reduction == "mean":
+        if ns.summary.reduction == "mean":
             msg = f"sum vs mean: your value is B times {lhs}; the batch loss is the mean over the B samples, so 1/B belongs in front"
         else:
             msg = f"sum vs mean: your value is 1/B times {lhs}; the batch loss is the sum over the samples (reduction='sum'), with no 1/B"

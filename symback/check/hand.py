@@ -156,7 +156,7 @@ class Trial:
 
     @property
     def activated_layers(self) -> list[int]:
-        return [k for k, layer in enumerate(self.ns.network.layers, 1) if not layer.is_identity]
+        return [k for k, layer in enumerate(self.ns.summary.layers, 1) if not layer.is_identity]
 
     def width(self, k: int) -> int:
         return int(np.asarray(self.insts[0].params[f"b{k}"]).shape[0])
@@ -170,7 +170,7 @@ class Trial:
 
     @property
     def loss_hint(self) -> str:
-        loss = self.ns.network.loss
+        loss = self.ns.summary.loss
         if loss.name == "mse":
             return " (the squared loss sum_j (f_j - y_j)^2 has no 1/2, so its derivative is 2(f - y))"
         if loss.kind == "separable":
@@ -187,7 +187,7 @@ class Trial:
 
     def linear_note(self, factor) -> str:
         q = self._layer_of(factor)
-        if q is not None and self.ns.network.layers[q.layer - 1].is_identity:
+        if q is not None and self.ns.summary.layers[q.layer - 1].is_identity:
             return f" ({q.name} goes through no activation, so no derivative factor belongs here)"
         return ""
 
@@ -195,7 +195,7 @@ class Trial:
         q = self._layer_of(arg)
         if q is None:
             return ""
-        return f" ({q.name} goes through {self.ns.network.layers[q.layer - 1].activation_name})"
+        return f" ({q.name} goes through {self.ns.summary.layers[q.layer - 1].activation})"
 
 
 def _inputs(ns: Namespace, inst, sample) -> dict:
@@ -294,7 +294,7 @@ def _widths(derivation, inst) -> list[int]:
     import sympy as sp
 
     sub = {sp.Symbol(k, integer=True, positive=True): v for k, v in inst.sizes.items()}
-    return [int(sp.sympify(w).xreplace(sub)) for w in derivation.network.sizes]
+    return [int(sp.sympify(w).xreplace(sub)) for w in derivation.summary.sizes]
 
 
 def check_derivation(derivation, hand, notation="udl", layout: str | None = None,
@@ -317,5 +317,5 @@ def check_derivation(derivation, hand, notation="udl", layout: str | None = None
     ]
     settings = {"notation": n.name, "layout": ns.layout, "instances": instances, "batch": insts[0].batch,
                 "widths": widths, "sizes": dict(insts[0].sizes), "tolerance": RTOL, "seed": seed}
-    return Report(target or repr(derivation.network), where, "network", results, settings, header)
+    return Report(target or derivation.summary.source, where, "network", results, settings, header)
 

@@ -124,9 +124,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
 
     def unsimplified():
         if "g" not in cache:
-            from ..derivation import Derivation
-
-            cache["g"] = concrete_graph(Derivation(derivation.network, simplify=False).graph, sub)
+            cache["g"] = concrete_graph(derivation.raw, sub)
         return cache["g"]
 
     y_node = graph["y"]

@@ -99,7 +99,7 @@ class Env:
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
             return self.ns.activation(q.layer)(Z)
-        bodies = {layer.fn(Z) for layer in self.ns.network.layers if not layer.is_identity}
+        bodies = {layer.fn(Z) for layer in self.ns.summary.layers if not layer.is_identity}
         if len(bodies) == 1:
             return bodies.pop()
         raise SymbackError(f"{show(call)}: the layers have different activations, so say which one: "

@@ -55,14 +55,12 @@ class Namespace:
         self.derivation = derivation
         self.notation = notations.get(notation)
         self.layout = notations.layout_of(self.notation, layout)
-        self.network = derivation.network
-        from ..network import Network
-
-        if not isinstance(self.network, Network):
-            raise SymbackError(f"check: {self.network!r} is not a layered sb.Network; hand files name course "
+        self.summary = derivation.summary
+        if not self.summary.layered:
+            raise SymbackError(f"check: {self.summary.source} is not a layered sb.Network; hand files name course "
                                "symbols (f_k, delta^[k], ...), which only layered networks have so far")
         self.graph = derivation.graph
-        self.K = self.network.depth
+        self.K = self.summary.depth
         self.quantities: dict[str, Quantity] = {}
         self._by_key: dict[tuple, str] = {}
         self._build()
@@ -186,7 +184,7 @@ class Namespace:
     # -- values ----------------------------------------------------------------
     def activation(self, k: int):
         """Layer k's activation as a SymPy Lambda (identity where the layer has none)."""
-        return self.network.layers[k - 1].fn
+        return self.summary.layers[k - 1].fn
 
     def orient(self, value: np.ndarray, deriv: bool) -> np.ndarray:
         """A node's value as a 2-D array in this layout (vectors are columns; derivatives per layout)."""
@@ -217,7 +215,7 @@ class Namespace:
             return Val(self.sample_value(q, inst, 0 if sample is None else sample))
         if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
             total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
-            return Val(total / inst.batch if self.network.reduction == "mean" else total)
+            return Val(total / inst.batch if self.summary.reduction == "mean" else total)
         cols = [self.sample_value(q, inst, s) for s in range(inst.batch)]
         if q.deriv and self.layout == "numerator":  # row-shaped derivatives stack as rows
             return Val(np.vstack(cols), 0)

@@ -16,6 +16,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from ..derivation import provides
 from .module import generate
 from .write import write_module
 
@@ -52,6 +53,9 @@ def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool =
     return module
 
 
+provides("compile")(compile_derivation)
+
+
 def _source(d) -> str:
-    net = d.network
-    return f"the Python API ({type(net).__name__} {getattr(net, 'name', None) or ''})".replace(" )", ")")
+    kind = {"network": "Network", "dag": "DAG"}.get(d.summary.kind, "expression")
+    return f"the Python API ({kind} {d.summary.name or ''})".replace(" )", ")")

@@ -54,12 +54,11 @@ def comments(d, notation: str) -> dict[str, str]:
 
 
 def _describe(d) -> str:
-    net = d.network
-    if hasattr(net, "layers"):
-        layers = ", ".join(f"Dense({layer.n_out}, {layer.activation_name!r})" for layer in net.layers)
-        return f"Network(n_in={net.n_in}, layers=[{layers}], loss={net.loss.name!r}, reduction={net.reduction!r})"
-    name = getattr(net, "name", None) or "DAG"
-    return f"DAG {name!r} (loss {net.loss_spec.name!r}, reduction {net.reduction!r})"
+    s = d.summary
+    if s.layered:
+        layers = ", ".join(f"Dense({layer.n_out}, {layer.activation!r})" for layer in s.layers)
+        return f"Network(n_in={s.sizes[0]}, layers=[{layers}], loss={s.loss.name!r}, reduction={s.reduction!r})"
+    return f"DAG {s.name or 'DAG'!r} (loss {s.loss.name!r}, reduction {s.reduction!r})"
 
 
 def _init_doc(plan: Plan) -> str:
@@ -100,8 +99,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
         layouts = [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
     kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts)
-    net = d.network
-    sizes = tuple(net.sizes) if hasattr(net, "sizes") else None
+    sizes = d.summary.sizes or None
     targets = (f"integer class labels of shape (batch,), each in 0..{plan.n_out - 1}" if plan.labels
                else f"targets of shape (batch, {plan.n_out}), in the parameters' dtype")
     if len(plan.inputs) == 1:

@@ -326,7 +326,7 @@ def build(d, name: str = "network") -> Plan:
     return Plan(
         name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
         labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
-        reduction=getattr(d.network, "reduction", "mean"), sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
+        reduction=d.summary.reduction, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         init=_init_schemes(g, params), max_product=max(products, default=1),
     )
 

@@ -1,17 +1,12 @@
-"""Printers: IR and derivations -> text, LaTeX, Markdown, JSON."""
+"""Printers: IR and derivations -> text, LaTeX, Markdown, JSON.
 
+Registers ``Derivation.render`` (a network's or DAG's equations in a course's
+notation) and the worked table of a scalar expression.
+"""
 
-class Rendered:
-    """Text for print(), LaTeX and Markdown for Jupyter, all from one `render(format)` method."""
+from ..derivation import provides
+from .grad import render_gradient
+from .network import render_derivation
 
-    def render(self, format: str = "text") -> str:  # pragma: no cover - every subclass defines it
-        raise TypeError(f"{type(self).__name__} must define render(format)")
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_latex_(self) -> str:
-        return self.render("latex")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
+provides("render")(render_derivation)
+provides("render_gradient")(render_gradient)

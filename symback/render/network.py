@@ -288,7 +288,7 @@ class Builder:
 
     # -- sections --------------------------------------------------------------
     def header(self) -> Section:
-        net = self.d.network
+        net = self.d.summary
         title = self.nt.title
         s = Section("")
         arch = _architecture(net, r" \to " if self.fmt == "latex" else " -> ", self.fmt)
@@ -390,7 +390,7 @@ class Builder:
                     mean = r"\frac{1}{B} \sum_{i=1}^{B}" if self.fmt == "latex" else "(1/B) sum_i"
                     total = r"\sum_{i=1}^{B}" if self.fmt == "latex" else "sum_i"
                     li = self.nt.symbol("loss", None, self.fmt) + "_i"
-                    body = (total if self.d.network.reduction == "sum" else mean) + f" {li}"
+                    body = (total if self.d.summary.reduction == "sum" else mean) + f" {li}"
                     s.items.append(Eq(self.loss, [body], self.shape(n.name), name=n.name))
                     continue
                 s.items.append(Eq(self.loss, [self.rhs(n.name)], self.shape(n.name), name=n.name))
@@ -482,7 +482,7 @@ class Builder:
 
     def gradients(self) -> Section:
         s = Section("Parameter gradients")
-        reduce = self.d.network.reduction
+        reduce = self.d.summary.reduction
         for p in self.d.params:
             node = self.g[self.d.adjoints[p]]
             for via in self.g.backward():  # a shared parameter: one share per use, then their sum
@@ -509,7 +509,7 @@ class Builder:
     def batch_grad(self, p: str) -> str:
         node = self.g[self.d.adjoints[p]]
         kind = self.g[p].meta.kind
-        mean = self.d.network.reduction != "sum"
+        mean = self.d.summary.reduction != "sum"
         scale = (r"\frac{1}{B} " if self.fmt == "latex" else "(1/B) ") if mean else ""
         one = r"\mathbf{1}" if self.fmt == "latex" else "1"
         if kind == "bias":
@@ -578,7 +578,7 @@ class Builder:
             s.items.append(Eq(P, [f"{P} - {alpha} {grad}"], op=arrow, where=where))
         if not self.batch:
             s.items += self.output_update(alpha, arrow)
-            verb = "sums" if self.d.network.reduction == "sum" else "averages"
+            verb = "sums" if self.d.summary.reduction == "sum" else "averages"
             s.items.append(Note([f"A minibatch step {verb} these gradients over its B samples."]))
         return s
 
@@ -635,14 +635,14 @@ def _loss_expr(node):
 
 
 def _architecture(net, arrow: str, fmt: str) -> str:
-    if not hasattr(net, "layers"):
-        name = getattr(net, "name", None)
+    if not net.layered:
+        name = net.name
         if fmt == "latex":
             return rf"\text{{the DAG {_tex_escape(name)}}}" if name else r"\text{a DAG of modules}"
         return f"the DAG {name}" if name else "a DAG of modules"
-    parts = [str(net.n_in)]
+    parts = [str(net.sizes[0])]
     for layer in net.layers:
-        act = layer.activation_name
+        act = layer.activation
         if layer.is_identity:
             parts.append(f"{layer.n_out}")
         elif fmt == "latex":
@@ -654,10 +654,8 @@ def _architecture(net, arrow: str, fmt: str) -> str:
 
 def _loss_name(net, fmt: str) -> list:
     """The loss as note parts: its name, or a user's formula (as math)."""
-    loss = getattr(net, "loss", None)
-    if not hasattr(loss, "expr"):
-        loss = getattr(net, "loss_spec", None)
-    if not hasattr(loss, "expr"):
+    loss = net.loss
+    if loss is None:
         return ["as declared"]
     if loss.name != "custom":
         return [loss.name.replace("_", " ") if fmt == "latex" else loss.name]
@@ -669,7 +667,7 @@ def _loss_name(net, fmt: str) -> list:
 
 
 class Steps(Builder):
-    """The unsimplified chain rule of `network.derive(simplify=False)`, factor by factor."""
+    """The unsimplified chain rule of `Derivation.unsimplified()`, factor by factor."""
 
     def local(self, consumer: str, arg: str) -> str:
         return self.frac(self.node_symbol(consumer), self.node_symbol(arg)).replace(
@@ -930,8 +928,7 @@ def to_markdown(sections: list[Section]) -> str:
 def _documents(d, notation, layout, fmt, steps, batch) -> list[Section]:
     doc = Builder(d, notation, layout, fmt, batch=batch).document()
     if steps:
-        d0 = d.network.derive(simplify=False) if d.simplified else d
-        doc.insert(3, Steps(d0, notation, layout, fmt).section())
+        doc.insert(3, Steps(d.unsimplified(), notation, layout, fmt).section())
     return doc
 
 
@@ -986,7 +983,7 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
                     }
                 )
         sections.append({"title": st.title, "items": items})
-    net = d.network
+    net = d.summary
     return {
         "schema": SCHEMA,
         "network": _network_json(net),
@@ -1001,11 +998,11 @@ def derivation_dict(d, notation="udl", layout=None, steps=False, batch=False) ->
 
 
 def _network_json(net) -> dict:
-    if not hasattr(net, "layers"):
-        return {"dag": getattr(net, "name", None), "reduction": getattr(net, "reduction", "mean")}
+    if not net.layered:
+        return {"dag": net.name, "reduction": net.reduction}
     return {
         "sizes": _shape_json(net.sizes),
-        "activations": [layer.activation_name for layer in net.layers],
+        "activations": [layer.activation for layer in net.layers],
         "loss": net.loss.name,
         "reduction": net.reduction,
     }

@@ -28,7 +28,9 @@ def is_network(source) -> bool:
     from ..derivation import Derivation
     from ..spec import declared
 
-    return is_spec(source) or isinstance(source, Derivation) or declared(source)
+    if isinstance(source, Derivation):
+        return source.summary.kind != "expression"
+    return is_spec(source) or declared(source)
 
 
 def network_seed(at=None, seed=None) -> int | None:

@@ -87,7 +87,7 @@ def expand(derivation, notation="udl") -> Expanded:
     """The scalar graph of a small network, unit by unit, with course names and gates."""
     from ..gradient import grad
 
-    graph, _ = derivation.network.graph()  # the forward pass as declared, before any fusion
+    graph = derivation.declared  # the forward pass as declared, before any fusion
     count = scalar_count(graph)
     if count > MAX_NODES:
         raise SymbackError(

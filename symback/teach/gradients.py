@@ -172,7 +172,7 @@ def _layers(derivation):
     pre = sorted(
         (n for n in g.forward() if n.meta.kind == "pre" and n.meta.layer is not None), key=lambda n: n.meta.layer
     )
-    if not pre or not hasattr(derivation.network, "layers"):
+    if not pre or not derivation.summary.layered:
         raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
     out = []
     for n in pre:

@@ -135,7 +135,7 @@ def network_picture(
     (`point.values_at`; the expanded picture evaluates the same sample exactly).
     """
     names = Symbols(derivation, notation)
-    head = f"{title or architecture(derivation.network)}   ({names.notation.name} notation"
+    head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
     head += f", random sample, seed {seed})" if seed is not None else ")"
     if not expand:
         if seed is not None and values is None:
@@ -210,16 +210,8 @@ def _tied(names: Symbols, v: str) -> dict:
     return {"note": f"{names.text(v)}ᵀ", "note_html": f"{names[v].html}ᵀ"}
 
 
-def architecture(net) -> str:
-    """``1 → 3 relu → 3 relu → 1 → mse`` for a layered network; the DAG's name otherwise."""
-    if not hasattr(net, "layers"):
-        return getattr(net, "name", None) or "DAG"
-    hidden = [f"{layer.n_out}" + ("" if layer.is_identity else f" {layer.activation_name}") for layer in net.layers]
-    return " → ".join([str(net.n_in), *hidden, net.loss.name])
-
-
 def _title(derivation, names: Symbols) -> str:
-    return f"{architecture(derivation.network)}   ({names.notation.name} notation)"
+    return f"{derivation.summary.architecture}   ({names.notation.name} notation)"
 
 
 def to_dot(pic: NetPicture, dpi: int | None = None) -> str:

@@ -74,12 +74,11 @@ class NetExplanation:
     def __init__(
         self, derivation, notation="udl", values: dict | None = None, seed: int | None = None, title: str | None = None
     ):
-        from .netdraw import architecture
 
         self.derivation, self.values, self.seed = derivation, values, seed
         self.symbols = Symbols(derivation, notation)
         self.notation = self.symbols.notation
-        self.title = title or architecture(derivation.network)
+        self.title = title or derivation.summary.architecture
         self.text = CourseText(self.symbols, self.notation.hadamard)
         self.latex = CourseLatex(self.symbols)
         g = self.graph = derivation.graph
