@@ -1,14 +1,19 @@
 """The ``symback`` command line: one subcommand per job, exit 0 / 1 / 2.
 
 0 success, 1 a check that failed, 2 bad input (one line on stderr saying
-what and where, never a traceback). Every command takes ``--json``.
+what and where, never a traceback). Every command takes ``--json`` and
+``--timeout SECONDS``. Whatever goes wrong, the user sees one line of at most
+`MAX_MESSAGE` characters, the input abbreviated, never echoed whole.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
+from contextlib import contextmanager
 from typing import Callable
 
 from .errors import SymbackError
@@ -22,9 +27,58 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{self.prog}: {message}"))
 
 
+#: the longest error line; a longer message keeps its start and end
+MAX_MESSAGE = 300
+#: seconds a command may run before it is stopped (``--timeout``); generous, so only a runaway input meets it
+DEFAULT_TIMEOUT = 600.0
+
+
+def abbreviate(text: str, limit: int = MAX_MESSAGE) -> str:
+    """One line of at most `limit` characters: newlines folded, the middle elided."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} ... {text[-keep:]}"
+
+
 def _fail(message: str) -> int:
-    print(f"symback: error: {message}", file=sys.stderr)
+    print(abbreviate(f"symback: error: {message}"), file=sys.stderr)
     return 2
+
+
+class _TimedOut(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Stop the command after `seconds` (SIGALRM; only where the platform and thread allow it)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable or seconds <= 0:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive, finite number of seconds, got {text!r}")
+    return value
 
 
 def command(name: str, help: str):
@@ -61,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (help_text, setup) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                       help=f"stop after this many seconds (default {DEFAULT_TIMEOUT:g})")
         runners[name] = setup(p)
     parser.set_defaults(_runners=runners)
     return parser
@@ -73,16 +129,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args._runners[args.command](args)
+        with _time_limit(args.timeout):
+            return args._runners[args.command](args)
     except SymbackError as exc:
         return _fail(str(exc))
+    except _TimedOut:
+        return _fail(f"{args.command} took longer than {args.timeout:g} s and was stopped; "
+                     "simplify the input, or allow more time with --timeout SECONDS")
     except RecursionError:
         return _fail("the expression is nested too deeply for this output; use the Python API or omit --expand")
+    except MemoryError:
+        return _fail(f"{args.command} ran out of memory; the input is too large")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # output piped into `head`: not an error
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file that cannot be read or written: say which, in one line
+        where = f" {exc.filename!r}" if exc.filename else ""
+        return _fail(f"{args.command}: cannot use{where}: {exc.strerror or exc}")
+    except Exception as exc:  # a bug in symback, not the user's input: still one line, never a traceback
+        return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
+                     "please report it with the command that caused it")
 
 
 if __name__ == "__main__":

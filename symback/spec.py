@@ -23,6 +23,8 @@ def load_spec(spec: str):
     path = Path(path_text)
     if path.suffix != ".py":
         raise SymbackError(f"SPEC {spec!r} should be path/to/file.py or path/to/file.py:name")
+    if path.is_dir():
+        raise SymbackError(f"SPEC {spec!r} is a directory; name a file, path/to/file.py")
     if not path.is_file():
         raise SymbackError(f"SPEC {spec!r}: no such file {str(path)!r}")
     try:
@@ -31,6 +33,9 @@ def load_spec(spec: str):
         raise SymbackError(f"{path}: {exc}") from None
     except SyntaxError as exc:
         raise SymbackError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
+    except SystemExit as exc:  # the file called sys.exit(): not a declaration, and never our exit code
+        raise SymbackError(f"{path}: the file called sys.exit({exc.code!r}); a SPEC declares networks and "
+                           "returns, remove the exit call") from None
     except Exception as exc:  # the user's file failed: say where, in one line
         tb = exc.__traceback__
         line = None

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import command, emit
+from ..errors import SymbackError
 
 
 def default_output(spec: str) -> str:
@@ -31,6 +32,8 @@ def _compile_command(p: argparse.ArgumentParser):
         from ..codegen.write import digest, split
         from ..spec import load_spec
 
+        if args.output is not None and (not args.output.strip() or Path(args.output).is_dir()):
+            raise SymbackError(f"-o {args.output!r}: name a file to write, e.g. -o generated/net.py")
         out = args.output or default_output(args.spec)
         cmd = f"symback compile {args.spec}" + (f" --notation {args.notation}" if args.notation != "udl" else "")
         d = load_spec(args.spec).derive()

@@ -1,0 +1,92 @@
+"""One error path: every failure of the CLI is one line `symback: error: ...`, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from symback.cli import MAX_MESSAGE, abbreviate, main
+
+
+def run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse's usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("symback: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert len(lines[0]) <= MAX_MESSAGE
+    return lines[0]
+
+
+def test_a_spec_that_calls_sys_exit_is_an_error_not_our_exit_code(tmp_path, capsys):
+    spec = tmp_path / "quits.py"
+    spec.write_text("import sys\nsys.exit(3)\n")
+    code, _, err = run(["derive", str(spec)], capsys)
+    assert code == 2
+    assert "sys.exit(3)" in one_line(err)
+
+
+def test_a_directory_given_as_spec_says_it_is_a_directory(tmp_path, capsys):
+    folder = tmp_path / "nets.py"
+    folder.mkdir()
+    code, _, err = run(["derive", str(folder)], capsys)
+    assert code == 2
+    assert "is a directory" in one_line(err)
+
+
+@pytest.mark.parametrize("output", ["", "   "])
+def test_compile_refuses_an_empty_output_name(output, capsys):
+    code, _, err = run(["compile", "examples/udl_toy.py", "-o", output], capsys)
+    assert code == 2
+    assert "name a file" in one_line(err)
+
+
+def test_compile_refuses_a_directory_as_output(tmp_path, capsys):
+    code, _, err = run(["compile", "examples/udl_toy.py", "-o", str(tmp_path)], capsys)
+    assert code == 2
+    assert "name a file" in one_line(err)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "soon"])
+def test_timeout_must_be_a_positive_finite_number(value, capsys):
+    code, _, err = run(["grad", "x*y", "--timeout", value], capsys)
+    assert code == 2
+    assert "--timeout" in one_line(err)
+
+
+def test_a_command_that_runs_too_long_is_stopped_with_one_line(capsys):
+    big = " + ".join(f"x{i}*y{i}" for i in range(400))  # derives in well over 0.2 s
+    code, _, err = run(["grad", big, "--timeout", "0.2"], capsys)
+    assert code == 2
+    line = one_line(err)
+    assert "took longer than 0.2 s" in line and "--timeout" in line
+
+
+def test_writing_below_a_file_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"  # a file where the output's folder should be: no one can write there, root included
+    blocker.write_text("keep me")
+    code, _, err = run(["compile", "examples/udl_toy.py", "-o", str(blocker / "m.py")], capsys)
+    assert code == 2
+    one_line(err)
+    assert blocker.read_text() == "keep me"
+
+
+def test_a_long_message_keeps_its_start_and_end():
+    text = "start " + "x" * 5000 + " end"
+    short = abbreviate(text)
+    assert len(short) <= MAX_MESSAGE
+    assert short.startswith("start ") and short.endswith(" end") and " ... " in short
+    assert abbreviate("two\nlines") == "two lines"
+
+
+def test_an_unknown_variable_in_a_huge_expression_is_not_echoed_whole(capsys):
+    expr = " + ".join(f"x{i}" for i in range(3000))
+    code, _, err = run(["grad", expr, "--wrt", "nope"], capsys)
+    assert code == 2
+    one_line(err)
