@@ -10,7 +10,7 @@ from test_grad_cli import run
 
 import symback as sb
 from symback.check.formula import parse_text, show
-from symback.check.hand import check_derivation
+from symback.check import check_derivation
 from symback.check.latex import parse as parse_latex_formula
 from symback.check.names import Namespace
 
