@@ -27,7 +27,7 @@ from . import latex
 from .diagnose import expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
 from .handfile import Equation
-from .instances import make_instances, make_points
+from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
 from .names import ExpressionNames, Namespace
 from .report import Counterexample
@@ -66,7 +66,7 @@ class ExpressionSpace:
         return np.array([[float(point[node])]])
 
     def evaluate(self, formula: sp.Expr, point: dict) -> np.ndarray:
-        v = sp.N(formula.xreplace({sp.Symbol(k): val for k, val in point.items()}), 30)
+        v = sp.N(formula.xreplace({sp.Symbol(k): val for k, val in point.items()}), DIGITS)
         try:
             return np.array([[float(v)]])
         except TypeError:  # complex, or still symbolic
