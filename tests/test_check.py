@@ -9,8 +9,8 @@ from cases import networks
 from test_grad_cli import run
 
 import symback as sb
-from symback.check.formula import parse_text, show
 from symback.check import check_derivation, randomdata
+from symback.check.formula import parse_text, show
 from symback.check.latex import parse as parse_latex_formula
 from symback.check.names import Namespace
 

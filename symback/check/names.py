@@ -36,6 +36,7 @@ from .instances import total_adjoints
 from .latex import _where, normalize
 from .matrix import Val
 
+
 def _key(name: str) -> str:
     return re.sub(r"[\\{}_\s]", "", name)
 
@@ -85,7 +86,7 @@ class ExpressionNames:
         if eq.latex:
             try:
                 expr = parse_latex(normalize(eq.rhs.strip().strip("$")), strict=True)
-            except Exception as exc:  # LaTeXParsingError and the parser backend's own
+            except Exception as exc:  # noqa: BLE001 - LaTeXParsingError and the parser backend's own
                 raise SymbackError(f"{eq.where}: could not parse LaTeX {eq.rhs.strip()!r}: {_where(eq.rhs, exc)}") from None
             expr = expr.subs({sp.Symbol("e"): sp.E})
         else:

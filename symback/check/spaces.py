@@ -32,6 +32,7 @@ from .matrix import Env, dims, evaluate
 from .names import ExpressionNames, Namespace
 from .report import Counterexample
 from .trial import RTOL
+
 POINTS = 6  # random points of an expression
 INSTANCES = 4  # random instances of a network, each with a batch of samples
 SEED = 0
@@ -104,7 +105,7 @@ class NetworkSpace:
     repairs = staticmethod(network_repairs)
 
     def __init__(self, derivation, notation="udl", layout: str | None = None, count: int = INSTANCES,
-                 seed: int = SEED, other: "NetworkSpace | None" = None):
+                 seed: int = SEED, other: NetworkSpace | None = None):
         self.derivation, self.count, self.seed = derivation, count, seed
         self.ns = Namespace(derivation, notation, layout)
         self.insts: list = []
