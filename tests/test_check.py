@@ -9,8 +9,8 @@ from cases import networks
 from test_grad_cli import run
 
 import symback as sb
+from symback.check import check_derivation, randomdata
 from symback.check.formula import parse_text, show
-from symback.check.hand import check_derivation
 from symback.check.latex import parse as parse_latex_formula
 from symback.check.names import Namespace
 
@@ -171,6 +171,7 @@ BAD = [
     (["(x + y)*z", "--hand", hand("circuit.txt"), "--notation", "cs229"], "apply to a network"),
     ([ex("udl_toy.py"), "--hand", hand("udl_toy.txt"), "--notation", "cs9999"], "unknown notation"),
     (["(x + y)*z", "--hand", hand("udl_toy.txt")], "is not a derivative of f"),
+    ([ex("foml_dag.py"), "--hand", hand("udl_toy.txt")], "is not a layered sb.Network"),
 ]
 
 
@@ -360,3 +361,24 @@ def test_a_right_side_that_uses_its_own_left_side_proves_nothing():
     report = TWO.derive().check("delta^[1] = dJ/dz^[1]\ndJ/dW^[2] = delta^[2] a^[1]^T", notation="cs229")
     assert [r.status for r in report.results] == ["undecided", "equal"] and report.exit_code == 1
     assert "uses delta^[1] itself" in report.results[0].reason
+
+
+# -- one seeded source of random data ---------------------------------------------------------
+
+def test_random_data_is_seeded_and_drawn_per_target_kind():
+    def draw(seed):
+        rng = randomdata.generator(seed)
+        return (randomdata.params(rng, {"W": (3, 2), "b": (3,)}), randomdata.inputs(rng, 2),
+                [randomdata.targets(rng, kind, 4) for kind in (randomdata.LABEL, randomdata.PROBABILITY, randomdata.REAL)],
+                randomdata.batch(rng, 2, 4, randomdata.LABEL), randomdata.point(rng, ["x", "y"]))
+
+    assert repr(draw(7)) == repr(draw(7)) != repr(draw(8))  # small arrays: repr shows every number
+    params, x, (label, prob, real), (X, Y), point = draw(7)
+    assert params["W"].shape == (3, 2) and params["b"].shape == (3,) and x.shape == (2,)
+    assert isinstance(label, int) and 0 <= label < 4 and prob.shape == real.shape == (4,)
+    assert ((0 <= prob) & (prob < 1)).all() and (real < 0).any()  # uniform vs standard normal
+    assert X.shape == (randomdata.BATCH, 2) and Y.shape == (randomdata.BATCH,) and ((0 <= Y) & (Y < 4)).all()
+    assert list(point) == ["x", "y"]
+    assert [randomdata.target_kind(loss, False) for loss in ("bce", "bce_with_logits", "mse", None)] == [
+        randomdata.PROBABILITY, randomdata.PROBABILITY, randomdata.REAL, randomdata.REAL]
+    assert randomdata.target_kind("softmax_cross_entropy", True) == randomdata.LABEL

@@ -1,19 +1,21 @@
-"""Check: hand-derived formulas against the derivation (``symback check``).
+"""Check: hand-derived formulas against any derivation (``symback check``), and gradcheck.
 
-`hand.check_derivation` compares a hand file with a network's derivation in
-a course's notation; `scalar.check_gradient` does the same for the partial
-derivatives of a scalar expression. Both return a `report.Report` (text via
-``str``, JSON via ``to_dict``, ``exit_code`` 0 when everything is equal).
-The modules, in pipeline order: `handfile` (lines), `formula` / `latex`
-(right-hand sides -> AST), `names` (course symbols -> quantities),
-`instances` (random small instances), `matrix` (AST -> numbers),
-`diagnose` (likely mistakes), `report`.
+`compare.check` is the one checker; what differs between a scalar
+expression (partials ``df/dx``) and a network (course symbols in a notation
+and layout) is a space (`spaces`). ``Derivation.check`` is
+`compare.check_derivation`, ``Gradient.check`` `compare.check_gradient`;
+both return a `report.Report` (text via ``str``, JSON via ``to_dict``,
+``exit_code`` 0 when everything is equal). The modules, in pipeline order:
+`handfile` (lines), `formula` / `latex` (right-hand sides -> AST), `names`
+(left-hand sides -> quantities), `randomdata` and `instances` (seeded random
+points), `matrix` (AST -> numbers), `trial` (both sides on every point),
+`diagnose` (likely mistakes), `report`. `fd` checks a compiled module against
+central differences.
 """
 
 from ..derivation import provides
-from .hand import check_derivation
+from .compare import check_derivation, check_gradient
 from .report import Report, Result
-from .scalar import check_gradient
 
 provides("check")(check_derivation)
 provides("check_gradient")(check_gradient)

@@ -5,7 +5,9 @@ implementation with the numerical gradient"): for every parameter entry,
 ``(L(p + h) - L(p - h)) / 2h`` in float64, compared with the module's
 ``loss_and_grad``. Per parameter the report gives the worst relative error
 ``|analytic - numeric| / max(|analytic|, |numeric|, floor)``, the index of
-that entry and both values, so a failure says where and by how much.
+that entry and both values, so a failure says where and by how much. The
+default batch and the sample of entries of a large parameter come from
+`randomdata`, seeded.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SymbackError
+from . import randomdata
 
 #: float64 central differences with h = 1e-6 * max(1, |p|) agree to ~1e-9 where the loss is smooth
 DEFAULT_TOLERANCE = 1e-6
@@ -78,12 +81,12 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
     for fn in ("loss_and_grad", "init_params", "PARAMS"):
         if not hasattr(module, fn):
             raise SymbackError(f"gradcheck: the module has no {fn}; pass a module made by symback compile")
-    rng = np.random.default_rng(seed)
+    rng = randomdata.generator(seed)
     if params is None:
         params = module.init_params(seed=seed)
     params = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
     if X is None or Y is None:
-        X, Y = _batch(module, params, rng)
+        X, Y = _batch(module, rng)
     X = np.asarray(X, dtype=np.float64)
     if np.asarray(Y).dtype.kind == "f":
         Y = np.asarray(Y, dtype=np.float64)
@@ -113,16 +116,11 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
     return GradcheckReport(report, tolerance, float(loss))
 
 
-def _batch(module, params, rng, batch: int = 4):
+def _batch(module, rng):
+    """A random batch that fits a module which says its sizes (``SIZES``) and loss (``LOSS``)."""
     sizes = getattr(module, "SIZES", None)
     if sizes is None:
         raise SymbackError("gradcheck: give X and Y (the module does not say its sizes)")
-    X = rng.normal(size=(batch, sizes[0]))
     loss = getattr(module, "LOSS", "mse")
-    if loss == "softmax_cross_entropy" or getattr(module, "TARGET", "") == "labels":
-        Y = rng.integers(0, sizes[-1], size=batch)
-    elif loss in ("bce", "bce_with_logits"):
-        Y = rng.uniform(size=(batch, sizes[-1]))
-    else:
-        Y = rng.normal(size=(batch, sizes[-1]))
-    return X, Y
+    labels = loss == "softmax_cross_entropy" or getattr(module, "TARGET", "") == "labels"
+    return randomdata.batch(rng, sizes[0], sizes[-1], randomdata.target_kind(loss, labels))

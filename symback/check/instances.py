@@ -1,14 +1,15 @@
-"""Random small instances of a network: concrete sizes, parameters and a batch of samples.
+"""The random points a hand file is checked at: instances of a network, points of an expression.
 
-Input: a `Derivation`. Output: `Instance`s holding every IR node's value for
-each sample, computed by the NumPy reference evaluator
-(`numeric.evaluate_sample`), the oracle the hand formulas are compared with.
+Input: a `Derivation`. Output, for a network, `Instance`s holding every IR
+node's value for each sample, computed by the NumPy reference evaluator
+(`numeric.evaluate_sample`); for a scalar expression, the exact value of every
+node at random points (`evaluate.evaluate`, 30 digits). These are the oracles
+the hand formulas are compared with. The numbers come from `randomdata`.
 
 Symbolic widths get small concrete sizes, all different from each other and
 from the integer widths, and the batch size B differs from every width, so
-a formula that only fits with a transpose has mismatched shapes. Parameters,
-inputs and regression targets are standard normal; class labels uniform;
-BCE targets uniform in (0, 1). A fixed seed makes every run the same.
+a formula that only fits with a transpose has mismatched shapes. A fixed seed
+makes every run the same.
 """
 
 from __future__ import annotations
@@ -18,8 +19,23 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import sympy as sp
 
+from ..errors import SymbackError
+from ..evaluate import evaluate
 from ..ir import Graph, Meta, Node
 from ..numeric import evaluate_sample
+from . import randomdata
+
+#: significant digits of an expression's random point (the exact evaluator's precision)
+DIGITS = 30
+
+
+def total_adjoints(graph: Graph) -> dict:
+    """Forward node -> the IR node holding d output / d it (the total, not one path's share of it)."""
+    out = {}
+    for n in graph.backward():
+        if n.meta.path is None:
+            out.setdefault(n.of, n.name)
+    return out
 
 
 def concrete_graph(graph: Graph, sub: dict) -> Graph:
@@ -86,13 +102,11 @@ class Instance:
         return extra[name]
 
     def adjoint(self, forward: str) -> str:
-        """Name of the IR node holding dl/d`forward` (in whichever graph has it)."""
+        """Name of the IR node holding dl/d`forward` (the simplified graph's, else the unsimplified one's)."""
         for graph in (self._graphs[0], None):
-            graph = graph or self._graphs[1]()
-            # the total adjoint, not one path's share of it (meta "path")
-            found = [n.name for n in graph.backward() if n.of == forward and n.meta.path is None]
+            found = total_adjoints(graph or self._graphs[1]()).get(forward)
             if found:
-                return found[0]
+                return found
         raise KeyError(forward)
 
     def finite(self) -> bool:
@@ -117,7 +131,7 @@ def make_instances(derivation, count: int = 4, seed: int = 0) -> list[Instance]:
 
 
 def _make(derivation, count: int, seed: int) -> list[Instance]:
-    rng = np.random.default_rng(seed)
+    rng = randomdata.generator(seed)
     sub, batch = choose_sizes(derivation.graph)
     graph = concrete_graph(derivation.graph, sub)
     cache = {}
@@ -128,23 +142,39 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         return cache["g"]
 
     y_node = graph["y"]
-    loss = graph[derivation.output].meta.loss or ""
+    kind = randomdata.target_kind(graph[derivation.output].meta.loss, y_node.meta.kind == "label")
     n_in = int(graph["x"].shape[0])
     n_out = int(graph[derivation.output].meta.size or (y_node.shape[0] if y_node.shape else 1))
+    shapes = {n.name: n.shape for n in graph.leaves("param")}
     out = []
     for i in range(count):
-        params = {n.name: rng.standard_normal(tuple(int(s) for s in n.shape)) for n in graph.leaves("param")}
+        params = randomdata.params(rng, shapes)
         samples = []
         for _ in range(batch):
-            x = rng.standard_normal(n_in)
-            if y_node.meta.kind == "label":
-                y = int(rng.integers(n_out))
-            elif loss.startswith("bce"):
-                y = rng.uniform(0, 1, n_out)
-            else:
-                y = rng.standard_normal(n_out)
+            x = randomdata.inputs(rng, n_in)
+            y = randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y))
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,
                             (graph, unsimplified)))
+    return out
+
+
+def make_points(derivation, count: int, seed: int) -> list[dict]:
+    """Every node's value at `count` random points of a scalar expression where the whole gradient is defined.
+
+    Inputs are standard normal; a point where some node is undefined (a log of
+    a negative number, a division by zero) is skipped, up to ten times `count`
+    tries, so fewer points come back when the expression is rarely defined.
+    """
+    rng = randomdata.generator(seed)
+    out = []
+    for _ in range(count * 10):
+        point = {v: sp.Float(x, DIGITS) for v, x in randomdata.point(rng, derivation.inputs).items()}
+        try:
+            out.append(evaluate(derivation.graph, point))
+        except (SymbackError, TypeError, ZeroDivisionError):
+            continue
+        if len(out) == count:
+            break
     return out

@@ -1,9 +1,12 @@
-"""The quantities a hand file may name, in one course's notation, and their values.
+"""The quantities a hand file may name, and their values: one left-hand-side resolver per kind.
 
-Input: a `Derivation`, a notation preset and a layout. Output: a `Namespace`
-mapping each course symbol (``delta^[2]``, ``dl/dOmega_1``, ``X``) to a
+Input: a `Derivation`. `ExpressionNames` (a scalar expression) names its
+partial derivatives ``df/dx`` (the output over a variable, or over a named
+step: ``df/dq`` for ``q = x + y; f = q*z``) and reads right-hand sides in its
+variables. `Namespace` (a layered network) maps each course symbol of a
+notation preset and layout (``delta^[2]``, ``dl/dOmega_1``, ``X``) to a
 `Quantity` (which IR node, which layer in the IR's indexing, derivative or
-not, per sample or batch) and valuing it on a random `Instance`:
+not, per sample or batch) and values it on a random `Instance`:
 
 - vectors are columns: f, h, x, y (a class label y is its one-hot column);
 - a derivative dl/dq has the shape of q in the denominator layout and the
@@ -17,14 +20,86 @@ not, per sample or batch) and valuing it on a random `Instance`:
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
+from sympy.parsing.latex import parse_latex
 
 from .. import notation as notations
 from ..errors import SymbackError
+from ..parse import parse_expression
+from .handfile import Equation
+from .instances import total_adjoints
+from .latex import _where, normalize
 from .matrix import Val
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\\{}_\s]", "", name)
+
+
+class ExpressionNames:
+    """The names a hand file may use for one scalar expression: ``df/dx`` on the left, its nodes on the right."""
+
+    def __init__(self, derivation):
+        self.source = derivation.summary.source
+        self.out = derivation.output
+        self.nodes = [n.name for n in derivation.graph.forward()]
+        adjoint = total_adjoints(derivation.graph)
+        # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
+        named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
+        self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
+
+    def listing(self) -> str:
+        return ", ".join(self.derivs)
+
+    def lhs(self, text: str, where: str) -> str:
+        s = text.strip().strip("$").replace(" ", "")
+        m = re.fullmatch(r"\\frac\{(?:\\partial|d)(.+?)\}\{(?:\\partial|d)(.+)\}", s)
+        if m:
+            s = f"d{m.group(1)}/d{m.group(2)}"
+        s = s.replace("∂", "d").replace(r"\partial", "d")
+        if "/d" in s:
+            num, _, den = s[1:].partition("/d")
+            s = f"d{_key(num)}/d{self.name(den) or _key(den)}"
+        if s not in self.derivs:
+            raise SymbackError(f"{where}: {text.strip()!r} is not a derivative of {self.out}; "
+                               f"valid names: {self.listing()}")
+        return s
+
+    def node(self, name: str) -> str:
+        """The IR node holding a quantity: ``df/dx``'s adjoint, or a node by its own name."""
+        return self.derivs.get(name, name)
+
+    def name(self, written: str) -> str | None:
+        key = _key(written)
+        for n in self.nodes:
+            if n == written or _key(n) == key:
+                return n
+        return None
+
+    def parse(self, eq: Equation) -> sp.Expr:
+        """The right-hand side (SymPy syntax or LaTeX) in the IR's node names."""
+        if eq.latex:
+            try:
+                expr = parse_latex(normalize(eq.rhs.strip().strip("$")), strict=True)
+            except Exception as exc:  # noqa: BLE001 - LaTeXParsingError and the parser backend's own
+                raise SymbackError(f"{eq.where}: could not parse LaTeX {eq.rhs.strip()!r}: {_where(eq.rhs, exc)}") from None
+            expr = expr.subs({sp.Symbol("e"): sp.E})
+        else:
+            expr = parse_expression(eq.rhs, where=eq.where)
+        rename = {}
+        for s in expr.free_symbols:
+            n = self.name(s.name)
+            if n is None:
+                raise SymbackError(f"{eq.where}: {s.name!r} is not a variable or named step of {self.source}; "
+                                   f"its names: {', '.join(self.nodes)}")
+            rename[s] = sp.Symbol(n)
+        return expr.xreplace(rename)
+
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
 
@@ -144,8 +219,6 @@ class Namespace:
         return ", ".join(q.name for q in qs)
 
     def near(self, text: str) -> str:
-        import difflib
-
         close = difflib.get_close_matches(text, [q.name for q in self.quantities.values() if not q.alias], n=2)
         return f" (did you mean {' or '.join(close)}?)" if close else ""
 

@@ -1,4 +1,9 @@
-"""``symback check``: hand-derived formulas against the derivation (exit 0 equal, 1 different, 2 bad input)."""
+"""``symback check``: hand-derived formulas against the derivation (exit 0 equal, 1 different, 2 bad input).
+
+The front ends live here, not in `symback.check`: a SPEC is loaded and derived
+(`spec.load_spec`), an expression parsed and differentiated (`gradient.grad`);
+the checker then takes the `Derivation` either gives.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,9 @@ import re
 from pathlib import Path
 
 from ..cli import command, emit
+from ..errors import SymbackError
+from ..gradient import grad
+from ..spec import load_spec
 
 
 def is_spec(target: str) -> bool:
@@ -23,17 +31,11 @@ def _check_command(p: argparse.ArgumentParser):
     p.add_argument("--layout", choices=("numerator", "denominator"), help="override the notation's layout")
 
     def run(args) -> int:
-        from ..errors import SymbackError
-
         if is_spec(args.target):
-            from ..spec import load_spec
-
             derivation = load_spec(args.target).derive()
             report = derivation.check(args.hand, notation=args.notation or "udl", layout=args.layout,
                                       target=args.target)
         else:
-            from ..gradient import grad
-
             if args.notation or args.layout:
                 raise SymbackError("--notation and --layout apply to a network SPEC (file.py), "
                                    f"not to the expression {args.target!r}")

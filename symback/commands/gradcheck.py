@@ -6,7 +6,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from ..check import randomdata
+from ..check.fd import DEFAULT_TOLERANCE, gradcheck
 from ..cli import command, emit
+from ..spec import load_spec
 
 
 @command("gradcheck", "the generated kernels' gradients against float64 central differences")
@@ -16,11 +19,7 @@ def _gradcheck_command(p: argparse.ArgumentParser):
     p.add_argument("--tolerance", type=float, default=None, help="largest relative error that passes (1e-6)")
 
     def run(args) -> int:
-        from ..check.fd import DEFAULT_TOLERANCE, gradcheck
-        from ..spec import load_spec
-
-        declared = load_spec(args.spec)
-        derivation = declared.derive()
+        derivation = load_spec(args.spec).derive()
         with tempfile.TemporaryDirectory(prefix="symback-gradcheck-") as tmp:
             module = derivation.compile(Path(tmp) / "kernel.py")
             params = module.init_params(seed=args.seed)
@@ -33,18 +32,16 @@ def _gradcheck_command(p: argparse.ArgumentParser):
     return run
 
 
-def _batch(module, derivation, seed: int, batch: int = 4):
-    """A small random batch that fits the module's inputs and loss."""
-    import numpy as np
+def _batch(module, derivation, seed: int):
+    """A small random batch that fits the module's inputs and the derivation's loss.
 
-    rng = np.random.default_rng(seed + 1)
-    width = sum(int(n) for _, n in module.INPUTS)  # several inputs sit side by side in X's columns
-    X = rng.normal(size=(batch, width))
+    Seeded with ``seed + 1``: the parameters (``init_params(seed)``) use ``seed``.
+    Several inputs (a DAG) sit side by side in X's columns.
+    """
     g = derivation.graph
-    if g["y"].shape == ():
-        Y = rng.integers(0, int(g["l"].meta.size), size=batch)
-    elif g["l"].meta.loss in ("bce", "bce_with_logits"):
-        Y = rng.uniform(size=(batch, int(g["y"].shape[0])))
-    else:
-        Y = rng.normal(size=(batch, int(g["y"].shape[0])))
-    return X, Y
+    y, loss = g["y"], g[derivation.output]
+    labels = y.shape == ()
+    n_out = int(loss.meta.size) if labels else int(y.shape[0])
+    width = sum(int(n) for _, n in module.INPUTS)
+    kind = randomdata.target_kind(loss.meta.loss, labels)
+    return randomdata.batch(randomdata.generator(seed + 1), width, n_out, kind)

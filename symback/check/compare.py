@@ -1,0 +1,81 @@
+"""The one checker: every hand equation against the quantity it names, for any derivation.
+
+Stage: check. Input: a `Derivation` and a hand file (a path or its text, one
+``LHS = RHS`` per line, see `handfile`). Output: a `report.Report` (text via
+``str``, JSON via ``to_dict``, ``exit_code`` 0 when every equation is equal).
+
+What differs between a scalar expression and a network is data, a space
+(`spaces.ExpressionSpace`, `spaces.NetworkSpace`); the control flow is here:
+
+1. read the hand file, then draw the space's random points;
+2. per equation: resolve the left side, parse the right side, value both on
+   every point (`trial.Trial`);
+3. decide: *equal* when every point agrees to `trial.RTOL`; *different* with a
+   counterexample at the clearest disagreement and the likely mistake (the
+   first repair in `diagnose` that makes it agree); a formula whose sizes do
+   not fit together is different too; *undecided* when the right side uses
+   the left side itself or the derived value is never finite;
+4. report, with the space's header and settings.
+
+Names the space does not know, malformed formulas and a missing file are bad
+input: `SymbackError` (one line, exit 2 on the command line).
+"""
+
+from __future__ import annotations
+
+from .diagnose import likely_cause, shape_cause
+from .handfile import Equation, read_hand
+from .matrix import ShapeError
+from .report import DIFFERENT, EQUAL, UNDECIDED, Report, Result
+from .spaces import INSTANCES, POINTS, SEED, ExpressionSpace, NetworkSpace
+from .trial import Trial, close, gap
+
+
+def check(derivation, hand, space, target: str = "") -> Report:
+    """Compare each equation of `hand` with the quantity it names in `space`."""
+    where, equations = read_hand(hand)
+    space.draw()
+    results = [judge(eq, space) for eq in equations]
+    return Report(target or derivation.summary.source, where, space.kind, results, space.settings, space.header)
+
+
+def judge(eq: Equation, space) -> Result:
+    """One equation's result: equal, different (with a counterexample and a likely cause) or undecided."""
+    lhs, formula, batch = space.read(eq)
+    t = Trial(space, lhs, formula, space.points(batch), batch)
+    result = Result(eq.line, eq.lhs, eq.rhs, EQUAL)
+    if space.circular(lhs, formula):
+        result.status, result.reason = UNDECIDED, f"the right-hand side uses {lhs} itself, so agreeing proves nothing"
+        return result
+    if not t.finite:
+        result.status, result.reason = UNDECIDED, space.never_finite(lhs)
+        return result
+    expected = t.expected()
+    try:
+        got = t.values(formula)
+    except ShapeError as exc:
+        result.status = DIFFERENT
+        result.counterexample = space.counterexample(t, 0, None, expected[0], exc.message)
+        result.cause = likely_cause(t) or shape_cause(exc.message)
+        return result
+    bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e)]
+    if not bad:
+        return result
+    i = max(bad, key=lambda k: gap(got[k], expected[k]))  # the clearest disagreement
+    result.status = DIFFERENT
+    result.counterexample = space.counterexample(t, i, got[i], expected[i])
+    result.cause = likely_cause(t)
+    if result.cause is None and result.counterexample.message:
+        result.cause = shape_cause(result.counterexample.message)
+    return result
+
+
+def check_derivation(derivation, hand, notation="udl", layout: str | None = None,
+                     instances: int = INSTANCES, seed: int = SEED, target: str = "") -> Report:
+    """A network's hand formulas in a course's notation (``Derivation.check``); a `Report` (exit code 0 or 1)."""
+    return check(derivation, hand, NetworkSpace(derivation, notation, layout, instances, seed), target)
+
+
+def check_gradient(derivation, hand, points: int = POINTS, seed: int = SEED, target: str = "") -> Report:
+    """A scalar expression's hand-written partials ``df/dx = ...`` (``Gradient.check``); a `Report`."""
+    return check(derivation, hand, ExpressionSpace(derivation, points, seed), target)

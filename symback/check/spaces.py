@@ -1,0 +1,271 @@
+r"""What differs between checking an expression and checking a network, as two `Space`\ s.
+
+Stage: check. A space is the data the one checker (`compare`) runs on: how a
+hand line's left side names a quantity (`read`), the random points both sides
+are valued at (`draw`, `points`), the value of a quantity and of a formula at a
+point (as 2-D arrays, so one comparison serves both), how a disagreement is
+shown (`counterexample`), which repairs may explain it (`repairs`), and the
+report's header and settings.
+
+- `ExpressionSpace`: the partials ``df/dx`` of a scalar expression; right sides
+  in SymPy syntax or LaTeX; exact values at random points (`instances.make_points`).
+- `NetworkSpace`: a layered network's quantities in a course's notation and
+  layout (`names.Namespace`); right sides in the matrix syntax of `formula` or
+  LaTeX; NumPy values on random instances (`instances.make_instances`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace as copy
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SymbackError
+from . import latex
+from .diagnose import expression_repairs, network_repairs
+from .formula import GENERIC, names, parse_text, tokenize
+from .handfile import Equation
+from .instances import DIGITS, make_instances, make_points
+from .matrix import Env, dims, evaluate
+from .names import ExpressionNames, Namespace
+from .report import Counterexample
+from .trial import RTOL
+
+POINTS = 6  # random points of an expression
+INSTANCES = 4  # random instances of a network, each with a batch of samples
+SEED = 0
+
+
+class ExpressionSpace:
+    """The partial derivatives of a scalar expression, compared at random points of its inputs."""
+
+    kind = "expression"
+    repairs = staticmethod(expression_repairs)
+
+    def __init__(self, derivation, count: int = POINTS, seed: int = SEED):
+        self.derivation, self.count, self.seed = derivation, count, seed
+        self.source = derivation.summary.source
+        self.names = ExpressionNames(derivation)
+        self.at: list[dict] = []
+
+    def draw(self) -> None:
+        self.at = make_points(self.derivation, self.count, self.seed)
+
+    def read(self, eq: Equation) -> tuple[str, sp.Expr, bool]:
+        """(the quantity's name, the right side, whether it is a batch formula: never here)."""
+        return self.names.lhs(eq.lhs, eq.where), self.names.parse(eq), False
+
+    def points(self, batch: bool) -> list:
+        return self.at
+
+    def quantity(self, lhs: str, batch: bool) -> str:
+        return self.names.node(lhs)
+
+    def value(self, node: str, point: dict) -> np.ndarray:
+        return np.array([[float(point[node])]])
+
+    def evaluate(self, formula: sp.Expr, point: dict) -> np.ndarray:
+        v = sp.N(formula.xreplace({sp.Symbol(k): val for k, val in point.items()}), DIGITS)
+        try:
+            return np.array([[float(v)]])
+        except TypeError:  # complex, or still symbolic
+            return np.array([[float("nan")]])
+
+    def circular(self, lhs: str, formula) -> bool:
+        return False  # a right side names nodes only, never a derivative
+
+    def never_finite(self, lhs: str) -> str:
+        return f"{self.source} is not finite at any random point"
+
+    def counterexample(self, t, i: int, yours, derived, message: str | None = None) -> Counterexample:
+        k = t.finite[i]
+        inputs = {v: float(t.points[k][v]) for v in self.derivation.inputs}
+        return Counterexample(k + 1, None, None, float(yours[0, 0]), float(derived[0, 0]), inputs=inputs, unit="point")
+
+    @property
+    def header(self) -> list[str]:
+        return [f"{self.source}: partial derivatives of {self.names.out}",
+                f"compared at {len(self.at)} random points (standard normal inputs), relative tolerance {RTOL:g}"]
+
+    @property
+    def settings(self) -> dict:
+        return {"notation": None, "layout": None, "instances": len(self.at), "tolerance": RTOL, "seed": self.seed}
+
+
+class NetworkSpace:
+    """A layered network's quantities in one notation and layout, compared on random instances.
+
+    `other` is the same network read in the other layout (a repair: the
+    formula was written for it); it shares this space's instances.
+    """
+
+    kind = "network"
+    repairs = staticmethod(network_repairs)
+
+    def __init__(self, derivation, notation="udl", layout: str | None = None, count: int = INSTANCES,
+                 seed: int = SEED, other: NetworkSpace | None = None):
+        self.derivation, self.count, self.seed = derivation, count, seed
+        self.ns = Namespace(derivation, notation, layout)
+        self.insts: list = []
+        if other is None:
+            flipped = "numerator" if self.ns.layout == "denominator" else "denominator"
+            other = NetworkSpace(derivation, self.ns.notation, flipped, count, seed, other=self)
+        self.other = other
+
+    def draw(self) -> None:
+        self.insts = make_instances(self.derivation, count=self.count, seed=self.seed)
+
+    @property
+    def batch_size(self) -> int:
+        return self.insts[0].batch
+
+    def width(self, k: int) -> int:
+        return int(np.asarray(self.insts[0].params[f"b{k}"]).shape[0])
+
+    # -- reading a line -------------------------------------------------------
+    def read(self, eq: Equation) -> tuple[str, object, bool]:
+        """(the quantity's canonical name, the right side's AST, whether it is a batch formula)."""
+        ns = self.ns
+        lhs = ns.lhs(lhs_name(eq.lhs, eq.where, self.loss_symbols), eq.where).name
+        formula = self.parse_rhs(eq)
+        batch = ns.get(lhs).batch or any(ns.get(n).batch for n in names(formula) if ns.get(n))
+        return lhs, formula, batch
+
+    @property
+    def loss_symbols(self) -> tuple:
+        r"""The notation's loss symbol in LaTeX and in text, e.g. (\mathcal{L}, l)."""
+        loss = self.ns.notation.loss
+        return loss.render(None, "latex"), loss.render(None)
+
+    def parse_rhs(self, eq: Equation):
+        ns = self.ns
+        generic = tuple(dict.fromkeys(GENERIC + (ns.notation.activation_fn,)))
+        if eq.latex:
+            bases = {re.match(r"[A-Za-z]+", q.name).group(0) for q in ns.quantities.values()
+                     if re.match(r"[A-Za-z]+", q.name)}
+            bases = {b for b in bases if b not in ("dl", "dJ", "dL")}
+            node = latex.parse(eq.rhs, ns.known, bases, eq.where, generic, self.loss_symbols)
+        else:
+            node = parse_text(eq.rhs, eq.where, generic)
+        for name in names(node):
+            if not ns.known(name) and name != "e":
+                raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this network"
+                                   f"{ns.near(name)}; valid names: {ns.listing()}")
+        return node
+
+    # -- values ---------------------------------------------------------------
+    def points(self, batch: bool) -> list:
+        """(instance, sample) pairs; (instance, None) for a batch formula."""
+        if batch:
+            return [(inst, None) for inst in self.insts]
+        return [(inst, s) for inst in self.insts for s in range(inst.batch)]
+
+    def quantity(self, lhs: str, batch: bool):
+        """The quantity a name stands for; a parameter's gradient in a batch formula is the batch loss's."""
+        q = self.ns.get(lhs)
+        if batch and not q.batch and q.kind in ("weight", "bias"):
+            q = copy(q, batch=True)
+        return q
+
+    def value(self, q, point) -> np.ndarray:
+        inst, s = point
+        return self.ns.value(q, inst, s).a
+
+    def evaluate(self, formula, point) -> np.ndarray:
+        inst, s = point
+        return evaluate(formula, Env(self.ns, inst, s)).a
+
+    def circular(self, lhs: str, formula) -> bool:
+        """Whether the right side names the left side's quantity, whatever its spelling."""
+        key = _meaning(self.ns.get(lhs))
+        return any(_meaning(self.ns.get(n)) == key for n in names(formula) if self.ns.get(n))
+
+    def never_finite(self, lhs: str) -> str:
+        return f"{lhs} is not a finite number on any random instance"
+
+    def counterexample(self, t, i: int, yours, derived, message: str | None = None) -> Counterexample:
+        """Where yours and the derived value differ: the instance, the sample, the worst entry, the data."""
+        inst, s = t.points[t.finite[i]]
+        sample = None if s is None else s + 1
+        if message is not None:  # the formula's sizes do not fit: no value of yours to show
+            return Counterexample(inst.index, sample, message=message, derived_value=derived)
+        ce = Counterexample(inst.index, sample, yours_value=yours, derived_value=derived,
+                            inputs=self._inputs(inst, s), params=self._params(inst))
+        if yours.shape != derived.shape:
+            ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
+        else:
+            diff = np.abs(yours - derived)
+            diff[~np.isfinite(diff)] = np.inf
+            r, c = np.unravel_index(int(np.argmax(diff)), diff.shape)
+            ce.entry, ce.yours, ce.derived = (int(r) + 1, int(c) + 1), float(yours[r, c]), float(derived[r, c])
+        return ce
+
+    def _inputs(self, inst, sample) -> dict:
+        """The sample's input and target in the notation's symbols (X, Y for a batch)."""
+        ns = self.ns
+        out = {}
+        for q in (ns.get("x"), ns.get("y")):
+            name = ns.notation.symbol("input") if q.kind == "input" else "y"
+            if sample is None:
+                out[name[:1].upper() + name[1:]] = ns.value(copy(q, batch=True), inst, None).a
+            elif q.kind == "target" and ns.graph["y"].meta.kind == "label":
+                out[name] = float(inst.samples[sample]["y"])
+            else:
+                out[name] = ns.value(q, inst, sample).a
+        return out
+
+    def _params(self, inst) -> dict:
+        n = self.ns.notation
+        out = {}
+        for k in range(1, self.ns.K + 1):
+            out[n.symbol("weight", k)] = np.asarray(inst.params[f"W{k}"])
+            out[n.symbol("bias", k)] = np.asarray(inst.params[f"b{k}"]).reshape(-1, 1)
+        return out
+
+    # -- the report -----------------------------------------------------------
+    @property
+    def widths(self) -> list[int]:
+        sub = {sp.Symbol(k, integer=True, positive=True): v for k, v in self.insts[0].sizes.items()}
+        return [int(sp.sympify(w).xreplace(sub)) for w in self.derivation.summary.sizes]
+
+    @property
+    def header(self) -> list[str]:
+        n, layout = self.ns.notation, self.ns.layout
+        layout_text = ("dl/dq has the shape of q" if layout == "denominator"
+                       else "dl/dq is laid out as q^T: a row for a vector q")
+        return [
+            f"{n.title}",
+            f"{layout} layout ({layout_text}); vectors are columns",
+            (f"compared on {self.count} random instances: widths {'-'.join(map(str, self.widths))}, "
+             f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
+        ]
+
+    @property
+    def settings(self) -> dict:
+        return {"notation": self.ns.notation.name, "layout": self.ns.layout, "instances": self.count,
+                "batch": self.batch_size, "widths": self.widths, "sizes": dict(self.insts[0].sizes),
+                "tolerance": RTOL, "seed": self.seed}
+
+
+def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
+    r"""The canonical name a left-hand side spells (text or LaTeX, e.g. \frac{\partial \ell}{\partial f_1})."""
+    s = text.strip().strip("$").strip()
+    if "\\" in s or "{" in s:
+        s = latex.normalize(s, loss)
+        s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s)
+        s = s.replace(r"\partial", "d").replace(r"\ell", "l")
+        s = re.sub(r"\\([A-Za-z]+)", r"\1", s).replace(" ", "")
+    try:
+        toks = tokenize(s, where)
+    except SymbackError:
+        toks = []
+    if len(toks) == 2 and toks[0].kind == "name":
+        return toks[0].value
+    raise SymbackError(f"{where}: the left-hand side {text.strip()!r} should name one quantity, e.g. dl/dOmega_1")
+
+
+def _meaning(q) -> tuple:
+    """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
+    return (q.kind if q.kind != "input" else "act", q.node, q.deriv)
