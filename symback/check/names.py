@@ -216,7 +216,7 @@ class Namespace:
         order = ("pre", "act", "weight", "bias", "input", "target", "loss")
         qs = [q for q in self.quantities.values() if not q.alias and not q.batch and q.kind in order]
         qs.sort(key=lambda q: (not q.deriv, order.index(q.kind), q.layer or 0))
-        return ", ".join(q.name for q in qs)
+        return compact([q.name for q in qs])
 
     def near(self, text: str) -> str:
         close = difflib.get_close_matches(text, [q.name for q in self.quantities.values() if not q.alias], n=2)
@@ -293,3 +293,32 @@ class Namespace:
         if q.deriv and self.layout == "numerator":  # row-shaped derivatives stack as rows
             return Val(np.vstack(cols), 0)
         return Val(np.hstack(cols), 1)
+
+
+def compact(names: list[str]) -> str:
+    """Names that differ only in their last number as one range: ``dl/dOmega_0..3``, ``delta^[1..3]``."""
+    groups: dict[str, list[int]] = {}
+    order: list[tuple[str, int | None]] = []
+    for name in names:
+        m = None
+        for m in re.finditer(r"\d+", name):
+            pass
+        if m is None:
+            order.append((name, None))
+            continue
+        template = name[: m.start()] + "{}" + name[m.end():]
+        if template not in groups:
+            groups[template] = []
+            order.append((template, 0))
+        groups[template].append(int(m.group()))
+    parts = []
+    for key, numbered in order:
+        if numbered is None:
+            parts.append(key)
+            continue
+        ks = sorted(groups[key])
+        if len(ks) > 2 and ks == list(range(ks[0], ks[-1] + 1)):
+            parts.append(key.format(f"{ks[0]}..{ks[-1]}"))
+        else:
+            parts.extend(key.format(k) for k in ks)
+    return ", ".join(parts)
