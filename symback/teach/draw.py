@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..evaluate import numeric, show, to_python
 from ..ir import sym
 from ..nonsmooth import text_indicators
 from .expand import expand, unit_values
 from .gates import gate_label
 from .layout import adjoints, fmt, grad_name
-from .point import size_of
+from .point import exact, show, size_of, to_python
 from .symbols import CourseText, course_symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
@@ -174,7 +173,7 @@ class CircuitStyle:
             return None
         if self.values is not None:
             subs = {s: self.values[s.name] for s in term.value.free_symbols}
-            return numeric(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
+            return exact(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
         return term.value.xreplace({sym(self.seed): sp.Integer(1)}) if self.seed else term.value
 
     def single(self, v, consumer):

@@ -29,10 +29,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import SymbackError
-from ..evaluate import numeric, to_python
 from . import narrate
 from .layout import grad_name
-from .point import size_of
+from .point import exact, size_of, to_python
 from .symbols import course_symbols
 
 #: In which order a course lists a layer's parameter derivatives: UDL does dl/dbeta_k before dl/dOmega_k.
@@ -104,7 +103,7 @@ class Circuit:
         if values is not None:
             term.upstream_value = values[up]
             subs = {s: values[s.name] for s in t.local.free_symbols}
-            term.local_value = numeric(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
+            term.local_value = exact(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
             term.value = term.upstream_value * term.local_value
         return term
 

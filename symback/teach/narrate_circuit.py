@@ -16,10 +16,10 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from ..evaluate import show
 from ..nonsmooth import text_indicators
 from .gates import PATTERNS, gate_label
 from .layout import grad_name, latex_var, unparen_first
+from .point import show
 
 
 class _Numbers:

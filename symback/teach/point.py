@@ -6,6 +6,9 @@ Output: the value of every node: exact SymPy numbers for an expression
 (`exact_values`), NumPy arrays for one random sample of a network
 (`values_at`), whose parameters are drawn by an initialisation rule.
 
+Teach evaluates through this module (exact) and `batch` (NumPy) only, so
+that moving to the core's one evaluator changes these two files.
+
 Initialisations (weights ``W`` of shape (fan_out, fan_in), biases zero):
 
 - ``he``:     N(0, 2 / fan_in)              (He et al. 2015, for ReLU)
@@ -21,7 +24,7 @@ import math
 import numpy as np
 
 from ..errors import SymbackError
-from ..evaluate import evaluate
+from ..evaluate import evaluate, numeric, show, to_python
 from .batch import evaluator, whole
 
 INITS = {
@@ -38,9 +41,18 @@ INIT_FORMULAS = {
 }
 
 
+__all__ = ["INITS", "INIT_FORMULAS", "exact", "exact_values", "init_params", "random_data", "sample", "show",
+           "size_of", "to_python", "values_at"]
+
+
 def exact_values(derivation, inputs: dict) -> dict:
     """Every node's exact value (SymPy numbers) from the values of the leaves (the one exact evaluation)."""
     return evaluate(derivation.graph, inputs)
+
+
+def exact(value, where: str):
+    """An expression over node values as a finite real number, or a one-line error naming `where`."""
+    return numeric(value, where)
 
 
 def init_params(graph, init: str = "glorot", scale: float = 1.0, rng=None, seed: int = 0) -> dict:

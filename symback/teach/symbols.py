@@ -174,7 +174,7 @@ class Symbols:
     def __init__(self, derivation, notation="udl"):
         self.notation = notations.get(notation)
         self.graph = derivation.graph
-        layered = False  # kept as main has it: `d.network` is gone, so a layered input is named from its IR name
+        layered = derivation.summary.layered
         self.by_name: dict[str, Sym] = {}
         for node in self.graph.forward():
             kind, k = node.meta.kind, node.meta.layer
