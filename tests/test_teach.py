@@ -307,3 +307,72 @@ def test_cli_draw_without_dot_says_how_to_install_it(tmp_path):
     assert proc.stderr.count("\n") == 1
     assert "apt-get install graphviz" in proc.stderr and "'dot'" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the shape of teach -----------------------------------------------------
+
+FRONT_ENDS_AND_CONSUMERS = (
+    "symback.gradient", "symback.scalar", "symback.network", "symback.dag", "symback.spec", "symback.parse",
+    "symback.api", "symback.cli", "symback.commands", "symback.check", "symback.codegen", "symback.render",
+)
+
+
+def _teach_imports():
+    """(module, imported module, line, inside a function) for every import in symback/teach."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(sb.__file__).parent / "teach"
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        inner = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = "symback" if node.level == 2 else "symback.teach" if node.level == 1 else ""
+                target = ".".join(p for p in (base, node.module) if p)
+                for alias in node.names if node.level == 1 and node.module is None else [None]:
+                    yield path.stem, f"{target}.{alias.name}" if alias else target, node.lineno, id(node) in inner
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield path.stem, alias.name, node.lineno, id(node) in inner
+
+
+def test_teach_imports_no_front_end_no_other_consumer_and_no_cycle():
+    imports = list(_teach_imports())
+    wrong = [(m, t) for m, t, _, _ in imports if t.startswith(FRONT_ENDS_AND_CONSUMERS) and t != "symback.render.printers"]
+    assert wrong == []
+    # function-level imports: only matplotlib, which a plot alone needs
+    assert {t.split(".")[0] for _, t, _, inside in imports if inside} <= {"matplotlib"}
+    # no cycle among teach's modules
+    graph = {}
+    for m, t, _, _ in imports:
+        if t.startswith("symback.teach."):
+            graph.setdefault(m, set()).add(t.split(".")[2])
+    seen, done = set(), set()
+
+    def visit(m, path):
+        assert m not in path, " -> ".join([*path, m])
+        if m in done:
+            return
+        for n in graph.get(m, ()):
+            visit(n, path + [m])
+        done.add(m)
+
+    for m in graph:
+        visit(m, [])
+
+
+def test_teach_files_stay_small_and_one_builder_serves_every_derivation():
+    from pathlib import Path
+
+    from symback.teach.draw import Picture
+    from symback.teach.explain import Explanation
+
+    folder = Path(sb.__file__).parent / "teach"
+    assert {p.name: len(p.read_text().splitlines()) for p in folder.glob("*.py") if len(p.read_text().splitlines()) > 500} == {}
+    udl_toy = str(Path(sb.__file__).parent.parent / "examples" / "udl_toy.py")
+    assert type(explain(CIRCUIT)) is type(explain(udl_toy)) is Explanation
+    # a Gradient is a Derivation: teach takes it with its worked table's values, no front end involved
+    g = sb.grad(CIRCUIT)
+    assert "B2. df/dq = df/df × ∂f/∂q" in str(Explanation(g, g.at(x=-2, y=5, z=-4).values))
+    assert isinstance(picture(g), Picture) and isinstance(picture(sb.Network(2, [sb.Dense(1)]).derive()), Picture)

@@ -399,3 +399,11 @@ def test_cli_norms_table_and_json(tmp_path):
     data = json.loads(out)
     assert [(r["init"], r["scale"]) for r in data["runs"]] == [("he", 1), ("he", 2), ("glorot", 1), ("glorot", 2)]
     assert len(data["runs"][0]["layers"]) == 4 and (tmp_path / "p.png").exists()
+
+
+def test_a_layered_networks_input_takes_the_course_symbol():
+    """FoML writes the input of a layered network x⁽⁰⁾, UDL's LaTeX a bold x; a DAG's inputs keep their names."""
+    text = str(sb.explain(UDL_TOY, notation="foml"))
+    assert "F1. s⁽¹⁾ = W⁽¹⁾ x⁽⁰⁾ + b⁽¹⁾" in text and "the outer product with x⁽⁰⁾" in text
+    assert r"\boldsymbol{\Omega}_{0} \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
+    assert "x₁" in str(sb.explain(FOML_DAG, notation="foml"))
