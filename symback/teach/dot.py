@@ -14,13 +14,15 @@ import html
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import graphviz
 
 from ..errors import SymbackError
-from .layout import fmt
 from .draw import number
+from .layout import fmt
 
 VALUE_COLOR = "#1b7f3b"  # forward values: green
 GRAD_COLOR = "#c62828"  # gradients: red
@@ -35,17 +37,7 @@ INSTALL_DOT = (
     "the Graphviz program 'dot' is not installed; install it with: apt-get install graphviz (macOS: brew install graphviz)"
 )
 
-#: style -> (node separation, rank separation, node pen width, edge font size)
-SPACING = {"circuit": ("0.45", "0.9", "1.3", "12"), "module": ("0.35", "0.7", "1.2", "11")}
 GREY = '<font point-size="10" color="#607d8b">{}</font>'
-
-
-def _legend(pic) -> str:
-    grad = f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font>'
-    if pic.numbers:
-        norms = " (norms for vectors and matrices)" if pic.style == "module" else ""
-        return f'<font color="{VALUE_COLOR}">value</font> above, {grad} below each wire{norms}'
-    return f"{grad} on each wire" if pic.style == "circuit" else "one box per module; parameters in orange; shapes in grey"
 
 
 def _circuit_node(dot, pic, b) -> None:
@@ -76,44 +68,73 @@ def _module_node(dot, pic, b) -> None:
     dot.node(b.id, f"<{body}>", shape="box", style="rounded,filled", fillcolor=fill, margin="0.15,0.07", group="main")
 
 
-def _label(pic, w) -> list[str]:
+@dataclass(frozen=True)
+class Look:
+    """How one style of picture is drawn: spacing, boxes, numbers, legend."""
+
+    nodesep: str
+    ranksep: str
+    pen: str  # the boxes' outline width
+    edge_size: str  # the wires' font size
+    node: Callable  # draws a box that is not a branch point
+    number: Callable  # a wire's value as text
+    legend: str  # the legend without numbers; {grad} is "gradient of <output>"
+    norms: str = ""  # said after the legend with numbers
+    blank_above: bool = False  # a wire without a value keeps its gradient below an empty line
+    blank_below: bool = False  # a branch without a gradient keeps its value above an empty line
+    param_wires: bool = False  # a parameter's wires in orange
+
+
+LOOKS = {
+    "circuit": Look("0.45", "0.9", "1.3", "12", _circuit_node, number, "{grad} on each wire", blank_above=True),
+    "module": Look("0.35", "0.7", "1.2", "11", _module_node, fmt, "one box per module; parameters in orange; shapes in grey",
+                   " (norms for vectors and matrices)", blank_below=True, param_wires=True),
+}
+
+
+def _legend(pic, look: Look) -> str:
+    grad = f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font>'
+    if pic.numbers:
+        return f'<font color="{VALUE_COLOR}">value</font> above, {grad} below each wire{look.norms}'
+    return look.legend.format(grad=grad)
+
+
+def _label(pic, look: Look, w) -> list[str]:
     """The lines on a wire: its value (green) above, its gradient (red) below; a blank keeps them apart."""
-    value = (number(w.value) if pic.style == "circuit" else fmt(w.value)) if w.value is not None else None
-    lines = [f'<font color="{VALUE_COLOR}">{html.escape(value)}</font>'] if value is not None else []
-    if pic.style == "circuit" and value is None and not w.branch and w.text:
+    lines = [f'<font color="{VALUE_COLOR}">{html.escape(look.number(w.value))}</font>'] if w.value is not None else []
+    if look.blank_above and w.value is None and not w.branch and w.text:
         lines.append(" ")
     if w.text:
         lines.append(f'<font color="{GRAD_COLOR}">{html.escape(w.text)}</font>')
-    elif pic.style == "module" and w.branch and pic.numbers:
+    elif look.blank_below and w.branch and pic.numbers:
         lines.append(" ")
     return ([f"<b>{w.note_html}</b>"] if w.note else []) + lines
 
 
 def to_dot(pic, dpi: int | None = None) -> str:
     """DOT source of a picture, left to right."""
-    nodesep, ranksep, pen, edge_size = SPACING[pic.style]
-    title = f'<{html.escape(pic.title)}<br/><font point-size="10" color="#546e7a">{_legend(pic)}</font><br/> >'
+    look = LOOKS[pic.style]
+    title = f'<{html.escape(pic.title)}<br/><font point-size="10" color="#546e7a">{_legend(pic, look)}</font><br/> >'
     graph_attr = {"rankdir": "LR", "fontname": "Helvetica", "fontsize": "14", "label": title, "labelloc": "t",
-                  "nodesep": nodesep, "ranksep": ranksep, "pad": "0.3", "bgcolor": "white"}
+                  "nodesep": look.nodesep, "ranksep": look.ranksep, "pad": "0.3", "bgcolor": "white"}
     if dpi:
         graph_attr["dpi"] = str(dpi)
     dot = graphviz.Digraph(
         "symback",
         graph_attr=graph_attr,
-        node_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "penwidth": pen},
-        edge_attr={"fontname": "Helvetica", "fontsize": edge_size, "color": "#37474f", "arrowsize": "0.7"},
+        node_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "penwidth": look.pen},
+        edge_attr={"fontname": "Helvetica", "fontsize": look.edge_size, "color": "#37474f", "arrowsize": "0.7"},
     )
-    draw_node = _circuit_node if pic.style == "circuit" else _module_node
     for b in pic.boxes:
         if b.kind == "branch":
             dot.node(b.id, "", shape="point", width="0.09", color="#37474f")
         else:
-            draw_node(dot, pic, b)
+            look.node(dot, pic, b)
     if any(w.dst == "(output)" for w in pic.wires):
         dot.node("(output)", "", shape="none", width="0.1", height="0.1")
-    params = {b.id for b in pic.boxes if b.kind == "param"} if pic.style == "module" else set()
+    params = {b.id for b in pic.boxes if b.kind == "param"} if look.param_wires else set()
     for w in pic.wires:
-        lines = _label(pic, w)
+        lines = _label(pic, look, w)
         attrs = {"arrowhead": "none"} if w.dst.endswith("(branch)") else {}
         if w.shared:
             attrs.update(color=SHARED_COLOR, penwidth="1.8")

@@ -122,6 +122,7 @@ class CircuitStyle:
     """A scalar circuit: gates by their operation, exact numbers, or symbolic gradients without a point."""
 
     name = "circuit"
+    marks_shared = False  # a circuit's (or a network's units') wires stay plain
 
     def __init__(self, derivation, values, display=None, gates=None):
         self.g, self.output, self.values = derivation.graph, derivation.output, values
@@ -205,6 +206,7 @@ class ModuleStyle:
     """A network or DAG: one box per module in course symbols, norms, shared and tied parameters."""
 
     name = "module"
+    marks_shared = True  # a parameter used by several modules: its wires in orange
 
     def __init__(self, derivation, values, notation):
         self.g, self.values = derivation.graph, values
@@ -269,7 +271,7 @@ def build(style, title: str, output: str) -> Picture:
         if not users:
             continue
         value, norm = style.value(v)
-        shared = node.op == "param" and style.name == "module"
+        shared = node.op == "param" and style.marks_shared
         if len(users) == 1:
             g = style.single(v, users[0])
             pic.wires.append(Wire(v, users[0], value, g, style.text(g), norm=norm, **style.tied(v, users[0])))
