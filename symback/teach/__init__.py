@@ -13,7 +13,7 @@ or a declared network into a `Derivation` and a point, then calls these.
 - `gradients` measures the per-layer norms of a deep network's backward pass.
 
 A scalar circuit and a network differ only in small strategy objects
-(`explain.Circuit`/`Course`, `narrate_circuit`/`narrate_course`,
+(`explain.CircuitSteps`/`CourseSteps`, `narrate_circuit`/`narrate_course`,
 `draw.CircuitStyle`/`ModuleStyle`), not in the walks.
 """
 

@@ -16,7 +16,7 @@ Omega_0, beta_1, ...). Each backward step multiplies one chain-rule factor,
 of the paths add.
 
 One builder walks every derivation. What differs between a scalar circuit
-and a network is a small strategy object (`Circuit`, `Course`): which steps
+and a network is a small strategy object (`CircuitSteps`, `CourseSteps`): which steps
 it shows, how one consumer's term is described (an exact local derivative
 of one gate, or a module's local factor: a Jacobian, an outer product, a
 slice), in which order the variables come, and its JSON.
@@ -78,13 +78,19 @@ class Backward:
         return len(self.terms) > 1
 
 
-class Circuit:
-    """A scalar circuit: exact numbers, node names as written, the output's own start step ``df/df = 1``."""
+class Steps:
+    """What one kind of derivation shows as steps; the subclasses say how."""
 
-    name = "circuit"
+    name = ""
 
     def __init__(self, ex: "Explanation"):
         self.ex = ex
+
+
+class CircuitSteps(Steps):
+    """A scalar circuit: exact numbers, node names as written, the output's own start step ``df/df = 1``."""
+
+    name = "circuit"
 
     def whole(self, graph) -> list:
         return [n for n in graph.backward() if n.meta.path is None]
@@ -151,7 +157,7 @@ class Circuit:
         return data
 
 
-class Course(Circuit):
+class CourseSteps(Steps):
     """A network or DAG: vectors shown by their norms, course symbols, a module's local factor per path."""
 
     name = "course"
@@ -250,7 +256,7 @@ class Explanation:
         self.derivation, self.values, self.seed = derivation, values, seed
         self.summary = derivation.summary
         self.graph, self.output = derivation.graph, derivation.output
-        self.kind = Circuit(self) if self.summary.kind == "expression" else Course(self)
+        self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
         self.symbols = course_symbols(derivation, notation or "udl")
         self.notation = self.symbols.notation
         self.text, self.latex = self.symbols.printers()

@@ -7,9 +7,9 @@ parts (the intermediate quantities in reverse order, then the variables or
 parameters), the reuse of each gradient, and for a circuit the result.
 
 What a step says depends on what is derived, so the walk asks a voice for
-its pieces: `narrate_circuit.Circuit` tells a scalar circuit (exact numbers,
+its pieces: `narrate_circuit.CircuitVoice` tells a scalar circuit (exact numbers,
 ``upstream × local`` in symbols then in numbers, the CS 7643 gate patterns),
-`narrate_course.Course` a network or DAG (course symbols, a module's local
+`narrate_course.CourseVoice` a network or DAG (course symbols, a module's local
 factor per path, norms, 80 columns).
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from ..errors import SymbackError
 from .layout import inline, join_align, tex_escape, wrap
-from .narrate_circuit import Circuit
-from .narrate_course import Course
+from .narrate_circuit import CircuitVoice
+from .narrate_course import CourseVoice
 
 FORMATS = ("text", "markdown", "latex")
 PART_1 = "the intermediate quantities, in reverse order"
@@ -26,7 +26,7 @@ PART_1 = "the intermediate quantities, in reverse order"
 
 def voice(ex):
     """The pieces of the narrative for this kind of derivation."""
-    return Circuit(ex) if ex.kind.name == "circuit" else Course(ex)
+    return CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
 
 
 def render(ex, format: str = "text") -> str:

@@ -95,7 +95,7 @@ def _num_tex(v) -> str:
     return f"\\left({text}\\right)" if text.startswith("-") else text
 
 
-class Circuit:
+class CircuitVoice:
     """How a scalar circuit's narrative reads."""
 
     part_2 = "the variables, each from the gradient of the gate it feeds"

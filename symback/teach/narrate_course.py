@@ -24,7 +24,7 @@ def _shape(shape) -> str:
     return "×".join(str(s) for s in shape) if shape else ""
 
 
-class Course:
+class CourseVoice:
     """How a network's narrative reads."""
 
     part_2 = "the parameters, each from the gradient of the module it feeds"
