@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import symback as sb
-from symback.cli import main
 from symback.api import explain, resolve
+from symback.cli import main
 from symback.teach.dot import GRAD_COLOR, VALUE_COLOR, write_atomic
 from symback.teach.draw import picture
 
@@ -312,8 +312,18 @@ def test_cli_draw_without_dot_says_how_to_install_it(tmp_path):
 # -- the shape of teach -----------------------------------------------------
 
 FRONT_ENDS_AND_CONSUMERS = (
-    "symback.gradient", "symback.scalar", "symback.network", "symback.dag", "symback.spec", "symback.parse",
-    "symback.api", "symback.cli", "symback.commands", "symback.check", "symback.codegen", "symback.render",
+    "symback.gradient",
+    "symback.scalar",
+    "symback.network",
+    "symback.dag",
+    "symback.spec",
+    "symback.parse",
+    "symback.api",
+    "symback.cli",
+    "symback.commands",
+    "symback.check",
+    "symback.codegen",
+    "symback.render",
 )
 
 
@@ -339,7 +349,9 @@ def _teach_imports():
 
 def test_teach_imports_no_front_end_no_other_consumer_and_no_cycle():
     imports = list(_teach_imports())
-    wrong = [(m, t) for m, t, _, _ in imports if t.startswith(FRONT_ENDS_AND_CONSUMERS) and t != "symback.render.printers"]
+    wrong = [
+        (m, t) for m, t, _, _ in imports if t.startswith(FRONT_ENDS_AND_CONSUMERS) and t != "symback.render.printers"
+    ]
     assert wrong == []
     # function-level imports: only matplotlib, which a plot alone needs
     assert {t.split(".")[0] for _, t, _, inside in imports if inside} <= {"matplotlib"}
@@ -348,7 +360,7 @@ def test_teach_imports_no_front_end_no_other_consumer_and_no_cycle():
     for m, t, _, _ in imports:
         if t.startswith("symback.teach."):
             graph.setdefault(m, set()).add(t.split(".")[2])
-    seen, done = set(), set()
+    _seen, done = set(), set()
 
     def visit(m, path):
         assert m not in path, " -> ".join([*path, m])
@@ -369,7 +381,9 @@ def test_teach_files_stay_small_and_one_builder_serves_every_derivation():
     from symback.teach.explain import Explanation
 
     folder = Path(sb.__file__).parent / "teach"
-    assert {p.name: len(p.read_text().splitlines()) for p in folder.glob("*.py") if len(p.read_text().splitlines()) > 500} == {}
+    assert {
+        p.name: len(p.read_text().splitlines()) for p in folder.glob("*.py") if len(p.read_text().splitlines()) > 500
+    } == {}
     udl_toy = str(Path(sb.__file__).parent.parent / "examples" / "udl_toy.py")
     assert type(explain(CIRCUIT)) is type(explain(udl_toy)) is Explanation
     # a Gradient is a Derivation: teach takes it with its worked table's values, no front end involved

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 import symback as sb
+from symback.api import make_picture
 from symback.cli import main
 from symback.spec import declared, load_spec
-from symback.api import make_picture
 from symback.teach.batch import Batch
 from symback.teach.dot import SHARED_COLOR
 from symback.teach.gradients import compare, gradient_norms, plot
@@ -29,6 +29,7 @@ from symback.teach.point import sample, values_at
 def network_picture(derivation, notation, seed=None, expand=False):
     """The picture `symback draw SPEC` makes of a network, through the facade."""
     return make_picture(derivation, notation=notation, seed=seed, expand=expand)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

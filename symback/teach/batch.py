@@ -40,7 +40,7 @@ def whole(size, where: str) -> int:
     return int(size)
 
 
-def evaluator(graph) -> "Batch":
+def evaluator(graph) -> Batch:
     """The batched evaluator of `graph`, compiled once (the one way teach evaluates with NumPy)."""
     return Batch(graph)
 

@@ -14,9 +14,9 @@ import html
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import graphviz
 
@@ -33,9 +33,7 @@ LOSS_FILL = "#fde7e9"
 SHARED_COLOR = "#e65100"  # the wires of a parameter used by several modules
 PNG_DPI = 144  # sharp on a laptop screen and in slides; SVG is resolution-free
 FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
-INSTALL_DOT = (
-    "the Graphviz program 'dot' is not installed; install it with: apt-get install graphviz (macOS: brew install graphviz)"
-)
+INSTALL_DOT = "the Graphviz program 'dot' is not installed; install it with: apt-get install graphviz (macOS: brew install graphviz)"
 
 GREY = '<font point-size="10" color="#607d8b">{}</font>'
 
@@ -87,8 +85,18 @@ class Look:
 
 LOOKS = {
     "circuit": Look("0.45", "0.9", "1.3", "12", _circuit_node, number, "{grad} on each wire", blank_above=True),
-    "module": Look("0.35", "0.7", "1.2", "11", _module_node, fmt, "one box per module; parameters in orange; shapes in grey",
-                   " (norms for vectors and matrices)", blank_below=True, param_wires=True),
+    "module": Look(
+        "0.35",
+        "0.7",
+        "1.2",
+        "11",
+        _module_node,
+        fmt,
+        "one box per module; parameters in orange; shapes in grey",
+        " (norms for vectors and matrices)",
+        blank_below=True,
+        param_wires=True,
+    ),
 }
 
 
@@ -115,8 +123,17 @@ def to_dot(pic, dpi: int | None = None) -> str:
     """DOT source of a picture, left to right."""
     look = LOOKS[pic.style]
     title = f'<{html.escape(pic.title)}<br/><font point-size="10" color="#546e7a">{_legend(pic, look)}</font><br/> >'
-    graph_attr = {"rankdir": "LR", "fontname": "Helvetica", "fontsize": "14", "label": title, "labelloc": "t",
-                  "nodesep": look.nodesep, "ranksep": look.ranksep, "pad": "0.3", "bgcolor": "white"}
+    graph_attr = {
+        "rankdir": "LR",
+        "fontname": "Helvetica",
+        "fontsize": "14",
+        "label": title,
+        "labelloc": "t",
+        "nodesep": look.nodesep,
+        "ranksep": look.ranksep,
+        "pad": "0.3",
+        "bgcolor": "white",
+    }
     if dpi:
         graph_attr["dpi"] = str(dpi)
     dot = graphviz.Digraph(

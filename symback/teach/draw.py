@@ -86,15 +86,29 @@ class Picture:
             return {
                 "title": self.title,
                 "nodes": [{"id": b.id, "kind": b.kind, "label": b.label} for b in self.boxes],
-                "wires": [{"from": w.src, "to": w.dst, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
-                          for w in self.wires],
+                "wires": [
+                    {"from": w.src, "to": w.dst, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
+                    for w in self.wires
+                ],
             }
         return {
             "title": self.title,
-            "nodes": [{"id": b.id, "kind": b.kind, "label": b.label, "formula": b.formula, "shape": b.shape}
-                      for b in self.boxes],
-            "wires": [{"from": w.src, "to": w.dst, "value": w.value, "grad": w.grad, "norm": w.norm,
-                       "branch": w.branch, "shared": w.shared} for w in self.wires],
+            "nodes": [
+                {"id": b.id, "kind": b.kind, "label": b.label, "formula": b.formula, "shape": b.shape}
+                for b in self.boxes
+            ],
+            "wires": [
+                {
+                    "from": w.src,
+                    "to": w.dst,
+                    "value": w.value,
+                    "grad": w.grad,
+                    "norm": w.norm,
+                    "branch": w.branch,
+                    "shared": w.shared,
+                }
+                for w in self.wires
+            ],
         }
 
 
@@ -186,8 +200,10 @@ class CircuitStyle:
             return ""
         if self.values is not None:
             return number(g)
-        names = {sym(a): sp.Symbol(grad_name(self.display.get(self.output, self.output), self.display.get(n, n)))
-                 for n, a in self.adj.items()}
+        names = {
+            sym(a): sp.Symbol(grad_name(self.display.get(self.output, self.output), self.display.get(n, n)))
+            for n, a in self.adj.items()
+        }
         names.update({sym(n): sp.Symbol(d) for n, d in self.display.items()})
         return _text(g.xreplace(names))
 
@@ -228,7 +244,9 @@ class ModuleStyle:
     def users(self, node) -> list[str]:
         if node.op == "loss":
             return ["(output)"]
-        return [c for c in self.g.consumers(node.name) if self.g[c].role == "forward" and self.g[c].meta.kind != "softmax"]
+        return [
+            c for c in self.g.consumers(node.name) if self.g[c].role == "forward" and self.g[c].meta.kind != "softmax"
+        ]
 
     def value(self, v):
         return (None, False) if self.values is None else size_of(self.values[v])
@@ -307,7 +325,9 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     x = expand(derivation, notation)
     exact = unit_values(derivation, x, seed) if seed is not None else None
     style = CircuitStyle(x.derivation, exact, x.display, x.gates)
-    pic = build(style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(x.derivation.output, x.derivation.output))
+    pic = build(
+        style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(x.derivation.output, x.derivation.output)
+    )
     pic.display, pic.markup = x.display, x.markup
     params = {u for p in derivation.params for u in x.units[p]}
     for b in pic.boxes:

@@ -139,7 +139,7 @@ def expand(derivation, notation="udl") -> Expanded:
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
             exprs = [_loss(node, graph, alias)]
-            gate = (node.meta.loss or "custom")
+            gate = node.meta.loss or "custom"
             gate = "loss" if gate == "custom" else gate
         else:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
@@ -170,7 +170,9 @@ def _scalar(steps: list[tuple[str, sp.Expr]], wrt: list[str]) -> Derivation:
     for name in sorted(leaves, key=_natural):
         graph.add(Node(name, "input", shape=()))
     for name, e in steps:
-        graph.add(Node(name, "scalar", args=tuple(sorted({s.name for s in e.free_symbols}, key=graph.position)), expr=e))
+        graph.add(
+            Node(name, "scalar", args=tuple(sorted({s.name for s in e.free_symbols}, key=graph.position)), expr=e)
+        )
     output = steps[-1][0]
     summary = Summary("expression", "; ".join(f"{n} = {e}" for n, e in steps), named_steps=True)
     return Derivation(graph, output, wrt, summary, simplify=False)

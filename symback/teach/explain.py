@@ -83,7 +83,7 @@ class Steps:
 
     name = ""
 
-    def __init__(self, ex: "Explanation"):
+    def __init__(self, ex: Explanation):
         self.ex = ex
 
 
@@ -149,7 +149,11 @@ class CircuitSteps(Steps):
                     "forward_uses": t.reads,
                 }
                 if at:
-                    trow |= {"upstream_value": num(t.upstream_value), "local_value": num(t.local_value), "value": num(t.value)}
+                    trow |= {
+                        "upstream_value": num(t.upstream_value),
+                        "local_value": num(t.local_value),
+                        "value": num(t.value),
+                    }
                 row["factors"].append(trow)
             if at:
                 row["value"] = num(b.value)
@@ -206,12 +210,25 @@ class CourseSteps(Steps):
         data = {"title": ex.title, "notation": ex.notation.name, "seed": ex.seed, "forward": [], "backward": []}
         for f in ex.forward:
             node = ex.graph[f.node]
-            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": t.doprint(node.expr),
-                   "shape": list(map(str, node.shape))}
+            row = {
+                "step": f.step,
+                "node": f.node,
+                "symbol": s.text(f.node),
+                "expr": t.doprint(node.expr),
+                "shape": list(map(str, node.shape)),
+            }
             data["forward"].append(row | ({"value": num(f.value)} if at else {}))
         for b in ex.backward:
-            row = {"step": b.step, "node": b.node, "of": b.of, "gradient": s.grad(b.of), "part": b.part,
-                   "branch": b.branch, "reused_by": b.reused_by, "paths": []}
+            row = {
+                "step": b.step,
+                "node": b.node,
+                "of": b.of,
+                "gradient": s.grad(b.of),
+                "part": b.part,
+                "branch": b.branch,
+                "reused_by": b.reused_by,
+                "paths": [],
+            }
             for p in b.terms:
                 prow = {
                     "consumer": p.consumer,

@@ -153,8 +153,10 @@ class CircuitVoice:
     def backward_intro(self) -> list[str]:
         return [
             f"Backward pass: chain rule, gradient = upstream × local, from {self.out} back to the inputs",
-            f"  ({self.total('v')} is the gradient of {self.out} through every path; "
-            f"∂c/∂v the local derivative of one gate c)",
+            (
+                f"  ({self.total('v')} is the gradient of {self.out} through every path; "
+                f"∂c/∂v the local derivative of one gate c)"
+            ),
         ]
 
     def step(self, b) -> list[str]:
@@ -167,10 +169,14 @@ class CircuitVoice:
             out.append(f"  {b.step}. {b.of} feeds {len(b.terms)} gates ({users}): gradients add at this branch")
             lhs = f"      {self.total(b.of)} = "
         pad = " " * (len(lhs) - 2)
-        out.append(lhs + " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
-                   + "      upstream × local")
-        out.append(pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(_text(t.local), t.local)}"
-                                           for t in b.terms))
+        out.append(
+            lhs
+            + " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
+            + "      upstream × local"
+        )
+        out.append(
+            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(_text(t.local), t.local)}" for t in b.terms)
+        )
         if self.ex.values:
             nums = " + ".join(f"{_num(t.upstream_value)} × {_num(t.local_value)}" for t in b.terms)
             out.append(pad + "= " + unparen_first(nums) + f" = {show(b.value)}")
@@ -178,8 +184,10 @@ class CircuitVoice:
             out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
             if t.reads:
                 uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
-                out.append(pad + f"  ↳ {self.partial(t.consumer, b.of)} = {_text(t.local)} reads "
-                           f"{uses}, already computed in the forward pass")
+                out.append(
+                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {_text(t.local)} reads "
+                    f"{uses}, already computed in the forward pass"
+                )
             gate = self.gate_note(t.consumer)
             if gate:
                 out.append(pad + f"  ↳ {gate}")
@@ -214,8 +222,11 @@ class CircuitVoice:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
 
     def backward_tex(self) -> str:
-        return (r"\paragraph{Backward pass} gradient $=$ upstream $\times$ local, from $" + latex_var(self.out)
-                + "$ back to the inputs.")
+        return (
+            r"\paragraph{Backward pass} gradient $=$ upstream $\times$ local, from $"
+            + latex_var(self.out)
+            + "$ back to the inputs."
+        )
 
     def backward_markdown(self) -> str:
         return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
@@ -236,8 +247,12 @@ class CircuitVoice:
         """``d f/d q = upstream · ∂f/∂q = upstream · z = 1 × (-4) = -4`` for one step."""
         if not b.terms:
             return f"{self.total_tex(b.of)} = 1"
-        reused = lambda t: rf"\underbrace{{{self.total_tex(t.consumer)}}}_{{\text{{already computed! ({t.upstream_step})}}}}"
-        local = lambda t: rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
+        reused = lambda t: (
+            rf"\underbrace{{{self.total_tex(t.consumer)}}}_{{\text{{already computed! ({t.upstream_step})}}}}"
+        )
+        local = lambda t: (
+            rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
+        )
         parts = [
             " + ".join(f"{reused(t)} \\cdot {self.partial_tex(t.consumer, b.of)}" for t in b.terms),
             " + ".join(f"{self.total_tex(t.consumer)} \\cdot {local(t)}" for t in b.terms),

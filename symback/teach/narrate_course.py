@@ -145,8 +145,12 @@ class CourseVoice:
             return out + self.notes(p, b.of, pad + "  ")
         users = ", ".join(s.text(p.consumer) for p in b.terms)
         what = "parameter" if b.part == 2 else "value"
-        out += wrap(f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users}): the gradients of "
-                    "the paths add", 2, hang=len(head))
+        out += wrap(
+            f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users}): the gradients of "
+            "the paths add",
+            2,
+            hang=len(head),
+        )
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s.adjoint(p.node) for p in b.terms), number)
         for p in b.terms:
             out += right(f"{pad}  {s.adjoint(p.node)} = {self.path_expr(p)}", self.number("·", p.value))
@@ -201,11 +205,17 @@ class CourseVoice:
         return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
 
     def at_tex(self) -> str:
-        return f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)" if self.ex.values is not None else ""
+        return (
+            f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+            if self.ex.values is not None
+            else ""
+        )
 
     def backward_tex(self) -> str:
-        return (r"\paragraph{Backward pass} the chain rule, from the loss back to the parameters; each step multiplies "
-                "one local factor into a gradient computed before.")
+        return (
+            r"\paragraph{Backward pass} the chain rule, from the loss back to the parameters; each step multiplies "
+            "one local factor into a gradient computed before."
+        )
 
     def backward_markdown(self) -> str:
         return "the chain rule, from the loss back to the parameters"
@@ -237,4 +247,3 @@ class CourseVoice:
             return [f"- **{b.step}.** ${inline(rows[0])}$"]
         head = f"- **{b.step}.** ${self.s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add"
         return [head] + [f"  - ${inline(row)}$" for row in rows[1:]]
-

@@ -41,8 +41,19 @@ INIT_FORMULAS = {
 }
 
 
-__all__ = ["INITS", "INIT_FORMULAS", "exact", "exact_values", "init_params", "random_data", "sample", "show",
-           "size_of", "to_python", "values_at"]
+__all__ = [
+    "INITS",
+    "INIT_FORMULAS",
+    "exact",
+    "exact_values",
+    "init_params",
+    "random_data",
+    "sample",
+    "show",
+    "size_of",
+    "to_python",
+    "values_at",
+]
 
 
 def exact_values(derivation, inputs: dict) -> dict:

@@ -135,7 +135,7 @@ def from_name(name: str) -> Sym:
     return Sym(GREEK.get(base, base), low)
 
 
-def course_symbols(derivation, notation="udl") -> "Symbols":
+def course_symbols(derivation, notation="udl") -> Symbols:
     """IR node name -> course symbol for `derivation` in `notation`: the one place teach names nodes.
 
     (symback.notation is growing the one node -> symbol map for every consumer;
@@ -147,7 +147,7 @@ def course_symbols(derivation, notation="udl") -> "Symbols":
 MAX_FORMULA = 34  # longer module formulas are shortened with … in a picture's box
 
 
-def formula(node, names: "Symbols", printer: "CourseText", shorten: bool = True) -> tuple[str, str]:
+def formula(node, names: Symbols, printer: CourseText, shorten: bool = True) -> tuple[str, str]:
     """The module's right-hand side as the course writes it (text, HTML): ``Ω₀ x + β₀``, ``relu(f₀)``."""
     args = [names[a] for a in node.args]
     call = None
@@ -197,7 +197,7 @@ class Symbols:
         """The course's name for the error term of layer k (CS229's δ^[k])."""
         return self._course("error", k)
 
-    def printers(self) -> tuple["CourseText", "CourseLatex"]:
+    def printers(self) -> tuple[CourseText, CourseLatex]:
         """(Unicode, LaTeX) printers of IR expressions in these symbols, with the notation's product sign."""
         return CourseText(self, self.notation.hadamard), CourseLatex(self)
 
