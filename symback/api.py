@@ -92,14 +92,17 @@ def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
         if at is not None:
             raise SymbackError("at=: the Table already fixes the point; pass the Gradient to choose another")
         return source.gradient, source.values
-    if isinstance(source, Gradient):
+    if isinstance(source, Derivation):  # a Gradient, or a circuit built some other way (a network's units)
         if wrt is not None:
-            raise SymbackError("wrt=: the Gradient already fixes the variables; pass the expression instead")
+            kind = type(source).__name__
+            raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
         derivation = source
     else:
         derivation = grad(source, wrt=wrt)
     if at is None:
         return derivation, None
+    if not isinstance(derivation, Gradient):
+        raise SymbackError(f"at=: {type(derivation).__name__} cannot be evaluated at a point; pass sb.grad(...)")
     return derivation, derivation.at(parse_point(at) if isinstance(at, str) else at).values
 
 
