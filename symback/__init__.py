@@ -17,8 +17,8 @@ from .library import ACTIVATIONS, LOSSES, register_activation, register_loss
 from .network import Dense, Network
 from .nonsmooth import Indicator
 from .notation import NOTATIONS, Notation, register_notation
-from .teach.draw import draw
-from .teach.explain import explain
+from .api import draw
+from .api import explain
 
 __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",

@@ -14,9 +14,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import symback as sb
+from symback.api import explain, resolve
 from symback.cli import main
-from symback.teach.draw import GRAD_COLOR, VALUE_COLOR, picture, write_atomic
-from symback.teach.explain import explain
+from symback.teach.dot import GRAD_COLOR, VALUE_COLOR, write_atomic
+from symback.teach.draw import picture
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz 'dot' not installed (make test installs it)"
@@ -61,7 +62,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_circuit_wires_carry_the_lecture_values_and_gradients():
     """(x + y) z at (-2, 5, -4): values -2, 5, -4, q = 3, f = -12; gradients -4, -4, 3, df/dq = -4, df/df = 1."""
     pic = picture(*_resolved(CIRCUIT, POINT))
-    wires = {(w.node, w.to): (int(w.value), int(w.grad)) for w in pic.wires}
+    wires = {(w.src, w.dst): (int(w.value), int(w.grad)) for w in pic.wires}
     assert wires == {
         ("x", "q"): (-2, -4),
         ("y", "q"): (5, -4),
@@ -69,14 +70,14 @@ def test_circuit_wires_carry_the_lecture_values_and_gradients():
         ("q", "f"): (3, -4),
         ("f", "(output)"): (-12, 1),
     }
-    kinds = {i: (k, label) for i, k, label in pic.nodes}
+    kinds = {i: (k, label) for i, k, label in ((b.id, b.kind, b.label) for b in pic.boxes)}
     assert kinds["x"] == ("input", "x") and kinds["q"] == ("gate", "+") and kinds["f"] == ("gate", "×")
 
 
 def _resolved(source, at=None):
-    from symback.teach import resolve
-
-    return resolve(source, at)
+    """(derivation, values): what teach's picture takes, resolved by the facade."""
+    derivation, values, _ = resolve(source, at)
+    return derivation, values
 
 
 @needs_dot
@@ -103,18 +104,18 @@ def test_png_is_a_real_left_to_right_picture(tmp_path):
 def test_a_value_used_twice_branches_and_the_trunk_shows_the_sum(tmp_path):
     """f = x y + sin(x y) at (1, 2): v1 = x y feeds sin and +; df/dv1 = 1 + cos(2)."""
     pic = picture(*_resolved("x*y + sin(x*y)", "x=1,y=2"))
-    branch = [i for i, k, _ in pic.nodes if k == "branch"]
+    branch = [i for i, k in ((b.id, b.kind) for b in pic.boxes) if k == "branch"]
     assert branch == ["v1(branch)"]
-    trunk = next(w for w in pic.wires if w.to == "v1(branch)")
-    assert trunk.grad_text == "(-0.4161) + 1 = 0.5839"
-    assert sorted(w.to for w in pic.wires if w.node == "v1(branch)") == ["f", "v2"]
+    trunk = next(w for w in pic.wires if w.dst == "v1(branch)")
+    assert trunk.text == "(-0.4161) + 1 = 0.5839"
+    assert sorted(w.dst for w in pic.wires if w.src == "v1(branch)") == ["f", "v2"]
     path = sb.draw("x*y + sin(x*y)", at={"x": 1, "y": 2}, path=tmp_path / "branch.svg")
     assert "0.5839" in path.read_text()
 
 
 def test_without_a_point_the_wires_carry_the_symbolic_gradient():
     pic = picture(*_resolved(CIRCUIT))
-    grads = {(w.node, w.to): w.grad_text for w in pic.wires}
+    grads = {(w.src, w.dst): w.text for w in pic.wires}
     # the lecture's local gradients: df/dq = z, df/dz = q; x and y receive df/dq
     assert grads == {("x", "q"): "df/dq", ("y", "q"): "df/dq", ("z", "f"): "q", ("q", "f"): "z", ("f", "(output)"): "1"}
     assert all(w.value is None for w in pic.wires)
@@ -211,7 +212,7 @@ def test_toy_network_narrative_lists_parameter_derivatives_in_udl_order_with_reu
     for k in range(4):
         df = steps[f"f{k}"].step
         for p in (f"b{k}", f"w{k}"):
-            (factor,) = steps[p].factors
+            (factor,) = steps[p].terms
             assert factor.upstream_step == df  # dl/dparam reuses dl/df_k, already computed
         assert f"dl/df{k}: already computed! ({df})" in part2
     assert "∂f3/∂w3 = h3 reads h3 (F6), already computed in the forward pass" in text
@@ -306,3 +307,86 @@ def test_cli_draw_without_dot_says_how_to_install_it(tmp_path):
     assert proc.stderr.count("\n") == 1
     assert "apt-get install graphviz" in proc.stderr and "'dot'" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# -- the shape of teach -----------------------------------------------------
+
+FRONT_ENDS_AND_CONSUMERS = (
+    "symback.gradient",
+    "symback.scalar",
+    "symback.network",
+    "symback.dag",
+    "symback.spec",
+    "symback.parse",
+    "symback.api",
+    "symback.cli",
+    "symback.commands",
+    "symback.check",
+    "symback.codegen",
+    "symback.render",
+)
+
+
+def _teach_imports():
+    """(module, imported module, line, inside a function) for every import in symback/teach."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(sb.__file__).parent / "teach"
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        inner = {id(n) for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) for n in ast.walk(f)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = "symback" if node.level == 2 else "symback.teach" if node.level == 1 else ""
+                target = ".".join(p for p in (base, node.module) if p)
+                for alias in node.names if node.level == 1 and node.module is None else [None]:
+                    yield path.stem, f"{target}.{alias.name}" if alias else target, node.lineno, id(node) in inner
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    yield path.stem, alias.name, node.lineno, id(node) in inner
+
+
+def test_teach_imports_no_front_end_no_other_consumer_and_no_cycle():
+    imports = list(_teach_imports())
+    wrong = [
+        (m, t) for m, t, _, _ in imports if t.startswith(FRONT_ENDS_AND_CONSUMERS) and t != "symback.render.printers"
+    ]
+    assert wrong == []
+    # function-level imports: only matplotlib, which a plot alone needs
+    assert {t.split(".")[0] for _, t, _, inside in imports if inside} <= {"matplotlib"}
+    # no cycle among teach's modules
+    graph = {}
+    for m, t, _, _ in imports:
+        if t.startswith("symback.teach."):
+            graph.setdefault(m, set()).add(t.split(".")[2])
+    _seen, done = set(), set()
+
+    def visit(m, path):
+        assert m not in path, " -> ".join([*path, m])
+        if m in done:
+            return
+        for n in graph.get(m, ()):
+            visit(n, path + [m])
+        done.add(m)
+
+    for m in graph:
+        visit(m, [])
+
+
+def test_teach_files_stay_small_and_one_builder_serves_every_derivation():
+    from pathlib import Path
+
+    from symback.teach.draw import Picture
+    from symback.teach.explain import Explanation
+
+    folder = Path(sb.__file__).parent / "teach"
+    assert {
+        p.name: len(p.read_text().splitlines()) for p in folder.glob("*.py") if len(p.read_text().splitlines()) > 500
+    } == {}
+    udl_toy = str(Path(sb.__file__).parent.parent / "examples" / "udl_toy.py")
+    assert type(explain(CIRCUIT)) is type(explain(udl_toy)) is Explanation
+    # a Gradient is a Derivation: teach takes it with its worked table's values, no front end involved
+    g = sb.grad(CIRCUIT)
+    assert "B2. df/dq = df/df × ∂f/∂q" in str(Explanation(g, g.at(x=-2, y=5, z=-4).values))
+    assert isinstance(picture(g), Picture) and isinstance(picture(sb.Network(2, [sb.Dense(1)]).derive()), Picture)

@@ -17,11 +17,19 @@ import numpy as np
 import pytest
 
 import symback as sb
+from symback.api import make_picture
 from symback.cli import main
 from symback.spec import declared, load_spec
+from symback.teach.batch import Batch
+from symback.teach.dot import SHARED_COLOR
 from symback.teach.gradients import compare, gradient_norms, plot
-from symback.teach.netdraw import SHARED_COLOR, network_picture
-from symback.teach.point import Batch, sample, values_at
+from symback.teach.point import sample, values_at
+
+
+def network_picture(derivation, notation, seed=None, expand=False):
+    """The picture `symback draw SPEC` makes of a network, through the facade."""
+    return make_picture(derivation, notation=notation, seed=seed, expand=expand)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -169,15 +177,15 @@ def test_expanded_picture_has_every_unit_and_the_module_views_numbers():
     d = load_spec(UDL_TOY).derive()
     pic = network_picture(d, "udl", seed=0, expand=True)
     kinds = {}
-    for _, kind, _ in pic.nodes:
+    for kind in (b.kind for b in pic.boxes):
         kinds[kind] = kinds.get(kind, 0) + 1
     # 34 parameters, x and y; 10 pre-activation units, 9 ReLU units, the loss
     assert kinds["param"] == 34 and kinds["input"] == 2 and kinds["gate"] == 20
-    labels = {i: label for i, _, label in pic.nodes}
+    labels = {b.id: b.label for b in pic.boxes}
     assert labels["W2_3_1"] == "Ω₁[3,1]" and labels["b1_2"] == "β₀[2]"
     assert pic.display["f1_2"] == "f₀[2]" and pic.display["h3_3"] == "h₃[3]"
     values = values_at(d, 0)
-    wires = {(w.node, w.to): w for w in pic.wires}
+    wires = {(w.src, w.dst): w for w in pic.wires}
     assert float(wires[("l", "(output)")].value) == pytest.approx(values["l"], rel=1e-12)
     # the scalar graph's gradient of one weight is the module view's matrix entry
     assert float(wires[("W2_3_1", "f2_3")].grad) == pytest.approx(values["dl_dW2"][2, 0], rel=1e-9, abs=1e-15)
@@ -186,10 +194,10 @@ def test_expanded_picture_has_every_unit_and_the_module_views_numbers():
 def test_expanded_units_in_cs229_are_subscripted_under_the_layer_superscript():
     """CS229 writes W^[1]_{ij}: unit (2, 1) of W^[1] is W₂,₁ with a raised [1]; a one-hot label is y[1..3]."""
     pic = network_picture(load_spec(str(EXAMPLES / "cs229_two_layer.py") + ":two_layer").derive(), "cs229", expand=True)
-    labels = {i: label for i, _, label in pic.nodes}
+    labels = {b.id: b.label for b in pic.boxes}
     assert labels["W1_2_1"] == "W₂,₁^[1]" and pic.markup["W1_2_1"] == "W₂,₁<sup>[1]</sup>"
     assert pic.display["h1_3"] == "a₃^[1]"
-    labels = {i: label for i, _, label in network_picture(load_spec(TIED).derive(), "udl", expand=True).nodes}
+    labels = {b.id: b.label for b in network_picture(load_spec(TIED).derive(), "udl", expand=True).boxes}
     assert labels["W_enc_3_5"] == "W_enc[3,5]"
 
 
@@ -392,3 +400,11 @@ def test_cli_norms_table_and_json(tmp_path):
     data = json.loads(out)
     assert [(r["init"], r["scale"]) for r in data["runs"]] == [("he", 1), ("he", 2), ("glorot", 1), ("glorot", 2)]
     assert len(data["runs"][0]["layers"]) == 4 and (tmp_path / "p.png").exists()
+
+
+def test_a_layered_networks_input_takes_the_course_symbol():
+    """FoML writes the input of a layered network x⁽⁰⁾, UDL's LaTeX a bold x; a DAG's inputs keep their names."""
+    text = str(sb.explain(UDL_TOY, notation="foml"))
+    assert "F1. s⁽¹⁾ = W⁽¹⁾ x⁽⁰⁾ + b⁽¹⁾" in text and "the outer product with x⁽⁰⁾" in text
+    assert r"\boldsymbol{\Omega}_{0} \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
+    assert "x₁" in str(sb.explain(FOML_DAG, notation="foml"))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from ..api import explain, is_spec, make_picture
 from ..cli import command, emit
+from ..errors import SymbackError
+from ..notation import NOTATIONS
+from ..parse import parse_names
+from ..spec import load_spec
+from ..teach.dot import output_format, save
+from ..teach.gradients import LECTURE, compare, plot, plot_path
+from ..teach.point import INITS
 
 EXPR_HELP = (
     'a SymPy expression, e.g. "(x + y)*z", or named steps "q = x + y; f = q*z"; '
@@ -14,8 +22,6 @@ AT_HELP = "a point, e.g. x=-2,y=5,z=-4 (for a SPEC: seed=N, a random sample draw
 
 
 def _network_options(p: argparse.ArgumentParser) -> None:
-    from ..notation import NOTATIONS
-
     p.add_argument(
         "--notation", choices=sorted(NOTATIONS), help="a SPEC's symbols, as a course writes them (default: udl)"
     )
@@ -42,10 +48,6 @@ def _draw_command(p: argparse.ArgumentParser):
     )
 
     def run(args) -> int:
-        from ..parse import parse_names
-        from ..teach import is_spec
-        from ..teach.draw import make_picture, output_format, save
-
         path, fmt = output_format(args.output)
         title = args.expr.strip() if is_spec(args.expr) else None
         pic = make_picture(
@@ -75,10 +77,6 @@ def _explain_command(p: argparse.ArgumentParser):
     p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
 
     def run(args) -> int:
-        from ..parse import parse_names
-        from ..teach import is_spec
-        from ..teach.explain import explain
-
         title = args.expr.strip() if is_spec(args.expr) else None
         ex = explain(
             args.expr,
@@ -96,9 +94,6 @@ def _explain_command(p: argparse.ArgumentParser):
 
 @command("norms", "vanishing and exploding gradients: per-layer norms of the local factors and deltas, and a plot")
 def _norms_command(p: argparse.ArgumentParser):
-    from ..notation import NOTATIONS
-    from ..teach.point import INITS
-
     p.add_argument("specs", nargs="+", metavar="SPEC", help="path/to/file.py[:name] declaring a layered sb.Network")
     p.add_argument("--init", default="he", help=f"initialisations, comma-separated: {', '.join(INITS)} (default: he)")
     p.add_argument("--scale", default="1", help="factors for the initial weights, comma-separated, e.g. 0.5,1,2")
@@ -108,10 +103,6 @@ def _norms_command(p: argparse.ArgumentParser):
     p.add_argument("-o", "--output", metavar="FILE", help="plot across depth: FILE.png or FILE.svg")
 
     def run(args) -> int:
-        from ..errors import SymbackError
-        from ..spec import load_spec
-        from ..teach.gradients import LECTURE, compare, plot, plot_path
-
         inits = [i.strip() for i in args.init.split(",") if i.strip()]
         for i in inits:
             if i not in INITS:

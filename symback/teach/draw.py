@@ -1,81 +1,123 @@
-"""Computation-graph pictures: IR `Graph` (+ values at a point) -> Graphviz DOT -> SVG or PNG.
+"""The one picture of a derivation: `Derivation` (+ values at a point) -> boxes and wires, ready for DOT.
 
-The CS231n circuit style: inputs are boxes, every other node is a gate
-labelled with its operation (``+``, ``×``, ``max``, ``sin``) above its name,
-read left to right. Each wire carries the forward value above (green) and,
-after the backward pass, the gradient of the output with respect to that
-wire below (red). A value used by several gates splits at a dot; every
-branch carries its own ``upstream × local`` and the trunk shows their sum
-(CS 7643: "gradients add at branches").
+Stage: teaching views. Input: any `Derivation` and optionally the value of
+every node (exact numbers for an expression, one seeded sample for a
+network; see `point`). Output: a `Picture` (also as JSON) that `dot` turns
+into Graphviz source, SVG or PNG.
 
-``symback.draw((x + y)*z, at=dict(x=-2, y=5, z=-4), path="circuit.svg")``
+Read left to right. Each forward node is a box; each wire carries the value
+above (green) and the gradient of the output with respect to that wire
+below (red). A value used by several consumers splits at a dot: each branch
+carries its own path's gradient and the trunk their sum (CS 7643:
+"gradients add at branches").
+
+One builder draws every derivation; a style says how: `CircuitStyle` (the
+CS231n circuit: inputs as boxes, gates labelled ``+``, ``×``, ``max`` above
+their names, exact numbers or, without a point, the symbolic gradients) or
+`ModuleStyle` (one box per module however wide, labelled in the course's
+symbols with its formula and shape; parameters as orange boxes; tied
+weights marked ᵀ; norms for vectors and matrices; the loss last). A small
+network's unit-by-unit picture (`expand`) is a circuit over its units.
 """
 
 from __future__ import annotations
 
-import html
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sympy as sp
 
-from ..errors import SymbackError
-from ..evaluate import numeric, show, to_python
 from ..ir import sym
 from ..nonsmooth import text_indicators
-from . import adjoints, grad_name, resolve
+from .expand import expand, unit_values
+from .gates import gate_label
+from .layout import adjoints, fmt, grad_name
+from .point import exact, show, size_of, to_python
+from .symbols import CourseText, course_symbols, formula
 
-VALUE_COLOR = "#1b7f3b"  # forward values: green
-GRAD_COLOR = "#c62828"  # gradients: red
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
-PNG_DPI = 144  # sharp on a laptop screen and in slides; SVG is resolution-free
-FORMATS = {".svg": "svg", ".png": "png", ".dot": "dot", ".gv": "dot"}
-INSTALL_DOT = "the Graphviz program 'dot' is not installed; install it with: apt-get install graphviz (macOS: brew install graphviz)"
-
-#: SymPy head -> gate symbol, for a node that is one operation of its arguments.
-GATES = {sp.Add: "+", sp.Mul: "×", sp.Max: "max", sp.Min: "min", sp.Abs: "|·|", sp.exp: "exp", sp.log: "log"}
 
 
-def gate_label(expr: sp.Expr) -> str | None:
-    """The gate symbol of a one-operation expression (``+``, ``×``, ``max(0, ·)``), else None."""
-    if expr.is_Symbol:
-        return "="
-    parts = expr.args
-    if isinstance(expr, sp.Add) and len(parts) == 2 and sum(p.could_extract_minus_sign() for p in parts) == 1:
-        neg = next(p for p in parts if p.could_extract_minus_sign())
-        if (-neg).is_Symbol and all(p.is_Symbol for p in parts if p is not neg):
-            return "−"
-    if isinstance(expr, sp.Pow) and expr.base.is_Symbol and expr.exp.is_Number:
-        if expr.exp == -1:
-            return "1/·"
-        if expr.exp == sp.Rational(1, 2):
-            return "√"
-        return f"^{expr.exp}"
-    if not all(p.is_Symbol or p.is_Number for p in parts) or not any(p.is_Symbol for p in parts):
-        return None
-    head = GATES.get(expr.func) or (expr.func.__name__.lower() if isinstance(expr, sp.Function) else None)
-    if head is None:
-        return None
-    consts = [p for p in parts if p.is_Number]  # a constant operand stays visible: + 1, × 2, max(0, ·)
-    if not consts:
-        return head
-    if isinstance(expr, sp.Add):
-        c = sp.Add(*consts)
-        return f"+ {show(c)}" if c >= 0 else f"− {show(-c)}"
-    if isinstance(expr, sp.Mul):
-        return f"× {show(sp.Mul(*consts))}"
-    return f"{head}(" + ", ".join(show(p) if p.is_Number else "·" for p in parts) + ")"
+@dataclass
+class Box:
+    """One node of the picture: a leaf, a gate or module, the loss, or a branch point."""
+
+    id: str
+    kind: str  # input, target, param, gate, step (a circuit); module, loss (a network); branch
+    label: str = ""  # a circuit: the gate symbol or the leaf's name; a network: the course symbol, e.g. Ω₀
+    label_html: str = ""  # the symbol as Graphviz HTML, e.g. W<sup>[2]</sup>
+    formula: str = ""  # a module's right-hand side, e.g. "Ω₀ x + β₀"
+    formula_html: str = ""
+    shape: str = ""
 
 
-def _text(expr: sp.Expr) -> str:
+@dataclass
+class Wire:
+    """One edge: the value of `src` flowing to `dst` (a consumer, a branch point or the output)."""
+
+    src: str
+    dst: str
+    value: object = None  # the value carried (a number; a norm for a vector), or None without a point
+    grad: object = None  # d output / d wire: the whole gradient on a trunk, one path's on a branch
+    text: str = ""  # what the red line says
+    branch: bool = False  # from a branch point to one consumer
+    norm: bool = False  # the numbers are norms
+    shared: bool = False  # a parameter's wire when several modules use it
+    note: str = ""  # e.g. "W_encᵀ" for a tied (transposed) use
+    note_html: str = ""
+
+
+@dataclass
+class Picture:
+    """Boxes and wires of a derivation's picture; `style` is "circuit" or "module"."""
+
+    title: str
+    output: str  # the quantity whose gradient the wires carry: f, ℓ
+    style: str
+    numbers: bool = False  # wires carry numbers (a point was given)
+    boxes: list[Box] = field(default_factory=list)
+    wires: list[Wire] = field(default_factory=list)
+    display: dict[str, str] = field(default_factory=dict)  # node id -> the name written under a gate
+    markup: dict[str, str] = field(default_factory=dict)  # node id -> that name as Graphviz HTML
+
+    def to_dict(self) -> dict:
+        """JSON for ``symback draw --json``: each wire with its value and gradient."""
+        if self.style == "circuit":
+            num = lambda v: to_python(v) if isinstance(v, sp.Expr) and v.is_Number else (None if v is None else str(v))
+            return {
+                "title": self.title,
+                "nodes": [{"id": b.id, "kind": b.kind, "label": b.label} for b in self.boxes],
+                "wires": [
+                    {"from": w.src, "to": w.dst, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
+                    for w in self.wires
+                ],
+            }
+        return {
+            "title": self.title,
+            "nodes": [
+                {"id": b.id, "kind": b.kind, "label": b.label, "formula": b.formula, "shape": b.shape}
+                for b in self.boxes
+            ],
+            "wires": [
+                {
+                    "from": w.src,
+                    "to": w.dst,
+                    "value": w.value,
+                    "grad": w.grad,
+                    "norm": w.norm,
+                    "branch": w.branch,
+                    "shared": w.shared,
+                }
+                for w in self.wires
+            ],
+        }
+
+
+def _text(expr) -> str:
     return text_indicators(str(expr)).replace("**", "^").replace("*", "·")
 
 
-def _num(value) -> str:
-    """A value for the picture: exact when exact, else 4 significant digits."""
+def number(value) -> str:
+    """A circuit's value: exact when exact, else 4 significant digits."""
     if isinstance(value, sp.Expr) and value.is_Number:
         return show(value) if value.is_Rational else f"{float(value):.4g}"
     return str(value)
@@ -85,285 +127,209 @@ def _paren(text: str) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-@dataclass
-class Wire:
-    """One edge of the picture: the value of `node` flowing to `to` (a gate, a branch point or the output)."""
-
-    node: str
-    to: str
-    value: object = None  # forward value of `node`, or None without a point
-    grad: object = None  # d output / d wire: the whole adjoint on a trunk, one term on a branch
-    grad_text: str = ""  # what the red line says
-    branch: bool = False  # from a branch point to one consumer
+def shape_text(shape) -> str:
+    """``(4, 3)`` -> ``4×3``; ``(3,)`` -> ``3``; ``()`` -> ``scalar``."""
+    return "×".join(str(s) for s in shape) if shape else "scalar"
 
 
-@dataclass
-class Picture:
-    """Nodes and wires of a computation graph, ready to become DOT."""
+class CircuitStyle:
+    """A scalar circuit: gates by their operation, exact numbers, or symbolic gradients without a point."""
 
-    title: str
-    output: str = "f"
-    numbers: bool = False  # wires carry numbers (a point was given)
-    nodes: list[tuple[str, str, str]] = field(default_factory=list)  # (id, kind, label)
-    wires: list[Wire] = field(default_factory=list)
-    display: dict[str, str] = field(default_factory=dict)  # node id -> the name written under a gate
-    markup: dict[str, str] = field(default_factory=dict)  # node id -> that name as Graphviz HTML (sub/sup)
+    name = "circuit"
+    marks_shared = False  # a circuit's (or a network's units') wires stay plain
 
-    def to_dict(self) -> dict:
-        """JSON for ``symback draw --json``: each wire with its value and gradient."""
+    def __init__(self, derivation, values, display=None, gates=None):
+        self.g, self.output, self.values = derivation.graph, derivation.output, values
+        self.adj = adjoints(self.g)
+        self.seed = self.adj.get(self.output)
+        self.display, self.gates = display or {}, gates or {}
 
-        def num(v):
-            return to_python(v) if isinstance(v, sp.Expr) and v.is_Number else (None if v is None else str(v))
-
-        return {
-            "title": self.title,
-            "nodes": [{"id": i, "kind": k, "label": lab} for i, k, lab in self.nodes],
-            "wires": [
-                {"from": w.node, "to": w.to, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
-                for w in self.wires
-            ],
-        }
-
-
-def picture(
-    derivation,
-    values: dict | None = None,
-    display: dict | None = None,
-    gates: dict | None = None,
-    title: str | None = None,
-) -> Picture:
-    """The picture of a derivation's forward graph, with numbers when `values` are given.
-
-    `display` renames nodes for the reader (``{"f1_2": "f₀[2]"}``), `gates`
-    sets a gate's symbol (``{"f1_2": "Σ"}``); both are used by the expanded
-    network picture (`expand`).
-    """
-    graph, output = derivation.graph, derivation.output
-    adj = adjoints(graph)
-    seed = adj.get(output)
-    display, gates = display or {}, gates or {}
-    if title is None:
-        source = getattr(derivation, "source", output)
-        title = source if getattr(derivation, "named_steps", False) else f"{output} = {source}"
+    def title(self, derivation) -> str:
+        s = derivation.summary
+        title = s.source if s.named_steps else f"{self.output} = {s.source}"
         if len(title) > TITLE_WIDTH:
-            title = f"computation graph of {output}"
-        if values is not None:
-            title += "   at " + ", ".join(f"{n.name} = {_num(values[n.name])}" for n in graph.forward() if n.is_leaf)
-    pic = Picture(title=title, output=display.get(output, output), numbers=values is not None, display=display)
+            title = f"computation graph of {self.output}"
+        if self.values is not None:
+            leaves = (n.name for n in self.g.forward() if n.is_leaf)
+            title += "   at " + ", ".join(f"{v} = {number(self.values[v])}" for v in leaves)
+        return title
 
-    def term_grad(term):
-        """One consumer's contribution upstream × local, as a number or as symbols."""
-        if values is not None:
-            subs = {s: values[s.name] for s in term.value.free_symbols}
-            return numeric(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
-        return term.value.xreplace({sym(seed): sp.Integer(1)}) if seed else term.value
+    def shown(self) -> list:
+        return list(self.g.forward())
 
-    def grad_text(g) -> str:
-        if g is None:
-            return ""
-        if values is not None:
-            return _num(g)
-        names = {sym(a): sp.Symbol(grad_name(pic.output, display.get(n, n))) for n, a in adj.items()}
-        names.update({sym(n): sp.Symbol(d) for n, d in display.items()})
-        return _text(g.xreplace(names))
-
-    for node in graph.forward():
+    def box(self, node) -> Box:
         if node.is_leaf:
-            pic.nodes.append((node.name, node.op, display.get(node.name, node.name)))
-            continue
-        if node.name in gates:
-            label = gates[node.name]
+            return Box(node.name, node.op, self.display.get(node.name, node.name))
+        if node.name in self.gates:
+            label = self.gates[node.name]
         else:
             label = gate_label(node.expr) if node.op == "scalar" else node.op
-        kind = "gate" if label is not None else "step"
-        pic.nodes.append((node.name, kind, label if label is not None else _text(node.expr)))
+        return Box(node.name, "gate" if label is not None else "step", label if label is not None else _text(node.expr))
 
-    for node in graph.forward():
+    def users(self, node) -> list[str]:
+        users = [c for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
+        return users + ["(output)"] if node.name == self.output else users
+
+    def value(self, v):
+        return (None if self.values is None else self.values[v]), False
+
+    def terms(self, v) -> dict:
+        return {t.consumer: t for t in self.g[self.adj[v]].terms} if v in self.adj else {}
+
+    def total(self, v):
+        if v == self.output:
+            return self.values[self.seed] if self.values is not None else sp.Integer(1)
+        return self.values[self.adj[v]] if (self.values is not None and v in self.adj) else None
+
+    def share(self, v, consumer):
+        """One consumer's contribution upstream × local, as a number or as symbols."""
+        term = self.terms(v).get(consumer)
+        if term is None:
+            return None
+        if self.values is not None:
+            subs = {s: self.values[s.name] for s in term.value.free_symbols}
+            return exact(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
+        return term.value.xreplace({sym(self.seed): sp.Integer(1)}) if self.seed else term.value
+
+    def single(self, v, consumer):
+        g = self.share(v, consumer)
+        return self.total(v) if g is None else g
+
+    def text(self, g) -> str:
+        if g is None:
+            return ""
+        if self.values is not None:
+            return number(g)
+        names = {
+            sym(a): sp.Symbol(grad_name(self.display.get(self.output, self.output), self.display.get(n, n)))
+            for n, a in self.adj.items()
+        }
+        names.update({sym(n): sp.Symbol(d) for n, d in self.display.items()})
+        return _text(g.xreplace(names))
+
+    def trunk_text(self, v, parts, total) -> str:
+        if self.values is not None and all(p is not None for p in parts):
+            return " + ".join(_paren(number(p)) for p in parts) + f" = {number(total)}"
+        if self.values is None and v in self.adj:
+            return " + ".join(self.text(p) for p in parts if p is not None)
+        return self.text(total)
+
+    def tied(self, v, consumer) -> dict:
+        return {}
+
+
+class ModuleStyle:
+    """A network or DAG: one box per module in course symbols, norms, shared and tied parameters."""
+
+    name = "module"
+    marks_shared = True  # a parameter used by several modules: its wires in orange
+
+    def __init__(self, derivation, values, notation):
+        self.g, self.values = derivation.graph, values
+        self.names = course_symbols(derivation, notation)
+        self.printer = CourseText(self.names)  # the picture writes ⊙ whatever the course's product sign
+        self.whole = {n.of: n.name for n in self.g.backward() if n.meta.path is None}
+        self.via = {(n.of, n.meta.path): n.name for n in self.g.backward() if n.meta.path is not None}
+
+    def shown(self) -> list:
+        return [n for n in self.g.forward() if n.meta.kind != "softmax"]  # p is the loss's helper
+
+    def box(self, node) -> Box:
+        kind = {"input": "input", "target": "target", "param": "param", "loss": "loss"}.get(node.op, "module")
+        s = self.names[node.name]
+        text, markup = ("", "") if node.is_leaf else formula(node, self.names, self.printer)
+        shape = "class label" if node.meta.kind == "label" else shape_text(node.shape)
+        return Box(node.name, kind, s.text, s.html, text, markup, shape)
+
+    def users(self, node) -> list[str]:
+        if node.op == "loss":
+            return ["(output)"]
+        return [
+            c for c in self.g.consumers(node.name) if self.g[c].role == "forward" and self.g[c].meta.kind != "softmax"
+        ]
+
+    def value(self, v):
+        return (None, False) if self.values is None else size_of(self.values[v])
+
+    def total(self, v):
+        if self.values is None:
+            return None
+        if self.g[v].op == "loss":
+            return 1.0
+        return size_of(self.values[self.whole[v]])[0] if v in self.whole else None
+
+    def share(self, v, consumer):
+        part = self.via.get((v, consumer))
+        return size_of(self.values[part])[0] if (self.values is not None and part) else None
+
+    def single(self, v, consumer):
+        return self.total(v)
+
+    def text(self, g) -> str:
+        return "" if g is None else fmt(g)
+
+    def trunk_text(self, v, parts, total) -> str:
+        return self.text(total)
+
+    def tied(self, v, consumer) -> dict:
+        """A tied use of parameter v: the wire says it enters transposed."""
+        if consumer not in self.g or self.g[consumer].meta.tied != v:
+            return {}
+        return {"note": f"{self.names.text(v)}ᵀ", "note_html": f"{self.names[v].html}ᵀ"}
+
+
+def build(style, title: str, output: str) -> Picture:
+    """The boxes and wires of a derivation, drawn in `style`."""
+    pic = Picture(title, output, style.name, numbers=style.values is not None)
+    shown = style.shown()
+    pic.boxes = [style.box(node) for node in shown]
+    for node in shown:
         v = node.name
-        value = values[v] if values is not None else None
-        users = [c for c in graph.consumers(v) if graph[c].role == "forward"]
-        if v == output:
-            users = users + ["(output)"]
-        adjoint = graph[adj[v]] if v in adj else None
-        terms = {t.consumer: t for t in adjoint.terms} if adjoint is not None else {}
-        if v == output:
-            total = values[seed] if values is not None else sp.Integer(1)
-        else:
-            total = values[adj[v]] if (values is not None and v in adj) else None
-        if len(users) == 1:
-            g = term_grad(terms[users[0]]) if users[0] in terms else total
-            pic.wires.append(Wire(v, users[0], value, g, grad_text(g)))
-            continue
+        users = style.users(node)
         if not users:
             continue
-        # a branch: the trunk carries the sum, each branch its own upstream × local
-        point_id = f"{v}(branch)"
-        pic.nodes.append((point_id, "branch", ""))
-        parts = [term_grad(terms[c]) if c in terms else None for c in users]
-        if values is not None and all(p is not None for p in parts):
-            trunk_text = " + ".join(_paren(_num(p)) for p in parts) + f" = {_num(total)}"
-        elif values is None and adjoint is not None:
-            trunk_text = " + ".join(grad_text(p) for p in parts if p is not None)
-        else:
-            trunk_text = grad_text(total)
-        pic.wires.append(Wire(v, point_id, value, total, trunk_text))
+        value, norm = style.value(v)
+        shared = node.op == "param" and style.marks_shared
+        if len(users) == 1:
+            g = style.single(v, users[0])
+            pic.wires.append(Wire(v, users[0], value, g, style.text(g), norm=norm, **style.tied(v, users[0])))
+            continue
+        point = f"{v}(branch)"
+        pic.boxes.append(Box(point, "branch"))
+        parts = [style.share(v, c) for c in users]
+        total = style.total(v)
+        pic.wires.append(Wire(v, point, value, total, style.trunk_text(v, parts, total), norm=norm, shared=shared))
         for c, p in zip(users, parts):
-            pic.wires.append(Wire(point_id, c, None, p, grad_text(p), branch=True))
+            pic.wires.append(Wire(point, c, None, p, style.text(p), True, norm, shared, **style.tied(v, c)))
     return pic
 
 
-def to_dot(pic: Picture, dpi: int | None = None) -> str:
-    """DOT source of a picture: left to right, gates as circles, inputs as boxes."""
-    import graphviz
+def picture(derivation, values=None, notation=None, seed=None, expand_units=False, title=None) -> Picture:
+    """The picture of any derivation: a circuit gate by gate, a network one box per module (or unit by unit).
 
-    legend = (
-        f'<font color="{VALUE_COLOR}">value</font> above, '
-        f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font> below each wire'
-    )
-    if not pic.numbers:
-        legend = f'<font color="{GRAD_COLOR}">gradient of {html.escape(pic.output)}</font> on each wire'
-    title = f'<{html.escape(pic.title)}<br/><font point-size="10" color="#546e7a">{legend}</font><br/> >'
-    graph_attr = {
-        "rankdir": "LR",
-        "fontname": "Helvetica",
-        "fontsize": "14",
-        "label": title,
-        "labelloc": "t",
-        "nodesep": "0.45",
-        "ranksep": "0.9",
-        "pad": "0.3",
-        "bgcolor": "white",
-    }
-    if dpi:
-        graph_attr["dpi"] = str(dpi)
-    dot = graphviz.Digraph(
-        "symback",
-        graph_attr=graph_attr,
-        node_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "penwidth": "1.3"},
-        edge_attr={"fontname": "Helvetica", "fontsize": "12", "color": "#37474f", "arrowsize": "0.7"},
-    )
-    for node_id, kind, label in pic.nodes:
-        if kind == "branch":
-            dot.node(node_id, "", shape="point", width="0.09", color="#37474f")
-        elif kind in ("input", "param", "target"):
-            dot.node(
-                node_id,
-                f"<<b>{pic.markup.get(node_id) or html.escape(label)}</b>>",
-                shape="box",
-                style="rounded,filled",
-                fillcolor="#fff3e0" if kind == "param" else "#e3ecf7",  # a network's parameters: orange
-                margin="0.15,0.06",
-            )
-        else:
-            size = "20" if kind == "gate" and len(label) <= 2 else "14"
-            inner = (
-                f'<font point-size="{size}">{html.escape(label)}</font><br/>'
-                f'<font point-size="10" color="#607d8b">'
-                f"{pic.markup.get(node_id) or html.escape(pic.display.get(node_id, node_id))}</font>"
-            )
-            shape = "circle" if kind == "gate" and len(label) <= 4 else "ellipse"
-            dot.node(node_id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04")
-    if any(w.to == "(output)" for w in pic.wires):
-        dot.node("(output)", "", shape="none", width="0.1", height="0.1")
-    for w in pic.wires:
-        lines = []
-        if w.value is not None:
-            lines.append(f'<font color="{VALUE_COLOR}">{html.escape(_num(w.value))}</font>')
-        elif not w.branch and w.grad_text:
-            lines.append(" ")
-        if w.grad_text:
-            lines.append(f'<font color="{GRAD_COLOR}">{html.escape(w.grad_text)}</font>')
-        attrs = {"arrowhead": "none"} if w.to.endswith("(branch)") else {}
-        dot.edge(w.node, w.to, label=f"<{'<br/>'.join(lines)}>" if lines else "", **attrs)
-    return dot.source
-
-
-def render(dot_source: str, fmt: str) -> bytes:
-    """Run Graphviz's `dot` on DOT source; `fmt` is "svg" or "png"."""
-    import graphviz
-
-    if shutil.which("dot") is None:
-        raise SymbackError(INSTALL_DOT)
-    try:
-        return graphviz.Source(dot_source).pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        raise SymbackError(INSTALL_DOT) from None
-    except graphviz.CalledProcessError as exc:
-        msg = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
-        raise SymbackError(f"Graphviz 'dot' failed: {msg[0] if msg else exc}") from None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def output_format(path) -> tuple[Path, str]:
-    """Check the output path; its suffix picks the format (.svg, .png, or DOT source with .dot/.gv)."""
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise SymbackError(f"-o {path}: unknown picture format {path.suffix or '(none)'!r}; use .svg or .png (or .dot)")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise SymbackError(f"-o {path}: folder {str(parent)!r} does not exist")
-    if path.is_dir():
-        raise SymbackError(f"-o {path}: is a folder; give a file name such as graph.svg")
-    return path, fmt
-
-
-def save(pic, path) -> int:
-    """Write a picture (a circuit `Picture` or a network's `NetPicture`) to `path`; return the number of bytes."""
-    path, fmt = output_format(path)
-    dot = pic.dot if hasattr(pic, "dot") else lambda dpi=None: to_dot(pic, dpi)
-    data = dot().encode() if fmt == "dot" else render(dot(dpi=PNG_DPI if fmt == "png" else None), fmt)
-    write_atomic(path, data)
-    return len(data)
-
-
-def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None) -> Path:
-    """Draw the computation graph of `source` to `path` (.svg, .png, or .dot); return the path.
-
-    `source` is an expression (SymPy or text), named steps, a `Gradient` or a
-    `Table`; with `at` (or a Table) every wire shows its value and gradient.
-    It may also be a network: a SPEC ``"file.py:name"``, a `Network`, a `DAG`
-    or a `Derivation`, drawn one box per module in `notation` (or one node
-    per unit with `expand`), with norms at a random sample when `seed` (or
-    ``at="seed=N"``) is given.
+    `values` are every node's values at the point shown; for a network `seed`
+    names the random sample they come from (`point.values_at`), and with
+    `expand_units` the network is drawn as its scalar graph, one node per unit,
+    at the same sample evaluated exactly.
     """
-    path, _ = output_format(path)  # a bad path fails before any work
-    save(make_picture(source, at, wrt, notation, expand, seed), path)
-    return path
-
-
-def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=None, title=None):
-    """The picture `draw` writes: a circuit `Picture` for an expression, a network picture for a network."""
-    from . import is_network, network, network_seed
-
-    if is_network(source):
-        from .netdraw import network_picture
-
-        if wrt is not None:
-            raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
-        return network_picture(network(source), notation or "udl", network_seed(at, seed), expand, title)
-    if notation is not None:
-        raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
-    if expand:
-        raise SymbackError("--expand draws a network SPEC unit by unit; an expression is drawn gate by gate already")
-    derivation, values = resolve(source, at, wrt, seed)
-    return picture(derivation, values)
+    if derivation.summary.kind == "expression":
+        style = CircuitStyle(derivation, values)
+        return build(style, title or style.title(derivation), derivation.output)
+    notation = notation or "udl"
+    names = course_symbols(derivation, notation)
+    head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
+    head += f", random sample, seed {seed})" if seed is not None else ")"
+    if not expand_units:
+        style = ModuleStyle(derivation, values, notation)
+        return build(style, head, names.loss.text)
+    x = expand(derivation, notation)
+    exact = unit_values(derivation, x, seed) if seed is not None else None
+    style = CircuitStyle(x.derivation, exact, x.display, x.gates)
+    pic = build(
+        style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(x.derivation.output, x.derivation.output)
+    )
+    pic.display, pic.markup = x.display, x.markup
+    params = {u for p in derivation.params for u in x.units[p]}
+    for b in pic.boxes:
+        b.kind = "param" if b.id in params else b.kind
+    return pic

@@ -1,8 +1,8 @@
 """A small network's scalar computation graph: one node per unit, for ``symback draw SPEC --expand``.
 
 Stage: teaching views. Input: a network's `Derivation`. Output: a scalar
-`Gradient` (the scalar front end's IR and reverse pass) whose steps are the
-network's units, with display names in the course notation (``f₀[2]``,
+`Derivation` (one IR node per unit, differentiated by the same reverse pass)
+whose nodes are the network's units, with display names in the course notation (``f₀[2]``,
 ``Ω₁[2,3]``) and a gate per unit (``Σ`` for a pre-activation, the
 activation's name, ``×``/``+`` for elementwise modules, the loss's name).
 
@@ -21,13 +21,17 @@ refuses with a one-line error that says how many there would be.
 from __future__ import annotations
 
 import math
+import re
 from typing import NamedTuple
 
+import numpy as np
 import sympy as sp
 
+from ..derivation import Derivation, Summary
 from ..errors import SymbackError
-from ..ir import sym
-from .symbols import Sym, Symbols
+from ..ir import Graph, Node, sym
+from .point import exact_values, sample
+from .symbols import Sym, course_symbols
 
 MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
 
@@ -66,7 +70,7 @@ def _explicit(node, graph) -> list[sp.Expr]:
 
 
 class Expanded(NamedTuple):
-    gradient: object  # the scalar `Gradient` over the units
+    derivation: Derivation  # the scalar derivation over the units
     display: dict  # unit -> its name as text, e.g. "f₀[2]", "W₂,₁^[1]"
     markup: dict  # unit -> its name as a Graphviz HTML label (real sub/superscripts)
     gates: dict  # unit -> its gate symbol: Σ, relu, ×, +, mse
@@ -85,8 +89,6 @@ def unit_names(s: Sym, idx: tuple) -> tuple[str, str]:
 
 def expand(derivation, notation="udl") -> Expanded:
     """The scalar graph of a small network, unit by unit, with course names and gates."""
-    from ..gradient import grad
-
     graph = derivation.declared  # the forward pass as declared, before any fusion
     count = scalar_count(graph)
     if count > MAX_NODES:
@@ -94,7 +96,7 @@ def expand(derivation, notation="udl") -> Expanded:
             f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
             f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
         )
-    names = Symbols(derivation, notation)
+    names = course_symbols(derivation, notation)
     display, markup, gates, units = {}, {}, {}, {}
     alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
     steps: list[tuple[str, sp.Expr]] = []
@@ -137,7 +139,7 @@ def expand(derivation, notation="udl") -> Expanded:
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
             exprs = [_loss(node, graph, alias)]
-            gate = (node.meta.loss or "custom")
+            gate = node.meta.loss or "custom"
             gate = "loss" if gate == "custom" else gate
         else:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
@@ -153,7 +155,27 @@ def expand(derivation, notation="udl") -> Expanded:
         dup = next(u for u in taken if taken.count(u) > 1)
         raise SymbackError(f"--expand: unit name {dup!r} is ambiguous; rename the value it comes from")
     wrt = [u for p in derivation.params for u in units[p]]
-    return Expanded(grad(steps, wrt=wrt), display, markup, gates, units)
+    return Expanded(_scalar(steps, wrt), display, markup, gates, units)
+
+
+def _natural(name: str) -> list:
+    """Sort ``w2`` before ``w10``."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _scalar(steps: list[tuple[str, sp.Expr]], wrt: list[str]) -> Derivation:
+    """The units as a scalar circuit: leaves in natural order, then one node per step, differentiated by `wrt`."""
+    graph, defined = Graph(), {name for name, _ in steps}
+    leaves = {s.name for _, e in steps for s in e.free_symbols} - defined
+    for name in sorted(leaves, key=_natural):
+        graph.add(Node(name, "input", shape=()))
+    for name, e in steps:
+        graph.add(
+            Node(name, "scalar", args=tuple(sorted({s.name for s in e.free_symbols}, key=graph.position)), expr=e)
+        )
+    output = steps[-1][0]
+    summary = Summary("expression", "; ".join(f"{n} = {e}" for n, e in steps), named_steps=True)
+    return Derivation(graph, output, wrt, summary, simplify=False)
 
 
 def _ew_gate(expr) -> str | None:
@@ -180,16 +202,12 @@ def _loss(node, graph, alias) -> sp.Expr:
     return expr.xreplace(alias)
 
 
-def point(derivation, units: dict, seed: int = 0, init: str = "glorot") -> dict:
-    """The seeded random sample of `point.sample`, unit by unit (a class label as one-hot targets)."""
-    import numpy as np
-
-    from .point import sample
-
+def unit_values(derivation, x: Expanded, seed: int = 0, init: str = "glorot") -> dict:
+    """Every unit's exact value at the seeded random sample of `point.sample` (a class label as one-hot targets)."""
     params, inputs, y = sample(derivation, seed, init)
     values = {**params, **inputs}
-    out = {}
-    for name, us in units.items():
+    leaves = {}
+    for name, us in x.units.items():
         if name == "y":
             arr = np.asarray(y, dtype=float).reshape(-1)
             if len(us) > 1 and arr.size == 1:  # a label
@@ -198,5 +216,5 @@ def point(derivation, units: dict, seed: int = 0, init: str = "glorot") -> dict:
             arr = np.asarray(values[name], dtype=float).reshape(-1)
         else:
             continue
-        out.update({u: sp.Float(float(v), 17) for u, v in zip(us, arr)})
-    return out
+        leaves.update({u: sp.Float(float(v), 17) for u, v in zip(us, arr)})
+    return exact_values(x.derivation, leaves)

@@ -1,19 +1,25 @@
-"""The step-by-step narrative: IR `Graph` (+ values at a point) -> text, Markdown or LaTeX.
+"""The numbered steps of any derivation's forward and backward passes: `Derivation` (+ values) -> `Explanation`.
 
-The forward pass is told as the lecture's series of intermediate
-calculations. The backward pass follows the UDL toy-network lecture in two
-parts: (1) the gradient with respect to every intermediate quantity, in
-reverse order; (2) the gradient with respect to every variable (parameters
-in the order the user asked for: beta0, omega0, beta1, ...). Each step
-multiplies in one chain-rule factor, ``upstream × local``; the upstream
-factor was computed in an earlier step and is marked "already computed!",
-the local factor is SymPy's derivative of one gate and often reads a value
-the forward pass already holds. Where a value feeds several gates the step
-says that the gradients add at this branch (CS 7643).
+Stage: teaching views. Input: a `Derivation` (an expression's, a DAG's or a
+network's) and optionally the value of every node at one point (exact
+numbers for an expression, one seeded random sample for a network; see
+`point`). Output: an `Explanation` whose steps `narrate` writes as text,
+Markdown or LaTeX, and `to_dict` as JSON.
 
-Text marks derivatives the way the lecture distinguishes them: ``df/dq`` is
-the gradient of the output (through every path), ``∂f/∂q`` the local
-derivative of one gate.
+It follows the lectures' backward pass: (1) the forward pass as a series of
+intermediate calculations; (2) the gradient with respect to every
+intermediate quantity, in reverse order; (3) with respect to every variable
+or parameter (in the order asked for, or the course's: UDL's beta_0,
+Omega_0, beta_1, ...). Each backward step multiplies one chain-rule factor,
+``upstream × local``, into a gradient computed in an earlier step, marked
+"already computed!"; where a value feeds several consumers, the gradients
+of the paths add.
+
+One builder walks every derivation. What differs between a scalar circuit
+and a network is a small strategy object (`CircuitSteps`, `CourseSteps`): which steps
+it shows, how one consumer's term is described (an exact local derivative
+of one gate, or a module's local factor: a Jacobian, an outer product, a
+slice), in which order the variables come, and its JSON.
 """
 
 from __future__ import annotations
@@ -23,24 +29,13 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import SymbackError
-from ..evaluate import numeric, to_python
-from . import adjoints, grad_name, resolve
+from . import narrate
+from .layout import grad_name
+from .point import exact, size_of, to_python
+from .symbols import course_symbols
 
-FORMATS = ("text", "markdown", "latex")
-
-
-@dataclass
-class Factor:
-    """One chain-rule product ``upstream × local`` for one consumer of the quantity."""
-
-    consumer: str
-    upstream: str  # adjoint node holding d output / d consumer
-    upstream_step: str  # the backward step that computed it, e.g. "B2"
-    local: sp.Expr  # d consumer / d quantity, in node symbols
-    forward_uses: list[str]  # computed forward quantities the local factor reads
-    upstream_value: sp.Expr | None = None
-    local_value: sp.Expr | None = None
-    value: sp.Expr | None = None
+#: In which order a course lists a layer's parameter derivatives: UDL does dl/dbeta_k before dl/dOmega_k.
+PARAM_ORDER = {"udl": ("bias", "weight")}
 
 
 @dataclass
@@ -48,7 +43,24 @@ class Forward:
     step: str  # "F1", ...
     node: str
     expr: sp.Expr
-    value: sp.Expr | None = None
+    value: object = None
+
+
+@dataclass
+class Term:
+    """One consumer's contribution ``upstream × local`` to a gradient."""
+
+    consumer: str
+    node: str  # the IR node holding it: the adjoint itself, or its per-path ``_via_`` node
+    expr: sp.Expr  # what is computed, in IR symbols
+    factor: str  # gate (a circuit), or start, fused, ew, identity, jacobian, outer, outer_t, slice, other
+    local: sp.Expr | None  # the local derivative, or a module's Jacobian factor, in IR symbols
+    upstream: str | None  # adjoint node of the consumer (None where the path starts at the loss)
+    upstream_step: str | None = None
+    reads: list[str] = field(default_factory=list)  # computed forward values the local factor reads
+    upstream_value: object = None
+    local_value: object = None
+    value: object = None
 
 
 @dataclass
@@ -56,69 +68,245 @@ class Backward:
     step: str  # "B1", ...
     node: str  # the adjoint node
     of: str  # the forward quantity it is the gradient for
-    part: int  # 1: intermediate quantities, 2: variables
-    factors: list[Factor]
-    value: sp.Expr | None = None
+    part: int  # 1: intermediate quantities, 2: variables or parameters
+    terms: list[Term]
+    value: object = None
     reused_by: list[str] = field(default_factory=list)
 
     @property
     def branch(self) -> bool:
-        return len(self.factors) > 1
+        return len(self.terms) > 1
+
+
+class Steps:
+    """What one kind of derivation shows as steps; the subclasses say how."""
+
+    name = ""
+
+    def __init__(self, ex: Explanation):
+        self.ex = ex
+
+
+class CircuitSteps(Steps):
+    """A scalar circuit: exact numbers, node names as written, the output's own start step ``df/df = 1``."""
+
+    name = "circuit"
+
+    def whole(self, graph) -> list:
+        return [n for n in graph.backward() if n.meta.path is None]
+
+    def variables(self, adjoint_of: dict) -> list[str]:
+        """The variables in the order asked for (`wrt`), then any other leaf."""
+        g, wrt = self.ex.graph, self.ex.derivation.wrt
+        rest = [v for v in adjoint_of if g[v].is_leaf and v not in wrt]
+        return [v for v in wrt if v in adjoint_of] + rest
+
+    def term(self, node, t, step_of: dict) -> Term:
+        ex, values = self.ex, self.ex.values
+        up = ex.adjoint_of[t.consumer]
+        uses = sorted((s.name for s in t.local.free_symbols if s.name in ex.forward_step), key=ex.graph.position)
+        term = Term(t.consumer, node.name, t.value, "gate", t.local, up, step_of[up], uses)
+        if values is not None:
+            term.upstream_value = values[up]
+            subs = {s: values[s.name] for s in t.local.free_symbols}
+            term.local_value = exact(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
+            term.value = term.upstream_value * term.local_value
+        return term
+
+    def to_dict(self) -> dict:
+        """JSON for ``symback explain EXPR --json``."""
+        ex = self.ex
+        num = lambda v: to_python(v) if v is not None else None
+        at = ex.values is not None
+        data = {
+            "expr": ex.summary.source,
+            "output": ex.output,
+            "forward": [
+                {"step": f.step, "node": f.node, "expr": str(f.expr)} | ({"value": num(f.value)} if at else {})
+                for f in ex.forward
+            ],
+            "backward": [],
+        }
+        if at:
+            data["at"] = {v: num(ex.values[v]) for v in ex.inputs}
+        for b in ex.backward:
+            row = {
+                "step": b.step,
+                "gradient": grad_name(ex.output, b.of),
+                "node": b.node,
+                "of": b.of,
+                "part": b.part,
+                "branch": b.branch,
+                "reused_by": b.reused_by,
+                "factors": [],
+            }
+            for t in b.terms:
+                trow = {
+                    "consumer": t.consumer,
+                    "upstream": grad_name(ex.output, t.consumer),
+                    "already_computed": t.upstream_step,
+                    "local": str(t.local),
+                    "forward_uses": t.reads,
+                }
+                if at:
+                    trow |= {
+                        "upstream_value": num(t.upstream_value),
+                        "local_value": num(t.local_value),
+                        "value": num(t.value),
+                    }
+                row["factors"].append(trow)
+            if at:
+                row["value"] = num(b.value)
+            data["backward"].append(row)
+        return data
+
+
+class CourseSteps(Steps):
+    """A network or DAG: vectors shown by their norms, course symbols, a module's local factor per path."""
+
+    name = "course"
+
+    def whole(self, graph) -> list:
+        return [n for n in graph.backward() if n.meta.path is None and n.op != "seed"]
+
+    def variables(self, adjoint_of: dict) -> list[str]:
+        """The parameters: per layer in the course's order (UDL: beta before Omega), a DAG's as declared."""
+        g, params = self.ex.graph, list(self.ex.derivation.params)
+        order = PARAM_ORDER.get(self.ex.notation.name, ("weight", "bias"))
+        if all(g[p].meta.layer is not None for p in params):
+            params.sort(key=lambda p: (g[p].meta.layer, order.index(g[p].meta.kind) if g[p].meta.kind in order else 2))
+        return [p for p in params if p in adjoint_of]
+
+    def term(self, node, t, step_of: dict) -> Term:
+        ex, g = self.ex, self.ex.graph
+        via = next((n.name for n in g.backward() if n.of == node.of and n.meta.path == t.consumer), node.name)
+        if g[t.consumer].op == "loss":  # the node's own expression: the simplified one (p - onehot(y), not softmax')
+            term = Term(t.consumer, via, g[via].expr, "start", t.local, None)
+        elif t.consumer not in ex.adjoint_of:  # simplified together with the loss (sigmoid + bce -> h - y)
+            term = Term(t.consumer, via, g[via].expr, "fused", t.local, None)
+        else:
+            upstream = ex.adjoint_of[t.consumer]
+            if t.op == "ew":
+                term = Term(t.consumer, via, t.local * sp.Symbol(upstream), "ew", t.local, upstream)
+            else:
+                kind, factor = linear_factor(t.value, upstream)
+                term = Term(t.consumer, via, t.value, kind, factor, upstream)
+            if upstream not in step_of:
+                raise SymbackError(f"node {node.name}: the gradient {upstream} is used before it is computed")
+            term.upstream_step = step_of[upstream]
+        expr = term.expr
+        syms = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
+        reads = {s.name for s in syms if s.name in g and g[s.name].role == "forward"}
+        term.reads = sorted((r for r in reads if r != node.of and g[r].op != "target"), key=g.position)
+        if ex.values is not None:
+            term.value = ex.values[via]
+        return term
+
+    def to_dict(self) -> dict:
+        """JSON for ``symback explain SPEC --json``: steps with course symbols, IR names and norms."""
+        ex, s, t = self.ex, self.ex.symbols, self.ex.text
+        at = ex.values is not None
+        num = lambda v: None if v is None else size_of(v)[0]
+        data = {"title": ex.title, "notation": ex.notation.name, "seed": ex.seed, "forward": [], "backward": []}
+        for f in ex.forward:
+            node = ex.graph[f.node]
+            row = {
+                "step": f.step,
+                "node": f.node,
+                "symbol": s.text(f.node),
+                "expr": t.doprint(node.expr),
+                "shape": list(map(str, node.shape)),
+            }
+            data["forward"].append(row | ({"value": num(f.value)} if at else {}))
+        for b in ex.backward:
+            row = {
+                "step": b.step,
+                "node": b.node,
+                "of": b.of,
+                "gradient": s.grad(b.of),
+                "part": b.part,
+                "branch": b.branch,
+                "reused_by": b.reused_by,
+                "paths": [],
+            }
+            for p in b.terms:
+                prow = {
+                    "consumer": p.consumer,
+                    "expr": t.doprint(p.expr),
+                    "factor": p.factor,
+                    "local": t.doprint(p.local) if p.local is not None else None,
+                    "upstream": s.grad(p.consumer) if p.upstream else None,
+                    "already_computed": p.upstream_step,
+                    "reads": p.reads,
+                }
+                row["paths"].append(prow | ({"value": num(p.value)} if at else {}))
+            data["backward"].append(row | ({"value": num(b.value)} if at else {}))
+        return data
+
+
+def linear_factor(value, upstream: str) -> tuple[str, sp.Expr | None]:
+    """What a linear module multiplies in: the identity, a Jacobian, an outer product or a slice."""
+    U = next((m for m in value.atoms(sp.MatrixSymbol) if m.name == upstream), None)
+    if value == U:
+        return "identity", None
+    if isinstance(value, sp.MatrixSlice) and value.parent == U:
+        return "slice", None
+    if isinstance(value, sp.MatMul) and U is not None:
+        args = [a for a in value.args if getattr(a, "is_Matrix", False)]
+        if args[-1] == U:
+            return "jacobian", sp.MatMul(*args[:-1]).doit() if len(args) > 2 else args[0]
+        if args[0] == U and len(args) == 2 and isinstance(args[1], sp.Transpose):
+            return "outer", args[1].arg
+        if args[-1] == sp.Transpose(U) and len(args) == 2:
+            return "outer_t", args[0]
+    return "other", None
 
 
 class Explanation:
-    """The forward and backward passes of one derivation, as numbered steps."""
+    """The forward and backward passes of one derivation, as numbered steps; ``print()`` it or ``.render("latex")``.
 
-    def __init__(self, derivation, values: dict | None = None):
-        self.derivation = derivation
-        self.values = values
-        graph, self.output = derivation.graph, derivation.output
-        adj = adjoints(graph)
-        self.inputs = [n.name for n in graph.forward() if n.is_leaf]
+    `values` holds every node's value at the point shown (or None); `seed`
+    names a network's random sample; a network's symbols come from `notation`.
+    """
+
+    def __init__(self, derivation, values=None, notation=None, seed=None, title=None):
+        self.derivation, self.values, self.seed = derivation, values, seed
+        self.summary = derivation.summary
+        self.graph, self.output = derivation.graph, derivation.output
+        self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
+        self.symbols = course_symbols(derivation, notation or "udl")
+        self.notation = self.symbols.notation
+        self.text, self.latex = self.symbols.printers()
+        self.title = title or self.summary.architecture
+        g = self.graph
+        self.inputs = [n.name for n in g.forward() if n.is_leaf]
         self.forward = [
-            Forward(f"F{i}", n.name, n.expr, values[n.name] if values else None)
-            for i, n in enumerate((n for n in graph.forward() if not n.is_leaf), 1)
+            Forward(f"F{i}", n.name, n.expr, self.value(n.name))
+            for i, n in enumerate((n for n in g.forward() if not n.is_leaf), 1)
         ]
-        forward_step = {f.node: f.step for f in self.forward}
-        inner = [n for n in graph.backward() if not graph[n.of].is_leaf]  # reverse order, as derived
-        wrt = list(getattr(derivation, "wrt", []))
-        leaves = [graph[adj[v]] for v in wrt if v in adj]
-        leaves += [graph[a] for v, a in adj.items() if graph[v].is_leaf and v not in wrt]
-        leaves_set = {n.name for n in leaves}
+        self.forward_step = {f.node: f.step for f in self.forward}
+        whole = self.kind.whole(g)
+        self.adjoint_of = {n.of: n.name for n in whole}
+        inner = [n for n in whole if not g[n.of].is_leaf]  # reverse order, as derived
+        leaves = [g[self.adjoint_of[v]] for v in self.kind.variables(self.adjoint_of)]
         self.backward: list[Backward] = []
         step_of: dict[str, str] = {}  # adjoint node -> step
         for i, node in enumerate(inner + leaves, 1):
-            step = f"B{i}"
-            step_of[node.name] = step
-            factors = []
-            for t in node.terms:
-                up = adj[t.consumer]
-                uses = [s.name for s in t.local.free_symbols if s.name in forward_step]
-                f = Factor(t.consumer, up, step_of[up], t.local, sorted(uses, key=graph.position))
-                if values is not None:
-                    f.upstream_value = values[up]
-                    subs = {s: values[s.name] for s in t.local.free_symbols}
-                    f.local_value = numeric(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
-                    f.value = f.upstream_value * f.local_value
-                factors.append(f)
-            part = 2 if node.name in leaves_set else 1
-            self.backward.append(
-                Backward(step, node.name, node.of, part, factors, values[node.name] if values else None)
-            )
+            step_of[node.name] = f"B{i}"
+            terms = [self.kind.term(node, t, step_of) for t in node.terms]
+            part = 2 if g[node.of].is_leaf else 1
+            self.backward.append(Backward(f"B{i}", node.name, node.of, part, terms, self.value(node.name)))
         by_step = {b.step: b for b in self.backward}
         for b in self.backward:
-            for f in b.factors:
-                by_step[f.upstream_step].reused_by.append(b.step)
-        self.forward_step = forward_step
-        self.graph = graph
+            for t in b.terms:
+                if t.upstream_step:
+                    by_step[t.upstream_step].reused_by.append(b.step)
 
-    # -- output --------------------------------------------------------------
+    def value(self, node: str):
+        return None if self.values is None else self.values[node]
+
     def render(self, format: str = "text") -> str:
-        from .narrate import RENDERERS
-
-        if format not in RENDERERS:
-            raise SymbackError(f"--format: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-        return RENDERERS[format](self).render()
+        return narrate.render(self, format)
 
     def __str__(self) -> str:
         return self.render("text")
@@ -128,68 +316,4 @@ class Explanation:
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""
-        num = lambda v: to_python(v) if v is not None else None
-        data = {
-            "expr": getattr(self.derivation, "source", self.output),
-            "output": self.output,
-            "forward": [
-                {"step": f.step, "node": f.node, "expr": str(f.expr)} | ({"value": num(f.value)} if self.values else {})
-                for f in self.forward
-            ],
-            "backward": [],
-        }
-        if self.values:
-            data["at"] = {v: num(self.values[v]) for v in self.inputs}
-        for b in self.backward:
-            row = {
-                "step": b.step,
-                "gradient": grad_name(self.output, b.of),
-                "node": b.node,
-                "of": b.of,
-                "part": b.part,
-                "branch": b.branch,
-                "reused_by": b.reused_by,
-                "factors": [],
-            }
-            for f in b.factors:
-                frow = {
-                    "consumer": f.consumer,
-                    "upstream": grad_name(self.output, f.consumer),
-                    "already_computed": f.upstream_step,
-                    "local": str(f.local),
-                    "forward_uses": f.forward_uses,
-                }
-                if self.values:
-                    frow |= {
-                        "upstream_value": num(f.upstream_value),
-                        "local_value": num(f.local_value),
-                        "value": num(f.value),
-                    }
-                row["factors"].append(frow)
-            if self.values:
-                row["value"] = num(b.value)
-            data["backward"].append(row)
-        return data
-
-
-def explain(source, at=None, wrt=None, notation=None, seed=None, title=None):
-    """The forward and backward passes of `source` told step by step; ``print()`` it or ``.render("latex")``.
-
-    `source` is an expression (SymPy or text), named steps, a `Gradient` or a
-    `Table`; with `at` (or a Table) every step carries its numbers. It may
-    also be a network (a SPEC ``"file.py:name"``, a `Network`, a `DAG` or a
-    `Derivation`), told in `notation` (udl, cs229, foml), with the norms of
-    one random sample when `seed` (or ``at="seed=N"``) is given.
-    """
-    from . import is_network
-
-    if is_network(source):
-        from .netexplain import explain_network
-
-        if wrt is not None:
-            raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
-        return explain_network(source, notation or "udl", at, seed, title)
-    if notation is not None:
-        raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
-    derivation, values = resolve(source, at, wrt, seed)
-    return Explanation(derivation, values)
+        return self.kind.to_dict()

@@ -22,7 +22,7 @@ delta_k = dl/df_k (its norm, averaged over the batch):
 
 and their product, which predicts the measured gain ``||delta_k|| /
 ||delta_{k+1}||``. Everything is evaluated with NumPy straight from the IR
-(`point.Batch`, one matrix product per layer for the whole batch). With
+(`batch.evaluator`, one matrix product per layer for the whole batch). With
 He initialisation a ReLU network keeps the delta norms within a small factor
 across 20 layers; scale the weights by 2 and they grow about 2x per layer
 towards the input (exploding), by 0.5 and they shrink (vanishing).
@@ -36,10 +36,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..derivation import Derivation
 from ..errors import SymbackError
-from ..ir import Node
-from .point import INIT_FORMULAS, Batch, init_params, random_data
-from .symbols import Symbols
+from .batch import evaluator
+from .point import INIT_FORMULAS, init_params, random_data
+from .symbols import Symbols, course_symbols
 
 STABLE = 10.0  # largest / smallest delta norm below this: stable
 SIGNS = {"> 2": 2.0, "< 0.5": 0.5}  # the lecture's thresholds, drawn on the plot
@@ -165,6 +166,15 @@ class NormReport:
         return "\n".join(lines) + "\n"
 
 
+def derivation_of(source) -> Derivation:
+    """A `Derivation` itself, or the derivation of a declared `Network` (anything with ``derive()``)."""
+    if isinstance(source, Derivation):
+        return source
+    if not callable(getattr(source, "derive", None)):
+        raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
+    return source.derive()
+
+
 def _layers(derivation):
     """(k, pre node, adjoint of the pre node, weight name) for every layer of a layered network."""
     g = derivation.graph
@@ -193,21 +203,19 @@ def gradient_norms(
     _compiled=None,
 ) -> NormReport:
     """Per-layer norms of the local factors and of the deltas dl/df_k over a batch of random inputs."""
-    from . import network
-
     if batch < 1:
         raise SymbackError(f"--batch must be at least 1, got {batch}")
     if not (scale > 0 and math.isfinite(scale)):
         raise SymbackError(f"--scale must be a positive number, got {scale}")
-    derivation = network(source)
+    derivation = derivation_of(source)
     layers = _layers(derivation)
-    names = Symbols(derivation, notation)
+    names = course_symbols(derivation, notation)
     rng = np.random.default_rng(seed)
     params = init_params(derivation.graph, init, scale, rng=rng)
     inputs, y = random_data(derivation.graph, batch, rng)
-    evaluator = _compiled or Batch(derivation.graph)
+    compiled = _compiled or evaluator(derivation.graph)
     with np.errstate(all="ignore"):
-        values = evaluator.run(params, inputs, y)
+        values = compiled.run(params, inputs, y)
     delta_name = f"∂{names.loss.text}/∂{_generic(names, layers[0][1].name)}"
     report = NormReport(label or "network", init, scale, batch, seed, delta_name)
     for k, pre, adj, weight in layers:
@@ -217,9 +225,9 @@ def gradient_norms(
         act = None
         (term,) = adj.terms
         if term.consumer in derivation.graph and derivation.graph[term.consumer].meta.kind == "act":
-            local = Node("_local", "ew", args=(), expr=term.local, shape=pre.shape)
+            local = compiled.elementwise(term.local, pre.shape, f"the local factor of layer {k}")
             with np.errstate(all="ignore"):
-                act = float(np.sqrt(np.mean(np.square(evaluator._elementwise(local)(values)))))
+                act = float(np.sqrt(np.mean(np.square(local(values)))))
         W = params[weight]
         report.layers.append(
             Layer(
@@ -247,12 +255,10 @@ def compare(
     sources: dict, inits=("he", "glorot"), scales=(1.0,), batch: int = 256, seed: int = 0, notation="udl"
 ) -> list[NormReport]:
     """Reports for every network × initialisation × scale, e.g. ``{"relu": net1, "tanh": net2}``."""
-    from . import network
-
     reports = []
     for label, source in sources.items():
-        derivation = network(source)
-        compiled = Batch(derivation.graph)  # compiled once, run for every initialisation and scale
+        derivation = derivation_of(source)
+        compiled = evaluator(derivation.graph)  # compiled once, run for every initialisation and scale
         for init in inits:
             for scale in scales:
                 name = f"{label} · {init}" + (f" × {scale:g}" if scale != 1 else "")
@@ -272,10 +278,11 @@ def plot_path(path) -> Path:
 
 def plot(reports: list[NormReport], path, title: str | None = None) -> Path:
     """Delta norms and local factors across depth, one line per report; PNG or SVG by the suffix."""
-    import matplotlib
+    import matplotlib  # here, not at the top: it takes a second to import, and only a plot needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
 
     path = plot_path(path)
     plt.rcParams.update({"font.size": 10, "svg.hashsalt": "symback", "svg.fonttype": "none"})
@@ -287,8 +294,6 @@ def plot(reports: list[NormReport], path, title: str | None = None) -> Path:
         left.semilogy(ks, [layer.delta for layer in r.layers], label=f"{r.label}: {r.verdict}", **style)
         steps = [(layer.k, layer.factor) for layer in r.layers if layer.factor is not None]
         right.plot([k for k, _ in steps], [f for _, f in steps], label=r.label, **style)
-    from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter
-
     left.set(
         xlabel="layer k (1 = next to the input)",
         ylabel=r"mean $\Vert\delta_k\Vert$ over the batch (log)",

@@ -135,13 +135,46 @@ def from_name(name: str) -> Sym:
     return Sym(GREEK.get(base, base), low)
 
 
+def course_symbols(derivation, notation="udl") -> Symbols:
+    """IR node name -> course symbol for `derivation` in `notation`: the one place teach names nodes.
+
+    (symback.notation is growing the one node -> symbol map for every consumer;
+    switching teach to it changes this function only.)
+    """
+    return Symbols(derivation, notation)
+
+
+MAX_FORMULA = 34  # longer module formulas are shortened with … in a picture's box
+
+
+def formula(node, names: Symbols, printer: CourseText, shorten: bool = True) -> tuple[str, str]:
+    """The module's right-hand side as the course writes it (text, HTML): ``Ω₀ x + β₀``, ``relu(f₀)``."""
+    args = [names[a] for a in node.args]
+    call = None
+    if node.op == "loss" and (node.meta.loss or "custom") != "custom":  # a user's expression: its formula
+        call = node.meta.loss
+    elif node.meta.kind == "softmax":
+        call, args = "softmax", args[:1]
+    elif (node.meta.activation or "").isidentifier():
+        call, args = node.meta.activation, args[:1]
+    if call is not None:
+        text = f"{call}({', '.join(a.text for a in args)})"
+        markup = f"{html.escape(call)}({', '.join(a.html for a in args)})"
+    else:
+        text, markup = printer.doprint(node.expr), printer.html(node.expr)
+    if shorten and len(text) > MAX_FORMULA:
+        text = text[: MAX_FORMULA - 1] + "…"
+        markup = html.escape(text)
+    return text, markup
+
+
 class Symbols:
     """IR node name -> `Sym` for one derivation in one notation."""
 
     def __init__(self, derivation, notation="udl"):
         self.notation = notations.get(notation)
         self.graph = derivation.graph
-        layered = hasattr(getattr(derivation, "network", None), "layers")
+        layered = derivation.summary.layered
         self.by_name: dict[str, Sym] = {}
         for node in self.graph.forward():
             kind, k = node.meta.kind, node.meta.layer
@@ -159,6 +192,14 @@ class Symbols:
 
     def _course(self, kind: str, k) -> Sym:
         return from_latex(self.notation.symbol(kind, k, "latex"), self.notation.symbol(kind, k, "text"))
+
+    def error(self, k: int) -> Sym:
+        """The course's name for the error term of layer k (CS229's δ^[k])."""
+        return self._course("error", k)
+
+    def printers(self) -> tuple[CourseText, CourseLatex]:
+        """(Unicode, LaTeX) printers of IR expressions in these symbols, with the notation's product sign."""
+        return CourseText(self, self.notation.hadamard), CourseLatex(self)
 
     def __getitem__(self, name: str) -> Sym:
         if name in self.graph and self.graph[name].role == "adjoint":

@@ -1,0 +1,161 @@
+"""`sb.draw` and `sb.explain`: any source -> a `Derivation` and a point -> the teaching views.
+
+Stage: facade (above the front ends and the consumers). Input: an expression
+(SymPy or text), named steps, a `Gradient` or its worked `Table`, a declared
+`Network` or `DAG`, a SPEC (``file.py`` or ``file.py:name``), or any
+`Derivation`; a point (``at={"x": -2}``, the CLI's text ``"x=-2,y=5"``, or for
+a network ``seed=N``). Output: what `symback.teach` makes of the derivation:
+a picture written to a file, or an `Explanation` to print or render.
+
+This module resolves the source through the front ends (`gradient.grad`,
+`spec.load_spec`, ``derive()``) so that teach itself never imports one.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .derivation import Derivation
+from .errors import SymbackError
+from .gradient import Gradient, Table, grad
+from .parse import parse_point
+from .spec import declared, load_spec
+from .teach.dot import output_format, save
+from .teach.draw import Picture, picture
+from .teach.explain import Explanation
+from .teach.point import values_at
+
+SPEC = re.compile(r".+\.py(:[A-Za-z_]\w*)?")
+NO_WRT = "--wrt applies to expressions; a network is differentiated by all its parameters"
+
+
+def is_spec(text) -> bool:
+    """A command-line argument names a SPEC (``file.py`` or ``file.py:name``), not an expression."""
+    return isinstance(text, str) and SPEC.fullmatch(text.strip()) is not None
+
+
+def is_network(source) -> bool:
+    """A network or DAG source: a SPEC, a declared object with ``derive()``, or its `Derivation`."""
+    if isinstance(source, Derivation):
+        return source.summary.kind != "expression"
+    return is_spec(source) or declared(source)
+
+
+def network(source) -> Derivation:
+    """The `Derivation` of a SPEC, a declared `Network`/`DAG`, or a `Derivation` itself."""
+    if isinstance(source, Derivation):
+        return source
+    if is_spec(source):
+        source = load_spec(source.strip())
+    return source.derive()
+
+
+def network_seed(at=None, seed=None) -> int | None:
+    """The seed of the random sample a network is shown at: ``--seed 3``, ``--at seed=3`` or ``at={"seed": 3}``."""
+    if at is None or isinstance(at, int):
+        at = {} if at is None else {"seed": at}
+    if isinstance(at, str):
+        pairs = [p.strip() for p in at.split(",") if p.strip()]
+        at = {}
+        for p in pairs:
+            key, eq, val = p.partition("=")
+            if not eq:
+                raise SymbackError(f"--at: expected seed=N for a network, got {p!r}")
+            at[key.strip()] = val.strip()
+    unknown = [k for k in at if k != "seed"]
+    if unknown:
+        raise SymbackError(
+            f"--at: {unknown[0]!r} is not known for a network; give seed=N "
+            "(the network is shown at a random sample drawn from that seed)"
+        )
+    if "seed" in at:
+        if seed is not None and int(seed) != _int_seed(at["seed"]):
+            raise SymbackError("--seed and --at seed=... disagree; give one of them")
+        seed = at["seed"]
+    return None if seed is None else _int_seed(seed)
+
+
+def _int_seed(value) -> int:
+    try:
+        seed = int(str(value))
+    except ValueError:
+        raise SymbackError(f"--at seed={value}: the seed must be a whole number") from None
+    if seed < 0:
+        raise SymbackError(f"--at seed={value}: the seed must be 0 or more")
+    return seed
+
+
+def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
+    """(derivation, every node's exact value or None) of an expression, named steps, a Gradient or a Table."""
+    if isinstance(source, Table):
+        if at is not None:
+            raise SymbackError("at=: the Table already fixes the point; pass the Gradient to choose another")
+        return source.gradient, source.values
+    if isinstance(source, Derivation):  # a Gradient, or a circuit built some other way (a network's units)
+        if wrt is not None:
+            kind = type(source).__name__
+            raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
+        derivation = source
+    else:
+        derivation = grad(source, wrt=wrt)
+    if at is None:
+        return derivation, None
+    if not isinstance(derivation, Gradient):
+        raise SymbackError(f"at=: {type(derivation).__name__} cannot be evaluated at a point; pass sb.grad(...)")
+    return derivation, derivation.at(parse_point(at) if isinstance(at, str) else at).values
+
+
+def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True):
+    """(derivation, values or None, seed or None) for any source; the one place sources are told apart.
+
+    With ``sample=False`` a network's seeded sample is not evaluated here (the
+    unit-by-unit picture evaluates it exactly itself).
+    """
+    if is_network(source):
+        if wrt is not None:
+            raise SymbackError(NO_WRT)
+        derivation = network(source)
+        s = network_seed(at, seed)
+        return derivation, (None if s is None or not sample else values_at(derivation, s)), s
+    if seed is not None:
+        raise SymbackError("--seed applies to a network SPEC; for an expression give a point with --at x=...")
+    if notation is not None:
+        raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
+    return (*expression(source, at, wrt), None)
+
+
+def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=None, title=None) -> Picture:
+    """The picture `draw` writes: a circuit gate by gate, a network one box per module (or unit by unit)."""
+    derivation, values, s = resolve(source, at, wrt, seed, notation, sample=not expand)
+    if expand and derivation.summary.kind == "expression":
+        raise SymbackError("--expand draws a network SPEC unit by unit; an expression is drawn gate by gate already")
+    return picture(derivation, values, notation, s, expand, title)
+
+
+def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None) -> Path:
+    """Draw the computation graph of `source` to `path` (.svg, .png, or .dot); return the path.
+
+    `source` is an expression (SymPy or text), named steps, a `Gradient` or a
+    `Table`; with `at` (or a Table) every wire shows its value and gradient.
+    It may also be a network: a SPEC ``"file.py:name"``, a `Network`, a `DAG`
+    or a `Derivation`, drawn one box per module in `notation` (or one node
+    per unit with `expand`), with norms at a random sample when `seed` (or
+    ``at="seed=N"``) is given.
+    """
+    path, _ = output_format(path)  # a bad path fails before any work
+    save(make_picture(source, at, wrt, notation, expand, seed), path)
+    return path
+
+
+def explain(source, at=None, wrt=None, notation=None, seed=None, title=None) -> Explanation:
+    """The forward and backward passes of `source` told step by step; ``print()`` it or ``.render("latex")``.
+
+    `source` is an expression (SymPy or text), named steps, a `Gradient` or a
+    `Table`; with `at` (or a Table) every step carries its numbers. It may
+    also be a network (a SPEC ``"file.py:name"``, a `Network`, a `DAG` or a
+    `Derivation`), told in `notation` (udl, cs229, foml), with the norms of
+    one random sample when `seed` (or ``at="seed=N"``) is given.
+    """
+    derivation, values, s = resolve(source, at, wrt, seed, notation)
+    return Explanation(derivation, values, notation, s, title)

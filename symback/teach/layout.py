@@ -1,0 +1,99 @@
+"""Small text helpers shared by the narrative and the picture: names of gradients, columns, LaTeX.
+
+Stage: teaching views. Pure functions of strings and numbers; no IR, no state.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+
+WIDTH = 80  # a terminal's columns: every line of a network's narrative fits
+BODY = 50  # the equation column of a network's narrative; shapes and numbers follow it
+
+
+def grad_name(output: str, of: str) -> str:
+    """Display name of an adjoint, as the lecture writes it: ``df/dq``."""
+    return f"d{output}/d{of}"
+
+
+def adjoints(graph) -> dict[str, str]:
+    """Forward node name -> the name of its adjoint node."""
+    return {n.of: n.name for n in graph.backward()}
+
+
+def fmt(x: float) -> str:
+    """A norm or a sampled number: 3 significant digits, exponent form outside [1e-3, 1e4)."""
+    return f"{x:.3g}" if x == 0 or 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def right(line: str, note: str, shape: str = "") -> list[str]:
+    """`shape` and `note` in columns after the equation, or on a line of their own when it is too long."""
+    if not note and not shape:
+        return [line]
+    tail = shape.rjust(5) + ("  " + note if note else "")
+    if len(line) <= BODY and BODY + len(tail) <= WIDTH:
+        return [line.ljust(BODY) + tail]
+    indent = len(line) - len(line.lstrip())
+    return [line, " " * (indent + 4) + (shape + "  " if shape else "") + note]
+
+
+def wrap(text: str, indent: int, width: int = WIDTH, hang: int | None = None) -> list[str]:
+    """Prose wrapped at spaces; continuation lines indented to `hang` (default: two more)."""
+    words, lines, line = text.split(" "), [], " " * indent
+    for w in words:
+        if len(line) + len(w) + 1 > width and line.strip():
+            lines.append(line.rstrip())
+            line = " " * (indent + 2 if hang is None else hang)
+        line += w + " "
+    lines.append(line.rstrip())
+    return lines
+
+
+def unparen_first(text: str) -> str:
+    """``(-2) + 5`` -> ``-2 + 5``, ``exp((-1))`` -> ``exp(-1)``: no parentheses a reader does not need."""
+    text = re.sub(r"\(\((-[^()]+)\)\)", r"(\1)", text)
+    return re.sub(r"^\((-[^()]+)\)(?= [-+×]|$)", r"\1", text)
+
+
+def latex_var(name: str) -> str:
+    """``f0`` -> ``f_{0}``, ``beta1`` -> ``\\beta_{1}``, ``w_3`` -> ``w_{3}``."""
+    m = re.fullmatch(r"([A-Za-z]+)_?(\d+)", name)
+    if m:
+        return f"{sp.latex(sp.Symbol(m.group(1)))}_{{{m.group(2)}}}"
+    return sp.latex(sp.Symbol(name))
+
+
+def join_align(rows: list[str]) -> str:
+    """Rows of an align*: equations end in ``\\\\``, except before an \\intertext and at the end."""
+    out = []
+    for i, row in enumerate(rows):
+        is_eq = not row.lstrip().startswith(r"\intertext")
+        later_eq = any(not r.lstrip().startswith(r"\intertext") for r in rows[i + 1 :])
+        out.append(row + (r" \\" if is_eq and later_eq else ""))
+    return "\n".join(out)
+
+
+def inline(row: str) -> str:
+    """An align* row as inline math: no alignment marks, no step tag."""
+    return row.split(" && ")[0].replace(" &= ", " = ").strip()
+
+
+_TEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "_": r"\_",
+    "^": r"\^{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "$": r"\$",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text for LaTeX: the ten special characters escaped."""
+    return "".join(_TEX_SPECIAL.get(c, c) for c in text)

@@ -1,0 +1,289 @@
+"""A scalar circuit's pieces of the narrative (see `narrate`): exact numbers and the gates' patterns.
+
+Stage: teaching views. Input: an `Explanation` of an expression or named
+steps. Output: the lines `narrate` asks for. A backward step reads
+``df/dq = df/df × ∂f/∂q = df/df × z = 1 × (-4) = -4``: the gradient of the
+output (``df/dq``, through every path) and one gate's local derivative
+(``∂f/∂q``), in symbols, then in numbers, then its value; each reused
+gradient is "already computed!", and each gate's CS 7643 pattern is named.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.str import StrPrinter
+
+from ..nonsmooth import text_indicators
+from .gates import PATTERNS, gate_label
+from .layout import grad_name, latex_var, unparen_first
+from .point import show
+
+
+class _Numbers:
+    """Printer mixin: every node symbol printed as its value, in the expression's own term order.
+
+    Negative numbers get parentheses everywhere but at the front, fractions
+    only inside a product or power (``(1/3)·2``, but ``1/2 + 1``).
+    """
+
+    def __init__(self, values, **settings):
+        super().__init__(settings)
+        self._values = values
+        self._factor = 0
+
+    def _print_Symbol(self, s, *args, **kwargs):
+        if s.name not in self._values:
+            return super()._print_Symbol(s, *args, **kwargs)
+        text = self.number(self._values[s.name])
+        fraction = "/" in text or "frac" in text or "e" in text
+        return f"{self._open}{text}{self._close}" if text.startswith("-") or (fraction and self._factor) else text
+
+    def _nested(self, method, e, inside, *args, **kwargs):
+        saved, self._factor = self._factor, inside
+        try:
+            return method(e, *args, **kwargs)
+        finally:
+            self._factor = saved
+
+    def _print_Mul(self, e, *args, **kwargs):
+        return self._nested(super()._print_Mul, e, 1, *args, **kwargs)
+
+    def _print_Pow(self, e, *args, **kwargs):
+        return self._nested(super()._print_Pow, e, 1, *args, **kwargs)
+
+    def _print_Add(self, e, *args, **kwargs):
+        return self._nested(super()._print_Add, e, 0, *args, **kwargs)
+
+    def _print_Function(self, e, *args, **kwargs):
+        return self._nested(super()._print_Function, e, 0, *args, **kwargs)
+
+
+class TextNumbers(_Numbers, StrPrinter):
+    _open, _close = "(", ")"
+
+    @staticmethod
+    def number(v):
+        return show(v)
+
+
+class LatexNumbers(_Numbers, LatexPrinter):
+    _open, _close = r"\left(", r"\right)"
+
+    @staticmethod
+    def number(v):
+        return sp.latex(v) if v.is_Rational else show(v)
+
+
+def _text(e) -> str:
+    return text_indicators(str(e)).replace("**", "^").replace("*", "·")
+
+
+def _paren(text: str, e) -> str:
+    return f"({text})" if isinstance(e, sp.Add) or text.startswith("-") else text
+
+
+def _num(v) -> str:
+    text = show(v)
+    return f"({text})" if text.startswith("-") else text
+
+
+def _num_tex(v) -> str:
+    text = LatexNumbers.number(v)
+    return f"\\left({text}\\right)" if text.startswith("-") else text
+
+
+class CircuitVoice:
+    """How a scalar circuit's narrative reads."""
+
+    part_2 = "the variables, each from the gradient of the gate it feeds"
+    variables = "variables"
+    reuse_phrase = "later step that needs it"
+    always_reuse = False  # the reuse paragraph only where a gradient is reused more than once
+    tex_reuse = True
+
+    def __init__(self, ex):
+        self.ex, self.out = ex, ex.output
+        self.symbols = {n.symbol: latex_var(n.name) for n in ex.graph.forward()}
+
+    # -- shared by every format ----------------------------------------------------------
+    def title(self) -> str:
+        s = self.ex.summary
+        return s.source if s.named_steps else f"{self.out} = {s.source}"
+
+    def point(self) -> str:
+        return ", ".join(f"{v} = {show(self.ex.values[v])}" for v in self.ex.inputs)
+
+    def point_tex(self) -> str:
+        return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
+
+    def reuse(self) -> list:
+        by_step = {b.step: b for b in self.ex.backward}
+        return [(b, [by_step[s] for s in b.reused_by]) for b in self.ex.backward if len(b.reused_by) > 1 and b.terms]
+
+    def gate_note(self, consumer: str) -> str | None:
+        node = self.ex.graph[consumer]
+        return PATTERNS.get(gate_label(node.expr) or "") if node.op == "scalar" else None
+
+    # -- text --------------------------------------------------------------------------------
+    def total(self, of: str) -> str:
+        return grad_name(self.out, of)
+
+    def partial(self, consumer: str, of: str) -> str:
+        return f"∂{consumer}/∂{of}"
+
+    def numbers(self, e) -> str:
+        return unparen_first(_text(TextNumbers(self.ex.values).doprint(e)))
+
+    def header(self) -> list[str]:
+        return [self.title() + (f"   at {self.point()}" if self.ex.values else "")]
+
+    def inputs(self) -> list[str]:
+        return ["  inputs: " + self.point()] if self.ex.values else []
+
+    def forward(self, f) -> list[str]:
+        line = f"  {f.step}. {f.node} = {_text(f.expr)}"
+        if self.ex.values:
+            nums = self.numbers(f.expr)
+            line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
+        return [line]
+
+    def backward_intro(self) -> list[str]:
+        return [
+            f"Backward pass: chain rule, gradient = upstream × local, from {self.out} back to the inputs",
+            (
+                f"  ({self.total('v')} is the gradient of {self.out} through every path; "
+                f"∂c/∂v the local derivative of one gate c)"
+            ),
+        ]
+
+    def step(self, b) -> list[str]:
+        out = []
+        lhs = f"  {b.step}. {self.total(b.of)} = "
+        if not b.terms:
+            return [lhs + "1" + f"   start: the gradient of {self.out} with respect to itself"]
+        if b.branch:
+            users = ", ".join(t.consumer for t in b.terms)
+            out.append(f"  {b.step}. {b.of} feeds {len(b.terms)} gates ({users}): gradients add at this branch")
+            lhs = f"      {self.total(b.of)} = "
+        pad = " " * (len(lhs) - 2)
+        out.append(
+            lhs
+            + " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
+            + "      upstream × local"
+        )
+        out.append(
+            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(_text(t.local), t.local)}" for t in b.terms)
+        )
+        if self.ex.values:
+            nums = " + ".join(f"{_num(t.upstream_value)} × {_num(t.local_value)}" for t in b.terms)
+            out.append(pad + "= " + unparen_first(nums) + f" = {show(b.value)}")
+        for t in b.terms:
+            out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
+            if t.reads:
+                uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
+                out.append(
+                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {_text(t.local)} reads "
+                    f"{uses}, already computed in the forward pass"
+                )
+            gate = self.gate_note(t.consumer)
+            if gate:
+                out.append(pad + f"  ↳ {gate}")
+        return out
+
+    def result(self) -> list[str]:
+        grads = [b for b in self.ex.backward if b.part == 2]
+        if not grads:
+            return []
+        node_gradient = getattr(self.ex.derivation, "node_gradient", None)  # a Gradient's, over named steps
+        symbolic = {}
+        if node_gradient is not None:
+            names = {n.symbol: sp.Symbol(self.total(n.of)) for n in self.ex.graph.backward()}
+            symbolic = {v: e.xreplace(names) for v, e in node_gradient().items()}
+        out = ["", "Result"]
+        for b in grads:
+            line = f"  {self.total(b.of)}" + (f" = {_text(symbolic[b.of])}" if b.of in symbolic else "")
+            out.append(line + (f" = {show(b.value)}" if self.ex.values else ""))
+        return out
+
+    # -- LaTeX and Markdown ---------------------------------------------------------------
+    def expr_tex(self, e) -> str:
+        return sp.latex(e, symbol_names=self.symbols)
+
+    def total_tex(self, of: str) -> str:
+        return rf"\frac{{d {latex_var(self.out)}}}{{d {latex_var(of)}}}"
+
+    def partial_tex(self, consumer: str, of: str) -> str:
+        return rf"\frac{{\partial {latex_var(consumer)}}}{{\partial {latex_var(of)}}}"
+
+    def at_tex(self) -> str:
+        return f" at ${self.point_tex()}$" if self.ex.values else ""
+
+    def backward_tex(self) -> str:
+        return (
+            r"\paragraph{Backward pass} gradient $=$ upstream $\times$ local, from $"
+            + latex_var(self.out)
+            + "$ back to the inputs."
+        )
+
+    def backward_markdown(self) -> str:
+        return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
+
+    def markdown_header(self) -> str:
+        return f"**`{self.title()}`**" + (f" at ${self.point_tex()}$" if self.ex.values else "")
+
+    def forward_row(self, f) -> str:
+        text = f"{latex_var(f.node)} = {self.expr_tex(f.expr)}"
+        if self.ex.values:
+            nums = LatexNumbers(self.ex.values, mul_symbol="times").doprint(f.expr)
+            nums = _unparen_first_tex(nums)
+            value = LatexNumbers.number(f.value)
+            text += (f" = {nums}" if nums != value else "") + f" = {value}"
+        return f"  {text} && \\text{{({f.step})}}".replace(" = ", " &= ", 1)
+
+    def equation(self, b) -> str:
+        """``d f/d q = upstream · ∂f/∂q = upstream · z = 1 × (-4) = -4`` for one step."""
+        if not b.terms:
+            return f"{self.total_tex(b.of)} = 1"
+        reused = lambda t: (
+            rf"\underbrace{{{self.total_tex(t.consumer)}}}_{{\text{{already computed! ({t.upstream_step})}}}}"
+        )
+        local = lambda t: (
+            rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
+        )
+        parts = [
+            " + ".join(f"{reused(t)} \\cdot {self.partial_tex(t.consumer, b.of)}" for t in b.terms),
+            " + ".join(f"{self.total_tex(t.consumer)} \\cdot {local(t)}" for t in b.terms),
+        ]
+        if self.ex.values:
+            parts.append(" + ".join(f"{_num_tex(t.upstream_value)} \\times {_num_tex(t.local_value)}" for t in b.terms))
+            parts.append(LatexNumbers.number(b.value))
+        return f"{self.total_tex(b.of)} = " + " = ".join(parts)
+
+    def notes(self, b) -> list[str]:
+        notes = []
+        if b.branch:
+            users = ", ".join(f"${latex_var(t.consumer)}$" for t in b.terms)
+            notes.append(f"${latex_var(b.of)}$ feeds {len(b.terms)} gates ({users}): gradients add at this branch.")
+        for t in b.terms:
+            if t.reads:
+                uses = ", ".join(f"${latex_var(u)}$ ({self.ex.forward_step[u]})" for u in t.reads)
+                notes.append(f"${self.partial_tex(t.consumer, b.of)}$ reads {uses} from the forward pass.")
+            gate = self.gate_note(t.consumer)
+            if gate:
+                notes.append(gate[0].upper() + gate[1:] + ".")
+        return notes
+
+    def step_rows(self, b) -> list[str]:
+        rows = [r"  \intertext{" + note + "}" for note in self.notes(b)]
+        return rows + [f"  {self.equation(b)} && \\text{{({b.step})}}".replace(" = ", " &= ", 1)]
+
+    def step_items(self, b) -> list[str]:
+        return [f"- **{b.step}.** ${self.equation(b)}$"] + [f"  - {note}" for note in self.notes(b)]
+
+
+def _unparen_first_tex(text: str) -> str:
+    """``\\left(-2\\right) + 5`` -> ``-2 + 5`` at the front of a sum."""
+    return re.sub(r"^\\left\((-[^()]+)\\right\)(?= [+-]|$)", r"\1", text)

@@ -1,0 +1,249 @@
+"""A network's or DAG's pieces of the narrative (see `narrate`): course symbols, local factors, norms.
+
+Stage: teaching views. Input: an `Explanation` of a network or DAG. Output:
+the lines `narrate` asks for, in the notation's symbols and within 80
+columns. A backward step multiplies one module's local factor into a
+gradient computed earlier (``∂ℓ/∂f₂ = I[f₂ > 0] ⊙ ∂ℓ/∂h₃``, ``∂ℓ/∂h₃ =
+Ω₃ᵀ ∂ℓ/∂f₃``, the outer product with the module's input for a weight);
+where a value or a parameter feeds several modules, each path's
+contribution is its own line and the gradients add. With a sample, each
+quantity shows its size (the norm of a vector or matrix).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..nonsmooth import Indicator
+from .layout import fmt, inline, right, wrap
+from .point import size_of
+from .symbols import formula
+
+
+def _shape(shape) -> str:
+    return "×".join(str(s) for s in shape) if shape else ""
+
+
+class CourseVoice:
+    """How a network's narrative reads."""
+
+    part_2 = "the parameters, each from the gradient of the module it feeds"
+    variables = "parameters"
+    reuse_phrase = "step needing it"
+    always_reuse = True
+    tex_reuse = False
+
+    def __init__(self, ex):
+        self.ex, self.s, self.g = ex, ex.symbols, ex.graph
+
+    # -- shared by every format ----------------------------------------------------------
+    def title(self) -> str:
+        return self.ex.title
+
+    def total(self, of: str) -> str:
+        return self.s.grad(of)
+
+    def total_tex(self, of: str) -> str:
+        return self.s.grad_tex(of)
+
+    def reuse(self) -> list:
+        by_step = {b.step: b for b in self.ex.backward}
+        return [(b, [by_step[u] for u in b.reused_by]) for b in self.ex.backward if b.reused_by]
+
+    def named(self, node) -> str:
+        """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
+        return formula(node, self.s, self.ex.text, shorten=False)[0]
+
+    # -- text --------------------------------------------------------------------------------
+    def expr(self, e) -> str:
+        return self.ex.text.doprint(e)
+
+    def number(self, name: str, value) -> str:
+        if value is None:
+            return ""
+        x, is_norm = size_of(value)
+        return f"‖{name}‖ = {fmt(x)}" if is_norm else f"{name} = {fmt(x)}"
+
+    def header(self) -> list[str]:
+        ex = self.ex
+        out = [ex.title, f"notation: {ex.notation.title}"]
+        if ex.values is not None:
+            out.append(f"at a random sample (seed {ex.seed}); ‖v‖ is the 2-norm of a vector or matrix")
+        return out
+
+    def inputs(self) -> list[str]:
+        return []
+
+    def forward(self, f) -> list[str]:
+        node = self.g[f.node]
+        named, full = self.named(node), self.expr(node.expr)
+        line = f"  {f.step}. {self.s.text(f.node)} = {named}"
+        if named != full and len(line) + len(full) + 3 <= 50:
+            line, full = f"{line} = {full}", named
+        out = right(line, self.number(self.s.text(f.node), f.value), _shape(node.shape))
+        if full != named:  # the formula on a line of its own, under the =
+            out.append(" " * (line.index(" = ") + 1) + f"= {full}")
+        return out
+
+    def backward_intro(self) -> list[str]:
+        loss = self.s.loss.text
+        return [
+            f"Backward pass: the chain rule, from {loss} back to the parameters",
+            f"  (∂{loss}/∂… is the gradient of the loss {loss} with respect to a quantity; each step",
+            "  multiplies one local factor into a gradient computed in an earlier step)",
+        ]
+
+    def path_expr(self, p) -> str:
+        """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies."""
+        if p.factor == "ew":
+            up = self.s.grad(p.consumer)
+            if p.local == 1:
+                return up
+            local = self.expr(p.local)
+            return f"({local}) ⊙ {up}" if isinstance(p.local, sp.Add) else f"{local} ⊙ {up}"
+        return self.expr(p.expr)
+
+    def factor_note(self, p, of: str) -> str:
+        """What the step multiplies in, in words and symbols."""
+        s, c, kind = self.s, p.consumer, p.factor
+        local = s.local(c, of)
+        if kind == "start":
+            return f"start: the derivative of the loss {s.loss.text} = {self.named(self.g[c])}"
+        if kind == "fused":
+            loss = next(n for n in self.g.forward() if n.op == "loss")
+            return (
+                f"start: the derivative of the loss {s.loss.text} = {self.named(loss)} times the local factor "
+                f"{local} = diag({self.expr(p.local)}), simplified together"
+            )
+        if kind == "ew" and p.local == 1:
+            return f"local factor {local} = I: an add passes the gradient on unchanged"
+        if kind == "ew":
+            text = f"local factor {local} = diag({self.expr(p.local)})"
+            if isinstance(p.local, Indicator):
+                text += ": a ReLU passes the gradient where its input is positive, else 0"
+            return text
+        if kind == "identity":
+            return f"local factor {local} = I: the gradient passes on unchanged"
+        if kind == "jacobian":
+            return f"local factor {local} = {self.expr(p.local)}"
+        if kind == "outer":
+            return f"local factor: the outer product with {self.expr(p.local)}, the input of {s.text(c)}"
+        if kind == "outer_t":
+            return f"local factor: the outer product, transposed ({s.text(of)} enters {s.text(c)} as {s.text(of)}ᵀ)"
+        if kind == "slice":
+            return f"local factor: the entries of {s.grad(c)} that belong to {s.text(of)} ({s.text(c)} stacks it)"
+        return f"local factor from {s.text(c)} = {self.expr(self.g[c].expr)}"
+
+    def step(self, b) -> list[str]:
+        s, out = self.s, []
+        head = f"  {b.step}. "
+        pad = " " * len(head)
+        number = self.number(s.grad(b.of), b.value)
+        if not b.branch:
+            (p,) = b.terms
+            out += right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
+            return out + self.notes(p, b.of, pad + "  ")
+        users = ", ".join(s.text(p.consumer) for p in b.terms)
+        what = "parameter" if b.part == 2 else "value"
+        out += wrap(
+            f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users}): the gradients of "
+            "the paths add",
+            2,
+            hang=len(head),
+        )
+        out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s.adjoint(p.node) for p in b.terms), number)
+        for p in b.terms:
+            out += right(f"{pad}  {s.adjoint(p.node)} = {self.path_expr(p)}", self.number("·", p.value))
+            out += self.notes(p, b.of, pad + "    ")
+        return out
+
+    def error_name(self, of: str) -> str:
+        """``δ^[2] = `` where the course names the error term of a layer (CS229), else nothing."""
+        meta = self.g[of].meta
+        if self.ex.notation.error is None or meta.kind != "pre" or meta.layer is None:
+            return ""
+        return f"{self.s.error(meta.layer).text} = "
+
+    def notes(self, p, of: str, pad: str) -> list[str]:
+        out = wrap(self.factor_note(p, of), len(pad))
+        if p.upstream:
+            out.append(f"{pad}↳ {self.s.grad(p.consumer)}: already computed! ({p.upstream_step})")
+        done = [f"{self.s.text(r)} ({self.ex.forward_step[r]})" for r in p.reads if r in self.ex.forward_step]
+        if done:
+            out += wrap(f"↳ reads {', '.join(done)}, already computed in the forward pass", len(pad))
+        return out
+
+    def result(self) -> list[str]:
+        return []
+
+    # -- LaTeX and Markdown ---------------------------------------------------------------
+    def expr_tex(self, e, marks=None) -> str:
+        self.ex.latex.marks = marks or {}
+        try:
+            return self.ex.latex.doprint(e)
+        finally:
+            self.ex.latex.marks = {}
+
+    def reused(self, p) -> str:
+        return rf"\underbrace{{{self.s.grad_tex(p.consumer)}}}_{{\text{{already computed! ({p.upstream_step})}}}}"
+
+    def path_tex(self, p) -> str:
+        if p.factor == "ew":
+            if p.local == 1:
+                return self.reused(p)
+            local = self.expr_tex(p.local)
+            local = rf"\left({local}\right)" if isinstance(p.local, sp.Add) else local
+            return rf"{local} \odot {self.reused(p)}"
+        if p.upstream is None:
+            return self.expr_tex(p.expr)
+        return self.expr_tex(p.expr, {p.upstream: self.reused(p)})
+
+    def number_tex(self, value) -> str:
+        if value is None:
+            return ""
+        x, is_norm = size_of(value)
+        return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
+
+    def at_tex(self) -> str:
+        return (
+            f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+            if self.ex.values is not None
+            else ""
+        )
+
+    def backward_tex(self) -> str:
+        return (
+            r"\paragraph{Backward pass} the chain rule, from the loss back to the parameters; each step multiplies "
+            "one local factor into a gradient computed before."
+        )
+
+    def backward_markdown(self) -> str:
+        return "the chain rule, from the loss back to the parameters"
+
+    def markdown_header(self) -> str:
+        ex = self.ex
+        seed = f", at a random sample (seed {ex.seed}; $\\|\\cdot\\|$ is the 2-norm)" if ex.values is not None else ""
+        return f"**`{ex.title}`** in {ex.notation.title}" + seed
+
+    def forward_row(self, f) -> str:
+        expr = self.expr_tex(self.g[f.node].expr)
+        return rf"  {self.s[f.node].tex} &= {expr}{self.number_tex(f.value)} && \text{{({f.step})}}"
+
+    def step_rows(self, b) -> list[str]:
+        s = self.s
+        if not b.branch:
+            (p,) = b.terms
+            return [rf"  {s.grad_tex(b.of)} &= {self.path_tex(p)}{self.number_tex(b.value)} && \text{{({b.step})}}"]
+        rows = [rf"  \intertext{{${s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add.}}"]
+        total = " + ".join(s.adjoint(p.node, "latex") for p in b.terms)
+        rows.append(rf"  {s.grad_tex(b.of)} &= {total}{self.number_tex(b.value)} && \text{{({b.step})}}")
+        for p in b.terms:
+            rows.append(rf"  {s.adjoint(p.node, 'latex')} &= {self.path_tex(p)}{self.number_tex(p.value)}")
+        return rows
+
+    def step_items(self, b) -> list[str]:
+        rows = self.step_rows(b)
+        if not b.branch:
+            return [f"- **{b.step}.** ${inline(rows[0])}$"]
+        head = f"- **{b.step}.** ${self.s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add"
+        return [head] + [f"  - ${inline(row)}$" for row in rows[1:]]
