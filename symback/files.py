@@ -74,10 +74,16 @@ def _keep_copy(path: Path) -> Path:
             continue
 
 
-def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int = 0o644) -> Path | None:
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int | None = None) -> Path | None:
     """Write `data` to `path` all at once; with `keep_old`, keep the replaced file as a backup.
 
-    Returns the backup's path (or None). Raises `SymbackError` (one line) when it cannot write;
+    `mode` defaults to what a new file gets under the current umask. Returns the backup's path (or None). Raises `SymbackError` (one line) when it cannot write;
     the old file is then untouched.
     """
     path = output_path(path)
@@ -93,7 +99,7 @@ def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int = 0o
                 fh.write(raw)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
+            os.chmod(tmp, _new_file_mode() if mode is None else mode)
             if keep_old and path.exists():
                 backup = _keep_copy(path)
             os.replace(tmp, path)

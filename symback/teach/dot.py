@@ -11,9 +11,7 @@ green above a wire, gradients red below it.
 from __future__ import annotations
 
 import html
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 import graphviz
 
 from ..errors import SymbackError
+from ..files import write_atomic
 from .draw import number
 from .layout import fmt
 
@@ -172,26 +171,6 @@ def render(dot_source: str, fmt: str) -> bytes:
     except graphviz.CalledProcessError as exc:
         msg = (exc.stderr or b"").decode(errors="replace").strip().splitlines()
         raise SymbackError(f"Graphviz 'dot' failed: {msg[0] if msg else exc}") from None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def output_format(path) -> tuple[Path, str]:

@@ -30,6 +30,7 @@ towards the input (exploding), by 0.5 and they shrink (vanishing).
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ import numpy as np
 
 from ..derivation import Derivation
 from ..errors import SymbackError
+from ..files import write_atomic
 from .batch import evaluator
 from .point import INIT_FORMULAS, init_params, random_data
 from .symbols import Symbols, course_symbols
@@ -329,6 +331,9 @@ def plot(reports: list[NormReport], path, title: str | None = None) -> Path:
     for ax in (left, right):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title or "vanishing and exploding gradients", fontsize=12)
-    fig.savefig(path, metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
+    image = io.BytesIO()  # drawn in memory first: a failure never leaves a half-written file behind
+    fig.savefig(image, format=path.suffix.lower().lstrip("."),
+                metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
     plt.close(fig)
+    write_atomic(path, image.getvalue())
     return path
