@@ -36,9 +36,6 @@ def build(name: str, body: sp.Expr, args: tuple[str, ...], shapes: dict) -> tupl
 
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     local = local_derivative(node.expr, sym(arg), lambda: f"node {node.name} = {node.expr}")
-    from ..simplify import in_terms_of_output
-
-    local = in_terms_of_output(node, arg, local)
     return Term(node.name, local, local * upstream, op="ew", upstream=upstream)
 
 
@@ -77,13 +74,17 @@ class DefinedOp(sp.Function):
     def _pretty(self, printer):
         return printer._helper_print_function(self.func, self.args, func_name=self.text)
 
+    # symback's own printers (render/printers.py) dispatch on these print methods
+    _symback_text = _sympystr
+    _symback_latex = _latex
+
 
 #: name -> the registered op's SymPy function class
 DEFINED: dict[str, type[DefinedOp]] = {}
 
 
 def register_op(name: str, definition, latex: str | None = None, text: str | None = None) -> type[DefinedOp]:
-    """A named elementwise op from its definition in one symbol; usable as an activation by name.
+    r"""A named elementwise op from its definition in one symbol; usable as an activation by name.
 
     ``register_op("softsign", z / (1 + sp.Abs(z)), latex=r"\operatorname{softsign}")`` returns the
     SymPy function ``softsign``; ``sb.Dense(3, "softsign")`` and ``softsign(x)`` in ``sb.grad`` use it.

@@ -56,9 +56,9 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     d = sum_kronecker(sp.diff(node.expr, base[I]))
     # component i of the prediction and target become their component symbols
     d = d.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (I,), lambda e: sym(e.base.name))
-    from ..simplify import smallest
-
-    d = smallest(take_conventions(d))
+    # as SymPy gives it, in the conventions every local derivative takes (`local_derivative`): 2*(f - y);
+    # `simplify` writes the textbook form
+    d = sp.factor_terms(take_conventions(d))
     if node.meta.terminal:
         return Term(node.name, d, d, op="ew")
     return Term(node.name, d, d * upstream, op="ew", upstream=upstream)
