@@ -16,8 +16,8 @@ no parameter gradient needs.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 import mpmath
 import sympy as sp
@@ -138,7 +138,7 @@ def _shortest_loss_gradient(consumer: Node, arg: str, t: Term) -> sp.Expr:
 def _softmax(expr: sp.Expr):
     """exp(f) / Sum(exp(f[j]), (j, 0, n - 1)) with f a vector node -> p."""
     for s in expr.atoms(sp.Sum):
-        body, (j, lo, hi) = s.function, s.limits[0]
+        body, (j, _, hi) = s.function, s.limits[0]
         if isinstance(body, sp.exp) and isinstance(body.args[0], sp.Indexed) and body.args[0].indices == (j,):
             arg = body.args[0].base.name
             pattern = sp.exp(sym(arg)) / s
@@ -268,7 +268,7 @@ def smallest(expr: sp.Expr) -> sp.Expr:
     """
     if expr in _SMALLEST:
         return _SMALLEST[expr]
-    key = lambda e: (sp.count_ops(e), len(str(e)))  # noqa: E731
+    key = lambda e: (sp.count_ops(e), len(str(e)))
     best = min([expr, sp.factor_terms(expr)], key=key)
     if sp.count_ops(best) > 6 and sp.count_ops(expr) <= 80:
         best = min([best, sp.factor_terms(sp.cancel(sp.together(expr))), sp.simplify(expr)], key=key)

@@ -5,12 +5,12 @@ import time
 
 import pytest
 import sympy as sp
+from cases import toy_chain, toy_chain_text
+from test_grad_cli import run
 
 import symback as sb
 from symback.derive import reverse
 from symback.scalar import build_graph
-from cases import toy_chain, toy_chain_text
-from test_grad_cli import run
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 8, 16, 32, 64])

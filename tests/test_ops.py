@@ -12,9 +12,9 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from oracles import central_differences, random_instance, sympy_gradients
 
 import symback as sb
-from oracles import central_differences, random_instance, sympy_gradients
 from symback.ops import OPS, expand_ops, lookup
 
 z = sp.Symbol("z")

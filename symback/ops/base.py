@@ -14,9 +14,9 @@ A VJP rule gets SymPy to differentiate the node's own forward expression
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import sympy as sp
 

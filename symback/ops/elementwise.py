@@ -15,7 +15,6 @@ every SymPy printer shows it), and whose numbers come from the definition.
 from __future__ import annotations
 
 import sympy as sp
-
 from mpmath.libmp import prec_to_dps
 
 from .. import library

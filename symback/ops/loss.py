@@ -38,7 +38,7 @@ def sum_kronecker(expr: sp.Expr) -> sp.Expr:
     """``Sum(g(j) * KroneckerDelta(i, j), (j, a, b))`` -> ``g(i)`` (i is a component, so in range)."""
 
     def collapse(s: sp.Sum):
-        (j, lo, hi), body = s.limits[0], s.function
+        (j, _, _), body = s.limits[0], s.function
         for delta in body.atoms(sp.KroneckerDelta):
             if j in delta.args:
                 other = delta.args[0] if delta.args[1] == j else delta.args[1]
