@@ -30,7 +30,8 @@ from . import library
 from .derivation import Derivation, Summary
 from .errors import SymbackError
 from .ir import Graph, Meta, Node, sym
-from .ops import concat, elementwise, linear, loss as loss_op
+from .ops import concat, elementwise, linear
+from .ops import loss as loss_op
 
 
 @dataclass
@@ -43,10 +44,19 @@ class _Decl:
     meta: Meta = field(default_factory=Meta)
 
 
-def _dim(value, where):
-    from .network import _width
-
-    return _width(value, where)
+def width(value, where: str):
+    """A layer width or shape entry: a positive integer or a SymPy symbol (a one-line error otherwise)."""
+    if isinstance(value, bool):
+        raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise SymbackError(f"{where}: width must be positive, got {value}")
+        return value
+    if isinstance(value, str) and value.isidentifier():
+        return sp.Symbol(value, integer=True, positive=True)
+    if isinstance(value, sp.Symbol):
+        return sp.Symbol(value.name, integer=True, positive=True)
+    raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
 
 
 class DAG:
@@ -61,13 +71,13 @@ class DAG:
     # -- leaves --------------------------------------------------------------
     def input(self, name: str, size) -> str:
         """A per-sample input vector of `size` entries."""
-        return self._declare(_Decl(name, "input", (), (_dim(size, f"input {name}"),), meta=Meta(kind="input")))
+        return self._declare(_Decl(name, "input", (), (width(size, f"input {name}"),), meta=Meta(kind="input")))
 
     def param(self, name: str, shape, kind: str | None = None, layer: int | None = None) -> str:
         """A trainable parameter: a matrix ``(rows, cols)`` or a vector ``(n,)``/``n``."""
         if not isinstance(shape, (tuple, list)):
             shape = (shape,)
-        shape = tuple(_dim(s, f"param {name}") for s in shape)
+        shape = tuple(width(s, f"param {name}") for s in shape)
         if len(shape) not in (1, 2):
             raise SymbackError(f"param {name}: shape must be (rows, cols) or (n,), got {shape}")
         meta = Meta(kind=kind or ("weight" if len(shape) == 2 else "bias"))
@@ -147,7 +157,7 @@ class DAG:
         return self.map(name, pre, activation)
 
     @staticmethod
-    def T(param: str) -> "_Transposed":
+    def T(param: str) -> _Transposed:
         """The transpose of a parameter, for tied weights (``W_dec = W_enc^T``)."""
         return _Transposed(param)
 
@@ -220,9 +230,6 @@ class DAG:
             d = self._decls[n]
             shapes[n] = d.shape
             g.add(Node(n, "input", shape=d.shape, meta=d.meta))
-        out_shape = None
-        for n in modules:  # shapes first, to know the target's shape
-            pass
         pending = []
         for n in modules:
             d = self._decls[n]
