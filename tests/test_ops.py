@@ -128,3 +128,21 @@ def test_explain_and_check_take_the_op_from_its_entry(net):
     assert "2 equations: 2 equal, 0 different" in str(report)
     wrong = d.check("dl/df_0 = (1 - softsign(f_0))^2 ⊙ dl/dh_1\n")
     assert "1 equation: 0 equal, 1 different" in str(wrong)
+
+
+def test_exact_rules_of_linear_and_concat_agree_with_their_numpy_rules():
+    g = sb.DAG("stack")
+    a, b = g.input("a", 2), g.input("b", 1)
+    W, c = g.param("W", (2, 3)), g.param("c", (2,))
+    out = g.linear("u", W, g.concat("ab", a, b), c)
+    g.loss(out, "mse")
+    graph, _ = g.graph()
+    exact = {"a": [sp.Rational(1, 2), -2], "b": [3], "W": [[1, 2, 0], [sp.Rational(-1, 3), 1, 4]], "c": [5, -1]}
+    exact["ab"] = lookup("concat").exact(graph["ab"], exact)
+    exact["u"] = lookup("linear").exact(graph["u"], exact)
+    assert exact["ab"] == sp.Matrix([sp.Rational(1, 2), -2, 3])
+    assert exact["u"] == sp.Matrix([sp.Rational(3, 2), sp.Rational(53, 6)])  # W [1/2, -2, 3] + c
+    as_float = {k: np.asarray(sp.Matrix(v), dtype=float).squeeze() for k, v in exact.items() if k in "abWc"}
+    values = sb.Derivation(graph, "l", ["W", "c"], g.summary()).evaluate(
+        {"W": as_float["W"], "c": as_float["c"]}, {"a": as_float["a"], "b": np.atleast_1d(as_float["b"])}, [0.0, 0.0])
+    assert np.allclose(values["u"], np.asarray(exact["u"], dtype=float).ravel(), rtol=1e-15)
