@@ -206,7 +206,8 @@ def _hoisting(match: Callable[[sp.Expr], tuple[sp.Expr, Node] | None]) -> Callab
 TEXTBOOK, STABLE = "textbook", "stable"
 
 REWRITES: list[Rewrite] = [
-    # a'(f) = P(a(f)) for a polynomial P of degree <= 2, found by solving and verified: sigma' -> h(1 - h), tanh' -> 1 - h^2
+    # a'(f) = P(a(f)) for a polynomial P of degree <= 2, found by solving and verified:
+    # sigma' -> h(1 - h), tanh' -> 1 - h^2
     Rewrite("output_form", frozenset({TEXTBOOK}), "a'(f) -> P(h), h = a(f)",
             lambda g: _rewrite_locals(g, _output_form)),
     # the shortest of a few normal forms of a loss gradient: 2*(f - y), not 2*f - 2*y

@@ -118,3 +118,16 @@ def test_bad_declarations_raise_value_error_with_one_line(build, message):
     with pytest.raises(ValueError, match=None) as info:
         build()
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_simplify_false_is_sympys_own_derivative_and_the_textbook_rows_rewrite_it():
+    from symback import simplify
+
+    net = sb.Network(2, [sb.Dense(2, "sigmoid")], loss="mse")
+    raw, simplified = net.derive(simplify=False), net.derive()
+    f1, h1 = sp.Symbol("f1", real=True), sp.Symbol("h1", real=True)
+    (t,) = raw.graph["dl_df1"].terms
+    assert t.local == sp.exp(-f1) / (1 + sp.exp(-f1)) ** 2  # as sympy.diff gives it
+    assert simplified.graph["dl_df1"].terms[0].local == h1 * (1 - h1)  # the output_form row
+    assert raw.graph["dl_df1"].expr == t.local * sp.Symbol("dl_dh1", real=True)
+    assert [r.name for r in simplify.rows("textbook")] == ["output_form", "loss_gradient", "softmax", "sigmoid"]
