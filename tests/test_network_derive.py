@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import sympy as sp
-
-import symback as sb
 from cases import networks
 from oracles import central_differences, random_instance, sympy_gradients
+
+import symback as sb
+from symback import simplify
 
 NETS = networks()
 TOL = 1e-10  # relative, against 30-digit SymPy and 40-digit central differences
@@ -121,8 +122,6 @@ def test_bad_declarations_raise_value_error_with_one_line(build, message):
 
 
 def test_simplify_false_is_sympys_own_derivative_and_the_textbook_rows_rewrite_it():
-    from symback import simplify
-
     net = sb.Network(2, [sb.Dense(2, "sigmoid")], loss="mse")
     raw, simplified = net.derive(simplify=False), net.derive()
     f1, h1 = sp.Symbol("f1", real=True), sp.Symbol("h1", real=True)
