@@ -1,8 +1,10 @@
-"""NumPy reference evaluation of an IR graph, one sample at a time.
+"""NumPy reference evaluation of an IR graph, one sample at a time or a whole batch at once.
 
 The oracle between the symbolic derivation and the generated kernels: each
-node is evaluated by its op's `numeric` rule (see `ops`), which reads the
-node's SymPy expression directly, with no code generation involved.
+node is evaluated by its op's `numeric` rule (`evaluate_sample`) or `batched`
+rule (`evaluate_batch`, the same numbers for B samples in one pass; see
+`ops`), which read the node's SymPy expression directly, with no code
+generation involved.
 """
 
 from __future__ import annotations
@@ -40,4 +42,31 @@ def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
                 raise SymbackError(f"no value given for {node.op} {node.name}")
             continue
         values[node.name] = evaluate_node(node, values)
+    return values
+
+
+def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
+    """Values of every node for a batch, each with a trailing batch axis: ``(B,)``, ``(n, B)``, ``(m, n, B)``.
+
+    `X` is ``(B, n)`` (one sample per row, as the generated kernels take it) or
+    a dict of such arrays by input name; `Y` holds ``(B,)`` class labels or
+    ``(B, n)`` targets. Per-sample gradients of a parameter are ``(m, n, B)``.
+    """
+    inputs = X if isinstance(X, dict) else {"x": X}
+    values: dict[str, np.ndarray] = {k: np.asarray(v, dtype=float).T for k, v in inputs.items()}
+    Y = np.asarray(Y)
+    values["y"] = Y if Y.ndim == 1 else np.asarray(Y, dtype=float).T
+    B = values["y"].shape[-1]
+    for k, v in params.items():  # the same parameters for every sample: a broadcast view, no copy
+        v = np.asarray(v, dtype=float)
+        values[k] = np.broadcast_to(v[..., None], v.shape + (B,))
+    for node in graph:
+        if node.is_leaf:
+            if node.name not in values:
+                raise SymbackError(f"no value given for {node.op} {node.name}")
+            continue
+        rule = lookup(node.op).batched
+        if rule is None:
+            raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r} for a batch")
+        values[node.name] = rule(node, values)
     return values

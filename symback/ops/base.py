@@ -3,7 +3,7 @@
 An entry holds what the pipeline needs of one op, side by side: its
 vector-Jacobian product rule (`vjp`, for `derive`), its exact value at a point
 (`exact`, for worked tables), its NumPy value for one sample (`numeric`, for
-oracles) and, for the ops a front end declares, the `build` rule that writes
+oracles) or a whole batch (`batched`) and, for the ops a front end declares, the `build` rule that writes
 its SymPy expression and checks its shapes. Each op family registers its
 entries in its own module (`scalar`, `linear`, `elementwise`, `loss`,
 `concat`), next to the rules themselves.
@@ -51,6 +51,7 @@ class Op:
     vjp: Vjp | None = None  # (node, arg, upstream symbol) -> that arg's contribution
     exact: Callable[[Node, dict], sp.Expr] | None = None  # node value from exact arg values
     numeric: Callable[[Node, dict], object] | None = None  # node value (NumPy) from one sample's values
+    batched: Callable[[Node, dict], object] | None = None  # the same for a batch (trailing batch axis)
     build: Callable | None = None  # the front end's constructor: SymPy expression and shape rule
 
     @property

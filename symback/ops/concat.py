@@ -9,6 +9,7 @@ import sympy as sp
 
 from ..errors import SymbackError
 from ..ir import Node
+from . import batched
 from .arrays import matrix
 from .base import Op, Term, msym, register
 
@@ -40,4 +41,5 @@ def _exact(node: Node, values: dict) -> sp.Matrix:
     return sp.Matrix.vstack(*[sp.Matrix(values[b.name]) for b in node.expr.blocks])
 
 
-register(Op("concat", "[a; b]: stacked vectors", vjp=vjp, exact=_exact, numeric=matrix, build=build))
+register(Op("concat", "[a; b]: stacked vectors", vjp=vjp, exact=_exact, numeric=matrix,
+            batched=batched.matrix, build=build))

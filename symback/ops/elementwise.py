@@ -20,6 +20,7 @@ from mpmath.libmp import prec_to_dps
 from .. import library
 from ..errors import SymbackError
 from ..ir import Node, sym
+from . import batched
 from .arrays import MODULES, pointwise, substitute
 from .base import Op, Term, local_derivative, register
 
@@ -38,8 +39,8 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, local, local * upstream, op="ew", upstream=upstream)
 
 
-register(Op("ew", "a(f): a scalar expression applied componentwise", vjp=vjp, exact=substitute, numeric=pointwise,
-            build=build))
+register(Op("ew", "a(f): a scalar expression applied componentwise", vjp=vjp, exact=substitute,
+            numeric=pointwise, batched=batched.pointwise, build=build))
 
 
 class DefinedOp(sp.Function):

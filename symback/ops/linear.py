@@ -12,6 +12,7 @@ import sympy as sp
 
 from ..errors import SymbackError
 from ..ir import Node
+from . import batched
 from .arrays import matrix
 from .base import Op, Term, msym, register
 
@@ -75,4 +76,5 @@ def _exact(node: Node, values: dict) -> sp.Matrix:
     return sp.Matrix(node.expr.xreplace(subs).doit())
 
 
-register(Op("linear", "W*h + b: a matrix expression of the args", vjp=vjp, exact=_exact, numeric=matrix, build=build))
+register(Op("linear", "W*h + b: a matrix expression of the args", vjp=vjp, exact=_exact, numeric=matrix,
+            batched=batched.matrix, build=build))

@@ -15,6 +15,7 @@ from .. import library
 from ..errors import SymbackError
 from ..ir import Meta, Node, sym
 from ..nonsmooth import take_conventions
+from . import batched
 from .arrays import pointwise
 from .base import I, Op, Term, register
 
@@ -64,4 +65,5 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, d, d * upstream, op="ew", upstream=upstream)
 
 
-register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=pointwise, build=build))
+register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=pointwise,
+            batched=batched.pointwise, build=build))

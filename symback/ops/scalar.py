@@ -16,6 +16,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..ir import Node, sym
+from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, local_derivative, register
 
@@ -28,5 +29,5 @@ def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
 for _leaf in ("input", "param", "target"):
     register(Op(_leaf, f"a leaf: the {_leaf}'s value is given"))
 register(Op("scalar", "a scalar expression of the args' symbols", vjp=_scalar_vjp, exact=substitute,
-            numeric=pointwise))
-register(Op("seed", "d output / d output = 1", exact=substitute, numeric=pointwise))
+            numeric=pointwise, batched=batched.pointwise))
+register(Op("seed", "d output / d output = 1", exact=substitute, numeric=pointwise, batched=batched.pointwise))
