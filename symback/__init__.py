@@ -17,10 +17,11 @@ from .library import ACTIVATIONS, LOSSES, register_activation, register_loss
 from .network import Dense, Network
 from .nonsmooth import Indicator
 from .notation import NOTATIONS, Notation, register_notation
-from .api import draw
-from .api import explain
+from .api import draw, explain
+from .ops import register_op
 
 __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "grad", "gradcheck", "register_activation", "register_loss", "register_notation",
+    "register_op",
 ]

@@ -30,7 +30,8 @@ from . import library
 from .derivation import Derivation, Summary
 from .errors import SymbackError
 from .ir import Graph, Meta, Node, sym
-from .ops import msym
+from .ops import concat, elementwise, linear
+from .ops import loss as loss_op
 
 
 @dataclass
@@ -43,10 +44,19 @@ class _Decl:
     meta: Meta = field(default_factory=Meta)
 
 
-def _dim(value, where):
-    from .network import _width
-
-    return _width(value, where)
+def width(value, where: str):
+    """A layer width or shape entry: a positive integer or a SymPy symbol (a one-line error otherwise)."""
+    if isinstance(value, bool):
+        raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise SymbackError(f"{where}: width must be positive, got {value}")
+        return value
+    if isinstance(value, str) and value.isidentifier():
+        return sp.Symbol(value, integer=True, positive=True)
+    if isinstance(value, sp.Symbol):
+        return sp.Symbol(value.name, integer=True, positive=True)
+    raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
 
 
 class DAG:
@@ -61,13 +71,13 @@ class DAG:
     # -- leaves --------------------------------------------------------------
     def input(self, name: str, size) -> str:
         """A per-sample input vector of `size` entries."""
-        return self._declare(_Decl(name, "input", (), (_dim(size, f"input {name}"),), meta=Meta(kind="input")))
+        return self._declare(_Decl(name, "input", (), (width(size, f"input {name}"),), meta=Meta(kind="input")))
 
     def param(self, name: str, shape, kind: str | None = None, layer: int | None = None) -> str:
         """A trainable parameter: a matrix ``(rows, cols)`` or a vector ``(n,)``/``n``."""
         if not isinstance(shape, (tuple, list)):
             shape = (shape,)
-        shape = tuple(_dim(s, f"param {name}") for s in shape)
+        shape = tuple(width(s, f"param {name}") for s in shape)
         if len(shape) not in (1, 2):
             raise SymbackError(f"param {name}: shape must be (rows, cols) or (n,), got {shape}")
         meta = Meta(kind=kind or ("weight" if len(shape) == 2 else "bias"))
@@ -83,20 +93,7 @@ class DAG:
         args = (w, x) + ((b,) if b is not None else ())
 
         def build(shapes):
-            Ws = shapes[w]
-            if len(Ws) != 2:
-                raise SymbackError(f"module {name}: {w} must be a matrix, has shape {Ws}")
-            Wm = msym(w, Ws).T if transposed else msym(w, Ws)
-            rows, cols = Wm.shape
-            if len(shapes[x]) != 1 or shapes[x][0] != cols:
-                raise SymbackError(f"module {name}: {'(' + w + ')^T' if transposed else w} has {cols} columns "
-                                   f"but {x} has shape {shapes[x]}")
-            expr = Wm * msym(x, shapes[x])
-            if b is not None:
-                if shapes[b] != (rows,):
-                    raise SymbackError(f"module {name}: bias {b} has shape {shapes[b]}, expected ({rows},)")
-                expr = expr + msym(b, shapes[b])
-            return expr, (rows,)
+            return linear.build(name, w, x, b, transposed, shapes)
 
         meta = Meta(kind=kind)
         if layer is not None:
@@ -123,11 +120,7 @@ class DAG:
         body = expr.xreplace({by_name[k]: sym(v) for k, v in inputs.items() if k in by_name})
 
         def build(shapes):
-            vector = {shapes[a] for a in args if shapes[a] != ()}
-            if len(vector) > 1:
-                detail = ", ".join(f"{a} {shapes[a]}" for a in args)
-                raise SymbackError(f"module {name}: elementwise inputs must have one shape, got {detail}")
-            return body, vector.pop() if vector else ()
+            return elementwise.build(name, body, args, shapes)
 
         m = Meta(kind=kind, layer=layer, **meta)
         return self._declare(_Decl(name, "ew", args, None, build, m))
@@ -151,11 +144,7 @@ class DAG:
         """Stack vectors: ``[a; b]``."""
 
         def build(shapes):
-            for v in values:
-                if len(shapes[v]) != 1:
-                    raise SymbackError(f"module {name}: can only concatenate vectors, {v} has shape {shapes[v]}")
-            expr = sp.BlockMatrix([[msym(v, shapes[v])] for v in values])
-            return expr, (sum(shapes[v][0] for v in values),)
+            return concat.build(name, values, shapes)
 
         return self._declare(_Decl(name, "concat", tuple(values), None, build, Meta(kind="value")))
 
@@ -168,7 +157,7 @@ class DAG:
         return self.map(name, pre, activation)
 
     @staticmethod
-    def T(param: str) -> "_Transposed":
+    def T(param: str) -> _Transposed:
         """The transpose of a parameter, for tied weights (``W_dec = W_enc^T``)."""
         return _Transposed(param)
 
@@ -241,9 +230,6 @@ class DAG:
             d = self._decls[n]
             shapes[n] = d.shape
             g.add(Node(n, "input", shape=d.shape, meta=d.meta))
-        out_shape = None
-        for n in modules:  # shapes first, to know the target's shape
-            pass
         pending = []
         for n in modules:
             d = self._decls[n]
@@ -268,7 +254,7 @@ class DAG:
             g.add(Node(n, "param", shape=d.shape, meta=d.meta))
         for node in pending:
             g.add(node)
-        g.add(_loss_node(pred, out_shape[0], loss))
+        g.add(loss_op.build(pred, out_shape[0], loss))
         self._check_use(g, pred)
         return g, "l"
 
@@ -304,18 +290,3 @@ class DAG:
 @dataclass(frozen=True)
 class _Transposed:
     name: str
-
-
-def _loss_node(pred: str, n_out, loss) -> Node:
-    """The loss node: a per-sample formula, summed over components or indexed by the label."""
-    base = sp.IndexedBase(pred, real=True)
-    j = library.J
-    if loss.kind == "separable":
-        target = sp.IndexedBase("y", real=True)
-        body = loss.expr.xreplace({library.F: base[j], library.Y: target[j]})
-        expr = sp.Sum(body, (j, 0, n_out - 1))
-    else:
-        expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
-    return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
-                meta=Meta(kind="loss", prediction=pred, loss=loss.name, loss_kind=loss.kind,
-                          terminal=True, size=n_out))

@@ -3,8 +3,8 @@
 For the output ``f`` the adjoint of a node ``v`` is ``df/dv``; it is the
 sum over the consumers ``c`` of ``v`` of upstream x local,
 ``df/dc * dc/dv`` (gradients add where a value branches). The local
-derivative ``dc/dv`` is never looked up in a table: the rule registered for
-the consumer's op (`VJP`) obtains it from SymPy, for ``scalar`` nodes by
+derivative ``dc/dv`` is never looked up in a table: the VJP rule of the
+consumer's op (its entry in `ops`) obtains it from SymPy, for ``scalar`` nodes by
 ``sympy.diff`` of the consumer's own, one-operation expression. Each local
 derivative is shallow, so the backward pass costs a small constant times the
 forward pass (the cheap-gradient theorem), unlike ``sympy.diff`` of the whole
@@ -17,47 +17,17 @@ I[a > b]`` (max routes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
 import sympy as sp
 
-from .errors import SymbackError
 from .ir import Graph, Meta, Node, sym
-from .nonsmooth import take_conventions
+from .ops import Term, local_derivative, vjp_of
 
-
-@dataclass(frozen=True)
-class Term:
-    """One consumer's contribution to an adjoint: ``upstream * local``."""
-
-    consumer: str
-    local: sp.Expr  # d consumer / d this node
-    value: sp.Expr  # the contribution itself, in node symbols
-    op: str = "scalar"  # the op that computes `value`: scalar, ew or linear
+__all__ = ["Term", "adjoint_name", "args_of", "local_derivative", "relevant", "reverse"]
 
 
 def adjoint_name(output: str, name: str) -> str:
     """The IR name of d output / d name, e.g. ``df_dq``."""
     return f"d{output}_d{name}"
-
-
-def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str) -> sp.Expr:
-    """d expr / d wrt by SymPy, in the frameworks' conventions for kinks."""
-    # factor_terms undoes SymPy's distribution of numbers: 2*(f - t), not 2*f - 2*t
-    d = sp.factor_terms(take_conventions(sp.diff(expr, wrt)))
-    if d.has(sp.Derivative, sp.Subs):
-        raise SymbackError(f"{where}: SymPy cannot differentiate {expr} with respect to {wrt}")
-    return d
-
-
-def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    local = local_derivative(node.expr, sym(arg), f"node {node.name} = {node.expr}")
-    return Term(node.name, local, local * upstream)
-
-
-#: op -> rule giving the consumer's contribution to one argument's adjoint.
-VJP: dict[str, Callable[[Node, str, sp.Symbol], Term]] = {"scalar": _scalar_vjp}
 
 
 def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
@@ -142,9 +112,7 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
             _add_adjoint(out, adjoint[v], node, terms[v], name_for)
         if node.is_leaf:
             continue
-        rule = VJP.get(node.op)
-        if rule is None:
-            raise SymbackError(f"node {v}: no derivative rule for op {node.op!r}")
+        rule = vjp_of(node)
         upstream = sym(adjoint[v])
         for arg in node.args:
             if arg in needed:

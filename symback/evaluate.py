@@ -1,5 +1,7 @@
 """Numbers for every IR node at a point: the worked forward/backward table.
 
+Each node is evaluated by its op's `exact` rule (see `ops`).
+
 Values stay exact where the inputs are (integers and fractions give exact
 results, as on the blackboard) and become 30-digit floats where a
 transcendental function appears. A value that is not a finite real number
@@ -12,7 +14,8 @@ from __future__ import annotations
 import sympy as sp
 
 from .errors import SymbackError
-from .ir import Graph, sym
+from .ir import Graph
+from .ops import lookup
 
 DIGITS = 30
 
@@ -33,13 +36,16 @@ def numeric(value: sp.Expr, where: str, expr: sp.Expr | None = None) -> sp.Expr:
 
 
 def evaluate(graph: Graph, point: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
-    """Value of every node, in graph order, given values for the input leaves."""
+    """Value of every node, in graph order, given values for the input leaves (each op's `exact` rule)."""
     values: dict[str, sp.Expr] = {}
     for node in graph:
         if node.is_leaf:
             values[node.name] = point[node.name]
             continue
-        val = node.expr.xreplace({sym(a): values[a] for a in node.args})
+        rule = lookup(node.op).exact
+        if rule is None:
+            raise SymbackError(f"node {node.name}: op {node.op!r} has no exact evaluation")
+        val = rule(node, values)
         kind = "gradient " if node.role == "adjoint" else ""
         values[node.name] = numeric(val, f"{kind}node {node.name}", node.expr)
     return values

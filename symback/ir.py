@@ -8,7 +8,7 @@ SymPy `expr` in symbols named after the args), and carries a `shape`:
 same graph, so every later stage (evaluation, rendering, code generation)
 reads one structure.
 
-Ops used so far (each op's local derivative rule lives in `derive.VJP`):
+Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 
 - ``input`` / ``param`` / ``target``: leaves, no expression.
 - ``scalar``: a scalar SymPy expression of the args' symbols.

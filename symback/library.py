@@ -20,7 +20,7 @@ Z = sp.Symbol("z", real=True)
 ACTIVATIONS: dict[str, sp.Lambda] = {}
 
 
-def _as_lambda(name: str, expr) -> sp.Lambda:
+def as_lambda(name: str, expr) -> sp.Lambda:
     """Accept a Lambda or an expression of exactly one free symbol."""
     if isinstance(expr, sp.Lambda):
         if len(expr.variables) != 1:
@@ -47,7 +47,7 @@ def register_activation(name: str, expr) -> sp.Lambda:
     """Make a user's elementwise function a named activation (usable by name everywhere)."""
     if not name.isidentifier():
         raise SymbackError(f"activation name {name!r} must be a Python identifier")
-    ACTIVATIONS[name] = _as_lambda(name, expr)
+    ACTIVATIONS[name] = as_lambda(name, expr)
     return ACTIVATIONS[name]
 
 
@@ -57,7 +57,7 @@ def activation(name_or_expr) -> sp.Lambda:
         if name_or_expr not in ACTIVATIONS:
             raise SymbackError(f"unknown activation {name_or_expr!r}{suggest(name_or_expr, ACTIVATIONS)}")
         return ACTIVATIONS[name_or_expr]
-    return _as_lambda("custom", name_or_expr)
+    return as_lambda("custom", name_or_expr)
 
 
 def suggest(name: str, known) -> str:

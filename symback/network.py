@@ -19,25 +19,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from . import library
-from .errors import SymbackError
+from .dag import DAG, width
 from .derivation import Derivation, Layer, Summary
+from .errors import SymbackError
 from .ir import Graph
 
 Z = library.Z
-
-
-def _width(value, where: str):
-    if isinstance(value, bool):
-        raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
-    if isinstance(value, int):
-        if value < 1:
-            raise SymbackError(f"{where}: width must be positive, got {value}")
-        return value
-    if isinstance(value, str) and value.isidentifier():
-        return sp.Symbol(value, integer=True, positive=True)
-    if isinstance(value, sp.Symbol):
-        return sp.Symbol(value.name, integer=True, positive=True)
-    raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
 
 
 @dataclass
@@ -50,7 +37,7 @@ class Dense:
     fn: sp.Lambda = field(init=False, repr=False)
 
     def __post_init__(self):
-        self.n_out = _width(self.n_out, f"Dense({self.n_out!r})")
+        self.n_out = width(self.n_out, f"Dense({self.n_out!r})")
         try:
             self.fn = library.activation(self.activation)
         except SymbackError as exc:
@@ -85,7 +72,7 @@ class Network:
     """A layered network: ``Network(n_in, layers=[Dense(...), ...], loss="mse")``."""
 
     def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None):
-        self.n_in = _width(n_in, "Network(n_in)")
+        self.n_in = width(n_in, "Network(n_in)")
         if not layers:
             raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
         for k, layer in enumerate(layers, 1):
@@ -100,10 +87,6 @@ class Network:
             raise SymbackError(f"Network: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self.name = name
-        if self.loss.kind == "separable" and self.loss.name in ("bce",):
-            last = self.layers[-1]
-            if last.is_identity:
-                pass  # allowed: the user may feed probabilities; the kernels will check the range
 
     @property
     def sizes(self) -> list:
@@ -118,8 +101,6 @@ class Network:
 
     def graph(self) -> tuple[Graph, str]:
         """Lower to the IR through the DAG builder (one mechanism, two front ends)."""
-        from .dag import DAG
-
         sizes = self.sizes
         g = DAG(self.name)
         prev = g.input("x", sizes[0])

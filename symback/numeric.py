@@ -1,112 +1,28 @@
-"""NumPy reference evaluation of a network IR, one sample at a time.
+"""NumPy reference evaluation of an IR graph, one sample at a time or a whole batch at once.
 
-The oracle between the symbolic derivation and the generated kernels: it
-reads the same IR nodes and evaluates each one directly (matrix expressions
-by their products, elementwise expressions through `lambdify`, reductions
-``Sum(..., (j, 0, n-1))`` by summing), with no code generation involved.
+The oracle between the symbolic derivation and the generated kernels: each
+node is evaluated by its op's `numeric` rule (`evaluate_sample`) or `batched`
+rule (`evaluate_batch`, the same numbers for B samples in one pass; see
+`ops`), which read the node's SymPy expression directly, with no code
+generation involved.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-import sympy as sp
 
 from .errors import SymbackError
 from .ir import Graph, Node
-from .nonsmooth import Indicator
-from .ops import I
-
-#: functions NumPy lacks, for lambdify (evaluated elementwise with the math module)
-_EXTRA = {"erf": np.vectorize(math.erf, otypes=[float]), "erfc": np.vectorize(math.erfc, otypes=[float])}
-_MODULES = [_EXTRA, "numpy"]
-
-
-def _matrix(expr, values: dict) -> np.ndarray:
-    """Evaluate a matrix expression; vectors are (n, 1) columns here."""
-    if isinstance(expr, sp.MatrixSymbol):
-        v = np.asarray(values[expr.name], dtype=float)
-        return v.reshape(-1, 1) if v.ndim == 1 else v
-    if isinstance(expr, sp.Transpose):
-        return _matrix(expr.arg, values).T
-    if isinstance(expr, sp.BlockMatrix):
-        return np.vstack([_matrix(b, values) for b in expr.blocks])
-    if isinstance(expr, sp.MatrixSlice):
-        (r0, r1, _), (c0, c1, _) = expr.rowslice, expr.colslice
-        return _matrix(expr.parent, values)[int(r0):int(r1), int(c0):int(c1)]
-    if isinstance(expr, sp.MatAdd):
-        return sum(_matrix(a, values) for a in expr.args)
-    if isinstance(expr, sp.MatMul):
-        out, scale = None, 1.0
-        for a in expr.args:
-            if getattr(a, "is_Matrix", False):
-                m = _matrix(a, values)
-                out = m if out is None else out @ m
-            else:
-                scale *= float(a)
-        return scale * out
-    raise SymbackError(f"cannot evaluate matrix expression {expr}")
-
-
-def _scalarize(expr: sp.Expr) -> sp.Expr:
-    """Indicator and Kronecker delta as Piecewise, which lambdify turns into numpy.select."""
-    expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
-    return expr.replace(sp.KroneckerDelta, lambda a, b: sp.Piecewise((1, sp.Eq(a, b)), (0, True)))
-
-
-def _real(out):
-    """NaN where a value came out complex (sqrt or log of a negative), instead of dropping the imaginary part."""
-    out = np.asarray(out)
-    if np.iscomplexobj(out):
-        out = np.where(out.imag != 0, np.nan, out.real)
-    return out
-
-
-def _elementwise(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
-    """Evaluate an elementwise expression (with reductions and indexed picks)."""
-    env: dict[sp.Symbol, object] = {}
-    # reductions first: Sum(body(X[j]), (j, lo, hi)) -> a number
-    for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):
-        (j, lo, hi), body = s.limits[0], s.function
-        picks = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), _MODULES)
-        arrays = [np.asarray(values[e.base.name], dtype=float) for e in picks]
-        d = sp.Dummy("sum")
-        env[d] = float(np.sum(_real(f(*arrays)) * np.ones(int(hi - lo + 1))))
-        expr = expr.xreplace({s: d})
-    # indexed picks such as f[y]
-    for e in expr.atoms(sp.Indexed):
-        d = sp.Dummy("pick")
-        idx = int(values[str(e.indices[0])]) if e.indices[0].is_Symbol else int(e.indices[0])
-        env[d] = float(np.asarray(values[e.base.name])[idx])
-        expr = expr.xreplace({e: d})
-    syms = [s for s in expr.free_symbols if s not in env]
-    args = []
-    for s in syms:
-        if s == I:
-            args.append(np.arange(int(size)))
-        elif s.name in values:
-            args.append(np.asarray(values[s.name], dtype=float))
-        else:
-            raise SymbackError(f"no value for {s.name} in {expr}")
-    f = sp.lambdify(syms + list(env), _scalarize(expr), _MODULES)
-    out = _real(f(*args, *env.values()))
-    if size is None:
-        return float(out)
-    return np.broadcast_to(np.asarray(out, dtype=float), (int(size),)).copy()
+from .ops import lookup
+from .ops.arrays import matrix_value as _matrix  # noqa: F401  (teach/point.py evaluates matrix expressions with it)
 
 
 def evaluate_node(node: Node, values: dict):
-    if node.op in ("linear", "concat"):
-        m = _matrix(node.expr, values)
-        return m.ravel() if len(node.shape) == 1 else m
-    if node.op in ("ew", "loss", "scalar", "seed"):
-        size = node.shape[0] if len(node.shape) == 1 else None
-        if len(node.shape) == 2:  # a sum of matrix paths (shared weights)
-            return sum(np.asarray(values[a]) for a in node.args)
-        return _elementwise(node.expr, values, size)
-    raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r}")
+    """The NumPy value of one non-leaf node, from its args' values."""
+    rule = lookup(node.op).numeric
+    if rule is None:
+        raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r}")
+    return rule(node, values)
 
 
 def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
@@ -126,4 +42,31 @@ def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
                 raise SymbackError(f"no value given for {node.op} {node.name}")
             continue
         values[node.name] = evaluate_node(node, values)
+    return values
+
+
+def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
+    """Values of every node for a batch, each with a trailing batch axis: ``(B,)``, ``(n, B)``, ``(m, n, B)``.
+
+    `X` is ``(B, n)`` (one sample per row, as the generated kernels take it) or
+    a dict of such arrays by input name; `Y` holds ``(B,)`` class labels or
+    ``(B, n)`` targets. Per-sample gradients of a parameter are ``(m, n, B)``.
+    """
+    inputs = X if isinstance(X, dict) else {"x": X}
+    values: dict[str, np.ndarray] = {k: np.asarray(v, dtype=float).T for k, v in inputs.items()}
+    Y = np.asarray(Y)
+    values["y"] = Y if Y.ndim == 1 else np.asarray(Y, dtype=float).T
+    B = values["y"].shape[-1]
+    for k, v in params.items():  # the same parameters for every sample: a broadcast view, no copy
+        v = np.asarray(v, dtype=float)
+        values[k] = np.broadcast_to(v[..., None], v.shape + (B,))
+    for node in graph:
+        if node.is_leaf:
+            if node.name not in values:
+                raise SymbackError(f"no value given for {node.op} {node.name}")
+            continue
+        rule = lookup(node.op).batched
+        if rule is None:
+            raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r} for a batch")
+        values[node.name] = rule(node, values)
     return values

@@ -1,37 +1,37 @@
-"""Simplify a derivation the way a good textbook writes it.
+"""Simplify a derivation the way a good textbook writes it: one table of tagged rewrites.
 
-Three passes, each an algebraic fact checked on the declared expressions,
-never a table keyed by activation or loss name:
+The reverse sweep (`derive`) writes each local derivative exactly as SymPy
+gives it; every rewrite lives here, as one row of `REWRITES`, never inside a
+VJP rule, so ``derive(simplify=False)`` shows SymPy's own derivative. A row
+is tagged ``textbook`` (a form the lectures write: sigma' -> h(1 - h),
+softmax + cross-entropy -> p - e_y) or ``stable`` (an equal form that does
+not overflow or cancel in floating point, selected by the code generator).
+Each row is an algebraic fact checked on the expressions at hand, never a
+table keyed by activation or loss name; the identity is in its comment.
 
-1. `in_terms_of_output`: an activation's derivative rewritten through the
-   stored output h = a(f) when it is a polynomial in h (found by solving for
-   the coefficients and then verified): sigmoid' -> h(1 - h), tanh' -> 1 - h^2.
-2. `fuse`: an elementwise adjoint whose only consumer is another elementwise
-   adjoint is substituted into it when the algebra collapses (fewer
-   operations after `cancel`): sigmoid + BCE -> h - y.
-3. `REWRITES`: named patterns, identity in the comment, e.g.
-   exp(f_i) / sum_j exp(f_j) -> p_i (softmax), so softmax + cross-entropy
-   reads p - onehot(y).
-
-`prune` then drops what no parameter gradient needs.
+`fuse` then substitutes a single-use elementwise adjoint into its consumer
+where the algebra collapses (sigmoid + BCE -> h - y), and `prune` drops what
+no parameter gradient needs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import mpmath
 import sympy as sp
 
+from .derive import args_of
 from .ir import Graph, Meta, Node, sym
 from .nonsmooth import Indicator
+from .ops import Term, expand_ops
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
 
 
 def _values(expr: sp.Expr, u: sp.Symbol) -> list | None:
-    f = sp.lambdify(u, expr, modules="mpmath")
+    f = sp.lambdify(u, expand_ops(expr), modules="mpmath")
     with mpmath.workdps(50):
         try:
             vals = [mpmath.mpf(f(mpmath.mpf(p))) for p in _POINTS]
@@ -57,6 +57,7 @@ def in_terms_of_output(node: Node, arg: str, local: sp.Expr) -> sp.Expr:
 
 def _polynomial_in_output(body: sp.Expr, local: sp.Expr, u: sp.Symbol, h: sp.Symbol) -> sp.Expr:
     """The search behind `in_terms_of_output`, on canonical symbols."""
+    body = expand_ops(body)  # a registered op is checked through its definition
     if local.has(Indicator, sp.Piecewise, sp.Heaviside, sp.sign, sp.Abs):
         return local  # kinks: I[f > 0] reads better than any rewrite in h
     lv, hv = _values(local, u), _values(body, u)
@@ -83,21 +84,61 @@ def _polynomial_in_output(body: sp.Expr, local: sp.Expr, u: sp.Symbol, h: sp.Sym
 
 @dataclass(frozen=True)
 class Rewrite:
-    """A named pattern. `apply(expr)` returns ``(new_expr, forward_node)`` or None.
+    """One row of the table: `apply(graph)` returns the graph with the rewrite done where it matches.
 
-    The forward node (named after the pattern) is computed once in the
-    forward pass; `new_expr` uses its name.
+    `tags` say what the row is for: ``textbook`` (the lectures' forms, applied
+    by `apply_rewrites`) or ``stable`` (numerically safe forms, for the code
+    generator). `identity` is the algebra, as a person would write it.
     """
 
     name: str
+    tags: frozenset
     identity: str
-    apply: Callable[[sp.Expr], tuple[sp.Expr, Node] | None]
+    apply: Callable[[Graph], Graph]
+
+
+# -- rows that rewrite a local derivative (an adjoint's terms) ----------------------------------------
+
+def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr]) -> Graph:
+    """Replace each consumer's local derivative ``t.local`` by ``new_local(consumer, arg, t)``.
+
+    The adjoint's expression is rebuilt from its terms (upstream x local)
+    when it is their sum, which is how `derive` wrote it.
+    """
+    for node in graph.backward():
+        if not node.terms or node.of is None:
+            continue
+        before = sp.Add(*[t.value for t in node.terms])
+        terms = []
+        for t in node.terms:
+            local = new_local(graph[t.consumer], node.of, t) if t.consumer in graph else t.local
+            if local is not t.local and local != t.local:
+                value = local if t.upstream is None else local * t.upstream
+                t = replace(t, local=local, value=value)
+            terms.append(t)
+        if all(a is b for a, b in zip(terms, node.terms)):
+            continue
+        if node.expr == before:
+            node.expr = sp.Add(*[t.value for t in terms])
+            node.args = args_of(graph, node.expr)
+        node.terms = tuple(terms)
+    return graph
+
+
+def _output_form(consumer: Node, arg: str, t: Term) -> sp.Expr:
+    if consumer.op != "ew" or consumer.role != "forward":
+        return t.local
+    return in_terms_of_output(consumer, arg, t.local)
+
+
+def _shortest_loss_gradient(consumer: Node, arg: str, t: Term) -> sp.Expr:
+    return smallest(t.local) if consumer.op == "loss" else t.local
 
 
 def _softmax(expr: sp.Expr):
     """exp(f) / Sum(exp(f[j]), (j, 0, n - 1)) with f a vector node -> p."""
     for s in expr.atoms(sp.Sum):
-        body, (j, lo, hi) = s.function, s.limits[0]
+        body, (j, _, hi) = s.function, s.limits[0]
         if isinstance(body, sp.exp) and isinstance(body.args[0], sp.Indexed) and body.args[0].indices == (j,):
             arg = body.args[0].base.name
             pattern = sp.exp(sym(arg)) / s
@@ -126,22 +167,20 @@ def _sigmoid(expr: sp.Expr):
     return None
 
 
-REWRITES = [
-    # exp(f_i) / sum_j exp(f_j) = softmax(f)_i: softmax + cross-entropy reads p - onehot(y)
-    Rewrite("softmax", "exp(f_i) / sum_j exp(f_j) -> p_i", _softmax),
-    # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
-    Rewrite("sigmoid", "exp(f) -> sigma(f) / (1 - sigma(f))", _sigmoid),
-]
+def _hoisting(match: Callable[[sp.Expr], tuple[sp.Expr, Node] | None]) -> Callable[[Graph], Graph]:
+    """A row that finds a pattern in elementwise adjoints and hoists it into one forward node.
 
+    `match(expr)` returns ``(new_expr, forward_node)``: the forward node (named
+    after the pattern) is computed once in the forward pass; `new_expr` uses
+    its name.
+    """
 
-def apply_rewrites(graph: Graph) -> Graph:
-    """Hoist each matched pattern into one forward node and use its name in the backward pass."""
-    nodes = list(graph)
-    for rule in REWRITES:
+    def apply(graph: Graph) -> Graph:
+        nodes = list(graph)
         for node in list(nodes):
             if node.role != "adjoint" or node.op != "ew":
                 continue
-            hit = rule.apply(node.expr)
+            hit = match(node.expr)
             if hit is None:
                 continue
             new_expr, new = hit
@@ -159,7 +198,40 @@ def apply_rewrites(graph: Graph) -> Graph:
                 names = [n.name for n in nodes]
             node.expr = new_expr
             node.args = tuple(sorted({s.name for s in new_expr.free_symbols if s.name in names}, key=names.index))
-    return Graph(nodes)
+        return Graph(nodes)
+
+    return apply
+
+
+TEXTBOOK, STABLE = "textbook", "stable"
+
+REWRITES: list[Rewrite] = [
+    # a'(f) = P(a(f)) for a polynomial P of degree <= 2, found by solving and verified:
+    # sigma' -> h(1 - h), tanh' -> 1 - h^2
+    Rewrite("output_form", frozenset({TEXTBOOK}), "a'(f) -> P(h), h = a(f)",
+            lambda g: _rewrite_locals(g, _output_form)),
+    # the shortest of a few normal forms of a loss gradient: 2*(f - y), not 2*f - 2*y
+    Rewrite("loss_gradient", frozenset({TEXTBOOK}), "dl/df_i -> its shortest normal form",
+            lambda g: _rewrite_locals(g, _shortest_loss_gradient)),
+    # exp(f_i) / sum_j exp(f_j) = softmax(f)_i: softmax + cross-entropy reads p - onehot(y)
+    Rewrite("softmax", frozenset({TEXTBOOK}), "exp(f_i) / sum_j exp(f_j) -> p_i", _hoisting(_softmax)),
+    # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
+    Rewrite("sigmoid", frozenset({TEXTBOOK}), "exp(f) -> sigma(f) / (1 - sigma(f))", _hoisting(_sigmoid)),
+]
+
+
+def rows(tag: str) -> list[Rewrite]:
+    """The rows of `REWRITES` carrying `tag`, in table order."""
+    return [r for r in REWRITES if tag in r.tags]
+
+
+def apply_rewrites(graph: Graph, tags: Iterable[str] = (TEXTBOOK,)) -> Graph:
+    """Apply, in table order, every row that carries one of `tags` (by default the textbook forms)."""
+    wanted = set(tags)
+    for row in REWRITES:
+        if row.tags & wanted:
+            graph = row.apply(graph)
+    return graph
 
 
 def fuse(graph: Graph, keep: set[str]) -> Graph:
@@ -197,7 +269,7 @@ def smallest(expr: sp.Expr) -> sp.Expr:
     """
     if expr in _SMALLEST:
         return _SMALLEST[expr]
-    key = lambda e: (sp.count_ops(e), len(str(e)))  # noqa: E731
+    key = lambda e: (sp.count_ops(e), len(str(e)))
     best = min([expr, sp.factor_terms(expr)], key=key)
     if sp.count_ops(best) > 6 and sp.count_ops(expr) <= 80:
         best = min([best, sp.factor_terms(sp.cancel(sp.together(expr))), sp.simplify(expr)], key=key)

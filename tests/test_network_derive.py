@@ -1,14 +1,21 @@
 """Layered networks: every derived gradient equals sympy.diff of the explicit loss and central differences."""
 
+import runpy
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
-
-import symback as sb
 from cases import networks
 from oracles import central_differences, random_instance, sympy_gradients
 
+import symback as sb
+from symback import simplify
+from symback.numeric import evaluate_batch
+from symback.spec import declared
+
 NETS = networks()
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TOL = 1e-10  # relative, against 30-digit SymPy and 40-digit central differences
 
 
@@ -87,7 +94,7 @@ def test_linear_vjp_rule_matches_an_index_level_derivation():
     for cc in range(n):
         by_index = sp.diff(scalar, h[cc]).doit()
         assert sp.simplify(by_index - sum(W[r, cc] * g[r] for r in range(m))) == 0  # (W^T g)_c
-    from symback.ops import _linear_vjp
+    from symback.ops.linear import vjp as _linear_vjp
 
     f1 = d.graph["f1"]
     assert _linear_vjp(f1, "x", sp.Symbol("dl_df1")).value == sp.MatrixSymbol("W1", m, n).T * G
@@ -118,3 +125,46 @@ def test_bad_declarations_raise_value_error_with_one_line(build, message):
     with pytest.raises(ValueError, match=None) as info:
         build()
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_simplify_false_is_sympys_own_derivative_and_the_textbook_rows_rewrite_it():
+    net = sb.Network(2, [sb.Dense(2, "sigmoid")], loss="mse")
+    raw, simplified = net.derive(simplify=False), net.derive()
+    f1, h1 = sp.Symbol("f1", real=True), sp.Symbol("h1", real=True)
+    (t,) = raw.graph["dl_df1"].terms
+    assert t.local == sp.exp(-f1) / (1 + sp.exp(-f1)) ** 2  # as sympy.diff gives it
+    assert simplified.graph["dl_df1"].terms[0].local == h1 * (1 - h1)  # the output_form row
+    assert raw.graph["dl_df1"].expr == t.local * sp.Symbol("dl_dh1", real=True)
+    assert [r.name for r in simplify.rows("textbook")] == ["output_form", "loss_gradient", "softmax", "sigmoid"]
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_batched_evaluation_equals_the_per_sample_evaluator(name, derivations):
+    net, d = NETS[name], derivations[name]
+    values, _, _ = random_instance(net, 0)
+    samples = [random_instance(net, seed)[1:] for seed in (1, 2, 3)]
+    X = np.stack([x for x, _ in samples])
+    Y = np.array([y for _, y in samples])
+    batch = evaluate_batch(d.graph, values, X, Y)
+    for s, (x, y) in enumerate(samples):
+        one = d.evaluate(values, x, y)
+        for node in d.graph:
+            if not node.is_leaf:
+                assert np.allclose(batch[node.name][..., s], one[node.name], rtol=1e-13, atol=1e-15), (node.name, s)
+
+
+@pytest.mark.parametrize("example", ["foml_dag", "residual", "tied_autoencoder", "two_inputs"])
+def test_batched_evaluation_of_dags_with_concat_shared_and_tied_weights(example):
+    (d,) = [v.derive() for k, v in runpy.run_path(str(EXAMPLES / f"{example}.py"), run_name="__symback_spec__").items()
+            if not k.startswith("_") and declared(v)]
+    g, rng, B = d.graph, np.random.default_rng(0), 3
+    params = {p: rng.normal(size=tuple(int(s) for s in g[p].shape)) for p in d.params}
+    X = {n.name: rng.normal(size=(B, int(n.shape[0]))) for n in g.leaves("input")}
+    n_out = int(g[g["l"].meta.prediction].shape[0])
+    Y = rng.integers(0, n_out, B) if g["y"].shape == () else rng.normal(size=(B, n_out))
+    batch = evaluate_batch(g, params, X, Y)
+    for s in range(B):
+        one = d.evaluate(params, {n: X[n][s] for n in X}, Y[s])
+        for node in g:
+            if not node.is_leaf:
+                assert np.allclose(batch[node.name][..., s], one[node.name], rtol=1e-13, atol=1e-14), (node.name, s)

@@ -1,0 +1,14 @@
+"""The op table: one entry per op, its rules side by side, one module per op family.
+
+`base` defines the `Op` entry, the table `OPS` and its typed lookups; the
+family modules register their entries when imported here: `scalar` (leaves,
+``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`.
+"""
+
+from . import concat, elementwise, linear, loss, scalar  # noqa: F401  (each registers its entries)
+from .base import OPS, I, Op, Term, local_derivative, lookup, msym, register, vjp_of
+from .elementwise import DefinedOp, expand_ops, register_op
+from .loss import sum_kronecker
+
+__all__ = ["OPS", "DefinedOp", "I", "Op", "Term", "expand_ops", "local_derivative", "lookup", "msym", "register",
+           "register_op", "sum_kronecker", "vjp_of"]

@@ -1,0 +1,95 @@
+"""NumPy values of SymPy expressions for a whole batch at once: the ops' `batched` rules.
+
+The same expressions `arrays` evaluates one sample at a time, with one more,
+trailing axis for the B samples: a per-sample scalar is ``(B,)``, a vector
+``(n, B)``, a matrix ``(m, n, B)`` (a weight gradient per sample). Parameters
+enter broadcast over the batch (a view, no copy), so every matrix product is
+one `einsum` over the batch; elementwise expressions broadcast through
+`lambdify` as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SymbackError
+from .arrays import MODULES, _real, _scalarize
+from .base import I
+
+
+def matrix_value(expr, values: dict) -> np.ndarray:
+    """A matrix expression as a ``(rows, cols, B)`` array; vectors in `values` are ``(n, B)``."""
+    if isinstance(expr, sp.MatrixSymbol):
+        v = values[expr.name]
+        return v[:, None, :] if v.ndim == 2 else v
+    if isinstance(expr, sp.Transpose):
+        return np.swapaxes(matrix_value(expr.arg, values), 0, 1)
+    if isinstance(expr, sp.BlockMatrix):
+        rows = [np.concatenate([matrix_value(b, values) for b in row], axis=1) for row in expr.blocks.tolist()]
+        return np.concatenate(rows, axis=0)
+    if isinstance(expr, sp.MatrixSlice):
+        (r0, r1, _), (c0, c1, _) = expr.rowslice, expr.colslice
+        return matrix_value(expr.parent, values)[int(r0):int(r1), int(c0):int(c1)]
+    if isinstance(expr, sp.MatAdd):
+        return sum(matrix_value(a, values) for a in expr.args)
+    if isinstance(expr, sp.MatMul):
+        out, scale = None, 1.0
+        for a in expr.args:
+            if getattr(a, "is_Matrix", False):
+                m = matrix_value(a, values)
+                out = m if out is None else np.einsum("ijb,jkb->ikb", out, m)
+            else:
+                scale *= float(a)
+        return scale * out
+    raise SymbackError(f"cannot evaluate matrix expression {expr}")
+
+
+def elementwise_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarray:
+    """An elementwise expression for the batch: ``(size, B)``, or ``(B,)`` when `size` is None."""
+    env: dict[sp.Symbol, object] = {}
+    for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):  # reductions over components, per sample
+        (j, lo, hi), body = s.limits[0], s.function
+        picks = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
+        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), MODULES)
+        out = _real(f(*[np.asarray(values[e.base.name], dtype=float) for e in picks]))
+        d = sp.Dummy("sum")
+        env[d] = np.broadcast_to(out, (int(hi - lo + 1), batch)).sum(axis=0)
+        expr = expr.xreplace({s: d})
+    for e in expr.atoms(sp.Indexed):  # picks such as f[y], y one label per sample
+        d = sp.Dummy("pick")
+        k = e.indices[0]
+        idx = np.asarray(values[str(k)], dtype=int) if k.is_Symbol else np.full(batch, int(k))
+        env[d] = np.asarray(values[e.base.name], dtype=float)[idx, np.arange(batch)]
+        expr = expr.xreplace({e: d})
+    syms = [s for s in expr.free_symbols if s not in env]
+    args = []
+    for s in syms:
+        if s == I:
+            args.append(np.arange(int(size))[:, None])
+        elif s.name in values:
+            args.append(np.asarray(values[s.name], dtype=float))
+        else:
+            raise SymbackError(f"no value for {s.name} in {expr}")
+    out = _real(sp.lambdify(syms + list(env), _scalarize(expr), MODULES)(*args, *env.values()))
+    shape = (batch,) if size is None else (int(size), batch)
+    return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+
+
+def batch_of(values: dict) -> int:
+    """B, read from the labels or targets ``y`` (every batched value has it as its last axis)."""
+    return int(np.shape(values["y"])[-1])
+
+
+def pointwise(node, values: dict) -> np.ndarray:
+    """The batched rule of scalar, ew, loss and seed nodes."""
+    if len(node.shape) == 2:  # a sum of matrix paths (shared weights)
+        return sum(values[a] for a in node.args)
+    size = node.shape[0] if len(node.shape) == 1 else None
+    return elementwise_value(node.expr, values, size, batch_of(values))
+
+
+def matrix(node, values: dict) -> np.ndarray:
+    """The batched rule of linear and concat nodes."""
+    m = matrix_value(node.expr, values)
+    return m[:, 0, :] if len(node.shape) == 1 else m

@@ -1,0 +1,69 @@
+"""``loss``: a scalar from the output vector and the target.
+
+A per-sample formula summed over components (separable: ``Sum((f[j] -
+y[j])**2, (j, 0, n-1))``) or an indexed one (class: softmax cross-entropy,
+``-f[y] + log(Sum(exp(f[j]), ...))``). Its VJP differentiates with respect to
+one component ``f[i]`` and removes the Kronecker deltas, giving an ``ew``
+expression (``p_i - [i = y]``), possibly with reductions ``Sum(..., (j, 0, n-1))``.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from .. import library
+from ..errors import SymbackError
+from ..ir import Meta, Node, sym
+from ..nonsmooth import take_conventions
+from . import batched
+from .arrays import pointwise
+from .base import I, Op, Term, register
+
+
+def build(pred: str, n_out, loss: library.Loss) -> Node:
+    """The loss node ``l``: a per-sample formula, summed over components or indexed by the label."""
+    base = sp.IndexedBase(pred, real=True)
+    j = library.J
+    if loss.kind == "separable":
+        target = sp.IndexedBase("y", real=True)
+        body = loss.expr.xreplace({library.F: base[j], library.Y: target[j]})
+        expr = sp.Sum(body, (j, 0, n_out - 1))
+    else:
+        expr = loss.expr.xreplace({library.FV: base, library.N: n_out, library.LABEL: sym("y")})
+    return Node("l", "loss", args=(pred, "y"), expr=expr, shape=(),
+                meta=Meta(kind="loss", prediction=pred, loss=loss.name, loss_kind=loss.kind,
+                          terminal=True, size=n_out))
+
+
+def sum_kronecker(expr: sp.Expr) -> sp.Expr:
+    """``Sum(g(j) * KroneckerDelta(i, j), (j, a, b))`` -> ``g(i)`` (i is a component, so in range)."""
+
+    def collapse(s: sp.Sum):
+        (j, _, _), body = s.limits[0], s.function
+        for delta in body.atoms(sp.KroneckerDelta):
+            if j in delta.args:
+                other = delta.args[0] if delta.args[1] == j else delta.args[1]
+                return body.xreplace({delta: sp.Integer(1)}).xreplace({j: other})
+        return s
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
+
+
+def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
+    pred = node.meta.prediction
+    if arg != pred:
+        raise SymbackError(f"loss {node.name}: no gradient with respect to the target {arg}")
+    base = sp.IndexedBase(pred, real=True)
+    d = sum_kronecker(sp.diff(node.expr, base[I]))
+    # component i of the prediction and target become their component symbols
+    d = d.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (I,), lambda e: sym(e.base.name))
+    # as SymPy gives it, in the conventions every local derivative takes (`local_derivative`): 2*(f - y);
+    # `simplify` writes the textbook form
+    d = sp.factor_terms(take_conventions(d))
+    if node.meta.terminal:
+        return Term(node.name, d, d, op="ew")
+    return Term(node.name, d, d * upstream, op="ew", upstream=upstream)
+
+
+register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=pointwise,
+            batched=batched.pointwise, build=build))
