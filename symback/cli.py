@@ -47,8 +47,8 @@ def _fail(message: str) -> int:
     return 2
 
 
-class _TimedOut(Exception):
-    pass
+class _TimedOut(BaseException):
+    """Raised by the alarm; a BaseException, so no `except Exception` on the way up can swallow it."""
 
 
 @contextmanager

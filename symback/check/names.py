@@ -225,8 +225,9 @@ class Namespace:
     def lhs(self, text: str, where: str) -> Quantity:
         q = self.get(text)
         if q is None or q.kind == "size":
+            near = self.near(text)  # a close name says enough; otherwise every name, as ranges
             raise SymbackError(f"{where}: {text!r} is not a quantity of this network in {self.notation.name} "
-                               f"notation{self.near(text)}; valid names: {self.listing()}")
+                               f"notation{near or '; valid names: ' + self.listing()}")
         return q
 
     def shift(self, name: str, delta: int) -> str | None:
