@@ -1022,3 +1022,12 @@ def render_derivation(
         return to_text(_documents(d, nt, layout, "text", steps, batch))
     doc = _documents(d, nt, layout, "latex", steps, batch)
     return to_latex(doc) if format == "latex" else to_markdown(doc)
+
+
+def equations(d, notation="udl") -> dict[str, str]:
+    """{node name: "lhs = rhs"}: each derived node's equation as `symback derive` prints it (text)."""
+    nt = notations.get(notation)
+    b = Builder(d, nt, notations.layout_of(nt, None), "text")
+    return {
+        n.name: f"{b.node_symbol(n.name)} = {b.rhs(n.name)}" for n in d.graph if not n.is_leaf and n.expr is not None
+    }
