@@ -19,15 +19,16 @@ numerator layout is there for courses (and students) who write rows:
   a row (the Jacobian's shape), so ``delta_k = (delta_{k+1} W_{k+1}) ⊙ a'(f_k)^T``
   and ``dl/dW_k`` is laid out as ``h_{k-1} delta_k`` (the transpose of W).
 
-Adding a course is one `register_notation` call.
+Adding a course is one `register_notation` call. `nodes` maps an IR node to the
+quantity it holds (`term`) and spells it in a notation (`spell`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SymbackError
-from .library import suggest
+from ..errors import SymbackError
+from ..library import suggest
 
 LAYOUTS = ("denominator", "numerator")
 
@@ -159,3 +160,7 @@ register_notation(Notation(
     input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
     activation_fn="theta",
 ))
+
+
+# the one node -> course-symbol map (after the presets it spells with)
+from .nodes import Idx, at, depth, spell, symbols, term, totals  # noqa: E402
