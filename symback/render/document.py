@@ -1,7 +1,7 @@
 """The format-free document a derivation renders to, and the small math nodes inside it.
 
 Stage: render. The section builders (`sections`, `steps`, `grad`) produce a
-list of `Section`s of `Equation`s, `Note`s and `Grid`s; every piece of
+`Document` of `Section`s of `Equation`s and `Note`s, or a `Worksheet`; every piece of
 mathematics in them is a SymPy expression (`Shown`), a notation term
 (`symback.notation.nodes`) or one of the typed nodes below. Nothing here is
 spelled in a format: each format is one printer (`pages`) that walks this
@@ -44,16 +44,6 @@ class Equation:
     op: object = "="
     stack: bool = False  # one right-hand side per line (the step-by-step chain)
     name: str | None = None  # the IR node, when the equation defines one
-
-
-@dataclass
-class Grid:
-    """A table: a title, column headings and rows of cells (math or prose), right-aligned columns."""
-
-    title: str
-    columns: list
-    rows: list
-    right: set = field(default_factory=set)  # indices of right-aligned columns
 
 
 @dataclass
@@ -173,3 +163,44 @@ class Chain:
     """Upstream factors of the step-by-step chain, in parentheses (LaTeX breaks long ones in rows)."""
 
     factors: tuple
+
+
+# -- a scalar expression's worked table (forward and backward pass, then the gradient) ---------------
+
+
+@dataclass(frozen=True)
+class Plain:
+    """A SymPy expression printed by SymPy's own printer, its symbols renamed (`names`: symbol -> term)."""
+
+    expr: object
+    names: tuple = ()
+
+
+@dataclass(frozen=True)
+class Value:
+    """An exact number: a fraction stays a fraction where the format typesets it."""
+
+    v: object
+
+
+@dataclass(frozen=True)
+class Product:
+    """upstream × local, one term per consumer, summed where a value branches."""
+
+    terms: tuple  # (upstream term, local `Plain`)
+
+
+@dataclass
+class Worksheet:
+    """The worked table of a scalar expression: head, forward rows, backward rows, the gradient."""
+
+    head: str  # the expression as the user wrote it (with its output name)
+    expr: Plain  # the whole expression, for typeset heads
+    output: object  # the output's term
+    named_steps: bool
+    point: list | None  # [(input, value text)] where the table is evaluated
+    forward: list  # (node term, Plain or None for an input, Value or None, gradient text or None)
+    backward: list  # (adjoint term, Plain or Product, numbers text or None, Value or None)
+    gradient: list  # (Partial, Plain, value text or None)
+    expand: bool
+    grad_heading: str

@@ -1,7 +1,7 @@
 """Each output format as one printer of the format-free document.
 
 Stage: render. Input: a `document.Document` (sections of equations, notes and
-grids). Output: text (80 columns, wrapped at spaces outside brackets), LaTeX
+worksheets). Output: text (80 columns, wrapped at spaces outside brackets), LaTeX
 (one ``align*`` block that compiles and shows in Jupyter) or Markdown (bold
 section titles, ``aligned`` display blocks, prose with inline math). Each
 page printer is a subclass of the expression printer of its format, so a
@@ -16,6 +16,7 @@ import re
 from .document import Alt, Document, Equation, Math, Note
 from .fragments import tex_escape
 from .printers import LatexPrinter, TextPrinter
+from .tables import LatexTables, MarkdownTables, TextTables
 
 WIDTH = 80
 
@@ -61,7 +62,7 @@ def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
     return out
 
 
-class TextPage(Page, TextPrinter):
+class TextPage(TextTables, Page, TextPrinter):
     """The document as plain text, 80 columns, shapes flush right."""
 
     def note(self, note: Note) -> str:
@@ -117,7 +118,7 @@ class TextPage(Page, TextPrinter):
         return body
 
 
-class LatexPage(Page, LatexPrinter):
+class LatexPage(LatexTables, Page, LatexPrinter):
     """The document as one ``align*`` block: titles and notes as text rows, equations aligned at =."""
 
     typeset = True
@@ -183,7 +184,7 @@ def sentences(parts: list) -> list[Note]:
     return [n for n in out if any(isinstance(p, Math) or p.strip() for p in n.parts)]
 
 
-class MarkdownPage(LatexPage):
+class MarkdownPage(MarkdownTables, LatexPage):
     """The document as Markdown: bold titles, prose with inline math, equations in ``aligned`` blocks."""
 
     def _aligned(self, block: list[str]) -> list[str]:
