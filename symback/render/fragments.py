@@ -13,6 +13,7 @@ import re
 from typing import ClassVar
 
 from ..notation.nodes import spell
+from ..notation.unicode import course, sub, sup
 
 HADAMARD_LATEX = {"⊙": r"\odot", "∘": r"\circ"}
 
@@ -188,3 +189,30 @@ class LatexFragments(Fragments):
         size = -(-len(f) // -(-len(f) // 4))
         rows = [" ".join(f[i : i + size]) for i in range(0, len(f), size)]
         return r"\left(" + r"\right. \\ &\qquad \left. ".join(rows) + r"\right)"
+
+
+class UnicodeFragments(TextFragments):
+    """Unicode text: ``Ω₂``, ``∂ℓ/∂f₂``, ``α``, ``←``, ``ᵀ`` (what the teaching views print)."""
+
+    spelling = "unicode"
+    words: ClassVar[dict] = {
+        **TextFragments.words,
+        "alpha": "α",
+        "arrow": "←",
+        "one_T": "1ᵀ",
+        "ldots": "…",
+        "to": " → ",
+        "mean": "(1/B) Σᵢ",
+        "total": "Σᵢ",
+        "partial": "∂{top}/∂{bottom}",
+        "partial_of": "∂/∂{bottom} [{body}]",
+    }
+
+    def _term(self, t) -> str:
+        return course(self._settings["notation"], t)
+
+    _print_Quantity = _print_Loss = _print_Error = _print_Grad = _term
+    _print_Share = _print_Own = _print_Applied = _print_Prob = _print_Template = _term
+
+    def _transposed(self, s: str, atomic: bool) -> str:
+        return s + "ᵀ" if atomic and "/" not in s else f"({s})ᵀ"

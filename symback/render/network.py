@@ -1,8 +1,8 @@
 """Render a `Derivation` in a course's notation: the entry point of `symback derive` and `Derivation.render`.
 
 Stage: render. Input: a `Derivation` of a network, a DAG or an expression, a
-notation preset and a layout. Output: text (80 columns), LaTeX (one
-``align*`` block that compiles and shows in Jupyter), Markdown or JSON.
+notation preset and a layout. Output: text (80 columns, or in Unicode), LaTeX (one
+``align*`` block that compiles and shows in Jupyter), Markdown, HTML or JSON.
 
 The derivation becomes one format-free `Document` (`sections`, plus `steps`
 for ``steps=True``: the unsimplified chain rule, UDL's ``dl/df_2 = dh_3/df_2
@@ -25,7 +25,7 @@ from .pages import PAGES, TextPage
 from .sections import Builder
 from .steps import Steps
 
-FORMATS = ("text", "latex", "markdown", "json")
+FORMATS = ("text", "latex", "markdown", "json", "unicode", "html")
 __all__ = ["FORMATS", "SCHEMA", "document", "equations", "render_derivation"]
 
 

@@ -11,11 +11,12 @@ formula, a notation term and the document around them go through one
 
 from __future__ import annotations
 
+import html
 import re
 
 from .document import Alt, Document, Equation, Math, Note
 from .fragments import tex_escape
-from .printers import LatexPrinter, TextPrinter
+from .printers import LatexPrinter, TextPrinter, UnicodePrinter
 from .tables import LatexTables, MarkdownTables, TextTables
 
 WIDTH = 80
@@ -210,4 +211,51 @@ class MarkdownPage(MarkdownTables, LatexPage):
         return "\n".join(out).rstrip("\n") + "\n"
 
 
-PAGES = {"text": TextPage, "latex": LatexPage, "markdown": MarkdownPage}
+class UnicodePage(TextPage, UnicodePrinter):
+    """The text page in Unicode symbols (``∂ℓ/∂f₂ = I[f₂ > 0] ⊙ ∂ℓ/∂h₃``), as the teaching views write them."""
+
+
+class HtmlPage(UnicodePage):
+    """The document as an HTML fragment: titles, prose with Unicode math, one table row per equation."""
+
+    def _math(self, x) -> str:
+        return f'<span class="math">{html.escape(self.math(x))}</span>'
+
+    def note(self, note: Note) -> str:
+        return "".join(self._math(p.s) if isinstance(p, Math) else html.escape(p) for p in self.parts(note.parts))
+
+    def _row(self, it: Equation) -> str:
+        op = f" {html.escape(self.math(it.op))} "
+        cells = [self._math(it.lhs), html.escape(self.math(it.op)), op.join(self._math(r) for r in it.rhs)]
+        cells += [self.note(it.where) if it.where else "", self._math(it.shape) if it.shape is not None else ""]
+        return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+    def _print_Document(self, doc: Document) -> str:
+        out = ['<div class="symback-derivation">']
+        for sec in doc.sections:
+            title = self.title(sec.title)
+            if title:
+                out.append(f"<h3>{html.escape(title)}</h3>")
+            rows: list[str] = []
+            for it in sec.items + [None]:
+                if isinstance(it, Equation):
+                    rows.append(self._row(it))
+                    continue
+                if rows:
+                    out += ['<table class="equations">', *rows, "</table>"]
+                    rows = []
+                if it is not None:
+                    out.append(f"<p>{self.note(it)}</p>")
+        return "\n".join(out + ["</div>"]) + "\n"
+
+    def _print_Worksheet(self, ws) -> str:
+        return f'<pre class="symback-worksheet">{html.escape(super()._print_Worksheet(ws))}</pre>\n'
+
+
+PAGES = {
+    "text": TextPage,
+    "unicode": UnicodePage,
+    "latex": LatexPage,
+    "markdown": MarkdownPage,
+    "html": HtmlPage,
+}

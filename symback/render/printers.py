@@ -31,7 +31,7 @@ from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
 from ..notation.nodes import Own
-from .fragments import LatexFragments, TextFragments, top_level
+from .fragments import LatexFragments, TextFragments, UnicodeFragments, sub, sup, top_level
 
 
 @dataclass
@@ -395,3 +395,26 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
 
     def _print_Identity(self, expr):
         return r"\mathbf{I}"
+
+
+class UnicodePrinter(UnicodeFragments, TextPrinter):
+    """IR expression -> one line of Unicode text: ``Ω₃ᵀ ∂ℓ/∂f₃``, ``h₁²``, ``Σⱼ``, ``σ(f)``."""
+
+    printmethod = "_symback_unicode"
+
+    def _call(self, fn: str, arg: str) -> str:
+        name = {"sigma": "σ"}.get(fn, fn)
+        return f"{name}({arg})"
+
+    def _sqrt(self, s: str) -> str:
+        return f"√({s})"
+
+    def _power(self, b: str, e: str) -> str:
+        return b + (sup(e) or (f"^{e}" if re.fullmatch(r"-?\w+", e) else f"^({e})"))
+
+    def _print_Sum(self, expr):
+        (j, _, _), body = expr.limits[0], expr.function
+        s = self._print(body)
+        if isinstance(body, sp.Add):
+            s = f"({s})"
+        return f"Σ{sub(self._print(j)) or '_' + self._print(j)} {s}"
