@@ -17,7 +17,7 @@ from ..notation.nodes import Own
 from .document import Partial, Plain, Product, Value, Worksheet
 from .pages import PAGES
 
-FORMATS = ("text", "markdown", "latex", "unicode", "html")
+FORMATS = tuple(PAGES)
 
 
 def _names(gradient) -> tuple:

@@ -25,7 +25,7 @@ from .pages import PAGES, TextPage
 from .sections import Builder
 from .steps import Steps
 
-FORMATS = ("text", "latex", "markdown", "json", "unicode", "html")
+FORMATS = (*PAGES, "json")
 __all__ = ["FORMATS", "SCHEMA", "document", "equations", "render_derivation"]
 
 
