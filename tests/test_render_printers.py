@@ -94,7 +94,14 @@ def test_each_format_is_one_printer_subclass():
 )
 def test_math_nodes_print_in_each_format(printer, expected):
     node = Cat(
-        Partial(Loss(), Quantity("pre", 2)), " ", Word("arrow"), " ", Word("alpha"), " ", Dims((3, 1)), " ",
+        Partial(Loss(), Quantity("pre", 2)),
+        " ",
+        Word("arrow"),
+        " ",
+        Word("alpha"),
+        " ",
+        Dims((3, 1)),
+        " ",
         Layers(tuple(range(6))),
     )
     assert printer({"notation": get("udl")}).math(node) == expected
@@ -102,8 +109,11 @@ def test_math_nodes_print_in_each_format(printer, expected):
 
 def test_expressions_print_in_the_notation():
     h, g = sp.Symbol("h1"), sp.Symbol("dl_dh1")
-    display = Display(names={"h1": Quantity("act", 1), "dl_dh1": Grad(Quantity("act", 1))},
-                      vectors={"h1", "dl_dh1"}, adjoints={"dl_dh1"})
+    display = Display(
+        names={"h1": Quantity("act", 1), "dl_dh1": Grad(Quantity("act", 1))},
+        vectors={"h1", "dl_dh1"},
+        adjoints={"dl_dh1"},
+    )
     expr = h * (1 - h) * g
     nt = get("udl")
     assert TextPrinter({"display": display, "notation": nt}).doprint(expr) == "h_1 ⊙ (1 - h_1) ⊙ dl/dh_1"

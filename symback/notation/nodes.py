@@ -16,8 +16,8 @@ a shift) of a recursion line such as ``delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy as sp
 

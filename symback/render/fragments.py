@@ -13,7 +13,7 @@ import re
 from typing import ClassVar
 
 from ..notation.nodes import spell
-from ..notation.unicode import course, sub, sup
+from ..notation.unicode import course
 
 HADAMARD_LATEX = {"⊙": r"\odot", "∘": r"\circ"}
 

@@ -204,7 +204,10 @@ class MarkdownPage(MarkdownTables, LatexPage):
                 if isinstance(it, Note):
                     out += self._aligned(block)
                     block = []
-                    out += ["".join(f"${self.math(p.s)}$" if isinstance(p, Math) else p for p in self.parts(it.parts)), ""]
+                    out += [
+                        "".join(f"${self.math(p.s)}$" if isinstance(p, Math) else p for p in self.parts(it.parts)),
+                        "",
+                    ]
                 else:
                     block += self.rows(it)
             out += self._aligned(block)

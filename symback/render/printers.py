@@ -31,7 +31,8 @@ from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
 from ..notation.nodes import Own
-from .fragments import LatexFragments, TextFragments, UnicodeFragments, sub, sup, top_level
+from ..notation.unicode import sub, sup
+from .fragments import LatexFragments, TextFragments, UnicodeFragments, top_level
 
 
 @dataclass

@@ -212,7 +212,9 @@ class Builder:
             parts += [
                 " ",
                 Math(Word(self.display.onehot)),
-                " is the one-hot vector of the class y." if not self.batch else " holds the one-hot columns of the labels.",
+                " is the one-hot vector of the class y."
+                if not self.batch
+                else " holds the one-hot columns of the labels.",
             ]
         if self.batch:
             parts += [

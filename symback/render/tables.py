@@ -143,7 +143,9 @@ class MarkdownTables(LatexTables):
             "|---|---|" + ("---:|" if numbers else ""),
         ]
         for node, formula, _, value in ws.backward:
-            out.append(f"| ${self.math(node)}$ | ${self.math(formula)}$ |" + (f" {self.math(value)} |" if numbers else ""))
+            out.append(
+                f"| ${self.math(node)}$ | ${self.math(formula)}$ |" + (f" {self.math(value)} |" if numbers else "")
+            )
         out.append("")
         for lhs, rhs, value in ws.gradient:
             out.append(f"- ${self.math(lhs)} = {self.math(rhs)}$" + (f" $= {value}$" if numbers else ""))
