@@ -22,7 +22,7 @@ from .document import Document
 from .grad import render_gradient
 from .jsonform import SCHEMA, derivation_dict
 from .pages import PAGES, TextPage
-from .sections import Builder
+from . import sections
 from .steps import Steps
 
 FORMATS = (*PAGES, "json")
@@ -31,10 +31,10 @@ __all__ = ["FORMATS", "SCHEMA", "document", "equations", "render_derivation"]
 
 def document(d, nt, layout: str, steps: bool = False, batch: bool = False) -> Document:
     """The derivation's sections in notation `nt` and `layout`, in no format yet."""
-    sections = Builder(d, nt, layout, batch=batch).document()
+    parts = sections.Builder(d, nt, layout, batch=batch).document()
     if steps:
-        sections.insert(3, Steps(d.unsimplified(), nt, layout).section())
-    return Document(sections)
+        parts.insert(3, Steps(d.unsimplified(), nt, layout).section())
+    return Document(parts)
 
 
 def render_derivation(
@@ -56,7 +56,7 @@ def render_derivation(
 def equations(d, notation="udl") -> dict[str, str]:
     """{node name: "lhs = rhs"}: each derived node's equation as `symback derive` prints it (text)."""
     nt = notations.get(notation)
-    b, text = Builder(d, nt, notations.layout_of(nt, None)), TextPage({"notation": nt})
+    b, text = sections.Builder(d, nt, notations.layout_of(nt, None)), TextPage({"notation": nt})
     return {
         n.name: f"{text.math(b.node_symbol(n.name))} = {text.math(b.rhs(n.name))}"
         for n in d.graph

@@ -45,7 +45,7 @@ from .printers import Display, TextPrinter, is_atomic
 class Builder:
     """Builds the document for one derivation, notation, layout and form (per sample or minibatch)."""
 
-    def __init__(self, d, notation, layout: str, batch: bool = False):
+    def __init__(self, d, notation, layout: str, *, batch: bool = False):
         self.d, self.nt, self.layout, self.batch = d, notation, layout, batch
         self.g = d.graph
         self.adj = totals(self.g)
