@@ -159,3 +159,8 @@ def test_equations_are_the_text_lines_of_derive(toy):
     for name, line in equations(toy, "udl").items():
         lhs, rhs = line.split(" = ", 1)
         assert re.search(re.escape(lhs) + r"\s+= " + re.escape(rhs), text), name
+
+
+def test_error_terms_as_derivatives_for_views_that_write_them_so(toy):
+    assert term(toy.graph, "dl_df2", deltas=False) == Grad(Quantity("pre", 2))
+    assert course(get("cs229"), term(toy.graph, "dl_df2", deltas=False)) == "∂J/∂z^[2]"

@@ -138,21 +138,24 @@ def totals(graph) -> dict[str, str]:
     return {n.of: n.name for n in graph.backward() if n.meta.path is None}
 
 
-def term(graph, name: str, batch: bool = False, layered: bool | None = None) -> object:
-    """The course quantity node `name` holds, as a `Term`."""
+def term(graph, name: str, batch: bool = False, layered: bool | None = None, deltas: bool = True) -> object:
+    """The course quantity node `name` holds, as a `Term`.
+
+    ``deltas=False`` writes an error term as the derivative it is (dJ/dz^[2], not delta^[2]).
+    """
     layered = bool(depth(graph)) if layered is None else layered
     node = graph[name]
     if node.role == "adjoint":
         of = graph[node.of]
         kind, k = of.meta.kind, of.meta.layer
         if node.meta.path is not None:
-            whole = totals(graph)[of.name]
-            return Share(term(graph, whole, batch, layered), term(graph, node.meta.path, batch, layered))
+            whole, via = totals(graph)[of.name], node.meta.path
+            return Share(term(graph, whole, batch, layered, deltas), term(graph, via, batch, layered, deltas))
         if k is None and kind != "input":
             return Grad(term(graph, of.name, batch, layered), batch)
-        if kind == "pre":
+        if kind == "pre" and deltas:
             return Error(k, batch)
-        if kind in ("act", "weight", "bias", "input"):
+        if kind in ("pre", "act", "weight", "bias", "input"):
             return Grad(Quantity(kind, k, batch and kind in BATCHED), batch)
         return Grad(term(graph, of.name, batch, layered), batch)
     kind, k = node.meta.kind, node.meta.layer
