@@ -18,11 +18,11 @@ import json
 
 from .. import notation as notations
 from ..errors import SymbackError
+from . import sections
 from .document import Document
 from .grad import render_gradient
 from .jsonform import SCHEMA, derivation_dict
 from .pages import PAGES, TextPage
-from . import sections
 from .steps import Steps
 
 FORMATS = (*PAGES, "json")
