@@ -48,7 +48,7 @@ class Equation:
 
 @dataclass
 class Section:
-    title: object  # str or Alt
+    title: object  # str, or note parts (prose and Math)
     items: list = field(default_factory=list)
 
 

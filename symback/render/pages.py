@@ -34,8 +34,11 @@ class Page:
             out += self.parts(p.typeset if self.typeset else p.plain) if isinstance(p, Alt) else [p]
         return out
 
-    def title(self, t) -> str:
-        return "".join(self.parts([t]))
+    def title(self, t, prose=lambda s: s, math=None) -> str:
+        """A section title (a string or note parts), its prose through `prose`, its math through `math`."""
+        math = math or self.math
+        parts = self.parts(t if isinstance(t, list) else [t])
+        return "".join(math(p.s) if isinstance(p, Math) else prose(p) for p in parts)
 
 
 def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
@@ -154,9 +157,9 @@ class LatexPage(LatexTables, Page, LatexPrinter):
     def _print_Document(self, doc: Document) -> str:
         rows = []
         for sec in doc.sections:
-            title = self.title(sec.title)
+            title = self.title(sec.title, tex_escape, lambda m: f"${self.math(m)}$")
             if title:
-                rows.append(rf"&\textbf{{{tex_escape(title)}}}")
+                rows.append(rf"&\textbf{{{title}}}")
             for it in sec.items:
                 if isinstance(it, Note):
                     rows += ["&" + self.note(n) for n in sentences(self.parts(it.parts))]
@@ -196,7 +199,7 @@ class MarkdownPage(MarkdownTables, LatexPage):
     def _print_Document(self, doc: Document) -> str:
         out = []
         for sec in doc.sections:
-            title = self.title(sec.title)
+            title = self.title(sec.title, math=lambda m: f"${self.math(m)}$")
             if title:
                 out += [f"**{title}**", ""]
             block: list[str] = []
@@ -236,9 +239,9 @@ class HtmlPage(UnicodePage):
     def _print_Document(self, doc: Document) -> str:
         out = ['<div class="symback-derivation">']
         for sec in doc.sections:
-            title = self.title(sec.title)
+            title = self.title(sec.title, html.escape, self._math)
             if title:
-                out.append(f"<h3>{html.escape(title)}</h3>")
+                out.append(f"<h3>{title}</h3>")
             rows: list[str] = []
             for it in sec.items + [None]:
                 if isinstance(it, Equation):

@@ -381,7 +381,7 @@ class Builder:
         return out
 
     def sgd(self) -> Section:
-        s = Section(Alt(["SGD update, learning rate alpha"], ["SGD update"]))
+        s = Section(["SGD update, learning rate ", Math(Word("alpha"))])
         alpha, arrow = Word("alpha"), Word("arrow")
         if not self.depth:  # not layered (a DAG): one update per parameter
             for p in self.d.params:
