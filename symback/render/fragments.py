@@ -126,6 +126,14 @@ class TextFragments(Fragments):
         "per_batch": "(1/B) ",
         "partial": "d{top}/d{bottom}",
         "partial_of": "d/d{bottom} [{body}]",
+        "paren": "({})",
+        "sqrt": "sqrt({})",
+        "slice": "{s}[{start}:{stop}]",
+        "indicator_of": "I[{}]",
+        "max": "max({})",
+        "min": "min({})",
+        "sum": "sum_{j} {body}",
+        "indexed": "{base}[{idx}]",
     }
 
     def _hadamard(self, h: str) -> str:
@@ -170,6 +178,14 @@ class LatexFragments(Fragments):
         "per_batch": r"\frac{1}{B} ",
         "partial": r"\frac{{\partial {top}}}{{\partial {bottom}}}",
         "partial_of": r"\frac{{\partial}}{{\partial {bottom}}} \left[{body}\right]",
+        "paren": r"\left({}\right)",
+        "sqrt": r"\sqrt{{{}}}",
+        "slice": r"\left[{s}\right]_{{{start}:{stop}}}",
+        "indicator_of": r"\mathbb{{I}}\left[{}\right]",
+        "max": r"\max\left({}\right)",
+        "min": r"\min\left({}\right)",
+        "sum": r"\sum_{{{j}}} {body}",
+        "indexed": r"\left[{base}\right]_{{{idx}}}",
     }
 
     def _hadamard(self, h: str) -> str:
@@ -206,6 +222,7 @@ class UnicodeFragments(TextFragments):
         "total": "Σᵢ",
         "partial": "∂{top}/∂{bottom}",
         "partial_of": "∂/∂{bottom} [{body}]",
+        "sqrt": "√({})",
     }
 
     def _term(self, t) -> str:

@@ -256,6 +256,43 @@ class _Common:
     def _print_KroneckerDelta(self, expr):
         return self.words[self.display.onehot]
 
+    # -- written from each format's templates (`fragments` words) ---------------
+    def _paren(self, s: str) -> str:
+        return self.words["paren"].format(s)
+
+    def _sqrt(self, s: str) -> str:
+        return self.words["sqrt"].format(s)
+
+    def _slice(self, s: str, start, stop) -> str:
+        return self.words["slice"].format(s=s, start=start, stop=stop)
+
+    def _print_Indicator(self, expr):
+        return self.words["indicator_of"].format(self._print(expr.args[0]))
+
+    def _print_Max(self, expr):
+        return self.words["max"].format(", ".join(self._print(a) for a in expr.args))
+
+    def _print_Min(self, expr):
+        return self.words["min"].format(", ".join(self._print(a) for a in expr.args))
+
+    def _sum(self, j: str, body: str) -> str:
+        return self.words["sum"].format(j=j, body=body)
+
+    def _print_Sum(self, expr):
+        (j, _, _), body = expr.limits[0], expr.function
+        s = self._print(body)
+        return self._sum(self._print(j), self._paren(s) if isinstance(body, sp.Add) else s)
+
+    def _print_Indexed(self, expr):
+        idx = ", ".join(self._print(i) for i in expr.indices)
+        return self.words["indexed"].format(base=self._print(expr.base.label), idx=idx)
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _print_Identity(self, expr):
+        return self.words["identity"]
+
 
 class TextPrinter(TextFragments, _Common, StrPrinter):
     """IR expression -> one line of text in a notation."""
@@ -263,14 +300,8 @@ class TextPrinter(TextFragments, _Common, StrPrinter):
     printmethod = "_symback_text"
     _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "display": Display(), "notation": None}
 
-    def _paren(self, s: str) -> str:
-        return f"({s})"
-
     def _call(self, fn: str, arg: str) -> str:
         return f"{fn}({arg})"
-
-    def _sqrt(self, s: str) -> str:
-        return f"sqrt({s})"
 
     def _power(self, b: str, e: str) -> str:
         return f"{b}^{e}" if re.fullmatch(r"-?\w+", e) else f"{b}^({e})"
@@ -285,31 +316,6 @@ class TextPrinter(TextFragments, _Common, StrPrinter):
 
     def _stack(self, rows) -> str:
         return "[" + "; ".join(", ".join(r) for r in rows) + "]"
-
-    def _slice(self, s: str, start, stop) -> str:
-        return f"{s}[{start}:{stop}]"
-
-    def _print_Indicator(self, expr):
-        return f"I[{self._print(expr.args[0])}]"
-
-    def _print_Max(self, expr):
-        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Min(self, expr):
-        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Sum(self, expr):
-        (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        if isinstance(body, sp.Add):
-            s = f"({s})"
-        return f"sum_{self._print(j)} {s}"
-
-    def _print_Indexed(self, expr):
-        return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
-
-    def _print_IndexedBase(self, expr):
-        return self._print(expr.label)
 
     def _print_Piecewise(self, expr):
         parts = []
@@ -326,9 +332,6 @@ class TextPrinter(TextFragments, _Common, StrPrinter):
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}" if expr.q != 1 else str(expr.p)
 
-    def _print_Identity(self, expr):
-        return "I"
-
 
 class LatexPrinter(LatexFragments, _Common, _SympyLatex):
     """IR expression -> LaTeX (math mode) in a notation."""
@@ -336,15 +339,9 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
     printmethod = "_symback_latex"
     _default_settings: ClassVar[dict] = {**_SympyLatex._default_settings, "display": Display(), "notation": None}
 
-    def _paren(self, s: str) -> str:
-        return rf"\left({s}\right)"
-
     def _call(self, fn: str, arg: str) -> str:
         name = {"sigma": r"\sigma"}.get(fn, rf"\operatorname{{{fn}}}")
         return rf"{name}\left({arg}\right)"
-
-    def _sqrt(self, s: str) -> str:
-        return rf"\sqrt{{{s}}}"
 
     def _power(self, b: str, e: str) -> str:
         return f"{b}^{{{e}}}"
@@ -357,32 +354,6 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
     def _stack(self, rows) -> str:
         return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(r) for r in rows) + r" \end{bmatrix}"
 
-    def _slice(self, s: str, start, stop) -> str:
-        return rf"\left[{s}\right]_{{{start}:{stop}}}"
-
-    def _print_Indicator(self, expr):
-        return r"\mathbb{I}\left[" + self._print(expr.args[0]) + r"\right]"
-
-    def _print_Max(self, expr):
-        return r"\max\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
-
-    def _print_Min(self, expr):
-        return r"\min\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
-
-    def _print_Sum(self, expr):
-        (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        if isinstance(body, sp.Add):
-            s = self._paren(s)
-        return rf"\sum_{{{self._print(j)}}} {s}"
-
-    def _print_Indexed(self, expr):
-        base = self._print(expr.base.label)
-        return rf"\left[{base}\right]_{{{', '.join(self._print(i) for i in expr.indices)}}}"
-
-    def _print_IndexedBase(self, expr):
-        return self._print(expr.label)
-
     def _print_Piecewise(self, expr):
         rows = []
         for value, cond in expr.args:
@@ -394,9 +365,6 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
         op = {"<=": r"\le", ">=": r"\ge", "!=": r"\ne", "==": "="}.get(expr.rel_op, expr.rel_op)
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
-    def _print_Identity(self, expr):
-        return r"\mathbf{I}"
-
 
 class UnicodePrinter(UnicodeFragments, TextPrinter):
     """IR expression -> one line of Unicode text: ``Ω₃ᵀ ∂ℓ/∂f₃``, ``h₁²``, ``Σⱼ``, ``σ(f)``."""
@@ -407,15 +375,8 @@ class UnicodePrinter(UnicodeFragments, TextPrinter):
         name = {"sigma": "σ"}.get(fn, fn)
         return f"{name}({arg})"
 
-    def _sqrt(self, s: str) -> str:
-        return f"√({s})"
-
     def _power(self, b: str, e: str) -> str:
         return b + (sup(e) or (f"^{e}" if re.fullmatch(r"-?\w+", e) else f"^({e})"))
 
-    def _print_Sum(self, expr):
-        (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        if isinstance(body, sp.Add):
-            s = f"({s})"
-        return f"Σ{sub(self._print(j)) or '_' + self._print(j)} {s}"
+    def _sum(self, j: str, body: str) -> str:
+        return f"Σ{sub(j) or '_' + j} {body}"
