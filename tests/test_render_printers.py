@@ -164,3 +164,8 @@ def test_equations_are_the_text_lines_of_derive(toy):
 def test_error_terms_as_derivatives_for_views_that_write_them_so(toy):
     assert term(toy.graph, "dl_df2", deltas=False) == Grad(Quantity("pre", 2))
     assert course(get("cs229"), term(toy.graph, "dl_df2", deltas=False)) == "∂J/∂z^[2]"
+
+
+def test_the_minibatch_form_of_a_dag_is_refused_in_one_line(dag):
+    with pytest.raises(sb.SymbackError, match="minibatch form is written for layered networks"):
+        render_derivation(dag, "text", batch=True)

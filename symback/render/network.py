@@ -45,6 +45,10 @@ def render_derivation(
         raise SymbackError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     if d.summary.kind == "expression" and format != "json":
         return render_gradient(d, None, format)
+    if batch and not d.summary.layered:
+        raise SymbackError(
+            f"batch=True: the minibatch form is written for layered networks; {d.summary.source} is not one"
+        )
     nt = notations.get(notation)
     layout = notations.layout_of(nt, layout)
     doc = document(d, nt, layout, steps, batch)
