@@ -2,10 +2,11 @@
 
 Stage: render. Input: a SymPy expression over IR names (``W2.T*dl_df2``,
 ``dl_dh1*Indicator(f1 > 0)``) and a `Display` saying how each name is
-written. Output: text or LaTeX such as ``Omega_2^T dl/df_2`` or
-``I[f_1 > 0] ⊙ dl/dh_1``.
+written. Output: text, Unicode or LaTeX such as ``Omega_2^T dl/df_2``,
+``Ω₂ᵀ ∂ℓ/∂f₂`` or ``I[f_1 > 0] ⊙ dl/dh_1``.
 
-One subclass per format (`TextPrinter`, `LatexPrinter`; `pages` adds the
+One subclass per format (`TextPrinter`, `UnicodePrinter`, `LatexPrinter`; settings
+``display`` and ``notation`` in ``_default_settings``; `pages` adds the
 document's formats on top), one ``_print_<Class>`` method per node type, as
 SymPy's printers do; the math nodes of a document and the notation's terms
 print through the same dispatch (`fragments`). Elementwise (``ew``)
