@@ -8,15 +8,20 @@ from its golden file.
 A file is named ``<case>.<notation>[.<variant>].<ext>``: ``txt`` text,
 ``tex`` LaTeX, ``md`` Markdown, ``json`` JSON; variants are ``steps``,
 ``batch`` and ``numerator`` (the layout override).
+
+It also rewrites ``tests/golden_equations.json``: `symback.render.equations`
+(each node's equation, the generated kernels' comments) for every example.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden"
+EQUATIONS = ROOT / "tests" / "golden_equations.json"
 
 #: case -> (SPEC, the notation of the lecture it comes from)
 CASES = {
@@ -70,6 +75,36 @@ def render(case: str, notation: str, fmt: str, options: dict) -> str:
     return render_derivation(_derived[case], fmt, notation, **options)
 
 
+#: every example network and DAG, for the equations golden file
+EQUATION_SPECS = [
+    "examples/udl_toy.py",
+    "examples/cs229_two_layer.py:one_neuron",
+    "examples/cs229_two_layer.py:two_layer",
+    "examples/foml_sigmoid.py",
+    "examples/cs7643_softmax.py:softmax_classifier",
+    "examples/cs7643_softmax.py:perceptron",
+    "examples/foml_dag.py",
+    "examples/residual.py",
+    "examples/tied_autoencoder.py",
+    "examples/two_inputs.py",
+    "examples/deep_mlp.py:relu20",
+    "examples/deep_mlp.py:tanh20",
+    "examples/train_digits.py",
+]
+
+
+def equations_json() -> str:
+    """`equations(d, notation)` of every example in every notation, as JSON text."""
+    from symback.render import equations
+    from symback.spec import load_spec
+
+    out = {}
+    for spec in EQUATION_SPECS:
+        d = load_spec(str(ROOT / spec)).derive()
+        out[spec] = {notation: equations(d, notation) for notation in NOTATIONS}
+    return json.dumps(out, indent=1, ensure_ascii=False) + "\n"
+
+
 def main() -> int:
     GOLDEN.mkdir(parents=True, exist_ok=True)
     wanted, changed = set(), []
@@ -83,6 +118,10 @@ def main() -> int:
     stale = [p for p in GOLDEN.iterdir() if p.name not in wanted and p.suffix in (".txt", ".tex", ".md", ".json")]
     for p in stale:
         p.unlink()
+    eq = equations_json()
+    if not EQUATIONS.exists() or EQUATIONS.read_text() != eq:
+        EQUATIONS.write_text(eq)
+        changed.append(EQUATIONS.name)
     print(f"{len(wanted)} golden files in {GOLDEN.relative_to(ROOT)}: {len(changed)} rewritten, {len(stale)} removed")
     for name in changed:
         print(f"  {name}")

@@ -2,11 +2,14 @@
 
 Stage: render. Input: a SymPy expression over IR names (``W2.T*dl_df2``,
 ``dl_dh1*Indicator(f1 > 0)``) and a `Display` saying how each name is
-written. Output: text or LaTeX such as ``Omega_2^T dl/df_2`` or
-``I[f_1 > 0] ⊙ dl/dh_1``.
+written. Output: text, Unicode or LaTeX such as ``Omega_2^T dl/df_2``,
+``Ω₂ᵀ ∂ℓ/∂f₂`` or ``I[f_1 > 0] ⊙ dl/dh_1``.
 
-One subclass per format (`TextPrinter`, `LatexPrinter`), one ``_print_<Class>``
-method per node type, as SymPy's printers do. Elementwise (``ew``)
+One subclass per format (`TextPrinter`, `UnicodePrinter`, `LatexPrinter`; settings
+``display`` and ``notation`` in ``_default_settings``; `pages` adds the
+document's formats on top), one ``_print_<Class>`` method per node type, as
+SymPy's printers do; the math nodes of a document and the notation's terms
+print through the same dispatch (`fragments`). Elementwise (``ew``)
 expressions are componentwise formulas: a product of vectors prints with
 the notation's Hadamard symbol, `KroneckerDelta(i, y)` as the one-hot ``e_y``,
 ``1/(1 + exp(-f))`` as ``sigma(f)``. Linear expressions are matrix products
@@ -28,57 +31,35 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
-HADAMARD_LATEX = {"⊙": r"\odot", "∘": r"\circ"}
+from ..notation.nodes import Own
+from ..notation.unicode import sub, sup
+from .fragments import LatexFragments, TextFragments, UnicodeFragments, top_level
 
 
 @dataclass
 class Display:
-    """How IR names print in one notation, format and layout."""
+    """How IR names print in one notation and layout (any format)."""
 
-    fmt: str = "text"  # text or latex
     layout: str = "denominator"
-    names: dict[str, str] = field(default_factory=dict)  # IR name -> its symbol in the notation
+    names: dict[str, object] = field(default_factory=dict)  # IR name -> its symbol (a term or math node)
     vectors: set[str] = field(default_factory=set)  # names of vector (or batch-matrix) quantities
     adjoints: set[str] = field(default_factory=set)  # names of backward quantities
     inline: set[str] = field(default_factory=set)  # names whose display is a whole expression (parenthesize)
     broadcast: set[str] = field(default_factory=set)  # biases written b 1^T (minibatch form)
     hadamard: str = "⊙"
-    onehot: str = "e_y"
+    onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` WORDS)
     sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
 
-    def name(self, ir_name: str) -> str:
-        if ir_name in self.names:
-            return self.names[ir_name]
-        return ir_name if self.fmt == "text" else sp.latex(sp.Symbol(ir_name))
+    def name(self, ir_name: str) -> object:
+        return self.names.get(ir_name, Own(ir_name))
+
+    def but(self, **changes) -> Display:
+        """A copy with some fields changed."""
+        return Display(**{**self.__dict__, **changes})
 
     def row(self, ir_name: str) -> bool:
         """In numerator layout an adjoint's symbol stands for a row (the IR holds the column)."""
         return self.layout == "numerator" and ir_name in self.adjoints
-
-
-def transposed(s: str, fmt: str, atomic: bool) -> str:
-    """``s^T``, written the way the course does: ``W^[2]T``, ``Omega_2^T``, ``(dl/dh_1)^T``."""
-    if fmt == "latex":
-        if atomic and "\\frac" not in s:
-            return f"{{{s}}}^{{\\top}}" if _top_level(s, "^") else f"{s}^{{\\top}}"
-        return rf"\left({s}\right)^{{\top}}"
-    if atomic and "/" not in s:
-        if re.search(r"\^[\[(][^\[\]()]*[\])]$", s):
-            return s + "T"  # CS229 writes W^[2]T, FoML W^(2)T
-        return s + "^T"
-    return f"({s})^T"
-
-
-def _top_level(s: str, ch: str) -> bool:
-    depth = 0
-    for c in s:
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-        elif c == ch and depth == 0:
-            return True
-    return False
 
 
 def is_atomic(expr) -> bool:
@@ -100,16 +81,14 @@ def _sigmoid_arg(expr):
 class _Common:
     """What both printers share: names, layout and the elementwise product."""
 
-    fmt = "text"
-
     @property
     def display(self) -> Display:
         return self._settings["display"]
 
     # -- names ---------------------------------------------------------------
     def _named(self, name: str) -> str:
-        s = self.display.name(name)
-        if name in self.display.inline and _top_level(s.replace(r"\left(", "(").replace(r"\right)", ")"), " "):
+        s = self._print(self.display.name(name))
+        if name in self.display.inline and top_level(s.replace(r"\left(", "(").replace(r"\right)", ")"), " "):
             s = self._paren(s)
         return s
 
@@ -123,9 +102,9 @@ class _Common:
         d = self.display
         s = self._named(expr.name)
         if d.row(expr.name):  # the IR's column is the transpose of the row the symbol stands for
-            s = transposed(s, self.fmt, expr.name not in d.inline)
+            s = self._transposed(s, expr.name not in d.inline)
         if expr.name in d.broadcast:
-            s += r" \mathbf{1}^{\top}" if self.fmt == "latex" else " 1^T"
+            s += " " + self.words["one_T"]
         return s
 
     def _print_Transpose(self, expr):
@@ -139,7 +118,7 @@ class _Common:
         ):  # a slice of a row: the row's entries
             return self._slice(self._named(arg.parent.name), arg.rowslice[0], arg.rowslice[1])
         atomic = isinstance(arg, sp.MatrixSymbol) and arg.name not in self.display.inline
-        return transposed(self._print(arg), self.fmt, atomic)
+        return self._transposed(self._print(arg), atomic)
 
     # -- products ------------------------------------------------------------
     def _factors(self, expr):
@@ -177,9 +156,8 @@ class _Common:
 
     def _times(self, hadamard: bool) -> str:
         if hadamard:
-            h = self.display.hadamard
-            return f" {HADAMARD_LATEX.get(h, h)} " if self.fmt == "latex" else f" {h} "
-        return r" \, " if self.fmt == "latex" else " "
+            return f" {self._hadamard(self.display.hadamard)} "
+        return self.words["juxtapose"]
 
     def _with_coeff(self, coeff, body: str, body_is_paren: bool) -> str:
         if coeff == 1:
@@ -212,7 +190,7 @@ class _Common:
         b = self._print(base)
         if (
             not is_atomic(base)
-            or _top_level(b, "^")
+            or top_level(b, "^")
             or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints)
         ):
             b = self._paren(b)
@@ -273,28 +251,58 @@ class _Common:
         s = self._named(parent.name) if isinstance(parent, sp.MatrixSymbol) else self._paren(self._print(parent))
         start, stop, _ = expr.rowslice
         if isinstance(parent, sp.MatrixSymbol) and self.display.row(parent.name):
-            s = transposed(s, self.fmt, parent.name not in self.display.inline)
+            s = self._transposed(s, parent.name not in self.display.inline)
         return self._slice(s, start, stop)
 
     def _print_KroneckerDelta(self, expr):
-        return self.display.onehot
+        return self.words[self.display.onehot]
+
+    # -- written from each format's templates (`fragments` words) ---------------
+    def _paren(self, s: str) -> str:
+        return self.words["paren"].format(s)
+
+    def _sqrt(self, s: str) -> str:
+        return self.words["sqrt"].format(s)
+
+    def _slice(self, s: str, start, stop) -> str:
+        return self.words["slice"].format(s=s, start=start, stop=stop)
+
+    def _print_Indicator(self, expr):
+        return self.words["indicator_of"].format(self._print(expr.args[0]))
+
+    def _print_Max(self, expr):
+        return self.words["max"].format(", ".join(self._print(a) for a in expr.args))
+
+    def _print_Min(self, expr):
+        return self.words["min"].format(", ".join(self._print(a) for a in expr.args))
+
+    def _sum(self, j: str, body: str) -> str:
+        return self.words["sum"].format(j=j, body=body)
+
+    def _print_Sum(self, expr):
+        (j, _, _), body = expr.limits[0], expr.function
+        s = self._print(body)
+        return self._sum(self._print(j), self._paren(s) if isinstance(body, sp.Add) else s)
+
+    def _print_Indexed(self, expr):
+        idx = ", ".join(self._print(i) for i in expr.indices)
+        return self.words["indexed"].format(base=self._print(expr.base.label), idx=idx)
+
+    def _print_IndexedBase(self, expr):
+        return self._print(expr.label)
+
+    def _print_Identity(self, expr):
+        return self.words["identity"]
 
 
-class TextPrinter(_Common, StrPrinter):
+class TextPrinter(TextFragments, _Common, StrPrinter):
     """IR expression -> one line of text in a notation."""
 
     printmethod = "_symback_text"
-    fmt = "text"
-    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "display": Display()}
-
-    def _paren(self, s: str) -> str:
-        return f"({s})"
+    _default_settings: ClassVar[dict] = {**StrPrinter._default_settings, "display": Display(), "notation": None}
 
     def _call(self, fn: str, arg: str) -> str:
         return f"{fn}({arg})"
-
-    def _sqrt(self, s: str) -> str:
-        return f"sqrt({s})"
 
     def _power(self, b: str, e: str) -> str:
         return f"{b}^{e}" if re.fullmatch(r"-?\w+", e) else f"{b}^({e})"
@@ -309,31 +317,6 @@ class TextPrinter(_Common, StrPrinter):
 
     def _stack(self, rows) -> str:
         return "[" + "; ".join(", ".join(r) for r in rows) + "]"
-
-    def _slice(self, s: str, start, stop) -> str:
-        return f"{s}[{start}:{stop}]"
-
-    def _print_Indicator(self, expr):
-        return f"I[{self._print(expr.args[0])}]"
-
-    def _print_Max(self, expr):
-        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Min(self, expr):
-        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
-
-    def _print_Sum(self, expr):
-        (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        if isinstance(body, sp.Add):
-            s = f"({s})"
-        return f"sum_{self._print(j)} {s}"
-
-    def _print_Indexed(self, expr):
-        return f"{self._print(expr.base.label)}[{', '.join(self._print(i) for i in expr.indices)}]"
-
-    def _print_IndexedBase(self, expr):
-        return self._print(expr.label)
 
     def _print_Piecewise(self, expr):
         parts = []
@@ -350,26 +333,16 @@ class TextPrinter(_Common, StrPrinter):
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}" if expr.q != 1 else str(expr.p)
 
-    def _print_Identity(self, expr):
-        return "I"
 
-
-class LatexPrinter(_Common, _SympyLatex):
+class LatexPrinter(LatexFragments, _Common, _SympyLatex):
     """IR expression -> LaTeX (math mode) in a notation."""
 
     printmethod = "_symback_latex"
-    fmt = "latex"
-    _default_settings: ClassVar[dict] = {**_SympyLatex._default_settings, "display": Display(fmt="latex")}
-
-    def _paren(self, s: str) -> str:
-        return rf"\left({s}\right)"
+    _default_settings: ClassVar[dict] = {**_SympyLatex._default_settings, "display": Display(), "notation": None}
 
     def _call(self, fn: str, arg: str) -> str:
         name = {"sigma": r"\sigma"}.get(fn, rf"\operatorname{{{fn}}}")
         return rf"{name}\left({arg}\right)"
-
-    def _sqrt(self, s: str) -> str:
-        return rf"\sqrt{{{s}}}"
 
     def _power(self, b: str, e: str) -> str:
         return f"{b}^{{{e}}}"
@@ -382,32 +355,6 @@ class LatexPrinter(_Common, _SympyLatex):
     def _stack(self, rows) -> str:
         return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(r) for r in rows) + r" \end{bmatrix}"
 
-    def _slice(self, s: str, start, stop) -> str:
-        return rf"\left[{s}\right]_{{{start}:{stop}}}"
-
-    def _print_Indicator(self, expr):
-        return r"\mathbb{I}\left[" + self._print(expr.args[0]) + r"\right]"
-
-    def _print_Max(self, expr):
-        return r"\max\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
-
-    def _print_Min(self, expr):
-        return r"\min\left(" + ", ".join(self._print(a) for a in expr.args) + r"\right)"
-
-    def _print_Sum(self, expr):
-        (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        if isinstance(body, sp.Add):
-            s = self._paren(s)
-        return rf"\sum_{{{self._print(j)}}} {s}"
-
-    def _print_Indexed(self, expr):
-        base = self._print(expr.base.label)
-        return rf"\left[{base}\right]_{{{', '.join(self._print(i) for i in expr.indices)}}}"
-
-    def _print_IndexedBase(self, expr):
-        return self._print(expr.label)
-
     def _print_Piecewise(self, expr):
         rows = []
         for value, cond in expr.args:
@@ -419,15 +366,18 @@ class LatexPrinter(_Common, _SympyLatex):
         op = {"<=": r"\le", ">=": r"\ge", "!=": r"\ne", "==": "="}.get(expr.rel_op, expr.rel_op)
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
-    def _print_Identity(self, expr):
-        return r"\mathbf{I}"
 
+class UnicodePrinter(UnicodeFragments, TextPrinter):
+    """IR expression -> one line of Unicode text: ``Ω₃ᵀ ∂ℓ/∂f₃``, ``h₁²``, ``Σⱼ``, ``σ(f)``."""
 
-def printer(display: Display):
-    """The printer for a display's format."""
-    return (LatexPrinter if display.fmt == "latex" else TextPrinter)({"display": display})
+    printmethod = "_symback_unicode"
 
+    def _call(self, fn: str, arg: str) -> str:
+        name = {"sigma": "σ"}.get(fn, fn)
+        return f"{name}({arg})"
 
-def show(expr, display: Display) -> str:
-    """`expr` in the display's notation and format."""
-    return printer(display).doprint(expr)
+    def _power(self, b: str, e: str) -> str:
+        return b + (sup(e) or (f"^{e}" if re.fullmatch(r"-?\w+", e) else f"^({e})"))
+
+    def _sum(self, j: str, body: str) -> str:
+        return f"Σ{sub(j) or '_' + j} {body}"

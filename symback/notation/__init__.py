@@ -19,15 +19,16 @@ numerator layout is there for courses (and students) who write rows:
   a row (the Jacobian's shape), so ``delta_k = (delta_{k+1} W_{k+1}) ⊙ a'(f_k)^T``
   and ``dl/dW_k`` is laid out as ``h_{k-1} delta_k`` (the transpose of W).
 
-Adding a course is one `register_notation` call.
+Adding a course is one `register_notation` call. `nodes` maps an IR node to the
+quantity it holds (`term`) and spells it in a notation (`spell`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import SymbackError
-from .library import suggest
+from ..errors import SymbackError
+from ..library import suggest
 
 LAYOUTS = ("denominator", "numerator")
 
@@ -117,45 +118,72 @@ def layout_of(notation: Notation, layout: str | None) -> str:
     return layout
 
 
-register_notation(Notation(
-    name="udl",
-    title="Prince, Understanding Deep Learning (f_k, h_k, Omega_k, beta_k)",
-    layout="denominator",
-    pre=Symbol("f_{k}", r"\mathbf{{f}}_{{{k}}}", offset=-1),
-    act=Symbol("h_{k}", r"\mathbf{{h}}_{{{k}}}"),
-    weight=Symbol("Omega_{k}", r"\boldsymbol{{\Omega}}_{{{k}}}", offset=-1),
-    bias=Symbol("beta_{k}", r"\boldsymbol{{\beta}}_{{{k}}}", offset=-1),
-    loss=Symbol("l", r"\ell"),
-    input=Symbol("x", r"\mathbf{{x}}"),
-    activation_fn="a",
-))
+register_notation(
+    Notation(
+        name="udl",
+        title="Prince, Understanding Deep Learning (f_k, h_k, Omega_k, beta_k)",
+        layout="denominator",
+        pre=Symbol("f_{k}", r"\mathbf{{f}}_{{{k}}}", offset=-1),
+        act=Symbol("h_{k}", r"\mathbf{{h}}_{{{k}}}"),
+        weight=Symbol("Omega_{k}", r"\boldsymbol{{\Omega}}_{{{k}}}", offset=-1),
+        bias=Symbol("beta_{k}", r"\boldsymbol{{\beta}}_{{{k}}}", offset=-1),
+        loss=Symbol("l", r"\ell"),
+        input=Symbol("x", r"\mathbf{{x}}"),
+        activation_fn="a",
+    )
+)
 
-register_notation(Notation(
-    name="cs229",
-    title="CS229 notes (z^[k], a^[k], W^[k], b^[k], delta^[k], J)",
-    layout="denominator",
-    pre=Symbol("z^[{k}]", r"z^{{[{k}]}}"),
-    act=Symbol("a^[{k}]", r"a^{{[{k}]}}"),
-    weight=Symbol("W^[{k}]", r"W^{{[{k}]}}"),
-    bias=Symbol("b^[{k}]", r"b^{{[{k}]}}"),
-    loss=Symbol("J", "J"),
-    error=Symbol("delta^[{k}]", r"\delta^{{[{k}]}}"),
-    input=Symbol("x", "x"),
-    activation_fn="g",
-    hadamard="∘",
-))
+register_notation(
+    Notation(
+        name="cs229",
+        title="CS229 notes (z^[k], a^[k], W^[k], b^[k], delta^[k], J)",
+        layout="denominator",
+        pre=Symbol("z^[{k}]", r"z^{{[{k}]}}"),
+        act=Symbol("a^[{k}]", r"a^{{[{k}]}}"),
+        weight=Symbol("W^[{k}]", r"W^{{[{k}]}}"),
+        bias=Symbol("b^[{k}]", r"b^{{[{k}]}}"),
+        loss=Symbol("J", "J"),
+        error=Symbol("delta^[{k}]", r"\delta^{{[{k}]}}"),
+        input=Symbol("x", "x"),
+        activation_fn="g",
+        hadamard="∘",
+    )
+)
 
-register_notation(Notation(
-    name="foml",
-    title="FoML, Backpropagation (s^(l), x^(l), W^(l), b^(l))",
-    # FoML defines Jacobians numerator-style but backpropagates columns,
-    # [dl/dx^(2)] = J^T [dl/dx^(3)]: the gradients are in denominator layout
-    layout="denominator",
-    pre=Symbol("s^({k})", r"\mathbf{{s}}^{{({k})}}"),
-    act=Symbol("x^({k})", r"\mathbf{{x}}^{{({k})}}"),
-    weight=Symbol("W^({k})", r"W^{{({k})}}"),
-    bias=Symbol("b^({k})", r"\mathbf{{b}}^{{({k})}}"),
-    loss=Symbol("l", r"\mathcal{{L}}"),
-    input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
-    activation_fn="theta",
-))
+register_notation(
+    Notation(
+        name="foml",
+        title="FoML, Backpropagation (s^(l), x^(l), W^(l), b^(l))",
+        # FoML defines Jacobians numerator-style but backpropagates columns,
+        # [dl/dx^(2)] = J^T [dl/dx^(3)]: the gradients are in denominator layout
+        layout="denominator",
+        pre=Symbol("s^({k})", r"\mathbf{{s}}^{{({k})}}"),
+        act=Symbol("x^({k})", r"\mathbf{{x}}^{{({k})}}"),
+        weight=Symbol("W^({k})", r"W^{{({k})}}"),
+        bias=Symbol("b^({k})", r"\mathbf{{b}}^{{({k})}}"),
+        loss=Symbol("l", r"\mathcal{{L}}"),
+        input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
+        activation_fn="theta",
+    )
+)
+
+
+# the one node -> course-symbol map (after the presets it spells with)
+from .nodes import Idx, at, depth, spell, symbols, term, totals
+
+__all__ = [
+    "LAYOUTS",
+    "NOTATIONS",
+    "Idx",
+    "Notation",
+    "Symbol",
+    "at",
+    "depth",
+    "get",
+    "layout_of",
+    "register_notation",
+    "spell",
+    "symbols",
+    "term",
+    "totals",
+]

@@ -1,0 +1,287 @@
+"""The one map from an IR node to the course quantity it holds, and that quantity's spelling.
+
+Input: a graph (forward and adjoint nodes with typed `Meta`) and a node name.
+Output: a `Term`, a format-free description of the symbol (``Quantity("pre",
+2)``, ``Error(2)``, ``Grad(Quantity("weight", 1))``, ``Own("x3")``). A
+`Notation` spells a term in its two template formats, ``"text"`` and
+``"latex"``: ``spell(nt, Error(2), "text")`` is ``delta^[2]`` in CS229 and
+``dl/df_1`` in UDL. Render's printers, teach's symbols and check's names all
+take their symbols from here, so a node is named the same way everywhere.
+
+Layers are the IR's (CS229 indexing, ``h_0 = x``); a notation shifts them
+(`Symbol.offset`). A layer may be symbolic: `Idx` is the general ``k`` (plus
+a shift) of a recursion line such as ``delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k+1})``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sympy as sp
+
+#: kinds that have a minibatch matrix (one column per sample); parameters do not
+BATCHED = ("pre", "act", "input", "target")
+
+
+class Idx:
+    """A symbolic layer index ``k`` (plus a shift) that notation templates can format."""
+
+    def __init__(self, shift: int = 0):
+        self.shift = shift
+
+    def __add__(self, n: int) -> Idx:
+        return Idx(self.shift + n)
+
+    __radd__ = __add__
+
+    def __sub__(self, n: int) -> Idx:
+        return Idx(self.shift - n)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Idx) and other.shift == self.shift
+
+    def __hash__(self) -> int:
+        return hash(("Idx", self.shift))
+
+    def __format__(self, spec: str) -> str:
+        return "k" if not self.shift else f"k{self.shift:+d}"
+
+
+# -- terms: what a node's symbol is, before any format ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """A quantity the notation names: kind pre/act/weight/bias/input/target at IR layer `layer`."""
+
+    kind: str
+    layer: int | Idx | None = None
+    batch: bool = False  # the minibatch matrix (H_1, X), not the per-sample vector
+
+
+@dataclass(frozen=True)
+class Loss:
+    batch: bool = False  # the batch loss L (mean or sum of the per-sample losses)
+
+
+@dataclass(frozen=True)
+class Error:
+    """The error term dl/d(pre) of a layer: the course's delta if it names one."""
+
+    layer: int | Idx
+    batch: bool = False
+
+
+@dataclass(frozen=True)
+class Grad:
+    """The derivative of the loss by a quantity: dl/dq."""
+
+    of: object
+    batch: bool = False
+
+
+@dataclass(frozen=True)
+class Share:
+    """One consumer's share of a gradient that branches: dl/dx1 (via m)."""
+
+    whole: object
+    via: object
+
+
+@dataclass(frozen=True)
+class Own:
+    """A value the notation has no symbol for, written from its IR name (a DAG's x3, m)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A function of a quantity, written as a call: sigma(f)."""
+
+    fn: str
+    arg: object
+
+
+@dataclass(frozen=True)
+class Template:
+    """The notation's own template for a kind at a layer, as written (h_0, not the input's x)."""
+
+    kind: str
+    layer: int | Idx | None = None
+
+
+@dataclass(frozen=True)
+class Prob:
+    """The softmax output p (P for a minibatch)."""
+
+    batch: bool = False
+
+
+# -- the map ---------------------------------------------------------------------------------------
+
+
+def at(graph) -> dict[tuple[str, int], str]:
+    """(kind, IR layer) -> forward node name, for every node of a layered network."""
+    return {(n.meta.kind, n.meta.layer): n.name for n in graph.forward() if n.meta.layer is not None}
+
+
+def depth(graph) -> int:
+    """The number of layers (0 for a DAG or an expression)."""
+    return max((k for (kind, k) in at(graph) if kind == "pre"), default=0)
+
+
+def totals(graph) -> dict[str, str]:
+    """Forward node -> its total adjoint (not one path's share)."""
+    return {n.of: n.name for n in graph.backward() if n.meta.path is None}
+
+
+def term(graph, name: str, batch: bool = False, layered: bool | None = None, deltas: bool = True) -> object:
+    """The course quantity node `name` holds, as a `Term`.
+
+    ``deltas=False`` writes an error term as the derivative it is (dJ/dz^[2], not delta^[2]).
+    """
+    layered = bool(depth(graph)) if layered is None else layered
+    node = graph[name]
+    if node.role == "adjoint":
+        of = graph[node.of]
+        kind, k = of.meta.kind, of.meta.layer
+        if node.meta.path is not None:
+            whole, via = totals(graph)[of.name], node.meta.path
+            return Share(term(graph, whole, batch, layered, deltas), term(graph, via, batch, layered, deltas))
+        if k is None and kind != "input":
+            return Grad(term(graph, of.name, batch, layered), batch)
+        if kind == "pre" and deltas:
+            return Error(k, batch)
+        if kind in ("pre", "act", "weight", "bias", "input"):
+            return Grad(Quantity(kind, k, batch and kind in BATCHED), batch)
+        return Grad(term(graph, of.name, batch, layered), batch)
+    kind, k = node.meta.kind, node.meta.layer
+    if kind == "input":  # a DAG may have several inputs: keep their names
+        return Quantity("input", None, batch) if layered else Own(name)
+    if kind in ("target", "label"):
+        return Quantity("target", None, batch)
+    if kind in ("weight", "bias", "pre", "act") and k is not None:
+        return Quantity(kind, k, batch and kind in BATCHED)
+    if kind == "loss":
+        return Loss(batch)
+    if kind == "softmax":
+        return Prob(batch)
+    if kind == "sigmoid":
+        return Applied("sigma", term(graph, node.args[0], batch, layered))
+    return Own(name)
+
+
+# -- spelling: a term in a notation's text or LaTeX templates ------------------------------------
+
+
+def _capital_text(s: str) -> str:
+    """h_1 -> H_1, delta -> Delta."""
+    return (s[0].upper() + s[1:]) if re.match(r"[A-Za-z]+", s) else s
+
+
+def _capital_latex(s: str) -> str:
+    r"""\mathbf{h}_{1} -> \mathbf{H}_{1}, \delta -> \Delta."""
+    m = re.match(r"(\\mathbf\{|\\boldsymbol\{)?(\\?)([A-Za-z]+)", s)
+    if not m:
+        return s
+    name = m.group(3)
+    return s[: m.start(3)] + name[0].upper() + name[1:] + s[m.end(3) :]
+
+
+def _delta_text(s: str) -> str:
+    return re.sub(r"^[A-Za-z]+", "Delta", s)
+
+
+def _delta_latex(s: str) -> str:
+    return re.sub(
+        r"^(\\mathbf\{[A-Za-z]\}|\\boldsymbol\{\\?[A-Za-z]+\}|\\?[A-Za-z]+)",
+        lambda m: r"\boldsymbol{\Delta}" if "bf" in m.group(1) or "bold" in m.group(1) else r"\Delta",
+        s,
+    )
+
+
+def _brace_compound(s: str) -> str:
+    """Text needs braces around a compound index: f_{k+1}, not f_k+1."""
+    return re.sub(r"_(k[+-]\d+)", r"_{\1}", s)
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How the parts of a term are joined in one template format."""
+
+    frac: str  # the derivative of top by bottom
+    share: str  # one path's share of a gradient
+    call: dict  # fn -> template of fn(arg)
+    prob: str
+    own: Callable[[str], str]
+    capital: Callable[[str], str]  # a vector's symbol -> its minibatch matrix
+    delta: Callable[[str], str]  # a symbol -> the batch error term's spelling (Delta)
+    index: Callable[[str], str]  # fix-up of a symbol with a symbolic index
+
+
+SPELLINGS = {
+    "text": Spelling(
+        frac="d{top}/d{bottom}",
+        share="{whole} (via {via})",
+        call={"sigma": "sigma({arg})"},
+        prob="{p}",
+        own=lambda name: name,
+        capital=_capital_text,
+        delta=_delta_text,
+        index=_brace_compound,
+    ),
+    "latex": Spelling(
+        frac=r"\frac{{\partial {top}}}{{\partial {bottom}}}",
+        share=r"{whole}\big|_{{{via}}}",
+        call={"sigma": r"\sigma\left({arg}\right)"},
+        prob=r"\mathbf{{{p}}}",
+        own=lambda name: sp.latex(sp.Symbol(name)),
+        capital=_capital_latex,
+        delta=_delta_latex,
+        index=lambda s: s,
+    ),
+}
+
+
+def spell(nt, t, fmt: str = "text") -> str:
+    """Term `t` in notation `nt`, in the notation's "text" or "latex" templates."""
+    sp_ = SPELLINGS[fmt]
+    if isinstance(t, Quantity):
+        if t.batch:
+            custom = nt.batch.get(t.kind)
+            s = custom.render(t.layer, fmt) if custom is not None else sp_.capital(nt.symbol(t.kind, t.layer, fmt))
+        else:
+            s = nt.symbol(t.kind, t.layer, fmt)
+        return sp_.index(s)
+    if isinstance(t, Loss):
+        s = nt.symbol("loss", None, fmt)
+        return "L" if t.batch and s in ("l", r"\ell") else s
+    if isinstance(t, Error):
+        if not t.batch:
+            return sp_.index(nt.error_term(t.layer, fmt))
+        custom = nt.batch.get("error")
+        if custom is not None:
+            return sp_.index(custom.render(t.layer, fmt))
+        base = nt.error.render(t.layer, fmt) if nt.error else nt.symbol("pre", t.layer, fmt)
+        return sp_.index(sp_.delta(base))
+    if isinstance(t, Grad):
+        return sp_.frac.format(top=spell(nt, Loss(t.batch), fmt), bottom=spell(nt, t.of, fmt))
+    if isinstance(t, Share):
+        return sp_.share.format(whole=spell(nt, t.whole, fmt), via=spell(nt, t.via, fmt))
+    if isinstance(t, Own):
+        return sp_.own(t.name)
+    if isinstance(t, Applied):
+        return sp_.call[t.fn].format(arg=spell(nt, t.arg, fmt))
+    if isinstance(t, Template):
+        return sp_.index(getattr(nt, t.kind).render(t.layer, fmt))
+    if isinstance(t, Prob):
+        return sp_.prob.format(p="P" if t.batch else "p")
+    raise TypeError(f"not a notation term: {t!r}")
+
+
+def symbols(nt, graph, fmt: str = "text", batch: bool = False) -> dict[str, str]:
+    """IR node name -> its symbol in notation `nt`, for every node of `graph`."""
+    return {n.name: spell(nt, term(graph, n.name, batch), fmt) for n in graph}

@@ -1,0 +1,147 @@
+"""Unicode (and Graphviz HTML) spellings of course symbols: ``Ω₂``, ``h₃``, ``x⁽⁰⁾``, ``∂ℓ/∂f₂``.
+
+Input: a notation term (`nodes`) or a LaTeX spelling from a notation
+template. Output: a `Sym` (base, subscript, superscript) that prints as
+Unicode text (``W^[2]`` where Unicode has no superscript bracket), as a
+Graphviz HTML label (``W<sup>[2]</sup>``) or as LaTeX. The one table of Greek
+letters lives here.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from .nodes import Applied, Error, Grad, Loss, Own, Prob, Quantity, Share, Template, spell
+
+_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
+_SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ"))
+GREEK = {
+    "alpha": "α",
+    "beta": "β",
+    "gamma": "γ",
+    "delta": "δ",
+    "epsilon": "ε",
+    "theta": "θ",
+    "lambda": "λ",
+    "mu": "μ",
+    "sigma": "σ",
+    "phi": "φ",
+    "psi": "ψ",
+    "omega": "ω",
+    "Omega": "Ω",
+    "Delta": "Δ",
+    "Sigma": "Σ",
+    "Phi": "Φ",
+    "Theta": "Θ",
+    "ell": "ℓ",
+}
+_CALLIGRAPHIC = {"L": "ℒ", "J": "𝒥"}
+
+
+def sub(text: str) -> str | None:
+    """``"12"`` -> ``"₁₂"``; None where Unicode has no subscript for a character."""
+    return "".join(_SUB[c] for c in text) if all(c in _SUB for c in text) else None
+
+
+def sup(text: str) -> str | None:
+    """``"(2)"`` -> ``"⁽²⁾"``; None where Unicode has no superscript for a character."""
+    return "".join(_SUP[c] for c in text) if all(c in _SUP for c in text) else None
+
+
+@dataclass(frozen=True)
+class Sym:
+    """A symbol with an optional subscript and superscript, e.g. Ω with sub 2, W with sup [2]."""
+
+    base: str
+    sub: str = ""
+    sup: str = ""
+    latex: str = ""  # the LaTeX spelling; built from the parts when empty
+
+    @property
+    def text(self) -> str:
+        """Unicode where every character has a sub/superscript form, else ``_x`` / ``^[2]``."""
+        out = self.base
+        if self.sub:
+            s = sub(self.sub)
+            out += s if s is not None else "_" + self.sub
+        if self.sup:
+            s = sup(self.sup)
+            out += s if s is not None else "^" + self.sup
+        return out
+
+    @property
+    def html(self) -> str:
+        """A Graphviz HTML label: Unicode where it exists, else real <sub>/<sup> tags."""
+        out = html.escape(self.base)
+        if self.sub:
+            s = sub(self.sub)
+            out += html.escape(s) if s is not None else f"<sub>{html.escape(self.sub)}</sub>"
+        if self.sup:
+            s = sup(self.sup)
+            out += html.escape(s) if s is not None else f"<sup>{html.escape(self.sup)}</sup>"
+        return out
+
+    @property
+    def tex(self) -> str:
+        if self.latex:
+            return self.latex
+        base = next((f"\\{k}" for k, v in GREEK.items() if v == self.base), self.base)
+        if len(self.base) > 1 and base == self.base:
+            base = rf"\mathrm{{{base}}}"
+        out = base + (f"_{{{_tex_text(self.sub)}}}" if self.sub else "")
+        return out + (f"^{{{self.sup}}}" if self.sup else "")
+
+
+def _tex_text(s: str) -> str:
+    return s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}"
+
+
+_LATEX = re.compile(
+    r"(?:\\(mathbf|boldsymbol|mathcal|mathrm)\{)?(\\?[A-Za-z]+)\}?(?:_\{([^{}]*)\})?(?:\^\{([^{}]*)\})?"
+)
+
+
+def from_latex(latex: str, fallback: str) -> Sym:
+    """A notation template's LaTeX (``\\boldsymbol{\\Omega}_{2}``, ``W^{[2]}``) as a `Sym`; else from text."""
+    m = _LATEX.fullmatch(latex)
+    if not m:
+        return from_name(fallback)
+    style, base, lo, hi = m.groups()
+    if base.startswith("\\"):
+        base = GREEK.get(base[1:], base[1:])
+    elif style == "mathcal":
+        base = _CALLIGRAPHIC.get(base, base)
+    return Sym(base, lo or "", hi or "", latex=latex)
+
+
+def from_name(name: str) -> Sym:
+    """A symbol from an IR name: ``x1`` -> x₁, ``beta2`` -> β₂, ``W_enc`` -> W_enc, ``dl`` -> dl."""
+    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name) or re.fullmatch(r"([A-Za-z]+)_([A-Za-z0-9]+)", name)
+    base, low = (m.group(1), m.group(2)) if m else (name, "")
+    return Sym(GREEK.get(base, base), low)
+
+
+def course(nt, t, fmt: str = "unicode") -> str:
+    """Term `t` of notation `nt` in Unicode (``fmt="unicode"``) or as a Graphviz HTML label (``"html"``)."""
+    from_sym = (lambda s: s.text) if fmt == "unicode" else (lambda s: s.html)
+    return _course(nt, t, from_sym)
+
+
+def _course(nt, t, out) -> str:
+    if isinstance(t, Error) and nt.error is None and nt.batch.get("error") is None and not t.batch:
+        t = Grad(Quantity("pre", t.layer), False)
+    if isinstance(t, (Quantity, Error, Template, Loss)):
+        return out(from_latex(spell(nt, t, "latex"), spell(nt, t, "text")))
+    if isinstance(t, Grad):
+        return f"∂{_course(nt, Loss(t.batch), out)}/∂{_course(nt, t.of, out)}"
+    if isinstance(t, Share):
+        return f"{_course(nt, t.whole, out)} (via {_course(nt, t.via, out)})"
+    if isinstance(t, Own):
+        return out(from_name(t.name))
+    if isinstance(t, Applied):
+        return f"{GREEK.get(t.fn, t.fn)}({_course(nt, t.arg, out)})"
+    if isinstance(t, Prob):
+        return "P" if t.batch else "p"
+    raise TypeError(f"not a notation term: {t!r}")

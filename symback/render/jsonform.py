@@ -1,0 +1,87 @@
+"""The JSON form of a derivation: its quantities with their symbols, and the document's sections.
+
+Stage: render. Input: a `Derivation`, a notation and the document built for
+it. Output: a dict (schema ``symback.derivation/1``) in which every symbol and
+formula is given twice, in text and in LaTeX, printed by the same page
+printers as `symback derive`.
+"""
+
+from __future__ import annotations
+
+from .document import Note
+from .pages import LatexPage, TextPage
+from .sections import Builder
+
+SCHEMA = "symback.derivation/1"
+
+
+def _shape_json(shape) -> list:
+    return [int(s) if isinstance(s, int) or getattr(s, "is_Integer", False) else str(s) for s in shape]
+
+
+def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> dict:
+    """The JSON form: the quantities of the IR with their symbols, and the rendered sections."""
+    text, tex = TextPage({"notation": nt}), LatexPage({"notation": nt})
+    b = Builder(d, nt, layout)
+    quantities = []
+    for n in d.graph:
+        of = d.graph[n.of] if n.role == "adjoint" else n
+        symbol, expr = b.node_symbol(n.name), n.expr
+        quantities.append(
+            {
+                "name": n.name,
+                "symbol": text.math(symbol),
+                "latex": tex.math(symbol),
+                "kind": of.meta.kind,
+                "layer": of.meta.layer,
+                "shape": _shape_json(n.shape),
+                "role": n.role,
+                "of": n.of,
+                "op": n.op,
+                "expr": None if expr is None else str(expr),
+                "expr_text": None if expr is None else text.math(b.rhs(n.name)),
+                "expr_latex": None if expr is None else tex.math(b.rhs(n.name)),
+            }
+        )
+    out = []
+    for sec in sections:
+        items = []
+        for it in sec.items:
+            if isinstance(it, Note):
+                items.append({"note": text.note(it), "note_latex": tex.note(it)})
+                continue
+            items.append(
+                {
+                    "name": it.name,
+                    "lhs": text.math(it.lhs),
+                    "op": text.math(it.op),
+                    "rhs": [text.math(r) for r in it.rhs],
+                    "shape": None if it.shape is None else text.math(it.shape),
+                    "where": text.note(it.where) if it.where else None,
+                    "lhs_latex": tex.math(it.lhs),
+                    "rhs_latex": [tex.math(r) for r in it.rhs],
+                }
+            )
+        out.append({"title": text.title(sec.title), "items": items})
+    return {
+        "schema": SCHEMA,
+        "network": _network_json(d.summary),
+        "notation": nt.name,
+        "layout": layout,
+        "form": "minibatch" if batch else "per-sample",
+        "params": list(d.params),
+        "gradients": dict(d.adjoints),
+        "quantities": quantities,
+        "sections": out,
+    }
+
+
+def _network_json(net) -> dict:
+    if not net.layered:
+        return {"dag": net.name, "reduction": net.reduction}
+    return {
+        "sizes": _shape_json(net.sizes),
+        "activations": [layer.activation for layer in net.layers],
+        "loss": net.loss.name,
+        "reduction": net.reduction,
+    }

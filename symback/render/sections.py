@@ -1,0 +1,477 @@
+"""Build the sections of a network's or DAG's derivation as a format-free document.
+
+Stage: render. Input: a `Derivation` (forward and backward IR nodes, its
+`Summary`), a notation preset, a layout and the per-sample or minibatch form.
+Output: `document.Section`s, the lecture's parts: the forward pass, the
+backward recursion (the error term of each layer, then the general line, e.g.
+CS229's ``delta^[k] = g'(z^[k]) ∘ (W^[k+1]T delta^[k+1])``), the parameter
+gradients (``dl/dW_k = delta_k h_{k-1}^T``) and the SGD update.
+
+Every right-hand side is the IR's own expression (`Shown`), so the
+activation's derivative reads as SymPy derived it (``I[f > 0]``,
+``h(1 - h)``); every symbol is the notation's term for its node
+(`symback.notation.nodes.term`). Nothing here knows a format: `pages` prints
+the document in each.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..ir import sym
+from ..nonsmooth import Indicator
+from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, spell, term, totals
+from .document import (
+    Alt,
+    Call,
+    Cat,
+    Dims,
+    Equation,
+    Hadamard,
+    Layers,
+    Math,
+    Note,
+    Paren,
+    Prose,
+    Scaled,
+    Section,
+    Shown,
+    Transposed,
+    Word,
+)
+from .printers import Display, TextPrinter, is_atomic
+
+
+class Builder:
+    """Builds the document for one derivation, notation, layout and form (per sample or minibatch)."""
+
+    def __init__(self, d, notation, layout: str, *, batch: bool = False):
+        self.d, self.nt, self.layout, self.batch = d, notation, layout, batch
+        self.g = d.graph
+        self.adj = totals(self.g)
+        self.at = at(self.g)
+        self.depth = depth(self.g)
+        self.display = self._display()
+
+    # -- symbols -------------------------------------------------------------
+    def sym(self, kind: str, k=None) -> Quantity:
+        return Quantity(kind, k, self.batch and kind in BATCHED)
+
+    @property
+    def loss(self) -> Loss:
+        return Loss(self.batch)
+
+    def error(self, k) -> Error:
+        return Error(k, self.batch)
+
+    def derivative(self, kind: str, k) -> Grad:
+        return Grad(self.sym(kind, k), self.batch)
+
+    def node_symbol(self, name: str):
+        """The notation's term for node `name` (`symback.notation.nodes.term`)."""
+        return term(self.g, name, self.batch, layered=bool(self.depth))
+
+    def same(self, a, b) -> bool:
+        """Whether two formulas read the same (their text spelling is the key)."""
+        return self.key(a) == self.key(b)
+
+    def key(self, fragment) -> str:
+        return TextPrinter({"notation": self.nt}).math(fragment)
+
+    def _display(self, **changes) -> Display:
+        names, vectors, adjoints = {}, set(), set()
+        for n in self.g:
+            if n.role == "forward" and n.meta.kind == "loss":
+                continue
+            names[n.name] = self.node_symbol(n.name)
+            if len(n.shape) >= 1:
+                vectors.add(n.name)
+            if n.role == "adjoint":
+                adjoints.add(n.name)
+        broadcast = {n.name for n in self.g.forward() if n.meta.kind == "bias"} if self.batch else set()
+        d = Display(
+            layout=self.layout,
+            names=names,
+            vectors=vectors,
+            adjoints=adjoints,
+            hadamard=self.nt.hadamard,
+            onehot="Onehot" if self.batch else "onehot",
+            broadcast=broadcast,
+        )
+        return d.but(**changes) if changes else d
+
+    def shape(self, name: str) -> Dims:
+        node = self.g[name]
+        shape = tuple(node.shape)
+        if len(shape) == 1:
+            of = self.g[node.of] if node.role == "adjoint" else node
+            stacked = self.batch and not (of.is_leaf and of.op == "param")
+            shape = (shape[0], "B" if stacked else 1)
+        if node.role == "adjoint" and self.layout == "numerator":
+            shape = shape[::-1]
+        return Dims(shape)
+
+    # -- right-hand sides ----------------------------------------------------
+    def linear(self, expr, display: Display | None = None) -> Shown:
+        display = display or self.display
+        if display.layout == "numerator" and _has_adjoint(expr, display):
+            expr = expr.T
+        return Shown(expr, display)
+
+    def ew(self, expr, display: Display | None = None):
+        """An elementwise expression; in numerator layout, its transpose (adjoints are rows)."""
+        display = display or self.display
+        if display.layout != "numerator":
+            return Shown(expr, display)
+        adj = display.adjoints | display.inline
+        coeff, rest = expr.as_coeff_Mul()
+        factors = sp.Mul.make_args(rest)
+        rows = [f for f in factors if isinstance(f, sp.Symbol) and f.name in adj]
+        others = [f for f in factors if f not in rows]
+        if isinstance(rest, sp.Add) and all(isinstance(t, sp.Symbol) and t.name in adj for t in rest.args):
+            return Shown(expr, display)
+        parts = [Shown(f, display) for f in rows]
+        if others:
+            o = sp.Mul(*others)
+            atomic = is_atomic(o) or (isinstance(o, sp.Pow) and is_atomic(o.base))
+            parts.append(Transposed(Shown(o, display), atomic))
+        body = Hadamard(tuple(parts))
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return Cat("-", body)
+        return Scaled(Shown(coeff, display), body)
+
+    def rhs(self, name: str, display: Display | None = None):
+        node = self.g[name]
+        display = display or self.display
+        if node.op == "loss":  # a scalar formula in components: no elementwise products
+            return Shown(loss_expr(node), display.but(vectors=set()))
+        if node.role != "adjoint":  # forward quantities are columns in either layout
+            return Shown(node.expr, display)
+        if node.op == "linear":
+            return self.linear(node.expr, display)
+        return self.ew(node.expr, display)
+
+    # -- sections --------------------------------------------------------------
+    def header(self) -> Section:
+        net, nt = self.d.summary, self.nt
+        s = Section("")
+        s.items.append(Note(["Network: ", Math(architecture(net)), ", loss ", *loss_name(net), "."]))
+        course = nt.title.split(" (")[0]
+        syms = [Quantity(kind, Idx(-getattr(nt, kind).offset)) for kind in ("pre", "act", "weight", "bias")]
+        listed = Cat("(", *[p for q in syms for p in (", ", q)][1:], ")")
+        s.items.append(Note([Alt([f"Notation: {nt.title}."], [f"Notation: {course} ", Math(listed)])]))
+        s.items.append(Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note())
+        s.items.append(self.legend())
+        return s
+
+    def layout_note(self) -> Note:
+        if self.depth:
+            hname = next((self.at[c] for c in (("act", 1), ("pre", 1)) if self.at.get(c) in self.adj), None)
+            wname = self.at[("weight", self.depth)]
+        else:  # a DAG: its first vector with a gradient and its first matrix parameter
+            hname = next((n.of for n in self.g.backward() if len(n.shape) == 1 and not self.g[n.of].is_leaf), None)
+            wname = next((p for p in self.d.params if len(self.g[p].shape) == 2), None)
+        if hname is None or wname is None or hname not in self.adj:
+            return Note([f"Layout: {self.layout}."])
+        h, dh = self.node_symbol(hname), self.node_symbol(self.adj[hname])
+        W, dW = self.node_symbol(wname), self.node_symbol(self.adj[wname])
+        if self.layout == "numerator":
+            return Note(
+                [
+                    "Layout: numerator. A derivative of the loss by a column vector is a row, the Jacobian's shape. ",
+                    Math(dh),
+                    " is a row, and ",
+                    Math(dW),
+                    " is laid out like the transpose of ",
+                    Math(W),
+                    ". The update subtracts its transpose.",
+                ]
+            )
+        return Note(
+            [
+                "Layout: denominator. A derivative has the shape of what it is taken with respect to. ",
+                Math(dh),
+                " is a column like ",
+                Math(h),
+                ", and ",
+                Math(dW),
+                " has the shape of ",
+                Math(W),
+                ".",
+            ]
+        )
+
+    def legend(self) -> Note:
+        parts = [Math(Word("hadamard")), " is the elementwise product; functions of vectors act elementwise."]
+        exprs = [n.expr for n in self.g if n.expr is not None]
+        if any(e.has(Indicator) for e in exprs):
+            parts += [" ", Math(Word("indicator")), " is 1 where c holds, else 0."]
+        if any(e.has(sp.KroneckerDelta) for e in exprs):
+            parts += [
+                " ",
+                Math(Word(self.display.onehot)),
+                " is the one-hot vector of the class y."
+                if not self.batch
+                else " holds the one-hot columns of the labels.",
+            ]
+        if self.batch:
+            parts += [
+                " A minibatch of B samples, one column per sample: ",
+                Math(self.sym("input")),
+                Alt([" has columns x_1, ..., x_B."], [" has the samples as columns."]),
+                " ",
+                Math(Word("one")),
+                " is a column of B ones.",
+            ]
+            rows = "row" if self.layout == "numerator" else "column"
+            parts += [" ", Math(self.error(self.depth)), f" stacks the per-sample error terms, one {rows} per sample."]
+        return Note(parts)
+
+    def forward(self) -> Section:
+        s = Section("Forward pass" + (" (one sample)" if not self.batch else " (minibatch)"))
+        for n in self.g.forward():
+            if n.is_leaf:
+                continue
+            kind = n.meta.kind
+            if kind == "loss":
+                if self.batch:
+                    reduce = Word("total" if self.d.summary.reduction == "sum" else "mean")
+                    body = Cat(reduce, " ", Loss(), "_i")
+                    s.items.append(Equation(self.loss, [body], self.shape(n.name), name=n.name))
+                    continue
+                s.items.append(Equation(self.loss, [self.rhs(n.name)], self.shape(n.name), name=n.name))
+                continue
+            rhs = [self.rhs(n.name)]
+            if kind == "softmax":
+                rhs.insert(0, Call("softmax", self.node_symbol(n.args[0])))
+            if kind == "sigmoid":
+                rhs = [Shown(n.expr, self._display(sigma=False))]
+            s.items.append(Equation(self.node_symbol(n.name), rhs, self.shape(n.name), name=n.name))
+        return s
+
+    def backward(self) -> Section:
+        s = Section("Backward pass (output layer first)")
+        params = {n.name for n in self.g.leaves("param")}
+        for n in self.g.backward():
+            if n.op == "seed" or n.of in params:
+                continue
+            lhs = self.node_symbol(n.name)
+            if self.batch:
+                if self.g[n.of].meta.kind != "pre":
+                    continue
+                rhs = self.rhs(n.name, self._inline_acts())
+                s.items.append(Equation(lhs, [rhs], self.shape(n.name), name=n.name))
+                continue
+            where = None
+            if n.meta.fused is not None:
+                where = Note(["(fused: the activation's derivative cancels)"])
+            s.items.append(Equation(lhs, [self.rhs(n.name)], self.shape(n.name), where, name=n.name))
+        s.items += self.recursion()
+        return s
+
+    def _inline_acts(self, display: Display | None = None) -> Display:
+        """Display in which each dl/dh_k is written out as its expression, in parentheses."""
+        display = display or self.display
+        names, inline = dict(display.names), set(display.inline)
+        for n in self.g.backward():
+            if self.g[n.of].meta.kind == "act":
+                names[n.name] = self.linear(n.expr, display) if n.op == "linear" else self.ew(n.expr, display)
+                inline.add(n.name)
+        return display.but(names=names, inline=inline)
+
+    def _generic(self, mapping: dict) -> Display:
+        return self.display.but(names={**self.display.names, **mapping})
+
+    def _for_layers(self, layers: list[int], kind: str = "pre") -> Note:
+        """``for k = 0, 1, 2`` in the notation's indexing."""
+        off = getattr(self.nt, kind).offset
+        return Note(["for ", Math(Layers(tuple(k + off for k in layers)))])
+
+    def _group(self, groups: list, line, k: int) -> None:
+        """Add layer k to the group of lines that read like `line` (or start one)."""
+        for other, layers in groups:
+            if self.same(other, line):
+                layers.append(k)
+                return
+        groups.append((line, [k]))
+
+    def recursion(self) -> list[Equation]:
+        """The general line delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k+1}), grouped by activation derivative."""
+        K = Idx(-self.nt.pre.offset)
+        groups: list = []
+        for k in range(1, self.depth):
+            pre, nxt = self.at.get(("pre", k)), self.at.get(("pre", k + 1))
+            err, err_next = self.adj.get(pre), self.adj.get(nxt)
+            if err is None or err_next is None:
+                continue
+            mapping = {
+                pre: self.sym("pre", K),
+                self.at[("weight", k + 1)]: self.sym("weight", K + 1),
+                err_next: self.error(K + 1),
+                err: self.error(K),
+            }
+            act = self.at.get(("act", k))
+            if act is not None:
+                mapping[act] = self.sym("act", K)
+            self._group(groups, self.rhs(err, self._inline_acts(self._generic(mapping))), k)
+        out = []
+        for line, layers in groups:
+            if len(layers) < 2 and len(groups) == 1 and self.depth <= 2:
+                continue  # one hidden layer: its line above already is the whole recursion
+            out.append(Equation(self.error(K), [line], where=self._for_layers(layers)))
+        return out
+
+    def gradients(self) -> Section:
+        s = Section("Parameter gradients")
+        for p in self.d.params:
+            node = self.g[self.d.adjoints[p]]
+            for via in self.g.backward():  # a shared parameter: one share per use, then their sum
+                if via.of == p and via.meta.path is not None and not self.batch:
+                    lhs = self.node_symbol(via.name)
+                    s.items.append(Equation(lhs, [self.rhs(via.name)], self.shape(via.name), name=via.name))
+            rhs = self.batch_grad(p) if self.batch else self.rhs(node.name)
+            s.items.append(Equation(self.node_symbol(node.name), [rhs], self.shape(node.name), name=node.name))
+        if not self.batch:
+            s.items += self.general_gradients()
+        elif self.d.summary.reduction == "sum":
+            s.items.append(
+                Note(["(reduction='sum': the batch loss is the sum of the per-sample losses, so there is no 1/B)"])
+            )
+        return s
+
+    def batch_grad(self, p: str):
+        node = self.g[self.d.adjoints[p]]
+        scale = Word("per_batch") if self.d.summary.reduction != "sum" else ""
+        if self.g[p].meta.kind == "bias":
+            if self.layout == "numerator":
+                return Cat(scale, Word("one_T"), " ", self.linear(node.expr))
+            return Cat(scale, Shown(node.expr, self.display), " ", Word("one"))
+        return Cat(scale, self.linear(node.expr))
+
+    def general_gradients(self) -> list:
+        """dl/dW_k = delta_k h_{k-1}^T and dl/db_k = delta_k, when every layer has the same form."""
+        if self.depth < 2:
+            return []
+        K = Idx(-self.nt.pre.offset)
+        lines: dict[str, list] = {"weight": [], "bias": []}
+        uses_input = False
+        for k in range(1, self.depth + 1):
+            err = self.adj.get(self.at[("pre", k)])
+            mapping = {err: self.error(K)}
+            for kind in ("weight", "bias"):
+                gnode = self.g[self.adj[self.at[(kind, k)]]]
+                for a in (a for a in gnode.args if a != err):
+                    a_kind = self.g[a].meta.kind
+                    if a_kind == "input":
+                        mapping[a] = Template("act", K - 1)
+                        uses_input = True
+                    elif a_kind in ("act", "pre"):
+                        mapping[a] = self.sym(a_kind, K - 1)
+                self._group(lines[kind], self.rhs(gnode.name, self._generic(mapping)), k)
+        out = []
+        for kind in ("weight", "bias"):
+            for line, layers in lines[kind]:
+                if len(layers) >= 2:
+                    out.append(Equation(self.derivative(kind, K), [line], where=self._for_layers(layers, kind)))
+        h0, x = Template("act", 0), Quantity("input")
+        if uses_input and out and spell(self.nt, h0) != spell(self.nt, x):
+            out.append(Note(["where ", Math(Cat(h0, " = ", x))]))
+        return out
+
+    def sgd(self) -> Section:
+        s = Section(["SGD update, learning rate ", Math(Word("alpha"))])
+        alpha, arrow = Word("alpha"), Word("arrow")
+        if not self.depth:  # not layered (a DAG): one update per parameter
+            for p in self.d.params:
+                P, grad = self.node_symbol(p), self.node_symbol(self.d.adjoints[p])
+                if self.layout == "numerator":
+                    grad = Transposed(grad, False)
+                s.items.append(Equation(P, [Cat(P, " - ", alpha, " ", grad)], op=arrow))
+            return s
+        general = self.depth > 1
+        K = Idx(-self.nt.pre.offset) if general else 1
+        for kind in ("weight", "bias"):
+            P, grad = self.sym(kind, K), self.derivative(kind, K)
+            if self.layout == "numerator":
+                grad = Transposed(grad, False)
+            where = self._for_layers(list(range(1, self.depth + 1)), kind) if general else None
+            s.items.append(Equation(P, [Cat(P, " - ", alpha, " ", grad)], op=arrow, where=where))
+        if not self.batch:
+            s.items += self.output_update(alpha, arrow)
+            verb = "sums" if self.d.summary.reduction == "sum" else "averages"
+            s.items.append(Note([f"A minibatch step {verb} these gradients over its B samples."]))
+        return s
+
+    def output_update(self, alpha, arrow) -> list:
+        """The output layer's update with its error term written out (the perceptron rule w <- w - alpha (sigma - y) x)."""
+        K = self.depth
+        err = self.adj.get(self.at[("pre", K)])
+        expr = self.g[err].expr
+        for _ in range(len(self.g)):  # substitute elementwise adjoints back to the loss: (a - y) ∘ I[z > 0]
+            ups = [s for s in expr.free_symbols if s.name in self.display.adjoints]
+            if not ups or any(self.g[s.name].op != "ew" for s in ups):
+                break
+            expr = expr.xreplace({s: self.g[s.name].expr for s in ups})
+        if any(s.name in self.display.adjoints for s in expr.free_symbols):
+            return []
+        coeff, rest = expr.as_coeff_Mul()
+        if not coeff.is_Number or coeff == -1:
+            coeff, rest = sp.Integer(1), expr
+        column = self.display.but(layout="denominator")
+        inner = Shown(rest, column)
+        column = column.but(names={**column.names, err: inner if is_atomic(rest) else Paren(inner)}, inline=set())
+        a = alpha if coeff == 1 else Cat(Shown(coeff, column), " ", alpha)
+        out = [Note(["The output layer, its error term written out:"])]
+        for kind in ("weight", "bias"):
+            g = self.g[self.adj[self.at[(kind, K)]]]
+            P = self.sym(kind, K)
+            out.append(Equation(P, [Cat(P, " - ", a, " ", Shown(g.expr, column))], op=arrow))
+        return out
+
+    def document(self) -> list[Section]:
+        return [self.header(), self.forward(), self.backward(), self.gradients(), self.sgd()]
+
+
+def _has_adjoint(expr, display: Display) -> bool:
+    names = {s.name for s in expr.free_symbols}
+    return bool(names & (display.adjoints | display.inline))
+
+
+def loss_expr(node):
+    """The loss formula; a sum over one output component is written without the sum."""
+    expr = node.expr
+    if node.meta.size == 1:
+
+        def one(s):
+            (j, lo, hi), body = s.limits[0], s.function
+            return body.xreplace({j: lo}) if lo == hi else s
+
+        expr = expr.replace(lambda e: isinstance(e, sp.Sum), one)
+        expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (0,), lambda e: sym(e.base.name))
+    return expr
+
+
+def architecture(net):
+    """``3 -> 4 (relu) -> 1``, or the DAG's name."""
+    if not net.layered:
+        return Prose(f"the DAG {net.name}" if net.name else "a DAG of modules")
+    parts: list = [str(net.sizes[0])]
+    for layer in net.layers:
+        parts.append(Word("to"))
+        if layer.is_identity:
+            parts.append(f"{layer.n_out}")
+        else:
+            parts += [f"{layer.n_out}", Word("space"), "(", Prose(layer.activation), ")"]
+    return Cat(*parts)
+
+
+def loss_name(net) -> list:
+    """The loss as note parts: its name, or a user's formula (as math)."""
+    loss = net.loss
+    if loss is None:
+        return ["as declared"]
+    if loss.name != "custom":
+        return [Alt([loss.name], [loss.name.replace("_", " ")])]
+    return [Math(Shown(loss.expr, Display())), " per output component"]
