@@ -15,8 +15,8 @@ the package does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import sympy as sp
 
@@ -146,7 +146,7 @@ class Derivation(Displayed):
         """The IR node holding d output / d `leaf`."""
         return self.graph[self.adjoints[leaf]]
 
-    def unsimplified(self) -> "Derivation":
+    def unsimplified(self) -> Derivation:
         """This derivation as the reverse sweep wrote it (the chain rule factor by factor); no re-derivation."""
         if not self.simplified:
             return self
@@ -166,6 +166,10 @@ class Derivation(Displayed):
     def compile(self, path, notation: str = "udl", dtype=None, force: bool = False):
         """Write the standalone Numba training module for this derivation to `path`, import it, return it."""
         return _provided("compile")(self, path, notation=notation, dtype=dtype, force=force)
+
+    def equations(self, notation: str = "udl") -> dict[str, str]:
+        """{node: "lhs = rhs"}: each derived node's equation as `symback derive` prints it (text)."""
+        return _provided("equations")(self, notation)
 
     def evaluate(self, params: dict, x, y) -> dict:
         """Every node's value for one sample, by the NumPy reference evaluator."""

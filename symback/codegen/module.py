@@ -9,7 +9,6 @@ Numba and follows the contract of DESIGN.md: ``PARAMS``, ``init_params``,
 
 from __future__ import annotations
 
-import sympy as sp
 
 from .. import __version__
 from . import naming
@@ -34,23 +33,8 @@ def choose_layouts(plan: Plan) -> list[tuple[str, int | None]]:
 
 
 def comments(d, notation: str) -> dict[str, str]:
-    """The equation each node implements, as `symback derive` prints it in `notation`."""
-    try:
-        from ..notation import get, layout_of
-        from ..render.network import Builder
-
-        nt = get(notation)
-        b = Builder(d, nt, layout_of(nt, None), "text")
-        out = {}
-        for n in d.graph:
-            if n.is_leaf or n.expr is None:
-                continue
-            lhs = b.node_symbol(n.name)
-            rhs = b.rhs(n.name)
-            out[n.name] = f"{lhs} = {rhs}"
-        return out
-    except ImportError:  # no renderer: the IR's own equations
-        return {n.name: f"{n.name} = {sp.sstr(n.expr)}" for n in d.graph if not n.is_leaf and n.expr is not None}
+    """The equation each node implements, as `symback derive` prints it in `notation` (render provides it)."""
+    return d.equations(notation)
 
 
 def _describe(d) -> str:

@@ -12,7 +12,7 @@ notation preset. The pipeline, one job per module:
   Unicode, LaTeX, Markdown, HTML); `jsonform`: the JSON form;
 - `network`: the entry points `render_derivation` and `equations`.
 
-Registers ``Derivation.render`` and ``Gradient.render`` / ``Table.render``.
+Registers ``Derivation.render``, ``Derivation.equations`` and ``Gradient.render`` / ``Table.render``.
 """
 
 from ..derivation import provides
@@ -23,3 +23,4 @@ __all__ = ["equations", "render_derivation", "render_gradient"]
 
 provides("render")(render_derivation)
 provides("render_gradient")(render_gradient)
+provides("equations")(equations)
