@@ -46,12 +46,13 @@ _RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=
 class _Built:
     """A node's result: a SymPy value, or the flat argument list of an Add/Mul not yet built."""
 
-    __slots__ = ("value", "flat", "kind", "digits", "exact_int")
+    __slots__ = ("value", "flat", "kind", "digits", "exact_int", "floats")
 
-    def __init__(self, value=None, flat=None, kind=None, digits=None, exact_int=False):
+    def __init__(self, value=None, flat=None, kind=None, digits=None, exact_int=False, floats=False):
         self.value, self.flat, self.kind = value, flat, kind
         self.digits = digits  # size estimate in decimal digits when the subtree is a number, else None
         self.exact_int = exact_int
+        self.floats = floats  # holds a decimal number (Float sums depend on the order of additions)
 
 
 def _number(node: Node) -> _Built:
@@ -65,7 +66,7 @@ def _number(node: Node) -> _Built:
         if math.isinf(f) or (f == 0 and mantissa):
             raise ParseError(f"the number {abbreviate(text, 30)} is out of range "
                              f"(limit 1e-{MAX_FLOAT_EXPONENT} to 1e{MAX_FLOAT_EXPONENT})", node.col)
-        return _Built(sp.Float(text), digits=1)
+        return _Built(sp.Float(text), digits=1, floats=True)
     digits = len(text.lstrip("0")) or 1
     if digits > MAX_DIGITS:
         raise ParseError(f"the number {abbreviate(text, 30)} has {digits:,} digits (limit {MAX_DIGITS:,})",
@@ -96,8 +97,11 @@ class Builder:
 
     def value(self, b: _Built):
         if b.flat is not None:
-            cls = sp.Add if b.kind == "Add" else sp.Mul
-            b.value, b.flat = cls(*b.flat, evaluate=False), None
+            if b.kind == "Add=":  # a sum evaluated at once: SymPy's Add is associative, a+b+c == Add(a, b, c)
+                b.value = sp.Add(*b.flat)
+            else:
+                b.value = (sp.Add if b.kind == "Add" else sp.Mul)(*b.flat, evaluate=False)
+            b.flat = None
         return b.value
 
     def _flat(self, b: _Built, kind: str) -> list:
@@ -119,6 +123,11 @@ class Builder:
         return self.value(done[id(root)])
 
     def _node(self, node: Node, args: list[_Built]) -> _Built:
+        built = self._make(node, args)
+        built.floats = built.floats or any(a.floats for a in args)
+        return built
+
+    def _make(self, node: Node, args: list[_Built]) -> _Built:
         kind = node.kind
         if kind == "num":
             return _number(node)
@@ -155,6 +164,13 @@ class Builder:
             exact_int = both_int
         else:
             exact_int = False
+        if self.evaluate and op in ("+", "-") and not left.floats and not right.floats:
+            # one Add of all terms instead of n growing ones (quadratic): exact sums are associative, so
+            # this is the sum Python's a + b + c built; products stay pairwise, because SymPy distributes
+            # a number over a sum only in a two-factor product, and decimals keep their order of addition
+            flat = self._flat(left, "Add=")
+            flat.append(self.value(right) if op == "+" else -self.value(right))
+            return _Built(flat=flat, kind="Add=", digits=digits, exact_int=exact_int)
         if self.evaluate or op in ("%", "//"):
             return _Built(_PYTHON_OPS[op](self.value(left), self.value(right)), digits=digits, exact_int=exact_int)
         if op in ("+", "-"):
