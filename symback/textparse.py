@@ -85,9 +85,10 @@ class ParseError(SymbackError):
 
 @dataclass
 class Token:
-    kind: str  # num name op end
+    kind: str  # num name op end error
     text: str
     col: int  # 1-based
+    error: ParseError | None = None  # an "error" token: raised when the parser reaches it
 
 
 @dataclass(eq=False)
@@ -132,7 +133,11 @@ def check_name(name: str, col: int) -> None:
 
 
 def tokenize(text: str, strict: bool = True) -> list[Token]:
-    """Tokens of `text`; with ``strict=False`` characters outside the grammar are skipped (for scanning names)."""
+    """Tokens of `text`; with ``strict=False`` characters outside the grammar are skipped (for scanning names).
+
+    Strict tokenizing stops at the first character outside the grammar with an "error" token, so that
+    the parser reports what it meets first (``Matrix([[x]])`` is refused as a matrix, not for its '[').
+    """
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the text has {len(text):,} characters (limit {MAX_LENGTH:,})")
     tokens, i, n = [], 0, len(text)
@@ -145,15 +150,17 @@ def tokenize(text: str, strict: bool = True) -> list[Token]:
                 what = _UNEXPECTED.get(ch, f"unexpected character {ch!r} (U+{ord(ch):04X})")
                 if ch == "." and prev not in ("name", "num") and not (tokens and tokens[-1].text == ")"):
                     what = "unexpected '.'"
-                raise ParseError(what, i + 1)
+                tokens.append(Token("error", ch, i + 1, ParseError(what, i + 1)))
+                return tokens
             i += 1
             continue
         kind = m.lastgroup
         if kind == "num":
             err = _number_error(text, i, m)
-            if err is not None and strict:
-                raise err
             tokens.append(Token("num", m.group(0), i + 1))
+            if err is not None and strict:
+                tokens.append(Token("error", text[m.end()], m.end() + 1, err))
+                return tokens
         elif kind == "name":
             tokens.append(Token("name", m.group(0), i + 1))
         elif kind == "op":
@@ -241,6 +248,8 @@ class _Parser:
         expect_operand, prev = True, None
         toks = self.tokens
         for k, tok in enumerate(toks):
+            if tok.error is not None:
+                raise tok.error
             t = tok.text
             if expect_operand:
                 if tok.kind == "num":
