@@ -39,8 +39,11 @@ _CALLABLE = _Functions(FUNCTIONS)
 
 def _unknown(text: str):
     def error(name: str) -> SymbackError:
-        known = list(FUNCTIONS) + list(library.ACTIVATIONS)
-        return SymbackError(f"unknown function {name[:40]!r} in {abbreviate(text)}{library.suggest(name, known)}")
+        known = list(dict.fromkeys([*FUNCTIONS, *library.ACTIVATIONS]))
+        hint = library.suggest(name, known)
+        if len(hint) > 150:  # the whole list: shortened, the README lists them all
+            hint = hint[:140].rsplit(",", 1)[0] + f", ... ({len(known)} functions)"
+        return SymbackError(f"unknown function {name[:40]!r} in {abbreviate(text)}{hint}")
     return error
 
 

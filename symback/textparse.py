@@ -67,12 +67,12 @@ COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 _UNARY_PREC = 4  # -x**2 is -(x**2), -x*y is (-x)*y, as in Python
 
 
-def abbreviate(text: str, limit: int = 60) -> str:
+def abbreviate(text: str, limit: int = 50) -> str:
     """`text` quoted for a message, shortened in the middle past `limit` characters."""
     r = repr(text)
     if len(r) <= limit:
         return r
-    return f"{r[:limit - 16]}...{r[-12:]} ({len(text):,} characters)"
+    return f"{r[:limit - 14]}...{r[-10:]} ({len(text):,} chars)"
 
 
 class ParseError(SymbackError):
