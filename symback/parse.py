@@ -17,7 +17,7 @@ import sympy as sp
 
 from . import library
 from .errors import SymbackError
-from .textbuild import CONSTANTS, FUNCTIONS, to_sympy
+from .textbuild import CONSTANTS, FUNCTIONS, read_expr, to_sympy
 from .textparse import ParseError, abbreviate, scan_names
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "abbreviate", "names_in_order", "number", "parse_expression",
@@ -76,13 +76,11 @@ def to_expr(value, where: str = "expression", evaluate: bool = True) -> sp.Expr:
     """A SymPy expression from text (read safely, never evaluated as Python) or from a Python/SymPy object.
 
     For callers that accept either: use it instead of ``sympy.sympify``, which runs text as code.
+    Text may call the activations too; `textbuild.read_expr` is the same without them, for `library`.
     """
     if isinstance(value, str):
         return parse_expression(value, where, evaluate)
-    try:
-        return sp.sympify(value, strict=True)
-    except (sp.SympifyError, TypeError, ValueError):
-        raise SymbackError(f"{where} {abbreviate(repr(value))} is not a SymPy expression") from None
+    return read_expr(value, where)
 
 
 def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:

@@ -123,7 +123,13 @@ class Builder:
         return self.value(done[id(root)])
 
     def _node(self, node: Node, args: list[_Built]) -> _Built:
-        built = self._make(node, args)
+        try:
+            built = self._make(node, args)
+        except (SymbackError, RecursionError):
+            raise
+        except Exception as exc:  # SymPy refuses some combinations (a boolean in a sum, ...)
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise ParseError(f"{type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}", node.col) from None
         built.floats = built.floats or any(a.floats for a in args)
         return built
 
@@ -217,11 +223,11 @@ class Builder:
             kwargs["evaluate"] = False
         try:
             out = fn(*values, **kwargs)
-        except SymbackError:
+        except (SymbackError, RecursionError):
             raise
         except Exception as exc:  # SymPy raises many types on wrong arguments
             detail = str(exc).splitlines()[0] if str(exc) else ""
-            raise ParseError(f"{node.text}(...): {type(exc).__name__}: {abbreviate(detail, 120)[1:-1]}",
+            raise ParseError(f"{node.text}(...): {type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}",
                              node.col) from None
         digits = sum(a.digits for a in args) if numeric and args else None
         return _Built(out, digits=digits)
@@ -242,3 +248,30 @@ def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
 
     tree = parse_tree(text, is_function)
     return Builder(evaluate, functions.__getitem__).build(tree)
+
+
+def read_expr(value, where: str = "expression", evaluate: bool = True, functions: Mapping[str, object] = FUNCTIONS):
+    """A SymPy expression from text (read by the allow-list parser, never run) or from a SymPy/Python value.
+
+    The safe replacement for ``sympy.sympify`` on anything a user may pass as text: sympify evaluates
+    strings as Python, and with ``strict=True`` (used here for non-text) it no longer turns arbitrary
+    objects into strings to evaluate. `functions` are the names callable in the text.
+    """
+    if isinstance(value, str):
+        if not value.strip():
+            raise SymbackError(f"{where} is empty")
+
+        def unknown(name: str) -> SymbackError:
+            return SymbackError(f"unknown function {name[:40]!r} in {where} {abbreviate(value)}")
+
+        try:
+            out = to_sympy(value, evaluate, functions, unknown)
+        except ParseError as exc:
+            raise SymbackError(f"could not parse {where} {abbreviate(value)}: {exc.detail}") from None
+        if not isinstance(out, sp.Expr):
+            raise SymbackError(f"{where} {abbreviate(value)} is not a scalar expression (got {type(out).__name__})")
+        return out
+    try:
+        return sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError, ValueError):
+        raise SymbackError(f"{where} {abbreviate(repr(value))} is not a SymPy expression") from None

@@ -214,11 +214,11 @@ class _Parser:
         else:
             right = self.values.pop()
             left = self.values.pop()
+            if op in COMPARISONS and (left.kind == "cmp" or right.kind == "cmp"):
+                raise ParseError("chained comparisons (a < b < c) are not supported", col)
             self._no_tuple(left)
             self._no_tuple(right)
             if op in COMPARISONS:
-                if left.kind == "cmp" or right.kind == "cmp":
-                    raise ParseError("chained comparisons (a < b < c) are not supported", col)
                 node = Node("cmp", op, col, [left, right])
             else:
                 node = Node("bin", op, col, [left, right])
@@ -232,6 +232,12 @@ class _Parser:
 
     @staticmethod
     def _no_tuple(node: Node) -> None:
+        """Tuples and comparisons are values only as arguments (Piecewise's pairs, Indicator's condition)."""
+        if node.kind == "cmp":
+            raise ParseError(f"a comparison ({node.text}) is not a number; write Indicator(a {node.text} b) "
+                             "for 1 where it holds, else 0", node.col)
+        if node.kind == "name" and node.text in ("True", "False", "None"):
+            raise ParseError(f"{node.text} is not a number (True and False are Piecewise conditions)", node.col)
         if node.kind == "tuple":
             raise ParseError("a parenthesized list (a, b) is only allowed as a function argument, "
                              "as in Piecewise((x, x > 0), (0, True))", node.col)

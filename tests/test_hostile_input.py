@@ -12,7 +12,8 @@ import pytest
 import sympy as sp
 
 import symback as sb
-from symback.parse import number, parse_expression, parse_program
+from symback.parse import number, parse_expression, parse_program, to_expr
+from symback.textbuild import read_expr
 from test_grad_cli import run
 
 EXAMPLES = __import__("pathlib").Path(__file__).resolve().parent.parent / "examples"
@@ -245,7 +246,18 @@ def test_python_api_strings_refuse_code(payload, tmp_path):
     _api_error(lambda: sb.grad(text))
     _api_error(lambda: sb.grad("x*y").at(x=text, y=1))
     _api_error(lambda: parse_program(f"q = {text}; f = q*x"))
+    _api_error(lambda: to_expr(text, "step q"))
+    _api_error(lambda: read_expr(text, "activation 'evil'"))
     assert not marker.exists()
+
+
+def test_safe_sympify_keeps_python_and_sympy_values():
+    x = sp.Symbol("x")
+    assert to_expr("x*relu(y)") == x * sp.Max(0, sp.Symbol("y"))
+    assert to_expr(3) == 3 and to_expr(x**2) == x**2 and to_expr(sp.Rational(1, 3)) == sp.Rational(1, 3)
+    assert read_expr("z*tanh(z)") == sp.Symbol("z") * sp.tanh(sp.Symbol("z"))
+    for bad in (object(), [1, 2]):  # sympify would have evaluated their str()
+        _api_error(lambda: to_expr(bad))
 
 
 # '#' starts a comment in a hand file, so "x # ..." is the valid (and wrong) formula "x" there
@@ -376,6 +388,13 @@ def test_relations_and_piecewise_parse_for_grad_too():
     ("__class__", "'__' are not allowed"),
     ("x +* y", "at column 4"),
     ("0 < x < 1", "chained comparisons"),
+    ("x*(y > 0)", "Indicator(a > b)"),
+    ("x + True", "True is not a number"),
+    ("sin(x, y)", "sin(...): TypeError"),
+    ("Max()", "needs an argument"),
+    ("()", "empty parentheses"),
+    ("(x, y)", "not a scalar expression"),
+    ("(x, y) + 1", "only allowed as a function argument"),
 ])
 def test_messages_say_what_and_where(text, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)").replace("*", r"\*")):
