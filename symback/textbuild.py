@@ -19,13 +19,9 @@ import sympy as sp
 
 from .errors import SymbackError
 from .nonsmooth import Indicator
-from .textparse import (MAX_DIGITS, MAX_EXPONENT, MAX_FLOAT_EXPONENT, Node, ParseError, abbreviate,
-                        parse_tree)
+from .textparse import MAX_DIGITS, MAX_EXPONENT, MAX_FLOAT_EXPONENT, Node, ParseError, abbreviate, parse_tree
 
-_SYMPY_FUNCTIONS = (
-    "exp log sqrt sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh erf "
-    "Abs Max Min sign Heaviside Piecewise floor ceiling atan2 cbrt"
-).split()
+_SYMPY_FUNCTIONS = ["exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "Abs", "Max", "Min", "sign", "Heaviside", "Piecewise", "floor", "ceiling", "atan2", "cbrt"]
 
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
 FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})
@@ -46,7 +42,7 @@ _RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=
 class _Built:
     """A node's result: a SymPy value, or the flat argument list of an Add/Mul not yet built."""
 
-    __slots__ = ("value", "flat", "kind", "digits", "exact_int", "floats")
+    __slots__ = ("digits", "exact_int", "flat", "floats", "kind", "value")
 
     def __init__(self, value=None, flat=None, kind=None, digits=None, exact_int=False, floats=False):
         self.value, self.flat, self.kind = value, flat, kind
@@ -127,7 +123,7 @@ class Builder:
             built = self._make(node, args)
         except (SymbackError, RecursionError):
             raise
-        except Exception as exc:  # SymPy refuses some combinations (a boolean in a sum, ...)
+        except Exception as exc:  # noqa: BLE001 - SymPy refuses combinations with many exception types
             detail = str(exc).splitlines()[0] if str(exc) else ""
             raise ParseError(f"{type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}", node.col) from None
         built.floats = built.floats or any(a.floats for a in args)
@@ -225,7 +221,7 @@ class Builder:
             out = fn(*values, **kwargs)
         except (SymbackError, RecursionError):
             raise
-        except Exception as exc:  # SymPy raises many types on wrong arguments
+        except Exception as exc:  # noqa: BLE001 - SymPy raises many types on wrong arguments
             detail = str(exc).splitlines()[0] if str(exc) else ""
             raise ParseError(f"{node.text}(...): {type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}",
                              node.col) from None

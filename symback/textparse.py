@@ -12,11 +12,12 @@ The grammar is an allow-list, Python's precedence, loosest first::
 Nothing else is read: no strings, attributes, subscripts, lambdas, keywords
 as syntax, or comprehensions. The parser is shunting-yard with explicit
 stacks (no recursion), so deep input is refused by a named limit rather than
-a RecursionError. `parse.build` turns the tree into SymPy objects.
+a RecursionError. `textbuild` turns the tree into SymPy objects.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ def _child_depth(child: Node, kind: str | None) -> int:
 
 
 class _Parser:
-    """Shunting-yard over the tokens; `calls(name)` says whether `name(` is an allowed call."""
+    """Shunting-yard over the tokens; `is_function(name, col)` raises unless `name(` is an allowed call."""
 
     def __init__(self, text: str, is_function):
         self.tokens = tokenize(text)
@@ -250,85 +251,84 @@ class _Parser:
             what = "')' without a matching '('" if tok.text == ")" else "',' outside a function's parentheses"
             raise ParseError(what, tok.col)
 
+    def _open(self, fn: Token | None, col: int) -> None:
+        """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple."""
+        self.ops.append(["group", col, fn, len(self.values), 0])
+        self.groups += 1
+        if self.groups > MAX_NESTING:
+            raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})", col)
+
+    def _operand(self, k: int, tok: Token, prev: Token | None) -> bool:
+        """`tok` where a value must start; True while a value is still expected."""
+        t = tok.text
+        if tok.kind == "num":
+            self.values.append(Node("num", t, tok.col))
+            return False
+        if tok.kind == "name":
+            check_name(t, tok.col)
+            if self.tokens[k + 1].text != "(":
+                self.values.append(Node("name", t, tok.col))
+                return False
+            self.is_function(t, tok.col)
+            self._open(tok, tok.col)
+            self.tokens[k + 1] = Token("skip", "(", self.tokens[k + 1].col)  # its '(' is taken
+            return True
+        if tok.kind == "skip":
+            return True
+        if t == "(":
+            self._open(None, tok.col)
+            return True
+        if t in ("-", "+"):
+            self.ops.append(("op", "neg" if t == "-" else "pos", _UNARY_PREC, tok.col))
+            return True
+        if t == ")" and prev is not None and prev.text == "(" and self.ops and self.ops[-1][0] == "group":
+            fn = self.ops[-1][2]
+            raise ParseError(f"{fn.text}() needs an argument" if fn else "empty parentheses '()'", prev.col)
+        raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}{_hint(tok, prev)}", tok.col)
+
+    def _operator(self, tok: Token, prev: Token | None) -> bool:
+        """`tok` after a complete value; True when a value must follow."""
+        t = tok.text
+        if tok.kind == "op" and t in BINARY:
+            prec, right = BINARY[t], t in ("**", "^")
+            while self.ops and self.ops[-1][0] == "op" and (
+                    self.ops[-1][2] > prec or (self.ops[-1][2] == prec and not right)):
+                self._reduce(self.ops.pop())
+            self.ops.append(("op", t, prec, tok.col))
+            return True
+        if t == ",":
+            self._close(tok)
+            self.ops[-1][4] += 1
+            return True
+        if t == ")":
+            self._close(tok)
+            _, _, fn, start, commas = self.ops.pop()
+            self.groups -= 1
+            args = self.values[start:]
+            del self.values[start:]
+            depth = max(a.depth for a in args) + 1
+            if fn is not None:
+                node = Node("call", fn.text, fn.col, args, depth)
+            else:
+                node = Node("tuple", "", tok.col, args, depth) if commas else args[0]
+            if node.depth > MAX_TREE_DEPTH:
+                raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels (limit {MAX_TREE_DEPTH})",
+                                 tok.col)
+            self.values.append(node)
+            return False
+        what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
+        raise ParseError(f"expected an operator but found {what}{_hint(tok, prev)}", tok.col)
+
     def parse(self) -> Node:
         expect_operand, prev = True, None
-        toks = self.tokens
-        for k, tok in enumerate(toks):
+        for k, tok in enumerate(self.tokens):
             if tok.error is not None:
                 raise tok.error
-            t = tok.text
-            if expect_operand:
-                if tok.kind == "num":
-                    self.values.append(Node("num", t, tok.col))
-                    expect_operand = False
-                elif tok.kind == "name":
-                    check_name(t, tok.col)
-                    if toks[k + 1].text == "(":
-                        self.is_function(t, tok.col)
-                        self.ops.append(["group", tok.col, tok, len(self.values), 0])
-                        self.groups += 1
-                        if self.groups > MAX_NESTING:
-                            raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})",
-                                             tok.col)
-                        toks[k + 1] = Token("skip", "(", toks[k + 1].col)
-                    else:
-                        self.values.append(Node("name", t, tok.col))
-                        expect_operand = False
-                elif t == "(" and tok.kind in ("op", "skip"):
-                    if tok.kind == "op":
-                        self.ops.append(["group", tok.col, None, len(self.values), 0])
-                        self.groups += 1
-                        if self.groups > MAX_NESTING:
-                            raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})",
-                                             tok.col)
-                elif t in ("-", "+"):
-                    self.ops.append(("op", "neg" if t == "-" else "pos", _UNARY_PREC, tok.col))
-                elif t == ")" and self.ops and self.ops[-1][0] == "group" and prev is not None \
-                        and prev.text == "(":
-                    group = self.ops[-1]
-                    if group[2] is not None:
-                        raise ParseError(f"{group[2].text}() needs an argument", tok.col)
-                    raise ParseError("empty parentheses '()'", prev.col)
-                else:
-                    raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}"
-                                     + _hint(tok, prev), tok.col)
-            else:
-                if tok.kind == "op" and t in BINARY:
-                    prec = BINARY[t]
-                    right = t in ("**", "^")
-                    while self.ops and self.ops[-1][0] == "op" and (
-                            self.ops[-1][2] > prec or (self.ops[-1][2] == prec and not right)):
-                        self._reduce(self.ops.pop())
-                    self.ops.append(("op", t, prec, tok.col))
-                    expect_operand = True
-                elif t == ")":
-                    self._close(tok)
-                    _, _, fn, start, commas = self.ops.pop()
-                    self.groups -= 1
-                    args = self.values[start:]
-                    del self.values[start:]
-                    depth = max(a.depth for a in args) + 1
-                    if fn is not None:
-                        node = Node("call", fn.text, fn.col, args, depth)
-                    elif commas:
-                        node = Node("tuple", "", tok.col, args, depth)
-                    else:
-                        node = args[0]
-                    if node.depth > MAX_TREE_DEPTH:
-                        raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels "
-                                         f"(limit {MAX_TREE_DEPTH})", tok.col)
-                    self.values.append(node)
-                elif t == ",":
-                    self._close(tok)
-                    self.ops[-1][4] += 1
-                    expect_operand = True
-                elif tok.kind == "end":
-                    break
-                else:
-                    what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
-                    raise ParseError(f"expected an operator but found {what}" + _hint(tok, prev), tok.col)
+            if tok.kind == "end":
+                break
+            expect_operand = self._operand(k, tok, prev) if expect_operand else self._operator(tok, prev)
             prev = tok
-        end = toks[-1]
+        end = self.tokens[-1]
         if expect_operand:
             raise ParseError(f"expected a number, a name or '(' but found the end{_hint(end, prev)}", end.col)
         while self.ops:
@@ -352,7 +352,7 @@ def scan_names(text: str) -> list[str]:
     on characters outside the grammar."""
     toks = tokenize(text, strict=False)
     seen: dict[str, None] = {}
-    for tok, nxt in zip(toks, toks[1:]):
+    for tok, nxt in itertools.pairwise(toks):
         if tok.kind == "name" and nxt.text != "(":
             seen.setdefault(tok.text)
     return list(seen)

@@ -315,7 +315,7 @@ def _parse_latex(prepared: str, text: str, where: str):
         raise SymbackError(f"{where}: LaTeX needs antlr4-python3-runtime==4.11 ({exc})") from None
     except RecursionError:
         raise SymbackError(f"{where}: the LaTeX formula nests too deeply (limit {MAX_NESTING} levels)") from None
-    except Exception as exc:  # LaTeXParsingError and antlr's own
+    except Exception as exc:  # noqa: BLE001 - LaTeXParsingError and antlr's own exceptions
         raise SymbackError(f"{where}: could not parse LaTeX {abbreviate(text.strip())}: {_where(text, exc)}") from None
 
 
@@ -333,7 +333,7 @@ def _where(text: str, exc: Exception) -> str:
     try:
         parse_latex(normalize(text), strict=True)
         lines = str(exc).splitlines()
-    except Exception as own:  # the user's text fails by itself: its message points into it
+    except Exception as own:  # noqa: BLE001 - the user's text fails by itself: its message points into it
         lines = str(own).splitlines()
         if len(lines) >= 3 and "^" in lines[2]:
             col = lines[2].index("^") + 1
