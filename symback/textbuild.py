@@ -21,7 +21,16 @@ from .errors import SymbackError
 from .nonsmooth import Indicator
 from .textparse import MAX_DIGITS, MAX_EXPONENT, MAX_FLOAT_EXPONENT, Node, ParseError, abbreviate, parse_tree
 
-_SYMPY_FUNCTIONS = ["exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "Abs", "Max", "Min", "sign", "Heaviside", "Piecewise", "floor", "ceiling", "atan2", "cbrt"]
+# by name when called, so a variable named gamma or beta stays a variable
+_SYMPY_FUNCTIONS = [
+    "exp", "log", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh",
+    "asinh", "acosh", "atanh", "erf", "Abs", "Max", "Min", "sign", "Heaviside", "Piecewise", "floor",
+    "ceiling", "atan2", "cbrt",
+    # every other elementwise function SymPy differentiates (issue 16)
+    "cot", "sec", "csc", "acot", "asec", "acsc", "coth", "sech", "csch", "acoth", "asech", "acsch",
+    "erfc", "erfi", "erfinv", "erfcinv", "gamma", "loggamma", "digamma", "trigamma", "polygamma",
+    "sinc", "besseli", "besselj", "besselk", "bessely", "Mod",
+]
 
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
 FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})

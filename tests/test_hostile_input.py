@@ -409,3 +409,13 @@ def test_numbers_stay_exact_and_bounded():
     for bad, why in [("9^9^9", "limit"), ("1e400", "out of range"), ("two", "not a number"), ("oo", "not a number")]:
         with pytest.raises(ValueError, match=why):
             number(bad, "--at x")
+
+
+@pytest.mark.parametrize("name, args", [
+    ("erfc", "x"), ("erfinv", "x"), ("loggamma", "x"), ("digamma", "x"), ("polygamma", "1, x"), ("sinc", "x"),
+    ("besseli", "1, x"), ("cot", "x"), ("sech", "x"), ("gamma", "x"), ("floor", "x"), ("ceiling", "x"),
+])
+def test_functions_sympy_differentiates_are_callable_by_name(name, args):
+    values = [sp.sympify(a) for a in args.split(", ")]  # trusted test literals
+    assert parse_expression(f"{name}({args})") == getattr(sp, name)(*values)
+    assert parse_program(f"{name}({args}) + gamma").free_symbols == {sp.Symbol("x"), sp.Symbol("gamma")}
