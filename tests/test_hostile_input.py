@@ -75,8 +75,6 @@ def _one_line(code, out, err, expect=2):
     assert code == expect, (code, out[:300], err[:300])
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("symback: error: "), err[:500]
-    if len(lines[0]) >= 300 and "is not a name in" in lines[0]:
-        pytest.xfail("check/names.py lists every valid name in this message (over 300 characters)")
     assert len(lines[0]) < 300, lines[0]
 
 
