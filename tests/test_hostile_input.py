@@ -417,3 +417,20 @@ def test_functions_sympy_differentiates_are_callable_by_name(name, args):
     values = [{"x": sp.Symbol("x"), "1": sp.Integer(1)}[a] for a in args.split(", ")]
     assert parse_expression(f"{name}({args})") == getattr(sp, name)(*values)
     assert parse_program(f"{name}({args}) + gamma").free_symbols == {sp.Symbol("x"), sp.Symbol("gamma")}
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "is a directory"),
+    ("df/dx = z\x00\n", "NUL character"),
+    ("df/dx = z\n" * 1001, "limit 1,000"),
+    ("# comment\n" + "x" * 1_000_001, "limit 1,000,000"),
+])
+def test_hand_files_that_are_not_derivations_are_refused_in_one_line(content, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if content is None:
+        (tmp_path / "hand.txt").mkdir()
+    else:
+        (tmp_path / "hand.txt").write_text(content, encoding="utf-8")
+    code, out, err = run("check", "(x + y)*z", "--hand", "hand.txt")
+    _one_line(code, out, err)
+    assert message in err
