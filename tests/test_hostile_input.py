@@ -434,3 +434,12 @@ def test_hand_files_that_are_not_derivations_are_refused_in_one_line(content, me
     code, out, err = run("check", "(x + y)*z", "--hand", "hand.txt")
     _one_line(code, out, err)
     assert message in err
+
+
+@pytest.mark.parametrize("command", ["explain", "draw"])
+@pytest.mark.parametrize("payload", PAYLOADS[::4], ids=IDS[::4])
+def test_teaching_commands_refuse_code(command, payload, tmp_path):
+    text, marker = _payload(payload, tmp_path)
+    extra = ["-o", str(tmp_path / "c.svg")] if command == "draw" else []
+    _one_line(*run(command, *extra, *(["--"] if text.startswith("-") else []), text))
+    assert not marker.exists() and not (tmp_path / "c.svg").exists()
