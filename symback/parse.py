@@ -1,99 +1,86 @@
 """Text to SymPy: expressions, ``name = expr`` programs, points and name lists.
 
-Bare names become symbols (so ``beta``, ``gamma``, ``I``, ``S`` and
-``N`` are variables, as in a lecture, not SymPy's special objects); a name
-followed by ``(`` must be a known function: SymPy's elementary functions,
-``Max``/``Min``/``Abs``, or a named activation (``relu``, ``sigmoid``, ...,
-plus any registered with `register_activation`). ``pi`` and ``E`` are the
-constants.
+Bare names become symbols (so ``beta``, ``gamma``, ``I``, ``S``, ``N`` and
+even ``lambda`` are variables, as in a lecture, not SymPy's special objects);
+a name followed by ``(`` must be a known function: SymPy's elementary
+functions, ``Max``/``Min``/``Abs``, or a named activation (``relu``,
+``sigmoid``, ..., plus any registered with `register_activation`). ``pi``
+and ``E`` are the constants. No text is ever evaluated as Python: `textparse`
+reads it against an allow-list grammar and `textbuild` builds the SymPy tree.
 """
 
 from __future__ import annotations
 
-import io
 import keyword
-import tokenize
 
 import sympy as sp
-from sympy.parsing.sympy_parser import parse_expr
 
 from . import library
 from .errors import SymbackError
-from .nonsmooth import Indicator
+from .textbuild import CONSTANTS, FUNCTIONS, read_expr, to_sympy
+from .textparse import ParseError, abbreviate, scan_names
 
-_SYMPY_FUNCTIONS = (
-    "exp log sqrt sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh erf "
-    "Abs Max Min sign Heaviside Piecewise floor ceiling atan2 cbrt"
-).split()
-
-FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
-FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator,
-                  "Matrix": sp.Matrix})  # parsed so that it can be refused with a clear message
-CONSTANTS = {"pi": sp.pi, "E": sp.E}
-# what parse_expr's generated code calls (numbers, and Add/Mul/Pow when evaluate=False)
-_GLOBALS = {n: getattr(sp, n) for n in ("Integer", "Float", "Rational", "Symbol", "Add", "Mul", "Pow")}
+__all__ = ["CONSTANTS", "FUNCTIONS", "abbreviate", "names_in_order", "number", "parse_expression",
+           "parse_names", "parse_point", "parse_program", "to_expr"]
 
 
-def _unevaluated(fn):
-    """`fn` called with evaluate=False where it is a SymPy class that accepts it."""
-    if isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator:
-        return lambda *args, **kw: fn(*args, **{**kw, "evaluate": False})
-    return fn
+class _Functions(dict):
+    """FUNCTIONS, then the activations as registered at the time of the lookup."""
+
+    def __contains__(self, name) -> bool:
+        return dict.__contains__(self, name) or name in library.ACTIVATIONS
+
+    def __getitem__(self, name):
+        return FUNCTIONS[name] if dict.__contains__(self, name) else library.ACTIVATIONS[name]
 
 
-def _namespace(text: str, evaluate: bool = True) -> dict:
-    """Map every identifier in `text` to a symbol, function or constant."""
-    names: dict[str, object] = {}
+_CALLABLE = _Functions(FUNCTIONS)
+
+
+def _unknown(text: str):
+    def error(name: str) -> SymbackError:
+        known = list(dict.fromkeys([*FUNCTIONS, *library.ACTIVATIONS]))
+        hint = library.suggest(name, known)
+        if len(hint) > 150:  # the whole list: shortened, the README lists them all
+            hint = hint[:140].rsplit(",", 1)[0] + f", ... ({len(known)} functions)"
+        return SymbackError(f"unknown function {name[:40]!r} in {abbreviate(text)}{hint}")
+    return error
+
+
+def _read(text: str, where: str, evaluate: bool):
+    """`text` -> SymPy object; SymbackError naming `where`, the column and the limit or rule broken."""
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, IndentationError) as exc:
-        raise SymbackError(f"could not parse {text!r}: {exc.args[0]}") from None
-    for i, tok in enumerate(tokens):
-        if tok.type != tokenize.NAME or keyword.iskeyword(tok.string):
-            continue
-        name = tok.string
-        is_call = i + 1 < len(tokens) and tokens[i + 1].string == "("
-        if is_call:
-            names[name] = _function(name, text) if evaluate else _unevaluated(_function(name, text))
-        elif name in CONSTANTS:
-            names[name] = CONSTANTS[name]
-        else:
-            names[name] = sp.Symbol(name)
-    return names
-
-
-def _function(name: str, text: str):
-    if name in FUNCTIONS:
-        return FUNCTIONS[name]
-    if name in library.ACTIVATIONS:
-        return library.ACTIVATIONS[name]
-    known = list(FUNCTIONS) + list(library.ACTIVATIONS)
-    raise SymbackError(f"unknown function {name!r} in {text!r}{library.suggest(name, known)}")
+        return to_sympy(text.replace("\r", " "), evaluate, _CALLABLE, _unknown(text))
+    except ParseError as exc:
+        raise SymbackError(f"could not parse {where} {abbreviate(text)}: {exc.detail}") from None
 
 
 def parse_expression(text: str, where: str = "expression", evaluate: bool = True) -> sp.Expr:
-    """Parse one SymPy-syntax expression; ``^`` means power, as on paper.
+    """Parse one expression; ``^`` means power, as on paper.
 
     ``evaluate=False`` leaves the tree as written; the scalar front end
     evaluates it node by node, which keeps deep ``Max`` chains linear (SymPy
     compares each new ``Max`` with its whole subtree).
     """
+    if not isinstance(text, str):
+        raise SymbackError(f"{where} must be text, got {type(text).__name__}")
     if not text.strip():
         raise SymbackError(f"{where} is empty")
-    src = text.replace("^", "**")
-    try:
-        expr = parse_expr(src, local_dict=_namespace(src, evaluate), global_dict=_GLOBALS,
-                          evaluate=evaluate)
-    except SymbackError:
-        raise
-    except SyntaxError as exc:
-        col = f" at column {exc.offset}" if exc.offset else ""
-        raise SymbackError(f"could not parse {where} {text!r}: invalid syntax{col}") from None
-    except Exception as exc:  # SymPy raises many types on malformed input
-        raise SymbackError(f"could not parse {where} {text!r}: {type(exc).__name__}: {exc}") from None
+    expr = _read(text, where, evaluate)
     if isinstance(expr, (tuple, list, sp.MatrixBase)) or not isinstance(expr, sp.Expr):
-        raise SymbackError(f"{where} {text!r} is not a scalar expression (got {type(expr).__name__})")
+        raise SymbackError(f"{where} {abbreviate(text)} is not a scalar expression (got {type(expr).__name__})")
     return expr
+
+
+def to_expr(value, where: str = "expression", evaluate: bool = True) -> sp.Expr:
+    """A SymPy expression from text (read safely, never evaluated as Python) or from a Python/SymPy object.
+
+    For callers that accept either: use it instead of ``sympy.sympify``, which runs text as code.
+    Text may call the activations too; `textbuild.read_expr` is the same without them, for `library`.
+    """
+    if isinstance(value, str):
+        return parse_expression(value, where, evaluate)
+    return read_expr(value, where)
 
 
 def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
@@ -103,13 +90,14 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
         raise SymbackError("expression is empty")
     if not any(_assignment(p) for p in parts):
         if len(parts) > 1:
-            raise SymbackError(f"expected one expression or 'name = expr' steps separated by ';', got {text!r}")
+            raise SymbackError(f"expected one expression or 'name = expr' steps separated by ';', "
+                               f"got {abbreviate(text)}")
         return parse_expression(parts[0], evaluate=False)
     steps = []
     for i, part in enumerate(parts, 1):
         split = _assignment(part)
         if not split:
-            raise SymbackError(f"step {i} {part!r}: expected 'name = expression'")
+            raise SymbackError(f"step {i} {abbreviate(part)}: expected 'name = expression'")
         name, rhs = split
         steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
     return steps
@@ -122,14 +110,15 @@ def _assignment(part: str):
     name = name.strip()
     if rhs.startswith("=") or name.endswith(("<", ">", "!")):
         return None
-    if not name.isidentifier() or keyword.iskeyword(name):
-        raise SymbackError(f"{name!r} in {part!r} is not a valid name for a step (use a Python identifier)")
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        raise SymbackError(f"{abbreviate(name, 40)} in {abbreviate(part)} is not a valid name for a step "
+                           "(use a Python identifier, not a keyword)")
     return name, rhs.strip()
 
 
 def names_in_order(text: str) -> list[str]:
-    """Identifiers of `text` in order of first appearance (function names excluded)."""
-    return [n for n, v in _namespace(text).items() if isinstance(v, sp.Symbol)]
+    """Identifiers of `text` in order of first appearance (function names, constants excluded)."""
+    return [n for n in scan_names(text) if n not in CONSTANTS and n not in ("True", "False", "None")]
 
 
 def parse_names(text: str, option: str = "--wrt") -> list[str]:
@@ -139,7 +128,7 @@ def parse_names(text: str, option: str = "--wrt") -> list[str]:
         raise SymbackError(f"{option} is empty: give names separated by commas, e.g. {option} x,y")
     for n in names:
         if not n.isidentifier():
-            raise SymbackError(f"{option}: {n!r} is not a variable name")
+            raise SymbackError(f"{option}: {abbreviate(n, 40)} is not a variable name")
     return names
 
 
@@ -150,9 +139,10 @@ def parse_point(text: str, option: str = "--at") -> dict[str, sp.Expr]:
         name, eq, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not eq or not name or not value:
-            raise SymbackError(f"{option}: {item!r} should look like name=number, e.g. {option} x=-2,y=5")
+            raise SymbackError(f"{option}: {abbreviate(item, 40)} should look like name=number, "
+                               f"e.g. {option} x=-2,y=5")
         if not name.isidentifier():
-            raise SymbackError(f"{option}: {name!r} is not a variable name")
+            raise SymbackError(f"{option}: {abbreviate(name, 40)} is not a variable name")
         if name in point:
             raise SymbackError(f"{option}: {name!r} is given twice")
         point[name] = number(value, f"{option} {name}")
@@ -166,17 +156,29 @@ def number(value, where: str) -> sp.Expr:
     if isinstance(value, bool):
         raise SymbackError(f"{where}: {value!r} is not a number")
     if isinstance(value, str):
+        if not value.strip():
+            raise SymbackError(f"{where}: {value!r} is not a number")
         try:
-            v = parse_expr(value.replace("^", "**"), local_dict=dict(CONSTANTS), evaluate=True)
-        except Exception:
-            raise SymbackError(f"{where}: {value!r} is not a number") from None
+            v = to_sympy(value.replace("\r", " "), True, _CALLABLE, _unknown(value))
+        except ParseError as exc:
+            raise SymbackError(f"{where}: {abbreviate(value, 40)} is not a number ({exc.detail})") from None
+        except SymbackError:
+            raise SymbackError(f"{where}: {abbreviate(value, 40)} is not a number (unknown function)") from None
     else:
         try:
-            v = sp.sympify(value)
-        except (sp.SympifyError, TypeError):
-            raise SymbackError(f"{where}: {value!r} is not a number") from None
+            v = sp.sympify(value, strict=True)
+        except (sp.SympifyError, TypeError, ValueError):
+            raise SymbackError(f"{where}: {_shown(value)} is not a number") from None
     if not isinstance(v, sp.Expr) or v.free_symbols or not v.is_number:
-        raise SymbackError(f"{where}: {value!r} is not a number")
+        raise SymbackError(f"{where}: {_shown(value)} is not a number")
     if v.is_real is False or v.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-        raise SymbackError(f"{where}: {value!r} is not a finite real number")
+        raise SymbackError(f"{where}: {_shown(value)} is not a finite real number")
     return v
+
+
+def _shown(value) -> str:
+    """`value` for a message: text quoted and shortened, other values as their repr, shortened."""
+    if isinstance(value, str):
+        return abbreviate(value, 40)
+    r = repr(value)
+    return r if len(r) <= 40 else abbreviate(r, 40)[1:-1]

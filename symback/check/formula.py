@@ -20,10 +20,16 @@ that is a function (``relu``, ``sigma``, ``g``, ...) is a call, and a prime
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 from ..errors import SymbackError
+from ..textparse import MAX_DIGITS, abbreviate
+
+MAX_LENGTH = 5000  # characters of one hand formula
+MAX_NESTING = 50  # brackets inside each other (the parser recurses about eight frames per level)
+MAX_DEPTH = 200  # levels of the formula's tree (walk, show and replace recurse over it)
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,21 @@ def _name_token(m: re.Match, n: int, start: int) -> list[Token]:
     return toks
 
 
+def _number(text: str, where: str, pos: int) -> float:
+    digits = len(re.sub(r"[eE].*|\.", "", text).lstrip("0"))
+    if digits > MAX_DIGITS:
+        raise SymbackError(f"{where}: the number at column {pos + 1} has {digits:,} digits (limit {MAX_DIGITS:,})")
+    value = float(text)
+    if math.isinf(value) or (value == 0 and re.search(r"[1-9]", re.sub(r"[eE].*", "", text))):
+        raise SymbackError(f"{where}: the number {abbreviate(text, 30)} at column {pos + 1} is out of range "
+                           "(limit 1e-308 to 1e308)")
+    return value
+
+
 def tokenize(text: str, where: str) -> list[Token]:
-    tokens, i = [], 0
+    if len(text) > MAX_LENGTH:
+        raise SymbackError(f"{where}: the formula has {len(text):,} characters (limit {MAX_LENGTH:,})")
+    tokens, i, nesting = [], 0, 0
     while i < len(text):
         m = _TOKEN.match(text, i)
         if not m or m.end() == i:
@@ -138,7 +157,7 @@ def tokenize(text: str, where: str) -> list[Token]:
         if m.group("ws"):
             pass
         elif m.group("num"):
-            tokens.append(Token("num", m.group("num"), i, float(m.group("num"))))
+            tokens.append(Token("num", m.group("num"), i, _number(m.group("num"), where, i)))
         elif m.group("deriv"):
             loss = "".join(_GREEK.get(c, c) for c in m.group("loss"))
             toks = _name_token(m, 1, i)
@@ -155,6 +174,10 @@ def tokenize(text: str, where: str) -> list[Token]:
         else:
             p = m.group(0)
             tokens.append(Token("prime" if p in "'’" else "punct", p, i, p))
+            nesting += 1 if p in "([" else -1 if p in ")]" else 0
+            if nesting > MAX_NESTING:
+                raise SymbackError(f"{where}: brackets nest deeper than {MAX_NESTING} levels at column {i + 1} "
+                                   f"(limit {MAX_NESTING})")
         i = m.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
@@ -177,7 +200,7 @@ class Parser:
 
     def fail(self, what: str, tok: Token | None = None):
         tok = tok or self.tok
-        found = f"{tok.text!r}" if tok.kind != "end" else "the end of the formula"
+        found = abbreviate(tok.text, 40) if tok.kind != "end" else "the end of the formula"
         raise SymbackError(f"{self.where}: {what}, found {found} at column {tok.pos + 1}")
 
     def take(self, kind: str, value=None) -> Token:
@@ -191,9 +214,16 @@ class Parser:
         return self.tok.kind == kind and (not values or self.tok.value in values)
 
     def parse(self) -> Node:
-        node = self.cmp()
+        try:
+            node = self.cmp()
+        except RecursionError:  # long chains of ^ or unary minus; brackets are limited above
+            raise SymbackError(f"{self.where}: the formula nests deeper than {MAX_DEPTH} levels "
+                               f"(limit {MAX_DEPTH})") from None
         if not self.at("end"):
             self.fail("expected an operator or the end of the formula")
+        if depth(node) > MAX_DEPTH:
+            raise SymbackError(f"{self.where}: the formula nests deeper than {MAX_DEPTH} levels "
+                               f"(limit {MAX_DEPTH}); split it into named steps")
         return node
 
     def cmp(self) -> Node:
@@ -345,6 +375,16 @@ def show(node: Node) -> str:
     if op == "matmul" and (isinstance(a[1], Num) or show(a[1]).startswith("-")):
         sym = "*"
     return wrap(a[0], p) + sym + right
+
+
+def depth(node: Node) -> int:
+    """Levels of the tree under `node` (a leaf is 1), without recursion."""
+    most, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        most = max(most, d)
+        stack.extend((c, d + 1) for c in children(n))
+    return most
 
 
 def children(node: Node) -> tuple:

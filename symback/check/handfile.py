@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SymbackError
+from ..textparse import abbreviate
+
+MAX_BYTES = 1_000_000  # a hand file larger than this is not a student's derivation
+MAX_EQUATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -52,15 +56,25 @@ def read_hand(source) -> tuple[str, list[Equation]]:
     """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
         path = Path(source)
+        shown = abbreviate(str(source))
+        if path.is_dir():
+            raise SymbackError(f"--hand {shown} is a directory; give the hand file itself")
         if not path.is_file():
-            raise SymbackError(f"--hand {str(source)!r}: no such file")
+            raise SymbackError(f"--hand {shown}: no such file")
         try:
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                raise SymbackError(f"--hand {shown} has {size:,} bytes (limit {MAX_BYTES:,})")
             text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
-            raise SymbackError(f"--hand {str(source)!r}: cannot read it ({exc})") from None
+            raise SymbackError(f"--hand {shown}: cannot read it ({type(exc).__name__})") from None
         where = str(path)
     else:
         text, where = str(source), "hand formulas"
+        if len(text) > MAX_BYTES:
+            raise SymbackError(f"the hand formulas have {len(text):,} characters (limit {MAX_BYTES:,})")
+    if "\0" in text:
+        raise SymbackError(f"{abbreviate(where)} holds a NUL character; a hand file is text")
     equations = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = _strip_comment(raw).strip()
@@ -68,13 +82,15 @@ def read_hand(source) -> tuple[str, list[Equation]]:
             continue
         parts = _split(line)
         if parts is None:
-            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {line!r}")
+            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
         lhs, rhs = parts[0].strip(), parts[1].strip()
         if not lhs:
             raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
         if not rhs:
-            raise SymbackError(f"{where}:{number}: the right-hand side of {lhs} is empty")
+            raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
         equations.append(Equation(number, lhs, rhs, where))
+        if len(equations) > MAX_EQUATIONS:
+            raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
     if not equations:
         raise SymbackError(f"{where}: no equations found; write one 'LHS = RHS' per line")
     return where, equations

@@ -17,6 +17,12 @@ indicators. So the text is prepared first, then parsed, then read back:
    ``parse_latex`` reads products;
 4. the SymPy tree, built unevaluated so factor order is kept, is read into
    the AST: ``X^{T}`` is a transpose, a product keeps its order.
+
+``parse_latex`` (its ANTLR backend) builds SymPy objects directly from the
+parse tree, never evaluating text as Python: function names come from a
+fixed list of LaTeX commands, other names become Symbols or undefined
+Functions, and its only text-to-number call sees digits alone. Its parser
+recurses, so `check_limits` bounds length, nesting and digit runs first.
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ import sympy as sp
 from sympy.core.relational import Relational
 
 from ..errors import SymbackError
-from .formula import GENERIC, Call, Name, Num, Op, canonical, function_name
+from ..textparse import MAX_DIGITS, abbreviate
+from .formula import GENERIC, MAX_DEPTH, Call, Name, Num, Op, canonical, depth, function_name
+
+MAX_LENGTH = 5000  # characters of one LaTeX formula
+MAX_NESTING = 40  # { ( [ inside each other: the ANTLR parser recurses about twenty frames per level
 
 HAD = "qqhmrk"
 _FONTS = r"\\(?:mathbf|boldsymbol|bm|vec|mathit|mathrm|operatorname\*?|text|textrm|mathsf|mathnormal|pmb)\s*\{([^{}]*)\}"
@@ -130,7 +140,7 @@ class LatexReader:
             den = normalize(m.group("den") or m.group("den2")).strip()
             sm = _SYM.fullmatch(den)
             if not sm:
-                raise SymbackError(f"{self.where}: cannot read the derivative's denominator {den!r}")
+                raise SymbackError(f"{self.where}: cannot read the derivative's denominator {abbreviate(den)}")
             what = self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)
             t = "^{T}" if sm.group("supT") else ""
             return self.slot(Name(f"d{num}/d{what}")) + t
@@ -168,16 +178,16 @@ class LatexReader:
         return s
 
     def read(self, text: str):
-        from sympy.parsing.latex import LaTeXParsingError, parse_latex
-
-        prepared = self.prepare(text)
+        check_limits(text, self.where)
+        tree = _parse_latex(self.prepare(text), text, self.where)
         try:
-            tree = parse_latex(prepared, strict=True)
-        except ImportError as exc:
-            raise SymbackError(f"{self.where}: LaTeX needs antlr4-python3-runtime==4.11 ({exc})") from None
-        except (LaTeXParsingError, Exception) as exc:
-            raise SymbackError(f"{self.where}: could not parse LaTeX {text.strip()!r}: {_where(text, exc)}") from None
-        return self.node(tree)
+            node = self.node(tree)
+        except RecursionError:
+            raise SymbackError(f"{self.where}: the LaTeX formula nests too deeply (limit {MAX_DEPTH} levels)") from None
+        if depth(node) > MAX_DEPTH:
+            raise SymbackError(f"{self.where}: the LaTeX formula nests deeper than {MAX_DEPTH} levels "
+                               f"(limit {MAX_DEPTH}); split it into named steps")
+        return node
 
     # -- step 4: SymPy tree -> AST -------------------------------------------
     def node(self, e):
@@ -199,7 +209,7 @@ class LatexReader:
         if isinstance(e, Relational):
             op = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
             if type(e) not in op:
-                raise SymbackError(f"{self.where}: only > >= < <= comparisons are allowed, got {e}")
+                raise SymbackError(f"{self.where}: only > >= < <= comparisons are allowed, got {abbreviate(str(e))}")
             return Op(op[type(e)], (self.node(e.lhs), self.node(e.rhs)))
         if isinstance(e, sp.Add):
             out = self.node(e.args[0])
@@ -262,9 +272,9 @@ class LatexReader:
             else:
                 fn, shown = function_name(name, self.generic), name
             if fn is None:
-                raise SymbackError(f"{self.where}: unknown function {name!r} in LaTeX")
+                raise SymbackError(f"{self.where}: unknown function {abbreviate(name, 40)} in LaTeX")
             return Call(fn, tuple(self.node(a) for a in e.args), prime, shown)
-        raise SymbackError(f"{self.where}: cannot use {type(e).__name__} ({e}) in a hand formula")
+        raise SymbackError(f"{self.where}: cannot use {type(e).__name__} ({abbreviate(str(e))}) in a hand formula")
 
 
 def _flat(s: str) -> str:
@@ -280,6 +290,42 @@ def _flat(s: str) -> str:
     return "".join(out)
 
 
+def check_limits(text: str, where: str) -> None:
+    """Refuse LaTeX longer, more deeply nested or with longer numbers than the limits, naming the limit."""
+    if len(text) > MAX_LENGTH:
+        raise SymbackError(f"{where}: the LaTeX formula has {len(text):,} characters (limit {MAX_LENGTH:,})")
+    level = 0
+    for i, c in enumerate(text):
+        level += 1 if c in "{([" else -1 if c in "})]" else 0
+        if level > MAX_NESTING:
+            raise SymbackError(f"{where}: brackets nest deeper than {MAX_NESTING} levels at column {i + 1} "
+                               f"(limit {MAX_NESTING})")
+    run = max((len(m.group(0)) for m in re.finditer(r"[0-9,]+", text)), default=0)
+    if run > MAX_DIGITS:
+        raise SymbackError(f"{where}: a number has {run:,} digits (limit {MAX_DIGITS:,})")
+
+
+def _parse_latex(prepared: str, text: str, where: str):
+    """parse_latex(prepared), its failures as one SymbackError about the user's `text`."""
+    from sympy.parsing.latex import parse_latex
+
+    try:
+        return parse_latex(prepared, strict=True)
+    except ImportError as exc:
+        raise SymbackError(f"{where}: LaTeX needs antlr4-python3-runtime==4.11 ({exc})") from None
+    except RecursionError:
+        raise SymbackError(f"{where}: the LaTeX formula nests too deeply (limit {MAX_NESTING} levels)") from None
+    except Exception as exc:  # noqa: BLE001 - LaTeXParsingError and antlr's own exceptions
+        raise SymbackError(f"{where}: could not parse LaTeX {abbreviate(text.strip())}: {_where(text, exc)}") from None
+
+
+def parse_scalar(text: str, where: str) -> sp.Expr:
+    """A scalar LaTeX formula (``$...$`` allowed) -> SymPy expression, ``e`` read as Euler's number."""
+    check_limits(text, where)
+    body = text.strip().strip("$")
+    return _parse_latex(normalize(body), text, where).subs({sp.Symbol("e"): sp.E})
+
+
 def _where(text: str, exc: Exception) -> str:
     """parse_latex's complaint about the user's own text, with its column."""
     from sympy.parsing.latex import parse_latex
@@ -287,12 +333,12 @@ def _where(text: str, exc: Exception) -> str:
     try:
         parse_latex(normalize(text), strict=True)
         lines = str(exc).splitlines()
-    except Exception as own:  # the user's text fails by itself: its message points into it
+    except Exception as own:  # noqa: BLE001 - the user's text fails by itself: its message points into it
         lines = str(own).splitlines()
         if len(lines) >= 3 and "^" in lines[2]:
             col = lines[2].index("^") + 1
-            return f"{lines[0].strip()} at column {col} of {lines[1].strip()!r}"
-    return lines[0].strip() if lines else "invalid LaTeX"
+            return f"{lines[0].strip()[:80]} at column {col} of {abbreviate(lines[1].strip())}"
+    return lines[0].strip()[:80] if lines else "invalid LaTeX"
 
 
 def parse(text: str, known: Callable[[str], bool], bases: set, where: str, generic: tuple = GENERIC,

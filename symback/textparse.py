@@ -1,0 +1,358 @@
+"""Text -> a small syntax tree, without running code: a tokenizer and an iterative parser.
+
+The grammar is an allow-list, Python's precedence, loosest first::
+
+    cmp   := sum [(< | <= | > | >= | == | !=) sum]
+    sum   := term {(+ | -) term}
+    term  := unary {(* | / | // | %) unary}
+    unary := (- | +) unary | power
+    power := atom [(** | ^) unary]                 right-associative
+    atom  := number | name | name(args) | (cmp) | (cmp, cmp, ...)
+
+Nothing else is read: no strings, attributes, subscripts, lambdas, keywords
+as syntax, or comprehensions. The parser is shunting-yard with explicit
+stacks (no recursion), so deep input is refused by a named limit rather than
+a RecursionError. `textbuild` turns the tree into SymPy objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from .errors import SymbackError
+
+MAX_LENGTH = 1_000_000  # characters of one expression
+MAX_NESTING = 200  # brackets and calls inside each other
+MAX_TREE_DEPTH = 600  # levels of the resulting expression tree
+MAX_DIGITS = 4000  # digits of a number, written or computed (Python prints at most 4300)
+MAX_EXPONENT = 10_000  # |exponent| of a power with a numeric exponent
+MAX_FLOAT_EXPONENT = 308  # decimals stay finite as doubles
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[^\W\d]\w*)
+  | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/^%<>(),])
+""", re.VERBOSE)
+
+_UNEXPECTED = {
+    "'": "strings are not allowed", '"': "strings are not allowed",
+    ".": "attribute access ('.') is not allowed",
+    "[": "square brackets are not supported (no lists or subscripts); use ( )",
+    "]": "square brackets are not supported (no lists or subscripts); use ( )",
+    "{": "braces are not supported", "}": "braces are not supported",
+    ";": "';' only separates 'name = expression' steps",
+    "=": "'=' is not allowed here (write == for equality)",
+    ":": "':' is not allowed (no slices, lambdas, dicts or ':=')",
+    "\\": "a backslash is not allowed (LaTeX is read only in hand files)",
+    "#": "'#' is not allowed (no comments)",
+    "!": "'!' is not supported (write != for 'not equal', factorial is not available)",
+}
+# Python keywords are variable names here (a lecture's lambda); used as syntax, they get a hint
+_KEYWORD_HINTS = {
+    "if": "Python's 'a if c else b' is not supported; write Piecewise((a, c), (b, True))",
+    "else": "Python's 'a if c else b' is not supported; write Piecewise((a, c), (b, True))",
+    "lambda": "lambda functions are not supported; write the expression itself",
+    "for": "comprehensions are not supported", "in": "comprehensions and 'in' are not supported",
+    "and": "'and'/'or'/'not' are not supported", "or": "'and'/'or'/'not' are not supported",
+    "not": "'and'/'or'/'not' are not supported", "is": "'is' is not supported; write ==",
+    "import": "statements are not allowed", "from": "statements are not allowed",
+    "await": "statements are not allowed", "yield": "statements are not allowed",
+}
+BINARY = {"==": 1, "!=": 1, "<": 1, "<=": 1, ">": 1, ">=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "//": 3,
+          "%": 3, "**": 5, "^": 5}
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+_UNARY_PREC = 4  # -x**2 is -(x**2), -x*y is (-x)*y, as in Python
+
+
+def abbreviate(text: str, limit: int = 50) -> str:
+    """`text` quoted for a message, shortened in the middle past `limit` characters."""
+    r = repr(text)
+    if len(r) <= limit:
+        return r
+    return f"{r[:limit - 14]}...{r[-10:]} ({len(text):,} chars)"
+
+
+class ParseError(SymbackError):
+    """A SymbackError raised while reading text; `detail` is the message without the leading context."""
+
+    def __init__(self, detail: str, col: int | None = None):
+        self.detail = detail + (f" at column {col}" if col else "")
+        super().__init__(self.detail)
+
+
+@dataclass
+class Token:
+    kind: str  # num name op end error
+    text: str
+    col: int  # 1-based
+    error: ParseError | None = None  # an "error" token: raised when the parser reaches it
+
+
+@dataclass(eq=False)
+class Node:
+    """One node of the syntax tree: leaf (number/name), un, bin, cmp, call or tuple."""
+
+    kind: str
+    text: str  # the operator, number, name or function name as written
+    col: int
+    args: list = field(default_factory=list)
+    depth: int = 0
+
+
+def _number_error(text: str, i: int, m: re.Match) -> ParseError | None:
+    """A number glued to a letter, '_' or '.' (2x, 1_000, 0x1f, 1j, 1.2.3) -> the error to give."""
+    end = m.end()
+    if end >= len(text):
+        return None
+    nxt = text[end]
+    if nxt == ".":
+        return ParseError(f"unexpected '.' after the number {m.group(0)!r}", end + 1)
+    if not (nxt.isalnum() or nxt == "_"):
+        return None
+    if nxt == "_":
+        return ParseError("write numbers without '_'", end + 1)
+    if nxt in "jJ":
+        return ParseError("complex numbers are not supported", end + 1)
+    if m.group(0) == "0" and nxt in "xXoObB":
+        return ParseError("only decimal numbers are allowed", i + 1)
+    return ParseError(f"write {m.group(0)}*{nxt}: a number must be followed by an operator "
+                      "(implicit multiplication is not supported)", end + 1)
+
+
+def check_name(name: str, col: int) -> None:
+    """Refuse dunder names and look-alike characters (a fullwidth 'ｅｘｐ' reads as 'exp')."""
+    if name.startswith("__"):
+        raise ParseError(f"names starting with '__' are not allowed ({name[:30]!r})", col)
+    plain = unicodedata.normalize("NFKC", name)
+    if plain != name:
+        raise ParseError(f"the name {name[:30]!r} uses look-alike characters (it reads as {plain[:30]!r}); "
+                         "type it in plain letters", col)
+
+
+def tokenize(text: str, strict: bool = True) -> list[Token]:
+    """Tokens of `text`; with ``strict=False`` characters outside the grammar are skipped (for scanning names).
+
+    Strict tokenizing stops at the first character outside the grammar with an "error" token, so that
+    the parser reports what it meets first (``Matrix([[x]])`` is refused as a matrix, not for its '[').
+    """
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the text has {len(text):,} characters (limit {MAX_LENGTH:,})")
+    tokens, i, n = [], 0, len(text)
+    while i < n:
+        m = _TOKEN.match(text, i)
+        if m is None:
+            if strict:
+                ch = text[i]
+                prev = tokens[-1].kind if tokens else ""
+                what = _UNEXPECTED.get(ch, f"unexpected character {ch!r} (U+{ord(ch):04X})")
+                if ch == "." and prev not in ("name", "num") and not (tokens and tokens[-1].text == ")"):
+                    what = "unexpected '.'"
+                tokens.append(Token("error", ch, i + 1, ParseError(what, i + 1)))
+                return tokens
+            i += 1
+            continue
+        kind = m.lastgroup
+        if kind == "num":
+            err = _number_error(text, i, m)
+            tokens.append(Token("num", m.group(0), i + 1))
+            if err is not None and strict:
+                tokens.append(Token("error", text[m.end()], m.end() + 1, err))
+                return tokens
+        elif kind == "name":
+            tokens.append(Token("name", m.group(0), i + 1))
+        elif kind == "op":
+            tokens.append(Token("op", m.group(0), i + 1))
+        i = m.end()
+    tokens.append(Token("end", "", n + 1))
+    return tokens
+
+
+def _found(tok: Token) -> str:
+    return "the end" if tok.kind == "end" else repr(tok.text[:30])
+
+
+def _hint(tok: Token, prev: Token | None) -> str:
+    for t in (tok, prev):
+        if t is not None and t.kind == "name" and t.text in _KEYWORD_HINTS:
+            return "; " + _KEYWORD_HINTS[t.text]
+    return ""
+
+
+def _flat_kind(node: Node) -> str | None:
+    """'Add' or 'Mul' when `node` is an operator SymPy builds as one flat Add/Mul (as parse_expr does)."""
+    if node.kind == "bin":
+        if node.text in ("+", "-"):
+            return "Add"
+        if node.text in ("*", "/"):
+            return "Mul"
+    return None
+
+
+def _child_depth(child: Node, kind: str | None) -> int:
+    return child.depth if kind is not None and _flat_kind(child) == kind else child.depth + 1
+
+
+class _Parser:
+    """Shunting-yard over the tokens; `is_function(name, col)` raises unless `name(` is an allowed call."""
+
+    def __init__(self, text: str, is_function):
+        self.tokens = tokenize(text)
+        self.is_function = is_function
+        self.values: list[Node] = []
+        self.ops: list = []  # ("op", text, prec, col) | ("group", col, fn_token | None, start, commas)
+        self.groups = 0
+
+    def _reduce(self, entry) -> None:
+        _, op, _, col = entry
+        if op in ("neg", "pos"):
+            x = self.values.pop()
+            self._no_tuple(x)
+            node = Node("un", "-" if op == "neg" else "+", col, [x], x.depth + 1)
+        else:
+            right = self.values.pop()
+            left = self.values.pop()
+            if op in COMPARISONS and (left.kind == "cmp" or right.kind == "cmp"):
+                raise ParseError("chained comparisons (a < b < c) are not supported", col)
+            self._no_tuple(left)
+            self._no_tuple(right)
+            if op in COMPARISONS:
+                node = Node("cmp", op, col, [left, right])
+            else:
+                node = Node("bin", op, col, [left, right])
+            kind = _flat_kind(node)
+            node.depth = max(_child_depth(left, kind), right.depth + 2 if node.text in ("-", "/")
+                             else _child_depth(right, kind))
+        if node.depth > MAX_TREE_DEPTH:
+            raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels (limit {MAX_TREE_DEPTH})",
+                             col)
+        self.values.append(node)
+
+    @staticmethod
+    def _no_tuple(node: Node) -> None:
+        """Tuples and comparisons are values only as arguments (Piecewise's pairs, Indicator's condition)."""
+        if node.kind == "cmp":
+            raise ParseError(f"a comparison ({node.text}) is not a number; write Indicator(a {node.text} b) "
+                             "for 1 where it holds, else 0", node.col)
+        if node.kind == "name" and node.text in ("True", "False", "None"):
+            raise ParseError(f"{node.text} is not a number (True and False are Piecewise conditions)", node.col)
+        if node.kind == "tuple":
+            raise ParseError("a parenthesized list (a, b) is only allowed as a function argument, "
+                             "as in Piecewise((x, x > 0), (0, True))", node.col)
+
+    def _close(self, tok: Token) -> None:
+        """Pop operators down to the innermost group; `tok` is ')' or ','."""
+        while self.ops and self.ops[-1][0] == "op":
+            self._reduce(self.ops.pop())
+        if not self.ops:
+            what = "')' without a matching '('" if tok.text == ")" else "',' outside a function's parentheses"
+            raise ParseError(what, tok.col)
+
+    def _open(self, fn: Token | None, col: int) -> None:
+        """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple."""
+        self.ops.append(["group", col, fn, len(self.values), 0])
+        self.groups += 1
+        if self.groups > MAX_NESTING:
+            raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})", col)
+
+    def _operand(self, k: int, tok: Token, prev: Token | None) -> bool:
+        """`tok` where a value must start; True while a value is still expected."""
+        t = tok.text
+        if tok.kind == "num":
+            self.values.append(Node("num", t, tok.col))
+            return False
+        if tok.kind == "name":
+            check_name(t, tok.col)
+            if self.tokens[k + 1].text != "(":
+                self.values.append(Node("name", t, tok.col))
+                return False
+            self.is_function(t, tok.col)
+            self._open(tok, tok.col)
+            self.tokens[k + 1] = Token("skip", "(", self.tokens[k + 1].col)  # its '(' is taken
+            return True
+        if tok.kind == "skip":
+            return True
+        if t == "(":
+            self._open(None, tok.col)
+            return True
+        if t in ("-", "+"):
+            self.ops.append(("op", "neg" if t == "-" else "pos", _UNARY_PREC, tok.col))
+            return True
+        if t == ")" and prev is not None and prev.text == "(" and self.ops and self.ops[-1][0] == "group":
+            fn = self.ops[-1][2]
+            raise ParseError(f"{fn.text}() needs an argument" if fn else "empty parentheses '()'", prev.col)
+        raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}{_hint(tok, prev)}", tok.col)
+
+    def _operator(self, tok: Token, prev: Token | None) -> bool:
+        """`tok` after a complete value; True when a value must follow."""
+        t = tok.text
+        if tok.kind == "op" and t in BINARY:
+            prec, right = BINARY[t], t in ("**", "^")
+            while self.ops and self.ops[-1][0] == "op" and (
+                    self.ops[-1][2] > prec or (self.ops[-1][2] == prec and not right)):
+                self._reduce(self.ops.pop())
+            self.ops.append(("op", t, prec, tok.col))
+            return True
+        if t == ",":
+            self._close(tok)
+            self.ops[-1][4] += 1
+            return True
+        if t == ")":
+            self._close(tok)
+            _, _, fn, start, commas = self.ops.pop()
+            self.groups -= 1
+            args = self.values[start:]
+            del self.values[start:]
+            depth = max(a.depth for a in args) + 1
+            if fn is not None:
+                node = Node("call", fn.text, fn.col, args, depth)
+            else:
+                node = Node("tuple", "", tok.col, args, depth) if commas else args[0]
+            if node.depth > MAX_TREE_DEPTH:
+                raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels (limit {MAX_TREE_DEPTH})",
+                                 tok.col)
+            self.values.append(node)
+            return False
+        what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
+        raise ParseError(f"expected an operator but found {what}{_hint(tok, prev)}", tok.col)
+
+    def parse(self) -> Node:
+        expect_operand, prev = True, None
+        for k, tok in enumerate(self.tokens):
+            if tok.error is not None:
+                raise tok.error
+            if tok.kind == "end":
+                break
+            expect_operand = self._operand(k, tok, prev) if expect_operand else self._operator(tok, prev)
+            prev = tok
+        end = self.tokens[-1]
+        if expect_operand:
+            raise ParseError(f"expected a number, a name or '(' but found the end{_hint(end, prev)}", end.col)
+        while self.ops:
+            entry = self.ops.pop()
+            if entry[0] == "group":
+                raise ParseError("'(' is never closed", entry[1])
+            self._reduce(entry)
+        return self.values[0]
+
+
+def parse_tree(text: str, is_function) -> Node:
+    """`text` -> syntax tree; ParseError (detail with column) when it is outside the grammar.
+
+    `is_function(name, col)` is called for each ``name(`` and raises if the call is not allowed.
+    """
+    return _Parser(text, is_function).parse()
+
+
+def scan_names(text: str) -> list[str]:
+    """Identifiers of `text` in order of first appearance, skipping function names (``f(``); never raises
+    on characters outside the grammar."""
+    toks = tokenize(text, strict=False)
+    seen: dict[str, None] = {}
+    for tok, nxt in itertools.pairwise(toks):
+        if tok.kind == "name" and nxt.text != "(":
+            seen.setdefault(tok.text)
+    return list(seen)
