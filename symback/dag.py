@@ -32,6 +32,7 @@ from .errors import SymbackError
 from .ir import Graph, Meta, Node, sym
 from .ops import concat, elementwise, linear
 from .ops import loss as loss_op
+from .parse import to_expr
 
 
 @dataclass
@@ -109,7 +110,7 @@ class DAG:
         ``g.ew("gate", a * sp.tanh(b), {"a": "x1", "b": "x2"})`` or with symbols
         already named after the values (``inputs`` omitted).
         """
-        expr = sp.sympify(expr)
+        expr = to_expr(expr, f"module {name}")
         inputs = dict(inputs or {s.name: s.name for s in expr.free_symbols})
         args = tuple(dict.fromkeys(inputs.values()))
         by_name = {s.name: s for s in expr.free_symbols}

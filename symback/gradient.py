@@ -19,7 +19,7 @@ from .derivation import Derivation, Displayed, Summary, _provided
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
 from .ir import Graph, Node, sym
-from .parse import names_in_order, number, parse_program
+from .parse import names_in_order, number, parse_program, to_expr
 from .scalar import build_graph
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
@@ -250,6 +250,9 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     source_text = expr if isinstance(expr, str) else None
     if isinstance(expr, dict):
         expr = list(expr.items())
+    if isinstance(expr, (list, tuple)):  # steps given as text are read by the safe parser, never run
+        expr = [(s[0], to_expr(s[1], f"step {s[0]!r}", evaluate=False))
+                if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], str) else s for s in expr]
     order: list[str] = []
     if isinstance(expr, str):
         order = names_in_order(expr.replace("^", "**"))

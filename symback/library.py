@@ -13,6 +13,7 @@ import difflib
 import sympy as sp
 
 from .errors import SymbackError
+from .textbuild import FUNCTIONS, read_expr
 
 #: The symbol every activation is written in.
 Z = sp.Symbol("z", real=True)
@@ -28,10 +29,7 @@ def as_lambda(name: str, expr) -> sp.Lambda:
         var = Z
         body = expr(Z)
     else:
-        try:
-            expr = sp.sympify(expr)
-        except (sp.SympifyError, TypeError) as exc:
-            raise SymbackError(f"activation {name!r}: {expr!r} is not a SymPy expression") from exc
+        expr = read_expr(expr, f"activation {name!r}", functions={**FUNCTIONS, **ACTIVATIONS})
         free = sorted(expr.free_symbols, key=lambda s: s.name)
         if len(free) != 1:
             names = ", ".join(s.name for s in free) or "none"
@@ -118,10 +116,7 @@ LOSSES: dict[str, Loss] = {}
 def _as_loss(name: str, expr) -> Loss:
     if isinstance(expr, Loss):
         return expr
-    try:
-        expr = sp.sympify(expr)
-    except (sp.SympifyError, TypeError):
-        raise SymbackError(f"loss {name!r}: {expr!r} is not a SymPy expression") from None
+    expr = read_expr(expr, f"loss {name!r}", functions={**FUNCTIONS, **ACTIVATIONS})
     if expr.atoms(sp.Indexed):
         return Loss(name, expr, "class")
     by_name = {s.name: s for s in expr.free_symbols}

@@ -24,6 +24,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .errors import SymbackError
+from .parse import to_expr
 from .ir import Graph, Node, sym
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -34,10 +35,7 @@ def _check_scalar(expr, where: str) -> sp.Expr:
         raise SymbackError(f"{where} is a matrix; symback grad needs a scalar expression (use Network for layers)")
     if isinstance(expr, (list, tuple, dict, set)):
         raise SymbackError(f"{where} is a {type(expr).__name__}; symback grad needs one scalar expression")
-    try:
-        expr = sp.sympify(expr)
-    except (sp.SympifyError, TypeError):
-        raise SymbackError(f"{where} {expr!r} is not a SymPy expression") from None
+    expr = to_expr(expr, where, evaluate=False)  # text is read by the safe parser, never run
     if not isinstance(expr, sp.Expr):
         raise SymbackError(f"{where} {expr} is not a scalar expression (a {type(expr).__name__})")
     if expr.has(sp.Derivative, sp.Integral):
