@@ -166,14 +166,18 @@ class Namespace:
         Every spelling is the notation's (`spell`): f_1, F_1, dl/df_1, dl/dF_1; dL/dOmega_1 for a parameter.
         """
         nt, vector = self.notation, kind in VECTOR_KINDS
-        batch = replace(t, batch=True)
-        self._add(Quantity(spell(nt, t), kind, layer, False, False, node, alias))
+        batch, name = replace(t, batch=True), spell(nt, t)
+        self._add(Quantity(name, kind, layer, False, False, node, alias))
         if vector:
             self._add(Quantity(spell(nt, batch), kind, layer, False, True, node, alias))
+            self._add(Quantity(capital(name), kind, layer, False, True, node, True))  # beside a course's own
         if deriv_ok:  # a parameter's batch derivative is the batch loss's gradient dL/dW (dJ/dW: already there)
-            self._add(Quantity(spell(nt, Grad(t)), kind, layer, True, False, node, alias))
+            d = spell(nt, Grad(t))
+            self._add(Quantity(d, kind, layer, True, False, node, alias))
             big = Grad(batch) if vector else Grad(t, batch=True)
             self._add(Quantity(spell(nt, big), kind, layer, True, True, node, alias))
+            big = capital(d) if vector else f"d{capital(spell(nt, Loss()))}/d{name}"
+            self._add(Quantity(big, kind, layer, True, True, node, True))
 
     def _alias(self, name: str, kind: str, layer, node: str) -> None:
         """Another spelling students write for a vector (x, h_0, e_y, yhat, p) and its batch capital; not listed."""
@@ -188,6 +192,9 @@ class Namespace:
             # the error term: the course's delta^[k] (Delta^[k]), else dl/df_k (already there) and Delta_k
             self._add(Quantity(spell(nt, Error(k)), "pre", k, True, False, pre))
             self._add(Quantity(spell(nt, Error(k, batch=True)), "pre", k, True, True, pre, alias=nt.error is None))
+            # what students write beside a course's own batch name: Delta^[k], or Delta with f_k's index
+            own = capital(spell(nt, Error(k))) if nt.error else re.sub(r"^[A-Za-z]+", "Delta", spell(nt, Term("pre", k)))
+            self._add(Quantity(own, "pre", k, True, True, pre, alias=True))
             # an identity layer has no h_k in the IR: its activation is its pre-activation
             self._both(Term("act", k), "act", k, at.get(("act", k), pre), alias=("act", k) not in at)
             self._both(Term("weight", k), "weight", k, at[("weight", k)])
