@@ -13,6 +13,7 @@ from symback.check import check_derivation, randomdata
 from symback.check.formula import parse_text, show
 from symback.check.latex import parse as parse_latex_formula
 from symback.check.names import Namespace
+from symback.notation import Notation, Symbol
 
 ROOT = Path(__file__).resolve().parent.parent
 HAND = ROOT / "examples" / "hand"
@@ -382,3 +383,19 @@ def test_random_data_is_seeded_and_drawn_per_target_kind():
     assert [randomdata.target_kind(loss, False) for loss in ("bce", "bce_with_logits", "mse", None)] == [
         randomdata.PROBABILITY, randomdata.PROBABILITY, randomdata.REAL, randomdata.REAL]
     assert randomdata.target_kind("softmax_cross_entropy", True) == randomdata.LABEL
+
+
+def test_a_new_notation_is_read_in_its_own_symbols_and_the_capitalised_batch_names():
+    """check takes its names from symback.notation: a course added as one Notation is read in its symbols."""
+    course = Notation(name="test", title="a test course", layout="denominator",
+                      pre=Symbol("u_{k}", r"u_{{{k}}}"), act=Symbol("v_{k}", r"v_{{{k}}}"),
+                      weight=Symbol("M_{k}", r"M_{{{k}}}"), bias=Symbol("c_{k}", r"c_{{{k}}}"),
+                      loss=Symbol("E", "E"), batch={"act": Symbol("Vb_{k}", r"Vb_{{{k}}}")})
+    ns = Namespace(TOY.derive(), course)
+    assert ns.listing() == "dE/du_1..4, dE/dv_1..3, dE/dM_1..4, dE/dc_1..4, u_1..4, v_1..3, M_1..4, c_1..4, x, y, E"
+    for name, node, deriv in [("Vb_2", "h2", False), ("V_2", "h2", False), ("dE/dVb_2", "h2", True),
+                              ("dE/dV_2", "h2", True), ("U_1", "f1", False), ("Delta_1", "f1", True)]:
+        q = ns.get(name)
+        assert (q.node, q.layer, q.deriv, q.batch) == (node, int(name[-1]), deriv, True), name
+    assert not ns.get("Vb_2").alias and ns.get("V_2").alias  # the course's batch name is the one listed
+    assert ns.get("M_3").node == "W3" and ns.get("dE/dc_1").node == "b1" and ns.get("v_0").node == "x"

@@ -19,6 +19,8 @@ import pytest
 import symback as sb
 from symback.api import make_picture
 from symback.cli import main
+from symback.notation import Notation, Symbol, term
+from symback.notation.unicode import course as course_text
 from symback.spec import declared, load_spec
 from symback.teach.batch import Batch
 from symback.teach.dot import SHARED_COLOR
@@ -408,3 +410,20 @@ def test_a_layered_networks_input_takes_the_course_symbol():
     assert "F1. s⁽¹⁾ = W⁽¹⁾ x⁽⁰⁾ + b⁽¹⁾" in text and "the outer product with x⁽⁰⁾" in text
     assert r"\boldsymbol{\Omega}_{0} \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
     assert "x₁" in str(sb.explain(FOML_DAG, notation="foml"))
+
+
+def test_a_new_notation_names_every_node_from_the_one_map():
+    """teach takes its symbols from symback.notation: a course added as one Notation is written in its symbols."""
+    course = Notation(name="test", title="a test course", layout="denominator",
+                      pre=Symbol("u_{k}", r"u_{{{k}}}"), act=Symbol("v_{k}", r"v_{{{k}}}"),
+                      weight=Symbol("M_{k}", r"\mathbf{{M}}_{{{k}}}"), bias=Symbol("c_{k}", r"c_{{{k}}}"),
+                      loss=Symbol("E", r"\mathcal{{E}}"))
+    explained = sb.explain(UDL_TOY, notation=course)
+    text = str(explained)
+    assert "F1. u₁ = M₁ x + c₁" in text and "B1. ∂E/∂u₄ = 2(u₄ - y)" in text
+    assert "B2. ∂E/∂v₃ = M₄ᵀ ∂E/∂u₄" in text
+    latex = explained.render("latex")
+    assert r"\mathbf{M}_{1}" in latex and r"\frac{\partial \mathcal{E}}{\partial u_{4}}" in latex
+    symbols = explained.symbols  # a gradient's symbol is the notation's own spelling of it
+    for node in symbols.graph.backward():
+        assert symbols[node.name].text == course_text(course, term(symbols.graph, node.name, deltas=False))

@@ -16,13 +16,18 @@ not, per sample or batch) and values it on a random `Instance`:
   (columns; rows for row-shaped derivatives); ``B`` is the batch size and
   ``dL/dOmega_1`` the gradient of the batch loss L (the mean of the
   per-sample losses, or their sum with ``reduction="sum"``).
+
+The nodes (`notation.at`) and the spellings (`notation.spell`) come from
+`symback.notation`, the one node -> course-symbol map; the few spellings
+students write that a notation does not (``x``, ``h_0``, ``e_y``, ``yhat``)
+are aliases, accepted but not listed.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
@@ -30,6 +35,9 @@ from sympy.parsing.latex import parse_latex
 
 from .. import notation as notations
 from ..errors import SymbackError
+from ..notation import spell
+from ..notation.nodes import Error, Grad, Loss, Prob, Template
+from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from .handfile import Equation
 from .instances import total_adjoints
@@ -136,6 +144,9 @@ class Namespace:
                                "symbols (f_k, delta^[k], ...), which only layered networks have so far")
         self.graph = derivation.graph
         self.K = self.summary.depth
+        self.nodes = notations.at(self.graph)  # (kind, IR layer) -> node
+        self.input = next(n.name for n in self.graph.forward() if n.meta.kind == "input")
+        self.target = next(n.name for n in self.graph.forward() if n.meta.kind in ("target", "label"))
         self.quantities: dict[str, Quantity] = {}
         self._by_key: dict[tuple, str] = {}
         self._build()
@@ -149,53 +160,62 @@ class Namespace:
         if not q.alias and key not in self._by_key:
             self._by_key[key] = q.name
 
-    def _both(self, name: str, kind: str, layer, node: str, deriv_ok: bool = True, alias: bool = False):
-        """Add a quantity, its derivative dl/d(name), and their batch spellings when vectors."""
-        n = self.notation
-        loss = n.loss.render(None)
-        vector = kind in VECTOR_KINDS
+    def _both(self, t: Term, kind: str, layer, node: str, deriv_ok: bool = True, alias: bool = False):
+        """Add notation quantity `t`, its derivative dl/dt, and their batch spellings when vectors.
+
+        Every spelling is the notation's (`spell`): f_1, F_1, dl/df_1, dl/dF_1; dL/dOmega_1 for a parameter.
+        """
+        nt, vector = self.notation, kind in VECTOR_KINDS
+        batch, name = replace(t, batch=True), spell(nt, t)
         self._add(Quantity(name, kind, layer, False, False, node, alias))
         if vector:
-            self._add(Quantity(capital(name), kind, layer, False, True, node, alias))
-        if deriv_ok:
-            d = f"d{loss}/d{name}"
+            self._add(Quantity(spell(nt, batch), kind, layer, False, True, node, alias))
+            self._add(Quantity(capital(name), kind, layer, False, True, node, True))  # beside a course's own
+        if deriv_ok:  # a parameter's batch derivative is the batch loss's gradient dL/dW (dJ/dW: already there)
+            d = spell(nt, Grad(t))
             self._add(Quantity(d, kind, layer, True, False, node, alias))
-            if vector:
-                self._add(Quantity(capital(d), kind, layer, True, True, node, alias))
-            else:  # a parameter: dL/dW is the batch loss's gradient
-                big = loss[:1].upper() + loss[1:]
-                if big != loss:
-                    self._add(Quantity(f"d{big}/d{name}", kind, layer, True, True, node, alias))
+            big = Grad(batch) if vector else Grad(t, batch=True)
+            self._add(Quantity(spell(nt, big), kind, layer, True, True, node, alias))
+            big = capital(d) if vector else f"d{capital(spell(nt, Loss()))}/d{name}"
+            self._add(Quantity(big, kind, layer, True, True, node, True))
+
+    def _alias(self, name: str, kind: str, layer, node: str) -> None:
+        """Another spelling students write for a vector (x, h_0, e_y, yhat, p) and its batch capital; not listed."""
+        self._add(Quantity(name, kind, layer, False, False, node, True))
+        self._add(Quantity(capital(name), kind, layer, False, True, node, True))
 
     def _build(self) -> None:
-        n, g = self.notation, self.graph
+        nt, g, at = self.notation, self.graph, self.nodes
         for k in range(1, self.K + 1):
-            pre, act = f"f{k}", f"h{k}"
-            self._both(n.symbol("pre", k), "pre", k, pre)
-            if n.error is not None:
-                self._add(Quantity(n.error_term(k), "pre", k, True, False, pre))
-                self._add(Quantity(capital(n.error_term(k)), "pre", k, True, True, pre))
-            else:  # the batch error term is Delta with the pre-activation's index: Delta_2, Delta^(2)
-                delta = re.sub(r"^[A-Za-z]+", "Delta", n.symbol("pre", k))
-                self._add(Quantity(delta, "pre", k, True, True, pre, alias=True))
+            pre = at[("pre", k)]
+            self._both(Term("pre", k), "pre", k, pre)
+            # the error term: the course's delta^[k] (Delta^[k]), else dl/df_k (already there) and Delta_k
+            self._add(Quantity(spell(nt, Error(k)), "pre", k, True, False, pre))
+            self._add(Quantity(spell(nt, Error(k, batch=True)), "pre", k, True, True, pre, alias=nt.error is None))
+            # what students write beside a course's own batch name: Delta^[k], or Delta with f_k's index
+            own = capital(spell(nt, Error(k))) if nt.error else re.sub(r"^[A-Za-z]+", "Delta", spell(nt, Term("pre", k)))
+            self._add(Quantity(own, "pre", k, True, True, pre, alias=True))
             # an identity layer has no h_k in the IR: its activation is its pre-activation
-            self._both(n.symbol("act", k), "act", k, act if act in g else pre, alias=act not in g)
-            self._both(n.symbol("weight", k), "weight", k, f"W{k}")
-            self._both(n.symbol("bias", k), "bias", k, f"b{k}")
-        self._both(n.symbol("input", None), "input", 0, "x", deriv_ok=False)
-        self._both("x", "input", 0, "x", deriv_ok=False, alias=True)
-        self._both(n.act.render(0), "input", 0, "x", deriv_ok=False, alias=True)
-        self._both("y", "target", None, "y", deriv_ok=False)
-        if g["y"].meta.kind == "label":  # the one-hot label, as symback writes it
-            self._both("e_y", "target", None, "y", deriv_ok=False, alias=True)
-            self._add(Quantity("E_Y", "target", None, False, True, "y", alias=True))
+            self._both(Term("act", k), "act", k, at.get(("act", k), pre), alias=("act", k) not in at)
+            self._both(Term("weight", k), "weight", k, at[("weight", k)])
+            self._both(Term("bias", k), "bias", k, at[("bias", k)])
+        x, y = self.input, self.target
+        self._both(Term("input"), "input", 0, x, deriv_ok=False)
+        self._alias("x", "input", 0, x)
+        self._alias(spell(nt, Template("act", 0)), "input", 0, x)
+        self._both(Term("target"), "target", None, y, deriv_ok=False)
+        self._alias("y", "target", None, y)
+        if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
+            self._alias("e_y", "target", None, y)
+            self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
         loss = g[self.derivation.output]
-        self._add(Quantity(n.loss.render(None), "loss", None, False, False, loss.name))
+        self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, loss.name))
         pred = loss.meta.prediction
         if pred:
-            self._both("yhat", "pred", None, pred, deriv_ok=False, alias=True)
-        if "p" in g and g["p"].meta.kind == "softmax":
-            self._both("p", "prob", None, "p", deriv_ok=False, alias=True)
+            self._alias("yhat", "pred", None, pred)
+        prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
+        if prob is not None:
+            self._alias(spell(nt, Prob()), "prob", None, prob)
         self._add(Quantity("B", "size", None, False, True, ""))
 
     # -- lookup ----------------------------------------------------------------
@@ -270,9 +290,9 @@ class Namespace:
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
         sample = inst.samples[s]
-        if q.kind == "target" and self.graph["y"].meta.kind == "label":
+        if q.kind == "target" and self.graph[self.target].meta.kind == "label":
             out = np.zeros((inst.n_out, 1))
-            out[int(sample["y"]), 0] = 1.0
+            out[int(sample[self.target]), 0] = 1.0
             return out
         if q.kind == "loss":
             return np.array([[float(sample[q.node])]])

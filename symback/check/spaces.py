@@ -23,6 +23,8 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymbackError
+from ..notation import spell
+from ..notation.nodes import Quantity as Term
 from . import latex
 from .diagnose import expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
@@ -122,7 +124,7 @@ class NetworkSpace:
         return self.insts[0].batch
 
     def width(self, k: int) -> int:
-        return int(np.asarray(self.insts[0].params[f"b{k}"]).shape[0])
+        return int(np.asarray(self.insts[0].params[self.ns.nodes[("bias", k)]]).shape[0])
 
     # -- reading a line -------------------------------------------------------
     def read(self, eq: Equation) -> tuple[str, object, bool]:
@@ -207,21 +209,21 @@ class NetworkSpace:
         ns = self.ns
         out = {}
         for q in (ns.get("x"), ns.get("y")):
-            name = ns.notation.symbol("input") if q.kind == "input" else "y"
+            name = spell(ns.notation, Term(q.kind))
             if sample is None:
                 out[name[:1].upper() + name[1:]] = ns.value(copy(q, batch=True), inst, None).a
-            elif q.kind == "target" and ns.graph["y"].meta.kind == "label":
-                out[name] = float(inst.samples[sample]["y"])
+            elif q.kind == "target" and ns.graph[ns.target].meta.kind == "label":
+                out[name] = float(inst.samples[sample][ns.target])
             else:
                 out[name] = ns.value(q, inst, sample).a
         return out
 
     def _params(self, inst) -> dict:
-        n = self.ns.notation
+        n, at = self.ns.notation, self.ns.nodes
         out = {}
         for k in range(1, self.ns.K + 1):
-            out[n.symbol("weight", k)] = np.asarray(inst.params[f"W{k}"])
-            out[n.symbol("bias", k)] = np.asarray(inst.params[f"b{k}"]).reshape(-1, 1)
+            out[spell(n, Term("weight", k))] = np.asarray(inst.params[at[("weight", k)]])
+            out[spell(n, Term("bias", k))] = np.asarray(inst.params[at[("bias", k)]]).reshape(-1, 1)
         return out
 
     # -- the report -----------------------------------------------------------

@@ -123,6 +123,23 @@ def from_name(name: str) -> Sym:
     return Sym(GREEK.get(base, base), low)
 
 
+def symbol(nt, t) -> Sym:
+    """Term `t` as the one symbol that names the node holding it: ``Ω₂``, ``δ^[2]``, ``x₁``.
+
+    A function's value is named by the function (``σ`` for sigmoid(f), ``p`` for softmax(f)), as a
+    course writes ``σ = 1/(1 + exp(-z))``; a derivative or a path's share has no one symbol (`course`).
+    """
+    if isinstance(t, Own):
+        return from_name(t.name)
+    if isinstance(t, Applied):
+        return Sym(GREEK.get(t.fn, t.fn))
+    if isinstance(t, Prob):
+        return Sym("P" if t.batch else "p")
+    if isinstance(t, (Quantity, Error, Template, Loss)):
+        return from_latex(spell(nt, t, "latex"), spell(nt, t, "text"))
+    raise TypeError(f"not a one-symbol notation term: {t!r}")
+
+
 def course(nt, t, fmt: str = "unicode") -> str:
     """Term `t` of notation `nt` in Unicode (``fmt="unicode"``) or as a Graphviz HTML label (``"html"``)."""
     from_sym = (lambda s: s.text) if fmt == "unicode" else (lambda s: s.html)
@@ -132,14 +149,12 @@ def course(nt, t, fmt: str = "unicode") -> str:
 def _course(nt, t, out) -> str:
     if isinstance(t, Error) and nt.error is None and nt.batch.get("error") is None and not t.batch:
         t = Grad(Quantity("pre", t.layer), False)
-    if isinstance(t, (Quantity, Error, Template, Loss)):
-        return out(from_latex(spell(nt, t, "latex"), spell(nt, t, "text")))
+    if isinstance(t, (Quantity, Error, Template, Loss, Own)):
+        return out(symbol(nt, t))
     if isinstance(t, Grad):
         return f"∂{_course(nt, Loss(t.batch), out)}/∂{_course(nt, t.of, out)}"
     if isinstance(t, Share):
         return f"{_course(nt, t.whole, out)} (via {_course(nt, t.via, out)})"
-    if isinstance(t, Own):
-        return out(from_name(t.name))
     if isinstance(t, Applied):
         return f"{GREEK.get(t.fn, t.fn)}({_course(nt, t.arg, out)})"
     if isinstance(t, Prob):

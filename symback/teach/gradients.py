@@ -40,6 +40,7 @@ import numpy as np
 from ..derivation import Derivation
 from ..errors import SymbackError
 from ..files import write_atomic
+from ..notation import at, totals
 from .batch import evaluator
 from .point import INIT_FORMULAS, init_params, random_data
 from .symbols import Symbols, course_symbols
@@ -180,18 +181,12 @@ def derivation_of(source) -> Derivation:
 def _layers(derivation):
     """(k, pre node, adjoint of the pre node, weight name) for every layer of a layered network."""
     g = derivation.graph
-    adj = {n.of: n for n in g.backward() if n.meta.path is None}
-    pre = sorted(
-        (n for n in g.forward() if n.meta.kind == "pre" and n.meta.layer is not None), key=lambda n: n.meta.layer
-    )
-    if not pre or not derivation.summary.layered:
+    nodes, adjoint = at(g), totals(g)
+    ks = sorted(k for kind, k in nodes if kind == "pre")
+    if not ks or not derivation.summary.layered:
         raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
-    out = []
-    for n in pre:
-        k = n.meta.layer
-        weight = next(p.name for p in g.leaves("param") if p.meta.kind == "weight" and p.meta.layer == k)
-        out.append((k, n, adj.get(n.name), weight))
-    return out
+    pres = [g[nodes[("pre", k)]] for k in ks]
+    return [(k, n, g[adjoint[n.name]] if n.name in adjoint else None, nodes[("weight", k)]) for k, n in zip(ks, pres)]
 
 
 def gradient_norms(

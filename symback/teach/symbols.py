@@ -1,24 +1,20 @@
-"""Course symbols for the nodes of a network IR, in Unicode and LaTeX, and printers that use them.
+"""Course symbols for the nodes of a network IR, and printers that write IR expressions in them.
 
-Stage: teaching views. Input: a `Derivation`'s graph and a `Notation`
-(`symback.notation`, the one place course symbols live). Output: for each IR
-node a `Sym` (base, subscript, superscript) that prints as Unicode text
-(``Ω₂``, ``h₃``, ``x⁽⁰⁾``; ``W^[2]`` where Unicode has no superscript
-bracket), as a Graphviz HTML label (``W<sup>[2]</sup>``) or as LaTeX, and
-expression printers that write IR expressions in those symbols
-(``Ω₃ᵀ ∂ℓ/∂f₃``, ``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``).
-
-Nodes a notation knows (``meta`` kind pre/act/weight/bias with a layer, the
-input of a layered `Network`, the loss and the target) take the course's
-symbol; any other DAG value is written from its own name, trailing digits as
-a subscript (``x1`` -> ``x₁``, ``W_enc`` -> W with subscript enc).
+Stage: teaching views. Input: a `Derivation`'s graph and a `Notation`. Each
+node's symbol comes from `symback.notation`, the one node -> course-symbol
+map (`term` says which quantity a node holds, `notation.unicode` spells it):
+a `Sym` that prints as Unicode text (``Ω₂``, ``h₃``, ``x⁽⁰⁾``; ``W^[2]``
+where Unicode has no superscript bracket), as a Graphviz HTML label
+(``W<sup>[2]</sup>``) or as LaTeX. Output: those symbols, and expression
+printers that write IR expressions in them (``Ω₃ᵀ ∂ℓ/∂f₃``,
+``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``): teach's own printers, since teach writes ``onehot(y)``,
+slices and spacing its own way.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -26,121 +22,15 @@ from sympy.printing.str import StrPrinter
 
 from .. import notation as notations
 from ..nonsmooth import Indicator
+from ..notation import term
+from ..notation.nodes import Error, Loss
+from ..notation.unicode import Sym, course, from_name, sub, sup, symbol
 
-_SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
-_SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ"))
-GREEK = {
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "delta": "δ",
-    "epsilon": "ε",
-    "theta": "θ",
-    "lambda": "λ",
-    "mu": "μ",
-    "sigma": "σ",
-    "phi": "φ",
-    "psi": "ψ",
-    "omega": "ω",
-    "Omega": "Ω",
-    "Delta": "Δ",
-    "Sigma": "Σ",
-    "Phi": "Φ",
-    "Theta": "Θ",
-    "ell": "ℓ",
-}
-_CALLIGRAPHIC = {"L": "ℒ", "J": "𝒥"}
-
-
-def sub(text: str) -> str | None:
-    """``"12"`` -> ``"₁₂"``; None where Unicode has no subscript for a character."""
-    return "".join(_SUB[c] for c in text) if all(c in _SUB for c in text) else None
-
-
-def sup(text: str) -> str | None:
-    """``"(2)"`` -> ``"⁽²⁾"``; None where Unicode has no superscript for a character."""
-    return "".join(_SUP[c] for c in text) if all(c in _SUP for c in text) else None
-
-
-@dataclass(frozen=True)
-class Sym:
-    """A symbol with an optional subscript and superscript, e.g. Ω with sub 2, W with sup [2]."""
-
-    base: str
-    sub: str = ""
-    sup: str = ""
-    latex: str = ""  # the LaTeX spelling; built from the parts when empty
-
-    @property
-    def text(self) -> str:
-        """Unicode where every character has a sub/superscript form, else ``_x`` / ``^[2]``."""
-        out = self.base
-        if self.sub:
-            s = sub(self.sub)
-            out += s if s is not None else "_" + self.sub
-        if self.sup:
-            s = sup(self.sup)
-            out += s if s is not None else "^" + self.sup
-        return out
-
-    @property
-    def html(self) -> str:
-        """A Graphviz HTML label: Unicode where it exists, else real <sub>/<sup> tags."""
-        out = html.escape(self.base)
-        if self.sub:
-            s = sub(self.sub)
-            out += html.escape(s) if s is not None else f"<sub>{html.escape(self.sub)}</sub>"
-        if self.sup:
-            s = sup(self.sup)
-            out += html.escape(s) if s is not None else f"<sup>{html.escape(self.sup)}</sup>"
-        return out
-
-    @property
-    def tex(self) -> str:
-        if self.latex:
-            return self.latex
-        base = next((f"\\{k}" for k, v in GREEK.items() if v == self.base), self.base)
-        if len(self.base) > 1 and base == self.base:
-            base = rf"\mathrm{{{base}}}"
-        out = base + (f"_{{{_tex_text(self.sub)}}}" if self.sub else "")
-        return out + (f"^{{{self.sup}}}" if self.sup else "")
-
-
-def _tex_text(s: str) -> str:
-    return s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}"
-
-
-_LATEX = re.compile(
-    r"(?:\\(mathbf|boldsymbol|mathcal|mathrm)\{)?(\\?[A-Za-z]+)\}?(?:_\{([^{}]*)\})?(?:\^\{([^{}]*)\})?"
-)
-
-
-def from_latex(latex: str, fallback: str) -> Sym:
-    """A notation template's LaTeX (``\\boldsymbol{\\Omega}_{2}``, ``W^{[2]}``) as a `Sym`; else from text."""
-    m = _LATEX.fullmatch(latex)
-    if not m:
-        return from_name(fallback)
-    style, base, lo, hi = m.groups()
-    if base.startswith("\\"):
-        base = GREEK.get(base[1:], base[1:])
-    elif style == "mathcal":
-        base = _CALLIGRAPHIC.get(base, base)
-    return Sym(base, lo or "", hi or "", latex=latex)
-
-
-def from_name(name: str) -> Sym:
-    """A symbol from an IR name: ``x1`` -> x₁, ``beta2`` -> β₂, ``W_enc`` -> W_enc, ``dl`` -> dl."""
-    m = re.fullmatch(r"([A-Za-z]+?)_?(\d+)", name) or re.fullmatch(r"([A-Za-z]+)_([A-Za-z0-9]+)", name)
-    base, low = (m.group(1), m.group(2)) if m else (name, "")
-    return Sym(GREEK.get(base, base), low)
+__all__ = ["CourseLatex", "CourseText", "Sym", "Symbols", "course_symbols", "formula", "is_indicator"]
 
 
 def course_symbols(derivation, notation="udl") -> Symbols:
-    """IR node name -> course symbol for `derivation` in `notation`: the one place teach names nodes.
-
-    (symback.notation is growing the one node -> symbol map for every consumer;
-    switching teach to it changes this function only.)
-    """
+    """IR node name -> course symbol for `derivation` in `notation` (`symback.notation`'s one map)."""
     return Symbols(derivation, notation)
 
 
@@ -169,33 +59,21 @@ def formula(node, names: Symbols, printer: CourseText, shorten: bool = True) -> 
 
 
 class Symbols:
-    """IR node name -> `Sym` for one derivation in one notation."""
+    """IR node name -> `Sym` for one derivation in one notation, from `symback.notation`'s node map."""
 
     def __init__(self, derivation, notation="udl"):
         self.notation = notations.get(notation)
         self.graph = derivation.graph
-        layered = derivation.summary.layered
-        self.by_name: dict[str, Sym] = {}
-        for node in self.graph.forward():
-            kind, k = node.meta.kind, node.meta.layer
-            if k is not None and kind in ("pre", "act", "weight", "bias"):
-                self.by_name[node.name] = self._course(kind, k)
-            elif node.op == "input" and layered:
-                self.by_name[node.name] = self._course("input", None)
-            elif node.op == "target":
-                self.by_name[node.name] = self._course("target", None)
-            elif node.op == "loss":
-                self.by_name[node.name] = self._course("loss", None)
-            else:
-                self.by_name[node.name] = from_name(node.name)
-        self.loss = self.by_name.get("l", self._course("loss", None))
-
-    def _course(self, kind: str, k) -> Sym:
-        return from_latex(self.notation.symbol(kind, k, "latex"), self.notation.symbol(kind, k, "text"))
+        self.layered = derivation.summary.layered
+        self.by_name: dict[str, Sym] = {
+            n.name: symbol(self.notation, term(self.graph, n.name, layered=self.layered, deltas=False))
+            for n in self.graph.forward()
+        }
+        self.loss = self.by_name.get("l") or symbol(self.notation, Loss())
 
     def error(self, k: int) -> Sym:
         """The course's name for the error term of layer k (CS229's δ^[k])."""
-        return self._course("error", k)
+        return symbol(self.notation, Error(k))
 
     def printers(self) -> tuple[CourseText, CourseLatex]:
         """(Unicode, LaTeX) printers of IR expressions in these symbols, with the notation's product sign."""
@@ -213,7 +91,7 @@ class Symbols:
         if fmt == "latex":
             whole = self.grad_tex(node.of)
             return rf"\left.{whole}\right|_{{\text{{via }} {self[path].tex}}}" if path else whole
-        return self.grad(node.of) + (f" (via {self[path].text})" if path else "")
+        return course(self.notation, term(self.graph, name, layered=self.layered, deltas=False))
 
     def text(self, name: str) -> str:
         return self[name].text
