@@ -31,7 +31,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy as sp
-from sympy.parsing.latex import parse_latex
 
 from .. import notation as notations
 from ..errors import SymbackError
@@ -41,7 +40,7 @@ from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from .handfile import Equation
 from .instances import total_adjoints
-from .latex import _where, normalize
+from .latex import parse_scalar
 from .matrix import Val
 
 
@@ -92,11 +91,7 @@ class ExpressionNames:
     def parse(self, eq: Equation) -> sp.Expr:
         """The right-hand side (SymPy syntax or LaTeX) in the IR's node names."""
         if eq.latex:
-            try:
-                expr = parse_latex(normalize(eq.rhs.strip().strip("$")), strict=True)
-            except Exception as exc:  # noqa: BLE001 - LaTeXParsingError and the parser backend's own
-                raise SymbackError(f"{eq.where}: could not parse LaTeX {eq.rhs.strip()!r}: {_where(eq.rhs, exc)}") from None
-            expr = expr.subs({sp.Symbol("e"): sp.E})
+            expr = parse_scalar(eq.rhs, eq.where)  # bounded in length, nesting and digits
         else:
             expr = parse_expression(eq.rhs, where=eq.where)
         rename = {}
