@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import importlib.util
 import io
 import sys
@@ -67,18 +68,19 @@ def lines(files) -> None:
 
 
 def _load(path: Path):
-    spec = importlib.util.spec_from_file_location("measured_" + path.stem, path)
+    spec = importlib.util.spec_from_file_location(f"measured_{abs(hash(str(path)))}", path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
     return mod
 
 
-def time(repeat: int) -> None:
+def time(repeat: int, folders) -> None:
     import numpy as np
 
-    for name, B in (("udl_toy", 1), ("udl_toy", 256), ("train_digits", 32)):
-        mod = _load(ROOT / "generated" / f"{name}.py")
+    for (name, B), folder in ((case, folder) for case in (("udl_toy", 1), ("udl_toy", 256), ("train_digits", 32))
+                              for folder in folders):
+        mod = _load(Path(folder) / f"{name}.py")
         p = mod.init_params(seed=0)
         rng = np.random.default_rng(0)
         n_in = sum(k for _, k in mod.INPUTS)
@@ -89,8 +91,8 @@ def time(repeat: int) -> None:
             Y = rng.standard_normal((B, mod.SHAPES[mod.PARAMS[-1]][0]))
         mod.sgd_step(p, X, Y, 1e-4)
         number = max(1, int(20000 / B))
-        best = min(timeit.repeat(lambda: mod.sgd_step(p, X, Y, 1e-4), number=number, repeat=repeat)) / number
-        print(f"{name:14} B={B:<4} sgd_step {best * 1e6:9.2f} µs/call")
+        best = min(timeit.repeat(functools.partial(mod.sgd_step, p, X, Y, 1e-4), number=number, repeat=repeat)) / number
+        print(f"{name:14} B={B:<4} sgd_step {best * 1e6:9.2f} µs/call  ({folder})")
 
 
 def main(argv=None) -> int:
@@ -100,11 +102,12 @@ def main(argv=None) -> int:
     a.add_argument("files", nargs="*")
     t = sub.add_parser("time")
     t.add_argument("--repeat", type=int, default=7)
+    t.add_argument("folders", nargs="*", help="folders of generated modules, measured in turn (default generated/)")
     args = ap.parse_args(argv)
     if args.what == "lines":
         lines(args.files or sorted((ROOT / "generated").glob("*.py")))
     else:
-        time(args.repeat)
+        time(args.repeat, args.folders or [ROOT / "generated"])
     return 0
 
 

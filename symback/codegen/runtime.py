@@ -1,0 +1,295 @@
+"""The Python side of every generated module: parameters, validation, and the calls into the kernels.
+
+Stage: codegen. This file is ordinary, linted Python; `module.copy_runtime`
+copies the part between the two ``# -- runtime`` marker lines into each
+generated module, whose own constants and kernels come first. So the file
+imports nothing from symback (a generated module runs without it), and the
+names it reads but does not define (``PARAMS``, ``SHAPES``, ``_LAYOUTS``,
+``_layout``, ``_targets``, ...) are each module's; below the end marker,
+stand-ins for them (a one-weight network) let tests import this file alone.
+
+A call: the dict of parameters is packed into one flat buffer (or is one
+already, a `Params`), X and Y are checked, and the kernel for this batch
+size runs with a workspace allocated once per batch size. `sgd_step` first
+tries the fast path (one dict lookup, one kernel call); any failure there
+falls back to the checked path, which raises ValueError naming the argument.
+"""
+
+# ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+from typing import NamedTuple
+
+import numpy as np
+
+# -- runtime: copied from here into each generated module ------------------------------------------
+
+#: run modes of a kernel: the forward pass only; forward, loss and gradient; all that and the SGD update
+FORWARD, GRADIENT, SGD = 0, 1, 2
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _Batch(NamedTuple):
+    """What a batch size needs: its kernel, a workspace (gradient, then stored values), the output rows."""
+
+    kernel: object
+    work: np.ndarray
+    output: object  # (work, B) -> the (B, n_out) network output a forward pass left in `work`
+
+
+def _views(flat):
+    """{name: array}, each parameter's view into the flat buffer."""
+    out, at = {}, 0
+    for name in PARAMS:
+        shape = SHAPES[name]
+        n = math.prod(shape)
+        out[name] = flat[at:at + n].reshape(shape)
+        at += n
+    return out
+
+
+class Params(dict):
+    """Parameters by name; the arrays are views into one flat buffer, `flat` (see the module docstring).
+
+    `packed` is true while every entry is still its view; any assignment clears it, and the next call
+    re-packs the dict. `_batch` caches a `_Batch` per batch size for the fast path of `sgd_step`.
+    """
+
+    __slots__ = ("_batch", "flat", "packed")
+
+    def __init__(self, flat):
+        dict.__init__(self, _views(flat))
+        self.flat = flat
+        self.packed = True
+        self._batch = {}
+
+
+def _unpacks(method):
+    def changed(self, *args, **kwargs):
+        self.packed = False
+        return method(self, *args, **kwargs)
+
+    changed.__name__ = method.__name__
+    return changed
+
+
+for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem", "clear", "setdefault"):
+    setattr(Params, _name, _unpacks(getattr(dict, _name)))
+
+
+def init_params(seed=0, dtype=np.float64):
+    """Seeded initial parameters as a `Params` (schemes in the module docstring)."""
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOATS:
+        raise ValueError(f"dtype: float32 or float64 expected, got {dtype}")
+    rng = np.random.default_rng(seed)
+    params = Params(np.zeros(N_PARAMS, dtype=dtype))
+    for name, scheme in _INIT:
+        shape = SHAPES[name]
+        if scheme == "he":
+            params[name][...] = rng.standard_normal(shape) * math.sqrt(2.0 / shape[1])
+        elif scheme == "glorot":
+            params[name][...] = rng.standard_normal(shape) * math.sqrt(2.0 / (shape[0] + shape[1]))
+    return params
+
+
+def _flat(params):
+    """(flat buffer, dict to write back into or None), validating names, shapes and dtypes."""
+    if isinstance(params, Params) and params.packed:
+        return params.flat, None
+    if not isinstance(params, dict):
+        raise ValueError(f"params: expected a dict of arrays (from init_params), got {type(params).__name__}")
+    expected = ", ".join(PARAMS)
+    for n in PARAMS:
+        if n not in params:
+            raise ValueError(f"params: missing {n!r} (expected shape {SHAPES[n]}); expected keys {expected}")
+    extra = sorted(str(n) for n in params if n not in SHAPES)
+    if extra:
+        raise ValueError(f"params: unexpected {extra[0]!r}; expected keys {expected}")
+    dtype = None
+    for n in PARAMS:
+        a = params[n]
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"params[{n!r}]: expected a NumPy array of shape {SHAPES[n]}, got {type(a).__name__}")
+        if a.shape != SHAPES[n]:
+            raise ValueError(f"params[{n!r}]: expected shape {SHAPES[n]}, got {a.shape}")
+        if a.dtype not in _FLOATS:
+            raise ValueError(f"params[{n!r}]: dtype {a.dtype}; expected float32 or float64")
+        if dtype is not None and a.dtype != dtype:
+            raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] ({dtype})")
+        dtype = a.dtype
+    flat = np.empty(N_PARAMS, dtype=dtype)
+    views = _views(flat)
+    for n in PARAMS:
+        views[n][...] = params[n]
+    if not isinstance(params, Params):
+        return flat, params
+    dict.update(params, views)  # re-pack: the dict's entries become views of the new buffer
+    params.flat = flat
+    params.packed = True
+    params._batch = {}
+    return flat, None
+
+
+def _array(a, name, dtype, shape_text):
+    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one)."""
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name}: expected a NumPy array of shape {shape_text}, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise ValueError(f"{name}: dtype {a.dtype}; expected {dtype} like the parameters "
+                         f"(convert with {name}.astype(np.{dtype}))")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.ascontiguousarray(a).copy()
+    return a
+
+
+def _inputs(X, dtype):
+    """X as one (batch, n_in) array; a dict {input name: (batch, size) array} is stacked by columns."""
+    if isinstance(X, dict):
+        cols = []
+        for name, k in INPUTS:
+            if name not in X:
+                raise ValueError(f"X: missing input {name!r} of shape (batch, {k})")
+            cols.append(_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})"))
+        X = np.concatenate(cols, axis=1)
+    n_in = sum(k for _, k in INPUTS)
+    X = _array(X, "X", dtype, f"(batch, {n_in})")
+    if X.ndim != 2 or X.shape[1] != n_in or X.shape[0] < 1:
+        raise ValueError(f"X: expected shape (batch, {n_in}) with batch >= 1, got {X.shape}")
+    return X
+
+
+def _class_labels(Y, B, dtype):
+    """Y as int64 class labels of shape (B,) (the kernel checks their range)."""
+    if Y is None:
+        return np.zeros((0,), np.int64)
+    if not isinstance(Y, np.ndarray):
+        raise ValueError(f"Y: expected a NumPy array of class labels, shape (batch,), got {type(Y).__name__}")
+    if Y.dtype.kind not in "iu":
+        raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
+    if Y.shape != (B,):
+        raise ValueError(f"Y: expected shape ({B},), one label per row of X, got {Y.shape}")
+    if Y.dtype != np.int64 or not (Y.flags.c_contiguous and Y.flags.writeable):
+        Y = np.ascontiguousarray(Y, dtype=np.int64).copy()
+    return Y
+
+
+def _float_targets(Y, B, dtype):
+    """Y as targets of shape (B, n_out) in the parameters' dtype."""
+    if Y is None:
+        return np.zeros((0, N_OUT), dtype)
+    Y = _array(Y, "Y", dtype, f"(batch, {N_OUT})")
+    if Y.shape != (B, N_OUT):
+        raise ValueError(f"Y: expected shape ({B}, {N_OUT}), one target row per row of X, got {Y.shape}")
+    return Y
+
+
+_SHARED = {}  # dtype -> {batch size: _Batch}, for parameters passed as a plain dict
+
+
+def _batch(params, B, dtype):
+    """The `_Batch` for this batch size: allocated once, then reused."""
+    cache = params._batch if isinstance(params, Params) and params.packed else _SHARED.setdefault(dtype, {})
+    entry = cache.get(B)
+    if entry is None:
+        kernel, size, output = _LAYOUTS[_layout(B)]
+        entry = cache[B] = _Batch(kernel, np.zeros(size(B), dtype=dtype), output)
+    return entry
+
+
+def _run(kernel, *args):
+    """Call a kernel with validated arguments. Compiling new argument types happens only here:
+    on the fast path a wrong type is a TypeError from the dispatcher, which sends the call here."""
+    kernel.disable_compile(False)
+    try:
+        return kernel(*args)
+    finally:
+        if kernel.signatures:
+            kernel.disable_compile(True)
+
+
+def _rate(lr):
+    """The learning rate as a finite float."""
+    try:
+        rate = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"lr: expected a finite number, got {type(lr).__name__}") from None
+    if not math.isfinite(rate):
+        raise ValueError(f"lr: expected a finite number, got {rate}")
+    return rate
+
+
+def _checked(params, X, Y, lr, mode):
+    """Validate everything, run one kernel call; (its value, the `_Batch` used, B)."""
+    P, back = _flat(params)
+    X = _inputs(X, P.dtype)
+    B = X.shape[0]
+    Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
+    entry = _batch(params, B, P.dtype)
+    value = _run(entry.kernel, P, X, Y, entry.work, _rate(lr), mode)
+    if back is not None and mode == SGD:
+        for name, view in _views(P).items():
+            back[name][...] = view
+    return value, entry, B
+
+
+def forward(params, X):
+    """The network output for a batch (rows of X), shape (batch, n_out)."""
+    _, entry, B = _checked(params, X, None, 0.0, FORWARD)
+    return np.array(entry.output(entry.work, B))
+
+
+def loss_and_grad(params, X, Y):
+    """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
+    loss, entry, B = _checked(params, X, Y, 0.0, GRADIENT)
+    scale = 1.0 / B if REDUCTION == "mean" else 1.0
+    return loss, _views(entry.work[:N_PARAMS] * scale)
+
+
+def sgd_step(params, X, Y, lr):
+    """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
+    try:
+        if params.packed:
+            entry = params._batch[X.shape[0]]
+            return entry.kernel(params.flat, X, Y, entry.work, lr, SGD)
+    except (AttributeError, KeyError, TypeError, IndexError):
+        pass
+    return _checked(params, X, Y, lr, SGD)[0]
+
+
+def _register_kernels(canonical):
+    """Numba's cache stores, with each compiled kernel, the name of the module that defined it, and imports
+    that module by name when it loads the kernel in a new process. The kernels report a fixed module name
+    (a stand-in module holding this file's globals), so the cache works however this file was imported."""
+    if canonical not in sys.modules:
+        standin = types.ModuleType(canonical)
+        standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
+        sys.modules[canonical] = standin
+    for kernel, _, _ in _LAYOUTS.values():
+        kernel.py_func.__module__ = canonical
+    _check_batch.py_func.__module__ = canonical
+
+
+# -- runtime: copied up to here; below, stand-ins for what each generated module defines ------------
+
+PARAMS = ("w",)
+SHAPES = {"w": (1, 1)}
+INPUTS = (("x", 1),)
+N_PARAMS = 1
+N_OUT = 1
+REDUCTION = "mean"
+_INIT = (("w", "he"),)
+_LAYOUTS: dict = {}
+_targets = _float_targets
+
+
+def _layout(B):
+    return "none"
+
+
+def _check_batch(P, X, Y, lr, mode):
+    return None
