@@ -2,7 +2,7 @@
 
 Stage: codegen. Input: a `Plan`, its `Storage` and the equation of each
 node. Output: the source of ``_step_<layout>(P, X, Y, ws, lr, mode)``: it
-checks the batch (`check_kernel`, shared by every layout), binds a named
+checks the batch (``_check_batch``, in `runtime`), binds a named
 view for each quantity it touches (``W2 = P[6:15].reshape((3, 3))``,
 ``dl_dW2 = ws[6:15].reshape((3, 3))``, ``h1 = ws[34:37]``), runs the
 forward pass (``mode == FORWARD`` stops there), the loss and the backward
@@ -90,40 +90,6 @@ def size(shape) -> int:
     for s in shape:
         n *= int(s)
     return n
-
-
-def check_kernel(plan: Plan) -> str:
-    """``_check_batch``: shapes, NaN/inf in X and Y, label range and lr, before any layout runs."""
-    c, p = Code(0), plan
-    c(f"@njit({naming.JIT_OPTIONS}{naming.NO_REFCOUNT})")
-    with c.block(f"def {naming.CHECK}(P, X, Y, lr, mode):"):
-        c('"""Refuse a batch the kernels cannot run: ValueError naming the argument, before any update."""')
-        with c.block(f"if X.shape[0] < 1 or X.shape[1] != {p.n_in}:"):
-            c(f'raise ValueError("X: expected shape (batch, {p.n_in}) with batch >= 1")')
-        with c.block(f"if P.shape[0] != {p.n_params}:"):
-            c(f'raise ValueError("params: expected {p.n_params} values in the flat buffer")')
-        with c.block(f"if mode == {naming.SGD} and not lr * 0.0 == 0.0:"):
-            c('raise ValueError("lr: expected a finite number")')
-        c("chk = 0.0")
-        with c.block("for s in range(X.shape[0]):"), c.block(f"for j in range({p.n_in}):"):
-            c("chk += X[s, j] * 0.0  # NaN or inf makes this NaN (x - x would be folded to 0)")
-        with c.block("if not chk == 0.0:"):
-            c('raise ValueError("X: contains NaN or infinity")')
-        with c.block(f"if mode == {naming.FORWARD}:"):
-            c("return")
-        if p.labels:
-            with c.block("if Y.shape[0] != X.shape[0]:"):
-                c('raise ValueError("Y: expected shape (batch,), one class label per row of X")')
-            with c.block("for s in range(X.shape[0]):"), c.block(f"if Y[s] < 0 or Y[s] >= {p.n_out}:"):
-                c(f'raise ValueError("Y: class labels must lie in 0..{p.n_out - 1}")')
-        else:
-            with c.block(f"if Y.shape[0] != X.shape[0] or Y.shape[1] != {p.n_out}:"):
-                c(f'raise ValueError("Y: expected shape (batch, {p.n_out}), one target row per row of X")')
-            with c.block("for s in range(X.shape[0]):"), c.block(f"for j in range({p.n_out}):"):
-                c("chk += Y[s, j] * 0.0")
-            with c.block("if not chk == 0.0:"):
-                c('raise ValueError("Y: contains NaN or infinity")')
-    return c.text() + "\n"
 
 
 class Layout:
@@ -278,22 +244,26 @@ class Layout:
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def body_lines(self, body: Body, names: dict, store) -> None:
-        """Temporaries, then every output into a local, then the stores (reads before writes)."""
+        """Temporaries, then the outputs. With one output written to memory, each is written directly;
+        with several, every output goes into a local first, then the stores (reads before writes)."""
         c = self.code
         for t, e in body.temps:
             c(f"{t.name} = {to_numba(e, names)}")
+        direct = sum(m.mode in ("grad", "store") for m, _ in body.outputs) <= 1
         outs = []
         for k, (m, e) in enumerate(body.outputs):
-            local = naming.out(k)
-            c(f"{local} = {to_numba(e, names)}")
-            outs.append((m, local))
-        for m, local in outs:
+            if direct:
+                outs.append((m, to_numba(e, names)))
+            else:
+                c(f"{naming.out(k)} = {to_numba(e, names)}")
+                outs.append((m, naming.out(k)))
+        for m, value in sorted(outs, key=lambda o: o[0].mode != "loss"):  # the write to memory last
             if m.mode == "loss":
-                c(f"loss += {local}")
+                c(f"loss += {value}")
             elif m.mode == "grad":
-                store(m, local, grad=self.plan.grad_of[m.name])
+                store(m, value, grad=self.plan.grad_of[m.name])
             elif m.mode == "store":
-                store(m, local, grad=None)
+                store(m, value, grad=None)
 
     def per_sample_lines(self, body: Body, idx_read) -> None:
         """Reductions (with max subtraction for sums of exponentials), picks and per-sample losses."""

@@ -11,11 +11,10 @@ Three layouts (benchmarks/numba_mlp.py measured each):
 
 from __future__ import annotations
 
-from .base import check_kernel
 from .blas import BlasLayout
 from .sample import SampleLayout
 from .small import SmallLayout
 
 LAYOUTS = {"sample": SampleLayout, "small": SmallLayout, "blas": BlasLayout}
 
-__all__ = ["LAYOUTS", "check_kernel"]
+__all__ = ["LAYOUTS"]

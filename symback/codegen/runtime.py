@@ -4,9 +4,10 @@ Stage: codegen. This file is ordinary, linted Python; `module.copy_runtime`
 copies the part between the two ``# -- runtime`` marker lines into each
 generated module, whose own constants and kernels come first. So the file
 imports nothing from symback (a generated module runs without it), and the
-names it reads but does not define (``PARAMS``, ``SHAPES``, ``_LAYOUTS``,
-``_layout``, ``_targets``, ...) are each module's; below the end marker,
-stand-ins for them (a one-weight network) let tests import this file alone.
+names it reads but does not define are each module's: its constants
+(``PARAMS``, ``SHAPES``, ...) come before the copy, its wiring (``_LAYOUTS``,
+``_layout``, ``_targets``, ``_check_targets``) after it; stand-ins for both
+(a one-weight network), outside the markers, let tests import this file alone.
 
 A call: the dict of parameters is packed into one flat buffer (or is one
 already, a `Params`), X and Y are checked, and the kernel for this batch
@@ -25,6 +26,19 @@ import types
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
+
+# -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
+
+PARAMS = ("w",)
+SHAPES = {"w": (1, 1)}
+INPUTS = (("x", 1),)
+REDUCTION = "mean"
+N_PARAMS = 1
+N_IN = 1
+N_OUT = 1
+_INIT = (("w", "he"),)
+_FASTMATH = {"reassoc", "contract", "nsz"}
 
 # -- runtime: copied from here into each generated module ------------------------------------------
 
@@ -34,11 +48,11 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class _Batch(NamedTuple):
-    """What a batch size needs: its kernel, a workspace (gradient, then stored values), the output rows."""
+    """Per batch size: the kernel, its workspace (gradient, then stored values), output rows (work, B) -> view."""
 
     kernel: object
     work: np.ndarray
-    output: object  # (work, B) -> the (B, n_out) network output a forward pass left in `work`
+    output: object
 
 
 def _views(flat):
@@ -53,11 +67,8 @@ def _views(flat):
 
 
 class Params(dict):
-    """Parameters by name; the arrays are views into one flat buffer, `flat` (see the module docstring).
-
-    `packed` is true while every entry is still its view; any assignment clears it, and the next call
-    re-packs the dict. `_batch` caches a `_Batch` per batch size for the fast path of `sgd_step`.
-    """
+    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed` and the next
+    call re-packs the dict (hold the dict, not the arrays); `_batch` holds a `_Batch` per batch size."""
 
     __slots__ = ("_batch", "flat", "packed")
 
@@ -164,7 +175,7 @@ def _inputs(X, dtype):
 
 
 def _class_labels(Y, B, dtype):
-    """Y as int64 class labels of shape (B,) (the kernel checks their range)."""
+    """Y as int64 class labels of shape (B,), each in 0..N_OUT-1."""
     if Y is None:
         return np.zeros((0,), np.int64)
     if not isinstance(Y, np.ndarray):
@@ -173,6 +184,8 @@ def _class_labels(Y, B, dtype):
         raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
     if Y.shape != (B,):
         raise ValueError(f"Y: expected shape ({B},), one label per row of X, got {Y.shape}")
+    if Y.min() < 0 or Y.max() >= N_OUT:
+        raise ValueError(f"Y: class labels must lie in 0..{N_OUT - 1}, got {Y.min()}..{Y.max()}")
     if Y.dtype != np.int64 or not (Y.flags.c_contiguous and Y.flags.writeable):
         Y = np.ascontiguousarray(Y, dtype=np.int64).copy()
     return Y
@@ -186,6 +199,50 @@ def _float_targets(Y, B, dtype):
     if Y.shape != (B, N_OUT):
         raise ValueError(f"Y: expected shape ({B}, {N_OUT}), one target row per row of X, got {Y.shape}")
     return Y
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _check_batch(P, X, Y, lr, mode):
+    """What every kernel checks first, so that nothing is updated and no memory is read out of bounds
+    when `sgd_step`'s fast path gets a bad batch; that path then re-checks in Python, which names
+    what is wrong (Numba raises constant messages only)."""
+    if X.shape[0] < 1 or X.shape[1] != N_IN:
+        raise ValueError("X: wrong shape for this network")
+    if P.shape[0] != N_PARAMS:
+        raise ValueError("params: wrong size of the flat buffer")
+    if mode == SGD and not lr * 0.0 == 0.0:
+        raise ValueError("lr: expected a finite number")
+    chk = 0.0
+    for s in range(X.shape[0]):
+        for j in range(N_IN):
+            chk += X[s, j] * 0.0  # NaN or inf makes this NaN (x - x would be folded to 0)
+    if not chk == 0.0:
+        raise ValueError("X: contains NaN or infinity")
+    if mode != FORWARD:
+        _check_targets(X, Y)
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _labels_in_range(X, Y):
+    """One class label per row of X, each in 0..N_OUT-1."""
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError("Y: expected one class label per row of X")
+    for s in range(Y.shape[0]):
+        if Y[s] < 0 or Y[s] >= N_OUT:
+            raise ValueError("Y: class label out of range")
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _finite_targets(X, Y):
+    """One finite target row of N_OUT values per row of X."""
+    if Y.shape[0] != X.shape[0] or Y.shape[1] != N_OUT:
+        raise ValueError("Y: expected shape (batch, n_out), one target row per row of X")
+    chk = 0.0
+    for s in range(Y.shape[0]):
+        for j in range(N_OUT):
+            chk += Y[s, j] * 0.0
+    if not chk == 0.0:
+        raise ValueError("Y: contains NaN or infinity")
 
 
 _SHARED = {}  # dtype -> {batch size: _Batch}, for parameters passed as a plain dict
@@ -202,8 +259,8 @@ def _batch(params, B, dtype):
 
 
 def _run(kernel, *args):
-    """Call a kernel with validated arguments. Compiling new argument types happens only here:
-    on the fast path a wrong type is a TypeError from the dispatcher, which sends the call here."""
+    """Call a kernel with checked arguments: the only place it compiles (on the fast path a new type is a
+    TypeError from the dispatcher, which sends the call here)."""
     kernel.disable_compile(False)
     try:
         return kernel(*args)
@@ -256,40 +313,27 @@ def sgd_step(params, X, Y, lr):
         if params.packed:
             entry = params._batch[X.shape[0]]
             return entry.kernel(params.flat, X, Y, entry.work, lr, SGD)
-    except (AttributeError, KeyError, TypeError, IndexError):
-        pass
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]
 
 
 def _register_kernels(canonical):
-    """Numba's cache stores, with each compiled kernel, the name of the module that defined it, and imports
-    that module by name when it loads the kernel in a new process. The kernels report a fixed module name
-    (a stand-in module holding this file's globals), so the cache works however this file was imported."""
+    """Numba's cache imports a kernel's module by name in a new process: the kernels report a fixed name,
+    a stand-in module holding this file's globals, so the cache works however this file was imported."""
     if canonical not in sys.modules:
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
         sys.modules[canonical] = standin
-    for kernel, _, _ in _LAYOUTS.values():
+    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets]:
         kernel.py_func.__module__ = canonical
-    _check_batch.py_func.__module__ = canonical
 
 
-# -- runtime: copied up to here; below, stand-ins for what each generated module defines ------------
+# -- runtime: copied up to here; below, stand-ins for the wiring a generated module defines at its end --
 
-PARAMS = ("w",)
-SHAPES = {"w": (1, 1)}
-INPUTS = (("x", 1),)
-N_PARAMS = 1
-N_OUT = 1
-REDUCTION = "mean"
-_INIT = (("w", "he"),)
 _LAYOUTS: dict = {}
-_targets = _float_targets
+_targets, _check_targets = _float_targets, _finite_targets
 
 
 def _layout(B):
     return "none"
-
-
-def _check_batch(P, X, Y, lr, mode):
-    return None

@@ -58,8 +58,7 @@ class SampleLayout(Layout):
 
     def prologue(self) -> None:
         c = self.code
-        with c.block(f"for k in range({self.plan.n_params}):"):
-            c("ws[k] = 0.0")
+        c(f"ws[:{self.plan.n_params}] = 0.0  # the gradient block")
         c("for s in range(B):")
         c.depth += 1
 
@@ -106,8 +105,7 @@ class SampleLayout(Layout):
         self.comment(*[it.node for it in st.items])
         for it in st.items:
             if it.grad is None:
-                with c.block(f"for j in range({p.sizes[it.node]}):"):
-                    c(f"{self.read(it.node, 'j')} = 0.0")
+                c(f"{self.q(it.node)}[:] = 0.0")
         with c.block(f"for i in range({p.sizes[st.upstream]}):"):
             c(f"gi = {self.read(st.upstream, 'i')}")
             loops: dict[int, list[str]] = {}
