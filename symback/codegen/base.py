@@ -175,7 +175,8 @@ class Layout:
             if not text:
                 continue
             lines = text.splitlines()
-            self.code(f"# {self.ids.get(n, n)}: {lines[0]}")
+            ident = self.ids.get(n, n)
+            self.code(f"# {lines[0]}" if lines[0].startswith(f"{ident} = ") else f"# {ident}: {lines[0]}")
             for line in lines[1:]:
                 self.code(f"#   {line}")
             if n in self.plan.masks:
