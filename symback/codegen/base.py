@@ -301,5 +301,6 @@ class Layout:
         for m, _ in body.outputs:
             q = self.plan.grad_of.get(m.name) if m.mode == "grad" else None
             if q and q not in self.ready:
-                self.code(f"{self.q(self.plan.grads[q])}[:] = 0.0")
+                with self.code.block(f"for i in range({n}):"):
+                    self.code(f"{self.grad_at(q, 'i')} = 0.0")
                 self.ready.add(q)

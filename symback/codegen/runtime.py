@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import sys
 import types
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -47,14 +46,6 @@ FORWARD, GRADIENT, SGD = 0, 1, 2
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-class _Batch(NamedTuple):
-    """Per batch size: the kernel, its workspace (gradient, then stored values), output rows (work, B) -> view."""
-
-    kernel: object
-    work: np.ndarray
-    output: object
-
-
 def _views(flat):
     """{name: array}, each parameter's view into the flat buffer."""
     out, at = {}, 0
@@ -68,7 +59,7 @@ def _views(flat):
 
 class Params(dict):
     """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed` and the next
-    call re-packs the dict (hold the dict, not the arrays); `_batch` holds a `_Batch` per batch size."""
+    call re-packs the dict (hold the dict, not the arrays); `_batch` is the `_batch()` cache of this buffer."""
 
     __slots__ = ("_batch", "flat", "packed")
 
@@ -245,16 +236,18 @@ def _finite_targets(X, Y):
         raise ValueError("Y: contains NaN or infinity")
 
 
-_SHARED = {}  # dtype -> {batch size: _Batch}, for parameters passed as a plain dict
+_SHARED = {}  # dtype -> {batch size: (kernel, work, output)}, for parameters passed as a plain dict
 
 
 def _batch(params, B, dtype):
-    """The `_Batch` for this batch size: allocated once, then reused."""
+    """(kernel, work, output) for this batch size: its layout's kernel, a workspace allocated once and reused
+    (the gradient, then the stored values), and output(work, B), the rows a forward pass leaves in it.
+    A plain tuple, unpacked by name where it is used: the fast path stays one dict lookup."""
     cache = params._batch if isinstance(params, Params) and params.packed else _SHARED.setdefault(dtype, {})
     entry = cache.get(B)
     if entry is None:
         kernel, size, output = _LAYOUTS[_layout(B)]
-        entry = cache[B] = _Batch(kernel, np.zeros(size(B), dtype=dtype), output)
+        entry = cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
     return entry
 
 
@@ -281,38 +274,38 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Validate everything, run one kernel call; (its value, the `_Batch` used, B)."""
+    """Validate everything, run one kernel call; (its value, the workspace, the output view, B)."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
-    entry = _batch(params, B, P.dtype)
-    value = _run(entry.kernel, P, X, Y, entry.work, _rate(lr), mode)
+    kernel, work, output = _batch(params, B, P.dtype)
+    value = _run(kernel, P, X, Y, work, _rate(lr), mode)
     if back is not None and mode == SGD:
         for name, view in _views(P).items():
             back[name][...] = view
-    return value, entry, B
+    return value, work, output, B
 
 
 def forward(params, X):
     """The network output for a batch (rows of X), shape (batch, n_out)."""
-    _, entry, B = _checked(params, X, None, 0.0, FORWARD)
-    return np.array(entry.output(entry.work, B))
+    _, work, output, B = _checked(params, X, None, 0.0, FORWARD)
+    return np.array(output(work, B))
 
 
 def loss_and_grad(params, X, Y):
     """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
-    loss, entry, B = _checked(params, X, Y, 0.0, GRADIENT)
+    loss, work, _, B = _checked(params, X, Y, 0.0, GRADIENT)
     scale = 1.0 / B if REDUCTION == "mean" else 1.0
-    return loss, _views(entry.work[:N_PARAMS] * scale)
+    return loss, _views(work[:N_PARAMS] * scale)
 
 
 def sgd_step(params, X, Y, lr):
     """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
     try:
         if params.packed:
-            entry = params._batch[X.shape[0]]
-            return entry.kernel(params.flat, X, Y, entry.work, lr, SGD)
+            kernel, work, _ = params._batch[X.shape[0]]
+            return kernel(params.flat, X, Y, work, lr, SGD)
     except (AttributeError, KeyError, TypeError, IndexError, ValueError):
         pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]

@@ -167,7 +167,10 @@ class SmallLayout(Layout):
         n = p.sizes[st.upstream]
         for it in st.items:
             if it.grad is None:
-                c(f"{self.q(it.node)}[:] = 0.0")
+                with c.block(f"for j in range({p.sizes[it.node]}):"):
+                    c(f"r = {self.row(it.node, 'j')}")
+                    with c.block("for s in range(B):"):
+                        c("r[s] = 0.0")
         first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
         with c.block(f"for i in range({n}):"):
             c(f"g = {self.row(st.upstream, 'i')}")
