@@ -176,6 +176,9 @@ class Layout:
                 continue
             lines = text.splitlines()
             ident = self.ids.get(n, n)
+            grad = self.plan.grads.get(self.plan.grad_of.get(n))
+            if grad is not None and grad != n:  # one path's part, summed straight into the gradient
+                ident = f"{self.ids[grad]} (summed)"
             self.code(f"# {lines[0]}" if lines[0].startswith(f"{ident} = ") else f"# {ident}: {lines[0]}")
             for line in lines[1:]:
                 self.code(f"#   {line}")
@@ -207,16 +210,13 @@ class Layout:
     def bindings(self, c: Code) -> None:
         """One line per view the body uses: parameters, gradients, then stored values (one slot, one line)."""
         p = self.plan
-        for q in p.params:  # parameters, then their gradients, in the order of the flat buffer
+        for q in p.params:  # each parameter beside its gradient (the same layout), in the order of the buffer
             o, shape = p.offsets[q], p.shapes[q]
             reshape = f".reshape({shape})" if len(shape) == 2 else ""
-            if q in self.used:
-                c(f"{self.ids[q]} = P[{o}:{o + size(shape)}]{reshape}")
-        for q in p.params:
-            o, shape = p.offsets[q], p.shapes[q]
-            reshape = f".reshape({shape})" if len(shape) == 2 else ""
-            if p.grads[q] in self.used:
-                c(f"{self.ids[p.grads[q]]} = ws[{o}:{o + size(shape)}]{reshape}")
+            pair = [(self.ids[k], f"{buf}[{o}:{o + size(shape)}]{reshape}")
+                    for k, buf in ((q, "P"), (p.grads[q], "ws")) if k in self.used]
+            if pair:
+                c(f"{', '.join(n for n, _ in pair)} = {', '.join(v for _, v in pair)}")
         slots: dict[str, list[str]] = {}
         for name in self.used:
             if name not in p.offsets and name not in p.grads.values():
