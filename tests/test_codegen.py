@@ -440,3 +440,34 @@ def test_bad_learning_rates_are_refused_before_any_update(toy):
     for lr in (float("nan"), float("inf"), "0.1x", None):
         raises(lambda lr=lr: mod.sgd_step(p, X, Y, lr), "lr")
     np.testing.assert_array_equal(p.flat, before)
+
+
+def test_a_call_between_kernel_and_read_back_does_not_change_the_result(toy):
+    """forward and loss_and_grad read the workspace after their kernel returns; another thread's call in
+    that window (simulated here by wrapping the call) must not change what they read."""
+    mod, _, _ = toy
+    rng = np.random.default_rng(8)
+    p = mod.init_params()
+    X1, Y1 = rng.standard_normal((5, 1)), rng.standard_normal((5, 1))
+    X2, Y2 = rng.standard_normal((5, 1)), rng.standard_normal((5, 1))
+    want_out, (want_loss, want_grads) = mod.forward(p, X1), mod.loss_and_grad(p, X1, Y1)
+    run = mod._run
+    busy = []
+
+    def interleaved(kernel, *args):
+        value = run(kernel, *args)
+        if not busy:  # "another thread": same parameters, same batch size, before this call reads back
+            busy.append(1)
+            mod.loss_and_grad(p, X2, Y2)
+            busy.pop()
+        return value
+
+    mod._run = interleaved
+    try:
+        out, (loss, grads) = mod.forward(p, X1), mod.loss_and_grad(p, X1, Y1)
+    finally:
+        mod._run = run
+    np.testing.assert_array_equal(out, want_out)
+    assert loss == want_loss
+    for k in mod.PARAMS:
+        np.testing.assert_array_equal(grads[k], want_grads[k])

@@ -158,10 +158,9 @@ def _inputs(X, dtype):
                 raise ValueError(f"X: missing input {name!r} of shape (batch, {k})")
             cols.append(_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})"))
         X = np.concatenate(cols, axis=1)
-    n_in = sum(k for _, k in INPUTS)
-    X = _array(X, "X", dtype, f"(batch, {n_in})")
-    if X.ndim != 2 or X.shape[1] != n_in or X.shape[0] < 1:
-        raise ValueError(f"X: expected shape (batch, {n_in}) with batch >= 1, got {X.shape}")
+    X = _array(X, "X", dtype, f"(batch, {N_IN})")
+    if X.ndim != 2 or X.shape[1] != N_IN or X.shape[0] < 1:
+        raise ValueError(f"X: expected shape (batch, {N_IN}) with batch >= 1, got {X.shape}")
     return X
 
 
@@ -274,12 +273,19 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Validate everything, run one kernel call; (its value, the workspace, the output view, B)."""
+    """Validate everything, run one kernel call; (its value, the workspace, the output view, B).
+    `sgd_step` reuses the workspace of its batch size: its whole work is one kernel call, and a kernel holds
+    the GIL. `forward` and `loss_and_grad` read the workspace after the call, so each call gets its own:
+    threads may share the parameters."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
-    kernel, work, output = _batch(params, B, P.dtype)
+    if mode == SGD:
+        kernel, work, output = _batch(params, B, P.dtype)
+    else:
+        kernel, size, output = _LAYOUTS[_layout(B)]
+        work = np.zeros(size(B), dtype=P.dtype)
     value = _run(kernel, P, X, Y, work, _rate(lr), mode)
     if back is not None and mode == SGD:
         for name, view in _views(P).items():
