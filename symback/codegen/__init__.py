@@ -6,18 +6,24 @@ contract of DESIGN.md (``PARAMS``, ``init_params``, ``forward``,
 
 Modules, one job each: `naming` (every emitted name), `printer` (SymPy ->
 Numba expressions, stabilizing rewrites), `plan` (IR -> steps), `storage`
-(buffer liveness and reuse), `emit` (steps -> loops, per layout), `module`
-(assembly and the Python wrapper), `write` (atomic write, hand-edit guard).
+(buffer liveness and reuse), `body` (elementwise loop bodies), `base` (what
+every layout shares), `sample`, `small`, `blas` (one loop layout each, listed
+in `emit`), `runtime` (the Python side, copied into every module), `module`
+(assembly), `write` (atomic write, hand-edit guard).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..derivation import provides
 from .module import generate
+from .plan import declared
 from .write import write_module
 
 __all__ = ["compile_derivation", "generate", "load_module", "write_module"]
@@ -45,10 +51,6 @@ def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool =
     write_module(path, text, force=force)
     module = load_module(path)
     if dtype is not None:
-        import functools
-
-        import numpy as np
-
         module.init_params = functools.partial(module.init_params, dtype=np.dtype(dtype))
     return module
 
@@ -57,5 +59,4 @@ provides("compile")(compile_derivation)
 
 
 def _source(d) -> str:
-    kind = {"network": "Network", "dag": "DAG"}.get(d.summary.kind, "expression")
-    return f"the Python API ({kind} {d.summary.name or ''})".replace(" )", ")")
+    return declared(d).label

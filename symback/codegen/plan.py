@@ -14,11 +14,8 @@ kernel layout (`emit`) renders in its own loops:
 - `Concat`, `Slice`: stacking vectors and taking a part of an adjoint;
 - `Return`: the forward pass is done (``forward()`` stops here).
 
-Before scheduling, `prepare` applies codegen-only rewrites that let values
-die early, each an algebraic fact checked on the graph: a ReLU-like mask
-``I[f > 0]`` is read through the stored output ``h = max(0, f)`` (h > 0 iff
-f > 0), a loss of a sigmoid output is written in the logits (stable), and
-an adjoint that is a plain copy (``dl/dv = dl/dout``) shares its source's buffer.
+Before scheduling, `rewrite.prepare` applies the codegen-only rewrites; the
+facts read from the declaration and the initialisation schemes are in `facts`.
 """
 
 from __future__ import annotations
@@ -31,7 +28,8 @@ from ..errors import SymbackError
 from ..ir import Node, sym
 from ..nonsmooth import Indicator
 from ..ops import I
-from .printer import stabilize
+from .facts import Declared, declared, init_schemes
+from .rewrite import prepare
 
 
 def fail(message: str):
@@ -128,8 +126,11 @@ class Plan:
     steps: list
     alias: dict[str, str]
     grad_of: dict[str, str]  # accumulating node -> parameter
+    grads: dict[str, str]  # parameter -> its gradient's node (dl_dW1)
+    masks: dict[str, tuple[str, str]]  # adjoint node -> (f, h): its mask I[f > 0] is tested as h > 0
     init: dict[str, tuple[str, str]]  # parameter -> (scheme, followed by)
     max_product: int  # the largest matrix (rows x cols) of a product
+    declared: Declared
 
     def root(self, name: str) -> str:
         while name in self.alias:
@@ -172,7 +173,7 @@ def linear_terms(node: Node, graph) -> list[Term]:
         if len(f) == 1 and vec(f[0]):
             out.append(Term("vec", c, f[0].name))
         elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and vec(f[0].parent):
-            (r0, r1, step), _ = f[0].rowslice, f[0].colslice
+            r0 = f[0].rowslice[0]
             out.append(Term("slice", c, f[0].parent.name, lo=int(r0)))
         elif len(f) == 2 and mat(f[0]) and vec(f[1]):
             out.append(Term("matvec", c, f[0].name, f[1].name))
@@ -183,72 +184,6 @@ def linear_terms(node: Node, graph) -> list[Term]:
         else:
             fail(f"node {node.name}: cannot compile the linear term {part} (expected W h, W^T h, g h^T or a vector)")
     return out
-
-
-# -- codegen rewrites -----------------------------------------------------------------------------
-
-def _sign_preserving(h: Node, f: str) -> bool:
-    """h = a(f) with h > 0 exactly when f > 0 (ReLU, leaky ReLU, ELU): the mask can read h."""
-    u = sym(f)
-    e = h.expr
-    if e in (sp.Max(0, u), sp.Max(u, 0)):
-        return True
-    if isinstance(e, sp.Piecewise) and e.args[0] == (u, u > 0):
-        rest = sp.Piecewise(*e.args[1:]) if len(e.args) > 2 else e.args[1][0]
-        try:
-            return sp.solveset(rest > 0, u, sp.Interval(-sp.oo, 0)) is sp.EmptySet
-        except (NotImplementedError, TypeError, ValueError):
-            return False
-    return False
-
-
-def _masks_through_outputs(graph, exprs: dict) -> None:
-    for h in graph.forward():
-        if h.op != "ew" or len(h.args) != 1 or len(h.shape) != 1:
-            continue
-        f = h.args[0]
-        if not _sign_preserving(h, f):
-            continue
-        old, new = sp.StrictGreaterThan(sym(f), 0), sp.StrictGreaterThan(sym(h.name), 0)
-        for name, e in exprs.items():
-            if graph[name].role == "adjoint" and e.has(old):
-                exprs[name] = e.xreplace({old: new})
-
-
-def _loss_in_logits(graph, loss: Node, expr: sp.Expr) -> sp.Expr:
-    """log(h[j]) with h = sigma(f) -> the stable form in f (BCE on a sigmoid output)."""
-    pred = graph[loss.meta.prediction]
-    if pred.op != "ew" or len(pred.args) != 1 or not pred.expr.has(sp.exp):
-        return expr
-    f = pred.args[0]
-    hb, fb = sp.IndexedBase(pred.name, real=True), sp.IndexedBase(f, real=True)
-
-    def fix(lg):
-        picks = [e for e in lg.atoms(sp.Indexed) if e.base == hb]
-        if not picks:
-            return lg
-        sub = {p: pred.expr.xreplace({sym(f): fb[p.indices[0]]}) for p in picks}
-        better = stabilize(lg.xreplace(sub))
-        return better if not better.has(sp.log) else lg
-
-    return expr.replace(lambda e: isinstance(e, sp.log), fix)
-
-
-def prepare(d) -> tuple[dict, dict]:
-    """Code expressions of the elementwise and loss nodes, and copy aliases."""
-    g = d.graph
-    exprs = {n.name: n.expr for n in g if n.op in ("ew", "loss")}
-    _masks_through_outputs(g, exprs)
-    for n in g:
-        if n.op == "loss":
-            exprs[n.name] = _loss_in_logits(g, n, exprs[n.name])
-    alias = {}
-    for n in g:
-        e = exprs.get(n.name)
-        if n.op == "ew" and n.role == "adjoint" and isinstance(e, sp.Symbol) and e.name in g \
-                and len(g[e.name].shape) == 1 and g[e.name].role == "adjoint" and g[n.of].op != "param":
-            alias[n.name] = e.name
-    return exprs, alias
 
 
 def uses(expr) -> set[str]:
@@ -275,7 +210,8 @@ def _separable(expr: sp.Expr, pred: str):
 
 def build(d, name: str = "network") -> Plan:
     g = d.graph
-    exprs, alias = prepare(d)
+    exprs, alias, masks = prepare(d)
+    facts = declared(d)
     for n in g:
         if n.op in ("scalar", "seed"):
             fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
@@ -326,8 +262,8 @@ def build(d, name: str = "network") -> Plan:
     return Plan(
         name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
         labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
-        reduction=d.summary.reduction, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
-        init=_init_schemes(g, params), max_product=max(products, default=1),
+        reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
+        grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
     )
 
 
@@ -528,31 +464,19 @@ def step_writes(st) -> list[str]:
     return []
 
 
-# -- initialisation --------------------------------------------------------------------------------
-
-RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "swish")
-
-
-def _init_schemes(g, params) -> dict:
-    """He for matrices followed by a ReLU-like activation, Glorot otherwise; biases zero."""
-    out = {}
-    for p in params:
-        if len(g[p].shape) == 1:
-            out[p] = ("zeros", "")
-            continue
-        act = ""
-        for c in g.consumers(p):
-            node = g[c]
-            if node.op != "linear" or node.role != "forward":
-                continue
-            for u in g.consumers(c):
-                if g[u].op == "ew" and g[u].role == "forward" and g[u].meta.activation is not None:
-                    act = g[u].meta.activation
-                    break
-            break
-        out[p] = ("he" if act in RELU_LIKE else "glorot", act or "identity")
-    return out
-
-
-__all__ = ["Affine", "Back", "BackItem", "Concat", "Group", "Member", "Plan", "Return", "Slice", "Term", "build",
-           "step_reads", "step_writes", "Indicator"]
+__all__ = [
+    "Affine",
+    "Back",
+    "BackItem",
+    "Concat",
+    "Group",
+    "Indicator",
+    "Member",
+    "Plan",
+    "Return",
+    "Slice",
+    "Term",
+    "build",
+    "step_reads",
+    "step_writes",
+]

@@ -20,8 +20,8 @@ their max subtraction lives in `emit`; the identities are listed here too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p

@@ -52,7 +52,7 @@ def state(path: Path) -> str:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return "foreign"
-    header, body, recorded = split(text)
+    _, body, recorded = split(text)
     if recorded is None:
         return "foreign"
     return "generated" if recorded == digest(body) else "edited"

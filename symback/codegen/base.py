@@ -1,0 +1,306 @@
+"""What every kernel layout shares: source lines, named views, comments, checks and the SGD update.
+
+Stage: codegen. Input: a `Plan`, its `Storage` and the equation of each
+node. Output: the source of ``_step_<layout>(P, X, Y, ws, lr, mode)``: it
+checks the batch (``_check_batch``, in `runtime`), binds a named
+view for each quantity it touches (``W2 = P[6:15].reshape((3, 3))``,
+``dl_dW2 = ws[6:15].reshape((3, 3))``, ``h1 = ws[34:37]``), runs the
+forward pass (``mode == FORWARD`` stops there), the loss and the backward
+pass, and the SGD update ``P -= lr * scale * G`` (``mode == SGD``). ``ws``
+holds the gradient ``G`` (same layout as ``P``) and then the stored values.
+Sizes are literals, so LLVM sees every trip count; a loop of one trip is
+written as straight-line code with its index folded (`Code.block`).
+A layout subclass says where a stored value lives (`bind`, `read`) and how
+each step kind loops (its ``RULES``).
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from typing import ClassVar
+
+import sympy as sp
+
+from ..ir import sym
+from ..ops import I
+from . import naming
+from .body import Body
+from .plan import Plan
+from .printer import stabilize, to_numba
+from .storage import Storage, allocate
+
+#: the key of the forward pass's output rows among the quantities (a space: never an IR name)
+OUTPUT = " output"
+_LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
+_SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
+
+
+class Code:
+    """Indented source lines; ``with code.block("for i in range(1):")`` emits its body once, with i = 0."""
+
+    def __init__(self, depth: int = 1):
+        self.lines: list[str] = []
+        self.depth = depth
+        self.fixed: dict[str, int] = {}  # loop variable -> its only value
+
+    def __call__(self, line: str = "") -> None:
+        if line and self.fixed and not line.startswith("#"):
+            code, sep, note = line.partition("  # ")
+            for var, value in self.fixed.items():
+                code = re.sub(rf"\b{var}\b", str(value), code)
+            line = _SUM.sub(lambda m: str(int(m[1]) + int(m[2])), code) + sep + note
+        self.lines.append(("    " * self.depth + line) if line else "")
+
+    @contextmanager
+    def block(self, head: str):
+        loop = _LOOP.match(head)
+        if loop and int(loop[3]) - int(loop[2] or 0) == 1:
+            var, before = loop[1], self.fixed.get(loop[1])
+            self.fixed[var] = int(loop[2] or 0)
+            yield
+            if before is None:
+                del self.fixed[var]
+            else:
+                self.fixed[var] = before
+            return
+        self(head)
+        self.depth += 1
+        yield
+        self.depth -= 1
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def plus(base, idx: str) -> str:
+    """``base + idx`` with literal folding: ``i``, ``3 + i``."""
+    if isinstance(base, int) and base == 0:
+        return idx
+    return f"{base} + {idx}"
+
+
+def coef(c: float) -> str:
+    """A term's coefficient as a prefix: nothing for 1."""
+    return "" if c == 1.0 else f"{c!r}*"
+
+
+def size(shape) -> int:
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+class Layout:
+    """Shared machinery; subclasses say where each stored value lives and how each step loops."""
+
+    name = ""
+    doc = ""
+    copies_inputs = False
+    refcounts = False  # does the kernel need Numba's reference counting (np.dot returns its out array)
+    RULES: ClassVar[dict] = {}
+
+    def __init__(self, plan: Plan, comments: dict[str, str]):
+        self.plan = plan
+        self.comments = comments
+        self.st: Storage = allocate(plan, inputs=self.copies_inputs)
+        self.code = Code()
+        self.ready: set[str] = set()  # parameters whose gradient view holds a value already
+        self.used: dict[str, None] = {}  # every quantity the body names, in order of first use
+        names = [n for n, _, _ in plan.inputs] + list(plan.params) + list(plan.sizes) + list(plan.grads.values())
+        self.ids = naming.quantities(dict.fromkeys(names))
+        self.ids[OUTPUT] = naming.output()
+        self.single_input = len(plan.inputs) == 1 and plan.inputs[0][1] == 0
+
+    # -- names -------------------------------------------------------------------------------------------
+    def q(self, name: str) -> str:
+        """The kernel's name for a quantity (a parameter, a gradient or a stored value), bound at the top."""
+        self.used.setdefault(name)
+        return self.ids[name]
+
+    def weight(self, t, i: str, j: str) -> str:
+        """Entry (i, j) of a matvec term's matrix as the product uses it: W[i, j], or W[j, i] for W^T."""
+        return f"{self.q(t.a)}[{j}, {i}]" if t.trans else f"{self.q(t.a)}[{i}, {j}]"
+
+    def grad_at(self, param: str, idx: str) -> str:
+        """Component `idx` of a vector parameter's gradient."""
+        return f"{self.q(self.plan.grads[param])}[{idx}]"
+
+    def grad2(self, param: str, i: str, j: str) -> str:
+        return f"{self.q(self.plan.grads[param])}[{i}, {j}]"
+
+    def input_col(self, name: str):
+        return next((c for n, c, _ in self.plan.inputs if n == name), None)
+
+    def label(self) -> str:
+        return "Y[s]"
+
+    def names(self, body: Body, idx: str = naming.COMPONENT, head_code: str | None = None) -> dict:
+        """Source text for each symbol a loop body reads."""
+        names = {I: idx}
+        for t, _ in body.temps:
+            names[t] = t.name
+        for r in body.reductions:
+            names[r.local] = r.local.name
+            if r.mx is not None:
+                names[r.mx] = r.mx.name
+        for p in body.picks:
+            names[p[0]] = p[0].name
+        exprs = [e for _, e in body.temps] + [e for _, e in body.outputs] + [e for _, e in body.row_exprs]
+        for e in exprs:
+            for s in e.free_symbols:
+                if s in names or not isinstance(s, sp.Symbol):
+                    continue
+                if body.head is not None and s.name == body.head:
+                    names[s] = head_code
+                elif s.name == "y" and self.plan.labels:
+                    names[s] = self.label()
+                else:
+                    names[s] = self.read(s.name, idx)
+        return names
+
+    def read(self, name: str, idx: str) -> str:
+        """Source reading entry `idx` of stored quantity `name`; each layout defines where it lives."""
+        raise TypeError(f"{type(self).__name__} must define read(): where {name} is stored in this layout")
+
+    def bind(self, name: str) -> str:
+        """Right-hand side binding a stored value's view (per layout)."""
+        raise TypeError(f"{type(self).__name__} must define bind(): where {name} is stored in this layout")
+
+    def comment(self, *names: str) -> None:
+        """The equation of each node, as `symback derive` prints it, headed by the name the code uses."""
+        for n in names:
+            text = self.comments.get(n)
+            if not text:
+                continue
+            lines = text.splitlines()
+            ident = self.ids.get(n, n)
+            grad = self.plan.grads.get(self.plan.grad_of.get(n))
+            if grad is not None and grad != n:  # one path's part, summed straight into the gradient
+                ident = f"{self.ids[grad]} (summed)"
+            self.code(f"# {lines[0]}" if lines[0].startswith(f"{ident} = ") else f"# {ident}: {lines[0]}")
+            for line in lines[1:]:
+                self.code(f"#   {line}")
+            if n in self.plan.masks:
+                f, h = self.plan.masks[n]
+                self.code(f"#   tested as {self.ids.get(h, h)} > 0, which holds exactly when {f} > 0")
+
+    # -- the kernel ----------------------------------------------------------------------------------------
+    def kernel(self) -> str:
+        p = self.plan
+        body = self.code
+        body.depth = 1
+        self.prologue()
+        for step in p.steps:
+            self.RULES[type(step)](self, step)
+        self.finish()
+        head = Code(0)
+        head(f"@njit({naming.JIT_OPTIONS}{naming.NO_REFCOUNT if not self.refcounts else ''})")
+        head(f"def {naming.kernel(self.name)}({', '.join(naming.KERNEL_ARGS)}):")
+        head.depth = 1
+        head(f'"""{self.doc}"""')
+        head(f"{naming.CHECK}(P, X, Y, lr, mode)")
+        head("B = X.shape[0]")
+        self.blocks(head)
+        self.bindings(head)
+        head("loss = 0.0")
+        return head.text() + "\n" + body.text() + "\n"
+
+    def bindings(self, c: Code) -> None:
+        """One line per view the body uses: parameters, gradients, then stored values (one slot, one line)."""
+        p = self.plan
+        for q in p.params:  # each parameter beside its gradient (the same layout), in the order of the buffer
+            o, shape = p.offsets[q], p.shapes[q]
+            reshape = f".reshape({shape})" if len(shape) == 2 else ""
+            pair = [(self.ids[k], f"{buf}[{o}:{o + size(shape)}]{reshape}")
+                    for k, buf in ((q, "P"), (p.grads[q], "ws")) if k in self.used]
+            if pair:
+                c(f"{', '.join(n for n, _ in pair)} = {', '.join(v for _, v in pair)}")
+        slots: dict[str, list[str]] = {}
+        for name in self.used:
+            if name not in p.offsets and name not in p.grads.values():
+                slots.setdefault(self.bind(name), []).append(self.ids[name])
+        for rhs, names in slots.items():
+            c(f"{' = '.join(names)} = {rhs}")
+
+    def blocks(self, c: Code) -> None:
+        """Views of the workspace that the bindings slice further (per layout)."""
+
+    def prologue(self) -> None:
+        """Lines before the first step (per layout)."""
+
+    def finish(self) -> None:
+        c, p = self.code, self.plan
+        for q in p.params:
+            if q not in self.ready:  # a parameter no gradient reaches: its gradient is zero
+                c(f"{self.q(p.grads[q])}[:] = 0.0")
+        c("scale = " + ("1.0 / B" if p.reduction == "mean" else "1.0"))
+        with c.block(f"if mode == {naming.SGD}:"):
+            c("# SGD: P <- P - lr * scale * G, one pass over the flat buffers (ws[:N] is G, laid out as P)")
+            c("step = lr * scale")
+            with c.block(f"for k in range({p.n_params}):"):
+                c("P[k] -= step * ws[k]")
+        c("return loss * scale")
+
+    # -- shared pieces -----------------------------------------------------------------------------------
+    def body_lines(self, body: Body, names: dict, store) -> None:
+        """Temporaries, then the outputs. With one output written to memory, each is written directly;
+        with several, every output goes into a local first, then the stores (reads before writes)."""
+        c = self.code
+        for t, e in body.temps:
+            c(f"{t.name} = {to_numba(e, names)}")
+        direct = sum(m.mode in ("grad", "store") for m, _ in body.outputs) <= 1
+        outs = []
+        for k, (m, e) in enumerate(body.outputs):
+            if direct:
+                outs.append((m, to_numba(e, names)))
+            else:
+                c(f"{naming.out(k)} = {to_numba(e, names)}")
+                outs.append((m, naming.out(k)))
+        for m, value in sorted(outs, key=lambda o: o[0].mode != "loss"):  # the write to memory last
+            if m.mode == "loss":
+                c(f"loss += {value}")
+            elif m.mode == "grad":
+                store(m, value, grad=self.plan.grad_of[m.name])
+            elif m.mode == "store":
+                store(m, value, grad=None)
+
+    def per_sample_lines(self, body: Body, idx_read) -> None:
+        """Reductions (with max subtraction for sums of exponentials), picks and per-sample losses."""
+        c = self.code
+        for r in body.reductions:
+            local = r.local.name
+            if r.kind == "lse":
+                v, mx = r.vec, r.mx.name
+                c(f"# log-sum-exp without overflow: m = max_j {v}_j, then sum_j exp({v}_j - m)")
+                c(f"{mx} = {idx_read(v, str(r.lo))}")
+                with c.block(f"for j in range({r.lo + 1}, {r.hi + 1}):"), c.block(f"if {idx_read(v, 'j')} > {mx}:"):
+                    c(f"{mx} = {idx_read(v, 'j')}")
+                c(f"{local} = 0.0")
+                with c.block(f"for j in range({r.lo}, {r.hi + 1}):"):
+                    c(f"{local} += math.exp({idx_read(v, 'j')} - {mx})")
+            else:
+                picks = {x: sp.Symbol(f"_p{k}") for k, x in enumerate(sorted(r.body.atoms(sp.Indexed), key=str))}
+                names = {s: idx_read(x.base.name, "j") for x, s in picks.items()}
+                if r.body.has(sym("y")) and self.plan.labels:
+                    names[sym("y")] = self.label()
+                c(f"{local} = 0.0")
+                with c.block(f"for j in range({r.lo}, {r.hi + 1}):"):
+                    c(f"{local} += {to_numba(stabilize(r.body.xreplace(picks)), names)}")
+        for local, v, index in body.picks:
+            idx = self.label() if index == sym("y") else str(int(index))
+            c(f"{local.name} = {idx_read(v, idx)}")
+        if body.row_exprs:
+            names = self.names(body)
+            for m, e in body.row_exprs:
+                c(f"loss += {to_numba(e, names)}")
+
+    def zero_grads(self, body: Body, n: int) -> None:
+        """Gradients this body sums into, first reached here: set them to zero."""
+        for m, _ in body.outputs:
+            q = self.plan.grad_of.get(m.name) if m.mode == "grad" else None
+            if q and q not in self.ready:
+                with self.code.block(f"for i in range({n}):"):
+                    self.code(f"{self.grad_at(q, 'i')} = 0.0")
+                self.ready.add(q)

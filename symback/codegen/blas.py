@@ -1,0 +1,232 @@
+"""The BLAS layout: every matrix product is ``np.dot`` into a preallocated ``(B, n)`` view of the workspace.
+
+Stage: codegen. Input: a `Plan`. Output: ``_step_blas``, for wide layers:
+stored values of one width share a block (``V64``), one ``(B, 64)`` view per
+slot (``h1 = V64[0]``); bias, activation, loss and masks are fused loops
+over the rows; a product with more than one term goes through the scratch
+block ``S``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from . import naming
+from .base import Layout, coef, plus, size
+from .body import Body
+from .plan import Affine, Back, Concat, Group, Return, Slice
+
+
+class BlasLayout(Layout):
+    """np.dot (BLAS gemm) into preallocated (B, n) views, fused elementwise loops."""
+
+    name = "blas"
+    refcounts = True
+    doc = ("Training step, BLAS: every matrix product is np.dot into a preallocated (B, n) view of the\n"
+           "    workspace; bias, activation, loss and masks are fused loops over the rows.")
+
+    def __init__(self, plan, comments):
+        self.copies_inputs = not (len(plan.inputs) == 1 and plan.inputs[0][1] == 0)
+        super().__init__(plan, comments)
+        self.widths = sorted(set(self.st.size))
+        self.index = {}  # slot -> index within its width block
+        count: dict[int, int] = {}
+        for s, n in enumerate(self.st.size):
+            self.index[s] = count.get(n, 0)
+            count[n] = count.get(n, 0) + 1
+        self.count = count
+        self.scratch = 0
+        for step in plan.steps:  # extra product terms and gradient paths need a scratch matrix
+            if isinstance(step, Affine):
+                extra = [t for t in step.terms if t.kind == "matvec"][1:]
+                if extra:
+                    self.scratch = max(self.scratch, step.size)
+            if isinstance(step, Back):
+                for it in step.items:
+                    if it.grad is None and sum(t.kind == "matvec" for t in it.terms) > 1:
+                        self.scratch = max(self.scratch, plan.sizes[it.node])
+        self.gscratch = max((n for q, n in ((q, size(plan.shapes[q])) for q in plan.params)
+                             if sum(1 for v, pp in plan.grad_of.items() if pp == q) > 1), default=0)
+
+    def ws_size(self) -> str:
+        per_b = sum(n * self.count[n] for n in self.widths) + self.scratch
+        return f"{self.plan.n_params + self.gscratch} + {per_b} * B"
+
+    def block_offset(self, n: int) -> str:
+        before = sum(w * self.count[w] for w in self.widths if w < n)
+        base = self.plan.n_params + self.gscratch
+        return f"{base} + {before} * B" if before else str(base)
+
+    def output(self) -> str:
+        p = self.plan
+        s = self.st.of(p, p.prediction)
+        n = self.st.size[s]
+        return (f"ws[{self.block_offset(n)} + {self.index[s] * n} * B:{self.block_offset(n)} + "
+                f"{(self.index[s] + 1) * n} * B].reshape(B, {n})")
+
+    def view(self, name: str) -> str:
+        return self.q(name)
+
+    def bind(self, name: str) -> str:
+        if not self.copies_inputs and name == self.plan.inputs[0][0]:
+            return "X"
+        s = self.st.of(self.plan, name)
+        return f"{naming.block(self.st.size[s])}[{self.index[s]}]"
+
+    def read(self, name: str, idx: str) -> str:
+        if name == "y":
+            return f"Y[s, {idx}]"
+        if name in self.plan.offsets:
+            return f"{self.q(name)}[{idx}]"
+        return f"{self.q(name)}[s, {idx}]"
+
+    def blocks(self, c) -> None:
+        p = self.plan
+        for n in self.widths:
+            c(f"{naming.block(n)} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
+              f".reshape(({self.count[n]}, B, {n}))")
+        if self.scratch:
+            o = f"{p.n_params + self.gscratch} + {sum(w * self.count[w] for w in self.widths)} * B"
+            c(f"{naming.SCRATCH} = ws[{o}:{o} + {self.scratch} * B]")
+
+    def prologue(self) -> None:
+        c, p = self.code, self.plan
+        if self.copies_inputs:
+            for name, col, n in p.inputs:
+                with c.block("for s in range(B):"), c.block(f"for j in range({n}):"):
+                    c(f"{self.q(name)}[s, j] = X[s, {plus(col, 'j')}]")
+
+    def store(self, m, local, grad):
+        if grad is not None:
+            self.code(f"{self.grad_at(grad, 'i')} += {local}")
+        else:
+            self.code(f"{self.view(m.name)}[s, i] = {local}")
+
+    def affine(self, st: Affine) -> None:
+        c, p = self.code, self.plan
+        self.comment(st.node, *[m.name for m in st.members])
+        mv = [t for t in st.terms if t.kind == "matvec"]
+        out = self.view(st.node)
+        parts = []
+        for k, t in enumerate(mv):
+            w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
+            dst = out if k == 0 else f"{naming.SCRATCH}[:B * {st.size}].reshape((B, {st.size}))"
+            if k > 0:
+                c(f"Sk = {dst}")
+                dst = "Sk"
+            c(f"np.dot({self.view(t.b)}, {w}, {dst})")
+            parts.append(coef(t.coef) + (f"{out}[s, i]" if k == 0 else "Sk[s, i]"))
+        for t in st.terms:
+            if t.kind == "vec":
+                parts.append(coef(t.coef) + self.read(t.a, "i"))
+        head = " + ".join(parts) or "0.0"
+        trivial = head == f"{out}[s, i]"
+        if not st.members and trivial:
+            return
+        body = Body(st.members, p, head=st.node) if st.members else None
+        if body:
+            self.zero_grads(body, st.size)
+        with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
+            c(f"f = {head}")
+            if st.head_stored and not trivial:
+                c(f"{out}[s, i] = f")
+            if body:
+                self.body_lines(body, self.names(body, head_code="f"), self.store)
+
+    def group(self, st: Group) -> None:
+        c, p = self.code, self.plan
+        self.comment(*[m.name for m in st.members])
+        body = Body(st.members, p)
+        self.zero_grads(body, st.size or 0)
+        with c.block("for s in range(B):"):
+            self.per_sample_lines(body, self.read)
+            if body.outputs:
+                with c.block(f"for i in range({st.size}):"):
+                    self.body_lines(body, self.names(body), self.store)
+
+    def back(self, st: Back) -> None:
+        p = self.plan
+        self.comment(*[it.node for it in st.items])
+        g = self.view(st.upstream)
+        n = p.sizes[st.upstream]
+        for it in st.items:
+            if it.grad is None:
+                self.back_vector(it, g, n)
+            else:
+                self.back_grad(it, st.upstream, n)
+
+    def back_vector(self, it, g, n) -> None:
+        c, p = self.code, self.plan
+        out = self.view(it.node)
+        k_out = p.sizes[it.node]
+        first = True
+        for t in it.terms:
+            if t.kind == "matvec":
+                w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
+                if first and t.coef == 1.0:
+                    c(f"np.dot({g}, {w}, {out})")
+                else:
+                    c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
+                    c(f"np.dot({g}, {w}, Sk)")
+                    with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
+                        c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}Sk[s, j]")
+            elif t.kind == "vec":
+                with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
+                    c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}{g}[s, j]")
+            first = False
+
+    def back_grad(self, it, up, n) -> None:
+        c, p = self.code, self.plan
+        g = self.view(up)
+        q = it.grad
+        first = q not in self.ready
+        for t in it.terms:
+            if t.kind == "vec":
+                if first:
+                    with c.block(f"for i in range({n}):"):
+                        c(f"{self.grad_at(q, 'i')} = 0.0")
+                with c.block("for s in range(B):"), c.block(f"for i in range({n}):"):
+                    c(f"{self.grad_at(q, 'i')} += {coef(t.coef)}{g}[s, i]")
+            elif t.kind == "outer":
+                a, b = (f"{g}.T", self.view(t.b)) if t.a == up else (f"{self.view(t.a)}.T", g)
+                shape = p.shapes[q]
+                if first and t.coef == 1.0:
+                    c(f"np.dot({a}, {b}, {self.q(p.grads[q])})")
+                else:
+                    m = size(shape)
+                    c(f"Gs = ws[{p.n_params}:{p.n_params + m}].reshape(({shape[0]}, {shape[1]}))")
+                    c(f"np.dot({a}, {b}, Gs)")
+                    op = "=" if first else "+="
+                    with c.block(f"for r in range({shape[0]}):"), c.block(f"for j in range({shape[1]}):"):
+                        c(f"{self.q(p.grads[q])}[r, j] {op} {coef(t.coef)}Gs[r, j]")
+            first = False
+        self.ready.add(q)
+
+    def concat(self, st: Concat) -> None:
+        c = self.code
+        self.comment(st.node)
+        out = self.view(st.node)
+        with c.block("for s in range(B):"):
+            for part, off, n in st.parts:
+                with c.block(f"for i in range({n}):"):
+                    c(f"{out}[s, {plus(off, 'i')}] = {self.read(part, 'i')}")
+
+    def slice(self, st: Slice) -> None:
+        c = self.code
+        self.comment(st.node)
+        if st.grad and st.grad not in self.ready:
+            with c.block(f"for i in range({st.size}):"):
+                c(f"{self.grad_at(st.grad, 'i')} = 0.0")
+            self.ready.add(st.grad)
+        with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
+            src = self.read(st.src, plus(st.lo, "i"))
+            if st.grad:
+                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
+            else:
+                c(f"{self.view(st.node)}[s, i] = {coef(st.coef)}{src}")
+
+    def ret(self, st: Return) -> None:
+        with self.code.block(f"if mode == {naming.FORWARD}:"):
+            self.code("return 0.0")
+
+    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}

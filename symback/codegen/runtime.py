@@ -1,0 +1,338 @@
+"""The Python side of every generated module: parameters, validation, and the calls into the kernels.
+
+Stage: codegen. This file is ordinary, linted Python; `module.copy_runtime`
+copies the part between the two ``# -- runtime`` marker lines into each
+generated module, whose own constants and kernels come first. So the file
+imports nothing from symback (a generated module runs without it), and the
+names it reads but does not define are each module's: its constants
+(``PARAMS``, ``SHAPES``, ...) come before the copy, its wiring (``_LAYOUTS``,
+``_layout``, ``_targets``, ``_check_targets``) after it; stand-ins for both
+(a one-weight network), outside the markers, let tests import this file alone.
+
+A call: the dict of parameters is packed into one flat buffer (or is one
+already, a `Params`), X and Y are checked, and the kernel for this batch
+size runs with a workspace allocated once per batch size. `sgd_step` first
+tries the fast path (one dict lookup, one kernel call); any failure there
+falls back to the checked path, which raises ValueError naming the argument.
+"""
+
+# ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import numpy as np
+from numba import njit
+
+# -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
+
+PARAMS = ("w",)
+SHAPES = {"w": (1, 1)}
+INPUTS = (("x", 1),)
+REDUCTION = "mean"
+N_PARAMS = 1
+N_IN = 1
+N_OUT = 1
+_INIT = (("w", "he"),)
+_FASTMATH = {"reassoc", "contract", "nsz"}
+
+# -- runtime: copied from here into each generated module ------------------------------------------
+
+#: run modes of a kernel: the forward pass only; forward, loss and gradient; all that and the SGD update
+FORWARD, GRADIENT, SGD = 0, 1, 2
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _views(flat):
+    """{name: array}, each parameter's view into the flat buffer."""
+    out, at = {}, 0
+    for name in PARAMS:
+        shape = SHAPES[name]
+        n = math.prod(shape)
+        out[name] = flat[at:at + n].reshape(shape)
+        at += n
+    return out
+
+
+class Params(dict):
+    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed` and the next
+    call re-packs the dict (hold the dict, not the arrays); `_batch` is the `_batch()` cache of this buffer."""
+
+    __slots__ = ("_batch", "flat", "packed")
+
+    def __init__(self, flat):
+        dict.__init__(self, _views(flat))
+        self.flat = flat
+        self.packed = True
+        self._batch = {}
+
+
+def _unpacks(method):
+    def changed(self, *args, **kwargs):
+        self.packed = False
+        return method(self, *args, **kwargs)
+
+    changed.__name__ = method.__name__
+    return changed
+
+
+for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem", "clear", "setdefault"):
+    setattr(Params, _name, _unpacks(getattr(dict, _name)))
+
+
+def init_params(seed=0, dtype=np.float64):
+    """Seeded initial parameters as a `Params` (schemes in the module docstring)."""
+    dtype = np.dtype(dtype)
+    if dtype not in _FLOATS:
+        raise ValueError(f"dtype: float32 or float64 expected, got {dtype}")
+    rng = np.random.default_rng(seed)
+    params = Params(np.zeros(N_PARAMS, dtype=dtype))
+    for name, scheme in _INIT:
+        shape = SHAPES[name]
+        if scheme == "he":
+            params[name][...] = rng.standard_normal(shape) * math.sqrt(2.0 / shape[1])
+        elif scheme == "glorot":
+            params[name][...] = rng.standard_normal(shape) * math.sqrt(2.0 / (shape[0] + shape[1]))
+    return params
+
+
+def _flat(params):
+    """(flat buffer, dict to write back into or None), validating names, shapes and dtypes."""
+    if isinstance(params, Params) and params.packed:
+        return params.flat, None
+    if not isinstance(params, dict):
+        raise ValueError(f"params: expected a dict of arrays (from init_params), got {type(params).__name__}")
+    expected = ", ".join(PARAMS)
+    for n in PARAMS:
+        if n not in params:
+            raise ValueError(f"params: missing {n!r} (expected shape {SHAPES[n]}); expected keys {expected}")
+    extra = sorted(str(n) for n in params if n not in SHAPES)
+    if extra:
+        raise ValueError(f"params: unexpected {extra[0]!r}; expected keys {expected}")
+    dtype = None
+    for n in PARAMS:
+        a = params[n]
+        if not isinstance(a, np.ndarray):
+            raise ValueError(f"params[{n!r}]: expected a NumPy array of shape {SHAPES[n]}, got {type(a).__name__}")
+        if a.shape != SHAPES[n]:
+            raise ValueError(f"params[{n!r}]: expected shape {SHAPES[n]}, got {a.shape}")
+        if a.dtype not in _FLOATS:
+            raise ValueError(f"params[{n!r}]: dtype {a.dtype}; expected float32 or float64")
+        if dtype is not None and a.dtype != dtype:
+            raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] ({dtype})")
+        dtype = a.dtype
+    flat = np.empty(N_PARAMS, dtype=dtype)
+    views = _views(flat)
+    for n in PARAMS:
+        views[n][...] = params[n]
+    if not isinstance(params, Params):
+        return flat, params
+    dict.update(params, views)  # re-pack: the dict's entries become views of the new buffer
+    params.flat = flat
+    params.packed = True
+    params._batch = {}
+    return flat, None
+
+
+def _array(a, name, dtype, shape_text):
+    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one)."""
+    if not isinstance(a, np.ndarray):
+        raise ValueError(f"{name}: expected a NumPy array of shape {shape_text}, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise ValueError(f"{name}: dtype {a.dtype}; expected {dtype} like the parameters "
+                         f"(convert with {name}.astype(np.{dtype}))")
+    if not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.ascontiguousarray(a).copy()
+    return a
+
+
+def _inputs(X, dtype):
+    """X as one (batch, n_in) array; a dict {input name: (batch, size) array} is stacked by columns."""
+    if isinstance(X, dict):
+        cols = []
+        for name, k in INPUTS:
+            if name not in X:
+                raise ValueError(f"X: missing input {name!r} of shape (batch, {k})")
+            cols.append(_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})"))
+        X = np.concatenate(cols, axis=1)
+    X = _array(X, "X", dtype, f"(batch, {N_IN})")
+    if X.ndim != 2 or X.shape[1] != N_IN or X.shape[0] < 1:
+        raise ValueError(f"X: expected shape (batch, {N_IN}) with batch >= 1, got {X.shape}")
+    return X
+
+
+def _class_labels(Y, B, dtype):
+    """Y as int64 class labels of shape (B,), each in 0..N_OUT-1."""
+    if Y is None:
+        return np.zeros((0,), np.int64)
+    if not isinstance(Y, np.ndarray):
+        raise ValueError(f"Y: expected a NumPy array of class labels, shape (batch,), got {type(Y).__name__}")
+    if Y.dtype.kind not in "iu":
+        raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
+    if Y.shape != (B,):
+        raise ValueError(f"Y: expected shape ({B},), one label per row of X, got {Y.shape}")
+    if Y.min() < 0 or Y.max() >= N_OUT:
+        raise ValueError(f"Y: class labels must lie in 0..{N_OUT - 1}, got {Y.min()}..{Y.max()}")
+    if Y.dtype != np.int64 or not (Y.flags.c_contiguous and Y.flags.writeable):
+        Y = np.ascontiguousarray(Y, dtype=np.int64).copy()
+    return Y
+
+
+def _float_targets(Y, B, dtype):
+    """Y as targets of shape (B, n_out) in the parameters' dtype."""
+    if Y is None:
+        return np.zeros((0, N_OUT), dtype)
+    Y = _array(Y, "Y", dtype, f"(batch, {N_OUT})")
+    if Y.shape != (B, N_OUT):
+        raise ValueError(f"Y: expected shape ({B}, {N_OUT}), one target row per row of X, got {Y.shape}")
+    return Y
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _check_batch(P, X, Y, lr, mode):
+    """What every kernel checks first, so that nothing is updated and no memory is read out of bounds
+    when `sgd_step`'s fast path gets a bad batch; that path then re-checks in Python, which names
+    what is wrong (Numba raises constant messages only)."""
+    if X.shape[0] < 1 or X.shape[1] != N_IN:
+        raise ValueError("X: wrong shape for this network")
+    if P.shape[0] != N_PARAMS:
+        raise ValueError("params: wrong size of the flat buffer")
+    if mode == SGD and not lr * 0.0 == 0.0:
+        raise ValueError("lr: expected a finite number")
+    chk = 0.0
+    for s in range(X.shape[0]):
+        for j in range(N_IN):
+            chk += X[s, j] * 0.0  # NaN or inf makes this NaN (x - x would be folded to 0)
+    if not chk == 0.0:
+        raise ValueError("X: contains NaN or infinity")
+    if mode != FORWARD:
+        _check_targets(X, Y)
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _labels_in_range(X, Y):
+    """One class label per row of X, each in 0..N_OUT-1."""
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError("Y: expected one class label per row of X")
+    for s in range(Y.shape[0]):
+        if Y[s] < 0 or Y[s] >= N_OUT:
+            raise ValueError("Y: class label out of range")
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _finite_targets(X, Y):
+    """One finite target row of N_OUT values per row of X."""
+    if Y.shape[0] != X.shape[0] or Y.shape[1] != N_OUT:
+        raise ValueError("Y: expected shape (batch, n_out), one target row per row of X")
+    chk = 0.0
+    for s in range(Y.shape[0]):
+        for j in range(N_OUT):
+            chk += Y[s, j] * 0.0
+    if not chk == 0.0:
+        raise ValueError("Y: contains NaN or infinity")
+
+
+_SHARED = {}  # dtype -> {batch size: (kernel, work, output)}, for parameters passed as a plain dict
+
+
+def _batch(params, B, dtype):
+    """(kernel, work, output) for this batch size: its layout's kernel, a workspace allocated once and reused
+    (the gradient, then the stored values), and output(work, B), the rows a forward pass leaves in it.
+    A plain tuple, unpacked by name where it is used: the fast path stays one dict lookup."""
+    cache = params._batch if isinstance(params, Params) and params.packed else _SHARED.setdefault(dtype, {})
+    entry = cache.get(B)
+    if entry is None:
+        kernel, size, output = _LAYOUTS[_layout(B)]
+        entry = cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
+    return entry
+
+
+def _run(kernel, *args):
+    """Call a kernel with checked arguments: the only place it compiles (on the fast path a new type is a
+    TypeError from the dispatcher, which sends the call here)."""
+    kernel.disable_compile(False)
+    try:
+        return kernel(*args)
+    finally:
+        if kernel.signatures:
+            kernel.disable_compile(True)
+
+
+def _rate(lr):
+    """The learning rate as a finite float."""
+    try:
+        rate = float(lr)
+    except (TypeError, ValueError):
+        raise ValueError(f"lr: expected a finite number, got {type(lr).__name__}") from None
+    if not math.isfinite(rate):
+        raise ValueError(f"lr: expected a finite number, got {rate}")
+    return rate
+
+
+def _checked(params, X, Y, lr, mode):
+    """Validate everything, run one kernel call; (its value, the workspace, the output view, B).
+    `sgd_step` reuses the workspace of its batch size: its whole work is one kernel call, and a kernel holds
+    the GIL. `forward` and `loss_and_grad` read the workspace after the call, so each call gets its own:
+    threads may share the parameters."""
+    P, back = _flat(params)
+    X = _inputs(X, P.dtype)
+    B = X.shape[0]
+    Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
+    if mode == SGD:
+        kernel, work, output = _batch(params, B, P.dtype)
+    else:
+        kernel, size, output = _LAYOUTS[_layout(B)]
+        work = np.zeros(size(B), dtype=P.dtype)
+    value = _run(kernel, P, X, Y, work, _rate(lr), mode)
+    if back is not None and mode == SGD:
+        for name, view in _views(P).items():
+            back[name][...] = view
+    return value, work, output, B
+
+
+def forward(params, X):
+    """The network output for a batch (rows of X), shape (batch, n_out)."""
+    _, work, output, B = _checked(params, X, None, 0.0, FORWARD)
+    return np.array(output(work, B))
+
+
+def loss_and_grad(params, X, Y):
+    """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
+    loss, work, _, B = _checked(params, X, Y, 0.0, GRADIENT)
+    scale = 1.0 / B if REDUCTION == "mean" else 1.0
+    return loss, _views(work[:N_PARAMS] * scale)
+
+
+def sgd_step(params, X, Y, lr):
+    """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
+    try:
+        if params.packed:
+            kernel, work, _ = params._batch[X.shape[0]]
+            return kernel(params.flat, X, Y, work, lr, SGD)
+    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        pass  # the checked path below says what is wrong
+    return _checked(params, X, Y, lr, SGD)[0]
+
+
+def _register_kernels(canonical):
+    """Numba's cache imports a kernel's module by name in a new process: the kernels report a fixed name,
+    a stand-in module holding this file's globals, so the cache works however this file was imported."""
+    if canonical not in sys.modules:
+        standin = types.ModuleType(canonical)
+        standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
+        sys.modules[canonical] = standin
+    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets]:
+        kernel.py_func.__module__ = canonical
+
+
+# -- runtime: copied up to here; below, stand-ins for the wiring a generated module defines at its end --
+
+_LAYOUTS: dict = {}
+_targets, _check_targets = _float_targets, _finite_targets
+
+
+def _layout(B):
+    return "none"

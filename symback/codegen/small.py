@@ -1,0 +1,245 @@
+"""The batch-innermost layout: every stored vector transposed, one row of B samples per component.
+
+Stage: codegen. Input: a `Plan`. Output: ``_step_small``, whose inner loops
+run over the batch with unit stride (``h1_i[s]``, row i of ``h1``), for tiny
+layers at any batch size. The inputs are copied in transposed first.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import ClassVar
+
+import sympy as sp
+
+from ..ir import sym
+from . import naming
+from .base import Layout, coef, plus
+from .body import Body
+from .plan import Affine, Back, Concat, Group, Return, Slice
+
+
+@contextmanager
+def _inline():
+    yield
+
+
+class SmallLayout(Layout):
+    """Batch-innermost loops over a transposed block ``R``: row r holds one component for every sample."""
+
+    name = "small"
+    copies_inputs = True
+    doc = ("Training step, batch-innermost loops: every stored vector is transposed, one row of B samples\n"
+           "    per component, so each inner loop is a unit-stride loop over the batch. Tiny layers.")
+
+    def __init__(self, plan, comments):
+        super().__init__(plan, comments)
+        self.base = []
+        r = 0
+        for n in self.st.size:
+            self.base.append(r)
+            r += n
+        self.rows = r
+
+    def ws_size(self) -> str:
+        return f"{self.plan.n_params} + {self.rows} * B"
+
+    def output(self) -> str:
+        p = self.plan
+        b = self.base[self.st.of(p, p.prediction)]
+        n = p.sizes[p.prediction]
+        return f"ws[{p.n_params} + {b} * B:{p.n_params} + {b + n} * B].reshape({n}, B).T"
+
+    def blocks(self, c) -> None:
+        n = self.plan.n_params
+        c(f"{naming.ROWS} = ws[{n}:{n} + {self.rows} * B].reshape(({self.rows}, B))")
+
+    def bind(self, name: str) -> str:
+        b = self.base[self.st.of(self.plan, name)]
+        return f"{naming.ROWS}[{b}:{b + self.plan.sizes[name]}]"
+
+    def row(self, name: str, idx: str) -> str:
+        return f"{self.q(name)}[{idx}]"
+
+    def read(self, name: str, idx: str) -> str:  # s-outer loops (reductions): h1[i, s]
+        if name == "y":
+            return f"Y[s, {idx}]"
+        if name in self.plan.offsets:
+            return f"{self.q(name)}[{idx}]"
+        return f"{self.q(name)}[{idx}, s]"
+
+    def prologue(self) -> None:
+        c = self.code
+        for name, col, n in self.plan.inputs:
+            c(f"# {self.ids[name]}^T: one row per input component")
+            with c.block(f"for j in range({n}):"):
+                c(f"r = {self.row(name, 'j')}")
+                with c.block("for s in range(B):"):
+                    c(f"r[s] = X[s, {plus(col, 'j')}]")
+
+    def elementwise(self, body: Body, n: int, head: str | None = None) -> None:
+        """for i: rows; for s: body (no per-sample reductions)."""
+        c = self.code
+        grads = [m for m, _ in body.outputs if m.mode == "grad"]
+        self.zero_grads(body, n)
+        with c.block(f"for i in range({n}):") if head is None else _inline():
+            names = self.names_rows(body, head)
+            for m, _ in body.outputs:
+                if m.mode == "store":
+                    c(f"{naming.row(self.q(m.name))} = {self.row(m.name, 'i')}")
+            sums = {m.name: naming.acc(k + 1) for k, m in enumerate(grads)}
+            for m in grads:
+                c(f"{sums[m.name]} = 0.0")
+
+            def store(m, local, grad):
+                if grad is not None:
+                    c(f"{sums[m.name]} += {local}")
+                else:
+                    c(f"{naming.row(self.q(m.name))}[s] = {local}")
+
+            with c.block("for s in range(B):"):
+                self.body_lines(body, names, store)
+            for m in grads:
+                c(f"{self.grad_at(self.plan.grad_of[m.name], 'i')} += {sums[m.name]}")
+
+    def names_rows(self, body: Body, head: str | None) -> dict:
+        """Names for an i-outer, s-inner body: each stored vector read through its row view."""
+        names = self.names(body, head_code="z[s]")
+        p = self.plan
+        for s in sorted(names, key=sp.default_sort_key):
+            n = s.name
+            if s != sym(n) or n == head or n not in p.sizes or n in p.offsets or n == "y":
+                continue
+            local = naming.row(self.q(n))
+            self.code(f"{local} = {self.row(n, 'i')}")
+            names[s] = f"{local}[s]"
+        return names
+
+    def affine(self, st: Affine) -> None:
+        c, p = self.code, self.plan
+        self.comment(st.node, *[m.name for m in st.members])
+        with c.block(f"for i in range({st.size}):"):
+            c(f"z = {self.row(st.node, 'i')}")
+            inits = []
+            for k, t in enumerate(t for t in st.terms if t.kind == "vec"):
+                if t.a in p.offsets:
+                    c(f"{naming.bias(k)} = {coef(t.coef)}{self.q(t.a)}[i]")
+                    inits.append(naming.bias(k))
+                else:
+                    c(f"{naming.operand(k)} = {self.row(t.a, 'i')}")
+                    inits.append(f"{coef(t.coef)}{naming.operand(k)}[s]")
+            with c.block("for s in range(B):"):
+                c(f"z[s] = {' + '.join(inits) or '0.0'}")
+            for t in st.terms:
+                if t.kind == "matvec":
+                    rows, cols = p.shapes[t.a]
+                    with c.block(f"for j in range({rows if t.trans else cols}):"):
+                        c(f"w = {coef(t.coef)}{self.weight(t, 'i', 'j')}")
+                        c(f"a = {self.row(t.b, 'j')}")
+                        with c.block("for s in range(B):"):
+                            c("z[s] += w * a[s]")
+            if st.members:
+                self.elementwise(Body(st.members, p, head=st.node), st.size, head=st.node)
+
+    def group(self, st: Group) -> None:
+        c, p = self.code, self.plan
+        self.comment(*[m.name for m in st.members])
+        body = Body(st.members, p)
+        if not body.per_sample:
+            self.elementwise(body, st.size)
+            return
+        self.zero_grads(body, st.size)
+        with c.block("for s in range(B):"):
+            self.per_sample_lines(body, self.read)
+            if body.outputs:
+                with c.block(f"for i in range({st.size}):"):
+                    def store(m, local, grad):
+                        if grad is not None:
+                            c(f"{self.grad_at(grad, 'i')} += {local}")
+                        else:
+                            c(f"{self.read(m.name, 'i')} = {local}")
+
+                    self.body_lines(body, self.names(body), store)
+
+    def back(self, st: Back) -> None:
+        c, p = self.code, self.plan
+        self.comment(*[it.node for it in st.items])
+        n = p.sizes[st.upstream]
+        for it in st.items:
+            if it.grad is None:
+                with c.block(f"for j in range({p.sizes[it.node]}):"):
+                    c(f"r = {self.row(it.node, 'j')}")
+                    with c.block("for s in range(B):"):
+                        c("r[s] = 0.0")
+        first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
+        with c.block(f"for i in range({n}):"):
+            c(f"g = {self.row(st.upstream, 'i')}")
+            loops: dict[int, list[list[str]]] = {}
+            for it in st.items:
+                for t in it.terms:
+                    lines, k = self.back_term(it, t, st.upstream, first.get(it.node, False))
+                    if k is None:
+                        for line in lines:
+                            c(line)
+                    else:
+                        loops.setdefault(k, []).append(lines)
+            for k, blocks in loops.items():
+                with c.block(f"for j in range({k}):"):
+                    for lines in blocks:
+                        for line in lines:
+                            c(line)
+        for it in st.items:
+            if it.grad:
+                self.ready.add(it.grad)
+
+    def back_term(self, it, t, g, first):
+        """One term's lines of a backward product, and the trip count of its j loop (None: no loop)."""
+        p = self.plan
+        op = "=" if first else "+="
+        if t.kind == "vec":
+            if it.grad:
+                return ["acc = 0.0", "for s in range(B):", "    acc += g[s]",
+                        f"{self.grad_at(it.grad, 'i')} {op} {coef(t.coef)}acc"], None
+            return [f"o = {self.row(it.node, 'i')}", "for s in range(B):", f"    o[s] += {coef(t.coef)}g[s]"], None
+        if t.kind == "outer":
+            other = t.b if t.a == g else t.a
+            dst = self.grad2(it.grad, "i", "j") if t.a == g else self.grad2(it.grad, "j", "i")
+            return [f"a = {self.row(other, 'j')}", "acc = 0.0", "for s in range(B):", "    acc += g[s] * a[s]",
+                    f"{dst} {op} {coef(t.coef)}acc"], p.sizes[other]
+        rows, cols = p.shapes[t.a]
+        return [f"w = {coef(t.coef)}{self.weight(t, 'j', 'i')}", f"o = {self.row(it.node, 'j')}",
+                "for s in range(B):", "    o[s] += w * g[s]"], cols if t.trans else rows
+
+    def concat(self, st: Concat) -> None:
+        c = self.code
+        self.comment(st.node)
+        for part, off, n in st.parts:
+            with c.block(f"for i in range({n}):"):
+                c(f"d = {self.row(st.node, plus(off, 'i'))}")
+                c(f"a = {self.row(part, 'i')}")
+                with c.block("for s in range(B):"):
+                    c("d[s] = a[s]")
+
+    def slice(self, st: Slice) -> None:
+        c = self.code
+        self.comment(st.node)
+        with c.block(f"for i in range({st.size}):"):
+            c(f"a = {self.row(st.src, plus(st.lo, 'i'))}")
+            if st.grad:
+                c("acc = 0.0")
+                with c.block("for s in range(B):"):
+                    c("acc += a[s]")
+                op = "=" if st.grad not in self.ready else "+="
+                c(f"{self.grad_at(st.grad, 'i')} {op} {coef(st.coef)}acc")
+            else:
+                c(f"d = {self.row(st.node, 'i')}")
+                with c.block("for s in range(B):"):
+                    c(f"d[s] = {coef(st.coef)}a[s]")
+        if st.grad:
+            self.ready.add(st.grad)
+
+    def ret(self, st: Return) -> None:
+        with self.code.block(f"if mode == {naming.FORWARD}:"):
+            self.code("return 0.0")
+
+    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}
