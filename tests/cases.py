@@ -35,6 +35,8 @@ import symback as sb  # noqa: E402
 
 z = sp.Symbol("z")
 f_, y_ = sp.symbols("f y")
+#: the inverse square root unit, registered as an op (its derivative comes from SymPy, its LaTeX from here)
+ISRU = sb.register_op("isru", z / sp.sqrt(1 + z**2), latex=r"\operatorname{ISRU}").__name__
 
 
 def networks() -> dict:
@@ -55,6 +57,8 @@ def networks() -> dict:
         "softsign": sb.Network(2, [sb.Dense(3, z / (1 + sp.Abs(z))), sb.Dense(2)], loss="mse"),
         "logcosh_mish": sb.Network(2, [sb.Dense(3, sp.log(sp.cosh(z))), sb.Dense(3, z * sp.tanh(sp.log(1 + sp.exp(z)))),
                                        sb.Dense(2)], loss="mse"),
+        # an op registered by a user (one table entry): derived, rendered, checked and compiled like the built-ins
+        "registered_isru": sb.Network(2, [sb.Dense(3, ISRU), sb.Dense(2)], loss="mse"),
         "hard_tanh_asymmetric": sb.Network(
             2, [sb.Dense(3, sp.Piecewise((-1, z < -1), (z, z < 1), (1, True))), sb.Dense(2)],
             loss=sp.Piecewise((3 * (f_ - y_) ** 2, f_ > y_), ((f_ - y_) ** 2 / 2, True)),

@@ -29,6 +29,7 @@ from sympy.printing.str import StrPrinter
 
 from ..errors import SymbackError
 from ..nonsmooth import Indicator
+from ..ops import expand_ops
 
 #: SymPy function name -> the Numba-compiled function that computes it (cf. pycode's _known_functions_math)
 KNOWN_FUNCTIONS = {
@@ -161,7 +162,8 @@ REWRITES: list[Rewrite] = [
 
 
 def stabilize(expr: sp.Expr) -> sp.Expr:
-    """Apply every rewrite of `REWRITES` in order."""
+    """Registered ops as their definitions, then every rewrite of `REWRITES` in order."""
+    expr = expand_ops(expr)
     for rw in REWRITES:
         expr = rw.rule(expr)
     return expr
@@ -191,6 +193,9 @@ class NumbaPrinter(StrPrinter):
         raise KeyError(f"codegen: no source for symbol {expr.name!r}")
 
     _print_Dummy = _print_Symbol
+
+    def _print_DefinedOp(self, expr):  # a user's registered op (sb.register_op): its definition
+        return self._print(expand_ops(expr))
 
     def _number(self, expr):
         return number(expr)
