@@ -40,9 +40,11 @@ def close():
 # Each worker keeps its own compiled modules (tests/codegen_support.compiled), so the tests that use one
 # generated module run on one worker: it compiles the module once and the other worker never waits on,
 # or repeats, that compile. The group is the module's example id (the `|all` variant is a module of its
-# own), or the example behind the `toy`/`labels` fixtures. Ungrouped tests spread one at a time.
+# own), the example behind the `toy`/`labels` fixtures, or a test's own module. Ungrouped tests spread
+# one at a time.
 
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
+_TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce"}  # the module of test_stable_...[ce]
 
 
 def _codegen_group(item) -> str | None:
@@ -52,7 +54,7 @@ def _codegen_group(item) -> str | None:
     for fixture, key in _FIXTURE_MODULES.items():
         if fixture in item.fixturenames:
             return key
-    return None
+    return _TEST_MODULES.get(item.name)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the markers into the node ids
