@@ -33,7 +33,7 @@ JOBS         ?= auto
 LINT_IMPORTS ?= 0
 
 test: $(TSTAMP) graphviz-dot pdflatex
-	$(PY) tools/loc.py
+	$(PY) tools/loc.py --quiet
 ifeq ($(LINT_IMPORTS),1)
 	$(VENV)/bin/lint-imports
 endif
