@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-all bench bench-derive readme loc clean generate
+.PHONY: demo test test-all bench bench-derive readme loc lint-imports clean generate
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +16,32 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q -e .
 	touch $@
 
-$(TSTAMP): pyproject.toml $(STAMP)
+# One pip call resolves the package and its test extras together (a second call would resolve again).
+$(TSTAMP): pyproject.toml | $(PY)
 	$(PIP) install -q -e ".[test]"
-	touch $@
+	touch $(STAMP) $@
 
 demo: $(STAMP) graphviz-dot
 	$(VENV)/bin/symback grad "q = x + y; f = q*z" --at x=-2,y=5,z=-4
 	$(VENV)/bin/symback derive examples/udl_toy.py --notation udl
 	$(VENV)/bin/symback explain "q = x + y; f = q*z" --at x=-2,y=5,z=-4
 
+# The suite runs on every core (pytest-xdist); tests that share a compiled module run on one worker
+# (--dist loadgroup, groups set in tests/conftest.py). JOBS=0 runs it in one process.
+# LINT_IMPORTS=1 also checks the layer contracts (make lint-imports); the lead turns it on once they pass.
+JOBS         ?= auto
+LINT_IMPORTS ?= 0
+
 test: $(TSTAMP) graphviz-dot pdflatex
-	$(PY) -m pytest
+	$(PY) tools/loc.py --quiet
+ifeq ($(LINT_IMPORTS),1)
+	$(VENV)/bin/lint-imports
+endif
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup
+
+# The import-linter contracts in .importlinter: layers point one way, consumers stay independent.
+lint-imports: $(TSTAMP)
+	$(VENV)/bin/lint-imports
 
 bench-derive: $(STAMP)
 	$(PY) benchmarks/bench_derive.py
@@ -63,8 +78,10 @@ pdflatex:
 	@command -v pdflatex >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends texlive-latex-base >/dev/null) \
 	  || echo "make: could not install pdflatex (the LaTeX compile tests are skipped): apt-get install texlive-latex-base" >&2
 
+# Code lines of symback/ (no docstrings, comments or blank lines) against the budget in pyproject.toml
+# ([tool.symback] loc-budget), and no file over 500 lines.
 loc:
-	@find symback -name '*.py' | xargs wc -l | sort -n | tail -25
+	$(PYTHON) tools/loc.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

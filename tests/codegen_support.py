@@ -36,7 +36,10 @@ def example_specs() -> list[tuple[str, object]]:
 
 
 def compiled(key: str, net, layouts=None):
-    """(module, derivation, plan) for `net`, compiled once per session into CACHE."""
+    """(module, derivation, plan) for `net`, compiled once per test process into CACHE.
+
+    Under pytest-xdist each worker has its own copy; tests/conftest.py keeps the tests of one module on
+    one worker, and Numba's cache beside the file lets a later run (or another worker) load it compiled."""
     if key in _MODULES:
         return _MODULES[key]
     d = net.derive()
