@@ -5,7 +5,7 @@ consumers (render, check, codegen, teach) registers the methods they give a
 `Derivation` (``render``, ``check``, ``compile``).
 """
 
-__version__ = "0.1.0"  # first: the code generator stamps it into every module it writes
+from ._version import __version__
 
 from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
 from .check.fd import gradcheck

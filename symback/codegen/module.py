@@ -15,7 +15,7 @@ import ast
 import hashlib
 import inspect
 
-from .. import __version__
+from .._version import __version__
 from . import naming, runtime
 from .emit import LAYOUTS
 from .plan import Affine, Back, Concat, Group, Plan, Slice, build
