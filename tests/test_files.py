@@ -84,3 +84,19 @@ def test_concurrent_writers_lose_no_file(tmp_path):
     assert "original\n" in contents
     for k in range(rounds):
         assert f"writer {k}\n" * 1000 in contents  # every version still exists whole
+
+
+def test_compile_force_twice_keeps_every_replaced_file(tmp_path):
+    """symback compile --force: each replaced module is kept, the second backup beside the first."""
+    from symback.codegen.write import MARK, write_module
+
+    module = tmp_path / "net.py"
+    (tmp_path / "net.py.bak").write_text("an unrelated backup")
+    module.write_text("edited by hand 1")
+    assert write_module(module, f"# generated\n{MARK}\nA = 1\n", force=True) == "overwritten"
+    module.write_text("edited by hand 2")
+    assert write_module(module, f"# generated\n{MARK}\nA = 2\n", force=True) == "overwritten"
+    assert (tmp_path / "net.py.bak").read_text() == "an unrelated backup"
+    assert (tmp_path / "net.py.bak.1").read_text() == "edited by hand 1"
+    assert (tmp_path / "net.py.bak.2").read_text() == "edited by hand 2"
+    assert module.read_text().endswith("A = 2\n")
