@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import mpmath
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 from .derive import args_of
 from .ir import Graph, Meta, Node, sym
@@ -95,6 +96,7 @@ class Rewrite:
     tags: frozenset
     identity: str
     apply: Callable[[Graph], Graph]
+    rule: Callable[[sp.Expr], sp.Expr] | None = None  # an expression-level row (the stable forms)
 
 
 # -- rows that rewrite a local derivative (an adjoint's terms) ----------------------------------------
@@ -205,6 +207,124 @@ def _hoisting(match: Callable[[sp.Expr], tuple[sp.Expr, Node] | None]) -> Callab
 
 TEXTBOOK, STABLE = "textbook", "stable"
 
+
+
+# -- stable rows: forms that overflow or cancel in floating point -> equal ones that do not -----------
+# (in the spirit of sympy.codegen.rewriting; the code generator applies them with `stabilize`)
+
+class Softplus(sp.Function):
+    """softplus(u) = log(1 + exp(u)), printed as max(u, 0) + log1p(exp(-|u|)): never overflows."""
+
+    nargs = 1
+
+
+class Sigmoid(sp.Function):
+    """sigma(u) = 1 / (1 + exp(-u)); exp(-u) = inf gives 0, never NaN."""
+
+    nargs = 1
+
+
+def _exp_base(e: sp.exp) -> sp.Expr:
+    """u with exp(+-u) = e, sign-normalized so that exp(u) and exp(-u) share one u."""
+    a = e.args[0]
+    return -a if a.could_extract_minus_sign() else a
+
+
+def _in_t(expr: sp.Expr, u: sp.Expr, t: sp.Symbol) -> sp.Expr:
+    return expr.xreplace({sp.exp(u): t, sp.exp(-u): 1 / t})
+
+
+def _log_of_exp(arg: sp.Expr) -> sp.Expr | None:
+    """log(arg) without overflow, when arg is one of t+1, 1/(t+1), t/(t+1) in t = exp(u)."""
+    exps = sorted({_exp_base(e) for e in arg.atoms(sp.exp)}, key=sp.default_sort_key)
+    if len(exps) != 1:
+        return None
+    u = exps[0]
+    t = sp.Dummy("t", positive=True)
+    a = _in_t(arg, u, t)
+    if a.has(u) or (u.free_symbols and a.free_symbols & u.free_symbols):
+        return None
+    a = sp.cancel(a)
+    num, den = sp.fraction(a)
+    forms = {
+        (t + 1, sp.Integer(1)): Softplus(u),  # log(1 + e^u)
+        (sp.Integer(1), t + 1): -Softplus(u),  # log(1 / (1 + e^u))
+        (t, t + 1): -Softplus(-u),  # log(e^u / (1 + e^u)) = log sigma(u)
+        (sp.Integer(1), t): -u,
+        (t, sp.Integer(1)): u,
+    }
+    return forms.get((sp.expand(num), sp.expand(den)))
+
+
+def _stable_logs(expr: sp.Expr) -> sp.Expr:
+    def fix(arg):
+        if arg.has(sp.exp):
+            better = _log_of_exp(arg)
+            if better is not None:
+                return better
+        if isinstance(arg, sp.Add) and sp.Integer(1) in arg.args:  # log(1 - x) -> log1p(-x)
+            return log1p(arg - 1)
+        return sp.log(arg)
+
+    return expr.replace(lambda e: isinstance(e, sp.log), lambda e: fix(e.args[0]))
+
+
+def _sigmoids(expr: sp.Expr) -> sp.Expr:
+    """Rational functions of exp(u) that are rational in sigma(u): e^-u/(1 + e^-u)^2 -> sigma(1 - sigma)."""
+    for e in sorted(expr.atoms(sp.exp), key=sp.default_sort_key):
+        if not e.args[0].free_symbols:
+            continue
+        u = _exp_base(e)
+        t, s = sp.Dummy("t", positive=True), sp.Dummy("s", positive=True)
+        in_t = _in_t(expr, u, t)
+        if in_t.has(sp.exp(u)) or in_t.has(sp.exp(-u)):
+            continue
+        trial = sp.factor_terms(sp.cancel(in_t.xreplace({t: s / (1 - s)})))
+        if trial.has(t) or trial.has(sp.log):
+            continue
+        # accept only a polynomial in sigma: 1/(1 - sigma) would overflow just like exp(u)
+        if any(p.exp.is_negative and p.base.has(s) for p in trial.atoms(sp.Pow)):
+            continue
+        expr = trial.xreplace({s: Sigmoid(u)})
+    return expr
+
+
+def _expm1(expr: sp.Expr) -> sp.Expr:
+    def fix(add):
+        exps = [a for a in add.args if isinstance(a, sp.exp)]
+        if sp.Integer(-1) in add.args and exps:
+            rest = [a for a in add.args if a is not exps[0] and a != -1]
+            return sp.Add(expm1(exps[0].args[0]), *rest)
+        return add
+
+    return expr.replace(lambda e: isinstance(e, sp.Add), fix)
+
+
+def _expression_row(name: str, identity: str, rule: Callable[[sp.Expr], sp.Expr]) -> Rewrite:
+    """A ``stable`` row that rewrites every node's expression by `rule` (and offers `rule` alone)."""
+
+    def apply(graph: Graph) -> Graph:
+        for node in graph:
+            if node.expr is not None and not isinstance(node.expr, sp.MatrixExpr):
+                node.expr = rule(node.expr)
+        return graph
+
+    return Rewrite(name, frozenset({STABLE}), identity, apply, rule)
+
+
+STABLE_ROWS = [
+    # Sum_j exp(f_j) = e^m Sum_j exp(f_j - m), m = max_j f_j: log-sum-exp and softmax (loops, in emit)
+    _expression_row("logsumexp", "log(sum_j exp(f_j)) -> m + log(sum_j exp(f_j - m))", lambda e: e),
+    _expression_row("softmax", "exp(f_i) / sum_j exp(f_j) -> exp(f_i - m) / sum_j exp(f_j - m)", lambda e: e),
+    # log(1 + e^u) = max(u, 0) + log1p(e^-|u|); log sigma(u) = -softplus(-u); log(1 - sigma(u)) = -softplus(u)
+    _expression_row("log_sigmoid", "log(1/(1 + exp(-u))) -> -softplus(-u), log(1 + exp(u)) -> softplus(u)", _stable_logs),
+    # exp(u) - 1 loses every digit near u = 0
+    _expression_row("expm1", "exp(u) - 1 -> expm1(u)", _expm1),
+    # exp(-u)/(1 + exp(-u)) = 1 - sigma(u): no inf/inf at u = -1000
+    _expression_row("sigmoid", "rational in exp(u) -> polynomial in sigma(u)", _sigmoids),
+]
+
+
 REWRITES: list[Rewrite] = [
     # a'(f) = P(a(f)) for a polynomial P of degree <= 2, found by solving and verified:
     # sigma' -> h(1 - h), tanh' -> 1 - h^2
@@ -217,7 +337,16 @@ REWRITES: list[Rewrite] = [
     Rewrite("softmax", frozenset({TEXTBOOK}), "exp(f_i) / sum_j exp(f_j) -> p_i", _hoisting(_softmax)),
     # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
     Rewrite("sigmoid", frozenset({TEXTBOOK}), "exp(f) -> sigma(f) / (1 - sigma(f))", _hoisting(_sigmoid)),
+    *STABLE_ROWS,
 ]
+
+
+def stabilize(expr: sp.Expr) -> sp.Expr:
+    """Registered ops as their definitions, then every ``stable`` row in table order (for the code generator)."""
+    expr = expand_ops(expr)
+    for row in rows(STABLE):
+        expr = row.rule(expr)
+    return expr
 
 
 def rows(tag: str) -> list[Rewrite]:

@@ -6,11 +6,11 @@ Stage: codegen. Input: a scalar SymPy expression in component symbols
 Output: one Python expression that Numba compiles (``math.exp``, ``max``,
 conditional expressions; numbers as float literals).
 
-Before printing, `stabilize` applies `REWRITES`, a table of (name, identity,
-rule) rows in the spirit of ``sympy.codegen.rewriting``: each row replaces a
-form that overflows or cancels in floating point by an equal one that does
-not. The reductions (``log(Sum(exp(f[j])))`` and softmax) need loops, so
-their max subtraction lives in `emit`; the identities are listed here too.
+Before printing, `stabilize` applies the rows of `simplify.REWRITES` tagged
+``stable``: each replaces a form that overflows or cancels in floating point
+by an equal one that does not (``Softplus`` and ``Sigmoid`` are printed here).
+The reductions (``log(Sum(exp(f[j])))`` and softmax) need loops, so their max
+subtraction lives in the emitters; their identities are rows of the table too.
 
 >>> import sympy as sp
 >>> f = sp.Symbol("f", real=True)
@@ -20,16 +20,13 @@ their max subtraction lives in `emit`; the identities are listed here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import sympy as sp
-from sympy.codegen.cfunctions import expm1, log1p
 from sympy.printing.str import StrPrinter
 
 from ..errors import SymbackError
 from ..nonsmooth import Indicator
 from ..ops import expand_ops
+from ..simplify import stabilize
 
 #: SymPy function name -> the Numba-compiled function that computes it (cf. pycode's _known_functions_math)
 KNOWN_FUNCTIONS = {
@@ -49,124 +46,6 @@ KNOWN_FUNCTIONS = {
     "erfc": "math.erfc",
     "Abs": "abs",
 }
-
-
-class Softplus(sp.Function):
-    """softplus(u) = log(1 + exp(u)), printed as max(u, 0) + log1p(exp(-|u|)): never overflows."""
-
-    nargs = 1
-
-
-class Sigmoid(sp.Function):
-    """sigma(u) = 1 / (1 + exp(-u)); exp(-u) = inf gives 0, never NaN."""
-
-    nargs = 1
-
-
-@dataclass(frozen=True)
-class Rewrite:
-    """One stabilizing rewrite: `rule(expr)` returns the rewritten expression (unchanged if no match)."""
-
-    name: str
-    identity: str
-    rule: Callable[[sp.Expr], sp.Expr]
-
-
-def _exp_base(e: sp.exp) -> sp.Expr:
-    """u with exp(+-u) = e, sign-normalized so that exp(u) and exp(-u) share one u."""
-    a = e.args[0]
-    return -a if a.could_extract_minus_sign() else a
-
-
-def _in_t(expr: sp.Expr, u: sp.Expr, t: sp.Symbol) -> sp.Expr:
-    return expr.xreplace({sp.exp(u): t, sp.exp(-u): 1 / t})
-
-
-def _log_of_exp(arg: sp.Expr) -> sp.Expr | None:
-    """log(arg) without overflow, when arg is one of t+1, 1/(t+1), t/(t+1) in t = exp(u)."""
-    exps = sorted({_exp_base(e) for e in arg.atoms(sp.exp)}, key=sp.default_sort_key)
-    if len(exps) != 1:
-        return None
-    u = exps[0]
-    t = sp.Dummy("t", positive=True)
-    a = _in_t(arg, u, t)
-    if a.has(u) or (u.free_symbols and a.free_symbols & u.free_symbols):
-        return None
-    a = sp.cancel(a)
-    num, den = sp.fraction(a)
-    forms = {
-        (t + 1, sp.Integer(1)): Softplus(u),  # log(1 + e^u)
-        (sp.Integer(1), t + 1): -Softplus(u),  # log(1 / (1 + e^u))
-        (t, t + 1): -Softplus(-u),  # log(e^u / (1 + e^u)) = log sigma(u)
-        (sp.Integer(1), t): -u,
-        (t, sp.Integer(1)): u,
-    }
-    return forms.get((sp.expand(num), sp.expand(den)))
-
-
-def _stable_logs(expr: sp.Expr) -> sp.Expr:
-    def fix(arg):
-        if arg.has(sp.exp):
-            better = _log_of_exp(arg)
-            if better is not None:
-                return better
-        if isinstance(arg, sp.Add) and sp.Integer(1) in arg.args:  # log(1 - x) -> log1p(-x)
-            return log1p(arg - 1)
-        return sp.log(arg)
-
-    return expr.replace(lambda e: isinstance(e, sp.log), lambda e: fix(e.args[0]))
-
-
-def _sigmoids(expr: sp.Expr) -> sp.Expr:
-    """Rational functions of exp(u) that are rational in sigma(u): e^-u/(1 + e^-u)^2 -> sigma(1 - sigma)."""
-    for e in sorted(expr.atoms(sp.exp), key=sp.default_sort_key):
-        if not e.args[0].free_symbols:
-            continue
-        u = _exp_base(e)
-        t, s = sp.Dummy("t", positive=True), sp.Dummy("s", positive=True)
-        in_t = _in_t(expr, u, t)
-        if in_t.has(sp.exp(u)) or in_t.has(sp.exp(-u)):
-            continue
-        trial = sp.factor_terms(sp.cancel(in_t.xreplace({t: s / (1 - s)})))
-        if trial.has(t) or trial.has(sp.log):
-            continue
-        # accept only a polynomial in sigma: 1/(1 - sigma) would overflow just like exp(u)
-        if any(p.exp.is_negative and p.base.has(s) for p in trial.atoms(sp.Pow)):
-            continue
-        expr = trial.xreplace({s: Sigmoid(u)})
-    return expr
-
-
-def _expm1(expr: sp.Expr) -> sp.Expr:
-    def fix(add):
-        exps = [a for a in add.args if isinstance(a, sp.exp)]
-        if sp.Integer(-1) in add.args and exps:
-            rest = [a for a in add.args if a is not exps[0] and a != -1]
-            return sp.Add(expm1(exps[0].args[0]), *rest)
-        return add
-
-    return expr.replace(lambda e: isinstance(e, sp.Add), fix)
-
-
-REWRITES: list[Rewrite] = [
-    # Sum_j exp(f_j) = e^m Sum_j exp(f_j - m), m = max_j f_j: log-sum-exp and softmax (loops, in emit)
-    Rewrite("logsumexp", "log(sum_j exp(f_j)) -> m + log(sum_j exp(f_j - m))", lambda e: e),
-    Rewrite("softmax", "exp(f_i) / sum_j exp(f_j) -> exp(f_i - m) / sum_j exp(f_j - m)", lambda e: e),
-    # log(1 + e^u) = max(u, 0) + log1p(e^-|u|); log sigma(u) = -softplus(-u); log(1 - sigma(u)) = -softplus(u)
-    Rewrite("log_sigmoid", "log(1/(1 + exp(-u))) -> -softplus(-u), log(1 + exp(u)) -> softplus(u)", _stable_logs),
-    # exp(u) - 1 loses every digit near u = 0
-    Rewrite("expm1", "exp(u) - 1 -> expm1(u)", _expm1),
-    # exp(-u)/(1 + exp(-u)) = 1 - sigma(u): no inf/inf at u = -1000
-    Rewrite("sigmoid", "rational in exp(u) -> polynomial in sigma(u)", _sigmoids),
-]
-
-
-def stabilize(expr: sp.Expr) -> sp.Expr:
-    """Registered ops as their definitions, then every rewrite of `REWRITES` in order."""
-    expr = expand_ops(expr)
-    for rw in REWRITES:
-        expr = rw.rule(expr)
-    return expr
 
 
 def number(value) -> str:
@@ -319,5 +198,4 @@ def to_numba(expr: sp.Expr, names: dict) -> str:
     return NumbaPrinter(names).doprint(expr)
 
 
-__all__ = ["KNOWN_FUNCTIONS", "REWRITES", "Indicator", "NumbaPrinter", "Rewrite", "Sigmoid", "Softplus",
-           "stabilize", "to_numba"]
+__all__ = ["KNOWN_FUNCTIONS", "Indicator", "NumbaPrinter", "stabilize", "to_numba"]
