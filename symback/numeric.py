@@ -14,7 +14,7 @@ import numpy as np
 from .errors import SymbackError
 from .ir import Graph, Node
 from .ops import lookup
-from .ops.arrays import matrix_value as _matrix  # noqa: F401  (teach/point.py evaluates matrix expressions with it)
+from .ops.batched import batch_of, elementwise_value
 
 
 def evaluate_node(node: Node, values: dict):
@@ -70,3 +70,8 @@ def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
             raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r} for a batch")
         values[node.name] = rule(node, values)
     return values
+
+
+def evaluate_expr_batch(expr, values: dict, shape: tuple = ()) -> np.ndarray:
+    """An elementwise expression over `evaluate_batch`'s values: ``(n, B)`` for shape ``(n,)``, else ``(B,)``."""
+    return elementwise_value(expr, values, shape[0] if shape else None, batch_of(values))
