@@ -4,7 +4,8 @@ The oracle between the symbolic derivation and the generated kernels: each
 node is evaluated by its op's `numeric` rule (`evaluate_sample`) or `batched`
 rule (`evaluate_batch`, the same numbers for B samples in one pass; see
 `ops`), which read the node's SymPy expression directly, with no code
-generation involved.
+generation involved. The teaching views' numbers (a network at a random
+sample, gradient norms over a batch) come from `evaluate_batch` too.
 """
 
 from __future__ import annotations

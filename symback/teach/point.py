@@ -116,7 +116,7 @@ def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict,
 
 
 def batch_values(graph, params: dict, inputs: dict, y) -> dict:
-    """Every node's value for a batch whose samples are columns: ``(n, B)`` inputs, ``(B,)`` labels or ``(n, B)`` targets.
+    """Every node's value for a batch of columns: ``(n, B)`` inputs, ``(B,)`` labels or ``(n, B)`` targets.
 
     The core's evaluator takes one sample per row; its values carry the batch as their last axis.
     """
@@ -127,7 +127,8 @@ def values_at(derivation, seed: int = 0, init: str = "glorot") -> dict:
     """Every node's value (NumPy) for one random sample; a one-line error where a value is not finite."""
     params, inputs, y = sample(derivation, seed, init)
     with np.errstate(all="ignore"):
-        values = batch_values(derivation.graph, params, {k: v[:, None] for k, v in inputs.items()}, np.asarray(y)[..., None])
+        columns = {k: v[:, None] for k, v in inputs.items()}
+        values = batch_values(derivation.graph, params, columns, np.asarray(y)[..., None])
     out = {}
     for node in derivation.graph:
         v = params[node.name] if node.op == "param" else np.asarray(values[node.name])[..., 0]
