@@ -4,7 +4,8 @@ The oracle between the symbolic derivation and the generated kernels: each
 node is evaluated by its op's `numeric` rule (`evaluate_sample`) or `batched`
 rule (`evaluate_batch`, the same numbers for B samples in one pass; see
 `ops`), which read the node's SymPy expression directly, with no code
-generation involved.
+generation involved. The teaching views' numbers (a network at a random
+sample, gradient norms over a batch) come from `evaluate_batch` too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from .errors import SymbackError
 from .ir import Graph, Node
 from .ops import lookup
-from .ops.arrays import matrix_value as _matrix  # noqa: F401  (teach/point.py evaluates matrix expressions with it)
+from .ops.batched import batch_of, elementwise_value
 
 
 def evaluate_node(node: Node, values: dict):
@@ -70,3 +71,8 @@ def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
             raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r} for a batch")
         values[node.name] = rule(node, values)
     return values
+
+
+def evaluate_expr_batch(expr, values: dict, shape: tuple = ()) -> np.ndarray:
+    """An elementwise expression over `evaluate_batch`'s values: ``(n, B)`` for shape ``(n,)``, else ``(B,)``."""
+    return elementwise_value(expr, values, shape[0] if shape else None, batch_of(values))

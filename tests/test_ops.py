@@ -15,7 +15,7 @@ import sympy as sp
 from oracles import central_differences, random_instance, sympy_gradients
 
 import symback as sb
-from symback.ops import OPS, expand_ops, lookup
+from symback.ops import OPS, batched, expand_ops, lookup
 
 z = sp.Symbol("z")
 x, w = sp.symbols("x w", real=True)
@@ -107,7 +107,7 @@ def test_rendering_shows_the_registered_forms(net):
 def test_every_op_has_an_entry_with_the_rules_its_kind_needs():
     for name in ("scalar", "linear", "ew", "loss", "concat"):
         op = lookup(name)
-        assert op.vjp is not None and op.numeric is not None, name
+        assert op.vjp is not None and op.numeric is not None and op.batched is not None, name
     for name in ("input", "param", "target"):
         assert OPS[name].is_leaf and OPS[name].vjp is None
     with pytest.raises(sb.SymbackError, match="unknown op 'conv'"):
@@ -146,6 +146,23 @@ def test_exact_rules_of_linear_and_concat_agree_with_their_numpy_rules():
     values = sb.Derivation(graph, "l", ["W", "c"], g.summary()).evaluate(
         {"W": as_float["W"], "c": as_float["c"]}, {"a": as_float["a"], "b": np.atleast_1d(as_float["b"])}, [0.0, 0.0])
     assert np.allclose(values["u"], np.asarray(exact["u"], dtype=float).ravel(), rtol=1e-15)
+
+
+def test_every_batched_matrix_product_is_the_per_sample_product():
+    """Parameter times columns, rows times parameter, parameter times parameter, outer products: sample by sample."""
+    rng, B = np.random.default_rng(0), 4
+    W, V = rng.normal(size=(3, 2)), rng.normal(size=(2, 2))
+    h, g = rng.normal(size=(2, B)), rng.normal(size=(3, B))
+    values = {"W": np.broadcast_to(W[..., None], W.shape + (B,)), "V": np.broadcast_to(V[..., None], V.shape + (B,)),
+              "h": h, "g": g}
+    Ws, Vs, hs, gs = (sp.MatrixSymbol(n, *s) for n, s in (("W", (3, 2)), ("V", (2, 2)), ("h", (2, 1)), ("g", (3, 1))))
+    cases = {Ws * hs: lambda b: W @ h[:, b:b + 1], hs.T * Vs: lambda b: h[:, b:b + 1].T @ V,
+             Ws * Vs * hs: lambda b: W @ V @ h[:, b:b + 1], gs * hs.T: lambda b: g[:, b:b + 1] @ h[:, b:b + 1].T,
+             2 * Ws.T * gs: lambda b: 2 * W.T @ g[:, b:b + 1]}
+    for expr, one in cases.items():
+        got = batched.matrix_value(expr, values)
+        for b in range(B):
+            np.testing.assert_allclose(got[..., b], one(b), rtol=1e-14, err_msg=str(expr))
 
 
 def test_the_compiled_kernel_computes_the_ops_from_their_definitions(net, tmp_path):

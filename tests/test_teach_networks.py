@@ -22,10 +22,9 @@ from symback.cli import main
 from symback.notation import Notation, Symbol, term
 from symback.notation.unicode import course as course_text
 from symback.spec import declared, load_spec
-from symback.teach.batch import Batch
 from symback.teach.dot import SHARED_COLOR
 from symback.teach.gradients import compare, gradient_norms, plot
-from symback.teach.point import sample, values_at
+from symback.teach.point import batch_values, sample, values_at
 
 
 def network_picture(derivation, notation, seed=None, expand=False):
@@ -95,20 +94,18 @@ def test_the_batched_evaluator_agrees_with_the_reference_per_sample(spec):
 
 
 def test_a_batch_is_its_samples_side_by_side():
-    """Column b of every batched value is the per-sample value of sample b (weight adjoints: summed)."""
+    """Teach's batch (samples as columns) through the core evaluator: sample b's values have index b last."""
     d = load_spec(str(EXAMPLES / "two_inputs.py")).derive()
     rng = np.random.default_rng(0)
     params, _, _ = sample(d, 0)
     X = {"xa": rng.normal(size=(3, 5)), "xb": rng.normal(size=(2, 5))}
     Y = rng.integers(0, 3, size=5)
-    batch = Batch(d.graph).run(params, X, Y)
-    total = np.zeros((4, 5))
+    batch = batch_values(d.graph, params, X, Y)
     for b in range(5):
         one = d.evaluate(params, {k: v[:, b] for k, v in X.items()}, int(Y[b]))
         np.testing.assert_allclose(batch["dl_dpre"][:, b], one["dl_dpre"], rtol=1e-12)
         np.testing.assert_allclose(batch["l"][b], one["l"], rtol=1e-12)
-        total += one["dl_dW1"]
-    np.testing.assert_allclose(batch["dl_dW1"], total, rtol=1e-12)
+        np.testing.assert_allclose(batch["dl_dW1"][..., b], one["dl_dW1"], rtol=1e-12)
 
 
 # -- pictures ----------------------------------------------------------------------------------------------

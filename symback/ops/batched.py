@@ -3,12 +3,15 @@
 The same expressions `arrays` evaluates one sample at a time, with one more,
 trailing axis for the B samples: a per-sample scalar is ``(B,)``, a vector
 ``(n, B)``, a matrix ``(m, n, B)`` (a weight gradient per sample). Parameters
-enter broadcast over the batch (a view, no copy), so every matrix product is
-one `einsum` over the batch; elementwise expressions broadcast through
-`lambdify` as they are.
+enter broadcast over the batch (a view, no copy): a parameter times the
+batch's columns is one 2-D matrix product, ``W @ [h_1 ... h_B]``, any other
+product one `einsum` over the batch; elementwise expressions broadcast
+through `lambdify` as they are.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -38,31 +41,52 @@ def matrix_value(expr, values: dict) -> np.ndarray:
         for a in expr.args:
             if getattr(a, "is_Matrix", False):
                 m = matrix_value(a, values)
-                out = m if out is None else np.einsum("ijb,jkb->ikb", out, m)
+                out = m if out is None else _product(out, m)
             else:
                 scale *= float(a)
         return scale * out
     raise SymbackError(f"cannot evaluate matrix expression {expr}")
 
 
-def elementwise_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarray:
-    """An elementwise expression for the batch: ``(size, B)``, or ``(B,)`` when `size` is None."""
-    env: dict[sp.Symbol, object] = {}
+def _shared(a: np.ndarray) -> bool:
+    """Whether `a` is one matrix for every sample (a parameter broadcast over the batch, or a batch of one)."""
+    return a.strides[-1] == 0 or a.shape[-1] == 1
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` per sample; a shared matrix times the batch's columns (or its rows times one) is one 2-D product."""
+    if _shared(a) and b.shape[1] == 1:  # W @ [h_1 ... h_B]
+        return (a[..., 0] @ b[:, 0, :])[:, None, :]
+    if _shared(b) and a.shape[0] == 1:  # [h_1 ... h_B]^T @ W
+        return (a[0].T @ b[..., 0]).T[None]
+    if _shared(a) and _shared(b):
+        m = a[..., 0] @ b[..., 0]
+        return np.broadcast_to(m[..., None], m.shape + (max(a.shape[-1], b.shape[-1]),))
+    return np.einsum("ijb,jkb->ikb", a, b)
+
+
+@lru_cache(maxsize=1024)
+def _compiled(expr: sp.Expr):
+    """`expr` compiled once (a network's nodes are evaluated for many batches): its reductions, picks and function."""
+    sums, picks, dummies = [], [], []
     for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):  # reductions over components, per sample
         (j, lo, hi), body = s.limits[0], s.function
-        picks = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), MODULES)
-        out = _real(f(*[np.asarray(values[e.base.name], dtype=float) for e in picks]))
-        d = sp.Dummy("sum")
-        env[d] = np.broadcast_to(out, (int(hi - lo + 1), batch)).sum(axis=0)
-        expr = expr.xreplace({s: d})
+        found = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
+        f = sp.lambdify(list(found.values()), _scalarize(body.xreplace(found)), MODULES)
+        sums.append((f, [e.base.name for e in found], int(hi - lo + 1)))
+        dummies.append(sp.Dummy("sum"))
+        expr = expr.xreplace({s: dummies[-1]})
     for e in expr.atoms(sp.Indexed):  # picks such as f[y], y one label per sample
-        d = sp.Dummy("pick")
-        k = e.indices[0]
-        idx = np.asarray(values[str(k)], dtype=int) if k.is_Symbol else np.full(batch, int(k))
-        env[d] = np.asarray(values[e.base.name], dtype=float)[idx, np.arange(batch)]
-        expr = expr.xreplace({e: d})
-    syms = [s for s in expr.free_symbols if s not in env]
+        picks.append((e.base.name, e.indices[0]))
+        dummies.append(sp.Dummy("pick"))
+        expr = expr.xreplace({e: dummies[-1]})
+    syms = [s for s in expr.free_symbols if s not in dummies]
+    return sums, picks, syms, sp.lambdify(syms + dummies, _scalarize(expr), MODULES)
+
+
+def elementwise_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarray:
+    """An elementwise expression for the batch: ``(size, B)``, or ``(B,)`` when `size` is None."""
+    sums, picks, syms, f = _compiled(expr)
     args = []
     for s in syms:
         if s == I:
@@ -71,7 +95,13 @@ def elementwise_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarr
             args.append(np.asarray(values[s.name], dtype=float))
         else:
             raise SymbackError(f"no value for {s.name} in {expr}")
-    out = _real(sp.lambdify(syms + list(env), _scalarize(expr), MODULES)(*args, *env.values()))
+    for g, bases, n in sums:
+        out = _real(g(*[np.asarray(values[b], dtype=float) for b in bases]))
+        args.append(np.broadcast_to(out, (n, batch)).sum(axis=0))
+    for base, k in picks:
+        idx = np.asarray(values[str(k)], dtype=int) if k.is_Symbol else np.full(batch, int(k))
+        args.append(np.asarray(values[base], dtype=float)[idx, np.arange(batch)])
+    out = _real(f(*args))
     shape = (batch,) if size is None else (int(size), batch)
     return np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
 

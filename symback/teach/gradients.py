@@ -22,7 +22,7 @@ delta_k = dl/df_k (its norm, averaged over the batch):
 
 and their product, which predicts the measured gain ``||delta_k|| /
 ||delta_{k+1}||``. Everything is evaluated with NumPy straight from the IR
-(`batch.evaluator`, one matrix product per layer for the whole batch). With
+(`numeric.evaluate_batch`, one matrix product per layer for the whole batch). With
 He initialisation a ReLU network keeps the delta norms within a small factor
 across 20 layers; scale the weights by 2 and they grow about 2x per layer
 towards the input (exploding), by 0.5 and they shrink (vanishing).
@@ -40,9 +40,10 @@ import numpy as np
 from ..derivation import Derivation
 from ..errors import SymbackError
 from ..files import write_atomic
+from ..ir import Graph
 from ..notation import at, totals
-from .batch import evaluator
-from .point import INIT_FORMULAS, init_params, random_data
+from ..numeric import evaluate_expr_batch
+from .point import INIT_FORMULAS, batch_values, init_params, random_data
 from .symbols import Symbols, course_symbols
 
 STABLE = 10.0  # largest / smallest delta norm below this: stable
@@ -197,7 +198,6 @@ def gradient_norms(
     seed: int = 0,
     notation="udl",
     label: str | None = None,
-    _compiled=None,
 ) -> NormReport:
     """Per-layer norms of the local factors and of the deltas dl/df_k over a batch of random inputs."""
     if batch < 1:
@@ -210,9 +210,9 @@ def gradient_norms(
     rng = np.random.default_rng(seed)
     params = init_params(derivation.graph, init, scale, rng=rng)
     inputs, y = random_data(derivation.graph, batch, rng)
-    compiled = _compiled or evaluator(derivation.graph)
+    needed = _ancestors(derivation.graph, [adj.name for _, _, adj, _ in layers if adj is not None])
     with np.errstate(all="ignore"):
-        values = compiled.run(params, inputs, y)
+        values = batch_values(needed, params, inputs, y)
     delta_name = f"∂{names.loss.text}/∂{_generic(names, layers[0][1].name)}"
     report = NormReport(label or "network", init, scale, batch, seed, delta_name)
     for k, pre, adj, weight in layers:
@@ -222,9 +222,9 @@ def gradient_norms(
         act = None
         (term,) = adj.terms
         if term.consumer in derivation.graph and derivation.graph[term.consumer].meta.kind == "act":
-            local = compiled.elementwise(term.local, pre.shape, f"the local factor of layer {k}")
             with np.errstate(all="ignore"):
-                act = float(np.sqrt(np.mean(np.square(local(values)))))
+                local = evaluate_expr_batch(term.local, values, pre.shape)
+                act = float(np.sqrt(np.mean(np.square(local))))
         W = params[weight]
         report.layers.append(
             Layer(
@@ -242,6 +242,17 @@ def gradient_norms(
     return report
 
 
+def _ancestors(graph, names: list[str]) -> Graph:
+    """The part of `graph` that computes `names`: the deltas need no per-sample weight gradient."""
+    keep, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in keep:
+            keep.add(name)
+            todo.extend(graph[name].args)
+    return Graph(n for n in graph if n.name in keep)
+
+
 def _generic(names: Symbols, pre: str) -> str:
     """The pre-activation's symbol with the layer index written k: f_k, z^[k], s^(k)."""
     sym = names[pre]
@@ -255,11 +266,10 @@ def compare(
     reports = []
     for label, source in sources.items():
         derivation = derivation_of(source)
-        compiled = evaluator(derivation.graph)  # compiled once, run for every initialisation and scale
         for init in inits:
             for scale in scales:
                 name = f"{label} · {init}" + (f" × {scale:g}" if scale != 1 else "")
-                reports.append(gradient_norms(derivation, init, scale, batch, seed, notation, name, compiled))
+                reports.append(gradient_norms(derivation, init, scale, batch, seed, notation, name))
     return reports
 
 

@@ -6,8 +6,8 @@ Output: the value of every node: exact SymPy numbers for an expression
 (`exact_values`), NumPy arrays for one random sample of a network
 (`values_at`), whose parameters are drawn by an initialisation rule.
 
-Teach evaluates through this module (exact) and `batch` (NumPy) only, so
-that moving to the core's one evaluator changes these two files.
+Both go through the core's evaluators (`evaluate` exact, `numeric` batched
+NumPy), each node by its op's rule; a sample is a batch of one.
 
 Initialisations (weights ``W`` of shape (fan_out, fan_in), biases zero):
 
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, show, to_python
-from .batch import evaluator, whole
+from ..numeric import evaluate_batch
 
 INITS = {
     "he": lambda fan_in, fan_out: math.sqrt(2 / fan_in),
@@ -39,6 +39,13 @@ INIT_FORMULAS = {
     "lecun": "N(0, 1/fan_in)",
     "normal": "N(0, 1)",
 }
+
+
+def whole(size, where: str) -> int:
+    """A size as an int; a one-line error for a symbolic size."""
+    if not isinstance(size, (int, np.integer)) and not getattr(size, "is_Integer", False):
+        raise SymbackError(f"{where} has symbolic size {size}; give integer widths to evaluate the network")
+    return int(size)
 
 
 __all__ = [
@@ -108,23 +115,24 @@ def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict,
     return params, inputs, y
 
 
+def batch_values(graph, params: dict, inputs: dict, y) -> dict:
+    """Every node's value for a batch of columns: ``(n, B)`` inputs, ``(B,)`` labels or ``(n, B)`` targets.
+
+    The core's evaluator takes one sample per row; its values carry the batch as their last axis.
+    """
+    return evaluate_batch(graph, params, {k: v.T for k, v in inputs.items()}, np.asarray(y).T)
+
+
 def values_at(derivation, seed: int = 0, init: str = "glorot") -> dict:
     """Every node's value (NumPy) for one random sample; a one-line error where a value is not finite."""
     params, inputs, y = sample(derivation, seed, init)
     with np.errstate(all="ignore"):
-        values = evaluator(derivation.graph).run(
-            params,
-            {k: v[:, None] for k, v in inputs.items()},
-            np.asarray(y)[..., None] if np.ndim(y) else np.asarray([y]),
-        )
+        columns = {k: v[:, None] for k, v in inputs.items()}
+        values = batch_values(derivation.graph, params, columns, np.asarray(y)[..., None])
     out = {}
     for node in derivation.graph:
-        v = values[node.name]
-        if len(node.shape) == 1 and node.op != "param":
-            v = np.asarray(v)[:, 0]
-        elif node.shape == ():
-            v = float(np.asarray(v).reshape(-1)[0])
-        out[node.name] = v
+        v = params[node.name] if node.op == "param" else np.asarray(values[node.name])[..., 0]
+        out[node.name] = float(v) if node.shape == () else v
         if not np.all(np.isfinite(v)):
             kind = "gradient " if node.role == "adjoint" else ""
             raise SymbackError(
