@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import re
 import threading
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 from tests.codegen_support import CACHE, ROOT
+
+pytestmark = pytest.mark.xdist_group("threads")  # one worker compiles the nogil variant, once
 
 THREADS, CALLS = 4, 1000
 SIZES = (1, 3, 64)  # both loop layouts of udl_toy (sample up to 4 rows, small beyond), and a long kernel call
@@ -41,8 +44,10 @@ def toy_nogil():
     assert n == 1
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / "udl_toy_nogil.py"
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)  # unchanged text keeps Numba's on-disk cache valid
+    if not path.exists() or path.read_text() != text:  # unchanged text keeps Numba's on-disk cache valid
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)  # whole, for a concurrent run of this test
     mod = _load(path, "threads_udl_toy_nogil")
     assert all(kernel.targetoptions.get("nogil") for kernel, _, _ in mod._LAYOUTS.values())
     return mod
