@@ -1,10 +1,18 @@
-"""symback.gradcheck on a tiny hand-written module: it passes a right gradient and pinpoints a wrong one."""
+"""symback.gradcheck on a tiny hand-written module: it passes a right gradient, pinpoints a wrong one, and
+fails on NaN or infinity; `symback gradcheck` and its numeric options."""
 
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
+from test_grad_cli import run
 
 from symback.check.fd import gradcheck
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLE, TOY = str(EXAMPLES / "foml_dag.py"), str(EXAMPLES / "udl_toy.py")
 
 
 def tiny_module(bug: bool = False):
@@ -47,16 +55,83 @@ def test_a_wrong_entry_is_reported_with_its_index_and_both_values():
 
 
 def test_cli_gradcheck_compiles_the_spec_and_passes_every_example_parameter():
-    import json
-    from pathlib import Path
-
-    from test_grad_cli import run
-
-    spec = str(Path(__file__).resolve().parent.parent / "examples" / "foml_dag.py")
-    code, out, _ = run("gradcheck", spec, "--json")
+    code, out, _ = run("gradcheck", EXAMPLE, "--json")
     data = json.loads(out)
     assert code == 0 and data["ok"] is True
     assert {p["param"] for p in data["params"]} == {"w1", "w2"}
     assert all(p["worst_relative_error"] < 1e-6 for p in data["params"])
     code, _, err = run("gradcheck", "examples/missing.py")
     assert code == 2 and "no such file" in err
+
+
+# -- a check cannot pass on NaN or infinity -----------------------------------------------------------------
+
+def poisoned(where: str):
+    """The tiny module with NaN or infinity in one place: the loss, one gradient entry, or the loss only
+    once b[0] moves (so only the central difference of b[0] is NaN)."""
+    base = tiny_module()
+    b0 = base.init_params()["b"][0]
+
+    def loss_and_grad(params, X, Y):
+        loss, grads = base.loss_and_grad(params, X, Y)
+        if where == "loss":
+            loss = float("nan")
+        elif where == "gradient":
+            grads["W"][0, 1] = float("inf")
+        elif params["b"][0] != b0:
+            loss = float("nan")
+        return loss, grads
+
+    return SimpleNamespace(**{**vars(base), "loss_and_grad": loss_and_grad})
+
+
+@pytest.mark.parametrize("where, says", [
+    ("loss", "the loss is NaN"),
+    ("gradient", "NaN or infinite values in W (1 in the gradient, 0 in central differences)"),
+    ("difference", "NaN or infinite values in b (0 in the gradient, 1 in central differences)"),
+])
+def test_nan_or_infinity_anywhere_fails_and_says_where(where, says):
+    report = gradcheck(poisoned(where))
+    assert not report.ok and report.exit_code == 1
+    text = str(report)
+    assert "PASSED" not in text and text.splitlines()[-1].startswith("FAILED: ") and says in text, text
+    assert says in " ".join(report.to_dict()["problems"])
+    json.dumps(report.to_dict(), allow_nan=False)  # NaN and inf are null in JSON, which stays JSON
+
+
+@pytest.mark.parametrize("option, value", [
+    ("tolerance", float("nan")), ("tolerance", -1.0), ("tolerance", 0.0), ("tolerance", float("inf")),
+    ("tolerance", True), ("tolerance", "1e-6"), ("h", 0.0), ("h", float("nan")), ("seed", -5), ("seed", 1.5),
+    ("max_entries", 0),
+])
+def test_a_bad_numeric_option_is_refused_by_name(option, value):
+    with pytest.raises(ValueError, match=rf"^{option} must be a"):
+        gradcheck(tiny_module(), **{option: value})
+
+
+def test_cli_gradcheck_fails_when_the_loss_is_nan(tmp_path):
+    """A sqrt activation at He-initialised weights: negative pre-activations, NaN loss; exit 1, said."""
+    spec = tmp_path / "sqrt_net.py"
+    spec.write_text("import sympy as sp\nimport symback as sb\nz = sp.Symbol('z')\n"
+                    "net = sb.Network(n_in=2, layers=[sb.Dense(3, sp.Lambda(z, sp.sqrt(z))), sb.Dense(1)], "
+                    "loss='mse')\n")
+    code, out, _ = run("gradcheck", str(spec), "--json")
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert code == 1 and data["ok"] is False and data["loss"] is None
+    assert data["problems"][0] == "the loss is NaN"
+
+
+@pytest.mark.parametrize("value", ["nan", "-1", "0", "inf", "-inf", "1e400"])
+def test_cli_tolerance_must_be_positive_and_finite(value):
+    code, out, err = run("gradcheck", EXAMPLE, f"--tolerance={value}")
+    assert code == 2 and not out
+    assert err.count("\n") == 1 and err.startswith("symback: error: --tolerance must be a positive, finite"), err
+
+
+@pytest.mark.parametrize("command", [
+    ("gradcheck", EXAMPLE), ("draw", EXAMPLE, "-o", "never.svg"), ("explain", EXAMPLE), ("norms", TOY)])
+def test_cli_seed_must_not_be_negative(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(*command, "--seed", "-5")
+    assert code == 2 and not out and not list(tmp_path.iterdir())
+    assert err == "symback: error: --seed must be an integer >= 0, got -5\n", err

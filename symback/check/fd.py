@@ -5,13 +5,15 @@ implementation with the numerical gradient"): for every parameter entry,
 ``(L(p + h) - L(p - h)) / 2h`` in float64, compared with the module's
 ``loss_and_grad``. Per parameter the report gives the worst relative error
 ``|analytic - numeric| / max(|analytic|, |numeric|, floor)``, the index of
-that entry and both values, so a failure says where and by how much. The
-default batch and the sample of entries of a large parameter come from
-`randomdata`, seeded.
+that entry and both values, so a failure says where and by how much. A NaN
+or infinite loss, gradient entry or difference fails the check, named: a
+comparison with NaN is never a pass. The default batch and the sample of
+entries of a large parameter come from `randomdata`, seeded.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,11 +34,18 @@ class ParamCheck:
     numeric: float
     checked: int  # entries checked (all, or a seeded sample of large parameters)
     size: int
+    bad_analytic: int = 0  # NaN or infinite entries of the analytic gradient (all entries)
+    bad_numeric: int = 0  # checked entries whose central difference is NaN or infinite
+
+    def nonfinite(self) -> str:
+        """'W1 (6 in the gradient, 2 in central differences)' if this parameter met NaN or inf, else ''."""
+        counts = f"{self.bad_analytic} in the gradient, {self.bad_numeric} in central differences"
+        return f"{self.name} ({counts})" if self.bad_analytic or self.bad_numeric else ""
 
     def to_dict(self) -> dict:
-        return {"param": self.name, "worst_relative_error": self.worst, "index": list(self.index),
-                "analytic": self.analytic, "numeric": self.numeric, "entries_checked": self.checked,
-                "entries": self.size}
+        return {"param": self.name, "worst_relative_error": _number(self.worst), "index": list(self.index),
+                "analytic": _number(self.analytic), "numeric": _number(self.numeric), "entries_checked": self.checked,
+                "entries": self.size, "nonfinite_analytic": self.bad_analytic, "nonfinite_numeric": self.bad_numeric}
 
 
 @dataclass
@@ -46,27 +55,55 @@ class GradcheckReport:
     loss: float
 
     @property
+    def problems(self) -> list[str]:
+        """What is NaN or infinite (the loss, gradient entries, central differences): each one fails."""
+        out = [] if math.isfinite(self.loss) else [f"the loss is {'NaN' if math.isnan(self.loss) else 'infinite'}"]
+        bad = ", ".join(filter(None, (p.nonfinite() for p in self.params)))
+        return out + ([f"NaN or infinite values in {bad}"] if bad else [])
+
+    @property
     def ok(self) -> bool:
-        return all(p.worst <= self.tolerance for p in self.params)
+        return not self.problems and all(p.worst <= self.tolerance for p in self.params)
 
     @property
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "tolerance": self.tolerance, "loss": self.loss,
+        return {"ok": self.ok, "tolerance": self.tolerance, "loss": _number(self.loss), "problems": self.problems,
                 "params": [p.to_dict() for p in self.params]}
 
     def __str__(self) -> str:
         head = f"gradient check: central differences in float64, tolerance {self.tolerance:g} (relative)"
         rows = [head, f"{'param':<10} {'worst rel. error':>16}  {'at':<12} {'analytic':>14} {'numeric':>14}  checked"]
         for p in self.params:
-            flag = "" if p.worst <= self.tolerance else "   <-- MISMATCH"
+            flag = "   <-- NOT FINITE" if p.nonfinite() else "" if p.worst <= self.tolerance else "   <-- MISMATCH"
             at = "[" + ", ".join(str(i) for i in p.index) + "]"
             rows.append(f"{p.name:<10} {p.worst:>16.3e}  {at:<12} {p.analytic:>14.8g} {p.numeric:>14.8g}  "
                         f"{p.checked}/{p.size}{flag}")
-        rows.append("PASSED" if self.ok else "FAILED: the analytic gradient disagrees with central differences")
+        problems = "; ".join(self.problems) or "the analytic gradient disagrees with central differences"
+        rows.append("PASSED" if self.ok else f"FAILED: {problems}")
         return "\n".join(rows) + "\n"
+
+
+def _number(x: float) -> float | None:
+    """A float for JSON: NaN and infinity (not JSON) become null; `problems` says what they were."""
+    return x if math.isfinite(x) else None
+
+
+def positive(value, name: str) -> float:
+    """`value` as a positive, finite float, or a SymbackError naming `name` (a bool is no number)."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and value > 0):
+        raise SymbackError(f"{name} must be a positive, finite number, got {value!r}")
+    return float(value)
+
+
+def whole(value, name: str, least: int = 0) -> int:
+    """`value` as an int >= `least`, or a SymbackError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise SymbackError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
 
 
 def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 1e-6,
@@ -78,12 +115,13 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
     Parameters with more than `max_entries` entries are checked on a seeded
     random sample of that many entries.
     """
+    h, tolerance, max_entries, seed = (positive(h, "h"), positive(tolerance, "tolerance"),
+                                       whole(max_entries, "max_entries", 1), whole(seed, "seed"))
     for fn in ("loss_and_grad", "init_params", "PARAMS"):
         if not hasattr(module, fn):
             raise SymbackError(f"gradcheck: the module has no {fn}; pass a module made by symback compile")
     rng = randomdata.generator(seed)
-    if params is None:
-        params = module.init_params(seed=seed)
+    params = module.init_params(seed=seed) if params is None else params
     params = {k: np.array(v, dtype=np.float64, copy=True) for k, v in params.items()}
     if X is None or Y is None:
         X, Y = _batch(module, rng)
@@ -94,10 +132,9 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
     report = []
     for name in module.PARAMS:
         p, g = params[name], np.asarray(grads[name], dtype=np.float64)
-        flat_idx = np.arange(p.size)
-        if p.size > max_entries:
-            flat_idx = np.sort(rng.choice(p.size, size=max_entries, replace=False))
-        worst = (-1.0, (), 0.0, 0.0)
+        sample = p.size > max_entries
+        flat_idx = np.sort(rng.choice(p.size, size=max_entries, replace=False)) if sample else np.arange(p.size)
+        worst, bad_numeric = (-1.0, (), 0.0, 0.0), 0
         for t in flat_idx:
             idx = np.unravel_index(t, p.shape)
             old = p[idx]
@@ -107,12 +144,14 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
             p[idx] = old - step
             minus = module.loss_and_grad(params, X, Y)[0]
             p[idx] = old
-            numeric = (plus - minus) / (2 * step)
-            analytic = float(g[idx])
+            numeric, analytic = float((plus - minus) / (2 * step)), float(g[idx])
+            bad_numeric += not math.isfinite(numeric)
             err = abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-8)
+            err = err if math.isfinite(err) else math.inf  # NaN compares False with everything: it would pass
             if err > worst[0]:
-                worst = (err, tuple(int(i) for i in idx), analytic, float(numeric))
-        report.append(ParamCheck(name, worst[0], worst[1], worst[2], worst[3], len(flat_idx), p.size))
+                worst = (err, tuple(int(i) for i in idx), analytic, numeric)
+        bad_analytic = int(np.count_nonzero(~np.isfinite(g)))
+        report.append(ParamCheck(name, *worst, len(flat_idx), p.size, bad_analytic, bad_numeric))
     return GradcheckReport(report, tolerance, float(loss))
 
 

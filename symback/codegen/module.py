@@ -113,9 +113,9 @@ Initialisation (seeded, numpy.random.default_rng(seed)):
 {_init_doc(plan)}
 
 Kernels: one njit function per loop layout, chosen per batch size by _layout(B):
-{", ".join(name for name, _ in layouts)}. Sizes are literals. sgd_step's workspace (gradient, then
-stored values) is allocated once per batch size and reused; forward and loss_and_grad take a fresh one,
-so threads may share the parameters. IR: {_steps_doc(plan)} steps.
+{", ".join(name for name, _ in layouts)}. Sizes are literals. sgd_step's workspace (gradient, then stored
+values) is allocated once per batch size and thread; forward and loss_and_grad take a fresh one. So calls
+from several threads give what the same calls give serially. IR: {_steps_doc(plan)} steps.
 """'''
 
 
@@ -187,6 +187,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
         "",
         "import math",
         "import sys",
+        "import threading",
         "import types",
         "",
         "import numpy as np",

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from ..check import randomdata
-from ..check.fd import DEFAULT_TOLERANCE, gradcheck
+from ..check.fd import DEFAULT_TOLERANCE, gradcheck, positive, whole
 from ..cli import command, emit
 from ..spec import load_spec
 
@@ -16,16 +16,17 @@ from ..spec import load_spec
 def _gradcheck_command(p: argparse.ArgumentParser):
     p.add_argument("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name")
     p.add_argument("--seed", type=int, default=0, help="seed of the parameters and the random batch")
-    p.add_argument("--tolerance", type=float, default=None, help="largest relative error that passes (1e-6)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help=f"largest relative error that passes, a positive finite number (default {DEFAULT_TOLERANCE:g})")
 
     def run(args) -> int:
+        seed, tolerance = whole(args.seed, "--seed"), positive(args.tolerance, "--tolerance")
         derivation = load_spec(args.spec).derive()
         with tempfile.TemporaryDirectory(prefix="symback-gradcheck-") as tmp:
             module = derivation.compile(Path(tmp) / "kernel.py")
-            params = module.init_params(seed=args.seed)
-            X, Y = _batch(module, derivation, args.seed)
-            report = gradcheck(module, params, X, Y, seed=args.seed,
-                               tolerance=args.tolerance or DEFAULT_TOLERANCE)
+            params = module.init_params(seed=seed)
+            X, Y = _batch(module, derivation, seed)
+            report = gradcheck(module, params, X, Y, seed=seed, tolerance=tolerance)
         emit(args, {"spec": args.spec, **report.to_dict()}, str(report))
         return report.exit_code
 

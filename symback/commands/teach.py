@@ -48,6 +48,7 @@ def _draw_command(p: argparse.ArgumentParser):
     )
 
     def run(args) -> int:
+        _check_seed(args.seed)
         path, fmt = output_format(args.output)
         title = args.expr.strip() if is_spec(args.expr) else None
         pic = make_picture(
@@ -77,6 +78,7 @@ def _explain_command(p: argparse.ArgumentParser):
     p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
 
     def run(args) -> int:
+        _check_seed(args.seed)
         title = args.expr.strip() if is_spec(args.expr) else None
         ex = explain(
             args.expr,
@@ -103,6 +105,7 @@ def _norms_command(p: argparse.ArgumentParser):
     p.add_argument("-o", "--output", metavar="FILE", help="plot across depth: FILE.png or FILE.svg")
 
     def run(args) -> int:
+        _check_seed(args.seed)
         inits = [i.strip() for i in args.init.split(",") if i.strip()]
         for i in inits:
             if i not in INITS:
@@ -136,6 +139,12 @@ def _norms_command(p: argparse.ArgumentParser):
         return 0
 
     return run
+
+
+def _check_seed(seed: int | None) -> None:
+    """--seed is an integer >= 0 (NumPy's generators refuse a negative one with a traceback)."""
+    if seed is not None and seed < 0:
+        raise SymbackError(f"--seed must be an integer >= 0, got {seed}")
 
 
 def _label(spec: str) -> str:
