@@ -97,6 +97,11 @@ def _terms_by_symbol(expr: sp.Add) -> dict[sp.Symbol, list[sp.Expr]]:
     return index
 
 
+def terms_with(expr: sp.Add, wrt: sp.Symbol) -> tuple:
+    """The terms of the sum `expr` that hold `wrt` (the others have derivative 0)."""
+    return tuple(_terms_by_symbol(expr).get(wrt, ()))
+
+
 def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], str]) -> sp.Expr:
     """d expr / d wrt by SymPy, in the frameworks' conventions for kinks.
 
@@ -105,7 +110,7 @@ def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], st
     proportional to its size, once per argument).
     """
     # only the terms of a sum that hold wrt: a flat sum of n terms then costs O(n) in all, not O(n) per argument
-    part = sp.Add(*_terms_by_symbol(expr).get(wrt, ())) if expr.is_Add else expr
+    part = sp.Add(*terms_with(expr, wrt)) if expr.is_Add else expr
     # factor_terms undoes SymPy's distribution of numbers: 2*(f - t), not 2*f - 2*t
     d = sp.factor_terms(take_conventions(sp.diff(part, wrt)))
     if d.has(sp.Derivative, sp.Subs):

@@ -18,12 +18,47 @@ import sympy as sp
 from ..ir import Node, sym
 from . import batched
 from .arrays import pointwise, substitute
-from .base import Op, Term, local_derivative, register
+from .base import Op, Term, local_derivative, register, terms_with
 
 
 def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    local = local_derivative(node.expr, sym(arg), lambda: f"node {node.name} = {node.expr}")
+    local = _local(node, arg)
     return Term(node.name, local, local * upstream, upstream=upstream)
+
+
+#: arguments up to which a term's derivative is shared by every term of the same shape
+SHARED_MAX_ARGS = 8
+
+
+def _local(node: Node, arg: str) -> sp.Expr:
+    """d node / d arg by SymPy, derived once per expression shape.
+
+    Only the terms that hold `arg` matter (of a sum, its terms with `arg`);
+    their symbols are renamed ``_a0, _a1, ...`` in name order, so ``x3*y3``
+    and ``x7*y7`` are one shape, ``_a0*_a1``, differentiated once: a sum of n
+    products costs n substitutions, not n calls of ``sympy.diff``.
+    """
+    where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
+    wrt = sym(arg)
+    part = sp.Add(*terms_with(node.expr, wrt)) if node.expr.is_Add else node.expr
+    held = sorted(part.free_symbols, key=lambda s: s.name)  # name order keeps SymPy's own term order
+    if len(held) > SHARED_MAX_ARGS:
+        return local_derivative(part, wrt, where)
+    names = {s: sp.Symbol(f"_a{k}", real=True) for k, s in enumerate(held)}
+    local = _shared(part.xreplace(names), names[wrt], where)
+    return local.xreplace({v: k for k, v in names.items()})
+
+
+_SHAPES: dict[tuple, sp.Expr] = {}
+
+
+def _shared(shape: sp.Expr, wrt: sp.Symbol, where) -> sp.Expr:
+    key = (shape, wrt)
+    if key not in _SHAPES:
+        if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
+            _SHAPES.clear()
+        _SHAPES[key] = local_derivative(shape, wrt, where)
+    return _SHAPES[key]
 
 
 for _leaf in ("input", "param", "target"):
