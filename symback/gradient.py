@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 import sympy as sp
 
 from .derivation import Derivation, Displayed, Summary, _provided
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
 from .ir import Graph, Node, sym
+from .nonsmooth import sympy_names
+from .ops import expand_ops
 from .parse import names_in_order, number, parse_program, to_expr
 from .scalar import build_graph
 
@@ -55,18 +56,6 @@ class _ByName(dict):
         return super().__contains__(_key(key))
 
 
-@dataclass
-class Step:
-    """One row of the worked table."""
-
-    node: str
-    expr: sp.Expr | None
-    role: str  # "input", "forward" or "backward"
-    value: sp.Expr | None = None
-    grad: sp.Expr | None = None
-    node_ref: Node | None = None
-
-
 class Gradient(Derivation):
     """The `Derivation` of a scalar expression, with its gradient and worked table (never simplified)."""
 
@@ -92,6 +81,14 @@ class Gradient(Derivation):
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
         return self._adjoint_of[name]
+
+    def live_terms(self, node: Node) -> list:
+        """The upstream x local terms of adjoint `node` whose upstream is still in the graph.
+
+        A term whose local derivative is 0 (``floor``, ``x*0``) leaves the adjoint
+        without a use, so pruning drops that upstream; the term adds nothing.
+        """
+        return [t for t in node.terms if t.consumer in self._adjoint_of]
 
     # -- symbolic ------------------------------------------------------------
     @property
@@ -154,15 +151,6 @@ class Gradient(Derivation):
         exact = {k: number(v, f"--at {k}") for k, v in given.items()}
         return Table(self, evaluate(self.graph, exact))
 
-    @property
-    def steps(self) -> list[Step]:
-        """Forward quantities, then backward ones, in evaluation order (no numbers)."""
-        rows = []
-        for node in self.graph:
-            role = "input" if node.is_leaf else ("backward" if node.role == "adjoint" else "forward")
-            rows.append(Step(node.name, node.expr if node.expr is not None else node.symbol, role, node_ref=node))
-        return rows
-
     def check(self, hand, **options):
         """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
         return _provided("check_gradient")(self, hand, **options)
@@ -175,21 +163,19 @@ class Gradient(Derivation):
             "expr": self.source,
             "wrt": list(self.wrt),
             "steps": [],
-            "gradient": {v: str(grads[v]) for v in self.wrt},
+            "gradient": {v: _sympy_text(grads[v]) for v in self.wrt},
         }
-        for step in self.steps:
-            row = {"node": step.node, "expr": str(step.expr)}
-            if table is not None:
-                row["value"] = to_python(table.values[step.node])
-                if step.role != "backward":
-                    g = table.adjoint_value(step.node)  # None: not on a path from a wrt variable
-                    row["grad"] = to_python(g) if g is not None else None
-                else:
-                    row["grad"] = None
+        for node in self.graph:  # forward quantities, then backward ones, in evaluation order
+            row = {"node": node.name, "expr": _sympy_text(node.expr if node.expr is not None else node.symbol)}
+            if table is not None:  # grad: None for an adjoint, and off every path from a wrt variable
+                g = table.adjoint_value(node.name) if node.role != "adjoint" else None
+                row.update(value=to_python(table.values[node.name]), grad=None if g is None else to_python(g))
             data["steps"].append(row)
         if table is not None:
             data["value"] = to_python(table.value)
             data["grad_at"] = {v: to_python(table.grad[v]) for v in self.wrt}
+        # names a reader passes to sympify as locals: a variable called gamma, I, N or S stays a symbol
+        data["variables"] = list(self.inputs)
         return data
 
     def render(self, format: str = "text", expand: bool = False) -> str:
@@ -229,6 +215,15 @@ class Table(Displayed):
         return _provided("render_gradient")(self.gradient, self, format, expand)
 
 
+def _sympy_text(expr) -> str:
+    """`expr` as text that ``sympy.sympify`` reads back: SymPy's own function names only.
+
+    Registered ops are written by their definitions and ``Indicator(u > 0)``
+    as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
+    """
+    return str(sympy_names(expand_ops(expr)))
+
+
 def _describe(expr, size: int) -> str:
     """The source as text; a description instead where it is too deep to print."""
     try:
@@ -237,6 +232,20 @@ def _describe(expr, size: int) -> str:
         return str(expr)
     except RecursionError:
         return f"<expression of {size} nodes, too deep to print>"
+
+
+def _with_unused(graph: Graph, wrt) -> Graph:
+    """`graph` with an input leaf for each SymPy symbol in `wrt` that SymPy cancelled from it.
+
+    ``sb.grad(x*0 + y, wrt=x)``: SymPy made the expression ``y`` before symback
+    saw it, but the gradient by the symbol ``x`` is 0, as ``sympy.diff`` says.
+    A name given as text must still be a variable (a typo is an error).
+    """
+    wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else list(wrt or ())
+    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(w.name for w in wrt if isinstance(w, sp.Symbol))
+             if n not in graph]
+    leaves = graph.leaves("input")
+    return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
 def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
@@ -258,6 +267,7 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
     graph, output = build_graph(expr, atomize=atomize, order=order)
+    graph = _with_unused(graph, wrt)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
