@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .derivation import Derivation, Displayed, Summary, _provided
@@ -61,7 +63,11 @@ class Gradient(Derivation):
 
     def __init__(self, graph: Graph, output: str, wrt: list[str], summary: Summary):
         super().__init__(graph, output, wrt, summary, simplify=False)
+        # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
+        # pruning dropped that adjoint: the term adds nothing, and is dropped too
         self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
+        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)  # noqa: E731
+        self.graph = self.raw = Graph(n if live(n) == n.terms else replace(n, terms=live(n)) for n in self.graph)
 
     @property
     def source(self) -> str:
@@ -81,14 +87,6 @@ class Gradient(Derivation):
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
         return self._adjoint_of[name]
-
-    def live_terms(self, node: Node) -> list:
-        """The upstream x local terms of adjoint `node` whose upstream is still in the graph.
-
-        A term whose local derivative is 0 (``floor``, ``x*0``) leaves the adjoint
-        without a use, so pruning drops that upstream; the term adds nothing.
-        """
-        return [t for t in node.terms if t.consumer in self._adjoint_of]
 
     # -- symbolic ------------------------------------------------------------
     @property

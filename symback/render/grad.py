@@ -31,7 +31,7 @@ def _names(gradient) -> tuple:
 
 def _numbers(gradient, table, node) -> str:
     parts = []
-    for t in gradient.live_terms(node):
+    for t in node.terms:
         up = table.values[gradient.adjoints_of(t.consumer)]
         local = table.local(gradient.graph[t.consumer], node.of)
         parts.append(f"{_paren(show(up))} × {_paren(show(local))}")
@@ -57,15 +57,14 @@ def worksheet(gradient, table=None, expand: bool = False) -> Worksheet:
         forward.append(tuple(row))
     backward = []
     for node in gradient.graph.backward():
-        terms = gradient.live_terms(node)
-        if terms:
-            ups = [term[sym(gradient.adjoints_of(t.consumer))] for t in terms]
-            formula = Product(tuple((u, Plain(t.local, names)) for u, t in zip(ups, terms)))
+        if node.terms:
+            ups = [term[sym(gradient.adjoints_of(t.consumer))] for t in node.terms]
+            formula = Product(tuple((u, Plain(t.local, names)) for u, t in zip(ups, node.terms)))
         else:
             formula = Plain(node.expr, names)
         numbers = value = None
         if table is not None:
-            numbers = _numbers(gradient, table, node) if terms else ""
+            numbers = _numbers(gradient, table, node) if node.terms else ""
             value = Value(table.values[node.name])
         backward.append((term[node.symbol], formula, numbers, value))
     grads = gradient.node_expanded() if expand else gradient.node_gradient()
