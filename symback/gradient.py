@@ -30,17 +30,10 @@ SIMPLIFY_LIMIT = 60
 
 
 def _names(wrt, inputs: list[str]) -> list[str]:
-    if wrt is None:
-        return list(inputs)
-    if isinstance(wrt, (str, sp.Symbol)):
-        wrt = [wrt]
-    names = []
-    for w in wrt:
-        name = w.name if isinstance(w, sp.Symbol) else str(w)
+    names = list(inputs) if wrt is None else list(dict.fromkeys(_key(w) for w in wrt))
+    for name in names:
         if name not in inputs:
             raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
-        if name not in names:
-            names.append(name)
     return names
 
 
@@ -239,8 +232,7 @@ def _with_unused(graph: Graph, wrt) -> Graph:
     saw it, but the gradient by the symbol ``x`` is 0, as ``sympy.diff`` says.
     A name given as text must still be a variable (a typo is an error).
     """
-    wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else list(wrt or ())
-    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(w.name for w in wrt if isinstance(w, sp.Symbol))
+    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(w.name for w in wrt or () if isinstance(w, sp.Symbol))
              if n not in graph]
     leaves = graph.leaves("input")
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
@@ -265,6 +257,7 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
     graph, output = build_graph(expr, atomize=atomize, order=order)
+    wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else None if wrt is None else list(wrt)
     graph = _with_unused(graph, wrt)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
