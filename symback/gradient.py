@@ -59,7 +59,7 @@ class Gradient(Derivation):
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
         self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
-        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)  # noqa: E731
+        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)
         self.graph = self.raw = Graph(n if live(n) == n.terms else replace(n, terms=live(n)) for n in self.graph)
 
     @property

@@ -25,8 +25,8 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .errors import SymbackError
-from .parse import to_expr
 from .ir import Graph, Node, sym
+from .parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
 

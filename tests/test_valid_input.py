@@ -9,6 +9,8 @@ away, and the JSON of every expression of the test corpus parsed back by
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import random
 import re
@@ -17,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-
-import symback as sb
 from cases import toy_chain
 from conftest import central_difference
+
+import symback as sb
 from symback.cli import main as cli
 from symback.codegen.module import generate
 from symback.parse import parse_program
@@ -32,9 +34,6 @@ x, y, z = sp.symbols("x y z")
 
 def run(*argv):
     """The CLI in-process: (exit code, stdout, stderr)."""
-    import contextlib
-    import io
-
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli(list(argv))
@@ -112,7 +111,7 @@ def assert_reads_back(data: dict, source: sp.Expr, expand: bool, seed: int = 0, 
 
 # -- the corpus: tests/test_grad_cli.py, tests/test_lectures.py, the README's grad examples, nonsmooth cases ------
 
-README_GRADS = re.findall(r'^\$ symback grad "([^"]+)"', (ROOT / "README.md").read_text(), re.M)
+README_GRADS = re.findall(r'^\$ symback grad "([^"]+)"', (ROOT / "README.md").read_text(), re.MULTILINE)
 CORPUS = sorted(set(README_GRADS) | {
     "(x + y)*z", "x*y + z", "q = x + y; f = q*z", "x*y", "log(x)", "1/x", "sqrt(x)", "x*y + sin(x*y)",
     "f = x*y + z; L = (f - t)^2", "Max(x, y)*2", "Max(x, y)*z", "Min(x, y)*z", "Abs(x*y)", "Abs(x)*y",

@@ -405,7 +405,7 @@ def _root(alias: dict, n: str) -> str:
 
 def _mark_stored(steps, pred, alias) -> None:
     """A member is stored if a later step reads it (or it is the network's output); else a loop temporary."""
-    root = lambda n: _root(alias, n)  # noqa: E731
+    root = lambda n: _root(alias, n)
     later_reads: dict[int, set[str]] = {}
     reads_after = set()
     for k in range(len(steps) - 1, -1, -1):
