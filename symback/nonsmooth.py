@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 
 import sympy as sp
-from sympy.core.relational import _Inequality as Inequality
 
 
 class Indicator(sp.Function):
@@ -88,7 +87,7 @@ def take_conventions(expr: sp.Expr) -> sp.Expr:
 
 def _sympy_indicator(cond) -> sp.Expr:
     """``Indicator(a > b)`` as ``Heaviside(a - b, 0)`` (``a >= b``: ``Heaviside(a - b, 1)``), else a Piecewise."""
-    if isinstance(cond, Inequality):
+    if isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan, sp.GreaterThan, sp.LessThan)):
         return sp.Heaviside(cond.gts - cond.lts, int(cond.rel_op in (">=", "<=")))
     return sp.Piecewise((1, cond), (0, True))
 
