@@ -12,13 +12,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
+
 import sympy as sp
 
 from .derivation import Derivation, Displayed, Summary, _provided
 from .errors import SymbackError
 from .evaluate import evaluate, numeric, to_python
 from .ir import Graph, Node, sym
+from .nonsmooth import sympy_names
+from .ops import expand_ops
 from .parse import names_in_order, number, parse_program, to_expr
 from .scalar import build_graph
 
@@ -27,17 +30,10 @@ SIMPLIFY_LIMIT = 60
 
 
 def _names(wrt, inputs: list[str]) -> list[str]:
-    if wrt is None:
-        return list(inputs)
-    if isinstance(wrt, (str, sp.Symbol)):
-        wrt = [wrt]
-    names = []
-    for w in wrt:
-        name = w.name if isinstance(w, sp.Symbol) else str(w)
+    names = list(inputs) if wrt is None else list(dict.fromkeys(_key(w) for w in wrt))
+    for name in names:
         if name not in inputs:
             raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
-        if name not in names:
-            names.append(name)
     return names
 
 
@@ -55,24 +51,16 @@ class _ByName(dict):
         return super().__contains__(_key(key))
 
 
-@dataclass
-class Step:
-    """One row of the worked table."""
-
-    node: str
-    expr: sp.Expr | None
-    role: str  # "input", "forward" or "backward"
-    value: sp.Expr | None = None
-    grad: sp.Expr | None = None
-    node_ref: Node | None = None
-
-
 class Gradient(Derivation):
     """The `Derivation` of a scalar expression, with its gradient and worked table (never simplified)."""
 
     def __init__(self, graph: Graph, output: str, wrt: list[str], summary: Summary):
         super().__init__(graph, output, wrt, summary, simplify=False)
+        # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
+        # pruning dropped that adjoint: the term adds nothing, and is dropped too
         self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
+        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)
+        self.graph = self.raw = Graph(n if live(n) == n.terms else replace(n, terms=live(n)) for n in self.graph)
 
     @property
     def source(self) -> str:
@@ -154,15 +142,6 @@ class Gradient(Derivation):
         exact = {k: number(v, f"--at {k}") for k, v in given.items()}
         return Table(self, evaluate(self.graph, exact))
 
-    @property
-    def steps(self) -> list[Step]:
-        """Forward quantities, then backward ones, in evaluation order (no numbers)."""
-        rows = []
-        for node in self.graph:
-            role = "input" if node.is_leaf else ("backward" if node.role == "adjoint" else "forward")
-            rows.append(Step(node.name, node.expr if node.expr is not None else node.symbol, role, node_ref=node))
-        return rows
-
     def check(self, hand, **options):
         """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
         return _provided("check_gradient")(self, hand, **options)
@@ -175,21 +154,19 @@ class Gradient(Derivation):
             "expr": self.source,
             "wrt": list(self.wrt),
             "steps": [],
-            "gradient": {v: str(grads[v]) for v in self.wrt},
+            "gradient": {v: _sympy_text(grads[v]) for v in self.wrt},
         }
-        for step in self.steps:
-            row = {"node": step.node, "expr": str(step.expr)}
-            if table is not None:
-                row["value"] = to_python(table.values[step.node])
-                if step.role != "backward":
-                    g = table.adjoint_value(step.node)  # None: not on a path from a wrt variable
-                    row["grad"] = to_python(g) if g is not None else None
-                else:
-                    row["grad"] = None
+        for node in self.graph:  # forward quantities, then backward ones, in evaluation order
+            row = {"node": node.name, "expr": _sympy_text(node.expr if node.expr is not None else node.symbol)}
+            if table is not None:  # grad: None for an adjoint, and off every path from a wrt variable
+                g = table.adjoint_value(node.name) if node.role != "adjoint" else None
+                row.update(value=to_python(table.values[node.name]), grad=None if g is None else to_python(g))
             data["steps"].append(row)
         if table is not None:
             data["value"] = to_python(table.value)
             data["grad_at"] = {v: to_python(table.grad[v]) for v in self.wrt}
+        # names a reader passes to sympify as locals: a variable called gamma, I, N or S stays a symbol
+        data["variables"] = list(self.inputs)
         return data
 
     def render(self, format: str = "text", expand: bool = False) -> str:
@@ -229,6 +206,15 @@ class Table(Displayed):
         return _provided("render_gradient")(self.gradient, self, format, expand)
 
 
+def _sympy_text(expr) -> str:
+    """`expr` as text that ``sympy.sympify`` reads back: SymPy's own function names only.
+
+    Registered ops are written by their definitions and ``Indicator(u > 0)``
+    as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
+    """
+    return str(sympy_names(expand_ops(expr)))
+
+
 def _describe(expr, size: int) -> str:
     """The source as text; a description instead where it is too deep to print."""
     try:
@@ -237,6 +223,19 @@ def _describe(expr, size: int) -> str:
         return str(expr)
     except RecursionError:
         return f"<expression of {size} nodes, too deep to print>"
+
+
+def _with_unused(graph: Graph, wrt) -> Graph:
+    """`graph` with an input leaf for each SymPy symbol in `wrt` that SymPy cancelled from it.
+
+    ``sb.grad(x*0 + y, wrt=x)``: SymPy made the expression ``y`` before symback
+    saw it, but the gradient by the symbol ``x`` is 0, as ``sympy.diff`` says.
+    A name given as text must still be a variable (a typo is an error).
+    """
+    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(w.name for w in wrt or () if isinstance(w, sp.Symbol))
+             if n not in graph]
+    leaves = graph.leaves("input")
+    return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
 def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
@@ -258,6 +257,8 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
     graph, output = build_graph(expr, atomize=atomize, order=order)
+    wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else None if wrt is None else list(wrt)
+    graph = _with_unused(graph, wrt)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")

@@ -14,7 +14,10 @@ derivative SymPy gives      symback takes
                             ``maximum`` splits it 1/2, 1/2; ties have measure
                             zero and gradient checks avoid them)
 ``DiracDelta(u)``           ``0``: the derivative of a step is 0 almost
-                            everywhere (``Heaviside``, ``sign``, ``floor``)
+                            everywhere (``Heaviside``, ``sign``)
+``Derivative(floor(u))``    ``0``, likewise for ``ceiling``; ``Mod(a, b)``
+                            is ``a - b*floor(a/b)``, ``frac(u)`` is
+                            ``u - floor(u)``
 ``sign(u)``                 kept: sign(0) = 0, as ``torch.abs`` gives at 0
 ``Piecewise``               kept: the first branch whose condition holds
 ==========================  ===================================================
@@ -23,6 +26,8 @@ derivative SymPy gives      symback takes
 """
 
 from __future__ import annotations
+
+import re
 
 import sympy as sp
 
@@ -44,6 +49,9 @@ class Indicator(sp.Function):
     def fdiff(self, argindex=1):
         return sp.Integer(0)
 
+    def _eval_derivative(self, s):
+        return sp.Integer(0)  # a step is flat almost everywhere; its argument is a relation, not a number
+
     def _sympystr(self, printer):
         return f"Indicator({printer._print(self.args[0])})"
 
@@ -54,26 +62,49 @@ class Indicator(sp.Function):
         return printer._print_seq(self.args, "I[", "]")
 
 
+def _flat_steps(d: sp.Derivative) -> sp.Expr:
+    """A derivative SymPy left unevaluated, taken with floor and ceiling flat (derivative 0).
+
+    ``Mod(a, b)`` is ``a - b*floor(a/b)`` and ``frac(u)`` is ``u - floor(u)``, as
+    ``torch.remainder`` and ``torch.frac`` differentiate them.
+    """
+    if not d.expr.has(sp.floor, sp.ceiling, sp.frac, sp.Mod):
+        return d
+    e = d.expr.replace(sp.Mod, lambda a, b: a - b * sp.floor(a / b)).replace(sp.frac, lambda u: u - sp.floor(u))
+    frozen = {f: sp.Dummy() for f in e.atoms(sp.floor, sp.ceiling)}
+    return sp.diff(e.xreplace(frozen), *d.variable_count).xreplace({v: f for f, v in frozen.items()})
+
+
 def take_conventions(expr: sp.Expr) -> sp.Expr:
     """Rewrite a derivative SymPy produced into the frameworks' conventions."""
+    if expr.has(sp.Derivative):
+        expr = expr.replace(lambda e: isinstance(e, sp.Derivative), _flat_steps)
+        expr = expr.replace(lambda e: isinstance(e, sp.Subs) and not e.expr.has(sp.Derivative), lambda e: e.doit())
     return expr.replace(sp.Heaviside, lambda u, *_: Indicator(sp.StrictGreaterThan(u, 0))).replace(
         sp.DiracDelta, lambda *_: sp.Integer(0)
     )
 
 
+def _sympy_indicator(cond) -> sp.Expr:
+    """``Indicator(a > b)`` as ``Heaviside(a - b, 0)`` (``a >= b``: ``Heaviside(a - b, 1)``), else a Piecewise."""
+    if isinstance(cond, (sp.StrictGreaterThan, sp.StrictLessThan, sp.GreaterThan, sp.LessThan)):
+        return sp.Heaviside(cond.gts - cond.lts, int(cond.rel_op in (">=", "<=")))
+    return sp.Piecewise((1, cond), (0, True))
+
+
+def sympy_names(expr: sp.Expr) -> sp.Expr:
+    """`expr` with `Indicator` written in SymPy's own functions, for text a reader gives to ``sympify``."""
+    return expr.replace(Indicator, _sympy_indicator) if expr.has(Indicator) else expr
+
+
 def text_indicators(text: str) -> str:
     """Turn ``Indicator(u > 0)`` into the lecture's ``I[u > 0]`` for display."""
-    out, i = [], 0
-    key = "Indicator("
-    while True:
-        j = text.find(key, i)
-        if j < 0:
-            out.append(text[i:])
-            return "".join(out)
-        out.append(text[i:j] + "I[")
-        depth, k = 1, j + len(key)
-        while depth:
-            depth += {"(": 1, ")": -1}.get(text[k], 0)
-            k += 1
-        out.append(text_indicators(text[j + len(key) : k - 1]) + "]")
-        i = k
+    out, opened = [], []  # for each open parenthesis: is it an Indicator's?
+    for part in re.split(r"(Indicator\(|[()])", text):
+        if part in ("(", "Indicator("):
+            opened.append(part != "(")
+            part = "I[" if opened[-1] else part
+        elif part == ")":
+            part = "]" if opened and opened.pop() else part
+        out.append(part)
+    return "".join(out)

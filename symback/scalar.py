@@ -18,14 +18,15 @@ Python's recursion limit.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Sequence
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .errors import SymbackError
-from .parse import to_expr
 from .ir import Graph, Node, sym
+from .parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
 
@@ -95,9 +96,22 @@ def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str], order
 
 def natural_key(name: str):
     """Sort ``w2`` before ``w10``."""
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _operands(e: sp.Expr) -> tuple:
+    """The subexpressions of `e` that become nodes: a Piecewise's branch values, but no condition
+    or other argument that is not a number (``Indicator(x > 0)``), which stays inside its node."""
+    if isinstance(e, sp.Piecewise):
+        return tuple(pair.expr for pair in e.args)
+    return e.args if all(isinstance(a, sp.Expr) for a in e.args) else ()
+
+
+def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
+    """`e` over its operands' nodes."""
+    if isinstance(e, sp.Piecewise):
+        return sp.Piecewise(*[(memo.get(p.expr, p.expr), p.cond.xreplace(memo)) for p in e.args])
+    return e.func(*[memo.get(a, a) for a in e.args]) if _operands(e) else e.xreplace(memo)
 
 
 def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name: str | None) -> sp.Expr:
@@ -109,12 +123,12 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name
             continue
         if not expanded:
             stack.append((e, True))
-            stack.extend((a, False) for a in reversed(e.args) if not a.is_Atom and a not in memo)
+            stack.extend((a, False) for a in reversed(_operands(e)) if not a.is_Atom and a not in memo)
             continue
         if _inline(e) and e is not expr:
             memo[e] = e.xreplace(memo)
             continue
-        body = e.func(*[memo.get(a, a) for a in e.args]) if e.args else e
+        body = _rebuild(e, memo)
         name = root_name if e is expr and root_name else namer.fresh()
         args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
         graph.add(Node(name, "scalar", args=args, expr=body))

@@ -374,6 +374,8 @@ def fuse(graph: Graph, keep: set[str]) -> Graph:
             users = [c for c in graph.consumers(arg)]
             if up.role != "adjoint" or up.op != "ew" or arg in keep or users != [node.name]:
                 continue
+            if up.meta.sum_of_paths:  # its `_via_` paths are named after it: the total stays a node
+                continue
             combined = node.expr.xreplace({up.symbol: up.expr})
             if sp.count_ops(combined) > 60:
                 continue

@@ -29,7 +29,8 @@ def test_json_follows_the_design_schema():
     code, out, _ = run("grad", "(x + y)*z", "--at", "x=-2,y=5,z=-4", "--json")
     assert code == 0
     data = json.loads(out)
-    assert set(data) == {"expr", "wrt", "steps", "gradient", "value", "grad_at"}
+    assert set(data) == {"expr", "wrt", "steps", "gradient", "value", "grad_at", "variables"}
+    assert data["variables"] == ["x", "y", "z"]
     assert data["wrt"] == ["x", "y", "z"]
     assert data["value"] == -12
     assert data["grad_at"] == {"x": -4, "y": -4, "z": 3}

@@ -133,9 +133,7 @@ class Plan:
     declared: Declared
 
     def root(self, name: str) -> str:
-        while name in self.alias:
-            name = self.alias[name]
-        return name
+        return _root(self.alias, name)
 
 
 def _int(value, where: str) -> int:
@@ -399,14 +397,15 @@ def _reduced(expr) -> set[str]:
     return out
 
 
+def _root(alias: dict, n: str) -> str:
+    while n in alias:
+        n = alias[n]
+    return n
+
+
 def _mark_stored(steps, pred, alias) -> None:
     """A member is stored if a later step reads it (or it is the network's output); else a loop temporary."""
-
-    def root(n):
-        while n in alias:
-            n = alias[n]
-        return n
-
+    root = lambda n: _root(alias, n)
     later_reads: dict[int, set[str]] = {}
     reads_after = set()
     for k in range(len(steps) - 1, -1, -1):

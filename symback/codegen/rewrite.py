@@ -81,4 +81,9 @@ def prepare(d) -> tuple[dict, dict, dict]:
         if n.op == "ew" and n.role == "adjoint" and isinstance(e, sp.Symbol) and e.name in g \
                 and len(g[e.name].shape) == 1 and g[e.name].role == "adjoint" and g[n.of].op != "param":
             alias[n.name] = e.name
-    return exprs, alias, masks
+    # a copy is read by its source's name (followed to the end of a chain of copies): in the loop computing
+    # dl/do (o = s + t), the views dl/ds, dl/dt of its buffer are written only after the loop body
+    roots = {sym(a): sym(r) for a, r in alias.items()}
+    for _ in alias:
+        roots = {a: roots.get(r, r) for a, r in roots.items()}
+    return {k: e.xreplace(roots) for k, e in exprs.items()}, alias, masks

@@ -16,6 +16,7 @@ import sympy as sp
 from rich import box
 from rich.console import Console
 from rich.table import Table as RichTable
+from rich.text import Text
 
 from ..evaluate import show
 from ..nonsmooth import text_indicators
@@ -51,7 +52,7 @@ class TextTables:
         head = ws.head
         if numbers:
             head += "   at " + ", ".join(f"{v} = {value}" for v, value in ws.point)
-        console.print(head)
+        console.print(Text(head))  # Text: ``I[x > 0]`` is the lecture's indicator, not rich markup
 
         fw = RichTable(title="forward pass", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
         fw.add_column("node")
@@ -63,7 +64,7 @@ class TextTables:
             row = [self.math(node), "input" if expr is None else self.math(expr)]
             if numbers:
                 row += [self.math(value), grad]
-            fw.add_row(*row)
+            fw.add_row(*map(Text, row))
         console.print(fw)
 
         bw = RichTable(
@@ -78,12 +79,12 @@ class TextTables:
             row = [self.math(node), self.math(formula)]
             if numbers:
                 row += [nums, self.math(value)]
-            bw.add_row(*row)
+            bw.add_row(*map(Text, row))
         console.print(bw)
 
         console.print("gradient" + (" (in the inputs alone)" if ws.expand else ""))
         for lhs, rhs, value in ws.gradient:
-            console.print(f"  {self.math(lhs)} = {self.math(rhs)}" + (f" = {value}" if numbers else ""))
+            console.print(Text(f"  {self.math(lhs)} = {self.math(rhs)}" + (f" = {value}" if numbers else "")))
         return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
