@@ -31,8 +31,9 @@ SIMPLIFY_LIMIT = 60
 
 def _names(wrt, inputs: list[str]) -> list[str]:
     names = list(inputs) if wrt is None else list(dict.fromkeys(_key(w) for w in wrt))
+    known = set(inputs)
     for name in names:
-        if name not in inputs:
+        if name not in known:
             raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
     return names
 
@@ -218,9 +219,10 @@ def _sympy_text(expr) -> str:
 def _describe(expr, size: int) -> str:
     """The source as text; a description instead where it is too deep to print."""
     try:
+        # order="none": SymPy's default printing sorts the terms of a sum, quadratic in their number
         if isinstance(expr, (list, tuple)):
-            return "; ".join(f"{n} = {e}" for n, e in expr)
-        return str(expr)
+            return "; ".join(f"{n} = {sp.sstr(e, order='none')}" for n, e in expr)
+        return sp.sstr(expr, order="none")
     except RecursionError:
         return f"<expression of {size} nodes, too deep to print>"
 
