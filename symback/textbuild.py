@@ -39,6 +39,12 @@ _SYMPY_FUNCTIONS = [
 
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
 FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})
+# JAX's names (lax.expm1, lax.rsqrt, ...) for functions SymPy spells otherwise: read as SymPy's own forms,
+# so a gradient printed back reads with plain sympify
+FUNCTIONS.update({
+    "expm1": lambda u: sp.exp(u) - 1, "log1p": lambda u: sp.log(1 + u), "rsqrt": lambda u: 1 / sp.sqrt(u),
+    "exp2": lambda u: 2**u, "logistic": lambda u: 1 / (1 + sp.exp(-u)), "lgamma": sp.loggamma,
+})
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 BOOLEANS = {"True": sp.true, "False": sp.false}
 REFUSED_CALLS = {"Matrix": "is not a scalar expression (Matrix); symback grad needs a scalar expression "

@@ -313,3 +313,15 @@ def test_layer_norm_keeps_the_summed_gradient_of_its_two_consumer_value():
     d = layer_norm_dag().derive()
     assert d.graph["dl_dc"].meta.sum_of_paths
     assert {n.name for n in d.graph if n.meta.path == "xh" or n.meta.path == "sq"} >= {"dl_dc_via_xh", "dl_dc_via_sq"}
+
+
+@pytest.mark.parametrize("name, definition", [
+    ("expm1", sp.exp(x) - 1), ("log1p", sp.log(1 + x)), ("rsqrt", 1 / sp.sqrt(x)), ("exp2", 2**x),
+    ("logistic", 1 / (1 + sp.exp(-x))), ("lgamma", sp.loggamma(x)),
+])
+def test_jax_names_read_as_sympys_own_forms(name, definition):
+    """lax.expm1, lax.rsqrt, ...: the CLI reads JAX's names and derives them as SymPy differentiates the forms."""
+    g = sb.grad(f"{name}(x)*y", wrt=["x"])
+    at = {"x": sp.Rational(3, 7), "y": sp.Rational(-5, 3)}
+    want = sp.diff(definition * y, x).subs({x: at["x"], y: at["y"]})
+    assert abs(float(g.at(**at).grad["x"]) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
