@@ -325,3 +325,25 @@ def test_jax_names_read_as_sympys_own_forms(name, definition):
     at = {"x": sp.Rational(3, 7), "y": sp.Rational(-5, 3)}
     want = sp.diff(definition * y, x).subs({x: at["x"], y: at["y"]})
     assert abs(float(g.at(**at).grad["x"]) - float(want)) <= 1e-12 * max(1.0, abs(float(want)))
+
+
+def test_derive_and_explain_json_use_only_sympys_own_functions():
+    """derive --json and explain --json expressions read back with sympify: I[...] is Heaviside, no unknown function."""
+    from sympy.core.function import AppliedUndef
+
+    code, out, _ = run("derive", str(ROOT / "examples" / "udl_toy.py"), "--json")
+    assert code == 0
+    quantities = json.loads(out)["quantities"]
+    names = {q["name"]: sp.Symbol(q["name"]) for q in quantities}
+    assert not any("Indicator" in (q["expr"] or "") for q in quantities)
+    exprs = [q["expr"] for q in quantities if q["op"] == "ew"]  # elementwise: scalar SymPy text
+    assert any("Heaviside" in e for e in exprs)
+    for e in exprs:
+        assert not sp.sympify(e, locals=names).atoms(AppliedUndef), e
+    code, out, _ = run("explain", "Max(x, y)*z", "--at", "x=1,y=2,z=3", "--json")
+    data = json.loads(out)
+    local = {v: sp.Symbol(v) for v in data["variables"] + [f["node"] for f in data["forward"]]}
+    texts = [f["expr"] for f in data["forward"]] + [t["local"] for b in data["backward"] for t in b["factors"]]
+    for e in texts:
+        assert not sp.sympify(e, locals=local).atoms(AppliedUndef), e
+    assert sp.sympify("Heaviside(x - y, 0)", locals=local) in [sp.sympify(e, locals=local) for e in texts]

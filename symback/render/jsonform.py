@@ -8,6 +8,8 @@ printers as `symback derive`.
 
 from __future__ import annotations
 
+from ..nonsmooth import sympy_names
+from ..ops import expand_ops
 from .document import Note
 from .pages import LatexPage, TextPage
 from .sections import Builder
@@ -38,7 +40,7 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
                 "role": n.role,
                 "of": n.of,
                 "op": n.op,
-                "expr": None if expr is None else str(expr),
+                "expr": None if expr is None else str(sympy_names(expand_ops(expr))),  # reads back with sympify
                 "expr_text": None if expr is None else text.math(b.rhs(n.name)),
                 "expr_latex": None if expr is None else tex.math(b.rhs(n.name)),
             }

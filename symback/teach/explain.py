@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import SymbackError
+from ..nonsmooth import sympy_names
+from ..ops import expand_ops
 from . import narrate
 from .layout import grad_name
 from .point import exact, size_of, to_python
@@ -122,7 +124,7 @@ class CircuitSteps(Steps):
             "expr": ex.summary.source,
             "output": ex.output,
             "forward": [
-                {"step": f.step, "node": f.node, "expr": str(f.expr)} | ({"value": num(f.value)} if at else {})
+                {"step": f.step, "node": f.node, "expr": _machine(f.expr)} | ({"value": num(f.value)} if at else {})
                 for f in ex.forward
             ],
             "backward": [],
@@ -145,7 +147,7 @@ class CircuitSteps(Steps):
                     "consumer": t.consumer,
                     "upstream": grad_name(ex.output, t.consumer),
                     "already_computed": t.upstream_step,
-                    "local": str(t.local),
+                    "local": _machine(t.local),
                     "forward_uses": t.reads,
                 }
                 if at:
@@ -158,6 +160,7 @@ class CircuitSteps(Steps):
             if at:
                 row["value"] = num(b.value)
             data["backward"].append(row)
+        data["variables"] = list(ex.inputs)  # sympify(text, locals=...) reads every expression back
         return data
 
 
@@ -317,3 +320,8 @@ class Explanation:
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""
         return self.kind.to_dict()
+
+
+def _machine(expr) -> str:
+    """An expression for JSON: SymPy's own function names (Heaviside for I[...]), registered ops expanded."""
+    return str(sympy_names(expand_ops(sp.sympify(expr))))
