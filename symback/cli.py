@@ -13,8 +13,8 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Callable
 
 from .errors import SymbackError
 
@@ -122,8 +122,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _leading_minus(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """An expression such as ``-x*y`` is an argument, not an unknown option: argparse is told by a space."""
+    if not argv:
+        return argv
+    sub = parser._subparsers._group_actions[0].choices.get(argv[0]) if parser._subparsers else None
+    if sub is None:
+        return argv
+    known = set(sub._option_string_actions)
+    out = argv[:1]
+    for k, arg in enumerate(argv[1:], 1):
+        takes_value = out[-1] in known and sub._option_string_actions[out[-1]].nargs != 0
+        if arg.startswith("-") and not arg.startswith("--") and arg not in known and len(arg) > 1 and not takes_value:
+            arg = " " + arg  # the parsers strip it
+        out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = _leading_minus(parser, list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
@@ -148,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written: say which, in one line
         where = f" {exc.filename!r}" if exc.filename else ""
         return _fail(f"{args.command}: cannot use{where}: {exc.strerror or exc}")
-    except Exception as exc:  # a bug in symback, not the user's input: still one line, never a traceback
+    except Exception as exc:  # noqa: BLE001 - a bug in symback, not the input: still one line, never a traceback
         return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
                      "please report it with the command that caused it")
 

@@ -248,7 +248,7 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     ``"q = x + y; f = q*z"``. `wrt` is a variable or a list of them (names or
     symbols); by default every variable, in natural order.
     """
-    source_text = expr if isinstance(expr, str) else None
+    source_text = expr.strip() if isinstance(expr, str) else None
     if isinstance(expr, dict):
         expr = list(expr.items())
     if isinstance(expr, (list, tuple)):  # steps given as text are read by the safe parser, never run

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from symback.cli import MAX_MESSAGE, abbreviate, main
@@ -90,3 +92,12 @@ def test_an_unknown_variable_in_a_huge_expression_is_not_echoed_whole(capsys):
     code, _, err = run(["grad", expr, "--wrt", "nope"], capsys)
     assert code == 2
     one_line(err)
+
+
+def test_an_expression_with_a_leading_minus_is_an_argument_not_an_option(capsys):
+    code, out, err = run(["grad", "-x*y", "--at", "x=2,y=3", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["expr"] == "-x*y" and data["grad_at"] == {"x": -3, "y": -2}
+    code, out, _ = run(["grad", "-h"], capsys)  # a real option stays one
+    assert code == 0 and out.startswith("usage: symback grad")
