@@ -5,19 +5,18 @@ consumers (render, check, codegen, teach) registers the methods they give a
 `Derivation` (``render``, ``check``, ``compile``).
 """
 
-from ._version import __version__
-
 from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
+from ._version import __version__
+from .api import draw, explain
 from .check.fd import gradcheck
-from .dag import DAG
+from .declare.dag import DAG
+from .declare.gradient import Gradient, Table, grad
+from .declare.network import Dense, Network
 from .derivation import Derivation
 from .errors import SymbackError
-from .gradient import Gradient, Table, grad
 from .library import ACTIVATIONS, LOSSES, register_activation, register_loss
-from .network import Dense, Network
 from .nonsmooth import Indicator
 from .notation import NOTATIONS, Notation, register_notation
-from .api import draw, explain
 from .ops import register_op
 
 __all__ = [

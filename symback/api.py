@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from .declare.gradient import Gradient, Table, grad
+from .declare.spec import declared, load_spec
 from .derivation import Derivation
 from .errors import SymbackError
-from .gradient import Gradient, Table, grad
 from .parse import parse_point
-from .spec import declared, load_spec
 from .teach.dot import output_format, save
 from .teach.draw import Picture, picture
 from .teach.explain import Explanation

@@ -16,7 +16,7 @@ import numpy as np
 import symback as sb  # noqa: F401
 from symback.codegen import compile_derivation
 from symback.codegen.plan import build
-from symback.spec import declared
+from symback.declare.spec import declared
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".pytest_cache" / "symback-codegen"

@@ -340,7 +340,7 @@ def test_cli_refuses_hand_edits_and_unwritable_targets(tmp_path, capsys):
 
 
 def test_deterministic_across_hash_seeds():
-    code = ("import symback as sb, sys; from symback.spec import load_spec; from symback.codegen import generate;"
+    code = ("import symback as sb, sys; from symback.declare.spec import load_spec; from symback.codegen import generate;"
             "sys.stdout.write(generate(load_spec('examples/foml_dag.py').derive(), 'examples/foml_dag.py'))")
     outs = set()
     for seed in ("1", "2"):

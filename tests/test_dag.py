@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import symback as sb
 from oracles import graph_gradients
-from symback.spec import load_spec
+from symback.declare.spec import load_spec
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DAGS = ["foml_dag.py", "residual.py", "two_inputs.py", "tied_autoencoder.py"]

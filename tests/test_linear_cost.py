@@ -11,7 +11,7 @@ from test_grad_cli import run
 
 import symback as sb
 from symback.derive import reverse
-from symback.scalar import build_graph
+from symback.declare.expression import build_graph
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4, 8, 16, 32, 64])

@@ -12,7 +12,7 @@ from oracles import central_differences, random_instance, sympy_gradients
 import symback as sb
 from symback import simplify
 from symback.numeric import evaluate_batch
-from symback.spec import declared
+from symback.declare.spec import declared
 
 NETS = networks()
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

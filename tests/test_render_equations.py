@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from symback.render import equations
-from symback.spec import load_spec
+from symback.declare.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

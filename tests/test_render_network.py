@@ -13,7 +13,7 @@ import sympy as sp
 import symback as sb
 from symback.cli import main
 from symback.render.network import SCHEMA, render_derivation
-from symback.spec import load_spec
+from symback.declare.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))

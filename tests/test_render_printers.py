@@ -16,7 +16,7 @@ from symback.render.grad import worksheet
 from symback.render.network import document
 from symback.render.pages import PAGES, HtmlPage, LatexPage, MarkdownPage, TextPage, UnicodePage
 from symback.render.printers import Display, LatexPrinter, TextPrinter, UnicodePrinter
-from symback.spec import load_spec
+from symback.declare.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -314,11 +314,7 @@ def test_cli_draw_without_dot_says_how_to_install_it(tmp_path):
 # -- the shape of teach -----------------------------------------------------
 
 FRONT_ENDS_AND_CONSUMERS = (
-    "symback.gradient",
-    "symback.scalar",
-    "symback.network",
-    "symback.dag",
-    "symback.spec",
+    "symback.declare",
     "symback.parse",
     "symback.api",
     "symback.cli",

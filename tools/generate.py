@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def targets(examples: Path = ROOT / "examples") -> list[tuple[str, str]]:
     """(SPEC, output file name) for every declared network, sorted."""
-    from symback.spec import declared
+    from symback.declare.spec import declared
 
     out = []
     for path in sorted(examples.glob("*.py")):

@@ -68,7 +68,7 @@ _derived: dict = {}
 
 def render(case: str, notation: str, fmt: str, options: dict) -> str:
     from symback.render.network import render_derivation
-    from symback.spec import load_spec
+    from symback.declare.spec import load_spec
 
     if case not in _derived:
         _derived[case] = load_spec(str(ROOT / CASES[case][0])).derive()
@@ -96,7 +96,7 @@ EQUATION_SPECS = [
 def equations_json() -> str:
     """`equations(d, notation)` of every example in every notation, as JSON text."""
     from symback.render import equations
-    from symback.spec import load_spec
+    from symback.declare.spec import load_spec
 
     out = {}
     for spec in EQUATION_SPECS:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..cli import command, emit
 from ..errors import SymbackError
-from ..gradient import grad
-from ..spec import load_spec
+from ..declare.gradient import grad
+from ..declare.spec import load_spec
 
 
 def is_spec(target: str) -> bool:

@@ -30,7 +30,7 @@ def _compile_command(p: argparse.ArgumentParser):
     def run(args) -> int:
         from ..codegen import generate, write_module
         from ..codegen.write import digest, split
-        from ..spec import load_spec
+        from ..declare.spec import load_spec
 
         if args.output is not None and (not args.output.strip() or Path(args.output).is_dir()):
             raise SymbackError(f"-o {args.output!r}: name a file to write, e.g. -o generated/net.py")

@@ -16,7 +16,7 @@ def _grad_command(p: argparse.ArgumentParser):
     p.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
 
     def run(args) -> int:
-        from ..gradient import grad
+        from ..declare.gradient import grad
         from ..parse import parse_names, parse_point
 
         wrt = parse_names(args.wrt) if args.wrt else None

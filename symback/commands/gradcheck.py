@@ -9,7 +9,7 @@ from pathlib import Path
 from ..check import randomdata
 from ..check.fd import DEFAULT_TOLERANCE, gradcheck, positive, whole
 from ..cli import command, emit
-from ..spec import load_spec
+from ..declare.spec import load_spec
 
 
 @command("gradcheck", "the generated kernels' gradients against float64 central differences")

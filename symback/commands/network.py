@@ -23,7 +23,7 @@ def _derive_command(p: argparse.ArgumentParser):
 
     def run(args) -> int:
         from ..render.network import render_derivation
-        from ..spec import load_spec
+        from ..declare.spec import load_spec
 
         d = load_spec(args.spec).derive()
         fmt = "json" if args.json else args.format

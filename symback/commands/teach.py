@@ -9,7 +9,7 @@ from ..cli import command, emit
 from ..errors import SymbackError
 from ..notation import NOTATIONS
 from ..parse import parse_names
-from ..spec import load_spec
+from ..declare.spec import load_spec
 from ..teach.dot import output_format, save
 from ..teach.gradients import LECTURE, compare, plot, plot_path
 from ..teach.point import INITS

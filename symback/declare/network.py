@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import library
+from .. import library
+from ..derivation import Derivation, Layer, Summary
+from ..errors import SymbackError
+from ..ir import Graph
 from .dag import DAG, width
-from .derivation import Derivation, Layer, Summary
-from .errors import SymbackError
-from .ir import Graph
 
 Z = library.Z
 

@@ -24,9 +24,9 @@ from typing import Iterable, Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from .errors import SymbackError
-from .ir import Graph, Node, sym
-from .parse import to_expr
+from ..errors import SymbackError
+from ..ir import Graph, Node, sym
+from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
 

@@ -16,14 +16,14 @@ from dataclasses import replace
 
 import sympy as sp
 
-from .derivation import Derivation, Displayed, Summary, _provided
-from .errors import SymbackError
-from .evaluate import evaluate, numeric, to_python
-from .ir import Graph, Node, sym
-from .nonsmooth import sympy_names
-from .ops import expand_ops
-from .parse import names_in_order, number, parse_program, to_expr
-from .scalar import build_graph
+from ..derivation import Derivation, Displayed, Summary, _provided
+from ..errors import SymbackError
+from ..evaluate import evaluate, numeric, to_python
+from ..ir import Graph, Node, sym
+from ..nonsmooth import sympy_names
+from ..ops import expand_ops
+from ..parse import names_in_order, number, parse_program, to_expr
+from .expression import build_graph
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
 SIMPLIFY_LIMIT = 60
@@ -195,7 +195,7 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        from .derive import local_derivative
+        from ..derive import local_derivative
 
         d = local_derivative(node.expr, sym(arg), f"node {node.name}")
         return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 
 import sympy as sp
 
-from . import library
-from .derivation import Derivation, Summary
-from .errors import SymbackError
-from .ir import Graph, Meta, Node, sym
-from .ops import concat, elementwise, linear
-from .ops import loss as loss_op
-from .parse import to_expr
+from .. import library
+from ..derivation import Derivation, Summary
+from ..errors import SymbackError
+from ..ir import Graph, Meta, Node, sym
+from ..ops import concat, elementwise, linear
+from ..ops import loss as loss_op
+from ..parse import to_expr
 
 
 @dataclass

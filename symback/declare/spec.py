@@ -10,7 +10,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
-from .errors import SymbackError
+from ..errors import SymbackError
 
 
 def declared(obj) -> bool:
