@@ -21,11 +21,11 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from . import ops  # noqa: F401  (registers the vector VJP rules)
-from .derive import reverse
+from .derive.simplify import apply_rewrites, fuse, prune
+from .derive.sweep import reverse
 from .errors import SymbackError
 from .ir import Graph
 from .numeric import evaluate_sample
-from .simplify import apply_rewrites, fuse, prune
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from cases import toy_chain, toy_chain_text
 from test_grad_cli import run
 
 import symback as sb
-from symback.derive import reverse
+from symback.derive.sweep import reverse
 from symback.declare.expression import build_graph
 
 

@@ -10,7 +10,7 @@ from cases import networks
 from oracles import central_differences, random_instance, sympy_gradients
 
 import symback as sb
-from symback import simplify
+from symback.derive import simplify
 from symback.numeric import evaluate_batch
 from symback.declare.spec import declared
 

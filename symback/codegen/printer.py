@@ -6,7 +6,7 @@ Stage: codegen. Input: a scalar SymPy expression in component symbols
 Output: one Python expression that Numba compiles (``math.exp``, ``max``,
 conditional expressions; numbers as float literals).
 
-Before printing, `stabilize` applies the rows of `simplify.REWRITES` tagged
+Before printing, `stabilize` applies the rows of `derive.simplify.REWRITES` tagged
 ``stable``: each replaces a form that overflows or cancels in floating point
 by an equal one that does not (``Softplus`` and ``Sigmoid`` are printed here).
 The reductions (``log(Sum(exp(f[j])))`` and softmax) need loops, so their max
@@ -26,7 +26,7 @@ from sympy.printing.str import StrPrinter
 from ..errors import SymbackError
 from ..nonsmooth import Indicator
 from ..ops import expand_ops
-from ..simplify import stabilize
+from ..derive.simplify import stabilize
 
 #: SymPy function name -> the Numba-compiled function that computes it (cf. pycode's _known_functions_math)
 KNOWN_FUNCTIONS = {

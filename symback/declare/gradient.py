@@ -195,7 +195,7 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        from ..derive import local_derivative
+        from ..ops import local_derivative
 
         d = local_derivative(node.expr, sym(arg), f"node {node.name}")
         return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")

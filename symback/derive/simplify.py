@@ -23,10 +23,10 @@ import mpmath
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from .derive import args_of
-from .ir import Graph, Meta, Node, sym
-from .nonsmooth import Indicator
-from .ops import Term, expand_ops
+from ..ir import Graph, Meta, Node, sym
+from ..nonsmooth import Indicator
+from ..ops import Term, expand_ops
+from .sweep import args_of
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .ir import Graph, Meta, Node, sym
-from .ops import Term, local_derivative, vjp_of
+from ..ir import Graph, Meta, Node, sym
+from ..ops import Term, local_derivative, vjp_of
 
 __all__ = ["Term", "adjoint_name", "args_of", "local_derivative", "relevant", "reverse"]
 
