@@ -26,7 +26,7 @@ def _sign_preserving(h: Node, f: str) -> bool:
         rest = sp.Piecewise(*e.args[1:]) if len(e.args) > 2 else e.args[1][0]
         try:
             return sp.solveset(rest > 0, u, sp.Interval(-sp.oo, 0)) is sp.EmptySet
-        except (NotImplementedError, TypeError, ValueError):
+        except (NotImplementedError, TypeError, ValueError):  # SymPy's solveset raises these for what it cannot solve
             return False
     return False
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..cli import command, emit
-from ..errors import SymbackError
+from ..files import output_path
 
 
 def default_output(spec: str) -> str:
@@ -32,9 +32,7 @@ def _compile_command(p: argparse.ArgumentParser):
         from ..codegen.write import digest, split
         from ..declare.spec import load_spec
 
-        if args.output is not None and (not args.output.strip() or Path(args.output).is_dir()):
-            raise SymbackError(f"-o {args.output!r}: name a file to write, e.g. -o generated/net.py")
-        out = args.output or default_output(args.spec)
+        out = str(output_path(args.output)) if args.output is not None else default_output(args.spec)  # before the work
         cmd = f"symback compile {args.spec}" + (f" --notation {args.notation}" if args.notation != "udl" else "")
         d = load_spec(args.spec).derive()
         text = generate(d, args.spec, notation=args.notation, command=cmd)

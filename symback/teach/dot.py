@@ -19,7 +19,7 @@ from pathlib import Path
 import graphviz
 
 from ..errors import SymbackError
-from ..files import write_atomic
+from ..files import output_path, write_atomic
 from .draw import number
 from .layout import fmt
 
@@ -175,15 +175,10 @@ def render(dot_source: str, fmt: str) -> bytes:
 
 def output_format(path) -> tuple[Path, str]:
     """Check the output path; its suffix picks the format (.svg, .png, or DOT source with .dot/.gv)."""
-    path = Path(path)
+    path = output_path(path)  # an empty name, a folder, a missing folder: one line each
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise SymbackError(f"-o {path}: unknown picture format {path.suffix or '(none)'!r}; use .svg or .png (or .dot)")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise SymbackError(f"-o {path}: folder {str(parent)!r} does not exist")
-    if path.is_dir():
-        raise SymbackError(f"-o {path}: is a folder; give a file name such as graph.svg")
     return path, fmt
 
 

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..derivation import Derivation
 from ..errors import SymbackError
-from ..files import write_atomic
+from ..files import output_path, write_atomic
 from ..ir import Graph
 from ..notation import at, totals
 from ..numeric import evaluate_expr_batch
@@ -275,11 +275,9 @@ def compare(
 
 def plot_path(path) -> Path:
     """Check a plot's output path: .png or .svg in a folder that exists."""
-    path = Path(path)
+    path = output_path(path)  # an empty name, a folder, a missing folder: one line each
     if path.suffix.lower() not in (".png", ".svg"):
         raise SymbackError(f"-o {path}: unknown plot format {path.suffix or '(none)'!r}; use .png or .svg")
-    if not (path.parent if str(path.parent) else Path(".")).is_dir():
-        raise SymbackError(f"-o {path}: folder {str(path.parent)!r} does not exist")
     return path
 
 
