@@ -28,7 +28,7 @@ def output_path(path, option: str = "-o") -> Path:
     """`path` as a file to write, or a one-line error for an empty name, a folder, or a missing folder."""
     text = os.fspath(path) if path is not None else ""
     if not str(text).strip():
-        raise SymbackError(f"{option} {text!r}: name a file to write, e.g. {option} out.svg")
+        raise SymbackError(f"{option} {text!r}: name a file to write")
     path = Path(text)
     if path.is_dir():
         raise SymbackError(f"{option} {text!r} is a folder; name a file inside it")
