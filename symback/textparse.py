@@ -39,12 +39,9 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _UNEXPECTED = {
-    "'": "strings are not allowed", '"': "strings are not allowed",
-    ".": "attribute access ('.') is not allowed",
-    "[": "square brackets are not supported (no lists or subscripts); use ( )",
-    "]": "square brackets are not supported (no lists or subscripts); use ( )",
-    "{": "braces are not supported", "}": "braces are not supported",
-    ";": "';' only separates 'name = expression' steps",
+    **dict.fromkeys("'\"", "strings are not allowed"), ".": "attribute access ('.') is not allowed",
+    **dict.fromkeys("[]", "square brackets are not supported (no lists or subscripts); use ( )"),
+    **dict.fromkeys("{}", "braces are not supported"), ";": "';' only separates 'name = expression' steps",
     "=": "'=' is not allowed here (write == for equality)",
     ":": "':' is not allowed (no slices, lambdas, dicts or ':=')",
     "\\": "a backslash is not allowed (LaTeX is read only in hand files)",
@@ -53,19 +50,18 @@ _UNEXPECTED = {
 }
 # Python keywords are variable names here (a lecture's lambda); used as syntax, they get a hint
 _KEYWORD_HINTS = {
-    "if": "Python's 'a if c else b' is not supported; write Piecewise((a, c), (b, True))",
-    "else": "Python's 'a if c else b' is not supported; write Piecewise((a, c), (b, True))",
+    **dict.fromkeys(("if", "else"), "Python's 'a if c else b' is not supported; write Piecewise((a, c), (b, True))"),
     "lambda": "lambda functions are not supported; write the expression itself",
     "for": "comprehensions are not supported", "in": "comprehensions and 'in' are not supported",
-    "and": "'and'/'or'/'not' are not supported", "or": "'and'/'or'/'not' are not supported",
-    "not": "'and'/'or'/'not' are not supported", "is": "'is' is not supported; write ==",
-    "import": "statements are not allowed", "from": "statements are not allowed",
-    "await": "statements are not allowed", "yield": "statements are not allowed",
+    **dict.fromkeys(("and", "or", "not"), "'and'/'or'/'not' are not supported"),
+    "is": "'is' is not supported; write ==",
+    **dict.fromkeys(("import", "from", "await", "yield"), "statements are not allowed"),
 }
-BINARY = {"==": 1, "!=": 1, "<": 1, "<=": 1, ">": 1, ">=": 1, "+": 2, "-": 2, "*": 3, "/": 3, "//": 3,
-          "%": 3, "**": 5, "^": 5}
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+BINARY = {**dict.fromkeys(COMPARISONS, 1), "+": 2, "-": 2, "*": 3, "/": 3, "//": 3, "%": 3, "**": 5, "^": 5}
 _UNARY_PREC = 4  # -x**2 is -(x**2), -x*y is (-x)*y, as in Python
+# operators SymPy builds as one flat Add/Mul (as parse_expr does): a chain of them is one tree level
+_FLAT = {"+": "Add", "-": "Add", "*": "Mul", "/": "Mul"}
 
 
 def abbreviate(text: str, limit: int = 50) -> str:
@@ -94,7 +90,7 @@ class Token:
 
 @dataclass(eq=False)
 class Node:
-    """One node of the syntax tree: leaf (number/name), un, bin, cmp, call or tuple."""
+    """One node of the syntax tree: leaf (num/name), un, bin, cmp, call or tuple."""
 
     kind: str
     text: str  # the operator, number, name or function name as written
@@ -103,12 +99,9 @@ class Node:
     depth: int = 0
 
 
-def _number_error(text: str, i: int, m: re.Match) -> ParseError | None:
+def _number_error(text: str, m: re.Match) -> ParseError | None:
     """A number glued to a letter, '_' or '.' (2x, 1_000, 0x1f, 1j, 1.2.3) -> the error to give."""
-    end = m.end()
-    if end >= len(text):
-        return None
-    nxt = text[end]
+    end, nxt = m.end(), text[m.end():m.end() + 1]
     if nxt == ".":
         return ParseError(f"unexpected '.' after the number {m.group(0)!r}", end + 1)
     if not (nxt.isalnum() or nxt == "_"):
@@ -118,9 +111,17 @@ def _number_error(text: str, i: int, m: re.Match) -> ParseError | None:
     if nxt in "jJ":
         return ParseError("complex numbers are not supported", end + 1)
     if m.group(0) == "0" and nxt in "xXoObB":
-        return ParseError("only decimal numbers are allowed", i + 1)
+        return ParseError("only decimal numbers are allowed", m.start() + 1)
     return ParseError(f"write {m.group(0)}*{nxt}: a number must be followed by an operator "
                       "(implicit multiplication is not supported)", end + 1)
+
+
+def _char_error(ch: str, col: int, prev: Token | None) -> ParseError:
+    """The error for a character outside the grammar; '.' after a value is attribute access."""
+    what = _UNEXPECTED.get(ch, f"unexpected character {ch!r} (U+{ord(ch):04X})")
+    if ch == "." and not (prev and (prev.kind in ("name", "num") or prev.text == ")")):
+        what = "unexpected '.'"
+    return ParseError(what, col)
 
 
 def check_name(name: str, col: int) -> None:
@@ -141,34 +142,22 @@ def tokenize(text: str, strict: bool = True) -> list[Token]:
     """
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the text has {len(text):,} characters (limit {MAX_LENGTH:,})")
-    tokens, i, n = [], 0, len(text)
-    while i < n:
+    tokens, i = [], 0
+    while i < len(text):
         m = _TOKEN.match(text, i)
-        if m is None:
-            if strict:
-                ch = text[i]
-                prev = tokens[-1].kind if tokens else ""
-                what = _UNEXPECTED.get(ch, f"unexpected character {ch!r} (U+{ord(ch):04X})")
-                if ch == "." and prev not in ("name", "num") and not (tokens and tokens[-1].text == ")"):
-                    what = "unexpected '.'"
-                tokens.append(Token("error", ch, i + 1, ParseError(what, i + 1)))
-                return tokens
+        if m is None and not strict:
             i += 1
             continue
-        kind = m.lastgroup
-        if kind == "num":
-            err = _number_error(text, i, m)
-            tokens.append(Token("num", m.group(0), i + 1))
-            if err is not None and strict:
-                tokens.append(Token("error", text[m.end()], m.end() + 1, err))
-                return tokens
-        elif kind == "name":
-            tokens.append(Token("name", m.group(0), i + 1))
-        elif kind == "op":
-            tokens.append(Token("op", m.group(0), i + 1))
+        if m is None:
+            prev = tokens[-1] if tokens else None
+            return [*tokens, Token("error", text[i], i + 1, _char_error(text[i], i + 1, prev))]
+        if m.lastgroup != "ws":
+            tokens.append(Token(m.lastgroup, m.group(0), i + 1))
+        err = _number_error(text, m) if strict and m.lastgroup == "num" else None
+        if err is not None:
+            return [*tokens, Token("error", text[m.end()], m.end() + 1, err)]
         i = m.end()
-    tokens.append(Token("end", "", n + 1))
-    return tokens
+    return [*tokens, Token("end", "", len(text) + 1)]
 
 
 def _found(tok: Token) -> str:
@@ -182,18 +171,21 @@ def _hint(tok: Token, prev: Token | None) -> str:
     return ""
 
 
-def _flat_kind(node: Node) -> str | None:
-    """'Add' or 'Mul' when `node` is an operator SymPy builds as one flat Add/Mul (as parse_expr does)."""
-    if node.kind == "bin":
-        if node.text in ("+", "-"):
-            return "Add"
-        if node.text in ("*", "/"):
-            return "Mul"
-    return None
-
-
 def _child_depth(child: Node, kind: str | None) -> int:
-    return child.depth if kind is not None and _flat_kind(child) == kind else child.depth + 1
+    same = kind is not None and child.kind == "bin" and _FLAT.get(child.text) == kind
+    return child.depth if same else child.depth + 1
+
+
+def _no_tuple(node: Node) -> None:
+    """Tuples and comparisons are values only as arguments (Piecewise's pairs, Indicator's condition)."""
+    if node.kind == "cmp":
+        raise ParseError(f"a comparison ({node.text}) is not a number; write Indicator(a {node.text} b) "
+                         "for 1 where it holds, else 0", node.col)
+    if node.kind == "name" and node.text in ("True", "False", "None"):
+        raise ParseError(f"{node.text} is not a number (True and False are Piecewise conditions)", node.col)
+    if node.kind == "tuple":
+        raise ParseError("a parenthesized list (a, b) is only allowed as a function argument, "
+                         "as in Piecewise((x, x > 0), (0, True))", node.col)
 
 
 class _Parser:
@@ -203,45 +195,29 @@ class _Parser:
         self.tokens = tokenize(text)
         self.is_function = is_function
         self.values: list[Node] = []
-        self.ops: list = []  # ("op", text, prec, col) | ("group", col, fn_token | None, start, commas)
+        self.ops: list = []  # ("op", text, prec, col) | ["group", col, fn_token | None, start, commas]
         self.groups = 0
 
-    def _reduce(self, entry) -> None:
-        _, op, _, col = entry
-        if op in ("neg", "pos"):
-            x = self.values.pop()
-            self._no_tuple(x)
-            node = Node("un", "-" if op == "neg" else "+", col, [x], x.depth + 1)
-        else:
-            right = self.values.pop()
-            left = self.values.pop()
-            if op in COMPARISONS and (left.kind == "cmp" or right.kind == "cmp"):
-                raise ParseError("chained comparisons (a < b < c) are not supported", col)
-            self._no_tuple(left)
-            self._no_tuple(right)
-            if op in COMPARISONS:
-                node = Node("cmp", op, col, [left, right])
-            else:
-                node = Node("bin", op, col, [left, right])
-            kind = _flat_kind(node)
-            node.depth = max(_child_depth(left, kind), right.depth + 2 if node.text in ("-", "/")
-                             else _child_depth(right, kind))
+    def _push(self, node: Node, col: int) -> None:
         if node.depth > MAX_TREE_DEPTH:
             raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels (limit {MAX_TREE_DEPTH})",
                              col)
         self.values.append(node)
 
-    @staticmethod
-    def _no_tuple(node: Node) -> None:
-        """Tuples and comparisons are values only as arguments (Piecewise's pairs, Indicator's condition)."""
-        if node.kind == "cmp":
-            raise ParseError(f"a comparison ({node.text}) is not a number; write Indicator(a {node.text} b) "
-                             "for 1 where it holds, else 0", node.col)
-        if node.kind == "name" and node.text in ("True", "False", "None"):
-            raise ParseError(f"{node.text} is not a number (True and False are Piecewise conditions)", node.col)
-        if node.kind == "tuple":
-            raise ParseError("a parenthesized list (a, b) is only allowed as a function argument, "
-                             "as in Piecewise((x, x > 0), (0, True))", node.col)
+    def _reduce(self, entry) -> None:
+        _, op, prec, col = entry
+        if prec == _UNARY_PREC:
+            x = self.values.pop()
+            _no_tuple(x)
+            return self._push(Node("un", op, col, [x], x.depth + 1), col)
+        right, left = self.values.pop(), self.values.pop()
+        if op in COMPARISONS and (left.kind == "cmp" or right.kind == "cmp"):
+            raise ParseError("chained comparisons (a < b < c) are not supported", col)
+        _no_tuple(left)
+        _no_tuple(right)
+        kind = _FLAT.get(op)
+        depth = max(_child_depth(left, kind), right.depth + 2 if op in ("-", "/") else _child_depth(right, kind))
+        self._push(Node("cmp" if op in COMPARISONS else "bin", op, col, [left, right], depth), col)
 
     def _close(self, tok: Token) -> None:
         """Pop operators down to the innermost group; `tok` is ')' or ','."""
@@ -251,12 +227,13 @@ class _Parser:
             what = "')' without a matching '('" if tok.text == ")" else "',' outside a function's parentheses"
             raise ParseError(what, tok.col)
 
-    def _open(self, fn: Token | None, col: int) -> None:
+    def _open(self, fn: Token | None, col: int) -> bool:
         """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple."""
         self.ops.append(["group", col, fn, len(self.values), 0])
         self.groups += 1
         if self.groups > MAX_NESTING:
             raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})", col)
+        return True
 
     def _operand(self, k: int, tok: Token, prev: Token | None) -> bool:
         """`tok` where a value must start; True while a value is still expected."""
@@ -270,16 +247,14 @@ class _Parser:
                 self.values.append(Node("name", t, tok.col))
                 return False
             self.is_function(t, tok.col)
-            self._open(tok, tok.col)
             self.tokens[k + 1] = Token("skip", "(", self.tokens[k + 1].col)  # its '(' is taken
-            return True
+            return self._open(tok, tok.col)
         if tok.kind == "skip":
             return True
         if t == "(":
-            self._open(None, tok.col)
-            return True
+            return self._open(None, tok.col)
         if t in ("-", "+"):
-            self.ops.append(("op", "neg" if t == "-" else "pos", _UNARY_PREC, tok.col))
+            self.ops.append(("op", t, _UNARY_PREC, tok.col))
             return True
         if t == ")" and prev is not None and prev.text == "(" and self.ops and self.ops[-1][0] == "group":
             fn = self.ops[-1][2]
@@ -311,10 +286,7 @@ class _Parser:
                 node = Node("call", fn.text, fn.col, args, depth)
             else:
                 node = Node("tuple", "", tok.col, args, depth) if commas else args[0]
-            if node.depth > MAX_TREE_DEPTH:
-                raise ParseError(f"the expression nests deeper than {MAX_TREE_DEPTH} levels (limit {MAX_TREE_DEPTH})",
-                                 tok.col)
-            self.values.append(node)
+            self._push(node, tok.col)
             return False
         what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
         raise ParseError(f"expected an operator but found {what}{_hint(tok, prev)}", tok.col)
@@ -351,8 +323,4 @@ def scan_names(text: str) -> list[str]:
     """Identifiers of `text` in order of first appearance, skipping function names (``f(``); never raises
     on characters outside the grammar."""
     toks = tokenize(text, strict=False)
-    seen: dict[str, None] = {}
-    for tok, nxt in itertools.pairwise(toks):
-        if tok.kind == "name" and nxt.text != "(":
-            seen.setdefault(tok.text)
-    return list(seen)
+    return list(dict.fromkeys(t.text for t, nxt in itertools.pairwise(toks) if t.kind == "name" and nxt.text != "("))
