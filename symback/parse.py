@@ -12,6 +12,7 @@ reads it against an allow-list grammar and `textbuild` builds the SymPy tree.
 from __future__ import annotations
 
 import keyword
+from collections import ChainMap
 
 import sympy as sp
 
@@ -23,36 +24,17 @@ from .textparse import ParseError, abbreviate, scan_names
 __all__ = ["CONSTANTS", "FUNCTIONS", "abbreviate", "names_in_order", "number", "parse_expression",
            "parse_names", "parse_point", "parse_program", "to_expr"]
 
-
-class _Functions(dict):
-    """FUNCTIONS, then the activations as registered at the time of the lookup."""
-
-    def __contains__(self, name) -> bool:
-        return dict.__contains__(self, name) or name in library.ACTIVATIONS
-
-    def __getitem__(self, name):
-        return FUNCTIONS[name] if dict.__contains__(self, name) else library.ACTIVATIONS[name]
-
-
-_CALLABLE = _Functions(FUNCTIONS)
+# FUNCTIONS, then the activations as registered at the time of the lookup
+_CALLABLE = ChainMap(FUNCTIONS, library.ACTIVATIONS)
 
 
 def _unknown(text: str):
     def error(name: str) -> SymbackError:
-        known = list(dict.fromkeys([*FUNCTIONS, *library.ACTIVATIONS]))
-        hint = library.suggest(name, known)
+        hint = library.suggest(name, _CALLABLE)
         if len(hint) > 150:  # the whole list: shortened, the README lists them all
-            hint = hint[:140].rsplit(",", 1)[0] + f", ... ({len(known)} functions)"
+            hint = hint[:140].rsplit(",", 1)[0] + f", ... ({len(_CALLABLE)} functions)"
         return SymbackError(f"unknown function {name[:40]!r} in {abbreviate(text)}{hint}")
     return error
-
-
-def _read(text: str, where: str, evaluate: bool):
-    """`text` -> SymPy object; SymbackError naming `where`, the column and the limit or rule broken."""
-    try:
-        return to_sympy(text.replace("\r", " "), evaluate, _CALLABLE, _unknown(text))
-    except ParseError as exc:
-        raise SymbackError(f"could not parse {where} {abbreviate(text)}: {exc.detail}") from None
 
 
 def parse_expression(text: str, where: str = "expression", evaluate: bool = True) -> sp.Expr:
@@ -64,12 +46,7 @@ def parse_expression(text: str, where: str = "expression", evaluate: bool = True
     """
     if not isinstance(text, str):
         raise SymbackError(f"{where} must be text, got {type(text).__name__}")
-    if not text.strip():
-        raise SymbackError(f"{where} is empty")
-    expr = _read(text, where, evaluate)
-    if isinstance(expr, (tuple, list, sp.MatrixBase)) or not isinstance(expr, sp.Expr):
-        raise SymbackError(f"{where} {abbreviate(text)} is not a scalar expression (got {type(expr).__name__})")
-    return expr
+    return to_expr(text, where, evaluate)
 
 
 def to_expr(value, where: str = "expression", evaluate: bool = True) -> sp.Expr:
@@ -78,9 +55,7 @@ def to_expr(value, where: str = "expression", evaluate: bool = True) -> sp.Expr:
     For callers that accept either: use it instead of ``sympy.sympify``, which runs text as code.
     Text may call the activations too; `textbuild.read_expr` is the same without them, for `library`.
     """
-    if isinstance(value, str):
-        return parse_expression(value, where, evaluate)
-    return read_expr(value, where)
+    return read_expr(value, where, evaluate, _CALLABLE, _unknown(value))
 
 
 def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
@@ -153,17 +128,14 @@ def parse_point(text: str, option: str = "--at") -> dict[str, sp.Expr]:
 
 def number(value, where: str) -> sp.Expr:
     """A real number from text or Python: ints and fractions exact, floats as floats."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, str) and not value.strip()):
         raise SymbackError(f"{where}: {value!r} is not a number")
     if isinstance(value, str):
-        if not value.strip():
-            raise SymbackError(f"{where}: {value!r} is not a number")
+        bad = f"{where}: {abbreviate(value, 40)} is not a number"
         try:
-            v = to_sympy(value.replace("\r", " "), True, _CALLABLE, _unknown(value))
+            v = to_sympy(value, True, _CALLABLE, lambda _: SymbackError(f"{bad} (unknown function)"))
         except ParseError as exc:
-            raise SymbackError(f"{where}: {abbreviate(value, 40)} is not a number ({exc.detail})") from None
-        except SymbackError:
-            raise SymbackError(f"{where}: {abbreviate(value, 40)} is not a number (unknown function)") from None
+            raise SymbackError(f"{bad} ({exc.detail})") from None
     else:
         try:
             v = sp.sympify(value, strict=True)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 
 import sympy as sp
 
@@ -53,23 +55,24 @@ REFUSED_CALLS = {"Matrix": "is not a scalar expression (Matrix); symback grad ne
 _UNEVALUATED_BY_NAME = ("sqrt", "cbrt")
 
 _PYTHON_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-               "**": operator.pow, "^": operator.pow, "%": operator.mod, "//": operator.floordiv,
-               "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-               "==": sp.Eq, "!=": sp.Ne}
+               "**": operator.pow, "^": operator.pow, "%": operator.mod, "//": operator.floordiv}
+# Python's a < b on SymPy values is Lt(a, b); unevaluated, the relation is kept as written
 _RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
+# how a flat argument list is built: "Add=" a sum evaluated at once, "Add"/"Mul" kept as written
+_FLAT_BUILD = {"Add=": sp.Add, "Add": partial(sp.Add, evaluate=False), "Mul": partial(sp.Mul, evaluate=False)}
 
 
+@dataclass(slots=True)
 class _Built:
     """A node's result: a SymPy value, or the flat argument list of an Add/Mul not yet built."""
 
-    __slots__ = ("digits", "exact_int", "factors", "flat", "floats", "kind", "value")
-
-    def __init__(self, value=None, flat=None, kind=None, digits=None, exact_int=False, floats=False):
-        self.value, self.flat, self.kind = value, flat, kind
-        self.digits = digits  # size estimate in decimal digits when the subtree is a number, else None
-        self.exact_int = exact_int
-        self.floats = floats  # holds a decimal number (Float sums depend on the order of additions)
-        self.factors = 1  # factors of the product this is, written as a*b/c...
+    value: object = None
+    flat: list | None = None
+    kind: str | None = None  # a key of _FLAT_BUILD while `flat` is pending
+    digits: float | None = None  # size estimate in decimal digits when the subtree is a number, else None
+    exact_int: bool = False
+    floats: bool = False  # holds a decimal number (Float sums depend on the order of additions)
+    factors: int = 1  # factors of the product this is, written as a*b/c...
 
 
 def _number(node: Node) -> _Built:
@@ -101,9 +104,10 @@ def _magnitude(value) -> float:
         return math.inf
 
 
-def _too_big(digits: float, col: int) -> ParseError:
-    return ParseError(f"a number here would have about {min(digits, 1e18):,.0f} digits (limit {MAX_DIGITS:,})",
-                      col)
+def _check_digits(digits: float | None, col: int) -> None:
+    if digits is not None and digits > MAX_DIGITS:
+        raise ParseError(f"a number here would have about {min(digits, 1e18):,.0f} digits (limit {MAX_DIGITS:,})",
+                         col)
 
 
 class Builder:
@@ -112,13 +116,10 @@ class Builder:
     def __init__(self, evaluate: bool, resolve: Callable[[str], object]):
         self.evaluate, self.resolve = evaluate, resolve
 
-    def value(self, b: _Built):
+    @staticmethod
+    def value(b: _Built):
         if b.flat is not None:
-            if b.kind == "Add=":  # a sum evaluated at once: SymPy's Add is associative, a+b+c == Add(a, b, c)
-                b.value = sp.Add(*b.flat)
-            else:
-                b.value = (sp.Add if b.kind == "Add" else sp.Mul)(*b.flat, evaluate=False)
-            b.flat = None
+            b.value, b.flat = _FLAT_BUILD[b.kind](*b.flat), None
         return b.value
 
     def _flat(self, b: _Built, kind: str) -> list:
@@ -146,47 +147,41 @@ class Builder:
             raise
         except Exception as exc:  # noqa: BLE001 - SymPy refuses combinations with many exception types
             detail = str(exc).splitlines()[0] if str(exc) else ""
-            raise ParseError(f"{type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}", node.col) from None
+            call = f"{node.text}(...): " if node.kind == "call" else ""
+            raise ParseError(f"{call}{type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}", node.col) from None
         built.floats = built.floats or any(a.floats for a in args)
         return built
 
     def _make(self, node: Node, args: list[_Built]) -> _Built:
-        kind = node.kind
+        kind, op = node.kind, node.text
         if kind == "num":
             return _number(node)
         if kind == "name":
-            if node.text in CONSTANTS:
-                return _Built(CONSTANTS[node.text], digits=1)
-            if node.text in BOOLEANS:
-                return _Built(BOOLEANS[node.text])
-            if node.text == "None":
+            if op == "None":
                 raise ParseError("None is not a value", node.col)
-            return _Built(sp.Symbol(node.text))
+            return _Built(CONSTANTS[op], digits=1) if op in CONSTANTS else _Built(BOOLEANS.get(op, sp.Symbol(op)))
         numeric = all(a.digits is not None for a in args)
+        if kind == "bin" and op not in ("**", "^"):
+            return self._arithmetic(node, *args, numeric)
+        values = [self.value(a) for a in args]
         if kind == "un":
-            x = self.value(args[0])
-            return _Built(-x if node.text == "-" else +x, digits=args[0].digits, exact_int=args[0].exact_int)
+            return _Built(-values[0] if op == "-" else +values[0], digits=args[0].digits, exact_int=args[0].exact_int)
         if kind == "tuple":
-            return _Built(tuple(self.value(a) for a in args))
+            return _Built(tuple(values))
         if kind == "call":
-            return self._call(node, args, numeric)
-        left, right = args
+            return self._call(node, values, sum(a.digits for a in args) if numeric and args else None)
         if kind == "cmp":
-            if self.evaluate:
-                return _Built(_PYTHON_OPS[node.text](self.value(left), self.value(right)))
-            return _Built(_RELATIONS[node.text](self.value(left), self.value(right), evaluate=False))
+            return _Built(_RELATIONS[op](*values, evaluate=self.evaluate))
+        return self._power(node, *args, *values)
+
+    def _arithmetic(self, node: Node, left: _Built, right: _Built, numeric: bool) -> _Built:
+        """+ - * / % // : Python's operators when evaluating, else flat Add/Mul lists kept as written."""
         op = node.text
-        if op in ("**", "^"):
-            return self._power(node, left, right)
+        exact_int = numeric and left.exact_int and right.exact_int and op != "/"
         digits = None
         if numeric:
-            both_int = left.exact_int and right.exact_int and op != "/"
-            digits = max(left.digits, right.digits) + 1 if both_int and op in "+-" else left.digits + right.digits
-            if digits > MAX_DIGITS:
-                raise _too_big(digits, node.col)
-            exact_int = both_int
-        else:
-            exact_int = False
+            digits = max(left.digits, right.digits) + 1 if exact_int and op in "+-" else left.digits + right.digits
+            _check_digits(digits, node.col)
         if self.evaluate and op in ("+", "-") and not left.floats and not right.floats:
             # one Add of all terms instead of n growing ones (quadratic): exact sums are associative, so
             # this is the sum Python's a + b + c built; products stay pairwise, because SymPy distributes
@@ -194,32 +189,24 @@ class Builder:
             flat = self._flat(left, "Add=")
             flat.append(self.value(right) if op == "+" else -self.value(right))
             return _Built(flat=flat, kind="Add=", digits=digits, exact_int=exact_int)
-        if self.evaluate and op in ("*", "/"):
-            factors = left.factors + right.factors
+        if self.evaluate or op in ("%", "//"):
+            factors = left.factors + right.factors if op in ("*", "/") else 1
             if factors > MAX_FACTORS:
                 raise ParseError(f"a product of more than {MAX_FACTORS} factors (limit {MAX_FACTORS} here; "
                                  "name partial products as steps)", node.col)
-            built = _Built(_PYTHON_OPS[op](self.value(left), self.value(right)), digits=digits, exact_int=exact_int)
-            built.factors = factors
-            return built
-        if self.evaluate or op in ("%", "//"):
-            return _Built(_PYTHON_OPS[op](self.value(left), self.value(right)), digits=digits, exact_int=exact_int)
-        if op in ("+", "-"):
-            flat = self._flat(left, "Add")
-            if op == "+":
-                flat.extend(self._flat(right, "Add"))
-            else:
-                flat.append(sp.Mul(-1, self.value(right), evaluate=False))
-            return _Built(flat=flat, kind="Add", digits=digits, exact_int=exact_int)
-        flat = self._flat(left, "Mul")
-        if op == "*":
-            flat.extend(self._flat(right, "Mul"))
+            return _Built(_PYTHON_OPS[op](self.value(left), self.value(right)), digits=digits, exact_int=exact_int,
+                          factors=factors)
+        kind = "Add" if op in ("+", "-") else "Mul"
+        flat = self._flat(left, kind)
+        if op in ("+", "*"):
+            flat.extend(self._flat(right, kind))
+        elif op == "-":
+            flat.append(sp.Mul(-1, self.value(right), evaluate=False))
         else:
             flat.append(sp.Pow(self.value(right), -1, evaluate=False))
-        return _Built(flat=flat, kind="Mul", digits=digits, exact_int=exact_int)
+        return _Built(flat=flat, kind=kind, digits=digits, exact_int=exact_int)
 
-    def _power(self, node: Node, left: _Built, right: _Built) -> _Built:
-        base, exp = self.value(left), self.value(right)
+    def _power(self, node: Node, left: _Built, right: _Built, base, exp) -> _Built:
         digits = None
         if right.digits is not None:
             size = _magnitude(exp)
@@ -232,30 +219,16 @@ class Builder:
                 else:
                     size_base = max(left.digits, 1)
                 digits = math.ceil(size * size_base) + 1
-                if digits > MAX_DIGITS:
-                    raise _too_big(digits, node.col)
+                _check_digits(digits, node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
-        if self.evaluate:
-            return _Built(base ** exp, digits=digits, exact_int=exact_int)
-        return _Built(sp.Pow(base, exp, evaluate=False), digits=digits, exact_int=exact_int)
+        power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
+        return _Built(power, digits=digits, exact_int=exact_int)
 
-    def _call(self, node: Node, args: list[_Built], numeric: bool) -> _Built:
+    def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
-        values = [self.value(a) for a in args]
-        kwargs = {}
-        if not self.evaluate and (node.text in _UNEVALUATED_BY_NAME or (
-                isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)):
-            kwargs["evaluate"] = False
-        try:
-            out = fn(*values, **kwargs)
-        except (SymbackError, RecursionError):
-            raise
-        except Exception as exc:  # noqa: BLE001 - SymPy raises many types on wrong arguments
-            detail = str(exc).splitlines()[0] if str(exc) else ""
-            raise ParseError(f"{node.text}(...): {type(exc).__name__}: {abbreviate(detail, 100)[1:-1]}",
-                             node.col) from None
-        digits = sum(a.digits for a in args) if numeric and args else None
-        return _Built(out, digits=digits)
+        unevaluated = node.text in _UNEVALUATED_BY_NAME or (
+            isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
+        return _Built(fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values), digits=digits)
 
 
 def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
@@ -275,22 +248,24 @@ def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
     return Builder(evaluate, functions.__getitem__).build(tree)
 
 
-def read_expr(value, where: str = "expression", evaluate: bool = True, functions: Mapping[str, object] = FUNCTIONS):
+def read_expr(value, where: str = "expression", evaluate: bool = True, functions: Mapping[str, object] = FUNCTIONS,
+              unknown: Callable[[str], SymbackError] | None = None):
     """A SymPy expression from text (read by the allow-list parser, never run) or from a SymPy/Python value.
 
     The safe replacement for ``sympy.sympify`` on anything a user may pass as text: sympify evaluates
     strings as Python, and with ``strict=True`` (used here for non-text) it no longer turns arbitrary
-    objects into strings to evaluate. `functions` are the names callable in the text.
+    objects into strings to evaluate. `functions` are the names callable in the text; `unknown(name)`
+    is the error for any other call (by default naming `where`).
     """
     if isinstance(value, str):
         if not value.strip():
             raise SymbackError(f"{where} is empty")
 
-        def unknown(name: str) -> SymbackError:
+        def unknown_in_where(name: str) -> SymbackError:
             return SymbackError(f"unknown function {name[:40]!r} in {where} {abbreviate(value)}")
 
         try:
-            out = to_sympy(value, evaluate, functions, unknown)
+            out = to_sympy(value, evaluate, functions, unknown or unknown_in_where)
         except ParseError as exc:
             raise SymbackError(f"could not parse {where} {abbreviate(value)}: {exc.detail}") from None
         if not isinstance(out, sp.Expr):
