@@ -27,7 +27,6 @@ from .teach.explain import Explanation
 from .teach.point import values_at
 
 SPEC = re.compile(r".+\.py(:[A-Za-z_]\w*)?")
-NO_WRT = "--wrt applies to expressions; a network is differentiated by all its parameters"
 
 
 def is_spec(text) -> bool:
@@ -42,38 +41,27 @@ def is_network(source) -> bool:
     return is_spec(source) or declared(source)
 
 
-def network(source) -> Derivation:
-    """The `Derivation` of a SPEC, a declared `Network`/`DAG`, or a `Derivation` itself."""
-    if isinstance(source, Derivation):
-        return source
-    if is_spec(source):
-        source = load_spec(source.strip())
-    return source.derive()
-
-
 def network_seed(at=None, seed=None) -> int | None:
     """The seed of the random sample a network is shown at: ``--seed 3``, ``--at seed=3`` or ``at={"seed": 3}``."""
-    if at is None or isinstance(at, int):
-        at = {} if at is None else {"seed": at}
     if isinstance(at, str):
-        pairs = [p.strip() for p in at.split(",") if p.strip()]
-        at = {}
-        for p in pairs:
-            key, eq, val = p.partition("=")
-            if not eq:
-                raise SymbackError(f"--at: expected seed=N for a network, got {p!r}")
-            at[key.strip()] = val.strip()
+        at = dict(_seed_item(p.strip()) for p in at.split(",") if p.strip())
+    at = {} if at is None else {"seed": at} if isinstance(at, int) else at
     unknown = [k for k in at if k != "seed"]
     if unknown:
-        raise SymbackError(
-            f"--at: {unknown[0]!r} is not known for a network; give seed=N "
-            "(the network is shown at a random sample drawn from that seed)"
-        )
+        raise SymbackError(f"--at: {unknown[0]!r} is not known for a network; give seed=N "
+                           "(the network is shown at a random sample drawn from that seed)")
     if "seed" in at:
         if seed is not None and int(seed) != _int_seed(at["seed"]):
             raise SymbackError("--seed and --at seed=... disagree; give one of them")
         seed = at["seed"]
     return None if seed is None else _int_seed(seed)
+
+
+def _seed_item(item: str) -> tuple[str, str]:
+    key, eq, val = item.partition("=")
+    if not eq:
+        raise SymbackError(f"--at: expected seed=N for a network, got {item!r}")
+    return key.strip(), val.strip()
 
 
 def _int_seed(value) -> int:
@@ -92,13 +80,10 @@ def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
         if at is not None:
             raise SymbackError("at=: the Table already fixes the point; pass the Gradient to choose another")
         return source.gradient, source.values
-    if isinstance(source, Derivation):  # a Gradient, or a circuit built some other way (a network's units)
-        if wrt is not None:
-            kind = type(source).__name__
-            raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
-        derivation = source
-    else:
-        derivation = grad(source, wrt=wrt)
+    if isinstance(source, Derivation) and wrt is not None:  # a Gradient, or a circuit built some other way
+        kind = type(source).__name__
+        raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
+    derivation = source if isinstance(source, Derivation) else grad(source, wrt=wrt)
     if at is None:
         return derivation, None
     if not isinstance(derivation, Gradient):
@@ -112,12 +97,13 @@ def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True):
     With ``sample=False`` a network's seeded sample is not evaluated here (the
     unit-by-unit picture evaluates it exactly itself).
     """
-    if is_network(source):
+    if is_network(source):  # a SPEC, a declared Network or DAG, or its Derivation
         if wrt is not None:
-            raise SymbackError(NO_WRT)
-        derivation = network(source)
+            raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
+        if not isinstance(source, Derivation):
+            source = (load_spec(source.strip()) if is_spec(source) else source).derive()
         s = network_seed(at, seed)
-        return derivation, (None if s is None or not sample else values_at(derivation, s)), s
+        return source, (None if s is None or not sample else values_at(source, s)), s
     if seed is not None:
         raise SymbackError("--seed applies to a network SPEC; for an expression give a point with --at x=...")
     if notation is not None:

@@ -9,16 +9,16 @@ what and where, never a traceback). Every command takes ``--json`` and
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from contextlib import contextmanager
 
-from .errors import SymbackError
+from .check.fd import whole
 
-COMMANDS: dict[str, Callable] = {}
+# the command modules register their commands on import, in --help order
+from .commands import COMMANDS, grad, network, check, codegen, gradcheck, teach  # noqa: F401  # isort: skip
+from .errors import SymbackError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,18 +51,17 @@ class _TimedOut(BaseException):
     """Raised by the alarm; a BaseException, so no `except Exception` on the way up can swallow it."""
 
 
+def _stop(signum, frame):
+    raise _TimedOut
+
+
 @contextmanager
 def _time_limit(seconds: float):
     """Stop the command after `seconds` (SIGALRM; only where the platform and thread allow it)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable or seconds <= 0:
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def stop(signum, frame):
-        raise _TimedOut
-
-    previous = signal.signal(signal.SIGALRM, stop)
+    previous = signal.signal(signal.SIGALRM, _stop)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
@@ -81,59 +80,30 @@ def _seconds(text: str) -> float:
     return value
 
 
-def command(name: str, help: str):
-    """Register a subcommand: the decorated function adds its arguments and returns its runner."""
-
-    def register(setup):
-        COMMANDS[name] = (help, setup)
-        return setup
-
-    return register
-
-
-def emit(args, data: dict, text: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-#: Modules under symback/commands/ that register subcommands, in --help order.
-COMMAND_MODULES = ("grad", "network", "check", "codegen", "gradcheck", "teach")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    import importlib
-    import importlib.util
-
-    for mod in COMMAND_MODULES:
-        if importlib.util.find_spec(f"symback.commands.{mod}") is not None:
-            importlib.import_module(f"symback.commands.{mod}")
     parser = _Parser(prog="symback", description="Backpropagation you can read, check and run fast.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    runners = {}
-    for name, (help_text, setup) in COMMANDS.items():
+    for name, (help_text, arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
                        help=f"stop after this many seconds (default {DEFAULT_TIMEOUT:g})")
-        runners[name] = setup(p)
-    parser.set_defaults(_runners=runners)
+        for flags, options in arguments:
+            p.add_argument(*flags, **options)
+        p.set_defaults(_run=run)
+    parser.subcommands = sub.choices
     return parser
 
 
 def _leading_minus(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
     """An expression such as ``-x*y`` is an argument, not an unknown option: argparse is told by a space."""
-    if not argv:
-        return argv
-    sub = parser._subparsers._group_actions[0].choices.get(argv[0]) if parser._subparsers else None
+    sub = parser.subcommands.get(argv[0]) if argv else None
     if sub is None:
         return argv
-    known = set(sub._option_string_actions)
-    out = argv[:1]
-    for k, arg in enumerate(argv[1:], 1):
-        takes_value = out[-1] in known and sub._option_string_actions[out[-1]].nargs != 0
-        if arg.startswith("-") and not arg.startswith("--") and arg not in known and len(arg) > 1 and not takes_value:
+    options, out = sub._option_string_actions, argv[:1]
+    for arg in argv[1:]:
+        takes_value = out[-1] in options and options[out[-1]].nargs != 0
+        if arg.startswith("-") and not arg.startswith("--") and arg not in options and len(arg) > 1 and not takes_value:
             arg = " " + arg  # the parsers strip it
         out.append(arg)
     return out
@@ -148,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         with _time_limit(args.timeout):
-            return args._runners[args.command](args)
+            if getattr(args, "seed", None) is not None:  # every --seed: NumPy refuses a negative one with a traceback
+                whole(args.seed, "--seed")
+            return args._run(args) or 0
     except SymbackError as exc:
         return _fail(str(exc))
     except _TimedOut:

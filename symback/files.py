@@ -15,7 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import SymbackError
@@ -42,16 +42,12 @@ def output_path(path, option: str = "-o") -> Path:
 @contextmanager
 def _locked(path: Path):
     """Hold an exclusive lock on `path`'s folder: concurrent writers there take turns, and no lock file is left."""
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-    except OSError as exc:
-        raise SymbackError(f"cannot write {path}: {exc.strerror or exc}") from None
+    fd = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        os.close(fd)  # closing the folder releases the lock
 
 
 def backup_name(path: Path) -> Path:
@@ -67,11 +63,9 @@ def _keep_copy(path: Path) -> Path:
     """Hard-link the current file under a fresh backup name; never replaces an existing file."""
     while True:
         candidate = backup_name(path)
-        try:
+        with suppress(FileExistsError):  # another writer claimed it first: take the next name
             os.link(path, candidate)
             return candidate
-        except FileExistsError:  # another writer claimed it first: take the next name
-            continue
 
 
 def _new_file_mode() -> int:
@@ -83,18 +77,15 @@ def _new_file_mode() -> int:
 def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int | None = None) -> Path | None:
     """Write `data` to `path` all at once; with `keep_old`, keep the replaced file as a backup.
 
-    `mode` defaults to what a new file gets under the current umask. Returns the backup's path (or None). Raises `SymbackError` (one line) when it cannot write;
-    the old file is then untouched.
+    `mode` defaults to what a new file gets under the current umask. Returns the backup's path (or None).
+    Raises `SymbackError` (one line) when it cannot write; the old file is then untouched.
     """
     path = output_path(path)
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    with _locked(path):
-        try:
+    tmp = backup = None
+    try:
+        with _locked(path):
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        except OSError as exc:
-            raise SymbackError(f"cannot write {path}: {exc.strerror or exc}") from None
-        backup = None
-        try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(raw)
                 fh.flush()
@@ -103,8 +94,8 @@ def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int | No
             if keep_old and path.exists():
                 backup = _keep_copy(path)
             os.replace(tmp, path)
-        except OSError as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise SymbackError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise SymbackError(f"cannot write {path}: {exc.strerror or exc}") from None
     return backup

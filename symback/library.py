@@ -9,6 +9,7 @@ exactly like the built-in ones.
 from __future__ import annotations
 
 import difflib
+from collections import ChainMap
 
 import sympy as sp
 
@@ -19,6 +20,8 @@ from .textbuild import FUNCTIONS, read_expr
 Z = sp.Symbol("z", real=True)
 
 ACTIVATIONS: dict[str, sp.Lambda] = {}
+# the names a registered formula may call: the activations, then SymPy's functions
+_CALLABLE = ChainMap(ACTIVATIONS, FUNCTIONS)
 
 
 def as_lambda(name: str, expr) -> sp.Lambda:
@@ -26,36 +29,41 @@ def as_lambda(name: str, expr) -> sp.Lambda:
     if isinstance(expr, sp.Lambda):
         if len(expr.variables) != 1:
             raise SymbackError(f"activation {name!r}: a Lambda of one variable is needed, got {len(expr.variables)}")
-        var = Z
-        body = expr(Z)
-    else:
-        expr = read_expr(expr, f"activation {name!r}", functions={**FUNCTIONS, **ACTIVATIONS})
-        free = sorted(expr.free_symbols, key=lambda s: s.name)
-        if len(free) != 1:
-            names = ", ".join(s.name for s in free) or "none"
-            raise SymbackError(
-                f"activation {name!r}: must be a function of exactly one symbol, found {len(free)} ({names}); "
-                "write it in one symbol, e.g. z*tanh(z), or pass sympy.Lambda(z, ...)"
-            )
-        var, body = free[0], expr
-    return sp.Lambda(Z, body.xreplace({var: Z}))
+        return sp.Lambda(Z, expr(Z))
+    expr = read_expr(expr, f"activation {name!r}", functions=_CALLABLE)
+    free = sorted(expr.free_symbols, key=lambda s: s.name)
+    if len(free) != 1:
+        names = ", ".join(s.name for s in free) or "none"
+        raise SymbackError(f"activation {name!r}: must be a function of exactly one symbol, found {len(free)} "
+                           f"({names}); write it in one symbol, e.g. z*tanh(z), or pass sympy.Lambda(z, ...)")
+    return sp.Lambda(Z, expr.xreplace({free[0]: Z}))
+
+
+def _register(table: dict, what: str, name: str, make, expr):
+    """``table[name] = make(name, expr)`` for a name that is a Python identifier."""
+    if not name.isidentifier():
+        raise SymbackError(f"{what} name {name!r} must be a Python identifier")
+    table[name] = make(name, expr)
+    return table[name]
+
+
+def _lookup(table: dict, what: str, name_or_expr, make):
+    """``table[name]`` (an unknown name: the nearest known ones), or a user's formula wrapped by `make`."""
+    if not isinstance(name_or_expr, str):
+        return make("custom", name_or_expr)
+    if name_or_expr not in table:
+        raise SymbackError(f"unknown {what} {name_or_expr!r}{suggest(name_or_expr, table)}")
+    return table[name_or_expr]
 
 
 def register_activation(name: str, expr) -> sp.Lambda:
     """Make a user's elementwise function a named activation (usable by name everywhere)."""
-    if not name.isidentifier():
-        raise SymbackError(f"activation name {name!r} must be a Python identifier")
-    ACTIVATIONS[name] = as_lambda(name, expr)
-    return ACTIVATIONS[name]
+    return _register(ACTIVATIONS, "activation", name, as_lambda, expr)
 
 
 def activation(name_or_expr) -> sp.Lambda:
     """Look up a named activation, or wrap an expression / Lambda as one."""
-    if isinstance(name_or_expr, str):
-        if name_or_expr not in ACTIVATIONS:
-            raise SymbackError(f"unknown activation {name_or_expr!r}{suggest(name_or_expr, ACTIVATIONS)}")
-        return ACTIVATIONS[name_or_expr]
-    return as_lambda("custom", name_or_expr)
+    return _lookup(ACTIVATIONS, "activation", name_or_expr, as_lambda)
 
 
 def suggest(name: str, known) -> str:
@@ -102,10 +110,6 @@ class Loss:
     def __init__(self, name: str, expr: sp.Expr, kind: str):
         self.name, self.expr, self.kind = name, expr, kind
 
-    @property
-    def targets(self) -> str:
-        return "labels" if self.kind == "class" else "values"
-
     def __repr__(self) -> str:
         return f"Loss({self.name!r}, {self.expr}, {self.kind!r})"
 
@@ -116,7 +120,7 @@ LOSSES: dict[str, Loss] = {}
 def _as_loss(name: str, expr) -> Loss:
     if isinstance(expr, Loss):
         return expr
-    expr = read_expr(expr, f"loss {name!r}", functions={**FUNCTIONS, **ACTIVATIONS})
+    expr = read_expr(expr, f"loss {name!r}", functions=_CALLABLE)
     if expr.atoms(sp.Indexed):
         return Loss(name, expr, "class")
     by_name = {s.name: s for s in expr.free_symbols}
@@ -134,19 +138,12 @@ def _as_loss(name: str, expr) -> Loss:
 
 def register_loss(name: str, expr) -> Loss:
     """Make a user's per-sample loss a named one: an expression in f and y, summed over components."""
-    if not name.isidentifier():
-        raise SymbackError(f"loss name {name!r} must be a Python identifier")
-    LOSSES[name] = _as_loss(name, expr)
-    return LOSSES[name]
+    return _register(LOSSES, "loss", name, _as_loss, expr)
 
 
 def loss(name_or_expr) -> Loss:
     """Look up a named loss, or wrap a user's expression in f and y as one."""
-    if isinstance(name_or_expr, str):
-        if name_or_expr not in LOSSES:
-            raise SymbackError(f"unknown loss {name_or_expr!r}{suggest(name_or_expr, LOSSES)}")
-        return LOSSES[name_or_expr]
-    return _as_loss("custom", name_or_expr)
+    return _lookup(LOSSES, "loss", name_or_expr, _as_loss)
 
 
 _sigma = 1 / (1 + sp.exp(-F))

@@ -40,11 +40,8 @@ class Indicator(sp.Function):
 
     @classmethod
     def eval(cls, cond):
-        if cond is sp.true:
-            return sp.Integer(1)
-        if cond is sp.false:
-            return sp.Integer(0)
-        return None
+        if cond is sp.true or cond is sp.false:
+            return sp.Integer(1 if cond is sp.true else 0)
 
     def fdiff(self, argindex=1):
         return sp.Integer(0)

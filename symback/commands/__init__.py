@@ -1,1 +1,52 @@
-"""Subcommands of the symback CLI, one module each; each registers itself with `cli.command`."""
+"""Subcommands of the symback CLI, one module each; each registers its commands with `command`.
+
+A command is its help line, its arguments (`arg`, the options several commands
+share are defined once here) and a ``run(args)`` returning the exit code (None
+for 0). `cli` builds the parser from `COMMANDS` and runs them on its one error path.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..notation import NOTATIONS
+
+#: name -> (help, arguments, run), in the order the modules register them (--help lists them so)
+COMMANDS: dict[str, tuple] = {}
+
+
+def arg(*flags, **options) -> tuple:
+    """The arguments of one ``ArgumentParser.add_argument`` call."""
+    return flags, options
+
+
+def command(name: str, help: str, *arguments: tuple):
+    """Register the decorated ``run(args)`` as subcommand `name`, taking `arguments` (each an `arg`)."""
+
+    def register(run):
+        COMMANDS[name] = (help, arguments, run)
+        return run
+
+    return register
+
+
+def emit(args, data: dict, text: str) -> None:
+    """`data` as JSON with ``--json``, else `text` ending in one newline."""
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+EXPR_OR_SPEC = arg("expr", metavar="EXPR|SPEC", help=(
+    'a SymPy expression, e.g. "(x + y)*z", or named steps "q = x + y; f = q*z"; '
+    "or a SPEC, path/to/file.py[:name], declaring a network or DAG"))
+AT_HELP = "a point, e.g. x=-2,y=5,z=-4 (for a SPEC: seed=N, a random sample drawn from seed N)"
+WRT = arg("--wrt", help="variables to differentiate by, comma-separated (default: all)")
+FORMAT = arg("--format", choices=("text", "markdown", "latex"), default="text")
+NOTATION = arg("--notation", choices=sorted(NOTATIONS), default="udl", help="the course's symbols (default: udl)")
+# draw and explain: a network SPEC's options (an expression takes neither)
+SPEC_NOTATION = arg("--notation", choices=sorted(NOTATIONS),
+                    help="a SPEC's symbols, as a course writes them (default: udl)")
+SPEC_SEED = arg("--seed", type=int, metavar="N", help="a SPEC at a random sample drawn from seed N (= --at seed=N)")

@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
 from ..check import randomdata
-from ..check.fd import DEFAULT_TOLERANCE, gradcheck, positive, whole
-from ..cli import command, emit
+from ..check.fd import DEFAULT_TOLERANCE, gradcheck, positive
 from ..declare.spec import load_spec
+from . import arg, command, emit
 
 
-@command("gradcheck", "the generated kernels' gradients against float64 central differences")
-def _gradcheck_command(p: argparse.ArgumentParser):
-    p.add_argument("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name")
-    p.add_argument("--seed", type=int, default=0, help="seed of the parameters and the random batch")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
-                   help=f"largest relative error that passes, a positive finite number (default {DEFAULT_TOLERANCE:g})")
-
-    def run(args) -> int:
-        seed, tolerance = whole(args.seed, "--seed"), positive(args.tolerance, "--tolerance")
-        derivation = load_spec(args.spec).derive()
-        with tempfile.TemporaryDirectory(prefix="symback-gradcheck-") as tmp:
-            module = derivation.compile(Path(tmp) / "kernel.py")
-            params = module.init_params(seed=seed)
-            X, Y = _batch(module, derivation, seed)
-            report = gradcheck(module, params, X, Y, seed=seed, tolerance=tolerance)
-        emit(args, {"spec": args.spec, **report.to_dict()}, str(report))
-        return report.exit_code
-
-    return run
+@command("gradcheck", "the generated kernels' gradients against float64 central differences",
+         arg("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name"),
+         arg("--seed", type=int, default=0, help="seed of the parameters and the random batch"),
+         arg("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="largest relative error that passes, "
+             f"a positive finite number (default {DEFAULT_TOLERANCE:g})"))
+def _gradcheck(args) -> int:
+    tolerance = positive(args.tolerance, "--tolerance")  # --seed is checked by the cli, for every command
+    derivation = load_spec(args.spec).derive()
+    with tempfile.TemporaryDirectory(prefix="symback-gradcheck-") as tmp:
+        module = derivation.compile(Path(tmp) / "kernel.py")
+        params = module.init_params(seed=args.seed)
+        X, Y = _batch(module, derivation, args.seed)
+        report = gradcheck(module, params, X, Y, seed=args.seed, tolerance=tolerance)
+    emit(args, {"spec": args.spec, **report.to_dict()}, str(report))
+    return report.exit_code
 
 
 def _batch(module, derivation, seed: int):

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ..cli import command
+from ..declare.spec import load_spec
+from ..notation import LAYOUTS
+from ..render.network import render_derivation
+from . import NOTATION, arg, command
 
 
-@command("derive", "a network's forward pass, backward recursion, gradients and SGD update, in a course's notation")
-def _derive_command(p: argparse.ArgumentParser):
-    from ..notation import LAYOUTS, NOTATIONS
-
-    p.add_argument("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name, declaring a sb.Network")
-    p.add_argument("--notation", choices=sorted(NOTATIONS), default="udl", help="the course's symbols (default: udl)")
-    p.add_argument("--format", choices=("text", "latex", "markdown", "json"), default="text")
-    p.add_argument("--layout", choices=LAYOUTS, help="override the notation's layout convention")
-    p.add_argument(
-        "--steps", action="store_true", help="add the unsimplified chain rule, one local derivative per step"
-    )
-    p.add_argument("--batch", action="store_true", help="the minibatch form (one column per sample)")
-
-    def run(args) -> int:
-        from ..render.network import render_derivation
-        from ..declare.spec import load_spec
-
-        d = load_spec(args.spec).derive()
-        fmt = "json" if args.json else args.format
-        sys.stdout.write(render_derivation(d, fmt, args.notation, args.layout, args.steps, args.batch))
-        return 0
-
-    return run
+@command("derive", "a network's forward pass, backward recursion, gradients and SGD update, in a course's notation",
+         arg("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name, declaring a sb.Network"),
+         NOTATION, arg("--format", choices=("text", "latex", "markdown", "json"), default="text"),
+         arg("--layout", choices=LAYOUTS, help="override the notation's layout convention"),
+         arg("--steps", action="store_true", help="add the unsimplified chain rule, one local derivative per step"),
+         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"))
+def _derive(args) -> None:
+    d = load_spec(args.spec).derive()
+    fmt = "json" if args.json else args.format
+    sys.stdout.write(render_derivation(d, fmt, args.notation, args.layout, args.steps, args.batch))
