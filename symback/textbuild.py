@@ -21,7 +21,7 @@ import sympy as sp
 
 from .errors import SymbackError
 from .nonsmooth import Indicator
-from .textparse import MAX_DIGITS, MAX_EXPONENT, MAX_FLOAT_EXPONENT, Node, ParseError, abbreviate, parse_tree
+from .textparse import FLAT, MAX_DIGITS, MAX_EXPONENT, MAX_FLOAT_EXPONENT, Node, ParseError, abbreviate, parse_tree
 
 #: Factors of one product evaluated at once: SymPy's Mul costs more than linear in them (500 take
 #: 0.6 s, 4,000 take 80 s), and a product is not reassociated, as a sum is, because a number times a
@@ -77,21 +77,17 @@ class _Built:
 
 def _number(node: Node) -> _Built:
     text = node.text
-    if "." in text or "e" in text or "E" in text:
-        mantissa = text.lower().split("e")[0].replace(".", "").lstrip("0")
-        if len(mantissa) > MAX_DIGITS:
-            raise ParseError(f"the number {abbreviate(text, 30)} has {len(mantissa):,} digits "
-                             f"(limit {MAX_DIGITS:,})", node.col)
-        f = float(text)
-        if math.isinf(f) or (f == 0 and mantissa):
-            raise ParseError(f"the number {abbreviate(text, 30)} is out of range "
-                             f"(limit 1e-{MAX_FLOAT_EXPONENT} to 1e{MAX_FLOAT_EXPONENT})", node.col)
-        return _Built(sp.Float(text), digits=1, floats=True)
-    digits = len(text.lstrip("0")) or 1
-    if digits > MAX_DIGITS:
-        raise ParseError(f"the number {abbreviate(text, 30)} has {digits:,} digits (limit {MAX_DIGITS:,})",
+    mantissa = text.lower().split("e")[0].replace(".", "").lstrip("0")  # the significant digits
+    if len(mantissa) > MAX_DIGITS:
+        raise ParseError(f"the number {abbreviate(text, 30)} has {len(mantissa):,} digits (limit {MAX_DIGITS:,})",
                          node.col)
-    return _Built(sp.Integer(int(text)), digits=digits, exact_int=True)
+    if not any(c in text for c in ".eE"):
+        return _Built(sp.Integer(int(text)), digits=len(mantissa) or 1, exact_int=True)
+    f = float(text)
+    if math.isinf(f) or (f == 0 and mantissa):
+        raise ParseError(f"the number {abbreviate(text, 30)} is out of range "
+                         f"(limit 1e-{MAX_FLOAT_EXPONENT} to 1e{MAX_FLOAT_EXPONENT})", node.col)
+    return _Built(sp.Float(text), digits=1, floats=True)
 
 
 def _magnitude(value) -> float:
@@ -196,7 +192,7 @@ class Builder:
                                  "name partial products as steps)", node.col)
             return _Built(_PYTHON_OPS[op](self.value(left), self.value(right)), digits=digits, exact_int=exact_int,
                           factors=factors)
-        kind = "Add" if op in ("+", "-") else "Mul"
+        kind = FLAT[op]
         flat = self._flat(left, kind)
         if op in ("+", "*"):
             flat.extend(self._flat(right, kind))

@@ -61,7 +61,7 @@ COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 BINARY = {**dict.fromkeys(COMPARISONS, 1), "+": 2, "-": 2, "*": 3, "/": 3, "//": 3, "%": 3, "**": 5, "^": 5}
 _UNARY_PREC = 4  # -x**2 is -(x**2), -x*y is (-x)*y, as in Python
 # operators SymPy builds as one flat Add/Mul (as parse_expr does): a chain of them is one tree level
-_FLAT = {"+": "Add", "-": "Add", "*": "Mul", "/": "Mul"}
+FLAT = {"+": "Add", "-": "Add", "*": "Mul", "/": "Mul"}
 
 
 def abbreviate(text: str, limit: int = 50) -> str:
@@ -172,7 +172,7 @@ def _hint(tok: Token, prev: Token | None) -> str:
 
 
 def _child_depth(child: Node, kind: str | None) -> int:
-    same = kind is not None and child.kind == "bin" and _FLAT.get(child.text) == kind
+    same = kind is not None and child.kind == "bin" and FLAT.get(child.text) == kind
     return child.depth if same else child.depth + 1
 
 
@@ -215,7 +215,7 @@ class _Parser:
             raise ParseError("chained comparisons (a < b < c) are not supported", col)
         _no_tuple(left)
         _no_tuple(right)
-        kind = _FLAT.get(op)
+        kind = FLAT.get(op)
         depth = max(_child_depth(left, kind), right.depth + 2 if op in ("-", "/") else _child_depth(right, kind))
         self._push(Node("cmp" if op in COMPARISONS else "bin", op, col, [left, right], depth), col)
 
@@ -296,13 +296,11 @@ class _Parser:
         for k, tok in enumerate(self.tokens):
             if tok.error is not None:
                 raise tok.error
-            if tok.kind == "end":
+            if tok.kind == "end" and not expect_operand:
                 break
+            # at the end, a missing value is refused by _operand: "expected a number ... but found the end"
             expect_operand = self._operand(k, tok, prev) if expect_operand else self._operator(tok, prev)
             prev = tok
-        end = self.tokens[-1]
-        if expect_operand:
-            raise ParseError(f"expected a number, a name or '(' but found the end{_hint(end, prev)}", end.col)
         while self.ops:
             entry = self.ops.pop()
             if entry[0] == "group":

@@ -48,9 +48,8 @@ def _explain(args) -> None:
          NOTATION, arg("-o", "--output", metavar="FILE", help="plot across depth: FILE.png or FILE.svg"))
 def _norms(args) -> None:
     inits = [i.strip() for i in args.init.split(",") if i.strip()]
-    for i in inits:
-        if i not in INITS:
-            raise SymbackError(f"--init: unknown initialisation {i!r}; choose from {', '.join(INITS)}")
+    if unknown := [i for i in inits if i not in INITS]:
+        raise SymbackError(f"--init: unknown initialisation {unknown[0]!r}; choose from {', '.join(INITS)}")
     try:
         scales = [float(x) for x in args.scale.split(",") if x.strip()]
     except ValueError:
