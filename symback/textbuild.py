@@ -210,10 +210,8 @@ class Builder:
                 raise ParseError(f"the exponent is about {size:.3g} (limit {MAX_EXPONENT:,} in absolute value)",
                                  node.col)
             if left.digits is not None:
-                if base.is_Rational and base.p != 0:  # log10 of the larger of numerator and denominator
-                    size_base = max(math.log10(abs(base.p)), math.log10(base.q))
-                else:
-                    size_base = max(left.digits, 1)
+                rational = base.is_Rational and base.p != 0  # log10 of the larger of numerator and denominator
+                size_base = max(math.log10(abs(base.p)), math.log10(base.q)) if rational else max(left.digits, 1)
                 digits = math.ceil(size * size_base) + 1
                 _check_digits(digits, node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
@@ -256,12 +254,10 @@ def read_expr(value, where: str = "expression", evaluate: bool = True, functions
     if isinstance(value, str):
         if not value.strip():
             raise SymbackError(f"{where} is empty")
-
-        def unknown_in_where(name: str) -> SymbackError:
-            return SymbackError(f"unknown function {name[:40]!r} in {where} {abbreviate(value)}")
-
+        unknown = unknown or (lambda name: SymbackError(
+            f"unknown function {name[:40]!r} in {where} {abbreviate(value)}"))
         try:
-            out = to_sympy(value, evaluate, functions, unknown or unknown_in_where)
+            out = to_sympy(value, evaluate, functions, unknown)
         except ParseError as exc:
             raise SymbackError(f"could not parse {where} {abbreviate(value)}: {exc.detail}") from None
         if not isinstance(out, sp.Expr):

@@ -101,19 +101,15 @@ class Node:
 
 def _number_error(text: str, m: re.Match) -> ParseError | None:
     """A number glued to a letter, '_' or '.' (2x, 1_000, 0x1f, 1j, 1.2.3) -> the error to give."""
-    end, nxt = m.end(), text[m.end():m.end() + 1]
-    if nxt == ".":
-        return ParseError(f"unexpected '.' after the number {m.group(0)!r}", end + 1)
-    if not (nxt.isalnum() or nxt == "_"):
+    num, nxt = m.group(0), text[m.end():m.end() + 1]
+    if not (nxt.isalnum() or nxt in ("_", ".")):  # also at the end of the text (nxt == "")
         return None
-    if nxt == "_":
-        return ParseError("write numbers without '_'", end + 1)
-    if nxt in "jJ":
-        return ParseError("complex numbers are not supported", end + 1)
-    if m.group(0) == "0" and nxt in "xXoObB":
+    if num == "0" and nxt in "xXoObB":
         return ParseError("only decimal numbers are allowed", m.start() + 1)
-    return ParseError(f"write {m.group(0)}*{nxt}: a number must be followed by an operator "
-                      "(implicit multiplication is not supported)", end + 1)
+    what = {".": f"unexpected '.' after the number {num!r}", "_": "write numbers without '_'",
+            **dict.fromkeys("jJ", "complex numbers are not supported")}
+    return ParseError(what.get(nxt, f"write {num}*{nxt}: a number must be followed by an operator "
+                                    "(implicit multiplication is not supported)"), m.end() + 1)
 
 
 def _char_error(ch: str, col: int, prev: Token | None) -> ParseError:
