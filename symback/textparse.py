@@ -36,7 +36,8 @@ _TOKEN = re.compile(r"""
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d]\w*)
   | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/^%<>(),])
-""", re.VERBOSE)
+  | (?P<bad>.)
+""", re.VERBOSE | re.DOTALL)
 
 _UNEXPECTED = {
     **dict.fromkeys("'\"", "strings are not allowed"), ".": "attribute access ('.') is not allowed",
@@ -138,21 +139,16 @@ def tokenize(text: str, strict: bool = True) -> list[Token]:
     """
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the text has {len(text):,} characters (limit {MAX_LENGTH:,})")
-    tokens, i = [], 0
-    while i < len(text):
-        m = _TOKEN.match(text, i)
-        if m is None and not strict:
-            i += 1
-            continue
-        if m is None:
-            prev = tokens[-1] if tokens else None
-            return [*tokens, Token("error", text[i], i + 1, _char_error(text[i], i + 1, prev))]
-        if m.lastgroup != "ws":
-            tokens.append(Token(m.lastgroup, m.group(0), i + 1))
-        err = _number_error(text, m) if strict and m.lastgroup == "num" else None
+    tokens: list[Token] = []
+    for m in _TOKEN.finditer(text):
+        kind, ch, col = m.lastgroup, m.group(0), m.start() + 1
+        if kind == "bad" and strict:
+            return [*tokens, Token("error", ch, col, _char_error(ch, col, tokens[-1] if tokens else None))]
+        if kind not in ("ws", "bad"):
+            tokens.append(Token(kind, ch, col))
+        err = _number_error(text, m) if strict and kind == "num" else None
         if err is not None:
             return [*tokens, Token("error", text[m.end()], m.end() + 1, err)]
-        i = m.end()
     return [*tokens, Token("end", "", len(text) + 1)]
 
 
