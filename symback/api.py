@@ -46,8 +46,7 @@ def network_seed(at=None, seed=None) -> int | None:
     if isinstance(at, str):
         at = dict(_seed_item(p.strip()) for p in at.split(",") if p.strip())
     at = {} if at is None else {"seed": at} if isinstance(at, int) else at
-    unknown = [k for k in at if k != "seed"]
-    if unknown:
+    if unknown := [k for k in at if k != "seed"]:
         raise SymbackError(f"--at: {unknown[0]!r} is not known for a network; give seed=N "
                            "(the network is shown at a random sample drawn from that seed)")
     if "seed" in at:
