@@ -271,14 +271,10 @@ class _Parser:
             self._close(tok)
             _, _, fn, start, commas = self.ops.pop()
             self.groups -= 1
-            args = self.values[start:]
-            del self.values[start:]
+            args, self.values[start:] = self.values[start:], []
             depth = max(a.depth for a in args) + 1
-            if fn is not None:
-                node = Node("call", fn.text, fn.col, args, depth)
-            else:
-                node = Node("tuple", "", tok.col, args, depth) if commas else args[0]
-            self._push(node, tok.col)
+            node = Node("call", fn.text, fn.col, args, depth) if fn else Node("tuple", "", tok.col, args, depth)
+            self._push(node if fn or commas else args[0], tok.col)  # plain parentheses leave their value
             return False
         what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
         raise ParseError(f"expected an operator but found {what}{_hint(tok, prev)}", tok.col)
