@@ -238,8 +238,7 @@ def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
         if name not in functions:
             raise unknown(name)
 
-    tree = parse_tree(text, is_function)
-    return Builder(evaluate, functions.__getitem__).build(tree)
+    return Builder(evaluate, functions.__getitem__).build(parse_tree(text, is_function))
 
 
 def read_expr(value, where: str = "expression", evaluate: bool = True, functions: Mapping[str, object] = FUNCTIONS,
