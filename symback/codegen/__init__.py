@@ -7,9 +7,9 @@ contract of DESIGN.md (``PARAMS``, ``init_params``, ``forward``,
 Modules, one job each: `naming` (every emitted name), `printer` (SymPy ->
 Numba expressions, stabilizing rewrites), `plan` (IR -> steps), `storage`
 (buffer liveness and reuse), `body` (elementwise loop bodies), `base` (what
-every layout shares), `sample`, `small`, `blas` (one loop layout each, listed
-in `emit`), `runtime` (the Python side, copied into every module), `module`
-(assembly), `write` (atomic write, hand-edit guard).
+every layout shares), `sample`, `small`, `blas` (one loop layout each),
+`runtime` (the Python side, copied into every module), `module` (assembly,
+the layout table), `write` (atomic write, hand-edit guard).
 """
 
 from __future__ import annotations

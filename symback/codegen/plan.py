@@ -128,7 +128,7 @@ class Plan:
     grad_of: dict[str, str]  # accumulating node -> parameter
     grads: dict[str, str]  # parameter -> its gradient's node (dl_dW1)
     masks: dict[str, tuple[str, str]]  # adjoint node -> (f, h): its mask I[f > 0] is tested as h > 0
-    init: dict[str, tuple[str, str]]  # parameter -> (scheme, followed by)
+    init: dict[str, str]  # parameter -> its initialisation scheme: he, glorot or zeros
     max_product: int  # the largest matrix (rows x cols) of a product
     declared: Declared
 
