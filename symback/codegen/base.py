@@ -110,7 +110,7 @@ class Layout:
         self.used: dict[str, None] = {}  # every quantity the body names, in order of first use
         names = [n for n, _, _ in plan.inputs] + list(plan.params) + list(plan.sizes) + list(plan.grads.values())
         self.ids = naming.quantities(dict.fromkeys(names))
-        self.ids[OUTPUT] = naming.output()
+        self.ids[OUTPUT] = "out"
         self.single_input = len(plan.inputs) == 1 and plan.inputs[0][1] == 0
 
     # -- names -------------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ class Layout:
     def label(self) -> str:
         return "Y[s]"
 
-    def names(self, body: Body, idx: str = naming.COMPONENT, head_code: str | None = None) -> dict:
+    def names(self, body: Body, idx: str = "i", head_code: str | None = None) -> dict:
         """Source text for each symbol a loop body reads."""
         names = {I: idx}
         for t, _ in body.temps:
@@ -196,11 +196,13 @@ class Layout:
             self.RULES[type(step)](self, step)
         self.finish()
         head = Code(0)
-        head(f"@njit({naming.JIT_OPTIONS}{naming.NO_REFCOUNT if not self.refcounts else ''})")
+        # _nrt=False (no reference counting) where a layout allocates nothing: its named views of P and ws live
+        # only during the call, and counting references tripled a tiny network's step; np.dot needs it (blas)
+        head(f"@njit(cache=True, fastmath=_FASTMATH{'' if self.refcounts else ', _nrt=False'})")
         head(f"def {naming.kernel(self.name)}({', '.join(naming.KERNEL_ARGS)}):")
         head.depth = 1
         head(f'"""{self.doc}"""')
-        head(f"{naming.CHECK}(P, X, Y, lr, mode)")
+        head("_check_batch(P, X, Y, lr, mode)")
         head("B = X.shape[0]")
         self.blocks(head)
         self.bindings(head)
@@ -256,8 +258,8 @@ class Layout:
             if direct:
                 outs.append((m, to_numba(e, names)))
             else:
-                c(f"{naming.out(k)} = {to_numba(e, names)}")
-                outs.append((m, naming.out(k)))
+                c(f"o{k} = {to_numba(e, names)}")
+                outs.append((m, f"o{k}"))
         for m, value in sorted(outs, key=lambda o: o[0].mode != "loss"):  # the write to memory last
             if m.mode == "loss":
                 c(f"loss += {value}")

@@ -71,7 +71,7 @@ class BlasLayout(Layout):
         if not self.copies_inputs and name == self.plan.inputs[0][0]:
             return "X"
         s = self.st.of(self.plan, name)
-        return f"{naming.block(self.st.size[s])}[{self.index[s]}]"
+        return f"V{self.st.size[s]}[{self.index[s]}]"
 
     def read(self, name: str, idx: str) -> str:
         if name == "y":
@@ -83,7 +83,7 @@ class BlasLayout(Layout):
     def blocks(self, c) -> None:
         p = self.plan
         for n in self.widths:
-            c(f"{naming.block(n)} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
+            c(f"V{n} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
               f".reshape(({self.count[n]}, B, {n}))")
         if self.scratch:
             o = f"{p.n_params + self.gscratch} + {sum(w * self.count[w] for w in self.widths)} * B"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..ir import sym
-from . import naming
 from .plan import Member, Plan
 from .printer import stabilize
 
@@ -36,7 +35,7 @@ class Body:
         rows = [k for k, m in enumerate(members) if m.mode == "lossrow"]
         self.row_exprs = [(members[k], exprs[k]) for k in rows]
         elem = [k for k, m in enumerate(members) if m.mode not in ("lossrow", "temp")]  # temps: inlined above
-        repl, reduced = sp.cse([exprs[k] for k in elem], symbols=_names(naming.temp), order="canonical") \
+        repl, reduced = sp.cse([exprs[k] for k in elem], symbols=sp.numbered_symbols("t"), order="canonical") \
             if elem else ([], [])
         self.temps = repl
         self.outputs = [(members[k], e) for k, e in zip(elem, reduced)]
@@ -52,8 +51,8 @@ class Body:
             red = next((r for r in self.reductions if (r.kind, r.body, r.lo, r.hi) == key), None)
             if red is None:  # each reduction once per sample, however many outputs use it
                 k = len(self.reductions)
-                red = Red(key[0], sp.Symbol(naming.reduction(k)), body, picks[0].base.name if lse else None, j, lo, hi,
-                          sp.Symbol(naming.maximum(k)) if lse else None)
+                red = Red(key[0], sp.Symbol(f"red{k}"), body, picks[0].base.name if lse else None, j, lo, hi,
+                          sp.Symbol(f"mx{k}") if lse else None)
                 self.reductions.append(red)
             if lse:
                 v, mx, local = red.vec, red.mx, red.local
@@ -66,7 +65,7 @@ class Body:
         for x in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key):
             pick = next((p for p in self.picks if (p[1], p[2]) == (x.base.name, x.indices[0])), None)
             if pick is None:
-                pick = (sp.Symbol(naming.pick(len(self.picks))), x.base.name, x.indices[0])
+                pick = (sp.Symbol(f"pk{len(self.picks)}"), x.base.name, x.indices[0])
                 self.picks.append(pick)
             e = e.xreplace({x: pick[0]})
         return e
@@ -89,9 +88,3 @@ class Red:
     hi: int
     mx: sp.Symbol | None
 
-
-def _names(make):
-    k = 0
-    while True:
-        yield sp.Symbol(make(k))
-        k += 1

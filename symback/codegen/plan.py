@@ -20,13 +20,13 @@ facts read from the declaration and the initialisation schemes are in `facts`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from ..errors import SymbackError
 from ..ir import Node, sym
-from ..nonsmooth import Indicator
 from ..ops import I
 from .facts import Declared, declared, init_schemes
 from .rewrite import prepare
@@ -110,7 +110,6 @@ class Return:
 
 @dataclass
 class Plan:
-    name: str
     params: list[str]
     shapes: dict[str, tuple]
     offsets: dict[str, int]
@@ -155,11 +154,8 @@ def _split(term) -> tuple[float, list]:
 def linear_terms(node: Node, graph) -> list[Term]:
     """The terms of a linear node's matrix expression, or a one-line error naming the node."""
 
-    def vec(m):
-        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 1
-
-    def mat(m):
-        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 2
+    def rank(m) -> int | None:
+        return len(graph[m.name].shape) if isinstance(m, sp.MatrixSymbol) and m.name in graph else None
 
     out = []
     parts = node.expr.args if isinstance(node.expr, sp.MatAdd) else (node.expr,)
@@ -168,16 +164,16 @@ def linear_terms(node: Node, graph) -> list[Term]:
         if not coef.is_number:
             fail(f"node {node.name}: symbolic coefficient {coef} in {node.expr}")
         c = float(coef)
-        if len(f) == 1 and vec(f[0]):
+        if len(f) == 1 and rank(f[0]) == 1:
             out.append(Term("vec", c, f[0].name))
-        elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and vec(f[0].parent):
+        elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and rank(f[0].parent) == 1:
             r0 = f[0].rowslice[0]
             out.append(Term("slice", c, f[0].parent.name, lo=int(r0)))
-        elif len(f) == 2 and mat(f[0]) and vec(f[1]):
+        elif len(f) == 2 and rank(f[0]) == 2 and rank(f[1]) == 1:
             out.append(Term("matvec", c, f[0].name, f[1].name))
-        elif len(f) == 2 and isinstance(f[0], sp.Transpose) and mat(f[0].arg) and vec(f[1]):
+        elif len(f) == 2 and isinstance(f[0], sp.Transpose) and rank(f[0].arg) == 2 and rank(f[1]) == 1:
             out.append(Term("matvec", c, f[0].arg.name, f[1].name, trans=True))
-        elif len(f) == 2 and vec(f[0]) and isinstance(f[1], sp.Transpose) and vec(f[1].arg):
+        elif len(f) == 2 and rank(f[0]) == 1 and isinstance(f[1], sp.Transpose) and rank(f[1].arg) == 1:
             out.append(Term("outer", c, f[0].name, f[1].arg.name))
         else:
             fail(f"node {node.name}: cannot compile the linear term {part} (expected W h, W^T h, g h^T or a vector)")
@@ -206,7 +202,7 @@ def _separable(expr: sp.Expr, pred: str):
 
 # -- the plan -------------------------------------------------------------------------------------
 
-def build(d, name: str = "network") -> Plan:
+def build(d) -> Plan:
     g = d.graph
     exprs, alias, masks = prepare(d)
     facts = declared(d)
@@ -220,7 +216,7 @@ def build(d, name: str = "network") -> Plan:
     offsets, o = {}, 0
     for p in params:
         offsets[p] = o
-        o += _size(shapes[p])
+        o += math.prod(shapes[p])
     inputs, col = [], 0
     for n in g.leaves("input"):
         if len(n.shape) != 1:
@@ -254,22 +250,15 @@ def build(d, name: str = "network") -> Plan:
 
     steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels)
     _mark_stored(steps, pred, alias)
-    products = [_size(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
+    products = [math.prod(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
                 if t.a in shapes]
     products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
     return Plan(
-        name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
+        params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
         labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
     )
-
-
-def _size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
 
 
 def _terms(step):
@@ -363,7 +352,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
                 member = Member(n.name, expr, "store")
             reads = uses(member.expr)
             reduced = _reduced(member.expr)
-            fits = group is not None and (size is None or _group_size(group) in (None, size)) \
+            fits = group is not None and (size is None or group.size in (None, size)) \
                 and not (reduced & members_of) and member.mode != "lossrow" \
                 and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
             if member.mode == "lossrow" and isinstance(group, Group) and not (reduced & members_of) \
@@ -377,15 +366,10 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
                 group.size = size
             group.members.append(member)
             members_of.add(n.name)
-            del reads
         if n.name == pred:
             close()
             steps.append(Return(pred))
     return steps
-
-
-def _group_size(group) -> int | None:
-    return group.size
 
 
 def _reduced(expr) -> set[str]:
@@ -461,21 +445,3 @@ def step_writes(st) -> list[str]:
     if isinstance(st, Slice):
         return [] if st.grad else [st.node]
     return []
-
-
-__all__ = [
-    "Affine",
-    "Back",
-    "BackItem",
-    "Concat",
-    "Group",
-    "Indicator",
-    "Member",
-    "Plan",
-    "Return",
-    "Slice",
-    "Term",
-    "build",
-    "step_reads",
-    "step_writes",
-]

@@ -87,7 +87,7 @@ class SmallLayout(Layout):
             for m, _ in body.outputs:
                 if m.mode == "store":
                     c(f"{naming.row(self.q(m.name))} = {self.row(m.name, 'i')}")
-            sums = {m.name: naming.acc(k + 1) for k, m in enumerate(grads)}
+            sums = {m.name: f"acc{k + 1}" for k, m in enumerate(grads)}
             for m in grads:
                 c(f"{sums[m.name]} = 0.0")
 
@@ -123,11 +123,11 @@ class SmallLayout(Layout):
             inits = []
             for k, t in enumerate(t for t in st.terms if t.kind == "vec"):
                 if t.a in p.offsets:
-                    c(f"{naming.bias(k)} = {coef(t.coef)}{self.q(t.a)}[i]")
-                    inits.append(naming.bias(k))
+                    c(f"bias{k} = {coef(t.coef)}{self.q(t.a)}[i]")
+                    inits.append(f"bias{k}")
                 else:
-                    c(f"{naming.operand(k)} = {self.row(t.a, 'i')}")
-                    inits.append(f"{coef(t.coef)}{naming.operand(k)}[s]")
+                    c(f"vec{k} = {self.row(t.a, 'i')}")
+                    inits.append(f"{coef(t.coef)}vec{k}[s]")
             with c.block("for s in range(B):"):
                 c(f"z[s] = {' + '.join(inits) or '0.0'}")
             for t in st.terms:
