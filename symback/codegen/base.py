@@ -11,27 +11,30 @@ holds the gradient ``G`` (same layout as ``P``) and then the stored values.
 Sizes are literals, so LLVM sees every trip count; a loop of one trip is
 written as straight-line code with its index folded (`Code.block`).
 A layout subclass says where a stored value lives (`bind`, `read`) and how
-each step kind loops (its ``RULES``).
+each step kind loops (a method per step class, named in ``STEPS``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import contextmanager
-from typing import ClassVar
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import sym
 from ..ops import I
 from . import naming
 from .body import Body
-from .plan import Plan
-from .printer import stabilize, to_numba
+from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
+from .printer import to_numba
 from .storage import Storage, allocate
 
 #: the key of the forward pass's output rows among the quantities (a space: never an IR name)
 OUTPUT = " output"
+#: the layout method that emits each kind of step
+STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -85,13 +88,6 @@ def coef(c: float) -> str:
     return "" if c == 1.0 else f"{c!r}*"
 
 
-def size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
-
-
 class Layout:
     """Shared machinery; subclasses say where each stored value lives and how each step loops."""
 
@@ -99,7 +95,6 @@ class Layout:
     doc = ""
     copies_inputs = False
     refcounts = False  # does the kernel need Numba's reference counting (np.dot returns its out array)
-    RULES: ClassVar[dict] = {}
 
     def __init__(self, plan: Plan, comments: dict[str, str]):
         self.plan = plan
@@ -123,18 +118,9 @@ class Layout:
         """Entry (i, j) of a matvec term's matrix as the product uses it: W[i, j], or W[j, i] for W^T."""
         return f"{self.q(t.a)}[{j}, {i}]" if t.trans else f"{self.q(t.a)}[{i}, {j}]"
 
-    def grad_at(self, param: str, idx: str) -> str:
-        """Component `idx` of a vector parameter's gradient."""
-        return f"{self.q(self.plan.grads[param])}[{idx}]"
-
-    def grad2(self, param: str, i: str, j: str) -> str:
-        return f"{self.q(self.plan.grads[param])}[{i}, {j}]"
-
-    def input_col(self, name: str):
-        return next((c for n, c, _ in self.plan.inputs if n == name), None)
-
-    def label(self) -> str:
-        return "Y[s]"
+    def grad_at(self, param: str, *idx: str) -> str:
+        """Entry `idx` of a parameter's gradient."""
+        return f"{self.q(self.plan.grads[param])}[{', '.join(idx)}]"
 
     def names(self, body: Body, idx: str = "i", head_code: str | None = None) -> dict:
         """Source text for each symbol a loop body reads."""
@@ -155,18 +141,10 @@ class Layout:
                 if body.head is not None and s.name == body.head:
                     names[s] = head_code
                 elif s.name == "y" and self.plan.labels:
-                    names[s] = self.label()
+                    names[s] = "Y[s]"
                 else:
                     names[s] = self.read(s.name, idx)
         return names
-
-    def read(self, name: str, idx: str) -> str:
-        """Source reading entry `idx` of stored quantity `name`; each layout defines where it lives."""
-        raise TypeError(f"{type(self).__name__} must define read(): where {name} is stored in this layout")
-
-    def bind(self, name: str) -> str:
-        """Right-hand side binding a stored value's view (per layout)."""
-        raise TypeError(f"{type(self).__name__} must define bind(): where {name} is stored in this layout")
 
     def comment(self, *names: str) -> None:
         """The equation of each node, as `symback derive` prints it, headed by the name the code uses."""
@@ -193,7 +171,7 @@ class Layout:
         body.depth = 1
         self.prologue()
         for step in p.steps:
-            self.RULES[type(step)](self, step)
+            getattr(self, STEPS[type(step)])(step)
         self.finish()
         head = Code(0)
         # _nrt=False (no reference counting) where a layout allocates nothing: its named views of P and ws live
@@ -215,7 +193,7 @@ class Layout:
         for q in p.params:  # each parameter beside its gradient (the same layout), in the order of the buffer
             o, shape = p.offsets[q], p.shapes[q]
             reshape = f".reshape({shape})" if len(shape) == 2 else ""
-            pair = [(self.ids[k], f"{buf}[{o}:{o + size(shape)}]{reshape}")
+            pair = [(self.ids[k], f"{buf}[{o}:{o + math.prod(shape)}]{reshape}")
                     for k, buf in ((q, "P"), (p.grads[q], "ws")) if k in self.used]
             if pair:
                 c(f"{', '.join(n for n, _ in pair)} = {', '.join(v for _, v in pair)}")
@@ -246,10 +224,19 @@ class Layout:
         c("return loss * scale")
 
     # -- shared pieces -----------------------------------------------------------------------------------
-    def body_lines(self, body: Body, names: dict, store) -> None:
+    def store(self, m, local: str, grad: str | None) -> None:
+        """One output of an elementwise body at component i: summed into a gradient, or stored."""
+        self.code(f"{self.grad_at(grad, 'i')} += {local}" if grad else f"{self.read(m.name, 'i')} = {local}")
+
+    def ret(self, st: Return) -> None:
+        """The forward pass is done: ``forward()`` stops here."""
+        with self.code.block(f"if mode == {naming.FORWARD}:"):
+            self.code("return 0.0")
+
+    def body_lines(self, body: Body, names: dict, store=None) -> None:
         """Temporaries, then the outputs. With one output written to memory, each is written directly;
         with several, every output goes into a local first, then the stores (reads before writes)."""
-        c = self.code
+        c, store = self.code, store or self.store
         for t, e in body.temps:
             c(f"{t.name} = {to_numba(e, names)}")
         direct = sum(m.mode in ("grad", "store") for m, _ in body.outputs) <= 1
@@ -286,12 +273,12 @@ class Layout:
                 picks = {x: sp.Symbol(f"_p{k}") for k, x in enumerate(sorted(r.body.atoms(sp.Indexed), key=str))}
                 names = {s: idx_read(x.base.name, "j") for x, s in picks.items()}
                 if r.body.has(sym("y")) and self.plan.labels:
-                    names[sym("y")] = self.label()
+                    names[sym("y")] = "Y[s]"
                 c(f"{local} = 0.0")
                 with c.block(f"for j in range({r.lo}, {r.hi + 1}):"):
                     c(f"{local} += {to_numba(stabilize(r.body.xreplace(picks)), names)}")
         for local, v, index in body.picks:
-            idx = self.label() if index == sym("y") else str(int(index))
+            idx = "Y[s]" if index == sym("y") else str(int(index))
             c(f"{local.name} = {idx_read(v, idx)}")
         if body.row_exprs:
             names = self.names(body)

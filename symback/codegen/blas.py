@@ -9,12 +9,12 @@ block ``S``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
 
 from . import naming
-from .base import Layout, coef, plus, size
+from .base import Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
+from .plan import Affine, Back, Concat, Group, Slice
 
 
 class BlasLayout(Layout):
@@ -45,7 +45,7 @@ class BlasLayout(Layout):
                 for it in step.items:
                     if it.grad is None and sum(t.kind == "matvec" for t in it.terms) > 1:
                         self.scratch = max(self.scratch, plan.sizes[it.node])
-        self.gscratch = max((n for q, n in ((q, size(plan.shapes[q])) for q in plan.params)
+        self.gscratch = max((n for q, n in ((q, math.prod(plan.shapes[q])) for q in plan.params)
                              if sum(1 for v, pp in plan.grad_of.items() if pp == q) > 1), default=0)
 
     def ws_size(self) -> str:
@@ -63,9 +63,6 @@ class BlasLayout(Layout):
         n = self.st.size[s]
         return (f"ws[{self.block_offset(n)} + {self.index[s] * n} * B:{self.block_offset(n)} + "
                 f"{(self.index[s] + 1) * n} * B].reshape(B, {n})")
-
-    def view(self, name: str) -> str:
-        return self.q(name)
 
     def bind(self, name: str) -> str:
         if not self.copies_inputs and name == self.plan.inputs[0][0]:
@@ -96,17 +93,11 @@ class BlasLayout(Layout):
                 with c.block("for s in range(B):"), c.block(f"for j in range({n}):"):
                     c(f"{self.q(name)}[s, j] = X[s, {plus(col, 'j')}]")
 
-    def store(self, m, local, grad):
-        if grad is not None:
-            self.code(f"{self.grad_at(grad, 'i')} += {local}")
-        else:
-            self.code(f"{self.view(m.name)}[s, i] = {local}")
-
     def affine(self, st: Affine) -> None:
         c, p = self.code, self.plan
         self.comment(st.node, *[m.name for m in st.members])
         mv = [t for t in st.terms if t.kind == "matvec"]
-        out = self.view(st.node)
+        out = self.q(st.node)
         parts = []
         for k, t in enumerate(mv):
             w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
@@ -114,7 +105,7 @@ class BlasLayout(Layout):
             if k > 0:
                 c(f"Sk = {dst}")
                 dst = "Sk"
-            c(f"np.dot({self.view(t.b)}, {w}, {dst})")
+            c(f"np.dot({self.q(t.b)}, {w}, {dst})")
             parts.append(coef(t.coef) + (f"{out}[s, i]" if k == 0 else "Sk[s, i]"))
         for t in st.terms:
             if t.kind == "vec":
@@ -131,7 +122,7 @@ class BlasLayout(Layout):
             if st.head_stored and not trivial:
                 c(f"{out}[s, i] = f")
             if body:
-                self.body_lines(body, self.names(body, head_code="f"), self.store)
+                self.body_lines(body, self.names(body, head_code="f"))
 
     def group(self, st: Group) -> None:
         c, p = self.code, self.plan
@@ -142,12 +133,12 @@ class BlasLayout(Layout):
             self.per_sample_lines(body, self.read)
             if body.outputs:
                 with c.block(f"for i in range({st.size}):"):
-                    self.body_lines(body, self.names(body), self.store)
+                    self.body_lines(body, self.names(body))
 
     def back(self, st: Back) -> None:
         p = self.plan
         self.comment(*[it.node for it in st.items])
-        g = self.view(st.upstream)
+        g = self.q(st.upstream)
         n = p.sizes[st.upstream]
         for it in st.items:
             if it.grad is None:
@@ -157,7 +148,7 @@ class BlasLayout(Layout):
 
     def back_vector(self, it, g, n) -> None:
         c, p = self.code, self.plan
-        out = self.view(it.node)
+        out = self.q(it.node)
         k_out = p.sizes[it.node]
         first = True
         for t in it.terms:
@@ -177,7 +168,7 @@ class BlasLayout(Layout):
 
     def back_grad(self, it, up, n) -> None:
         c, p = self.code, self.plan
-        g = self.view(up)
+        g = self.q(up)
         q = it.grad
         first = q not in self.ready
         for t in it.terms:
@@ -188,12 +179,12 @@ class BlasLayout(Layout):
                 with c.block("for s in range(B):"), c.block(f"for i in range({n}):"):
                     c(f"{self.grad_at(q, 'i')} += {coef(t.coef)}{g}[s, i]")
             elif t.kind == "outer":
-                a, b = (f"{g}.T", self.view(t.b)) if t.a == up else (f"{self.view(t.a)}.T", g)
+                a, b = (f"{g}.T", self.q(t.b)) if t.a == up else (f"{self.q(t.a)}.T", g)
                 shape = p.shapes[q]
                 if first and t.coef == 1.0:
                     c(f"np.dot({a}, {b}, {self.q(p.grads[q])})")
                 else:
-                    m = size(shape)
+                    m = math.prod(shape)
                     c(f"Gs = ws[{p.n_params}:{p.n_params + m}].reshape(({shape[0]}, {shape[1]}))")
                     c(f"np.dot({a}, {b}, Gs)")
                     op = "=" if first else "+="
@@ -205,7 +196,7 @@ class BlasLayout(Layout):
     def concat(self, st: Concat) -> None:
         c = self.code
         self.comment(st.node)
-        out = self.view(st.node)
+        out = self.q(st.node)
         with c.block("for s in range(B):"):
             for part, off, n in st.parts:
                 with c.block(f"for i in range({n}):"):
@@ -223,10 +214,5 @@ class BlasLayout(Layout):
             if st.grad:
                 c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
             else:
-                c(f"{self.view(st.node)}[s, i] = {coef(st.coef)}{src}")
+                c(f"{self.q(st.node)}[s, i] = {coef(st.coef)}{src}")
 
-    def ret(self, st: Return) -> None:
-        with self.code.block(f"if mode == {naming.FORWARD}:"):
-            self.code("return 0.0")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import sym
 from .plan import Member, Plan
-from .printer import stabilize
 
 
 class Body:

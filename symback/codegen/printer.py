@@ -13,6 +13,7 @@ The reductions (``log(Sum(exp(f[j])))`` and softmax) need loops, so their max
 subtraction lives in the emitters; their identities are rows of the table too.
 
 >>> import sympy as sp
+>>> from symback.derive.simplify import stabilize
 >>> f = sp.Symbol("f", real=True)
 >>> NumbaPrinter({f: "F[s, i]"}).doprint(stabilize(sp.log(1 + sp.exp(f))))
 '(max(F[s, i], 0.0) + math.log1p(math.exp(-abs(F[s, i]))))'
@@ -23,7 +24,6 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
-from ..derive.simplify import stabilize
 from ..errors import SymbackError
 from ..ops import expand_ops
 
@@ -149,6 +149,3 @@ class NumbaPrinter(StrPrinter):
 def to_numba(expr: sp.Expr, names: dict) -> str:
     """Source text of `expr`; `names` maps each free symbol to the code that reads it."""
     return NumbaPrinter(names).doprint(expr)
-
-
-__all__ = ["KNOWN_FUNCTIONS", "NumbaPrinter", "stabilize", "to_numba"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import Node, sym
-from .printer import stabilize
 
 
 def _sign_preserving(h: Node, f: str) -> bool:

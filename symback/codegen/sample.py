@@ -7,8 +7,6 @@ and whose gradient accumulates in ``ws[:N]`` across the batch.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from . import naming
 from .base import OUTPUT, Layout, coef, plus
 from .body import Body
@@ -49,7 +47,7 @@ class SampleLayout(Layout):
         return f"ws[{o}:{o + n}]"
 
     def read(self, name: str, idx: str) -> str:
-        col = self.input_col(name)
+        col = next((c for n, c, _ in self.plan.inputs if n == name), None)
         if col is not None:
             return f"{self.q(name)}[s, {idx}]" if self.single_input else f"X[s, {plus(col, idx)}]"
         if name == "y":
@@ -69,12 +67,6 @@ class SampleLayout(Layout):
             self.code("return 0.0")
         super().finish()
 
-    def store(self, m, local, grad):
-        if grad is not None:
-            self.code(f"{self.grad_at(grad, 'i')} += {local}")
-        else:
-            self.code(f"{self.read(m.name, 'i')} = {local}")
-
     def affine(self, st: Affine) -> None:
         c, p = self.code, self.plan
         self.comment(st.node, *[m.name for m in st.members])
@@ -90,7 +82,7 @@ class SampleLayout(Layout):
             if st.head_stored:
                 c(f"{self.read(st.node, 'i')} = acc")
             if body:
-                self.body_lines(body, self.names(body, head_code="acc"), self.store)
+                self.body_lines(body, self.names(body, head_code="acc"))
 
     def group(self, st: Group) -> None:
         c = self.code
@@ -99,7 +91,7 @@ class SampleLayout(Layout):
         self.per_sample_lines(body, self.read)
         if body.outputs:
             with c.block(f"for i in range({st.size}):"):
-                self.body_lines(body, self.names(body), self.store)
+                self.body_lines(body, self.names(body))
 
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
@@ -131,9 +123,9 @@ class SampleLayout(Layout):
             return f"{dst} += {coef(t.coef)}gi", None
         if t.kind == "outer":
             if t.a == g:  # g a^T: row i of the gradient
-                return f"{self.grad2(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}", p.sizes[t.b]
+                return f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}", p.sizes[t.b]
             # a g^T (a tied transpose): column i
-            return f"{self.grad2(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi", p.sizes[t.a]
+            return f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi", p.sizes[t.a]
         rows, cols = p.shapes[t.a]  # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W
         w = self.weight(t, "j", "i")
         return f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {w}", cols if t.trans else rows
@@ -161,5 +153,3 @@ class SampleLayout(Layout):
             with c.block(f"for i in range({self.plan.sizes[st.node]}):"):
                 c(f"{self.q(OUTPUT)}[s, i] = {self.read(st.node, 'i')}")
             c("continue")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}

@@ -7,8 +7,7 @@ layers at any batch size. The inputs are copied in transposed first.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import ClassVar
+from contextlib import nullcontext
 
 import sympy as sp
 
@@ -16,12 +15,7 @@ from ..ir import sym
 from . import naming
 from .base import Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
-
-
-@contextmanager
-def _inline():
-    yield
+from .plan import Affine, Back, Concat, Group, Slice
 
 
 class SmallLayout(Layout):
@@ -82,7 +76,7 @@ class SmallLayout(Layout):
         c = self.code
         grads = [m for m, _ in body.outputs if m.mode == "grad"]
         self.zero_grads(body, n)
-        with c.block(f"for i in range({n}):") if head is None else _inline():
+        with c.block(f"for i in range({n}):") if head is None else nullcontext():
             names = self.names_rows(body, head)
             for m, _ in body.outputs:
                 if m.mode == "store":
@@ -153,13 +147,7 @@ class SmallLayout(Layout):
             self.per_sample_lines(body, self.read)
             if body.outputs:
                 with c.block(f"for i in range({st.size}):"):
-                    def store(m, local, grad):
-                        if grad is not None:
-                            c(f"{self.grad_at(grad, 'i')} += {local}")
-                        else:
-                            c(f"{self.read(m.name, 'i')} = {local}")
-
-                    self.body_lines(body, self.names(body), store)
+                    self.body_lines(body, self.names(body))
 
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
@@ -203,7 +191,7 @@ class SmallLayout(Layout):
             return [f"o = {self.row(it.node, 'i')}", "for s in range(B):", f"    o[s] += {coef(t.coef)}g[s]"], None
         if t.kind == "outer":
             other = t.b if t.a == g else t.a
-            dst = self.grad2(it.grad, "i", "j") if t.a == g else self.grad2(it.grad, "j", "i")
+            dst = self.grad_at(it.grad, "i", "j") if t.a == g else self.grad_at(it.grad, "j", "i")
             return [f"a = {self.row(other, 'j')}", "acc = 0.0", "for s in range(B):", "    acc += g[s] * a[s]",
                     f"{dst} {op} {coef(t.coef)}acc"], p.sizes[other]
         rows, cols = p.shapes[t.a]
@@ -238,8 +226,3 @@ class SmallLayout(Layout):
         if st.grad:
             self.ready.add(st.grad)
 
-    def ret(self, st: Return) -> None:
-        with self.code.block(f"if mode == {naming.FORWARD}:"):
-            self.code("return 0.0")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}
