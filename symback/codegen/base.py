@@ -59,13 +59,9 @@ class Code:
     def block(self, head: str):
         loop = _LOOP.match(head)
         if loop and int(loop[3]) - int(loop[2] or 0) == 1:
-            var, before = loop[1], self.fixed.get(loop[1])
-            self.fixed[var] = int(loop[2] or 0)
+            saved, self.fixed = self.fixed, {**self.fixed, loop[1]: int(loop[2] or 0)}
             yield
-            if before is None:
-                del self.fixed[var]
-            else:
-                self.fixed[var] = before
+            self.fixed = saved
             return
         self(head)
         self.depth += 1
@@ -78,9 +74,7 @@ class Code:
 
 def plus(base, idx: str) -> str:
     """``base + idx`` with literal folding: ``i``, ``3 + i``."""
-    if isinstance(base, int) and base == 0:
-        return idx
-    return f"{base} + {idx}"
+    return idx if base == 0 else f"{base} + {idx}"
 
 
 def coef(c: float) -> str:
@@ -124,15 +118,8 @@ class Layout:
 
     def names(self, body: Body, idx: str = "i", head_code: str | None = None) -> dict:
         """Source text for each symbol a loop body reads."""
-        names = {I: idx}
-        for t, _ in body.temps:
-            names[t] = t.name
-        for r in body.reductions:
-            names[r.local] = r.local.name
-            if r.mx is not None:
-                names[r.mx] = r.mx.name
-        for p in body.picks:
-            names[p[0]] = p[0].name
+        local = [t for t, _ in body.temps] + [p[0] for p in body.picks] + [r.local for r in body.reductions]
+        names = {I: idx} | {s: s.name for s in local + [r.mx for r in body.reductions if r.mx is not None]}
         exprs = [e for _, e in body.temps] + [e for _, e in body.outputs] + [e for _, e in body.row_exprs]
         for e in exprs:
             for s in e.free_symbols:
@@ -166,11 +153,8 @@ class Layout:
 
     # -- the kernel ----------------------------------------------------------------------------------------
     def kernel(self) -> str:
-        p = self.plan
-        body = self.code
-        body.depth = 1
         self.prologue()
-        for step in p.steps:
+        for step in self.plan.steps:
             getattr(self, STEPS[type(step)])(step)
         self.finish()
         head = Code(0)
@@ -185,7 +169,7 @@ class Layout:
         self.blocks(head)
         self.bindings(head)
         head("loss = 0.0")
-        return head.text() + "\n" + body.text() + "\n"
+        return head.text() + "\n" + self.code.text() + "\n"
 
     def bindings(self, c: Code) -> None:
         """One line per view the body uses: parameters, gradients, then stored values (one slot, one line)."""
@@ -242,22 +226,18 @@ class Layout:
         direct = sum(m.mode in ("grad", "store") for m, _ in body.outputs) <= 1
         outs = []
         for k, (m, e) in enumerate(body.outputs):
-            if direct:
-                outs.append((m, to_numba(e, names)))
-            else:
+            if not direct:
                 c(f"o{k} = {to_numba(e, names)}")
-                outs.append((m, f"o{k}"))
+            outs.append((m, to_numba(e, names) if direct else f"o{k}"))
         for m, value in sorted(outs, key=lambda o: o[0].mode != "loss"):  # the write to memory last
             if m.mode == "loss":
                 c(f"loss += {value}")
-            elif m.mode == "grad":
-                store(m, value, grad=self.plan.grad_of[m.name])
-            elif m.mode == "store":
-                store(m, value, grad=None)
+            else:
+                store(m, value, self.plan.grad_of.get(m.name) if m.mode == "grad" else None)
 
-    def per_sample_lines(self, body: Body, idx_read) -> None:
+    def per_sample_lines(self, body: Body) -> None:
         """Reductions (with max subtraction for sums of exponentials), picks and per-sample losses."""
-        c = self.code
+        c, idx_read = self.code, self.read
         for r in body.reductions:
             local = r.local.name
             if r.kind == "lse":
@@ -280,10 +260,8 @@ class Layout:
         for local, v, index in body.picks:
             idx = "Y[s]" if index == sym("y") else str(int(index))
             c(f"{local.name} = {idx_read(v, idx)}")
-        if body.row_exprs:
-            names = self.names(body)
-            for m, e in body.row_exprs:
-                c(f"loss += {to_numba(e, names)}")
+        for _, e in body.row_exprs:
+            c(f"loss += {to_numba(e, self.names(body))}")
 
     def zero_grads(self, body: Body, n: int) -> None:
         """Gradients this body sums into, first reached here: set them to zero."""

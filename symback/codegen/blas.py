@@ -130,7 +130,7 @@ class BlasLayout(Layout):
         body = Body(st.members, p)
         self.zero_grads(body, st.size or 0)
         with c.block("for s in range(B):"):
-            self.per_sample_lines(body, self.read)
+            self.per_sample_lines(body)
             if body.outputs:
                 with c.block(f"for i in range({st.size}):"):
                     self.body_lines(body, self.names(body))

@@ -172,8 +172,7 @@ def _float_targets(Y, B, dtype):
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _check_batch(P, X, Y, lr, mode):
-    """What every kernel checks first, so that a bad batch on `sgd_step`'s fast path updates nothing and reads
-    no memory out of bounds; that path then re-checks in Python, naming what is wrong."""
+    """Run first by every kernel: a bad batch on the fast path updates nothing and reads nothing out of bounds."""
     if X.shape[0] < 1 or X.shape[1] != N_IN:
         raise ValueError("X: wrong shape for this network")
     if P.shape[0] != N_PARAMS:
@@ -214,8 +213,7 @@ def _finite_targets(X, Y):
 
 
 def _batch(params, B, dtype):
-    """(kernel, workspace, output) for batch size B: the workspace (the gradient, then the stored values) is
-    allocated once per thread and reused; output(work, B) is the rows a forward pass leaves in it."""
+    """(kernel, workspace, output) for batch size B, the workspace allocated once per thread and reused."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
@@ -225,8 +223,7 @@ def _batch(params, B, dtype):
 
 
 def _run(kernel, *args):
-    """Call a kernel with checked arguments: the only place it compiles (on the fast path a new type is a
-    TypeError from the dispatcher, which sends the call here)."""
+    """Call a kernel on checked arguments, the only place it compiles (new types on the fast path end up here)."""
     kernel.disable_compile(False)
     try:
         return kernel(*args)
@@ -245,8 +242,7 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Check everything, run one kernel call: (its value, the workspace, the output view, B). `forward` and
-    `loss_and_grad` read the workspace after the call, so each call takes a fresh one."""
+    """Check everything, run one kernel: (value, workspace, output, B); forward and loss_and_grad get a fresh one."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
@@ -287,8 +283,7 @@ def sgd_step(params, X, Y, lr):
 
 
 def _register_kernels(canonical):
-    """Numba's cache imports a kernel's module by name in a new process: the kernels report a fixed name,
-    a stand-in module holding this file's globals, so the cache works however this file was imported."""
+    """Numba's cache re-imports a kernel's module by name: name a stand-in holding these globals, however imported."""
     if canonical not in sys.modules:
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})

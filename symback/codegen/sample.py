@@ -88,7 +88,7 @@ class SampleLayout(Layout):
         c = self.code
         self.comment(*[m.name for m in st.members])
         body = Body(st.members, self.plan)
-        self.per_sample_lines(body, self.read)
+        self.per_sample_lines(body)
         if body.outputs:
             with c.block(f"for i in range({st.size}):"):
                 self.body_lines(body, self.names(body))

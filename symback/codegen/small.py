@@ -144,7 +144,7 @@ class SmallLayout(Layout):
             return
         self.zero_grads(body, st.size)
         with c.block("for s in range(B):"):
-            self.per_sample_lines(body, self.read)
+            self.per_sample_lines(body)
             if body.outputs:
                 with c.block(f"for i in range({st.size}):"):
                     self.body_lines(body, self.names(body))
