@@ -9,6 +9,7 @@ block ``S``.
 
 from __future__ import annotations
 
+import collections
 import math
 
 from . import naming
@@ -28,25 +29,16 @@ class BlasLayout(Layout):
     def __init__(self, plan, comments):
         self.copies_inputs = not (len(plan.inputs) == 1 and plan.inputs[0][1] == 0)
         super().__init__(plan, comments)
-        self.widths = sorted(set(self.st.size))
-        self.index = {}  # slot -> index within its width block
-        count: dict[int, int] = {}
-        for s, n in enumerate(self.st.size):
-            self.index[s] = count.get(n, 0)
-            count[n] = count.get(n, 0) + 1
-        self.count = count
-        self.scratch = 0
-        for step in plan.steps:  # extra product terms and gradient paths need a scratch matrix
-            if isinstance(step, Affine):
-                extra = [t for t in step.terms if t.kind == "matvec"][1:]
-                if extra:
-                    self.scratch = max(self.scratch, step.size)
-            if isinstance(step, Back):
-                for it in step.items:
-                    if it.grad is None and sum(t.kind == "matvec" for t in it.terms) > 1:
-                        self.scratch = max(self.scratch, plan.sizes[it.node])
-        self.gscratch = max((n for q, n in ((q, math.prod(plan.shapes[q])) for q in plan.params)
-                             if sum(1 for v, pp in plan.grad_of.items() if pp == q) > 1), default=0)
+        self.count = collections.Counter(self.st.size)  # width -> slots of that width (one block each)
+        self.widths = sorted(self.count)
+        self.index = {s: self.st.size[:s].count(n) for s, n in enumerate(self.st.size)}  # slot -> row in its block
+        products = [(st.size, st.terms) for st in plan.steps if isinstance(st, Affine)]
+        products += [(plan.sizes[it.node], it.terms) for st in plan.steps if isinstance(st, Back) for it in st.items
+                     if it.grad is None]
+        # a product of several terms needs a scratch matrix; so does a gradient summed over several paths
+        self.scratch = max((n for n, terms in products if sum(t.kind == "matvec" for t in terms) > 1), default=0)
+        self.gscratch = max((math.prod(plan.shapes[q]) for q in plan.params
+                             if list(plan.grad_of.values()).count(q) > 1), default=0)
 
     def ws_size(self) -> str:
         per_b = sum(n * self.count[n] for n in self.widths) + self.scratch

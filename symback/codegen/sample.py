@@ -7,6 +7,8 @@ and whose gradient accumulates in ``ws[:N]`` across the batch.
 
 from __future__ import annotations
 
+import itertools
+
 from . import naming
 from .base import OUTPUT, Layout, coef, plus
 from .body import Body
@@ -22,12 +24,7 @@ class SampleLayout(Layout):
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
-        base = plan.n_params
-        self.offset = []
-        for n in self.st.size:
-            self.offset.append(base)
-            base += n
-        self.out_offset = base
+        *self.offset, self.out_offset = itertools.accumulate(self.st.size, initial=plan.n_params)
         self.ready = set(plan.params)
 
     def ws_size(self) -> str:

@@ -7,6 +7,7 @@ layers at any batch size. The inputs are copied in transposed first.
 
 from __future__ import annotations
 
+import itertools
 from contextlib import nullcontext
 
 import sympy as sp
@@ -28,12 +29,7 @@ class SmallLayout(Layout):
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
-        self.base = []
-        r = 0
-        for n in self.st.size:
-            self.base.append(r)
-            r += n
-        self.rows = r
+        *self.base, self.rows = itertools.accumulate(self.st.size, initial=0)  # each slot's first row, and all
 
     def ws_size(self) -> str:
         return f"{self.plan.n_params} + {self.rows} * B"
