@@ -263,6 +263,20 @@ class Layout:
         for _, e in body.row_exprs:
             c(f"loss += {to_numba(e, self.names(body))}")
 
+    def j_loops(self, parts) -> None:
+        """(lines, trip count or None) pairs: the lines without a loop, then one j loop per trip count."""
+        loops: dict[int, list[str]] = {}
+        for lines, k in parts:
+            if k is None:
+                for line in lines:
+                    self.code(line)
+            else:
+                loops.setdefault(k, []).extend(lines)
+        for k, lines in loops.items():
+            with self.code.block(f"for j in range({k}):"):
+                for line in lines:
+                    self.code(line)
+
     def zero_grads(self, body: Body, n: int) -> None:
         """Gradients this body sums into, first reached here: set them to zero."""
         for m, _ in body.outputs:

@@ -99,33 +99,21 @@ class SampleLayout(Layout):
                     c(f"{self.read(it.node, 'j')} = 0.0")
         with c.block(f"for i in range({p.sizes[st.upstream]}):"):
             c(f"gi = {self.read(st.upstream, 'i')}")
-            loops: dict[int, list[str]] = {}
-            for it in st.items:
-                for t in it.terms:
-                    line, k = self.back_term(it, t, st.upstream)
-                    if k is None:
-                        c(line)
-                    else:
-                        loops.setdefault(k, []).append(line)
-            for k, lines in loops.items():
-                with c.block(f"for j in range({k}):"):
-                    for line in lines:
-                        c(line)
+            self.j_loops(self.back_term(it, t, st.upstream) for it in st.items for t in it.terms)
 
     def back_term(self, it, t, g):
-        """One term's line of a backward product, and the trip count of its j loop (None: no loop)."""
+        """One term's lines of a backward product, and the trip count of its j loop (None: no loop)."""
         p = self.plan
         if t.kind == "vec":
             dst = self.grad_at(it.grad, "i") if it.grad else self.read(it.node, "i")
-            return f"{dst} += {coef(t.coef)}gi", None
+            return [f"{dst} += {coef(t.coef)}gi"], None
         if t.kind == "outer":
             if t.a == g:  # g a^T: row i of the gradient
-                return f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}", p.sizes[t.b]
+                return [f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}"], p.sizes[t.b]
             # a g^T (a tied transpose): column i
-            return f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi", p.sizes[t.a]
+            return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], p.sizes[t.a]
         rows, cols = p.shapes[t.a]  # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W
-        w = self.weight(t, "j", "i")
-        return f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {w}", cols if t.trans else rows
+        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], cols if t.trans else rows
 
     def concat(self, st: Concat) -> None:
         c = self.code

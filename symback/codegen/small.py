@@ -158,20 +158,8 @@ class SmallLayout(Layout):
         first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
         with c.block(f"for i in range({n}):"):
             c(f"g = {self.row(st.upstream, 'i')}")
-            loops: dict[int, list[list[str]]] = {}
-            for it in st.items:
-                for t in it.terms:
-                    lines, k = self.back_term(it, t, st.upstream, first.get(it.node, False))
-                    if k is None:
-                        for line in lines:
-                            c(line)
-                    else:
-                        loops.setdefault(k, []).append(lines)
-            for k, blocks in loops.items():
-                with c.block(f"for j in range({k}):"):
-                    for lines in blocks:
-                        for line in lines:
-                            c(line)
+            self.j_loops(self.back_term(it, t, st.upstream, first.get(it.node, False))
+                         for it in st.items for t in it.terms)
         for it in st.items:
             if it.grad:
                 self.ready.add(it.grad)
