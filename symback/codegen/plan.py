@@ -278,11 +278,7 @@ def _batched(g) -> set[str]:
 
 
 def _upstream(node: Node, terms: list[Term], g) -> str:
-    cands = set()
-    for t in terms:
-        for v in (t.a, t.b):
-            if v is not None and v in g and g[v].role == "adjoint":
-                cands.add(v)
+    cands = {v for t in terms for v in (t.a, t.b) if v is not None and v in g and g[v].role == "adjoint"}
     if len(cands) != 1:
         fail(f"node {node.name}: expected one upstream adjoint in {node.expr}, found {sorted(cands) or 'none'}")
     return cands.pop()
@@ -374,11 +370,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
 
 def _reduced(expr) -> set[str]:
     """Values read across components (inside a Sum, or picked as f[y]): they must be complete first."""
-    out = set()
-    for s in expr.atoms(sp.Sum):
-        out |= {e.base.name for e in s.function.atoms(sp.Indexed)}
-    out |= {e.base.name for e in expr.atoms(sp.Indexed)}
-    return out
+    return {e.base.name for e in expr.atoms(sp.Indexed)}  # inside a Sum or not
 
 
 def _root(alias: dict, n: str) -> str:
@@ -406,22 +398,13 @@ def _mark_stored(steps, pred, alias) -> None:
 
 def step_reads(st) -> set[str]:
     """Values a step reads that it does not compute itself."""
-    if isinstance(st, Affine):
-        r = {t.b for t in st.terms if t.kind == "matvec"} | {t.a for t in st.terms if t.kind == "vec"}
-        for m in st.members:
-            r |= uses(m.expr)
-        return r - {st.node} - {m.name for m in st.members}
-    if isinstance(st, Group):
-        r = set()
-        for m in st.members:
-            r |= uses(m.expr)
-        return r - {m.name for m in st.members}
-    if isinstance(st, Back):
-        r = {st.upstream}
-        for it in st.items:
-            for t in it.terms:
-                r |= {v for v in (t.a, t.b) if v is not None}
+    if isinstance(st, (Affine, Group)):
+        r = set().union(*(uses(m.expr) for m in st.members)) - {m.name for m in st.members}
+        if isinstance(st, Affine):  # its terms are matvec (W h: reads h) or vec (reads v)
+            r = (r | {t.b if t.kind == "matvec" else t.a for t in st.terms}) - {st.node}
         return r
+    if isinstance(st, Back):
+        return {st.upstream} | {v for it in st.items for t in it.terms for v in (t.a, t.b) if v is not None}
     if isinstance(st, Concat):
         return {p for p, _, _ in st.parts}
     if isinstance(st, Slice):
@@ -433,11 +416,9 @@ def step_reads(st) -> set[str]:
 
 def step_writes(st) -> list[str]:
     """Per-sample vectors a step stores (in order)."""
-    if isinstance(st, Affine):
-        out = [st.node] if st.head_stored else []
-        return out + [m.name for m in st.members if m.mode == "store"]
-    if isinstance(st, Group):
-        return [m.name for m in st.members if m.mode == "store"]
+    if isinstance(st, (Affine, Group)):
+        head = [st.node] if isinstance(st, Affine) and st.head_stored else []
+        return head + [m.name for m in st.members if m.mode == "store"]
     if isinstance(st, Back):
         return [it.node for it in st.items if it.grad is None]
     if isinstance(st, Concat):
