@@ -72,6 +72,13 @@ def copy_runtime(module_text: str) -> str:
     return "\n".join(line for k, line in enumerate(part) if k not in dropped).rstrip() + "\n"
 
 
+def _imports() -> str:
+    """The runtime's imports, which are all a module's kernels need too (``from __future__`` aside)."""
+    lines = inspect.getsource(runtime).splitlines()
+    first = lines.index("from __future__ import annotations") + 2
+    return "\n".join(lines[first:next(k for k, line in enumerate(lines) if line.startswith("from numba")) + 1])
+
+
 def _fans(plan: Plan) -> dict[str, tuple[str, int]]:
     """Matrix -> (scheme, fan): He's fan is its inputs, Glorot's its inputs and outputs; vectors start at 0."""
     out = {}
@@ -181,13 +188,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
         "# symback-body-sha256: 0",
         _docstring(plan, source, notation),
         "",
-        "import math",
-        "import sys",
-        "import threading",
-        "import types",
-        "",
-        "import numpy as np",
-        "from numba import njit",
+        _imports(),
         "",
         _constants(plan),
         "",
