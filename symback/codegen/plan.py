@@ -20,6 +20,7 @@ facts read from the declaration and the initialisation schemes are in `facts`.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -213,10 +214,7 @@ def build(d) -> Plan:
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
-    offsets, o = {}, 0
-    for p in params:
-        offsets[p] = o
-        o += math.prod(shapes[p])
+    *starts, n_params = itertools.accumulate((math.prod(shapes[p]) for p in params), initial=0)
     inputs, col = [], 0
     for n in g.leaves("input"):
         if len(n.shape) != 1:
@@ -227,10 +225,7 @@ def build(d) -> Plan:
     loss = next(n for n in g if n.op == "loss")
     labels = loss.meta.loss_kind == "class"
     pred = loss.meta.prediction
-    sizes = {}
-    for n in g:
-        if len(n.shape) == 1 and n.op != "param":
-            sizes[n.name] = _int(n.shape[0], f"value {n.name}")
+    sizes = {n.name: _int(n.shape[0], f"value {n.name}") for n in g if len(n.shape) == 1 and n.op != "param"}
     batched = _batched(g)
     for n in g.forward():
         if not n.is_leaf and n.name not in batched:
@@ -240,8 +235,7 @@ def build(d) -> Plan:
     grad_of = {}
     for p, a in d.adjoints.items():
         node = g[a]
-        if node.meta.sum_of_paths and len(node.shape) == 2 or (
-                node.meta.sum_of_paths and all(g[v].of == p for v in node.args)):
+        if node.meta.sum_of_paths and (len(node.shape) == 2 or all(g[v].of == p for v in node.args)):
             for v in node.args:
                 grad_of[v] = p
         else:
@@ -254,7 +248,7 @@ def build(d) -> Plan:
                 if t.a in shapes]
     products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
     return Plan(
-        params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
+        params=params, shapes=shapes, offsets=dict(zip(params, starts)), n_params=n_params, inputs=inputs, n_in=col,
         labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
