@@ -118,7 +118,7 @@ class Layout:
 
     def names(self, body: Body, idx: str = "i", head_code: str | None = None) -> dict:
         """Source text for each symbol a loop body reads."""
-        local = [t for t, _ in body.temps] + [p[0] for p in body.picks] + [r.local for r in body.reductions]
+        local = [t for t, _ in body.temps] + list(body.picks.values()) + [r.local for r in body.reductions]
         names = {I: idx} | {s: s.name for s in local + [r.mx for r in body.reductions if r.mx is not None]}
         exprs = [e for _, e in body.temps] + [e for _, e in body.outputs] + [e for _, e in body.row_exprs]
         for e in exprs:
@@ -257,7 +257,7 @@ class Layout:
                 c(f"{local} = 0.0")
                 with c.block(f"for j in range({r.lo}, {r.hi + 1}):"):
                     c(f"{local} += {to_numba(stabilize(r.body.xreplace(picks)), names)}")
-        for local, v, index in body.picks:
+        for (v, index), local in body.picks.items():
             idx = "Y[s]" if index == sym("y") else str(int(index))
             c(f"{local.name} = {idx_read(v, idx)}")
         for _, e in body.row_exprs:

@@ -86,7 +86,7 @@ class BlasLayout(Layout):
                     c(f"{self.q(name)}[s, j] = X[s, {plus(col, 'j')}]")
 
     def affine(self, st: Affine) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(st.node, *[m.name for m in st.members])
         mv = [t for t in st.terms if t.kind == "matvec"]
         out = self.q(st.node)
@@ -106,7 +106,7 @@ class BlasLayout(Layout):
         trivial = head == f"{out}[s, i]"
         if not st.members and trivial:
             return
-        body = Body(st.members, p, head=st.node) if st.members else None
+        body = Body(st.members, head=st.node) if st.members else None
         if body:
             self.zero_grads(body, st.size)
         with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
@@ -117,9 +117,9 @@ class BlasLayout(Layout):
                 self.body_lines(body, self.names(body, head_code="f"))
 
     def group(self, st: Group) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(*[m.name for m in st.members])
-        body = Body(st.members, p)
+        body = Body(st.members)
         self.zero_grads(body, st.size or 0)
         with c.block("for s in range(B):"):
             self.per_sample_lines(body)

@@ -67,7 +67,7 @@ class SampleLayout(Layout):
     def affine(self, st: Affine) -> None:
         c, p = self.code, self.plan
         self.comment(st.node, *[m.name for m in st.members])
-        body = Body(st.members, p, head=st.node) if st.members else None
+        body = Body(st.members, head=st.node) if st.members else None
         with c.block(f"for i in range({st.size}):"):
             vecs = [t for t in st.terms if t.kind == "vec"]
             c(f"acc = {' + '.join(coef(t.coef) + self.read(t.a, 'i') for t in vecs) or '0.0'}")
@@ -84,7 +84,7 @@ class SampleLayout(Layout):
     def group(self, st: Group) -> None:
         c = self.code
         self.comment(*[m.name for m in st.members])
-        body = Body(st.members, self.plan)
+        body = Body(st.members)
         self.per_sample_lines(body)
         if body.outputs:
             with c.block(f"for i in range({st.size}):"):

@@ -129,12 +129,12 @@ class SmallLayout(Layout):
                         with c.block("for s in range(B):"):
                             c("z[s] += w * a[s]")
             if st.members:
-                self.elementwise(Body(st.members, p, head=st.node), st.size, head=st.node)
+                self.elementwise(Body(st.members, head=st.node), st.size, head=st.node)
 
     def group(self, st: Group) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(*[m.name for m in st.members])
-        body = Body(st.members, p)
+        body = Body(st.members)
         if not body.per_sample:
             self.elementwise(body, st.size)
             return
