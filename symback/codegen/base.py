@@ -207,6 +207,45 @@ class Layout:
                 c("P[k] -= step * ws[k]")
         c("return loss * scale")
 
+    # -- steps, as the sample-outer layouts emit them (sample, blas): per sample, a loop over components --
+    def samples(self):
+        """The loop over the batch around a per-sample step."""
+        return self.code.block("for s in range(B):")
+
+    def group(self, st: Group) -> None:
+        self.comment(*[m.name for m in st.members])
+        self.sample_loop(Body(st.members), st.size)
+
+    def sample_loop(self, body: Body, size: int | None) -> None:
+        """Per sample: the body's reductions and picks, then its loop over the components."""
+        self.zero_grads(body, size or 0)
+        with self.samples():
+            self.per_sample_lines(body)
+            if body.outputs:
+                with self.code.block(f"for i in range({size}):"):
+                    self.body_lines(body, self.names(body))
+
+    def concat(self, st: Concat) -> None:
+        self.comment(st.node)
+        with self.samples():
+            for part, off, n in st.parts:
+                with self.code.block(f"for i in range({n}):"):
+                    self.code(f"{self.read(st.node, plus(off, 'i'))} = {self.read(part, 'i')}")
+
+    def slice(self, st: Slice) -> None:
+        c = self.code
+        self.comment(st.node)
+        if st.grad and st.grad not in self.ready:
+            with c.block(f"for i in range({st.size}):"):
+                c(f"{self.grad_at(st.grad, 'i')} = 0.0")
+            self.ready.add(st.grad)
+        with self.samples(), c.block(f"for i in range({st.size}):"):
+            src = self.read(st.src, plus(st.lo, "i"))
+            if st.grad:
+                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
+            else:
+                c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+
     # -- shared pieces -----------------------------------------------------------------------------------
     def store(self, m, local: str, grad: str | None) -> None:
         """One output of an elementwise body at component i: summed into a gradient, or stored."""

@@ -15,7 +15,7 @@ import math
 from . import naming
 from .base import Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Slice
+from .plan import Affine, Back
 
 
 class BlasLayout(Layout):
@@ -116,17 +116,6 @@ class BlasLayout(Layout):
             if body:
                 self.body_lines(body, self.names(body, head_code="f"))
 
-    def group(self, st: Group) -> None:
-        c = self.code
-        self.comment(*[m.name for m in st.members])
-        body = Body(st.members)
-        self.zero_grads(body, st.size or 0)
-        with c.block("for s in range(B):"):
-            self.per_sample_lines(body)
-            if body.outputs:
-                with c.block(f"for i in range({st.size}):"):
-                    self.body_lines(body, self.names(body))
-
     def back(self, st: Back) -> None:
         p = self.plan
         self.comment(*[it.node for it in st.items])
@@ -184,27 +173,3 @@ class BlasLayout(Layout):
                         c(f"{self.q(p.grads[q])}[r, j] {op} {coef(t.coef)}Gs[r, j]")
             first = False
         self.ready.add(q)
-
-    def concat(self, st: Concat) -> None:
-        c = self.code
-        self.comment(st.node)
-        out = self.q(st.node)
-        with c.block("for s in range(B):"):
-            for part, off, n in st.parts:
-                with c.block(f"for i in range({n}):"):
-                    c(f"{out}[s, {plus(off, 'i')}] = {self.read(part, 'i')}")
-
-    def slice(self, st: Slice) -> None:
-        c = self.code
-        self.comment(st.node)
-        if st.grad and st.grad not in self.ready:
-            with c.block(f"for i in range({st.size}):"):
-                c(f"{self.grad_at(st.grad, 'i')} = 0.0")
-            self.ready.add(st.grad)
-        with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
-            src = self.read(st.src, plus(st.lo, "i"))
-            if st.grad:
-                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
-            else:
-                c(f"{self.q(st.node)}[s, i] = {coef(st.coef)}{src}")
-

@@ -189,7 +189,7 @@ def uses(expr) -> set[str]:
     return found - {I.name}
 
 
-def _separable(expr: sp.Expr, pred: str):
+def _separable(expr: sp.Expr):
     """A loss ``Sum(body(f[j], y[j]), (j, 0, n-1))`` as its per-component body, else None."""
     if not isinstance(expr, sp.Sum) or len(expr.limits) != 1:
         return None
@@ -242,7 +242,7 @@ def build(d) -> Plan:
             grad_of[a] = p
     summed = {a for p, a in d.adjoints.items() if a not in grad_of}  # sums of paths: nothing to compute
 
-    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels)
+    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
     _mark_stored(steps, pred, alias)
     products = [math.prod(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
                 if t.a in shapes]
@@ -278,7 +278,7 @@ def _upstream(node: Node, terms: list[Term], g) -> str:
     return cands.pop()
 
 
-def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> list:
+def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
     steps: list = []
     group: Group | Affine | None = None
     members_of: set[str] = set()  # members of the open group
@@ -303,11 +303,9 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
             members_of.add(n.name)
         elif n.op == "concat":
             close()
-            parts, off = [], 0
-            for b in n.expr.blocks:
-                parts.append((b.name, off, sizes[b.name]))
-                off += sizes[b.name]
-            steps.append(Concat(n.name, parts))
+            parts = [b.name for b in n.expr.blocks]
+            offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
+            steps.append(Concat(n.name, [(b, off, sizes[b]) for b, off in zip(parts, offsets)]))
         elif n.op == "linear":
             close()
             terms = linear_terms(n, g)
@@ -331,7 +329,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
             expr = exprs[n.name]
             size = sizes.get(n.name)
             if n.op == "loss":
-                body = _separable(expr, pred)
+                body = _separable(expr)
                 member = Member(n.name, body if body is not None else expr, "loss" if body is not None else "lossrow")
                 size = sizes[pred] if body is not None else None
             elif n.name in grad_of:

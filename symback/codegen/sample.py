@@ -8,11 +8,12 @@ and whose gradient accumulates in ``ws[:N]`` across the batch.
 from __future__ import annotations
 
 import itertools
+from contextlib import nullcontext
 
 from . import naming
 from .base import OUTPUT, Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
+from .plan import Affine, Back, Return
 
 
 class SampleLayout(Layout):
@@ -81,15 +82,6 @@ class SampleLayout(Layout):
             if body:
                 self.body_lines(body, self.names(body, head_code="acc"))
 
-    def group(self, st: Group) -> None:
-        c = self.code
-        self.comment(*[m.name for m in st.members])
-        body = Body(st.members)
-        self.per_sample_lines(body)
-        if body.outputs:
-            with c.block(f"for i in range({st.size}):"):
-                self.body_lines(body, self.names(body))
-
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
         self.comment(*[it.node for it in st.items])
@@ -115,22 +107,9 @@ class SampleLayout(Layout):
         rows, cols = p.shapes[t.a]  # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W
         return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], cols if t.trans else rows
 
-    def concat(self, st: Concat) -> None:
-        c = self.code
-        self.comment(st.node)
-        for part, off, n in st.parts:
-            with c.block(f"for i in range({n}):"):
-                c(f"{self.read(st.node, plus(off, 'i'))} = {self.read(part, 'i')}")
-
-    def slice(self, st: Slice) -> None:
-        c = self.code
-        self.comment(st.node)
-        with c.block(f"for i in range({st.size}):"):
-            src = self.read(st.src, plus(st.lo, "i"))
-            if st.grad:
-                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
-            else:
-                c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+    def samples(self):
+        """No loop: every step already runs inside the one loop over the batch."""
+        return nullcontext()
 
     def ret(self, st: Return) -> None:
         c = self.code

@@ -132,18 +132,9 @@ class SmallLayout(Layout):
                 self.elementwise(Body(st.members, head=st.node), st.size, head=st.node)
 
     def group(self, st: Group) -> None:
-        c = self.code
         self.comment(*[m.name for m in st.members])
         body = Body(st.members)
-        if not body.per_sample:
-            self.elementwise(body, st.size)
-            return
-        self.zero_grads(body, st.size)
-        with c.block("for s in range(B):"):
-            self.per_sample_lines(body)
-            if body.outputs:
-                with c.block(f"for i in range({st.size}):"):
-                    self.body_lines(body, self.names(body))
+        (self.sample_loop if body.per_sample else self.elementwise)(body, st.size)
 
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
