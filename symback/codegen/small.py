@@ -81,11 +81,8 @@ class SmallLayout(Layout):
             for m in grads:
                 c(f"{sums[m.name]} = 0.0")
 
-            def store(m, local, grad):
-                if grad is not None:
-                    c(f"{sums[m.name]} += {local}")
-                else:
-                    c(f"{naming.row(self.q(m.name))}[s] = {local}")
+            def store(m, local, grad):  # a gradient sums over the batch into acc<k>; a stored row at s
+                c(f"{sums[m.name]} += {local}" if grad else f"{naming.row(self.q(m.name))}[s] = {local}")
 
             with c.block("for s in range(B):"):
                 self.body_lines(body, names, store)
