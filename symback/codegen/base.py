@@ -112,6 +112,10 @@ class Layout:
         """Entry (i, j) of a matvec term's matrix as the product uses it: W[i, j], or W[j, i] for W^T."""
         return f"{self.q(t.a)}[{j}, {i}]" if t.trans else f"{self.q(t.a)}[{i}, {j}]"
 
+    def width(self, t, inner: bool = True) -> int:
+        """The summed (inner) or the produced dimension of a matvec term's matrix as the product uses it."""
+        return self.plan.shapes[t.a][int(t.trans != inner)]  # W: (produced, summed); W^T swaps them
+
     def grad_at(self, param: str, *idx: str) -> str:
         """Entry `idx` of a parameter's gradient."""
         return f"{self.q(self.plan.grads[param])}[{', '.join(idx)}]"

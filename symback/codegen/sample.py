@@ -66,7 +66,7 @@ class SampleLayout(Layout):
         super().finish()
 
     def affine(self, st: Affine) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(st.node, *[m.name for m in st.members])
         body = Body(st.members, head=st.node) if st.members else None
         with c.block(f"for i in range({st.size}):"):
@@ -74,8 +74,7 @@ class SampleLayout(Layout):
             c(f"acc = {' + '.join(coef(t.coef) + self.read(t.a, 'i') for t in vecs) or '0.0'}")
             for t in st.terms:
                 if t.kind == "matvec":
-                    rows, cols = p.shapes[t.a]
-                    with c.block(f"for j in range({rows if t.trans else cols}):"):
+                    with c.block(f"for j in range({self.width(t)}):"):
                         c(f"acc += {coef(t.coef)}{self.weight(t, 'i', 'j')} * {self.read(t.b, 'j')}")
             if st.head_stored:
                 c(f"{self.read(st.node, 'i')} = acc")
@@ -104,8 +103,8 @@ class SampleLayout(Layout):
                 return [f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}"], p.sizes[t.b]
             # a g^T (a tied transpose): column i
             return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], p.sizes[t.a]
-        rows, cols = p.shapes[t.a]  # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W
-        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], cols if t.trans else rows
+        # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W, j over the produced dimension
+        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], self.width(t, False)
 
     def samples(self):
         """No loop: every step already runs inside the one loop over the batch."""

@@ -119,8 +119,7 @@ class SmallLayout(Layout):
                 c(f"z[s] = {' + '.join(inits) or '0.0'}")
             for t in st.terms:
                 if t.kind == "matvec":
-                    rows, cols = p.shapes[t.a]
-                    with c.block(f"for j in range({rows if t.trans else cols}):"):
+                    with c.block(f"for j in range({self.width(t)}):"):
                         c(f"w = {coef(t.coef)}{self.weight(t, 'i', 'j')}")
                         c(f"a = {self.row(t.b, 'j')}")
                         with c.block("for s in range(B):"):
@@ -166,9 +165,8 @@ class SmallLayout(Layout):
             dst = self.grad_at(it.grad, "i", "j") if t.a == g else self.grad_at(it.grad, "j", "i")
             return [f"a = {self.row(other, 'j')}", "acc = 0.0", "for s in range(B):", "    acc += g[s] * a[s]",
                     f"{dst} {op} {coef(t.coef)}acc"], p.sizes[other]
-        rows, cols = p.shapes[t.a]
         return [f"w = {coef(t.coef)}{self.weight(t, 'j', 'i')}", f"o = {self.row(it.node, 'j')}",
-                "for s in range(B):", "    o[s] += w * g[s]"], cols if t.trans else rows
+                "for s in range(B):", "    o[s] += w * g[s]"], self.width(t, False)
 
     def concat(self, st: Concat) -> None:
         c = self.code
