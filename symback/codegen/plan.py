@@ -279,35 +279,23 @@ def _upstream(node: Node, terms: list[Term], g) -> str:
 
 
 def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
+    """The steps in graph order; an elementwise node joins the loop of the step before it when it may."""
     steps: list = []
-    group: Group | Affine | None = None
-    members_of: set[str] = set()  # members of the open group
     done: set[str] = set()
-
-    def close():
-        nonlocal group
-        group = None
-        members_of.clear()
-
     for n in g:
         if n.is_leaf or n.name in done or n.name in summed or n.name in alias:
             continue
         if n.op == "linear" and n.role == "forward":
-            close()
             terms = linear_terms(n, g)
             for t in terms:
                 if t.kind not in ("matvec", "vec"):
                     fail(f"node {n.name}: forward term {t.kind} is not supported")
-            group = Affine(n.name, sizes[n.name], terms)
-            steps.append(group)
-            members_of.add(n.name)
+            steps.append(Affine(n.name, sizes[n.name], terms))
         elif n.op == "concat":
-            close()
             parts = [b.name for b in n.expr.blocks]
             offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
             steps.append(Concat(n.name, [(b, off, sizes[b]) for b, off in zip(parts, offsets)]))
         elif n.op == "linear":
-            close()
             terms = linear_terms(n, g)
             if len(terms) == 1 and terms[0].kind == "slice":
                 t = terms[0]
@@ -326,38 +314,42 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
                 done.add(m.name)
             steps.append(Back(up, items))
         else:  # ew or loss
-            expr = exprs[n.name]
-            size = sizes.get(n.name)
-            if n.op == "loss":
-                body = _separable(expr)
-                member = Member(n.name, body if body is not None else expr, "loss" if body is not None else "lossrow")
-                size = sizes[pred] if body is not None else None
-            elif n.name in grad_of:
-                if len(n.shape) != 1:
-                    fail(f"node {n.name}: an elementwise gradient of a matrix parameter is not supported")
-                member = Member(n.name, expr, "grad")
-            else:
-                member = Member(n.name, expr, "store")
-            reads = uses(member.expr)
-            reduced = _reduced(member.expr)
-            fits = group is not None and (size is None or group.size in (None, size)) \
-                and not (reduced & members_of) and member.mode != "lossrow" \
-                and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
-            if member.mode == "lossrow" and isinstance(group, Group) and not (reduced & members_of) \
-                    and not (reads & members_of):
-                fits = True
-            if not fits:
-                close()
-                group = Group(size, [])
-                steps.append(group)
-            elif isinstance(group, Group) and group.size is None:
-                group.size = size
-            group.members.append(member)
-            members_of.add(n.name)
+            _add_member(steps, n, exprs[n.name], grad_of, sizes, pred)
         if n.name == pred:
-            close()
             steps.append(Return(pred))
     return steps
+
+
+def _add_member(steps: list, n: Node, expr, grad_of, sizes, pred) -> None:
+    """An elementwise or loss node joins the loop of the last step (an open `Affine` or `Group`) if it may run
+    there: same size, no value it reduces over computed in that loop (nor, for a per-sample loss, any it reads),
+    and no reduction inside a product's loop; else it opens a new `Group`."""
+    size = sizes.get(n.name)
+    if n.op == "loss":
+        body = _separable(expr)
+        member = Member(n.name, expr if body is None else body, "lossrow" if body is None else "loss")
+        size = None if body is None else sizes[pred]
+    elif n.name in grad_of:
+        if len(n.shape) != 1:
+            fail(f"node {n.name}: an elementwise gradient of a matrix parameter is not supported")
+        member = Member(n.name, expr, "grad")
+    else:
+        member = Member(n.name, expr, "store")
+    group = steps[-1] if steps and isinstance(steps[-1], (Affine, Group)) else None
+    inside = {m.name for m in group.members} | ({group.node} if isinstance(group, Affine) else set()) \
+        if group else set()
+    reduced = _reduced(member.expr)
+    if member.mode == "lossrow":
+        fits = isinstance(group, Group) and not (reduced & inside) and not (uses(member.expr) & inside)
+    else:
+        fits = group is not None and (size is None or group.size in (None, size)) and not (reduced & inside) \
+            and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
+    if not fits:
+        group = Group(size, [])
+        steps.append(group)
+    elif isinstance(group, Group) and group.size is None:
+        group.size = size
+    group.members.append(member)
 
 
 def _reduced(expr) -> set[str]:
