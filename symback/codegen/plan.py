@@ -244,23 +244,14 @@ def build(d) -> Plan:
 
     steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
     _mark_stored(steps, pred, alias)
-    products = [math.prod(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
-                if t.a in shapes]
-    products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
+    # the matrices of the products (W h, W^T g, g h^T) are the matrix parameters
+    products = [math.prod(shape) for shape in shapes.values() if len(shape) == 2]
     return Plan(
         params=params, shapes=shapes, offsets=dict(zip(params, starts)), n_params=n_params, inputs=inputs, n_in=col,
         labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
     )
-
-
-def _terms(step):
-    if isinstance(step, Affine):
-        return step.terms
-    if isinstance(step, Back):
-        return [t for it in step.items for t in it.terms]
-    return []
 
 
 def _batched(g) -> set[str]:
