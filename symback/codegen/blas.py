@@ -131,21 +131,18 @@ class BlasLayout(Layout):
         c, p = self.code, self.plan
         out = self.q(it.node)
         k_out = p.sizes[it.node]
-        first = True
-        for t in it.terms:
+        for k, t in enumerate(it.terms):  # matvec (W^T g: np.dot, into a scratch view unless first) or vec (g)
+            src = f"{g}[s, j]"
             if t.kind == "matvec":
                 w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
-                if first and t.coef == 1.0:
+                if k == 0 and t.coef == 1.0:
                     c(f"np.dot({g}, {w}, {out})")
-                else:
-                    c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
-                    c(f"np.dot({g}, {w}, Sk)")
-                    with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
-                        c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}Sk[s, j]")
-            elif t.kind == "vec":
-                with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
-                    c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}{g}[s, j]")
-            first = False
+                    continue
+                c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
+                c(f"np.dot({g}, {w}, Sk)")
+                src = "Sk[s, j]"
+            with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
+                c(f"{out}[s, j] {'+=' if k else '='} {coef(t.coef)}{src}")
 
     def back_grad(self, it, up, n) -> None:
         c, p = self.code, self.plan
