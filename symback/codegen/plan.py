@@ -30,7 +30,7 @@ from ..errors import SymbackError
 from ..ir import Node, sym
 from ..ops import I
 from .facts import Declared, declared, init_schemes
-from .rewrite import prepare
+from .rewrite import prepare, root
 
 
 def fail(message: str):
@@ -133,7 +133,7 @@ class Plan:
     declared: Declared
 
     def root(self, name: str) -> str:
-        return _root(self.alias, name)
+        return root(self.alias, name)
 
 
 def _int(value, where: str) -> int:
@@ -348,20 +348,13 @@ def _reduced(expr) -> set[str]:
     return {e.base.name for e in expr.atoms(sp.Indexed)}  # inside a Sum or not
 
 
-def _root(alias: dict, n: str) -> str:
-    while n in alias:
-        n = alias[n]
-    return n
-
-
 def _mark_stored(steps, pred, alias) -> None:
     """A member is stored if a later step reads it (or it is the network's output); else a loop temporary."""
-    root = lambda n: _root(alias, n)
     later_reads: dict[int, set[str]] = {}
     reads_after = set()
     for k in range(len(steps) - 1, -1, -1):
         later_reads[k] = set(reads_after)
-        reads_after |= {root(r) for r in step_reads(steps[k])}
+        reads_after |= {root(alias, r) for r in step_reads(steps[k])}
     for k, st in enumerate(steps):
         if isinstance(st, Affine):
             st.head_stored = st.node in later_reads[k] or st.node == pred
