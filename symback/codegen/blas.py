@@ -10,6 +10,7 @@ block ``S``.
 from __future__ import annotations
 
 import collections
+import itertools
 import math
 
 from . import naming
@@ -31,6 +32,8 @@ class BlasLayout(Layout):
         super().__init__(plan, comments)
         self.count = collections.Counter(self.st.size)  # width -> slots of that width (one block each)
         self.widths = sorted(self.count)
+        *starts, self.per_b = itertools.accumulate((n * self.count[n] for n in self.widths), initial=0)
+        self.start = dict(zip(self.widths, starts))  # width -> where its block starts, in units of B
         self.index = {s: self.st.size[:s].count(n) for s, n in enumerate(self.st.size)}  # slot -> row in its block
         products = [(st.size, st.terms) for st in plan.steps if isinstance(st, Affine)]
         products += [(plan.sizes[it.node], it.terms) for st in plan.steps if isinstance(st, Back) for it in st.items
@@ -41,13 +44,11 @@ class BlasLayout(Layout):
                              if list(plan.grad_of.values()).count(q) > 1), default=0)
 
     def ws_size(self) -> str:
-        per_b = sum(n * self.count[n] for n in self.widths) + self.scratch
-        return f"{self.plan.n_params + self.gscratch} + {per_b} * B"
+        return f"{self.plan.n_params + self.gscratch} + {self.per_b + self.scratch} * B"
 
     def block_offset(self, n: int) -> str:
-        before = sum(w * self.count[w] for w in self.widths if w < n)
         base = self.plan.n_params + self.gscratch
-        return f"{base} + {before} * B" if before else str(base)
+        return f"{base} + {self.start[n]} * B" if self.start[n] else str(base)
 
     def output(self) -> str:
         p = self.plan
@@ -75,7 +76,7 @@ class BlasLayout(Layout):
             c(f"V{n} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
               f".reshape(({self.count[n]}, B, {n}))")
         if self.scratch:
-            o = f"{p.n_params + self.gscratch} + {sum(w * self.count[w] for w in self.widths)} * B"
+            o = f"{p.n_params + self.gscratch} + {self.per_b} * B"
             c(f"{naming.SCRATCH} = ws[{o}:{o} + {self.scratch} * B]")
 
     def prologue(self) -> None:
