@@ -79,24 +79,19 @@ def _imports() -> str:
     return "\n".join(lines[first:next(k for k, line in enumerate(lines) if line.startswith("from numba")) + 1])
 
 
-def _fans(plan: Plan) -> dict[str, tuple[str, int]]:
-    """Matrix -> (scheme, fan): He's fan is its inputs, Glorot's its inputs and outputs; vectors start at 0."""
-    out = {}
-    for p in plan.params:
-        scheme, shape = plan.init[p], plan.shapes[p]
-        if scheme != "zeros":
-            out[p] = (scheme, shape[1] if scheme == "he" else shape[0] + shape[1])
-    return out
+def _fans(plan: Plan) -> dict[str, int]:
+    """Matrix -> fan: He's is its inputs, Glorot's its inputs and outputs (vectors start at 0)."""
+    return {p: shape[1] if plan.init[p] == "he" else sum(shape) for p, shape in plan.shapes.items()
+            if plan.init[p] != "zeros"}
 
 
 def _init_doc(plan: Plan) -> str:
     rules: dict[str, list[str]] = {}
-    for p, (scheme, fan) in _fans(plan).items():
-        rules.setdefault(f"{'He' if scheme == 'he' else 'Glorot'} normal, std sqrt(2 / {fan})", []).append(p)
     for p in plan.params:
-        if plan.init[p] == "zeros":
-            rules.setdefault("zeros", []).append(p)
-    text = "; ".join(f"{', '.join(ps)}: {rule}" for rule, ps in rules.items())
+        fan = _fans(plan).get(p)
+        rules.setdefault(f"{'He' if plan.init[p] == 'he' else 'Glorot'} normal, std sqrt(2 / {fan})" if fan
+                         else "zeros", []).append(p)
+    text = "; ".join(f"{', '.join(ps)}: {rule}" for rule, ps in sorted(rules.items(), key=lambda r: r[0] == "zeros"))
     return textwrap.fill(f"Initialisation (numpy.random.default_rng(seed)): {text}.", 116)
 
 
@@ -138,7 +133,7 @@ def _constants(plan: Plan) -> str:
         f"N_PARAMS = {plan.n_params}",
         f"N_IN = {plan.n_in}",
         f"N_OUT = {plan.n_out}  # {'classes' if plan.labels else 'target width'}",
-        f"_INIT = {tuple((p, fan) for p, (_, fan) in _fans(plan).items())!r}  # (matrix, fan): std sqrt(2 / fan)",
+        f"_INIT = {tuple(_fans(plan).items())!r}  # (matrix, fan): std sqrt(2 / fan)",
         "_FASTMATH = {'reassoc', 'contract', 'nsz'}  # no 'nnan'/'ninf': NaN and inf propagate as IEEE says",
     ])
 
