@@ -118,20 +118,13 @@ class BlasLayout(Layout):
                 self.body_lines(body, self.names(body, head_code="f"))
 
     def back(self, st: Back) -> None:
-        p = self.plan
         self.comment(*[it.node for it in st.items])
-        g = self.q(st.upstream)
-        n = p.sizes[st.upstream]
         for it in st.items:
-            if it.grad is None:
-                self.back_vector(it, g, n)
-            else:
-                self.back_grad(it, st.upstream, n)
+            (self.back_grad if it.grad else self.back_vector)(it, st.upstream)
 
-    def back_vector(self, it, g, n) -> None:
-        c, p = self.code, self.plan
-        out = self.q(it.node)
-        k_out = p.sizes[it.node]
+    def back_vector(self, it, up: str) -> None:
+        c, g = self.code, self.q(up)
+        out, k_out = self.q(it.node), self.plan.sizes[it.node]
         for k, t in enumerate(it.terms):  # matvec (W^T g: np.dot, into a scratch view unless first) or vec (g)
             src = f"{g}[s, j]"
             if t.kind == "matvec":
@@ -145,29 +138,27 @@ class BlasLayout(Layout):
             with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
                 c(f"{out}[s, j] {'+=' if k else '='} {coef(t.coef)}{src}")
 
-    def back_grad(self, it, up, n) -> None:
-        c, p = self.code, self.plan
-        g = self.q(up)
-        q = it.grad
-        first = q not in self.ready
+    def back_grad(self, it, up: str) -> None:
+        """A parameter's gradient: g summed over the batch (vec), or g h^T by np.dot (outer; into a scratch
+        view unless it is the first term and unscaled)."""
+        c, p, q, g = self.code, self.plan, it.grad, self.q(up)
         for t in it.terms:
+            first, dst = q not in self.ready, self.q(p.grads[q])
             if t.kind == "vec":
+                n = p.sizes[up]
                 if first:
                     with c.block(f"for i in range({n}):"):
-                        c(f"{self.grad_at(q, 'i')} = 0.0")
+                        c(f"{dst}[i] = 0.0")
                 with c.block("for s in range(B):"), c.block(f"for i in range({n}):"):
-                    c(f"{self.grad_at(q, 'i')} += {coef(t.coef)}{g}[s, i]")
+                    c(f"{dst}[i] += {coef(t.coef)}{g}[s, i]")
             elif t.kind == "outer":
                 a, b = (f"{g}.T", self.q(t.b)) if t.a == up else (f"{self.q(t.a)}.T", g)
-                shape = p.shapes[q]
                 if first and t.coef == 1.0:
-                    c(f"np.dot({a}, {b}, {self.q(p.grads[q])})")
+                    c(f"np.dot({a}, {b}, {dst})")
                 else:
-                    m = math.prod(shape)
-                    c(f"Gs = ws[{p.n_params}:{p.n_params + m}].reshape(({shape[0]}, {shape[1]}))")
+                    rows, cols = p.shapes[q]
+                    c(f"Gs = ws[{p.n_params}:{p.n_params + rows * cols}].reshape(({rows}, {cols}))")
                     c(f"np.dot({a}, {b}, Gs)")
-                    op = "=" if first else "+="
-                    with c.block(f"for r in range({shape[0]}):"), c.block(f"for j in range({shape[1]}):"):
-                        c(f"{self.q(p.grads[q])}[r, j] {op} {coef(t.coef)}Gs[r, j]")
-            first = False
-        self.ready.add(q)
+                    with c.block(f"for r in range({rows}):"), c.block(f"for j in range({cols}):"):
+                        c(f"{dst}[r, j] {'=' if first else '+='} {coef(t.coef)}Gs[r, j]")
+            self.ready.add(q)
