@@ -30,8 +30,7 @@ class Body:
         self.reductions: list[Red] = []
         self.picks: dict[tuple, sp.Symbol] = {}  # (vector, index expr) -> its local
         exprs = [self._reduce(e) for e in exprs]
-        rows = [k for k, m in enumerate(members) if m.mode == "lossrow"]
-        self.row_exprs = [(members[k], exprs[k]) for k in rows]
+        self.row_exprs = [(m, e) for m, e in zip(members, exprs) if m.mode == "lossrow"]
         elem = [k for k, m in enumerate(members) if m.mode not in ("lossrow", "temp")]  # temps: inlined above
         self.temps, reduced = sp.cse([exprs[k] for k in elem], symbols=sp.numbered_symbols("t"), order="canonical")
         self.outputs = [(members[k], e) for k, e in zip(elem, reduced)]

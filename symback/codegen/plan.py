@@ -223,7 +223,6 @@ def build(d) -> Plan:
         inputs.append((n.name, col, size))
         col += size
     loss = next(n for n in g if n.op == "loss")
-    labels = loss.meta.loss_kind == "class"
     pred = loss.meta.prediction
     sizes = {n.name: _int(n.shape[0], f"value {n.name}") for n in g if len(n.shape) == 1 and n.op != "param"}
     batched = _batched(g)
@@ -245,12 +244,12 @@ def build(d) -> Plan:
     steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
     _mark_stored(steps, pred, alias)
     # the matrices of the products (W h, W^T g, g h^T) are the matrix parameters
-    products = [math.prod(shape) for shape in shapes.values() if len(shape) == 2]
+    max_product = max((math.prod(shape) for shape in shapes.values() if len(shape) == 2), default=1)
     return Plan(
         params=params, shapes=shapes, offsets=dict(zip(params, starts)), n_params=n_params, inputs=inputs, n_in=col,
-        labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
+        labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
-        grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
+        grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
     )
 
 
