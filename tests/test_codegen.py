@@ -416,8 +416,25 @@ def test_generated_source_has_no_template_residue(path):
     assert not re.search(r"\be\[\d\]", text)  # cache entries have named fields
     raw = re.search(r".*\b(P|ws|R)\[\d+ \+ [ijks]\b.*", text)  # ws[43 + i]: a quantity without its name
     assert raw is None, raw[0]
-    mod_labels = "_targets, _check_targets = _class_labels" in text
-    assert copy_runtime(mod_labels) in text
+    assert copy_runtime(text) in text  # the runtime functions the module reaches, copied verbatim
+
+
+def test_each_module_carries_only_the_runtime_it_reaches():
+    """A module with float targets has no class-label checks, one with labels no float-target checks; every
+    function it defines is reached from its public API or its kernels, and each is runtime.py's, verbatim."""
+    runtime_text = RUNTIME.read_text()
+    for name, labels in (("udl_toy", False), ("two_inputs", True), ("cs7643_softmax_softmax_classifier", True)):
+        text = (ROOT / "generated" / f"{name}.py").read_text()
+        tree = ast.parse(text)
+        defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        assert ({"_class_labels", "_labels_in_range"} <= defined) == labels, name
+        assert ({"_float_targets", "_finite_targets"} & defined == set()) == labels, name
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith(("_step_", "_layout")):  # generated
+                assert ast.get_source_segment(text, node) in runtime_text, node.name
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        assert defined - used <= {"init_params", "forward", "loss_and_grad", "sgd_step", "_layout"} | {
+            n for n in defined if n.startswith("_step_")}, name
 
 
 def test_mask_comments_name_the_quantity_the_code_tests():

@@ -7,9 +7,9 @@ contract of DESIGN.md (``PARAMS``, ``init_params``, ``forward``,
 Modules, one job each: `naming` (every emitted name), `printer` (SymPy ->
 Numba expressions, stabilizing rewrites), `plan` (IR -> steps), `storage`
 (buffer liveness and reuse), `body` (elementwise loop bodies), `base` (what
-every layout shares), `sample`, `small`, `blas` (one loop layout each, listed
-in `emit`), `runtime` (the Python side, copied into every module), `module`
-(assembly), `write` (atomic write, hand-edit guard).
+every layout shares), `sample`, `small`, `blas` (one loop layout each),
+`runtime` (the Python side, copied into every module), `module` (assembly,
+the layout table), `write` (atomic write, hand-edit guard).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def load_module(path):
     return module
 
 
+@provides("compile")
 def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool = False,
                        source: str | None = None, command: str | None = None, layouts=None):
     """Write the module for derivation `d` to `path` and import it.
@@ -47,16 +48,9 @@ def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool =
     With `dtype` (np.float32 or np.float64), the returned module's
     ``init_params`` defaults to that dtype.
     """
-    text = generate(d, source or _source(d), notation=notation, command=command, layouts=layouts)
+    text = generate(d, source or declared(d).label, notation=notation, command=command, layouts=layouts)
     write_module(path, text, force=force)
     module = load_module(path)
     if dtype is not None:
         module.init_params = functools.partial(module.init_params, dtype=np.dtype(dtype))
     return module
-
-
-provides("compile")(compile_derivation)
-
-
-def _source(d) -> str:
-    return declared(d).label

@@ -11,27 +11,30 @@ holds the gradient ``G`` (same layout as ``P``) and then the stored values.
 Sizes are literals, so LLVM sees every trip count; a loop of one trip is
 written as straight-line code with its index folded (`Code.block`).
 A layout subclass says where a stored value lives (`bind`, `read`) and how
-each step kind loops (its ``RULES``).
+each step kind loops (a method per step class, named in ``STEPS``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from contextlib import contextmanager
-from typing import ClassVar
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import sym
 from ..ops import I
 from . import naming
 from .body import Body
-from .plan import Plan
-from .printer import stabilize, to_numba
+from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
+from .printer import to_numba
 from .storage import Storage, allocate
 
 #: the key of the forward pass's output rows among the quantities (a space: never an IR name)
 OUTPUT = " output"
+#: the layout method that emits each kind of step
+STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -56,13 +59,9 @@ class Code:
     def block(self, head: str):
         loop = _LOOP.match(head)
         if loop and int(loop[3]) - int(loop[2] or 0) == 1:
-            var, before = loop[1], self.fixed.get(loop[1])
-            self.fixed[var] = int(loop[2] or 0)
+            saved, self.fixed = self.fixed, {**self.fixed, loop[1]: int(loop[2] or 0)}
             yield
-            if before is None:
-                del self.fixed[var]
-            else:
-                self.fixed[var] = before
+            self.fixed = saved
             return
         self(head)
         self.depth += 1
@@ -75,21 +74,12 @@ class Code:
 
 def plus(base, idx: str) -> str:
     """``base + idx`` with literal folding: ``i``, ``3 + i``."""
-    if isinstance(base, int) and base == 0:
-        return idx
-    return f"{base} + {idx}"
+    return idx if base == 0 else f"{base} + {idx}"
 
 
 def coef(c: float) -> str:
     """A term's coefficient as a prefix: nothing for 1."""
     return "" if c == 1.0 else f"{c!r}*"
-
-
-def size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
 
 
 class Layout:
@@ -99,7 +89,6 @@ class Layout:
     doc = ""
     copies_inputs = False
     refcounts = False  # does the kernel need Numba's reference counting (np.dot returns its out array)
-    RULES: ClassVar[dict] = {}
 
     def __init__(self, plan: Plan, comments: dict[str, str]):
         self.plan = plan
@@ -110,7 +99,7 @@ class Layout:
         self.used: dict[str, None] = {}  # every quantity the body names, in order of first use
         names = [n for n, _, _ in plan.inputs] + list(plan.params) + list(plan.sizes) + list(plan.grads.values())
         self.ids = naming.quantities(dict.fromkeys(names))
-        self.ids[OUTPUT] = naming.output()
+        self.ids[OUTPUT] = "out"
         self.single_input = len(plan.inputs) == 1 and plan.inputs[0][1] == 0
 
     # -- names -------------------------------------------------------------------------------------------
@@ -123,30 +112,18 @@ class Layout:
         """Entry (i, j) of a matvec term's matrix as the product uses it: W[i, j], or W[j, i] for W^T."""
         return f"{self.q(t.a)}[{j}, {i}]" if t.trans else f"{self.q(t.a)}[{i}, {j}]"
 
-    def grad_at(self, param: str, idx: str) -> str:
-        """Component `idx` of a vector parameter's gradient."""
-        return f"{self.q(self.plan.grads[param])}[{idx}]"
+    def width(self, t, inner: bool = True) -> int:
+        """The summed (inner) or the produced dimension of a matvec term's matrix as the product uses it."""
+        return self.plan.shapes[t.a][int(t.trans != inner)]  # W: (produced, summed); W^T swaps them
 
-    def grad2(self, param: str, i: str, j: str) -> str:
-        return f"{self.q(self.plan.grads[param])}[{i}, {j}]"
+    def grad_at(self, param: str, *idx: str) -> str:
+        """Entry `idx` of a parameter's gradient."""
+        return f"{self.q(self.plan.grads[param])}[{', '.join(idx)}]"
 
-    def input_col(self, name: str):
-        return next((c for n, c, _ in self.plan.inputs if n == name), None)
-
-    def label(self) -> str:
-        return "Y[s]"
-
-    def names(self, body: Body, idx: str = naming.COMPONENT, head_code: str | None = None) -> dict:
+    def names(self, body: Body, idx: str = "i", head_code: str | None = None) -> dict:
         """Source text for each symbol a loop body reads."""
-        names = {I: idx}
-        for t, _ in body.temps:
-            names[t] = t.name
-        for r in body.reductions:
-            names[r.local] = r.local.name
-            if r.mx is not None:
-                names[r.mx] = r.mx.name
-        for p in body.picks:
-            names[p[0]] = p[0].name
+        local = [t for t, _ in body.temps] + list(body.picks.values()) + [r.local for r in body.reductions]
+        names = {I: idx} | {s: s.name for s in local + [r.mx for r in body.reductions if r.mx is not None]}
         exprs = [e for _, e in body.temps] + [e for _, e in body.outputs] + [e for _, e in body.row_exprs]
         for e in exprs:
             for s in e.free_symbols:
@@ -155,18 +132,10 @@ class Layout:
                 if body.head is not None and s.name == body.head:
                     names[s] = head_code
                 elif s.name == "y" and self.plan.labels:
-                    names[s] = self.label()
+                    names[s] = "Y[s]"
                 else:
                     names[s] = self.read(s.name, idx)
         return names
-
-    def read(self, name: str, idx: str) -> str:
-        """Source reading entry `idx` of stored quantity `name`; each layout defines where it lives."""
-        raise TypeError(f"{type(self).__name__} must define read(): where {name} is stored in this layout")
-
-    def bind(self, name: str) -> str:
-        """Right-hand side binding a stored value's view (per layout)."""
-        raise TypeError(f"{type(self).__name__} must define bind(): where {name} is stored in this layout")
 
     def comment(self, *names: str) -> None:
         """The equation of each node, as `symback derive` prints it, headed by the name the code uses."""
@@ -188,24 +157,23 @@ class Layout:
 
     # -- the kernel ----------------------------------------------------------------------------------------
     def kernel(self) -> str:
-        p = self.plan
-        body = self.code
-        body.depth = 1
         self.prologue()
-        for step in p.steps:
-            self.RULES[type(step)](self, step)
+        for step in self.plan.steps:
+            getattr(self, STEPS[type(step)])(step)
         self.finish()
         head = Code(0)
-        head(f"@njit({naming.JIT_OPTIONS}{naming.NO_REFCOUNT if not self.refcounts else ''})")
+        # _nrt=False (no reference counting) where a layout allocates nothing: its named views of P and ws live
+        # only during the call, and counting references tripled a tiny network's step; np.dot needs it (blas)
+        head(f"@njit(cache=True, fastmath=_FASTMATH{'' if self.refcounts else ', _nrt=False'})")
         head(f"def {naming.kernel(self.name)}({', '.join(naming.KERNEL_ARGS)}):")
         head.depth = 1
         head(f'"""{self.doc}"""')
-        head(f"{naming.CHECK}(P, X, Y, lr, mode)")
+        head("_check_batch(P, X, Y, lr, mode)")
         head("B = X.shape[0]")
         self.blocks(head)
         self.bindings(head)
         head("loss = 0.0")
-        return head.text() + "\n" + body.text() + "\n"
+        return head.text() + "\n" + self.code.text() + "\n"
 
     def bindings(self, c: Code) -> None:
         """One line per view the body uses: parameters, gradients, then stored values (one slot, one line)."""
@@ -213,7 +181,7 @@ class Layout:
         for q in p.params:  # each parameter beside its gradient (the same layout), in the order of the buffer
             o, shape = p.offsets[q], p.shapes[q]
             reshape = f".reshape({shape})" if len(shape) == 2 else ""
-            pair = [(self.ids[k], f"{buf}[{o}:{o + size(shape)}]{reshape}")
+            pair = [(self.ids[k], f"{buf}[{o}:{o + math.prod(shape)}]{reshape}")
                     for k, buf in ((q, "P"), (p.grads[q], "ws")) if k in self.used]
             if pair:
                 c(f"{', '.join(n for n, _ in pair)} = {', '.join(v for _, v in pair)}")
@@ -243,32 +211,76 @@ class Layout:
                 c("P[k] -= step * ws[k]")
         c("return loss * scale")
 
+    # -- steps, as the sample-outer layouts emit them (sample, blas): per sample, a loop over components --
+    def samples(self):
+        """The loop over the batch around a per-sample step."""
+        return self.code.block("for s in range(B):")
+
+    def group(self, st: Group) -> None:
+        self.comment(*[m.name for m in st.members])
+        self.sample_loop(Body(st.members), st.size)
+
+    def sample_loop(self, body: Body, size: int | None) -> None:
+        """Per sample: the body's reductions and picks, then its loop over the components."""
+        self.zero_grads(body, size or 0)
+        with self.samples():
+            self.per_sample_lines(body)
+            if body.outputs:
+                with self.code.block(f"for i in range({size}):"):
+                    self.body_lines(body, self.names(body))
+
+    def concat(self, st: Concat) -> None:
+        self.comment(st.node)
+        with self.samples():
+            for part, off, n in st.parts:
+                with self.code.block(f"for i in range({n}):"):
+                    self.code(f"{self.read(st.node, plus(off, 'i'))} = {self.read(part, 'i')}")
+
+    def slice(self, st: Slice) -> None:
+        c = self.code
+        self.comment(st.node)
+        if st.grad and st.grad not in self.ready:
+            with c.block(f"for i in range({st.size}):"):
+                c(f"{self.grad_at(st.grad, 'i')} = 0.0")
+            self.ready.add(st.grad)
+        with self.samples(), c.block(f"for i in range({st.size}):"):
+            src = self.read(st.src, plus(st.lo, "i"))
+            if st.grad:
+                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
+            else:
+                c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+
     # -- shared pieces -----------------------------------------------------------------------------------
-    def body_lines(self, body: Body, names: dict, store) -> None:
+    def store(self, m, local: str, grad: str | None) -> None:
+        """One output of an elementwise body at component i: summed into a gradient, or stored."""
+        self.code(f"{self.grad_at(grad, 'i')} += {local}" if grad else f"{self.read(m.name, 'i')} = {local}")
+
+    def ret(self, st: Return) -> None:
+        """The forward pass is done: ``forward()`` stops here."""
+        with self.code.block(f"if mode == {naming.FORWARD}:"):
+            self.code("return 0.0")
+
+    def body_lines(self, body: Body, names: dict, store=None) -> None:
         """Temporaries, then the outputs. With one output written to memory, each is written directly;
         with several, every output goes into a local first, then the stores (reads before writes)."""
-        c = self.code
+        c, store = self.code, store or self.store
         for t, e in body.temps:
             c(f"{t.name} = {to_numba(e, names)}")
         direct = sum(m.mode in ("grad", "store") for m, _ in body.outputs) <= 1
         outs = []
         for k, (m, e) in enumerate(body.outputs):
-            if direct:
-                outs.append((m, to_numba(e, names)))
-            else:
-                c(f"{naming.out(k)} = {to_numba(e, names)}")
-                outs.append((m, naming.out(k)))
+            if not direct:
+                c(f"o{k} = {to_numba(e, names)}")
+            outs.append((m, to_numba(e, names) if direct else f"o{k}"))
         for m, value in sorted(outs, key=lambda o: o[0].mode != "loss"):  # the write to memory last
             if m.mode == "loss":
                 c(f"loss += {value}")
-            elif m.mode == "grad":
-                store(m, value, grad=self.plan.grad_of[m.name])
-            elif m.mode == "store":
-                store(m, value, grad=None)
+            else:
+                store(m, value, self.plan.grad_of.get(m.name) if m.mode == "grad" else None)
 
-    def per_sample_lines(self, body: Body, idx_read) -> None:
+    def per_sample_lines(self, body: Body) -> None:
         """Reductions (with max subtraction for sums of exponentials), picks and per-sample losses."""
-        c = self.code
+        c, idx_read = self.code, self.read
         for r in body.reductions:
             local = r.local.name
             if r.kind == "lse":
@@ -284,17 +296,29 @@ class Layout:
                 picks = {x: sp.Symbol(f"_p{k}") for k, x in enumerate(sorted(r.body.atoms(sp.Indexed), key=str))}
                 names = {s: idx_read(x.base.name, "j") for x, s in picks.items()}
                 if r.body.has(sym("y")) and self.plan.labels:
-                    names[sym("y")] = self.label()
+                    names[sym("y")] = "Y[s]"
                 c(f"{local} = 0.0")
                 with c.block(f"for j in range({r.lo}, {r.hi + 1}):"):
                     c(f"{local} += {to_numba(stabilize(r.body.xreplace(picks)), names)}")
-        for local, v, index in body.picks:
-            idx = self.label() if index == sym("y") else str(int(index))
+        for (v, index), local in body.picks.items():
+            idx = "Y[s]" if index == sym("y") else str(int(index))
             c(f"{local.name} = {idx_read(v, idx)}")
-        if body.row_exprs:
-            names = self.names(body)
-            for m, e in body.row_exprs:
-                c(f"loss += {to_numba(e, names)}")
+        for _, e in body.row_exprs:
+            c(f"loss += {to_numba(e, self.names(body))}")
+
+    def j_loops(self, parts) -> None:
+        """(lines, trip count or None) pairs: the lines without a loop, then one j loop per trip count."""
+        loops: dict[int, list[str]] = {}
+        for lines, k in parts:
+            if k is None:
+                for line in lines:
+                    self.code(line)
+            else:
+                loops.setdefault(k, []).extend(lines)
+        for k, lines in loops.items():
+            with self.code.block(f"for j in range({k}):"):
+                for line in lines:
+                    self.code(line)
 
     def zero_grads(self, body: Body, n: int) -> None:
         """Gradients this body sums into, first reached here: set them to zero."""

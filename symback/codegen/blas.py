@@ -9,12 +9,14 @@ block ``S``.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import collections
+import itertools
+import math
 
 from . import naming
-from .base import Layout, coef, plus, size
+from .base import Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
+from .plan import Affine, Back
 
 
 class BlasLayout(Layout):
@@ -28,34 +30,25 @@ class BlasLayout(Layout):
     def __init__(self, plan, comments):
         self.copies_inputs = not (len(plan.inputs) == 1 and plan.inputs[0][1] == 0)
         super().__init__(plan, comments)
-        self.widths = sorted(set(self.st.size))
-        self.index = {}  # slot -> index within its width block
-        count: dict[int, int] = {}
-        for s, n in enumerate(self.st.size):
-            self.index[s] = count.get(n, 0)
-            count[n] = count.get(n, 0) + 1
-        self.count = count
-        self.scratch = 0
-        for step in plan.steps:  # extra product terms and gradient paths need a scratch matrix
-            if isinstance(step, Affine):
-                extra = [t for t in step.terms if t.kind == "matvec"][1:]
-                if extra:
-                    self.scratch = max(self.scratch, step.size)
-            if isinstance(step, Back):
-                for it in step.items:
-                    if it.grad is None and sum(t.kind == "matvec" for t in it.terms) > 1:
-                        self.scratch = max(self.scratch, plan.sizes[it.node])
-        self.gscratch = max((n for q, n in ((q, size(plan.shapes[q])) for q in plan.params)
-                             if sum(1 for v, pp in plan.grad_of.items() if pp == q) > 1), default=0)
+        self.count = collections.Counter(self.st.size)  # width -> slots of that width (one block each)
+        self.widths = sorted(self.count)
+        *starts, self.per_b = itertools.accumulate((n * self.count[n] for n in self.widths), initial=0)
+        self.start = dict(zip(self.widths, starts))  # width -> where its block starts, in units of B
+        self.index = {s: self.st.size[:s].count(n) for s, n in enumerate(self.st.size)}  # slot -> row in its block
+        products = [(st.size, st.terms) for st in plan.steps if isinstance(st, Affine)]
+        products += [(plan.sizes[it.node], it.terms) for st in plan.steps if isinstance(st, Back) for it in st.items
+                     if it.grad is None]
+        # a product of several terms needs a scratch matrix; so does a gradient summed over several paths
+        self.scratch = max((n for n, terms in products if sum(t.kind == "matvec" for t in terms) > 1), default=0)
+        self.gscratch = max((math.prod(plan.shapes[q]) for q in plan.params
+                             if list(plan.grad_of.values()).count(q) > 1), default=0)
 
     def ws_size(self) -> str:
-        per_b = sum(n * self.count[n] for n in self.widths) + self.scratch
-        return f"{self.plan.n_params + self.gscratch} + {per_b} * B"
+        return f"{self.plan.n_params + self.gscratch} + {self.per_b + self.scratch} * B"
 
     def block_offset(self, n: int) -> str:
-        before = sum(w * self.count[w] for w in self.widths if w < n)
         base = self.plan.n_params + self.gscratch
-        return f"{base} + {before} * B" if before else str(base)
+        return f"{base} + {self.start[n]} * B" if self.start[n] else str(base)
 
     def output(self) -> str:
         p = self.plan
@@ -64,14 +57,11 @@ class BlasLayout(Layout):
         return (f"ws[{self.block_offset(n)} + {self.index[s] * n} * B:{self.block_offset(n)} + "
                 f"{(self.index[s] + 1) * n} * B].reshape(B, {n})")
 
-    def view(self, name: str) -> str:
-        return self.q(name)
-
     def bind(self, name: str) -> str:
         if not self.copies_inputs and name == self.plan.inputs[0][0]:
             return "X"
         s = self.st.of(self.plan, name)
-        return f"{naming.block(self.st.size[s])}[{self.index[s]}]"
+        return f"V{self.st.size[s]}[{self.index[s]}]"
 
     def read(self, name: str, idx: str) -> str:
         if name == "y":
@@ -83,10 +73,10 @@ class BlasLayout(Layout):
     def blocks(self, c) -> None:
         p = self.plan
         for n in self.widths:
-            c(f"{naming.block(n)} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
+            c(f"V{n} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
               f".reshape(({self.count[n]}, B, {n}))")
         if self.scratch:
-            o = f"{p.n_params + self.gscratch} + {sum(w * self.count[w] for w in self.widths)} * B"
+            o = f"{p.n_params + self.gscratch} + {self.per_b} * B"
             c(f"{naming.SCRATCH} = ws[{o}:{o} + {self.scratch} * B]")
 
     def prologue(self) -> None:
@@ -96,17 +86,11 @@ class BlasLayout(Layout):
                 with c.block("for s in range(B):"), c.block(f"for j in range({n}):"):
                     c(f"{self.q(name)}[s, j] = X[s, {plus(col, 'j')}]")
 
-    def store(self, m, local, grad):
-        if grad is not None:
-            self.code(f"{self.grad_at(grad, 'i')} += {local}")
-        else:
-            self.code(f"{self.view(m.name)}[s, i] = {local}")
-
     def affine(self, st: Affine) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(st.node, *[m.name for m in st.members])
         mv = [t for t in st.terms if t.kind == "matvec"]
-        out = self.view(st.node)
+        out = self.q(st.node)
         parts = []
         for k, t in enumerate(mv):
             w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
@@ -114,7 +98,7 @@ class BlasLayout(Layout):
             if k > 0:
                 c(f"Sk = {dst}")
                 dst = "Sk"
-            c(f"np.dot({self.view(t.b)}, {w}, {dst})")
+            c(f"np.dot({self.q(t.b)}, {w}, {dst})")
             parts.append(coef(t.coef) + (f"{out}[s, i]" if k == 0 else "Sk[s, i]"))
         for t in st.terms:
             if t.kind == "vec":
@@ -123,7 +107,7 @@ class BlasLayout(Layout):
         trivial = head == f"{out}[s, i]"
         if not st.members and trivial:
             return
-        body = Body(st.members, p, head=st.node) if st.members else None
+        body = Body(st.members, head=st.node) if st.members else None
         if body:
             self.zero_grads(body, st.size)
         with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
@@ -131,102 +115,50 @@ class BlasLayout(Layout):
             if st.head_stored and not trivial:
                 c(f"{out}[s, i] = f")
             if body:
-                self.body_lines(body, self.names(body, head_code="f"), self.store)
-
-    def group(self, st: Group) -> None:
-        c, p = self.code, self.plan
-        self.comment(*[m.name for m in st.members])
-        body = Body(st.members, p)
-        self.zero_grads(body, st.size or 0)
-        with c.block("for s in range(B):"):
-            self.per_sample_lines(body, self.read)
-            if body.outputs:
-                with c.block(f"for i in range({st.size}):"):
-                    self.body_lines(body, self.names(body), self.store)
+                self.body_lines(body, self.names(body, head_code="f"))
 
     def back(self, st: Back) -> None:
-        p = self.plan
         self.comment(*[it.node for it in st.items])
-        g = self.view(st.upstream)
-        n = p.sizes[st.upstream]
         for it in st.items:
-            if it.grad is None:
-                self.back_vector(it, g, n)
-            else:
-                self.back_grad(it, st.upstream, n)
+            (self.back_grad if it.grad else self.back_vector)(it, st.upstream)
 
-    def back_vector(self, it, g, n) -> None:
-        c, p = self.code, self.plan
-        out = self.view(it.node)
-        k_out = p.sizes[it.node]
-        first = True
-        for t in it.terms:
+    def back_vector(self, it, up: str) -> None:
+        c, g = self.code, self.q(up)
+        out, k_out = self.q(it.node), self.plan.sizes[it.node]
+        for k, t in enumerate(it.terms):  # matvec (W^T g: np.dot, into a scratch view unless first) or vec (g)
+            src = f"{g}[s, j]"
             if t.kind == "matvec":
                 w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
-                if first and t.coef == 1.0:
+                if k == 0 and t.coef == 1.0:
                     c(f"np.dot({g}, {w}, {out})")
-                else:
-                    c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
-                    c(f"np.dot({g}, {w}, Sk)")
-                    with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
-                        c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}Sk[s, j]")
-            elif t.kind == "vec":
-                with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
-                    c(f"{out}[s, j] {'=' if first else '+='} {coef(t.coef)}{g}[s, j]")
-            first = False
+                    continue
+                c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
+                c(f"np.dot({g}, {w}, Sk)")
+                src = "Sk[s, j]"
+            with c.block("for s in range(B):"), c.block(f"for j in range({k_out}):"):
+                c(f"{out}[s, j] {'+=' if k else '='} {coef(t.coef)}{src}")
 
-    def back_grad(self, it, up, n) -> None:
-        c, p = self.code, self.plan
-        g = self.view(up)
-        q = it.grad
-        first = q not in self.ready
+    def back_grad(self, it, up: str) -> None:
+        """A parameter's gradient: g summed over the batch (vec), or g h^T by np.dot (outer; into a scratch
+        view unless it is the first term and unscaled)."""
+        c, p, q, g = self.code, self.plan, it.grad, self.q(up)
         for t in it.terms:
+            first, dst = q not in self.ready, self.q(p.grads[q])
             if t.kind == "vec":
+                n = p.sizes[up]
                 if first:
                     with c.block(f"for i in range({n}):"):
-                        c(f"{self.grad_at(q, 'i')} = 0.0")
+                        c(f"{dst}[i] = 0.0")
                 with c.block("for s in range(B):"), c.block(f"for i in range({n}):"):
-                    c(f"{self.grad_at(q, 'i')} += {coef(t.coef)}{g}[s, i]")
+                    c(f"{dst}[i] += {coef(t.coef)}{g}[s, i]")
             elif t.kind == "outer":
-                a, b = (f"{g}.T", self.view(t.b)) if t.a == up else (f"{self.view(t.a)}.T", g)
-                shape = p.shapes[q]
+                a, b = (f"{g}.T", self.q(t.b)) if t.a == up else (f"{self.q(t.a)}.T", g)
                 if first and t.coef == 1.0:
-                    c(f"np.dot({a}, {b}, {self.q(p.grads[q])})")
+                    c(f"np.dot({a}, {b}, {dst})")
                 else:
-                    m = size(shape)
-                    c(f"Gs = ws[{p.n_params}:{p.n_params + m}].reshape(({shape[0]}, {shape[1]}))")
+                    rows, cols = p.shapes[q]
+                    c(f"Gs = ws[{p.n_params}:{p.n_params + rows * cols}].reshape(({rows}, {cols}))")
                     c(f"np.dot({a}, {b}, Gs)")
-                    op = "=" if first else "+="
-                    with c.block(f"for r in range({shape[0]}):"), c.block(f"for j in range({shape[1]}):"):
-                        c(f"{self.q(p.grads[q])}[r, j] {op} {coef(t.coef)}Gs[r, j]")
-            first = False
-        self.ready.add(q)
-
-    def concat(self, st: Concat) -> None:
-        c = self.code
-        self.comment(st.node)
-        out = self.view(st.node)
-        with c.block("for s in range(B):"):
-            for part, off, n in st.parts:
-                with c.block(f"for i in range({n}):"):
-                    c(f"{out}[s, {plus(off, 'i')}] = {self.read(part, 'i')}")
-
-    def slice(self, st: Slice) -> None:
-        c = self.code
-        self.comment(st.node)
-        if st.grad and st.grad not in self.ready:
-            with c.block(f"for i in range({st.size}):"):
-                c(f"{self.grad_at(st.grad, 'i')} = 0.0")
-            self.ready.add(st.grad)
-        with c.block("for s in range(B):"), c.block(f"for i in range({st.size}):"):
-            src = self.read(st.src, plus(st.lo, "i"))
-            if st.grad:
-                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
-            else:
-                c(f"{self.view(st.node)}[s, i] = {coef(st.coef)}{src}")
-
-    def ret(self, st: Return) -> None:
-        with self.code.block(f"if mode == {naming.FORWARD}:"):
-            self.code("return 0.0")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}
+                    with c.block(f"for r in range({rows}):"), c.block(f"for j in range({cols}):"):
+                        c(f"{dst}[r, j] {'=' if first else '+='} {coef(t.coef)}Gs[r, j]")
+            self.ready.add(q)

@@ -12,18 +12,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import sym
-from . import naming
-from .plan import Member, Plan
-from .printer import stabilize
+from .plan import Member
 
 
 class Body:
     """An elementwise loop body: reductions and picks per sample, CSE'd temporaries, outputs."""
 
-    def __init__(self, members: list[Member], plan: Plan, head: str | None = None):
-        self.members = members
-        self.plan = plan
+    def __init__(self, members: list[Member], head: str | None = None):
         exprs, known = [], {}
         for m in members:  # inline earlier members: one CSE over everything the loop computes
             e = stabilize(m.expr).xreplace(known)
@@ -31,14 +28,11 @@ class Body:
             if m.mode in ("store", "temp"):
                 known[sym(m.name)] = e
         self.reductions: list[Red] = []
-        self.picks: list[tuple] = []  # (local, vector, index expr)
+        self.picks: dict[tuple, sp.Symbol] = {}  # (vector, index expr) -> its local
         exprs = [self._reduce(e) for e in exprs]
-        rows = [k for k, m in enumerate(members) if m.mode == "lossrow"]
-        self.row_exprs = [(members[k], exprs[k]) for k in rows]
+        self.row_exprs = [(m, e) for m, e in zip(members, exprs) if m.mode == "lossrow"]
         elem = [k for k, m in enumerate(members) if m.mode not in ("lossrow", "temp")]  # temps: inlined above
-        repl, reduced = sp.cse([exprs[k] for k in elem], symbols=_names(naming.temp), order="canonical") \
-            if elem else ([], [])
-        self.temps = repl
+        self.temps, reduced = sp.cse([exprs[k] for k in elem], symbols=sp.numbered_symbols("t"), order="canonical")
         self.outputs = [(members[k], e) for k, e in zip(elem, reduced)]
         self.head = head
 
@@ -52,8 +46,8 @@ class Body:
             red = next((r for r in self.reductions if (r.kind, r.body, r.lo, r.hi) == key), None)
             if red is None:  # each reduction once per sample, however many outputs use it
                 k = len(self.reductions)
-                red = Red(key[0], sp.Symbol(naming.reduction(k)), body, picks[0].base.name if lse else None, j, lo, hi,
-                          sp.Symbol(naming.maximum(k)) if lse else None)
+                red = Red(key[0], sp.Symbol(f"red{k}"), body, picks[0].base.name if lse else None, lo, hi,
+                          sp.Symbol(f"mx{k}") if lse else None)
                 self.reductions.append(red)
             if lse:
                 v, mx, local = red.vec, red.mx, red.local
@@ -64,11 +58,8 @@ class Body:
             else:
                 e = e.xreplace({s: red.local})
         for x in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key):
-            pick = next((p for p in self.picks if (p[1], p[2]) == (x.base.name, x.indices[0])), None)
-            if pick is None:
-                pick = (sp.Symbol(naming.pick(len(self.picks))), x.base.name, x.indices[0])
-                self.picks.append(pick)
-            e = e.xreplace({x: pick[0]})
+            key = (x.base.name, x.indices[0])
+            e = e.xreplace({x: self.picks.setdefault(key, sp.Symbol(f"pk{len(self.picks)}"))})
         return e
 
     @property
@@ -84,14 +75,7 @@ class Red:
     local: sp.Symbol
     body: sp.Expr
     vec: str | None
-    j: sp.Symbol
     lo: int
     hi: int
     mx: sp.Symbol | None
 
-
-def _names(make):
-    k = 0
-    while True:
-        yield sp.Symbol(make(k))
-        k += 1

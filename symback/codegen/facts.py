@@ -37,22 +37,15 @@ def declared(d) -> Declared:
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "swish")
 
 
-def init_schemes(g, params) -> dict:
+def init_schemes(g, params) -> dict[str, str]:
     """He for matrices followed by a ReLU-like activation, Glorot otherwise; biases zero."""
     out = {}
     for p in params:
-        if len(g[p].shape) == 1:
-            out[p] = ("zeros", "")
-            continue
-        act = ""
+        act = None
         for c in g.consumers(p):
-            node = g[c]
-            if node.op != "linear" or node.role != "forward":
-                continue
-            for u in g.consumers(c):
-                if g[u].op == "ew" and g[u].role == "forward" and g[u].meta.activation is not None:
-                    act = g[u].meta.activation
-                    break
-            break
-        out[p] = ("he" if act in RELU_LIKE else "glorot", act or "identity")
+            if g[c].op == "linear" and g[c].role == "forward":
+                act = next((g[u].meta.activation for u in g.consumers(c) if g[u].op == "ew" and g[u].role == "forward"
+                            and g[u].meta.activation is not None), None)
+                break
+        out[p] = "zeros" if len(g[p].shape) == 1 else "he" if act in RELU_LIKE else "glorot"
     return out

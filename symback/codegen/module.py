@@ -5,8 +5,11 @@ Output: the module's source text, deterministic (same input, same bytes:
 no timestamps, sorted names, fixed seeds). The module needs only NumPy and
 Numba and follows the contract of DESIGN.md: ``PARAMS``, ``init_params``,
 ``forward``, ``loss_and_grad``, ``sgd_step``. Only data is generated here
-(constants, kernels, the layout table); the Python side is `runtime`, copied
-verbatim.
+(constants, kernels, the layout table); the Python side is `runtime`, whose
+functions the module reaches are copied verbatim. One loop layout per kernel
+(benchmarks/numba_mlp.py measured each): ``sample`` (sample-outer loops, tiny
+layers and batches), ``small`` (batch-innermost loops, tiny layers), ``blas``
+(``np.dot`` into preallocated views, wide layers).
 """
 
 from __future__ import annotations
@@ -14,18 +17,22 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import textwrap
 
 from .._version import __version__
 from . import naming, runtime
-from .emit import LAYOUTS
-from .plan import Affine, Back, Concat, Group, Plan, Slice, build
+from .blas import BlasLayout
+from .plan import Plan, build
+from .sample import SampleLayout
+from .small import SmallLayout
 
+LAYOUTS = {"sample": SampleLayout, "small": SmallLayout, "blas": BlasLayout}
 #: loops beat np.dot for the largest product up to this many weights (8 x 8), at any batch
 SMALL_MAX = 64
 #: sample-outer loops beat np.dot up to this many weights (16 x 16) for batches of at most two rows
 MEDIUM_MAX = 256
-
-FASTMATH = "{'reassoc', 'contract', 'nsz'}"
+#: what a module offers whatever its kernels use
+PUBLIC = ("init_params", "forward", "loss_and_grad", "sgd_step", "Params")
 _BEGIN, _END = "# -- runtime: copied from here", "# -- runtime: copied up to here"
 
 
@@ -38,114 +45,108 @@ def choose_layouts(plan: Plan) -> list[tuple[str, int | None]]:
     return [("blas", None)]
 
 
-def comments(d, notation: str) -> dict[str, str]:
-    """The equation each node implements, as `symback derive` prints it in `notation` (render provides it)."""
-    return d.equations(notation)
+def _names(tree) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-def copy_runtime(labels: bool) -> str:
-    """The runtime's source between its markers, without the target checks this loss does not use."""
-    text = inspect.getsource(runtime)
-    lines = text.splitlines()
-    unused = ("_float_targets", "_finite_targets") if labels else ("_class_labels", "_labels_in_range")
-    spans = [(min([d.lineno for d in f.decorator_list] + [f.lineno]), f.end_lineno) for f in ast.parse(text).body
-             if isinstance(f, ast.FunctionDef) and f.name in unused]
-    for first, last in sorted(spans, reverse=True):
-        del lines[first - 1:last + 2]  # the function and the two blank lines after it
-    begin = next(k for k, line in enumerate(lines) if line.startswith(_BEGIN))
-    end = next(k for k, line in enumerate(lines) if line.startswith(_END))
-    return "\n".join(lines[begin + 2:end]).rstrip() + "\n"
+def copy_runtime(module_text: str) -> str:
+    """The runtime's source between its markers, keeping the functions reachable from the public API, from the
+    runtime's top-level statements and from what `module_text` names (its kernels and wiring, or all of it)."""
+    lines = inspect.getsource(runtime).splitlines()
+    begin = next(k for k, line in enumerate(lines) if line.startswith(_BEGIN)) + 2
+    part = lines[begin:next(k for k, line in enumerate(lines) if line.startswith(_END))]
+    nodes = ast.parse("\n".join(part)).body
+    defs = {n.name: n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    todo = _names(ast.parse(module_text)) | set(PUBLIC)
+    todo |= set().union(*(_names(n) for n in nodes if not isinstance(n, (ast.FunctionDef, ast.ClassDef))))
+    keep: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in defs and name not in keep:
+            keep.add(name)
+            todo |= _names(defs[name])
+    dropped: set[int] = set()
+    for node in defs.values():
+        if node.name not in keep:  # the definition and the two blank lines after it
+            dropped |= set(range(min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1, node.end_lineno + 2))
+    return "\n".join(line for k, line in enumerate(part) if k not in dropped).rstrip() + "\n"
+
+
+def _imports() -> str:
+    """The runtime's imports, which are all a module's kernels need too (``from __future__`` aside)."""
+    lines = inspect.getsource(runtime).splitlines()
+    first = lines.index("from __future__ import annotations") + 2
+    return "\n".join(lines[first:next(k for k, line in enumerate(lines) if line.startswith("from numba")) + 1])
+
+
+def _fans(plan: Plan) -> dict[str, int]:
+    """Matrix -> fan: He's is its inputs, Glorot's its inputs and outputs (vectors start at 0)."""
+    return {p: shape[1] if plan.init[p] == "he" else sum(shape) for p, shape in plan.shapes.items()
+            if plan.init[p] != "zeros"}
 
 
 def _init_doc(plan: Plan) -> str:
-    lines = []
+    rules: dict[str, list[str]] = {}
     for p in plan.params:
-        scheme, act = plan.init[p]
-        shape = plan.shapes[p]
-        if scheme == "he":
-            lines.append(f"    {p} {shape}: He normal, std sqrt(2 / {shape[1]}) (followed by {act})")
-        elif scheme == "glorot":
-            lines.append(f"    {p} {shape}: Glorot normal, std sqrt(2 / ({shape[1]} + {shape[0]})) (followed by {act})")
-    zeros = [p for p in plan.params if plan.init[p][0] == "zeros"]
-    if zeros:
-        lines.append(f"    {', '.join(zeros)}: zeros")
-    return "\n".join(lines)
+        fan = _fans(plan).get(p)
+        rules.setdefault(f"{'He' if plan.init[p] == 'he' else 'Glorot'} normal, std sqrt(2/{fan})" if fan
+                         else "zeros", []).append(p)
+    text = "; ".join(f"{', '.join(ps)}: {rule}" for rule, ps in sorted(rules.items(), key=lambda r: r[0] == "zeros"))
+    return textwrap.fill(f"Initialisation (numpy.random.default_rng(seed)): {text}.", 116)
 
 
-def _steps_doc(plan: Plan) -> str:
-    kinds = {Affine: "affine", Group: "elementwise", Back: "backward products", Concat: "concat", Slice: "slice"}
-    counts: dict[str, int] = {}
-    for s in plan.steps:
-        k = kinds.get(type(s))
-        if k:
-            counts[k] = counts.get(k, 0) + 1
-    return ", ".join(f"{v} {k}" for k, v in counts.items())
-
-
-def _docstring(plan: Plan, source: str, notation: str, layouts) -> str:
-    targets = (f"integer class labels of shape (batch,), each in 0..{plan.n_out - 1}" if plan.labels
-               else f"targets of shape (batch, {plan.n_out}), in the parameters' dtype")
+def _docstring(plan: Plan, source: str, notation: str) -> str:
+    targets = (f"integer class labels (batch,), each in 0..{plan.n_out - 1}" if plan.labels
+               else f"targets (batch, {plan.n_out}) in the parameters' dtype")
     if len(plan.inputs) == 1:
-        x_doc = f"X has shape (batch, {plan.n_in}), one sample per row"
+        x_doc = f"X: shape (batch, {plan.n_in}), one sample per row"
     else:
         cols = ", ".join(f"{n} in columns {c}..{c + k - 1}" for n, c, k in plan.inputs)
-        x_doc = (f"X has shape (batch, {plan.n_in}): the inputs side by side ({cols}); a dict "
-                 f"{{name: (batch, size) array}} is accepted too")
-    reduction = "mean over the batch" if plan.reduction == "mean" else "sum over the batch"
+        x_doc = f"X: shape (batch, {plan.n_in}), the inputs side by side ({cols}), or a dict {{name: array}}"
     return f'''"""Training kernels for {plan.declared.description}.
 
 Generated by symback {__version__} from {source}; needs only NumPy and Numba.
-Each block of a kernel is headed by the quantity it computes, as the code names it, and its
-equation as `symback derive {source} --notation {notation}` prints it.
+Each kernel block is headed by the quantity it computes and its equation as
+`symback derive {source} --notation {notation}` prints it.
 
-PARAMS                        parameter names, in the order of the flat buffer
-init_params(seed=0, dtype=np.float64) -> Params (a dict of arrays, views into one flat buffer)
-forward(params, X)            -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
-loss_and_grad(params, X, Y)   -> (loss, {{name: gradient}}), the loss a {reduction}
-sgd_step(params, X, Y, lr)    -> loss before the step; params -= lr * gradient, in place
-
-{x_doc}. Y holds {targets}.
-float32 and float64 both work (the dtype of the parameters; X and float targets must match it).
-Bad input (shapes, dtypes, names, labels out of range, NaN or infinity, lr): ValueError naming the
-argument, before anything is updated. A plain dict of arrays works too (copied in, written back).
-
-Initialisation (seeded, numpy.random.default_rng(seed)):
+init_params(seed=0, dtype=np.float64) -> Params, a dict of arrays viewing one flat buffer, in the order of PARAMS
+forward(params, X)          -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
+loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction} over the batch
+sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place
+{x_doc}.
+Y: {targets}.
+float32 or float64, the parameters' dtype (X and float targets must match it); a plain dict of arrays works too.
+Bad input: ValueError naming the argument, before anything is updated. Calls from several threads give what
+the same calls give serially. One njit kernel per loop layout, chosen per batch size by _layout(B).
 {_init_doc(plan)}
-
-Kernels: one njit function per loop layout, chosen per batch size by _layout(B):
-{", ".join(name for name, _ in layouts)}. Sizes are literals. sgd_step's workspace (gradient, then stored
-values) is allocated once per batch size and thread; forward and loss_and_grad take a fresh one. So calls
-from several threads give what the same calls give serially. IR: {_steps_doc(plan)} steps.
 """'''
 
 
 def _constants(plan: Plan) -> str:
-    out = [
+    sizes = [f"SIZES = {plan.declared.sizes!r}"] if plan.declared.sizes is not None else []
+    return "\n".join([
         f"PARAMS = {tuple(plan.params)!r}",
         f"SHAPES = {{{', '.join(f'{p!r}: {plan.shapes[p]!r}' for p in plan.params)}}}",
         f"INPUTS = {tuple((n, k) for n, _, k in plan.inputs)!r}",
         f"OUTPUT = {plan.prediction!r}",
         f"LOSS = {plan.loss!r}",
         f"REDUCTION = {plan.reduction!r}",
-    ]
-    if plan.declared.sizes is not None:
-        out.append(f"SIZES = {plan.declared.sizes!r}")
-    out += [
+        *sizes,
         f"N_PARAMS = {plan.n_params}",
         f"N_IN = {plan.n_in}",
         f"N_OUT = {plan.n_out}  # {'classes' if plan.labels else 'target width'}",
-        f"_INIT = {tuple((p, plan.init[p][0]) for p in plan.params)!r}",
-        f"_FASTMATH = {FASTMATH}  # no 'nnan'/'ninf': NaN and inf propagate as IEEE says",
-    ]
-    return "\n".join(out)
+        f"_INIT = {tuple(_fans(plan).items())!r}  # (matrix, fan): std sqrt(2 / fan)",
+        "_FASTMATH = {'reassoc', 'contract', 'nsz'}  # no 'nnan'/'ninf': NaN and inf propagate as IEEE says",
+    ])
 
 
 def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
-    """The module's own part of the runtime: its layouts, which target check it uses, its cache name."""
+    """The module's own part of the runtime: its layouts, which target checks it uses, its cache name."""
     table = "\n".join(f"    {name!r}: ({naming.kernel(name)}, lambda B: {emitters[name].ws_size()}, "
                       f"lambda ws, B: {emitters[name].output()})," for name, _ in layouts)
-    choose = "\n".join(f"    if B <= {limit}:\n        return {name!r}" if limit is not None
-                       else f"    return {name!r}" for name, limit in layouts)
+    choose = "".join(f"{name!r} if B <= {limit} else " for name, limit in layouts[:-1] if limit is not None)
+    last = next((name for name, limit in layouts if limit is None), layouts[-1][0])
+    checks = "_class_labels, _labels_in_range" if plan.labels else "_float_targets, _finite_targets"
     return f'''
 
 # -- this module's kernels: (kernel, workspace size, output rows) per loop layout -------------------------
@@ -157,10 +158,10 @@ _LAYOUTS = {{
 
 def _layout(B):
     """The loop layout for a batch of B rows (loops for tiny layers, BLAS for wide ones)."""
-{choose}
+    return {choose}{last!r}
 
 
-_targets, _check_targets = {"_class_labels, _labels_in_range" if plan.labels else "_float_targets, _finite_targets"}
+_targets, _check_targets = {checks}
 _register_kernels({canonical!r})
 '''
 
@@ -172,34 +173,26 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     ``_LAYOUTS``, instead of the ones the size thresholds choose.
     """
     plan = build(d)
-    eq = comments(d, notation)
+    eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
     kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
-    header = [
+    wiring = _wiring(plan, layouts, emitters, canonical)
+    return "\n".join([
         f"# Generated by symback {__version__} from {source} ({command or f'symback compile {source}'}); do not edit.",
         "# Regenerate it instead; symback refuses to overwrite a file whose body was edited by hand.",
         "# symback-body-sha256: 0",
-    ]
-    body = [
-        _docstring(plan, source, notation, layouts),
+        _docstring(plan, source, notation),
         "",
-        "import math",
-        "import sys",
-        "import threading",
-        "import types",
-        "",
-        "import numpy as np",
-        "from numba import njit",
+        _imports(),
         "",
         _constants(plan),
         "",
         "",
         kernels,
         "",
-        "# -- the Python side (symback/codegen/runtime.py, copied): validation, then one kernel call --------",
+        "# -- the Python side (symback/codegen/runtime.py, the part this module uses): checks, then one kernel call",
         "",
-        copy_runtime(plan.labels) + _wiring(plan, layouts, emitters, canonical),
-    ]
-    return "\n".join(header + body)
+        copy_runtime(kernels + wiring) + wiring,
+    ])

@@ -20,16 +20,17 @@ facts read from the declaration and the initialisation schemes are in `facts`.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 
 import sympy as sp
 
 from ..errors import SymbackError
 from ..ir import Node, sym
-from ..nonsmooth import Indicator
 from ..ops import I
 from .facts import Declared, declared, init_schemes
-from .rewrite import prepare
+from .rewrite import prepare, root
 
 
 def fail(message: str):
@@ -110,7 +111,6 @@ class Return:
 
 @dataclass
 class Plan:
-    name: str
     params: list[str]
     shapes: dict[str, tuple]
     offsets: dict[str, int]
@@ -128,12 +128,12 @@ class Plan:
     grad_of: dict[str, str]  # accumulating node -> parameter
     grads: dict[str, str]  # parameter -> its gradient's node (dl_dW1)
     masks: dict[str, tuple[str, str]]  # adjoint node -> (f, h): its mask I[f > 0] is tested as h > 0
-    init: dict[str, tuple[str, str]]  # parameter -> (scheme, followed by)
+    init: dict[str, str]  # parameter -> its initialisation scheme: he, glorot or zeros
     max_product: int  # the largest matrix (rows x cols) of a product
     declared: Declared
 
     def root(self, name: str) -> str:
-        return _root(self.alias, name)
+        return root(self.alias, name)
 
 
 def _int(value, where: str) -> int:
@@ -155,11 +155,8 @@ def _split(term) -> tuple[float, list]:
 def linear_terms(node: Node, graph) -> list[Term]:
     """The terms of a linear node's matrix expression, or a one-line error naming the node."""
 
-    def vec(m):
-        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 1
-
-    def mat(m):
-        return isinstance(m, sp.MatrixSymbol) and m.name in graph and len(graph[m.name].shape) == 2
+    def rank(m) -> int | None:
+        return len(graph[m.name].shape) if isinstance(m, sp.MatrixSymbol) and m.name in graph else None
 
     out = []
     parts = node.expr.args if isinstance(node.expr, sp.MatAdd) else (node.expr,)
@@ -168,16 +165,16 @@ def linear_terms(node: Node, graph) -> list[Term]:
         if not coef.is_number:
             fail(f"node {node.name}: symbolic coefficient {coef} in {node.expr}")
         c = float(coef)
-        if len(f) == 1 and vec(f[0]):
+        if len(f) == 1 and rank(f[0]) == 1:
             out.append(Term("vec", c, f[0].name))
-        elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and vec(f[0].parent):
+        elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and rank(f[0].parent) == 1:
             r0 = f[0].rowslice[0]
             out.append(Term("slice", c, f[0].parent.name, lo=int(r0)))
-        elif len(f) == 2 and mat(f[0]) and vec(f[1]):
+        elif len(f) == 2 and rank(f[0]) == 2 and rank(f[1]) == 1:
             out.append(Term("matvec", c, f[0].name, f[1].name))
-        elif len(f) == 2 and isinstance(f[0], sp.Transpose) and mat(f[0].arg) and vec(f[1]):
+        elif len(f) == 2 and isinstance(f[0], sp.Transpose) and rank(f[0].arg) == 2 and rank(f[1]) == 1:
             out.append(Term("matvec", c, f[0].arg.name, f[1].name, trans=True))
-        elif len(f) == 2 and vec(f[0]) and isinstance(f[1], sp.Transpose) and vec(f[1].arg):
+        elif len(f) == 2 and rank(f[0]) == 1 and isinstance(f[1], sp.Transpose) and rank(f[1].arg) == 1:
             out.append(Term("outer", c, f[0].name, f[1].arg.name))
         else:
             fail(f"node {node.name}: cannot compile the linear term {part} (expected W h, W^T h, g h^T or a vector)")
@@ -192,7 +189,7 @@ def uses(expr) -> set[str]:
     return found - {I.name}
 
 
-def _separable(expr: sp.Expr, pred: str):
+def _separable(expr: sp.Expr):
     """A loss ``Sum(body(f[j], y[j]), (j, 0, n-1))`` as its per-component body, else None."""
     if not isinstance(expr, sp.Sum) or len(expr.limits) != 1:
         return None
@@ -206,7 +203,7 @@ def _separable(expr: sp.Expr, pred: str):
 
 # -- the plan -------------------------------------------------------------------------------------
 
-def build(d, name: str = "network") -> Plan:
+def build(d) -> Plan:
     g = d.graph
     exprs, alias, masks = prepare(d)
     facts = declared(d)
@@ -217,10 +214,7 @@ def build(d, name: str = "network") -> Plan:
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
-    offsets, o = {}, 0
-    for p in params:
-        offsets[p] = o
-        o += _size(shapes[p])
+    *starts, n_params = itertools.accumulate((math.prod(shapes[p]) for p in params), initial=0)
     inputs, col = [], 0
     for n in g.leaves("input"):
         if len(n.shape) != 1:
@@ -229,12 +223,8 @@ def build(d, name: str = "network") -> Plan:
         inputs.append((n.name, col, size))
         col += size
     loss = next(n for n in g if n.op == "loss")
-    labels = loss.meta.loss_kind == "class"
     pred = loss.meta.prediction
-    sizes = {}
-    for n in g:
-        if len(n.shape) == 1 and n.op != "param":
-            sizes[n.name] = _int(n.shape[0], f"value {n.name}")
+    sizes = {n.name: _int(n.shape[0], f"value {n.name}") for n in g if len(n.shape) == 1 and n.op != "param"}
     batched = _batched(g)
     for n in g.forward():
         if not n.is_leaf and n.name not in batched:
@@ -244,40 +234,23 @@ def build(d, name: str = "network") -> Plan:
     grad_of = {}
     for p, a in d.adjoints.items():
         node = g[a]
-        if node.meta.sum_of_paths and len(node.shape) == 2 or (
-                node.meta.sum_of_paths and all(g[v].of == p for v in node.args)):
+        if node.meta.sum_of_paths and (len(node.shape) == 2 or all(g[v].of == p for v in node.args)):
             for v in node.args:
                 grad_of[v] = p
         else:
             grad_of[a] = p
     summed = {a for p, a in d.adjoints.items() if a not in grad_of}  # sums of paths: nothing to compute
 
-    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels)
+    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
     _mark_stored(steps, pred, alias)
-    products = [_size(shapes[t.a]) for s in steps for t in _terms(s) if t.kind in ("matvec", "outer")
-                if t.a in shapes]
-    products += [sizes.get(t.a, 1) * sizes.get(t.b, 1) for s in steps for t in _terms(s) if t.kind == "outer"]
+    # the matrices of the products (W h, W^T g, g h^T) are the matrix parameters
+    max_product = max((math.prod(shape) for shape in shapes.values() if len(shape) == 2), default=1)
     return Plan(
-        name=name, params=params, shapes=shapes, offsets=offsets, n_params=o, inputs=inputs, n_in=col,
-        labels=labels, n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
+        params=params, shapes=shapes, offsets=dict(zip(params, starts)), n_params=n_params, inputs=inputs, n_in=col,
+        labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
-        grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max(products, default=1),
+        grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
     )
-
-
-def _size(shape) -> int:
-    n = 1
-    for s in shape:
-        n *= int(s)
-    return n
-
-
-def _terms(step):
-    if isinstance(step, Affine):
-        return step.terms
-    if isinstance(step, Back):
-        return [t for it in step.items for t in it.terms]
-    return []
 
 
 def _batched(g) -> set[str]:
@@ -289,48 +262,30 @@ def _batched(g) -> set[str]:
 
 
 def _upstream(node: Node, terms: list[Term], g) -> str:
-    cands = set()
-    for t in terms:
-        for v in (t.a, t.b):
-            if v is not None and v in g and g[v].role == "adjoint":
-                cands.add(v)
+    cands = {v for t in terms for v in (t.a, t.b) if v is not None and v in g and g[v].role == "adjoint"}
     if len(cands) != 1:
         fail(f"node {node.name}: expected one upstream adjoint in {node.expr}, found {sorted(cands) or 'none'}")
     return cands.pop()
 
 
-def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> list:
+def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
+    """The steps in graph order; an elementwise node joins the loop of the step before it when it may."""
     steps: list = []
-    group: Group | Affine | None = None
-    members_of: set[str] = set()  # members of the open group
     done: set[str] = set()
-
-    def close():
-        nonlocal group
-        group = None
-        members_of.clear()
-
     for n in g:
         if n.is_leaf or n.name in done or n.name in summed or n.name in alias:
             continue
         if n.op == "linear" and n.role == "forward":
-            close()
             terms = linear_terms(n, g)
             for t in terms:
                 if t.kind not in ("matvec", "vec"):
                     fail(f"node {n.name}: forward term {t.kind} is not supported")
-            group = Affine(n.name, sizes[n.name], terms)
-            steps.append(group)
-            members_of.add(n.name)
+            steps.append(Affine(n.name, sizes[n.name], terms))
         elif n.op == "concat":
-            close()
-            parts, off = [], 0
-            for b in n.expr.blocks:
-                parts.append((b.name, off, sizes[b.name]))
-                off += sizes[b.name]
-            steps.append(Concat(n.name, parts))
+            parts = [b.name for b in n.expr.blocks]
+            offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
+            steps.append(Concat(n.name, [(b, off, sizes[b]) for b, off in zip(parts, offsets)]))
         elif n.op == "linear":
-            close()
             terms = linear_terms(n, g)
             if len(terms) == 1 and terms[0].kind == "slice":
                 t = terms[0]
@@ -349,68 +304,56 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, loss, labels) -> li
                 done.add(m.name)
             steps.append(Back(up, items))
         else:  # ew or loss
-            expr = exprs[n.name]
-            size = sizes.get(n.name)
-            if n.op == "loss":
-                body = _separable(expr, pred)
-                member = Member(n.name, body if body is not None else expr, "loss" if body is not None else "lossrow")
-                size = sizes[pred] if body is not None else None
-            elif n.name in grad_of:
-                if len(n.shape) != 1:
-                    fail(f"node {n.name}: an elementwise gradient of a matrix parameter is not supported")
-                member = Member(n.name, expr, "grad")
-            else:
-                member = Member(n.name, expr, "store")
-            reads = uses(member.expr)
-            reduced = _reduced(member.expr)
-            fits = group is not None and (size is None or _group_size(group) in (None, size)) \
-                and not (reduced & members_of) and member.mode != "lossrow" \
-                and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
-            if member.mode == "lossrow" and isinstance(group, Group) and not (reduced & members_of) \
-                    and not (reads & members_of):
-                fits = True
-            if not fits:
-                close()
-                group = Group(size, [])
-                steps.append(group)
-            elif isinstance(group, Group) and group.size is None:
-                group.size = size
-            group.members.append(member)
-            members_of.add(n.name)
-            del reads
+            _add_member(steps, n, exprs[n.name], grad_of, sizes, pred)
         if n.name == pred:
-            close()
             steps.append(Return(pred))
     return steps
 
 
-def _group_size(group) -> int | None:
-    return group.size
+def _add_member(steps: list, n: Node, expr, grad_of, sizes, pred) -> None:
+    """An elementwise or loss node joins the loop of the last step (an open `Affine` or `Group`) if it may run
+    there: same size, no value it reduces over computed in that loop (nor, for a per-sample loss, any it reads),
+    and no reduction inside a product's loop; else it opens a new `Group`."""
+    size = sizes.get(n.name)
+    if n.op == "loss":
+        body = _separable(expr)
+        member = Member(n.name, expr if body is None else body, "lossrow" if body is None else "loss")
+        size = None if body is None else sizes[pred]
+    elif n.name in grad_of:
+        if len(n.shape) != 1:
+            fail(f"node {n.name}: an elementwise gradient of a matrix parameter is not supported")
+        member = Member(n.name, expr, "grad")
+    else:
+        member = Member(n.name, expr, "store")
+    group = steps[-1] if steps and isinstance(steps[-1], (Affine, Group)) else None
+    inside = {m.name for m in group.members} | ({group.node} if isinstance(group, Affine) else set()) \
+        if group else set()
+    reduced = _reduced(member.expr)
+    if member.mode == "lossrow":
+        fits = isinstance(group, Group) and not (reduced & inside) and not (uses(member.expr) & inside)
+    else:
+        fits = group is not None and (size is None or group.size in (None, size)) and not (reduced & inside) \
+            and not (isinstance(group, Affine) and reduced)  # an epilogue runs inside the product's loop
+    if not fits:
+        group = Group(size, [])
+        steps.append(group)
+    elif isinstance(group, Group) and group.size is None:
+        group.size = size
+    group.members.append(member)
 
 
 def _reduced(expr) -> set[str]:
     """Values read across components (inside a Sum, or picked as f[y]): they must be complete first."""
-    out = set()
-    for s in expr.atoms(sp.Sum):
-        out |= {e.base.name for e in s.function.atoms(sp.Indexed)}
-    out |= {e.base.name for e in expr.atoms(sp.Indexed)}
-    return out
-
-
-def _root(alias: dict, n: str) -> str:
-    while n in alias:
-        n = alias[n]
-    return n
+    return {e.base.name for e in expr.atoms(sp.Indexed)}  # inside a Sum or not
 
 
 def _mark_stored(steps, pred, alias) -> None:
     """A member is stored if a later step reads it (or it is the network's output); else a loop temporary."""
-    root = lambda n: _root(alias, n)
     later_reads: dict[int, set[str]] = {}
     reads_after = set()
     for k in range(len(steps) - 1, -1, -1):
         later_reads[k] = set(reads_after)
-        reads_after |= {root(r) for r in step_reads(steps[k])}
+        reads_after |= {root(alias, r) for r in step_reads(steps[k])}
     for k, st in enumerate(steps):
         if isinstance(st, Affine):
             st.head_stored = st.node in later_reads[k] or st.node == pred
@@ -422,22 +365,13 @@ def _mark_stored(steps, pred, alias) -> None:
 
 def step_reads(st) -> set[str]:
     """Values a step reads that it does not compute itself."""
-    if isinstance(st, Affine):
-        r = {t.b for t in st.terms if t.kind == "matvec"} | {t.a for t in st.terms if t.kind == "vec"}
-        for m in st.members:
-            r |= uses(m.expr)
-        return r - {st.node} - {m.name for m in st.members}
-    if isinstance(st, Group):
-        r = set()
-        for m in st.members:
-            r |= uses(m.expr)
-        return r - {m.name for m in st.members}
-    if isinstance(st, Back):
-        r = {st.upstream}
-        for it in st.items:
-            for t in it.terms:
-                r |= {v for v in (t.a, t.b) if v is not None}
+    if isinstance(st, (Affine, Group)):
+        r = set().union(*(uses(m.expr) for m in st.members)) - {m.name for m in st.members}
+        if isinstance(st, Affine):  # its terms are matvec (W h: reads h) or vec (reads v)
+            r = (r | {t.b if t.kind == "matvec" else t.a for t in st.terms}) - {st.node}
         return r
+    if isinstance(st, Back):
+        return {st.upstream} | {v for it in st.items for t in it.terms for v in (t.a, t.b) if v is not None}
     if isinstance(st, Concat):
         return {p for p, _, _ in st.parts}
     if isinstance(st, Slice):
@@ -449,11 +383,9 @@ def step_reads(st) -> set[str]:
 
 def step_writes(st) -> list[str]:
     """Per-sample vectors a step stores (in order)."""
-    if isinstance(st, Affine):
-        out = [st.node] if st.head_stored else []
-        return out + [m.name for m in st.members if m.mode == "store"]
-    if isinstance(st, Group):
-        return [m.name for m in st.members if m.mode == "store"]
+    if isinstance(st, (Affine, Group)):
+        head = [st.node] if isinstance(st, Affine) and st.head_stored else []
+        return head + [m.name for m in st.members if m.mode == "store"]
     if isinstance(st, Back):
         return [it.node for it in st.items if it.grad is None]
     if isinstance(st, Concat):
@@ -461,21 +393,3 @@ def step_writes(st) -> list[str]:
     if isinstance(st, Slice):
         return [] if st.grad else [st.node]
     return []
-
-
-__all__ = [
-    "Affine",
-    "Back",
-    "BackItem",
-    "Concat",
-    "Group",
-    "Indicator",
-    "Member",
-    "Plan",
-    "Return",
-    "Slice",
-    "Term",
-    "build",
-    "step_reads",
-    "step_writes",
-]

@@ -13,6 +13,7 @@ The reductions (``log(Sum(exp(f[j])))`` and softmax) need loops, so their max
 subtraction lives in the emitters; their identities are rows of the table too.
 
 >>> import sympy as sp
+>>> from symback.derive.simplify import stabilize
 >>> f = sp.Symbol("f", real=True)
 >>> NumbaPrinter({f: "F[s, i]"}).doprint(stabilize(sp.log(1 + sp.exp(f))))
 '(max(F[s, i], 0.0) + math.log1p(math.exp(-abs(F[s, i]))))'
@@ -24,37 +25,17 @@ import sympy as sp
 from sympy.printing.str import StrPrinter
 
 from ..errors import SymbackError
-from ..nonsmooth import Indicator
 from ..ops import expand_ops
-from ..derive.simplify import stabilize
 
 #: SymPy function name -> the Numba-compiled function that computes it (cf. pycode's _known_functions_math)
-KNOWN_FUNCTIONS = {
-    "exp": "math.exp",
-    "log": "math.log",
-    "log1p": "math.log1p",
-    "expm1": "math.expm1",
-    "sqrt": "math.sqrt",
-    "tanh": "math.tanh",
-    "sinh": "math.sinh",
-    "cosh": "math.cosh",
-    "asinh": "math.asinh",
-    "atan": "math.atan",
-    "sin": "math.sin",
-    "cos": "math.cos",
-    "erf": "math.erf",
-    "erfc": "math.erfc",
-    "Abs": "abs",
-}
+KNOWN_FUNCTIONS = {name: f"math.{name}" for name in ("exp", "log", "log1p", "expm1", "sqrt", "tanh", "sinh", "cosh",
+                                                     "asinh", "atan", "sin", "cos", "erf", "erfc")} | {"Abs": "abs"}
 
 
 def number(value) -> str:
-    """A float literal that round-trips (``0.01``, ``1.4142135623730951``)."""
-    v = float(value)
-    text = repr(v)
-    if text in ("inf", "-inf", "nan"):
-        return {"inf": "math.inf", "-inf": "-math.inf", "nan": "math.nan"}[text]
-    return text
+    """A float literal that round-trips (``0.01``, ``1.4142135623730951``; ``math.inf``, ``math.nan``)."""
+    text = repr(float(value))
+    return {"inf": "math.inf", "-inf": "-math.inf", "nan": "math.nan"}.get(text, text)
 
 
 class NumbaPrinter(StrPrinter):
@@ -79,25 +60,7 @@ class NumbaPrinter(StrPrinter):
     def _number(self, expr):
         return number(expr)
 
-    def _print_Integer(self, expr):
-        return self._number(expr)
-
-    def _print_Rational(self, expr):
-        return self._number(expr)
-
-    def _print_Float(self, expr):
-        return self._number(expr)
-
-    def _print_NumberSymbol(self, expr):
-        return self._number(expr)
-
-    _print_Pi = _print_Exp1 = _print_NumberSymbol
-
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
+    _print_Integer = _print_Rational = _print_Float = _print_NumberSymbol = _print_Pi = _print_Exp1 = _number
 
     def _print_Pow(self, expr, rational=False):
         base, e = expr.args
@@ -115,14 +78,10 @@ class NumbaPrinter(StrPrinter):
         return f"({b}**{self._print(e)})"
 
     def _print_Mul(self, expr):
-        if expr.is_number:
-            return self._number(expr)
-        return super()._print_Mul(expr)
+        return self._number(expr) if expr.is_number else super()._print_Mul(expr)
 
     def _print_Add(self, expr, order=None):
-        if expr.is_number:
-            return self._number(expr)
-        return super()._print_Add(expr, order=order)
+        return self._number(expr) if expr.is_number else super()._print_Add(expr, order=order)
 
     def _print_Function(self, expr):
         name = type(expr).__name__
@@ -138,19 +97,14 @@ class NumbaPrinter(StrPrinter):
     def _print_Sigmoid(self, expr):
         return f"(1.0/(1.0 + math.exp(-{self.parenthesize(expr.args[0], 60)})))"
 
-    def _minmax(self, fn, args):
+    def _print_MinMaxBase(self, expr):  # Max and Min: numbers first, nested two at a time
+        args = sorted(expr.args, key=lambda a: (not a.is_number, sp.default_sort_key(a)))
         out = self._print(args[0])
         for a in args[1:]:
-            out = f"{fn}({out}, {self._print(a)})"
+            out = f"{type(expr).__name__.lower()}({out}, {self._print(a)})"
         return out
 
-    def _print_Max(self, expr):
-        args = sorted(expr.args, key=lambda a: (not a.is_number, sp.default_sort_key(a)))
-        return self._minmax("max", args)
-
-    def _print_Min(self, expr):
-        args = sorted(expr.args, key=lambda a: (not a.is_number, sp.default_sort_key(a)))
-        return self._minmax("min", args)
+    _print_Max = _print_Min = _print_MinMaxBase
 
     def _print_sign(self, expr):
         u = self._print(expr.args[0])
@@ -174,8 +128,7 @@ class NumbaPrinter(StrPrinter):
         return out
 
     def _print_Relational(self, expr):
-        op = {"==": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}[expr.rel_op]
-        return f"{self.parenthesize(expr.lhs, 40)} {op} {self.parenthesize(expr.rhs, 40)}"
+        return f"{self.parenthesize(expr.lhs, 40)} {expr.rel_op} {self.parenthesize(expr.rhs, 40)}"
 
     def _print_And(self, expr):
         return "(" + " and ".join(self._print(a) for a in expr.args) + ")"
@@ -196,6 +149,3 @@ class NumbaPrinter(StrPrinter):
 def to_numba(expr: sp.Expr, names: dict) -> str:
     """Source text of `expr`; `names` maps each free symbol to the code that reads it."""
     return NumbaPrinter(names).doprint(expr)
-
-
-__all__ = ["KNOWN_FUNCTIONS", "Indicator", "NumbaPrinter", "stabilize", "to_numba"]

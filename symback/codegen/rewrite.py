@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..derive.simplify import stabilize
 from ..ir import Node, sym
-from .printer import stabilize
 
 
 def _sign_preserving(h: Node, f: str) -> bool:
@@ -67,6 +67,13 @@ def _loss_in_logits(graph, loss: Node, expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.log), fix)
 
 
+def root(alias: dict, n: str) -> str:
+    """The value a copy reads, followed to the end of a chain of copies."""
+    while n in alias:
+        n = alias[n]
+    return n
+
+
 def prepare(d) -> tuple[dict, dict, dict]:
     """Code expressions of the elementwise and loss nodes, copy aliases, and the masks read through outputs."""
     g = d.graph
@@ -83,7 +90,5 @@ def prepare(d) -> tuple[dict, dict, dict]:
             alias[n.name] = e.name
     # a copy is read by its source's name (followed to the end of a chain of copies): in the loop computing
     # dl/do (o = s + t), the views dl/ds, dl/dt of its buffer are written only after the loop body
-    roots = {sym(a): sym(r) for a, r in alias.items()}
-    for _ in alias:
-        roots = {a: roots.get(r, r) for a, r in roots.items()}
+    roots = {sym(a): sym(root(alias, a)) for a in alias}
     return {k: e.xreplace(roots) for k, e in exprs.items()}, alias, masks

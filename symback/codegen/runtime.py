@@ -1,22 +1,18 @@
 """The Python side of every generated module: parameters, validation, and the calls into the kernels.
 
-Stage: codegen. This file is ordinary, linted Python; `module.copy_runtime`
-copies the part between the two ``# -- runtime`` marker lines into each
-generated module, whose own constants and kernels come first. So the file
-imports nothing from symback (a generated module runs without it), and the
-names it reads but does not define are each module's: its constants
-(``PARAMS``, ``SHAPES``, ...) come before the copy, its wiring (``_LAYOUTS``,
-``_layout``, ``_targets``, ``_check_targets``) after it; stand-ins for both
-(a one-weight network), outside the markers, let tests import this file alone.
+Stage: codegen. This file is ordinary, linted Python that imports nothing from symback; `module.copy_runtime`
+copies the part between the two ``# -- runtime`` marker lines into each generated module, leaving out the
+functions that module never reaches. The names it reads but does not define are the module's: its constants
+(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_layout``, ``_targets``,
+``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
+import this file alone.
 
-A call: the dict of parameters is packed into one flat buffer (or is one
-already, a `Params`), X and Y are checked, and the kernel for this batch
-size runs with a workspace of its own: `sgd_step` reuses one per batch size
-and per thread (`_Workspaces`, a `threading.local`), `forward` and
-`loss_and_grad` take a fresh one. So calls from several threads give what
-the same calls give serially, whether or not a kernel holds the GIL. The
-fast path of `sgd_step` is one lookup and one kernel call; any failure there
-falls back to the checked path, which raises ValueError naming the argument.
+A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
+the kernel for its batch size on a workspace of its own: `sgd_step` reuses one per batch size and thread
+(a `threading.local`; a lock would cost more and serialise kernels that release the GIL), `forward` and
+`loss_and_grad` take a fresh one. So calls from several threads give what the same calls give serially.
+The fast path of `sgd_step` is one lookup and one kernel call; any failure there falls back to the checked
+path, which raises ValueError naming the argument.
 """
 
 # ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
@@ -40,14 +36,14 @@ REDUCTION = "mean"
 N_PARAMS = 1
 N_IN = 1
 N_OUT = 1
-_INIT = (("w", "he"),)
+_INIT = (("w", 1),)
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 # -- runtime: copied from here into each generated module ------------------------------------------
 
-#: run modes of a kernel: the forward pass only; forward, loss and gradient; all that and the SGD update
-FORWARD, GRADIENT, SGD = 0, 1, 2
+FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
 
 
 def _views(flat):
@@ -56,25 +52,15 @@ def _views(flat):
     return {name: flat[end - math.prod(SHAPES[name]):end].reshape(SHAPES[name]) for name, end in zip(PARAMS, ends)}
 
 
-class _Workspaces(threading.local):
-    """`cache`: {batch size: (kernel, workspace, output)}, a dict per thread, so no two threads ever run a
-    kernel on one workspace (at batch 1 this costs ~45 ns a step, a lock ~170 ns, and a lock
-    would serialise kernels that release the GIL)."""
-
-    def __init__(self):
-        self.cache = {}
-
-
 class Params(dict):
-    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed` and the next
-    call re-packs the dict (hold the dict, not the arrays); `_batch` holds the `_batch()` cache of this buffer,
-    one per thread."""
+    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed`: the next call
+    re-packs the dict (hold the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
 
     __slots__ = ("_batch", "flat", "packed")
 
     def __init__(self, flat):
         dict.__init__(self, _views(flat))
-        self.flat, self.packed, self._batch = flat, True, _Workspaces()
+        self.flat, self.packed, self._batch = flat, True, threading.local()
 
 
 def _unpacks(method):
@@ -91,24 +77,19 @@ for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Seeded initial parameters as a `Params` (schemes in the module docstring)."""
+    """Seeded initial parameters as a `Params`: each matrix of `_INIT` normal with std sqrt(2 / fan), the rest 0."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r:.40}")
-    dtype = np.dtype(dtype)
-    if dtype not in _FLOATS:
-        raise ValueError(f"dtype: float32 or float64 expected, got {dtype}")
-    rng = np.random.default_rng(seed)
-    params = Params(np.zeros(N_PARAMS, dtype=dtype))
-    for name, scheme in _INIT:
-        shape = SHAPES[name]
-        if scheme in ("he", "glorot"):  # else zeros
-            fan = shape[1] if scheme == "he" else shape[0] + shape[1]
-            params[name][...] = rng.standard_normal(shape) * math.sqrt(2.0 / fan)
+    if np.dtype(dtype) not in _FLOATS:
+        raise ValueError(f"dtype: float32 or float64 expected, got {np.dtype(dtype)}")
+    rng, params = np.random.default_rng(seed), Params(np.zeros(N_PARAMS, dtype=dtype))
+    for name, fan in _INIT:
+        params[name][...] = rng.standard_normal(SHAPES[name]) * math.sqrt(2.0 / fan)
     return params
 
 
 def _flat(params):
-    """(flat buffer, dict to write back into or None), validating names, shapes and dtypes."""
+    """(flat buffer, plain dict to write back into or None), checking names, shapes and dtypes."""
     if isinstance(params, Params) and params.packed:
         return params.flat, None
     if not isinstance(params, dict):
@@ -120,7 +101,6 @@ def _flat(params):
     extra = sorted(str(n) for n in params if n not in SHAPES)
     if extra:
         raise ValueError(f"params: unexpected {extra[0]!r}; expected keys {expected}")
-    dtype = None
     for n in PARAMS:
         a = params[n]
         if not isinstance(a, np.ndarray):
@@ -129,17 +109,15 @@ def _flat(params):
             raise ValueError(f"params[{n!r}]: expected shape {SHAPES[n]}, got {a.shape}")
         if a.dtype not in _FLOATS:
             raise ValueError(f"params[{n!r}]: dtype {a.dtype}; expected float32 or float64")
-        if dtype is not None and a.dtype != dtype:
-            raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] ({dtype})")
-        dtype = a.dtype
-    flat = np.empty(N_PARAMS, dtype=dtype)
-    views = _views(flat)
-    for n in PARAMS:
-        views[n][...] = params[n]
+        if a.dtype != params[PARAMS[0]].dtype:
+            raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] "
+                             f"({params[PARAMS[0]].dtype})")
+    flat = np.empty(N_PARAMS, dtype=params[PARAMS[0]].dtype)
+    for n, view in _views(flat).items():
+        view[...] = params[n]
     if not isinstance(params, Params):
         return flat, params
-    dict.update(params, views)  # re-pack: the dict's entries become views of the new buffer
-    params.flat, params.packed, params._batch = flat, True, _Workspaces()
+    Params.__init__(params, flat)  # re-pack: the dict's entries become views of the new buffer
     return flat, None
 
 
@@ -156,12 +134,10 @@ def _array(a, name, dtype, shape_text):
 def _inputs(X, dtype):
     """X as one (batch, n_in) array; a dict {input name: (batch, size) array} is stacked by columns."""
     if isinstance(X, dict):
-        cols = []
         for name, k in INPUTS:
             if name not in X:
                 raise ValueError(f"X: missing input {name!r} of shape (batch, {k})")
-            cols.append(_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})"))
-        X = np.concatenate(cols, axis=1)
+        X = np.concatenate([_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})") for name, k in INPUTS], axis=1)
     X = _array(X, "X", dtype, f"(batch, {N_IN})")
     if X.ndim != 2 or X.shape[1] != N_IN or X.shape[0] < 1:
         raise ValueError(f"X: expected shape (batch, {N_IN}) with batch >= 1, got {X.shape}")
@@ -169,7 +145,7 @@ def _inputs(X, dtype):
 
 
 def _class_labels(Y, B, dtype):
-    """Y as int64 class labels of shape (B,), each in 0..N_OUT-1."""
+    """Y as int64 class labels of shape (B,), each in 0..N_OUT-1 (none for a forward pass)."""
     if Y is None:
         return np.zeros((0,), np.int64)
     if not isinstance(Y, np.ndarray):
@@ -185,7 +161,7 @@ def _class_labels(Y, B, dtype):
 
 
 def _float_targets(Y, B, dtype):
-    """Y as targets of shape (B, n_out) in the parameters' dtype."""
+    """Y as targets of shape (B, n_out) in the parameters' dtype (none for a forward pass)."""
     if Y is None:
         return np.zeros((0, N_OUT), dtype)
     Y = _array(Y, "Y", dtype, f"(batch, {N_OUT})")
@@ -196,9 +172,7 @@ def _float_targets(Y, B, dtype):
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _check_batch(P, X, Y, lr, mode):
-    """What every kernel checks first, so that nothing is updated and no memory is read out of bounds
-    when `sgd_step`'s fast path gets a bad batch; that path then re-checks in Python, which names
-    what is wrong (Numba raises constant messages only)."""
+    """Run first by every kernel: a bad batch on the fast path updates nothing and reads nothing out of bounds."""
     if X.shape[0] < 1 or X.shape[1] != N_IN:
         raise ValueError("X: wrong shape for this network")
     if P.shape[0] != N_PARAMS:
@@ -238,25 +212,18 @@ def _finite_targets(X, Y):
         raise ValueError("Y: contains NaN or infinity")
 
 
-_SHARED = {}  # dtype -> _Workspaces, for parameters passed as a plain dict
-
-
 def _batch(params, B, dtype):
-    """(kernel, work, output) for this batch size: its layout's kernel, a workspace allocated once per thread
-    and reused (the gradient, then the stored values), and output(work, B), the rows a forward pass leaves in
-    it. A plain tuple, unpacked by name where it is used: the fast path stays one lookup."""
-    plain = not (isinstance(params, Params) and params.packed)
-    cache = (_SHARED.setdefault(dtype, _Workspaces()) if plain else params._batch).cache
-    entry = cache.get(B)
-    if entry is None:
+    """(kernel, workspace, output) for batch size B, the workspace allocated once per thread and reused."""
+    packed = isinstance(params, Params) and params.packed
+    cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
+    if B not in cache:
         kernel, size, output = _LAYOUTS[_layout(B)]
-        entry = cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
-    return entry
+        cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
+    return cache[B]
 
 
 def _run(kernel, *args):
-    """Call a kernel with checked arguments: the only place it compiles (on the fast path a new type is a
-    TypeError from the dispatcher, which sends the call here)."""
+    """Call a kernel on checked arguments, the only place it compiles (new types on the fast path end up here)."""
     kernel.disable_compile(False)
     try:
         return kernel(*args)
@@ -269,16 +236,13 @@ def _rate(lr):
     """The learning rate as a finite float: a real number (int, float, NumPy scalar), not a bool or a string."""
     if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
         raise ValueError(f"lr: expected a finite real number, got {lr!r:.40}")
-    rate = float(lr)
-    if not math.isfinite(rate):
-        raise ValueError(f"lr: expected a finite real number, got {rate}")
-    return rate
+    if not math.isfinite(float(lr)):
+        raise ValueError(f"lr: expected a finite real number, got {float(lr)}")
+    return float(lr)
 
 
 def _checked(params, X, Y, lr, mode):
-    """Validate everything, run one kernel call; (its value, the workspace, the output view, B).
-    `sgd_step` reuses its thread's workspace of its batch size. `forward` and `loss_and_grad` read the
-    workspace after the call, so each call gets its own: threads may share the parameters."""
+    """Check everything, run one kernel: (value, workspace, output, B); forward and loss_and_grad get a fresh one."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
@@ -304,8 +268,7 @@ def forward(params, X):
 def loss_and_grad(params, X, Y):
     """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
     loss, work, _, B = _checked(params, X, Y, 0.0, GRADIENT)
-    scale = 1.0 / B if REDUCTION == "mean" else 1.0
-    return loss, _views(work[:N_PARAMS] * scale)
+    return loss, _views(work[:N_PARAMS] * (1.0 / B if REDUCTION == "mean" else 1.0))
 
 
 def sgd_step(params, X, Y, lr):
@@ -320,8 +283,7 @@ def sgd_step(params, X, Y, lr):
 
 
 def _register_kernels(canonical):
-    """Numba's cache imports a kernel's module by name in a new process: the kernels report a fixed name,
-    a stand-in module holding this file's globals, so the cache works however this file was imported."""
+    """Numba's cache re-imports a kernel's module by name: name a stand-in holding these globals, however imported."""
     if canonical not in sys.modules:
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})

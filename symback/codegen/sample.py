@@ -7,12 +7,13 @@ and whose gradient accumulates in ``ws[:N]`` across the batch.
 
 from __future__ import annotations
 
-from typing import ClassVar
+import itertools
+from contextlib import nullcontext
 
 from . import naming
 from .base import OUTPUT, Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
+from .plan import Affine, Back, Return
 
 
 class SampleLayout(Layout):
@@ -24,12 +25,7 @@ class SampleLayout(Layout):
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
-        base = plan.n_params
-        self.offset = []
-        for n in self.st.size:
-            self.offset.append(base)
-            base += n
-        self.out_offset = base
+        *self.offset, self.out_offset = itertools.accumulate(self.st.size, initial=plan.n_params)
         self.ready = set(plan.params)
 
     def ws_size(self) -> str:
@@ -49,7 +45,7 @@ class SampleLayout(Layout):
         return f"ws[{o}:{o + n}]"
 
     def read(self, name: str, idx: str) -> str:
-        col = self.input_col(name)
+        col = next((c for n, c, _ in self.plan.inputs if n == name), None)
         if col is not None:
             return f"{self.q(name)}[s, {idx}]" if self.single_input else f"X[s, {plus(col, idx)}]"
         if name == "y":
@@ -69,37 +65,21 @@ class SampleLayout(Layout):
             self.code("return 0.0")
         super().finish()
 
-    def store(self, m, local, grad):
-        if grad is not None:
-            self.code(f"{self.grad_at(grad, 'i')} += {local}")
-        else:
-            self.code(f"{self.read(m.name, 'i')} = {local}")
-
     def affine(self, st: Affine) -> None:
-        c, p = self.code, self.plan
+        c = self.code
         self.comment(st.node, *[m.name for m in st.members])
-        body = Body(st.members, p, head=st.node) if st.members else None
+        body = Body(st.members, head=st.node) if st.members else None
         with c.block(f"for i in range({st.size}):"):
             vecs = [t for t in st.terms if t.kind == "vec"]
             c(f"acc = {' + '.join(coef(t.coef) + self.read(t.a, 'i') for t in vecs) or '0.0'}")
             for t in st.terms:
                 if t.kind == "matvec":
-                    rows, cols = p.shapes[t.a]
-                    with c.block(f"for j in range({rows if t.trans else cols}):"):
+                    with c.block(f"for j in range({self.width(t)}):"):
                         c(f"acc += {coef(t.coef)}{self.weight(t, 'i', 'j')} * {self.read(t.b, 'j')}")
             if st.head_stored:
                 c(f"{self.read(st.node, 'i')} = acc")
             if body:
-                self.body_lines(body, self.names(body, head_code="acc"), self.store)
-
-    def group(self, st: Group) -> None:
-        c = self.code
-        self.comment(*[m.name for m in st.members])
-        body = Body(st.members, self.plan)
-        self.per_sample_lines(body, self.read)
-        if body.outputs:
-            with c.block(f"for i in range({st.size}):"):
-                self.body_lines(body, self.names(body), self.store)
+                self.body_lines(body, self.names(body, head_code="acc"))
 
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
@@ -110,50 +90,25 @@ class SampleLayout(Layout):
                     c(f"{self.read(it.node, 'j')} = 0.0")
         with c.block(f"for i in range({p.sizes[st.upstream]}):"):
             c(f"gi = {self.read(st.upstream, 'i')}")
-            loops: dict[int, list[str]] = {}
-            for it in st.items:
-                for t in it.terms:
-                    line, k = self.back_term(it, t, st.upstream)
-                    if k is None:
-                        c(line)
-                    else:
-                        loops.setdefault(k, []).append(line)
-            for k, lines in loops.items():
-                with c.block(f"for j in range({k}):"):
-                    for line in lines:
-                        c(line)
+            self.j_loops(self.back_term(it, t, st.upstream) for it in st.items for t in it.terms)
 
     def back_term(self, it, t, g):
-        """One term's line of a backward product, and the trip count of its j loop (None: no loop)."""
+        """One term's lines of a backward product, and the trip count of its j loop (None: no loop)."""
         p = self.plan
         if t.kind == "vec":
             dst = self.grad_at(it.grad, "i") if it.grad else self.read(it.node, "i")
-            return f"{dst} += {coef(t.coef)}gi", None
+            return [f"{dst} += {coef(t.coef)}gi"], None
         if t.kind == "outer":
             if t.a == g:  # g a^T: row i of the gradient
-                return f"{self.grad2(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}", p.sizes[t.b]
+                return [f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}"], p.sizes[t.b]
             # a g^T (a tied transpose): column i
-            return f"{self.grad2(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi", p.sizes[t.a]
-        rows, cols = p.shapes[t.a]  # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W
-        w = self.weight(t, "j", "i")
-        return f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {w}", cols if t.trans else rows
+            return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], p.sizes[t.a]
+        # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W, j over the produced dimension
+        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], self.width(t, False)
 
-    def concat(self, st: Concat) -> None:
-        c = self.code
-        self.comment(st.node)
-        for part, off, n in st.parts:
-            with c.block(f"for i in range({n}):"):
-                c(f"{self.read(st.node, plus(off, 'i'))} = {self.read(part, 'i')}")
-
-    def slice(self, st: Slice) -> None:
-        c = self.code
-        self.comment(st.node)
-        with c.block(f"for i in range({st.size}):"):
-            src = self.read(st.src, plus(st.lo, "i"))
-            if st.grad:
-                c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
-            else:
-                c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+    def samples(self):
+        """No loop: every step already runs inside the one loop over the batch."""
+        return nullcontext()
 
     def ret(self, st: Return) -> None:
         c = self.code
@@ -161,5 +116,3 @@ class SampleLayout(Layout):
             with c.block(f"for i in range({self.plan.sizes[st.node]}):"):
                 c(f"{self.q(OUTPUT)}[s, i] = {self.read(st.node, 'i')}")
             c("continue")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}

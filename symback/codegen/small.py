@@ -7,8 +7,8 @@ layers at any batch size. The inputs are copied in transposed first.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import ClassVar
+import itertools
+from contextlib import nullcontext
 
 import sympy as sp
 
@@ -16,12 +16,7 @@ from ..ir import sym
 from . import naming
 from .base import Layout, coef, plus
 from .body import Body
-from .plan import Affine, Back, Concat, Group, Return, Slice
-
-
-@contextmanager
-def _inline():
-    yield
+from .plan import Affine, Back, Concat, Group, Slice
 
 
 class SmallLayout(Layout):
@@ -34,12 +29,7 @@ class SmallLayout(Layout):
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
-        self.base = []
-        r = 0
-        for n in self.st.size:
-            self.base.append(r)
-            r += n
-        self.rows = r
+        *self.base, self.rows = itertools.accumulate(self.st.size, initial=0)  # each slot's first row, and all
 
     def ws_size(self) -> str:
         return f"{self.plan.n_params} + {self.rows} * B"
@@ -82,20 +72,17 @@ class SmallLayout(Layout):
         c = self.code
         grads = [m for m, _ in body.outputs if m.mode == "grad"]
         self.zero_grads(body, n)
-        with c.block(f"for i in range({n}):") if head is None else _inline():
+        with c.block(f"for i in range({n}):") if head is None else nullcontext():
             names = self.names_rows(body, head)
             for m, _ in body.outputs:
                 if m.mode == "store":
                     c(f"{naming.row(self.q(m.name))} = {self.row(m.name, 'i')}")
-            sums = {m.name: naming.acc(k + 1) for k, m in enumerate(grads)}
+            sums = {m.name: f"acc{k + 1}" for k, m in enumerate(grads)}
             for m in grads:
                 c(f"{sums[m.name]} = 0.0")
 
-            def store(m, local, grad):
-                if grad is not None:
-                    c(f"{sums[m.name]} += {local}")
-                else:
-                    c(f"{naming.row(self.q(m.name))}[s] = {local}")
+            def store(m, local, grad):  # a gradient sums over the batch into acc<k>; a stored row at s
+                c(f"{sums[m.name]} += {local}" if grad else f"{naming.row(self.q(m.name))}[s] = {local}")
 
             with c.block("for s in range(B):"):
                 self.body_lines(body, names, store)
@@ -123,43 +110,27 @@ class SmallLayout(Layout):
             inits = []
             for k, t in enumerate(t for t in st.terms if t.kind == "vec"):
                 if t.a in p.offsets:
-                    c(f"{naming.bias(k)} = {coef(t.coef)}{self.q(t.a)}[i]")
-                    inits.append(naming.bias(k))
+                    c(f"bias{k} = {coef(t.coef)}{self.q(t.a)}[i]")
+                    inits.append(f"bias{k}")
                 else:
-                    c(f"{naming.operand(k)} = {self.row(t.a, 'i')}")
-                    inits.append(f"{coef(t.coef)}{naming.operand(k)}[s]")
+                    c(f"vec{k} = {self.row(t.a, 'i')}")
+                    inits.append(f"{coef(t.coef)}vec{k}[s]")
             with c.block("for s in range(B):"):
                 c(f"z[s] = {' + '.join(inits) or '0.0'}")
             for t in st.terms:
                 if t.kind == "matvec":
-                    rows, cols = p.shapes[t.a]
-                    with c.block(f"for j in range({rows if t.trans else cols}):"):
+                    with c.block(f"for j in range({self.width(t)}):"):
                         c(f"w = {coef(t.coef)}{self.weight(t, 'i', 'j')}")
                         c(f"a = {self.row(t.b, 'j')}")
                         with c.block("for s in range(B):"):
                             c("z[s] += w * a[s]")
             if st.members:
-                self.elementwise(Body(st.members, p, head=st.node), st.size, head=st.node)
+                self.elementwise(Body(st.members, head=st.node), st.size, head=st.node)
 
     def group(self, st: Group) -> None:
-        c, p = self.code, self.plan
         self.comment(*[m.name for m in st.members])
-        body = Body(st.members, p)
-        if not body.per_sample:
-            self.elementwise(body, st.size)
-            return
-        self.zero_grads(body, st.size)
-        with c.block("for s in range(B):"):
-            self.per_sample_lines(body, self.read)
-            if body.outputs:
-                with c.block(f"for i in range({st.size}):"):
-                    def store(m, local, grad):
-                        if grad is not None:
-                            c(f"{self.grad_at(grad, 'i')} += {local}")
-                        else:
-                            c(f"{self.read(m.name, 'i')} = {local}")
-
-                    self.body_lines(body, self.names(body), store)
+        body = Body(st.members)
+        (self.sample_loop if body.per_sample else self.elementwise)(body, st.size)
 
     def back(self, st: Back) -> None:
         c, p = self.code, self.plan
@@ -174,20 +145,8 @@ class SmallLayout(Layout):
         first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
         with c.block(f"for i in range({n}):"):
             c(f"g = {self.row(st.upstream, 'i')}")
-            loops: dict[int, list[list[str]]] = {}
-            for it in st.items:
-                for t in it.terms:
-                    lines, k = self.back_term(it, t, st.upstream, first.get(it.node, False))
-                    if k is None:
-                        for line in lines:
-                            c(line)
-                    else:
-                        loops.setdefault(k, []).append(lines)
-            for k, blocks in loops.items():
-                with c.block(f"for j in range({k}):"):
-                    for lines in blocks:
-                        for line in lines:
-                            c(line)
+            self.j_loops(self.back_term(it, t, st.upstream, first.get(it.node, False))
+                         for it in st.items for t in it.terms)
         for it in st.items:
             if it.grad:
                 self.ready.add(it.grad)
@@ -203,12 +162,11 @@ class SmallLayout(Layout):
             return [f"o = {self.row(it.node, 'i')}", "for s in range(B):", f"    o[s] += {coef(t.coef)}g[s]"], None
         if t.kind == "outer":
             other = t.b if t.a == g else t.a
-            dst = self.grad2(it.grad, "i", "j") if t.a == g else self.grad2(it.grad, "j", "i")
+            dst = self.grad_at(it.grad, "i", "j") if t.a == g else self.grad_at(it.grad, "j", "i")
             return [f"a = {self.row(other, 'j')}", "acc = 0.0", "for s in range(B):", "    acc += g[s] * a[s]",
                     f"{dst} {op} {coef(t.coef)}acc"], p.sizes[other]
-        rows, cols = p.shapes[t.a]
         return [f"w = {coef(t.coef)}{self.weight(t, 'j', 'i')}", f"o = {self.row(it.node, 'j')}",
-                "for s in range(B):", "    o[s] += w * g[s]"], cols if t.trans else rows
+                "for s in range(B):", "    o[s] += w * g[s]"], self.width(t, False)
 
     def concat(self, st: Concat) -> None:
         c = self.code
@@ -238,8 +196,3 @@ class SmallLayout(Layout):
         if st.grad:
             self.ready.add(st.grad)
 
-    def ret(self, st: Return) -> None:
-        with self.code.block(f"if mode == {naming.FORWARD}:"):
-            self.code("return 0.0")
-
-    RULES: ClassVar[dict] = {Affine: affine, Group: group, Back: back, Concat: concat, Slice: slice, Return: ret}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .plan import Affine, Group, Plan, Return, step_reads, step_writes
+from .plan import Affine, Group, Plan, step_reads, step_writes
 
 
 @dataclass
@@ -47,11 +47,8 @@ def allocate(plan: Plan, inputs: bool) -> Storage:
         for name, _, n in plan.inputs:
             st.slot[name] = new(n)
     for k, step in enumerate(steps):
-        dying = [r for r in st.slot if last.get(r) == k]
-        dying_slots = {st.slot[r] for r in dying}
-        reusable: list[int] = []
-        if isinstance(step, Group):
-            reusable = sorted(dying_slots)
+        dying_slots = {st.slot[r] for r in st.slot if last.get(r) == k}
+        reusable = sorted(dying_slots) if isinstance(step, Group) else []
         written = step_writes(step)
         if isinstance(step, Affine):
             head = step.node
@@ -67,9 +64,7 @@ def allocate(plan: Plan, inputs: bool) -> Storage:
             if s is None:
                 s = new(n)
             taken.add(s)
-            st.slot[w] = s
-            if last.get(w, -1) <= k and w != plan.prediction and not isinstance(step, Return):
-                dying_slots.add(s)  # stored but never read again (cannot happen for a live plan)
+            st.slot[w] = s  # a stored value is read later (plan._mark_stored), so it is not free here
         for s in sorted(dying_slots - taken):
             free.setdefault(st.size[s], []).append(s)
     return st
