@@ -10,6 +10,7 @@ document with ``_print_<Class>`` methods, as SymPy's printers do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # -- the document ------------------------------------------------------------------------------
@@ -33,6 +34,14 @@ class Alt:
 @dataclass
 class Note:
     parts: list  # str (prose), Math, Alt
+
+
+def note(text: str, **math) -> Note:
+    """A note from prose with ``{name}`` fields, each the math `math[name]` (an `Alt` stays prose)."""
+    parts = re.split(r"\{(\w+)\}", text)
+    return Note(
+        [p if k % 2 == 0 else math[p] if isinstance(math[p], Alt) else Math(math[p]) for k, p in enumerate(parts) if p]
+    )
 
 
 @dataclass
@@ -131,7 +140,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Scaled:
-    """A coefficient before a product: ``2(f - y)``, ``-1/2 x``."""
+    """A number before a product: ``2(f - y)``, ``-1/2 x``, nothing for 1, ``-`` for -1."""
 
     coeff: object
     body: object

@@ -80,7 +80,7 @@ class Fragments:
 
     def _print_Scaled(self, s) -> str:
         body = self.math(s.body)
-        return self.math(s.coeff) + ("" if body.startswith(("(", r"\left(")) else " ") + body
+        return self._with_coeff(s.coeff, body, body.startswith(("(", r"\left(")))
 
     def _print_Hadamard(self, h) -> str:
         op = f" {self._hadamard(self._settings['notation'].hadamard)} "
