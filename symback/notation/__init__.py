@@ -77,20 +77,6 @@ class Notation:
             raise KeyError(kind)
         return sym.render(k, fmt)
 
-    def derivative(self, of_kind: str, k: int | None, fmt: str = "text") -> str:
-        """dl/d(quantity) in this course, e.g. ``dl/dOmega_2`` or ``\\frac{\\partial J}{\\partial W^{[2]}}``."""
-        loss = self.loss.render(None, fmt)
-        what = self.symbol(of_kind, k, fmt)
-        if fmt == "latex":
-            return rf"\frac{{\partial {loss}}}{{\partial {what}}}"
-        return f"d{loss}/d{what}"
-
-    def error_term(self, k: int, fmt: str = "text") -> str:
-        """The error term of layer k: the course's delta if it names one, else dl/d(pre)."""
-        if self.error is not None:
-            return self.error.render(k, fmt)
-        return self.derivative("pre", k, fmt)
-
 
 NOTATIONS: dict[str, Notation] = {}
 
@@ -169,21 +155,18 @@ register_notation(
 
 
 # the one node -> course-symbol map (after the presets it spells with)
-from .nodes import Idx, at, depth, spell, symbols, term, totals
+from .nodes import at, spell, term, totals
 
 __all__ = [
     "LAYOUTS",
     "NOTATIONS",
-    "Idx",
     "Notation",
     "Symbol",
     "at",
-    "depth",
     "get",
     "layout_of",
     "register_notation",
     "spell",
-    "symbols",
     "term",
     "totals",
 ]

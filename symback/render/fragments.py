@@ -47,11 +47,11 @@ class Fragments:
         return x if isinstance(x, str) else self._print(x)
 
     # -- notation terms (symback.notation.nodes) ---------------------------------
-    def _term(self, t) -> str:
+    def _print_Term(self, t) -> str:
         return spell(self._settings["notation"], t, self.spelling)
 
-    _print_Quantity = _print_Loss = _print_Error = _print_Grad = _term
-    _print_Share = _print_Own = _print_Applied = _print_Prob = _print_Template = _term
+    def _print_Quantity(self, t) -> str:  # before SymPy's own _print_Quantity (physical units)
+        return self._print_Term(t)
 
     # -- document math nodes ---------------------------------------------------------
     def _print_Shown(self, s) -> str:
@@ -225,11 +225,8 @@ class UnicodeFragments(TextFragments):
         "sqrt": "√({})",
     }
 
-    def _term(self, t) -> str:
+    def _print_Term(self, t) -> str:
         return course(self._settings["notation"], t)
-
-    _print_Quantity = _print_Loss = _print_Error = _print_Grad = _term
-    _print_Share = _print_Own = _print_Applied = _print_Prob = _print_Template = _term
 
     def _transposed(self, s: str, atomic: bool) -> str:
         return s + "ᵀ" if atomic and "/" not in s else f"({s})ᵀ"
