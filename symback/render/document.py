@@ -17,13 +17,6 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class Math:
-    """A piece of a note that is mathematics (printed inline)."""
-
-    s: object
-
-
-@dataclass
 class Alt:
     """Prose (a list of note parts) whose wording differs between plain text and typeset formats."""
 
@@ -33,15 +26,13 @@ class Alt:
 
 @dataclass
 class Note:
-    parts: list  # str (prose), Math, Alt
+    parts: list  # str (prose), `Alt` (prose), any other part is math (a node or a notation term)
 
 
 def note(text: str, **math) -> Note:
-    """A note from prose with ``{name}`` fields, each the math `math[name]` (an `Alt` stays prose)."""
+    """A note from prose with ``{name}`` fields, each filled with `math[name]`."""
     parts = re.split(r"\{(\w+)\}", text)
-    return Note(
-        [p if k % 2 == 0 else math[p] if isinstance(math[p], Alt) else Math(math[p]) for k, p in enumerate(parts) if p]
-    )
+    return Note([math[p] if k % 2 else p for k, p in enumerate(parts) if p])
 
 
 @dataclass
@@ -57,7 +48,7 @@ class Equation:
 
 @dataclass
 class Section:
-    title: object  # str, or note parts (prose and Math)
+    title: object  # str, or note parts (prose and math)
     items: list = field(default_factory=list)
 
 
@@ -139,18 +130,11 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Scaled:
-    """A number before a product: ``2(f - y)``, ``-1/2 x``, nothing for 1, ``-`` for -1."""
-
-    coeff: object
-    body: object
-
-
-@dataclass(frozen=True)
 class Hadamard:
-    """Factors joined by the notation's elementwise product."""
+    """Factors joined by the notation's elementwise product, after a number: ``2(f - y)``, ``-h ⊙ a'(f)``."""
 
     parts: tuple
+    coeff: object = 1
 
 
 @dataclass(frozen=True)

@@ -78,13 +78,9 @@ class Fragments:
     def _print_Call(self, c) -> str:
         return self._call(c.fn, self.math(c.arg))
 
-    def _print_Scaled(self, s) -> str:
-        body = self.math(s.body)
-        return self._with_coeff(s.coeff, body, body.startswith(("(", r"\left(")))
-
     def _print_Hadamard(self, h) -> str:
-        op = f" {self._hadamard(self._settings['notation'].hadamard)} "
-        return op.join(self.math(p) for p in h.parts)
+        body = f" {self._hadamard(self._settings['notation'].hadamard)} ".join(self.math(p) for p in h.parts)
+        return self._with_coeff(h.coeff, body, body.startswith(("(", r"\left(")))
 
     def _print_Partial(self, p) -> str:
         return self.words["partial"].format(top=self.math(p.top), bottom=self.math(p.bottom))

@@ -15,7 +15,7 @@ import html
 import itertools
 import re
 
-from .document import Alt, Document, Equation, Math, Note
+from .document import Alt, Document, Equation, Note
 from .fragments import tex_escape
 from .printers import LatexPrinter, TextPrinter, UnicodePrinter
 from .tables import LatexTables, MarkdownTables, TextTables
@@ -43,9 +43,9 @@ class Page:
         return self.math(m)
 
     def title(self, t) -> str:
-        """A title or a note's parts (a string, or prose and `Math`), as prose with inline math."""
+        """A title or a note's parts (a string, or prose and math), as prose with inline math."""
         parts = self.parts(t if isinstance(t, list) else [t])
-        return "".join(self.inline(p.s) if isinstance(p, Math) else self.prose(p) for p in parts)
+        return "".join(self.prose(p) if isinstance(p, str) else self.inline(p) for p in parts)
 
     def _print_Document(self, doc: Document) -> str:
         out: list[str] = []
@@ -147,8 +147,8 @@ class LatexPage(LatexTables, Page, LatexPrinter):
     def note(self, note: Note) -> str:
         out = []
         for p in self.parts(note.parts):
-            if isinstance(p, Math):
-                out.append(self.math(p.s))
+            if not isinstance(p, str):
+                out.append(self.math(p))
             elif p:
                 out.append(rf"\text{{{tex_escape(p)}}}")
         return " ".join(out)
@@ -182,7 +182,7 @@ def sentences(parts: list) -> list[Note]:
     """A note split after each sentence, so no LaTeX row runs far past the page."""
     out, current = [], []
     for p in parts:
-        if isinstance(p, Math):
+        if not isinstance(p, str):
             current.append(p)
             continue
         for piece in re.split(r"(?<=\.) ", p):
@@ -195,7 +195,7 @@ def sentences(parts: list) -> list[Note]:
                 current = []
     if current:
         out.append(Note(current))
-    return [n for n in out if any(isinstance(p, Math) or p.strip() for p in n.parts)]
+    return [n for n in out if any(not isinstance(p, str) or p.strip() for p in n.parts)]
 
 
 class MarkdownPage(MarkdownTables, LatexPage):

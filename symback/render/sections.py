@@ -29,11 +29,9 @@ from .document import (
     Equation,
     Hadamard,
     Layers,
-    Math,
     Note,
     Paren,
     Prose,
-    Scaled,
     Section,
     Shown,
     Transposed,
@@ -127,7 +125,7 @@ class Builder:
             o = sp.Mul(*[f for f in factors if f not in rows])
             atomic = is_atomic(o) or (isinstance(o, sp.Pow) and is_atomic(o.base))
             parts.append(Transposed(Shown(o, display), atomic))
-        return Scaled(coeff, Hadamard(tuple(parts)))
+        return Hadamard(tuple(parts), coeff)
 
     def rhs(self, name: str, display: Display | None = None):
         node = self.g[name]
@@ -143,11 +141,11 @@ class Builder:
         net, nt = self.d.summary, self.nt
         syms = [Quantity(kind, Idx(-getattr(nt, kind).offset)) for kind in ("pre", "act", "weight", "bias")]
         listed = Cat("(", *[p for q in syms for p in (", ", q)][1:], ")")
-        notation = Alt([f"Notation: {nt.title}."], [f"Notation: {nt.title.split(' (')[0]} ", Math(listed)])
+        notation = Alt([f"Notation: {nt.title}."], [f"Notation: {nt.title.split(' (')[0]} ", listed])
         return Section(
             "",
             [
-                Note(["Network: ", Math(architecture(net)), ", loss ", *loss_name(net), "."]),
+                Note(["Network: ", architecture(net), ", loss ", *loss_name(net), "."]),
                 Note([notation]),
                 Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note(),
                 self.legend(),
@@ -230,7 +228,7 @@ class Builder:
     def _for_layers(self, layers, kind: str = "pre") -> Note:
         """``for k = 0, 1, 2`` in the notation's indexing."""
         off = getattr(self.nt, kind).offset
-        return Note(["for ", Math(Layers(tuple(k + off for k in layers)))])
+        return Note(["for ", Layers(tuple(k + off for k in layers))])
 
     def _group(self, groups: list, line, k: int) -> None:
         """Add layer k to the group of lines that read like `line` (or start one)."""
@@ -316,12 +314,12 @@ class Builder:
         ]
         h0, x = Template("act", 0), Quantity("input")
         if uses_input and out and spell(self.nt, h0) != spell(self.nt, x):
-            out.append(Note(["where ", Math(Cat(h0, " = ", x))]))
+            out.append(Note(["where ", Cat(h0, " = ", x)]))
         return out
 
     def sgd(self) -> Section:
         alpha = Word("alpha")
-        s = Section(["SGD update, learning rate ", Math(alpha)])
+        s = Section(["SGD update, learning rate ", alpha])
         if not self.depth:  # not layered (a DAG): one update per parameter
             steps = [(self.node_symbol(p), self.node_symbol(self.d.adjoints[p]), None) for p in self.d.params]
         else:
@@ -412,4 +410,4 @@ def loss_name(net) -> list:
         return ["as declared"]
     if loss.name != "custom":
         return [Alt([loss.name], [loss.name.replace("_", " ")])]
-    return [Math(Shown(loss.expr, Display())), " per output component"]
+    return [Shown(loss.expr, Display()), " per output component"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .document import Call, Cat, Chain, Equation, Math, Note, Partial, PartialOf, Section, Shown, Word
+from .document import Call, Cat, Chain, Equation, Note, Partial, PartialOf, Section, Shown, Word
 from .sections import Builder, loss_expr
 
 
@@ -79,6 +79,6 @@ class Steps(Builder):
                 rhs.append(self._then(F, Chain(tuple(up_chain))))
             rhs.append(result)
             jac = self.jacobian(t, up_name)
-            where = Note(["where ", Math(Cat(F, " = ", jac))]) if jac is not None else None
+            where = Note(["where ", Cat(F, " = ", jac)]) if jac is not None else None
             s.items.append(Equation(lhs, rhs, where=where, stack=True, name=n.name))
         return s
