@@ -188,9 +188,7 @@ class Worksheet:
     """The worked table of a scalar expression: head, forward rows, backward rows, the gradient."""
 
     head: str  # the expression as the user wrote it (with its output name)
-    expr: Plain  # the whole expression, for typeset heads
-    output: object  # the output's term
-    named_steps: bool
+    formula: object  # output = the whole expression, for typeset heads; None where the user named the steps
     point: list | None  # [(input, value text)] where the table is evaluated
     forward: list  # (node term, Plain or None for an input, Value or None, gradient text or None)
     backward: list  # (adjoint term, Plain or Product, numbers text or None, Value or None)

@@ -103,7 +103,7 @@ class MarkdownTables(LatexTables):
         numbers = ws.point is not None
         fw, bw = self.cells(ws, lambda x: f"${self.math(x)}$")
         bw = [row[:2] + row[3:] for row in bw]  # no numbers column
-        head = ws.head if ws.named_steps else f"${self.math(ws.output)} = {self.math(ws.expr)}$"
+        head = ws.head if ws.formula is None else f"${self.math(ws.formula)}$"
         out = [f"**{head}**", ""]
         for columns, rows in (
             (["node", "expression", "value", "gradient"], fw),
