@@ -62,9 +62,7 @@ class Fragments:
             self._settings["display"] = saved
 
     def _print_Word(self, w) -> str:
-        if w.key == "hadamard":  # the notation's own symbol for the elementwise product
-            return self._hadamard(self._settings["notation"].hadamard)
-        return self.words[w.key]
+        return self._hadamard() if w.key == "hadamard" else self.words[w.key]
 
     def _print_Cat(self, c) -> str:
         return "".join(self.math(p) for p in c.parts)
@@ -79,7 +77,7 @@ class Fragments:
         return self._call(c.fn, self.math(c.arg))
 
     def _print_Hadamard(self, h) -> str:
-        body = f" {self._hadamard(self._settings['notation'].hadamard)} ".join(self.math(p) for p in h.parts)
+        body = f" {self._hadamard()} ".join(self.math(p) for p in h.parts)
         return self._with_coeff(h.coeff, body, body.startswith(("(", r"\left(")))
 
     def _print_Partial(self, p) -> str:
@@ -132,8 +130,9 @@ class TextFragments(Fragments):
         "indexed": "{base}[{idx}]",
     }
 
-    def _hadamard(self, h: str) -> str:
-        return h
+    def _hadamard(self) -> str:
+        """The notation's own sign for the elementwise product."""
+        return self._settings["notation"].hadamard
 
     def _transposed(self, s: str, atomic: bool) -> str:
         """``s^T``, written the way the course does: ``W^[2]T``, ``Omega_2^T``, ``(dl/dh_1)^T``."""
@@ -184,7 +183,8 @@ class LatexFragments(Fragments):
         "indexed": r"\left[{base}\right]_{{{idx}}}",
     }
 
-    def _hadamard(self, h: str) -> str:
+    def _hadamard(self) -> str:
+        h = self._settings["notation"].hadamard
         return HADAMARD_LATEX.get(h, h)
 
     def _transposed(self, s: str, atomic: bool) -> str:

@@ -105,25 +105,18 @@ class TextPage(TextTables, Page, TextPrinter):
 
     def _equation(self, it: Equation, width: int) -> list[str]:
         lhs, op = self.math(it.lhs).ljust(width), self.math(it.op)
-        rhs = [self.math(r) for r in it.rhs]
-        if it.stack:
-            lines, pad = [], " " * (2 + len(lhs) + 1)
-            for k, r in enumerate(rhs):
-                head = f"  {lhs} {op} " if k == 0 else f"{pad}{op} "
-                lines += wrap(head + r, len(pad) + 2)
-            if it.where:
-                lines += wrap(f"{pad}  {self.note(it.where)}", len(pad) + 4)
-            return lines
+        rhs, where = [self.math(r) for r in it.rhs], self.note(it.where) if it.where else ""
+        if it.stack:  # one right-hand side per line, each under the first; the where clause below them
+            pad = " " * (2 + len(lhs) + 1)
+            heads = [f"  {lhs} {op} "] + [f"{pad}{op} "] * (len(rhs) - 1)
+            lines = [line for head, r in zip(heads, rhs) for line in wrap(head + r, len(pad) + 2)]
+            return lines + (wrap(f"{pad}  {where}", len(pad) + 4) if where else [])
         line = f"  {lhs} {op} " + f" {op} ".join(rhs)
         indent = 2 + len(lhs) + len(op) + 2
-        if it.where:
-            where = self.note(it.where)
-            if len(line) + 3 + len(where) <= WIDTH:
-                body = wrap(line + "   " + where, indent)
-            else:
-                body = wrap(line, indent) + wrap(" " * indent + where, indent)
+        if not where or len(line) + 3 + len(where) <= WIDTH:  # the where clause on the same line, else on its own
+            body = wrap(line + "   " * bool(where) + where, indent)
         else:
-            body = wrap(line, indent)
+            body = wrap(line, indent) + wrap(" " * indent + where, indent)
         if it.shape is not None:
             shape, last = self.math(it.shape), body[-1]
             if len(last) + 2 + len(shape) <= WIDTH:

@@ -46,7 +46,6 @@ class Display:
     adjoints: set[str] = field(default_factory=set)  # names of backward quantities
     inline: set[str] = field(default_factory=set)  # names whose display is a whole expression (parenthesize)
     broadcast: set[str] = field(default_factory=set)  # biases written b 1^T (minibatch form)
-    hadamard: str = "⊙"
     onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` WORDS)
     sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
 
@@ -129,7 +128,7 @@ class _Common:
         return parts[0][0] + "".join(self._times(pv and v) + s for (_, pv), (s, v) in itertools.pairwise(parts))
 
     def _times(self, hadamard: bool) -> str:
-        return f" {self._hadamard(self.display.hadamard)} " if hadamard else self.words["juxtapose"]
+        return f" {self._hadamard()} " if hadamard else self.words["juxtapose"]
 
     def _with_coeff(self, coeff, body: str, body_is_paren: bool) -> str:
         if coeff == 1:

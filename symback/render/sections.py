@@ -82,7 +82,6 @@ class Builder:
             names={n.name: self.node_symbol(n.name) for n in g if n.role != "forward" or n.meta.kind != "loss"},
             vectors={n.name for n in g if len(n.shape) >= 1},
             adjoints={n.name for n in g if n.role == "adjoint"},
-            hadamard=self.nt.hadamard,
             onehot="Onehot" if self.batch else "onehot",
             broadcast={n.name for n in g.forward() if n.meta.kind == "bias"} if self.batch else set(),
         )
