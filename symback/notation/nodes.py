@@ -149,12 +149,10 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         if node.meta.path is not None:
             whole, via = totals(graph)[of.name], node.meta.path
             return Share(term(graph, whole, batch, layered, deltas), term(graph, via, batch, layered, deltas))
-        if k is None and kind != "input":
-            return Grad(term(graph, of.name, batch, layered), batch)
-        if kind == "pre" and deltas:
+        if kind == "pre" and k is not None and deltas:
             return Error(k, batch)
-        if kind in ("pre", "act", "weight", "bias", "input"):
-            return Grad(Quantity(kind, k, batch and kind in BATCHED), batch)
+        if kind == "input":  # named as the input even in a DAG, whose input keeps its own name
+            return Grad(Quantity("input", k, batch), batch)
         return Grad(term(graph, of.name, batch, layered), batch)
     kind, k = node.meta.kind, node.meta.layer
     if kind == "input":  # a DAG may have several inputs: keep their names
@@ -163,10 +161,8 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         return Quantity("target", None, batch)
     if kind in ("weight", "bias", "pre", "act") and k is not None:
         return Quantity(kind, k, batch and kind in BATCHED)
-    if kind == "loss":
-        return Loss(batch)
-    if kind == "softmax":
-        return Prob(batch)
+    if kind in ("loss", "softmax"):
+        return (Loss if kind == "loss" else Prob)(batch)
     if kind == "sigmoid":
         return Applied("sigma", term(graph, node.args[0], batch, layered))
     return Own(name)

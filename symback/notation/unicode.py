@@ -17,26 +17,8 @@ from .nodes import Applied, Error, Grad, Loss, Own, Prob, Quantity, Share, Templ
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ"))
-GREEK = {
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "delta": "δ",
-    "epsilon": "ε",
-    "theta": "θ",
-    "lambda": "λ",
-    "mu": "μ",
-    "sigma": "σ",
-    "phi": "φ",
-    "psi": "ψ",
-    "omega": "ω",
-    "Omega": "Ω",
-    "Delta": "Δ",
-    "Sigma": "Σ",
-    "Phi": "Φ",
-    "Theta": "Θ",
-    "ell": "ℓ",
-}
+_GREEK_NAMES = "alpha beta gamma delta epsilon theta lambda mu sigma phi psi omega Omega Delta Sigma Phi Theta ell"
+GREEK = dict(zip(_GREEK_NAMES.split(), "αβγδεθλμσφψωΩΔΣΦΘℓ"))
 _CALLIGRAPHIC = {"L": "ℒ", "J": "𝒥"}
 
 
