@@ -108,7 +108,7 @@ class _Common:
 
     def _print_MatrixSymbol(self, expr):
         s = self._matrix(expr.name)
-        return s + " " + self.words["one_T"] if expr.name in self.display.broadcast else s
+        return s + " " + self._transposed(self.words["one"], True) if expr.name in self.display.broadcast else s
 
     def _print_Transpose(self, expr):
         arg = expr.arg

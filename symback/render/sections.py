@@ -97,6 +97,10 @@ class Builder:
             shape = shape[::-1]
         return Dims(shape)
 
+    def per_batch(self):
+        """``(1/B)`` before a sum over the minibatch, nothing where the loss is their sum."""
+        return Word("per_batch") if self.d.summary.reduction != "sum" else ""
+
     def define(self, name: str, rhs: list, where: Note | None = None) -> Equation:
         """The equation that defines node `name`, with its shape."""
         return Equation(self.node_symbol(name), rhs, self.shape(name), where, name=name)
@@ -190,7 +194,7 @@ class Builder:
                 continue
             kind, rhs = n.meta.kind, [self.rhs(n.name)]
             if kind == "loss" and self.batch:
-                rhs = [Cat(Word("total" if self.d.summary.reduction == "sum" else "mean"), " ", Loss(), "_i")]
+                rhs = [Cat(self.per_batch(), Word("total"), " ", Loss(), "_i")]
             elif kind == "softmax":
                 rhs.insert(0, Call("softmax", self.node_symbol(n.args[0])))
             elif kind == "sigmoid":
@@ -278,10 +282,10 @@ class Builder:
 
     def batch_grad(self, p: str):
         node = self.g[self.d.adjoints[p]]
-        scale = Word("per_batch") if self.d.summary.reduction != "sum" else ""
+        scale = self.per_batch()
         if self.g[p].meta.kind == "bias":
             if self.layout == "numerator":
-                return Cat(scale, Word("one_T"), " ", self.linear(node.expr))
+                return Cat(scale, Transposed(Word("one"), True), " ", self.linear(node.expr))
             return Cat(scale, Shown(node.expr, self.display), " ", Word("one"))
         return Cat(scale, self.linear(node.expr))
 
