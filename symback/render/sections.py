@@ -233,18 +233,14 @@ class Builder:
         off = getattr(self.nt, kind).offset
         return Note(["for ", Layers(tuple(k + off for k in layers))])
 
-    def _group(self, groups: list, line, k: int) -> None:
+    def _group(self, groups: dict, line, k: int) -> None:
         """Add layer k to the group of lines that read like `line` (or start one)."""
-        for other, layers in groups:
-            if self.key(other) == self.key(line):
-                layers.append(k)
-                return
-        groups.append((line, [k]))
+        groups.setdefault(self.key(line), (line, []))[1].append(k)
 
     def recursion(self) -> list[Equation]:
         """The general line delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k+1}), grouped by activation derivative."""
         K = Idx(-self.nt.pre.offset)
-        groups: list = []
+        groups: dict = {}
         for k in range(1, self.depth):
             pre, nxt = self.at.get(("pre", k)), self.at.get(("pre", k + 1))
             err, err_next = self.adj.get(pre), self.adj.get(nxt)
@@ -260,9 +256,9 @@ class Builder:
             if act is not None:
                 mapping[act] = self.sym("act", K)
             self._group(groups, self.rhs(err, self._inline_acts(self._generic(mapping))), k)
-        if len(groups) == 1 and len(groups[0][1]) < 2 and self.depth <= 2:
+        if len(groups) == 1 and self.depth <= 2:
             return []  # one hidden layer: its line above already is the whole recursion
-        return [Equation(self.error(K), [line], where=self._for_layers(layers)) for line, layers in groups]
+        return [Equation(self.error(K), [line], where=self._for_layers(layers)) for line, layers in groups.values()]
 
     def gradients(self) -> Section:
         s = Section("Parameter gradients")
@@ -294,7 +290,7 @@ class Builder:
         if self.depth < 2:
             return []
         K = Idx(-self.nt.pre.offset)
-        lines: dict[str, list] = {"weight": [], "bias": []}
+        lines: dict[str, dict] = {"weight": {}, "bias": {}}
         uses_input = False
         for k in range(1, self.depth + 1):
             err = self.adj.get(self.at[("pre", k)])
@@ -312,7 +308,7 @@ class Builder:
         out = [
             Equation(self.derivative(kind, K), [line], where=self._for_layers(layers, kind))
             for kind in ("weight", "bias")
-            for line, layers in lines[kind]
+            for line, layers in lines[kind].values()
             if len(layers) >= 2
         ]
         h0, x = Template("act", 0), Quantity("input")
