@@ -120,7 +120,7 @@ def course(nt, t, fmt: str = "unicode") -> str:
     """Term `t` of notation `nt` in Unicode (``fmt="unicode"``) or as a Graphviz HTML label (``"html"``)."""
     if isinstance(t, Error) and nt.error is None and nt.batch.get("error") is None and not t.batch:
         t = Grad(Quantity("pre", t.layer), False)
-    if isinstance(t, (Quantity, Error, Template, Loss, Own)):
+    if isinstance(t, (Quantity, Error, Template, Loss, Own, Prob)):
         s = symbol(nt, t)
         return s.text if fmt == "unicode" else s.html
     if isinstance(t, Grad):
@@ -129,6 +129,4 @@ def course(nt, t, fmt: str = "unicode") -> str:
         return f"{course(nt, t.whole, fmt)} (via {course(nt, t.via, fmt)})"
     if isinstance(t, Applied):
         return f"{GREEK.get(t.fn, t.fn)}({course(nt, t.arg, fmt)})"
-    if isinstance(t, Prob):
-        return "P" if t.batch else "p"
     raise TypeError(f"not a notation term: {t!r}")

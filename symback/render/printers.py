@@ -135,8 +135,7 @@ class _Common:
             return body
         if coeff == -1:
             return "-" + body
-        c = self._print(coeff)
-        return c + ("" if body_is_paren else " ") + body
+        return self._print(coeff) + ("" if body_is_paren else " ") + body
 
     def _print_Mul(self, expr):
         """Coefficient, numerator and denominator factors; adjoints last (upstream last)."""
@@ -167,14 +166,8 @@ class _Common:
             return self.words["sqrt"].format(self._print(base))
         if e.is_number and e.is_negative:
             return self._divide([sp.Integer(1)], [base ** (-e)])
-        b = self._print(base)
-        if (
-            not is_atomic(base)
-            or top_level(b, "^")
-            or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints)
-        ):
-            b = self._paren(b)
-        return self._power(b, self._print(e))
+        b, adjoint = self._print(base), isinstance(base, sp.Symbol) and base.name in self.display.adjoints
+        return self._power(self._paren(b) if adjoint or not is_atomic(base) or top_level(b, "^") else b, self._print(e))
 
     # -- matrices ------------------------------------------------------------
     def _print_MatMul(self, expr):

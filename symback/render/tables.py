@@ -46,12 +46,8 @@ class TextTables(Tables):
     """The worked table as text: a head line, two tables, then the gradient."""
 
     def _print_Plain(self, p) -> str:
-        rename = {}
-        for s, t in p.names:
-            name = self.math(t)
-            if name != s.name:
-                rename[s] = sp.Symbol(name)
-        return text_indicators(str(p.expr.xreplace(rename)))
+        names = {s: self.math(t) for s, t in p.names}
+        return text_indicators(str(p.expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if n != s.name})))
 
     def _print_Worksheet(self, ws) -> str:
         buf = io.StringIO()
