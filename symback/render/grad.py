@@ -23,10 +23,7 @@ FORMATS = tuple(PAGES)
 def _names(gradient) -> tuple:
     """IR symbol -> its term: inputs and steps by name, adjoints as d(output)/d(node)."""
     out = Own(gradient.output)
-    return tuple(
-        (node.symbol, Partial(out, Own(node.of)) if node.role == "adjoint" else Own(node.name))
-        for node in gradient.graph
-    )
+    return tuple((n.symbol, Partial(out, Own(n.of)) if n.role == "adjoint" else Own(n.name)) for n in gradient.graph)
 
 
 def _number(value) -> str:

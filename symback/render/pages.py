@@ -138,13 +138,8 @@ class LatexPage(LatexTables, Page, LatexPrinter):
         return f"${self.math(m)}$"
 
     def note(self, note: Note) -> str:
-        out = []
-        for p in self.parts(note.parts):
-            if not isinstance(p, str):
-                out.append(self.math(p))
-            elif p:
-                out.append(rf"\text{{{tex_escape(p)}}}")
-        return " ".join(out)
+        parts = [p for p in self.parts(note.parts) if p != ""]
+        return " ".join(rf"\text{{{tex_escape(p)}}}" if isinstance(p, str) else self.math(p) for p in parts)
 
     def paragraph(self, note: Note, titled: bool) -> list[str]:
         return ["&" + self.note(n) for n in sentences(self.parts(note.parts))]

@@ -49,9 +49,6 @@ class Display:
     onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` WORDS)
     sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
 
-    def name(self, ir_name: str) -> object:
-        return self.names.get(ir_name, Own(ir_name))
-
     def but(self, **changes) -> Display:
         """A copy with some fields changed."""
         return Display(**{**self.__dict__, **changes})
@@ -91,7 +88,7 @@ class _Common:
 
     # -- names ---------------------------------------------------------------
     def _named(self, name: str) -> str:
-        s = self._print(self.display.name(name))
+        s = self._print(self.display.names.get(name, Own(name)))
         if name in self.display.inline and top_level(s.replace(r"\left(", "(").replace(r"\right)", ")"), " "):
             s = self._paren(s)
         return s

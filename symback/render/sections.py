@@ -145,15 +145,9 @@ class Builder:
         syms = [Quantity(kind, Idx(-getattr(nt, kind).offset)) for kind in ("pre", "act", "weight", "bias")]
         listed = Cat("(", *[p for q in syms for p in (", ", q)][1:], ")")
         notation = Alt([f"Notation: {nt.title}."], [f"Notation: {nt.title.split(' (')[0]} ", listed])
-        return Section(
-            "",
-            [
-                Note(["Network: ", architecture(net), ", loss ", *loss_name(net), "."]),
-                Note([notation]),
-                Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note(),
-                self.legend(),
-            ],
-        )
+        network = Note(["Network: ", architecture(net), ", loss ", *loss_name(net), "."])
+        layout = Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note()  # per sample
+        return Section("", [network, Note([notation]), layout, self.legend()])
 
     def layout_note(self) -> Note:
         if self.depth:
