@@ -231,13 +231,9 @@ SPELLINGS = {
 def spell(nt, t, fmt: str = "text") -> str:
     """Term `t` in notation `nt`, in the notation's "text" or "latex" templates."""
     sp_ = SPELLINGS[fmt]
-    if isinstance(t, Quantity):
-        if t.batch:
-            custom = nt.batch.get(t.kind)
-            s = custom.render(t.layer, fmt) if custom is not None else _capital(nt.symbol(t.kind, t.layer, fmt))
-        else:
-            s = nt.symbol(t.kind, t.layer, fmt)
-        return sp_.index(s)
+    if isinstance(t, Quantity):  # a minibatch matrix: the course's own name, else the vector's capitalised
+        s, custom = nt.symbol(t.kind, t.layer, fmt), nt.batch.get(t.kind) if t.batch else None
+        return sp_.index(custom.render(t.layer, fmt) if custom is not None else _capital(s) if t.batch else s)
     if isinstance(t, Loss):
         s = nt.symbol("loss", None, fmt)
         return "L" if t.batch and s in ("l", r"\ell") else s
