@@ -46,7 +46,7 @@ class Display:
     adjoints: set[str] = field(default_factory=set)  # names of backward quantities
     inline: set[str] = field(default_factory=set)  # names whose display is a whole expression (parenthesize)
     broadcast: set[str] = field(default_factory=set)  # biases written b 1^T (minibatch form)
-    onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` WORDS)
+    onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` words)
     sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
 
     def but(self, **changes) -> Display:

@@ -115,11 +115,10 @@ class Builder:
     def ew(self, expr, display: Display | None = None):
         """An elementwise expression; in numerator layout, its transpose (adjoints are rows)."""
         display = display or self.display
-        if display.layout != "numerator":
-            return Shown(expr, display)
         adj = display.adjoints | display.inline
         coeff, rest = expr.as_coeff_Mul()
-        if isinstance(rest, sp.Add) and all(isinstance(t, sp.Symbol) and t.name in adj for t in rest.args):
+        row_sum = isinstance(rest, sp.Add) and all(isinstance(t, sp.Symbol) and t.name in adj for t in rest.args)
+        if display.layout != "numerator" or row_sum:  # a sum of rows is a row already
             return Shown(expr, display)
         factors = sp.Mul.make_args(rest)
         rows = [f for f in factors if isinstance(f, sp.Symbol) and f.name in adj]
