@@ -290,13 +290,11 @@ class Builder:
             mapping = {err: self.error(K)}
             for kind in ("weight", "bias"):
                 gnode = self.g[self.adj[self.at[(kind, k)]]]
-                for a in (a for a in gnode.args if a != err):
+                for a in gnode.args:
                     a_kind = self.g[a].meta.kind
-                    if a_kind == "input":
-                        mapping[a] = Template("act", K - 1)
-                        uses_input = True
-                    elif a_kind in ("act", "pre"):
-                        mapping[a] = self.sym(a_kind, K - 1)
+                    if a != err and a_kind in ("input", "act", "pre"):  # h_{k-1}, written h_0 for the input
+                        mapping[a] = Template("act", K - 1) if a_kind == "input" else self.sym(a_kind, K - 1)
+                        uses_input |= a_kind == "input"
                 self._group(lines[kind], self.rhs(gnode.name, self._generic(mapping)), k)
         out = [
             Equation(self.derivative(kind, K), [line], where=self._for_layers(layers, kind))
