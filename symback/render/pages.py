@@ -99,8 +99,7 @@ class TextPage(TextTables, Page, TextPrinter):
 
     def equations(self, run: list[Equation], sec) -> list[str]:
         """Each equation, its = aligned with the section's others and its shape flush right."""
-        eqs = [it for it in sec.items if isinstance(it, Equation)]
-        width = min(max(len(self.math(e.lhs)) for e in eqs), 16)
+        width = min(max(len(self.math(e.lhs)) for e in sec.items if isinstance(e, Equation)), 16)
         return [line for it in run for line in self._equation(it, width)]
 
     def _equation(self, it: Equation, width: int) -> list[str]:
