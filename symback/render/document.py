@@ -117,11 +117,6 @@ class Transposed:
 
 
 @dataclass(frozen=True)
-class Paren:
-    body: object
-
-
-@dataclass(frozen=True)
 class Call:
     """A named function applied to one argument: softmax(f), diag(h (1 - h))."""
 
@@ -152,8 +147,8 @@ class Layers:
 
 
 @dataclass(frozen=True)
-class Chain:
-    """Upstream factors of the step-by-step chain, in parentheses (LaTeX breaks long ones in rows)."""
+class Paren:
+    """Factors in parentheses, such as the upstream chain of a step (LaTeX breaks long ones in rows)."""
 
     factors: tuple
 

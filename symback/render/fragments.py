@@ -67,9 +67,6 @@ class Fragments:
     def _print_Cat(self, c) -> str:
         return "".join(self.math(p) for p in c.parts)
 
-    def _print_Paren(self, p) -> str:
-        return self._paren(self.math(p.body))
-
     def _print_Transposed(self, t) -> str:
         return self._transposed(self.math(t.body), t.atomic)
 
@@ -143,7 +140,7 @@ class TextFragments(Fragments):
     def _print_Prose(self, p) -> str:
         return p.s
 
-    def _print_Chain(self, c) -> str:
+    def _print_Paren(self, c) -> str:
         return "(" + " ".join(self.math(f) for f in c.factors) + ")"
 
 
@@ -191,7 +188,7 @@ class LatexFragments(Fragments):
     def _print_Prose(self, p) -> str:
         return rf"\text{{{tex_escape(p.s)}}}"
 
-    def _print_Chain(self, c) -> str:
+    def _print_Paren(self, c) -> str:
         """LaTeX rows do not wrap: four fractions a row, balanced."""
         f = [self.math(x) for x in c.factors]
         size = -(-len(f) // -(-len(f) // 4))

@@ -348,7 +348,7 @@ class Builder:
             coeff, rest = sp.Integer(1), expr
         column = self.display.but(layout="denominator")
         inner = Shown(rest, column)
-        column = column.but(names={**column.names, err: inner if is_atomic(rest) else Paren(inner)}, inline=set())
+        column = column.but(names={**column.names, err: inner if is_atomic(rest) else Paren((inner,))}, inline=set())
         a = alpha if coeff == 1 else Cat(Shown(coeff, column), " ", alpha)
         out = [Note(["The output layer, its error term written out:"])]
         for kind in ("weight", "bias"):

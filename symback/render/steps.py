@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .document import Call, Cat, Chain, Equation, Note, Partial, PartialOf, Section, Shown, Word
+from .document import Call, Cat, Equation, Note, Paren, Partial, PartialOf, Section, Shown, Word
 from .sections import Builder, loss_expr
 
 
@@ -66,7 +66,7 @@ class Steps(Builder):
             rhs = [self._then(F, self.node_symbol(up_name))]
             up_chain = self.chain(up_name)
             if len(up_chain) > 1 and n.of not in params:
-                rhs.append(self._then(F, Chain(tuple(up_chain))))
+                rhs.append(self._then(F, Paren(tuple(up_chain))))
             jac = self.jacobian(t, up_name)
             where = Note(["where ", Cat(F, " = ", jac)]) if jac is not None else None
             s.items.append(Equation(lhs, [*rhs, self.rhs(n.name)], where=where, stack=True, name=n.name))
