@@ -167,22 +167,16 @@ class LatexPage(LatexTables, Page, LatexPrinter):
 
 def sentences(parts: list) -> list[Note]:
     """A note split after each sentence, so no LaTeX row runs far past the page."""
-    out, current = [], []
+    out: list[list] = [[]]
     for p in parts:
-        if not isinstance(p, str):
-            current.append(p)
-            continue
-        for piece in re.split(r"(?<=\.) ", p):
-            if not current:
-                piece = piece.lstrip()
-            if piece:
-                current.append(piece)
-            if piece.endswith("."):
-                out.append(Note(current))
-                current = []
-    if current:
-        out.append(Note(current))
-    return [n for n in out if any(not isinstance(p, str) or p.strip() for p in n.parts)]
+        for piece in re.split(r"(?<=\.) ", p) if isinstance(p, str) else [p]:
+            prose = isinstance(piece, str)
+            piece = piece.lstrip() if prose and not out[-1] else piece
+            if piece != "":
+                out[-1].append(piece)
+            if prose and piece.endswith("."):
+                out.append([])
+    return [Note(n) for n in out if any(not isinstance(p, str) or p.strip() for p in n)]
 
 
 class MarkdownPage(MarkdownTables, LatexPage):
