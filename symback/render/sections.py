@@ -214,7 +214,7 @@ class Builder:
         names, inline = dict(display.names), set(display.inline)
         for n in self.g.backward():
             if self.g[n.of].meta.kind == "act":
-                names[n.name] = self.linear(n.expr, display) if n.op == "linear" else self.ew(n.expr, display)
+                names[n.name] = self.rhs(n.name, display)
                 inline.add(n.name)
         return display.but(names=names, inline=inline)
 
