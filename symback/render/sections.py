@@ -161,23 +161,21 @@ class Builder:
         return note(LAYOUT_NOTES[self.layout], h=h, dh=dh, W=W, dW=dW)
 
     def legend(self) -> Note:
-        parts = note("{h} is the elementwise product; functions of vectors act elementwise.", h=Word("hadamard")).parts
+        parts = [Word("hadamard"), " is the elementwise product; functions of vectors act elementwise."]
         exprs = [n.expr for n in self.g if n.expr is not None]
         if any(e.has(Indicator) for e in exprs):
-            parts += note(" {i} is 1 where c holds, else 0.", i=Word("indicator")).parts
+            parts += [" ", Word("indicator"), " is 1 where c holds, else 0."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
-            what = "holds the one-hot columns of the labels." if self.batch else "is the one-hot vector of the class y."
-            parts += note(" {e} " + what, e=Word(self.display.onehot)).parts
+            what = (
+                " holds the one-hot columns of the labels." if self.batch else " is the one-hot vector of the class y."
+            )
+            parts += [" ", Word(self.display.onehot), what]
         if self.batch:
             cols = Alt([" has columns x_1, ..., x_B."], [" has the samples as columns."])
-            parts += note(
-                " A minibatch of B samples, one column per sample: {X}{cols}", X=self.sym("input"), cols=cols
-            ).parts
-            parts += note(" {one} is a column of B ones.", one=Word("one")).parts
+            parts += [" A minibatch of B samples, one column per sample: ", self.sym("input"), cols]
             rows = "row" if self.layout == "numerator" else "column"
-            parts += note(
-                f" {{E}} stacks the per-sample error terms, one {rows} per sample.", E=self.error(self.depth)
-            ).parts
+            parts += [" ", Word("one"), " is a column of B ones.", " ", self.error(self.depth)]
+            parts += [f" stacks the per-sample error terms, one {rows} per sample."]
         return Note(parts)
 
     def forward(self) -> Section:
