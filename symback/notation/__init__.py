@@ -77,20 +77,6 @@ class Notation:
             raise KeyError(kind)
         return sym.render(k, fmt)
 
-    def derivative(self, of_kind: str, k: int | None, fmt: str = "text") -> str:
-        """dl/d(quantity) in this course, e.g. ``dl/dOmega_2`` or ``\\frac{\\partial J}{\\partial W^{[2]}}``."""
-        loss = self.loss.render(None, fmt)
-        what = self.symbol(of_kind, k, fmt)
-        if fmt == "latex":
-            return rf"\frac{{\partial {loss}}}{{\partial {what}}}"
-        return f"d{loss}/d{what}"
-
-    def error_term(self, k: int, fmt: str = "text") -> str:
-        """The error term of layer k: the course's delta if it names one, else dl/d(pre)."""
-        if self.error is not None:
-            return self.error.render(k, fmt)
-        return self.derivative("pre", k, fmt)
-
 
 NOTATIONS: dict[str, Notation] = {}
 
@@ -118,7 +104,7 @@ def layout_of(notation: Notation, layout: str | None) -> str:
     return layout
 
 
-register_notation(
+for preset in (
     Notation(
         name="udl",
         title="Prince, Understanding Deep Learning (f_k, h_k, Omega_k, beta_k)",
@@ -128,12 +114,7 @@ register_notation(
         weight=Symbol("Omega_{k}", r"\boldsymbol{{\Omega}}_{{{k}}}", offset=-1),
         bias=Symbol("beta_{k}", r"\boldsymbol{{\beta}}_{{{k}}}", offset=-1),
         loss=Symbol("l", r"\ell"),
-        input=Symbol("x", r"\mathbf{{x}}"),
-        activation_fn="a",
-    )
-)
-
-register_notation(
+    ),
     Notation(
         name="cs229",
         title="CS229 notes (z^[k], a^[k], W^[k], b^[k], delta^[k], J)",
@@ -147,10 +128,7 @@ register_notation(
         input=Symbol("x", "x"),
         activation_fn="g",
         hadamard="∘",
-    )
-)
-
-register_notation(
+    ),
     Notation(
         name="foml",
         title="FoML, Backpropagation (s^(l), x^(l), W^(l), b^(l))",
@@ -164,26 +142,13 @@ register_notation(
         loss=Symbol("l", r"\mathcal{{L}}"),
         input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
         activation_fn="theta",
-    )
-)
+    ),
+):
+    register_notation(preset)
 
 
-# the one node -> course-symbol map (after the presets it spells with)
-from .nodes import Idx, at, depth, spell, symbols, term, totals
-
-__all__ = [
-    "LAYOUTS",
-    "NOTATIONS",
-    "Idx",
-    "Notation",
-    "Symbol",
-    "at",
-    "depth",
-    "get",
-    "layout_of",
-    "register_notation",
-    "spell",
-    "symbols",
-    "term",
-    "totals",
-]
+# the one node -> course-symbol map, re-exported
+from .nodes import at as at
+from .nodes import spell as spell
+from .nodes import term as term
+from .nodes import totals as totals

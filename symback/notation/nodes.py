@@ -25,11 +25,11 @@ import sympy as sp
 BATCHED = ("pre", "act", "input", "target")
 
 
+@dataclass(frozen=True)
 class Idx:
     """A symbolic layer index ``k`` (plus a shift) that notation templates can format."""
 
-    def __init__(self, shift: int = 0):
-        self.shift = shift
+    shift: int = 0
 
     def __add__(self, n: int) -> Idx:
         return Idx(self.shift + n)
@@ -39,12 +39,6 @@ class Idx:
     def __sub__(self, n: int) -> Idx:
         return Idx(self.shift - n)
 
-    def __eq__(self, other) -> bool:
-        return isinstance(other, Idx) and other.shift == self.shift
-
-    def __hash__(self) -> int:
-        return hash(("Idx", self.shift))
-
     def __format__(self, spec: str) -> str:
         return "k" if not self.shift else f"k{self.shift:+d}"
 
@@ -52,8 +46,12 @@ class Idx:
 # -- terms: what a node's symbol is, before any format ----------------------------------------
 
 
+class Term:
+    """A course quantity, before any format: printers dispatch on this class (``_print_Term``)."""
+
+
 @dataclass(frozen=True)
-class Quantity:
+class Quantity(Term):
     """A quantity the notation names: kind pre/act/weight/bias/input/target at IR layer `layer`."""
 
     kind: str
@@ -62,12 +60,12 @@ class Quantity:
 
 
 @dataclass(frozen=True)
-class Loss:
+class Loss(Term):
     batch: bool = False  # the batch loss L (mean or sum of the per-sample losses)
 
 
 @dataclass(frozen=True)
-class Error:
+class Error(Term):
     """The error term dl/d(pre) of a layer: the course's delta if it names one."""
 
     layer: int | Idx
@@ -75,7 +73,7 @@ class Error:
 
 
 @dataclass(frozen=True)
-class Grad:
+class Grad(Term):
     """The derivative of the loss by a quantity: dl/dq."""
 
     of: object
@@ -83,7 +81,7 @@ class Grad:
 
 
 @dataclass(frozen=True)
-class Share:
+class Share(Term):
     """One consumer's share of a gradient that branches: dl/dx1 (via m)."""
 
     whole: object
@@ -91,14 +89,14 @@ class Share:
 
 
 @dataclass(frozen=True)
-class Own:
+class Own(Term):
     """A value the notation has no symbol for, written from its IR name (a DAG's x3, m)."""
 
     name: str
 
 
 @dataclass(frozen=True)
-class Applied:
+class Applied(Term):
     """A function of a quantity, written as a call: sigma(f)."""
 
     fn: str
@@ -106,7 +104,7 @@ class Applied:
 
 
 @dataclass(frozen=True)
-class Template:
+class Template(Term):
     """The notation's own template for a kind at a layer, as written (h_0, not the input's x)."""
 
     kind: str
@@ -114,7 +112,7 @@ class Template:
 
 
 @dataclass(frozen=True)
-class Prob:
+class Prob(Term):
     """The softmax output p (P for a minibatch)."""
 
     batch: bool = False
@@ -151,12 +149,10 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         if node.meta.path is not None:
             whole, via = totals(graph)[of.name], node.meta.path
             return Share(term(graph, whole, batch, layered, deltas), term(graph, via, batch, layered, deltas))
-        if k is None and kind != "input":
-            return Grad(term(graph, of.name, batch, layered), batch)
-        if kind == "pre" and deltas:
+        if kind == "pre" and k is not None and deltas:
             return Error(k, batch)
-        if kind in ("pre", "act", "weight", "bias", "input"):
-            return Grad(Quantity(kind, k, batch and kind in BATCHED), batch)
+        if kind == "input":  # named as the input even in a DAG, whose input keeps its own name
+            return Grad(Quantity("input", k, batch), batch)
         return Grad(term(graph, of.name, batch, layered), batch)
     kind, k = node.meta.kind, node.meta.layer
     if kind == "input":  # a DAG may have several inputs: keep their names
@@ -165,10 +161,8 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         return Quantity("target", None, batch)
     if kind in ("weight", "bias", "pre", "act") and k is not None:
         return Quantity(kind, k, batch and kind in BATCHED)
-    if kind == "loss":
-        return Loss(batch)
-    if kind == "softmax":
-        return Prob(batch)
+    if kind in ("loss", "softmax"):
+        return (Loss if kind == "loss" else Prob)(batch)
     if kind == "sigmoid":
         return Applied("sigma", term(graph, node.args[0], batch, layered))
     return Own(name)
@@ -177,18 +171,9 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
 # -- spelling: a term in a notation's text or LaTeX templates ------------------------------------
 
 
-def _capital_text(s: str) -> str:
-    """h_1 -> H_1, delta -> Delta."""
-    return (s[0].upper() + s[1:]) if re.match(r"[A-Za-z]+", s) else s
-
-
-def _capital_latex(s: str) -> str:
-    r"""\mathbf{h}_{1} -> \mathbf{H}_{1}, \delta -> \Delta."""
-    m = re.match(r"(\\mathbf\{|\\boldsymbol\{)?(\\?)([A-Za-z]+)", s)
-    if not m:
-        return s
-    name = m.group(3)
-    return s[: m.start(3)] + name[0].upper() + name[1:] + s[m.end(3) :]
+def _capital(s: str) -> str:
+    r"""A vector's symbol -> its minibatch matrix: h_1 -> H_1, \mathbf{h}_{1} -> \mathbf{H}_{1}, \delta -> \Delta."""
+    return re.sub(r"^((?:\\mathbf\{|\\boldsymbol\{)?\\?)([A-Za-z])", lambda m: m.group(1) + m.group(2).upper(), s)
 
 
 def _delta_text(s: str) -> str:
@@ -217,7 +202,6 @@ class Spelling:
     call: dict  # fn -> template of fn(arg)
     prob: str
     own: Callable[[str], str]
-    capital: Callable[[str], str]  # a vector's symbol -> its minibatch matrix
     delta: Callable[[str], str]  # a symbol -> the batch error term's spelling (Delta)
     index: Callable[[str], str]  # fix-up of a symbol with a symbolic index
 
@@ -229,7 +213,6 @@ SPELLINGS = {
         call={"sigma": "sigma({arg})"},
         prob="{p}",
         own=lambda name: name,
-        capital=_capital_text,
         delta=_delta_text,
         index=_brace_compound,
     ),
@@ -239,7 +222,6 @@ SPELLINGS = {
         call={"sigma": r"\sigma\left({arg}\right)"},
         prob=r"\mathbf{{{p}}}",
         own=lambda name: sp.latex(sp.Symbol(name)),
-        capital=_capital_latex,
         delta=_delta_latex,
         index=lambda s: s,
     ),
@@ -249,20 +231,16 @@ SPELLINGS = {
 def spell(nt, t, fmt: str = "text") -> str:
     """Term `t` in notation `nt`, in the notation's "text" or "latex" templates."""
     sp_ = SPELLINGS[fmt]
-    if isinstance(t, Quantity):
-        if t.batch:
-            custom = nt.batch.get(t.kind)
-            s = custom.render(t.layer, fmt) if custom is not None else sp_.capital(nt.symbol(t.kind, t.layer, fmt))
-        else:
-            s = nt.symbol(t.kind, t.layer, fmt)
-        return sp_.index(s)
+    if isinstance(t, Quantity):  # a minibatch matrix: the course's own name, else the vector's capitalised
+        s, custom = nt.symbol(t.kind, t.layer, fmt), nt.batch.get(t.kind) if t.batch else None
+        return sp_.index(custom.render(t.layer, fmt) if custom is not None else _capital(s) if t.batch else s)
     if isinstance(t, Loss):
         s = nt.symbol("loss", None, fmt)
         return "L" if t.batch and s in ("l", r"\ell") else s
     if isinstance(t, Error):
-        if not t.batch:
-            return sp_.index(nt.error_term(t.layer, fmt))
-        custom = nt.batch.get("error")
+        if not t.batch and nt.error is None:  # the course names no error term: the derivative it is
+            return spell(nt, Grad(Quantity("pre", t.layer)), fmt)
+        custom = nt.batch.get("error") if t.batch else nt.error
         if custom is not None:
             return sp_.index(custom.render(t.layer, fmt))
         base = nt.error.render(t.layer, fmt) if nt.error else nt.symbol("pre", t.layer, fmt)

@@ -17,26 +17,8 @@ from .nodes import Applied, Error, Grad, Loss, Own, Prob, Quantity, Share, Templ
 
 _SUB = dict(zip("0123456789+-=()aehijklmnoprstuvx,", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ,"))
 _SUP = dict(zip("0123456789+-=()inT", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁱⁿᵀ"))
-GREEK = {
-    "alpha": "α",
-    "beta": "β",
-    "gamma": "γ",
-    "delta": "δ",
-    "epsilon": "ε",
-    "theta": "θ",
-    "lambda": "λ",
-    "mu": "μ",
-    "sigma": "σ",
-    "phi": "φ",
-    "psi": "ψ",
-    "omega": "ω",
-    "Omega": "Ω",
-    "Delta": "Δ",
-    "Sigma": "Σ",
-    "Phi": "Φ",
-    "Theta": "Θ",
-    "ell": "ℓ",
-}
+_GREEK_NAMES = "alpha beta gamma delta epsilon theta lambda mu sigma phi psi omega Omega Delta Sigma Phi Theta ell"
+GREEK = dict(zip(_GREEK_NAMES.split(), "αβγδεθλμσφψωΩΔΣΦΘℓ"))
 _CALLIGRAPHIC = {"L": "ℒ", "J": "𝒥"}
 
 
@@ -62,25 +44,19 @@ class Sym:
     @property
     def text(self) -> str:
         """Unicode where every character has a sub/superscript form, else ``_x`` / ``^[2]``."""
-        out = self.base
-        if self.sub:
-            s = sub(self.sub)
-            out += s if s is not None else "_" + self.sub
-        if self.sup:
-            s = sup(self.sup)
-            out += s if s is not None else "^" + self.sup
-        return out
+        return self._written(str, "_{}", "^{}")
 
     @property
     def html(self) -> str:
         """A Graphviz HTML label: Unicode where it exists, else real <sub>/<sup> tags."""
-        out = html.escape(self.base)
-        if self.sub:
-            s = sub(self.sub)
-            out += html.escape(s) if s is not None else f"<sub>{html.escape(self.sub)}</sub>"
-        if self.sup:
-            s = sup(self.sup)
-            out += html.escape(s) if s is not None else f"<sup>{html.escape(self.sup)}</sup>"
+        return self._written(html.escape, "<sub>{}</sub>", "<sup>{}</sup>")
+
+    def _written(self, escape, low: str, high: str) -> str:
+        out = escape(self.base)
+        for part, script, template in ((self.sub, sub, low), (self.sup, sup, high)):
+            if part:
+                s = script(part)
+                out += escape(s) if s is not None else template.format(escape(part))
         return out
 
     @property
@@ -142,21 +118,15 @@ def symbol(nt, t) -> Sym:
 
 def course(nt, t, fmt: str = "unicode") -> str:
     """Term `t` of notation `nt` in Unicode (``fmt="unicode"``) or as a Graphviz HTML label (``"html"``)."""
-    from_sym = (lambda s: s.text) if fmt == "unicode" else (lambda s: s.html)
-    return _course(nt, t, from_sym)
-
-
-def _course(nt, t, out) -> str:
     if isinstance(t, Error) and nt.error is None and nt.batch.get("error") is None and not t.batch:
         t = Grad(Quantity("pre", t.layer), False)
-    if isinstance(t, (Quantity, Error, Template, Loss, Own)):
-        return out(symbol(nt, t))
+    if isinstance(t, (Quantity, Error, Template, Loss, Own, Prob)):
+        s = symbol(nt, t)
+        return s.text if fmt == "unicode" else s.html
     if isinstance(t, Grad):
-        return f"∂{_course(nt, Loss(t.batch), out)}/∂{_course(nt, t.of, out)}"
+        return f"∂{course(nt, Loss(t.batch), fmt)}/∂{course(nt, t.of, fmt)}"
     if isinstance(t, Share):
-        return f"{_course(nt, t.whole, out)} (via {_course(nt, t.via, out)})"
+        return f"{course(nt, t.whole, fmt)} (via {course(nt, t.via, fmt)})"
     if isinstance(t, Applied):
-        return f"{GREEK.get(t.fn, t.fn)}({_course(nt, t.arg, out)})"
-    if isinstance(t, Prob):
-        return "P" if t.batch else "p"
+        return f"{GREEK.get(t.fn, t.fn)}({course(nt, t.arg, fmt)})"
     raise TypeError(f"not a notation term: {t!r}")

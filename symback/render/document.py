@@ -10,16 +10,10 @@ document with ``_print_<Class>`` methods, as SymPy's printers do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # -- the document ------------------------------------------------------------------------------
-
-
-@dataclass
-class Math:
-    """A piece of a note that is mathematics (printed inline)."""
-
-    s: object
 
 
 @dataclass
@@ -32,7 +26,13 @@ class Alt:
 
 @dataclass
 class Note:
-    parts: list  # str (prose), Math, Alt
+    parts: list  # str (prose), `Alt` (prose), any other part is math (a node or a notation term)
+
+
+def note(text: str, **math) -> Note:
+    """A note from prose with ``{name}`` fields, each filled with `math[name]`."""
+    parts = re.split(r"\{(\w+)\}", text)
+    return Note([math[p] if k % 2 else p for k, p in enumerate(parts) if p])
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Equation:
 
 @dataclass
 class Section:
-    title: object  # str, or note parts (prose and Math)
+    title: object  # str, or note parts (prose and math)
     items: list = field(default_factory=list)
 
 
@@ -117,11 +117,6 @@ class Transposed:
 
 
 @dataclass(frozen=True)
-class Paren:
-    body: object
-
-
-@dataclass(frozen=True)
 class Call:
     """A named function applied to one argument: softmax(f), diag(h (1 - h))."""
 
@@ -130,18 +125,11 @@ class Call:
 
 
 @dataclass(frozen=True)
-class Scaled:
-    """A coefficient before a product: ``2(f - y)``, ``-1/2 x``."""
-
-    coeff: object
-    body: object
-
-
-@dataclass(frozen=True)
 class Hadamard:
-    """Factors joined by the notation's elementwise product."""
+    """Factors joined by the notation's elementwise product, after a number: ``2(f - y)``, ``-h ⊙ a'(f)``."""
 
     parts: tuple
+    coeff: object = 1
 
 
 @dataclass(frozen=True)
@@ -159,8 +147,8 @@ class Layers:
 
 
 @dataclass(frozen=True)
-class Chain:
-    """Upstream factors of the step-by-step chain, in parentheses (LaTeX breaks long ones in rows)."""
+class Paren:
+    """Factors in parentheses, such as the upstream chain of a step (LaTeX breaks long ones in rows)."""
 
     factors: tuple
 
@@ -195,9 +183,7 @@ class Worksheet:
     """The worked table of a scalar expression: head, forward rows, backward rows, the gradient."""
 
     head: str  # the expression as the user wrote it (with its output name)
-    expr: Plain  # the whole expression, for typeset heads
-    output: object  # the output's term
-    named_steps: bool
+    formula: object  # output = the whole expression, for typeset heads; None where the user named the steps
     point: list | None  # [(input, value text)] where the table is evaluated
     forward: list  # (node term, Plain or None for an input, Value or None, gradient text or None)
     backward: list  # (adjoint term, Plain or Product, numbers text or None, Value or None)

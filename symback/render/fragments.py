@@ -47,11 +47,11 @@ class Fragments:
         return x if isinstance(x, str) else self._print(x)
 
     # -- notation terms (symback.notation.nodes) ---------------------------------
-    def _term(self, t) -> str:
+    def _print_Term(self, t) -> str:
         return spell(self._settings["notation"], t, self.spelling)
 
-    _print_Quantity = _print_Loss = _print_Error = _print_Grad = _term
-    _print_Share = _print_Own = _print_Applied = _print_Prob = _print_Template = _term
+    def _print_Quantity(self, t) -> str:  # before SymPy's own _print_Quantity (physical units)
+        return self._print_Term(t)
 
     # -- document math nodes ---------------------------------------------------------
     def _print_Shown(self, s) -> str:
@@ -62,15 +62,10 @@ class Fragments:
             self._settings["display"] = saved
 
     def _print_Word(self, w) -> str:
-        if w.key == "hadamard":  # the notation's own symbol for the elementwise product
-            return self._hadamard(self._settings["notation"].hadamard)
-        return self.words[w.key]
+        return self._hadamard() if w.key == "hadamard" else self.words[w.key]
 
     def _print_Cat(self, c) -> str:
         return "".join(self.math(p) for p in c.parts)
-
-    def _print_Paren(self, p) -> str:
-        return self._paren(self.math(p.body))
 
     def _print_Transposed(self, t) -> str:
         return self._transposed(self.math(t.body), t.atomic)
@@ -78,13 +73,9 @@ class Fragments:
     def _print_Call(self, c) -> str:
         return self._call(c.fn, self.math(c.arg))
 
-    def _print_Scaled(self, s) -> str:
-        body = self.math(s.body)
-        return self.math(s.coeff) + ("" if body.startswith(("(", r"\left(")) else " ") + body
-
     def _print_Hadamard(self, h) -> str:
-        op = f" {self._hadamard(self._settings['notation'].hadamard)} "
-        return op.join(self.math(p) for p in h.parts)
+        body = f" {self._hadamard()} ".join(self.math(p) for p in h.parts)
+        return self._with_coeff(h.coeff, body, body.startswith(("(", r"\left(")))
 
     def _print_Partial(self, p) -> str:
         return self.words["partial"].format(top=self.math(p.top), bottom=self.math(p.bottom))
@@ -110,7 +101,6 @@ class TextFragments(Fragments):
         "alpha": "alpha",
         "arrow": "<-",
         "one": "1",
-        "one_T": "1^T",
         "scalar": "scalar",
         "times": "×",
         "ldots": "...",
@@ -121,7 +111,6 @@ class TextFragments(Fragments):
         "Onehot": "E_y",
         "identity": "I",
         "indicator": "I[c]",
-        "mean": "(1/B) sum_i",
         "total": "sum_i",
         "per_batch": "(1/B) ",
         "partial": "d{top}/d{bottom}",
@@ -136,8 +125,9 @@ class TextFragments(Fragments):
         "indexed": "{base}[{idx}]",
     }
 
-    def _hadamard(self, h: str) -> str:
-        return h
+    def _hadamard(self) -> str:
+        """The notation's own sign for the elementwise product."""
+        return self._settings["notation"].hadamard
 
     def _transposed(self, s: str, atomic: bool) -> str:
         """``s^T``, written the way the course does: ``W^[2]T``, ``Omega_2^T``, ``(dl/dh_1)^T``."""
@@ -150,7 +140,7 @@ class TextFragments(Fragments):
     def _print_Prose(self, p) -> str:
         return p.s
 
-    def _print_Chain(self, c) -> str:
+    def _print_Paren(self, c) -> str:
         return "(" + " ".join(self.math(f) for f in c.factors) + ")"
 
 
@@ -162,7 +152,6 @@ class LatexFragments(Fragments):
         "alpha": r"\alpha",
         "arrow": r"\leftarrow",
         "one": r"\mathbf{1}",
-        "one_T": r"\mathbf{1}^{\top}",
         "scalar": r"\text{scalar}",
         "times": r" \times ",
         "ldots": r"\ldots",
@@ -173,7 +162,6 @@ class LatexFragments(Fragments):
         "Onehot": r"\mathbf{E}_{y}",
         "identity": r"\mathbf{I}",
         "indicator": r"\mathbb{I}[c]",
-        "mean": r"\frac{1}{B} \sum_{i=1}^{B}",
         "total": r"\sum_{i=1}^{B}",
         "per_batch": r"\frac{1}{B} ",
         "partial": r"\frac{{\partial {top}}}{{\partial {bottom}}}",
@@ -188,7 +176,8 @@ class LatexFragments(Fragments):
         "indexed": r"\left[{base}\right]_{{{idx}}}",
     }
 
-    def _hadamard(self, h: str) -> str:
+    def _hadamard(self) -> str:
+        h = self._settings["notation"].hadamard
         return HADAMARD_LATEX.get(h, h)
 
     def _transposed(self, s: str, atomic: bool) -> str:
@@ -199,7 +188,7 @@ class LatexFragments(Fragments):
     def _print_Prose(self, p) -> str:
         return rf"\text{{{tex_escape(p.s)}}}"
 
-    def _print_Chain(self, c) -> str:
+    def _print_Paren(self, c) -> str:
         """LaTeX rows do not wrap: four fractions a row, balanced."""
         f = [self.math(x) for x in c.factors]
         size = -(-len(f) // -(-len(f) // 4))
@@ -215,21 +204,16 @@ class UnicodeFragments(TextFragments):
         **TextFragments.words,
         "alpha": "α",
         "arrow": "←",
-        "one_T": "1ᵀ",
         "ldots": "…",
         "to": " → ",
-        "mean": "(1/B) Σᵢ",
         "total": "Σᵢ",
         "partial": "∂{top}/∂{bottom}",
         "partial_of": "∂/∂{bottom} [{body}]",
         "sqrt": "√({})",
     }
 
-    def _term(self, t) -> str:
+    def _print_Term(self, t) -> str:
         return course(self._settings["notation"], t)
-
-    _print_Quantity = _print_Loss = _print_Error = _print_Grad = _term
-    _print_Share = _print_Own = _print_Applied = _print_Prob = _print_Template = _term
 
     def _transposed(self, s: str, atomic: bool) -> str:
         return s + "ᵀ" if atomic and "/" not in s else f"({s})ᵀ"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from ..evaluate import show
 from ..ir import sym
 from ..notation.nodes import Own
-from .document import Partial, Plain, Product, Value, Worksheet
+from .document import Cat, Partial, Plain, Product, Value, Worksheet
 from .pages import PAGES
 
 FORMATS = tuple(PAGES)
@@ -23,64 +23,48 @@ FORMATS = tuple(PAGES)
 def _names(gradient) -> tuple:
     """IR symbol -> its term: inputs and steps by name, adjoints as d(output)/d(node)."""
     out = Own(gradient.output)
-    return tuple(
-        (node.symbol, Partial(out, Own(node.of)) if node.role == "adjoint" else Own(node.name))
-        for node in gradient.graph
-    )
+    return tuple((n.symbol, Partial(out, Own(n.of)) if n.role == "adjoint" else Own(n.name)) for n in gradient.graph)
+
+
+def _number(value) -> str:
+    s = show(value)
+    return f"({s})" if s.startswith("-") else s
 
 
 def _numbers(gradient, table, node) -> str:
-    parts = []
-    for t in node.terms:
-        up = table.values[gradient.adjoints_of(t.consumer)]
-        local = table.local(gradient.graph[t.consumer], node.of)
-        parts.append(f"{_paren(show(up))} × {_paren(show(local))}")
-    return " + ".join(parts)
-
-
-def _paren(number: str) -> str:
-    return f"({number})" if number.startswith("-") else number
+    """upstream × local in numbers, one product per consumer."""
+    ups = [table.values[gradient.adjoints_of(t.consumer)] for t in node.terms]
+    local = [table.local(gradient.graph[t.consumer], node.of) for t in node.terms]
+    return " + ".join(f"{_number(u)} × {_number(v)}" for u, v in zip(ups, local))
 
 
 def worksheet(gradient, table=None, expand: bool = False) -> Worksheet:
     """The forward rows, backward rows and gradient of `gradient`, with `table`'s numbers if given."""
     names = _names(gradient)
     term = dict(names)
-    out = gradient.output
-    point = [(v, show(table.values[v])) for v in gradient.inputs] if table is not None else None
+    out, at = gradient.output, table is not None
     forward = []
     for node in gradient.graph.forward():
-        row = [term[node.symbol], None if node.is_leaf else Plain(node.expr, names), None, None]
-        if table is not None:
-            g = table.adjoint_value(node.name)
-            row[2:] = [Value(table.values[node.name]), show(g) if g is not None else "·"]
-        forward.append(tuple(row))
+        g = table.adjoint_value(node.name) if at else None
+        row = (Value(table.values[node.name]), show(g) if g is not None else "·") if at else (None, None)
+        forward.append((term[node.symbol], None if node.is_leaf else Plain(node.expr, names), *row))
     backward = []
     for node in gradient.graph.backward():
-        if node.terms:
-            ups = [term[sym(gradient.adjoints_of(t.consumer))] for t in node.terms]
-            formula = Product(tuple((u, Plain(t.local, names)) for u, t in zip(ups, node.terms)))
-        else:
-            formula = Plain(node.expr, names)
-        numbers = value = None
-        if table is not None:
-            numbers = _numbers(gradient, table, node) if node.terms else ""
-            value = Value(table.values[node.name])
-        backward.append((term[node.symbol], formula, numbers, value))
+        ups = [term[sym(gradient.adjoints_of(t.consumer))] for t in node.terms]
+        formula = Product(tuple((u, Plain(t.local, names)) for u, t in zip(ups, node.terms)))
+        row = (_numbers(gradient, table, node), Value(table.values[node.name])) if at else (None, None)
+        backward.append((term[node.symbol], formula if node.terms else Plain(node.expr, names), *row))
     grads = gradient.node_expanded() if expand else gradient.node_gradient()
-    gradient_rows = [
-        (Partial(Own(out), Own(v)), Plain(grads[v], names), show(table.grad[v]) if table is not None else None)
-        for v in gradient.wrt
-    ]
     return Worksheet(
         head=gradient.source if gradient.named_steps else f"{out} = {gradient.source}",
-        expr=Plain(gradient.expr),
-        output=Own(out),
-        named_steps=gradient.named_steps,
-        point=point,
+        formula=None if gradient.named_steps else Cat(Own(out), " = ", Plain(gradient.expr)),
+        point=[(v, show(table.values[v])) for v in gradient.inputs] if at else None,
         forward=forward,
         backward=backward,
-        gradient=gradient_rows,
+        gradient=[
+            (Partial(Own(out), Own(v)), Plain(grads[v], names), show(table.grad[v]) if at else None)
+            for v in gradient.wrt
+        ],
         expand=expand,
         grad_heading=f"d{out}/d(node)",
     )

@@ -45,26 +45,7 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
                 "expr_latex": None if expr is None else tex.math(b.rhs(n.name)),
             }
         )
-    out = []
-    for sec in sections:
-        items = []
-        for it in sec.items:
-            if isinstance(it, Note):
-                items.append({"note": text.note(it), "note_latex": tex.note(it)})
-                continue
-            items.append(
-                {
-                    "name": it.name,
-                    "lhs": text.math(it.lhs),
-                    "op": text.math(it.op),
-                    "rhs": [text.math(r) for r in it.rhs],
-                    "shape": None if it.shape is None else text.math(it.shape),
-                    "where": text.note(it.where) if it.where else None,
-                    "lhs_latex": tex.math(it.lhs),
-                    "rhs_latex": [tex.math(r) for r in it.rhs],
-                }
-            )
-        out.append({"title": text.title(sec.title), "items": items})
+    out = [{"title": text.title(sec.title), "items": [_item(it, text, tex) for it in sec.items]} for sec in sections]
     return {
         "schema": SCHEMA,
         "network": _network_json(d.summary),
@@ -75,6 +56,22 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
         "gradients": dict(d.adjoints),
         "quantities": quantities,
         "sections": out,
+    }
+
+
+def _item(it, text, tex) -> dict:
+    """A note or an equation, in text and in LaTeX."""
+    if isinstance(it, Note):
+        return {"note": text.note(it), "note_latex": tex.note(it)}
+    return {
+        "name": it.name,
+        "lhs": text.math(it.lhs),
+        "op": text.math(it.op),
+        "rhs": [text.math(r) for r in it.rhs],
+        "shape": None if it.shape is None else text.math(it.shape),
+        "where": text.note(it.where) if it.where else None,
+        "lhs_latex": tex.math(it.lhs),
+        "rhs_latex": [tex.math(r) for r in it.rhs],
     }
 
 

@@ -12,9 +12,10 @@ formula, a notation term and the document around them go through one
 from __future__ import annotations
 
 import html
+import itertools
 import re
 
-from .document import Alt, Document, Equation, Math, Note
+from .document import Alt, Document, Equation, Note
 from .fragments import tex_escape
 from .printers import LatexPrinter, TextPrinter, UnicodePrinter
 from .tables import LatexTables, MarkdownTables, TextTables
@@ -23,9 +24,10 @@ WIDTH = 80
 
 
 class Page:
-    """What every page printer shares: prose with its format's wording."""
+    """What every page printer shares: the walk through the document; each format says how a part looks."""
 
     typeset = False  # LaTeX and Markdown take the typeset wording of an `Alt`
+    heading: tuple = ("", "{}")  # the lines of a section title
 
     def parts(self, parts: list) -> list:
         """Note parts with each `Alt` replaced by this format's wording."""
@@ -34,11 +36,28 @@ class Page:
             out += self.parts(p.typeset if self.typeset else p.plain) if isinstance(p, Alt) else [p]
         return out
 
-    def title(self, t, prose=lambda s: s, math=None) -> str:
-        """A section title (a string or note parts), its prose through `prose`, its math through `math`."""
-        math = math or self.math
+    prose = staticmethod(str)
+
+    def inline(self, m) -> str:
+        """Math inside prose."""
+        return self.math(m)
+
+    def title(self, t) -> str:
+        """A title or a note's parts (a string, or prose and math), as prose with inline math."""
         parts = self.parts(t if isinstance(t, list) else [t])
-        return "".join(math(p.s) if isinstance(p, Math) else prose(p) for p in parts)
+        return "".join(self.prose(p) if isinstance(p, str) else self.inline(p) for p in parts)
+
+    def _print_Document(self, doc: Document) -> str:
+        out: list[str] = []
+        for sec in doc.sections:
+            title = self.title(sec.title)
+            out += [line.format(title) for line in self.heading] if title else []
+            for equations, run in itertools.groupby(sec.items, lambda it: isinstance(it, Equation)):
+                if equations:
+                    out += self.equations(list(run), sec)
+                else:
+                    out += [line for it in run for line in self.paragraph(it, bool(title))]
+        return self.page(out)
 
 
 def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
@@ -70,49 +89,33 @@ class TextPage(TextTables, Page, TextPrinter):
     """The document as plain text, 80 columns, shapes flush right."""
 
     def note(self, note: Note) -> str:
-        return "".join(self.math(p.s) if isinstance(p, Math) else p for p in self.parts(note.parts))
+        return self.title(note.parts)
 
-    def _print_Document(self, doc: Document) -> str:
-        lines: list[str] = []
-        for sec in doc.sections:
-            title = self.title(sec.title)
-            if title:
-                lines += ["", title]
-            lines += self._section(sec, bool(title))
+    def paragraph(self, note: Note, titled: bool) -> list[str]:
+        return wrap(("  " if titled else "") + self.note(note), 2 if titled else 0)
+
+    def page(self, lines: list[str]) -> str:
         return "\n".join(line.rstrip() for line in lines).lstrip("\n") + "\n"
 
-    def _section(self, sec, titled: bool) -> list[str]:
-        lines: list[str] = []
-        eqs = [it for it in sec.items if isinstance(it, Equation)]
-        width = min(max((len(self.math(e.lhs)) for e in eqs), default=0), 16)
-        for it in sec.items:
-            if isinstance(it, Note):
-                lines += wrap(("  " if titled else "") + self.note(it), 2 if titled else 0)
-            else:
-                lines += self._equation(it, width)
-        return lines
+    def equations(self, run: list[Equation], sec) -> list[str]:
+        """Each equation, its = aligned with the section's others and its shape flush right."""
+        width = min(max(len(self.math(e.lhs)) for e in sec.items if isinstance(e, Equation)), 16)
+        return [line for it in run for line in self._equation(it, width)]
 
     def _equation(self, it: Equation, width: int) -> list[str]:
         lhs, op = self.math(it.lhs).ljust(width), self.math(it.op)
-        rhs = [self.math(r) for r in it.rhs]
-        if it.stack:
-            lines, pad = [], " " * (2 + len(lhs) + 1)
-            for k, r in enumerate(rhs):
-                head = f"  {lhs} {op} " if k == 0 else f"{pad}{op} "
-                lines += wrap(head + r, len(pad) + 2)
-            if it.where:
-                lines += wrap(f"{pad}  {self.note(it.where)}", len(pad) + 4)
-            return lines
+        rhs, where = [self.math(r) for r in it.rhs], self.note(it.where) if it.where else ""
+        if it.stack:  # one right-hand side per line, each under the first; the where clause below them
+            pad = " " * (2 + len(lhs) + 1)
+            heads = [f"  {lhs} {op} "] + [f"{pad}{op} "] * (len(rhs) - 1)
+            lines = [line for head, r in zip(heads, rhs) for line in wrap(head + r, len(pad) + 2)]
+            return lines + (wrap(f"{pad}  {where}", len(pad) + 4) if where else [])
         line = f"  {lhs} {op} " + f" {op} ".join(rhs)
         indent = 2 + len(lhs) + len(op) + 2
-        if it.where:
-            where = self.note(it.where)
-            if len(line) + 3 + len(where) <= WIDTH:
-                body = wrap(line + "   " + where, indent)
-            else:
-                body = wrap(line, indent) + wrap(" " * indent + where, indent)
+        if not where or len(line) + 3 + len(where) <= WIDTH:  # the where clause on the same line, else on its own
+            body = wrap(line + "   " * bool(where) + where, indent)
         else:
-            body = wrap(line, indent)
+            body = wrap(line, indent) + wrap(" " * indent + where, indent)
         if it.shape is not None:
             shape, last = self.math(it.shape), body[-1]
             if len(last) + 2 + len(shape) <= WIDTH:
@@ -127,94 +130,69 @@ class LatexPage(LatexTables, Page, LatexPrinter):
 
     typeset = True
 
-    def note(self, note: Note) -> str:
-        out = []
-        for p in self.parts(note.parts):
-            if isinstance(p, Math):
-                out.append(self.math(p.s))
-            elif p:
-                out.append(rf"\text{{{tex_escape(p)}}}")
-        return " ".join(out)
+    prose = staticmethod(tex_escape)
+    heading = (r"&\textbf{{{}}}",)
 
-    def rows(self, it: Equation, shapes: bool = True) -> list[str]:
+    def inline(self, m) -> str:
+        return f"${self.math(m)}$"
+
+    def note(self, note: Note) -> str:
+        parts = [p for p in self.parts(note.parts) if p != ""]
+        return " ".join(rf"\text{{{tex_escape(p)}}}" if isinstance(p, str) else self.math(p) for p in parts)
+
+    def paragraph(self, note: Note, titled: bool) -> list[str]:
+        return ["&" + self.note(n) for n in sentences(self.parts(note.parts))]
+
+    def page(self, rows: list[str]) -> str:
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
+
+    def equations(self, run: list[Equation], sec) -> list[str]:
+        return [row for it in run for row in self.rows(it)]
+
+    def rows(self, it: Equation) -> list[str]:
         op, lhs = self.math(it.op), self.math(it.lhs)
         rhs = [self.math(r) for r in it.rhs]
-        rows = []
         if it.stack:
-            for k, r in enumerate(rhs):
-                rows.append((f"{lhs} " if k == 0 else "") + f"&{op} {r}")
+            rows = [(f"{lhs} " if k == 0 else "") + f"&{op} {r}" for k, r in enumerate(rhs)]
         else:
-            rows.append(f"{lhs} &{op} " + f" {op} ".join(rhs))
-        if it.where:
-            if it.stack:
-                rows.append(r"&\qquad " + self.note(it.where))
-            else:
-                rows[-1] += r" \qquad " + self.note(it.where)
-        if shapes and it.shape is not None:
+            rows = [f"{lhs} &{op} " + f" {op} ".join(rhs)]
+        if it.where and it.stack:
+            rows.append(r"&\qquad " + self.note(it.where))
+        elif it.where:
+            rows[-1] += r" \qquad " + self.note(it.where)
+        if it.shape is not None:
             rows[-1] += rf" && {self.math(it.shape)}"
         return rows
-
-    def _print_Document(self, doc: Document) -> str:
-        rows = []
-        for sec in doc.sections:
-            title = self.title(sec.title, tex_escape, lambda m: f"${self.math(m)}$")
-            if title:
-                rows.append(rf"&\textbf{{{title}}}")
-            for it in sec.items:
-                if isinstance(it, Note):
-                    rows += ["&" + self.note(n) for n in sentences(self.parts(it.parts))]
-                else:
-                    rows += self.rows(it)
-        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}\n"
 
 
 def sentences(parts: list) -> list[Note]:
     """A note split after each sentence, so no LaTeX row runs far past the page."""
-    out, current = [], []
+    out: list[list] = [[]]
     for p in parts:
-        if isinstance(p, Math):
-            current.append(p)
-            continue
-        for piece in re.split(r"(?<=\.) ", p):
-            if not current:
-                piece = piece.lstrip()
-            if piece:
-                current.append(piece)
-            if piece.endswith("."):
-                out.append(Note(current))
-                current = []
-    if current:
-        out.append(Note(current))
-    return [n for n in out if any(isinstance(p, Math) or p.strip() for p in n.parts)]
+        for piece in re.split(r"(?<=\.) ", p) if isinstance(p, str) else [p]:
+            prose = isinstance(piece, str)
+            piece = piece.lstrip() if prose and not out[-1] else piece
+            if piece != "":
+                out[-1].append(piece)
+            if prose and piece.endswith("."):
+                out.append([])
+    return [Note(n) for n in out if any(not isinstance(p, str) or p.strip() for p in n)]
 
 
 class MarkdownPage(MarkdownTables, LatexPage):
     """The document as Markdown: bold titles, prose with inline math, equations in ``aligned`` blocks."""
 
-    def _aligned(self, block: list[str]) -> list[str]:
-        if not block:
-            return []
-        return ["$$", "\\begin{aligned}", " \\\\\n".join(block), "\\end{aligned}", "$$", ""]
+    prose = staticmethod(str)
+    heading = ("**{}**", "")
 
-    def _print_Document(self, doc: Document) -> str:
-        out = []
-        for sec in doc.sections:
-            title = self.title(sec.title, math=lambda m: f"${self.math(m)}$")
-            if title:
-                out += [f"**{title}**", ""]
-            block: list[str] = []
-            for it in sec.items:
-                if isinstance(it, Note):
-                    out += self._aligned(block)
-                    block = []
-                    out += [
-                        "".join(f"${self.math(p.s)}$" if isinstance(p, Math) else p for p in self.parts(it.parts)),
-                        "",
-                    ]
-                else:
-                    block += self.rows(it)
-            out += self._aligned(block)
-        return "\n".join(out).rstrip("\n") + "\n"
+    def paragraph(self, note: Note, titled: bool) -> list[str]:
+        return [self.title(note.parts), ""]
+
+    def equations(self, run: list[Equation], sec) -> list[str]:
+        return ["$$", "\\begin{aligned}", " \\\\\n".join(super().equations(run, sec)), "\\end{aligned}", "$$", ""]
+
+    def page(self, lines: list[str]) -> str:
+        return "\n".join(lines).rstrip("\n") + "\n"
 
 
 class UnicodePage(TextPage, UnicodePrinter):
@@ -224,35 +202,26 @@ class UnicodePage(TextPage, UnicodePrinter):
 class HtmlPage(UnicodePage):
     """The document as an HTML fragment: titles, prose with Unicode math, one table row per equation."""
 
-    def _math(self, x) -> str:
-        return f'<span class="math">{html.escape(self.math(x))}</span>'
+    prose = staticmethod(html.escape)
+    heading = ("<h3>{}</h3>",)
 
-    def note(self, note: Note) -> str:
-        return "".join(self._math(p.s) if isinstance(p, Math) else html.escape(p) for p in self.parts(note.parts))
+    def inline(self, m) -> str:
+        return f'<span class="math">{html.escape(self.math(m))}</span>'
+
+    def paragraph(self, note: Note, titled: bool) -> list[str]:
+        return [f"<p>{self.note(note)}</p>"]
+
+    def equations(self, run: list[Equation], sec) -> list[str]:
+        return ['<table class="equations">', *map(self._row, run), "</table>"]
+
+    def page(self, lines: list[str]) -> str:
+        return "\n".join(['<div class="symback-derivation">', *lines, "</div>"]) + "\n"
 
     def _row(self, it: Equation) -> str:
         op = f" {html.escape(self.math(it.op))} "
-        cells = [self._math(it.lhs), html.escape(self.math(it.op)), op.join(self._math(r) for r in it.rhs)]
-        cells += [self.note(it.where) if it.where else "", self._math(it.shape) if it.shape is not None else ""]
+        cells = [self.inline(it.lhs), html.escape(self.math(it.op)), op.join(self.inline(r) for r in it.rhs)]
+        cells += [self.note(it.where) if it.where else "", self.inline(it.shape) if it.shape is not None else ""]
         return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
-
-    def _print_Document(self, doc: Document) -> str:
-        out = ['<div class="symback-derivation">']
-        for sec in doc.sections:
-            title = self.title(sec.title, html.escape, self._math)
-            if title:
-                out.append(f"<h3>{title}</h3>")
-            rows: list[str] = []
-            for it in sec.items + [None]:
-                if isinstance(it, Equation):
-                    rows.append(self._row(it))
-                    continue
-                if rows:
-                    out += ['<table class="equations">', *rows, "</table>"]
-                    rows = []
-                if it is not None:
-                    out.append(f"<p>{self.note(it)}</p>")
-        return "\n".join(out + ["</div>"]) + "\n"
 
     def _print_Worksheet(self, ws) -> str:
         return f'<pre class="symback-worksheet">{html.escape(super()._print_Worksheet(ws))}</pre>\n'

@@ -46,12 +46,8 @@ class Display:
     adjoints: set[str] = field(default_factory=set)  # names of backward quantities
     inline: set[str] = field(default_factory=set)  # names whose display is a whole expression (parenthesize)
     broadcast: set[str] = field(default_factory=set)  # biases written b 1^T (minibatch form)
-    hadamard: str = "⊙"
-    onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` WORDS)
+    onehot: str = "onehot"  # the word for the one-hot vector of the class y (`fragments` words)
     sigma: bool = True  # print 1/(1 + exp(-f)) as sigma(f)
-
-    def name(self, ir_name: str) -> object:
-        return self.names.get(ir_name, Own(ir_name))
 
     def but(self, **changes) -> Display:
         """A copy with some fields changed."""
@@ -85,9 +81,14 @@ class _Common:
     def display(self) -> Display:
         return self._settings["display"]
 
+    def _wrap(self, expr, types) -> str:
+        """`expr` printed, in parentheses if it is one of `types`."""
+        s = self._print(expr)
+        return self._paren(s) if isinstance(expr, types) else s
+
     # -- names ---------------------------------------------------------------
     def _named(self, name: str) -> str:
-        s = self._print(self.display.name(name))
+        s = self._print(self.display.names.get(name, Own(name)))
         if name in self.display.inline and top_level(s.replace(r"\left(", "(").replace(r"\right)", ")"), " "):
             s = self._paren(s)
         return s
@@ -95,38 +96,51 @@ class _Common:
     def _print_Symbol(self, expr):
         return self._named(expr.name)
 
-    def _print_Dummy(self, expr):
-        return self._print_Symbol(expr)
+    _print_Dummy = _print_Symbol
+
+    def _matrix(self, name: str) -> str:
+        """A matrix symbol: a row's symbol transposed, as the IR holds its column."""
+        s = self._named(name)
+        return self._transposed(s, name not in self.display.inline) if self.display.row(name) else s
 
     def _print_MatrixSymbol(self, expr):
-        d = self.display
-        s = self._named(expr.name)
-        if d.row(expr.name):  # the IR's column is the transpose of the row the symbol stands for
-            s = self._transposed(s, expr.name not in d.inline)
-        if expr.name in d.broadcast:
-            s += " " + self.words["one_T"]
-        return s
+        s = self._matrix(expr.name)
+        return s + " " + self._transposed(self.words["one"], True) if expr.name in self.display.broadcast else s
 
     def _print_Transpose(self, expr):
         arg = expr.arg
-        if isinstance(arg, sp.MatrixSymbol) and self.display.row(arg.name):
-            return self._named(arg.name)
-        if (
-            isinstance(arg, sp.MatrixSlice)
-            and isinstance(arg.parent, sp.MatrixSymbol)
-            and self.display.row(arg.parent.name)
-        ):  # a slice of a row: the row's entries
-            return self._slice(self._named(arg.parent.name), arg.rowslice[0], arg.rowslice[1])
+        parent = arg.parent if isinstance(arg, sp.MatrixSlice) else arg
+        if isinstance(parent, sp.MatrixSymbol) and self.display.row(parent.name):  # a row (or its slice), as named
+            s = self._named(parent.name)
+            return s if parent is arg else self._slice(s, arg.rowslice[0], arg.rowslice[1])
         atomic = isinstance(arg, sp.MatrixSymbol) and arg.name not in self.display.inline
         return self._transposed(self._print(arg), atomic)
 
     # -- products ------------------------------------------------------------
-    def _factors(self, expr):
-        """(coefficient, numerator factors, denominator factors); adjoints last (upstream last)."""
+    def _is_vector(self, expr) -> bool:
+        return bool({s.name for s in expr.free_symbols} & self.display.vectors) or expr.has(sp.KroneckerDelta)
+
+    def _product(self, factors) -> str:
+        parts = [(self._wrap(f, (sp.Add, sp.Mul, sp.Piecewise)), self._is_vector(f)) for f in factors]
+        return parts[0][0] + "".join(self._times(pv and v) + s for (_, pv), (s, v) in itertools.pairwise(parts))
+
+    def _times(self, hadamard: bool) -> str:
+        return f" {self._hadamard()} " if hadamard else self.words["juxtapose"]
+
+    def _with_coeff(self, coeff, body: str, body_is_paren: bool) -> str:
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return "-" + body
+        return self._print(coeff) + ("" if body_is_paren else " ") + body
+
+    def _print_Mul(self, expr):
+        """Coefficient, numerator and denominator factors; adjoints last (upstream last)."""
+        if _sigmoid_arg(expr) is not None:
+            return self._print_Pow(expr)
         coeff, rest = expr.as_coeff_Mul()
-        factors = list(rest.args) if isinstance(rest, sp.Mul) else [rest]
         num, den = [], []
-        for f in factors:
+        for f in sp.Mul.make_args(rest):
             if isinstance(f, sp.Pow) and f.exp.is_negative and f.exp.is_number and _sigmoid_arg(f) is None:
                 den.append(f.base ** (-f.exp))
             else:
@@ -134,49 +148,11 @@ class _Common:
         if coeff.is_Rational and coeff.q != 1:
             den.insert(0, sp.Integer(coeff.q))
             coeff = sp.Integer(coeff.p)
-        adj = self.display.adjoints
-        num.sort(key=lambda f: isinstance(f, sp.Symbol) and f.name in adj)
-        return coeff, num, den
-
-    def _is_vector(self, expr) -> bool:
-        names = {s.name for s in expr.free_symbols}
-        return bool(names & self.display.vectors) or expr.has(sp.KroneckerDelta)
-
-    def _product(self, factors) -> str:
-        parts = []
-        for f in factors:
-            s = self._print(f)
-            if isinstance(f, (sp.Add, sp.Mul, sp.Piecewise)):
-                s = self._paren(s)
-            parts.append((s, self._is_vector(f)))
-        out = parts[0][0]
-        for (_, pv), (s, v) in itertools.pairwise(parts):
-            out += self._times(pv and v) + s
-        return out
-
-    def _times(self, hadamard: bool) -> str:
-        if hadamard:
-            return f" {self._hadamard(self.display.hadamard)} "
-        return self.words["juxtapose"]
-
-    def _with_coeff(self, coeff, body: str, body_is_paren: bool) -> str:
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return "-" + body
-        c = self._print(coeff)
-        return c + ("" if body_is_paren else " ") + body
-
-    def _print_Mul(self, expr):
-        if _sigmoid_arg(expr) is not None:
-            return self._print_Pow(expr)
-        coeff, num, den = self._factors(expr)
-        if not num:
-            num = [sp.Integer(1)]
-        if not den:
-            top = self._product(num)
-            return self._with_coeff(coeff, top, top.startswith(("(", r"\left(")))
-        return self._with_coeff(coeff, self._divide(num, den), False)
+        num = sorted(num, key=lambda f: isinstance(f, sp.Symbol) and f.name in self.display.adjoints) or [sp.Integer(1)]
+        if den:
+            return self._with_coeff(coeff, self._divide(num, den), False)
+        top = self._product(num)
+        return self._with_coeff(coeff, top, top.startswith(("(", r"\left(")))
 
     def _print_Pow(self, expr):
         u = _sigmoid_arg(expr)
@@ -184,43 +160,25 @@ class _Common:
             return self._call("sigma", self._print(u))
         base, e = expr.base, expr.exp
         if e == sp.Rational(1, 2):
-            return self._sqrt(self._print(base))
+            return self.words["sqrt"].format(self._print(base))
         if e.is_number and e.is_negative:
             return self._divide([sp.Integer(1)], [base ** (-e)])
-        b = self._print(base)
-        if (
-            not is_atomic(base)
-            or top_level(b, "^")
-            or (isinstance(base, sp.Symbol) and base.name in self.display.adjoints)
-        ):
-            b = self._paren(b)
-        return self._power(b, self._print(e))
+        b, adjoint = self._print(base), isinstance(base, sp.Symbol) and base.name in self.display.adjoints
+        return self._power(self._paren(b) if adjoint or not is_atomic(base) or top_level(b, "^") else b, self._print(e))
 
     # -- matrices ------------------------------------------------------------
     def _print_MatMul(self, expr):
         coeff, mats = expr.as_coeff_matrices()
-        parts = []
-        for m in mats:
-            s = self._print(m)
-            if isinstance(m, sp.MatAdd):
-                s = self._paren(s)
-            parts.append(s)
-        body = self._times(False).join(parts)
-        if coeff != 1:
-            c = self._print(coeff)
-            if isinstance(coeff, sp.Add):
-                c = self._paren(c)
-            return ("-" + body) if coeff == -1 else f"{c}{self._times(False)}{body}"
-        return body
+        body = self._times(False).join(self._wrap(m, sp.MatAdd) for m in mats)
+        if coeff == 1:
+            return body
+        return ("-" + body) if coeff == -1 else self._wrap(coeff, sp.Add) + self._times(False) + body
 
     def _print_MatAdd(self, expr):
-        out = ""
-        for k, term in enumerate(expr.args):
+        out = self._print(expr.args[0])
+        for term in expr.args[1:]:
             s = self._print(term)
-            if k and s.startswith("-"):
-                out += " - " + s[1:]
-            else:
-                out += (" + " if k else "") + s
+            out += " - " + s[1:] if s.startswith("-") else " + " + s
         return out
 
     def _print_Add(self, expr, order=None):
@@ -229,30 +187,19 @@ class _Common:
             pos = next((t for t in terms if not t.could_extract_minus_sign()), None)
             if pos is not None:
                 terms = [pos] + [t for t in terms if t is not pos]
-        out = ""
-        for k, term in enumerate(terms):
-            if k and term.could_extract_minus_sign():
-                out += " - "
-                term = -term
-            elif k:
-                out += " + "
-            s = self._print(term)
-            if isinstance(term, sp.Add):
-                s = self._paren(s)
-            out += s
+        out = self._wrap(terms[0], sp.Add)
+        for term in terms[1:]:
+            minus = term.could_extract_minus_sign()
+            out += (" - " if minus else " + ") + self._wrap(-term if minus else term, sp.Add)
         return out
 
     def _print_BlockMatrix(self, expr):
-        rows = [[self._print(b) for b in expr.blocks.row(i)] for i in range(expr.blocks.rows)]
-        return self._stack(rows)
+        return self._stack([[self._print(b) for b in expr.blocks.row(i)] for i in range(expr.blocks.rows)])
 
     def _print_MatrixSlice(self, expr):
         parent = expr.parent
-        s = self._named(parent.name) if isinstance(parent, sp.MatrixSymbol) else self._paren(self._print(parent))
-        start, stop, _ = expr.rowslice
-        if isinstance(parent, sp.MatrixSymbol) and self.display.row(parent.name):
-            s = self._transposed(s, parent.name not in self.display.inline)
-        return self._slice(s, start, stop)
+        s = self._matrix(parent.name) if isinstance(parent, sp.MatrixSymbol) else self._paren(self._print(parent))
+        return self._slice(s, expr.rowslice[0], expr.rowslice[1])
 
     def _print_KroneckerDelta(self, expr):
         return self.words[self.display.onehot]
@@ -261,28 +208,23 @@ class _Common:
     def _paren(self, s: str) -> str:
         return self.words["paren"].format(s)
 
-    def _sqrt(self, s: str) -> str:
-        return self.words["sqrt"].format(s)
-
     def _slice(self, s: str, start, stop) -> str:
         return self.words["slice"].format(s=s, start=start, stop=stop)
 
     def _print_Indicator(self, expr):
         return self.words["indicator_of"].format(self._print(expr.args[0]))
 
-    def _print_Max(self, expr):
-        return self.words["max"].format(", ".join(self._print(a) for a in expr.args))
+    def _print_Max(self, expr):  # and Min: max(a, b), \max\left(a, b\right)
+        return self.words[type(expr).__name__.lower()].format(", ".join(self._print(a) for a in expr.args))
 
-    def _print_Min(self, expr):
-        return self.words["min"].format(", ".join(self._print(a) for a in expr.args))
+    _print_Min = _print_Max
 
     def _sum(self, j: str, body: str) -> str:
         return self.words["sum"].format(j=j, body=body)
 
     def _print_Sum(self, expr):
         (j, _, _), body = expr.limits[0], expr.function
-        s = self._print(body)
-        return self._sum(self._print(j), self._paren(s) if isinstance(body, sp.Add) else s)
+        return self._sum(self._print(j), self._wrap(body, sp.Add))
 
     def _print_Indexed(self, expr):
         idx = ", ".join(self._print(i) for i in expr.indices)
@@ -319,12 +261,7 @@ class TextPrinter(TextFragments, _Common, StrPrinter):
         return "[" + "; ".join(", ".join(r) for r in rows) + "]"
 
     def _print_Piecewise(self, expr):
-        parts = []
-        for value, cond in expr.args:
-            if cond is sp.true:
-                parts.append(f"{self._print(value)} otherwise")
-            else:
-                parts.append(f"{self._print(value)} if {self._print(cond)}")
+        parts = [self._print(v) + (" otherwise" if c is sp.true else f" if {self._print(c)}") for v, c in expr.args]
         return "{" + "; ".join(parts) + "}"
 
     def _print_Relational(self, expr):
@@ -356,10 +293,10 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
         return r"\begin{bmatrix} " + r" \\ ".join(" & ".join(r) for r in rows) + r" \end{bmatrix}"
 
     def _print_Piecewise(self, expr):
-        rows = []
-        for value, cond in expr.args:
-            c = r"\text{otherwise}" if cond is sp.true else rf"\text{{if }} {self._print(cond)}"
-            rows.append(f"{self._print(value)} & {c}")
+        rows = [
+            f"{self._print(v)} & " + (r"\text{otherwise}" if c is sp.true else rf"\text{{if }} {self._print(c)}")
+            for v, c in expr.args
+        ]
         return r"\begin{cases} " + r" \\ ".join(rows) + r" \end{cases}"
 
     def _print_Relational(self, expr):

@@ -29,17 +29,23 @@ from .document import (
     Equation,
     Hadamard,
     Layers,
-    Math,
     Note,
     Paren,
     Prose,
-    Scaled,
     Section,
     Shown,
     Transposed,
     Word,
+    note,
 )
 from .printers import Display, TextPrinter, is_atomic
+
+LAYOUT_NOTES = {
+    "numerator": "Layout: numerator. A derivative of the loss by a column vector is a row, the Jacobian's shape. "
+    "{dh} is a row, and {dW} is laid out like the transpose of {W}. The update subtracts its transpose.",
+    "denominator": "Layout: denominator. A derivative has the shape of what it is taken with respect to. "
+    "{dh} is a column like {h}, and {dW} has the shape of {W}.",
+}
 
 
 class Builder:
@@ -48,18 +54,12 @@ class Builder:
     def __init__(self, d, notation, layout: str, *, batch: bool = False):
         self.d, self.nt, self.layout, self.batch = d, notation, layout, batch
         self.g = d.graph
-        self.adj = totals(self.g)
-        self.at = at(self.g)
-        self.depth = depth(self.g)
+        self.adj, self.at, self.depth = totals(self.g), at(self.g), depth(self.g)
         self.display = self._display()
 
     # -- symbols -------------------------------------------------------------
     def sym(self, kind: str, k=None) -> Quantity:
         return Quantity(kind, k, self.batch and kind in BATCHED)
-
-    @property
-    def loss(self) -> Loss:
-        return Loss(self.batch)
 
     def error(self, k) -> Error:
         return Error(k, self.batch)
@@ -71,34 +71,20 @@ class Builder:
         """The notation's term for node `name` (`symback.notation.nodes.term`)."""
         return term(self.g, name, self.batch, layered=bool(self.depth))
 
-    def same(self, a, b) -> bool:
-        """Whether two formulas read the same (their text spelling is the key)."""
-        return self.key(a) == self.key(b)
-
     def key(self, fragment) -> str:
+        """What a formula reads as (its text spelling): lines that read the same are one line."""
         return TextPrinter({"notation": self.nt}).math(fragment)
 
-    def _display(self, **changes) -> Display:
-        names, vectors, adjoints = {}, set(), set()
-        for n in self.g:
-            if n.role == "forward" and n.meta.kind == "loss":
-                continue
-            names[n.name] = self.node_symbol(n.name)
-            if len(n.shape) >= 1:
-                vectors.add(n.name)
-            if n.role == "adjoint":
-                adjoints.add(n.name)
-        broadcast = {n.name for n in self.g.forward() if n.meta.kind == "bias"} if self.batch else set()
-        d = Display(
+    def _display(self) -> Display:
+        g = self.g
+        return Display(
             layout=self.layout,
-            names=names,
-            vectors=vectors,
-            adjoints=adjoints,
-            hadamard=self.nt.hadamard,
+            names={n.name: self.node_symbol(n.name) for n in g if n.role != "forward" or n.meta.kind != "loss"},
+            vectors={n.name for n in g if len(n.shape) >= 1},
+            adjoints={n.name for n in g if n.role == "adjoint"},
             onehot="Onehot" if self.batch else "onehot",
-            broadcast=broadcast,
+            broadcast={n.name for n in g.forward() if n.meta.kind == "bias"} if self.batch else set(),
         )
-        return d.but(**changes) if changes else d
 
     def shape(self, name: str) -> Dims:
         node = self.g[name]
@@ -111,36 +97,37 @@ class Builder:
             shape = shape[::-1]
         return Dims(shape)
 
+    def per_batch(self):
+        """``(1/B)`` before a sum over the minibatch, nothing where the loss is their sum."""
+        return Word("per_batch") if self.d.summary.reduction != "sum" else ""
+
+    def define(self, name: str, rhs: list, where: Note | None = None) -> Equation:
+        """The equation that defines node `name`, with its shape."""
+        return Equation(self.node_symbol(name), rhs, self.shape(name), where, name=name)
+
     # -- right-hand sides ----------------------------------------------------
     def linear(self, expr, display: Display | None = None) -> Shown:
         display = display or self.display
-        if display.layout == "numerator" and _has_adjoint(expr, display):
+        if display.layout == "numerator" and {s.name for s in expr.free_symbols} & (display.adjoints | display.inline):
             expr = expr.T
         return Shown(expr, display)
 
     def ew(self, expr, display: Display | None = None):
         """An elementwise expression; in numerator layout, its transpose (adjoints are rows)."""
         display = display or self.display
-        if display.layout != "numerator":
-            return Shown(expr, display)
         adj = display.adjoints | display.inline
         coeff, rest = expr.as_coeff_Mul()
+        row_sum = isinstance(rest, sp.Add) and all(isinstance(t, sp.Symbol) and t.name in adj for t in rest.args)
+        if display.layout != "numerator" or row_sum:  # a sum of rows is a row already
+            return Shown(expr, display)
         factors = sp.Mul.make_args(rest)
         rows = [f for f in factors if isinstance(f, sp.Symbol) and f.name in adj]
-        others = [f for f in factors if f not in rows]
-        if isinstance(rest, sp.Add) and all(isinstance(t, sp.Symbol) and t.name in adj for t in rest.args):
-            return Shown(expr, display)
         parts = [Shown(f, display) for f in rows]
-        if others:
-            o = sp.Mul(*others)
+        if len(rows) < len(factors):
+            o = sp.Mul(*[f for f in factors if f not in rows])
             atomic = is_atomic(o) or (isinstance(o, sp.Pow) and is_atomic(o.base))
             parts.append(Transposed(Shown(o, display), atomic))
-        body = Hadamard(tuple(parts))
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return Cat("-", body)
-        return Scaled(Shown(coeff, display), body)
+        return Hadamard(tuple(parts), coeff)
 
     def rhs(self, name: str, display: Display | None = None):
         node = self.g[name]
@@ -149,22 +136,17 @@ class Builder:
             return Shown(loss_expr(node), display.but(vectors=set()))
         if node.role != "adjoint":  # forward quantities are columns in either layout
             return Shown(node.expr, display)
-        if node.op == "linear":
-            return self.linear(node.expr, display)
-        return self.ew(node.expr, display)
+        return (self.linear if node.op == "linear" else self.ew)(node.expr, display)
 
     # -- sections --------------------------------------------------------------
     def header(self) -> Section:
         net, nt = self.d.summary, self.nt
-        s = Section("")
-        s.items.append(Note(["Network: ", Math(architecture(net)), ", loss ", *loss_name(net), "."]))
-        course = nt.title.split(" (")[0]
         syms = [Quantity(kind, Idx(-getattr(nt, kind).offset)) for kind in ("pre", "act", "weight", "bias")]
         listed = Cat("(", *[p for q in syms for p in (", ", q)][1:], ")")
-        s.items.append(Note([Alt([f"Notation: {nt.title}."], [f"Notation: {course} ", Math(listed)])]))
-        s.items.append(Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note())
-        s.items.append(self.legend())
-        return s
+        notation = Alt([f"Notation: {nt.title}."], [f"Notation: {nt.title.split(' (')[0]} ", listed])
+        network = Note(["Network: ", architecture(net), ", loss ", *loss_name(net), "."])
+        layout = Builder(self.d, nt, self.layout).layout_note() if self.batch else self.layout_note()  # per sample
+        return Section("", [network, Note([notation]), layout, self.legend()])
 
     def layout_note(self) -> Note:
         if self.depth:
@@ -175,58 +157,25 @@ class Builder:
             wname = next((p for p in self.d.params if len(self.g[p].shape) == 2), None)
         if hname is None or wname is None or hname not in self.adj:
             return Note([f"Layout: {self.layout}."])
-        h, dh = self.node_symbol(hname), self.node_symbol(self.adj[hname])
-        W, dW = self.node_symbol(wname), self.node_symbol(self.adj[wname])
-        if self.layout == "numerator":
-            return Note(
-                [
-                    "Layout: numerator. A derivative of the loss by a column vector is a row, the Jacobian's shape. ",
-                    Math(dh),
-                    " is a row, and ",
-                    Math(dW),
-                    " is laid out like the transpose of ",
-                    Math(W),
-                    ". The update subtracts its transpose.",
-                ]
-            )
-        return Note(
-            [
-                "Layout: denominator. A derivative has the shape of what it is taken with respect to. ",
-                Math(dh),
-                " is a column like ",
-                Math(h),
-                ", and ",
-                Math(dW),
-                " has the shape of ",
-                Math(W),
-                ".",
-            ]
-        )
+        h, dh, W, dW = (self.node_symbol(n) for n in (hname, self.adj[hname], wname, self.adj[wname]))
+        return note(LAYOUT_NOTES[self.layout], h=h, dh=dh, W=W, dW=dW)
 
     def legend(self) -> Note:
-        parts = [Math(Word("hadamard")), " is the elementwise product; functions of vectors act elementwise."]
+        parts = [Word("hadamard"), " is the elementwise product; functions of vectors act elementwise."]
         exprs = [n.expr for n in self.g if n.expr is not None]
         if any(e.has(Indicator) for e in exprs):
-            parts += [" ", Math(Word("indicator")), " is 1 where c holds, else 0."]
+            parts += [" ", Word("indicator"), " is 1 where c holds, else 0."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
-            parts += [
-                " ",
-                Math(Word(self.display.onehot)),
-                " is the one-hot vector of the class y."
-                if not self.batch
-                else " holds the one-hot columns of the labels.",
-            ]
+            what = (
+                " holds the one-hot columns of the labels." if self.batch else " is the one-hot vector of the class y."
+            )
+            parts += [" ", Word(self.display.onehot), what]
         if self.batch:
-            parts += [
-                " A minibatch of B samples, one column per sample: ",
-                Math(self.sym("input")),
-                Alt([" has columns x_1, ..., x_B."], [" has the samples as columns."]),
-                " ",
-                Math(Word("one")),
-                " is a column of B ones.",
-            ]
+            cols = Alt([" has columns x_1, ..., x_B."], [" has the samples as columns."])
+            parts += [" A minibatch of B samples, one column per sample: ", self.sym("input"), cols]
             rows = "row" if self.layout == "numerator" else "column"
-            parts += [" ", Math(self.error(self.depth)), f" stacks the per-sample error terms, one {rows} per sample."]
+            parts += [" ", Word("one"), " is a column of B ones.", " ", self.error(self.depth)]
+            parts += [f" stacks the per-sample error terms, one {rows} per sample."]
         return Note(parts)
 
     def forward(self) -> Section:
@@ -234,40 +183,26 @@ class Builder:
         for n in self.g.forward():
             if n.is_leaf:
                 continue
-            kind = n.meta.kind
-            if kind == "loss":
-                if self.batch:
-                    reduce = Word("total" if self.d.summary.reduction == "sum" else "mean")
-                    body = Cat(reduce, " ", Loss(), "_i")
-                    s.items.append(Equation(self.loss, [body], self.shape(n.name), name=n.name))
-                    continue
-                s.items.append(Equation(self.loss, [self.rhs(n.name)], self.shape(n.name), name=n.name))
-                continue
-            rhs = [self.rhs(n.name)]
-            if kind == "softmax":
+            kind, rhs = n.meta.kind, [self.rhs(n.name)]
+            if kind == "loss" and self.batch:
+                rhs = [Cat(self.per_batch(), Word("total"), " ", Loss(), "_i")]
+            elif kind == "softmax":
                 rhs.insert(0, Call("softmax", self.node_symbol(n.args[0])))
-            if kind == "sigmoid":
-                rhs = [Shown(n.expr, self._display(sigma=False))]
-            s.items.append(Equation(self.node_symbol(n.name), rhs, self.shape(n.name), name=n.name))
+            elif kind == "sigmoid":
+                rhs = [Shown(n.expr, self.display.but(sigma=False))]
+            s.items.append(self.define(n.name, rhs))
         return s
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
         params = {n.name for n in self.g.leaves("param")}
+        display = self._inline_acts() if self.batch else None  # the minibatch form writes dl/dH_k out
         for n in self.g.backward():
-            if n.op == "seed" or n.of in params:
+            if n.op == "seed" or n.of in params or (self.batch and self.g[n.of].meta.kind != "pre"):
                 continue
-            lhs = self.node_symbol(n.name)
-            if self.batch:
-                if self.g[n.of].meta.kind != "pre":
-                    continue
-                rhs = self.rhs(n.name, self._inline_acts())
-                s.items.append(Equation(lhs, [rhs], self.shape(n.name), name=n.name))
-                continue
-            where = None
-            if n.meta.fused is not None:
-                where = Note(["(fused: the activation's derivative cancels)"])
-            s.items.append(Equation(lhs, [self.rhs(n.name)], self.shape(n.name), where, name=n.name))
+            fused = n.meta.fused is not None and not self.batch
+            where = Note(["(fused: the activation's derivative cancels)"]) if fused else None
+            s.items.append(self.define(n.name, [self.rhs(n.name, display)], where))
         s.items += self.recursion()
         return s
 
@@ -277,30 +212,26 @@ class Builder:
         names, inline = dict(display.names), set(display.inline)
         for n in self.g.backward():
             if self.g[n.of].meta.kind == "act":
-                names[n.name] = self.linear(n.expr, display) if n.op == "linear" else self.ew(n.expr, display)
+                names[n.name] = self.rhs(n.name, display)
                 inline.add(n.name)
         return display.but(names=names, inline=inline)
 
     def _generic(self, mapping: dict) -> Display:
         return self.display.but(names={**self.display.names, **mapping})
 
-    def _for_layers(self, layers: list[int], kind: str = "pre") -> Note:
+    def _for_layers(self, layers, kind: str = "pre") -> Note:
         """``for k = 0, 1, 2`` in the notation's indexing."""
         off = getattr(self.nt, kind).offset
-        return Note(["for ", Math(Layers(tuple(k + off for k in layers)))])
+        return Note(["for ", Layers(tuple(k + off for k in layers))])
 
-    def _group(self, groups: list, line, k: int) -> None:
+    def _group(self, groups: dict, line, k: int) -> None:
         """Add layer k to the group of lines that read like `line` (or start one)."""
-        for other, layers in groups:
-            if self.same(other, line):
-                layers.append(k)
-                return
-        groups.append((line, [k]))
+        groups.setdefault(self.key(line), (line, []))[1].append(k)
 
     def recursion(self) -> list[Equation]:
         """The general line delta_k = a'(f_k) ⊙ (W_{k+1}^T delta_{k+1}), grouped by activation derivative."""
         K = Idx(-self.nt.pre.offset)
-        groups: list = []
+        groups: dict = {}
         for k in range(1, self.depth):
             pre, nxt = self.at.get(("pre", k)), self.at.get(("pre", k + 1))
             err, err_next = self.adj.get(pre), self.adj.get(nxt)
@@ -316,23 +247,18 @@ class Builder:
             if act is not None:
                 mapping[act] = self.sym("act", K)
             self._group(groups, self.rhs(err, self._inline_acts(self._generic(mapping))), k)
-        out = []
-        for line, layers in groups:
-            if len(layers) < 2 and len(groups) == 1 and self.depth <= 2:
-                continue  # one hidden layer: its line above already is the whole recursion
-            out.append(Equation(self.error(K), [line], where=self._for_layers(layers)))
-        return out
+        if len(groups) == 1 and self.depth <= 2:
+            return []  # one hidden layer: its line above already is the whole recursion
+        return [Equation(self.error(K), [line], where=self._for_layers(layers)) for line, layers in groups.values()]
 
     def gradients(self) -> Section:
         s = Section("Parameter gradients")
         for p in self.d.params:
-            node = self.g[self.d.adjoints[p]]
             for via in self.g.backward():  # a shared parameter: one share per use, then their sum
                 if via.of == p and via.meta.path is not None and not self.batch:
-                    lhs = self.node_symbol(via.name)
-                    s.items.append(Equation(lhs, [self.rhs(via.name)], self.shape(via.name), name=via.name))
-            rhs = self.batch_grad(p) if self.batch else self.rhs(node.name)
-            s.items.append(Equation(self.node_symbol(node.name), [rhs], self.shape(node.name), name=node.name))
+                    s.items.append(self.define(via.name, [self.rhs(via.name)]))
+            name = self.d.adjoints[p]
+            s.items.append(self.define(name, [self.batch_grad(p) if self.batch else self.rhs(name)]))
         if not self.batch:
             s.items += self.general_gradients()
         elif self.d.summary.reduction == "sum":
@@ -343,10 +269,10 @@ class Builder:
 
     def batch_grad(self, p: str):
         node = self.g[self.d.adjoints[p]]
-        scale = Word("per_batch") if self.d.summary.reduction != "sum" else ""
+        scale = self.per_batch()
         if self.g[p].meta.kind == "bias":
             if self.layout == "numerator":
-                return Cat(scale, Word("one_T"), " ", self.linear(node.expr))
+                return Cat(scale, Transposed(Word("one"), True), " ", self.linear(node.expr))
             return Cat(scale, Shown(node.expr, self.display), " ", Word("one"))
         return Cat(scale, self.linear(node.expr))
 
@@ -355,56 +281,55 @@ class Builder:
         if self.depth < 2:
             return []
         K = Idx(-self.nt.pre.offset)
-        lines: dict[str, list] = {"weight": [], "bias": []}
+        lines: dict[str, dict] = {"weight": {}, "bias": {}}
         uses_input = False
         for k in range(1, self.depth + 1):
             err = self.adj.get(self.at[("pre", k)])
             mapping = {err: self.error(K)}
             for kind in ("weight", "bias"):
                 gnode = self.g[self.adj[self.at[(kind, k)]]]
-                for a in (a for a in gnode.args if a != err):
+                for a in gnode.args:
                     a_kind = self.g[a].meta.kind
-                    if a_kind == "input":
-                        mapping[a] = Template("act", K - 1)
-                        uses_input = True
-                    elif a_kind in ("act", "pre"):
-                        mapping[a] = self.sym(a_kind, K - 1)
+                    if a != err and a_kind in ("input", "act", "pre"):  # h_{k-1}, written h_0 for the input
+                        mapping[a] = Template("act", K - 1) if a_kind == "input" else self.sym(a_kind, K - 1)
+                        uses_input |= a_kind == "input"
                 self._group(lines[kind], self.rhs(gnode.name, self._generic(mapping)), k)
-        out = []
-        for kind in ("weight", "bias"):
-            for line, layers in lines[kind]:
-                if len(layers) >= 2:
-                    out.append(Equation(self.derivative(kind, K), [line], where=self._for_layers(layers, kind)))
+        out = [
+            Equation(self.derivative(kind, K), [line], where=self._for_layers(layers, kind))
+            for kind in ("weight", "bias")
+            for line, layers in lines[kind].values()
+            if len(layers) >= 2
+        ]
         h0, x = Template("act", 0), Quantity("input")
         if uses_input and out and spell(self.nt, h0) != spell(self.nt, x):
-            out.append(Note(["where ", Math(Cat(h0, " = ", x))]))
+            out.append(Note(["where ", Cat(h0, " = ", x)]))
         return out
 
     def sgd(self) -> Section:
-        s = Section(["SGD update, learning rate ", Math(Word("alpha"))])
-        alpha, arrow = Word("alpha"), Word("arrow")
+        alpha = Word("alpha")
+        s = Section(["SGD update, learning rate ", alpha])
         if not self.depth:  # not layered (a DAG): one update per parameter
-            for p in self.d.params:
-                P, grad = self.node_symbol(p), self.node_symbol(self.d.adjoints[p])
-                if self.layout == "numerator":
-                    grad = Transposed(grad, False)
-                s.items.append(Equation(P, [Cat(P, " - ", alpha, " ", grad)], op=arrow))
-            return s
-        general = self.depth > 1
-        K = Idx(-self.nt.pre.offset) if general else 1
-        for kind in ("weight", "bias"):
-            P, grad = self.sym(kind, K), self.derivative(kind, K)
-            if self.layout == "numerator":
-                grad = Transposed(grad, False)
-            where = self._for_layers(list(range(1, self.depth + 1)), kind) if general else None
-            s.items.append(Equation(P, [Cat(P, " - ", alpha, " ", grad)], op=arrow, where=where))
-        if not self.batch:
-            s.items += self.output_update(alpha, arrow)
+            steps = [(self.node_symbol(p), self.node_symbol(self.d.adjoints[p]), None) for p in self.d.params]
+        else:
+            K = Idx(-self.nt.pre.offset) if self.depth > 1 else 1
+            layers = range(1, self.depth + 1)
+            steps = [
+                (
+                    self.sym(kind, K),
+                    self.derivative(kind, K),
+                    self._for_layers(layers, kind) if self.depth > 1 else None,
+                )
+                for kind in ("weight", "bias")
+            ]
+        for P, grad, where in steps:
+            s.items.append(update(P, alpha, Transposed(grad, False) if self.layout == "numerator" else grad, where))
+        if self.depth and not self.batch:
+            s.items += self.output_update(alpha)
             verb = "sums" if self.d.summary.reduction == "sum" else "averages"
             s.items.append(Note([f"A minibatch step {verb} these gradients over its B samples."]))
         return s
 
-    def output_update(self, alpha, arrow) -> list:
+    def output_update(self, alpha) -> list:
         """The output layer's update with its error term written out (the perceptron rule w <- w - alpha (sigma - y) x)."""
         K = self.depth
         err = self.adj.get(self.at[("pre", K)])
@@ -421,22 +346,21 @@ class Builder:
             coeff, rest = sp.Integer(1), expr
         column = self.display.but(layout="denominator")
         inner = Shown(rest, column)
-        column = column.but(names={**column.names, err: inner if is_atomic(rest) else Paren(inner)}, inline=set())
+        column = column.but(names={**column.names, err: inner if is_atomic(rest) else Paren((inner,))}, inline=set())
         a = alpha if coeff == 1 else Cat(Shown(coeff, column), " ", alpha)
         out = [Note(["The output layer, its error term written out:"])]
         for kind in ("weight", "bias"):
             g = self.g[self.adj[self.at[(kind, K)]]]
-            P = self.sym(kind, K)
-            out.append(Equation(P, [Cat(P, " - ", a, " ", Shown(g.expr, column))], op=arrow))
+            out.append(update(self.sym(kind, K), a, Shown(g.expr, column)))
         return out
 
     def document(self) -> list[Section]:
         return [self.header(), self.forward(), self.backward(), self.gradients(), self.sgd()]
 
 
-def _has_adjoint(expr, display: Display) -> bool:
-    names = {s.name for s in expr.free_symbols}
-    return bool(names & (display.adjoints | display.inline))
+def update(P, rate, grad, where: Note | None = None) -> Equation:
+    """The SGD line ``P <- P - rate grad``."""
+    return Equation(P, [Cat(P, " - ", rate, " ", grad)], op=Word("arrow"), where=where)
 
 
 def loss_expr(node):
@@ -474,4 +398,4 @@ def loss_name(net) -> list:
         return ["as declared"]
     if loss.name != "custom":
         return [Alt([loss.name], [loss.name.replace("_", " ")])]
-    return [Math(Shown(loss.expr, Display())), " per output component"]
+    return [Shown(loss.expr, Display()), " per output component"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .document import Call, Cat, Chain, Equation, Math, Note, Partial, PartialOf, Section, Shown, Word
+from .document import Call, Cat, Equation, Note, Paren, Partial, PartialOf, Section, Shown, Word
 from .sections import Builder, loss_expr
 
 
@@ -22,63 +22,52 @@ class Steps(Builder):
 
     def jacobian(self, term, upstream: str):
         """The local derivative as a matrix: W^T (denominator) or W (numerator), diag(a'(f)), I."""
-        if term.op == "linear":
-            value = term.value
-            if isinstance(value, sp.MatrixSymbol) and value.name == upstream:
-                return Word("identity")
-            if (
-                isinstance(value, sp.MatMul)
-                and isinstance(value.args[-1], sp.MatrixSymbol)
-                and value.args[-1].name == upstream
-            ):
-                A = sp.MatMul(*value.args[:-1]) if len(value.args) > 2 else value.args[0]
-                if self.layout == "numerator":
-                    A = A.T
-                return Shown(A, self.display)
-            return None
         if term.op == "ew":
             return Call("diag", Shown(term.local, self.display.but(layout="denominator")))
+        value = term.value
+        if term.op != "linear":
+            return None
+        if isinstance(value, sp.MatrixSymbol) and value.name == upstream:
+            return Word("identity")
+        if isinstance(value, sp.MatMul) and getattr(value.args[-1], "name", None) == upstream:
+            A = sp.MatMul(*value.args[:-1]) if len(value.args) > 2 else value.args[0]
+            return Shown(A.T if self.layout == "numerator" else A, self.display)
         return None
-
-    def chain(self, name: str) -> list:
-        """The local derivatives from this adjoint back to the loss, in multiplication order."""
-        node = self.g[name]
-        if len(node.terms) != 1:
-            return [self.node_symbol(name)]
-        t = node.terms[0]
-        if self.g[t.consumer].op == "loss":
-            return [self.node_symbol(name)]
-        up = self.chain(self.adj[t.consumer])
-        f = self.factor(t.consumer, node.of)
-        return [f] + up if self.layout != "numerator" else up + [f]
 
     def _then(self, factor, upstream) -> Cat:
         """factor times upstream, in the layout's order."""
         return Cat(factor, " ", upstream) if self.layout != "numerator" else Cat(upstream, " ", factor)
 
+    def chain(self, name: str) -> list:
+        """The local derivatives from this adjoint back to the loss, in multiplication order."""
+        node = self.g[name]
+        if len(node.terms) != 1 or self.g[node.terms[0].consumer].op == "loss":
+            return [self.node_symbol(name)]
+        consumer = node.terms[0].consumer
+        f, up = self.factor(consumer, node.of), self.chain(self.adj[consumer])
+        return [f, *up] if self.layout != "numerator" else [*up, f]
+
     def section(self) -> Section:
-        s = Section("Step by step (the unsimplified chain rule)")
-        s.items.append(Note(["Each step multiplies in one local derivative."]))
+        s = Section(
+            "Step by step (the unsimplified chain rule)", [Note(["Each step multiplies in one local derivative."])]
+        )
         params = {n.name for n in self.g.leaves("param")}
         for n in self.g.backward():
             if n.op == "seed" or len(n.terms) != 1:
                 continue
             t = n.terms[0]
-            consumer = self.g[t.consumer]
-            lhs = self.node_symbol(n.name)
-            result = self.rhs(n.name)
+            consumer, lhs = self.g[t.consumer], self.node_symbol(n.name)
             if consumer.op == "loss":
                 d = PartialOf(self.node_symbol(n.of), Shown(loss_expr(consumer), self.display))
-                s.items.append(Equation(lhs, [d, result], stack=True, name=n.name))
+                s.items.append(Equation(lhs, [d, self.rhs(n.name)], stack=True, name=n.name))
                 continue
             up_name = self.adj[t.consumer]
             F = self.factor(t.consumer, n.of)
             rhs = [self._then(F, self.node_symbol(up_name))]
             up_chain = self.chain(up_name)
             if len(up_chain) > 1 and n.of not in params:
-                rhs.append(self._then(F, Chain(tuple(up_chain))))
-            rhs.append(result)
+                rhs.append(self._then(F, Paren(tuple(up_chain))))
             jac = self.jacobian(t, up_name)
-            where = Note(["where ", Math(Cat(F, " = ", jac))]) if jac is not None else None
-            s.items.append(Equation(lhs, rhs, where=where, stack=True, name=n.name))
+            where = Note(["where ", Cat(F, " = ", jac)]) if jac is not None else None
+            s.items.append(Equation(lhs, [*rhs, self.rhs(n.name)], where=where, stack=True, name=n.name))
         return s

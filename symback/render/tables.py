@@ -22,74 +22,60 @@ from ..evaluate import show
 from ..nonsmooth import text_indicators
 
 
-class TextTables:
-    """The worked table as text: a head line, two tables, then the gradient."""
+class Tables:
+    """What every format shares: the products of the backward rows and the cells of both tables."""
 
-    def _print_Plain(self, p) -> str:
-        rename = {}
-        for s, t in p.names:
-            name = self.math(t)
-            if name != s.name:
-                rename[s] = sp.Symbol(name)
-        return text_indicators(str(p.expr.xreplace(rename)))
+    times = " × "
 
     def _print_Value(self, v) -> str:
         return show(v.v)
 
     def _print_Product(self, p) -> str:
-        parts = []
-        for up, local in p.terms:
-            loc = self.math(local)
-            if isinstance(local.expr, sp.Add):
-                loc = f"({loc})"
-            parts.append(f"{self.math(up)} × {loc}")
-        return " + ".join(parts)
+        terms = [(self.math(up), self.math(local), isinstance(local.expr, sp.Add)) for up, local in p.terms]
+        return " + ".join(up + self.times + (self._paren(loc) if add else loc) for up, loc, add in terms)
+
+    def cells(self, ws, cell) -> tuple[list, list]:
+        """The forward rows and the backward rows, each formula through `cell`; numbers when at a point."""
+        numbers = ws.point is not None
+        fw = [[cell(n), "input" if e is None else cell(e)] + [self.math(v), g] * numbers for n, e, v, g in ws.forward]
+        bw = [[cell(n), cell(f)] + [nums, self.math(v)] * numbers for n, f, nums, v in ws.backward]
+        return fw, bw
+
+
+class TextTables(Tables):
+    """The worked table as text: a head line, two tables, then the gradient."""
+
+    def _print_Plain(self, p) -> str:
+        names = {s: self.math(t) for s, t in p.names}
+        return text_indicators(str(p.expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if n != s.name})))
 
     def _print_Worksheet(self, ws) -> str:
         buf = io.StringIO()
         console = Console(file=buf, width=100, force_terminal=False, color_system=None, highlight=False)
         numbers = ws.point is not None
-        head = ws.head
-        if numbers:
-            head += "   at " + ", ".join(f"{v} = {value}" for v, value in ws.point)
-        console.print(Text(head))  # Text: ``I[x > 0]`` is the lecture's indicator, not rich markup
-
-        fw = RichTable(title="forward pass", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-        fw.add_column("node")
-        fw.add_column("expression")
-        if numbers:
-            fw.add_column("value", justify="right")
-            fw.add_column(ws.grad_heading, justify="right")
-        for node, expr, value, grad in ws.forward:
-            row = [self.math(node), "input" if expr is None else self.math(expr)]
-            if numbers:
-                row += [self.math(value), grad]
-            fw.add_row(*map(Text, row))
-        console.print(fw)
-
-        bw = RichTable(
-            title="backward pass (upstream × local)", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False
-        )
-        bw.add_column("gradient")
-        bw.add_column("= upstream × local")
-        if numbers:
-            bw.add_column("numbers", justify="right")
-            bw.add_column("value", justify="right")
-        for node, formula, nums, value in ws.backward:
-            row = [self.math(node), self.math(formula)]
-            if numbers:
-                row += [nums, self.math(value)]
-            bw.add_row(*map(Text, row))
-        console.print(bw)
-
+        at = "   at " + ", ".join(f"{v} = {value}" for v, value in ws.point) if numbers else ""
+        console.print(Text(ws.head + at))  # Text: ``I[x > 0]`` is the lecture's indicator, not rich markup
+        fw, bw = self.cells(ws, self.math)
+        for title, columns, rows in (
+            ("forward pass", ["node", "expression", "value", ws.grad_heading], fw),
+            ("backward pass (upstream × local)", ["gradient", "= upstream × local", "numbers", "value"], bw),
+        ):
+            table = RichTable(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+            for k, column in enumerate(columns[: 4 if numbers else 2]):
+                table.add_column(column, justify="right" if k >= 2 else "left")
+            for row in rows:
+                table.add_row(*map(Text, row))
+            console.print(table)
         console.print("gradient" + (" (in the inputs alone)" if ws.expand else ""))
         for lhs, rhs, value in ws.gradient:
             console.print(Text(f"  {self.math(lhs)} = {self.math(rhs)}" + (f" = {value}" if numbers else "")))
         return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
-class LatexTables:
+class LatexTables(Tables):
     """The worked table as one LaTeX ``aligned`` block: each step, each gradient, with its value."""
+
+    times = r" \cdot "
 
     def _print_Plain(self, p) -> str:
         return sp.latex(p.expr, symbol_names={s: self.math(t) for s, t in p.names})
@@ -97,57 +83,34 @@ class LatexTables:
     def _print_Value(self, v) -> str:
         return sp.latex(v.v) if v.v.is_Rational else show(v.v)
 
-    def _print_Product(self, p) -> str:
-        parts = []
-        for up, local in p.terms:
-            loc = self.math(local)
-            if isinstance(local.expr, sp.Add):
-                loc = rf"\left({loc}\right)"
-            parts.append(f"{self.math(up)} \\cdot {loc}")
-        return " + ".join(parts)
-
-    def _value(self, value) -> str:
-        return f" = {self.math(value)}" if value is not None else ""
-
     def _print_Worksheet(self, ws) -> str:
-        lines = [f"{self.math(n)} &= {self.math(e)}{self._value(v)}" for n, e, v, _ in ws.forward if e is not None]
-        lines += [f"{self.math(n)} &= {self.math(f)}{self._value(v)}" for n, f, _, v in ws.backward]
-        for lhs, rhs, value in ws.gradient:
-            lines.append(f"{self.math(lhs)} &= {self.math(rhs)}" + (f" = {value}" if value is not None else ""))
+        rows = [(n, e, v and self.math(v)) for n, e, v, _ in ws.forward if e is not None]
+        rows += [(n, f, v and self.math(v)) for n, f, _, v in ws.backward] + ws.gradient
+        lines = [f"{self.math(n)} &= {self.math(e)}" + (f" = {v}" if v is not None else "") for n, e, v in rows]
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
 class MarkdownTables(LatexTables):
     """The worked table as Markdown: a bold head, two pipe tables with inline math, the gradient as a list."""
 
-    def _print_Value(self, v) -> str:
-        return show(v.v)
+    _print_Value = Tables._print_Value
 
     def _print_Worksheet(self, ws) -> str:
         numbers = ws.point is not None
-        if ws.named_steps:
-            out = [f"**{ws.head}**", ""]
-        else:
-            out = [f"**${self.math(ws.output)} = {self.math(ws.expr)}$**", ""]
-        out += [
-            "| node | expression |" + (" value | gradient |" if numbers else ""),
-            "|---|---|" + ("---:|---:|" if numbers else ""),
-        ]
-        for node, expr, value, grad in ws.forward:
-            row = f"| ${self.math(node)}$ | " + ("input" if expr is None else f"${self.math(expr)}$") + " |"
-            if numbers:
-                row += f" {self.math(value)} | {grad} |"
-            out.append(row)
-        out += [
-            "",
-            "| gradient | upstream × local |" + (" value |" if numbers else ""),
-            "|---|---|" + ("---:|" if numbers else ""),
-        ]
-        for node, formula, _, value in ws.backward:
-            out.append(
-                f"| ${self.math(node)}$ | ${self.math(formula)}$ |" + (f" {self.math(value)} |" if numbers else "")
-            )
-        out.append("")
+        fw, bw = self.cells(ws, lambda x: f"${self.math(x)}$")
+        bw = [row[:2] + row[3:] for row in bw]  # no numbers column
+        head = ws.head if ws.formula is None else f"${self.math(ws.formula)}$"
+        out = [f"**{head}**", ""]
+        for columns, rows in (
+            (["node", "expression", "value", "gradient"], fw),
+            (["gradient", "upstream × local", "value"], bw),
+        ):
+            columns = columns if numbers else columns[:2]
+            out += [
+                "| " + " | ".join(columns) + " |",
+                "|" + "|".join(["---", "---", "---:", "---:"][: len(columns)]) + "|",
+            ]
+            out += ["| " + " | ".join(row) + " |" for row in rows] + [""]
         for lhs, rhs, value in ws.gradient:
             out.append(f"- ${self.math(lhs)} = {self.math(rhs)}$" + (f" $= {value}$" if numbers else ""))
         return "\n".join(out) + "\n"
