@@ -29,8 +29,9 @@ import sympy as sp
 
 from ..derivation import Derivation, Summary
 from ..errors import SymbackError
+from ..evaluate import evaluate
 from ..ir import Graph, Node, sym
-from .point import exact_values, sample
+from .point import sample
 from .symbols import Sym, course_symbols
 
 MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
@@ -217,4 +218,4 @@ def unit_values(derivation, x: Expanded, seed: int = 0, init: str = "glorot") ->
         else:
             continue
         leaves.update({u: sp.Float(float(v), 17) for u, v in zip(us, arr)})
-    return exact_values(x.derivation, leaves)
+    return evaluate(x.derivation.graph, leaves)

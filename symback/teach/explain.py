@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..errors import SymbackError
+from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
 from . import narrate
 from .layout import grad_name
-from .point import exact, size_of, to_python
+from .point import size_of
 from .symbols import course_symbols
 
 #: In which order a course lists a layer's parameter derivatives: UDL does dl/dbeta_k before dl/dOmega_k.
@@ -111,7 +112,7 @@ class CircuitSteps(Steps):
         if values is not None:
             term.upstream_value = values[up]
             subs = {s: values[s.name] for s in t.local.free_symbols}
-            term.local_value = exact(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
+            term.local_value = numeric(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
             term.value = term.upstream_value * term.local_value
         return term
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .point import show
+from ..evaluate import show
 
 #: SymPy head -> gate symbol, for a node that is one operation of its arguments.
 GATES = {sp.Add: "+", sp.Mul: "×", sp.Max: "max", sp.Min: "min", sp.Abs: "|·|", sp.exp: "exp", sp.log: "log"}

@@ -1,6 +1,6 @@
 """Small text helpers shared by the narrative and the picture: names of gradients, columns, LaTeX.
 
-Stage: teaching views. Pure functions of strings and numbers; no IR, no state.
+Stage: teaching views. Pure functions of strings, numbers and expressions; no IR, no state.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+
+from ..nonsmooth import text_indicators
 
 WIDTH = 80  # a terminal's columns: every line of a network's narrative fits
 BODY = 50  # the equation column of a network's narrative; shapes and numbers follow it
@@ -18,9 +20,14 @@ def grad_name(output: str, of: str) -> str:
     return f"d{output}/d{of}"
 
 
-def adjoints(graph) -> dict[str, str]:
-    """Forward node name -> the name of its adjoint node."""
-    return {n.of: n.name for n in graph.backward()}
+def plain(expr) -> str:
+    """An expression as the lecture writes it in text: ``q·z``, ``x^2``, ``I[x > 0]``."""
+    return text_indicators(str(expr)).replace("**", "^").replace("*", "·")
+
+
+def shape_text(shape, scalar: str = "scalar") -> str:
+    """``(4, 3)`` -> ``4×3``; ``(3,)`` -> ``3``; ``()`` -> `scalar`."""
+    return "×".join(str(s) for s in shape) if shape else scalar
 
 
 def fmt(x: float) -> str:

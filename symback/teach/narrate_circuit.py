@@ -16,10 +16,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from ..nonsmooth import text_indicators
+from ..evaluate import show
 from .gates import PATTERNS, gate_label
-from .layout import grad_name, latex_var, unparen_first
-from .point import show
+from .layout import grad_name, latex_var, plain, unparen_first
 
 
 class _Numbers:
@@ -77,10 +76,6 @@ class LatexNumbers(_Numbers, LatexPrinter):
         return sp.latex(v) if v.is_Rational else show(v)
 
 
-def _text(e) -> str:
-    return text_indicators(str(e)).replace("**", "^").replace("*", "·")
-
-
 def _paren(text: str, e) -> str:
     return f"({text})" if isinstance(e, sp.Add) or text.startswith("-") else text
 
@@ -135,7 +130,7 @@ class CircuitVoice:
         return f"∂{consumer}/∂{of}"
 
     def numbers(self, e) -> str:
-        return unparen_first(_text(TextNumbers(self.ex.values).doprint(e)))
+        return unparen_first(plain(TextNumbers(self.ex.values).doprint(e)))
 
     def header(self) -> list[str]:
         return [self.title() + (f"   at {self.point()}" if self.ex.values else "")]
@@ -144,7 +139,7 @@ class CircuitVoice:
         return ["  inputs: " + self.point()] if self.ex.values else []
 
     def forward(self, f) -> list[str]:
-        line = f"  {f.step}. {f.node} = {_text(f.expr)}"
+        line = f"  {f.step}. {f.node} = {plain(f.expr)}"
         if self.ex.values:
             nums = self.numbers(f.expr)
             line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
@@ -175,7 +170,7 @@ class CircuitVoice:
             + "      upstream × local"
         )
         out.append(
-            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(_text(t.local), t.local)}" for t in b.terms)
+            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(plain(t.local), t.local)}" for t in b.terms)
         )
         if self.ex.values:
             nums = " + ".join(f"{_num(t.upstream_value)} × {_num(t.local_value)}" for t in b.terms)
@@ -185,7 +180,7 @@ class CircuitVoice:
             if t.reads:
                 uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
                 out.append(
-                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {_text(t.local)} reads "
+                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {plain(t.local)} reads "
                     f"{uses}, already computed in the forward pass"
                 )
             gate = self.gate_note(t.consumer)
@@ -204,7 +199,7 @@ class CircuitVoice:
             symbolic = {v: e.xreplace(names) for v, e in node_gradient().items()}
         out = ["", "Result"]
         for b in grads:
-            line = f"  {self.total(b.of)}" + (f" = {_text(symbolic[b.of])}" if b.of in symbolic else "")
+            line = f"  {self.total(b.of)}" + (f" = {plain(symbolic[b.of])}" if b.of in symbolic else "")
             out.append(line + (f" = {show(b.value)}" if self.ex.values else ""))
         return out
 

@@ -15,13 +15,9 @@ from __future__ import annotations
 import sympy as sp
 
 from ..nonsmooth import Indicator
-from .layout import fmt, inline, right, wrap
+from .layout import fmt, inline, right, shape_text, wrap
 from .point import size_of
 from .symbols import formula
-
-
-def _shape(shape) -> str:
-    return "×".join(str(s) for s in shape) if shape else ""
 
 
 class CourseVoice:
@@ -80,7 +76,7 @@ class CourseVoice:
         line = f"  {f.step}. {self.s.text(f.node)} = {named}"
         if named != full and len(line) + len(full) + 3 <= 50:
             line, full = f"{line} = {full}", named
-        out = right(line, self.number(self.s.text(f.node), f.value), _shape(node.shape))
+        out = right(line, self.number(self.s.text(f.node), f.value), shape_text(node.shape, ""))
         if full != named:  # the formula on a line of its own, under the =
             out.append(" " * (line.index(" = ") + 1) + f"= {full}")
         return out
