@@ -33,7 +33,7 @@ from .expand import expand, unit_values
 from .gates import gate_label
 from .layout import fmt, grad_name, plain, shape_text
 from .point import size_of
-from .symbols import CourseText, course_symbols, formula
+from .symbols import CourseText, Symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
 
@@ -201,7 +201,7 @@ class ModuleStyle:
 
     def __init__(self, derivation, values, notation):
         self.g, self.values = derivation.graph, values
-        self.names = course_symbols(derivation, notation)
+        self.names = Symbols(derivation, notation)
         self.printer = CourseText(self.names)  # the picture writes ⊙ whatever the course's product sign
         self.whole = totals(self.g)
         self.via = {(n.of, n.meta.path): n.name for n in self.g.backward() if n.meta.path is not None}
@@ -289,7 +289,7 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
         style = CircuitStyle(derivation, values)
         return build(style, title or style.title(derivation), derivation.output)
     notation = notation or "udl"
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
     head += f", random sample, seed {seed})" if seed is not None else ")"
     if not expand_units:

@@ -32,7 +32,7 @@ from ..errors import SymbackError
 from ..evaluate import evaluate
 from ..ir import Graph, Node, sym
 from .point import sample
-from .symbols import Sym, course_symbols
+from .symbols import Sym, Symbols
 
 MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
 
@@ -97,7 +97,7 @@ def expand(derivation, notation="udl") -> Expanded:
             f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
             f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
         )
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     display, markup, gates, units = {}, {}, {}, {}
     alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
     steps: list[tuple[str, sp.Expr]] = []

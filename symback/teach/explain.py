@@ -35,7 +35,7 @@ from ..ops import expand_ops
 from . import narrate
 from .layout import grad_name
 from .point import size_of
-from .symbols import course_symbols
+from .symbols import Symbols
 
 #: In which order a course lists a layer's parameter derivatives: UDL does dl/dbeta_k before dl/dOmega_k.
 PARAM_ORDER = {"udl": ("bias", "weight")}
@@ -278,7 +278,7 @@ class Explanation:
         self.summary = derivation.summary
         self.graph, self.output = derivation.graph, derivation.output
         self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
-        self.symbols = course_symbols(derivation, notation or "udl")
+        self.symbols = Symbols(derivation, notation or "udl")
         self.notation = self.symbols.notation
         self.text, self.latex = self.symbols.printers()
         self.title = title or self.summary.architecture

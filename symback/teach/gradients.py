@@ -44,7 +44,7 @@ from ..files import output_path, write_atomic
 from ..notation import at, totals
 from ..numeric import evaluate_expr_batch
 from .point import INITS, batch_values, init_params, random_data
-from .symbols import Symbols, course_symbols
+from .symbols import Symbols
 
 STABLE = 10.0  # largest / smallest delta norm below this: stable
 SIGNS = {"> 2": 2.0, "< 0.5": 0.5}  # the lecture's thresholds, drawn on the plot
@@ -181,7 +181,7 @@ def gradient_norms(
         raise SymbackError(f"--scale must be a positive number, got {scale}")
     derivation = derivation_of(source)
     layers = _layers(derivation)
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     rng = np.random.default_rng(seed)
     params = init_params(derivation.graph, init, scale, rng)
     inputs, y = random_data(derivation.graph, batch, rng)
