@@ -33,12 +33,17 @@ class _Numbers:
         self._values = values
         self._factor = 0
 
+    @classmethod
+    def factor(cls, v, inside: bool = False) -> str:
+        """A value as a factor: in parentheses when negative, or a fraction `inside` a product or power."""
+        text = cls.number(v)
+        fraction = "/" in text or "frac" in text or "e" in text
+        return f"{cls._open}{text}{cls._close}" if text.startswith("-") or (fraction and inside) else text
+
     def _print_Symbol(self, s, *args, **kwargs):
         if s.name not in self._values:
             return super()._print_Symbol(s, *args, **kwargs)
-        text = self.number(self._values[s.name])
-        fraction = "/" in text or "frac" in text or "e" in text
-        return f"{self._open}{text}{self._close}" if text.startswith("-") or (fraction and self._factor) else text
+        return self.factor(self._values[s.name], self._factor)
 
     def _nested(self, method, e, inside, *args, **kwargs):
         saved, self._factor = self._factor, inside
@@ -62,10 +67,7 @@ class _Numbers:
 
 class TextNumbers(_Numbers, StrPrinter):
     _open, _close = "(", ")"
-
-    @staticmethod
-    def number(v):
-        return show(v)
+    number = staticmethod(show)
 
 
 class LatexNumbers(_Numbers, LatexPrinter):
@@ -78,16 +80,6 @@ class LatexNumbers(_Numbers, LatexPrinter):
 
 def _paren(text: str, e) -> str:
     return f"({text})" if isinstance(e, sp.Add) or text.startswith("-") else text
-
-
-def _num(v) -> str:
-    text = show(v)
-    return f"({text})" if text.startswith("-") else text
-
-
-def _num_tex(v) -> str:
-    text = LatexNumbers.number(v)
-    return f"\\left({text}\\right)" if text.startswith("-") else text
 
 
 class CircuitVoice:
@@ -173,7 +165,8 @@ class CircuitVoice:
             pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(plain(t.local), t.local)}" for t in b.terms)
         )
         if self.ex.values:
-            nums = " + ".join(f"{_num(t.upstream_value)} × {_num(t.local_value)}" for t in b.terms)
+            num = TextNumbers.factor
+            nums = " + ".join(f"{num(t.upstream_value)} × {num(t.local_value)}" for t in b.terms)
             out.append(pad + "= " + unparen_first(nums) + f" = {show(b.value)}")
         for t in b.terms:
             out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
@@ -253,7 +246,8 @@ class CircuitVoice:
             " + ".join(f"{self.total_tex(t.consumer)} \\cdot {local(t)}" for t in b.terms),
         ]
         if self.ex.values:
-            parts.append(" + ".join(f"{_num_tex(t.upstream_value)} \\times {_num_tex(t.local_value)}" for t in b.terms))
+            num = LatexNumbers.factor
+            parts.append(" + ".join(f"{num(t.upstream_value)} \\times {num(t.local_value)}" for t in b.terms))
             parts.append(LatexNumbers.number(b.value))
         return f"{self.total_tex(b.of)} = " + " = ".join(parts)
 
