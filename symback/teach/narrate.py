@@ -24,18 +24,19 @@ FORMATS = ("text", "markdown", "latex")
 PART_1 = "the intermediate quantities, in reverse order"
 
 
-def voice(ex):
-    """The pieces of the narrative for this kind of derivation."""
-    return CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
-
-
 def render(ex, format: str = "text") -> str:
     """The narrative of an `Explanation` in `format` (text, markdown or latex)."""
     if format not in FORMATS:
         raise SymbackError(f"--format: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    v = voice(ex)
+    v = CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
     lines = {"text": text, "markdown": markdown, "latex": latex}[format](ex, v)
     return "\n".join(lines) + "\n"
+
+
+def _reuse(ex, v) -> list:
+    """(step, the later steps reusing it) for each gradient reused by at least `v.min_reuse` steps."""
+    by_step = {b.step: b for b in ex.backward}
+    return [(b, [by_step[s] for s in b.reused_by]) for b in ex.backward if len(b.reused_by) >= v.min_reuse and b.terms]
 
 
 def _parts(ex, heading):
@@ -57,7 +58,7 @@ def text(ex, v) -> list[str]:
     for head, b in _parts(ex, lambda p: f"  Part 1: {PART_1}" if p == 1 else f"  Part 2: {v.part_2}"):
         out += ["", head] if head else []
         out += v.step(b)
-    reuse = v.reuse()
+    reuse = _reuse(ex, v)
     if reuse or v.always_reuse:
         out += ["", f"Reuse: each gradient is computed once and multiplied into every {v.reuse_phrase}"]
         for b, users in reuse:
@@ -89,7 +90,7 @@ def latex(ex, v) -> list[str]:
         join_align(_tex_parts(ex, v)),
         r"\end{align*}",
     ]
-    reuse = v.reuse() if v.tex_reuse else []
+    reuse = _reuse(ex, v) if v.tex_reuse else []
     if reuse:
         out += [
             r"\paragraph{Reuse} each gradient is computed once and multiplied into every later step that needs it:",
@@ -110,7 +111,7 @@ def markdown(ex, v) -> list[str]:
     for head, b in _parts(ex, lambda p: f"*Part 1: {PART_1}.*" if p == 1 else f"*Part 2: the {v.variables}.*"):
         out += ["", head, ""] if head else []
         out += v.step_items(b)
-    reuse = v.reuse() if v.tex_reuse else []
+    reuse = _reuse(ex, v) if v.tex_reuse else []
     if reuse:
         out += ["", "#### Reuse: each gradient is computed once", ""]
         for b, users in reuse:

@@ -89,6 +89,7 @@ class CircuitVoice:
     variables = "variables"
     reuse_phrase = "later step that needs it"
     always_reuse = False  # the reuse paragraph only where a gradient is reused more than once
+    min_reuse = 2
     tex_reuse = True
 
     def __init__(self, ex):
@@ -105,10 +106,6 @@ class CircuitVoice:
 
     def point_tex(self) -> str:
         return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
-
-    def reuse(self) -> list:
-        by_step = {b.step: b for b in self.ex.backward}
-        return [(b, [by_step[s] for s in b.reused_by]) for b in self.ex.backward if len(b.reused_by) > 1 and b.terms]
 
     def gate_note(self, consumer: str) -> str | None:
         node = self.ex.graph[consumer]
@@ -220,7 +217,7 @@ class CircuitVoice:
         return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
 
     def markdown_header(self) -> str:
-        return f"**`{self.title()}`**" + (f" at ${self.point_tex()}$" if self.ex.values else "")
+        return f"**`{self.title()}`**" + self.at_tex()
 
     def forward_row(self, f) -> str:
         text = f"{latex_var(f.node)} = {self.expr_tex(f.expr)}"

@@ -27,6 +27,7 @@ class CourseVoice:
     variables = "parameters"
     reuse_phrase = "step needing it"
     always_reuse = True
+    min_reuse = 1
     tex_reuse = False
 
     def __init__(self, ex):
@@ -38,13 +39,6 @@ class CourseVoice:
 
     def total(self, of: str) -> str:
         return self.s.grad(of)
-
-    def total_tex(self, of: str) -> str:
-        return self.s.grad_tex(of)
-
-    def reuse(self) -> list:
-        by_step = {b.step: b for b in self.ex.backward}
-        return [(b, [by_step[u] for u in b.reused_by]) for b in self.ex.backward if b.reused_by]
 
     def named(self, node) -> str:
         """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
