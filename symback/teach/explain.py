@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..derivation import Displayed
 from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
@@ -86,6 +87,10 @@ class Steps:
     def __init__(self, ex: Explanation):
         self.ex = ex
 
+    def numbers(self, **values) -> dict:
+        """Values for JSON at a point (`number` of each), nothing without one."""
+        return {} if self.ex.values is None else {k: self.number(v) for k, v in values.items()}
+
 
 class CircuitSteps(Steps):
     """A scalar circuit: exact numbers, node names as written, the output's own start step ``df/df = 1``."""
@@ -135,9 +140,7 @@ class CircuitSteps(Steps):
         data["variables"] = list(ex.inputs)  # sympify(text, locals=...) reads every expression back
         return data
 
-    def numbers(self, **values) -> dict:
-        """Values for JSON at a point (exact ones as int or float), nothing without one."""
-        return {} if self.ex.values is None else {k: to_python(v) for k, v in values.items()}
+    number = staticmethod(to_python)  # an exact value as int or float
 
 
 class CourseSteps(Steps):
@@ -203,9 +206,9 @@ class CourseSteps(Steps):
             data["backward"].append(row | {"paths": paths} | num(value=b.value))
         return data
 
-    def numbers(self, **values) -> dict:
-        """Sizes for JSON at a sample (a norm for a vector or matrix), nothing without one."""
-        return {} if self.ex.values is None else {k: size_of(v)[0] for k, v in values.items()}
+    @staticmethod
+    def number(value) -> float:
+        return size_of(value)[0]  # a norm for a vector or matrix
 
 
 #: the fields of a backward step that its JSON shows as they are
@@ -234,7 +237,7 @@ def linear_factor(value, upstream: str) -> tuple[str, sp.Expr | None]:
     return "other", None
 
 
-class Explanation:
+class Explanation(Displayed):
     """The forward and backward passes of one derivation, as numbered steps; ``print()`` it or ``.render("latex")``.
 
     `values` holds every node's value at the point shown (or None); `seed`
@@ -277,14 +280,10 @@ class Explanation:
     def value(self, node: str):
         return None if self.values is None else self.values[node]
 
+    _repr_latex_ = None  # Jupyter shows the Markdown; the LaTeX is a document's section, not one formula
+
     def render(self, format: str = "text") -> str:
         return narrate.render(self, format)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""

@@ -211,9 +211,7 @@ class CourseVoice:
         return "the chain rule, from the loss back to the parameters"
 
     def markdown_header(self) -> str:
-        ex = self.ex
-        seed = f", at a random sample (seed {ex.seed}; $\\|\\cdot\\|$ is the 2-norm)" if ex.values is not None else ""
-        return f"**`{ex.title}`** in {ex.notation.title}" + seed
+        return f"**`{self.ex.title}`** in {self.ex.notation.title}" + ("," + self.at_tex() if self.at_tex() else "")
 
     def forward_row(self, f) -> str:
         expr = self.expr_tex(self.g[f.node].expr)

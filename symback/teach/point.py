@@ -95,8 +95,7 @@ def values_at(derivation, seed: int = 0, init: str = "glorot") -> dict:
     """Every node's value (NumPy) for one random sample; a one-line error where a value is not finite."""
     params, inputs, y = sample(derivation, seed, init)
     with np.errstate(all="ignore"):
-        columns = {k: v[:, None] for k, v in inputs.items()}
-        values = batch_values(derivation.graph, params, columns, np.asarray(y)[..., None])
+        values = evaluate_batch(derivation.graph, params, {k: v[None] for k, v in inputs.items()}, np.asarray(y)[None])
     out = {}
     for node in derivation.graph:
         v = params[node.name] if node.op == "param" else np.asarray(values[node.name])[..., 0]
