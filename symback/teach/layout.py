@@ -74,12 +74,8 @@ def latex_var(name: str) -> str:
 
 def join_align(rows: list[str]) -> str:
     """Rows of an align*: equations end in ``\\\\``, except before an \\intertext and at the end."""
-    out = []
-    for i, row in enumerate(rows):
-        is_eq = not row.lstrip().startswith(r"\intertext")
-        later_eq = any(not r.lstrip().startswith(r"\intertext") for r in rows[i + 1 :])
-        out.append(row + (r" \\" if is_eq and later_eq else ""))
-    return "\n".join(out)
+    eqs = [i for i, row in enumerate(rows) if not row.lstrip().startswith(r"\intertext")]
+    return "\n".join(row + (r" \\" if i in eqs and i < eqs[-1] else "") for i, row in enumerate(rows))
 
 
 def inline(row: str) -> str:
@@ -87,18 +83,8 @@ def inline(row: str) -> str:
     return row.split(" && ")[0].replace(" &= ", " = ").strip()
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "_": r"\_",
-    "^": r"\^{}",
-    "&": r"\&",
-    "%": r"\%",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-}
+#: LaTeX's ten special characters: seven take a backslash, three a command
+_TEX_SPECIAL = {c: "\\" + c for c in "_&%#${}"} | {"\\": r"\textbackslash{}", "^": r"\^{}", "~": r"\textasciitilde{}"}
 
 
 def tex_escape(text: str) -> str:

@@ -141,9 +141,9 @@ class CourseVoice:
             2,
             hang=len(head),
         )
-        out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s.adjoint(p.node) for p in b.terms), number)
+        out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
         for p in b.terms:
-            out += right(f"{pad}  {s.adjoint(p.node)} = {self.path_expr(p)}", self.number("·", p.value))
+            out += right(f"{pad}  {s[p.node].text} = {self.path_expr(p)}", self.number("·", p.value))
             out += self.notes(p, b.of, pad + "    ")
         return out
 
@@ -223,10 +223,10 @@ class CourseVoice:
             (p,) = b.terms
             return [rf"  {s.grad_tex(b.of)} &= {self.path_tex(p)}{self.number_tex(b.value)} && \text{{({b.step})}}"]
         rows = [rf"  \intertext{{${s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add.}}"]
-        total = " + ".join(s.adjoint(p.node, "latex") for p in b.terms)
+        total = " + ".join(s[p.node].tex for p in b.terms)
         rows.append(rf"  {s.grad_tex(b.of)} &= {total}{self.number_tex(b.value)} && \text{{({b.step})}}")
         for p in b.terms:
-            rows.append(rf"  {s.adjoint(p.node, 'latex')} &= {self.path_tex(p)}{self.number_tex(p.value)}")
+            rows.append(rf"  {s[p.node].tex} &= {self.path_tex(p)}{self.number_tex(p.value)}")
         return rows
 
     def step_items(self, b) -> list[str]:

@@ -75,18 +75,13 @@ class Symbols:
         return CourseText(self, self.notation.hadamard), CourseLatex(self)
 
     def __getitem__(self, name: str) -> Sym:
-        if name in self.graph and self.graph[name].role == "adjoint":
-            return Sym(self.adjoint(name), latex=self.adjoint(name, "latex"))
-        return self.by_name.get(name) or from_name(name)
-
-    def adjoint(self, name: str, fmt: str = "text") -> str:
-        """An adjoint node's symbol: ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
-        node = self.graph[name]
-        path = node.meta.path
-        if fmt == "latex":
-            whole = self.grad_tex(node.of)
-            return rf"\left.{whole}\right|_{{\text{{via }} {self[path].tex}}}" if path else whole
-        return course(self.notation, term(self.graph, name, layered=self.layered, deltas=False))
+        """A node's symbol; an adjoint's is ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
+        if name not in self.graph or self.graph[name].role != "adjoint":
+            return self.by_name.get(name) or from_name(name)
+        node, tex = self.graph[name], self.grad_tex(self.graph[name].of)
+        if node.meta.path:
+            tex = rf"\left.{tex}\right|_{{\text{{via }} {self[node.meta.path].tex}}}"
+        return Sym(course(self.notation, term(self.graph, name, layered=self.layered, deltas=False)), latex=tex)
 
     def text(self, name: str) -> str:
         return self[name].text
