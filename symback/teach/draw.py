@@ -142,10 +142,7 @@ class CircuitStyle:
     def box(self, node) -> Box:
         if node.is_leaf:
             return Box(node.name, node.op, self.display.get(node.name, node.name))
-        if node.name in self.gates:
-            label = self.gates[node.name]
-        else:
-            label = gate_label(node.expr) if node.op == "scalar" else node.op
+        label = self.gates.get(node.name, gate_label(node.expr) if node.op == "scalar" else node.op)
         return Box(node.name, "gate" if label is not None else "step", label if label is not None else plain(node.expr))
 
     def users(self, node) -> list[str]:

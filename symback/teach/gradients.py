@@ -300,8 +300,8 @@ def plot(reports: list[NormReport], path, title: str | None = None) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title or "vanishing and exploding gradients", fontsize=12)
     image = io.BytesIO()  # drawn in memory first: a failure never leaves a half-written file behind
-    fig.savefig(image, format=path.suffix.lower().lstrip("."),
-                metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
+    kind = path.suffix.lower().lstrip(".")
+    fig.savefig(image, format=kind, metadata={"Software": None} if kind == "png" else {"Date": None})
     plt.close(fig)
     write_atomic(path, image.getvalue())
     return path

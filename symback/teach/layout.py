@@ -78,6 +78,11 @@ def join_align(rows: list[str]) -> str:
     return "\n".join(row + (r" \\" if i in eqs and i < eqs[-1] else "") for i, row in enumerate(rows))
 
 
+def already(tex: str, step: str) -> str:
+    """A reused gradient in LaTeX, marked under an ``\\underbrace`` as computed in an earlier step."""
+    return rf"\underbrace{{{tex}}}_{{\text{{already computed! ({step})}}}}"
+
+
 def inline(row: str) -> str:
     """An align* row as inline math: no alignment marks, no step tag."""
     return row.split(" && ")[0].replace(" &= ", " = ").strip()

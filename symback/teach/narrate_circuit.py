@@ -18,7 +18,7 @@ from sympy.printing.str import StrPrinter
 
 from ..evaluate import show
 from .gates import PATTERNS, gate_label
-from .layout import grad_name, latex_var, plain, unparen_first
+from .layout import already, grad_name, latex_var, plain, unparen_first
 
 
 class _Numbers:
@@ -118,9 +118,6 @@ class CircuitVoice:
     def partial(self, consumer: str, of: str) -> str:
         return f"∂{consumer}/∂{of}"
 
-    def numbers(self, e) -> str:
-        return unparen_first(plain(TextNumbers(self.ex.values).doprint(e)))
-
     def header(self) -> list[str]:
         return [self.title() + (f"   at {self.point()}" if self.ex.values else "")]
 
@@ -130,7 +127,7 @@ class CircuitVoice:
     def forward(self, f) -> list[str]:
         line = f"  {f.step}. {f.node} = {plain(f.expr)}"
         if self.ex.values:
-            nums = self.numbers(f.expr)
+            nums = unparen_first(plain(TextNumbers(self.ex.values).doprint(f.expr)))
             line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
         return [line]
 
@@ -207,11 +204,8 @@ class CircuitVoice:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
 
     def backward_tex(self) -> str:
-        return (
-            r"\paragraph{Backward pass} gradient $=$ upstream $\times$ local, from $"
-            + latex_var(self.out)
-            + "$ back to the inputs."
-        )
+        out = latex_var(self.out)
+        return rf"\paragraph{{Backward pass}} gradient $=$ upstream $\times$ local, from ${out}$ back to the inputs."
 
     def backward_markdown(self) -> str:
         return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
@@ -232,9 +226,7 @@ class CircuitVoice:
         """``d f/d q = upstream · ∂f/∂q = upstream · z = 1 × (-4) = -4`` for one step."""
         if not b.terms:
             return f"{self.total_tex(b.of)} = 1"
-        reused = lambda t: (
-            rf"\underbrace{{{self.total_tex(t.consumer)}}}_{{\text{{already computed! ({t.upstream_step})}}}}"
-        )
+        reused = lambda t: already(self.total_tex(t.consumer), t.upstream_step)
         local = lambda t: (
             rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..nonsmooth import Indicator
-from .layout import fmt, inline, right, shape_text, wrap
+from .layout import already, fmt, inline, right, shape_text, wrap
 from .point import size_of
 from .symbols import formula
 
@@ -175,7 +175,7 @@ class CourseVoice:
             self.ex.latex.marks = {}
 
     def reused(self, p) -> str:
-        return rf"\underbrace{{{self.s.grad_tex(p.consumer)}}}_{{\text{{already computed! ({p.upstream_step})}}}}"
+        return already(self.s.grad_tex(p.consumer), p.upstream_step)
 
     def path_tex(self, p) -> str:
         if p.factor == "ew":
