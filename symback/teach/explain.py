@@ -160,10 +160,11 @@ class CourseSteps(Steps):
     def term(self, node, t, step_of: dict) -> Term:
         ex, g = self.ex, self.ex.graph
         via = next((n.name for n in g.backward() if n.of == node.of and n.meta.path == t.consumer), node.name)
-        if g[t.consumer].op == "loss":  # the node's own expression: the simplified one (p - onehot(y), not softmax')
-            term = Term(t.consumer, via, g[via].expr, "start", t.local, None)
-        elif t.consumer not in ex.adjoint_of:  # simplified together with the loss (sigmoid + bce -> h - y)
-            term = Term(t.consumer, via, g[via].expr, "fused", t.local, None)
+        # the loss's own derivative, or a module simplified together with it (sigmoid + bce -> h - y): the
+        # node's own expression, the simplified one (p - onehot(y), not softmax')
+        if g[t.consumer].op == "loss" or t.consumer not in ex.adjoint_of:
+            kind = "start" if g[t.consumer].op == "loss" else "fused"
+            term = Term(t.consumer, via, g[via].expr, kind, t.local, None)
         else:
             upstream = ex.adjoint_of[t.consumer]
             if t.op == "ew":
@@ -264,18 +265,16 @@ class Explanation(Displayed):
         self.adjoint_of = {n.of: n.name for n in whole}
         inner = [n for n in whole if not g[n.of].is_leaf]  # reverse order, as derived
         leaves = [g[self.adjoint_of[v]] for v in self.kind.variables(self.adjoint_of)]
-        self.backward: list[Backward] = []
-        step_of: dict[str, str] = {}  # adjoint node -> step
+        step_of, by_step = {}, {}  # adjoint node -> step; step -> Backward
         for i, node in enumerate(inner + leaves, 1):
             step_of[node.name] = f"B{i}"
             terms = [self.kind.term(node, t, step_of) for t in node.terms]
             part = 2 if g[node.of].is_leaf else 1
-            self.backward.append(Backward(f"B{i}", node.name, node.of, part, terms, self.value(node.name)))
-        by_step = {b.step: b for b in self.backward}
-        for b in self.backward:
-            for t in b.terms:
-                if t.upstream_step:
-                    by_step[t.upstream_step].reused_by.append(b.step)
+            by_step[f"B{i}"] = Backward(f"B{i}", node.name, node.of, part, terms, self.value(node.name))
+            for t in terms:
+                if t.upstream_step:  # a gradient computed in an earlier step, reused here
+                    by_step[t.upstream_step].reused_by.append(f"B{i}")
+        self.backward: list[Backward] = list(by_step.values())
 
     def value(self, node: str):
         return None if self.values is None else self.values[node]

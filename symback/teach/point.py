@@ -59,20 +59,15 @@ def init_params(graph, init: str, scale: float, rng) -> dict:
 
 def random_data(graph, batch: int | None, rng) -> tuple[dict, np.ndarray]:
     """Inputs ~ N(0, 1); targets ~ N(0, 1), 0/1 for the cross-entropy losses, class labels uniform."""
-    inputs = {}
-    for node in graph.leaves("input"):
-        n = whole(node.shape[0], f"input {node.name}")
-        inputs[node.name] = rng.normal(size=(n,) if batch is None else (n, batch))
-    target = graph["y"]
-    loss = next(n for n in graph.forward() if n.op == "loss")
+    columns = () if batch is None else (batch,)
+    inputs = {n.name: rng.normal(size=(whole(n.shape[0], f"input {n.name}"), *columns)) for n in graph.leaves("input")}
+    target, loss = graph["y"], next(n for n in graph.forward() if n.op == "loss")
     if target.meta.kind == "label":
-        classes = whole(loss.meta.size, "the loss")
-        y = rng.integers(0, classes, size=() if batch is None else (batch,))
-    else:
-        n = whole(target.shape[0], "target y")
-        size = (n,) if batch is None else (n, batch)
-        y = rng.integers(0, 2, size=size).astype(float) if "bce" in (loss.meta.loss or "") else rng.normal(size=size)
-    return inputs, y
+        return inputs, rng.integers(0, whole(loss.meta.size, "the loss"), size=columns)
+    size = (whole(target.shape[0], "target y"), *columns)
+    if "bce" in (loss.meta.loss or ""):  # 0/1 targets
+        return inputs, rng.integers(0, 2, size=size).astype(float)
+    return inputs, rng.normal(size=size)
 
 
 def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict, object]:
