@@ -173,10 +173,8 @@ class CircuitStyle:
             return ""
         if self.values is not None:
             return number(g)
-        names = {
-            sym(a): sp.Symbol(grad_name(self.display.get(self.output, self.output), self.display.get(n, n)))
-            for n, a in self.adj.items()
-        }
+        out = self.display.get(self.output, self.output)
+        names = {sym(a): sp.Symbol(grad_name(out, self.display.get(n, n))) for n, a in self.adj.items()}
         names.update({sym(n): sp.Symbol(d) for n, d in self.display.items()})
         return plain(g.xreplace(names))
 
@@ -295,9 +293,8 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     x = expand(derivation, notation)
     exact = unit_values(derivation, x, seed) if seed is not None else None
     style = CircuitStyle(x.derivation, exact, x.display, x.gates)
-    pic = build(
-        style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(x.derivation.output, x.derivation.output)
-    )
+    output = x.derivation.output
+    pic = build(style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(output, output))
     pic.display, pic.markup = x.display, x.markup
     params = {u for p in derivation.params for u in x.units[p]}
     for b in pic.boxes:

@@ -117,14 +117,9 @@ def expand(derivation, notation="udl") -> Expanded:
             exprs = [e.xreplace(alias) for e in _explicit(node, graph)]
             gate = "Σ"
         elif node.op == "ew":
-            exprs = []
-            for (i,) in _units(node):
-                comp = {
-                    sym(a): alias.get(sym(_unit(a, (i,))), sym(_unit(a, (i,))))
-                    for a in node.args
-                    if len(graph[a].shape) == 1
-                }
-                exprs.append(node.expr.xreplace(comp))
+            vectors = [a for a in node.args if len(graph[a].shape) == 1]  # a scalar argument stays itself
+            unit = lambda a, i: alias.get(sym(_unit(a, (i,))), sym(_unit(a, (i,))))  # a concat's: the unit it copies
+            exprs = [node.expr.xreplace({sym(a): unit(a, i) for a in vectors}) for (i,) in _units(node)]
             act = node.meta.activation
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
@@ -158,9 +153,8 @@ def _scalar(steps: list[tuple[str, sp.Expr]], wrt: list[str]) -> Derivation:
     for name in sorted(leaves, key=_natural):
         graph.add(Node(name, "input", shape=()))
     for name, e in steps:
-        graph.add(
-            Node(name, "scalar", args=tuple(sorted({s.name for s in e.free_symbols}, key=graph.position)), expr=e)
-        )
+        args = tuple(sorted({s.name for s in e.free_symbols}, key=graph.position))
+        graph.add(Node(name, "scalar", args=args, expr=e))
     output = steps[-1][0]
     summary = Summary("expression", "; ".join(f"{n} = {e}" for n, e in steps), named_steps=True)
     return Derivation(graph, output, wrt, summary, simplify=False)

@@ -125,11 +125,9 @@ class NormReport:
 
     def render(self) -> str:
         """The per-layer table and the verdict, in 80 columns."""
+        run = f"init {self.init} {INITS[self.init][0]}, weights × {self.scale:g}, batch {self.batch}, seed {self.seed}"
         lines = [
-            (
-                f"{self.label}: init {self.init} {INITS[self.init][0]}, weights × {self.scale:g}, "
-                f"batch {self.batch}, seed {self.seed}"
-            ),
+            f"{self.label}: {run}",
             f"  δ_k = {self.delta_name} = a'(f_k) ⊙ (W_{{k+1}}ᵀ δ_{{k+1}}): one layer down multiplies in",
             "  |Wᵀ| = ‖W_{k+1}‖_F/√fan_out and |a′| = rms of a'(f_k), whose product predicts",
             "  the gain ‖δ_k‖/‖δ_{k+1}‖",
@@ -202,16 +200,9 @@ def gradient_norms(
                 local = evaluate_expr_batch(term.local, values, pre.shape)
                 act = float(np.sqrt(np.mean(np.square(local))))
         W = params[weight]
-        report.layers.append(
-            Layer(
-                k,
-                names.text(pre.name),
-                float(np.linalg.norm(W) / math.sqrt(W.shape[0])),
-                float(np.linalg.norm(W, 2)),
-                act,
-                float(np.mean(np.linalg.norm(delta, axis=0))),
-            )
-        )
+        rms, spectral = float(np.linalg.norm(W) / math.sqrt(W.shape[0])), float(np.linalg.norm(W, 2))
+        mean_delta = float(np.mean(np.linalg.norm(delta, axis=0)))
+        report.layers.append(Layer(k, names.text(pre.name), rms, spectral, act, mean_delta))
     for lower, upper in zip(report.layers, report.layers[1:]):
         lower.gain = lower.delta / upper.delta if upper.delta > 0 else math.inf
         lower.upper_weight = upper.weight

@@ -77,11 +77,9 @@ def _tex_parts(ex, v) -> list[str]:
 
 def latex(ex, v) -> list[str]:
     """A document's narrative: an ``align*`` per pass, each reused gradient under an ``\\underbrace``."""
+    title = rf"\texttt{{{tex_escape(v.title())}}}{v.at_tex()}"
     out = [
-        (
-            rf"\paragraph{{Forward pass}} \texttt{{{tex_escape(v.title())}}}{v.at_tex()}: "
-            "the series of intermediate calculations."
-        ),
+        rf"\paragraph{{Forward pass}} {title}: the series of intermediate calculations.",
         r"\begin{align*}",
         join_align([v.forward_row(f) for f in ex.forward]),
         r"\end{align*}",

@@ -150,14 +150,9 @@ class CircuitVoice:
             out.append(f"  {b.step}. {b.of} feeds {len(b.terms)} gates ({users}): gradients add at this branch")
             lhs = f"      {self.total(b.of)} = "
         pad = " " * (len(lhs) - 2)
-        out.append(
-            lhs
-            + " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
-            + "      upstream × local"
-        )
-        out.append(
-            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(plain(t.local), t.local)}" for t in b.terms)
-        )
+        partials = " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
+        locals_ = " + ".join(f"{self.total(t.consumer)} × {_paren(plain(t.local), t.local)}" for t in b.terms)
+        out += [f"{lhs}{partials}      upstream × local", f"{pad}= {locals_}"]
         if self.ex.values:
             num = TextNumbers.factor
             nums = " + ".join(f"{num(t.upstream_value)} × {num(t.local_value)}" for t in b.terms)
@@ -166,10 +161,8 @@ class CircuitVoice:
             out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
             if t.reads:
                 uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
-                out.append(
-                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {plain(t.local)} reads "
-                    f"{uses}, already computed in the forward pass"
-                )
+                local = f"{self.partial(t.consumer, b.of)} = {plain(t.local)}"
+                out.append(f"{pad}  ↳ {local} reads {uses}, already computed in the forward pass")
             gate = self.gate_note(t.consumer)
             if gate:
                 out.append(pad + f"  ↳ {gate}")
@@ -227,9 +220,7 @@ class CircuitVoice:
         if not b.terms:
             return f"{self.total_tex(b.of)} = 1"
         reused = lambda t: already(self.total_tex(t.consumer), t.upstream_step)
-        local = lambda t: (
-            rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
-        )
+        local = lambda t: (r"\left({}\right)" if isinstance(t.local, sp.Add) else "{}").format(self.expr_tex(t.local))
         parts = [
             " + ".join(f"{reused(t)} \\cdot {self.partial_tex(t.consumer, b.of)}" for t in b.terms),
             " + ".join(f"{self.total_tex(t.consumer)} \\cdot {local(t)}" for t in b.terms),

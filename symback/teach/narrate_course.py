@@ -125,22 +125,18 @@ class CourseVoice:
         return f"local factor from {s.text(c)} = {self.expr(self.g[c].expr)}"
 
     def step(self, b) -> list[str]:
-        s, out = self.s, []
+        s = self.s
         head = f"  {b.step}. "
         pad = " " * len(head)
         number = self.number(s.grad(b.of), b.value)
         if not b.branch:
             (p,) = b.terms
-            out += right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
+            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
             return out + self.notes(p, b.of, pad + "  ")
         users = ", ".join(s.text(p.consumer) for p in b.terms)
         what = "parameter" if b.part == 2 else "value"
-        out += wrap(
-            f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users}): the gradients of "
-            "the paths add",
-            2,
-            hang=len(head),
-        )
+        feeds = f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users})"
+        out = wrap(f"{feeds}: the gradients of the paths add", 2, hang=len(head))
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
         for p in b.terms:
             out += right(f"{pad}  {s[p.node].text} = {self.path_expr(p)}", self.number("·", p.value))
@@ -195,11 +191,8 @@ class CourseVoice:
         return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
 
     def at_tex(self) -> str:
-        return (
-            f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
-            if self.ex.values is not None
-            else ""
-        )
+        seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+        return seed if self.ex.values is not None else ""
 
     def backward_tex(self) -> str:
         return (

@@ -60,10 +60,7 @@ class Symbols:
         self.notation = notations.get(notation)
         self.graph = derivation.graph
         self.layered = derivation.summary.layered
-        self.by_name: dict[str, Sym] = {
-            n.name: symbol(self.notation, term(self.graph, n.name, layered=self.layered, deltas=False))
-            for n in self.graph.forward()
-        }
+        self.by_name = {n.name: symbol(self.notation, self.term(n.name)) for n in self.graph.forward()}
         self.loss = self.by_name.get("l") or symbol(self.notation, Loss())
 
     def error(self, k: int) -> Sym:
@@ -75,13 +72,17 @@ class Symbols:
         return CourseText(self, self.notation.hadamard), CourseLatex(self)
 
     def __getitem__(self, name: str) -> Sym:
-        """A node's symbol; an adjoint's is ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
+        """A node's symbol; an adjoint's is ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's share."""
         if name not in self.graph or self.graph[name].role != "adjoint":
             return self.by_name.get(name) or from_name(name)
         node, tex = self.graph[name], self.grad_tex(self.graph[name].of)
         if node.meta.path:
             tex = rf"\left.{tex}\right|_{{\text{{via }} {self[node.meta.path].tex}}}"
-        return Sym(course(self.notation, term(self.graph, name, layered=self.layered, deltas=False)), latex=tex)
+        return Sym(course(self.notation, self.term(name)), latex=tex)
+
+    def term(self, name: str):
+        """The course quantity node `name` holds (`symback.notation`'s one map), written as a derivative."""
+        return term(self.graph, name, layered=self.layered, deltas=False)
 
     def text(self, name: str) -> str:
         return self[name].text
