@@ -36,12 +36,15 @@ INSTALL_DOT = "the Graphviz program 'dot' is not installed; install it with: apt
 GREY = '<font point-size="10" color="#607d8b">{}</font>'
 
 
+def _leaf(dot, b, label: str, margin: str, **attrs) -> None:
+    """An input or target in a blue rounded box, a parameter (a network's, also unit by unit) in an orange one."""
+    fill = PARAM_FILL if b.kind == "param" else INPUT_FILL
+    dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin=margin, **attrs)
+
+
 def _circuit_node(dot, pic, b) -> None:
     if b.kind in ("input", "param", "target"):
-        fill = PARAM_FILL if b.kind == "param" else INPUT_FILL  # a network's parameters: orange
-        label = f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>"
-        dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin="0.15,0.06")
-        return
+        return _leaf(dot, b, f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>", "0.15,0.06")
     size = "20" if b.kind == "gate" and len(b.label) <= 2 else "14"
     name = pic.markup.get(b.id) or html.escape(pic.display.get(b.id, b.id))
     inner = f'<font point-size="{size}">{html.escape(b.label)}</font><br/>{GREY.format(name)}'
@@ -52,11 +55,8 @@ def _circuit_node(dot, pic, b) -> None:
 def _module_node(dot, pic, b) -> None:
     head = f'<font point-size="16">{b.label_html}</font>'
     if b.kind in ("input", "target", "param"):
-        fill = PARAM_FILL if b.kind == "param" else INPUT_FILL
         group = {} if b.kind == "param" else {"group": "main"}
-        label = f"<{head}<br/>{GREY.format(html.escape(b.shape))}>"
-        dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin="0.12,0.05", **group)
-        return
+        return _leaf(dot, b, f"<{head}<br/>{GREY.format(html.escape(b.shape))}>", "0.12,0.05", **group)
     body = f"{head}<br/>= {b.formula_html}"
     if b.kind == "module":
         body += "<br/>" + GREY.format(html.escape(b.shape))

@@ -104,9 +104,6 @@ class CircuitVoice:
     def point(self) -> str:
         return ", ".join(f"{v} = {show(self.ex.values[v])}" for v in self.ex.inputs)
 
-    def point_tex(self) -> str:
-        return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
-
     def gate_note(self, consumer: str) -> str | None:
         node = self.ex.graph[consumer]
         return PATTERNS.get(gate_label(node.expr) or "") if node.op == "scalar" else None
@@ -192,6 +189,9 @@ class CircuitVoice:
 
     def partial_tex(self, consumer: str, of: str) -> str:
         return rf"\frac{{\partial {latex_var(consumer)}}}{{\partial {latex_var(of)}}}"
+
+    def point_tex(self) -> str:
+        return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
 
     def at_tex(self) -> str:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
