@@ -214,9 +214,8 @@ class ModuleStyle:
     def users(self, node) -> list[str]:
         if node.op == "loss":
             return ["(output)"]
-        return [
-            c for c in self.g.consumers(node.name) if self.g[c].role == "forward" and self.g[c].meta.kind != "softmax"
-        ]
+        users = [c for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
+        return [c for c in users if self.g[c].meta.kind != "softmax"]  # p is the loss's helper, not a module
 
     def value(self, v):
         return (None, False) if self.values is None else size_of(self.values[v])
