@@ -45,11 +45,6 @@ def _entries(shape) -> int:
         raise SymbackError("--expand needs integer widths; this network has symbolic sizes") from None
 
 
-def scalar_count(graph) -> int:
-    """How many nodes the expanded picture would have (a concatenation adds none)."""
-    return sum(_entries(n.shape) if n.shape else 1 for n in graph if n.op != "concat")
-
-
 def _unit(name: str, idx: tuple) -> str:
     return name + "".join(f"_{i + 1}" for i in idx)
 
@@ -90,7 +85,7 @@ def unit_names(s: Sym, idx: tuple) -> tuple[str, str]:
 def expand(derivation, notation="udl") -> Expanded:
     """The scalar graph of a small network, unit by unit, with course names and gates."""
     graph = derivation.declared  # the forward pass as declared, before any fusion
-    count = scalar_count(graph)
+    count = sum(_entries(n.shape) for n in graph if n.op != "concat")  # a concatenation adds no node
     if count > MAX_NODES:
         raise SymbackError(
             f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
