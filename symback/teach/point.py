@@ -73,9 +73,8 @@ def random_data(graph, batch: int | None, rng) -> tuple[dict, np.ndarray]:
 def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict, object]:
     """(params, inputs, target) of one random sample, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
-    params = init_params(derivation.graph, init, 1.0, rng)
-    inputs, y = random_data(derivation.graph, None, rng)
-    return params, inputs, y
+    params = init_params(derivation.graph, init, 1.0, rng)  # drawn first: the data follow in the same stream
+    return params, *random_data(derivation.graph, None, rng)
 
 
 def batch_values(graph, params: dict, inputs: dict, y) -> dict:
