@@ -2,7 +2,7 @@
 
 Every view takes a `Derivation` (an expression's `Gradient`, a DAG's or a
 network's) and, optionally, the value of every node at one point: exact
-numbers for an expression (`point.exact_values`), one random sample drawn
+numbers for an expression (`evaluate.evaluate`), one random sample drawn
 from a seed for a network (`point.values_at`). None of them reads the
 declaration or calls a front end; `symback.api` turns an expression, a SPEC
 or a declared network into a `Derivation` and a point, then calls these.

@@ -11,7 +11,6 @@ green above a wire, gradients red below it.
 from __future__ import annotations
 
 import html
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,12 +36,15 @@ INSTALL_DOT = "the Graphviz program 'dot' is not installed; install it with: apt
 GREY = '<font point-size="10" color="#607d8b">{}</font>'
 
 
+def _leaf(dot, b, label: str, margin: str, **attrs) -> None:
+    """An input or target in a blue rounded box, a parameter (a network's, also unit by unit) in an orange one."""
+    fill = PARAM_FILL if b.kind == "param" else INPUT_FILL
+    dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin=margin, **attrs)
+
+
 def _circuit_node(dot, pic, b) -> None:
     if b.kind in ("input", "param", "target"):
-        fill = PARAM_FILL if b.kind == "param" else INPUT_FILL  # a network's parameters: orange
-        label = f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>"
-        dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin="0.15,0.06")
-        return
+        return _leaf(dot, b, f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>", "0.15,0.06")
     size = "20" if b.kind == "gate" and len(b.label) <= 2 else "14"
     name = pic.markup.get(b.id) or html.escape(pic.display.get(b.id, b.id))
     inner = f'<font point-size="{size}">{html.escape(b.label)}</font><br/>{GREY.format(name)}'
@@ -53,11 +55,8 @@ def _circuit_node(dot, pic, b) -> None:
 def _module_node(dot, pic, b) -> None:
     head = f'<font point-size="16">{b.label_html}</font>'
     if b.kind in ("input", "target", "param"):
-        fill = PARAM_FILL if b.kind == "param" else INPUT_FILL
         group = {} if b.kind == "param" else {"group": "main"}
-        label = f"<{head}<br/>{GREY.format(html.escape(b.shape))}>"
-        dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin="0.12,0.05", **group)
-        return
+        return _leaf(dot, b, f"<{head}<br/>{GREY.format(html.escape(b.shape))}>", "0.12,0.05", **group)
     body = f"{head}<br/>= {b.formula_html}"
     if b.kind == "module":
         body += "<br/>" + GREY.format(html.escape(b.shape))
@@ -77,13 +76,13 @@ class Look:
     number: Callable  # a wire's value as text
     legend: str  # the legend without numbers; {grad} is "gradient of <output>"
     norms: str = ""  # said after the legend with numbers
-    blank_above: bool = False  # a wire without a value keeps its gradient below an empty line
-    blank_below: bool = False  # a branch without a gradient keeps its value above an empty line
-    param_wires: bool = False  # a parameter's wires in orange
+    # modules: a parameter's wires in orange, and a branch without a gradient keeps its value above an
+    # empty line; else (a circuit) a wire without a value keeps its gradient below an empty line
+    modules: bool = False
 
 
 LOOKS = {
-    "circuit": Look("0.45", "0.9", "1.3", "12", _circuit_node, number, "{grad} on each wire", blank_above=True),
+    "circuit": Look("0.45", "0.9", "1.3", "12", _circuit_node, number, "{grad} on each wire"),
     "module": Look(
         "0.35",
         "0.7",
@@ -93,8 +92,7 @@ LOOKS = {
         fmt,
         "one box per module; parameters in orange; shapes in grey",
         " (norms for vectors and matrices)",
-        blank_below=True,
-        param_wires=True,
+        modules=True,
     ),
 }
 
@@ -109,11 +107,11 @@ def _legend(pic, look: Look) -> str:
 def _label(pic, look: Look, w) -> list[str]:
     """The lines on a wire: its value (green) above, its gradient (red) below; a blank keeps them apart."""
     lines = [f'<font color="{VALUE_COLOR}">{html.escape(look.number(w.value))}</font>'] if w.value is not None else []
-    if look.blank_above and w.value is None and not w.branch and w.text:
+    if not look.modules and w.value is None and not w.branch and w.text:
         lines.append(" ")
     if w.text:
         lines.append(f'<font color="{GRAD_COLOR}">{html.escape(w.text)}</font>')
-    elif look.blank_below and w.branch and pic.numbers:
+    elif look.modules and w.branch and pic.numbers:
         lines.append(" ")
     return ([f"<b>{w.note_html}</b>"] if w.note else []) + lines
 
@@ -148,7 +146,7 @@ def to_dot(pic, dpi: int | None = None) -> str:
             look.node(dot, pic, b)
     if any(w.dst == "(output)" for w in pic.wires):
         dot.node("(output)", "", shape="none", width="0.1", height="0.1")
-    params = {b.id for b in pic.boxes if b.kind == "param"} if look.param_wires else set()
+    params = {b.id for b in pic.boxes if b.kind == "param"} if look.modules else set()
     for w in pic.wires:
         lines = _label(pic, look, w)
         attrs = {"arrowhead": "none"} if w.dst.endswith("(branch)") else {}
@@ -162,8 +160,6 @@ def to_dot(pic, dpi: int | None = None) -> str:
 
 def render(dot_source: str, fmt: str) -> bytes:
     """Run Graphviz's `dot` on DOT source; `fmt` is "svg" or "png"."""
-    if shutil.which("dot") is None:
-        raise SymbackError(INSTALL_DOT)
     try:
         return graphviz.Source(dot_source).pipe(format=fmt)
     except graphviz.ExecutableNotFound:

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from ..evaluate import numeric, show, to_python
 from ..ir import sym
-from ..nonsmooth import text_indicators
+from ..notation import totals
 from .expand import expand, unit_values
 from .gates import gate_label
-from .layout import adjoints, fmt, grad_name
-from .point import exact, show, size_of, to_python
-from .symbols import CourseText, course_symbols, formula
+from .layout import fmt, grad_name, plain, shape_text
+from .point import size_of
+from .symbols import CourseText, Symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
 
@@ -81,39 +82,26 @@ class Picture:
 
     def to_dict(self) -> dict:
         """JSON for ``symback draw --json``: each wire with its value and gradient."""
-        if self.style == "circuit":
-            num = lambda v: to_python(v) if isinstance(v, sp.Expr) and v.is_Number else (None if v is None else str(v))
-            return {
-                "title": self.title,
-                "nodes": [{"id": b.id, "kind": b.kind, "label": b.label} for b in self.boxes],
-                "wires": [
-                    {"from": w.src, "to": w.dst, "value": num(w.value), "grad": num(w.grad), "branch": w.branch}
-                    for w in self.wires
-                ],
-            }
+        boxes, wires = JSON_KEYS[self.style]
         return {
             "title": self.title,
-            "nodes": [
-                {"id": b.id, "kind": b.kind, "label": b.label, "formula": b.formula, "shape": b.shape}
-                for b in self.boxes
-            ],
-            "wires": [
-                {
-                    "from": w.src,
-                    "to": w.dst,
-                    "value": w.value,
-                    "grad": w.grad,
-                    "norm": w.norm,
-                    "branch": w.branch,
-                    "shared": w.shared,
-                }
-                for w in self.wires
-            ],
+            "nodes": [{k: getattr(b, k) for k in boxes} for b in self.boxes],
+            "wires": [{"from": w.src, "to": w.dst} | {k: _json(getattr(w, k)) for k in wires} for w in self.wires],
         }
 
 
-def _text(expr) -> str:
-    return text_indicators(str(expr)).replace("**", "^").replace("*", "·")
+#: style -> (the keys of a box, the keys of a wire) in ``symback draw --json``
+JSON_KEYS = {
+    "circuit": (("id", "kind", "label"), ("value", "grad", "branch")),
+    "module": (("id", "kind", "label", "formula", "shape"), ("value", "grad", "norm", "branch", "shared")),
+}
+
+
+def _json(v):
+    """A wire's number for JSON: a SymPy number as int or float, a symbolic gradient as text."""
+    if isinstance(v, sp.Expr):
+        return to_python(v) if v.is_Number else str(v)
+    return v
 
 
 def number(value) -> str:
@@ -127,20 +115,14 @@ def _paren(text: str) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def shape_text(shape) -> str:
-    """``(4, 3)`` -> ``4×3``; ``(3,)`` -> ``3``; ``()`` -> ``scalar``."""
-    return "×".join(str(s) for s in shape) if shape else "scalar"
-
-
 class CircuitStyle:
     """A scalar circuit: gates by their operation, exact numbers, or symbolic gradients without a point."""
 
     name = "circuit"
-    marks_shared = False  # a circuit's (or a network's units') wires stay plain
 
     def __init__(self, derivation, values, display=None, gates=None):
         self.g, self.output, self.values = derivation.graph, derivation.output, values
-        self.adj = adjoints(self.g)
+        self.adj = totals(self.g)
         self.seed = self.adj.get(self.output)
         self.display, self.gates = display or {}, gates or {}
 
@@ -160,11 +142,8 @@ class CircuitStyle:
     def box(self, node) -> Box:
         if node.is_leaf:
             return Box(node.name, node.op, self.display.get(node.name, node.name))
-        if node.name in self.gates:
-            label = self.gates[node.name]
-        else:
-            label = gate_label(node.expr) if node.op == "scalar" else node.op
-        return Box(node.name, "gate" if label is not None else "step", label if label is not None else _text(node.expr))
+        label = self.gates.get(node.name, gate_label(node.expr) if node.op == "scalar" else node.op)
+        return Box(node.name, "gate" if label is not None else "step", label if label is not None else plain(node.expr))
 
     def users(self, node) -> list[str]:
         users = [c for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
@@ -173,9 +152,6 @@ class CircuitStyle:
     def value(self, v):
         return (None if self.values is None else self.values[v]), False
 
-    def terms(self, v) -> dict:
-        return {t.consumer: t for t in self.g[self.adj[v]].terms} if v in self.adj else {}
-
     def total(self, v):
         if v == self.output:
             return self.values[self.seed] if self.values is not None else sp.Integer(1)
@@ -183,29 +159,24 @@ class CircuitStyle:
 
     def share(self, v, consumer):
         """One consumer's contribution upstream × local, as a number or as symbols."""
-        term = self.terms(v).get(consumer)
+        terms = self.g[self.adj[v]].terms if v in self.adj else ()
+        term = next((t for t in terms if t.consumer == consumer), None)
         if term is None:
             return None
         if self.values is not None:
             subs = {s: self.values[s.name] for s in term.value.free_symbols}
-            return exact(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
+            return numeric(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
         return term.value.xreplace({sym(self.seed): sp.Integer(1)}) if self.seed else term.value
-
-    def single(self, v, consumer):
-        g = self.share(v, consumer)
-        return self.total(v) if g is None else g
 
     def text(self, g) -> str:
         if g is None:
             return ""
         if self.values is not None:
             return number(g)
-        names = {
-            sym(a): sp.Symbol(grad_name(self.display.get(self.output, self.output), self.display.get(n, n)))
-            for n, a in self.adj.items()
-        }
+        out = self.display.get(self.output, self.output)
+        names = {sym(a): sp.Symbol(grad_name(out, self.display.get(n, n))) for n, a in self.adj.items()}
         names.update({sym(n): sp.Symbol(d) for n, d in self.display.items()})
-        return _text(g.xreplace(names))
+        return plain(g.xreplace(names))
 
     def trunk_text(self, v, parts, total) -> str:
         if self.values is not None and all(p is not None for p in parts):
@@ -222,13 +193,12 @@ class ModuleStyle:
     """A network or DAG: one box per module in course symbols, norms, shared and tied parameters."""
 
     name = "module"
-    marks_shared = True  # a parameter used by several modules: its wires in orange
 
     def __init__(self, derivation, values, notation):
         self.g, self.values = derivation.graph, values
-        self.names = course_symbols(derivation, notation)
+        self.names = Symbols(derivation, notation)
         self.printer = CourseText(self.names)  # the picture writes ⊙ whatever the course's product sign
-        self.whole = {n.of: n.name for n in self.g.backward() if n.meta.path is None}
+        self.whole = totals(self.g)
         self.via = {(n.of, n.meta.path): n.name for n in self.g.backward() if n.meta.path is not None}
 
     def shown(self) -> list:
@@ -244,9 +214,8 @@ class ModuleStyle:
     def users(self, node) -> list[str]:
         if node.op == "loss":
             return ["(output)"]
-        return [
-            c for c in self.g.consumers(node.name) if self.g[c].role == "forward" and self.g[c].meta.kind != "softmax"
-        ]
+        users = [c for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
+        return [c for c in users if self.g[c].meta.kind != "softmax"]  # p is the loss's helper, not a module
 
     def value(self, v):
         return (None, False) if self.values is None else size_of(self.values[v])
@@ -261,9 +230,6 @@ class ModuleStyle:
     def share(self, v, consumer):
         part = self.via.get((v, consumer))
         return size_of(self.values[part])[0] if (self.values is not None and part) else None
-
-    def single(self, v, consumer):
-        return self.total(v)
 
     def text(self, g) -> str:
         return "" if g is None else fmt(g)
@@ -289,9 +255,10 @@ def build(style, title: str, output: str) -> Picture:
         if not users:
             continue
         value, norm = style.value(v)
-        shared = node.op == "param" and style.marks_shared
-        if len(users) == 1:
-            g = style.single(v, users[0])
+        shared = node.op == "param" and style.name == "module"  # a parameter used by several modules
+        if len(users) == 1:  # one path: its share is the whole gradient (the output's own start, 1)
+            g = style.share(v, users[0])
+            g = style.total(v) if g is None else g
             pic.wires.append(Wire(v, users[0], value, g, style.text(g), norm=norm, **style.tied(v, users[0])))
             continue
         point = f"{v}(branch)"
@@ -316,7 +283,7 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
         style = CircuitStyle(derivation, values)
         return build(style, title or style.title(derivation), derivation.output)
     notation = notation or "udl"
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
     head += f", random sample, seed {seed})" if seed is not None else ")"
     if not expand_units:
@@ -325,9 +292,8 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     x = expand(derivation, notation)
     exact = unit_values(derivation, x, seed) if seed is not None else None
     style = CircuitStyle(x.derivation, exact, x.display, x.gates)
-    pic = build(
-        style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(x.derivation.output, x.derivation.output)
-    )
+    output = x.derivation.output
+    pic = build(style, head.replace("   (", "   (scalar graph, ", 1), x.display.get(output, output))
     pic.display, pic.markup = x.display, x.markup
     params = {u for p in derivation.params for u in x.units[p]}
     for b in pic.boxes:

@@ -20,6 +20,7 @@ refuses with a one-line error that says how many there would be.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from typing import NamedTuple
@@ -29,9 +30,10 @@ import sympy as sp
 
 from ..derivation import Derivation, Summary
 from ..errors import SymbackError
+from ..evaluate import evaluate
 from ..ir import Graph, Node, sym
-from .point import exact_values, sample
-from .symbols import Sym, course_symbols
+from .point import sample
+from .symbols import Sym, Symbols
 
 MAX_NODES = 120  # leaves + units + loss; udl_toy (1-3-3-3-1) has 56
 
@@ -43,20 +45,13 @@ def _entries(shape) -> int:
         raise SymbackError("--expand needs integer widths; this network has symbolic sizes") from None
 
 
-def scalar_count(graph) -> int:
-    """How many nodes the expanded picture would have (a concatenation adds none)."""
-    return sum(_entries(n.shape) if n.shape else 1 for n in graph if n.op != "concat")
-
-
 def _unit(name: str, idx: tuple) -> str:
     return name + "".join(f"_{i + 1}" for i in idx)
 
 
 def _units(node) -> list[tuple]:
-    """Index tuples of a node's entries, row-major."""
-    if len(node.shape) == 2:
-        return [(i, j) for i in range(int(node.shape[0])) for j in range(int(node.shape[1]))]
-    return [(i,) for i in range(int(node.shape[0]))] if node.shape else [()]
+    """Index tuples of a node's entries, row-major (one empty tuple for a scalar)."""
+    return list(itertools.product(*(range(int(s)) for s in node.shape)))
 
 
 def _explicit(node, graph) -> list[sp.Expr]:
@@ -90,22 +85,16 @@ def unit_names(s: Sym, idx: tuple) -> tuple[str, str]:
 def expand(derivation, notation="udl") -> Expanded:
     """The scalar graph of a small network, unit by unit, with course names and gates."""
     graph = derivation.declared  # the forward pass as declared, before any fusion
-    count = scalar_count(graph)
+    count = sum(_entries(n.shape) for n in graph if n.op != "concat")  # a concatenation adds no node
     if count > MAX_NODES:
         raise SymbackError(
             f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
             f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
         )
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     display, markup, gates, units = {}, {}, {}, {}
     alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
     steps: list[tuple[str, sp.Expr]] = []
-
-    def show(unit: str, node_name: str, idx: tuple) -> None:
-        s = names[node_name]
-        one = graph[node_name].shape == () or _entries(graph[node_name].shape) == 1
-        display[unit], markup[unit] = (s.text, s.html) if one else unit_names(s, idx)
-
     for node in graph:
         if node.op == "target" and node.meta.kind == "label":
             n = int(graph["l"].meta.size)
@@ -113,43 +102,32 @@ def expand(derivation, notation="udl") -> Expanded:
             for i, u in enumerate(units["y"]):
                 display[u], markup[u] = unit_names(names["y"], (i,))
             continue
-        if node.is_leaf:
-            units[node.name] = [_unit(node.name, idx) for idx in _units(node)]
-            for idx in _units(node):
-                show(_unit(node.name, idx), node.name, idx)
-            continue
         if node.op == "concat":  # no node of its own: its units are the units it stacks
             parts = [p.xreplace(alias) for p in _explicit(node, graph)]
             units[node.name] = [p.name for p in parts]
             alias.update({sym(_unit(node.name, idx)): p for idx, p in zip(_units(node), parts)})
             continue
+        exprs: list[sp.Expr] = []  # a leaf's units are leaves of the scalar graph
         if node.op == "linear":
             exprs = [e.xreplace(alias) for e in _explicit(node, graph)]
             gate = "Σ"
         elif node.op == "ew":
-            exprs = []
-            for (i,) in _units(node):
-                comp = {
-                    sym(a): alias.get(sym(_unit(a, (i,))), sym(_unit(a, (i,))))
-                    for a in node.args
-                    if len(graph[a].shape) == 1
-                }
-                exprs.append(node.expr.xreplace(comp))
+            vectors = [a for a in node.args if len(graph[a].shape) == 1]  # a scalar argument stays itself
+            unit = lambda a, i: alias.get(sym(_unit(a, (i,))), sym(_unit(a, (i,))))  # a concat's: the unit it copies
+            exprs = [node.expr.xreplace({sym(a): unit(a, i) for a in vectors}) for (i,) in _units(node)]
             act = node.meta.activation
             gate = act if isinstance(act, str) and act.isidentifier() else _ew_gate(node.expr)
         elif node.op == "loss":
             exprs = [_loss(node, graph, alias)]
-            gate = node.meta.loss or "custom"
-            gate = "loss" if gate == "custom" else gate
-        else:
+            gate = "loss" if (node.meta.loss or "custom") == "custom" else node.meta.loss
+        elif not node.is_leaf:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
-        units[node.name] = []
-        for idx, e in zip(_units(node), exprs):
-            u = node.name if node.shape == () else _unit(node.name, idx)
-            steps.append((u, e))
-            units[node.name].append(u)
-            show(u, node.name, idx)
-            gates[u] = gate
+        s, us = names[node.name], [_unit(node.name, idx) for idx in _units(node)]
+        for idx, u in zip(_units(node), us):
+            display[u], markup[u] = (s.text, s.html) if _entries(node.shape) == 1 else unit_names(s, idx)
+        units[node.name] = us
+        steps += zip(us, exprs)
+        gates.update({u: gate for u, _ in zip(us, exprs)})
     taken = [u for u, _ in steps] + [u for n in graph.leaves() for u in units.get(n.name, [])]
     if len(set(taken)) != len(taken):
         dup = next(u for u in taken if taken.count(u) > 1)
@@ -170,9 +148,8 @@ def _scalar(steps: list[tuple[str, sp.Expr]], wrt: list[str]) -> Derivation:
     for name in sorted(leaves, key=_natural):
         graph.add(Node(name, "input", shape=()))
     for name, e in steps:
-        graph.add(
-            Node(name, "scalar", args=tuple(sorted({s.name for s in e.free_symbols}, key=graph.position)), expr=e)
-        )
+        args = tuple(sorted({s.name for s in e.free_symbols}, key=graph.position))
+        graph.add(Node(name, "scalar", args=args, expr=e))
     output = steps[-1][0]
     summary = Summary("expression", "; ".join(f"{n} = {e}" for n, e in steps), named_steps=True)
     return Derivation(graph, output, wrt, summary, simplify=False)
@@ -205,16 +182,12 @@ def _loss(node, graph, alias) -> sp.Expr:
 def unit_values(derivation, x: Expanded, seed: int = 0, init: str = "glorot") -> dict:
     """Every unit's exact value at the seeded random sample of `point.sample` (a class label as one-hot targets)."""
     params, inputs, y = sample(derivation, seed, init)
-    values = {**params, **inputs}
-    leaves = {}
+    values, leaves = {**params, **inputs, "y": y}, {}
     for name, us in x.units.items():
-        if name == "y":
-            arr = np.asarray(y, dtype=float).reshape(-1)
-            if len(us) > 1 and arr.size == 1:  # a label
-                arr = np.eye(len(us))[int(arr[0])]
-        elif name in values:
-            arr = np.asarray(values[name], dtype=float).reshape(-1)
-        else:
+        if name not in values:
             continue
+        arr = np.asarray(values[name], dtype=float).reshape(-1)
+        if name == "y" and len(us) > 1 and arr.size == 1:  # a class label: its one-hot target
+            arr = np.eye(len(us))[int(arr[0])]
         leaves.update({u: sp.Float(float(v), 17) for u, v in zip(us, arr)})
-    return exact_values(x.derivation, leaves)
+    return evaluate(x.derivation.graph, leaves)

@@ -28,13 +28,14 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..errors import SymbackError
+from ..derivation import Displayed
+from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
 from . import narrate
 from .layout import grad_name
-from .point import exact, size_of, to_python
-from .symbols import course_symbols
+from .point import size_of
+from .symbols import Symbols
 
 #: In which order a course lists a layer's parameter derivatives: UDL does dl/dbeta_k before dl/dOmega_k.
 PARAM_ORDER = {"udl": ("bias", "weight")}
@@ -83,19 +84,19 @@ class Backward:
 class Steps:
     """What one kind of derivation shows as steps; the subclasses say how."""
 
-    name = ""
-
     def __init__(self, ex: Explanation):
         self.ex = ex
+
+    def numbers(self, **values) -> dict:
+        """Values for JSON at a point (`number` of each), nothing without one."""
+        return {} if self.ex.values is None else {k: self.number(v) for k, v in values.items()}
 
 
 class CircuitSteps(Steps):
     """A scalar circuit: exact numbers, node names as written, the output's own start step ``df/df = 1``."""
 
     name = "circuit"
-
-    def whole(self, graph) -> list:
-        return [n for n in graph.backward() if n.meta.path is None]
+    start = True  # the output's own gradient is a step (a network's starts at the loss's derivative)
 
     def variables(self, adjoint_of: dict) -> list[str]:
         """The variables in the order asked for (`wrt`), then any other leaf."""
@@ -111,66 +112,42 @@ class CircuitSteps(Steps):
         if values is not None:
             term.upstream_value = values[up]
             subs = {s: values[s.name] for s in t.local.free_symbols}
-            term.local_value = exact(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
+            term.local_value = numeric(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
             term.value = term.upstream_value * term.local_value
         return term
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain EXPR --json``."""
-        ex = self.ex
-        num = lambda v: to_python(v) if v is not None else None
-        at = ex.values is not None
-        data = {
-            "expr": ex.summary.source,
-            "output": ex.output,
-            "forward": [
-                {"step": f.step, "node": f.node, "expr": _machine(f.expr)} | ({"value": num(f.value)} if at else {})
-                for f in ex.forward
-            ],
-            "backward": [],
-        }
-        if at:
-            data["at"] = {v: num(ex.values[v]) for v in ex.inputs}
+        ex, num = self.ex, self.numbers
+        forward = [{"step": f.step, "node": f.node, "expr": _machine(f.expr)} | num(value=f.value) for f in ex.forward]
+        data = {"expr": ex.summary.source, "output": ex.output, "forward": forward, "backward": []}
+        if ex.values is not None:
+            data["at"] = {v: to_python(ex.values[v]) for v in ex.inputs}
         for b in ex.backward:
-            row = {
-                "step": b.step,
-                "gradient": grad_name(ex.output, b.of),
-                "node": b.node,
-                "of": b.of,
-                "part": b.part,
-                "branch": b.branch,
-                "reused_by": b.reused_by,
-                "factors": [],
-            }
-            for t in b.terms:
-                trow = {
+            factors = [
+                {
                     "consumer": t.consumer,
                     "upstream": grad_name(ex.output, t.consumer),
                     "already_computed": t.upstream_step,
                     "local": _machine(t.local),
                     "forward_uses": t.reads,
                 }
-                if at:
-                    trow |= {
-                        "upstream_value": num(t.upstream_value),
-                        "local_value": num(t.local_value),
-                        "value": num(t.value),
-                    }
-                row["factors"].append(trow)
-            if at:
-                row["value"] = num(b.value)
-            data["backward"].append(row)
+                | num(upstream_value=t.upstream_value, local_value=t.local_value, value=t.value)
+                for t in b.terms
+            ]
+            row = {"step": b.step, "gradient": grad_name(ex.output, b.of)} | _fields(b, *STEP_FIELDS)
+            data["backward"].append(row | {"factors": factors} | num(value=b.value))
         data["variables"] = list(ex.inputs)  # sympify(text, locals=...) reads every expression back
         return data
+
+    number = staticmethod(to_python)  # an exact value as int or float
 
 
 class CourseSteps(Steps):
     """A network or DAG: vectors shown by their norms, course symbols, a module's local factor per path."""
 
     name = "course"
-
-    def whole(self, graph) -> list:
-        return [n for n in graph.backward() if n.meta.path is None and n.op != "seed"]
+    start = False
 
     def variables(self, adjoint_of: dict) -> list[str]:
         """The parameters: per layer in the course's order (UDL: beta before Omega), a DAG's as declared."""
@@ -183,10 +160,11 @@ class CourseSteps(Steps):
     def term(self, node, t, step_of: dict) -> Term:
         ex, g = self.ex, self.ex.graph
         via = next((n.name for n in g.backward() if n.of == node.of and n.meta.path == t.consumer), node.name)
-        if g[t.consumer].op == "loss":  # the node's own expression: the simplified one (p - onehot(y), not softmax')
-            term = Term(t.consumer, via, g[via].expr, "start", t.local, None)
-        elif t.consumer not in ex.adjoint_of:  # simplified together with the loss (sigmoid + bce -> h - y)
-            term = Term(t.consumer, via, g[via].expr, "fused", t.local, None)
+        # the loss's own derivative, or a module simplified together with it (sigmoid + bce -> h - y): the
+        # node's own expression, the simplified one (p - onehot(y), not softmax')
+        if g[t.consumer].op == "loss" or t.consumer not in ex.adjoint_of:
+            kind = "start" if g[t.consumer].op == "loss" else "fused"
+            term = Term(t.consumer, via, g[via].expr, kind, t.local, None)
         else:
             upstream = ex.adjoint_of[t.consumer]
             if t.op == "ew":
@@ -194,8 +172,6 @@ class CourseSteps(Steps):
             else:
                 kind, factor = linear_factor(t.value, upstream)
                 term = Term(t.consumer, via, t.value, kind, factor, upstream)
-            if upstream not in step_of:
-                raise SymbackError(f"node {node.name}: the gradient {upstream} is used before it is computed")
             term.upstream_step = step_of[upstream]
         expr = term.expr
         syms = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
@@ -207,33 +183,15 @@ class CourseSteps(Steps):
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain SPEC --json``: steps with course symbols, IR names and norms."""
-        ex, s, t = self.ex, self.ex.symbols, self.ex.text
-        at = ex.values is not None
-        num = lambda v: None if v is None else size_of(v)[0]
+        ex, s, t, num = self.ex, self.ex.symbols, self.ex.text, self.numbers
         data = {"title": ex.title, "notation": ex.notation.name, "seed": ex.seed, "forward": [], "backward": []}
         for f in ex.forward:
             node = ex.graph[f.node]
-            row = {
-                "step": f.step,
-                "node": f.node,
-                "symbol": s.text(f.node),
-                "expr": t.doprint(node.expr),
-                "shape": list(map(str, node.shape)),
-            }
-            data["forward"].append(row | ({"value": num(f.value)} if at else {}))
+            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": t.doprint(node.expr)}
+            data["forward"].append(row | {"shape": list(map(str, node.shape))} | num(value=f.value))
         for b in ex.backward:
-            row = {
-                "step": b.step,
-                "node": b.node,
-                "of": b.of,
-                "gradient": s.grad(b.of),
-                "part": b.part,
-                "branch": b.branch,
-                "reused_by": b.reused_by,
-                "paths": [],
-            }
-            for p in b.terms:
-                prow = {
+            paths = [
+                {
                     "consumer": p.consumer,
                     "expr": t.doprint(p.expr),
                     "factor": p.factor,
@@ -242,9 +200,24 @@ class CourseSteps(Steps):
                     "already_computed": p.upstream_step,
                     "reads": p.reads,
                 }
-                row["paths"].append(prow | ({"value": num(p.value)} if at else {}))
-            data["backward"].append(row | ({"value": num(b.value)} if at else {}))
+                | num(value=p.value)
+                for p in b.terms
+            ]
+            row = _fields(b, "step", *STEP_FIELDS[:2]) | {"gradient": s.grad(b.of)} | _fields(b, *STEP_FIELDS[2:])
+            data["backward"].append(row | {"paths": paths} | num(value=b.value))
         return data
+
+    @staticmethod
+    def number(value) -> float:
+        return size_of(value)[0]  # a norm for a vector or matrix
+
+
+#: the fields of a backward step that its JSON shows as they are
+STEP_FIELDS = ("node", "of", "part", "branch", "reused_by")
+
+
+def _fields(obj, *names) -> dict:
+    return {n: getattr(obj, n) for n in names}
 
 
 def linear_factor(value, upstream: str) -> tuple[str, sp.Expr | None]:
@@ -265,7 +238,7 @@ def linear_factor(value, upstream: str) -> tuple[str, sp.Expr | None]:
     return "other", None
 
 
-class Explanation:
+class Explanation(Displayed):
     """The forward and backward passes of one derivation, as numbered steps; ``print()`` it or ``.render("latex")``.
 
     `values` holds every node's value at the point shown (or None); `seed`
@@ -277,7 +250,7 @@ class Explanation:
         self.summary = derivation.summary
         self.graph, self.output = derivation.graph, derivation.output
         self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
-        self.symbols = course_symbols(derivation, notation or "udl")
+        self.symbols = Symbols(derivation, notation or "udl")
         self.notation = self.symbols.notation
         self.text, self.latex = self.symbols.printers()
         self.title = title or self.summary.architecture
@@ -288,34 +261,28 @@ class Explanation:
             for i, n in enumerate((n for n in g.forward() if not n.is_leaf), 1)
         ]
         self.forward_step = {f.node: f.step for f in self.forward}
-        whole = self.kind.whole(g)
+        whole = [n for n in g.backward() if n.meta.path is None and (self.kind.start or n.op != "seed")]
         self.adjoint_of = {n.of: n.name for n in whole}
         inner = [n for n in whole if not g[n.of].is_leaf]  # reverse order, as derived
         leaves = [g[self.adjoint_of[v]] for v in self.kind.variables(self.adjoint_of)]
-        self.backward: list[Backward] = []
-        step_of: dict[str, str] = {}  # adjoint node -> step
+        step_of, by_step = {}, {}  # adjoint node -> step; step -> Backward
         for i, node in enumerate(inner + leaves, 1):
             step_of[node.name] = f"B{i}"
             terms = [self.kind.term(node, t, step_of) for t in node.terms]
             part = 2 if g[node.of].is_leaf else 1
-            self.backward.append(Backward(f"B{i}", node.name, node.of, part, terms, self.value(node.name)))
-        by_step = {b.step: b for b in self.backward}
-        for b in self.backward:
-            for t in b.terms:
-                if t.upstream_step:
-                    by_step[t.upstream_step].reused_by.append(b.step)
+            by_step[f"B{i}"] = Backward(f"B{i}", node.name, node.of, part, terms, self.value(node.name))
+            for t in terms:
+                if t.upstream_step:  # a gradient computed in an earlier step, reused here
+                    by_step[t.upstream_step].reused_by.append(f"B{i}")
+        self.backward: list[Backward] = list(by_step.values())
 
     def value(self, node: str):
         return None if self.values is None else self.values[node]
 
+    _repr_latex_ = None  # Jupyter shows the Markdown; the LaTeX is a document's section, not one formula
+
     def render(self, format: str = "text") -> str:
         return narrate.render(self, format)
-
-    def __str__(self) -> str:
-        return self.render("text")
-
-    def _repr_markdown_(self) -> str:
-        return self.render("markdown")
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""

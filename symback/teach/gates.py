@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .point import show
+from ..evaluate import show
 
 #: SymPy head -> gate symbol, for a node that is one operation of its arguments.
 GATES = {sp.Add: "+", sp.Mul: "×", sp.Max: "max", sp.Min: "min", sp.Abs: "|·|", sp.exp: "exp", sp.log: "log"}
@@ -34,11 +34,7 @@ def gate_label(expr: sp.Expr) -> str | None:
         if (-neg).is_Symbol and all(p.is_Symbol for p in parts if p is not neg):
             return "−"
     if isinstance(expr, sp.Pow) and expr.base.is_Symbol and expr.exp.is_Number:
-        if expr.exp == -1:
-            return "1/·"
-        if expr.exp == sp.Rational(1, 2):
-            return "√"
-        return f"^{expr.exp}"
+        return {-1: "1/·", sp.Rational(1, 2): "√"}.get(expr.exp, f"^{expr.exp}")
     if not all(p.is_Symbol or p.is_Number for p in parts) or not any(p.is_Symbol for p in parts):
         return None
     head = GATES.get(expr.func) or (expr.func.__name__.lower() if isinstance(expr, sp.Function) else None)

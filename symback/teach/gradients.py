@@ -38,13 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from ..derivation import Derivation
+from ..derive.simplify import prune
 from ..errors import SymbackError
 from ..files import output_path, write_atomic
-from ..ir import Graph
 from ..notation import at, totals
 from ..numeric import evaluate_expr_batch
-from .point import INIT_FORMULAS, batch_values, init_params, random_data
-from .symbols import Symbols, course_symbols
+from .point import INITS, batch_values, init_params, random_data
+from .symbols import Symbols
 
 STABLE = 10.0  # largest / smallest delta norm below this: stable
 SIGNS = {"> 2": 2.0, "< 0.5": 0.5}  # the lecture's thresholds, drawn on the plot
@@ -67,13 +67,17 @@ class Layer:
     act: float | None  # sqrt(mean a'(f_k)²) over batch and units; None where no activation follows
     delta: float  # mean over the batch of ||dl/df_k||
     gain: float | None = None  # delta_k / delta_{k+1}: how much one layer multiplies the gradient
+    upper_weight: float = 1.0  # the weight factor of the layer above (its W multiplies delta_{k+1})
 
     @property
     def factor(self) -> float | None:
         """The product of the local factors the step from layer k+1 down to layer k multiplies in."""
         return None if self.act is None else self.act * self.upper_weight
 
-    upper_weight: float = 1.0  # the weight factor of the layer above (its W multiplies delta_{k+1})
+    def to_dict(self) -> dict:
+        keys = ("layer", "symbol", "weight_rms", "weight_spectral", "activation_derivative_rms", "factor", "delta")
+        values = (self.k, self.symbol, self.weight, self.spectral, self.act, self.factor, self.delta, self.gain)
+        return dict(zip(keys + ("gain",), values))
 
 
 @dataclass
@@ -109,63 +113,32 @@ class NormReport:
         return "exploding" if self.per_layer > 1 else "vanishing"
 
     def summary(self) -> str:
-        g = self.per_layer
-        how = {
-            "stable": "the deltas stay within a factor of",
-            "exploding": "the deltas grow",
-            "vanishing": "the deltas shrink",
-        }[self.verdict]
+        spread = f"{self.spread:.3g} across {len(self.layers)} layers"
         if self.verdict == "stable":
-            return f"stable: {how} {self.spread:.3g} across {len(self.layers)} layers"
-        return (
-            f"{self.verdict}: {how} ×{g:.3g} per layer towards the input, "
-            f"×{self.spread:.3g} across {len(self.layers)} layers"
-        )
+            return f"stable: the deltas stay within a factor of {spread}"
+        how = "grow" if self.verdict == "exploding" else "shrink"
+        return f"{self.verdict}: the deltas {how} ×{self.per_layer:.3g} per layer towards the input, ×{spread}"
 
     def to_dict(self) -> dict:
-        return {
-            "label": self.label,
-            "init": self.init,
-            "scale": self.scale,
-            "batch": self.batch,
-            "seed": self.seed,
-            "verdict": self.verdict,
-            "spread": self.spread,
-            "per_layer": self.per_layer,
-            "layers": [
-                {
-                    "layer": layer.k,
-                    "symbol": layer.symbol,
-                    "weight_rms": layer.weight,
-                    "weight_spectral": layer.spectral,
-                    "activation_derivative_rms": layer.act,
-                    "factor": layer.factor,
-                    "delta": layer.delta,
-                    "gain": layer.gain,
-                }
-                for layer in self.layers
-            ],
-        }
+        keys = ("label", "init", "scale", "batch", "seed", "verdict", "spread", "per_layer")
+        return {k: getattr(self, k) for k in keys} | {"layers": [layer.to_dict() for layer in self.layers]}
 
     def render(self) -> str:
         """The per-layer table and the verdict, in 80 columns."""
+        run = f"init {self.init} {INITS[self.init][0]}, weights × {self.scale:g}, batch {self.batch}, seed {self.seed}"
         lines = [
-            (
-                f"{self.label}: init {self.init} {INIT_FORMULAS[self.init]}, weights × {self.scale:g}, "
-                f"batch {self.batch}, seed {self.seed}"
-            ),
+            f"{self.label}: {run}",
             f"  δ_k = {self.delta_name} = a'(f_k) ⊙ (W_{{k+1}}ᵀ δ_{{k+1}}): one layer down multiplies in",
             "  |Wᵀ| = ‖W_{k+1}‖_F/√fan_out and |a′| = rms of a'(f_k), whose product predicts",
             "  the gain ‖δ_k‖/‖δ_{k+1}‖",
             "",
             f"  {'layer':>6} {'|Wᵀ| above':>11} {'|a′|':>7} {'product':>8} {'mean ‖δ‖':>11} {'gain':>7}",
         ]
+        cell = lambda x, width: f"{x:{width}.3f}" if x is not None else "-".rjust(width)
         for layer in reversed(self.layers):
-            act = f"{layer.act:7.3f}" if layer.act is not None else f"{'-':>7}"
-            above = f"{layer.upper_weight:11.3f}" if layer.act is not None else f"{'-':>11}"
-            factor = f"{layer.factor:8.3f}" if layer.factor is not None else f"{'-':>8}"
-            gain = f"{layer.gain:7.3f}" if layer.gain is not None else f"{'-':>7}"
-            lines.append(f"  {layer.symbol:>6} {above} {act} {factor} {layer.delta:11.3e} {gain}")
+            above = None if layer.act is None else layer.upper_weight
+            cells = f"{cell(above, 11)} {cell(layer.act, 7)} {cell(layer.factor, 8)}"
+            lines.append(f"  {layer.symbol:>6} {cells} {layer.delta:11.3e} {cell(layer.gain, 7)}")
         lines += ["", "  " + self.summary(), "", LECTURE]
         return "\n".join(lines) + "\n"
 
@@ -206,11 +179,12 @@ def gradient_norms(
         raise SymbackError(f"--scale must be a positive number, got {scale}")
     derivation = derivation_of(source)
     layers = _layers(derivation)
-    names = course_symbols(derivation, notation)
+    names = Symbols(derivation, notation)
     rng = np.random.default_rng(seed)
-    params = init_params(derivation.graph, init, scale, rng=rng)
+    params = init_params(derivation.graph, init, scale, rng)
     inputs, y = random_data(derivation.graph, batch, rng)
-    needed = _ancestors(derivation.graph, [adj.name for _, _, adj, _ in layers if adj is not None])
+    # the deltas and what they need: no per-sample weight gradient (m × n × batch) is evaluated
+    needed = prune(derivation.graph, [adj.name for _, _, adj, _ in layers if adj is not None])
     with np.errstate(all="ignore"):
         values = batch_values(needed, params, inputs, y)
     delta_name = f"∂{names.loss.text}/∂{_generic(names, layers[0][1].name)}"
@@ -226,31 +200,13 @@ def gradient_norms(
                 local = evaluate_expr_batch(term.local, values, pre.shape)
                 act = float(np.sqrt(np.mean(np.square(local))))
         W = params[weight]
-        report.layers.append(
-            Layer(
-                k,
-                names.text(pre.name),
-                float(np.linalg.norm(W) / math.sqrt(W.shape[0])),
-                float(np.linalg.norm(W, 2)),
-                act,
-                float(np.mean(np.linalg.norm(delta, axis=0))),
-            )
-        )
+        rms, spectral = float(np.linalg.norm(W) / math.sqrt(W.shape[0])), float(np.linalg.norm(W, 2))
+        mean_delta = float(np.mean(np.linalg.norm(delta, axis=0)))
+        report.layers.append(Layer(k, names.text(pre.name), rms, spectral, act, mean_delta))
     for lower, upper in zip(report.layers, report.layers[1:]):
         lower.gain = lower.delta / upper.delta if upper.delta > 0 else math.inf
         lower.upper_weight = upper.weight
     return report
-
-
-def _ancestors(graph, names: list[str]) -> Graph:
-    """The part of `graph` that computes `names`: the deltas need no per-sample weight gradient."""
-    keep, todo = set(), list(names)
-    while todo:
-        name = todo.pop()
-        if name not in keep:
-            keep.add(name)
-            todo.extend(graph[name].args)
-    return Graph(n for n in graph if n.name in keep)
 
 
 def _generic(names: Symbols, pre: str) -> str:
@@ -335,8 +291,8 @@ def plot(reports: list[NormReport], path, title: str | None = None) -> Path:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title or "vanishing and exploding gradients", fontsize=12)
     image = io.BytesIO()  # drawn in memory first: a failure never leaves a half-written file behind
-    fig.savefig(image, format=path.suffix.lower().lstrip("."),
-                metadata={"Software": None} if path.suffix.lower() == ".png" else {"Date": None})
+    kind = path.suffix.lower().lstrip(".")
+    fig.savefig(image, format=kind, metadata={"Software": None} if kind == "png" else {"Date": None})
     plt.close(fig)
     write_atomic(path, image.getvalue())
     return path

@@ -1,6 +1,6 @@
 """Small text helpers shared by the narrative and the picture: names of gradients, columns, LaTeX.
 
-Stage: teaching views. Pure functions of strings and numbers; no IR, no state.
+Stage: teaching views. Pure functions of strings, numbers and expressions; no IR, no state.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 import sympy as sp
+
+from ..nonsmooth import text_indicators
 
 WIDTH = 80  # a terminal's columns: every line of a network's narrative fits
 BODY = 50  # the equation column of a network's narrative; shapes and numbers follow it
@@ -18,9 +20,14 @@ def grad_name(output: str, of: str) -> str:
     return f"d{output}/d{of}"
 
 
-def adjoints(graph) -> dict[str, str]:
-    """Forward node name -> the name of its adjoint node."""
-    return {n.of: n.name for n in graph.backward()}
+def plain(expr) -> str:
+    """An expression as the lecture writes it in text: ``q·z``, ``x^2``, ``I[x > 0]``."""
+    return text_indicators(str(expr)).replace("**", "^").replace("*", "·")
+
+
+def shape_text(shape, scalar: str = "scalar") -> str:
+    """``(4, 3)`` -> ``4×3``; ``(3,)`` -> ``3``; ``()`` -> `scalar`."""
+    return "×".join(str(s) for s in shape) if shape else scalar
 
 
 def fmt(x: float) -> str:
@@ -67,12 +74,13 @@ def latex_var(name: str) -> str:
 
 def join_align(rows: list[str]) -> str:
     """Rows of an align*: equations end in ``\\\\``, except before an \\intertext and at the end."""
-    out = []
-    for i, row in enumerate(rows):
-        is_eq = not row.lstrip().startswith(r"\intertext")
-        later_eq = any(not r.lstrip().startswith(r"\intertext") for r in rows[i + 1 :])
-        out.append(row + (r" \\" if is_eq and later_eq else ""))
-    return "\n".join(out)
+    eqs = [i for i, row in enumerate(rows) if not row.lstrip().startswith(r"\intertext")]
+    return "\n".join(row + (r" \\" if i in eqs and i < eqs[-1] else "") for i, row in enumerate(rows))
+
+
+def already(tex: str, step: str) -> str:
+    """A reused gradient in LaTeX, marked under an ``\\underbrace`` as computed in an earlier step."""
+    return rf"\underbrace{{{tex}}}_{{\text{{already computed! ({step})}}}}"
 
 
 def inline(row: str) -> str:
@@ -80,18 +88,8 @@ def inline(row: str) -> str:
     return row.split(" && ")[0].replace(" &= ", " = ").strip()
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "_": r"\_",
-    "^": r"\^{}",
-    "&": r"\&",
-    "%": r"\%",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-}
+#: LaTeX's ten special characters: seven take a backslash, three a command
+_TEX_SPECIAL = {c: "\\" + c for c in "_&%#${}"} | {"\\": r"\textbackslash{}", "^": r"\^{}", "~": r"\textasciitilde{}"}
 
 
 def tex_escape(text: str) -> str:

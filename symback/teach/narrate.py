@@ -24,18 +24,20 @@ FORMATS = ("text", "markdown", "latex")
 PART_1 = "the intermediate quantities, in reverse order"
 
 
-def voice(ex):
-    """The pieces of the narrative for this kind of derivation."""
-    return CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
-
-
 def render(ex, format: str = "text") -> str:
     """The narrative of an `Explanation` in `format` (text, markdown or latex)."""
     if format not in FORMATS:
         raise SymbackError(f"--format: unknown format {format!r}; choose one of {', '.join(FORMATS)}")
-    v = voice(ex)
+    v = CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
     lines = {"text": text, "markdown": markdown, "latex": latex}[format](ex, v)
     return "\n".join(lines) + "\n"
+
+
+def _reuse(ex, v, name) -> list[tuple[str, str]]:
+    """(``df/dq (B2)``, the later steps reusing it) for each gradient reused by at least `v.min_reuse` steps."""
+    of = {b.step: b.of for b in ex.backward}
+    reused = [b for b in ex.backward if len(b.reused_by) >= v.min_reuse and b.terms]
+    return [(f"{name(b.of)} ({b.step})", ", ".join(f"{name(of[s])} ({s})" for s in b.reused_by)) for b in reused]
 
 
 def _parts(ex, heading):
@@ -57,11 +59,11 @@ def text(ex, v) -> list[str]:
     for head, b in _parts(ex, lambda p: f"  Part 1: {PART_1}" if p == 1 else f"  Part 2: {v.part_2}"):
         out += ["", head] if head else []
         out += v.step(b)
-    reuse = v.reuse()
+    reuse = _reuse(ex, v, v.total)
     if reuse or v.always_reuse:
         out += ["", f"Reuse: each gradient is computed once and multiplied into every {v.reuse_phrase}"]
-        for b, users in reuse:
-            line = f"{v.total(b.of)} ({b.step}) is reused by " + ", ".join(f"{v.total(u.of)} ({u.step})" for u in users)
+        for gradient, users in reuse:
+            line = f"{gradient} is reused by {users}"
             out += wrap(line, 2) if v.always_reuse else [f"  {line}"]
     return out + v.result()
 
@@ -76,11 +78,9 @@ def _tex_parts(ex, v) -> list[str]:
 
 def latex(ex, v) -> list[str]:
     """A document's narrative: an ``align*`` per pass, each reused gradient under an ``\\underbrace``."""
+    title = rf"\texttt{{{tex_escape(v.title())}}}{v.at_tex()}"
     out = [
-        (
-            rf"\paragraph{{Forward pass}} \texttt{{{tex_escape(v.title())}}}{v.at_tex()}: "
-            "the series of intermediate calculations."
-        ),
+        rf"\paragraph{{Forward pass}} {title}: the series of intermediate calculations.",
         r"\begin{align*}",
         join_align([v.forward_row(f) for f in ex.forward]),
         r"\end{align*}",
@@ -89,15 +89,13 @@ def latex(ex, v) -> list[str]:
         join_align(_tex_parts(ex, v)),
         r"\end{align*}",
     ]
-    reuse = v.reuse() if v.tex_reuse else []
+    reuse = _reuse(ex, v, lambda of: f"${v.total_tex(of)}$") if v.tex_reuse else []
     if reuse:
         out += [
             r"\paragraph{Reuse} each gradient is computed once and multiplied into every later step that needs it:",
             r"\begin{itemize}",
         ]
-        for b, users in reuse:
-            users = ", ".join(f"${v.total_tex(u.of)}$ ({u.step})" for u in users)
-            out.append(rf"  \item ${v.total_tex(b.of)}$ ({b.step}) is reused by {users}.")
+        out += [rf"  \item {gradient} is reused by {users}." for gradient, users in reuse]
         out.append(r"\end{itemize}")
     return out
 
@@ -110,10 +108,8 @@ def markdown(ex, v) -> list[str]:
     for head, b in _parts(ex, lambda p: f"*Part 1: {PART_1}.*" if p == 1 else f"*Part 2: the {v.variables}.*"):
         out += ["", head, ""] if head else []
         out += v.step_items(b)
-    reuse = v.reuse() if v.tex_reuse else []
+    reuse = _reuse(ex, v, lambda of: f"${v.total_tex(of)}$") if v.tex_reuse else []
     if reuse:
         out += ["", "#### Reuse: each gradient is computed once", ""]
-        for b, users in reuse:
-            users = ", ".join(f"${v.total_tex(u.of)}$ ({u.step})" for u in users)
-            out.append(f"- ${v.total_tex(b.of)}$ ({b.step}) is reused by {users}")
+        out += [f"- {gradient} is reused by {users}" for gradient, users in reuse]
     return out

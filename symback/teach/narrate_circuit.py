@@ -16,10 +16,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-from ..nonsmooth import text_indicators
+from ..evaluate import show
 from .gates import PATTERNS, gate_label
-from .layout import grad_name, latex_var, unparen_first
-from .point import show
+from .layout import already, grad_name, latex_var, plain, unparen_first
 
 
 class _Numbers:
@@ -34,12 +33,17 @@ class _Numbers:
         self._values = values
         self._factor = 0
 
+    @classmethod
+    def factor(cls, v, inside: bool = False) -> str:
+        """A value as a factor: in parentheses when negative, or a fraction `inside` a product or power."""
+        text = cls.number(v)
+        fraction = "/" in text or "frac" in text or "e" in text
+        return f"{cls._open}{text}{cls._close}" if text.startswith("-") or (fraction and inside) else text
+
     def _print_Symbol(self, s, *args, **kwargs):
         if s.name not in self._values:
             return super()._print_Symbol(s, *args, **kwargs)
-        text = self.number(self._values[s.name])
-        fraction = "/" in text or "frac" in text or "e" in text
-        return f"{self._open}{text}{self._close}" if text.startswith("-") or (fraction and self._factor) else text
+        return self.factor(self._values[s.name], self._factor)
 
     def _nested(self, method, e, inside, *args, **kwargs):
         saved, self._factor = self._factor, inside
@@ -63,10 +67,7 @@ class _Numbers:
 
 class TextNumbers(_Numbers, StrPrinter):
     _open, _close = "(", ")"
-
-    @staticmethod
-    def number(v):
-        return show(v)
+    number = staticmethod(show)
 
 
 class LatexNumbers(_Numbers, LatexPrinter):
@@ -77,22 +78,8 @@ class LatexNumbers(_Numbers, LatexPrinter):
         return sp.latex(v) if v.is_Rational else show(v)
 
 
-def _text(e) -> str:
-    return text_indicators(str(e)).replace("**", "^").replace("*", "·")
-
-
 def _paren(text: str, e) -> str:
     return f"({text})" if isinstance(e, sp.Add) or text.startswith("-") else text
-
-
-def _num(v) -> str:
-    text = show(v)
-    return f"({text})" if text.startswith("-") else text
-
-
-def _num_tex(v) -> str:
-    text = LatexNumbers.number(v)
-    return f"\\left({text}\\right)" if text.startswith("-") else text
 
 
 class CircuitVoice:
@@ -102,6 +89,7 @@ class CircuitVoice:
     variables = "variables"
     reuse_phrase = "later step that needs it"
     always_reuse = False  # the reuse paragraph only where a gradient is reused more than once
+    min_reuse = 2
     tex_reuse = True
 
     def __init__(self, ex):
@@ -116,13 +104,6 @@ class CircuitVoice:
     def point(self) -> str:
         return ", ".join(f"{v} = {show(self.ex.values[v])}" for v in self.ex.inputs)
 
-    def point_tex(self) -> str:
-        return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
-
-    def reuse(self) -> list:
-        by_step = {b.step: b for b in self.ex.backward}
-        return [(b, [by_step[s] for s in b.reused_by]) for b in self.ex.backward if len(b.reused_by) > 1 and b.terms]
-
     def gate_note(self, consumer: str) -> str | None:
         node = self.ex.graph[consumer]
         return PATTERNS.get(gate_label(node.expr) or "") if node.op == "scalar" else None
@@ -134,9 +115,6 @@ class CircuitVoice:
     def partial(self, consumer: str, of: str) -> str:
         return f"∂{consumer}/∂{of}"
 
-    def numbers(self, e) -> str:
-        return unparen_first(_text(TextNumbers(self.ex.values).doprint(e)))
-
     def header(self) -> list[str]:
         return [self.title() + (f"   at {self.point()}" if self.ex.values else "")]
 
@@ -144,9 +122,9 @@ class CircuitVoice:
         return ["  inputs: " + self.point()] if self.ex.values else []
 
     def forward(self, f) -> list[str]:
-        line = f"  {f.step}. {f.node} = {_text(f.expr)}"
+        line = f"  {f.step}. {f.node} = {plain(f.expr)}"
         if self.ex.values:
-            nums = self.numbers(f.expr)
+            nums = unparen_first(plain(TextNumbers(self.ex.values).doprint(f.expr)))
             line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
         return [line]
 
@@ -169,25 +147,19 @@ class CircuitVoice:
             out.append(f"  {b.step}. {b.of} feeds {len(b.terms)} gates ({users}): gradients add at this branch")
             lhs = f"      {self.total(b.of)} = "
         pad = " " * (len(lhs) - 2)
-        out.append(
-            lhs
-            + " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
-            + "      upstream × local"
-        )
-        out.append(
-            pad + "= " + " + ".join(f"{self.total(t.consumer)} × {_paren(_text(t.local), t.local)}" for t in b.terms)
-        )
+        partials = " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
+        locals_ = " + ".join(f"{self.total(t.consumer)} × {_paren(plain(t.local), t.local)}" for t in b.terms)
+        out += [f"{lhs}{partials}      upstream × local", f"{pad}= {locals_}"]
         if self.ex.values:
-            nums = " + ".join(f"{_num(t.upstream_value)} × {_num(t.local_value)}" for t in b.terms)
+            num = TextNumbers.factor
+            nums = " + ".join(f"{num(t.upstream_value)} × {num(t.local_value)}" for t in b.terms)
             out.append(pad + "= " + unparen_first(nums) + f" = {show(b.value)}")
         for t in b.terms:
             out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
             if t.reads:
                 uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
-                out.append(
-                    pad + f"  ↳ {self.partial(t.consumer, b.of)} = {_text(t.local)} reads "
-                    f"{uses}, already computed in the forward pass"
-                )
+                local = f"{self.partial(t.consumer, b.of)} = {plain(t.local)}"
+                out.append(f"{pad}  ↳ {local} reads {uses}, already computed in the forward pass")
             gate = self.gate_note(t.consumer)
             if gate:
                 out.append(pad + f"  ↳ {gate}")
@@ -204,7 +176,7 @@ class CircuitVoice:
             symbolic = {v: e.xreplace(names) for v, e in node_gradient().items()}
         out = ["", "Result"]
         for b in grads:
-            line = f"  {self.total(b.of)}" + (f" = {_text(symbolic[b.of])}" if b.of in symbolic else "")
+            line = f"  {self.total(b.of)}" + (f" = {plain(symbolic[b.of])}" if b.of in symbolic else "")
             out.append(line + (f" = {show(b.value)}" if self.ex.values else ""))
         return out
 
@@ -218,21 +190,21 @@ class CircuitVoice:
     def partial_tex(self, consumer: str, of: str) -> str:
         return rf"\frac{{\partial {latex_var(consumer)}}}{{\partial {latex_var(of)}}}"
 
+    def point_tex(self) -> str:
+        return ", ".join(f"{latex_var(v)} = {LatexNumbers.number(self.ex.values[v])}" for v in self.ex.inputs)
+
     def at_tex(self) -> str:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
 
     def backward_tex(self) -> str:
-        return (
-            r"\paragraph{Backward pass} gradient $=$ upstream $\times$ local, from $"
-            + latex_var(self.out)
-            + "$ back to the inputs."
-        )
+        out = latex_var(self.out)
+        return rf"\paragraph{{Backward pass}} gradient $=$ upstream $\times$ local, from ${out}$ back to the inputs."
 
     def backward_markdown(self) -> str:
         return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
 
     def markdown_header(self) -> str:
-        return f"**`{self.title()}`**" + (f" at ${self.point_tex()}$" if self.ex.values else "")
+        return f"**`{self.title()}`**" + self.at_tex()
 
     def forward_row(self, f) -> str:
         text = f"{latex_var(f.node)} = {self.expr_tex(f.expr)}"
@@ -247,18 +219,15 @@ class CircuitVoice:
         """``d f/d q = upstream · ∂f/∂q = upstream · z = 1 × (-4) = -4`` for one step."""
         if not b.terms:
             return f"{self.total_tex(b.of)} = 1"
-        reused = lambda t: (
-            rf"\underbrace{{{self.total_tex(t.consumer)}}}_{{\text{{already computed! ({t.upstream_step})}}}}"
-        )
-        local = lambda t: (
-            rf"\left({self.expr_tex(t.local)}\right)" if isinstance(t.local, sp.Add) else self.expr_tex(t.local)
-        )
+        reused = lambda t: already(self.total_tex(t.consumer), t.upstream_step)
+        local = lambda t: (r"\left({}\right)" if isinstance(t.local, sp.Add) else "{}").format(self.expr_tex(t.local))
         parts = [
             " + ".join(f"{reused(t)} \\cdot {self.partial_tex(t.consumer, b.of)}" for t in b.terms),
             " + ".join(f"{self.total_tex(t.consumer)} \\cdot {local(t)}" for t in b.terms),
         ]
         if self.ex.values:
-            parts.append(" + ".join(f"{_num_tex(t.upstream_value)} \\times {_num_tex(t.local_value)}" for t in b.terms))
+            num = LatexNumbers.factor
+            parts.append(" + ".join(f"{num(t.upstream_value)} \\times {num(t.local_value)}" for t in b.terms))
             parts.append(LatexNumbers.number(b.value))
         return f"{self.total_tex(b.of)} = " + " = ".join(parts)
 

@@ -15,13 +15,9 @@ from __future__ import annotations
 import sympy as sp
 
 from ..nonsmooth import Indicator
-from .layout import fmt, inline, right, wrap
+from .layout import already, fmt, inline, right, shape_text, wrap
 from .point import size_of
 from .symbols import formula
-
-
-def _shape(shape) -> str:
-    return "×".join(str(s) for s in shape) if shape else ""
 
 
 class CourseVoice:
@@ -31,6 +27,7 @@ class CourseVoice:
     variables = "parameters"
     reuse_phrase = "step needing it"
     always_reuse = True
+    min_reuse = 1
     tex_reuse = False
 
     def __init__(self, ex):
@@ -42,13 +39,6 @@ class CourseVoice:
 
     def total(self, of: str) -> str:
         return self.s.grad(of)
-
-    def total_tex(self, of: str) -> str:
-        return self.s.grad_tex(of)
-
-    def reuse(self) -> list:
-        by_step = {b.step: b for b in self.ex.backward}
-        return [(b, [by_step[u] for u in b.reused_by]) for b in self.ex.backward if b.reused_by]
 
     def named(self, node) -> str:
         """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
@@ -80,7 +70,7 @@ class CourseVoice:
         line = f"  {f.step}. {self.s.text(f.node)} = {named}"
         if named != full and len(line) + len(full) + 3 <= 50:
             line, full = f"{line} = {full}", named
-        out = right(line, self.number(self.s.text(f.node), f.value), _shape(node.shape))
+        out = right(line, self.number(self.s.text(f.node), f.value), shape_text(node.shape, ""))
         if full != named:  # the formula on a line of its own, under the =
             out.append(" " * (line.index(" = ") + 1) + f"= {full}")
         return out
@@ -135,25 +125,21 @@ class CourseVoice:
         return f"local factor from {s.text(c)} = {self.expr(self.g[c].expr)}"
 
     def step(self, b) -> list[str]:
-        s, out = self.s, []
+        s = self.s
         head = f"  {b.step}. "
         pad = " " * len(head)
         number = self.number(s.grad(b.of), b.value)
         if not b.branch:
             (p,) = b.terms
-            out += right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
+            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
             return out + self.notes(p, b.of, pad + "  ")
         users = ", ".join(s.text(p.consumer) for p in b.terms)
         what = "parameter" if b.part == 2 else "value"
-        out += wrap(
-            f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users}): the gradients of "
-            "the paths add",
-            2,
-            hang=len(head),
-        )
-        out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s.adjoint(p.node) for p in b.terms), number)
+        feeds = f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users})"
+        out = wrap(f"{feeds}: the gradients of the paths add", 2, hang=len(head))
+        out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
         for p in b.terms:
-            out += right(f"{pad}  {s.adjoint(p.node)} = {self.path_expr(p)}", self.number("·", p.value))
+            out += right(f"{pad}  {s[p.node].text} = {self.path_expr(p)}", self.number("·", p.value))
             out += self.notes(p, b.of, pad + "    ")
         return out
 
@@ -185,7 +171,7 @@ class CourseVoice:
             self.ex.latex.marks = {}
 
     def reused(self, p) -> str:
-        return rf"\underbrace{{{self.s.grad_tex(p.consumer)}}}_{{\text{{already computed! ({p.upstream_step})}}}}"
+        return already(self.s.grad_tex(p.consumer), p.upstream_step)
 
     def path_tex(self, p) -> str:
         if p.factor == "ew":
@@ -205,11 +191,8 @@ class CourseVoice:
         return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
 
     def at_tex(self) -> str:
-        return (
-            f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
-            if self.ex.values is not None
-            else ""
-        )
+        seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+        return seed if self.ex.values is not None else ""
 
     def backward_tex(self) -> str:
         return (
@@ -221,9 +204,7 @@ class CourseVoice:
         return "the chain rule, from the loss back to the parameters"
 
     def markdown_header(self) -> str:
-        ex = self.ex
-        seed = f", at a random sample (seed {ex.seed}; $\\|\\cdot\\|$ is the 2-norm)" if ex.values is not None else ""
-        return f"**`{ex.title}`** in {ex.notation.title}" + seed
+        return f"**`{self.ex.title}`** in {self.ex.notation.title}" + ("," + self.at_tex() if self.at_tex() else "")
 
     def forward_row(self, f) -> str:
         expr = self.expr_tex(self.g[f.node].expr)
@@ -235,10 +216,10 @@ class CourseVoice:
             (p,) = b.terms
             return [rf"  {s.grad_tex(b.of)} &= {self.path_tex(p)}{self.number_tex(b.value)} && \text{{({b.step})}}"]
         rows = [rf"  \intertext{{${s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add.}}"]
-        total = " + ".join(s.adjoint(p.node, "latex") for p in b.terms)
+        total = " + ".join(s[p.node].tex for p in b.terms)
         rows.append(rf"  {s.grad_tex(b.of)} &= {total}{self.number_tex(b.value)} && \text{{({b.step})}}")
         for p in b.terms:
-            rows.append(rf"  {s.adjoint(p.node, 'latex')} &= {self.path_tex(p)}{self.number_tex(p.value)}")
+            rows.append(rf"  {s[p.node].tex} &= {self.path_tex(p)}{self.number_tex(p.value)}")
         return rows
 
     def step_items(self, b) -> list[str]:

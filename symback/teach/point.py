@@ -3,7 +3,7 @@
 Stage: teaching views. Input: a `Derivation` and either the exact values of its
 inputs (an expression, as on the blackboard) or a seed (a network or DAG).
 Output: the value of every node: exact SymPy numbers for an expression
-(`exact_values`), NumPy arrays for one random sample of a network
+(`evaluate.evaluate`), NumPy arrays for one random sample of a network
 (`values_at`), whose parameters are drawn by an initialisation rule.
 
 Both go through the core's evaluators (`evaluate` exact, `numeric` batched
@@ -24,20 +24,14 @@ import math
 import numpy as np
 
 from ..errors import SymbackError
-from ..evaluate import evaluate, numeric, show, to_python
 from ..numeric import evaluate_batch
 
+#: initialisation -> (its distribution, the standard deviation of a weight from (fan_in, fan_out))
 INITS = {
-    "he": lambda fan_in, fan_out: math.sqrt(2 / fan_in),
-    "glorot": lambda fan_in, fan_out: math.sqrt(2 / (fan_in + fan_out)),
-    "lecun": lambda fan_in, fan_out: math.sqrt(1 / fan_in),
-    "normal": lambda fan_in, fan_out: 1.0,
-}
-INIT_FORMULAS = {
-    "he": "N(0, 2/fan_in)",
-    "glorot": "N(0, 2/(fan_in + fan_out))",
-    "lecun": "N(0, 1/fan_in)",
-    "normal": "N(0, 1)",
+    "he": ("N(0, 2/fan_in)", lambda fan_in, fan_out: math.sqrt(2 / fan_in)),
+    "glorot": ("N(0, 2/(fan_in + fan_out))", lambda fan_in, fan_out: math.sqrt(2 / (fan_in + fan_out))),
+    "lecun": ("N(0, 1/fan_in)", lambda fan_in, fan_out: math.sqrt(1 / fan_in)),
+    "normal": ("N(0, 1)", lambda fan_in, fan_out: 1.0),
 }
 
 
@@ -48,42 +42,16 @@ def whole(size, where: str) -> int:
     return int(size)
 
 
-__all__ = [
-    "INITS",
-    "INIT_FORMULAS",
-    "exact",
-    "exact_values",
-    "init_params",
-    "random_data",
-    "sample",
-    "show",
-    "size_of",
-    "to_python",
-    "values_at",
-]
-
-
-def exact_values(derivation, inputs: dict) -> dict:
-    """Every node's exact value (SymPy numbers) from the values of the leaves (the one exact evaluation)."""
-    return evaluate(derivation.graph, inputs)
-
-
-def exact(value, where: str):
-    """An expression over node values as a finite real number, or a one-line error naming `where`."""
-    return numeric(value, where)
-
-
-def init_params(graph, init: str = "glorot", scale: float = 1.0, rng=None, seed: int = 0) -> dict:
+def init_params(graph, init: str, scale: float, rng) -> dict:
     """Weights by the `init` rule times `scale`, biases zero, in the graph's parameter order."""
     if init not in INITS:
         raise SymbackError(f"--init: unknown initialisation {init!r}; choose one of {', '.join(INITS)}")
-    rng = np.random.default_rng(seed) if rng is None else rng
     params = {}
     for node in graph.leaves("param"):
         shape = tuple(whole(s, f"param {node.name}") for s in node.shape)
         if len(shape) == 2:
             fan_out, fan_in = shape
-            params[node.name] = rng.normal(0.0, INITS[init](fan_in, fan_out) * scale, size=shape)
+            params[node.name] = rng.normal(0.0, INITS[init][1](fan_in, fan_out) * scale, size=shape)
         else:
             params[node.name] = np.zeros(shape)
     return params
@@ -91,28 +59,22 @@ def init_params(graph, init: str = "glorot", scale: float = 1.0, rng=None, seed:
 
 def random_data(graph, batch: int | None, rng) -> tuple[dict, np.ndarray]:
     """Inputs ~ N(0, 1); targets ~ N(0, 1), 0/1 for the cross-entropy losses, class labels uniform."""
-    inputs = {}
-    for node in graph.leaves("input"):
-        n = whole(node.shape[0], f"input {node.name}")
-        inputs[node.name] = rng.normal(size=(n,) if batch is None else (n, batch))
-    target = graph["y"]
-    loss = next(n for n in graph.forward() if n.op == "loss")
+    columns = () if batch is None else (batch,)
+    inputs = {n.name: rng.normal(size=(whole(n.shape[0], f"input {n.name}"), *columns)) for n in graph.leaves("input")}
+    target, loss = graph["y"], next(n for n in graph.forward() if n.op == "loss")
     if target.meta.kind == "label":
-        classes = whole(loss.meta.size, "the loss")
-        y = rng.integers(0, classes, size=() if batch is None else (batch,))
-    else:
-        n = whole(target.shape[0], "target y")
-        size = (n,) if batch is None else (n, batch)
-        y = rng.integers(0, 2, size=size).astype(float) if "bce" in (loss.meta.loss or "") else rng.normal(size=size)
-    return inputs, y
+        return inputs, rng.integers(0, whole(loss.meta.size, "the loss"), size=columns)
+    size = (whole(target.shape[0], "target y"), *columns)
+    if "bce" in (loss.meta.loss or ""):  # 0/1 targets
+        return inputs, rng.integers(0, 2, size=size).astype(float)
+    return inputs, rng.normal(size=size)
 
 
 def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict, object]:
     """(params, inputs, target) of one random sample, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
-    params = init_params(derivation.graph, init, rng=rng)
-    inputs, y = random_data(derivation.graph, None, rng)
-    return params, inputs, y
+    params = init_params(derivation.graph, init, 1.0, rng)  # drawn first: the data follow in the same stream
+    return params, *random_data(derivation.graph, None, rng)
 
 
 def batch_values(graph, params: dict, inputs: dict, y) -> dict:
@@ -127,8 +89,7 @@ def values_at(derivation, seed: int = 0, init: str = "glorot") -> dict:
     """Every node's value (NumPy) for one random sample; a one-line error where a value is not finite."""
     params, inputs, y = sample(derivation, seed, init)
     with np.errstate(all="ignore"):
-        columns = {k: v[:, None] for k, v in inputs.items()}
-        values = batch_values(derivation.graph, params, columns, np.asarray(y)[..., None])
+        values = evaluate_batch(derivation.graph, params, {k: v[None] for k, v in inputs.items()}, np.asarray(y)[None])
     out = {}
     for node in derivation.graph:
         v = params[node.name] if node.op == "param" else np.asarray(values[node.name])[..., 0]

@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import html
 import re
+from typing import ClassVar
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from .. import notation as notations
-from ..nonsmooth import Indicator
 from ..notation import term
 from ..notation.nodes import Error, Loss
 from ..notation.unicode import Sym, course, from_name, sub, sup, symbol
 
-__all__ = ["CourseLatex", "CourseText", "Sym", "Symbols", "course_symbols", "formula", "is_indicator"]
-
-
-def course_symbols(derivation, notation="udl") -> Symbols:
-    """IR node name -> course symbol for `derivation` in `notation` (`symback.notation`'s one map)."""
-    return Symbols(derivation, notation)
+__all__ = ["CourseLatex", "CourseText", "Sym", "Symbols", "formula"]
 
 
 MAX_FORMULA = 34  # longer module formulas are shortened with … in a picture's box
@@ -65,10 +60,7 @@ class Symbols:
         self.notation = notations.get(notation)
         self.graph = derivation.graph
         self.layered = derivation.summary.layered
-        self.by_name: dict[str, Sym] = {
-            n.name: symbol(self.notation, term(self.graph, n.name, layered=self.layered, deltas=False))
-            for n in self.graph.forward()
-        }
+        self.by_name = {n.name: symbol(self.notation, self.term(n.name)) for n in self.graph.forward()}
         self.loss = self.by_name.get("l") or symbol(self.notation, Loss())
 
     def error(self, k: int) -> Sym:
@@ -80,18 +72,17 @@ class Symbols:
         return CourseText(self, self.notation.hadamard), CourseLatex(self)
 
     def __getitem__(self, name: str) -> Sym:
-        if name in self.graph and self.graph[name].role == "adjoint":
-            return Sym(self.adjoint(name), latex=self.adjoint(name, "latex"))
-        return self.by_name.get(name) or from_name(name)
+        """A node's symbol; an adjoint's is ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's share."""
+        if name not in self.graph or self.graph[name].role != "adjoint":
+            return self.by_name.get(name) or from_name(name)
+        node, tex = self.graph[name], self.grad_tex(self.graph[name].of)
+        if node.meta.path:
+            tex = rf"\left.{tex}\right|_{{\text{{via }} {self[node.meta.path].tex}}}"
+        return Sym(course(self.notation, self.term(name)), latex=tex)
 
-    def adjoint(self, name: str, fmt: str = "text") -> str:
-        """An adjoint node's symbol: ``∂ℓ/∂x₁``, or ``∂ℓ/∂x₁ (via m)`` for one path's contribution."""
-        node = self.graph[name]
-        path = node.meta.path
-        if fmt == "latex":
-            whole = self.grad_tex(node.of)
-            return rf"\left.{whole}\right|_{{\text{{via }} {self[path].tex}}}" if path else whole
-        return course(self.notation, term(self.graph, name, layered=self.layered, deltas=False))
+    def term(self, name: str):
+        """The course quantity node `name` holds (`symback.notation`'s one map), written as a derivative."""
+        return term(self.graph, name, layered=self.layered, deltas=False)
 
     def text(self, name: str) -> str:
         return self[name].text
@@ -103,20 +94,69 @@ class Symbols:
     def grad_tex(self, of: str) -> str:
         return rf"\frac{{\partial {self.loss.tex}}}{{\partial {self[of].tex}}}"
 
-    def local(self, consumer: str, of: str, fmt: str = "text") -> str:
+    def local(self, consumer: str, of: str) -> str:
         """``∂h₃/∂f₂``: a module's local derivative."""
-        if fmt == "latex":
-            return rf"\frac{{\partial {self[consumer].tex}}}{{\partial {self[of].tex}}}"
         return f"∂{self[consumer].text}/∂{self[of].text}"
 
 
 # -- printers: IR expressions in course symbols --------------------------------------------------
 
 
-class CourseText(StrPrinter):
-    """Unicode text: node symbols, ``Ωᵀ``, juxtaposed matrix products, ``⊙`` between vectors."""
+class _Course:
+    """What both printers share: node names as course symbols, slices, matrix products, products of vectors.
+
+    Each format gives its `words` (templates) and how a product with a denominator prints (`_fraction`).
+    """
 
     printmethod = "_symback_course"  # not the classes' own _sympystr: I[f > 0], not Indicator(f > 0)
+    words: ClassVar[dict]
+
+    def _print_Symbol(self, e, *args, **kwargs):
+        return "i" if e.name == "i" and e.name not in self.s.graph else self.name(e.name)
+
+    def _print_MatrixSymbol(self, e):
+        return self.name(e.name)
+
+    def _print_IndexedBase(self, e):
+        return self.name(str(e.label))
+
+    def _print_Indexed(self, e):
+        return f"{self._print(e.base)}[{', '.join(self._print(i) for i in e.indices)}]"
+
+    def _print_MatMul(self, e):
+        paren = self.words["paren"]
+        return " ".join(paren.format(self._print(a)) if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args)
+
+    def _print_MatrixSlice(self, e):
+        (r0, r1, _), _ = e.rowslice, e.colslice
+        return f"{self._print(e.parent)}[{int(r0) + 1}..{int(r1)}]"
+
+    def _print_Mul(self, e):
+        num, den = sp.fraction(e)
+        if den != 1:
+            return self._fraction(num, den)
+        coeff, factors = e.as_coeff_mul()
+        if not factors:
+            return self._print(coeff)
+        body = f" {self.hadamard} ".join(self.parenthesize(f, 50) for f in factors)
+        if coeff in (1, -1):
+            return ("-" if coeff == -1 else "") + body
+        return self._coefficient(self._print(coeff), body, factors)
+
+    def _print_Indicator(self, e):
+        return self.words["indicator"].format(self._print(e.args[0]))
+
+    def _print_KroneckerDelta(self, e, *args):
+        other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
+        if len(other) == 1:
+            return self.words["onehot"].format(self._print(other[0]))
+        return super()._print_KroneckerDelta(e, *args)
+
+
+class CourseText(_Course, StrPrinter):
+    """Unicode text: node symbols, ``Ωᵀ``, juxtaposed matrix products, ``⊙`` between vectors."""
+
+    words: ClassVar[dict] = {"paren": "({})", "indicator": "I[{}]", "onehot": "onehot({})"}
 
     def __init__(self, symbols: Symbols, hadamard: str = "⊙"):
         super().__init__()
@@ -140,26 +180,11 @@ class CourseText(StrPrinter):
         finally:
             self._html = None
 
-    def _print_Symbol(self, e):
-        return "i" if e.name == "i" and e.name not in self.s.graph else self.name(e.name)
-
-    _print_Dummy = _print_Symbol
-
-    def _print_MatrixSymbol(self, e):
-        return self.name(e.name)
-
-    def _print_IndexedBase(self, e):
-        return self.name(str(e.label))
-
-    def _print_Indexed(self, e):
-        return f"{self._print(e.base)}[{', '.join(self._print(i) for i in e.indices)}]"
+    _print_Dummy = _Course._print_Symbol
 
     def _print_Transpose(self, e):
         inner = self._print(e.arg)
         return (inner if _atomic(e.arg) and "/" not in inner else f"({inner})") + "ᵀ"  # (∂ℓ/∂f)ᵀ
-
-    def _print_MatMul(self, e):
-        return " ".join(f"({self._print(a)})" if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args)
 
     def _print_MatAdd(self, e):
         return " + ".join(self._print(a) for a in e.args)
@@ -167,23 +192,11 @@ class CourseText(StrPrinter):
     def _print_BlockMatrix(self, e):
         return "[" + "; ".join(self._print(b) for b in e.blocks) + "]"
 
-    def _print_MatrixSlice(self, e):
-        (r0, r1, _), _ = e.rowslice, e.colslice
-        return f"{self._print(e.parent)}[{int(r0) + 1}..{int(r1)}]"
+    def _fraction(self, num, den) -> str:
+        return f"{self.parenthesize(num, 50)} / {self.parenthesize(den, 50)}"
 
-    def _print_Mul(self, e):
-        num, den = sp.fraction(e)
-        if den != 1:
-            return f"{self.parenthesize(num, 50)} / {self.parenthesize(den, 50)}"
-        coeff, factors = e.as_coeff_mul()
-        if not factors:
-            return self._print(coeff)
-        body = f" {self.hadamard} ".join(self.parenthesize(f, 50) for f in factors)
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return "-" + body
-        return f"{self._print(coeff)}{body if len(factors) == 1 and isinstance(factors[0], sp.Add) else ' ' + body}"
+    def _coefficient(self, coeff: str, body: str, factors) -> str:
+        return coeff + (body if len(factors) == 1 and isinstance(factors[0], sp.Add) else " " + body)
 
     def _print_Pow(self, e, rational=False):
         if e.exp.is_Integer and e.exp > 0:
@@ -191,13 +204,6 @@ class CourseText(StrPrinter):
         if e.exp == -1:
             return f"1/{self.parenthesize(e.base, 60)}"
         return super()._print_Pow(e, rational)
-
-    def _print_Indicator(self, e):
-        return f"I[{self._print(e.args[0])}]"
-
-    def _print_KroneckerDelta(self, e):
-        other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
-        return f"onehot({self._print(other[0])})" if len(other) == 1 else super()._print_KroneckerDelta(e)
 
     def _print_Sum(self, e):
         (j, _, _), body = e.limits[0], e.function
@@ -214,10 +220,15 @@ class CourseText(StrPrinter):
         return f"I[{self._print(e.args[0])} > 0]"
 
 
-class CourseLatex(LatexPrinter):
+class CourseLatex(_Course, LatexPrinter):
     """LaTeX: the notation's own LaTeX symbols, ``\\odot`` between vectors, ``\\mathbb{I}[\\cdot]``."""
 
-    printmethod = "_symback_course"
+    words: ClassVar[dict] = {
+        "paren": r"\left({}\right)",
+        "indicator": r"\mathbb{{I}}[{}]",
+        "onehot": r"\mathrm{{onehot}}({})",
+    }
+    hadamard = r"\odot"
 
     def __init__(self, symbols: Symbols):
         super().__init__({"mul_symbol": None})
@@ -227,18 +238,6 @@ class CourseLatex(LatexPrinter):
     def name(self, name: str) -> str:
         return self.marks.get(name) or self.s[name].tex
 
-    def _print_Symbol(self, e, style="plain"):
-        return "i" if e.name == "i" and e.name not in self.s.graph else self.name(e.name)
-
-    def _print_MatrixSymbol(self, e):
-        return self.name(e.name)
-
-    def _print_IndexedBase(self, e):
-        return self.name(str(e.label))
-
-    def _print_Indexed(self, e):
-        return f"{self._print(e.base)}[{', '.join(self._print(i) for i in e.indices)}]"
-
     def _print_Transpose(self, e):
         inner = self._print(e.arg)
         if not _atomic(e.arg) or r"\frac" in inner:
@@ -247,45 +246,15 @@ class CourseLatex(LatexPrinter):
             inner = "{" + inner + "}"
         return inner + r"^{\mathsf{T}}"
 
-    def _print_MatMul(self, e):
-        return " ".join(
-            rf"\left({self._print(a)}\right)" if isinstance(a, sp.MatAdd) else self._print(a) for a in e.args
-        )
-
     def _print_BlockMatrix(self, e):
         return r"\begin{bmatrix}" + r" \\ ".join(self._print(b) for b in e.blocks) + r"\end{bmatrix}"
 
-    def _print_MatrixSlice(self, e):
-        (r0, r1, _), _ = e.rowslice, e.colslice
-        return rf"{self._print(e.parent)}[{int(r0) + 1}..{int(r1)}]"
+    def _fraction(self, num, den) -> str:
+        return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
 
-    def _print_Mul(self, e):
-        num, den = sp.fraction(e)
-        if den != 1:
-            return rf"\frac{{{self._print(num)}}}{{{self._print(den)}}}"
-        coeff, factors = e.as_coeff_mul()
-        if not factors:
-            return self._print(coeff)
-        body = r" \odot ".join(self.parenthesize(f, 50) for f in factors)
-        if coeff == 1:
-            return body
-        if coeff == -1:
-            return "-" + body
-        return f"{self._print(coeff)} {body}"
-
-    def _print_Indicator(self, e):
-        return r"\mathbb{I}[" + self._print(e.args[0]) + "]"
-
-    def _print_KroneckerDelta(self, e, exp=None):
-        other = [a for a in e.args if not (a.is_Symbol and a.name == "i")]
-        if len(other) == 1:
-            return r"\mathrm{onehot}(" + self._print(other[0]) + ")"
-        return super()._print_KroneckerDelta(e, exp)
+    def _coefficient(self, coeff: str, body: str, factors) -> str:
+        return f"{coeff} {body}"
 
 
 def _atomic(e) -> bool:
     return isinstance(e, (sp.Symbol, sp.MatrixSymbol))
-
-
-def is_indicator(e) -> bool:
-    return isinstance(e, Indicator)
