@@ -39,7 +39,7 @@ from ..notation.nodes import Error, Grad, Loss, Prob, Template
 from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from .handfile import Equation
-from .instances import total_adjoints
+from ..notation import totals
 from .latex import parse_scalar
 from .matrix import Val
 
@@ -55,7 +55,7 @@ class ExpressionNames:
         self.source = derivation.summary.source
         self.out = derivation.output
         self.nodes = [n.name for n in derivation.graph.forward()]
-        adjoint = total_adjoints(derivation.graph)
+        adjoint = totals(derivation.graph)
         # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
         named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
         self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
