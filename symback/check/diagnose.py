@@ -93,12 +93,11 @@ def factor_2(t, hint: str = ""):
 def expression_repairs(t):
     yield from sign(t)
     yield from factor_2(t)
-    names_ = t.space.names
-    for other in names_.derivs:
+    for other in t.space.derivs:
         if other != t.lhs:
             yield Repair(Cause("variable", f"your value is {other}, the derivative with respect to another variable"),
                          t.formula, lhs=other)
-    out = names_.out
+    out = t.space.out
     yield Repair(Cause("value", f"your value is {out} itself, not its derivative"), t.formula, lhs=out)
 
 

@@ -98,7 +98,7 @@ class Env:
             arg = arg.args[0]
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
-            return self.ns.activation(q.layer)(Z)
+            return self.ns.summary.layers[q.layer - 1].fn(Z)
         bodies = {layer.fn(Z) for layer in self.ns.summary.layers if not layer.is_identity}
         if len(bodies) == 1:
             return bodies.pop()
