@@ -24,6 +24,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from .. import library
 from ..errors import SymbackError
 from ..textparse import MAX_DIGITS, abbreviate
 
@@ -71,8 +72,6 @@ SCALAR_FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sig
 
 def function_name(name: str, generic: tuple = GENERIC) -> str | None:
     """Canonical function for a written name, or None if `name` is not a function."""
-    from .. import library
-
     if name in generic:
         return "act"
     name = ALIASES.get(name, name)
@@ -111,19 +110,13 @@ class Token:
     value: object = None
 
 
-def _index(sup: str) -> str:
-    """'^{[2]T}' -> '^[2]', '^(1)' -> '^(1)' (the canonical spelling of a layer superscript)."""
-    inner = re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
-    return "^" + inner
-
-
 def canonical(base: str, sub: str | None, sup: str | None) -> str:
-    base = "".join(_GREEK.get(c, c) for c in base)
-    text = base
+    """The one spelling of a name: Greek letters spelt out, ``_{1}`` -> ``_1``, ``^{[2]T}`` -> ``^[2]``."""
+    text = "".join(_GREEK.get(c, c) for c in base)
     if sub:
         text += "_" + sub.strip("{} ")
     if sup:
-        text += _index(sup)
+        text += "^" + re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
     return text
 
 
@@ -186,6 +179,10 @@ def tokenize(text: str, where: str) -> list[Token]:
 # -- parser -----------------------------------------------------------------
 
 
+#: binary operators, loosest first: written -> AST op (``o`` is also ⊙, juxtaposition also a product)
+LEVELS = ({">": ">", ">=": ">=", "<": "<", "<=": "<="}, {"+": "+", "-": "-"}, {"⊙": "had"}, {"*": "matmul", "/": "/"})
+
+
 class Parser:
     """Recursive descent over the grammar in the module docstring."""
 
@@ -215,7 +212,7 @@ class Parser:
 
     def parse(self) -> Node:
         try:
-            node = self.cmp()
+            node = self.binary()
         except RecursionError:  # long chains of ^ or unary minus; brackets are limited above
             raise SymbackError(f"{self.where}: the formula nests deeper than {MAX_DEPTH} levels "
                                f"(limit {MAX_DEPTH})") from None
@@ -226,52 +223,29 @@ class Parser:
                                f"(limit {MAX_DEPTH}); split it into named steps")
         return node
 
-    def cmp(self) -> Node:
-        left = self.sum()
-        if self.at("op", ">", ">=", "<", "<="):
-            op = self.take("op").value
-            left = Op(op, (left, self.sum()))
+    def binary(self, level: int = 0) -> Node:
+        """Operands joined left to right by the operators of `LEVELS[level]` (a comparison: at most one)."""
+        last = level == len(LEVELS) - 1
+        left = self.unary() if last else self.binary(level + 1)
+        while op := self.operator(level):
+            left = Op(op, (left, self.unary() if last else self.binary(level + 1)))
+            if level == 0:
+                break
         return left
 
-    def sum(self) -> Node:
-        left = self.had()
-        while self.at("op", "+", "-"):
-            op = self.take("op").value
-            left = Op(op, (left, self.had()))
-        return left
-
-    def had(self) -> Node:
-        left = self.prod()
-        while self.at("op", "⊙") or (self.at("name") and self.tok.text == "o"):
-            self.i += 1
-            left = Op("had", (left, self.prod()))
-        return left
-
-    def _starts_atom(self) -> bool:
+    def operator(self, level: int) -> str | None:
+        """The AST op of the next token at `level` (then taken), else None: ``o`` is ⊙, juxtaposition a product."""
         t = self.tok
-        if t.kind == "name":
-            return t.text != "o"
-        return t.kind == "num" or (t.kind == "punct" and t.value in "([")
-
-    def prod(self) -> Node:
-        left = self.unary()
-        while True:
-            if self.at("op", "*", "/"):
-                op = self.take("op").value
-                right = self.unary()
-                left = Op("matmul" if op == "*" else "/", (left, right))
-            elif self._starts_atom():
-                left = Op("matmul", (left, self.unary()))
-            else:
-                return left
+        if (t.kind == "op" and t.value in LEVELS[level]) or (level == 2 and t.kind == "name" and t.text == "o"):
+            self.i += 1
+            return LEVELS[level].get(t.value, "had")
+        starts_atom = t.text != "o" if t.kind == "name" else t.kind == "num" or (t.kind == "punct" and t.value in "([")
+        return "matmul" if level == len(LEVELS) - 1 and starts_atom else None
 
     def unary(self) -> Node:
-        if self.at("op", "-"):
-            self.i += 1
-            return Op("neg", (self.unary(),))
-        if self.at("op", "+"):
-            self.i += 1
-            return self.unary()
+        if self.at("op", "-", "+"):
+            sign = self.take("op").value
+            return Op("neg", (self.unary(),)) if sign == "-" else self.unary()
         return self.power()
 
     def power(self) -> Node:
@@ -294,20 +268,16 @@ class Parser:
             self.i += 1
             return Num(t.value, t.text)
         if t.kind == "punct" and t.value in "([":
-            close = ")" if t.value == "(" else "]"
             self.i += 1
-            inner = self.cmp()
-            self.take("punct", close)
+            inner = self.binary()
+            self.take("punct", ")" if t.value == "(" else "]")
             return inner
         if t.kind == "name":
             self.i += 1
             fn = function_name(t.value, self.generic)
             prime = self.at("prime")
             if fn == "ind" and self.at("punct", "["):  # I[z > 0], as symback's own output writes it
-                self.i += 1
-                inner = self.cmp()
-                self.take("punct", "]")
-                return Call(fn, (inner,), False, t.value)
+                return Call(fn, (self.atom(),), False, t.value)
             if fn is not None and (prime or self.at("punct", "(")):
                 if prime:
                     self.i += 1
@@ -322,10 +292,10 @@ class Parser:
         if not self.at("punct", "("):
             self.fail(f"expected '(' after {name.text}{chr(39) if prime else ''}")
         self.i += 1
-        args = [self.cmp()]
+        args = [self.binary()]
         while self.at("punct", ","):
             self.i += 1
-            args.append(self.cmp())
+            args.append(self.binary())
         self.take("punct", ")")
         return Call(fn, tuple(args), prime, name.value)
 
@@ -339,7 +309,7 @@ def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
 
 # -- printing and traversal -------------------------------------------------
 
-_PREC = {"cmp": 0, "+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
+_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
 
 
 def _prec(node: Node) -> int:
