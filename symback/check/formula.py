@@ -85,8 +85,8 @@ def function_name(name: str, generic: tuple = GENERIC) -> str | None:
 _GREEK = {"Ω": "Omega", "ω": "omega", "β": "beta", "δ": "delta", "Δ": "Delta", "σ": "sigma", "θ": "theta",
           "φ": "phi", "ℓ": "l", "α": "alpha", "γ": "gamma", "η": "eta", "λ": "lambda"}
 _SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z](?![A-Za-z0-9])))?"
-_SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?P<supT{n}>T|\\top|⊤)?\s*\}}"
-        r"|\[\s*-?\d+\s*\](?P<supT2{n}>T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?P<supT3{n}>T(?![A-Za-z0-9_]))?))?")
+_SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?:T|\\top|⊤)?\s*\}}"
+        r"|\[\s*-?\d+\s*\](?:T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?:T(?![A-Za-z0-9_]))?))?")
 _BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
 _NAME = _BASE + _SUB + _SUP
 _DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
@@ -120,14 +120,6 @@ def canonical(base: str, sub: str | None, sup: str | None) -> str:
     return text
 
 
-def _name_token(m: re.Match, n: int, start: int) -> list[Token]:
-    base, sub, sup = m.group(f"base{n}"), m.group(f"sub{n}"), m.group(f"sup{n}")
-    toks = [Token("name", m.group(0) if n == 0 else m.group("deriv"), start, canonical(base, sub, sup))]
-    if sup and any(m.group(f"{g}{n}") for g in ("supT", "supT2", "supT3")):
-        toks.append(Token("T", "T", m.end()))
-    return toks
-
-
 def _number(text: str, where: str, pos: int) -> float:
     digits = len(re.sub(r"[eE].*|\.", "", text).lstrip("0"))
     if digits > MAX_DIGITS:
@@ -147,19 +139,18 @@ def tokenize(text: str, where: str) -> list[Token]:
         m = _TOKEN.match(text, i)
         if not m or m.end() == i:
             raise SymbackError(f"{where}: unexpected {text[i]!r} at column {i + 1}")
-        if m.group("ws"):
-            pass
-        elif m.group("num"):
+        if m.group("num"):
             tokens.append(Token("num", m.group("num"), i, _number(m.group("num"), where, i)))
-        elif m.group("deriv"):
-            loss = "".join(_GREEK.get(c, c) for c in m.group("loss"))
-            toks = _name_token(m, 1, i)
-            toks[0].value = f"d{loss}/d{toks[0].value}"
-            tokens.extend(toks)
+        elif m.group("deriv") or m.group("name"):
+            n, sup = (0, m.group("sup0")) if m.group("name") else (1, m.group("sup1"))
+            name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup)
+            tokens.append(Token("name", m.group(0), i, f"d{canonical(m.group('loss'), '', '')}/d{name}" if n else name))
+            if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
+                tokens.append(Token("T", "T", m.end()))
         elif m.group("transpose"):
             tokens.append(Token("T", m.group(0), i))
-        elif m.group("name"):
-            tokens.extend(_name_token(m, 0, i))
+        elif m.group("ws"):
+            pass
         elif m.group("op") is not None:
             op = {"−": "-", "≥": ">=", "≤": "<=", "·": "*", "×": "*", "@": "*", "∘": "⊙", ".*": "⊙",
                   "(.)": "⊙"}.get(m.group(0), m.group(0))
