@@ -50,9 +50,6 @@ class Cause:
     kind: str
     message: str
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "message": self.message}
-
 
 @dataclass(frozen=True)
 class Repair:
@@ -83,7 +80,8 @@ def sign(t):
     yield Repair(Cause("sign", f"sign flip: your value is the negative of {t.lhs}"), t.formula, scale=-1.0)
 
 
-def factor_2(t, hint: str = ""):
+def factor_2(t):
+    hint = _loss_hint(t) if t.space.kind == "network" else ""
     yield Repair(Cause("factor_2", f"factor 2: your value is half of {t.lhs}{hint}"), t.formula, scale=2.0)
     yield Repair(Cause("factor_2", f"factor 2: your value is twice {t.lhs}{hint}"), t.formula, scale=0.5)
 
@@ -107,14 +105,8 @@ ACTIVATION_FNS = ("act", "sigmoid", "tanh", "relu")
 
 
 def network_repairs(t):
-    yield from transposes(t)
-    yield from sign(t)
-    yield from reduction(t)
-    yield from factor_2(t, _loss_hint(t))
-    yield from indices(t)
-    yield from activation_derivatives(t)
-    yield from activations(t)
-    yield from products(t)
+    for repairs in (transposes, sign, reduction, factor_2, indices, activation_derivatives, activations, products):
+        yield from repairs(t)
 
 
 def transposes(t):
@@ -127,13 +119,14 @@ def transposes(t):
     whole = Cause("transpose", f"missing transpose: your value is the transpose of {lhs} ({where})")
     other = t.space.other
     layout = Cause("transpose", f"written in the {other.ns.layout} layout: {where}")
-    shapes = _shapes(t)
+    shapes, nodes = _shapes(t), dict(walk(S))
     toggles = []  # one factor's transpose added or removed
-    for path, sub in walk(S):
+    for path, sub in nodes.items():
         if isinstance(sub, Op) and sub.op == "T" and isinstance(sub.args[0], Name):
             toggles.append((replace(S, path, sub.args[0]),
                             f"extra transpose: with {sub.args[0].text} in place of {show(sub)} it matches"))
-        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not _under_T(S, path):
+        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not (
+                path and isinstance(nodes[path[:-1]], Op) and nodes[path[:-1]].op == "T"):
             toggles.append((replace(S, path, Op("T", (sub,))), f"missing transpose on {sub.text}: with {sub.text}^T it matches"))
     for new, msg in toggles:
         yield Repair(Cause("transpose", msg), new)
@@ -161,28 +154,22 @@ def indices(t):
     ns, S = t.space.ns, t.formula
     rule = _forward_rule(t)
     for name in dict.fromkeys(names(S)):
-        for d in (-1, 1):
-            new_name = ns.shift(name, d)
-            if new_name is None:
-                continue
-            q = ns.get(name)
-            new = _shifted(S, {name: new_name})
-            label = "the activation of the wrong layer" if q.kind in ("act", "input") and not q.deriv \
-                else "off-by-one layer index"
-            yield Repair(Cause("index", f"{label}: {name} where {new_name} belongs ({rule})"), new)
+        q = ns.get(name)
+        label = "the activation of the wrong layer" if q and q.kind in ("act", "input") and not q.deriv \
+            else "off-by-one layer index"
+        for new_name in filter(None, (ns.shift(name, -1), ns.shift(name, 1))):
+            cause = Cause("index", f"{label}: {name} where {new_name} belongs ({rule})")
+            yield Repair(cause, _shifted(S, {name: new_name}))
     for path, sub in walk(S):
         inner = list(dict.fromkeys(names(sub)))
         if not isinstance(sub, Op) or len(inner) < 2:
             continue
-        for d in (-1, 1):
-            new = _shifted(sub, {name: ns.shift(name, d) for name in inner if ns.get(name).layer is not None})
+        for d in (-1, 1):  # a name with no layer (e, Euler's number; B) stays
+            new = _shifted(sub, {n: ns.shift(n, d) for n in inner if getattr(ns.get(n), "layer", None) is not None})
             if new is None or new == sub:
                 continue
-            if not path:
-                msg = f"off-by-one layer indices: every index shifted by {d:+d} matches ({rule})"
-            else:
-                msg = f"off-by-one layer indices: {show(new)} in place of {show(sub)} matches ({rule})"
-            yield Repair(Cause("index", msg), replace(S, path, new))
+            what = f"{show(new)} in place of {show(sub)}" if path else f"every index shifted by {d:+d}"
+            yield Repair(Cause("index", f"off-by-one layer indices: {what} matches ({rule})"), replace(S, path, new))
 
 
 def activation_derivatives(t):
@@ -198,7 +185,7 @@ def activation_derivatives(t):
         shape = shapes.get(path)
         if shape is None:
             continue
-        for k in _activated_layers(t):
+        for k in (k for k, layer in enumerate(t.space.ns.summary.layers, 1) if not layer.is_identity):
             pre = n.symbol("pre", k)
             base = Name(capital(pre) if t.batch else pre)
             cols = (t.space.width(k), t.space.batch_size if t.batch else 1)
@@ -269,10 +256,6 @@ def _safe(t, space) -> list | None:
         return None
 
 
-def _activated_layers(t) -> list[int]:
-    return [k for k, layer in enumerate(t.space.ns.summary.layers, 1) if not layer.is_identity]
-
-
 def _forward_rule(t) -> str:
     ns = t.space.ns
     layer = t.q.layer or next((ns.get(n).layer for n in names(t.formula) if ns.get(n) and ns.get(n).layer), 1)
@@ -322,14 +305,6 @@ def _shifted(node, mapping: dict):
                 return None
             out = replace(out, path, Name(mapping[sub.text]))
     return out
-
-
-def _under_T(root, path) -> bool:
-    parent = path[:-1]
-    for p, node in walk(root):
-        if p == parent and path:
-            return isinstance(node, Op) and node.op == "T"
-    return False
 
 
 def _is_derivative(node) -> bool:

@@ -8,7 +8,7 @@ documents the schema). Exit code: 0 when every equation was shown equal,
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -114,7 +114,7 @@ class Result:
             "rhs": self.rhs,
             "status": self.status,
             "counterexample": self.counterexample.to_dict() if self.counterexample else None,
-            "likely_cause": self.cause.to_dict() if self.cause else None,
+            "likely_cause": asdict(self.cause) if self.cause else None,
             "reason": self.reason,
         }
 
