@@ -32,7 +32,7 @@ from .formula import GENERIC, names, parse_text, tokenize
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
-from .names import Namespace
+from .names import Namespace, capital
 from .report import Counterexample
 from .trial import RTOL
 
@@ -176,10 +176,8 @@ class NetworkSpace:
         ns = self.ns
         generic = tuple(dict.fromkeys(GENERIC + (ns.notation.activation_fn,)))
         if eq.latex:
-            bases = {re.match(r"[A-Za-z]+", q.name).group(0) for q in ns.quantities.values()
-                     if re.match(r"[A-Za-z]+", q.name)}
-            bases = {b for b in bases if b not in ("dl", "dJ", "dL")}
-            node = latex.parse(eq.rhs, ns.known, bases, eq.where, generic, self.loss_symbols)
+            bases = {m.group(0) for q in ns.quantities.values() if (m := re.match(r"[A-Za-z]+", q.name))}
+            node = latex.parse(eq.rhs, ns.known, bases - {"dl", "dJ", "dL"}, eq.where, generic, self.loss_symbols)
         else:
             node = parse_text(eq.rhs, eq.where, generic)
         for name in names(node):
@@ -191,24 +189,18 @@ class NetworkSpace:
     # -- values ---------------------------------------------------------------
     def points(self, batch: bool) -> list:
         """(instance, sample) pairs; (instance, None) for a batch formula."""
-        if batch:
-            return [(inst, None) for inst in self.insts]
-        return [(inst, s) for inst in self.insts for s in range(inst.batch)]
+        return [(inst, s) for inst in self.insts for s in ([None] if batch else range(inst.batch))]
 
     def quantity(self, lhs: str, batch: bool):
         """The quantity a name stands for; a parameter's gradient in a batch formula is the batch loss's."""
         q = self.ns.get(lhs)
-        if batch and not q.batch and q.kind in ("weight", "bias"):
-            q = copy(q, batch=True)
-        return q
+        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias") else q
 
     def value(self, q, point) -> np.ndarray:
-        inst, s = point
-        return self.ns.value(q, inst, s).a
+        return self.ns.value(q, *point).a
 
     def evaluate(self, formula, point) -> np.ndarray:
-        inst, s = point
-        return evaluate(formula, Env(self.ns, inst, s)).a
+        return evaluate(formula, Env(self.ns, *point)).a
 
     def circular(self, lhs: str, formula) -> bool:
         """Whether the right side names the left side's quantity, whatever its spelling."""
@@ -242,7 +234,7 @@ class NetworkSpace:
         for q in (ns.get("x"), ns.get("y")):
             name = spell(ns.notation, Term(q.kind))
             if sample is None:
-                out[name[:1].upper() + name[1:]] = ns.value(copy(q, batch=True), inst, None).a
+                out[capital(name)] = ns.value(copy(q, batch=True), inst, None).a
             elif q.kind == "target" and ns.graph[ns.target].meta.kind == "label":
                 out[name] = float(inst.samples[sample][ns.target])
             else:
@@ -250,12 +242,9 @@ class NetworkSpace:
         return out
 
     def _params(self, inst) -> dict:
-        n, at = self.ns.notation, self.ns.nodes
-        out = {}
-        for k in range(1, self.ns.K + 1):
-            out[spell(n, Term("weight", k))] = np.asarray(inst.params[at[("weight", k)]])
-            out[spell(n, Term("bias", k))] = np.asarray(inst.params[at[("bias", k)]]).reshape(-1, 1)
-        return out
+        ns = self.ns  # a bias as a column
+        return {spell(ns.notation, Term(kind, k)): ns.orient(inst.params[ns.nodes[(kind, k)]], False)
+                for k in range(1, ns.K + 1) for kind in ("weight", "bias")}
 
     # -- the report -----------------------------------------------------------
     @property
