@@ -66,8 +66,9 @@ Node = Num | Name | Call | Op
 GENERIC = ("a", "g", "theta", "phi", "act")
 ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Relu": "relu", "I": "ind",
            "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind", "Max": "max", "Min": "min"}
-VECTOR_FUNCTIONS = ("softmax", "sum", "mean", "diag", "max", "min")
-SCALAR_FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign")
+#: the functions a formula may call besides the activations: entrywise ones, then vector ones and the indicator
+FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "softmax", "sum", "mean", "diag", "max",
+             "min", "ind")
 
 
 def function_name(name: str, generic: tuple = GENERIC) -> str | None:
@@ -75,9 +76,7 @@ def function_name(name: str, generic: tuple = GENERIC) -> str | None:
     if name in generic:
         return "act"
     name = ALIASES.get(name, name)
-    if name in SCALAR_FUNCTIONS or name in VECTOR_FUNCTIONS or name == "ind" or name in library.ACTIVATIONS:
-        return name
-    return None
+    return name if name in FUNCTIONS or name in library.ACTIVATIONS else None
 
 
 # -- lexer ------------------------------------------------------------------
@@ -292,9 +291,7 @@ class Parser:
 
 
 def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
-    """A formula in the text syntax -> AST; SymbackError naming `where` and the column."""
-    if not text.strip():
-        raise SymbackError(f"{where}: the right-hand side is empty")
+    """A formula in the text syntax (not empty: `handfile` refuses that) -> AST; SymbackError naming the column."""
     return Parser(text, where, generic).parse()
 
 
@@ -317,9 +314,7 @@ def show(node: Node) -> str:
         s = show(child)
         return f"({s})" if _prec(child) < prec else s
 
-    if isinstance(node, Num):
-        return node.text
-    if isinstance(node, Name):
+    if isinstance(node, (Num, Name)):
         return node.text
     if isinstance(node, Call):
         return f"{node.shown or node.fn}{chr(39) if node.prime else ''}({', '.join(show(a) for a in node.args)})"

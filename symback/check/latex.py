@@ -134,9 +134,7 @@ class LatexReader:
         base = m.group("base").lstrip("\\")
         sup = m.group("sup") or m.group("sup2")
         name = canonical(base, m.group("sub"), "^" + sup if sup else None)
-        if self.known(name) or (base in self.bases and (m.group("sub") or sup)):
-            return name
-        return None
+        return name if self.known(name) or (base in self.bases and (m.group("sub") or sup)) else None
 
     def _names(self, s: str) -> str:
         def deriv(m: re.Match) -> str:
@@ -169,17 +167,12 @@ class LatexReader:
             self.functions.append((fn, w.lstrip("\\")))
             return f"F_{{{len(self.functions) - 1}}}{m.group(2)}"
 
-        s = re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
-        return s
+        return re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
 
     # -- the whole reading ---------------------------------------------------
     def prepare(self, text: str) -> str:
-        s = normalize(text, self.loss)
-        s = self._conditions(s)
-        s = self._names(s)
-        s = self._functions(s)
-        s = re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
-        return s
+        s = self._functions(self._names(self._conditions(normalize(text, self.loss))))
+        return re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
 
     def read(self, text: str):
         check_limits(text, self.where)

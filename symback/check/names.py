@@ -136,9 +136,8 @@ class Namespace:
             self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
         loss = g[self.derivation.output]
         self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, loss.name))
-        pred = loss.meta.prediction
-        if pred:
-            self._alias("yhat", "pred", None, pred)
+        if loss.meta.prediction:
+            self._alias("yhat", "pred", None, loss.meta.prediction)
         prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
         if prob is not None:
             self._alias(spell(nt, Prob()), "prob", None, prob)
@@ -194,13 +193,8 @@ class Namespace:
         return a.T if deriv and self.layout == "numerator" else a
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
-        sample = inst.samples[s]
-        if q.kind == "target" and self.graph[self.target].meta.kind == "label":
-            out = np.zeros((inst.n_out, 1))
-            out[int(sample[self.target]), 0] = 1.0
-            return out
-        if q.kind == "loss":
-            return np.array([[float(sample[q.node])]])
+        if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
+            return np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
         name = inst.adjoint(q.node) if q.deriv else q.node
         return self.orient(inst.value(s, name), q.deriv)
 
