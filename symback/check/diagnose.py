@@ -110,8 +110,7 @@ def network_repairs(t):
 
 
 def transposes(t):
-    ns, lhs, S = t.space.ns, t.lhs, t.formula
-    E = t.expected_shape
+    ns, lhs, S, E = t.space.ns, t.lhs, t.formula, t.expected_shape
     what = _variable(ns, ns.get(lhs))
     where = f"{ns.notation.name} uses the {ns.layout} layout, where {lhs} " + (
         f"has the shape of {what} ({dims(E)})" if ns.layout == "denominator" or not what
@@ -182,9 +181,7 @@ def activation_derivatives(t):
                          replace(S, path, fixed))
     shapes = _shapes(t)
     for path, sub in walk(S):
-        shape = shapes.get(path)
-        if shape is None:
-            continue
+        shape = shapes.get(path)  # None where the part does not fit: it matches no size
         for k in (k for k, layer in enumerate(t.space.ns.summary.layers, 1) if not layer.is_identity):
             pre = n.symbol("pre", k)
             base = Name(capital(pre) if t.batch else pre)

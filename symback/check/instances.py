@@ -14,6 +14,7 @@ makes every run the same.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -50,23 +51,17 @@ def concrete_graph(graph: Graph, sub: dict) -> Graph:
 
 def choose_sizes(graph: Graph) -> tuple[dict, int]:
     """Concrete values for the symbolic widths, and a batch size differing from every width."""
-    symbols, used = [], set()
+    symbols, used, sub = {}, set(), {}
     for node in graph:
         for s in node.shape:
             if isinstance(s, sp.Basic) and not s.is_Integer:
-                symbols.extend(sorted(s.free_symbols - set(symbols), key=str))
+                symbols.update(dict.fromkeys(sorted(s.free_symbols, key=str)))
             else:
                 used.add(int(s))
-    sub, candidate = {}, 2
-    for s in symbols:
-        while candidate in used:
-            candidate += 1
-        sub[s] = candidate
-        used.add(candidate)
-    batch = 3  # never 2, which would confuse a missing 1/B with a factor 2
-    while batch in used:
-        batch += 1
-    return sub, batch
+    for s in symbols:  # the smallest unused width from 2 up
+        sub[s] = next(c for c in itertools.count(2) if c not in used)
+        used.add(sub[s])
+    return sub, next(b for b in itertools.count(3) if b not in used)  # B is never 2: a missing 1/B is no factor 2
 
 
 @dataclass
@@ -125,8 +120,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         params = randomdata.params(rng, shapes)
         samples = []
         for _ in range(batch):
-            x = randomdata.inputs(rng, n_in)
-            y = randomdata.targets(rng, kind, n_out)
+            x, y = randomdata.inputs(rng, n_in), randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y))
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,
