@@ -56,7 +56,7 @@ class Repair:
     """One small edit that may explain a mistake, and the cause it names when it makes the formula match."""
 
     cause: Cause
-    formula: object  # the edited formula (None: no such edit here)
+    formula: object  # the edited formula
     space: object = None  # read the formula in this space instead (the other layout)
     lhs: str | None = None  # compare with this quantity instead of the left side's
     scale: float = 1.0  # the formula's value times this
@@ -64,10 +64,7 @@ class Repair:
 
 def likely_cause(t) -> Cause | None:
     """The first repair in the space's list that makes the formula equal the derived value everywhere."""
-    for r in t.space.repairs(t):
-        if r.formula is not None and t.matches(r.formula, r.space, r.lhs, r.scale):
-            return r.cause
-    return None
+    return next((r.cause for r in t.space.repairs(t) if t.matches(r.formula, r.space, r.lhs, r.scale)), None)
 
 
 def shape_cause(message: str) -> Cause:

@@ -23,9 +23,7 @@ def num(v) -> float | None:
 
 
 def matrix(a) -> list | None:
-    if a is None:
-        return None
-    return [[num(v) for v in row] for row in np.asarray(a, dtype=float)]
+    return None if a is None else [[num(v) for v in row] for row in np.asarray(a, dtype=float)]
 
 
 def fmt(v) -> str:
@@ -66,12 +64,8 @@ class Counterexample:
         }
 
     def lines(self) -> list[str]:
-        where = []
-        if self.instance is not None:
-            where.append(f"{self.unit} {self.instance}")
-        if self.sample is not None:
-            where.append(f"sample {self.sample}")
-        head = "counterexample: " + ", ".join(where)
+        head = f"counterexample: {self.unit} {self.instance}"
+        head += f", sample {self.sample}" if self.sample is not None else ""
         if self.message:
             return [f"{head}: {self.message}"]
         if self.entry:
