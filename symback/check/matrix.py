@@ -196,20 +196,12 @@ def _call(node: Call, env: Env) -> Val:
         axis = 1 if (x.bax == 0 or (x.bax is None and a.shape[0] == 1)) else 0
         e = np.exp(a - a.max(axis=axis, keepdims=True))
         return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
-    if fn in ("sum", "mean"):
-        red = np.sum if fn == "sum" else np.mean
-        if x.bax is not None:
-            return Val(red(a, axis=x.bax, keepdims=True))
-        return Val(np.array([[red(a)]]))
+    if fn in ("sum", "mean"):  # over the samples of a batch matrix, else over every entry
+        return Val((np.sum if fn == "sum" else np.mean)(a, axis=x.bax, keepdims=True))
     if fn == "diag":
         if 1 not in a.shape or x.bax is not None:
             raise ShapeError(node, f"diag needs a vector, got a {dims(a.shape)} matrix")
         return Val(np.diag(a.ravel()))
-    if fn == "act":
-        body = env.layer_activation(node)
-    elif fn in SCALAR:
-        body = SCALAR[fn]
-    else:
-        body = library.ACTIVATIONS[fn](Z)
+    body = env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
     with np.errstate(all="ignore"):
         return Val(_numpy(body, node.prime)(a), x.bax)

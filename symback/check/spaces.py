@@ -221,8 +221,7 @@ class NetworkSpace:
         if yours.shape != derived.shape:
             ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
         else:
-            diff = np.abs(yours - derived)
-            diff[~np.isfinite(diff)] = np.inf
+            diff = np.nan_to_num(np.abs(yours - derived), nan=np.inf, posinf=np.inf)
             r, c = np.unravel_index(int(np.argmax(diff)), diff.shape)
             ce.entry, ce.yours, ce.derived = (int(r) + 1, int(c) + 1), float(yours[r, c]), float(derived[r, c])
         return ce
