@@ -268,12 +268,8 @@ def _loss_hint(t) -> str:
 
 def _layer_of(t, node):
     """The pre-activation a subterm names, if any (which layer's activation is meant)."""
-    for _, sub in walk(node):
-        if isinstance(sub, Name):
-            q = t.space.ns.get(sub.text)
-            if q is not None and q.kind == "pre" and not q.deriv:
-                return q
-    return None
+    qs = (t.space.ns.get(sub.text) for _, sub in walk(node) if isinstance(sub, Name))
+    return next((q for q in qs if q is not None and q.kind == "pre" and not q.deriv), None)
 
 
 def _linear_note(t, factor) -> str:
@@ -285,9 +281,7 @@ def _linear_note(t, factor) -> str:
 
 def _activation_note(t, arg) -> str:
     q = _layer_of(t, arg)
-    if q is None:
-        return ""
-    return f" ({q.name} goes through {t.space.ns.summary.layers[q.layer - 1].activation})"
+    return "" if q is None else f" ({q.name} goes through {t.space.ns.summary.layers[q.layer - 1].activation})"
 
 
 def _shifted(node, mapping: dict):
