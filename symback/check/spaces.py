@@ -23,9 +23,9 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymbackError
-from ..parse import parse_expression
 from ..notation import spell, totals
 from ..notation.nodes import Quantity as Term
+from ..parse import parse_expression
 from . import latex
 from .diagnose import expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
