@@ -202,9 +202,7 @@ class Namespace:
         """`q` on instance `inst`: for one sample (per-sample quantities) or the whole batch."""
         if q.kind == "size":
             return Val(np.array([[float(inst.batch)]]))
-        if not q.batch:
-            if q.kind in ("weight", "bias") and not q.deriv:
-                return Val(self.orient(inst.params[q.node], False))
+        if not q.batch:  # a parameter is among every sample's values
             return Val(self.sample_value(q, inst, 0 if sample is None else sample))
         if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
             total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
