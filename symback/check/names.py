@@ -123,12 +123,12 @@ class Namespace:
             self._add(Quantity(own, "pre", k, True, True, pre, alias=True))
             # an identity layer has no h_k in the IR: its activation is its pre-activation
             self._both(Term("act", k), "act", k, at.get(("act", k), pre), alias=("act", k) not in at)
-            self._both(Term("weight", k), "weight", k, at[("weight", k)])
-            self._both(Term("bias", k), "bias", k, at[("bias", k)])
+            for kind in ("weight", "bias"):
+                self._both(Term(kind, k), kind, k, at[(kind, k)])
         x, y = self.input, self.target
         self._both(Term("input"), "input", 0, x, deriv_ok=False)
-        self._alias("x", "input", 0, x)
-        self._alias(spell(nt, Template("act", 0)), "input", 0, x)
+        for name in ("x", spell(nt, Template("act", 0))):  # x, and the input as layer 0's activation (h_0)
+            self._alias(name, "input", 0, x)
         self._both(Term("target"), "target", None, y, deriv_ok=False)
         self._alias("y", "target", None, y)
         if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
