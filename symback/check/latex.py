@@ -47,6 +47,7 @@ _MISPLACED = {HAD: "\\odot needs a factor on each side", "T": "a transpose ^T mu
 _RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
 _FONTS = r"\\(?:mathbf|boldsymbol|bm|vec|mathit|mathrm|operatorname\*?|text|textrm|mathsf|mathnormal|pmb)\s*\{([^{}]*)\}"
 _DROP = r"\\left|\\right|\\big|\\Big|\\bigg|\\Bigg|\\displaystyle|\\,|\\;|\\!|\\:|\\ |\\quad|\\qquad|\$"
+_BRACKET = re.compile(r"\\?[{}]|[()\[\]]")  # \{ and \} are braces too
 _REL = re.compile(r"(>=|<=|\\geq?|\\leq?|\\gt|\\lt|>|<)")
 # a course symbol: a letter or Greek command, a subscript, a layer superscript [k] / (k), maybe with T
 _SYM = re.compile(r"(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*"
@@ -79,21 +80,15 @@ def normalize(text: str, loss: tuple = ()) -> str:
 
 def _group_end(s: str, i: int) -> int:
     """Index just past the bracket group opening at s[i] ( '(' '[' or '\\{' )."""
-    pairs = {"(": ")", "[": "]", "{": "}"}
-    stack, j = [], i
-    while j < len(s):
-        c = s[j]
-        if c == "\\" and j + 1 < len(s) and s[j + 1] in "{}":
-            c = s[j + 1]
-            j += 1
-        if c in pairs:
-            stack.append(pairs[c])
-        elif c in ")]}":
-            if not stack or stack.pop() != c:
-                return -1
-            if not stack:
-                return j + 1
-        j += 1
+    stack = []
+    for m in _BRACKET.finditer(s, i):
+        c = m.group()[-1]
+        if c in "([{":
+            stack.append(")]}"["([{".index(c)])
+        elif not stack or stack.pop() != c:
+            return -1
+        elif not stack:
+            return m.end()
     return -1
 
 
