@@ -51,10 +51,8 @@ class Quantity:
 
 def capital(name: str) -> str:
     """The batch spelling of a per-sample symbol: f_1 -> F_1, delta^[2] -> Delta^[2], dl/df_1 -> dl/dF_1."""
-    if "/d" in name:
-        head, _, rest = name.partition("/d")
-        return f"{head}/d{rest[:1].upper()}{rest[1:]}"
-    return name[:1].upper() + name[1:]
+    head, d, rest = name.rpartition("/d")  # ("", "", name) for a name that is no derivative
+    return f"{head}{d}{rest[:1].upper()}{rest[1:]}"
 
 
 class Namespace:
