@@ -20,6 +20,7 @@ that is a function (``relu``, ``sigma``, ``g``, ...) is a call, and a prime
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -358,12 +359,9 @@ def replace(node: Node, path: tuple, new: Node) -> Node:
     """`node` with the subnode at `path` replaced by `new`."""
     if not path:
         return new
-    i, rest = path[0], path[1:]
     args = list(node.args)
-    args[i] = replace(args[i], rest, new)
-    if isinstance(node, Call):
-        return Call(node.fn, tuple(args), node.prime, node.shown)
-    return Op(node.op, tuple(args))
+    args[path[0]] = replace(args[path[0]], path[1:], new)
+    return dataclasses.replace(node, args=tuple(args))
 
 
 def names(node: Node) -> list[str]:

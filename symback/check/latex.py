@@ -139,8 +139,7 @@ class LatexReader:
             if not sm:
                 raise SymbackError(f"{self.where}: cannot read the derivative's denominator {abbreviate(den)}")
             what = self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)
-            t = "^{T}" if sm.group("supT") else ""
-            return self.slot(Name(f"d{num}/d{what}")) + t
+            return self.slot(Name(f"d{num}/d{what}")) + ("^{T}" if sm.group("supT") else "")
 
         s = _DERIV.sub(deriv, s)
 
