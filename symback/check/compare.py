@@ -23,6 +23,8 @@ input: `SymbackError` (one line, exit 2 on the command line).
 
 from __future__ import annotations
 
+from functools import partial
+
 from .diagnose import likely_cause, shape_cause
 from .handfile import Equation, read_hand
 from .matrix import ShapeError
@@ -43,31 +45,23 @@ def judge(eq: Equation, space) -> Result:
     """One equation's result: equal, different (with a counterexample and a likely cause) or undecided."""
     lhs, formula, batch = space.read(eq)
     t = Trial(space, lhs, formula, space.points(batch), batch)
-    result = Result(eq.line, eq.lhs, eq.rhs, EQUAL)
+    result = partial(Result, eq.line, eq.lhs, eq.rhs)
     if space.circular(lhs, formula):
-        result.status, result.reason = UNDECIDED, f"the right-hand side uses {lhs} itself, so agreeing proves nothing"
-        return result
+        return result(UNDECIDED, reason=f"the right-hand side uses {lhs} itself, so agreeing proves nothing")
     if not t.finite:
-        result.status, result.reason = UNDECIDED, space.never_finite(lhs)
-        return result
+        return result(UNDECIDED, reason=space.never_finite(lhs))
     expected = t.expected()
     try:
         got = t.values(formula)
     except ShapeError as exc:
-        result.status = DIFFERENT
-        result.counterexample = space.counterexample(t, 0, None, expected[0], exc.message)
-        result.cause = likely_cause(t) or shape_cause(exc.message)
-        return result
+        ce = space.counterexample(t, 0, None, expected[0], exc.message)
+        return result(DIFFERENT, ce, likely_cause(t) or shape_cause(exc.message))
     bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e)]
     if not bad:
-        return result
+        return result(EQUAL)
     i = max(bad, key=lambda k: gap(got[k], expected[k]))  # the clearest disagreement
-    result.status = DIFFERENT
-    result.counterexample = space.counterexample(t, i, got[i], expected[i])
-    result.cause = likely_cause(t)
-    if result.cause is None and result.counterexample.message:
-        result.cause = shape_cause(result.counterexample.message)
-    return result
+    ce = space.counterexample(t, i, got[i], expected[i])
+    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else None))
 
 
 def check_derivation(derivation, hand, notation="udl", layout: str | None = None,

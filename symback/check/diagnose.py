@@ -50,16 +50,13 @@ class Cause:
     kind: str
     message: str
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "message": self.message}
-
 
 @dataclass(frozen=True)
 class Repair:
     """One small edit that may explain a mistake, and the cause it names when it makes the formula match."""
 
     cause: Cause
-    formula: object  # the edited formula (None: no such edit here)
+    formula: object  # the edited formula
     space: object = None  # read the formula in this space instead (the other layout)
     lhs: str | None = None  # compare with this quantity instead of the left side's
     scale: float = 1.0  # the formula's value times this
@@ -67,10 +64,7 @@ class Repair:
 
 def likely_cause(t) -> Cause | None:
     """The first repair in the space's list that makes the formula equal the derived value everywhere."""
-    for r in t.space.repairs(t):
-        if r.formula is not None and t.matches(r.formula, r.space, r.lhs, r.scale):
-            return r.cause
-    return None
+    return next((r.cause for r in t.space.repairs(t) if t.matches(r.formula, r.space, r.lhs, r.scale)), None)
 
 
 def shape_cause(message: str) -> Cause:
@@ -83,7 +77,8 @@ def sign(t):
     yield Repair(Cause("sign", f"sign flip: your value is the negative of {t.lhs}"), t.formula, scale=-1.0)
 
 
-def factor_2(t, hint: str = ""):
+def factor_2(t):
+    hint = _loss_hint(t) if t.space.kind == "network" else ""
     yield Repair(Cause("factor_2", f"factor 2: your value is half of {t.lhs}{hint}"), t.formula, scale=2.0)
     yield Repair(Cause("factor_2", f"factor 2: your value is twice {t.lhs}{hint}"), t.formula, scale=0.5)
 
@@ -93,12 +88,11 @@ def factor_2(t, hint: str = ""):
 def expression_repairs(t):
     yield from sign(t)
     yield from factor_2(t)
-    names_ = t.space.names
-    for other in names_.derivs:
+    for other in t.space.derivs:
         if other != t.lhs:
             yield Repair(Cause("variable", f"your value is {other}, the derivative with respect to another variable"),
                          t.formula, lhs=other)
-    out = names_.out
+    out = t.space.out
     yield Repair(Cause("value", f"your value is {out} itself, not its derivative"), t.formula, lhs=out)
 
 
@@ -108,19 +102,12 @@ ACTIVATION_FNS = ("act", "sigmoid", "tanh", "relu")
 
 
 def network_repairs(t):
-    yield from transposes(t)
-    yield from sign(t)
-    yield from reduction(t)
-    yield from factor_2(t, _loss_hint(t))
-    yield from indices(t)
-    yield from activation_derivatives(t)
-    yield from activations(t)
-    yield from products(t)
+    for repairs in (transposes, sign, reduction, factor_2, indices, activation_derivatives, activations, products):
+        yield from repairs(t)
 
 
 def transposes(t):
-    ns, lhs, S = t.space.ns, t.lhs, t.formula
-    E = t.expected_shape
+    ns, lhs, S, E = t.space.ns, t.lhs, t.formula, t.expected_shape
     what = _variable(ns, ns.get(lhs))
     where = f"{ns.notation.name} uses the {ns.layout} layout, where {lhs} " + (
         f"has the shape of {what} ({dims(E)})" if ns.layout == "denominator" or not what
@@ -128,13 +115,14 @@ def transposes(t):
     whole = Cause("transpose", f"missing transpose: your value is the transpose of {lhs} ({where})")
     other = t.space.other
     layout = Cause("transpose", f"written in the {other.ns.layout} layout: {where}")
-    shapes = _shapes(t)
+    shapes, nodes = _shapes(t), dict(walk(S))
     toggles = []  # one factor's transpose added or removed
-    for path, sub in walk(S):
+    for path, sub in nodes.items():
         if isinstance(sub, Op) and sub.op == "T" and isinstance(sub.args[0], Name):
             toggles.append((replace(S, path, sub.args[0]),
                             f"extra transpose: with {sub.args[0].text} in place of {show(sub)} it matches"))
-        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not _under_T(S, path):
+        elif isinstance(sub, Name) and shapes.get(path, (1, 1)) != (1, 1) and not (
+                path and isinstance(nodes[path[:-1]], Op) and nodes[path[:-1]].op == "T"):
             toggles.append((replace(S, path, Op("T", (sub,))), f"missing transpose on {sub.text}: with {sub.text}^T it matches"))
     for new, msg in toggles:
         yield Repair(Cause("transpose", msg), new)
@@ -162,28 +150,22 @@ def indices(t):
     ns, S = t.space.ns, t.formula
     rule = _forward_rule(t)
     for name in dict.fromkeys(names(S)):
-        for d in (-1, 1):
-            new_name = ns.shift(name, d)
-            if new_name is None:
-                continue
-            q = ns.get(name)
-            new = _shifted(S, {name: new_name})
-            label = "the activation of the wrong layer" if q.kind in ("act", "input") and not q.deriv \
-                else "off-by-one layer index"
-            yield Repair(Cause("index", f"{label}: {name} where {new_name} belongs ({rule})"), new)
+        q = ns.get(name)
+        label = "the activation of the wrong layer" if q and q.kind in ("act", "input") and not q.deriv \
+            else "off-by-one layer index"
+        for new_name in filter(None, (ns.shift(name, -1), ns.shift(name, 1))):
+            cause = Cause("index", f"{label}: {name} where {new_name} belongs ({rule})")
+            yield Repair(cause, _shifted(S, {name: new_name}))
     for path, sub in walk(S):
         inner = list(dict.fromkeys(names(sub)))
         if not isinstance(sub, Op) or len(inner) < 2:
             continue
-        for d in (-1, 1):
-            new = _shifted(sub, {name: ns.shift(name, d) for name in inner if ns.get(name).layer is not None})
+        for d in (-1, 1):  # a name with no layer (e, Euler's number; B) stays
+            new = _shifted(sub, {n: ns.shift(n, d) for n in inner if getattr(ns.get(n), "layer", None) is not None})
             if new is None or new == sub:
                 continue
-            if not path:
-                msg = f"off-by-one layer indices: every index shifted by {d:+d} matches ({rule})"
-            else:
-                msg = f"off-by-one layer indices: {show(new)} in place of {show(sub)} matches ({rule})"
-            yield Repair(Cause("index", msg), replace(S, path, new))
+            what = f"{show(new)} in place of {show(sub)}" if path else f"every index shifted by {d:+d}"
+            yield Repair(Cause("index", f"off-by-one layer indices: {what} matches ({rule})"), replace(S, path, new))
 
 
 def activation_derivatives(t):
@@ -196,10 +178,8 @@ def activation_derivatives(t):
                          replace(S, path, fixed))
     shapes = _shapes(t)
     for path, sub in walk(S):
-        shape = shapes.get(path)
-        if shape is None:
-            continue
-        for k in _activated_layers(t):
+        shape = shapes.get(path)  # None where the part does not fit: it matches no size
+        for k in (k for k, layer in enumerate(t.space.ns.summary.layers, 1) if not layer.is_identity):
             pre = n.symbol("pre", k)
             base = Name(capital(pre) if t.batch else pre)
             cols = (t.space.width(k), t.space.batch_size if t.batch else 1)
@@ -270,10 +250,6 @@ def _safe(t, space) -> list | None:
         return None
 
 
-def _activated_layers(t) -> list[int]:
-    return [k for k, layer in enumerate(t.space.ns.summary.layers, 1) if not layer.is_identity]
-
-
 def _forward_rule(t) -> str:
     ns = t.space.ns
     layer = t.q.layer or next((ns.get(n).layer for n in names(t.formula) if ns.get(n) and ns.get(n).layer), 1)
@@ -292,12 +268,8 @@ def _loss_hint(t) -> str:
 
 def _layer_of(t, node):
     """The pre-activation a subterm names, if any (which layer's activation is meant)."""
-    for _, sub in walk(node):
-        if isinstance(sub, Name):
-            q = t.space.ns.get(sub.text)
-            if q is not None and q.kind == "pre" and not q.deriv:
-                return q
-    return None
+    qs = (t.space.ns.get(sub.text) for _, sub in walk(node) if isinstance(sub, Name))
+    return next((q for q in qs if q is not None and q.kind == "pre" and not q.deriv), None)
 
 
 def _linear_note(t, factor) -> str:
@@ -309,9 +281,7 @@ def _linear_note(t, factor) -> str:
 
 def _activation_note(t, arg) -> str:
     q = _layer_of(t, arg)
-    if q is None:
-        return ""
-    return f" ({q.name} goes through {t.space.ns.summary.layers[q.layer - 1].activation})"
+    return "" if q is None else f" ({q.name} goes through {t.space.ns.summary.layers[q.layer - 1].activation})"
 
 
 def _shifted(node, mapping: dict):
@@ -323,14 +293,6 @@ def _shifted(node, mapping: dict):
                 return None
             out = replace(out, path, Name(mapping[sub.text]))
     return out
-
-
-def _under_T(root, path) -> bool:
-    parent = path[:-1]
-    for p, node in walk(root):
-        if p == parent and path:
-            return isinstance(node, Op) and node.op == "T"
-    return False
 
 
 def _is_derivative(node) -> bool:

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import SymbackError
 from . import randomdata
+from .report import num as _number  # NaN and infinity become null; `problems` says what they were
 
 #: float64 central differences with h = 1e-6 * max(1, |p|) agree to ~1e-9 where the loss is smooth
 DEFAULT_TOLERANCE = 1e-6
@@ -84,11 +85,6 @@ class GradcheckReport:
         problems = "; ".join(self.problems) or "the analytic gradient disagrees with central differences"
         rows.append("PASSED" if self.ok else f"FAILED: {problems}")
         return "\n".join(rows) + "\n"
-
-
-def _number(x: float) -> float | None:
-    """A float for JSON: NaN and infinity (not JSON) become null; `problems` says what they were."""
-    return x if math.isfinite(x) else None
 
 
 def positive(value, name: str) -> float:

@@ -20,10 +20,12 @@ that is a function (``relu``, ``sigma``, ``g``, ...) is a call, and a prime
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
 
+from .. import library
 from ..errors import SymbackError
 from ..textparse import MAX_DIGITS, abbreviate
 
@@ -65,20 +67,17 @@ Node = Num | Name | Call | Op
 GENERIC = ("a", "g", "theta", "phi", "act")
 ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Relu": "relu", "I": "ind",
            "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind", "Max": "max", "Min": "min"}
-VECTOR_FUNCTIONS = ("softmax", "sum", "mean", "diag", "max", "min")
-SCALAR_FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign")
+#: the functions a formula may call besides the activations: entrywise ones, then vector ones and the indicator
+FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "softmax", "sum", "mean", "diag", "max",
+             "min", "ind")
 
 
 def function_name(name: str, generic: tuple = GENERIC) -> str | None:
     """Canonical function for a written name, or None if `name` is not a function."""
-    from .. import library
-
     if name in generic:
         return "act"
     name = ALIASES.get(name, name)
-    if name in SCALAR_FUNCTIONS or name in VECTOR_FUNCTIONS or name == "ind" or name in library.ACTIVATIONS:
-        return name
-    return None
+    return name if name in FUNCTIONS or name in library.ACTIVATIONS else None
 
 
 # -- lexer ------------------------------------------------------------------
@@ -86,8 +85,8 @@ def function_name(name: str, generic: tuple = GENERIC) -> str | None:
 _GREEK = {"Ω": "Omega", "ω": "omega", "β": "beta", "δ": "delta", "Δ": "Delta", "σ": "sigma", "θ": "theta",
           "φ": "phi", "ℓ": "l", "α": "alpha", "γ": "gamma", "η": "eta", "λ": "lambda"}
 _SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z](?![A-Za-z0-9])))?"
-_SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?P<supT{n}>T|\\top|⊤)?\s*\}}"
-        r"|\[\s*-?\d+\s*\](?P<supT2{n}>T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?P<supT3{n}>T(?![A-Za-z0-9_]))?))?")
+_SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?:T|\\top|⊤)?\s*\}}"
+        r"|\[\s*-?\d+\s*\](?:T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?:T(?![A-Za-z0-9_]))?))?")
 _BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
 _NAME = _BASE + _SUB + _SUP
 _DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
@@ -111,28 +110,14 @@ class Token:
     value: object = None
 
 
-def _index(sup: str) -> str:
-    """'^{[2]T}' -> '^[2]', '^(1)' -> '^(1)' (the canonical spelling of a layer superscript)."""
-    inner = re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
-    return "^" + inner
-
-
 def canonical(base: str, sub: str | None, sup: str | None) -> str:
-    base = "".join(_GREEK.get(c, c) for c in base)
-    text = base
+    """The one spelling of a name: Greek letters spelt out, ``_{1}`` -> ``_1``, ``^{[2]T}`` -> ``^[2]``."""
+    text = "".join(_GREEK.get(c, c) for c in base)
     if sub:
         text += "_" + sub.strip("{} ")
     if sup:
-        text += _index(sup)
+        text += "^" + re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
     return text
-
-
-def _name_token(m: re.Match, n: int, start: int) -> list[Token]:
-    base, sub, sup = m.group(f"base{n}"), m.group(f"sub{n}"), m.group(f"sup{n}")
-    toks = [Token("name", m.group(0) if n == 0 else m.group("deriv"), start, canonical(base, sub, sup))]
-    if sup and any(m.group(f"{g}{n}") for g in ("supT", "supT2", "supT3")):
-        toks.append(Token("T", "T", m.end()))
-    return toks
 
 
 def _number(text: str, where: str, pos: int) -> float:
@@ -154,19 +139,18 @@ def tokenize(text: str, where: str) -> list[Token]:
         m = _TOKEN.match(text, i)
         if not m or m.end() == i:
             raise SymbackError(f"{where}: unexpected {text[i]!r} at column {i + 1}")
-        if m.group("ws"):
-            pass
-        elif m.group("num"):
+        if m.group("num"):
             tokens.append(Token("num", m.group("num"), i, _number(m.group("num"), where, i)))
-        elif m.group("deriv"):
-            loss = "".join(_GREEK.get(c, c) for c in m.group("loss"))
-            toks = _name_token(m, 1, i)
-            toks[0].value = f"d{loss}/d{toks[0].value}"
-            tokens.extend(toks)
+        elif m.group("deriv") or m.group("name"):
+            n, sup = (0, m.group("sup0")) if m.group("name") else (1, m.group("sup1"))
+            name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup)
+            tokens.append(Token("name", m.group(0), i, f"d{canonical(m.group('loss'), '', '')}/d{name}" if n else name))
+            if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
+                tokens.append(Token("T", "T", m.end()))
         elif m.group("transpose"):
             tokens.append(Token("T", m.group(0), i))
-        elif m.group("name"):
-            tokens.extend(_name_token(m, 0, i))
+        elif m.group("ws"):
+            pass
         elif m.group("op") is not None:
             op = {"−": "-", "≥": ">=", "≤": "<=", "·": "*", "×": "*", "@": "*", "∘": "⊙", ".*": "⊙",
                   "(.)": "⊙"}.get(m.group(0), m.group(0))
@@ -184,6 +168,10 @@ def tokenize(text: str, where: str) -> list[Token]:
 
 
 # -- parser -----------------------------------------------------------------
+
+
+#: binary operators, loosest first: written -> AST op (``o`` is also ⊙, juxtaposition also a product)
+LEVELS = ({">": ">", ">=": ">=", "<": "<", "<=": "<="}, {"+": "+", "-": "-"}, {"⊙": "had"}, {"*": "matmul", "/": "/"})
 
 
 class Parser:
@@ -215,7 +203,7 @@ class Parser:
 
     def parse(self) -> Node:
         try:
-            node = self.cmp()
+            node = self.binary()
         except RecursionError:  # long chains of ^ or unary minus; brackets are limited above
             raise SymbackError(f"{self.where}: the formula nests deeper than {MAX_DEPTH} levels "
                                f"(limit {MAX_DEPTH})") from None
@@ -226,52 +214,29 @@ class Parser:
                                f"(limit {MAX_DEPTH}); split it into named steps")
         return node
 
-    def cmp(self) -> Node:
-        left = self.sum()
-        if self.at("op", ">", ">=", "<", "<="):
-            op = self.take("op").value
-            left = Op(op, (left, self.sum()))
+    def binary(self, level: int = 0) -> Node:
+        """Operands joined left to right by the operators of `LEVELS[level]` (a comparison: at most one)."""
+        last = level == len(LEVELS) - 1
+        left = self.unary() if last else self.binary(level + 1)
+        while op := self.operator(level):
+            left = Op(op, (left, self.unary() if last else self.binary(level + 1)))
+            if level == 0:
+                break
         return left
 
-    def sum(self) -> Node:
-        left = self.had()
-        while self.at("op", "+", "-"):
-            op = self.take("op").value
-            left = Op(op, (left, self.had()))
-        return left
-
-    def had(self) -> Node:
-        left = self.prod()
-        while self.at("op", "⊙") or (self.at("name") and self.tok.text == "o"):
-            self.i += 1
-            left = Op("had", (left, self.prod()))
-        return left
-
-    def _starts_atom(self) -> bool:
+    def operator(self, level: int) -> str | None:
+        """The AST op of the next token at `level` (then taken), else None: ``o`` is ⊙, juxtaposition a product."""
         t = self.tok
-        if t.kind == "name":
-            return t.text != "o"
-        return t.kind == "num" or (t.kind == "punct" and t.value in "([")
-
-    def prod(self) -> Node:
-        left = self.unary()
-        while True:
-            if self.at("op", "*", "/"):
-                op = self.take("op").value
-                right = self.unary()
-                left = Op("matmul" if op == "*" else "/", (left, right))
-            elif self._starts_atom():
-                left = Op("matmul", (left, self.unary()))
-            else:
-                return left
+        if (t.kind == "op" and t.value in LEVELS[level]) or (level == 2 and t.kind == "name" and t.text == "o"):
+            self.i += 1
+            return LEVELS[level].get(t.value, "had")
+        starts_atom = t.text != "o" if t.kind == "name" else t.kind == "num" or (t.kind == "punct" and t.value in "([")
+        return "matmul" if level == len(LEVELS) - 1 and starts_atom else None
 
     def unary(self) -> Node:
-        if self.at("op", "-"):
-            self.i += 1
-            return Op("neg", (self.unary(),))
-        if self.at("op", "+"):
-            self.i += 1
-            return self.unary()
+        if self.at("op", "-", "+"):
+            sign = self.take("op").value
+            return Op("neg", (self.unary(),)) if sign == "-" else self.unary()
         return self.power()
 
     def power(self) -> Node:
@@ -294,20 +259,16 @@ class Parser:
             self.i += 1
             return Num(t.value, t.text)
         if t.kind == "punct" and t.value in "([":
-            close = ")" if t.value == "(" else "]"
             self.i += 1
-            inner = self.cmp()
-            self.take("punct", close)
+            inner = self.binary()
+            self.take("punct", ")" if t.value == "(" else "]")
             return inner
         if t.kind == "name":
             self.i += 1
             fn = function_name(t.value, self.generic)
             prime = self.at("prime")
             if fn == "ind" and self.at("punct", "["):  # I[z > 0], as symback's own output writes it
-                self.i += 1
-                inner = self.cmp()
-                self.take("punct", "]")
-                return Call(fn, (inner,), False, t.value)
+                return Call(fn, (self.atom(),), False, t.value)
             if fn is not None and (prime or self.at("punct", "(")):
                 if prime:
                     self.i += 1
@@ -322,24 +283,22 @@ class Parser:
         if not self.at("punct", "("):
             self.fail(f"expected '(' after {name.text}{chr(39) if prime else ''}")
         self.i += 1
-        args = [self.cmp()]
+        args = [self.binary()]
         while self.at("punct", ","):
             self.i += 1
-            args.append(self.cmp())
+            args.append(self.binary())
         self.take("punct", ")")
         return Call(fn, tuple(args), prime, name.value)
 
 
 def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
-    """A formula in the text syntax -> AST; SymbackError naming `where` and the column."""
-    if not text.strip():
-        raise SymbackError(f"{where}: the right-hand side is empty")
+    """A formula in the text syntax (not empty: `handfile` refuses that) -> AST; SymbackError naming the column."""
     return Parser(text, where, generic).parse()
 
 
 # -- printing and traversal -------------------------------------------------
 
-_PREC = {"cmp": 0, "+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
+_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
 
 
 def _prec(node: Node) -> int:
@@ -356,9 +315,7 @@ def show(node: Node) -> str:
         s = show(child)
         return f"({s})" if _prec(child) < prec else s
 
-    if isinstance(node, Num):
-        return node.text
-    if isinstance(node, Name):
+    if isinstance(node, (Num, Name)):
         return node.text
     if isinstance(node, Call):
         return f"{node.shown or node.fn}{chr(39) if node.prime else ''}({', '.join(show(a) for a in node.args)})"
@@ -402,12 +359,9 @@ def replace(node: Node, path: tuple, new: Node) -> Node:
     """`node` with the subnode at `path` replaced by `new`."""
     if not path:
         return new
-    i, rest = path[0], path[1:]
     args = list(node.args)
-    args[i] = replace(args[i], rest, new)
-    if isinstance(node, Call):
-        return Call(node.fn, tuple(args), node.prime, node.shown)
-    return Op(node.op, tuple(args))
+    args[path[0]] = replace(args[path[0]], path[1:], new)
+    return dataclasses.replace(node, args=tuple(args))
 
 
 def names(node: Node) -> list[str]:

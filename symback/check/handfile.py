@@ -37,21 +37,6 @@ class Equation:
         return f"{self.source}:{self.line}"
 
 
-def _strip_comment(line: str) -> str:
-    m = re.search(r"(?<!\\)#", line)
-    return line[: m.start()] if m else line
-
-
-def _split(line: str) -> tuple[str, str] | None:
-    """'LHS = RHS' at the first '=' that is not part of >=, <=, ==."""
-    for m in re.finditer(r"=", line):
-        i = m.start()
-        if (i > 0 and line[i - 1] in "<>!=") or (i + 1 < len(line) and line[i + 1] == "="):
-            continue
-        return line[:i], line[i + 1:]
-    return None
-
-
 def read_hand(source) -> tuple[str, list[Equation]]:
     """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
@@ -77,13 +62,13 @@ def read_hand(source) -> tuple[str, list[Equation]]:
         raise SymbackError(f"{abbreviate(where)} holds a NUL character; a hand file is text")
     equations = []
     for number, raw in enumerate(text.splitlines(), 1):
-        line = _strip_comment(raw).strip()
+        line = re.split(r"(?<!\\)#", raw, maxsplit=1)[0].strip()  # '#' starts a comment, LaTeX's '\#' does not
         if not line:
             continue
-        parts = _split(line)
-        if parts is None:
+        equals = re.search(r"(?<![<>!=])=(?!=)", line)  # the first '=' that is not part of >=, <=, ==, !=
+        if equals is None:
             raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
-        lhs, rhs = parts[0].strip(), parts[1].strip()
+        lhs, rhs = line[:equals.start()].strip(), line[equals.end():].strip()
         if not lhs:
             raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
         if not rhs:

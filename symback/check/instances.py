@@ -14,28 +14,23 @@ makes every run the same.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 import numpy as np
 import sympy as sp
 
 from ..errors import SymbackError
 from ..evaluate import evaluate
-from ..ir import Graph, Meta, Node
+from ..ir import Graph
+from ..notation import totals
 from ..numeric import evaluate_sample
 from . import randomdata
 
 #: significant digits of an expression's random point (the exact evaluator's precision)
 DIGITS = 30
-
-
-def total_adjoints(graph: Graph) -> dict:
-    """Forward node -> the IR node holding d output / d it (the total, not one path's share of it)."""
-    out = {}
-    for n in graph.backward():
-        if n.meta.path is None:
-            out.setdefault(n.of, n.name)
-    return out
 
 
 def concrete_graph(graph: Graph, sub: dict) -> Graph:
@@ -48,35 +43,25 @@ def concrete_graph(graph: Graph, sub: dict) -> Graph:
             return v.xreplace(sub)
         if isinstance(v, tuple):
             return tuple(fix(e) for e in v)
-        if isinstance(v, dict):
-            return {k: fix(e) for k, e in v.items()}
-        if isinstance(v, Meta):
-            return replace(v, size=fix(v.size), shapes=fix(v.shapes))
-        return v
+        return {k: fix(e) for k, e in v.items()} if isinstance(v, dict) else v
 
-    return Graph(Node(n.name, n.op, n.args, fix(n.expr), fix(n.shape), n.role, n.of, n.terms, fix(n.meta))
-                 for n in graph)
+    return Graph(replace(n, expr=fix(n.expr), shape=fix(n.shape),
+                         meta=replace(n.meta, size=fix(n.meta.size), shapes=fix(n.meta.shapes))) for n in graph)
 
 
 def choose_sizes(graph: Graph) -> tuple[dict, int]:
     """Concrete values for the symbolic widths, and a batch size differing from every width."""
-    symbols, used = [], set()
+    symbols, used, sub = {}, set(), {}
     for node in graph:
         for s in node.shape:
             if isinstance(s, sp.Basic) and not s.is_Integer:
-                symbols.extend(sorted(s.free_symbols - set(symbols), key=str))
+                symbols.update(dict.fromkeys(sorted(s.free_symbols, key=str)))
             else:
                 used.add(int(s))
-    sub, candidate = {}, 2
-    for s in dict.fromkeys(symbols):
-        while candidate in used:
-            candidate += 1
-        sub[s] = candidate
-        used.add(candidate)
-    batch = 3  # never 2, which would confuse a missing 1/B with a factor 2
-    while batch in used:
-        batch += 1
-    return sub, batch
+    for s in symbols:  # the smallest unused width from 2 up
+        sub[s] = next(c for c in itertools.count(2) if c not in used)
+        used.add(sub[s])
+    return sub, next(b for b in itertools.count(3) if b not in used)  # B is never 2: a missing 1/B is no factor 2
 
 
 @dataclass
@@ -87,30 +72,20 @@ class Instance:
     n_out: int
     params: dict
     samples: list  # per sample: {IR node name: value}
-    _graphs: tuple = field(repr=False, default=())
+    graph: Graph = field(repr=False, default=None)
+    raw: Callable[[], Graph] = field(repr=False, default=None)  # the unsimplified graph, made when first asked
     _extra: dict = field(repr=False, default_factory=dict)
 
     def value(self, s: int, name: str):
         if name in self.samples[s]:
             return self.samples[s][name]
-        extra = self._extra.setdefault(s, None)
-        if extra is None:  # a quantity the simplified graph fused away: the unsimplified one has it
-            graph = self._graphs[1]()
-            sample = self.samples[s]
-            extra = evaluate_sample(graph, self.params, sample["x"], sample["y"])
-            self._extra[s] = extra
-        return extra[name]
+        if s not in self._extra:  # a quantity the simplified graph fused away: the unsimplified one has it
+            self._extra[s] = evaluate_sample(self.raw(), self.params, self.samples[s]["x"], self.samples[s]["y"])
+        return self._extra[s][name]
 
     def adjoint(self, forward: str) -> str:
         """Name of the IR node holding dl/d`forward` (the simplified graph's, else the unsimplified one's)."""
-        for graph in (self._graphs[0], None):
-            found = total_adjoints(graph or self._graphs[1]()).get(forward)
-            if found:
-                return found
-        raise KeyError(forward)
-
-    def finite(self) -> bool:
-        return all(np.all(np.isfinite(np.asarray(v, dtype=float))) for s in self.samples for v in s.values())
+        return totals(self.graph).get(forward) or totals(self.raw())[forward]
 
 
 _CACHE: dict = {}
@@ -134,13 +109,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
     rng = randomdata.generator(seed)
     sub, batch = choose_sizes(derivation.graph)
     graph = concrete_graph(derivation.graph, sub)
-    cache = {}
-
-    def unsimplified():
-        if "g" not in cache:
-            cache["g"] = concrete_graph(derivation.raw, sub)
-        return cache["g"]
-
+    unsimplified = cache(lambda: concrete_graph(derivation.raw, sub))
     y_node = graph["y"]
     kind = randomdata.target_kind(graph[derivation.output].meta.loss, y_node.meta.kind == "label")
     n_in = int(graph["x"].shape[0])
@@ -151,12 +120,11 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         params = randomdata.params(rng, shapes)
         samples = []
         for _ in range(batch):
-            x = randomdata.inputs(rng, n_in)
-            y = randomdata.targets(rng, kind, n_out)
+            x, y = randomdata.inputs(rng, n_in), randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y))
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,
-                            (graph, unsimplified)))
+                            graph, unsimplified))
     return out
 
 

@@ -29,9 +29,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import reduce
 
 import sympy as sp
 from sympy.core.relational import Relational
+from sympy.parsing.latex import parse_latex
 
 from ..errors import SymbackError
 from ..textparse import MAX_DIGITS, abbreviate
@@ -41,8 +43,11 @@ MAX_LENGTH = 5000  # characters of one LaTeX formula
 MAX_NESTING = 40  # { ( [ inside each other: the ANTLR parser recurses about twenty frames per level
 
 HAD = "qqhmrk"
+_MISPLACED = {HAD: "\\odot needs a factor on each side", "T": "a transpose ^T must follow a matrix or vector"}
+_RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
 _FONTS = r"\\(?:mathbf|boldsymbol|bm|vec|mathit|mathrm|operatorname\*?|text|textrm|mathsf|mathnormal|pmb)\s*\{([^{}]*)\}"
 _DROP = r"\\left|\\right|\\big|\\Big|\\bigg|\\Bigg|\\displaystyle|\\,|\\;|\\!|\\:|\\ |\\quad|\\qquad|\$"
+_BRACKET = re.compile(r"\\?[{}]|[()\[\]]")  # \{ and \} are braces too
 _REL = re.compile(r"(>=|<=|\\geq?|\\leq?|\\gt|\\lt|>|<)")
 # a course symbol: a letter or Greek command, a subscript, a layer superscript [k] / (k), maybe with T
 _SYM = re.compile(r"(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*"
@@ -75,21 +80,15 @@ def normalize(text: str, loss: tuple = ()) -> str:
 
 def _group_end(s: str, i: int) -> int:
     """Index just past the bracket group opening at s[i] ( '(' '[' or '\\{' )."""
-    pairs = {"(": ")", "[": "]", "{": "}"}
-    stack, j = [], i
-    while j < len(s):
-        c = s[j]
-        if c == "\\" and j + 1 < len(s) and s[j + 1] in "{}":
-            c = s[j + 1]
-            j += 1
-        if c in pairs:
-            stack.append(pairs[c])
-        elif c in ")]}":
-            if not stack or stack.pop() != c:
-                return -1
-            if not stack:
-                return j + 1
-        j += 1
+    stack = []
+    for m in _BRACKET.finditer(s, i):
+        c = m.group()[-1]
+        if c in "([{":
+            stack.append(")]}"["([{".index(c)])
+        elif not stack or stack.pop() != c:
+            return -1
+        elif not stack:
+            return m.end()
     return -1
 
 
@@ -130,9 +129,7 @@ class LatexReader:
         base = m.group("base").lstrip("\\")
         sup = m.group("sup") or m.group("sup2")
         name = canonical(base, m.group("sub"), "^" + sup if sup else None)
-        if self.known(name) or (base in self.bases and (m.group("sub") or sup)):
-            return name
-        return None
+        return name if self.known(name) or (base in self.bases and (m.group("sub") or sup)) else None
 
     def _names(self, s: str) -> str:
         def deriv(m: re.Match) -> str:
@@ -142,8 +139,7 @@ class LatexReader:
             if not sm:
                 raise SymbackError(f"{self.where}: cannot read the derivative's denominator {abbreviate(den)}")
             what = self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)
-            t = "^{T}" if sm.group("supT") else ""
-            return self.slot(Name(f"d{num}/d{what}")) + t
+            return self.slot(Name(f"d{num}/d{what}")) + ("^{T}" if sm.group("supT") else "")
 
         s = _DERIV.sub(deriv, s)
 
@@ -165,17 +161,12 @@ class LatexReader:
             self.functions.append((fn, w.lstrip("\\")))
             return f"F_{{{len(self.functions) - 1}}}{m.group(2)}"
 
-        s = re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
-        return s
+        return re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
 
     # -- the whole reading ---------------------------------------------------
     def prepare(self, text: str) -> str:
-        s = normalize(text, self.loss)
-        s = self._conditions(s)
-        s = self._names(s)
-        s = self._functions(s)
-        s = re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
-        return s
+        s = self._functions(self._names(self._conditions(normalize(text, self.loss))))
+        return re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
 
     def read(self, text: str):
         check_limits(text, self.where)
@@ -191,34 +182,26 @@ class LatexReader:
 
     # -- step 4: SymPy tree -> AST -------------------------------------------
     def node(self, e):
+        if e is sp.E or (isinstance(e, sp.Symbol) and e.name in ("e", "E")):
+            return Num(float(sp.E), "e")
         if isinstance(e, sp.Symbol):
             if e.name in self.slots:
                 return self.slots[e.name]
-            if e.name == HAD:
-                raise SymbackError(f"{self.where}: \\odot needs a factor on each side")
-            if e.name in ("e", "E"):
-                return Num(float(sp.E), "e")
-            if e.name == "T":
-                raise SymbackError(f"{self.where}: a transpose ^T must follow a matrix or vector")
+            if e.name in _MISPLACED:
+                raise SymbackError(f"{self.where}: {_MISPLACED[e.name]}")
             m = re.fullmatch(r"(\w+?)_\{?(\w+)\}?", e.name)
             return Name(canonical(m.group(1), m.group(2), None) if m else e.name)
         if e.is_Number:
             return Num(float(e), str(e))
-        if e is sp.E:
-            return Num(float(sp.E), "e")
         if isinstance(e, Relational):
-            op = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
-            if type(e) not in op:
+            if type(e) not in _RELATIONS:
                 raise SymbackError(f"{self.where}: only > >= < <= comparisons are allowed, got {abbreviate(str(e))}")
-            return Op(op[type(e)], (self.node(e.lhs), self.node(e.rhs)))
+            return Op(_RELATIONS[type(e)], (self.node(e.lhs), self.node(e.rhs)))
         if isinstance(e, sp.Add):
             out = self.node(e.args[0])
             for a in e.args[1:]:
-                if isinstance(a, sp.Mul) and a.args[0] == -1:
-                    rest = a.args[1:]
-                    out = Op("-", (out, self.node(rest[0]) if len(rest) == 1 else self._product(rest)))
-                else:
-                    out = Op("+", (out, self.node(a)))
+                minus = isinstance(a, sp.Mul) and a.args[0] == -1
+                out = Op("-" if minus else "+", (out, self._product(a.args[1:]) if minus else self.node(a)))
             return out
         if isinstance(e, sp.Mul):
             return self._product(e.args)
@@ -234,13 +217,11 @@ class LatexReader:
         return self._function(e)
 
     def _product(self, args):
-        args = list(args)
+        """The factors of a product, in order: A B is a matrix product, A \\odot B (marked) elementwise."""
         if len(args) == 2 and isinstance(args[0], sp.Mul) and args[0].args[-1] == sp.Symbol(HAD):
-            left = args[0].args[:-1]
-            return Op("had", (self.node(left[0]) if len(left) == 1 else self._product(left), self.node(args[1])))
+            return Op("had", (self._product(args[0].args[:-1]), self.node(args[1])))
         if args and args[0] == -1:
-            rest = args[1:]
-            return Op("neg", (self.node(rest[0]) if len(rest) == 1 else self._product(rest),))
+            return Op("neg", (self._product(args[1:]),))
         out = None
         for a in args:
             if isinstance(a, sp.Pow) and a.args[1] == -1 and out is not None:
@@ -251,17 +232,12 @@ class LatexReader:
         return out
 
     def _function(self, e):
-        if isinstance(e, sp.log):
-            return Call("log", (self.node(e.args[0]),), False, "log")
-        if isinstance(e, sp.Abs):
-            return Call("abs", (self.node(e.args[0]),), False, "abs")
-        if isinstance(e, (sp.Max, sp.Min)):
+        if isinstance(e, (sp.log, sp.Abs)):
+            fn = "log" if isinstance(e, sp.log) else "abs"
+            return Call(fn, (self.node(e.args[0]),), False, fn)
+        if isinstance(e, (sp.Max, sp.Min)):  # max(a, b, c) = max(max(a, b), c)
             fn = "max" if isinstance(e, sp.Max) else "min"
-            args = [self.node(a) for a in e.args]
-            out = args[0]
-            for a in args[1:]:
-                out = Call(fn, (out, a), False, fn)
-            return out
+            return reduce(lambda a, b: Call(fn, (a, b), False, fn), [self.node(a) for a in e.args])
         if isinstance(e, sp.Function):
             name = type(e).__name__
             prime = name.endswith("'")
@@ -307,8 +283,6 @@ def check_limits(text: str, where: str) -> None:
 
 def _parse_latex(prepared: str, text: str, where: str):
     """parse_latex(prepared), its failures as one SymbackError about the user's `text`."""
-    from sympy.parsing.latex import parse_latex
-
     try:
         return parse_latex(prepared, strict=True)
     except ImportError as exc:
@@ -328,8 +302,6 @@ def parse_scalar(text: str, where: str) -> sp.Expr:
 
 def _where(text: str, exc: Exception) -> str:
     """parse_latex's complaint about the user's own text, with its column."""
-    from sympy.parsing.latex import parse_latex
-
     try:
         parse_latex(normalize(text), strict=True)
         lines = str(exc).splitlines()

@@ -51,11 +51,11 @@ class Val:
 
 
 class ShapeError(Exception):
-    """The formula's parts do not fit together; `message` names the part and the sizes."""
+    """The formula's part `node` does not fit together; `message` names the part and the sizes."""
 
-    def __init__(self, node, message: str):
-        super().__init__(message)
-        self.node, self.message = node, message
+    def __init__(self, node, what: str):
+        self.message = f"{show(node)}: {what}"
+        super().__init__(self.message)
 
 
 def _count(n: int, what: str) -> str:
@@ -84,12 +84,8 @@ class Env:
         self.ns, self.inst, self.sample = ns, inst, sample
 
     def lookup(self, node: Name) -> Val:
-        q = self.ns.get(node.text)
-        if q is None:
-            if node.text == "e":
-                return Val(np.array([[np.e]]))
-            raise SymbackError(f"{node.text!r} is not a name in {self.ns.notation.name} notation")
-        return self.ns.value(q, self.inst, self.sample)
+        q = self.ns.get(node.text)  # a name is the namespace's (`spaces` checks each when reading) or e
+        return Val(np.array([[np.e]])) if q is None else self.ns.value(q, self.inst, self.sample)
 
     def layer_activation(self, call: Call) -> sp.Expr:
         """The activation meant by a, g, theta, phi: the layer of its argument's pre-activation."""
@@ -98,7 +94,7 @@ class Env:
             arg = arg.args[0]
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
-            return self.ns.activation(q.layer)(Z)
+            return self.ns.summary.layers[q.layer - 1].fn(Z)
         bodies = {layer.fn(Z) for layer in self.ns.summary.layers if not layer.is_identity}
         if len(bodies) == 1:
             return bodies.pop()
@@ -108,8 +104,7 @@ class Env:
 
 def _same(node, op: str, x: Val, y: Val) -> None:
     if not (x.scalar or y.scalar or x.shape == y.shape):
-        raise ShapeError(node, f"{show(node)}: {op} of a {dims(x.shape)} and a {dims(y.shape)} matrix "
-                               "(the sizes must be equal)")
+        raise ShapeError(node, f"{op} of a {dims(x.shape)} and a {dims(y.shape)} matrix (the sizes must be equal)")
 
 
 def _bax(x: Val, y: Val):
@@ -167,20 +162,18 @@ def evaluate(node, env: Env) -> Val:
             both = x.scalar and y.scalar
             return Val(x.a * y.a, _bax(x, y), (x.ones or y.ones) if both else None, x.batch or y.batch)
         if x.shape[1] != y.shape[0]:
-            raise ShapeError(node, f"{show(node)}: the matrix product of a {dims(x.shape)} and a "
-                                   f"{dims(y.shape)} matrix does not fit ({_count(x.shape[1], 'column')} against {_count(y.shape[0], 'row')})")
+            raise ShapeError(node, f"the matrix product of a {dims(x.shape)} and a {dims(y.shape)} matrix does not fit "
+                                   f"({_count(x.shape[1], 'column')} against {_count(y.shape[0], 'row')})")
         bax = 0 if x.bax == 0 else (1 if y.bax == 1 else None)
         return Val(x.a @ y.a, bax)
     if op == "/":
         if not (y.scalar or x.scalar or x.shape == y.shape):
-            raise ShapeError(node, f"{show(node)}: division of a {dims(x.shape)} by a {dims(y.shape)} matrix "
+            raise ShapeError(node, f"division of a {dims(x.shape)} by a {dims(y.shape)} matrix "
                                    "(divide by a number, or entrywise by an equal-sized matrix)")
         return Val(x.a / y.a, _bax(x, y))
-    if op == "pow":
-        if not y.scalar:
-            raise ShapeError(node, f"{show(node)}: the exponent must be a number, not a {dims(y.shape)} matrix")
-        return Val(x.a ** y.a[0, 0], x.bax)
-    raise SymbackError(f"unknown operation {op!r}")
+    if not y.scalar:  # pow, the last of the parser's operations
+        raise ShapeError(node, f"the exponent must be a number, not a {dims(y.shape)} matrix")
+    return Val(x.a ** y.a[0, 0], x.bax)
 
 
 def _call(node: Call, env: Env) -> Val:
@@ -203,20 +196,12 @@ def _call(node: Call, env: Env) -> Val:
         axis = 1 if (x.bax == 0 or (x.bax is None and a.shape[0] == 1)) else 0
         e = np.exp(a - a.max(axis=axis, keepdims=True))
         return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
-    if fn in ("sum", "mean"):
-        red = np.sum if fn == "sum" else np.mean
-        if x.bax is not None:
-            return Val(red(a, axis=x.bax, keepdims=True))
-        return Val(np.array([[red(a)]]))
+    if fn in ("sum", "mean"):  # over the samples of a batch matrix, else over every entry
+        return Val((np.sum if fn == "sum" else np.mean)(a, axis=x.bax, keepdims=True))
     if fn == "diag":
         if 1 not in a.shape or x.bax is not None:
-            raise ShapeError(node, f"{show(node)}: diag needs a vector, got a {dims(a.shape)} matrix")
+            raise ShapeError(node, f"diag needs a vector, got a {dims(a.shape)} matrix")
         return Val(np.diag(a.ravel()))
-    if fn == "act":
-        body = env.layer_activation(node)
-    elif fn in SCALAR:
-        body = SCALAR[fn]
-    else:
-        body = library.ACTIVATIONS[fn](Z)
+    body = env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
     with np.errstate(all="ignore"):
         return Val(_numpy(body, node.prime)(a), x.bax)

@@ -1,12 +1,9 @@
-"""The quantities a hand file may name, and their values: one left-hand-side resolver per kind.
+"""The quantities a hand file may name for a layered network, and their values.
 
-Input: a `Derivation`. `ExpressionNames` (a scalar expression) names its
-partial derivatives ``df/dx`` (the output over a variable, or over a named
-step: ``df/dq`` for ``q = x + y; f = q*z``) and reads right-hand sides in its
-variables. `Namespace` (a layered network) maps each course symbol of a
-notation preset and layout (``delta^[2]``, ``dl/dOmega_1``, ``X``) to a
-`Quantity` (which IR node, which layer in the IR's indexing, derivative or
-not, per sample or batch) and values it on a random `Instance`:
+`Namespace` maps each course symbol of a notation preset and layout
+(``delta^[2]``, ``dl/dOmega_1``, ``X``) to a `Quantity` (which IR node, which
+layer in the IR's indexing, derivative or not, per sample or batch) and values
+it on a random `Instance`:
 
 - vectors are columns: f, h, x, y (a class label y is its one-hot column);
 - a derivative dl/dq has the shape of q in the denominator layout and the
@@ -30,79 +27,13 @@ import re
 from dataclasses import dataclass, replace
 
 import numpy as np
-import sympy as sp
 
 from .. import notation as notations
 from ..errors import SymbackError
 from ..notation import spell
 from ..notation.nodes import Error, Grad, Loss, Prob, Template
 from ..notation.nodes import Quantity as Term
-from ..parse import parse_expression
-from .handfile import Equation
-from .instances import total_adjoints
-from .latex import parse_scalar
 from .matrix import Val
-
-
-def _key(name: str) -> str:
-    return re.sub(r"[\\{}_\s]", "", name)
-
-
-class ExpressionNames:
-    """The names a hand file may use for one scalar expression: ``df/dx`` on the left, its nodes on the right."""
-
-    def __init__(self, derivation):
-        self.source = derivation.summary.source
-        self.out = derivation.output
-        self.nodes = [n.name for n in derivation.graph.forward()]
-        adjoint = total_adjoints(derivation.graph)
-        # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
-        named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
-        self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
-
-    def listing(self) -> str:
-        return ", ".join(self.derivs)
-
-    def lhs(self, text: str, where: str) -> str:
-        s = text.strip().strip("$").replace(" ", "")
-        m = re.fullmatch(r"\\frac\{(?:\\partial|d)(.+?)\}\{(?:\\partial|d)(.+)\}", s)
-        if m:
-            s = f"d{m.group(1)}/d{m.group(2)}"
-        s = s.replace("∂", "d").replace(r"\partial", "d")
-        if "/d" in s:
-            num, _, den = s[1:].partition("/d")
-            s = f"d{_key(num)}/d{self.name(den) or _key(den)}"
-        if s not in self.derivs:
-            raise SymbackError(f"{where}: {text.strip()!r} is not a derivative of {self.out}; "
-                               f"valid names: {self.listing()}")
-        return s
-
-    def node(self, name: str) -> str:
-        """The IR node holding a quantity: ``df/dx``'s adjoint, or a node by its own name."""
-        return self.derivs.get(name, name)
-
-    def name(self, written: str) -> str | None:
-        key = _key(written)
-        for n in self.nodes:
-            if n == written or _key(n) == key:
-                return n
-        return None
-
-    def parse(self, eq: Equation) -> sp.Expr:
-        """The right-hand side (SymPy syntax or LaTeX) in the IR's node names."""
-        if eq.latex:
-            expr = parse_scalar(eq.rhs, eq.where)  # bounded in length, nesting and digits
-        else:
-            expr = parse_expression(eq.rhs, where=eq.where)
-        rename = {}
-        for s in expr.free_symbols:
-            n = self.name(s.name)
-            if n is None:
-                raise SymbackError(f"{eq.where}: {s.name!r} is not a variable or named step of {self.source}; "
-                                   f"its names: {', '.join(self.nodes)}")
-            rename[s] = sp.Symbol(n)
-        return expr.xreplace(rename)
-
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
 
@@ -120,10 +51,8 @@ class Quantity:
 
 def capital(name: str) -> str:
     """The batch spelling of a per-sample symbol: f_1 -> F_1, delta^[2] -> Delta^[2], dl/df_1 -> dl/dF_1."""
-    if "/d" in name:
-        head, _, rest = name.partition("/d")
-        return f"{head}/d{rest[:1].upper()}{rest[1:]}"
-    return name[:1].upper() + name[1:]
+    head, d, rest = name.rpartition("/d")  # ("", "", name) for a name that is no derivative
+    return f"{head}{d}{rest[:1].upper()}{rest[1:]}"
 
 
 class Namespace:
@@ -192,12 +121,12 @@ class Namespace:
             self._add(Quantity(own, "pre", k, True, True, pre, alias=True))
             # an identity layer has no h_k in the IR: its activation is its pre-activation
             self._both(Term("act", k), "act", k, at.get(("act", k), pre), alias=("act", k) not in at)
-            self._both(Term("weight", k), "weight", k, at[("weight", k)])
-            self._both(Term("bias", k), "bias", k, at[("bias", k)])
+            for kind in ("weight", "bias"):
+                self._both(Term(kind, k), kind, k, at[(kind, k)])
         x, y = self.input, self.target
         self._both(Term("input"), "input", 0, x, deriv_ok=False)
-        self._alias("x", "input", 0, x)
-        self._alias(spell(nt, Template("act", 0)), "input", 0, x)
+        for name in ("x", spell(nt, Template("act", 0))):  # x, and the input as layer 0's activation (h_0)
+            self._alias(name, "input", 0, x)
         self._both(Term("target"), "target", None, y, deriv_ok=False)
         self._alias("y", "target", None, y)
         if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
@@ -205,9 +134,8 @@ class Namespace:
             self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
         loss = g[self.derivation.output]
         self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, loss.name))
-        pred = loss.meta.prediction
-        if pred:
-            self._alias("yhat", "pred", None, pred)
+        if loss.meta.prediction:
+            self._alias("yhat", "pred", None, loss.meta.prediction)
         prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
         if prob is not None:
             self._alias(spell(nt, Prob()), "prob", None, prob)
@@ -215,18 +143,13 @@ class Namespace:
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Quantity | None:
-        if name in self.quantities:
-            return self.quantities[name]
-        # h1 for h_1, W2 for W_2: a digit run after letters is the subscript
-        m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)
-        if m and f"{m.group(1)}_{m.group(2)}" in self.quantities:
-            return self.quantities[f"{m.group(1)}_{m.group(2)}"]
-        return None
+        m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
+        return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
 
     def known(self, name: str) -> bool:
         return self.get(name) is not None
 
-    def listing(self, lhs: bool = True) -> str:
+    def listing(self) -> str:
         """The names one can check (derivatives first), for error messages."""
         order = ("pre", "act", "weight", "bias", "input", "target", "loss")
         qs = [q for q in self.quantities.values() if not q.alias and not q.batch and q.kind in order]
@@ -250,18 +173,8 @@ class Namespace:
         q = self.get(name)
         if q is None or q.layer is None:
             return None
-        kind, layer = q.kind, q.layer + delta
-        if kind == "input":
-            kind = "act"
-        if kind == "act" and layer == 0:
-            kind = "input"
-        return self._by_key.get((kind, layer, q.deriv, q.batch))
-
-    def index_of(self, name: str) -> str:
-        """The layer index as the notation writes it (UDL counts weights from 0)."""
-        q = self.get(name)
-        sym = getattr(self.notation, "act" if q.kind == "input" else q.kind, None)
-        return str(q.layer + (sym.offset if sym is not None else 0))
+        layer, kind = q.layer + delta, "act" if q.kind == "input" else q.kind
+        return self._by_key.get(("input" if kind == "act" and layer == 0 else kind, layer, q.deriv, q.batch))
 
     def forward_rule(self, k: int) -> str:
         """The notation's forward equation of layer k, e.g. ``f_1 = beta_1 + Omega_1 h_1``."""
@@ -271,26 +184,15 @@ class Namespace:
         return f"{n.symbol('pre', k)} = {n.symbol('weight', k)} {n.symbol('act', k - 1)} + {n.symbol('bias', k)}"
 
     # -- values ----------------------------------------------------------------
-    def activation(self, k: int):
-        """Layer k's activation as a SymPy Lambda (identity where the layer has none)."""
-        return self.summary.layers[k - 1].fn
-
     def orient(self, value: np.ndarray, deriv: bool) -> np.ndarray:
         """A node's value as a 2-D array in this layout (vectors are columns; derivatives per layout)."""
         a = np.asarray(value, dtype=float)
-        a = a.reshape(-1, 1) if a.ndim == 1 else a.reshape(1, 1) if a.ndim == 0 else a
-        if deriv and self.layout == "numerator":
-            a = a.T
-        return a
+        a = a.reshape(-1, 1) if a.ndim < 2 else a
+        return a.T if deriv and self.layout == "numerator" else a
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
-        sample = inst.samples[s]
-        if q.kind == "target" and self.graph[self.target].meta.kind == "label":
-            out = np.zeros((inst.n_out, 1))
-            out[int(sample[self.target]), 0] = 1.0
-            return out
-        if q.kind == "loss":
-            return np.array([[float(sample[q.node])]])
+        if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
+            return np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
         name = inst.adjoint(q.node) if q.deriv else q.node
         return self.orient(inst.value(s, name), q.deriv)
 
@@ -298,9 +200,7 @@ class Namespace:
         """`q` on instance `inst`: for one sample (per-sample quantities) or the whole batch."""
         if q.kind == "size":
             return Val(np.array([[float(inst.batch)]]))
-        if not q.batch:
-            if q.kind in ("weight", "bias") and not q.deriv:
-                return Val(self.orient(inst.params[q.node], False))
+        if not q.batch:  # a parameter is among every sample's values
             return Val(self.sample_value(q, inst, 0 if sample is None else sample))
         if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
             total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
@@ -313,28 +213,16 @@ class Namespace:
 
 def compact(names: list[str]) -> str:
     """Names that differ only in their last number as one range: ``dl/dOmega_0..3``, ``delta^[1..3]``."""
-    groups: dict[str, list[int]] = {}
-    order: list[tuple[str, int | None]] = []
+    groups: dict[str, list[int]] = {}  # a name without a number, or a template with {} for its last number
     for name in names:
-        m = None
-        for m in re.finditer(r"\d+", name):
-            pass
-        if m is None:
-            order.append((name, None))
-            continue
-        template = name[: m.start()] + "{}" + name[m.end():]
-        if template not in groups:
-            groups[template] = []
-            order.append((template, 0))
-        groups[template].append(int(m.group()))
+        last = list(re.finditer(r"\d+", name))[-1:]
+        key = name[: last[0].start()] + "{}" + name[last[0].end():] if last else name
+        groups.setdefault(key, []).extend(int(m.group()) for m in last)
     parts = []
-    for key, numbered in order:
-        if numbered is None:
-            parts.append(key)
-            continue
-        ks = sorted(groups[key])
+    for key, ks in groups.items():
+        ks.sort()
         if len(ks) > 2 and ks == list(range(ks[0], ks[-1] + 1)):
             parts.append(key.format(f"{ks[0]}..{ks[-1]}"))
         else:
-            parts.extend(key.format(k) for k in ks)
+            parts += [key.format(k) for k in ks] or [key]
     return ", ".join(parts)

@@ -61,8 +61,7 @@ def targets(rng: np.random.Generator, kind: str, n_out: int, batch: int | None =
 
 def batch(rng: np.random.Generator, width: int, n_out: int, kind: str, size: int = BATCH):
     """(X, Y): `size` samples as rows, inputs first, as ``loss_and_grad(params, X, Y)`` takes them."""
-    X = inputs(rng, width, size)
-    return X, targets(rng, kind, n_out, size)
+    return inputs(rng, width, size), targets(rng, kind, n_out, size)
 
 
 def point(rng: np.random.Generator, names) -> dict:

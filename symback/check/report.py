@@ -8,7 +8,7 @@ documents the schema). Exit code: 0 when every equation was shown equal,
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -18,16 +18,12 @@ EQUAL, DIFFERENT, UNDECIDED = "equal", "different", "undecided"
 
 
 def num(v) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return v if np.isfinite(v) else None
+    """A float for JSON: None, NaN and infinity (not JSON) become null."""
+    return float(v) if v is not None and np.isfinite(float(v)) else None
 
 
 def matrix(a) -> list | None:
-    if a is None:
-        return None
-    return [[num(v) for v in row] for row in np.asarray(a, dtype=float)]
+    return None if a is None else [[num(v) for v in row] for row in np.asarray(a, dtype=float)]
 
 
 def fmt(v) -> str:
@@ -60,20 +56,16 @@ class Counterexample:
             "derived": num(self.derived),
             "yours_value": matrix(self.yours_value),
             "derived_value": matrix(self.derived_value),
-            "shapes": {"yours": list(np.shape(self.yours_value)) if self.yours_value is not None else None,
-                       "derived": list(np.shape(self.derived_value)) if self.derived_value is not None else None},
+            "shapes": {k: None if v is None else list(np.shape(v))
+                       for k, v in (("yours", self.yours_value), ("derived", self.derived_value))},
             "inputs": {k: (matrix(v) if np.ndim(v) == 2 else num(v)) for k, v in self.inputs.items()},
             "params": {k: matrix(v) for k, v in self.params.items()},
             "message": self.message,
         }
 
     def lines(self) -> list[str]:
-        where = []
-        if self.instance is not None:
-            where.append(f"{self.unit} {self.instance}")
-        if self.sample is not None:
-            where.append(f"sample {self.sample}")
-        head = "counterexample: " + ", ".join(where)
+        head = f"counterexample: {self.unit} {self.instance}"
+        head += f", sample {self.sample}" if self.sample is not None else ""
         if self.message:
             return [f"{head}: {self.message}"]
         if self.entry:
@@ -87,14 +79,9 @@ class Counterexample:
 
 
 def _short(v) -> str:
+    """A sample's input or target, a number or a column (a batch's are only in --json): 2, [1, 2]^T."""
     a = np.asarray(v, dtype=float)
-    if a.ndim == 0:
-        return fmt(a)
-    if a.ndim == 2 and a.shape[1] == 1:
-        return "[" + ", ".join(fmt(x) for x in a[:, 0]) + "]^T"
-    if a.ndim == 2 and a.shape[0] == 1:
-        return "[" + ", ".join(fmt(x) for x in a[0]) + "]"
-    return "[" + "; ".join(", ".join(fmt(x) for x in row) for row in a) + "]"
+    return fmt(a) if a.ndim == 0 else "[" + ", ".join(fmt(x) for x in a[:, 0]) + "]^T"
 
 
 @dataclass
@@ -114,7 +101,7 @@ class Result:
             "rhs": self.rhs,
             "status": self.status,
             "counterexample": self.counterexample.to_dict() if self.counterexample else None,
-            "likely_cause": self.cause.to_dict() if self.cause else None,
+            "likely_cause": asdict(self.cause) if self.cause else None,
             "reason": self.reason,
         }
 
@@ -141,12 +128,6 @@ class Report:
     @property
     def exit_code(self) -> int:
         return 0 if self.ok else 1
-
-    def __getitem__(self, lhs: str) -> Result:
-        for r in self.results:
-            if r.lhs == lhs:
-                return r
-        raise KeyError(lhs)
 
     def to_dict(self) -> dict:
         return {"target": self.target, "hand": self.hand, "kind": self.kind, **self.settings,

@@ -23,15 +23,16 @@ import numpy as np
 import sympy as sp
 
 from ..errors import SymbackError
-from ..notation import spell
+from ..notation import spell, totals
 from ..notation.nodes import Quantity as Term
+from ..parse import parse_expression
 from . import latex
 from .diagnose import expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
-from .names import ExpressionNames, Namespace
+from .names import Namespace, capital
 from .report import Counterexample
 from .trial import RTOL
 
@@ -41,29 +42,59 @@ SEED = 0
 
 
 class ExpressionSpace:
-    """The partial derivatives of a scalar expression, compared at random points of its inputs."""
+    """The partial derivatives of a scalar expression, compared at random points of its inputs.
+
+    A hand file names ``df/dx``: the output over a variable, or over a named
+    step (``df/dq`` for ``q = x + y; f = q*z``); right sides use its nodes.
+    """
 
     kind = "expression"
     repairs = staticmethod(expression_repairs)
 
     def __init__(self, derivation, count: int = POINTS, seed: int = SEED):
         self.derivation, self.count, self.seed = derivation, count, seed
-        self.source = derivation.summary.source
-        self.names = ExpressionNames(derivation)
+        self.source, self.out = derivation.summary.source, derivation.output
+        self.nodes = [n.name for n in derivation.graph.forward()]
+        adjoint = totals(derivation.graph)
+        # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
+        named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
+        self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
         self.at: list[dict] = []
 
     def draw(self) -> None:
         self.at = make_points(self.derivation, self.count, self.seed)
 
     def read(self, eq: Equation) -> tuple[str, sp.Expr, bool]:
-        """(the quantity's name, the right side, whether it is a batch formula: never here)."""
-        return self.names.lhs(eq.lhs, eq.where), self.names.parse(eq), False
+        """(the quantity's name, the right side in the IR's node names, whether it is a batch formula: never)."""
+        s = eq.lhs.strip().strip("$").replace(" ", "")
+        m = re.fullmatch(r"\\frac\{(?:\\partial|d)(.+?)\}\{(?:\\partial|d)(.+)\}", s)
+        s = (f"d{m.group(1)}/d{m.group(2)}" if m else s).replace("∂", "d").replace(r"\partial", "d")
+        if "/d" in s:
+            num, _, den = s[1:].partition("/d")
+            s = f"d{_key(num)}/d{self.name(den) or _key(den)}"
+        if s not in self.derivs:
+            raise SymbackError(f"{eq.where}: {eq.lhs.strip()!r} is not a derivative of {self.out}; "
+                               f"valid names: {', '.join(self.derivs)}")
+        # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits)
+        expr = latex.parse_scalar(eq.rhs, eq.where) if eq.latex else parse_expression(eq.rhs, where=eq.where)
+        rename = {}
+        for x in expr.free_symbols:
+            if self.name(x.name) is None:
+                raise SymbackError(f"{eq.where}: {x.name!r} is not a variable or named step of {self.source}; "
+                                   f"its names: {', '.join(self.nodes)}")
+            rename[x] = sp.Symbol(self.name(x.name))
+        return s, expr.xreplace(rename), False
+
+    def name(self, written: str) -> str | None:
+        """The node a written name means, ignoring braces, underscores and spaces."""
+        return next((n for n in self.nodes if n == written or _key(n) == _key(written)), None)
 
     def points(self, batch: bool) -> list:
         return self.at
 
     def quantity(self, lhs: str, batch: bool) -> str:
-        return self.names.node(lhs)
+        """The IR node holding a quantity: ``df/dx``'s adjoint, or a node by its own name."""
+        return self.derivs.get(lhs, lhs)
 
     def value(self, node: str, point: dict) -> np.ndarray:
         return np.array([[float(point[node])]])
@@ -88,7 +119,7 @@ class ExpressionSpace:
 
     @property
     def header(self) -> list[str]:
-        return [f"{self.source}: partial derivatives of {self.names.out}",
+        return [f"{self.source}: partial derivatives of {self.out}",
                 f"compared at {len(self.at)} random points (standard normal inputs), relative tolerance {RTOL:g}"]
 
     @property
@@ -145,10 +176,8 @@ class NetworkSpace:
         ns = self.ns
         generic = tuple(dict.fromkeys(GENERIC + (ns.notation.activation_fn,)))
         if eq.latex:
-            bases = {re.match(r"[A-Za-z]+", q.name).group(0) for q in ns.quantities.values()
-                     if re.match(r"[A-Za-z]+", q.name)}
-            bases = {b for b in bases if b not in ("dl", "dJ", "dL")}
-            node = latex.parse(eq.rhs, ns.known, bases, eq.where, generic, self.loss_symbols)
+            bases = {m.group(0) for q in ns.quantities.values() if (m := re.match(r"[A-Za-z]+", q.name))}
+            node = latex.parse(eq.rhs, ns.known, bases - {"dl", "dJ", "dL"}, eq.where, generic, self.loss_symbols)
         else:
             node = parse_text(eq.rhs, eq.where, generic)
         for name in names(node):
@@ -160,24 +189,18 @@ class NetworkSpace:
     # -- values ---------------------------------------------------------------
     def points(self, batch: bool) -> list:
         """(instance, sample) pairs; (instance, None) for a batch formula."""
-        if batch:
-            return [(inst, None) for inst in self.insts]
-        return [(inst, s) for inst in self.insts for s in range(inst.batch)]
+        return [(inst, s) for inst in self.insts for s in ([None] if batch else range(inst.batch))]
 
     def quantity(self, lhs: str, batch: bool):
         """The quantity a name stands for; a parameter's gradient in a batch formula is the batch loss's."""
         q = self.ns.get(lhs)
-        if batch and not q.batch and q.kind in ("weight", "bias"):
-            q = copy(q, batch=True)
-        return q
+        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias") else q
 
     def value(self, q, point) -> np.ndarray:
-        inst, s = point
-        return self.ns.value(q, inst, s).a
+        return self.ns.value(q, *point).a
 
     def evaluate(self, formula, point) -> np.ndarray:
-        inst, s = point
-        return evaluate(formula, Env(self.ns, inst, s)).a
+        return evaluate(formula, Env(self.ns, *point)).a
 
     def circular(self, lhs: str, formula) -> bool:
         """Whether the right side names the left side's quantity, whatever its spelling."""
@@ -198,8 +221,7 @@ class NetworkSpace:
         if yours.shape != derived.shape:
             ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
         else:
-            diff = np.abs(yours - derived)
-            diff[~np.isfinite(diff)] = np.inf
+            diff = np.nan_to_num(np.abs(yours - derived), nan=np.inf, posinf=np.inf)
             r, c = np.unravel_index(int(np.argmax(diff)), diff.shape)
             ce.entry, ce.yours, ce.derived = (int(r) + 1, int(c) + 1), float(yours[r, c]), float(derived[r, c])
         return ce
@@ -211,7 +233,7 @@ class NetworkSpace:
         for q in (ns.get("x"), ns.get("y")):
             name = spell(ns.notation, Term(q.kind))
             if sample is None:
-                out[name[:1].upper() + name[1:]] = ns.value(copy(q, batch=True), inst, None).a
+                out[capital(name)] = ns.value(copy(q, batch=True), inst, None).a
             elif q.kind == "target" and ns.graph[ns.target].meta.kind == "label":
                 out[name] = float(inst.samples[sample][ns.target])
             else:
@@ -219,12 +241,9 @@ class NetworkSpace:
         return out
 
     def _params(self, inst) -> dict:
-        n, at = self.ns.notation, self.ns.nodes
-        out = {}
-        for k in range(1, self.ns.K + 1):
-            out[spell(n, Term("weight", k))] = np.asarray(inst.params[at[("weight", k)]])
-            out[spell(n, Term("bias", k))] = np.asarray(inst.params[at[("bias", k)]]).reshape(-1, 1)
-        return out
+        ns = self.ns  # a bias as a column
+        return {spell(ns.notation, Term(kind, k)): ns.orient(inst.params[ns.nodes[(kind, k)]], False)
+                for k in range(1, ns.K + 1) for kind in ("weight", "bias")}
 
     # -- the report -----------------------------------------------------------
     @property
@@ -271,3 +290,7 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
 def _meaning(q) -> tuple:
     """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
     return (q.kind if q.kind != "input" else "act", q.node, q.deriv)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\\{}_\s]", "", name)
