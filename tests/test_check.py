@@ -399,3 +399,12 @@ def test_a_new_notation_is_read_in_its_own_symbols_and_the_capitalised_batch_nam
         assert (q.node, q.layer, q.deriv, q.batch) == (node, int(name[-1]), deriv, True), name
     assert not ns.get("Vb_2").alias and ns.get("V_2").alias  # the course's batch name is the one listed
     assert ns.get("M_3").node == "W3" and ns.get("dE/dc_1").node == "b1" and ns.get("v_0").node == "x"
+
+
+def test_eulers_e_in_a_network_formula_is_just_a_wrong_formula(tmp_path):
+    # e is Euler's number in a hand formula; the index repairs used to crash on it (AttributeError)
+    path = tmp_path / "hand.txt"
+    path.write_text("dl/dh_3 = h_3 e\n")
+    code, out, err = run("check", ex("udl_toy.py"), "--hand", str(path))
+    assert code == 1 and err == "", out + err
+    assert "DIFFERENT line" in " ".join(out.split())
