@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import symback as sb
-from symback.declare.dag import _Decl
 from symback.codegen.plan import Affine
+from symback.declare.dag import _Decl
 from symback.ir import Meta
 from symback.ops.base import msym
 from tests.codegen_support import ALL, batch, compiled, perturbed, reference, rel, with_layout
