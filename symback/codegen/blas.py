@@ -3,8 +3,8 @@
 Stage: codegen. Input: a `Plan`. Output: ``_step_blas``, for wide layers:
 stored values of one width share a block (``V64``), one ``(B, 64)`` view per
 slot (``h1 = V64[0]``); bias, activation, loss and masks are fused loops
-over the rows; a product with more than one term goes through the scratch
-block ``S``.
+over the rows; each matrix-vector term after the first of a product has its
+own ``(B, n)`` view of the scratch block ``S``.
 """
 
 from __future__ import annotations
@@ -35,13 +35,17 @@ class BlasLayout(Layout):
         *starts, self.per_b = itertools.accumulate((n * self.count[n] for n in self.widths), initial=0)
         self.start = dict(zip(self.widths, starts))  # width -> where its block starts, in units of B
         self.index = {s: self.st.size[:s].count(n) for s, n in enumerate(self.st.size)}  # slot -> row in its block
-        products = [(st.size, st.terms) for st in plan.steps if isinstance(st, Affine)]
-        products += [(plan.sizes[it.node], it.terms) for st in plan.steps if isinstance(st, Back) for it in st.items
-                     if it.grad is None]
-        # a product of several terms needs a scratch matrix; so does a gradient summed over several paths
-        self.scratch = max((n for n, terms in products if sum(t.kind == "matvec" for t in terms) > 1), default=0)
-        self.gscratch = max((math.prod(plan.shapes[q]) for q in plan.params
-                             if list(plan.grad_of.values()).count(q) > 1), default=0)
+        # scratch: a (B, n) view per matvec term after the first of a forward product, one for a backward
+        # product whose matvec term is scaled or not first; Gs for a weight with several or scaled g h^T terms
+        need = [max(sum(t.kind == "matvec" for t in st.terms) - 1, 0) * st.size for st in plan.steps
+                if isinstance(st, Affine)]
+        need += [plan.sizes[it.node] for st in plan.steps if isinstance(st, Back) for it in st.items
+                 if it.grad is None and any(t.kind == "matvec" and not _direct(k, t) for k, t in enumerate(it.terms))]
+        self.scratch = max(need, default=0)
+        outer = [(it.grad, t.coef) for st in plan.steps if isinstance(st, Back) for it in st.items
+                 for t in it.terms if t.kind == "outer"]
+        self.gscratch = max((math.prod(plan.shapes[q]) for q, k in outer
+                             if k != 1.0 or [r for r, _ in outer].count(q) > 1), default=0)
 
     def ws_size(self) -> str:
         return f"{self.plan.n_params + self.gscratch} + {self.per_b + self.scratch} * B"
@@ -91,15 +95,13 @@ class BlasLayout(Layout):
         self.comment(st.node, *[m.name for m in st.members])
         mv = [t for t in st.terms if t.kind == "matvec"]
         out = self.q(st.node)
+        if len(mv) > 1:  # one scratch view per term after the first, summed in the loop below
+            c(f"Sk = {naming.SCRATCH}[:{len(mv) - 1} * B * {st.size}].reshape(({len(mv) - 1}, B, {st.size}))")
         parts = []
         for k, t in enumerate(mv):
             w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
-            dst = out if k == 0 else f"{naming.SCRATCH}[:B * {st.size}].reshape((B, {st.size}))"
-            if k > 0:
-                c(f"Sk = {dst}")
-                dst = "Sk"
-            c(f"np.dot({self.q(t.b)}, {w}, {dst})")
-            parts.append(coef(t.coef) + (f"{out}[s, i]" if k == 0 else "Sk[s, i]"))
+            c(f"np.dot({self.q(t.b)}, {w}, {out if k == 0 else f'Sk[{k - 1}]'})")
+            parts.append(coef(t.coef) + (f"{out}[s, i]" if k == 0 else f"Sk[{k - 1}, s, i]"))
         for t in st.terms:
             if t.kind == "vec":
                 parts.append(coef(t.coef) + self.read(t.a, "i"))
@@ -129,7 +131,7 @@ class BlasLayout(Layout):
             src = f"{g}[s, j]"
             if t.kind == "matvec":
                 w = self.q(t.a) if t.trans else f"{self.q(t.a)}.T"
-                if k == 0 and t.coef == 1.0:
+                if _direct(k, t):
                     c(f"np.dot({g}, {w}, {out})")
                     continue
                 c(f"Sk = {naming.SCRATCH}[:B * {k_out}].reshape((B, {k_out}))")
@@ -162,3 +164,8 @@ class BlasLayout(Layout):
                     with c.block(f"for r in range({rows}):"), c.block(f"for j in range({cols}):"):
                         c(f"{dst}[r, j] {'=' if first else '+='} {coef(t.coef)}Gs[r, j]")
             self.ready.add(q)
+
+
+def _direct(k: int, t) -> bool:
+    """A backward product's term k goes straight into its result (np.dot's out) if first and unscaled."""
+    return k == 0 and t.coef == 1.0

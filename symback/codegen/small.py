@@ -7,6 +7,7 @@ layers at any batch size. The inputs are copied in transposed first.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from contextlib import nullcontext
 
@@ -142,6 +143,10 @@ class SmallLayout(Layout):
                     c(f"r = {self.row(it.node, 'j')}")
                     with c.block("for s in range(B):"):
                         c("r[s] = 0.0")
+        for q, k in collections.Counter(it.grad for it in st.items if it.grad for _ in it.terms).items():
+            if k > 1 and q not in self.ready:  # several terms sum into it, in j_loops' order: zero it first
+                c(f"{self.q(p.grads[q])}[:] = 0.0")
+                self.ready.add(q)
         first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
         with c.block(f"for i in range({n}):"):
             c(f"g = {self.row(st.upstream, 'i')}")
