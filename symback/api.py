@@ -5,7 +5,8 @@ Stage: facade (above the front ends and the consumers). Input: an expression
 `Network` or `DAG`, a SPEC (``file.py`` or ``file.py:name``), or any
 `Derivation`; a point (``at={"x": -2}``, the CLI's text ``"x=-2,y=5"``, or for
 a network ``seed=N``). Output: what `symback.teach` makes of the derivation:
-a picture written to a file, or an `Explanation` to print or render.
+a picture written to a file, or an `Explanation` to print or render; and
+any of these results as a file (`save`: text, Markdown, LaTeX, JSON or PDF).
 
 This module resolves the source through the front ends (`gradient.grad`,
 `spec.load_spec`, ``derive()``) so that teach itself never imports one.
@@ -13,15 +14,20 @@ This module resolves the source through the front ends (`gradient.grad`,
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+from . import documents
+from .check.report import Report
 from .declare.gradient import Gradient, Table, grad
 from .declare.spec import declared, load_spec
-from .derivation import Derivation
+from .derivation import Derivation, provides
 from .errors import SymbackError
+from .files import write_atomic
 from .parse import parse_point
-from .teach.dot import output_format, save
+from .teach.dot import output_format
+from .teach.dot import save as save_picture
 from .teach.draw import Picture, picture
 from .teach.explain import Explanation
 from .teach.point import values_at
@@ -129,7 +135,7 @@ def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=Fals
     ``at="seed=N"``) is given.
     """
     path, _ = output_format(path)  # a bad path fails before any work
-    save(make_picture(source, at, wrt, notation, expand, seed), path)
+    save_picture(make_picture(source, at, wrt, notation, expand, seed), path)
     return path
 
 
@@ -144,3 +150,57 @@ def explain(source, at=None, wrt=None, notation=None, seed=None, title=None) -> 
     """
     derivation, values, s = resolve(source, at, wrt, seed, notation)
     return Explanation(derivation, values, notation, s, title)
+
+
+#: the formats each result is written in (`document`); wherever LaTeX is, a PDF is too
+FORMATS = {Report: ("text", "json"), Explanation: ("text", "markdown", "latex", "json")}
+DOCUMENT_FORMATS = ("text", "markdown", "latex", "json")
+
+
+def document(result, format: str = "text", standalone: bool = False, **options) -> str:
+    """`result` (a `Derivation`, a `Table`, an `Explanation`, a check `Report`) as `symback` prints it.
+
+    ``format="json"`` is the command's ``--json``; `standalone` makes LaTeX a
+    complete document; `options` go to the result's ``render`` (notation, expand, ...).
+    """
+    if format == "json" and hasattr(result, "to_dict"):
+        text = json.dumps(result.to_dict(**options), indent=2)
+    elif isinstance(result, Report):
+        text = result.render(**options)
+    else:
+        text = result.render(format, **options)
+    text = text if text.endswith("\n") else text + "\n"
+    return documents.standalone(text, format) if standalone else text
+
+
+def write_document(result, path, format: str, standalone: bool = False, **options) -> tuple[int, Path | None]:
+    """Write `result` to `path` (checked by `output_target`) in `format`, a PDF typeset by pdflatex.
+
+    An existing file with other contents is kept as ``NAME.bak`` (``.bak.1``, ...): nothing the user had is lost.
+    Returns the bytes written and the backup's path (or None).
+    """
+    if format == "pdf":
+        data = documents.to_pdf(document(result, "latex", True, **options))
+    else:
+        data = document(result, format, standalone, **options).encode("utf-8")
+    path = Path(path)
+    same = path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data
+    return len(data), write_atomic(path, data, keep_old=not same)
+
+
+def save(result, path, format: str | None = None, standalone: bool = False, **options) -> Path:
+    """Write `result` (a `Derivation`, a worked `Table`, an `Explanation`) to `path`; return the path.
+
+    The format is `format` (text, markdown, latex, json) or else the extension's
+    (.txt, .md, .tex, .json, .pdf: a PDF is typeset by pdflatex, which must be
+    installed). ``standalone=True`` makes LaTeX a document that compiles as it
+    is. An existing file is kept as ``NAME.bak``; `options` go to ``render``,
+    e.g. ``sb.save(net.derive(), "hw.pdf", notation="cs229")``.
+    """
+    path, fmt = documents.output_target(path, format, FORMATS.get(type(result), DOCUMENT_FORMATS))
+    write_document(result, path, fmt, standalone, **options)
+    return path
+
+
+provides("save")(save)
+provides("standalone")(documents.standalone)

@@ -109,6 +109,10 @@ class Displayed:
     def _repr_markdown_(self) -> str:
         return self.render("markdown")
 
+    def save(self, path, format: str | None = None, standalone: bool = False, **options):
+        """Write this to `path` in `format` or the extension's (.txt .md .tex .json .pdf); an old file stays as .bak."""
+        return _provided("save")(self, path, format, standalone, **options)
+
 
 class Derivation(Displayed):
     """Forward and backward quantities of any declaration, ready to render, check, teach or compile."""
@@ -156,8 +160,11 @@ class Derivation(Displayed):
         return plain
 
     # -- what the consumers provide (registered by them; see `provides`) ----------
-    def render(self, format: str = "text", notation: str = "udl", layout: str | None = None, **options) -> str:
-        return _provided("render")(self, format=format, notation=notation, layout=layout, **options)
+    def render(self, format: str = "text", notation: str = "udl", layout: str | None = None, standalone: bool = False,
+               **options) -> str:
+        """The derivation in `format`; ``standalone=True`` makes LaTeX a document that pdflatex compiles as it is."""
+        text = _provided("render")(self, format=format, notation=notation, layout=layout, **options)
+        return _provided("standalone")(text, format) if standalone else text
 
     def check(self, hand, notation: str = "udl", layout: str | None = None, **options):
         """Compare hand-derived formulas (a file path or its text) with this derivation: a `check.Report`."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 import sys
 
+from ..api import document, write_document
+from ..documents import output_target
+from ..errors import SymbackError
 from ..notation import NOTATIONS
 
 #: name -> (help, arguments, run), in the order the modules register them (--help lists them so)
@@ -44,9 +47,36 @@ EXPR_OR_SPEC = arg("expr", metavar="EXPR|SPEC", help=(
     "or a SPEC, path/to/file.py[:name], declaring a network or DAG"))
 AT_HELP = "a point, e.g. x=-2,y=5,z=-4 (for a SPEC: seed=N, a random sample drawn from seed N)"
 WRT = arg("--wrt", help="variables to differentiate by, comma-separated (default: all)")
-FORMAT = arg("--format", choices=("text", "markdown", "latex"), default="text")
+FORMAT = arg("--format", choices=("text", "markdown", "latex"), help="default: text, or -o FILE's extension")
 NOTATION = arg("--notation", choices=sorted(NOTATIONS), default="udl", help="the course's symbols (default: udl)")
 # draw and explain: a network SPEC's options (an expression takes neither)
 SPEC_NOTATION = arg("--notation", choices=sorted(NOTATIONS),
                     help="a SPEC's symbols, as a course writes them (default: udl)")
 SPEC_SEED = arg("--seed", type=int, metavar="N", help="a SPEC at a random sample drawn from seed N (= --at seed=N)")
+# derive, explain, grad and check: the result as a file
+OUTPUT = arg("-o", "--output", metavar="FILE", help="write to FILE in the format --format names, else its extension's "
+             "(.txt .md .tex .json, or .pdf typeset by pdflatex); an existing FILE is kept as FILE.bak")
+STANDALONE = arg("--standalone", action="store_true",
+                 help="LaTeX as a complete document that pdflatex compiles as it is (implied by -o FILE.pdf)")
+
+
+def destination(args, formats: tuple) -> tuple:
+    """(path or None for stdout, format) of a command's result; a bad -o fails here, before any work."""
+    fmt = "json" if args.json else getattr(args, "format", None)
+    path, fmt = (None, fmt or "text") if args.output is None else output_target(args.output, fmt, formats)
+    if getattr(args, "standalone", False) and fmt not in ("latex", "pdf"):
+        raise SymbackError(f"--standalone makes a LaTeX document, not {fmt}; add --format latex or write .tex or .pdf")
+    return path, fmt
+
+
+def deliver(args, where: tuple, result, **options) -> None:
+    """`result` printed, or written to ``-o FILE`` with one line saying so (JSON with ``--json``)."""
+    path, fmt = where
+    standalone = getattr(args, "standalone", False)
+    if path is None:
+        sys.stdout.write(document(result, fmt, standalone, **options))
+        return
+    size, backup = write_document(result, path, fmt, standalone, **options)
+    kept = f"; the old {path.name} is now {backup.name}" if backup else ""
+    emit(args, {"path": str(path), "format": fmt, "bytes": size, "backup": backup and str(backup)},
+         f"wrote {path} ({size} bytes{kept})")

@@ -13,7 +13,7 @@ from ..api import is_spec
 from ..declare.gradient import grad
 from ..declare.spec import load_spec
 from ..errors import SymbackError
-from . import arg, command, emit
+from . import OUTPUT, arg, command, deliver, destination
 
 
 @command("check", "compare hand-derived formulas with the derivation: exit 0 equal, 1 different, 2 bad input",
@@ -21,8 +21,9 @@ from . import arg, command, emit
              help='a network, path/to/file.py[:name], or a scalar expression such as "(x + y)*z"'),
          arg("--hand", required=True, metavar="FILE", help="one 'LHS = RHS' equation per line"),
          arg("--notation", help="udl (default), cs229 or foml: the symbols the hand file uses"),
-         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"))
+         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), OUTPUT)
 def _check(args) -> int:
+    where = destination(args, ("text", "json"))
     if Path(args.target).is_file() or is_spec(args.target):  # a SPEC names a Python file; else an expression
         report = load_spec(args.target).derive().check(args.hand, notation=args.notation or "udl",
                                                        layout=args.layout, target=args.target)
@@ -31,5 +32,5 @@ def _check(args) -> int:
             raise SymbackError("--notation and --layout apply to a network SPEC (file.py), "
                                f"not to the expression {args.target!r}")
         report = grad(args.target).check(args.hand, target=args.target)
-    emit(args, report.to_dict(), report.render())
+    deliver(args, where, report)
     return report.exit_code

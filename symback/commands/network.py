@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-
 from ..declare.spec import load_spec
 from ..notation import LAYOUTS
-from ..render.network import render_derivation
-from . import NOTATION, arg, command
+from . import NOTATION, OUTPUT, STANDALONE, arg, command, deliver, destination
+
+FORMATS = ("text", "latex", "markdown", "json")
 
 
 @command("derive", "a network's forward pass, backward recursion, gradients and SGD update, in a course's notation",
          arg("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name, declaring a sb.Network"),
-         NOTATION, arg("--format", choices=("text", "latex", "markdown", "json"), default="text"),
+         NOTATION, arg("--format", choices=FORMATS, help="default: text, or -o FILE's extension"),
          arg("--layout", choices=LAYOUTS, help="override the notation's layout convention"),
          arg("--steps", action="store_true", help="add the unsimplified chain rule, one local derivative per step"),
-         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"))
+         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"), OUTPUT, STANDALONE)
 def _derive(args) -> None:
+    where = destination(args, FORMATS)
     d = load_spec(args.spec).derive()
-    fmt = "json" if args.json else args.format
-    sys.stdout.write(render_derivation(d, fmt, args.notation, args.layout, args.steps, args.batch))
+    deliver(args, where, d, notation=args.notation, layout=args.layout, steps=args.steps, batch=args.batch)

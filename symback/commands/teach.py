@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from ..api import explain, is_spec, make_picture
+from ..api import DOCUMENT_FORMATS, explain, is_spec, make_picture
 from ..declare.spec import load_spec
 from ..errors import SymbackError
 from ..parse import parse_names
 from ..teach.dot import output_format, save
 from ..teach.gradients import LECTURE, compare, plot, plot_path
 from ..teach.point import INITS
-from . import AT_HELP, EXPR_OR_SPEC, FORMAT, NOTATION, SPEC_NOTATION, SPEC_SEED, WRT, arg, command, emit
+from . import (
+    AT_HELP,
+    EXPR_OR_SPEC,
+    FORMAT,
+    NOTATION,
+    OUTPUT,
+    SPEC_NOTATION,
+    SPEC_SEED,
+    STANDALONE,
+    WRT,
+    arg,
+    command,
+    deliver,
+    destination,
+    emit,
+)
 
 
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point",
@@ -32,11 +47,12 @@ def _draw(args) -> None:
 @command("explain", "the forward and backward passes told step by step, with the chain-rule factor of each",
          EXPR_OR_SPEC, arg("--at", help=AT_HELP + "; every step carries its numbers (norms for vectors)"),
          arg("--wrt", help="variables to differentiate by, comma-separated, in the order to list them"),
-         SPEC_NOTATION, SPEC_SEED, FORMAT)
+         SPEC_NOTATION, SPEC_SEED, FORMAT, OUTPUT, STANDALONE)
 def _explain(args) -> None:
+    where = destination(args, DOCUMENT_FORMATS)
     ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
                  seed=args.seed, title=args.expr.strip() if is_spec(args.expr) else None)
-    emit(args, ex.to_dict() if args.json else {}, "" if args.json else ex.render(args.format))
+    deliver(args, where, ex)
 
 
 @command("norms", "vanishing and exploding gradients: per-layer norms of the local factors and deltas, and a plot",

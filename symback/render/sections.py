@@ -164,17 +164,16 @@ class Builder:
         parts = [Word("hadamard"), " is the elementwise product; functions of vectors act elementwise."]
         exprs = [n.expr for n in self.g if n.expr is not None]
         if any(e.has(Indicator) for e in exprs):
-            parts += [" ", Word("indicator"), " is 1 where c holds, else 0."]
+            parts += [" ", Word("indicator"), " is 1 where ", Cat("c"), " holds, else 0."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
-            what = (
-                " holds the one-hot columns of the labels." if self.batch else " is the one-hot vector of the class y."
-            )
-            parts += [" ", Word(self.display.onehot), what]
+            what = [" holds the one-hot columns of the labels."] if self.batch else [
+                " is the one-hot vector of the class ", Quantity("target"), "."]
+            parts += [" ", Word(self.display.onehot), *what]
         if self.batch:
             cols = Alt([" has columns x_1, ..., x_B."], [" has the samples as columns."])
-            parts += [" A minibatch of B samples, one column per sample: ", self.sym("input"), cols]
+            parts += [" A minibatch of ", Cat("B"), " samples, one column per sample: ", self.sym("input"), cols]
             rows = "row" if self.layout == "numerator" else "column"
-            parts += [" ", Word("one"), " is a column of B ones.", " ", self.error(self.depth)]
+            parts += [" ", Word("one"), " is a column of ", Cat("B"), " ones.", " ", self.error(self.depth)]
             parts += [f" stacks the per-sample error terms, one {rows} per sample."]
         return Note(parts)
 
@@ -326,7 +325,7 @@ class Builder:
         if self.depth and not self.batch:
             s.items += self.output_update(alpha)
             verb = "sums" if self.d.summary.reduction == "sum" else "averages"
-            s.items.append(Note([f"A minibatch step {verb} these gradients over its B samples."]))
+            s.items.append(Note([f"A minibatch step {verb} these gradients over its ", Cat("B"), " samples."]))
         return s
 
     def output_update(self, alpha) -> list:
