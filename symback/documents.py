@@ -60,7 +60,8 @@ def output_target(path, format: str | None, formats: tuple) -> tuple[Path, str]:
         raise SymbackError(f"-o {path}: unknown file type {path.suffix or '(none)'!r}; "
                            f"name a {', '.join(usable)} file, or give --format")
     if fmt not in formats and fmt != "pdf":
-        raise SymbackError(f"-o {path}: this writes {', '.join(formats)}, not {fmt}; name a {', '.join(usable)} file")
+        raise SymbackError(f"-o {path}: only {' or '.join(formats)} can be written here, not {fmt}; "
+                           f"name a {', '.join(usable)} file")
     if fmt == "pdf" and shutil.which("pdflatex") is None:
         raise SymbackError(f"-o {path}: writing a PDF needs pdflatex, which is not on PATH; {INSTALL}, or write .tex")
     return path, fmt
