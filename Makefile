@@ -32,7 +32,7 @@ demo: $(STAMP) graphviz-dot
 JOBS         ?= auto
 LINT_IMPORTS ?= 1
 
-test: $(TSTAMP) graphviz-dot pdflatex
+test: $(TSTAMP) graphviz-dot pdflatex pdftoppm
 	$(PY) tools/loc.py --quiet
 ifeq ($(LINT_IMPORTS),1)
 	$(VENV)/bin/lint-imports
@@ -77,6 +77,13 @@ graphviz-dot:
 pdflatex:
 	@command -v pdflatex >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends texlive-latex-base >/dev/null) \
 	  || echo "make: could not install pdflatex (the LaTeX compile tests are skipped): apt-get install texlive-latex-base" >&2
+
+# The homework-file tests render a PDF's first page to PNG with Poppler's pdftoppm; install it (Debian, as root)
+# only where it is missing.
+.PHONY: pdftoppm
+pdftoppm:
+	@command -v pdftoppm >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null) \
+	  || echo "make: could not install pdftoppm (the PDF picture test is skipped): apt-get install poppler-utils" >&2
 
 # Code lines of symback/ (no docstrings, comments or blank lines) against the budget in pyproject.toml
 # ([tool.symback] loc-budget), and no file over 500 lines.
