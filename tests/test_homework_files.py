@@ -42,11 +42,12 @@ def run(argv, capsys):
 
 
 def compiles(tex: Path) -> None:
-    """pdflatex, as the student runs it, turns the file into a PDF next to it."""
+    """pdflatex, as the student runs it, turns the file into a PDF next to it, no line running off the page."""
     proc = subprocess.run([PDFLATEX, "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", tex.name],
                           cwd=tex.parent, capture_output=True, text=True, timeout=120, check=False)
     errors = [line for line in proc.stdout.splitlines() if line.startswith("!")]
     assert proc.returncode == 0, f"{tex.name} does not compile: {errors}"
+    assert "Overfull \\hbox" not in proc.stdout
     assert tex.with_suffix(".pdf").stat().st_size > 1000
 
 

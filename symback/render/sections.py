@@ -16,6 +16,8 @@ the document in each.
 
 from __future__ import annotations
 
+import itertools
+
 import sympy as sp
 
 from ..ir import sym
@@ -40,6 +42,8 @@ from .document import (
 )
 from .printers import Display, TextPrinter, is_atomic
 
+#: equal layers in a row that a typeset architecture writes once, with their count
+REPEATED = 4
 LAYOUT_NOTES = {
     "numerator": "Layout: numerator. A derivative of the loss by a column vector is a row, the Jacobian's shape. "
     "{dh} is a row, and {dW} is laid out like the transpose of {W}. The update subtracts its transpose.",
@@ -377,17 +381,22 @@ def loss_expr(node):
 
 
 def architecture(net):
-    """``3 -> 4 (relu) -> 1``, or the DAG's name."""
+    """``3 -> 4 (relu) -> 1``, or the DAG's name.
+
+    Typeset, a run of `REPEATED` or more equal layers is written once, ``[64 (relu)] × 20``:
+    a LaTeX row does not wrap as text does, and a deep network's would run off the page.
+    """
     if not net.layered:
         return Prose(f"the DAG {net.name}" if net.name else "a DAG of modules")
-    parts: list = [str(net.sizes[0])]
-    for layer in net.layers:
-        parts.append(Word("to"))
-        if layer.is_identity:
-            parts.append(f"{layer.n_out}")
-        else:
-            parts += [f"{layer.n_out}", Word("space"), "(", Prose(layer.activation), ")"]
-    return Cat(*parts)
+    layers = [(f"{layer.n_out}",) + (() if layer.is_identity else (Word("space"), "(", Prose(layer.activation), ")"))
+              for layer in net.layers]
+    plain, typeset = [str(net.sizes[0])], [str(net.sizes[0])]
+    for parts, run in itertools.groupby(layers):
+        count = len(list(run))
+        spelled = [Word("to"), *parts] * count
+        plain += spelled
+        typeset += [Word("to"), "[", *parts, "]", Word("times"), str(count)] if count >= REPEATED else spelled
+    return Cat(*plain) if plain == typeset else Alt([Cat(*plain)], [Cat(*typeset)])
 
 
 def loss_name(net) -> list:
