@@ -152,8 +152,7 @@ def explain(source, at=None, wrt=None, notation=None, seed=None, title=None) -> 
     return Explanation(derivation, values, notation, s, title)
 
 
-#: the formats each result is written in (`document`); wherever LaTeX is, a PDF is too
-FORMATS = {Report: ("text", "json"), Explanation: ("text", "markdown", "latex", "json")}
+#: the formats a result is written in (`document`; a check `Report` only text and json); a PDF wherever LaTeX is
 DOCUMENT_FORMATS = ("text", "markdown", "latex", "json")
 
 
@@ -195,9 +194,10 @@ def save(result, path, format: str | None = None, standalone: bool = False, **op
     (.txt, .md, .tex, .json, .pdf: a PDF is typeset by pdflatex, which must be
     installed). ``standalone=True`` makes LaTeX a document that compiles as it
     is. An existing file is kept as ``NAME.bak``; `options` go to ``render``,
-    e.g. ``sb.save(net.derive(), "hw.pdf", notation="cs229")``.
+    e.g. ``net.derive().save("hw.pdf", notation="cs229")`` (`Displayed.save`).
     """
-    path, fmt = documents.output_target(path, format, FORMATS.get(type(result), DOCUMENT_FORMATS))
+    formats = ("text", "json") if isinstance(result, Report) else DOCUMENT_FORMATS
+    path, fmt = documents.output_target(path, format, formats)
     write_document(result, path, fmt, standalone, **options)
     return path
 
