@@ -7,7 +7,7 @@ consumers (render, check, codegen, teach) registers the methods they give a
 
 from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
 from ._version import __version__
-from .api import draw, explain
+from .api import draw, explain, save
 from .check.fd import gradcheck
 from .declare.dag import DAG
 from .declare.gradient import Gradient, Table, grad
@@ -22,5 +22,5 @@ from .ops import register_op
 __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "grad", "gradcheck", "register_activation", "register_loss", "register_notation",
-    "register_op",
+    "register_op", "save",
 ]

@@ -11,6 +11,7 @@ import pytest
 import sympy as sp
 
 import symback as sb
+from symback import documents
 from symback.cli import main
 from symback.render.network import SCHEMA, render_derivation
 from symback.declare.spec import load_spec
@@ -370,10 +371,7 @@ def test_cli_derive_bad_input_exits_2_with_one_line(argv, message, capsys):
 
 TEX_FILES = sorted(golden.GOLDEN.glob("*.tex"))
 PDFLATEX = shutil.which("pdflatex")
-PREAMBLE = (
-    "\\documentclass{article}\n\\usepackage[margin=2cm]{geometry}\n\\usepackage{amsmath,amssymb}\n"
-    "\\allowdisplaybreaks\n\\begin{document}\n"
-)
+PREAMBLE = documents.PREAMBLE + "\\begin{document}\n"  # the one preamble symback writes (--standalone)
 
 
 @pytest.mark.skipif(
