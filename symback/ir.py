@@ -17,6 +17,7 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cmp_to_key, lru_cache
 from typing import Iterable, Iterator
 
 import sympy as sp
@@ -81,9 +82,21 @@ class Node:
         return self.op in LEAF_OPS
 
 
+@lru_cache(maxsize=1 << 16)
 def sym(name: str) -> sp.Symbol:
     """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside."""
     return sp.Symbol(name, real=True)
+
+
+_CANONICAL_ORDER = cmp_to_key(sp.Basic.compare)
+
+
+def product(*factors: sp.Expr) -> sp.Expr:
+    """``sympy.Mul(*factors)``; of distinct plain symbols (a local derivative times its upstream, mostly) built
+    directly in SymPy's own order of factors, which is what `Mul` builds, without its general flattening."""
+    if len(factors) > 1 and all(type(f) is sp.Symbol for f in factors) and len(set(factors)) == len(factors):
+        return sp.Mul._from_args(sorted(factors, key=_CANONICAL_ORDER))
+    return sp.Mul(*factors)
 
 
 class Graph:
@@ -91,25 +104,21 @@ class Graph:
 
     def __init__(self, nodes: Iterable[Node] = ()):
         self._nodes: list[Node] = []
-        self._by_name: dict[str, Node] = {}
-        self._consumers: dict[str, list[str]] = {}
         self._position: dict[str, int] = {}
+        self._consumers: dict[str, list[str]] | None = None  # built when first asked for
         for node in nodes:
             self.add(node)
 
     def add(self, node: Node) -> Node:
         """Append `node`; its args must already be in the graph (topological order)."""
-        if node.name in self._by_name:
+        if node.name in self._position:
             raise ValueError(f"node {node.name!r} is defined twice")
         for arg in node.args:
-            if arg not in self._by_name:
+            if arg not in self._position:
                 raise ValueError(f"node {node.name!r} uses {arg!r} before it is defined")
         self._position[node.name] = len(self._nodes)
         self._nodes.append(node)
-        self._by_name[node.name] = node
-        self._consumers[node.name] = []
-        for arg in dict.fromkeys(node.args):
-            self._consumers[arg].append(node.name)
+        self._consumers = None
         return node
 
     def __iter__(self) -> Iterator[Node]:
@@ -119,10 +128,10 @@ class Graph:
         return len(self._nodes)
 
     def __getitem__(self, name: str) -> Node:
-        return self._by_name[name]
+        return self._nodes[self._position[name]]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return name in self._position
 
     @property
     def names(self) -> list[str]:
@@ -134,6 +143,11 @@ class Graph:
 
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes that use `name`, in graph order."""
+        if self._consumers is None:
+            self._consumers = {n: [] for n in self._position}
+            for node in self._nodes:
+                for arg in dict.fromkeys(node.args):
+                    self._consumers[arg].append(node.name)
         return list(self._consumers[name])
 
     def leaves(self, op: str | None = None) -> list[Node]:

@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Node, sym
+from ..ir import Graph, Node, product, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -111,7 +111,10 @@ def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     """`e` over its operands' nodes."""
     if isinstance(e, sp.Piecewise):
         return sp.Piecewise(*[(memo.get(p.expr, p.expr), p.cond.xreplace(memo)) for p in e.args])
-    return e.func(*[memo.get(a, a) for a in e.args]) if _operands(e) else e.xreplace(memo)
+    if not _operands(e):
+        return e.xreplace(memo)
+    args = [memo.get(a, a) for a in e.args]
+    return product(*args) if e.is_Mul else e.func(*args)
 
 
 def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name: str | None) -> sp.Expr:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import sympy as sp
 
@@ -60,8 +59,10 @@ class Gradient(Derivation):
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
         self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
-        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)
-        self.graph = self.raw = Graph(n if live(n) == n.terms else replace(n, terms=live(n)) for n in self.graph)
+        for node in self.graph.backward():  # the sweep's own new nodes, so they are edited in place
+            live = tuple(t for t in node.terms if t.consumer in self._adjoint_of)
+            if len(live) < len(node.terms):
+                node.terms = live
 
     @property
     def source(self) -> str:
@@ -96,14 +97,12 @@ class Gradient(Derivation):
     def node_gradient(self) -> dict[str, sp.Expr]:
         """`gradient` in the IR's own symbols (what the printers use)."""
         inline: dict[sp.Symbol, sp.Expr] = {}
+        written: dict[str, sp.Expr] = {}
         for node in self.graph.backward():
-            e = node.expr.xreplace(inline)
+            e = written[node.name] = node.expr.xreplace(inline)
             if e.is_Atom or sp.count_ops(e) <= 1:
                 inline[node.symbol] = e
-        out = _ByName()
-        for v in self.wrt:
-            out[v] = self.graph[self.adjoints[v]].expr.xreplace(inline) if v in self.adjoints else sp.Integer(0)
-        return out
+        return _ByName((v, written[self.adjoints[v]] if v in self.adjoints else sp.Integer(0)) for v in self.wrt)
 
     def _expanded(self) -> dict[str, sp.Expr]:
         full: dict[sp.Symbol, sp.Expr] = {}
@@ -213,7 +212,11 @@ def _sympy_text(expr) -> str:
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
     """
-    return str(sympy_names(expand_ops(expr)))
+    expr = sympy_names(expand_ops(expr))
+    if expr.is_Add and all(type(a) is sp.Symbol and a.assumptions0 == expr.args[0].assumptions0 for a in expr.args):
+        # SymPy's default order of a sum's terms costs O(terms x symbols); a sum of like symbols is in that order
+        return sp.sstr(expr, order="none")
+    return str(expr)
 
 
 def _describe(expr, size: int) -> str:

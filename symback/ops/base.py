@@ -97,9 +97,13 @@ def _terms_by_symbol(expr: sp.Add) -> dict[sp.Symbol, list[sp.Expr]]:
     return index
 
 
-def terms_with(expr: sp.Add, wrt: sp.Symbol) -> tuple:
-    """The terms of the sum `expr` that hold `wrt` (the others have derivative 0)."""
-    return tuple(_terms_by_symbol(expr).get(wrt, ()))
+def holding(expr: sp.Expr, wrt: sp.Symbol) -> sp.Expr:
+    """The part of `expr` that depends on `wrt`: of a sum, its terms holding `wrt` (the others have derivative 0),
+    so a flat sum of n terms costs O(n) in all, not O(n) per argument."""
+    if not expr.is_Add:
+        return expr
+    terms = _terms_by_symbol(expr).get(wrt, ())
+    return terms[0] if len(terms) == 1 else sp.Add(*terms)
 
 
 def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], str]) -> sp.Expr:
@@ -109,8 +113,7 @@ def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], st
     that text only when there is an error (printing a large node costs time
     proportional to its size, once per argument).
     """
-    # only the terms of a sum that hold wrt: a flat sum of n terms then costs O(n) in all, not O(n) per argument
-    part = sp.Add(*terms_with(expr, wrt)) if expr.is_Add else expr
+    part = holding(expr, wrt)
     # factor_terms undoes SymPy's distribution of numbers: 2*(f - t), not 2*f - 2*t
     d = sp.factor_terms(take_conventions(sp.diff(part, wrt)))
     if d.has(sp.Derivative, sp.Subs):
