@@ -74,8 +74,11 @@ class Node:
 
     @property
     def symbol(self) -> sp.Symbol:
-        """The SymPy symbol that stands for this node in later expressions."""
-        return sym(self.name)
+        """The SymPy symbol that stands for this node in later expressions (one object per node: dict
+        look-ups by an identical symbol skip SymPy's comparison)."""
+        if getattr(self, "_symbol", None) is None or self._symbol.name != self.name:
+            self._symbol = sym(self.name)
+        return self._symbol
 
     @property
     def is_leaf(self) -> bool:

@@ -134,8 +134,7 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name
         body = _rebuild(e, memo)
         name = root_name if e is expr and root_name else namer.fresh()
         args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
-        graph.add(Node(name, "scalar", args=args, expr=body))
-        memo[e] = sym(name)
+        memo[e] = graph.add(Node(name, "scalar", args=args, expr=body)).symbol
     return memo.get(expr, expr)
 
 
@@ -186,6 +185,6 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
     else:
         # map the user's symbols to real ones node by node: rebuilding the whole
         # tree at once re-evaluates every Max/Min and is quadratic in depth
-        memo = {s: sym(s.name) for s in expr.free_symbols}
+        memo = {s: graph[s.name].symbol for s in expr.free_symbols}
         _decompose(expr, graph, namer, memo, out_name)
     return graph, out_name

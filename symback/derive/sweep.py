@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Graph, Meta, Node, sym
+from ..ir import Graph, Meta, Node
 from ..ops import Term, local_derivative, vjp_of
 
 __all__ = ["Term", "adjoint_name", "args_of", "local_derivative", "relevant", "reverse"]
@@ -70,9 +70,9 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     paths = []
     for t in parts:
         via = name_for(f"{node.name}_via_{t.consumer}")
-        out.add(Node(via, t.op, args=args_of(out, t.value), expr=t.value, shape=node.shape, role="adjoint",
-                     of=node.name, terms=(t,), meta=_linear_meta(out, t, path=t.consumer)))
-        paths.append(sym(via))
+        paths.append(out.add(Node(via, t.op, args=args_of(out, t.value), expr=t.value, shape=node.shape,
+                                  role="adjoint", of=node.name, terms=(t,),
+                                  meta=_linear_meta(out, t, path=t.consumer))).symbol)
     total = sp.Add(*paths)
     out.add(Node(name, "ew", args=args_of(out, total), expr=total, meta=Meta(sum_of_paths=True), **common))
 
@@ -113,7 +113,7 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
         if node.is_leaf:
             continue
         rule = vjp_of(node)
-        upstream = sym(adjoint[v])
+        upstream = out[adjoint[v]].symbol
         for arg in node.args:
             if arg in needed:
                 terms[arg].append(rule(node, arg, upstream))

@@ -41,9 +41,9 @@ def _local(node: Node, arg: str) -> sp.Expr:
     products costs n look-ups, not n calls of ``sympy.diff``.
     """
     where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
-    wrt = sym(arg)
-    part = holding(node.expr, wrt)
+    part = holding(node.expr, arg)
     held = sorted(part.free_symbols, key=lambda s: s.name)  # name order keeps SymPy's own term order
+    wrt = next(s for s in held if s.name == arg)  # the expression's own symbol object: quick look-ups
     if len(held) > SHARED_MAX_ARGS:
         return local_derivative(part, wrt, where)
     names = dict(zip(held, _CANONICAL))
