@@ -144,21 +144,17 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
     With named steps each step is one node unless ``atomize=True``.
     """
     graph = Graph()
-    if isinstance(source, dict):
-        source = list(source.items())
     if isinstance(source, (list, tuple)) and source and all(
         isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], (str, sp.Symbol)) for s in source
     ):
         steps = [(str(n), _real(_check_scalar(e, f"step {str(n)!r}"))) for n, e in source]
         step_names = [n for n, _ in steps]
-        for n in step_names:
-            if not n.isidentifier():
-                raise SymbackError(f"step name {n!r} is not a Python identifier")
-        if len(set(step_names)) != len(step_names):
-            dup = next(n for n in step_names if step_names.count(n) > 1)
-            raise SymbackError(f"step {dup!r} is defined twice; give each intermediate its own name")
         defined: set[str] = set()
         for n, e in steps:
+            if not n.isidentifier():
+                raise SymbackError(f"step name {n!r} is not a Python identifier")
+            if n in defined:
+                raise SymbackError(f"step {n!r} is defined twice; give each intermediate its own name")
             later = {s.name for s in e.free_symbols} & (set(step_names) - defined)
             if later:
                 raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")

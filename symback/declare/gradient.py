@@ -20,7 +20,7 @@ from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
 from ..ir import Graph, Node, sym
 from ..nonsmooth import sympy_names
-from ..ops import expand_ops
+from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
 from .expression import build_graph
 
@@ -28,13 +28,14 @@ from .expression import build_graph
 SIMPLIFY_LIMIT = 60
 
 
-def _names(wrt, inputs: list[str]) -> list[str]:
-    names = list(inputs) if wrt is None else list(dict.fromkeys(_key(w) for w in wrt))
+def _known(names, inputs: list[str], option: str) -> list[str]:
+    """`names`, each a variable of the expression, or the error naming the first that is not."""
     known = set(inputs)
     for name in names:
         if name not in known:
-            raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
-    return names
+            raise SymbackError(f"{option}: {name!r} is not a variable of the expression "
+                               f"(its variables: {', '.join(inputs)})")
+    return list(names)
 
 
 def _key(var) -> str:
@@ -72,12 +73,10 @@ class Gradient(Derivation):
     def named_steps(self) -> bool:
         return self.summary.named_steps
 
-    @property
-    def _user(self) -> dict:  # IR's real symbols -> the user's own symbols, for results handed back
-        return self.summary.user_symbols
-
     def _to_user(self, expr: sp.Expr) -> sp.Expr:
-        return expr.xreplace({s: self._user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
+        """IR's real symbols -> the user's own symbols, for results handed back."""
+        user = self.summary.user_symbols
+        return expr.xreplace({s: user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
 
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
@@ -130,11 +129,7 @@ class Gradient(Derivation):
     def at(self, point: dict | None = None, **values) -> "Table":
         """The worked forward/backward table at a point, e.g. ``g.at(x=-2, y=5, z=-4)``."""
         given = {_key(k): v for k, v in {**(point or {}), **values}.items()}
-        unknown = [k for k in given if k not in self.inputs]
-        if unknown:
-            raise SymbackError(
-                f"--at: {unknown[0]!r} is not a variable of the expression (its variables: {', '.join(self.inputs)})"
-            )
+        _known(given, self.inputs, "--at")
         missing = [v for v in self.inputs if v not in given]
         if missing:
             raise SymbackError(f"--at: no value for {', '.join(missing)}; give every variable, e.g. --at "
@@ -194,8 +189,6 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        from ..ops import local_derivative
-
         d = local_derivative(node.expr, sym(arg), f"node {node.name}")
         return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")
 
@@ -267,7 +260,7 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
-    names = _names(wrt, inputs)
+    names = _known(inputs if wrt is None else dict.fromkeys(_key(w) for w in wrt), inputs, "--wrt")
     if source_text is None:
         source_text = _describe(expr, len(graph))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
