@@ -91,6 +91,29 @@ def sym(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
+class Namer:
+    """Deterministic fresh names that avoid the names already taken (the user's variables, earlier nodes)."""
+
+    def __init__(self, taken: Iterable[str]):
+        self.taken = set(taken)
+        self.count = 0
+
+    def fresh(self, prefix: str = "v") -> str:
+        while True:
+            self.count += 1
+            name = f"{prefix}{self.count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def claim(self, name: str) -> str:
+        """`name`, with underscores appended while it is taken."""
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
 _CANONICAL_ORDER = cmp_to_key(sp.Basic.compare)
 
 

@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Node, product, sym
+from ..ir import Graph, Namer, Node, product, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -62,28 +62,6 @@ def _inline(expr: sp.Expr) -> bool:
     return False
 
 
-class _Namer:
-    """Deterministic fresh names that avoid the user's variable names."""
-
-    def __init__(self, taken: Iterable[str]):
-        self.taken = set(taken)
-        self.count = 0
-
-    def fresh(self, prefix: str = "v") -> str:
-        while True:
-            self.count += 1
-            name = f"{prefix}{self.count}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
-
-    def claim(self, name: str) -> str:
-        while name in self.taken:
-            name += "_"
-        self.taken.add(name)
-        return name
-
-
 def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str], order: Sequence[str] = ()) -> None:
     """Input leaves in the order the user wrote them (`order`), else in natural order."""
     names = set()
@@ -117,7 +95,7 @@ def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     return product(*args) if e.is_Mul else e.func(*args)
 
 
-def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name: str | None) -> sp.Expr:
+def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name: str | None) -> sp.Expr:
     """Add one node per operation of `expr` (post-order, iterative); return the root's stand-in."""
     stack = [(expr, False)]
     while stack:
@@ -160,7 +138,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
                 raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")
             defined.add(n)
         _add_inputs(graph, [e for _, e in steps], exclude=set(step_names), order=order)
-        namer = _Namer(graph.names + step_names)
+        namer = Namer(graph.names + step_names)
         for n, e in steps:
             if atomize:
                 out = _decompose(e, graph, namer, {}, n)
@@ -173,7 +151,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
 
     expr = _check_scalar(source, "expression")
     _add_inputs(graph, [expr], exclude=set(), order=order)
-    namer = _Namer(graph.names)
+    namer = Namer(graph.names)
     out_name = namer.claim("f")
     if expr.is_Atom or _inline(expr):
         expr = _real(expr)

@@ -365,14 +365,12 @@ def apply_rewrites(graph: Graph, tags: Iterable[str] = (TEXTBOOK,)) -> Graph:
 
 def fuse(graph: Graph, keep: set[str]) -> Graph:
     """Substitute single-use elementwise adjoints into their consumer where that shrinks the algebra."""
-    nodes = {n.name: n for n in graph}
     for node in graph:
         if node.role != "adjoint" or node.op != "ew":
             continue
         for arg in node.args:
-            up = nodes[arg]
-            users = [c for c in graph.consumers(arg)]
-            if up.role != "adjoint" or up.op != "ew" or arg in keep or users != [node.name]:
+            up = graph[arg]
+            if up.role != "adjoint" or up.op != "ew" or arg in keep or graph.consumers(arg) != [node.name]:
                 continue
             if up.meta.sum_of_paths:  # its `_via_` paths are named after it: the total stays a node
                 continue

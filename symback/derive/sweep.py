@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Graph, Meta, Node
+from ..ir import Graph, Meta, Namer, Node
 from ..ops import Term, vjp_of
 
 
@@ -78,15 +78,10 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
     forward = list(graph)
     out = Graph(forward)
     needed = relevant(graph, output, wrt)
-    taken = set(graph.names)
+    namer = Namer(graph.names)
 
     def name_for(v: str) -> str:
-        """d output / d v, e.g. ``df_dq``; underscores appended while the name is taken."""
-        name = f"d{output}_d{v}"
-        while name in taken:
-            name += "_"
-        taken.add(name)
-        return name
+        return namer.claim(f"d{output}_d{v}")  # d output / d v, e.g. ``df_dq``
 
     adjoint = {output: name_for(output)}
     terms: dict[str, list[Term]] = {v: [] for v in needed}
