@@ -15,6 +15,7 @@ the package does.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -150,8 +151,7 @@ class Derivation(Displayed):
         """This derivation as the reverse sweep wrote it (the chain rule factor by factor); no re-derivation."""
         if not self.simplified:
             return self
-        plain = object.__new__(type(self))
-        plain.__dict__.update(self.__dict__)
+        plain = copy.copy(self)
         plain.simplified, plain.graph = False, self.raw
         return plain
 
