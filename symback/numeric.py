@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SymbackError
-from .ir import Graph, Node
+from .ir import Graph
 from .ops import lookup
 from .ops.batched import batch_of, elementwise_value
 

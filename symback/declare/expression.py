@@ -19,7 +19,7 @@ Python's recursion limit.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -62,13 +62,10 @@ def _inline(expr: sp.Expr) -> bool:
     return False
 
 
-def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str], order: Sequence[str] = ()) -> None:
+def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> None:
     """Input leaves in the order the user wrote them (`order`), else in natural order."""
-    names = set()
-    for e in exprs:
-        names |= {s.name for s in e.free_symbols}
     rank = {n: i for i, n in enumerate(order)}
-    for name in sorted(names - exclude, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
+    for name in sorted(names, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
         graph.add(Node(name, "input", shape=()))
 
 
@@ -137,7 +134,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
             if later:
                 raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")
             defined.add(n)
-        _add_inputs(graph, [e for _, e in steps], exclude=set(step_names), order=order)
+        _add_inputs(graph, {s.name for _, e in steps for s in e.free_symbols} - set(step_names), order)
         namer = Namer(graph.names + step_names)
         for n, e in steps:
             if atomize:
@@ -150,7 +147,8 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
         return graph, steps[-1][0]
 
     expr = _check_scalar(source, "expression")
-    _add_inputs(graph, [expr], exclude=set(), order=order)
+    free = expr.free_symbols
+    _add_inputs(graph, {s.name for s in free}, order)
     namer = Namer(graph.names)
     out_name = namer.claim("f")
     if expr.is_Atom or _inline(expr):
@@ -159,6 +157,6 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
     else:
         # map the user's symbols to real ones node by node: rebuilding the whole
         # tree at once re-evaluates every Max/Min and is quadratic in depth
-        memo = {s: graph[s.name].symbol for s in expr.free_symbols}
+        memo = {s: graph[s.name].symbol for s in free}
         _decompose(expr, graph, namer, memo, out_name)
     return graph, out_name

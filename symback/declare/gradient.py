@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 
 import sympy as sp
 
@@ -99,7 +100,8 @@ class Gradient(Derivation):
         written: dict[str, sp.Expr] = {}
         for node in self.graph.backward():
             e = written[node.name] = node.expr.xreplace(inline)
-            if e.is_Atom or sp.count_ops(e) <= 1:
+            # a leaf's adjoint is used by no other node: it is never inlined (nor its symbol made)
+            if not self.graph[node.of].is_leaf and (e.is_Atom or sp.count_ops(e) <= 1):
                 inline[node.symbol] = e
         return _ByName((v, written[self.adjoints[v]] if v in self.adjoints else sp.Integer(0)) for v in self.wrt)
 
@@ -261,8 +263,8 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
     names = _known(inputs if wrt is None else dict.fromkeys(_key(w) for w in wrt), inputs, "--wrt")
-    if source_text is None:
-        source_text = _describe(expr, len(graph))
+    if source_text is None:  # written when first read: printing a large expression costs more than deriving it
+        source_text = partial(_describe, expr, len(graph))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
     user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
     summary = Summary("expression", source_text, named_steps=isinstance(expr, (list, tuple)), user_symbols=user)

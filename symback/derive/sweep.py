@@ -52,17 +52,17 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     every contribution stays visible in the rendered equations.
     """
 
-    def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> sp.Symbol:
+    def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
         return out.add(Node(name, op, args=args_of(out, expr), expr=expr, shape=node.shape, role="adjoint",
-                            of=node.name, terms=terms, meta=meta)).symbol
+                            of=node.name, terms=terms, meta=meta))
 
     if all(t.op == "scalar" for t in parts):
         add(name, "scalar", sp.Add(*[t.value for t in parts]), tuple(parts), Meta())
     elif len(parts) == 1:
         add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
     else:
-        paths = [add(name_for(f"{node.name}_via_{t.consumer}"), t.op, t.value, (t,), _linear_meta(out, t, t.consumer))
-                 for t in parts]
+        paths = [add(name_for(f"{node.name}_via_{t.consumer}"), t.op, t.value, (t,),
+                     _linear_meta(out, t, t.consumer)).symbol for t in parts]
         add(name, "ew", sp.Add(*paths), tuple(parts), Meta(sum_of_paths=True))
 
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import Node
+from ..ir import LEAF_OPS, Node
 from ..nonsmooth import take_conventions
 
 #: the component index of an elementwise expression (``KroneckerDelta(I, y)`` is one-hot y)
@@ -53,6 +53,10 @@ class Op:
     numeric: Callable[[Node, dict], object] | None = None  # node value (NumPy) from one sample's values
     batched: Callable[[Node, dict], object] | None = None  # the same for a batch (trailing batch axis)
     build: Callable | None = None  # the front end's constructor: SymPy expression and shape rule
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.name in LEAF_OPS
 
 
 #: op name -> its entry; filled by the family modules as they are imported
