@@ -27,7 +27,7 @@ Shape = tuple  # () scalar, (n,) vector, (m, n) matrix; entries int or sp.Symbol
 LEAF_OPS = frozenset({"input", "param", "target"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Meta:
     """What a node is, for the stages after derive: typed, so a misspelt field fails at once.
 
@@ -52,7 +52,7 @@ class Meta:
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One named quantity: ``name = op(args)``, described by ``expr``.
 
@@ -71,12 +71,13 @@ class Node:
     of: str | None = None
     terms: tuple = ()
     meta: Meta = field(default_factory=Meta)
+    _symbol: sp.Symbol | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def symbol(self) -> sp.Symbol:
         """The SymPy symbol that stands for this node in later expressions (one object per node: dict
         look-ups by an identical symbol skip SymPy's comparison)."""
-        if getattr(self, "_symbol", None) is None or self._symbol.name != self.name:
+        if self._symbol is None or self._symbol.name != self.name:
             self._symbol = sym(self.name)
         return self._symbol
 

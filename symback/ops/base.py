@@ -28,7 +28,7 @@ from ..nonsmooth import take_conventions
 I = sp.Symbol("i", integer=True, nonnegative=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     """One consumer's contribution to an adjoint: ``upstream * local``."""
 
