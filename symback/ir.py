@@ -17,7 +17,8 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cmp_to_key, lru_cache
+from functools import lru_cache
+from operator import attrgetter
 from typing import Iterable, Iterator
 
 import sympy as sp
@@ -115,15 +116,13 @@ class Namer:
         return name
 
 
-_CANONICAL_ORDER = cmp_to_key(sp.Basic.compare)
-
-
-def product(*factors: sp.Expr) -> sp.Expr:
-    """``sympy.Mul(*factors)``; of distinct plain symbols (a local derivative times its upstream, mostly) built
-    directly in SymPy's own order of factors, which is what `Mul` builds, without its general flattening."""
-    if len(factors) > 1 and all(type(f) is sp.Symbol for f in factors) and len(set(factors)) == len(factors):
-        return sp.Mul._from_args(sorted(factors, key=_CANONICAL_ORDER))
-    return sp.Mul(*factors)
+def combine(cls: type[sp.Add] | type[sp.Mul], *args: sp.Expr) -> sp.Expr:
+    """``cls(*args)`` for `Add` or `Mul`. Distinct plain symbols of one kind (a sum of nodes, a local derivative
+    times its upstream) SymPy orders by name: that sum or product is built directly, without its flattening."""
+    if len(args) > 1 and all(type(a) is sp.Symbol and a.assumptions0 == args[0].assumptions0 for a in args) \
+            and len(set(args)) == len(args):
+        return cls._from_args(sorted(args, key=attrgetter("name")))
+    return cls(*args)
 
 
 class Graph:

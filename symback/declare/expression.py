@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Namer, Node, product, sym
+from ..ir import Graph, Namer, Node, combine, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -89,7 +89,7 @@ def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     if not _operands(e):
         return e.xreplace(memo)
     args = [memo.get(a, a) for a in e.args]
-    return product(*args) if e.is_Mul else e.func(*args)
+    return combine(e.func, *args) if e.is_Add or e.is_Mul else e.func(*args)
 
 
 def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name: str | None) -> sp.Expr:

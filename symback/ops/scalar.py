@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Node, product, sym
+from ..ir import Node, combine, sym
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
@@ -23,7 +23,7 @@ from .base import Op, Term, holding, local_derivative, register
 
 def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     local = _local(node, arg)
-    return Term(node.name, local, upstream if local is sp.S.One else product(local, upstream), upstream=upstream)
+    return Term(node.name, local, upstream if local is sp.S.One else combine(sp.Mul, local, upstream), upstream=upstream)
 
 
 #: arguments up to which a term's derivative is shared by every term of the same shape
