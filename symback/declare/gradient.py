@@ -122,9 +122,7 @@ class Gradient(Derivation):
         out = _ByName()
         for v in self.wrt:
             e = full.get(self.adjoints.get(v, ""), sp.Integer(0))
-            if sp.count_ops(e) <= SIMPLIFY_LIMIT:
-                e = sp.simplify(e)
-            out[v] = e
+            out[v] = sp.simplify(e) if sp.count_ops(e) <= SIMPLIFY_LIMIT else e
         return out
 
     # -- numeric -------------------------------------------------------------

@@ -110,7 +110,6 @@ def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr
     for node in graph.backward():
         if not node.terms or node.of is None:
             continue
-        before = sp.Add(*[t.value for t in node.terms])
         terms = []
         for t in node.terms:
             local = new_local(graph[t.consumer], node.of, t) if t.consumer in graph else t.local
@@ -120,7 +119,7 @@ def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr
             terms.append(t)
         if all(a is b for a, b in zip(terms, node.terms)):
             continue
-        if node.expr == before:
+        if node.expr == sp.Add(*[t.value for t in node.terms]):
             node.expr = sp.Add(*[t.value for t in terms])
             node.args = args_of(graph, node.expr)
         node.terms = tuple(terms)
