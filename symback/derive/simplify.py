@@ -411,4 +411,5 @@ def prune(graph: Graph, wanted: list[str]) -> Graph:
     for node in reversed(list(graph)):
         if node.name in live:
             live.update(node.args)
-    return Graph(n for n in graph if n.name in live or n.is_leaf)
+    kept = [n for n in graph if n.name in live or n.is_leaf]
+    return graph if len(kept) == len(graph) else Graph(kept)  # nothing to drop (a large sum): no copy
