@@ -15,8 +15,10 @@ the package does.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import sympy as sp
 
@@ -47,7 +49,7 @@ class Summary:
     """
 
     kind: str
-    source: str  # the declaration as text: the expression, or Network(...)/DAG 'name'
+    text: str | Callable[[], str]  # the declaration as text, or the function that writes it when first read
     name: str | None = None
     sizes: tuple = ()
     layers: tuple[Layer, ...] = ()
@@ -55,6 +57,11 @@ class Summary:
     reduction: str = "mean"
     named_steps: bool = False
     user_symbols: dict = field(default_factory=dict)  # expression: IR name -> the user's own SymPy symbol
+
+    @cached_property
+    def source(self) -> str:
+        """The declaration as text: the expression, or Network(...)/DAG 'name'."""
+        return self.text() if callable(self.text) else self.text
 
     @property
     def layered(self) -> bool:
@@ -154,8 +161,7 @@ class Derivation(Displayed):
         """This derivation as the reverse sweep wrote it (the chain rule factor by factor); no re-derivation."""
         if not self.simplified:
             return self
-        plain = object.__new__(type(self))
-        plain.__dict__.update(self.__dict__)
+        plain = copy.copy(self)
         plain.simplified, plain.graph = False, self.raw
         return plain
 

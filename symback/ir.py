@@ -17,6 +17,8 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from operator import attrgetter
 from typing import Iterable, Iterator
 
 import sympy as sp
@@ -26,7 +28,7 @@ Shape = tuple  # () scalar, (n,) vector, (m, n) matrix; entries int or sp.Symbol
 LEAF_OPS = frozenset({"input", "param", "target"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Meta:
     """What a node is, for the stages after derive: typed, so a misspelt field fails at once.
 
@@ -51,7 +53,7 @@ class Meta:
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One named quantity: ``name = op(args)``, described by ``expr``.
 
@@ -70,20 +72,57 @@ class Node:
     of: str | None = None
     terms: tuple = ()
     meta: Meta = field(default_factory=Meta)
+    _symbol: sp.Symbol | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def symbol(self) -> sp.Symbol:
-        """The SymPy symbol that stands for this node in later expressions."""
-        return sym(self.name)
+        """The SymPy symbol that stands for this node in later expressions (one object per node: dict
+        look-ups by an identical symbol skip SymPy's comparison)."""
+        if self._symbol is None or self._symbol.name != self.name:
+            self._symbol = sym(self.name)
+        return self._symbol
 
     @property
     def is_leaf(self) -> bool:
         return self.op in LEAF_OPS
 
 
+@lru_cache(maxsize=1 << 16)
 def sym(name: str) -> sp.Symbol:
     """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside."""
     return sp.Symbol(name, real=True)
+
+
+class Namer:
+    """Deterministic fresh names that avoid the names already taken (the user's variables, earlier nodes)."""
+
+    def __init__(self, taken: Iterable[str]):
+        self.taken = set(taken)
+        self.count = 0
+
+    def fresh(self, prefix: str = "v") -> str:
+        while True:
+            self.count += 1
+            name = f"{prefix}{self.count}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def claim(self, name: str) -> str:
+        """`name`, with underscores appended while it is taken."""
+        while name in self.taken:
+            name += "_"
+        self.taken.add(name)
+        return name
+
+
+def combine(cls: type[sp.Add] | type[sp.Mul], *args: sp.Expr) -> sp.Expr:
+    """``cls(*args)`` for `Add` or `Mul`. Distinct plain symbols of one kind (a sum of nodes, a local derivative
+    times its upstream) SymPy orders by name: that sum or product is built directly, without its flattening."""
+    if len(args) > 1 and all(type(a) is sp.Symbol and a.assumptions0 == args[0].assumptions0 for a in args) \
+            and len(set(args)) == len(args):
+        return cls._from_args(sorted(args, key=attrgetter("name")))
+    return cls(*args)
 
 
 class Graph:
@@ -91,25 +130,21 @@ class Graph:
 
     def __init__(self, nodes: Iterable[Node] = ()):
         self._nodes: list[Node] = []
-        self._by_name: dict[str, Node] = {}
-        self._consumers: dict[str, list[str]] = {}
         self._position: dict[str, int] = {}
+        self._consumers: dict[str, list[str]] | None = None  # built when first asked for
         for node in nodes:
             self.add(node)
 
     def add(self, node: Node) -> Node:
         """Append `node`; its args must already be in the graph (topological order)."""
-        if node.name in self._by_name:
+        if node.name in self._position:
             raise ValueError(f"node {node.name!r} is defined twice")
         for arg in node.args:
-            if arg not in self._by_name:
+            if arg not in self._position:
                 raise ValueError(f"node {node.name!r} uses {arg!r} before it is defined")
         self._position[node.name] = len(self._nodes)
         self._nodes.append(node)
-        self._by_name[node.name] = node
-        self._consumers[node.name] = []
-        for arg in dict.fromkeys(node.args):
-            self._consumers[arg].append(node.name)
+        self._consumers = None
         return node
 
     def __iter__(self) -> Iterator[Node]:
@@ -119,10 +154,10 @@ class Graph:
         return len(self._nodes)
 
     def __getitem__(self, name: str) -> Node:
-        return self._by_name[name]
+        return self._nodes[self._position[name]]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._by_name
+        return name in self._position
 
     @property
     def names(self) -> list[str]:
@@ -134,6 +169,11 @@ class Graph:
 
     def consumers(self, name: str) -> list[str]:
         """Names of the nodes that use `name`, in graph order."""
+        if self._consumers is None:
+            self._consumers = {n: [] for n in self._position}
+            for node in self._nodes:
+                for arg in dict.fromkeys(node.args):
+                    self._consumers[arg].append(node.name)
         return list(self._consumers[name])
 
     def leaves(self, op: str | None = None) -> list[Node]:

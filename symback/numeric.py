@@ -13,17 +13,23 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import SymbackError
-from .ir import Graph, Node
+from .ir import Graph
 from .ops import lookup
 from .ops.batched import batch_of, elementwise_value
 
 
-def evaluate_node(node: Node, values: dict):
-    """The NumPy value of one non-leaf node, from its args' values."""
-    rule = lookup(node.op).numeric
-    if rule is None:
-        raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r}")
-    return rule(node, values)
+def _run(graph: Graph, values: dict, rule: str, what: str) -> dict:
+    """`values` (the leaves') with every other node's value by its op's `rule` (``numeric`` or ``batched``)."""
+    for node in graph:
+        if node.is_leaf:
+            if node.name not in values:
+                raise SymbackError(f"no value given for {node.op} {node.name}")
+            continue
+        fn = getattr(lookup(node.op), rule)
+        if fn is None:
+            raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r}{what}")
+        values[node.name] = fn(node, values)
+    return values
 
 
 def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
@@ -37,13 +43,7 @@ def evaluate_sample(graph: Graph, params: dict, x, y) -> dict:
     else:
         values["x"] = np.asarray(x, dtype=float)
     values["y"] = y if np.ndim(y) == 0 else np.asarray(y, dtype=float)
-    for node in graph:
-        if node.is_leaf:
-            if node.name not in values:
-                raise SymbackError(f"no value given for {node.op} {node.name}")
-            continue
-        values[node.name] = evaluate_node(node, values)
-    return values
+    return _run(graph, values, "numeric", "")
 
 
 def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
@@ -61,16 +61,7 @@ def evaluate_batch(graph: Graph, params: dict, X, Y) -> dict:
     for k, v in params.items():  # the same parameters for every sample: a broadcast view, no copy
         v = np.asarray(v, dtype=float)
         values[k] = np.broadcast_to(v[..., None], v.shape + (B,))
-    for node in graph:
-        if node.is_leaf:
-            if node.name not in values:
-                raise SymbackError(f"no value given for {node.op} {node.name}")
-            continue
-        rule = lookup(node.op).batched
-        if rule is None:
-            raise SymbackError(f"node {node.name}: cannot evaluate op {node.op!r} for a batch")
-        values[node.name] = rule(node, values)
-    return values
+    return _run(graph, values, "batched", " for a batch")
 
 
 def evaluate_expr_batch(expr, values: dict, shape: tuple = ()) -> np.ndarray:

@@ -69,3 +69,24 @@ def test_deriving_a_flat_sum_costs_linear_time_in_its_terms():
     # quadratic 64x; the bound leaves room for a busy machine (the suite runs on every core)
     small, large = _reverse_seconds(400), _reverse_seconds(3200)
     assert large / small < 24, (small, large)
+
+
+def _grad_seconds(n: int) -> float:
+    """Best of two runs from an empty SymPy cache: `sb.grad` of a sum of n products through the Python API, and its
+    gradient and JSON (CPU time, so other processes on the machine do not count)."""
+    xs, ys = sp.symbols(f"p0:{n}"), sp.symbols(f"q0:{n}")
+    expr = sp.Add(*[a * b for a, b in zip(xs, ys)])
+    best = float("inf")
+    for _ in range(2):
+        clear_cache()
+        start = time.process_time()
+        g = sb.grad(expr)
+        assert g.gradient[xs[-1]] == ys[-1] and g.to_dict()["gradient"]["q0"] == "p0"
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def test_grad_of_a_sum_of_products_costs_linear_time_in_its_terms():
+    # issue 16: 4x the terms, linear cost gives ~4x, quadratic 16x (the JSON once sorted a sum's terms quadratically)
+    small, large = _grad_seconds(600), _grad_seconds(2400)
+    assert large / small < 7, (small, large)

@@ -81,9 +81,7 @@ class DAG:
         shape = tuple(width(s, f"param {name}") for s in shape)
         if len(shape) not in (1, 2):
             raise SymbackError(f"param {name}: shape must be (rows, cols) or (n,), got {shape}")
-        meta = Meta(kind=kind or ("weight" if len(shape) == 2 else "bias"))
-        if layer is not None:
-            meta.layer = layer
+        meta = Meta(kind=kind or ("weight" if len(shape) == 2 else "bias"), layer=layer)
         return self._declare(_Decl(name, "param", (), shape, meta=meta))
 
     # -- modules -------------------------------------------------------------
@@ -96,11 +94,7 @@ class DAG:
         def build(shapes):
             return linear.build(name, w, x, b, transposed, shapes)
 
-        meta = Meta(kind=kind)
-        if layer is not None:
-            meta.layer = layer
-        if transposed:
-            meta.tied = w
+        meta = Meta(kind=kind, layer=layer, tied=w if transposed else None)
         return self._declare(_Decl(name, "linear", args, None, build, meta))
 
     def ew(self, name: str, expr, inputs: dict[str, str] | None = None, kind: str = "value",
@@ -217,43 +211,25 @@ class DAG:
 
     def graph(self) -> tuple[Graph, str]:
         """Lower to the IR; returns (graph, output name)."""
-        pred, loss = self._loss if self._loss else (None, None)
-        if pred is None:
-            self.loss_spec  # raises the one-line error
+        pred, loss = self._loss or (None, self.loss_spec)  # loss_spec raises the one-line error
         if pred not in self._decls:
             raise SymbackError(f"loss: prediction {pred!r} is never declared")
-        order = self._order()
-        g = Graph()
-        leaves = [n for n in order if self._decls[n].op in ("input", "param")]
-        modules = [n for n in order if n not in leaves]
-        shapes: dict[str, tuple] = {}
-        for n in [n for n in leaves if self._decls[n].op == "input"]:
-            d = self._decls[n]
-            shapes[n] = d.shape
-            g.add(Node(n, "input", shape=d.shape, meta=d.meta))
-        pending = []
-        for n in modules:
-            d = self._decls[n]
-            for a in d.args:
-                if a not in shapes:
-                    shapes[a] = self._decls[a].shape
-            expr, shape = d.build(shapes)
-            shapes[n] = shape
-            meta = replace(d.meta)
-            if d.op == "linear":
-                meta.shapes = {a: shapes[a] for a in d.args}
-            pending.append(Node(n, d.op, args=d.args, expr=expr, shape=shape, meta=meta))
+        order = [self._decls[n] for n in self._order()]
+        leaves = [d for d in order if d.op in ("input", "param")]
+        shapes: dict[str, tuple] = {d.name: d.shape for d in leaves}
+        modules = []
+        for d in order:
+            if d.op not in ("input", "param"):
+                expr, shapes[d.name] = d.build(shapes)
+                meta = replace(d.meta, shapes={a: shapes[a] for a in d.args} if d.op == "linear" else d.meta.shapes)
+                modules.append(Node(d.name, d.op, args=d.args, expr=expr, shape=shapes[d.name], meta=meta))
         out_shape = shapes[pred]
         if len(out_shape) != 1:
             raise SymbackError(f"loss: prediction {pred} must be a vector, has shape {out_shape}")
-        if loss.kind == "class":
-            g.add(Node("y", "target", shape=(), meta=Meta(kind="label")))
-        else:
-            g.add(Node("y", "target", shape=out_shape, meta=Meta(kind="target")))
-        for n in [n for n in leaves if self._decls[n].op == "param"]:
-            d = self._decls[n]
-            g.add(Node(n, "param", shape=d.shape, meta=d.meta))
-        for node in pending:
+        label = loss.kind == "class"
+        g = Graph(Node(d.name, "input", shape=d.shape, meta=d.meta) for d in leaves if d.op == "input")
+        g.add(Node("y", "target", shape=() if label else out_shape, meta=Meta(kind="label" if label else "target")))
+        for node in [*(Node(d.name, "param", shape=d.shape, meta=d.meta) for d in leaves if d.op == "param"), *modules]:
             g.add(node)
         g.add(loss_op.build(pred, out_shape[0], loss))
         self._check_use(g, pred)

@@ -19,13 +19,13 @@ Python's recursion limit.
 from __future__ import annotations
 
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Node, sym
+from ..ir import Graph, Namer, Node, combine, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -62,35 +62,10 @@ def _inline(expr: sp.Expr) -> bool:
     return False
 
 
-class _Namer:
-    """Deterministic fresh names that avoid the user's variable names."""
-
-    def __init__(self, taken: Iterable[str]):
-        self.taken = set(taken)
-        self.count = 0
-
-    def fresh(self, prefix: str = "v") -> str:
-        while True:
-            self.count += 1
-            name = f"{prefix}{self.count}"
-            if name not in self.taken:
-                self.taken.add(name)
-                return name
-
-    def claim(self, name: str) -> str:
-        while name in self.taken:
-            name += "_"
-        self.taken.add(name)
-        return name
-
-
-def _add_inputs(graph: Graph, exprs: Iterable[sp.Expr], exclude: set[str], order: Sequence[str] = ()) -> None:
+def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> None:
     """Input leaves in the order the user wrote them (`order`), else in natural order."""
-    names = set()
-    for e in exprs:
-        names |= {s.name for s in e.free_symbols}
     rank = {n: i for i, n in enumerate(order)}
-    for name in sorted(names - exclude, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
+    for name in sorted(names, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
         graph.add(Node(name, "input", shape=()))
 
 
@@ -111,10 +86,13 @@ def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     """`e` over its operands' nodes."""
     if isinstance(e, sp.Piecewise):
         return sp.Piecewise(*[(memo.get(p.expr, p.expr), p.cond.xreplace(memo)) for p in e.args])
-    return e.func(*[memo.get(a, a) for a in e.args]) if _operands(e) else e.xreplace(memo)
+    if not _operands(e):
+        return e.xreplace(memo)
+    args = [memo.get(a, a) for a in e.args]
+    return combine(e.func, *args) if e.is_Add or e.is_Mul else e.func(*args)
 
 
-def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name: str | None) -> sp.Expr:
+def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name: str | None) -> sp.Expr:
     """Add one node per operation of `expr` (post-order, iterative); return the root's stand-in."""
     stack = [(expr, False)]
     while stack:
@@ -131,8 +109,7 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: _Namer, memo: dict, root_name
         body = _rebuild(e, memo)
         name = root_name if e is expr and root_name else namer.fresh()
         args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
-        graph.add(Node(name, "scalar", args=args, expr=body))
-        memo[e] = sym(name)
+        memo[e] = graph.add(Node(name, "scalar", args=args, expr=body)).symbol
     return memo.get(expr, expr)
 
 
@@ -142,27 +119,23 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
     With named steps each step is one node unless ``atomize=True``.
     """
     graph = Graph()
-    if isinstance(source, dict):
-        source = list(source.items())
     if isinstance(source, (list, tuple)) and source and all(
         isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], (str, sp.Symbol)) for s in source
     ):
         steps = [(str(n), _real(_check_scalar(e, f"step {str(n)!r}"))) for n, e in source]
         step_names = [n for n, _ in steps]
-        for n in step_names:
-            if not n.isidentifier():
-                raise SymbackError(f"step name {n!r} is not a Python identifier")
-        if len(set(step_names)) != len(step_names):
-            dup = next(n for n in step_names if step_names.count(n) > 1)
-            raise SymbackError(f"step {dup!r} is defined twice; give each intermediate its own name")
         defined: set[str] = set()
         for n, e in steps:
+            if not n.isidentifier():
+                raise SymbackError(f"step name {n!r} is not a Python identifier")
+            if n in defined:
+                raise SymbackError(f"step {n!r} is defined twice; give each intermediate its own name")
             later = {s.name for s in e.free_symbols} & (set(step_names) - defined)
             if later:
                 raise SymbackError(f"step {n!r} uses {sorted(later)[0]!r} before it is defined")
             defined.add(n)
-        _add_inputs(graph, [e for _, e in steps], exclude=set(step_names), order=order)
-        namer = _Namer(graph.names + step_names)
+        _add_inputs(graph, {s.name for _, e in steps for s in e.free_symbols} - set(step_names), order)
+        namer = Namer(graph.names + step_names)
         for n, e in steps:
             if atomize:
                 out = _decompose(e, graph, namer, {}, n)
@@ -174,8 +147,9 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
         return graph, steps[-1][0]
 
     expr = _check_scalar(source, "expression")
-    _add_inputs(graph, [expr], exclude=set(), order=order)
-    namer = _Namer(graph.names)
+    free = expr.free_symbols
+    _add_inputs(graph, {s.name for s in free}, order)
+    namer = Namer(graph.names)
     out_name = namer.claim("f")
     if expr.is_Atom or _inline(expr):
         expr = _real(expr)
@@ -183,6 +157,6 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
     else:
         # map the user's symbols to real ones node by node: rebuilding the whole
         # tree at once re-evaluates every Max/Min and is quadratic in depth
-        memo = {s: sym(s.name) for s in expr.free_symbols}
+        memo = {s: graph[s.name].symbol for s in free}
         _decompose(expr, graph, namer, memo, out_name)
     return graph, out_name

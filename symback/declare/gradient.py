@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from functools import partial
 
 import sympy as sp
 
@@ -21,7 +21,7 @@ from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
 from ..ir import Graph, Node, sym
 from ..nonsmooth import sympy_names
-from ..ops import expand_ops
+from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
 from .expression import build_graph
 
@@ -29,13 +29,14 @@ from .expression import build_graph
 SIMPLIFY_LIMIT = 60
 
 
-def _names(wrt, inputs: list[str]) -> list[str]:
-    names = list(inputs) if wrt is None else list(dict.fromkeys(_key(w) for w in wrt))
+def _known(names, inputs: list[str], option: str) -> list[str]:
+    """`names`, each a variable of the expression, or the error naming the first that is not."""
     known = set(inputs)
     for name in names:
         if name not in known:
-            raise SymbackError(f"--wrt: {name!r} is not a variable of the expression (its variables: {', '.join(inputs)})")
-    return names
+            raise SymbackError(f"{option}: {name!r} is not a variable of the expression "
+                               f"(its variables: {', '.join(inputs)})")
+    return list(names)
 
 
 def _key(var) -> str:
@@ -60,8 +61,10 @@ class Gradient(Derivation):
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
         self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
-        live = lambda n: tuple(t for t in n.terms if t.consumer in self._adjoint_of)
-        self.graph = self.raw = Graph(n if live(n) == n.terms else replace(n, terms=live(n)) for n in self.graph)
+        for node in self.graph.backward():  # the sweep's own new nodes, so they are edited in place
+            live = tuple(t for t in node.terms if t.consumer in self._adjoint_of)
+            if len(live) < len(node.terms):
+                node.terms = live
 
     @property
     def source(self) -> str:
@@ -71,12 +74,10 @@ class Gradient(Derivation):
     def named_steps(self) -> bool:
         return self.summary.named_steps
 
-    @property
-    def _user(self) -> dict:  # IR's real symbols -> the user's own symbols, for results handed back
-        return self.summary.user_symbols
-
     def _to_user(self, expr: sp.Expr) -> sp.Expr:
-        return expr.xreplace({s: self._user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
+        """IR's real symbols -> the user's own symbols, for results handed back."""
+        user = self.summary.user_symbols
+        return expr.xreplace({s: user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
 
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
@@ -96,14 +97,13 @@ class Gradient(Derivation):
     def node_gradient(self) -> dict[str, sp.Expr]:
         """`gradient` in the IR's own symbols (what the printers use)."""
         inline: dict[sp.Symbol, sp.Expr] = {}
+        written: dict[str, sp.Expr] = {}
         for node in self.graph.backward():
-            e = node.expr.xreplace(inline)
-            if e.is_Atom or sp.count_ops(e) <= 1:
+            e = written[node.name] = node.expr.xreplace(inline)
+            # a leaf's adjoint is used by no other node: it is never inlined (nor its symbol made)
+            if not self.graph[node.of].is_leaf and (e.is_Atom or sp.count_ops(e) <= 1):
                 inline[node.symbol] = e
-        out = _ByName()
-        for v in self.wrt:
-            out[v] = self.graph[self.adjoints[v]].expr.xreplace(inline) if v in self.adjoints else sp.Integer(0)
-        return out
+        return _ByName((v, written[self.adjoints[v]] if v in self.adjoints else sp.Integer(0)) for v in self.wrt)
 
     def _expanded(self) -> dict[str, sp.Expr]:
         full: dict[sp.Symbol, sp.Expr] = {}
@@ -122,20 +122,14 @@ class Gradient(Derivation):
         out = _ByName()
         for v in self.wrt:
             e = full.get(self.adjoints.get(v, ""), sp.Integer(0))
-            if sp.count_ops(e) <= SIMPLIFY_LIMIT:
-                e = sp.simplify(e)
-            out[v] = e
+            out[v] = sp.simplify(e) if sp.count_ops(e) <= SIMPLIFY_LIMIT else e
         return out
 
     # -- numeric -------------------------------------------------------------
     def at(self, point: dict | None = None, **values) -> "Table":
         """The worked forward/backward table at a point, e.g. ``g.at(x=-2, y=5, z=-4)``."""
         given = {_key(k): v for k, v in {**(point or {}), **values}.items()}
-        unknown = [k for k in given if k not in self.inputs]
-        if unknown:
-            raise SymbackError(
-                f"--at: {unknown[0]!r} is not a variable of the expression (its variables: {', '.join(self.inputs)})"
-            )
+        _known(given, self.inputs, "--at")
         missing = [v for v in self.inputs if v not in given]
         if missing:
             raise SymbackError(f"--at: no value for {', '.join(missing)}; give every variable, e.g. --at "
@@ -195,8 +189,6 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        from ..ops import local_derivative
-
         d = local_derivative(node.expr, sym(arg), f"node {node.name}")
         return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")
 
@@ -213,7 +205,11 @@ def _sympy_text(expr) -> str:
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
     """
-    return str(sympy_names(expand_ops(expr)))
+    expr = sympy_names(expand_ops(expr))
+    if expr.is_Add and all(type(a) is sp.Symbol and a.assumptions0 == expr.args[0].assumptions0 for a in expr.args):
+        # SymPy's default order of a sum's terms costs O(terms x symbols); a sum of like symbols is in that order
+        return sp.sstr(expr, order="none")
+    return str(expr)
 
 
 def _describe(expr, size: int) -> str:
@@ -264,9 +260,9 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
-    names = _names(wrt, inputs)
-    if source_text is None:
-        source_text = _describe(expr, len(graph))
+    names = _known(inputs if wrt is None else dict.fromkeys(_key(w) for w in wrt), inputs, "--wrt")
+    if source_text is None:  # written when first read: printing a large expression costs more than deriving it
+        source_text = partial(_describe, expr, len(graph))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
     user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
     summary = Summary("expression", source_text, named_steps=isinstance(expr, (list, tuple)), user_symbols=user)

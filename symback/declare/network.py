@@ -46,9 +46,7 @@ class Dense:
 
     @property
     def activation_name(self) -> str:
-        if isinstance(self.activation, str):
-            return self.activation
-        return str(self.fn(Z))
+        return self.activation if isinstance(self.activation, str) else str(self.fn(Z))
 
     @property
     def is_identity(self) -> bool:
@@ -58,8 +56,7 @@ class Dense:
 def _check_differentiable(fn: sp.Lambda, given) -> None:
     """Refuse activations whose derivative is zero almost everywhere (no gradient flows)."""
     body = fn(Z)
-    d = sp.diff(body, Z)
-    d = d.replace(sp.DiracDelta, lambda *a: sp.Integer(0))
+    d = sp.diff(body, Z).replace(sp.DiracDelta, lambda *a: sp.Integer(0))
     if d == 0 and body.free_symbols:
         raise SymbackError(
             f"activation {given!r} has derivative 0 almost everywhere (a step), so no gradient would flow "

@@ -8,6 +8,7 @@ declare exactly one such object.
 from __future__ import annotations
 
 import runpy
+import traceback
 from pathlib import Path
 
 from ..errors import SymbackError
@@ -37,12 +38,8 @@ def load_spec(spec: str):
         raise SymbackError(f"{path}: the file called sys.exit({exc.code!r}); a SPEC declares networks and "
                            "returns, remove the exit call") from None
     except Exception as exc:  # the user's file failed: say where, in one line
-        tb = exc.__traceback__
-        line = None
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                line = tb.tb_lineno
-            tb = tb.tb_next
+        frames = traceback.extract_tb(exc.__traceback__)
+        line = next((f.lineno for f in reversed(frames) if f.filename == str(path)), None)
         where = f"{path}:{line}" if line else str(path)
         raise SymbackError(f"{where}: {type(exc).__name__}: {exc}") from None
     candidates = {k: v for k, v in scope.items() if not k.startswith("_") and declared(v)}

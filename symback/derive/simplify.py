@@ -110,7 +110,6 @@ def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr
     for node in graph.backward():
         if not node.terms or node.of is None:
             continue
-        before = sp.Add(*[t.value for t in node.terms])
         terms = []
         for t in node.terms:
             local = new_local(graph[t.consumer], node.of, t) if t.consumer in graph else t.local
@@ -120,7 +119,7 @@ def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr
             terms.append(t)
         if all(a is b for a, b in zip(terms, node.terms)):
             continue
-        if node.expr == before:
+        if node.expr == sp.Add(*[t.value for t in node.terms]):
             node.expr = sp.Add(*[t.value for t in terms])
             node.args = args_of(graph, node.expr)
         node.terms = tuple(terms)
@@ -365,14 +364,12 @@ def apply_rewrites(graph: Graph, tags: Iterable[str] = (TEXTBOOK,)) -> Graph:
 
 def fuse(graph: Graph, keep: set[str]) -> Graph:
     """Substitute single-use elementwise adjoints into their consumer where that shrinks the algebra."""
-    nodes = {n.name: n for n in graph}
     for node in graph:
         if node.role != "adjoint" or node.op != "ew":
             continue
         for arg in node.args:
-            up = nodes[arg]
-            users = [c for c in graph.consumers(arg)]
-            if up.role != "adjoint" or up.op != "ew" or arg in keep or users != [node.name]:
+            up = graph[arg]
+            if up.role != "adjoint" or up.op != "ew" or arg in keep or graph.consumers(arg) != [node.name]:
                 continue
             if up.meta.sum_of_paths:  # its `_via_` paths are named after it: the total stays a node
                 continue
@@ -414,4 +411,5 @@ def prune(graph: Graph, wanted: list[str]) -> Graph:
     for node in reversed(list(graph)):
         if node.name in live:
             live.update(node.args)
-    return Graph(n for n in graph if n.name in live or n.is_leaf)
+    kept = [n for n in graph if n.name in live or n.is_leaf]
+    return graph if len(kept) == len(graph) else Graph(kept)  # nothing to drop (a large sum): no copy

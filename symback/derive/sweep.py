@@ -19,15 +19,8 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Graph, Meta, Node, sym
-from ..ops import Term, local_derivative, vjp_of
-
-__all__ = ["Term", "adjoint_name", "args_of", "local_derivative", "relevant", "reverse"]
-
-
-def adjoint_name(output: str, name: str) -> str:
-    """The IR name of d output / d name, e.g. ``df_dq``."""
-    return f"d{output}_d{name}"
+from ..ir import Graph, Meta, Namer, Node
+from ..ops import Term, vjp_of
 
 
 def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
@@ -58,23 +51,19 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     path, named ``<adjoint>_via_<consumer>``, and the adjoint adds them, so
     every contribution stays visible in the rendered equations.
     """
-    common = dict(shape=node.shape, role="adjoint", of=node.name, terms=tuple(parts))
+
+    def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
+        return out.add(Node(name, op, args=args_of(out, expr), expr=expr, shape=node.shape, role="adjoint",
+                            of=node.name, terms=terms, meta=meta))
+
     if all(t.op == "scalar" for t in parts):
-        total = sp.Add(*[t.value for t in parts])
-        out.add(Node(name, "scalar", args=args_of(out, total), expr=total, **common))
-        return
-    if len(parts) == 1:
-        t = parts[0]
-        out.add(Node(name, t.op, args=args_of(out, t.value), expr=t.value, meta=_linear_meta(out, t), **common))
-        return
-    paths = []
-    for t in parts:
-        via = name_for(f"{node.name}_via_{t.consumer}")
-        out.add(Node(via, t.op, args=args_of(out, t.value), expr=t.value, shape=node.shape, role="adjoint",
-                     of=node.name, terms=(t,), meta=_linear_meta(out, t, path=t.consumer)))
-        paths.append(sym(via))
-    total = sp.Add(*paths)
-    out.add(Node(name, "ew", args=args_of(out, total), expr=total, meta=Meta(sum_of_paths=True), **common))
+        add(name, "scalar", sp.Add(*[t.value for t in parts]), tuple(parts), Meta())
+    elif len(parts) == 1:
+        add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
+    else:
+        paths = [add(name_for(f"{node.name}_via_{t.consumer}"), t.op, t.value, (t,),
+                     _linear_meta(out, t, t.consumer)).symbol for t in parts]
+        add(name, "ew", sp.Add(*paths), tuple(parts), Meta(sum_of_paths=True))
 
 
 def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
@@ -89,20 +78,14 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
     forward = list(graph)
     out = Graph(forward)
     needed = relevant(graph, output, wrt)
-    taken = set(graph.names)
+    namer = Namer(graph.names)
 
     def name_for(v: str) -> str:
-        name = adjoint_name(output, v)
-        while name in taken:
-            name += "_"
-        taken.add(name)
-        return name
+        return namer.claim(f"d{output}_d{v}")  # d output / d v, e.g. ``df_dq``
 
-    adjoint: dict[str, str] = {}
+    adjoint = {output: name_for(output)}
     terms: dict[str, list[Term]] = {v: [] for v in needed}
-    seed = name_for(output)
-    out.add(Node(seed, "seed", expr=sp.Integer(1), shape=graph[output].shape, role="adjoint", of=output))
-    adjoint[output] = seed
+    out.add(Node(adjoint[output], "seed", expr=sp.Integer(1), shape=graph[output].shape, role="adjoint", of=output))
     for node in reversed(forward):
         v = node.name
         if v not in needed:
@@ -110,11 +93,9 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
         if v != output:
             adjoint[v] = name_for(v)
             _add_adjoint(out, adjoint[v], node, terms[v], name_for)
-        if node.is_leaf:
-            continue
-        rule = vjp_of(node)
-        upstream = sym(adjoint[v])
-        for arg in node.args:
-            if arg in needed:
-                terms[arg].append(rule(node, arg, upstream))
+        if not node.is_leaf:
+            rule, upstream = vjp_of(node), out[adjoint[v]].symbol
+            for arg in node.args:
+                if arg in needed:
+                    terms[arg].append(rule(node, arg, upstream))
     return out, {w: adjoint[w] for w in wrt if w in adjoint}

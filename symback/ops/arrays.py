@@ -9,6 +9,7 @@ No code generation is involved, so these values check the generated kernels.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -63,35 +64,47 @@ def _real(out):
     return out
 
 
-def elementwise_value(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
-    """Evaluate an elementwise expression (with reductions and indexed picks); `size` None for a scalar."""
-    env: dict[sp.Symbol, object] = {}
-    # reductions first: Sum(body(X[j]), (j, lo, hi)) -> a number
-    for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):
+@lru_cache(maxsize=1024)
+def compiled(expr: sp.Expr):
+    """`expr` compiled once (a network's nodes are evaluated for many batches): its reductions, picks and function."""
+    sums, picks, dummies = [], [], []
+    for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):  # reductions over components, per sample
         (j, lo, hi), body = s.limits[0], s.function
-        picks = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(picks.values()), _scalarize(body.xreplace(picks)), MODULES)
-        arrays = [np.asarray(values[e.base.name], dtype=float) for e in picks]
-        d = sp.Dummy("sum")
-        env[d] = float(np.sum(_real(f(*arrays)) * np.ones(int(hi - lo + 1))))
-        expr = expr.xreplace({s: d})
-    # indexed picks such as f[y]
-    for e in expr.atoms(sp.Indexed):
-        d = sp.Dummy("pick")
-        idx = int(values[str(e.indices[0])]) if e.indices[0].is_Symbol else int(e.indices[0])
-        env[d] = float(np.asarray(values[e.base.name])[idx])
-        expr = expr.xreplace({e: d})
-    syms = [s for s in expr.free_symbols if s not in env]
+        found = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
+        f = sp.lambdify(list(found.values()), _scalarize(body.xreplace(found)), MODULES)
+        sums.append((f, [e.base.name for e in found], int(hi - lo + 1)))
+        dummies.append(sp.Dummy("sum"))
+        expr = expr.xreplace({s: dummies[-1]})
+    for e in expr.atoms(sp.Indexed):  # picks such as f[y], y one label per sample
+        picks.append((e.base.name, e.indices[0]))
+        dummies.append(sp.Dummy("pick"))
+        expr = expr.xreplace({e: dummies[-1]})
+    syms = [s for s in expr.free_symbols if s not in dummies]
+    return sums, picks, syms, sp.lambdify(syms + dummies, _scalarize(expr), MODULES)
+
+
+def symbol_values(syms: list, values: dict, expr: sp.Expr, components) -> list:
+    """The values of an expression's symbols: the component index `I` as `components`, every other by its name."""
     args = []
     for s in syms:
         if s == I:
-            args.append(np.arange(int(size)))
+            args.append(components)
         elif s.name in values:
             args.append(np.asarray(values[s.name], dtype=float))
         else:
             raise SymbackError(f"no value for {s.name} in {expr}")
-    f = sp.lambdify(syms + list(env), _scalarize(expr), MODULES)
-    out = _real(f(*args, *env.values()))
+    return args
+
+
+def elementwise_value(expr: sp.Expr, values: dict, size) -> np.ndarray | float:
+    """Evaluate an elementwise expression (with reductions and indexed picks); `size` None for a scalar."""
+    sums, picks, syms, f = compiled(expr)
+    args = symbol_values(syms, values, expr, None if size is None else np.arange(int(size)))
+    for g, bases, n in sums:  # reductions Sum(body(X[j]), (j, lo, hi)) -> a number
+        args.append(float(np.sum(_real(g(*[np.asarray(values[b], dtype=float) for b in bases])) * np.ones(n))))
+    for base, k in picks:  # indexed picks such as f[y]
+        args.append(float(np.asarray(values[base])[int(values[str(k)]) if k.is_Symbol else int(k)]))
+    out = _real(f(*args))
     if size is None:
         return float(out)
     return np.broadcast_to(np.asarray(out, dtype=float), (int(size),)).copy()

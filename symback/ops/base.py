@@ -28,7 +28,7 @@ from ..nonsmooth import take_conventions
 I = sp.Symbol("i", integer=True, nonnegative=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Term:
     """One consumer's contribution to an adjoint: ``upstream * local``."""
 
@@ -88,18 +88,22 @@ def vjp_of(node: Node) -> Vjp:
 
 
 @lru_cache(maxsize=8)
-def _terms_by_symbol(expr: sp.Add) -> dict[sp.Symbol, list[sp.Expr]]:
-    """symbol -> the terms of the sum `expr` that hold it (built once per sum, asked once per argument)."""
-    index: dict[sp.Symbol, list[sp.Expr]] = {}
+def _terms_by_name(expr: sp.Add) -> dict[str, list[sp.Expr]]:
+    """symbol name -> the terms of the sum `expr` that hold it (built once per sum, asked once per argument)."""
+    index: dict[str, list[sp.Expr]] = {}
     for t in expr.args:
         for s in t.free_symbols:
-            index.setdefault(s, []).append(t)
+            index.setdefault(s.name, []).append(t)
     return index
 
 
-def terms_with(expr: sp.Add, wrt: sp.Symbol) -> tuple:
-    """The terms of the sum `expr` that hold `wrt` (the others have derivative 0)."""
-    return tuple(_terms_by_symbol(expr).get(wrt, ()))
+def holding(expr: sp.Expr, wrt: str) -> sp.Expr:
+    """The part of `expr` that depends on the symbol named `wrt`: of a sum, its terms holding it (the others have
+    derivative 0), so a flat sum of n terms costs O(n) in all, not O(n) per argument."""
+    if not expr.is_Add:
+        return expr
+    terms = _terms_by_name(expr).get(wrt, ())
+    return terms[0] if len(terms) == 1 else sp.Add(*terms)
 
 
 def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], str]) -> sp.Expr:
@@ -109,8 +113,7 @@ def local_derivative(expr: sp.Expr, wrt: sp.Symbol, where: str | Callable[[], st
     that text only when there is an error (printing a large node costs time
     proportional to its size, once per argument).
     """
-    # only the terms of a sum that hold wrt: a flat sum of n terms then costs O(n) in all, not O(n) per argument
-    part = sp.Add(*terms_with(expr, wrt)) if expr.is_Add else expr
+    part = holding(expr, wrt.name)
     # factor_terms undoes SymPy's distribution of numbers: 2*(f - t), not 2*f - 2*t
     d = sp.factor_terms(take_conventions(sp.diff(part, wrt)))
     if d.has(sp.Derivative, sp.Subs):

@@ -11,14 +11,11 @@ through `lambdify` as they are.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import sympy as sp
 
 from ..errors import SymbackError
-from .arrays import MODULES, _real, _scalarize
-from .base import I
+from .arrays import _real, compiled, symbol_values
 
 
 def matrix_value(expr, values: dict) -> np.ndarray:
@@ -65,36 +62,10 @@ def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.einsum("ijb,jkb->ikb", a, b)
 
 
-@lru_cache(maxsize=1024)
-def _compiled(expr: sp.Expr):
-    """`expr` compiled once (a network's nodes are evaluated for many batches): its reductions, picks and function."""
-    sums, picks, dummies = [], [], []
-    for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):  # reductions over components, per sample
-        (j, lo, hi), body = s.limits[0], s.function
-        found = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(found.values()), _scalarize(body.xreplace(found)), MODULES)
-        sums.append((f, [e.base.name for e in found], int(hi - lo + 1)))
-        dummies.append(sp.Dummy("sum"))
-        expr = expr.xreplace({s: dummies[-1]})
-    for e in expr.atoms(sp.Indexed):  # picks such as f[y], y one label per sample
-        picks.append((e.base.name, e.indices[0]))
-        dummies.append(sp.Dummy("pick"))
-        expr = expr.xreplace({e: dummies[-1]})
-    syms = [s for s in expr.free_symbols if s not in dummies]
-    return sums, picks, syms, sp.lambdify(syms + dummies, _scalarize(expr), MODULES)
-
-
 def elementwise_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarray:
     """An elementwise expression for the batch: ``(size, B)``, or ``(B,)`` when `size` is None."""
-    sums, picks, syms, f = _compiled(expr)
-    args = []
-    for s in syms:
-        if s == I:
-            args.append(np.arange(int(size))[:, None])
-        elif s.name in values:
-            args.append(np.asarray(values[s.name], dtype=float))
-        else:
-            raise SymbackError(f"no value for {s.name} in {expr}")
+    sums, picks, syms, f = compiled(expr)
+    args = symbol_values(syms, values, expr, None if size is None else np.arange(int(size))[:, None])
     for g, bases, n in sums:
         out = _real(g(*[np.asarray(values[b], dtype=float) for b in bases]))
         args.append(np.broadcast_to(out, (n, batch)).sum(axis=0))

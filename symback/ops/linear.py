@@ -46,13 +46,11 @@ def _product_vjp(term: sp.MatrixExpr, target: sp.MatrixSymbol, G: sp.MatrixExpr)
         if fac != target and not transposed:
             continue
         left, right = factors[:k], factors[k + 1 :]
-        P = sp.MatMul(*left).T if left else None
-        Q = sp.MatMul(*right).T if right else None
         core = G
-        if P is not None:
-            core = P * core
-        if Q is not None:
-            core = core * Q
+        if left:
+            core = sp.MatMul(*left).T * core
+        if right:
+            core = core * sp.MatMul(*right).T
         out = core.T if transposed else core
         return scalar * out if scalar != 1 else out
     return None

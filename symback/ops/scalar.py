@@ -15,19 +15,21 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..ir import Node, sym
+from ..ir import Node, combine, sym
 from . import batched
 from .arrays import pointwise, substitute
-from .base import Op, Term, local_derivative, register, terms_with
+from .base import Op, Term, holding, local_derivative, register
 
 
 def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     local = _local(node, arg)
-    return Term(node.name, local, local * upstream, upstream=upstream)
+    return Term(node.name, local, upstream if local is sp.S.One else combine(sp.Mul, local, upstream), upstream=upstream)
 
 
 #: arguments up to which a term's derivative is shared by every term of the same shape
 SHARED_MAX_ARGS = 8
+#: the names a shape's arguments take, in name order: ``x3*y3`` and ``x7*y7`` are both ``_a0*_a1``
+_CANONICAL = [sym(f"_a{k}") for k in range(SHARED_MAX_ARGS)]
 
 
 def _local(node: Node, arg: str) -> sp.Expr:
@@ -36,29 +38,31 @@ def _local(node: Node, arg: str) -> sp.Expr:
     Only the terms that hold `arg` matter (of a sum, its terms with `arg`);
     their symbols are renamed ``_a0, _a1, ...`` in name order, so ``x3*y3``
     and ``x7*y7`` are one shape, ``_a0*_a1``, differentiated once: a sum of n
-    products costs n substitutions, not n calls of ``sympy.diff``.
+    products costs n look-ups, not n calls of ``sympy.diff``.
     """
     where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
-    wrt = sym(arg)
-    part = sp.Add(*terms_with(node.expr, wrt)) if node.expr.is_Add else node.expr
+    part = holding(node.expr, arg)
     held = sorted(part.free_symbols, key=lambda s: s.name)  # name order keeps SymPy's own term order
+    wrt = next(s for s in held if s.name == arg)  # the expression's own symbol object: quick look-ups
     if len(held) > SHARED_MAX_ARGS:
         return local_derivative(part, wrt, where)
-    names = {s: sp.Symbol(f"_a{k}", real=True) for k, s in enumerate(held)}
-    local = _shared(part.xreplace(names), names[wrt], where)
-    return local.xreplace({v: k for k, v in names.items()})
+    names = dict(zip(held, _CANONICAL))
+    key = (_shape(part, names), names[wrt])
+    if key not in _SHAPES:
+        if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
+            _SHAPES.clear()
+        _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], where)
+    return _SHAPES[key].xreplace(dict(zip(_CANONICAL, held)))
 
 
 _SHAPES: dict[tuple, sp.Expr] = {}
 
 
-def _shared(shape: sp.Expr, wrt: sp.Symbol, where) -> sp.Expr:
-    key = (shape, wrt)
-    if key not in _SHAPES:
-        if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
-            _SHAPES.clear()
-        _SHAPES[key] = local_derivative(shape, wrt, where)
-    return _SHAPES[key]
+def _shape(e: sp.Expr, names: dict) -> object:
+    """`e.xreplace(names)` as nested tuples: equal where those expressions are equal, and built without SymPy."""
+    if e in names:
+        return names[e]
+    return (e.func, *[_shape(a, names) for a in e.args]) if e.args else e
 
 
 for _leaf in ("input", "param", "target"):
