@@ -105,3 +105,13 @@ def text_indicators(text: str) -> str:
             part = "]" if opened and opened.pop() else part
         out.append(part)
     return "".join(out)
+
+
+def plain_str(expr: sp.Expr) -> str:
+    """``str(expr)``, without SymPy's term ordering where it changes nothing and costs O(terms x symbols).
+
+    A sum of plain symbols with the same assumptions is already stored in the printed order.
+    """
+    if expr.is_Add and all(type(a) is sp.Symbol and a.assumptions0 == expr.args[0].assumptions0 for a in expr.args):
+        return sp.sstr(expr, order="none")
+    return str(expr)

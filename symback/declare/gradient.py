@@ -20,7 +20,7 @@ from ..derivation import Derivation, Displayed, Summary, _provided
 from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
 from ..ir import Graph, Node, sym
-from ..nonsmooth import sympy_names
+from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
 from .expression import build_graph
@@ -205,11 +205,7 @@ def _sympy_text(expr) -> str:
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
     """
-    expr = sympy_names(expand_ops(expr))
-    if expr.is_Add and all(type(a) is sp.Symbol and a.assumptions0 == expr.args[0].assumptions0 for a in expr.args):
-        # SymPy's default order of a sum's terms costs O(terms x symbols); a sum of like symbols is in that order
-        return sp.sstr(expr, order="none")
-    return str(expr)
+    return plain_str(sympy_names(expand_ops(expr)))
 
 
 def _describe(expr, size: int) -> str:

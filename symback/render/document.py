@@ -11,6 +11,7 @@ document with ``_print_<Class>`` methods, as SymPy's printers do.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 # -- the document ------------------------------------------------------------------------------
@@ -161,7 +162,11 @@ class Plain:
     """A SymPy expression printed by SymPy's own printer, its symbols renamed (`names`: symbol -> term)."""
 
     expr: object
-    names: tuple = ()
+    names: Mapping = field(default_factory=dict)
+
+    def renamed(self, spell) -> dict:
+        """symbol -> `spell(term)` for the symbols this expression uses (a large graph has many more)."""
+        return {s: spell(self.names[s]) for s in self.expr.free_symbols if s in self.names}
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from .pages import PAGES
 FORMATS = tuple(PAGES)
 
 
-def _names(gradient) -> tuple:
+def _names(gradient) -> dict:
     """IR symbol -> its term: inputs and steps by name, adjoints as d(output)/d(node)."""
     out = Own(gradient.output)
-    return tuple((n.symbol, Partial(out, Own(n.of)) if n.role == "adjoint" else Own(n.name)) for n in gradient.graph)
+    return {n.symbol: Partial(out, Own(n.of)) if n.role == "adjoint" else Own(n.name) for n in gradient.graph}
 
 
 def _number(value) -> str:
@@ -40,8 +40,7 @@ def _numbers(gradient, table, node) -> str:
 
 def worksheet(gradient, table=None, expand: bool = False) -> Worksheet:
     """The forward rows, backward rows and gradient of `gradient`, with `table`'s numbers if given."""
-    names = _names(gradient)
-    term = dict(names)
+    names = term = _names(gradient)
     out, at = gradient.output, table is not None
     forward = []
     for node in gradient.graph.forward():

@@ -19,7 +19,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 
 from ..evaluate import show
-from ..nonsmooth import text_indicators
+from ..nonsmooth import plain_str, text_indicators
 
 
 class Tables:
@@ -46,8 +46,8 @@ class TextTables(Tables):
     """The worked table as text: a head line, two tables, then the gradient."""
 
     def _print_Plain(self, p) -> str:
-        names = {s: self.math(t) for s, t in p.names}
-        return text_indicators(str(p.expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if n != s.name})))
+        names = p.renamed(self.math)
+        return text_indicators(plain_str(p.expr.xreplace({s: sp.Symbol(n) for s, n in names.items() if n != s.name})))
 
     def _print_Worksheet(self, ws) -> str:
         buf = io.StringIO()
@@ -78,7 +78,7 @@ class LatexTables(Tables):
     times = r" \cdot "
 
     def _print_Plain(self, p) -> str:
-        return sp.latex(p.expr, symbol_names={s: self.math(t) for s, t in p.names})
+        return sp.latex(p.expr, symbol_names=p.renamed(self.math))
 
     def _print_Value(self, v) -> str:
         return sp.latex(v.v) if v.v.is_Rational else show(v.v)
