@@ -164,8 +164,10 @@ class Gradient(Derivation):
         data["variables"] = list(self.inputs)
         return data
 
-    def render(self, format: str = "text", expand: bool = False) -> str:
-        return _provided("render_gradient")(self, None, format, expand)
+    def render(self, format: str = "text", expand: bool = False, standalone: bool = False) -> str:
+        """The worked gradient in `format`; ``standalone=True`` makes LaTeX a whole document."""
+        text = _provided("render_gradient")(self, None, format, expand)
+        return _provided("standalone")(text, format) if standalone else text
 
     def __repr__(self) -> str:
         return f"<Gradient of {self.source} with respect to {', '.join(self.wrt)}>"
@@ -195,8 +197,10 @@ class Table(Displayed):
     def to_dict(self, expand: bool = False) -> dict:
         return self.gradient.to_dict(self, expand)
 
-    def render(self, format: str = "text", expand: bool = False) -> str:
-        return _provided("render_gradient")(self.gradient, self, format, expand)
+    def render(self, format: str = "text", expand: bool = False, standalone: bool = False) -> str:
+        """The worked table in `format`; ``standalone=True`` makes LaTeX a whole document."""
+        text = _provided("render_gradient")(self.gradient, self, format, expand)
+        return _provided("standalone")(text, format) if standalone else text
 
 
 def _sympy_text(expr) -> str:
