@@ -260,7 +260,7 @@ def test_cs229_latex_and_markdown_mark_reuse_under_the_factor():
     ex = sb.explain(str(EXAMPLES / "cs229_two_layer.py") + ":two_layer", notation="cs229", seed=0)
     latex = ex.render("latex")
     assert r"\underbrace{\frac{\partial J}{\partial z^{[2]}}}_{\text{already computed! (B1)}}" in latex
-    assert r"{W^{[2]}}^{\mathsf{T}}" in latex  # a transposed superscripted symbol, braced
+    assert r"{W^{[2]}}^{\top}" in latex  # a transposed superscripted symbol, braced
     assert latex.count("{") == latex.count("}") and latex.count(r"\begin{align*}") == 2
     markdown = ex.render("markdown")
     assert "#### Backward pass" in markdown and r"\frac{\partial J}{\partial W^{[1]}}" in markdown
@@ -405,7 +405,7 @@ def test_a_layered_networks_input_takes_the_course_symbol():
     """FoML writes the input of a layered network x⁽⁰⁾, UDL's LaTeX a bold x; a DAG's inputs keep their names."""
     text = str(sb.explain(UDL_TOY, notation="foml"))
     assert "F1. s⁽¹⁾ = W⁽¹⁾ x⁽⁰⁾ + b⁽¹⁾" in text and "the outer product with x⁽⁰⁾" in text
-    assert r"\boldsymbol{\Omega}_{0} \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
+    assert r"\boldsymbol{\Omega}_{0} \, \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
     assert "x₁" in str(sb.explain(FOML_DAG, notation="foml"))
 
 

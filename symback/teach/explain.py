@@ -183,19 +183,19 @@ class CourseSteps(Steps):
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain SPEC --json``: steps with course symbols, IR names and norms."""
-        ex, s, t, num = self.ex, self.ex.symbols, self.ex.text, self.numbers
+        ex, s, num = self.ex, self.ex.symbols, self.numbers
         data = {"title": ex.title, "notation": ex.notation.name, "seed": ex.seed, "forward": [], "backward": []}
         for f in ex.forward:
             node = ex.graph[f.node]
-            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": t.doprint(node.expr)}
+            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": s.expr(node.expr)}
             data["forward"].append(row | {"shape": list(map(str, node.shape))} | num(value=f.value))
         for b in ex.backward:
             paths = [
                 {
                     "consumer": p.consumer,
-                    "expr": t.doprint(p.expr),
+                    "expr": s.expr(p.expr),
                     "factor": p.factor,
-                    "local": t.doprint(p.local) if p.local is not None else None,
+                    "local": s.expr(p.local) if p.local is not None else None,
                     "upstream": s.grad(p.consumer) if p.upstream else None,
                     "already_computed": p.upstream_step,
                     "reads": p.reads,
@@ -252,7 +252,6 @@ class Explanation(Displayed):
         self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
         self.symbols = Symbols(derivation, notation or "udl")
         self.notation = self.symbols.notation
-        self.text, self.latex = self.symbols.printers()
         self.title = title or self.summary.architecture
         g = self.graph
         self.inputs = [n.name for n in g.forward() if n.is_leaf]

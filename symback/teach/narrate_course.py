@@ -42,11 +42,11 @@ class CourseVoice:
 
     def named(self, node) -> str:
         """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
-        return formula(node, self.s, self.ex.text, shorten=False)[0]
+        return formula(node, self.s, shorten=False)[0]
 
     # -- text --------------------------------------------------------------------------------
     def expr(self, e) -> str:
-        return self.ex.text.doprint(e)
+        return self.s.expr(e)
 
     def number(self, name: str, value) -> str:
         if value is None:
@@ -164,11 +164,7 @@ class CourseVoice:
 
     # -- LaTeX and Markdown ---------------------------------------------------------------
     def expr_tex(self, e, marks=None) -> str:
-        self.ex.latex.marks = marks or {}
-        try:
-            return self.ex.latex.doprint(e)
-        finally:
-            self.ex.latex.marks = {}
+        return self.s.latex(e, marks)
 
     def reused(self, p) -> str:
         return already(self.s.grad_tex(p.consumer), p.upstream_step)
