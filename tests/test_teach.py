@@ -237,6 +237,20 @@ def test_latex_and_markdown_mark_reuse_under_the_factor():
     assert r"\frac{d f}{d z}" in markdown and "= 3$" in markdown
 
 
+def test_each_note_reads_the_same_in_every_format():
+    """A note is worded once: text, LaTeX and Markdown differ only in markup."""
+    ex = explain(CIRCUIT, at=POINT)
+    text, latex, markdown = str(ex), ex.render("latex"), ex.render("markdown")
+    assert "↳ ∂f/∂z = q reads q (F1), already computed in the forward pass" in text
+    reads = r"$\frac{\partial f}{\partial z} = q$ reads $q$ (F1), already computed in the forward pass"
+    assert r"\intertext{" + reads + "}" in latex and f"  - {reads}" in markdown
+    assert "↳ mul gate: the local gradient is the other input (switcher)" in text
+    assert r"\intertext{mul gate: the local gradient is the other input (switcher)}" in latex
+    assert "  - mul gate: the local gradient is the other input (switcher)" in markdown
+    assert "start: the gradient of f with respect to itself" in text
+    assert r"\intertext{start: the gradient of $f$ with respect to itself}" in latex
+
+
 # -- the command line -------------------------------------------------------
 
 

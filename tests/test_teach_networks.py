@@ -246,6 +246,11 @@ def test_dag_narrative_adds_the_gradients_of_both_paths_with_numbers():
     assert "the value x₁ feeds 2 modules (m, c): the gradients of the paths add" in text
     assert "∂ℒ/∂x₁ = ∂ℒ/∂x₁ (via m) + ∂ℒ/∂x₁ (via c)" in text
     assert "the parameter w₁ feeds 2 modules (x₃, s₁)" in text
+    latex, markdown = ex.render("latex"), ex.render("markdown")  # the same notes, in LaTeX's markup
+    assert r"\intertext{the value $x_{1}$ feeds 2 modules ($m$, $c$): the gradients of the paths add}" in latex
+    assert "- **B6.** the value $x_{1}$ feeds 2 modules ($m$, $c$): the gradients of the paths add" in markdown
+    assert r"  - reads $x_{1}$ (F2), already computed in the forward pass" in markdown
+    assert "↳ reads x₁ (F2), already computed in the forward pass" in text
     values = values_at(load_spec(FOML_DAG).derive(), 1)
     data = ex.to_dict()
     rows = {b["node"]: b for b in data["backward"]}

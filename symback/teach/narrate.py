@@ -10,13 +10,16 @@ What a step says depends on what is derived, so the walk asks a voice for
 its pieces: `narrate_circuit.CircuitVoice` tells a scalar circuit (exact numbers,
 ``upstream × local`` in symbols then in numbers, the CS 7643 gate patterns),
 `narrate_course.CourseVoice` a network or DAG (course symbols, a module's local
-factor per path, norms, 80 columns).
+factor per path, norms, 80 columns). A voice builds each note of a step (the
+local factor, what it reads from the forward pass, where gradients add, a
+gate's pattern) once, as prose and formulas (`layout.Math`), and hands LaTeX
+and Markdown the step as `tex_items`: the formats differ only in markup.
 """
 
 from __future__ import annotations
 
 from ..errors import SymbackError
-from .layout import inline, join_align, tex_escape, wrap
+from .layout import inline, join_align, note_tex, tex_escape, wrap
 from .narrate_circuit import CircuitVoice
 from .narrate_course import CourseVoice
 
@@ -72,7 +75,7 @@ def _tex_parts(ex, v) -> list[str]:
     rows = []
     for head, b in _parts(ex, lambda p: f"Part 1: {PART_1}." if p == 1 else f"Part 2: the {v.variables}."):
         rows += [r"  \intertext{" + head + "}"] if head else []
-        rows += v.step_rows(b)
+        rows += [r"  \intertext{" + note_tex(x) + "}" if isinstance(x, tuple) else f"  {x}" for _, x in v.tex_items(b)]
     return rows
 
 
@@ -107,7 +110,9 @@ def markdown(ex, v) -> list[str]:
     out += ["", f"#### Backward pass: {v.backward_markdown()}"]
     for head, b in _parts(ex, lambda p: f"*Part 1: {PART_1}.*" if p == 1 else f"*Part 2: the {v.variables}.*"):
         out += ["", head, ""] if head else []
-        out += v.step_items(b)
+        for i, (depth, x) in enumerate(v.tex_items(b)):
+            body = note_tex(x, escape=False) if isinstance(x, tuple) else f"${inline(x)}$"
+            out.append(f"- **{b.step}.** {body}" if i == 0 else "  " * depth + f"- {body}")
     reuse = _reuse(ex, v, lambda of: f"${v.total_tex(of)}$") if v.tex_reuse else []
     if reuse:
         out += ["", "#### Reuse: each gradient is computed once", ""]

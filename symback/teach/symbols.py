@@ -27,16 +27,21 @@ __all__ = ["HtmlPrinter", "Sym", "Symbols", "formula"]
 MAX_FORMULA = 34  # longer module formulas are shortened with … in a picture's box
 
 
+def call_of(node, names: Symbols) -> tuple[str | None, list[Sym]]:
+    """(the function a module is named by, its arguments' symbols): ``relu`` of f₀; None for a formula."""
+    args = [names[a] for a in node.args]
+    if node.op == "loss" and (node.meta.loss or "custom") != "custom":  # a user's expression: its formula
+        return node.meta.loss, args
+    if node.meta.kind == "softmax":
+        return "softmax", args[:1]
+    if (node.meta.activation or "").isidentifier():
+        return node.meta.activation, args[:1]
+    return None, args
+
+
 def formula(node, names: Symbols, shorten: bool = True) -> tuple[str, str]:
     """The module's right-hand side as the course writes it (text, HTML): ``Ω₀ x + β₀``, ``relu(f₀)``."""
-    args = [names[a] for a in node.args]
-    call = None
-    if node.op == "loss" and (node.meta.loss or "custom") != "custom":  # a user's expression: its formula
-        call = node.meta.loss
-    elif node.meta.kind == "softmax":
-        call, args = "softmax", args[:1]
-    elif (node.meta.activation or "").isidentifier():
-        call, args = node.meta.activation, args[:1]
+    call, args = call_of(node, names)
     if call is not None:
         text = f"{call}({', '.join(a.text for a in args)})"
         markup = f"{html.escape(call)}({', '.join(a.html for a in args)})"
