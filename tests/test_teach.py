@@ -249,6 +249,10 @@ def test_each_note_reads_the_same_in_every_format():
     assert "  - mul gate: the local gradient is the other input (switcher)" in markdown
     assert "start: the gradient of f with respect to itself" in text
     assert r"\intertext{start: the gradient of $f$ with respect to itself}" in latex
+    reuse = "each gradient is computed once and used by every later step that needs it"
+    assert f"Reuse: {reuse}" in text and rf"\paragraph{{Reuse}} {reuse}:" in latex and f"#### Reuse: {reuse}" in markdown
+    part_2 = "Part 2: the variables, each from the gradient of the gate it feeds"
+    assert part_2 in text and rf"\intertext{{{part_2}.}}" in latex and f"*{part_2}.*" in markdown
 
 
 # -- the command line -------------------------------------------------------

@@ -74,9 +74,9 @@ def latex_var(name: str) -> str:
 
 
 def join_align(rows: list[str]) -> str:
-    """Rows of an align*: equations end in ``\\\\``, except before an \\intertext and at the end."""
-    eqs = [i for i, row in enumerate(rows) if not row.lstrip().startswith(r"\intertext")]
-    return "\n".join(row + (r" \\" if i in eqs and i < eqs[-1] else "") for i, row in enumerate(rows))
+    """Rows of an align*: an equation ends in ``\\\\`` unless it is the last row (an \\intertext follows a ``\\\\``)."""
+    ends = [i < len(rows) - 1 and not row.lstrip().startswith(r"\intertext") for i, row in enumerate(rows)]
+    return "\n".join(row + r" \\" * end for row, end in zip(rows, ends, strict=True))
 
 
 def already(tex: str, step: str) -> str:

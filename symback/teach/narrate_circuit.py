@@ -86,11 +86,8 @@ class CircuitVoice:
     """How a scalar circuit's narrative reads."""
 
     part_2 = "the variables, each from the gradient of the gate it feeds"
-    variables = "variables"
-    reuse_phrase = "later step that needs it"
     always_reuse = False  # the reuse paragraph only where a gradient is reused more than once
     min_reuse = 2
-    tex_reuse = True
 
     def __init__(self, ex):
         self.ex, self.out = ex, ex.output
@@ -108,6 +105,14 @@ class CircuitVoice:
         return Math(name, latex_var(name))
 
     # -- notes, one wording for every format (`layout.note_text`, `layout.note_tex`) -------------
+    def backward_intro(self) -> tuple[tuple, tuple]:
+        """What the backward pass does, and what its symbols mean."""
+        rule = Math("gradient = upstream × local", r"\text{gradient} = \text{upstream} \times \text{local}")
+        head = ("chain rule, ", rule, ", from ", self.var(self.out), " back to the inputs")
+        total, local = Math(self.total("v"), self.total_tex("v")), Math("∂c/∂v", self.partial_tex("c", "v"))
+        gloss = (total, " is the gradient of ", self.var(self.out), " through every path; ", local)
+        return head, (*gloss, " the local derivative of one gate ", self.var("c"))
+
     def start_note(self) -> tuple:
         return ("start: the gradient of ", self.var(self.out), " with respect to itself")
 
@@ -148,15 +153,6 @@ class CircuitVoice:
             nums = unparen_first(plain(TextNumbers(self.ex.values).doprint(f.expr)))
             line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
         return [line]
-
-    def backward_intro(self) -> list[str]:
-        return [
-            f"Backward pass: chain rule, gradient = upstream × local, from {self.out} back to the inputs",
-            (
-                f"  ({self.total('v')} is the gradient of {self.out} through every path; "
-                f"∂c/∂v the local derivative of one gate c)"
-            ),
-        ]
 
     def step(self, b) -> list[str]:
         out = []
@@ -209,13 +205,6 @@ class CircuitVoice:
 
     def at_tex(self) -> str:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
-
-    def backward_tex(self) -> str:
-        out = latex_var(self.out)
-        return rf"\paragraph{{Backward pass}} gradient $=$ upstream $\times$ local, from ${out}$ back to the inputs."
-
-    def backward_markdown(self) -> str:
-        return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
 
     def markdown_header(self) -> str:
         return f"**`{self.title()}`**" + self.at_tex()

@@ -26,11 +26,8 @@ class CourseVoice:
     """How a network's narrative reads."""
 
     part_2 = "the parameters, each from the gradient of the module it feeds"
-    variables = "parameters"
-    reuse_phrase = "step needing it"
     always_reuse = True
     min_reuse = 1
-    tex_reuse = False
 
     def __init__(self, ex):
         self.ex, self.s, self.g = ex, ex.symbols, ex.graph
@@ -41,6 +38,9 @@ class CourseVoice:
 
     def total(self, of: str) -> str:
         return self.s.grad(of)
+
+    def total_tex(self, of: str) -> str:
+        return self.s.grad_tex(of)
 
     def named(self, node) -> Math:
         """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
@@ -91,13 +91,13 @@ class CourseVoice:
             out.append(" " * (line.index(" = ") + 1) + f"= {full}")
         return out
 
-    def backward_intro(self) -> list[str]:
-        loss = self.s.loss.text
-        return [
-            f"Backward pass: the chain rule, from {loss} back to the parameters",
-            f"  (∂{loss}/∂… is the gradient of the loss {loss} with respect to a quantity; each step",
-            "  multiplies one local factor into a gradient computed in an earlier step)",
-        ]
+    def backward_intro(self) -> tuple[tuple, tuple]:
+        """What the backward pass does, and what its symbols mean."""
+        loss = Math(self.s.loss.text, self.s.loss.tex)
+        grad = Math(f"∂{loss.text}/∂…", rf"\frac{{\partial {loss.tex}}}{{\partial \cdot}}")
+        gloss = (grad, " is the gradient of the loss ", loss, " with respect to a quantity; each step multiplies")
+        head = ("the chain rule, from ", loss, " back to the parameters")
+        return head, (*gloss, " one local factor into a gradient computed in an earlier step")
 
     def path_expr(self, p) -> str:
         """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies."""
@@ -212,15 +212,6 @@ class CourseVoice:
     def at_tex(self) -> str:
         seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
         return seed if self.ex.values is not None else ""
-
-    def backward_tex(self) -> str:
-        return (
-            r"\paragraph{Backward pass} the chain rule, from the loss back to the parameters; each step multiplies "
-            "one local factor into a gradient computed before."
-        )
-
-    def backward_markdown(self) -> str:
-        return "the chain rule, from the loss back to the parameters"
 
     def markdown_header(self) -> str:
         return f"**`{self.ex.title}`** in {self.ex.notation.title}" + ("," + self.at_tex() if self.at_tex() else "")
