@@ -12,8 +12,6 @@ quantity shows its size (the norm of a vector or matrix).
 
 from __future__ import annotations
 
-import sympy as sp
-
 from ..nonsmooth import Indicator
 from .layout import Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
 from .point import size_of
@@ -99,15 +97,10 @@ class CourseVoice:
         head = ("the chain rule, from ", loss, " back to the parameters")
         return head, (*gloss, " one local factor into a gradient computed in an earlier step")
 
-    def path_expr(self, p) -> str:
-        """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies."""
-        if p.factor == "ew":
-            up = self.s.grad(p.consumer)
-            if p.local == 1:
-                return up
-            local = self.expr(p.local)
-            return f"({local}) ⊙ {up}" if isinstance(p.local, sp.Add) else f"{local} ⊙ {up}"
-        return self.expr(p.expr)
+    def path(self, p) -> Math:
+        """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies (in LaTeX, marked reused)."""
+        marks = {p.upstream: already(self.s.grad_tex(p.consumer), p.upstream_step)} if p.upstream else None
+        return Math(self.expr(p.expr), self.expr_tex(p.expr, marks))
 
     # -- notes, one wording for every format (`layout.note_text`, `layout.note_tex`) -------------
     def factor_note(self, p, of: str) -> tuple:
@@ -159,12 +152,12 @@ class CourseVoice:
         number = self.number(s.grad(b.of), b.value)
         if not b.branch:
             (p,) = b.terms
-            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
+            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path(p).text}", number)
             return out + self.notes(p, b.of, pad + "  ")
         out = wrap(f"{b.step}. {note_text(self.branch_note(b))}", 2, hang=len(head))
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
         for p in b.terms:
-            out += right(f"{pad}  {s[p.node].text} = {self.path_expr(p)}", self.number("·", p.value))
+            out += right(f"{pad}  {s[p.node].text} = {self.path(p).text}", self.number("·", p.value))
             out += self.notes(p, b.of, pad + "    ")
         return out
 
@@ -189,20 +182,6 @@ class CourseVoice:
     def expr_tex(self, e, marks=None) -> str:
         return self.s.latex(e, marks)
 
-    def reused(self, p) -> str:
-        return already(self.s.grad_tex(p.consumer), p.upstream_step)
-
-    def path_tex(self, p) -> str:
-        if p.factor == "ew":
-            if p.local == 1:
-                return self.reused(p)
-            local = self.expr_tex(p.local)
-            local = rf"\left({local}\right)" if isinstance(p.local, sp.Add) else local
-            return rf"{local} \odot {self.reused(p)}"
-        if p.upstream is None:
-            return self.expr_tex(p.expr)
-        return self.expr_tex(p.expr, {p.upstream: self.reused(p)})
-
     def number_tex(self, value) -> str:
         if value is None:
             return ""
@@ -225,11 +204,11 @@ class CourseVoice:
         s, tag = self.s, rf"{self.number_tex(b.value)} && \text{{({b.step})}}"
         if not b.branch:
             (p,) = b.terms
-            return [(0, f"{s.grad_tex(b.of)} &= {self.path_tex(p)}{tag}"), *self.tex_notes(p, b.of, 1)]
+            return [(0, f"{s.grad_tex(b.of)} &= {self.path(p).tex}{tag}"), *self.tex_notes(p, b.of, 1)]
         total = " + ".join(s[p.node].tex for p in b.terms)
         out = [(0, self.branch_note(b)), (1, f"{s.grad_tex(b.of)} &= {total}{tag}")]
         for p in b.terms:
-            out.append((1, f"{s[p.node].tex} &= {self.path_tex(p)}{self.number_tex(p.value)}"))
+            out.append((1, f"{s[p.node].tex} &= {self.path(p).tex}{self.number_tex(p.value)}"))
             out += self.tex_notes(p, b.of, 2)
         return out
 
