@@ -255,7 +255,7 @@ def test_dag_narrative_adds_the_gradients_of_both_paths_with_numbers():
     data = ex.to_dict()
     rows = {b["node"]: b for b in data["backward"]}
     assert rows["dl_dx1"]["value"] == pytest.approx(np.linalg.norm(values["dl_dx1"]))
-    assert [p["value"] for p in rows["dl_dw1"]["paths"]] == pytest.approx(
+    assert [p["value"] for p in rows["dl_dw1"]["factors"]] == pytest.approx(
         [np.linalg.norm(values["dl_dw1_via_x3"]), np.linalg.norm(values["dl_dw1_via_s1"])]
     )
     assert f"‖∂ℒ/∂x₁‖ = {np.linalg.norm(values['dl_dx1']):.3g}" in text
@@ -285,7 +285,7 @@ def test_cli_explain_spec_text_and_json():
     data = json.loads(out)
     assert data["seed"] == 0 and data["forward"][0]["symbol"] == "s₁"
     w1 = next(b for b in data["backward"] if b["of"] == "w1")
-    assert w1["branch"] and [p["consumer"] for p in w1["paths"]] == ["x3", "s1"]
+    assert w1["branch"] and [p["consumer"] for p in w1["factors"]] == ["x3", "s1"]
 
 
 @needs_dot

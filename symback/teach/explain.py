@@ -130,7 +130,7 @@ class CircuitSteps(Steps):
                     "upstream": grad_name(ex.output, t.consumer),
                     "already_computed": t.upstream_step,
                     "local": _machine(t.local),
-                    "forward_uses": t.reads,
+                    "reads": t.reads,
                 }
                 | num(upstream_value=t.upstream_value, local_value=t.local_value, value=t.value)
                 for t in b.terms
@@ -190,7 +190,7 @@ class CourseSteps(Steps):
             row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": s.expr(node.expr)}
             data["forward"].append(row | {"shape": list(map(str, node.shape))} | num(value=f.value))
         for b in ex.backward:
-            paths = [
+            factors = [
                 {
                     "consumer": p.consumer,
                     "expr": s.expr(p.expr),
@@ -203,8 +203,8 @@ class CourseSteps(Steps):
                 | num(value=p.value)
                 for p in b.terms
             ]
-            row = _fields(b, "step", *STEP_FIELDS[:2]) | {"gradient": s.grad(b.of)} | _fields(b, *STEP_FIELDS[2:])
-            data["backward"].append(row | {"paths": paths} | num(value=b.value))
+            row = {"step": b.step, "gradient": s.grad(b.of)} | _fields(b, *STEP_FIELDS)
+            data["backward"].append(row | {"factors": factors} | num(value=b.value))
         return data
 
     @staticmethod
