@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -178,7 +179,7 @@ def test_circuit_narrative_as_data():
             "upstream": "df/dq",
             "already_computed": "B2",
             "local": "1",
-            "forward_uses": [],
+            "reads": [],
             "upstream_value": -4,
             "local_value": 1,
             "value": -4,
@@ -235,6 +236,37 @@ def test_latex_and_markdown_mark_reuse_under_the_factor():
     markdown = ex.render("markdown")
     assert "#### Forward pass" in markdown and "**B4.**" in markdown
     assert r"\frac{d f}{d z}" in markdown and "= 3$" in markdown
+
+
+def test_each_note_reads_the_same_in_every_format():
+    """A note is worded once: text, LaTeX and Markdown differ only in markup."""
+    ex = explain(CIRCUIT, at=POINT)
+    text, latex, markdown = str(ex), ex.render("latex"), ex.render("markdown")
+    assert "↳ ∂f/∂z = q reads q (F1), already computed in the forward pass" in text
+    reads = r"$\frac{\partial f}{\partial z} = q$ reads $q$ (F1), already computed in the forward pass"
+    assert r"\intertext{" + reads + "}" in latex and f"  - {reads}" in markdown
+    assert "↳ mul gate: the local gradient is the other input (switcher)" in text
+    assert r"\intertext{mul gate: the local gradient is the other input (switcher)}" in latex
+    assert "  - mul gate: the local gradient is the other input (switcher)" in markdown
+    assert "start: the gradient of f with respect to itself" in text
+    assert r"\intertext{start: the gradient of $f$ with respect to itself}" in latex
+    reuse = "each gradient is computed once and used by every later step that needs it"
+    assert (
+        f"Reuse: {reuse}" in text and rf"\paragraph{{Reuse}} {reuse}:" in latex and f"#### Reuse: {reuse}" in markdown
+    )
+    part_2 = "Part 2: the variables, each from the gradient of the gate it feeds"
+    assert part_2 in text and rf"\intertext{{{part_2}.}}" in latex and f"*{part_2}.*" in markdown
+
+
+def test_circuit_and_network_json_share_the_backward_step_schema():
+    """A step and each of its factors carry the same keys for a circuit and a network (plus each kind's own)."""
+    udl_toy = str(Path(sb.__file__).parent.parent / "examples" / "udl_toy.py")
+    circuit, network = explain(CIRCUIT, at=POINT).to_dict(), explain(udl_toy, at="seed=0").to_dict()
+    step = ["step", "gradient", "node", "of", "part", "branch", "reused_by", "factors", "value"]
+    common = {"consumer", "upstream", "already_computed", "local", "reads", "value"}
+    for data in (circuit, network):
+        assert all(list(b) == step for b in data["backward"])
+        assert all(common <= set(f) for b in data["backward"] for f in b["factors"])
 
 
 # -- the command line -------------------------------------------------------
@@ -328,7 +360,6 @@ FRONT_ENDS_AND_CONSUMERS = (
 def _teach_imports():
     """(module, imported module, line, inside a function) for every import in symback/teach."""
     import ast
-    from pathlib import Path
 
     folder = Path(sb.__file__).parent / "teach"
     for path in sorted(folder.glob("*.py")):
@@ -373,7 +404,6 @@ def test_teach_imports_no_front_end_no_other_consumer_and_no_cycle():
 
 
 def test_teach_files_stay_small_and_one_builder_serves_every_derivation():
-    from pathlib import Path
 
     from symback.teach.draw import Picture
     from symback.teach.explain import Explanation

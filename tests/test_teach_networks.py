@@ -246,11 +246,16 @@ def test_dag_narrative_adds_the_gradients_of_both_paths_with_numbers():
     assert "the value x₁ feeds 2 modules (m, c): the gradients of the paths add" in text
     assert "∂ℒ/∂x₁ = ∂ℒ/∂x₁ (via m) + ∂ℒ/∂x₁ (via c)" in text
     assert "the parameter w₁ feeds 2 modules (x₃, s₁)" in text
+    latex, markdown = ex.render("latex"), ex.render("markdown")  # the same notes, in LaTeX's markup
+    assert r"\intertext{the value $x_{1}$ feeds 2 modules ($m$, $c$): the gradients of the paths add}" in latex
+    assert "- **B6.** the value $x_{1}$ feeds 2 modules ($m$, $c$): the gradients of the paths add" in markdown
+    assert r"  - reads $x_{1}$ (F2), already computed in the forward pass" in markdown
+    assert "↳ reads x₁ (F2), already computed in the forward pass" in text
     values = values_at(load_spec(FOML_DAG).derive(), 1)
     data = ex.to_dict()
     rows = {b["node"]: b for b in data["backward"]}
     assert rows["dl_dx1"]["value"] == pytest.approx(np.linalg.norm(values["dl_dx1"]))
-    assert [p["value"] for p in rows["dl_dw1"]["paths"]] == pytest.approx(
+    assert [p["value"] for p in rows["dl_dw1"]["factors"]] == pytest.approx(
         [np.linalg.norm(values["dl_dw1_via_x3"]), np.linalg.norm(values["dl_dw1_via_s1"])]
     )
     assert f"‖∂ℒ/∂x₁‖ = {np.linalg.norm(values['dl_dx1']):.3g}" in text
@@ -260,7 +265,7 @@ def test_cs229_latex_and_markdown_mark_reuse_under_the_factor():
     ex = sb.explain(str(EXAMPLES / "cs229_two_layer.py") + ":two_layer", notation="cs229", seed=0)
     latex = ex.render("latex")
     assert r"\underbrace{\frac{\partial J}{\partial z^{[2]}}}_{\text{already computed! (B1)}}" in latex
-    assert r"{W^{[2]}}^{\mathsf{T}}" in latex  # a transposed superscripted symbol, braced
+    assert r"{W^{[2]}}^{\top}" in latex  # a transposed superscripted symbol, braced
     assert latex.count("{") == latex.count("}") and latex.count(r"\begin{align*}") == 2
     markdown = ex.render("markdown")
     assert "#### Backward pass" in markdown and r"\frac{\partial J}{\partial W^{[1]}}" in markdown
@@ -280,7 +285,7 @@ def test_cli_explain_spec_text_and_json():
     data = json.loads(out)
     assert data["seed"] == 0 and data["forward"][0]["symbol"] == "s₁"
     w1 = next(b for b in data["backward"] if b["of"] == "w1")
-    assert w1["branch"] and [p["consumer"] for p in w1["paths"]] == ["x3", "s1"]
+    assert w1["branch"] and [p["consumer"] for p in w1["factors"]] == ["x3", "s1"]
 
 
 @needs_dot
@@ -405,7 +410,7 @@ def test_a_layered_networks_input_takes_the_course_symbol():
     """FoML writes the input of a layered network x⁽⁰⁾, UDL's LaTeX a bold x; a DAG's inputs keep their names."""
     text = str(sb.explain(UDL_TOY, notation="foml"))
     assert "F1. s⁽¹⁾ = W⁽¹⁾ x⁽⁰⁾ + b⁽¹⁾" in text and "the outer product with x⁽⁰⁾" in text
-    assert r"\boldsymbol{\Omega}_{0} \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
+    assert r"\boldsymbol{\Omega}_{0} \, \mathbf{x} + \boldsymbol{\beta}_{0}" in sb.explain(UDL_TOY).render("latex")
     assert "x₁" in str(sb.explain(FOML_DAG, notation="foml"))
 
 

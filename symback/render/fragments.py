@@ -140,6 +140,9 @@ class TextFragments(Fragments):
     def _print_Prose(self, p) -> str:
         return p.s
 
+    def _print_Sym(self, s) -> str:  # a symbol of `notation.unicode` (the teaching views name nodes by one)
+        return s.text
+
     def _print_Paren(self, c) -> str:
         return "(" + " ".join(self.math(f) for f in c.factors) + ")"
 
@@ -187,6 +190,9 @@ class LatexFragments(Fragments):
 
     def _print_Prose(self, p) -> str:
         return rf"\text{{{tex_escape(p.s)}}}"
+
+    def _print_Sym(self, s) -> str:
+        return s.tex
 
     def _print_Paren(self, c) -> str:
         """LaTeX rows do not wrap: four fractions a row, balanced."""

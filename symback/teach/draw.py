@@ -33,7 +33,7 @@ from .expand import expand, unit_values
 from .gates import gate_label
 from .layout import fmt, grad_name, plain, shape_text
 from .point import size_of
-from .symbols import CourseText, Symbols, formula
+from .symbols import Symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
 
@@ -197,7 +197,6 @@ class ModuleStyle:
     def __init__(self, derivation, values, notation):
         self.g, self.values = derivation.graph, values
         self.names = Symbols(derivation, notation)
-        self.printer = CourseText(self.names)  # the picture writes ⊙ whatever the course's product sign
         self.whole = totals(self.g)
         self.via = {(n.of, n.meta.path): n.name for n in self.g.backward() if n.meta.path is not None}
 
@@ -207,7 +206,7 @@ class ModuleStyle:
     def box(self, node) -> Box:
         kind = {"input": "input", "target": "target", "param": "param", "loss": "loss"}.get(node.op, "module")
         s = self.names[node.name]
-        text, markup = ("", "") if node.is_leaf else formula(node, self.names, self.printer)
+        text, markup = ("", "") if node.is_leaf else formula(node, self.names)
         shape = "class label" if node.meta.kind == "label" else shape_text(node.shape)
         return Box(node.name, kind, s.text, s.html, text, markup, shape)
 

@@ -130,7 +130,7 @@ class CircuitSteps(Steps):
                     "upstream": grad_name(ex.output, t.consumer),
                     "already_computed": t.upstream_step,
                     "local": _machine(t.local),
-                    "forward_uses": t.reads,
+                    "reads": t.reads,
                 }
                 | num(upstream_value=t.upstream_value, local_value=t.local_value, value=t.value)
                 for t in b.terms
@@ -183,19 +183,19 @@ class CourseSteps(Steps):
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain SPEC --json``: steps with course symbols, IR names and norms."""
-        ex, s, t, num = self.ex, self.ex.symbols, self.ex.text, self.numbers
+        ex, s, num = self.ex, self.ex.symbols, self.numbers
         data = {"title": ex.title, "notation": ex.notation.name, "seed": ex.seed, "forward": [], "backward": []}
         for f in ex.forward:
             node = ex.graph[f.node]
-            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": t.doprint(node.expr)}
+            row = {"step": f.step, "node": f.node, "symbol": s.text(f.node), "expr": s.expr(node.expr)}
             data["forward"].append(row | {"shape": list(map(str, node.shape))} | num(value=f.value))
         for b in ex.backward:
-            paths = [
+            factors = [
                 {
                     "consumer": p.consumer,
-                    "expr": t.doprint(p.expr),
+                    "expr": s.expr(p.expr),
                     "factor": p.factor,
-                    "local": t.doprint(p.local) if p.local is not None else None,
+                    "local": s.expr(p.local) if p.local is not None else None,
                     "upstream": s.grad(p.consumer) if p.upstream else None,
                     "already_computed": p.upstream_step,
                     "reads": p.reads,
@@ -203,8 +203,8 @@ class CourseSteps(Steps):
                 | num(value=p.value)
                 for p in b.terms
             ]
-            row = _fields(b, "step", *STEP_FIELDS[:2]) | {"gradient": s.grad(b.of)} | _fields(b, *STEP_FIELDS[2:])
-            data["backward"].append(row | {"paths": paths} | num(value=b.value))
+            row = {"step": b.step, "gradient": s.grad(b.of)} | _fields(b, *STEP_FIELDS)
+            data["backward"].append(row | {"factors": factors} | num(value=b.value))
         return data
 
     @staticmethod
@@ -252,7 +252,6 @@ class Explanation(Displayed):
         self.kind = CircuitSteps(self) if self.summary.kind == "expression" else CourseSteps(self)
         self.symbols = Symbols(derivation, notation or "udl")
         self.notation = self.symbols.notation
-        self.text, self.latex = self.symbols.printers()
         self.title = title or self.summary.architecture
         g = self.graph
         self.inputs = [n.name for n in g.forward() if n.is_leaf]

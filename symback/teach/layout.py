@@ -6,6 +6,7 @@ Stage: teaching views. Pure functions of strings, numbers and expressions; no IR
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -73,9 +74,9 @@ def latex_var(name: str) -> str:
 
 
 def join_align(rows: list[str]) -> str:
-    """Rows of an align*: equations end in ``\\\\``, except before an \\intertext and at the end."""
-    eqs = [i for i, row in enumerate(rows) if not row.lstrip().startswith(r"\intertext")]
-    return "\n".join(row + (r" \\" if i in eqs and i < eqs[-1] else "") for i, row in enumerate(rows))
+    """Rows of an align*: an equation ends in ``\\\\`` unless it is the last row (an \\intertext follows a ``\\\\``)."""
+    ends = [i < len(rows) - 1 and not row.lstrip().startswith(r"\intertext") for i, row in enumerate(rows)]
+    return "\n".join(row + r" \\" * end for row, end in zip(rows, ends, strict=True))
 
 
 def already(tex: str, step: str) -> str:
@@ -95,3 +96,39 @@ _TEX_SPECIAL = {c: "\\" + c for c in "_&%#${}"} | {"\\": r"\textbackslash{}", "^
 def tex_escape(text: str) -> str:
     """Plain text for LaTeX: the ten special characters escaped."""
     return "".join(_TEX_SPECIAL.get(c, c) for c in text)
+
+
+# -- notes: one wording, printed in each format --------------------------------------------------
+# A note of the narrative is built once, as a tuple of prose (str) and formulas (`Math`); each format
+# only prints it: Unicode in a terminal, $...$ in LaTeX text and Markdown.
+
+
+@dataclass(frozen=True)
+class Math:
+    """A formula inside a note: its Unicode text and its LaTeX."""
+
+    text: str
+    tex: str
+
+
+def listed(groups) -> list:
+    """Parts of a note joined by commas: ``q (F1), z (F2)``."""
+    out = []
+    for group in groups:
+        out += [", "] * bool(out) + list(group)
+    return out
+
+
+def note_text(parts) -> str:
+    """A note in a terminal: formulas in Unicode."""
+    return "".join(p if isinstance(p, str) else p.text for p in parts)
+
+
+def note_tex(parts, escape: bool = True) -> str:
+    """A note in LaTeX text (``escape``) or Markdown: formulas in ``$...$``."""
+    return "".join((tex_escape(p) if escape else p) if isinstance(p, str) else f"${p.tex}$" for p in parts)
+
+
+def equal(*sides: Math) -> Math:
+    """``a = b``: one formula from its sides."""
+    return Math(" = ".join(m.text for m in sides), " = ".join(m.tex for m in sides))

@@ -18,7 +18,7 @@ from sympy.printing.str import StrPrinter
 
 from ..evaluate import show
 from .gates import PATTERNS, gate_label
-from .layout import already, grad_name, latex_var, plain, unparen_first
+from .layout import Math, already, grad_name, latex_var, listed, note_text, plain, unparen_first
 
 
 class _Numbers:
@@ -86,11 +86,8 @@ class CircuitVoice:
     """How a scalar circuit's narrative reads."""
 
     part_2 = "the variables, each from the gradient of the gate it feeds"
-    variables = "variables"
-    reuse_phrase = "later step that needs it"
     always_reuse = False  # the reuse paragraph only where a gradient is reused more than once
     min_reuse = 2
-    tex_reuse = True
 
     def __init__(self, ex):
         self.ex, self.out = ex, ex.output
@@ -104,9 +101,38 @@ class CircuitVoice:
     def point(self) -> str:
         return ", ".join(f"{v} = {show(self.ex.values[v])}" for v in self.ex.inputs)
 
-    def gate_note(self, consumer: str) -> str | None:
-        node = self.ex.graph[consumer]
-        return PATTERNS.get(gate_label(node.expr) or "") if node.op == "scalar" else None
+    def var(self, name: str) -> Math:
+        return Math(name, latex_var(name))
+
+    # -- notes, one wording for every format (`layout.note_text`, `layout.note_tex`) -------------
+    def backward_intro(self) -> tuple[tuple, tuple]:
+        """What the backward pass does, and what its symbols mean."""
+        rule = Math("gradient = upstream × local", r"\text{gradient} = \text{upstream} \times \text{local}")
+        head = ("chain rule, ", rule, ", from ", self.var(self.out), " back to the inputs")
+        total, local = Math(self.total("v"), self.total_tex("v")), Math("∂c/∂v", self.partial_tex("c", "v"))
+        gloss = (total, " is the gradient of ", self.var(self.out), " through every path; ", local)
+        return head, (*gloss, " the local derivative of one gate ", self.var("c"))
+
+    def start_note(self) -> tuple:
+        return ("start: the gradient of ", self.var(self.out), " with respect to itself")
+
+    def branch_note(self, b) -> tuple:
+        users = listed([self.var(t.consumer)] for t in b.terms)
+        return (self.var(b.of), f" feeds {len(b.terms)} gates (", *users, "): gradients add at this branch")
+
+    def term_notes(self, b, t) -> list[tuple]:
+        """What one path's local derivative reads from the forward pass, and its gate's pattern."""
+        out = []
+        if t.reads:
+            partial = Math(self.partial(t.consumer, b.of), self.partial_tex(t.consumer, b.of))
+            local = Math(f"{partial.text} = {plain(t.local)}", f"{partial.tex} = {self.expr_tex(t.local)}")
+            reads = listed([self.var(u), f" ({self.ex.forward_step[u]})"] for u in t.reads)
+            out.append((local, " reads ", *reads, ", already computed in the forward pass"))
+        node = self.ex.graph[t.consumer]
+        gate = PATTERNS.get(gate_label(node.expr) or "") if node.op == "scalar" else None
+        if gate:
+            out.append((gate,))
+        return out
 
     # -- text --------------------------------------------------------------------------------
     def total(self, of: str) -> str:
@@ -128,23 +154,13 @@ class CircuitVoice:
             line += (f" = {nums}" if nums != show(f.value) else "") + f" = {show(f.value)}"
         return [line]
 
-    def backward_intro(self) -> list[str]:
-        return [
-            f"Backward pass: chain rule, gradient = upstream × local, from {self.out} back to the inputs",
-            (
-                f"  ({self.total('v')} is the gradient of {self.out} through every path; "
-                f"∂c/∂v the local derivative of one gate c)"
-            ),
-        ]
-
     def step(self, b) -> list[str]:
         out = []
         lhs = f"  {b.step}. {self.total(b.of)} = "
         if not b.terms:
-            return [lhs + "1" + f"   start: the gradient of {self.out} with respect to itself"]
+            return [f"{lhs}1   {note_text(self.start_note())}"]
         if b.branch:
-            users = ", ".join(t.consumer for t in b.terms)
-            out.append(f"  {b.step}. {b.of} feeds {len(b.terms)} gates ({users}): gradients add at this branch")
+            out.append(f"  {b.step}. {note_text(self.branch_note(b))}")
             lhs = f"      {self.total(b.of)} = "
         pad = " " * (len(lhs) - 2)
         partials = " + ".join(f"{self.total(t.consumer)} × {self.partial(t.consumer, b.of)}" for t in b.terms)
@@ -156,13 +172,7 @@ class CircuitVoice:
             out.append(pad + "= " + unparen_first(nums) + f" = {show(b.value)}")
         for t in b.terms:
             out.append(pad + f"  ↳ {self.total(t.consumer)}: already computed! ({t.upstream_step})")
-            if t.reads:
-                uses = ", ".join(f"{u} ({self.ex.forward_step[u]})" for u in t.reads)
-                local = f"{self.partial(t.consumer, b.of)} = {plain(t.local)}"
-                out.append(f"{pad}  ↳ {local} reads {uses}, already computed in the forward pass")
-            gate = self.gate_note(t.consumer)
-            if gate:
-                out.append(pad + f"  ↳ {gate}")
+            out += [f"{pad}  ↳ {note_text(n)}" for n in self.term_notes(b, t)]
         return out
 
     def result(self) -> list[str]:
@@ -196,13 +206,6 @@ class CircuitVoice:
     def at_tex(self) -> str:
         return f" at ${self.point_tex()}$" if self.ex.values else ""
 
-    def backward_tex(self) -> str:
-        out = latex_var(self.out)
-        return rf"\paragraph{{Backward pass}} gradient $=$ upstream $\times$ local, from ${out}$ back to the inputs."
-
-    def backward_markdown(self) -> str:
-        return f"gradient = upstream × local, from ${latex_var(self.out)}$ back to the inputs"
-
     def markdown_header(self) -> str:
         return f"**`{self.title()}`**" + self.at_tex()
 
@@ -231,26 +234,12 @@ class CircuitVoice:
             parts.append(LatexNumbers.number(b.value))
         return f"{self.total_tex(b.of)} = " + " = ".join(parts)
 
-    def notes(self, b) -> list[str]:
-        notes = []
-        if b.branch:
-            users = ", ".join(f"${latex_var(t.consumer)}$" for t in b.terms)
-            notes.append(f"${latex_var(b.of)}$ feeds {len(b.terms)} gates ({users}): gradients add at this branch.")
-        for t in b.terms:
-            if t.reads:
-                uses = ", ".join(f"${latex_var(u)}$ ({self.ex.forward_step[u]})" for u in t.reads)
-                notes.append(f"${self.partial_tex(t.consumer, b.of)}$ reads {uses} from the forward pass.")
-            gate = self.gate_note(t.consumer)
-            if gate:
-                notes.append(gate[0].upper() + gate[1:] + ".")
-        return notes
-
-    def step_rows(self, b) -> list[str]:
-        rows = [r"  \intertext{" + note + "}" for note in self.notes(b)]
-        return rows + [f"  {self.equation(b)} && \\text{{({b.step})}}".replace(" = ", " &= ", 1)]
-
-    def step_items(self, b) -> list[str]:
-        return [f"- **{b.step}.** ${self.equation(b)}$"] + [f"  - {note}" for note in self.notes(b)]
+    def tex_items(self, b) -> list[tuple]:
+        """The step for LaTeX and Markdown as (depth, an align* row or a note), in the text's order."""
+        row = f"{self.equation(b)} && \\text{{({b.step})}}".replace(" = ", " &= ", 1)
+        notes = [n for t in b.terms for n in self.term_notes(b, t)] if b.terms else [self.start_note()]
+        head = [(0, self.branch_note(b))] if b.branch else []
+        return head + [(len(head), row)] + [(1, n) for n in notes]
 
 
 def _unparen_first_tex(text: str) -> str:

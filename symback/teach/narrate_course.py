@@ -12,23 +12,20 @@ quantity shows its size (the norm of a vector or matrix).
 
 from __future__ import annotations
 
-import sympy as sp
-
 from ..nonsmooth import Indicator
-from .layout import already, fmt, inline, right, shape_text, wrap
+from .layout import Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
 from .point import size_of
-from .symbols import formula
+from .symbols import call_of
+
+IDENTITY = Math("I", r"\mathbf{I}")
 
 
 class CourseVoice:
     """How a network's narrative reads."""
 
     part_2 = "the parameters, each from the gradient of the module it feeds"
-    variables = "parameters"
-    reuse_phrase = "step needing it"
     always_reuse = True
     min_reuse = 1
-    tex_reuse = False
 
     def __init__(self, ex):
         self.ex, self.s, self.g = ex, ex.symbols, ex.graph
@@ -40,13 +37,30 @@ class CourseVoice:
     def total(self, of: str) -> str:
         return self.s.grad(of)
 
-    def named(self, node) -> str:
+    def total_tex(self, of: str) -> str:
+        return self.s.grad_tex(of)
+
+    def named(self, node) -> Math:
         """``relu(f₀)``, ``mse(f₃, y)``: a module by the name of its function, else its formula."""
-        return formula(node, self.s, self.ex.text, shorten=False)[0]
+        call, args = call_of(node, self.s)
+        if call is None:
+            return self.math(node.expr)
+        tex = rf"\operatorname{{{tex_escape(call)}}}\left({', '.join(a.tex for a in args)}\right)"
+        return Math(f"{call}({', '.join(a.text for a in args)})", tex)
+
+    def sym(self, name: str) -> Math:
+        return Math(self.s.text(name), self.s[name].tex)
+
+    def math(self, e) -> Math:
+        return Math(self.expr(e), self.expr_tex(e))
+
+    def diag(self, e) -> Math:
+        x = self.math(e)
+        return Math(f"diag({x.text})", rf"\operatorname{{diag}}\left({x.tex}\right)")
 
     # -- text --------------------------------------------------------------------------------
     def expr(self, e) -> str:
-        return self.ex.text.doprint(e)
+        return self.s.expr(e)
 
     def number(self, name: str, value) -> str:
         if value is None:
@@ -66,7 +80,7 @@ class CourseVoice:
 
     def forward(self, f) -> list[str]:
         node = self.g[f.node]
-        named, full = self.named(node), self.expr(node.expr)
+        named, full = self.named(node).text, self.expr(node.expr)
         line = f"  {f.step}. {self.s.text(f.node)} = {named}"
         if named != full and len(line) + len(full) + 3 <= 50:
             line, full = f"{line} = {full}", named
@@ -75,54 +89,61 @@ class CourseVoice:
             out.append(" " * (line.index(" = ") + 1) + f"= {full}")
         return out
 
-    def backward_intro(self) -> list[str]:
-        loss = self.s.loss.text
-        return [
-            f"Backward pass: the chain rule, from {loss} back to the parameters",
-            f"  (∂{loss}/∂… is the gradient of the loss {loss} with respect to a quantity; each step",
-            "  multiplies one local factor into a gradient computed in an earlier step)",
-        ]
+    def backward_intro(self) -> tuple[tuple, tuple]:
+        """What the backward pass does, and what its symbols mean."""
+        loss = Math(self.s.loss.text, self.s.loss.tex)
+        grad = Math(f"∂{loss.text}/∂…", rf"\frac{{\partial {loss.tex}}}{{\partial \cdot}}")
+        gloss = (grad, " is the gradient of the loss ", loss, " with respect to a quantity; each step multiplies")
+        head = ("the chain rule, from ", loss, " back to the parameters")
+        return head, (*gloss, " one local factor into a gradient computed in an earlier step")
 
-    def path_expr(self, p) -> str:
-        """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies."""
-        if p.factor == "ew":
-            up = self.s.grad(p.consumer)
-            if p.local == 1:
-                return up
-            local = self.expr(p.local)
-            return f"({local}) ⊙ {up}" if isinstance(p.local, sp.Add) else f"{local} ⊙ {up}"
-        return self.expr(p.expr)
+    def path(self, p) -> Math:
+        """``I[f₂ > 0] ⊙ ∂ℓ/∂h₃``: the local factor, then the gradient it multiplies (in LaTeX, marked reused)."""
+        marks = {p.upstream: already(self.s.grad_tex(p.consumer), p.upstream_step)} if p.upstream else None
+        return Math(self.expr(p.expr), self.expr_tex(p.expr, marks))
 
-    def factor_note(self, p, of: str) -> str:
+    # -- notes, one wording for every format (`layout.note_text`, `layout.note_tex`) -------------
+    def factor_note(self, p, of: str) -> tuple:
         """What the step multiplies in, in words and symbols."""
         s, c, kind = self.s, p.consumer, p.factor
-        local = s.local(c, of)
+        local = Math(s.local(c, of), rf"\frac{{\partial {s[c].tex}}}{{\partial {s[of].tex}}}")
+        loss = Math(s.loss.text, s.loss.tex)
         if kind == "start":
-            return f"start: the derivative of the loss {s.loss.text} = {self.named(self.g[c])}"
+            return ("start: the derivative of the loss ", equal(loss, self.named(self.g[c])))
         if kind == "fused":
-            loss = next(n for n in self.g.forward() if n.op == "loss")
-            return (
-                f"start: the derivative of the loss {s.loss.text} = {self.named(loss)} times the local factor "
-                f"{local} = diag({self.expr(p.local)}), simplified together"
-            )
+            node = next(n for n in self.g.forward() if n.op == "loss")
+            start = ("start: the derivative of the loss ", equal(loss, self.named(node)), " times the local factor ")
+            return (*start, equal(local, self.diag(p.local)), ", simplified together")
         if kind == "ew" and p.local == 1:
-            return f"local factor {local} = I: an add passes the gradient on unchanged"
+            return ("local factor ", equal(local, IDENTITY), ": an add passes the gradient on unchanged")
         if kind == "ew":
-            text = f"local factor {local} = diag({self.expr(p.local)})"
-            if isinstance(p.local, Indicator):
-                text += ": a ReLU passes the gradient where its input is positive, else 0"
-            return text
+            relu = ": a ReLU passes the gradient where its input is positive, else 0"
+            return ("local factor ", equal(local, self.diag(p.local)), relu if isinstance(p.local, Indicator) else "")
         if kind == "identity":
-            return f"local factor {local} = I: the gradient passes on unchanged"
+            return ("local factor ", equal(local, IDENTITY), ": the gradient passes on unchanged")
         if kind == "jacobian":
-            return f"local factor {local} = {self.expr(p.local)}"
+            return ("local factor ", equal(local, self.math(p.local)))
         if kind == "outer":
-            return f"local factor: the outer product with {self.expr(p.local)}, the input of {s.text(c)}"
+            return ("local factor: the outer product with ", self.math(p.local), ", the input of ", self.sym(c))
         if kind == "outer_t":
-            return f"local factor: the outer product, transposed ({s.text(of)} enters {s.text(c)} as {s.text(of)}ᵀ)"
+            t = Math(f"{s.text(of)}ᵀ", "{" + s[of].tex + r"}^{\top}")
+            enters = (self.sym(of), " enters ", self.sym(c), " as ", t)
+            return ("local factor: the outer product, transposed (", *enters, ")")
         if kind == "slice":
-            return f"local factor: the entries of {s.grad(c)} that belong to {s.text(of)} ({s.text(c)} stacks it)"
-        return f"local factor from {s.text(c)} = {self.expr(self.g[c].expr)}"
+            grad = Math(s.grad(c), s.grad_tex(c))
+            stacks = (" (", self.sym(c), " stacks it)")
+            return ("local factor: the entries of ", grad, " that belong to ", self.sym(of), *stacks)
+        return ("local factor from ", equal(self.sym(c), self.math(self.g[c].expr)))
+
+    def reads_note(self, p) -> tuple | None:
+        done = [(self.sym(r), f" ({self.ex.forward_step[r]})") for r in p.reads if r in self.ex.forward_step]
+        return ("reads ", *listed(done), ", already computed in the forward pass") if done else None
+
+    def branch_note(self, b) -> tuple:
+        users = listed([self.sym(p.consumer)] for p in b.terms)
+        what = "parameter" if b.part == 2 else "value"
+        feeds = (f"the {what} ", self.sym(b.of), f" feeds {len(b.terms)} modules (", *users)
+        return (*feeds, "): the gradients of the paths add")
 
     def step(self, b) -> list[str]:
         s = self.s
@@ -131,15 +152,12 @@ class CourseVoice:
         number = self.number(s.grad(b.of), b.value)
         if not b.branch:
             (p,) = b.terms
-            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path_expr(p)}", number)
+            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path(p).text}", number)
             return out + self.notes(p, b.of, pad + "  ")
-        users = ", ".join(s.text(p.consumer) for p in b.terms)
-        what = "parameter" if b.part == 2 else "value"
-        feeds = f"{b.step}. the {what} {s.text(b.of)} feeds {len(b.terms)} modules ({users})"
-        out = wrap(f"{feeds}: the gradients of the paths add", 2, hang=len(head))
+        out = wrap(f"{b.step}. {note_text(self.branch_note(b))}", 2, hang=len(head))
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
         for p in b.terms:
-            out += right(f"{pad}  {s[p.node].text} = {self.path_expr(p)}", self.number("·", p.value))
+            out += right(f"{pad}  {s[p.node].text} = {self.path(p).text}", self.number("·", p.value))
             out += self.notes(p, b.of, pad + "    ")
         return out
 
@@ -151,38 +169,18 @@ class CourseVoice:
         return f"{self.s.error(meta.layer).text} = "
 
     def notes(self, p, of: str, pad: str) -> list[str]:
-        out = wrap(self.factor_note(p, of), len(pad))
+        out = wrap(note_text(self.factor_note(p, of)), len(pad))
         if p.upstream:
             out.append(f"{pad}↳ {self.s.grad(p.consumer)}: already computed! ({p.upstream_step})")
-        done = [f"{self.s.text(r)} ({self.ex.forward_step[r]})" for r in p.reads if r in self.ex.forward_step]
-        if done:
-            out += wrap(f"↳ reads {', '.join(done)}, already computed in the forward pass", len(pad))
-        return out
+        reads = self.reads_note(p)
+        return out + (wrap("↳ " + note_text(reads), len(pad)) if reads else [])
 
     def result(self) -> list[str]:
         return []
 
     # -- LaTeX and Markdown ---------------------------------------------------------------
     def expr_tex(self, e, marks=None) -> str:
-        self.ex.latex.marks = marks or {}
-        try:
-            return self.ex.latex.doprint(e)
-        finally:
-            self.ex.latex.marks = {}
-
-    def reused(self, p) -> str:
-        return already(self.s.grad_tex(p.consumer), p.upstream_step)
-
-    def path_tex(self, p) -> str:
-        if p.factor == "ew":
-            if p.local == 1:
-                return self.reused(p)
-            local = self.expr_tex(p.local)
-            local = rf"\left({local}\right)" if isinstance(p.local, sp.Add) else local
-            return rf"{local} \odot {self.reused(p)}"
-        if p.upstream is None:
-            return self.expr_tex(p.expr)
-        return self.expr_tex(p.expr, {p.upstream: self.reused(p)})
+        return self.s.latex(e, marks)
 
     def number_tex(self, value) -> str:
         if value is None:
@@ -194,15 +192,6 @@ class CourseVoice:
         seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
         return seed if self.ex.values is not None else ""
 
-    def backward_tex(self) -> str:
-        return (
-            r"\paragraph{Backward pass} the chain rule, from the loss back to the parameters; each step multiplies "
-            "one local factor into a gradient computed before."
-        )
-
-    def backward_markdown(self) -> str:
-        return "the chain rule, from the loss back to the parameters"
-
     def markdown_header(self) -> str:
         return f"**`{self.ex.title}`** in {self.ex.notation.title}" + ("," + self.at_tex() if self.at_tex() else "")
 
@@ -210,21 +199,19 @@ class CourseVoice:
         expr = self.expr_tex(self.g[f.node].expr)
         return rf"  {self.s[f.node].tex} &= {expr}{self.number_tex(f.value)} && \text{{({f.step})}}"
 
-    def step_rows(self, b) -> list[str]:
-        s = self.s
+    def tex_items(self, b) -> list[tuple]:
+        """The step for LaTeX and Markdown as (depth, an align* row or a note), in the text's order."""
+        s, tag = self.s, rf"{self.number_tex(b.value)} && \text{{({b.step})}}"
         if not b.branch:
             (p,) = b.terms
-            return [rf"  {s.grad_tex(b.of)} &= {self.path_tex(p)}{self.number_tex(b.value)} && \text{{({b.step})}}"]
-        rows = [rf"  \intertext{{${s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add.}}"]
+            return [(0, f"{s.grad_tex(b.of)} &= {self.path(p).tex}{tag}"), *self.tex_notes(p, b.of, 1)]
         total = " + ".join(s[p.node].tex for p in b.terms)
-        rows.append(rf"  {s.grad_tex(b.of)} &= {total}{self.number_tex(b.value)} && \text{{({b.step})}}")
+        out = [(0, self.branch_note(b)), (1, f"{s.grad_tex(b.of)} &= {total}{tag}")]
         for p in b.terms:
-            rows.append(rf"  {s[p.node].tex} &= {self.path_tex(p)}{self.number_tex(p.value)}")
-        return rows
+            out.append((1, f"{s[p.node].tex} &= {self.path(p).tex}{self.number_tex(p.value)}"))
+            out += self.tex_notes(p, b.of, 2)
+        return out
 
-    def step_items(self, b) -> list[str]:
-        rows = self.step_rows(b)
-        if not b.branch:
-            return [f"- **{b.step}.** ${inline(rows[0])}$"]
-        head = f"- **{b.step}.** ${self.s[b.of].tex}$ feeds {len(b.terms)} modules: the gradients of the paths add"
-        return [head] + [f"  - ${inline(row)}$" for row in rows[1:]]
+    def tex_notes(self, p, of: str, depth: int) -> list[tuple]:
+        """One path's notes (its reused gradient is marked in the equation, under an \\underbrace)."""
+        return [(depth, n) for n in (self.factor_note(p, of), self.reads_note(p)) if n]
