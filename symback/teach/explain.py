@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..derivation import Displayed
+from ..derivation import Displayed, _provided
 from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
@@ -280,8 +280,10 @@ class Explanation(Displayed):
 
     _repr_latex_ = None  # Jupyter shows the Markdown; the LaTeX is a document's section, not one formula
 
-    def render(self, format: str = "text") -> str:
-        return narrate.render(self, format)
+    def render(self, format: str = "text", standalone: bool = False) -> str:
+        """The narrative in `format`; ``standalone=True`` makes LaTeX a whole document."""
+        text = narrate.render(self, format)
+        return _provided("standalone")(text, format) if standalone else text
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""
