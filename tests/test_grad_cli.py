@@ -111,3 +111,15 @@ def test_python_api_raises_value_error_with_the_same_message():
         sb.grad(sp.log(x)).at(x=-1)
     with pytest.raises(ValueError, match="'abc' is not a number"):
         sb.grad(x * y).at(x=1, y="abc")
+
+
+def test_the_latex_worked_table_says_where_it_is_and_labels_its_passes():
+    # CS231n's circuit at its point: a table a student can hand in reads like the text one
+    code, out, _ = run("grad", "q = x + y; f = q*z", "--at", "x=-2,y=5,z=-4", "--format", "latex")
+    lines = out.splitlines()
+    assert code == 0 and lines[1] == r"&\text{at } x = -2,\ y = 5,\ z = -4 \\"
+    labels = [line for line in lines if line.startswith(r"&\textbf")]
+    assert labels == [r"&\textbf{forward pass} \\", r"&\textbf{backward pass (upstream $\times$ local)} \\",
+                      r"&\textbf{gradient} \\"]
+    assert r"\frac{\partial f}{\partial f} &= 1 \\" in lines  # the seed once, not "= 1 = 1"
+    assert r"\frac{\partial f}{\partial q} &= \frac{\partial f}{\partial f} \cdot z = -4 \\" in lines

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from ..evaluate import show
 from ..nonsmooth import plain_str, text_indicators
+from ..notation.nodes import Own
 
 
 class Tables:
@@ -84,9 +85,21 @@ class LatexTables(Tables):
         return sp.latex(v.v) if v.v.is_Rational else show(v.v)
 
     def _print_Worksheet(self, ws) -> str:
-        rows = [(n, e, v and self.math(v)) for n, e, v, _ in ws.forward if e is not None]
-        rows += [(n, f, v and self.math(v)) for n, f, _, v in ws.backward] + ws.gradient
-        lines = [f"{self.math(n)} &= {self.math(e)}" + (f" = {v}" if v is not None else "") for n, e, v in rows]
+        def line(n, e, v) -> str:
+            rhs = self.math(e)
+            return f"{self.math(n)} &= {rhs}" + (f" = {v}" if v is not None and v != rhs else "")
+
+        head = [self.math(ws.formula)] if ws.formula is not None else []
+        if ws.point:
+            head.append(r"\text{at } " + r",\ ".join(f"{self.math(Own(v))} = {value}" for v, value in ws.point))
+        sections = (
+            ("forward pass", [(n, e, v and self.math(v)) for n, e, v, _ in ws.forward if e is not None]),
+            (r"backward pass (upstream $\times$ local)", [(n, f, v and self.math(v)) for n, f, _, v in ws.backward]),
+            ("gradient" + " (in the inputs alone)" * ws.expand, ws.gradient),
+        )
+        lines = [f"&{h}" for h in head]
+        for title, rows in sections:
+            lines += [rf"&\textbf{{{title}}}"] + [line(*r) for r in rows]
         return "\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}"
 
 
