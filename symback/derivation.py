@@ -7,6 +7,9 @@ simplified and pruned graph (`graph`) that renderers, checkers, teaching tools a
 the code generator read. Consumers read `summary`, never the declaration, and never
 re-derive: the unsimplified chain is `raw`.
 
+`show(...)` on any result (a `Displayed`) returns a `View`: the result fixed in a
+notation, layout and format for a notebook cell.
+
 This module imports no consumer. `render`, `check`, `teach` and `codegen` register
 the methods they provide (``d.render(...)``, ``d.check(...)``, ``d.compile(...)``)
 with `provides`; `symback/__init__.py` imports them, so the methods exist whenever
@@ -129,8 +132,8 @@ class Displayed:
         return View(self, format, options)
 
 
-#: the formats `show` displays a result as, and the MIME type Jupyter receives for each
-MIME = {"markdown": "text/markdown", "latex": "text/latex", "html": "text/html", "text": "text/plain"}
+#: the formats `show` displays a result as (Jupyter's text/markdown, text/latex, text/html, text/plain)
+SHOWN = ("markdown", "latex", "html", "text")
 
 
 class View(Displayed):
@@ -141,8 +144,8 @@ class View(Displayed):
     """
 
     def __init__(self, result: Displayed, format: str | None, options: dict):
-        if format is not None and format not in MIME:
-            raise SymbackError(f"format={format!r}: choose one of {', '.join(MIME)}, or None for the result's own")
+        if format is not None and format not in SHOWN:
+            raise SymbackError(f"format={format!r}: choose one of {', '.join(SHOWN)}, or None for the result's own")
         self.result, self.format, self.options = result, format, options
         self._shown = {"text": result.render("text", **options)}
         if format is not None:
