@@ -121,7 +121,7 @@ def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=No
     derivation, values, s = resolve(source, at, wrt, seed, notation, sample=not expand)
     if expand and derivation.summary.kind == "expression":
         raise SymbackError("--expand draws a network SPEC unit by unit; an expression is drawn gate by gate already")
-    return picture(derivation, values, notation, s, expand, title)
+    return picture(derivation, values, notation or derivation.notation, s, expand, title)
 
 
 def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None) -> Path:
@@ -149,7 +149,7 @@ def explain(source, at=None, wrt=None, notation=None, seed=None, title=None) -> 
     one random sample when `seed` (or ``at="seed=N"``) is given.
     """
     derivation, values, s = resolve(source, at, wrt, seed, notation)
-    return Explanation(derivation, values, notation, s, title)
+    return Explanation(derivation, values, notation or derivation.notation, s, title)
 
 
 #: the formats a result is written in (`document`; a check `Report` only text and json); a PDF wherever LaTeX is

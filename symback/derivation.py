@@ -7,6 +7,9 @@ simplified and pruned graph (`graph`) that renderers, checkers, teaching tools a
 the code generator read. Consumers read `summary`, never the declaration, and never
 re-derive: the unsimplified chain is `raw`.
 
+`show(...)` on any result (a `Displayed`) returns a `View`: the result fixed in a
+notation, layout and format for a notebook cell.
+
 This module imports no consumer. `render`, `check`, `teach` and `codegen` register
 the methods they provide (``d.render(...)``, ``d.check(...)``, ``d.compile(...)``)
 with `provides`; `symback/__init__.py` imports them, so the methods exist whenever
@@ -120,12 +123,71 @@ class Displayed:
         """Write this to `path` in `format` or the extension's (.txt .md .tex .json .pdf); an old file stays as .bak."""
         return _provided("save")(self, path, format, standalone, **options)
 
+    def show(self, *, format: str | None = None, **options) -> View:
+        """This result for a notebook cell, rendered with `options` (``expand=True``, ...) and shown as `format`.
+
+        `format` is markdown, latex, html or text (None: as the result itself shows);
+        ``str()`` of what it returns is the text form.
+        """
+        return View(self, format, options)
+
+
+#: the formats `show` displays a result as (Jupyter's text/markdown, text/latex, text/html, text/plain)
+SHOWN = ("markdown", "latex", "html", "text")
+
+
+class View(Displayed):
+    """A result fixed in its render options (notation, layout, ...) and format, as a notebook cell displays it.
+
+    The options are checked, and the text form written, when the view is made:
+    an error inside Jupyter's display hook would be a warning, not a one-line error.
+    """
+
+    def __init__(self, result: Displayed, format: str | None, options: dict):
+        if format is not None and format not in SHOWN:
+            raise SymbackError(f"format={format!r}: choose one of {', '.join(SHOWN)}, or None for the result's own")
+        self.result, self.format, self.options = result, format, options
+        self._shown = {"text": result.render("text", **options)}
+        if format is not None:
+            self._as(format)
+
+    def render(self, format: str = "text", **options) -> str:
+        return self.result.render(format, **self.options, **options)
+
+    def _as(self, format: str) -> str | None:
+        """The result in `format` if this view shows that format (None otherwise: Jupyter skips it)."""
+        shown = self.format == format if self.format else getattr(self.result, f"_repr_{format}_", None) is not None
+        if shown and format not in self._shown:
+            self._shown[format] = self.render(format)
+        return self._shown.get(format) if shown else None
+
+    def __str__(self) -> str:
+        return self._shown["text"]
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # IPython's text/plain: the text form
+        printer.text(str(self))
+
+    def _repr_latex_(self) -> str | None:
+        return self._as("latex")
+
+    def _repr_markdown_(self) -> str | None:
+        return self._as("markdown")
+
+    def _repr_html_(self) -> str | None:
+        return self._as("html")
+
+    def __repr__(self) -> str:
+        return f"<View of {self.result!r} as {self.format or 'its own formats'}>"
+
 
 class Derivation(Displayed):
     """Forward and backward quantities of any declaration, ready to render, check, teach or compile."""
 
-    def __init__(self, forward: Graph, output: str, wrt: list[str], summary: Summary, simplify: bool = True):
+    def __init__(self, forward: Graph, output: str, wrt: list[str], summary: Summary, simplify: bool = True,
+                 notation="udl", layout: str | None = None):
         self.summary = summary
+        #: what `render`, `check`, `compile`, `equations`, `show` and the Jupyter reprs use unless told otherwise
+        self.notation, self.layout = notation, layout
         self.output = output
         self.wrt = list(wrt)
         self.simplified = simplify
@@ -166,23 +228,39 @@ class Derivation(Displayed):
         return plain
 
     # -- what the consumers provide (registered by them; see `provides`) ----------
-    def render(self, format: str = "text", notation: str = "udl", layout: str | None = None, standalone: bool = False,
+    # notation=None and layout=None mean this derivation's own (`net.derive(notation=..., layout=...)`, udl by default)
+    def render(self, format: str = "text", notation=None, layout: str | None = None, standalone: bool = False,
                **options) -> str:
         """The derivation in `format`; ``standalone=True`` makes LaTeX a document that pdflatex compiles as it is."""
-        text = _provided("render")(self, format=format, notation=notation, layout=layout, **options)
+        text = _provided("render")(self, format=format, notation=notation or self.notation,
+                                   layout=layout or self.layout, **options)
         return _provided("standalone")(text, format) if standalone else text
 
-    def check(self, hand, notation: str = "udl", layout: str | None = None, **options):
+    def show(self, notation=None, layout: str | None = None, format: str | None = None, **options) -> View:
+        """This derivation for a notebook cell in `notation` and `layout` (``steps=True``, ``batch=True``, ...).
+
+        Jupyter shows it as `format` (markdown, latex, html, text; None: Markdown and
+        LaTeX); ``str()`` of it is the text form. ``d.show(notation="cs229")``.
+        """
+        if notation or layout:
+            if self.summary.kind == "expression":
+                raise SymbackError("notation= and layout= apply to networks and DAGs; "
+                                   "an expression is written in its own symbols")
+            options.update(notation=notation, layout=layout)
+        return View(self, format, options)
+
+    def check(self, hand, notation=None, layout: str | None = None, **options):
         """Compare hand-derived formulas (a file path or its text) with this derivation: a `check.Report`."""
-        return _provided("check")(self, hand, notation=notation, layout=layout, **options)
+        return _provided("check")(self, hand, notation=notation or self.notation, layout=layout or self.layout,
+                                  **options)
 
-    def compile(self, path, notation: str = "udl", dtype=None, force: bool = False):
+    def compile(self, path, notation=None, dtype=None, force: bool = False):
         """Write the standalone Numba training module for this derivation to `path`, import it, return it."""
-        return _provided("compile")(self, path, notation=notation, dtype=dtype, force=force)
+        return _provided("compile")(self, path, notation=notation or self.notation, dtype=dtype, force=force)
 
-    def equations(self, notation: str = "udl") -> dict[str, str]:
+    def equations(self, notation=None) -> dict[str, str]:
         """{node: "lhs = rhs"}: each derived node's equation as `symback derive` prints it (text)."""
-        return _provided("equations")(self, notation)
+        return _provided("equations")(self, notation or self.notation)
 
     def evaluate(self, params: dict, x, y) -> dict:
         """Every node's value for one sample, by the NumPy reference evaluator."""

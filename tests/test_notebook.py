@@ -35,3 +35,9 @@ def test_the_tour_notebook_runs(tmp_path, monkeypatch):
     assert {"image/svg+xml", "image/png", "text/latex", "text/markdown"} <= kinds
     text = "".join(o.get("text", "") for o in outputs)
     assert "already computed!" in text and "relu · glorot  vanishing" in text
+    # the network displays in the notation chosen at derive (CS229's delta^[k]); its show(notation="udl") as LaTeX
+    data = [o.get("data", {}) for o in outputs]
+    cs229 = next(d for d in data if r"\delta^{[1]}" in d.get("text/markdown", ""))
+    assert r"\delta^{[1]}" in cs229["text/latex"] and r"\boldsymbol{\Omega}" not in cs229["text/latex"]
+    udl = next(d for d in data if r"\boldsymbol{\Omega}_{0}" in d.get("text/latex", ""))
+    assert "text/markdown" not in udl and "Omega_0" in udl["text/plain"]

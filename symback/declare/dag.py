@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 import sympy as sp
 
 from .. import library
+from .. import notation as notations
 from ..derivation import Derivation, Summary
 from ..errors import SymbackError
 from ..ir import Graph, Meta, Node, sym
@@ -251,10 +252,9 @@ class DAG:
     def params(self) -> list[str]:
         return [n for n, d in self._decls.items() if d.op == "param"]
 
-    def derive(self, simplify: bool = True) -> Derivation:
-        """The backpropagation equations of this DAG (a `Derivation`)."""
-        forward, output = self.graph()
-        return Derivation(forward, output, [n.name for n in forward.leaves("param")], self.summary(), simplify)
+    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None) -> Derivation:
+        """The backpropagation equations of this DAG (a `Derivation`), shown in `notation` and `layout` by default."""
+        return derivation(self, simplify, notation, layout)
 
     def summary(self) -> Summary:
         """The plain description consumers read instead of this object."""
@@ -262,6 +262,14 @@ class DAG:
 
     def __repr__(self) -> str:
         return f"DAG({self.name or ''!s}: {len(self._decls)} values)"
+
+
+def derivation(declared, simplify: bool, notation, layout: str | None) -> Derivation:
+    """The `Derivation` of a `DAG` or `Network`, remembering the notation and layout it renders in by default."""
+    notations.layout_of(notations.get(notation), layout)  # an unknown name fails here, in one line, before any work
+    forward, output = declared.graph()
+    params = [n.name for n in forward.leaves("param")]
+    return Derivation(forward, output, params, declared.summary(), simplify, notation, layout)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .. import library
 from ..derivation import Derivation, Layer, Summary
 from ..errors import SymbackError
 from ..ir import Graph
-from .dag import DAG, width
+from .dag import DAG, derivation, width
 
 Z = library.Z
 
@@ -111,10 +111,12 @@ class Network:
         g.loss(prev, self.loss, self.reduction)
         return g.graph()
 
-    def derive(self, simplify: bool = True) -> Derivation:
-        """The backpropagation equations of this network (a `Derivation`)."""
-        forward, output = self.graph()
-        return Derivation(forward, output, [n.name for n in forward.leaves("param")], self.summary(), simplify)
+    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None) -> Derivation:
+        """The backpropagation equations of this network (a `Derivation`), shown in `notation` and `layout` by default.
+
+        ``net.derive(notation="cs229")`` renders, prints and displays in Jupyter in CS229's symbols.
+        """
+        return derivation(self, simplify, notation, layout)
 
     def summary(self) -> Summary:
         """The plain description consumers read instead of this object."""
