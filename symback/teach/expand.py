@@ -15,7 +15,8 @@ scalar reverse pass then draws every wire with its value and gradient, as
 in the circuit pictures.
 
 Beyond `MAX_NODES` scalar nodes the picture is unreadable, so `expand`
-refuses with a one-line error that says how many there would be.
+refuses with a one-line error that says how many there would be and what
+to draw instead (the layer view, or a smaller network).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def expand(derivation, notation="udl") -> Expanded:
     count = sum(_entries(n.shape) for n in graph if n.op != "concat")  # a concatenation adds no node
     if count > MAX_NODES:
         raise SymbackError(
-            f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
-            f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
+            f"--expand: this network has {count:,} scalar nodes (weights, units, loss), more than the {MAX_NODES} "
+            "a unit-by-unit picture shows readably; drop --expand for the layer view (one box per layer), "
+            "or expand a smaller network"
         )
     names = Symbols(derivation, notation)
     display, markup, gates, units = {}, {}, {}, {}
