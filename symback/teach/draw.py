@@ -245,10 +245,11 @@ class ModuleStyle:
         return self.text(total)
 
     def value_text(self, node, value) -> str:
-        """A class label's wire says what its number is: ``y = 1 (class)``."""
+        """A class label's wire says what its number is: ``y = 1 (class)``, counted from 1 like the units
+        ``y[1]``, ``y[2]``, ... of its one-hot target in the unit picture (the sample's class 0 is ``y = 1``)."""
         if node.meta.kind != "label" or value is None:
             return ""
-        return f"{self.names.text(node.name)} = {int(value)} (class)"
+        return f"{self.names.text(node.name)} = {int(value) + 1} (class)"
 
     def tied(self, v, consumer) -> dict:
         """A tied use of parameter v: the wire says it enters transposed."""
