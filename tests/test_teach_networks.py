@@ -20,9 +20,9 @@ import pytest
 import symback as sb
 from symback.api import make_picture
 from symback.cli import main
+from symback.declare.spec import declared, load_spec
 from symback.notation import Notation, Symbol, term
 from symback.notation.unicode import course as course_text
-from symback.declare.spec import declared, load_spec
 from symback.teach.dot import SHARED_COLOR, to_dot
 from symback.teach.gradients import compare, gradient_norms, plot
 from symback.teach.point import batch_values, sample, values_at

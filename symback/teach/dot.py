@@ -11,6 +11,7 @@ green above a wire, gradients red below it.
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,13 @@ def _leaf(dot, b, label: str, margin: str, **attrs) -> None:
     dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin=margin, **attrs)
 
 
+def _row(pic, b) -> dict:
+    """A unit graph's row as a Graphviz group: the nodes of one row stand level, the wires between them straight."""
+    return {"group": pic.rows[b.id]} if b.id in pic.rows else {}
+
+
 def _circuit_node(dot, pic, b) -> None:
-    row = {"group": pic.rows[b.id]} if b.id in pic.rows else {}  # a unit graph's row, drawn straight
+    row = _row(pic, b)
     if b.kind in ("input", "param", "target"):
         return _leaf(dot, b, f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>", "0.15,0.06", **row)
     size = "20" if b.kind == "gate" and len(b.label) <= 2 else "14"
@@ -143,8 +149,7 @@ def to_dot(pic, dpi: int | None = None) -> str:
     )
     for b in pic.boxes:
         if b.kind == "branch":
-            row = {"group": pic.rows[b.id]} if b.id in pic.rows else {}
-            dot.node(b.id, "", shape="point", width="0.09", color="#37474f", **row)
+            dot.node(b.id, "", shape="point", width="0.09", color="#37474f", **_row(pic, b))
         else:
             look.node(dot, pic, b)
     if any(w.dst == "(output)" for w in pic.wires):
@@ -152,7 +157,7 @@ def to_dot(pic, dpi: int | None = None) -> str:
     for column in pic.columns:  # one rank, its order fixed by invisible edges (top to bottom in LR)
         with dot.subgraph() as same:
             same.attr(rank="same")
-            for a, b in zip(column, column[1:]):
+            for a, b in itertools.pairwise(column):
                 same.edge(a, b, style="invis")
     params = {b.id for b in pic.boxes if b.kind == "param"}
     for w in pic.wires:
