@@ -233,7 +233,8 @@ def test_expanded_dot_orders_units_by_layer_and_index():
     assert source == to_dot(network_picture(load_spec(UDL_TOY).derive(), "udl", expand=True))  # deterministic
     ranks = re.findall(r"\{\n\t\trank=same\n((?:\t\t.*\n)+?)\t\}", source)
     assert "\t\tf1_1 -> f1_2 [style=invis]\n\t\tf1_2 -> f1_3 [style=invis]\n" in ranks
-    assert re.search(r'\bf2_2 \[label=<.*group="row 2"', source) and re.search(r'\bh2_2 \[label=<.*group="row 2"', source)
+    for unit in ("f2_2", "h2_2"):
+        assert re.search(rf'\b{unit} \[label=<.*group="row 2"', source), unit
     assert re.search(r'"h1_2\(branch\)" -> f2_3 \[label=<.*minlen=2', source)
     assert not re.search(r"W\d_\d_\d -> \S+ \[.*minlen", source)
 
@@ -264,15 +265,25 @@ def test_picture_title_is_the_specs_short_name(tmp_path):
 
 
 def test_class_label_wire_says_which_class():
-    """A class label's wire reads "y = 3 (class)", counted from 1 like y[1..3] of the unit picture, not a bare 2."""
+    """A class label's wire reads "y = 3 (class)", counted from 1 like y[1..3] of the unit picture, not a bare 2;
+    a binary target reads "y = 1 (class)" or "y = 0 (class)", not a bare 1."""
     d = load_spec(str(EXAMPLES / "cs7643_softmax.py") + ":softmax_classifier").derive()
     assert values_at(d, 1)["y"] == 2  # the sample's class, counted from 0
     wire = next(w for w in network_picture(d, "udl", seed=1).wires if w.src == "y")
     assert wire.value == 2 and wire.value_text == "y = 3 (class)"
     assert '<font color="#1b7f3b">y = 3 (class)</font>' in to_dot(network_picture(d, "udl", seed=1))
-    units = {w.src: float(w.value) for w in network_picture(d, "udl", seed=1, expand=True).wires if w.src.startswith("y_")}
+    wires = network_picture(d, "udl", seed=1, expand=True).wires
+    units = {w.src: float(w.value) for w in wires if w.src.startswith("y_")}
     assert units == {"y_1": 0, "y_2": 0, "y_3": 1}  # the same class as one-hot target units
     assert all(w.value_text == "" for w in network_picture(load_spec(UDL_TOY).derive(), "udl", seed=0).wires)
+    # a perceptron's 0/1 target of binary cross-entropy is its class as it is, in both views
+    d = load_spec(str(EXAMPLES / "cs7643_softmax.py") + ":perceptron").derive()
+    for seed, said in ((0, "y = 1 (class)"), (1, "y = 0 (class)")):
+        assert values_at(d, seed)["y"] == int(said[4])
+        for expand in (False, True):
+            wire = next(w for w in network_picture(d, "cs229", seed=seed, expand=expand).wires if w.src in ("y", "y_1"))
+            assert wire.value_text == said, (seed, expand)
+    assert all(w.value_text == "" for w in network_picture(d, "udl", expand=True).wires)  # no point, no numbers
 
 
 # -- the narrative -----------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ class CircuitStyle:
     def tied(self, v, consumer) -> dict:
         return {}
 
-    def value_text(self, node, value) -> str:
+    def value_text(self, node, value, norm) -> str:
         return ""
 
 
@@ -244,18 +244,30 @@ class ModuleStyle:
     def trunk_text(self, v, parts, total) -> str:
         return self.text(total)
 
-    def value_text(self, node, value) -> str:
-        """A class label's wire says what its number is: ``y = 1 (class)``, counted from 1 like the units
-        ``y[1]``, ``y[2]``, ... of its one-hot target in the unit picture (the sample's class 0 is ``y = 1``)."""
-        if node.meta.kind != "label" or value is None:
-            return ""
-        return f"{self.names.text(node.name)} = {int(value) + 1} (class)"
+    def value_text(self, node, value, norm) -> str:
+        return class_text(self.g, node, self.names.text(node.name), value, norm)
 
     def tied(self, v, consumer) -> dict:
         """A tied use of parameter v: the wire says it enters transposed."""
         if consumer not in self.g or self.g[consumer].meta.tied != v:
             return {}
         return {"note": f"{self.names.text(v)}ᵀ", "note_html": f"{self.names[v].html}ᵀ"}
+
+
+def class_text(graph, node, name: str, value, norm: bool = False) -> str:
+    """What a class's wire says instead of its bare number: ``y = 1 (class)``, or "" for any other value.
+
+    A label of K classes counts from 1, like the units ``y[1]``, ... ``y[K]``
+    of its one-hot target in the unit picture (the sample's class 0 is
+    ``y = 1``); a binary cross-entropy's 0/1 target is its class as it is.
+    """
+    if value is None:
+        return ""
+    losses = [graph[c].meta.loss or "" for c in graph.consumers(node.name) if graph[c].op == "loss"]
+    binary = node.op == "target" and any("bce" in loss for loss in losses) and not norm and float(value) in (0, 1)
+    if not (node.meta.kind == "label" or binary):
+        return ""
+    return f"{name} = {int(value) + (node.meta.kind == 'label')} (class)"
 
 
 def build(style, title: str, output: str) -> Picture:
@@ -269,7 +281,7 @@ def build(style, title: str, output: str) -> Picture:
         if not users:
             continue
         value, norm = style.value(v)
-        said = style.value_text(node, value)
+        said = style.value_text(node, value, norm)
         shared = node.op == "param" and style.name == "module"  # a parameter used by several modules
         if len(users) == 1:  # one path: its share is the whole gradient (the output's own start, 1)
             g = style.share(v, users[0])
@@ -315,6 +327,10 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     params = {u for p in derivation.params for u in x.units[p]}
     for b in pic.boxes:
         b.kind = "param" if b.id in params else b.kind
+    y = derivation.graph["y"]
+    for w in pic.wires:  # a binary target's unit says its class (a label's units are its one-hot target)
+        if w.src in x.units["y"] and y.meta.kind != "label":
+            w.value_text = class_text(derivation.graph, y, x.display[w.src], w.value)
     points = {b.id for b in pic.boxes if b.kind == "branch"}
     cols = columns(x, derivation.params)
     branches = [[f"{u}(branch)" for u in col if f"{u}(branch)" in points] for col in cols]  # in their units' order
