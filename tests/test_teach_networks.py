@@ -13,16 +13,17 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import graphviz
 import numpy as np
 import pytest
 
 import symback as sb
 from symback.api import make_picture
 from symback.cli import main
+from symback.declare.spec import declared, load_spec
 from symback.notation import Notation, Symbol, term
 from symback.notation.unicode import course as course_text
-from symback.declare.spec import declared, load_spec
-from symback.teach.dot import SHARED_COLOR
+from symback.teach.dot import SHARED_COLOR, to_dot
 from symback.teach.gradients import compare, gradient_norms, plot
 from symback.teach.point import batch_values, sample, values_at
 
@@ -201,9 +202,88 @@ def test_expanded_units_in_cs229_are_subscripted_under_the_layer_superscript():
 
 
 def test_expand_refuses_a_network_too_big_to_read():
-    code, _, err = run("draw", RELU20, "--expand", "-o", "/tmp/never.svg")
-    assert code == 2 and err.count("\n") == 1
-    assert "scalar nodes" in err and "drop --expand" in err
+    code, out, err = run("draw", RELU20, "--expand", "-o", "/tmp/never.svg")
+    assert code == 2 and out == "" and err.count("\n") == 1 and not Path("/tmp/never.svg").exists()
+    assert err == (
+        "symback: error: --expand: this network has 86,495 scalar nodes (weights, units, loss), more than the 120 "
+        "a unit-by-unit picture shows readably; drop --expand for the layer view (one box per layer), "
+        "or expand a smaller network\n"
+    )
+
+
+def _layout(pic) -> dict[str, tuple[float, float]]:
+    """Node id -> (x, y) of the centre Graphviz gives it (y grows upwards), from ``dot -Tplain``."""
+    plain = graphviz.Source(to_dot(pic)).pipe(format="plain").decode()
+    return {p[1].strip('"'): (float(p[2]), float(p[3])) for p in (line.split() for line in plain.splitlines())
+            if p[0] == "node"}
+
+
+def test_expanded_dot_orders_units_by_layer_and_index():
+    """The DOT of the unit picture fixes each column's order: f₀[1] above f₀[2] above f₀[3], Ω₁[1,·] and
+    β₁[1] before Ω₁[2,·]; unit i of each layer shares row i; a branch skips the parameters' column."""
+    pic = network_picture(load_spec(UDL_TOY).derive(), "udl", expand=True)
+    assert ["f1_1", "f1_2", "f1_3"] in pic.columns and ["h3_1", "h3_2", "h3_3"] in pic.columns
+    assert ["W1_1_1", "b1_1", "W1_2_1", "b1_2", "W1_3_1", "b1_3"] in pic.columns
+    assert ["h1_1(branch)", "h1_2(branch)", "h1_3(branch)"] in pic.columns
+    params = next(c for c in pic.columns if c[0] == "W2_1_1")
+    assert params == ["W2_1_1", "W2_1_2", "W2_1_3", "b2_1", "W2_2_1", "W2_2_2", "W2_2_3", "b2_2",
+                      "W2_3_1", "W2_3_2", "W2_3_3", "b2_3"]
+    assert pic.rows["f2_3"] == pic.rows["h2_3"] == pic.rows["h2_3(branch)"] == "row 3" and "W2_3_1" not in pic.rows
+    source = to_dot(pic)
+    assert source == to_dot(network_picture(load_spec(UDL_TOY).derive(), "udl", expand=True))  # deterministic
+    ranks = re.findall(r"\{\n\t\trank=same\n((?:\t\t.*\n)+?)\t\}", source)
+    assert "\t\tf1_1 -> f1_2 [style=invis]\n\t\tf1_2 -> f1_3 [style=invis]\n" in ranks
+    for unit in ("f2_2", "h2_2"):
+        assert re.search(rf'\b{unit} \[label=<.*group="row 2"', source), unit
+    assert re.search(r'"h1_2\(branch\)" -> f2_3 \[label=<.*minlen=2', source)
+    assert not re.search(r"W\d_\d_\d -> \S+ \[.*minlen", source)
+
+
+@needs_dot
+def test_expanded_picture_reads_left_to_right_in_unit_order():
+    """Where Graphviz puts the toy's units: every layer top to bottom in index order, rows level, layers in order."""
+    pos = _layout(network_picture(load_spec(UDL_TOY).derive(), "udl", expand=True))
+    for layer in ("f1", "h1", "f2", "h2", "f3", "h3"):
+        ys = [pos[f"{layer}_{i}"][1] for i in (1, 2, 3)]
+        assert ys[0] > ys[1] > ys[2], layer  # unit 1 on top
+    for i in (1, 2, 3):
+        row = [pos[f"{n}_{i}"] for n in ("f1", "h1", "f2", "h2", "f3", "h3")]
+        assert all(abs(y - row[0][1]) < 0.01 for _, y in row)  # row i is straight
+        assert [x for x, _ in row] == sorted(x for x, _ in row)  # and reads left to right
+        assert pos[f"W2_{i}_1"][0] < pos[f"f2_{i}"][0] and pos[f"h1_{i}(branch)"][0] < pos[f"W2_{i}_1"][0]
+    assert pos["W2_1_1"][1] > pos["b2_1"][1] > pos["W2_2_1"][1] > pos["b2_3"][1]  # Ω₁[1,·], β₁[1], Ω₁[2,·], ...
+
+
+@needs_dot
+def test_picture_title_is_the_specs_short_name(tmp_path):
+    for spec, name in ((UDL_TOY, "udl_toy"), (str(EXAMPLES / "cs229_two_layer.py") + ":two_layer", "two_layer")):
+        for extra in ([], ["--expand"]):
+            code, _, err = run("draw", spec, *extra, "-o", tmp_path / "g.dot")
+            assert code == 0 and err == ""
+            title = re.search(r"label=<(.*?)<br/>", (tmp_path / "g.dot").read_text()).group(1)
+            assert title.startswith(f"{name}   (") and "examples" not in title and ".py" not in title
+
+
+def test_class_label_wire_says_which_class():
+    """A class label's wire reads "y = 3 (class)", counted from 1 like y[1..3] of the unit picture, not a bare 2;
+    a binary target reads "y = 1 (class)" or "y = 0 (class)", not a bare 1."""
+    d = load_spec(str(EXAMPLES / "cs7643_softmax.py") + ":softmax_classifier").derive()
+    assert values_at(d, 1)["y"] == 2  # the sample's class, counted from 0
+    wire = next(w for w in network_picture(d, "udl", seed=1).wires if w.src == "y")
+    assert wire.value == 2 and wire.value_text == "y = 3 (class)"
+    assert '<font color="#1b7f3b">y = 3 (class)</font>' in to_dot(network_picture(d, "udl", seed=1))
+    wires = network_picture(d, "udl", seed=1, expand=True).wires
+    units = {w.src: float(w.value) for w in wires if w.src.startswith("y_")}
+    assert units == {"y_1": 0, "y_2": 0, "y_3": 1}  # the same class as one-hot target units
+    assert all(w.value_text == "" for w in network_picture(load_spec(UDL_TOY).derive(), "udl", seed=0).wires)
+    # a perceptron's 0/1 target of binary cross-entropy is its class as it is, in both views
+    d = load_spec(str(EXAMPLES / "cs7643_softmax.py") + ":perceptron").derive()
+    for seed, said in ((0, "y = 1 (class)"), (1, "y = 0 (class)")):
+        assert values_at(d, seed)["y"] == int(said[4])
+        for expand in (False, True):
+            wire = next(w for w in network_picture(d, "cs229", seed=seed, expand=expand).wires if w.src in ("y", "y_1"))
+            assert wire.value_text == said, (seed, expand)
+    assert all(w.value_text == "" for w in network_picture(d, "udl", expand=True).wires)  # no point, no numbers
 
 
 # -- the narrative -----------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from . import (
              help="FILE.svg or FILE.png (FILE.dot writes the Graphviz source)"))
 def _draw(args) -> None:
     path, fmt = output_format(args.output)
-    wrt, title = parse_names(args.wrt) if args.wrt else None, args.expr.strip() if is_spec(args.expr) else None
+    wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
     pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title)
     size = save(pic, path)
     data = pic.to_dict()

@@ -11,6 +11,7 @@ green above a wire, gradients red below it.
 from __future__ import annotations
 
 import html
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,14 +43,20 @@ def _leaf(dot, b, label: str, margin: str, **attrs) -> None:
     dot.node(b.id, label, shape="box", style="rounded,filled", fillcolor=fill, margin=margin, **attrs)
 
 
+def _row(pic, b) -> dict:
+    """A unit graph's row as a Graphviz group: the nodes of one row stand level, the wires between them straight."""
+    return {"group": pic.rows[b.id]} if b.id in pic.rows else {}
+
+
 def _circuit_node(dot, pic, b) -> None:
+    row = _row(pic, b)
     if b.kind in ("input", "param", "target"):
-        return _leaf(dot, b, f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>", "0.15,0.06")
+        return _leaf(dot, b, f"<<b>{pic.markup.get(b.id) or html.escape(b.label)}</b>>", "0.15,0.06", **row)
     size = "20" if b.kind == "gate" and len(b.label) <= 2 else "14"
     name = pic.markup.get(b.id) or html.escape(pic.display.get(b.id, b.id))
     inner = f'<font point-size="{size}">{html.escape(b.label)}</font><br/>{GREY.format(name)}'
     shape = "circle" if b.kind == "gate" and len(b.label) <= 4 else "ellipse"
-    dot.node(b.id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04")
+    dot.node(b.id, f"<{inner}>", shape=shape, style="filled", fillcolor="#fafafa", margin="0.04", **row)
 
 
 def _module_node(dot, pic, b) -> None:
@@ -106,7 +113,8 @@ def _legend(pic, look: Look) -> str:
 
 def _label(pic, look: Look, w) -> list[str]:
     """The lines on a wire: its value (green) above, its gradient (red) below; a blank keeps them apart."""
-    lines = [f'<font color="{VALUE_COLOR}">{html.escape(look.number(w.value))}</font>'] if w.value is not None else []
+    value = w.value_text or (look.number(w.value) if w.value is not None else "")
+    lines = [f'<font color="{VALUE_COLOR}">{html.escape(value)}</font>'] if value else []
     if not look.modules and w.value is None and not w.branch and w.text:
         lines.append(" ")
     if w.text:
@@ -141,18 +149,25 @@ def to_dot(pic, dpi: int | None = None) -> str:
     )
     for b in pic.boxes:
         if b.kind == "branch":
-            dot.node(b.id, "", shape="point", width="0.09", color="#37474f")
+            dot.node(b.id, "", shape="point", width="0.09", color="#37474f", **_row(pic, b))
         else:
             look.node(dot, pic, b)
     if any(w.dst == "(output)" for w in pic.wires):
         dot.node("(output)", "", shape="none", width="0.1", height="0.1")
-    params = {b.id for b in pic.boxes if b.kind == "param"} if look.modules else set()
+    for column in pic.columns:  # one rank, its order fixed by invisible edges (top to bottom in LR)
+        with dot.subgraph() as same:
+            same.attr(rank="same")
+            for a, b in itertools.pairwise(column):
+                same.edge(a, b, style="invis")
+    params = {b.id for b in pic.boxes if b.kind == "param"}
     for w in pic.wires:
         lines = _label(pic, look, w)
         attrs = {"arrowhead": "none"} if w.dst.endswith("(branch)") else {}
+        if pic.columns and w.branch and w.src.removesuffix("(branch)") not in params:
+            attrs["minlen"] = "2"  # a unit graph: the parameters' column stands between a branch and its units
         if w.shared:
             attrs.update(color=SHARED_COLOR, penwidth="1.8")
-        elif w.src in params:
+        elif look.modules and w.src in params:
             attrs.update(color="#ef9a59")
         dot.edge(w.src, w.dst, label=f"<{'<br/>'.join(lines)}>" if lines else "", **attrs)
     return dot.source

@@ -29,7 +29,7 @@ import sympy as sp
 from ..evaluate import numeric, show, to_python
 from ..ir import sym
 from ..notation import totals
-from .expand import expand, unit_values
+from .expand import columns, expand, rows, unit_values
 from .gates import gate_label
 from .layout import fmt, grad_name, plain, shape_text
 from .point import size_of
@@ -60,6 +60,7 @@ class Wire:
     value: object = None  # the value carried (a number; a norm for a vector), or None without a point
     grad: object = None  # d output / d wire: the whole gradient on a trunk, one path's on a branch
     text: str = ""  # what the red line says
+    value_text: str = ""  # what the green line says instead of the bare number, e.g. "y = 1 (class)"
     branch: bool = False  # from a branch point to one consumer
     norm: bool = False  # the numbers are norms
     shared: bool = False  # a parameter's wire when several modules use it
@@ -79,6 +80,10 @@ class Picture:
     wires: list[Wire] = field(default_factory=list)
     display: dict[str, str] = field(default_factory=dict)  # node id -> the name written under a gate
     markup: dict[str, str] = field(default_factory=dict)  # node id -> that name as Graphviz HTML
+    # a unit graph: node ids drawn in one column, top to bottom (its branch wires then skip a column, so the
+    # parameters stand beside the unit they feed), and node id -> its row, kept straight across the picture
+    columns: list[list[str]] = field(default_factory=list)
+    rows: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """JSON for ``symback draw --json``: each wire with its value and gradient."""
@@ -188,6 +193,9 @@ class CircuitStyle:
     def tied(self, v, consumer) -> dict:
         return {}
 
+    def value_text(self, node, value, norm) -> str:
+        return ""
+
 
 class ModuleStyle:
     """A network or DAG: one box per module in course symbols, norms, shared and tied parameters."""
@@ -236,11 +244,30 @@ class ModuleStyle:
     def trunk_text(self, v, parts, total) -> str:
         return self.text(total)
 
+    def value_text(self, node, value, norm) -> str:
+        return class_text(self.g, node, self.names.text(node.name), value, norm)
+
     def tied(self, v, consumer) -> dict:
         """A tied use of parameter v: the wire says it enters transposed."""
         if consumer not in self.g or self.g[consumer].meta.tied != v:
             return {}
         return {"note": f"{self.names.text(v)}ᵀ", "note_html": f"{self.names[v].html}ᵀ"}
+
+
+def class_text(graph, node, name: str, value, norm: bool = False) -> str:
+    """What a class's wire says instead of its bare number: ``y = 1 (class)``, or "" for any other value.
+
+    A label of K classes counts from 1, like the units ``y[1]``, ... ``y[K]``
+    of its one-hot target in the unit picture (the sample's class 0 is
+    ``y = 1``); a binary cross-entropy's 0/1 target is its class as it is.
+    """
+    if value is None:
+        return ""
+    losses = [graph[c].meta.loss or "" for c in graph.consumers(node.name) if graph[c].op == "loss"]
+    binary = node.op == "target" and any("bce" in loss for loss in losses) and not norm and float(value) in (0, 1)
+    if not (node.meta.kind == "label" or binary):
+        return ""
+    return f"{name} = {int(value) + (node.meta.kind == 'label')} (class)"
 
 
 def build(style, title: str, output: str) -> Picture:
@@ -254,19 +281,22 @@ def build(style, title: str, output: str) -> Picture:
         if not users:
             continue
         value, norm = style.value(v)
+        said = style.value_text(node, value, norm)
         shared = node.op == "param" and style.name == "module"  # a parameter used by several modules
         if len(users) == 1:  # one path: its share is the whole gradient (the output's own start, 1)
             g = style.share(v, users[0])
             g = style.total(v) if g is None else g
-            pic.wires.append(Wire(v, users[0], value, g, style.text(g), norm=norm, **style.tied(v, users[0])))
+            pic.wires.append(Wire(v, users[0], value, g, style.text(g), said, norm=norm, **style.tied(v, users[0])))
             continue
         point = f"{v}(branch)"
         pic.boxes.append(Box(point, "branch"))
         parts = [style.share(v, c) for c in users]
         total = style.total(v)
-        pic.wires.append(Wire(v, point, value, total, style.trunk_text(v, parts, total), norm=norm, shared=shared))
+        trunk = style.trunk_text(v, parts, total)
+        pic.wires.append(Wire(v, point, value, total, trunk, said, norm=norm, shared=shared))
         for c, p in zip(users, parts):
-            pic.wires.append(Wire(point, c, None, p, style.text(p), True, norm, shared, **style.tied(v, c)))
+            tied = style.tied(v, c)
+            pic.wires.append(Wire(point, c, None, p, style.text(p), branch=True, norm=norm, shared=shared, **tied))
     return pic
 
 
@@ -297,4 +327,13 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     params = {u for p in derivation.params for u in x.units[p]}
     for b in pic.boxes:
         b.kind = "param" if b.id in params else b.kind
+    y = derivation.graph["y"]
+    for w in pic.wires:  # a binary target's unit says its class (a label's units are its one-hot target)
+        if w.src in x.units["y"] and y.meta.kind != "label":
+            w.value_text = class_text(derivation.graph, y, x.display[w.src], w.value)
+    points = {b.id for b in pic.boxes if b.kind == "branch"}
+    cols = columns(x, derivation.params)
+    branches = [[f"{u}(branch)" for u in col if f"{u}(branch)" in points] for col in cols]  # in their units' order
+    pic.columns, pic.rows = [c for c in cols + branches if len(c) > 1], rows(x)
+    pic.rows.update({f"{u}(branch)": r for u, r in pic.rows.items() if f"{u}(branch)" in points})
     return pic

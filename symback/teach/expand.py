@@ -15,7 +15,8 @@ scalar reverse pass then draws every wire with its value and gradient, as
 in the circuit pictures.
 
 Beyond `MAX_NODES` scalar nodes the picture is unreadable, so `expand`
-refuses with a one-line error that says how many there would be.
+refuses with a one-line error that says how many there would be and what
+to draw instead (the layer view, or a smaller network).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ def expand(derivation, notation="udl") -> Expanded:
     count = sum(_entries(n.shape) for n in graph if n.op != "concat")  # a concatenation adds no node
     if count > MAX_NODES:
         raise SymbackError(
-            f"--expand: this network has {count} scalar nodes (weights, units, loss); the picture "
-            f"stays readable up to {MAX_NODES}; drop --expand for one box per layer"
+            f"--expand: this network has {count:,} scalar nodes (weights, units, loss), more than the {MAX_NODES} "
+            "a unit-by-unit picture shows readably; drop --expand for the layer view (one box per layer), "
+            "or expand a smaller network"
         )
     names = Symbols(derivation, notation)
     display, markup, gates, units = {}, {}, {}, {}
@@ -134,6 +136,38 @@ def expand(derivation, notation="udl") -> Expanded:
         raise SymbackError(f"--expand: unit name {dup!r} is ambiguous; rename the value it comes from")
     wrt = [u for p in derivation.params for u in units[p]]
     return Expanded(_scalar(steps, wrt), display, markup, gates, units)
+
+
+def columns(x: Expanded, params) -> list[list[str]]:
+    """Units drawn in one column, each column top to bottom, so the picture reads like a textbook's network.
+
+    A layer's units stand in index order (``f₀[1]`` above ``f₀[2]``); the
+    units of the parameters in `params` stand in the column before the units
+    they feed, grouped by the first unit each feeds (``Ω₁[1,·]`` and ``β₁[1]``,
+    then ``Ω₁[2,·]`` and ``β₁[2]``, ...). A column of one unit is left out.
+    """
+    g = x.derivation.graph
+    owner: dict[str, str] = {}
+    for name, us in x.units.items():  # a concatenation's units belong to the nodes they copy
+        owner.update({u: name for u in us if u not in owner})
+    cols: dict[str, list[tuple[int, int, str]]] = {}
+    for node in g.forward():
+        u = node.name
+        first = next((c for c in g.consumers(u) if g[c].role == "forward"), u)
+        key = owner[u] if owner[u] not in params else "params of " + owner[first]
+        cols.setdefault(key, []).append((g.position(first) if owner[u] in params else 0, g.position(u), u))
+    return [[u for *_, u in sorted(col)] for col in cols.values() if len(col) > 1]
+
+
+def rows(x: Expanded) -> dict[str, str]:
+    """Unit -> its row: the i-th unit of every computed vector stands in row i, so each elementwise
+    chain ``f₀[i] -> h₁[i]`` is drawn straight and the layers line up across the picture. Leaves
+    (inputs, targets, parameters) have no row: they stand beside the units they feed."""
+    g, out = x.derivation.graph, {}
+    for us in x.units.values():
+        if len(us) > 1 and us[0] in g and not g[us[0]].is_leaf:
+            out.update({u: f"row {i}" for i, u in enumerate(us, 1) if u not in out})  # a concat's: its owner's
+    return out
 
 
 def _natural(name: str) -> list:
