@@ -12,12 +12,14 @@ its operands. Each step's last gate keeps the step's name, so every consumer
 (table, narrative, picture, JSON, check) reads the result as ordinary steps.
 
 Generated names are the lecture's letters ``q, r, s, t, u, v, w, a, b, c,
-d, g, h, p`` (CS231n's ``q = x + y``), skipping every name the program
-uses; letters that read as something else are left out (``e`` Euler's
-number, ``f`` the output, ``i``–``o`` indices and sizes, ``x``–``z``
-inputs). A circuit with more gates than free letters is named ``v1, v2,
-...`` throughout, as unnamed intermediates are elsewhere in symback, rather
-than mixing two schemes. The walks are iterative, so depth costs no recursion.
+d, g, h, p`` (CS231n's ``q = x + y``): one letter reads as on the slide,
+where ``v7`` reads as bookkeeping. A letter is skipped where the program
+uses it or a name starting with it (``w`` beside weights ``w0, w1``), and
+letters that read as something else are left out (``e`` Euler's number,
+``f`` the output, ``i``–``o`` indices and sizes, ``x``–``z`` inputs).
+A circuit with more gates than free letters is named ``v1, v2, ...``
+throughout, as unnamed intermediates are elsewhere in symback, rather than
+mixing two schemes. The walks are iterative, so depth costs no recursion.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def split_gates(steps: list[tuple[str, sp.Expr]]) -> list[tuple[str, sp.Expr]]:
     names = {n for n, _ in steps} | {s.name for _, e in steps for s in e.free_symbols if isinstance(s, sp.Symbol)}
     circuit = _Circuit(Namer(names))
     gates = [g for n, e in steps for g in circuit.split(n, e)]
-    free = [c for c in LETTERS if c not in names]
+    free = [c for c in LETTERS if not any(n.startswith(c) for n in names)]  # w0, w1 taken: no w
     if len(circuit.generated) > len(free):
         return gates
     rename = dict(zip(circuit.generated, free))
