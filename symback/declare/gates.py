@@ -70,6 +70,7 @@ class _Circuit:
             memo[e] = self.emit(e, plan, memo)
         value = memo.get(expr, expr)
         if self.gates and value == sp.Symbol(self.gates[-1][0]):
+            self.generated.remove(self.gates[-1][0])
             self.gates[-1] = (name, self.gates[-1][1])  # the step's own gate: the user's name
         else:  # the step is a variable, a constant or an earlier gate (x*1): one node, as written
             self.gates.append((name, value))
