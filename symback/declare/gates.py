@@ -97,59 +97,43 @@ class _Circuit:
         return acc
 
     def plan(self, e: sp.Expr) -> tuple:
-        """(kind, operands, more): what `e` computes, its non-constant operands in the order they are gated."""
-        if e.is_Add:
-            const = sp.Add(*[t for t in e.args if not self.symbolic(t)])
-            terms = [(t, self.negated(t)) for t in e.args if self.symbolic(t)]
-            plus = [t for t, m in terms if m is None]
-            minus = [m for _, m in terms if m is not None]
-            if not plus and len(minus) > 1:  # -(a + b) as SymPy distributed it: products first, as written
-                minus.sort(key=lambda m: m.is_Atom)
-            return "add", plus + minus, (len(plus), const)
-        if e.is_Mul:
-            const = sp.Mul(*[f for f in e.args if not self.symbolic(f)])
-            factors = [f for f in e.args if self.symbolic(f)]
-            top = [f for f in factors if not (f.is_Pow and f.exp == -1)]
-            return "mul", top + [f.base for f in factors if f.is_Pow and f.exp == -1], (len(top), const)
-        return "call", [o for o in _operands(e) if self.symbolic(o)], None
+        """(Add, Mul or None, non-constant operands in the order they are gated, (count of direct ones, constant)).
 
-    def negated(self, term: sp.Expr) -> sp.Expr | None:
-        """``m`` when `term` is ``-m`` (``-t``, ``-2*x*y``, ``(-1)*(a + b)``), else None."""
-        if not term.is_Mul:
-            return None
-        const = sp.Mul(*[f for f in term.args if not self.symbolic(f)])
-        if not const.could_extract_minus_sign():
-            return None
-        rest = [f for f in term.args if self.symbolic(f)]
-        if const == -1 and len(rest) == 1:
-            return rest[0]
-        return sp.Mul(*([] if const == -1 else [-const]), *rest, evaluate=False)
+        A sum's operands are its terms, then the terms it subtracts (``t`` of
+        ``-t``); a product's its factors, then the ones it divides by.
+        """
+        if not (e.is_Add or e.is_Mul):
+            return None, [o for o in _operands(e) if self.symbolic(o)], None
+        split = [(a, self.inverse(e, a)) for a in e.args if self.symbolic(a)]
+        top, bottom = [a for a, m in split if m is None], [m for _, m in split if m is not None]
+        if e.is_Add and not top:  # -(a + b) as SymPy distributed it: products first, as written
+            bottom.sort(key=lambda m: m.is_Atom)
+        return e.func, top + bottom, (len(top), e.func(*[a for a in e.args if not self.symbolic(a)]))
+
+    @staticmethod
+    def inverse(e: sp.Expr, a: sp.Expr) -> sp.Expr | None:
+        """``m`` where the operand `a` of `e` is ``-m`` in a sum (``-t``, ``-2*x*y``) or ``1/m`` in a product."""
+        if e.is_Mul:
+            return a.base if a.is_Pow and a.exp == -1 else None
+        c, rest = a.as_coeff_Mul()
+        return None if not c.is_negative else rest if c == -1 else sp.Mul(-c, rest, evaluate=False)
 
     def emit(self, e: sp.Expr, plan: tuple, memo: dict) -> sp.Expr:
         """The gates computing `e` from its operands' values in `memo`; returns the value standing for `e`."""
-        kind, operands, more = plan
-        if kind == "call":
+        op, operands, more = plan
+        if op is None:
             return self.gate(_rebuild(e, memo))
-        vals = [memo.get(o, o) for o in operands]
-        count, const = more
-        if kind == "add":
-            plus, minus = vals[:count], vals[count:]
-            if plus:
-                acc = self.fold(sp.Add, plus)
-            elif len(minus) > 1 or const == 0:  # the sum of the negated terms, then a × -1 gate
-                acc, minus = self.gate(-self.fold(sp.Add, minus)), []
-            else:  # 1 - x: one gate
-                acc, minus, const = self.gate(const - minus[0]), [], 0
-            for m in minus:
-                acc = self.gate(acc - m)
-            return self.gate(acc + const) if const != 0 else acc
+        vals, (count, const), unit = [memo.get(o, o) for o in operands], more, 0 if op is sp.Add else 1
         top, bottom = vals[:count], vals[count:]
-        acc = self.fold(sp.Mul, top) if top else const  # 2/x: one div gate
-        if not top:
-            const = 1
+        if top:
+            acc = self.fold(op, top)
+        elif op is sp.Add and (len(bottom) > 1 or const == 0):  # the sum of the negated terms, then × -1
+            acc, bottom = self.gate(-self.fold(sp.Add, bottom)), []
+        else:  # 1 - x, 2/x, 1/x: one gate
+            acc, const = const, unit
         for b in bottom:
-            acc = self.gate(acc / b)
-        return self.gate(const * acc) if const != 1 else acc
+            acc = self.gate(acc - b if op is sp.Add else acc / b)
+        return self.gate(op(acc, const)) if const != unit else acc
 
 
 def split_gates(steps: list[tuple[str, sp.Expr]]) -> list[tuple[str, sp.Expr]]:
