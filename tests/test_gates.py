@@ -129,6 +129,7 @@ def test_gates_equal_sympy_diff_on_random_trees(expr, coords):
 def test_generated_names_avoid_the_users_and_fall_back_to_numbers():
     g = sb.grad("q = x*y*s; f = q/(1 + r*q)", gates=True)  # q, r, s are the user's: t, u, ... are free
     assert steps(g) == ["t = x*y", "q = s*t", "u = q*r", "v = u + 1", "f = q/v"]
+    assert steps(sb.grad("f*x*q + 1", gates=True)) == ["r = f*x", "s = q*r", "f_ = s + 1"]  # f is a variable
     big = " + ".join(f"x{i}*y{i}" for i in range(12))  # 23 gates: more than the free letters
     names = [n.name for n in sb.grad(big + " + v1", gates=True).graph.forward() if not n.is_leaf]
     assert names[-1] == "f" and all(n.startswith("v") and n != "v1" for n in names[:-1])
