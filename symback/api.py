@@ -79,8 +79,11 @@ def _int_seed(value) -> int:
     return seed
 
 
-def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
+def expression(source, at=None, wrt=None, gates=False) -> tuple[Derivation, dict | None]:
     """(derivation, every node's exact value or None) of an expression, named steps, a Gradient or a Table."""
+    if isinstance(source, (Table, Derivation)) and gates:
+        raise SymbackError(f"gates=: the {type(source).__name__} already fixes its steps; "
+                           "pass the expression, or make it with sb.grad(..., gates=True)")
     if isinstance(source, Table):
         if at is not None:
             raise SymbackError("at=: the Table already fixes the point; pass the Gradient to choose another")
@@ -88,7 +91,7 @@ def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
     if isinstance(source, Derivation) and wrt is not None:  # a Gradient, or a circuit built some other way
         kind = type(source).__name__
         raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
-    derivation = source if isinstance(source, Derivation) else grad(source, wrt=wrt)
+    derivation = source if isinstance(source, Derivation) else grad(source, wrt=wrt, gates=gates)
     if at is None:
         return derivation, None
     if not isinstance(derivation, Gradient):
@@ -96,7 +99,7 @@ def expression(source, at=None, wrt=None) -> tuple[Derivation, dict | None]:
     return derivation, derivation.at(parse_point(at) if isinstance(at, str) else at).values
 
 
-def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True):
+def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True, gates=False):
     """(derivation, values or None, seed or None) for any source; the one place sources are told apart.
 
     With ``sample=False`` a network's seeded sample is not evaluated here (the
@@ -105,6 +108,9 @@ def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True):
     if is_network(source):  # a SPEC, a declared Network or DAG, or its Derivation
         if wrt is not None:
             raise SymbackError("--wrt applies to expressions; a network is differentiated by all its parameters")
+        if gates:
+            raise SymbackError("--gates splits the named steps of an expression; a network is drawn by "
+                               "module (or unit by unit with --expand)")
         if not isinstance(source, Derivation):
             source = (load_spec(source.strip()) if is_spec(source) else source).derive()
         s = network_seed(at, seed)
@@ -113,42 +119,46 @@ def resolve(source, at=None, wrt=None, seed=None, notation=None, sample=True):
         raise SymbackError("--seed applies to a network SPEC; for an expression give a point with --at x=...")
     if notation is not None:
         raise SymbackError("--notation applies to a network SPEC (file.py or file.py:name), not to an expression")
-    return (*expression(source, at, wrt), None)
+    return (*expression(source, at, wrt, gates), None)
 
 
-def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=None, title=None) -> Picture:
+def make_picture(source, at=None, wrt=None, notation=None, expand=False, seed=None, title=None,
+                 gates=False) -> Picture:
     """The picture `draw` writes: a circuit gate by gate, a network one box per module (or unit by unit)."""
-    derivation, values, s = resolve(source, at, wrt, seed, notation, sample=not expand)
+    derivation, values, s = resolve(source, at, wrt, seed, notation, sample=not expand, gates=gates)
     if expand and derivation.summary.kind == "expression":
         raise SymbackError("--expand draws a network SPEC unit by unit; an expression is drawn gate by gate already")
     return picture(derivation, values, notation or derivation.notation, s, expand, title)
 
 
-def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None) -> Path:
+def draw(source, at=None, path="graph.svg", wrt=None, notation=None, expand=False, seed=None,
+         gates=False) -> Path:
     """Draw the computation graph of `source` to `path` (.svg, .png, or .dot); return the path.
 
     `source` is an expression (SymPy or text), named steps, a `Gradient` or a
-    `Table`; with `at` (or a Table) every wire shows its value and gradient.
+    `Table`; with `at` (or a Table) every wire shows its value and gradient;
+    ``gates=True`` splits each step into the lecture's elementary gates.
     It may also be a network: a SPEC ``"file.py:name"``, a `Network`, a `DAG`
     or a `Derivation`, drawn one box per module in `notation` (or one node
     per unit with `expand`), with norms at a random sample when `seed` (or
     ``at="seed=N"``) is given.
     """
     path, _ = output_format(path)  # a bad path fails before any work
-    save_picture(make_picture(source, at, wrt, notation, expand, seed), path)
+    save_picture(make_picture(source, at, wrt, notation, expand, seed, gates=gates), path)
     return path
 
 
-def explain(source, at=None, wrt=None, notation=None, seed=None, title=None) -> Explanation:
+def explain(source, at=None, wrt=None, notation=None, seed=None, title=None, gates=False) -> Explanation:
     """The forward and backward passes of `source` told step by step; ``print()`` it or ``.render("latex")``.
 
     `source` is an expression (SymPy or text), named steps, a `Gradient` or a
-    `Table`; with `at` (or a Table) every step carries its numbers. It may
+    `Table`; with `at` (or a Table) every step carries its numbers, and with
+    ``gates=True`` each step is split into the lecture's elementary gates. It may
     also be a network (a SPEC ``"file.py:name"``, a `Network`, a `DAG` or a
     `Derivation`), told in `notation` (udl, cs229, foml), with the norms of
     one random sample when `seed` (or ``at="seed=N"``) is given.
     """
-    derivation, values, s = resolve(source, at, wrt, seed, notation)
+    derivation, values, s = resolve(source, at, wrt, seed, notation, gates=gates)
     return Explanation(derivation, values, notation or derivation.notation, s, title)
 
 

@@ -53,6 +53,9 @@ NOTATION = arg("--notation", choices=sorted(NOTATIONS), default="udl", help="the
 SPEC_NOTATION = arg("--notation", choices=sorted(NOTATIONS),
                     help="a SPEC's symbols, as a course writes them (default: udl)")
 SPEC_SEED = arg("--seed", type=int, metavar="N", help="a SPEC at a random sample drawn from seed N (= --at seed=N)")
+# grad, explain and draw: an expression's named steps split into the lecture's gates
+GATES = arg("--gates", action="store_true", help="split each step into the lecture's elementary gates (mul, add, "
+            "sub, div, square, exp, ...), each intermediate named q, r, s, ...")
 # derive, explain, grad and check: the result as a file
 OUTPUT = arg("-o", "--output", metavar="FILE", help="write to FILE in the format --format names, else its extension's "
              "(.txt .md .tex .json, or .pdf typeset by pdflatex); an existing FILE is kept as FILE.bak")

@@ -13,6 +13,7 @@ from . import (
     AT_HELP,
     EXPR_OR_SPEC,
     FORMAT,
+    GATES,
     NOTATION,
     OUTPUT,
     SPEC_NOTATION,
@@ -29,7 +30,7 @@ from . import (
 
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point",
          EXPR_OR_SPEC, arg("--at", help=AT_HELP + "; every wire shows its value and gradient (norms for vectors)"),
-         WRT, SPEC_NOTATION, SPEC_SEED,
+         WRT, GATES, SPEC_NOTATION, SPEC_SEED,
          arg("--expand", action="store_true",
              help="a small network's scalar graph, one node per unit (instead of one box per module)"),
          arg("-o", "--output", required=True, metavar="FILE",
@@ -37,7 +38,7 @@ from . import (
 def _draw(args) -> None:
     path, fmt = output_format(args.output)
     wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
-    pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title)
+    pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title, args.gates)
     size = save(pic, path)
     data = pic.to_dict()
     count = sum(1 for n in data["nodes"] if n["kind"] != "branch")
@@ -46,12 +47,12 @@ def _draw(args) -> None:
 
 @command("explain", "the forward and backward passes told step by step, with the chain-rule factor of each",
          EXPR_OR_SPEC, arg("--at", help=AT_HELP + "; every step carries its numbers (norms for vectors)"),
-         arg("--wrt", help="variables to differentiate by, comma-separated, in the order to list them"),
+         arg("--wrt", help="variables to differentiate by, comma-separated, in the order to list them"), GATES,
          SPEC_NOTATION, SPEC_SEED, FORMAT, OUTPUT, STANDALONE)
 def _explain(args) -> None:
     where = destination(args, DOCUMENT_FORMATS)
     ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
-                 seed=args.seed, title=args.expr.strip() if is_spec(args.expr) else None)
+                 seed=args.seed, title=args.expr.strip() if is_spec(args.expr) else None, gates=args.gates)
     deliver(args, where, ex)
 
 

@@ -24,6 +24,7 @@ from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
 from .expression import build_graph
+from .gates import split_gates
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
 SIMPLIFY_LIMIT = 60
@@ -236,13 +237,15 @@ def _with_unused(graph: Graph, wrt) -> Graph:
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
-def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
+def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gradient:
     """Reverse-mode gradient of a scalar expression (or of named steps, or of their text).
 
     `expr` is a SymPy expression, a list of ``(name, expr)`` steps whose last
     one is the output, or a string such as ``"(x + y)*z"`` or
     ``"q = x + y; f = q*z"``. `wrt` is a variable or a list of them (names or
-    symbols); by default every variable, in natural order.
+    symbols); by default every variable, in natural order. ``gates=True``
+    splits every step into the lecture's elementary gates (`gates.split_gates`),
+    each a named intermediate: ``q = x*y; r = q + z; ...``.
     """
     source_text = expr.strip() if isinstance(expr, str) else None
     if isinstance(expr, dict):
@@ -254,7 +257,11 @@ def grad(expr, wrt=None, atomize: bool | None = None) -> Gradient:
     if isinstance(expr, str):
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
-    graph, output = build_graph(expr, atomize=atomize, order=order)
+    graph, output = build_graph(expr, atomize=atomize, order=order)  # also the checks of every step
+    if gates:
+        steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
+        steps = split_gates([(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps])
+        graph, output = build_graph(steps, order=order)
     wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else None if wrt is None else list(wrt)
     graph = _with_unused(graph, wrt)
     inputs = [n.name for n in graph.leaves("input")]
