@@ -360,7 +360,7 @@ def test_a_fused_loss_and_activation_is_one_step():
 def test_cli_explain_spec_text_and_json():
     code, out, err = run("explain", UDL_TOY, "--at", "seed=0", "--notation", "udl")
     assert code == 0 and err == ""
-    assert out.startswith(f"{UDL_TOY}\n") and "at a random sample (seed 0)" in out
+    assert out.startswith("udl_toy\n") and "at a random sample (seed 0)" in out  # titled by its short name
     code, out, _ = run("explain", FOML_DAG, "--seed", "0", "--json")
     data = json.loads(out)
     assert data["seed"] == 0 and data["forward"][0]["symbol"] == "s₁"

@@ -52,7 +52,7 @@ def _draw(args) -> None:
 def _explain(args) -> None:
     where = destination(args, DOCUMENT_FORMATS)
     ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
-                 seed=args.seed, title=args.expr.strip() if is_spec(args.expr) else None, gates=args.gates)
+                 seed=args.seed, title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates)
     deliver(args, where, ex)
 
 

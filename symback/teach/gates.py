@@ -19,6 +19,7 @@ PATTERNS = {
     "+": "add gate: distributes the upstream gradient unchanged",
     "−": "subtract gate: distributes the upstream gradient, negated for the subtracted input",
     "×": "mul gate: the local gradient is the other input (switcher)",
+    "÷": "div gate: the local gradients are 1/b for the numerator a and -a/b² for the denominator b",
     "max": "max gate: routes the upstream gradient to the larger input",
     "max(0, ·)": "ReLU: passes the upstream gradient where the input is positive, else 0",
 }
@@ -33,6 +34,11 @@ def gate_label(expr: sp.Expr) -> str | None:
         neg = next(p for p in parts if p.could_extract_minus_sign())
         if (-neg).is_Symbol and all(p.is_Symbol for p in parts if p is not neg):
             return "−"
+        if (-neg).is_Symbol and all(p.is_Number for p in parts if p is not neg):  # 1 - x
+            return f"{show(sum(p for p in parts if p is not neg))} − ·"
+    if isinstance(expr, sp.Mul) and len(parts) == 2 and any(p.is_Pow and p.exp == -1 for p in parts) and all(
+            p.is_Symbol or p.is_Number or (p.is_Pow and p.exp == -1 and p.base.is_Symbol) for p in parts):
+        return "÷"  # a/b, 2/b
     if isinstance(expr, sp.Pow) and expr.base.is_Symbol and expr.exp.is_Number:
         return {-1: "1/·", sp.Rational(1, 2): "√"}.get(expr.exp, f"^{expr.exp}")
     if not all(p.is_Symbol or p.is_Number for p in parts) or not any(p.is_Symbol for p in parts):
