@@ -192,3 +192,10 @@ def test_gates_refused_where_the_steps_are_fixed():
 def test_bad_input_gives_the_ungated_message():
     for text in ["q = x + y; q = q*z", "f = q*z; q = x + y", "foo(x)", "x +* y"]:
         assert run("grad", text, "--gates")[2] == run("grad", text)[2] != ""
+
+
+def test_division_and_a_constant_minus_are_gates_with_their_own_symbols():
+    x, y = sp.symbols("x y")
+    assert [gate_label(e) for e in (x / y, 2 / y, 1 - x, x - y)] == ["÷", "÷", "1 − ·", "−"]
+    text = str(sb.explain("f = x/y + (1 - z)", at="x=1,y=2,z=3", gates=True))
+    assert "div gate: the local gradients are 1/b for the numerator a and -a/b² for the denominator b" in text
