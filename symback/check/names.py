@@ -36,7 +36,7 @@ from ..notation.nodes import Quantity as Term
 from .matrix import Val
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
-PICK = re.compile(r"(.+?)\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")  # f_3[2], dl/dc[4..6]: `formula`'s spelling of components
+PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")  # f_3[2], dl/dc[4..6]: `formula`'s spelling of components
 
 
 @dataclass(frozen=True)
