@@ -36,7 +36,8 @@ from ..notation.nodes import Quantity as Term
 from .matrix import Val
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
-PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")  # f_3[2], dl/dc[4..6]: `formula`'s spelling of components
+#: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
+PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,8 @@ class Namespace:
         lo, hi = int(lo), int(hi or lo)
         if q is None or q.rows is not None or not first <= lo <= hi < first + self.width(q):
             return None
-        return replace(q, name=f"{q.name}[{lo}..{hi}]" if hi > lo else f"{q.name}[{lo}]", rows=(lo - first, hi - first + 1))
+        name = f"{q.name}[{lo}..{hi}]" if hi > lo else f"{q.name}[{lo}]"
+        return replace(q, name=name, rows=(lo - first, hi - first + 1))
 
     def known(self, name: str) -> bool:
         return self.get(name) is not None
@@ -180,8 +182,8 @@ class Namespace:
 
     def near(self, text: str) -> str:
         pick = PICK.fullmatch(text)
-        if pick and self.get(pick.group(1)) is not None:  # a known vector, components out of range
-            q, first = self.get(pick.group(1)), self.notation.first
+        if pick and (q := self.get(pick.group(1))) is not None:  # a known name, components out of range
+            first = self.notation.first
             if not self.width(q):
                 return f" ({q.name} is not a vector: only a vector's components can be picked)"
             last = first + self.width(q) - 1
