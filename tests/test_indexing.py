@@ -141,16 +141,13 @@ def test_the_notation_says_where_counting_starts(monkeypatch, derivations):
     assert "dl/dc[3..5]" in out and "Components count from 0:" in out
 
 
-def test_unit_pictures_and_the_class_label_count_alike(derivations):
-    """The drawn class label is the index of the one-hot unit that is 1 in the unit graph: one convention."""
-    d = derivations["two_inputs"]
-    for seed in (1, 2, 3):
-        wire = next(w for w in make_picture(d, seed=seed).wires if w.src == "y")
-        units = make_picture(d, seed=seed, expand=True)
-        hot = [units.display[w.src] for w in units.wires if w.src.startswith("y_") and float(w.value) == 1]
-        assert hot == [f"y[{int(wire.value)}]"], (seed, wire.value, hot)
-    labels = make_picture(derivations["udl_toy"], notation="cs229", expand=True).display
-    assert labels["W2_3_1"] == "W₃,₁^[2]" and labels["b1_1"] == "b₁^[1]"
+def test_unit_pictures_count_units_as_the_notation_does(derivations):
+    """Units in brackets (UDL's Ω₁[3,1]) or as subscripts (CS229's W₃,₁^[2]) count from `Notation.first`."""
+    udl = make_picture(derivations["udl_toy"], notation="udl", expand=True).display
+    cs229 = make_picture(derivations["udl_toy"], notation="cs229", expand=True).display
+    assert (udl["W2_3_1"], udl["b1_1"], cs229["W2_3_1"], cs229["b1_1"]) == ("Ω₁[3,1]", "β₀[1]", "W₃,₁^[2]", "b₁^[1]")
+    labels = make_picture(derivations["two_inputs"], expand=True).display
+    assert [labels[f"y_{k}"] for k in (1, 2, 3)] == ["y[1]", "y[2]", "y[3]"]  # a class label's one-hot units
 
 
 # -- what symback prints, check reads back ------------------------------------------------------------

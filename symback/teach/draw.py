@@ -217,12 +217,7 @@ class ModuleStyle:
         return [c for c in users if self.g[c].meta.kind != "softmax"]  # p is the loss's helper, not a module
 
     def value(self, v):
-        if self.values is None:
-            return None, False
-        x, norm = size_of(self.values[v])
-        if self.g[v].meta.kind == "label":  # a class label picks a component: counted as the notation counts them
-            x += self.names.notation.first
-        return x, norm
+        return (None, False) if self.values is None else size_of(self.values[v])
 
     def total(self, v):
         if self.values is None:
