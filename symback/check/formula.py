@@ -12,7 +12,9 @@ The grammar, loosest binding first (README "Checking your own derivation")::
     atom  := number | name | dl/dNAME | f(args) | f'(args) | (cmp) | [cmp]
 
 Names are the course's symbols (``delta^[2]``, ``Omega_1``, ``x^(0)``), read
-with their sub- and superscripts (``_{1}``, ``^{[2]}``, ``^[2]T``); what each
+with their sub- and superscripts (``_{1}``, ``^{[2]}``, ``^[2]T``) and, as
+symback prints them, components picked right after the name (``f_3[2]``,
+``dl/dc[4..6]``: counted as the notation counts, both ends included); what each
 name means is decided later by `names.Namespace`. A name followed by ``(``
 that is a function (``relu``, ``sigma``, ``g``, ...) is a call, and a prime
 (``relu'(z)``) asks for the derivative.
@@ -88,7 +90,10 @@ _SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z](?![A-Za-z0-9]))
 _SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?:T|\\top|⊤)?\s*\}}"
         r"|\[\s*-?\d+\s*\](?:T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?:T(?![A-Za-z0-9_]))?))?")
 _BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
-_NAME = _BASE + _SUB + _SUP
+_INDEX = r"\d+(?:\s*\.\.\s*\d+)?"  # 2, 4..6: components, as symback prints them
+_PICK = r"(?:\[\s*(?P<pick{n}>" + _INDEX + r")\s*\])?"  # right after a name: v[2], v[4..6]
+_MISPLACED = re.compile(r"\[\s*" + _INDEX + r"\s*\]|\.\.")  # a pick after a bracket, or a range on its own
+_NAME = _BASE + _SUB + _SUP + _PICK
 _DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
           + _NAME.format(n=1) + ")")
 _TOKEN = re.compile("|".join([
@@ -110,13 +115,16 @@ class Token:
     value: object = None
 
 
-def canonical(base: str, sub: str | None, sup: str | None) -> str:
-    """The one spelling of a name: Greek letters spelt out, ``_{1}`` -> ``_1``, ``^{[2]T}`` -> ``^[2]``."""
+def canonical(base: str, sub: str | None, sup: str | None, pick: str | None = None) -> str:
+    """The one spelling of a name: Greek letters spelt out, ``_{1}`` -> ``_1``, ``^{[2]T}`` -> ``^[2]``,
+    ``[ 4 .. 6 ]`` -> ``[4..6]`` (components in the notation's counting; `names.Namespace` reads them)."""
     text = "".join(_GREEK.get(c, c) for c in base)
     if sub:
         text += "_" + sub.strip("{} ")
     if sup:
         text += "^" + re.sub(r"[\s{}^]|T|\\top|⊤", "", sup)
+    if pick:
+        text += "[" + re.sub(r"\s", "", pick) + "]"
     return text
 
 
@@ -139,11 +147,16 @@ def tokenize(text: str, where: str) -> list[Token]:
         m = _TOKEN.match(text, i)
         if not m or m.end() == i:
             raise SymbackError(f"{where}: unexpected {text[i]!r} at column {i + 1}")
+        ahead = _MISPLACED.match(text, m.end() - 1 if m.group("num") else i)
+        if ahead and (ahead.group(0) == ".." or (tokens and tokens[-1].text in ")]")):
+            raise SymbackError(f"{where}: components are picked right after a name, e.g. dl/dc[4..6] or f_1[2] "
+                               f"(column {i + 1})")
         if m.group("num"):
             tokens.append(Token("num", m.group("num"), i, _number(m.group("num"), where, i)))
         elif m.group("deriv") or m.group("name"):
-            n, sup = (0, m.group("sup0")) if m.group("name") else (1, m.group("sup1"))
-            name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup)
+            n = 0 if m.group("name") else 1
+            sup = m.group(f"sup{n}")
+            name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup, m.group(f"pick{n}"))
             tokens.append(Token("name", m.group(0), i, f"d{canonical(m.group('loss'), '', '')}/d{name}" if n else name))
             if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
                 tokens.append(Token("T", "T", m.end()))

@@ -36,6 +36,8 @@ from ..notation.nodes import Quantity as Term
 from .matrix import Val
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
+#: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
+PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Quantity:
     batch: bool = False
     node: str = ""  # IR forward node holding the quantity
     alias: bool = False  # another spelling, not listed
+    rows: tuple | None = None  # components picked (f_3[2..3]), as a 0-based slice (start, stop) of the vector
 
 
 def capital(name: str) -> str:
@@ -143,8 +146,29 @@ class Namespace:
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Quantity | None:
+        pick = PICK.fullmatch(name)
+        if pick:
+            return self._pick(*pick.groups())
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
         return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
+
+    def width(self, q: Quantity | None) -> int:
+        """How many components vector quantity `q` has (a class label: one per class); 0 for anything else."""
+        if q is None or q.kind not in VECTOR_KINDS + ("bias",):
+            return 0
+        node = self.graph[q.node]
+        if q.kind == "target" and node.meta.kind == "label":
+            return int(self.graph[self.derivation.output].meta.size)
+        return int(node.shape[0])
+
+    def _pick(self, base: str, lo: str, hi: str | None) -> Quantity | None:
+        """Components lo..hi of a vector, counted as the notation counts (both ends included); None if out of range."""
+        q, first = self.get(base), self.notation.first
+        lo, hi = int(lo), int(hi or lo)
+        if q is None or q.rows is not None or not first <= lo <= hi < first + self.width(q):
+            return None
+        name = f"{q.name}[{lo}..{hi}]" if hi > lo else f"{q.name}[{lo}]"
+        return replace(q, name=name, rows=(lo - first, hi - first + 1))
 
     def known(self, name: str) -> bool:
         return self.get(name) is not None
@@ -157,6 +181,13 @@ class Namespace:
         return compact([q.name for q in qs])
 
     def near(self, text: str) -> str:
+        pick = PICK.fullmatch(text)
+        if pick and (q := self.get(pick.group(1))) is not None:  # a known name, components out of range
+            first = self.notation.first
+            if not self.width(q):
+                return f" ({q.name} is not a vector: only a vector's components can be picked)"
+            last = first + self.width(q) - 1
+            return f" ({q.name} has components {first}..{last}, counted from {first} in {self.notation.name} notation)"
         close = difflib.get_close_matches(text, [q.name for q in self.quantities.values() if not q.alias], n=2)
         return f" (did you mean {' or '.join(close)}?)" if close else ""
 
@@ -170,6 +201,10 @@ class Namespace:
 
     def shift(self, name: str, delta: int) -> str | None:
         """The same kind of quantity `delta` layers later (the off-by-one the student may have made)."""
+        pick = PICK.fullmatch(name)
+        if pick:  # the same components of the shifted quantity
+            new = self.shift(pick.group(1), delta)
+            return new + name[pick.end(1):] if new and self.known(new + name[pick.end(1):]) else None
         q = self.get(name)
         if q is None or q.layer is None:
             return None
@@ -192,9 +227,13 @@ class Namespace:
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
         if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
-            return np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
-        name = inst.adjoint(q.node) if q.deriv else q.node
-        return self.orient(inst.value(s, name), q.deriv)
+            a = np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
+        else:
+            a = self.orient(inst.value(s, inst.adjoint(q.node) if q.deriv else q.node), q.deriv)
+        if q.rows is None:
+            return a
+        lo, hi = q.rows  # the picked components: columns of a row-shaped derivative, else rows
+        return a[:, lo:hi] if q.deriv and self.layout == "numerator" else a[lo:hi]
 
     def value(self, q: Quantity, inst, sample: int | None) -> Val:
         """`q` on instance `inst`: for one sample (per-sample quantities) or the whole batch."""

@@ -19,6 +19,12 @@ numerator layout is there for courses (and students) who write rows:
   a row (the Jacobian's shape), so ``delta_k = (delta_{k+1} W_{k+1}) ⊙ a'(f_k)^T``
   and ``dl/dW_k`` is laid out as ``h_{k-1} delta_k`` (the transpose of W).
 
+Components of a vector (a unit of a layer, an entry of a concatenation) are
+counted from `Notation.first`: 1 in all three courses (UDL's h_{k,1}, CS229's
+a^[1]_1, FoML's x^(l)_1). Every rendered output and message uses it: one
+component prints as ``c[4]`` (LaTeX ``[c]_{4}``), a run of components as the
+inclusive range ``c[4..6]`` (LaTeX ``[c]_{4..6}``), never a Python slice.
+
 Adding a course is one `register_notation` call. `nodes` maps an IR node to the
 quantity it holds (`term`) and spells it in a notation (`spell`).
 """
@@ -67,6 +73,7 @@ class Notation:
     activation_fn: str = "a"  # how the activation function is called in formulas
     hadamard: str = "⊙"
     batch: dict = field(default_factory=dict)  # batch-matrix names: kind -> Symbol
+    first: int = 1  # the index of a vector's first component (all three courses count from 1)
 
     def symbol(self, kind: str, k: int | None = None, fmt: str = "text") -> str:
         """The course's symbol for a quantity of `kind` in IR layer `k`."""

@@ -209,7 +209,12 @@ class _Common:
         return self.words["paren"].format(s)
 
     def _slice(self, s: str, start, stop) -> str:
-        return self.words["slice"].format(s=s, start=start, stop=stop)
+        """Rows start..stop-1 of the IR (SymPy's 0-based slice) as the notation counts them: ``c[4..6]``, ``c[4]``."""
+        first = self._settings["notation"].first
+        lo, hi = start + first, stop - 1 + first
+        if lo == hi:
+            return self.words["indexed"].format(base=s, idx=lo)
+        return self.words["slice"].format(s=s, start=lo, stop=hi)
 
     def _print_Indicator(self, expr):
         return self.words["indicator_of"].format(self._print(expr.args[0]))
@@ -227,7 +232,9 @@ class _Common:
         return self._sum(self._print(j), self._wrap(body, sp.Add))
 
     def _print_Indexed(self, expr):
-        idx = ", ".join(self._print(i) for i in expr.indices)
+        """``f[j]``, ``f[y]``; a number index (SymPy's, 0-based) counted as the notation does."""
+        first = self._settings["notation"].first
+        idx = ", ".join(self._print(i + first if i.is_Integer else i) for i in expr.indices)
         return self.words["indexed"].format(base=self._print(expr.base.label), idx=idx)
 
     def _print_IndexedBase(self, expr):

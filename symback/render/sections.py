@@ -169,6 +169,9 @@ class Builder:
         exprs = [n.expr for n in self.g if n.expr is not None]
         if any(e.has(Indicator) for e in exprs):
             parts += [" ", Word("indicator"), " is 1 where ", Cat("c"), " holds, else 0."]
+        if any(e.has(sp.MatrixSlice) for e in exprs):
+            parts += [f" Components count from {self.nt.first}: ", Word("range"), " holds the components ", Cat("i"),
+                      " to ", Cat("j"), " of ", Cat("v"), ", both included."]
         if any(e.has(sp.KroneckerDelta) for e in exprs):
             what = [" holds the one-hot columns of the labels."] if self.batch else [
                 " is the one-hot vector of the class ", Quantity("target"), "."]

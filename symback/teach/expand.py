@@ -73,10 +73,11 @@ class Expanded(NamedTuple):
     units: dict  # IR node -> its units, in order
 
 
-def unit_names(s: Sym, idx: tuple) -> tuple[str, str]:
-    """(text, HTML) of one unit of a course symbol: the index as a subscript where the layer is a
-    superscript (CS229's W^[1]_{ij} as W₂,₁^[1]), else in brackets after it (UDL's Ω₀[2,1])."""
-    index = ",".join(str(i + 1) for i in idx)
+def unit_names(s: Sym, idx: tuple, first: int) -> tuple[str, str]:
+    """(text, HTML) of one unit of a course symbol, its 0-based `idx` counted from the notation's `first`:
+    the index as a subscript where the layer is a superscript (CS229's W^[1]_{ij} as W₂,₁^[1]), else in
+    brackets after it (UDL's Ω₀[2,1])."""
+    index = ",".join(str(i + first) for i in idx)
     if s.sup and not s.sub:
         unit = Sym(s.base, index, s.sup)
         return unit.text, unit.html
@@ -94,6 +95,7 @@ def expand(derivation, notation="udl") -> Expanded:
             "or expand a smaller network"
         )
     names = Symbols(derivation, notation)
+    first = names.notation.first
     display, markup, gates, units = {}, {}, {}, {}
     alias: dict[str, sp.Expr] = {}  # concat units -> the units they copy
     steps: list[tuple[str, sp.Expr]] = []
@@ -102,7 +104,7 @@ def expand(derivation, notation="udl") -> Expanded:
             n = int(graph["l"].meta.size)
             units["y"] = [_unit("y", (i,)) for i in range(n)]  # the label as a one-hot target
             for i, u in enumerate(units["y"]):
-                display[u], markup[u] = unit_names(names["y"], (i,))
+                display[u], markup[u] = unit_names(names["y"], (i,), first)
             continue
         if node.op == "concat":  # no node of its own: its units are the units it stacks
             parts = [p.xreplace(alias) for p in _explicit(node, graph)]
@@ -126,7 +128,7 @@ def expand(derivation, notation="udl") -> Expanded:
             raise SymbackError(f"--expand: cannot expand node {node.name} (op {node.op!r})")
         s, us = names[node.name], [_unit(node.name, idx) for idx in _units(node)]
         for idx, u in zip(_units(node), us):
-            display[u], markup[u] = (s.text, s.html) if _entries(node.shape) == 1 else unit_names(s, idx)
+            display[u], markup[u] = (s.text, s.html) if _entries(node.shape) == 1 else unit_names(s, idx, first)
         units[node.name] = us
         steps += zip(us, exprs)
         gates.update({u: gate for u, _ in zip(us, exprs)})
