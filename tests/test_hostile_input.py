@@ -289,8 +289,8 @@ def test_network_hand_file_in_latex_refuses_code(payload, tmp_path, monkeypatch)
     assert not marker.exists()
 
 
-# valid (wrong) formulas in the hand syntax, where 9^9^9 is a float (inf) and x[0] is x times 0: exit 1
-NUMBERS = {"9^9^9", "x^(10^100)", "2^100000", "x[0]"}
+# valid (wrong) formulas in the hand syntax, where 9^9^9 is a float (inf): exit 1
+NUMBERS = {"9^9^9", "x^(10^100)", "2^100000"}
 NETWORK_TEXT = [p for p in HAND[::3] + HAND[-8:] if p not in NUMBERS]
 
 
@@ -309,6 +309,15 @@ def test_network_hand_file_numbers_are_a_wrong_formula_not_a_crash(payload, tmp_
     hand.write_text(f"dl/df_3 = {payload}\n", encoding="utf-8")
     code, out, err = run("check", str(EXAMPLES / "udl_toy.py"), "--hand", str(hand))
     assert code == 1 and "DIFFERENT" in out and err == ""
+
+
+def test_network_hand_file_component_0_is_refused_not_misread(tmp_path, monkeypatch):
+    """x[0] was once read as x times 0; symback counts components from 1 (x[1]), so component 0 is refused."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hand.txt").write_text("dl/df_3 = x[0]\n", encoding="utf-8")
+    code, out, err = run("check", str(EXAMPLES / "udl_toy.py"), "--hand", "hand.txt")
+    _one_line(code, out, err)
+    assert "x has components 1..1, counted from 1 in udl notation" in err
 
 
 @pytest.mark.parametrize("text, limit", [

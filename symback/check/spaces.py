@@ -183,7 +183,7 @@ class NetworkSpace:
         for name in names(node):
             if not ns.known(name) and name != "e":
                 raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this network"
-                                   f"{ns.near(name)}; valid names: {ns.listing()}")
+                                   f"{ns.near(name)}{'' if '[' in name else '; valid names: ' + ns.listing()}")
         return node
 
     # -- values ---------------------------------------------------------------
