@@ -24,7 +24,8 @@ from .errors import SymbackError
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse's own usage errors are bad input too: exit 2, one line
         self.print_usage(sys.stderr)
-        raise SystemExit(_fail(f"{self.prog}: {message}"))
+        # "derive: ..." for a command's usage errors; the top level's own need no prefix ("symback: error: symback:")
+        raise SystemExit(_fail(f"{self.prog.removeprefix('symback ')}: {message}".removeprefix("symback: ")))
 
 
 #: the longest error line; a longer message keeps its start and end
@@ -112,7 +113,9 @@ def _leading_minus(parser: argparse.ArgumentParser, argv: list[str]) -> list[str
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = _leading_minus(parser, list(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # name the command whose options these are not, and show its usage
+        (parser.subcommands.get(args.command) or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.command:
         parser.print_help()
         return 2

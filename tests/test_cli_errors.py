@@ -101,3 +101,15 @@ def test_an_expression_with_a_leading_minus_is_an_argument_not_an_option(capsys)
     assert data["expr"] == "-x*y" and data["grad_at"] == {"x": -3, "y": -2}
     code, out, _ = run(["grad", "-h"], capsys)  # a real option stays one
     assert code == 0 and out.startswith("usage: symback grad")
+
+
+@pytest.mark.parametrize("argv, line, usage", [
+    (["derive", "examples/udl_toy.py", "--bogus"], "symback: error: derive: unrecognized arguments: --bogus",
+     "usage: symback derive"),
+    (["grad", "x*y", "--at"], "symback: error: grad: argument --at: expected one argument", "usage: symback grad"),
+    (["bogus"], "symback: error: argument COMMAND: invalid choice: 'bogus'", "usage: symback [-h] COMMAND"),
+])
+def test_a_usage_error_names_its_command_once_under_that_commands_usage(argv, line, usage, capsys):
+    code, out, err = run(argv, capsys)
+    assert code == 2 and out == "" and err.startswith(usage)
+    assert one_line(err).startswith(line) and "symback: error: symback" not in err
