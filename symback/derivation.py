@@ -132,6 +132,11 @@ class Displayed:
         return View(self, format, options)
 
 
+def as_document(text: str, format: str, standalone: bool) -> str:
+    """`text` as rendered, or with ``standalone=True`` a LaTeX document that pdflatex compiles as it is."""
+    return _provided("standalone")(text, format) if standalone else text
+
+
 #: the formats `show` displays a result as (Jupyter's text/markdown, text/latex, text/html, text/plain)
 SHOWN = ("markdown", "latex", "html", "text")
 
@@ -234,7 +239,7 @@ class Derivation(Displayed):
         """The derivation in `format`; ``standalone=True`` makes LaTeX a document that pdflatex compiles as it is."""
         text = _provided("render")(self, format=format, notation=notation or self.notation,
                                    layout=layout or self.layout, **options)
-        return _provided("standalone")(text, format) if standalone else text
+        return as_document(text, format, standalone)
 
     def show(self, notation=None, layout: str | None = None, format: str | None = None, **options) -> View:
         """This derivation for a notebook cell in `notation` and `layout` (``steps=True``, ``batch=True``, ...).

@@ -74,7 +74,7 @@ def natural_key(name: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def _operands(e: sp.Expr) -> tuple:
+def operands(e: sp.Expr) -> tuple:
     """The subexpressions of `e` that become nodes: a Piecewise's branch values, but no condition
     or other argument that is not a number (``Indicator(x > 0)``), which stays inside its node."""
     if isinstance(e, sp.Piecewise):
@@ -82,11 +82,11 @@ def _operands(e: sp.Expr) -> tuple:
     return e.args if all(isinstance(a, sp.Expr) for a in e.args) else ()
 
 
-def _rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
+def rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     """`e` over its operands' nodes."""
     if isinstance(e, sp.Piecewise):
         return sp.Piecewise(*[(memo.get(p.expr, p.expr), p.cond.xreplace(memo)) for p in e.args])
-    if not _operands(e):
+    if not operands(e):
         return e.xreplace(memo)
     args = [memo.get(a, a) for a in e.args]
     return combine(e.func, *args) if e.is_Add or e.is_Mul else e.func(*args)
@@ -101,12 +101,12 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name:
             continue
         if not expanded:
             stack.append((e, True))
-            stack.extend((a, False) for a in reversed(_operands(e)) if not a.is_Atom and a not in memo)
+            stack.extend((a, False) for a in reversed(operands(e)) if not a.is_Atom and a not in memo)
             continue
         if _inline(e) and e is not expr:
             memo[e] = e.xreplace(memo)
             continue
-        body = _rebuild(e, memo)
+        body = rebuild(e, memo)
         name = root_name if e is expr and root_name else namer.fresh()
         args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
         memo[e] = graph.add(Node(name, "scalar", args=args, expr=body)).symbol

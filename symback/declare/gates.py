@@ -27,7 +27,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..ir import Namer
-from .expression import _operands, _rebuild
+from .expression import operands, rebuild
 
 LETTERS = tuple("qrstuvwabcdghp")
 
@@ -103,7 +103,7 @@ class _Circuit:
         ``-t``); a product's its factors, then the ones it divides by.
         """
         if not (e.is_Add or e.is_Mul):
-            return None, [o for o in _operands(e) if self.symbolic(o)], None
+            return None, [o for o in operands(e) if self.symbolic(o)], None
         split = [(a, self.inverse(e, a)) for a in e.args if self.symbolic(a)]
         top, bottom = [a for a, m in split if m is None], [m for _, m in split if m is not None]
         if e.is_Add and not top:  # -(a + b) as SymPy distributed it: products first, as written
@@ -120,10 +120,10 @@ class _Circuit:
 
     def emit(self, e: sp.Expr, plan: tuple, memo: dict) -> sp.Expr:
         """The gates computing `e` from its operands' values in `memo`; returns the value standing for `e`."""
-        op, operands, more = plan
+        op, inputs, more = plan
         if op is None:
-            return self.gate(_rebuild(e, memo))
-        vals, (count, const), unit = [memo.get(o, o) for o in operands], more, 0 if op is sp.Add else 1
+            return self.gate(rebuild(e, memo))
+        vals, (count, const), unit = [memo.get(o, o) for o in inputs], more, 0 if op is sp.Add else 1
         top, bottom = vals[:count], vals[count:]
         if top:
             acc = self.fold(op, top)

@@ -16,7 +16,7 @@ from functools import partial
 
 import sympy as sp
 
-from ..derivation import Derivation, Displayed, Summary, _provided
+from ..derivation import Derivation, Displayed, Summary, _provided, as_document
 from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
 from ..ir import Graph, Node, sym
@@ -167,8 +167,7 @@ class Gradient(Derivation):
 
     def render(self, format: str = "text", expand: bool = False, standalone: bool = False) -> str:
         """The worked gradient in `format`; ``standalone=True`` makes LaTeX a whole document."""
-        text = _provided("render_gradient")(self, None, format, expand)
-        return _provided("standalone")(text, format) if standalone else text
+        return as_document(_provided("render_gradient")(self, None, format, expand), format, standalone)
 
     def __repr__(self) -> str:
         return f"<Gradient of {self.source} with respect to {', '.join(self.wrt)}>"
@@ -200,8 +199,7 @@ class Table(Displayed):
 
     def render(self, format: str = "text", expand: bool = False, standalone: bool = False) -> str:
         """The worked table in `format`; ``standalone=True`` makes LaTeX a whole document."""
-        text = _provided("render_gradient")(self.gradient, self, format, expand)
-        return _provided("standalone")(text, format) if standalone else text
+        return as_document(_provided("render_gradient")(self.gradient, self, format, expand), format, standalone)
 
 
 def _sympy_text(expr) -> str:

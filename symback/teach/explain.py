@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..derivation import Displayed, _provided
+from ..derivation import Displayed, as_document
 from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
@@ -282,8 +282,7 @@ class Explanation(Displayed):
 
     def render(self, format: str = "text", standalone: bool = False) -> str:
         """The narrative in `format`; ``standalone=True`` makes LaTeX a whole document."""
-        text = narrate.render(self, format)
-        return _provided("standalone")(text, format) if standalone else text
+        return as_document(narrate.render(self, format), format, standalone)
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""
