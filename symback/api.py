@@ -30,6 +30,7 @@ from .teach.dot import output_format
 from .teach.dot import save as save_picture
 from .teach.draw import Picture, picture
 from .teach.explain import Explanation
+from .teach.page import html_page
 from .teach.point import values_at
 
 SPEC = re.compile(r".+\.py(:[A-Za-z_]\w*)?")
@@ -164,6 +165,8 @@ def explain(source, at=None, wrt=None, notation=None, seed=None, title=None, gat
 
 #: the formats a result is written in (`document`; a check `Report` only text and json); a PDF wherever LaTeX is
 DOCUMENT_FORMATS = ("text", "markdown", "latex", "json")
+#: an `Explanation` is also an interactive page (`teach.page`)
+EXPLANATION_FORMATS = (*DOCUMENT_FORMATS, "html")
 
 
 def document(result, format: str = "text", standalone: bool = False, **options) -> str:
@@ -174,6 +177,8 @@ def document(result, format: str = "text", standalone: bool = False, **options) 
     """
     if format == "json" and hasattr(result, "to_dict"):
         text = json.dumps(result.to_dict(**options), indent=2)
+    elif format == "html" and isinstance(result, Explanation):
+        text = html_page(result)
     elif isinstance(result, Report):
         text = result.render(**options)
     else:
@@ -200,13 +205,15 @@ def write_document(result, path, format: str, standalone: bool = False, **option
 def save(result, path, format: str | None = None, standalone: bool = False, **options) -> Path:
     """Write `result` (a `Derivation`, a worked `Table`, an `Explanation`) to `path`; return the path.
 
-    The format is `format` (text, markdown, latex, json) or else the extension's
-    (.txt, .md, .tex, .json, .pdf: a PDF is typeset by pdflatex, which must be
+    The format is `format` (text, markdown, latex, json; an `Explanation` also
+    html, its interactive page) or else the extension's (.txt, .md, .tex,
+    .json, .html, .pdf: a PDF is typeset by pdflatex, which must be
     installed). ``standalone=True`` makes LaTeX a document that compiles as it
     is. An existing file is kept as ``NAME.bak``; `options` go to ``render``,
     e.g. ``net.derive().save("hw.pdf", notation="cs229")`` (`Displayed.save`).
     """
     formats = ("text", "json") if isinstance(result, Report) else DOCUMENT_FORMATS
+    formats = EXPLANATION_FORMATS if isinstance(result, Explanation) else formats
     path, fmt = documents.output_target(path, format, formats)
     write_document(result, path, fmt, standalone, **options)
     return path

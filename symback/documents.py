@@ -26,7 +26,7 @@ PREAMBLE = (
     "\\allowdisplaybreaks\n"
 )
 #: an output file's extension -> the format written in it
-EXTENSIONS = {".txt": "text", ".md": "markdown", ".tex": "latex", ".json": "json", ".pdf": "pdf"}
+EXTENSIONS = {".txt": "text", ".md": "markdown", ".tex": "latex", ".json": "json", ".html": "html", ".pdf": "pdf"}
 #: seconds pdflatex may take for one document
 PDF_TIMEOUT = 120.0
 INSTALL = "install TeX Live's pdflatex (apt-get install texlive-latex-base; macOS: brew install --cask mactex)"

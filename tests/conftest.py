@@ -41,7 +41,7 @@ def close():
 # generated module run on one worker: it compiles the module once and the other worker never waits on,
 # or repeats, that compile. The group is the module's example id (the `|all` variant is a module of its
 # own), the example behind the `toy`/`labels` fixtures, or a test's own module. Ungrouped tests spread
-# one at a time.
+# one at a time. The browser tests (test_page_browser.py) share one Chromium, so they run on one worker.
 
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
 _TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce"}  # the module of test_stable_...[ce]
@@ -60,6 +60,8 @@ def _codegen_group(item) -> str | None:
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the markers into the node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.path.name == "test_page_browser.py":  # one headless Chromium for all of them
+            item.add_marker(pytest.mark.xdist_group("browser"))
         if item.path.name == "test_codegen.py":
             group = _codegen_group(item)
             if group is not None:

@@ -48,6 +48,9 @@ EXPR_OR_SPEC = arg("expr", metavar="EXPR|SPEC", help=(
 AT_HELP = "a point, e.g. x=-2,y=5,z=-4 (for a SPEC: seed=N, a random sample drawn from seed N)"
 WRT = arg("--wrt", help="variables to differentiate by, comma-separated (default: all)")
 FORMAT = arg("--format", choices=("text", "markdown", "latex"), help="default: text, or -o FILE's extension")
+# explain: also the interactive page, one self-contained HTML file
+PAGE_FORMAT = arg("--format", choices=("text", "markdown", "latex", "html"),
+                  help="default: text, or -o FILE's extension; html: a page that steps through the passes")
 NOTATION = arg("--notation", choices=sorted(NOTATIONS), default="udl", help="the course's symbols (default: udl)")
 # draw and explain: a network SPEC's options (an expression takes neither)
 SPEC_NOTATION = arg("--notation", choices=sorted(NOTATIONS),
@@ -58,7 +61,8 @@ GATES = arg("--gates", action="store_true", help="split each step into the lectu
             "sub, div, square, exp, ...), each intermediate named q, r, s, ...")
 # derive, explain, grad and check: the result as a file
 OUTPUT = arg("-o", "--output", metavar="FILE", help="write to FILE in the format --format names, else its extension's "
-             "(.txt .md .tex .json, or .pdf typeset by pdflatex); an existing FILE is kept as FILE.bak")
+             "(.txt .md .tex .json, .html for explain's page, or .pdf typeset by pdflatex); "
+             "an existing FILE is kept as FILE.bak")
 STANDALONE = arg("--standalone", action="store_true",
                  help="LaTeX as a complete document that pdflatex compiles as it is (implied by -o FILE.pdf)")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..api import DOCUMENT_FORMATS, explain, is_spec, make_picture
+from ..api import EXPLANATION_FORMATS, explain, is_spec, make_picture
 from ..declare.spec import load_spec
 from ..errors import SymbackError
 from ..parse import parse_names
@@ -12,10 +12,10 @@ from ..teach.point import INITS
 from . import (
     AT_HELP,
     EXPR_OR_SPEC,
-    FORMAT,
     GATES,
     NOTATION,
     OUTPUT,
+    PAGE_FORMAT,
     SPEC_NOTATION,
     SPEC_SEED,
     STANDALONE,
@@ -48,9 +48,9 @@ def _draw(args) -> None:
 @command("explain", "the forward and backward passes told step by step, with the chain-rule factor of each",
          EXPR_OR_SPEC, arg("--at", help=AT_HELP + "; every step carries its numbers (norms for vectors)"),
          arg("--wrt", help="variables to differentiate by, comma-separated, in the order to list them"), GATES,
-         SPEC_NOTATION, SPEC_SEED, FORMAT, OUTPUT, STANDALONE)
+         SPEC_NOTATION, SPEC_SEED, PAGE_FORMAT, OUTPUT, STANDALONE)
 def _explain(args) -> None:
-    where = destination(args, DOCUMENT_FORMATS)
+    where = destination(args, EXPLANATION_FORMATS)
     ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
                  seed=args.seed, title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates)
     deliver(args, where, ex)

@@ -11,15 +11,13 @@
   const view = () => data.views.find((v) => v.key === state.view);
   const unbranch = (name) => name.replace(/\(branch\)$/, "");
 
-  function buttons(group, items, pressed, choose) {
-    const box = $(group);
-    box.replaceChildren(...items.map(([key, label, title]) => {
+  function buttons(group, items, choose) {
+    $(group).replaceChildren(...items.map(([key, label, title]) => {
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.key = key;
       b.textContent = label;
       if (title) b.title = title;
-      b.setAttribute("aria-pressed", String(key === pressed));
       b.addEventListener("click", () => choose(key));
       return b;
     }));
@@ -40,8 +38,11 @@
       if (!g.dataset.src) return;
       const o = owner(unbranch(g.dataset.src));
       const valueAt = o in fwd ? fwd[o] : 0, gradAt = o in bwd ? bwd[o] : firstBack;
-      g.querySelectorAll(`text[fill="${data.colors.value}"]`).forEach((t) => t.classList.toggle("sb-quiet", at < valueAt));
-      g.querySelectorAll(`text[fill="${data.colors.grad}"]`).forEach((t) => t.classList.toggle("sb-quiet", at < gradAt));
+      const quiet = (color, hidden) => g.querySelectorAll(`text[fill="${color}"]`).forEach((t) => {
+        t.classList.toggle("sb-quiet", hidden);
+      });
+      quiet(data.colors.value, at < valueAt);
+      quiet(data.colors.grad, at < gradAt);
     });
     const s = all[at], lit = v[s.pass][s.node] || { nodes: [], edges: [] };
     const prefix = `${state.view}-${state.notation}`;
@@ -49,6 +50,15 @@
     lit.nodes.forEach((n) => mark(`${prefix}-node-${n}`, "sb-current"));
     lit.edges.forEach((e) => mark(`${prefix}-edge-${e}`, "sb-lit"));
     (lit.upstream || []).forEach((n) => mark(`${prefix}-node-${n}`, "sb-upstream"));
+    const first = lit.nodes.length && document.getElementById(`${prefix}-node-${lit.nodes[0]}`);
+    if (first) show(first);
+  }
+
+  // Scroll the picture (not the page) so that the step's first node is in sight.
+  function show(el) {
+    const box = $("sb-picture"), r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+    if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += r.top - b.top - (b.height - r.height) / 2;
+    if (r.left < b.left || r.right > b.right) box.scrollLeft += r.left - b.left - (b.width - r.width) / 2;
   }
 
   function outline(all) {
@@ -57,16 +67,22 @@
     all.forEach((s, k) => {
       const head = s.pass === "forward" ? "forward pass" : `backward pass, part ${s.part}`;
       if (head !== group) items.push(`<li class="sb-group-head">${(group = head)}</li>`);
-      const uses = s.uses.length ? `<span class="sb-uses" title="uses a gradient already computed">↩ ${s.uses.join(", ")}</span>` : "";
-      const reused = s.reused_by.length ? `<span class="sb-reused" title="reused by ${s.reused_by.join(", ")}">reused ×${s.reused_by.length}</span>` : "";
-      items.push(`<li class="sb-item${k === state.i ? " sb-active" : ""}" data-k="${k}" data-step="${s.id}" data-pass="${s.pass}" data-part="${s.part}"><span class="sb-id">${s.id}</span>${s.symbol}${uses}${reused}</li>`);
+      const uses = s.uses.length
+        ? `<span class="sb-uses" title="uses a gradient already computed">↩ ${s.uses.join(", ")}</span>` : "";
+      const reused = s.reused_by.length ? `<span class="sb-reused" title="reused by ${s.reused_by.join(", ")}">`
+        + `reused ×${s.reused_by.length}</span>` : "";
+      const attrs = `data-k="${k}" data-step="${s.id}" data-node="${s.node}" data-pass="${s.pass}" `
+        + `data-part="${s.part}"`;
+      items.push(`<li class="sb-item${k === state.i ? " sb-active" : ""}" ${attrs}>`
+        + `<span class="sb-id">${s.id}</span>${s.symbol}${uses}${reused}</li>`);
     });
     const ol = $("sb-outline");
     ol.innerHTML = items.join("");
     const active = ol.querySelector(".sb-active");
     if (active && ol.parentElement.scrollHeight > ol.parentElement.clientHeight) {
       const box = ol.parentElement, top = active.offsetTop - box.offsetTop;
-      if (top < box.scrollTop || top > box.scrollTop + box.clientHeight - 40) box.scrollTop = top - box.clientHeight / 3;
+      const outside = top < box.scrollTop || top > box.scrollTop + box.clientHeight - 40;
+      if (outside) box.scrollTop = top - box.clientHeight / 3;
     }
   }
 
@@ -91,16 +107,20 @@
     $("sb-prev").disabled = state.i === 0;
     $("sb-next").disabled = state.i === all.length - 1;
     outline(all);
-    if (data.notations.length) {
-      buttons("sb-notations", data.notations.map((n) => [n, n, data.titles[n]]), state.notation, (n) => { state.notation = n; render(); });
-    } else {
-      $("sb-notations").innerHTML = '<span class="sb-note">an expression keeps its own names</span>';
-    }
-    if (data.views.length > 1) {
-      buttons("sb-views", data.views.map((w) => [w.key, w.label]), state.view, (k) => { state.view = k; render(); });
-    }
+    document.querySelectorAll("#sb-notations button, #sb-views button").forEach((b) => {
+      b.setAttribute("aria-pressed", String(b.dataset.key === state.notation || b.dataset.key === state.view));
+    });
   }
 
+  if (data.notations.length) {
+    const notations = data.notations.map((n) => [n, n, data.titles[n]]);
+    buttons("sb-notations", notations, (n) => { state.notation = n; render(); });
+  } else {
+    $("sb-notations").innerHTML = '<span class="sb-note">an expression keeps its own names</span>';
+  }
+  if (data.views.length > 1) {
+    buttons("sb-views", data.views.map((w) => [w.key, w.label]), (k) => { state.view = k; render(); });
+  }
   const go = (i) => { state.i = i; render(); };
   $("sb-prev").addEventListener("click", () => go(state.i - 1));
   $("sb-next").addEventListener("click", () => go(state.i + 1));

@@ -173,7 +173,8 @@ def views(ex, notations: list[str]) -> tuple[list[dict], dict]:
             units = expand(d).units if expand_units else {n: [n] for n in names}
             pics = {nt: picture(d, ex.values, nt, ex.seed, expand_units, ex.title) for nt in notations}
         except SymbackError as exc:
-            out.append({"key": key, "label": VIEWS[key], "refused": str(exc)})
+            why = str(exc).removeprefix("--expand: ").split("; ")[0]  # the command line's advice does not apply here
+            out.append({"key": key, "label": VIEWS[key], "refused": f"{why}; the layer view shows it"})
             continue
         owner = {u: n for n, us in units.items() for u in us if u != n}
         out.append({"key": key, "label": VIEWS[key], "owner": owner, **highlights(pics[notations[0]], units, names)})
@@ -205,10 +206,11 @@ def html_page(ex) -> str:
         "by": {nt: steps(e) for nt, e in explained.items()},
     }
     figures = "\n".join(
-        f'<div class="sb-figure" id="sb-figure-{key}-{nt}" hidden>{s}</div>'
+        f'<div class="sb-figure sb-view-{key}" id="sb-figure-{key}-{nt}" hidden>{s}</div>'
         for key, by in pictures.items() for nt, s in by.items()
     )
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    # the JSON stays one script's text: no "</script" ends it, no "<!--" opens an HTML comment inside it
+    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/").replace("<!--", "\\u003c!--")
     return _asset("page.html").format(
         title=html.escape(f"symback: backprop step by step: {ex.title}"),
         css=_asset("page.css"), js=_asset("page.js"), figures=figures, data=payload,
