@@ -32,7 +32,7 @@ demo: $(STAMP) graphviz-dot
 JOBS         ?= auto
 LINT_IMPORTS ?= 1
 
-test: $(TSTAMP) graphviz-dot pdflatex pdftoppm
+test: $(TSTAMP) graphviz-dot pdflatex pdftoppm chromium
 	$(PY) tools/loc.py --quiet
 ifeq ($(LINT_IMPORTS),1)
 	$(VENV)/bin/lint-imports
@@ -84,6 +84,14 @@ pdflatex:
 pdftoppm:
 	@command -v pdftoppm >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null) \
 	  || echo "make: could not install pdftoppm (the PDF picture test is skipped): apt-get install poppler-utils" >&2
+
+# The interactive page's browser tests (tests/test_page_browser.py) drive Debian's Chromium, headless, through
+# its chromedriver; install both (Debian, as root, about a minute) only where either is missing.
+.PHONY: chromium
+chromium:
+	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) \
+	  || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "make: could not install chromium (the browser tests of the page are skipped): apt-get install chromium chromium-driver" >&2
 
 # Code lines of symback/ (no docstrings, comments or blank lines) against the budget in pyproject.toml
 # ([tool.symback] loc-budget), and no file over 500 lines.
