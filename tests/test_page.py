@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +138,23 @@ def test_the_python_api_saves_the_page_and_shows_it_in_a_notebook(tmp_path):
     assert cell.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;') and 'sandbox="allow-scripts"' in cell
     assert html.unescape(cell.split('srcdoc="', 1)[1].split('" style=', 1)[0]) == page
     assert str(Page(ex)) == page
+
+
+sys.path.insert(0, str(ROOT / "tools"))
+from generate import targets  # noqa: E402  (every network declared in examples/*.py)
+
+
+@pytest.mark.parametrize("spec", [spec for spec, _ in targets()])
+def test_every_examples_page_lights_something_drawn_at_every_step(spec):
+    page = html_page(sb.explain(str(ROOT / spec), seed=1))
+    d = data(page)
+    counts = {nt: len(by["steps"]) for nt, by in d["by"].items()}
+    assert list(counts) == ["udl", "cs229", "foml"] and len(set(counts.values())) == 1
+    for view in d["views"]:
+        if view.get("refused"):
+            assert view["key"] == "unit" and "scalar nodes" in view["refused"]
+            continue
+        for nt in d["notations"]:
+            for step in d["by"][nt]["steps"]:
+                lit = view[step["pass"]][step["node"]]["nodes"]  # a softmax p, drawn inside its loss: the loss
+                assert lit and all(f'id="{view["key"]}-{nt}-node-{n}"' in page for n in lit), (nt, step["id"])

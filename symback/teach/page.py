@@ -139,17 +139,26 @@ def svg(pic, prefix: str) -> str:
     return _ELEMENT.sub(named, text)
 
 
-def highlights(pic, units: dict, nodes) -> dict:
+def highlights(pic, units: dict, derivation, nodes) -> dict:
     """Per node: the picture's elements a forward step lights (its units, the wires into them) and a backward
-    step lights (its units, the wires carrying their gradients, the consumers whose gradients it reuses)."""
+    step lights (its units, the wires carrying their gradients, the consumers whose gradients it reuses).
+
+    A node the picture leaves out lights its consumers, or the output (a network's softmax p is drawn in its loss)."""
     into, out = defaultdict(list), defaultdict(list)
     for w in pic.wires:
         into[w.dst].append(w)
         out[w.src].append(w)
+    drawn, g = {b.id for b in pic.boxes}, derivation.graph
     key = lambda w: f"{w.src}->{w.dst}"
+
+    def shown(n: str) -> list[str]:
+        us = [u for u in units.get(n, []) if u in drawn]
+        users = [c for c in g.consumers(n) if g[c].role == "forward"] or [derivation.output] * (n != derivation.output)
+        return us or list(dict.fromkeys(u for c in users for u in shown(c)))
+
     forward, backward = {}, {}
     for n in nodes:
-        us = units.get(n, [])
+        us = shown(n)
         feeds = [w for u in us for w in into[u]]
         feeds += [t for w in feeds if w.src.endswith("(branch)") for t in into[w.src]]
         drains = [w for u in us for w in out[u] + out[f"{u}(branch)"]]
@@ -164,9 +173,8 @@ def views(ex, notations: list[str]) -> tuple[list[dict], dict]:
     d, names = ex.derivation, {f.node for f in ex.forward} | {b.of for b in ex.backward}
     if ex.kind.name == "circuit":
         pic = picture(d, ex.values)
-        own = {b.id: [b.id] for b in pic.boxes}
-        return [{"key": "circuit", "label": VIEWS["circuit"], **highlights(pic, own, names)}], \
-            {"circuit": {OWN: svg(pic, f"circuit-{OWN}")}}
+        lit = highlights(pic, {b.id: [b.id] for b in pic.boxes}, d, names)
+        return [{"key": "circuit", "label": VIEWS["circuit"], **lit}], {"circuit": {OWN: svg(pic, f"circuit-{OWN}")}}
     out, pictures = [], {}
     for key, expand_units in (("layer", False), ("unit", True)):
         try:
@@ -177,7 +185,8 @@ def views(ex, notations: list[str]) -> tuple[list[dict], dict]:
             out.append({"key": key, "label": VIEWS[key], "refused": f"{why}; the layer view shows it"})
             continue
         owner = {u: n for n, us in units.items() for u in us if u != n}
-        out.append({"key": key, "label": VIEWS[key], "owner": owner, **highlights(pics[notations[0]], units, names)})
+        lit = highlights(pics[notations[0]], units, d, names)
+        out.append({"key": key, "label": VIEWS[key], "owner": owner, **lit})
         pictures[key] = {nt: svg(p, f"{key}-{nt}") for nt, p in pics.items()}
     return out, pictures
 
