@@ -46,7 +46,10 @@
     });
     const s = all[at], lit = v[s.pass][s.node] || { nodes: [], edges: [] };
     const prefix = `${state.view}-${state.notation}`;
-    const mark = (id, cls) => { const e = document.getElementById(id); if (e) e.classList.add(cls); };
+    const mark = (id, cls) => {
+      const e = document.getElementById(id);
+      if (e) e.classList.replace("sb-pending", cls) || e.classList.add(cls);  // what a step lights is never dimmed
+    };
     lit.nodes.forEach((n) => mark(`${prefix}-node-${n}`, "sb-current"));
     lit.edges.forEach((e) => mark(`${prefix}-edge-${e}`, "sb-lit"));
     (lit.upstream || []).forEach((n) => mark(`${prefix}-node-${n}`, "sb-upstream"));
