@@ -16,6 +16,7 @@ import pytest
 import symback as sb
 from symback.api import save
 from symback.cli import main
+from symback.notation import Notation, Symbol
 from symback.teach.page import Page, html_page, mathml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,3 +159,15 @@ def test_every_examples_page_lights_something_drawn_at_every_step(spec):
             for step in d["by"][nt]["steps"]:
                 lit = view[step["pass"]][step["node"]]["nodes"]  # a softmax p, drawn inside its loss: the loss
                 assert lit and all(f'id="{view["key"]}-{nt}-node-{n}"' in page for n in lit), (nt, step["id"])
+
+
+def test_a_course_of_ones_own_is_on_the_switch_and_opens_the_page():
+    course = Notation(name="mine", title="my course (u_k, v_k, M_k, c_k)", layout="denominator",
+                      pre=Symbol("u_{k}", r"u_{{{k}}}"), act=Symbol("v_{k}", r"v_{{{k}}}"),
+                      weight=Symbol("M_{k}", r"\mathbf{{M}}_{{{k}}}"), bias=Symbol("c_{k}", r"c_{{{k}}}"),
+                      loss=Symbol("E", r"\mathcal{{E}}"))  # not registered: passed as it is
+    page = html_page(sb.explain(TOY, notation=course, seed=0))
+    d = data(page)
+    assert d["notations"] == ["udl", "cs229", "foml", "mine"] and d["notation"] == "mine"
+    assert d["titles"]["mine"] == course.title and 'id="layer-mine-node-W1"' in page
+    assert "<mi>𝐌</mi>" in d["by"]["mine"]["steps"][0]["rows"][0][2]  # F1: u₁ = M₁ x + c₁

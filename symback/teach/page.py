@@ -32,7 +32,6 @@ from xml.etree import ElementTree
 from latex2mathml.converter import convert
 
 from ..errors import SymbackError
-from ..notation import NOTATIONS
 from . import narrate
 from .dot import GRAD_COLOR, VALUE_COLOR, render, to_dot
 from .draw import picture
@@ -168,8 +167,9 @@ def highlights(pic, units: dict, derivation, nodes) -> dict:
     return {"forward": forward, "backward": backward}
 
 
-def views(ex, notations: list[str]) -> tuple[list[dict], dict]:
-    """(the views' JSON, view -> notation -> its SVG); a unit view too large to draw says why instead."""
+def views(ex, notations: dict) -> tuple[list[dict], dict]:
+    """(the views' JSON, view -> notation -> its SVG) in `notations` (name -> `Notation`); a unit view too large
+    to draw says why instead."""
     d, names = ex.derivation, {f.node for f in ex.forward} | {b.of for b in ex.backward}
     if ex.kind.name == "circuit":
         pic = picture(d, ex.values)
@@ -179,13 +179,13 @@ def views(ex, notations: list[str]) -> tuple[list[dict], dict]:
     for key, expand_units in (("layer", False), ("unit", True)):
         try:
             units = expand(d).units if expand_units else {n: [n] for n in names}
-            pics = {nt: picture(d, ex.values, nt, ex.seed, expand_units, ex.title) for nt in notations}
+            pics = {nt: picture(d, ex.values, n, ex.seed, expand_units, ex.title) for nt, n in notations.items()}
         except SymbackError as exc:
             why = str(exc).removeprefix("--expand: ").split("; ")[0]  # the command line's advice does not apply here
             out.append({"key": key, "label": VIEWS[key], "refused": f"{why}; the layer view shows it"})
             continue
         owner = {u: n for n, us in units.items() for u in us if u != n}
-        lit = highlights(pics[notations[0]], units, d, names)
+        lit = highlights(pics[COURSES[0]], units, d, names)
         out.append({"key": key, "label": VIEWS[key], "owner": owner, **lit})
         pictures[key] = {nt: svg(p, f"{key}-{nt}") for nt, p in pics.items()}
     return out, pictures
@@ -200,12 +200,12 @@ def html_page(ex) -> str:
     if ex.kind.name == "circuit":
         explained = {OWN: ex}
     else:
-        chosen = ex.notation.name
-        order = list(COURSES) + ([chosen] if chosen not in COURSES and chosen in NOTATIONS else [])
+        chosen = ex.notation.name  # a course of the user's own (sb.register_notation, or a Notation) comes last
+        order = [*COURSES, *[chosen] * (chosen not in COURSES)]
         explained = {nt: ex if nt == chosen else type(ex)(ex.derivation, ex.values, nt, ex.seed, ex.title)
                      for nt in order}
     nts = list(explained)
-    view_data, pictures = views(ex, nts)
+    view_data, pictures = views(ex, {nt: e.notation for nt, e in explained.items()})
     data = {
         "notations": nts if nts != [OWN] else [],
         "notation": ex.notation.name if ex.kind.name != "circuit" else OWN,
