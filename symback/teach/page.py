@@ -36,7 +36,7 @@ from . import narrate
 from .dot import GRAD_COLOR, VALUE_COLOR, render, to_dot
 from .draw import picture
 from .expand import expand
-from .layout import Math, inline, latex_var
+from .layout import Math, inline, latex_var, listed
 from .narrate_circuit import CircuitVoice
 from .narrate_course import CourseVoice
 
@@ -85,7 +85,7 @@ def _row(x) -> str:
 def steps(ex) -> dict:
     """Every step of one notation's explanation, its title lines and notes, as the page's JSON."""
     v = CircuitVoice(ex) if ex.kind.name == "circuit" else CourseVoice(ex)
-    symbol = (lambda n: latex_var(n)) if ex.kind.name == "circuit" else (lambda n: ex.symbols[n].tex)
+    symbol = latex_var if ex.kind.name == "circuit" else (lambda n: ex.symbols[n].tex)
     out = []
     for f in ex.forward:
         rows = [["eq", 0, _row(v.forward_row(f))]]
@@ -101,15 +101,13 @@ def steps(ex) -> dict:
         if b.reused_by:
             grads = [(Math(v.total(s.of), v.total_tex(s.of)), f" ({s.step})") for s in ex.backward
                      if s.step in b.reused_by]
-            reuse = ("this gradient is computed once and reused by ", *[p for g in grads for p in (", ",) + g][1:])
-            rows.append(["reuse", 0, note_html(reuse)])
+            rows.append(["reuse", 0, note_html(("this gradient is computed once and reused by ", *listed(grads)))])
         uses = sorted({t.upstream_step for t in b.terms if t.upstream_step}, key=lambda s: int(s[1:]))
-        out.append({"id": b.step, "pass": "backward", "node": b.of, "head": heads[b.step], "part": b.part, "rows": rows,
-                    "symbol": mathml(v.total_tex(b.of)), "uses": uses, "reused_by": b.reused_by})
+        out.append({"id": b.step, "pass": "backward", "node": b.of, "head": heads[b.step], "part": b.part,
+                    "rows": rows, "symbol": mathml(v.total_tex(b.of)), "uses": uses, "reused_by": b.reused_by})
     head, gloss = v.backward_intro()
-    where = v.at_tex() if ex.values is not None else ""
     title = v.title() if ex.kind.name == "circuit" else f"{ex.title}, in {ex.notation.title}"
-    text = {"title": html.escape(title), "at": note_html(_dollars(where)),
+    text = {"title": html.escape(title), "at": note_html(_dollars(v.at_tex())),
             "forward": "Forward pass: the series of intermediate calculations",
             "backward": f"Backward pass: {note_html(head)}", "gloss": f"({note_html(gloss)})"}
     return {"steps": out, "text": text}
