@@ -5,8 +5,8 @@ its point, its seed). Output: one HTML file that loads nothing from outside:
 
 - the pictures as inline SVG (`draw` and `dot`, the pictures ``symback draw``
   writes), one per view (a circuit; a network's layer view and unit view) and
-  notation, each SVG element named after its graph node (``layer-udl-node-f0``)
-  or wire (``layer-udl-edge-f0->h1``);
+  notation, each SVG element named after its graph node (``layer-udl-node-f1``)
+  or wire (``layer-udl-edge-W1->f1``);
 - every step's equation and notes in every notation, as the narrative writes
   them (`narrate_circuit`, `narrate_course`: upstream × local, the numbers at
   the point, reused gradients under "already computed!", sums at branches),
