@@ -135,10 +135,10 @@ def test_the_python_api_saves_the_page_and_shows_it_in_a_notebook(tmp_path):
     assert save(ex, tmp_path / "page.html") and not list(tmp_path.glob("*.bak*"))
     with pytest.raises(sb.SymbackError, match="not html"):
         save(sb.grad(CIRCUIT), tmp_path / "d.html")
-    cell = Page(ex)._repr_html_()
+    cell = ex.page()._repr_html_()
     assert cell.startswith('<iframe srcdoc="&lt;!DOCTYPE html&gt;') and 'sandbox="allow-scripts"' in cell
     assert html.unescape(cell.split('srcdoc="', 1)[1].split('" style=', 1)[0]) == page
-    assert str(Page(ex)) == page
+    assert str(Page(ex)) == page and 'height: 900px' in ex.page(height=900)._repr_html_()
 
 
 sys.path.insert(0, str(ROOT / "tools"))

@@ -314,7 +314,7 @@ def test_cli_explain_text_markdown_latex_and_json():
         (["draw", "x*y", "-o", "{tmp}/g.jpg"], "unknown picture format '.jpg'"),
         (["draw", "x*y", "-o", "{tmp}/missing/g.svg"], "does not exist"),
         (["draw", "x*", "-o", "{tmp}/g.svg"], "could not parse"),
-        (["explain", "x*y", "--format", "html"], "invalid choice"),
+        (["explain", "x*y", "--format", "docx"], "invalid choice"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, argv, message):

@@ -33,6 +33,7 @@ from ..evaluate import numeric, to_python
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
 from . import narrate
+from .page import Page
 from .layout import grad_name
 from .point import size_of
 from .symbols import Symbols
@@ -283,6 +284,10 @@ class Explanation(Displayed):
     def render(self, format: str = "text", standalone: bool = False) -> str:
         """The narrative in `format`; ``standalone=True`` makes LaTeX a whole document."""
         return as_document(narrate.render(self, format), format, standalone)
+
+    def page(self, height: int = 760) -> Page:
+        """The interactive page (``--format html``); a notebook cell shows it in an iframe `height` pixels high."""
+        return Page(self, height)
 
     def to_dict(self) -> dict:
         """JSON for ``symback explain --json``."""
