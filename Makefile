@@ -21,7 +21,7 @@ $(TSTAMP): pyproject.toml | $(PY)
 	$(PIP) install -q -e ".[test]"
 	touch $(STAMP) $@
 
-demo: $(STAMP) graphviz-dot
+demo: $(STAMP) demo-programs
 	$(VENV)/bin/symback grad "q = x + y; f = q*z" --at x=-2,y=5,z=-4
 	$(VENV)/bin/symback derive examples/udl_toy.py --notation udl
 	$(VENV)/bin/symback explain "q = x + y; f = q*z" --at x=-2,y=5,z=-4
@@ -32,7 +32,7 @@ demo: $(STAMP) graphviz-dot
 JOBS         ?= auto
 LINT_IMPORTS ?= 1
 
-test: $(TSTAMP) graphviz-dot pdflatex pdftoppm chromium
+test: $(TSTAMP) test-programs
 	$(PY) tools/loc.py --quiet
 ifeq ($(LINT_IMPORTS),1)
 	$(VENV)/bin/lint-imports
@@ -65,33 +65,20 @@ generate: $(STAMP)
 golden: $(STAMP)
 	$(PY) tools/golden.py
 
-# `symback draw` runs Graphviz's `dot` program; install it (Debian, as root) only where it is missing.
-.PHONY: graphviz-dot
-graphviz-dot:
-	@command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
-	  || echo "make: could not install Graphviz's 'dot' (needed to draw pictures; those tests are skipped): apt-get install graphviz, or brew install graphviz" >&2
+# System programs, installed (Debian, as root) only where missing, all with one `apt-get update`
+# (tools/system-packages.sh): Graphviz's `dot` draws the pictures; the LaTeX tests compile every golden .tex
+# with pdflatex; the homework-file tests render a PDF's page to PNG with Poppler's pdftoppm; the interactive
+# page's browser tests drive Debian's Chromium, headless, through its chromedriver. A test whose program is
+# missing after this is skipped with the reason.
+DEMO_PROGRAMS := dot:graphviz
+TEST_PROGRAMS := $(DEMO_PROGRAMS) pdflatex:texlive-latex-base pdftoppm:poppler-utils chromium:chromium+ \
+                 chromedriver:chromium-driver+
 
-# The LaTeX tests compile every golden .tex with pdflatex; install TeX Live's LaTeX base (Debian, as root,
-# about a minute) only where pdflatex is missing.
-.PHONY: pdflatex
-pdflatex:
-	@command -v pdflatex >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends texlive-latex-base >/dev/null) \
-	  || echo "make: could not install pdflatex (the LaTeX compile tests are skipped): apt-get install texlive-latex-base" >&2
-
-# The homework-file tests render a PDF's first page to PNG with Poppler's pdftoppm; install it (Debian, as root)
-# only where it is missing.
-.PHONY: pdftoppm
-pdftoppm:
-	@command -v pdftoppm >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null) \
-	  || echo "make: could not install pdftoppm (the PDF picture test is skipped): apt-get install poppler-utils" >&2
-
-# The interactive page's browser tests (tests/test_page_browser.py) drive Debian's Chromium, headless, through
-# its chromedriver; install both (Debian, as root, about a minute) only where either is missing.
-.PHONY: chromium
-chromium:
-	@(command -v chromium >/dev/null && command -v chromedriver >/dev/null) \
-	  || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
-	  || echo "make: could not install chromium (the browser tests of the page are skipped): apt-get install chromium chromium-driver" >&2
+.PHONY: demo-programs test-programs
+demo-programs:
+	@sh tools/system-packages.sh $(DEMO_PROGRAMS)
+test-programs:
+	@sh tools/system-packages.sh $(TEST_PROGRAMS)
 
 # Code lines of symback/ (no docstrings, comments or blank lines) against the budget in pyproject.toml
 # ([tool.symback] loc-budget), and no file over 500 lines.
