@@ -151,8 +151,9 @@ def load(path) -> Assignment:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
-        pos = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-        where = f"{path}:{pos.group(1)}" if pos else str(path)
+        pos = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = pos.group(1) if pos else len(text.splitlines()) if "end of document" in str(exc) else None
+        where = f"{path}:{line}" if line else str(path)
         reason = re.sub(r"\s*\(at .*?\)$", "", str(exc)) or "invalid TOML"
         raise SymbackError(f"{where}: {reason}; the assignment file is TOML (key = value lines)") from None
     where = _Lines(str(path), text)

@@ -1,0 +1,152 @@
+"""symback grade on a generated class: the right score for each submission, hostile ones included."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+
+from grade_support import MISTAKES, POINTS, TOTAL, assignment, make_class
+from symback.cli import main
+
+
+def run(argv, capsys):
+    try:
+        code = main(["grade", *argv])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The class graded once (two workers, a 2 s limit): (expected, summary, feedback folder, stdout)."""
+    root = tmp_path_factory.mktemp("class")
+    expected = make_class(root / "subs")
+    toml = assignment(root)
+    cwd = os.getcwd()
+    os.chdir(root)  # a submission that ran code would leave 'pwned' here
+    try:
+        code = main(["grade", str(toml), str(root / "subs"), "-o", str(root / "out"), "--format", "json", "--jobs", "2"])
+    finally:
+        os.chdir(cwd)
+    assert code == 0
+    summary = json.loads((root / "out" / "summary.json").read_text(encoding="utf-8"))
+    return expected, summary, root
+
+
+def test_every_submission_gets_its_score_and_status(graded):
+    expected, summary, _ = graded
+    got = {s["submission"]: (s["score"], s["status"]) for s in summary["submissions"]}
+    assert got == expected
+    assert [s["submission"] for s in summary["submissions"]] == sorted(expected)  # sorted by name
+    assert summary["max_points"] == TOTAL
+
+
+def test_each_mistake_loses_its_quantity_with_check_s_diagnosis(graded):
+    _, summary, root = graded
+    by_name = {s["submission"]: s for s in summary["submissions"]}
+    for kind, (_, loses) in MISTAKES.items():
+        marks = {q["name"]: q for q in by_name[f"mistake_{kind}_000.txt"]["quantities"]}
+        assert marks[loses]["points"] == 0 and marks[loses]["verdict"] == "different", kind
+        assert all(q["points"] == POINTS[n] for n, q in marks.items() if n != loses), kind
+    md = (root / "out" / "mistake_sum_vs_mean_000.txt.md").read_text(encoding="utf-8")
+    assert "**Score: 8 / 10**" in md
+    assert "counterexample: instance" in md and "likely cause: sum vs mean" in md
+    assert "## dJ/dW^[1]: 0 / 2, different" in md
+
+
+def test_hostile_submissions_score_0_with_a_clear_message(graded):
+    _, summary, root = graded
+    message = {s["submission"]: s["message"] for s in summary["submissions"]}
+    assert "empty" in message["empty.txt"] and "empty" in message["blank.txt"]
+    assert "binary" in message["binary.bin"]
+    assert "not UTF-8" in message["latin1.txt"]
+    assert "10,485,760 bytes" in message["huge.txt"] and "limit of 100,000" in message["huge.txt"]
+    assert "symbolic link" in message["symlink.txt"]
+    assert "longer than this assignment's limit of 2 s" in message["slow.txt"]
+    assert not (root / "pwned").exists()  # hand files are data
+    md = (root / "out" / "python.txt.md").read_text(encoding="utf-8")
+    assert "## Lines that could not be read" in md and "__import__" in md
+
+
+def test_unreadable_lines_cost_the_penalty_and_are_shown(graded):
+    _, summary, root = graded
+    typo = next(s for s in summary["submissions"] if s["submission"] == "typo_000.txt")
+    assert [u["line"] for u in typo["unreadable"]] == [13, 14]
+    md = (root / "out" / "typo_000.txt.md").read_text(encoding="utf-8")
+    assert "line 14: foo = 3" in md and "'foo' is not a quantity" in md
+
+
+def test_a_second_run_rewrites_nothing_and_a_changed_output_is_kept(graded, tmp_path, capsys):
+    expected, _, root = graded
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    subs.mkdir()
+    for name in ("right_000.txt", "mistake_sign_000.txt", "empty.txt"):
+        (subs / name).write_bytes((root / "subs" / name).read_bytes())
+    argv = [str(root / "assignment.toml"), str(subs), "-o", str(out), "--jobs", "1"]
+    assert run(argv, capsys)[0] == 0
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert set(first) == {"right_000.txt.md", "mistake_sign_000.txt.md", "empty.txt.md", "summary.csv"}
+    rows = list(csv.DictReader((out / "summary.csv").open(encoding="utf-8")))
+    assert [(r["submission"], float(r["score"])) for r in rows] == [
+        ("empty.txt", 0.0), ("mistake_sign_000.txt", 9.0), ("right_000.txt", 10.0)]
+    (out / "right_000.txt.md").write_text("my notes\n", encoding="utf-8")
+    code, stdout, _ = run(argv, capsys)
+    assert code == 0 and "graded 3 submissions (2 graded, 1 refused): mean 6.33 / 10" in stdout
+    now = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert now.pop("right_000.txt.md.bak") == b"my notes\n"  # nothing the user had is lost
+    assert now == first  # deterministic
+
+
+def test_the_output_folder_may_not_be_inside_the_submissions(tmp_path, capsys):
+    toml = assignment(tmp_path)
+    (tmp_path / "subs").mkdir()
+    code, _, err = run([str(toml), str(tmp_path / "subs"), "-o", str(tmp_path / "subs" / "fb")], capsys)
+    assert code == 2 and "inside the submissions folder" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ('spec = "x.py"\ntime_limt = 3\n', "assignment.toml:2: unknown key 'time_limt' in the assignment; did you mean "
+                                       "'time_limit'?"),
+    ('spec = "x.py"\ntime_limit = "ten"\n', "assignment.toml:2: time_limit = 'ten' in the assignment: expected a "
+                                            "number of seconds"),
+    ('notation = "cs229"\n[[quantity]]\nname = "delta^[2]"\npoints = 1\n', "assignment.toml: no 'spec'; add spec ="),
+    ('spec = "x.py"\n[[quantity]]\nname = "delta^[2]"\npoints = 1\n[[quantity]]\nname = "b"\npont = 2\n',
+     "assignment.toml:7: unknown key 'pont' in [[quantity]] 2; did you mean 'points'?"),
+    ('spec = "x.py"\nquantity = [\n', "assignment.toml:2: Invalid value; the assignment file is TOML"),
+    ('spec = "x.py"\ntitle = \n', "assignment.toml:2: Invalid value; the assignment file is TOML"),
+    ('spec = "x.py"\nmax_bytes = 99999999\n[[quantity]]\nname = "a"\npoints = 1\n', "expected a whole number"),
+    ('spec = "x.py"\nnotation = "cs230"\n', "assignment.toml:2: notation = 'cs230' in the assignment: expected one of"),
+])
+def test_a_bad_assignment_is_one_line_and_exit_2(tmp_path, capsys, text, message):
+    toml = tmp_path / "assignment.toml"
+    toml.write_text(text, encoding="utf-8")
+    (tmp_path / "subs").mkdir()
+    code, _, err = run([str(toml), str(tmp_path / "subs")], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert message in lines[0], lines[0]
+
+
+def test_a_hostile_assignment_file_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "subs").mkdir()
+    for name, data, message in [("binary.toml", bytes(range(256)), "not UTF-8"),
+                                ("huge.toml", b"#" * 200_000, "200,000 bytes"),
+                                ("nul.toml", b'spec = "a\0b"\n', "assignment")]:
+        (tmp_path / name).write_bytes(data)
+        code, _, err = run([str(tmp_path / name), str(tmp_path / "subs")], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_quantity_the_network_does_not_have_names_its_line(tmp_path, capsys):
+    toml = assignment(tmp_path)
+    toml.write_text(toml.read_text(encoding="utf-8") + '\n[[quantity]]\nname = "dJ/dW^[3]"\npoints = 1\n',
+                    encoding="utf-8")
+    (tmp_path / "subs").mkdir()
+    code, _, err = run([str(toml), str(tmp_path / "subs")], capsys)
+    n = toml.read_text(encoding="utf-8").splitlines().index('name = "dJ/dW^[3]"') + 1
+    assert code == 2 and f"assignment.toml:{n}: quantity 'dJ/dW^[3]'" in err and "did you mean" in err, err
