@@ -61,6 +61,7 @@ def grade_all(grader: Grader, submissions, one: bool = False, jobs: int = 1, bui
             why = str(exc) if isinstance(exc, Refused) else f"{name} cannot be read ({exc.strerror or exc})"
             outcomes[name] = refused(name, REFUSED, why, a)
     if tasks:
+        tasks.sort(key=lambda t: -len(t[1]))  # the longest first: a slow one runs beside the rest, not after them
         done = run(_grade, tasks, a.time_limit, jobs, _init, (a, build), method)
         for (name, _), result in zip(tasks, done):
             if isinstance(result, Stopped):
