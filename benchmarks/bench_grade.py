@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from grade_support import make_class  # noqa: E402
+from grade_support import make_class
 
-from symback.commands.grade import derive  # noqa: E402
-from symback.grade import grade_all, load, prepare  # noqa: E402
+from symback.commands.grade import derive
+from symback.grade import grade_all, load, prepare
 
 ASSIGNMENT = ROOT / "examples" / "assignments" / "cs229_two_layer.toml"
 

@@ -7,8 +7,8 @@ import json
 import os
 
 import pytest
-
 from grade_support import MISTAKES, POINTS, TOTAL, assignment, make_class
+
 from symback.cli import main
 
 
@@ -30,7 +30,8 @@ def graded(tmp_path_factory):
     cwd = os.getcwd()
     os.chdir(root)  # a submission that ran code would leave 'pwned' here
     try:
-        code = main(["grade", str(toml), str(root / "subs"), "-o", str(root / "out"), "--format", "json", "--jobs", "2"])
+        argv = [str(toml), str(root / "subs"), "-o", str(root / "out"), "--format", "json", "--jobs", "2"]
+        code = main(["grade", *argv])
     finally:
         os.chdir(cwd)
     assert code == 0
@@ -82,7 +83,7 @@ def test_unreadable_lines_cost_the_penalty_and_are_shown(graded):
 
 
 def test_a_second_run_rewrites_nothing_and_a_changed_output_is_kept(graded, tmp_path, capsys):
-    expected, _, root = graded
+    _, _, root = graded
     subs, out = tmp_path / "subs", tmp_path / "out"
     subs.mkdir()
     for name in ("right_000.txt", "mistake_sign_000.txt", "empty.txt"):
@@ -110,10 +111,10 @@ def test_the_output_folder_may_not_be_inside_the_submissions(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text, message", [
-    ('spec = "x.py"\ntime_limt = 3\n', "assignment.toml:2: unknown key 'time_limt' in the assignment; did you mean "
-                                       "'time_limit'?"),
-    ('spec = "x.py"\ntime_limit = "ten"\n', "assignment.toml:2: time_limit = 'ten' in the assignment: expected a "
-                                            "number of seconds"),
+    ('spec = "x.py"\ntime_limt = 3\n',
+     "assignment.toml:2: unknown key 'time_limt' in the assignment; did you mean 'time_limit'?"),
+    ('spec = "x.py"\ntime_limit = "ten"\n',
+     "assignment.toml:2: time_limit = 'ten' in the assignment: expected a number of seconds"),
     ('notation = "cs229"\n[[quantity]]\nname = "delta^[2]"\npoints = 1\n', "assignment.toml: no 'spec'; add spec ="),
     ('spec = "x.py"\n[[quantity]]\nname = "delta^[2]"\npoints = 1\n[[quantity]]\nname = "b"\npont = 2\n',
      "assignment.toml:7: unknown key 'pont' in [[quantity]] 2; did you mean 'points'?"),
@@ -150,3 +151,19 @@ def test_a_quantity_the_network_does_not_have_names_its_line(tmp_path, capsys):
     code, _, err = run([str(toml), str(tmp_path / "subs")], capsys)
     n = toml.read_text(encoding="utf-8").splitlines().index('name = "dJ/dW^[3]"') + 1
     assert code == 2 and f"assignment.toml:{n}: quantity 'dJ/dW^[3]'" in err and "did you mean" in err, err
+
+
+def test_a_file_name_never_becomes_a_spreadsheet_formula(tmp_path, capsys):
+    toml = assignment(tmp_path)
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "=HYPERLINK(1).txt").write_text("", encoding="utf-8")
+    assert run([str(toml), str(tmp_path / "subs"), "-o", str(tmp_path / "out"), "--jobs", "1"], capsys)[0] == 0
+    row = next(csv.DictReader((tmp_path / "out" / "summary.csv").open(encoding="utf-8")))
+    assert row["submission"] == "'=HYPERLINK(1).txt" and row["message"].startswith("'=HYPERLINK(1).txt is empty")
+    assert (tmp_path / "out" / "=HYPERLINK(1).txt.md").is_file()
+
+
+@pytest.mark.parametrize("jobs", ["0", "two", "-1"])
+def test_jobs_must_be_a_positive_whole_number(tmp_path, capsys, jobs):
+    code, _, err = run([str(assignment(tmp_path)), str(tmp_path), "--jobs", jobs], capsys)
+    assert code == 2 and "--jobs" in err and "whole number" in err and "Traceback" not in err

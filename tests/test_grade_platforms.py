@@ -16,8 +16,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
 from grade_support import MISTAKES, POINTS, RIGHT, ROOT, SLOW_LINE, TOTAL, assignment
+
 from symback.cli import main
 
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -74,8 +74,13 @@ def summary_rows(outcomes: list[Outcome]) -> list[dict]:
              **{m.name: m.points for m in o.marks}, "message": o.message} for o in outcomes]
 
 
+def _cell(value):
+    """A spreadsheet reads a cell starting with = + - @ as a formula: such text (a file name) is quoted."""
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def summary_csv(outcomes: list[Outcome]) -> str:
-    rows = summary_rows(outcomes)
+    rows = [{k: _cell(v) for k, v in row.items()} for row in summary_rows(outcomes)]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["submission", "score"], lineterminator="\n")
     writer.writeheader()
@@ -117,5 +122,5 @@ def prairielearn(o: Outcome, title: str = "") -> dict:
     tests = [{"name": m.name, "points": m.points, "max_points": m.max_points, "message": m.verdict,
               "output": "\n".join(quantity_section(m)).strip() or o.message} for m in o.marks]
     total = o.max_points or 1.0
-    return {"gradable": o.status != REFUSED, "score": round(o.score / total, 6), "message": markdown(o, title, details=False),
-            "format_errors": errors, "tests": tests}
+    return {"gradable": o.status != REFUSED, "score": round(o.score / total, 6),
+            "message": markdown(o, title, details=False), "format_errors": errors, "tests": tests}
