@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 
 import pytest
 from grade_support import MISTAKES, POINTS, TOTAL, assignment, make_class
 
 from symback.cli import main
+from symback.grade.pool import run as run_pool
 
 
 def run(argv, capsys):
@@ -167,3 +169,21 @@ def test_a_file_name_never_becomes_a_spreadsheet_formula(tmp_path, capsys):
 def test_jobs_must_be_a_positive_whole_number(tmp_path, capsys, jobs):
     code, _, err = run([str(assignment(tmp_path)), str(tmp_path), "--jobs", jobs], capsys)
     assert code == 2 and "--jobs" in err and "whole number" in err and "Traceback" not in err
+
+
+def _toy(kind: str):
+    """A task for the pool: answers, runs past any limit, or kills its own process."""
+    if kind == "sleep":
+        time.sleep(60)
+    if kind == "die":
+        os._exit(3)
+    return kind.upper()
+
+
+def test_the_pool_kills_a_late_worker_replaces_a_dead_one_and_keeps_the_order():
+    tasks = [("a",), ("sleep",), ("b",), ("die",), ("c",), ("sleep",), ("d",)]
+    start = time.monotonic()
+    results = run_pool(_toy, tasks, time_limit=1.0, jobs=2, initializer=lambda: None)
+    assert time.monotonic() - start < 10
+    assert [r if isinstance(r, str) else ("late" if r.timed_out else "died") for r in results] == [
+        "A", "late", "B", "died", "C", "late", "D"]
