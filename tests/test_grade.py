@@ -187,3 +187,12 @@ def test_the_pool_kills_a_late_worker_replaces_a_dead_one_and_keeps_the_order():
     assert time.monotonic() - start < 10
     assert [r if isinstance(r, str) else ("late" if r.timed_out else "died") for r in results] == [
         "A", "late", "B", "died", "C", "late", "D"]
+
+
+def test_a_spec_that_does_not_load_is_named_where_the_assignment_names_it(tmp_path, capsys):
+    toml = tmp_path / "assignment.toml"
+    toml.write_text('title = "x"\nspec = "missing.py:net"\n[[quantity]]\nname = "delta^[2]"\npoints = 1\n',
+                    encoding="utf-8")
+    code, _, err = run([str(toml), str(tmp_path)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "assignment.toml:2: spec: SPEC" in err and "missing.py" in err and "no such file" in err, err

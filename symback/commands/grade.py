@@ -18,6 +18,7 @@ from ..declare.spec import load_spec
 from ..errors import SymbackError
 from ..files import write_atomic
 from ..grade import feedback, grade_all, load, prepare
+from ..grade.assignment import where
 from . import arg, command, emit
 
 PLATFORMS = {"gradescope": feedback.gradescope, "prairielearn": feedback.prairielearn}
@@ -73,7 +74,11 @@ def _grade(args) -> int:
     assignment = load(args.assignment)
     platform = PLATFORMS.get(args.format)
     out = Path(args.output or "results.json") if platform else _outdir(args)
-    grader = prepare(assignment, derive(assignment.spec))
+    try:
+        derivation = derive(assignment.spec)
+    except SymbackError as exc:  # the spec's own message, where the assignment names it
+        raise SymbackError(f"{where(assignment, 'spec')}: spec: {exc}") from None
+    grader = prepare(assignment, derivation)
     outcomes = grade_all(grader, args.submissions, one=bool(platform), jobs=args.jobs or _cores(), build=derive)
     title = assignment.title
     if platform:

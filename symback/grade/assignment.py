@@ -181,6 +181,6 @@ def load(path) -> Assignment:
     return Assignment(str(path), spec, tuple(quantities), **options)
 
 
-def quantity_line(assignment: Assignment, index: int) -> str:
-    """``file:line`` of the index-th [[quantity]]'s name, for errors found once the spec is derived."""
-    return _Lines(assignment.path, _read(Path(assignment.path))).at("name", index)
+def where(assignment: Assignment, key: str, index: int | None = None) -> str:
+    """``file:line`` of `key` (in the index-th [[quantity]]), for errors found once the spec is loaded."""
+    return _Lines(assignment.path, _read(Path(assignment.path))).at(key, index)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..check.report import DIFFERENT, EQUAL, UNDECIDED
 from ..errors import SymbackError
-from .assignment import Assignment, quantity_line
+from .assignment import Assignment, where
 
 MISSING, UNREADABLE = "missing", "unreadable"
 #: what a submission's status says: it was graded, or it scored 0 before any line was checked
@@ -88,7 +88,7 @@ class Grader:
                 self._check(f"{q.name} = {q.name}\n")
             except SymbackError as exc:
                 reason = _AT_LINE.sub(r"\2", str(exc))
-                raise SymbackError(f"{quantity_line(assignment, i)}: quantity {q.name!r}: {reason}") from None
+                raise SymbackError(f"{where(assignment, 'name', i)}: quantity {q.name!r}: {reason}") from None
             self._answers[q.name] = q.name
         # the LaTeX parser loads on first use (0.2-0.5 s): here, once, so that forked workers inherit it loaded
         self._check(f"{assignment.quantities[0].name} = $0$\n")
