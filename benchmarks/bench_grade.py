@@ -8,7 +8,8 @@ an empty, a blank, a binary, a non-UTF-8, a 10 MB, a symbolic-link and a Python-
 folder and one file whose check takes longer than the assignment's 10 s limit (11 files). 29 copies: 301.
 
 It times the command itself (a fresh process: import, derivation, grading, writing every feedback file and
-the summary) and checks every score. ``--methods`` also times the grading alone (the API, in this process)
+the summary), wall clock and CPU (all its processes, the workers' included; the one slow file costs its
+10 s limit of wall time but little CPU), and checks every score. ``--methods`` also times the grading alone (the API, in this process)
 with each multiprocessing start method: 'fork' hands the parent's derivation to the workers; 'forkserver'
 builds it in each worker's initializer.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,12 +56,13 @@ def main() -> None:
         cmd = [sys.executable, "-m", "symback", "grade", str(ASSIGNMENT), str(subs), "-o", str(out),
                "--format", "json", "--jobs", str(args.jobs)]
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        start = time.perf_counter()
+        cpu = lambda: sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
+        start, cpu0 = time.perf_counter(), cpu()
         subprocess.run(cmd, check=True, env=env, capture_output=True)
-        wall = time.perf_counter() - start
+        wall, used = time.perf_counter() - start, cpu() - cpu0
         check_scores(json.loads((out / "summary.json").read_text(encoding="utf-8")), expected)
-        print(f"symback grade: {len(expected)} submissions, {args.jobs} jobs: {wall:.1f} s wall "
-              f"(every score right; {os.cpu_count()} cores on this machine)")
+        print(f"symback grade: {len(expected)} submissions, {args.jobs} jobs: {wall:.1f} s wall, {used:.1f} s CPU "
+              f"(every score right; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f})")
         print("  " + " ".join(Path(c).name if c == sys.executable else c for c in cmd[:4]) + " ASSIGNMENT SUBS ...")
         assignment = load(ASSIGNMENT)
         for method in filter(None, args.methods.split(",")):
