@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from grade_support import MISTAKES, POINTS, TOTAL, assignment, make_class
+from grade_support import MISTAKES, POINTS, RIGHT, TOTAL, assignment, make_class
 
 from symback.cli import main
 from symback.grade.pool import run as run_pool
@@ -123,6 +123,8 @@ def test_the_output_folder_may_not_be_inside_the_submissions(tmp_path, capsys):
     ('spec = "x.py"\nquantity = [\n', "assignment.toml:2: Invalid value; the assignment file is TOML"),
     ('spec = "x.py"\ntitle = \n', "assignment.toml:2: Invalid value; the assignment file is TOML"),
     ('spec = "x.py"\nmax_bytes = 99999999\n[[quantity]]\nname = "a"\npoints = 1\n', "expected a whole number"),
+    ('spec = "x.py"\nmax_points = 5\n[[quantity]]\nname = "a"\npoints = 1\n',
+     "assignment.toml:2: max_points = 5 is more than the quantities' points (1), so no submission could earn it"),
     ('spec = "x.py"\nnotation = "cs230"\n', "assignment.toml:2: notation = 'cs230' in the assignment: expected one of"),
 ])
 def test_a_bad_assignment_is_one_line_and_exit_2(tmp_path, capsys, text, message):
@@ -196,3 +198,18 @@ def test_a_spec_that_does_not_load_is_named_where_the_assignment_names_it(tmp_pa
     code, _, err = run([str(toml), str(tmp_path)], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "assignment.toml:2: spec: SPEC" in err and "missing.py" in err and "no such file" in err, err
+
+
+@pytest.mark.parametrize("require, scores", [("all", (8.0, 8.0, 7.0)), ("any", (8.0, 8.0, 8.0))])
+def test_max_points_caps_the_total_and_require_any_takes_one_equal_line(tmp_path, capsys, require, scores):
+    toml = assignment(tmp_path, max_points=8, require=require)
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    (subs / "a_right.txt").write_text(RIGHT, encoding="utf-8")
+    (subs / "b_sign.txt").write_text(MISTAKES["sign"][0], encoding="utf-8")  # loses 1 of 10: still 8
+    # a wrong per-sample line for dJ/dW^[1] beside its right batch line: "all" loses 2 (and the cap), "any" not
+    (subs / "c_half_wrong.txt").write_text(RIGHT.replace("dJ/dW^[1] = delta^[1] x^T", "dJ/dW^[1] = delta^[1] a^[1]^T")
+                                           .replace("delta^[2] = a^[2] - y", "delta^[2] = y - a^[2]"), encoding="utf-8")
+    assert run([str(toml), str(subs), "-o", str(tmp_path / "out"), "--format", "json", "--jobs", "1"], capsys)[0] == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert tuple(s["score"] for s in summary["submissions"]) == scores and summary["max_points"] == 8

@@ -174,6 +174,10 @@ def load(path) -> Assignment:
             raise SymbackError(f"{where.at('name', i)}: quantity {name!r} is asked twice; keep one [[quantity]]")
         seen.add(name)
         quantities.append(Quantity(name, float(q["points"]), q.get("require", data.get("require", "all"))))
+    available = sum(q.points for q in quantities)
+    if data.get("max_points", 0) > available:
+        raise SymbackError(f"{where.at('max_points')}: max_points = {data['max_points']} is more than the quantities' "
+                           f"points ({available:g}), so no submission could earn it; lower it or add points")
     spec_path, colon, spec_name = data["spec"].strip().partition(":")
     spec = str((path.parent / spec_path).resolve()) + colon + spec_name
     options = {k: data[k] for k in ("title", "notation", "layout", "file", "max_bytes") if k in data}
