@@ -87,7 +87,7 @@ def _grade(args) -> int:
         out.mkdir(exist_ok=True)
         for o in outcomes:
             _write(out / f"{o.name}.md", feedback.markdown(o, title))
-        table = (feedback.summary_csv(outcomes) if args.format == "csv"
+        table = (feedback.summary_csv(outcomes, assignment) if args.format == "csv"
                  else json.dumps(feedback.summary_json(outcomes, assignment), indent=2) + "\n")
         _write(out / f"summary.{args.format}", table)
     mean = sum(o.score for o in outcomes) / len(outcomes) if outcomes else 0.0

@@ -79,10 +79,11 @@ def _cell(value):
     return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def summary_csv(outcomes: list[Outcome]) -> str:
+def summary_csv(outcomes: list[Outcome], assignment) -> str:
     rows = [{k: _cell(v) for k, v in row.items()} for row in summary_rows(outcomes)]
+    columns = ["submission", "score", "max_points", "status", *(q.name for q in assignment.quantities), "message"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else ["submission", "score"], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
