@@ -73,7 +73,7 @@ def test_hostile_submissions_score_0_with_a_clear_message(graded):
     assert "longer than this assignment's limit of 2 s" in message["slow.txt"]
     assert not (root / "pwned").exists()  # hand files are data
     md = (root / "out" / "python.txt.md").read_text(encoding="utf-8")
-    assert "## Lines that could not be read" in md and "__import__" in md
+    assert "## Lines that could not be read (-0.5 points)" in md and "__import__" in md
 
 
 def test_unreadable_lines_cost_the_penalty_and_are_shown(graded):
@@ -81,6 +81,7 @@ def test_unreadable_lines_cost_the_penalty_and_are_shown(graded):
     typo = next(s for s in summary["submissions"] if s["submission"] == "typo_000.txt")
     assert [u["line"] for u in typo["unreadable"]] == [13, 14]
     md = (root / "out" / "typo_000.txt.md").read_text(encoding="utf-8")
+    assert "## Lines that could not be read (-1 point)" in md and typo["deducted"] == 1
     assert "line 14: foo = 3" in md and "'foo' is not a quantity" in md
 
 

@@ -59,7 +59,8 @@ def markdown(o: Outcome, title: str = "", details: bool = True) -> str:
     for m in o.marks if details else ():
         out += [f"## {m.name}: {points(m.points)} / {points(m.max_points)}, {m.verdict}", "", *quantity_section(m)]
     if o.unreadable:
-        out += ["## Lines that could not be read", ""]
+        cost = f" (-{points(o.deducted)} point{'s' if o.deducted != 1 else ''})" if o.deducted else ""
+        out += [f"## Lines that could not be read{cost}", ""]
         for line in o.unreadable:
             out += _line_block(line) + [""]
     if o.others and details:
@@ -95,7 +96,7 @@ def outcome_dict(o: Outcome) -> dict:
             "message": o.message,
             "quantities": [{"name": m.name, "points": m.points, "max_points": m.max_points, "verdict": m.verdict,
                             "lines": lines(m.lines)} for m in o.marks],
-            "unreadable": lines(o.unreadable), "other_lines": lines(o.others)}
+            "unreadable": lines(o.unreadable), "deducted": o.deducted, "other_lines": lines(o.others)}
 
 
 def summary_json(outcomes: list[Outcome], assignment) -> dict:

@@ -65,6 +65,7 @@ class Outcome:
     marks: list = field(default_factory=list)
     unreadable: list = field(default_factory=list)  # Line(number, text, UNREADABLE, [message])
     others: list = field(default_factory=list)  # lines naming no asked quantity (not graded)
+    deducted: float = 0.0  # the penalty for the unreadable lines
 
 
 def notes(result) -> list[str]:
@@ -135,8 +136,10 @@ class Grader:
             asked = self.answers(r.lhs)
             (by_quantity[asked] if asked else others).append(line)
         marks = [self._mark(q, by_quantity[q.name], unreadable) for q in a.quantities]
-        earned = min(a.total, sum(m.points for m in marks)) - a.penalty * len(unreadable)
-        return Outcome(name, GRADED, max(0.0, earned), a.total, marks=marks, unreadable=unreadable, others=others)
+        deducted = a.penalty * len(unreadable)
+        earned = max(0.0, min(a.total, sum(m.points for m in marks)) - deducted)
+        return Outcome(name, GRADED, earned, a.total, marks=marks, unreadable=unreadable, others=others,
+                       deducted=deducted)
 
     @staticmethod
     def _mark(q, lines: list[Line], unreadable: list[Line]) -> Mark:
