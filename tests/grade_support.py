@@ -77,6 +77,7 @@ def make_class(folder: Path, copies: int = 1) -> dict:
     put("garbage.txt", "I did not do the homework, sorry\n", 0.0)
     put("path.txt", "/etc/passwd", 0.0)  # a path is text, never a file to read
     put("python.txt", "delta^[2] = __import__('os').system('touch pwned')\n", 0.0)
+    put("comments.txt", "# I will write it tomorrow\n", 0.0, "refused")
     put("empty.txt", "", 0.0, "refused")
     put("blank.txt", "\n  \n\t\n", 0.0, "refused")
     put("binary.bin", bytes(range(256)) * 8, 0.0, "refused")

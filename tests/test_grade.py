@@ -66,6 +66,7 @@ def test_hostile_submissions_score_0_with_a_clear_message(graded):
     _, summary, root = graded
     message = {s["submission"]: s["message"] for s in summary["submissions"]}
     assert "empty" in message["empty.txt"] and "empty" in message["blank.txt"]
+    assert message["comments.txt"].startswith("comments.txt: no equations found")
     assert "binary" in message["binary.bin"]
     assert "not UTF-8" in message["latin1.txt"]
     assert "10,485,760 bytes" in message["huge.txt"] and "limit of 100,000" in message["huge.txt"]

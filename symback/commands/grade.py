@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..declare.spec import load_spec
 from ..errors import SymbackError
-from ..files import write_atomic
+from ..files import output_path, write_atomic
 from ..grade import feedback, grade_all, load, prepare
 from ..grade.assignment import where
 from . import arg, command, emit
@@ -73,7 +73,7 @@ def _outdir(args) -> Path:
 def _grade(args) -> int:
     assignment = load(args.assignment)
     platform = PLATFORMS.get(args.format)
-    out = Path(args.output or "results.json") if platform else _outdir(args)
+    out = output_path(args.output or "results.json") if platform else _outdir(args)  # a bad -o fails before work
     try:
         derivation = derive(assignment.spec)
     except SymbackError as exc:  # the spec's own message, where the assignment names it

@@ -15,6 +15,8 @@ builds it in its initializer). Refused submissions never reach a worker.
 
 from __future__ import annotations
 
+import re
+
 from .assignment import Assignment, load
 from .pool import Stopped, run
 from .score import FAILED, REFUSED, TIMED_OUT, Grader, Outcome, refused
@@ -38,7 +40,8 @@ def _grade(name: str, text: str) -> Outcome:
         return refused(name, REFUSED, "a formula is nested too deeply to check; write it out more simply",
                        _GRADER.assignment)
     except Exception as exc:  # noqa: BLE001 - a bad submission (SymbackError) or a bug: 0 for it, the batch goes on
-        return refused(name, REFUSED, " ".join(str(exc).split()) or type(exc).__name__, _GRADER.assignment)
+        why = re.sub(r"^hand formulas\b", name, " ".join(str(exc).split()))  # check's name for a text it was given
+        return refused(name, REFUSED, why or type(exc).__name__, _GRADER.assignment)
 
 
 def prepare(assignment: Assignment, derivation) -> Grader:
