@@ -63,6 +63,7 @@ def test_a_mistake_is_named_in_its_test(tmp_path, platform):
     data = grade_one(tmp_path, platform, {"backprop.txt": text})
     test = next(t for t in data["tests"] if t["name"] == loses)
     assert "likely cause: sum vs mean" in test["output"] and "counterexample" in test["output"]
+    assert ("```" in test["output"]) == (platform == "gradescope")  # Markdown for Gradescope, plain text for PL
     if platform == "gradescope":
         assert data["score"] == TOTAL - POINTS[loses] and test["status"] == "failed" and test["score"] == 0
     else:
@@ -85,6 +86,8 @@ def test_an_upload_that_takes_forever_scores_0(tmp_path, platform):
     assert data["score"] == 0
     text = data["output"] if platform == "gradescope" else data["message"]
     assert "longer than this assignment's limit of 1 s" in text
+    if platform == "prairielearn":
+        assert data["gradable"] is True and text.startswith("0 / 10 points: checking it took longer")
 
 
 def test_a_missing_upload_says_what_to_submit(tmp_path):

@@ -21,7 +21,7 @@ from ..grade import feedback, grade_all, load, prepare
 from ..grade.assignment import where
 from . import arg, command, emit
 
-PLATFORMS = {"gradescope": feedback.gradescope, "prairielearn": feedback.prairielearn}
+PLATFORMS = ("gradescope", "prairielearn")
 
 
 def derive(spec: str):
@@ -72,17 +72,19 @@ def _outdir(args) -> Path:
          arg("--jobs", type=_positive, metavar="N", help="worker processes (default: the cores available)"))
 def _grade(args) -> int:
     assignment = load(args.assignment)
-    platform = PLATFORMS.get(args.format)
+    platform = args.format in PLATFORMS
     out = output_path(args.output or "results.json") if platform else _outdir(args)  # a bad -o fails before work
     try:
         derivation = derive(assignment.spec)
     except SymbackError as exc:  # the spec's own message, where the assignment names it
         raise SymbackError(f"{where(assignment, 'spec')}: spec: {exc}") from None
     grader = prepare(assignment, derivation)
-    outcomes = grade_all(grader, args.submissions, one=bool(platform), jobs=args.jobs or _cores(), build=derive)
+    outcomes = grade_all(grader, args.submissions, one=platform, jobs=args.jobs or _cores(), build=derive)
     title = assignment.title
     if platform:
-        _write(out, json.dumps(platform(outcomes[0], title), indent=2) + "\n")
+        o = outcomes[0]
+        data = feedback.gradescope(o, title) if args.format == "gradescope" else feedback.prairielearn(o)
+        _write(out, json.dumps(data, indent=2) + "\n")
     else:
         out.mkdir(exist_ok=True)
         for o in outcomes:

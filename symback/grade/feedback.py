@@ -33,19 +33,25 @@ def fenced(lines: list[str]) -> list[str]:
     return [fence, *lines, fence]
 
 
-def _line_block(line) -> list[str]:
-    return fenced([f"line {line.number}: {line.text}", *line.notes])
+def _line_block(line, md: bool = True) -> list[str]:
+    lines = [f"line {line.number}: {line.text}", *line.notes]
+    return fenced(lines) if md else lines
 
 
-def quantity_section(mark) -> list[str]:
-    """One quantity's Markdown: its lines as check judged them, or why none was found."""
+def quantity_section(mark, md: bool = True) -> list[str]:
+    """One quantity's lines as check judged them, or why none was found: Markdown, or plain text (`md` False)."""
     out = []
     if mark.verdict == "missing" and not mark.lines:
-        out += [f"No line names {mark.name}; write it as `{mark.name} = ...`."
-                if "`" not in mark.name else f"No line names {mark.name}.", ""]
+        out += [f"No line names {mark.name}; write it as {mark.name} = ...", ""]
     for line in mark.lines:
-        out += [f"{line.status}:", *_line_block(line), ""]
+        out += [f"{line.status}:", *_line_block(line, md), ""]
     return out
+
+
+def overview(o: Outcome) -> str:
+    """The whole submission's grade in one plain line (PrairieLearn's message)."""
+    cost = f"; {len(o.unreadable)} line(s) could not be read (-{points(o.deducted)})" if o.unreadable else ""
+    return f"{points(o.score)} / {points(o.max_points)} points{cost}" + (f": {o.message}" if o.message else "")
 
 
 def markdown(o: Outcome, title: str = "", details: bool = True) -> str:
@@ -114,15 +120,16 @@ def gradescope(o: Outcome, title: str = "") -> dict:
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
 
-def prairielearn(o: Outcome, title: str = "") -> dict:
+def prairielearn(o: Outcome) -> dict:
     """PrairieLearn's external-grader results.json (https://prairielearn.readthedocs.io/en/latest/externalGrading/).
 
-    A file that could not be read at all (empty, binary, too large, not UTF-8) is not gradable: PrairieLearn
-    shows the format error and charges no attempt. A time-out or a graded file scores what it earned.
+    PrairieLearn shows these texts as they are, so they are plain text, not Markdown. A file that could not be
+    read at all (empty, binary, too large, not UTF-8) is not gradable: PrairieLearn shows the format error and
+    charges no attempt. A time-out or a graded file scores what it earned.
     """
     errors = [f"line {x.number}: {x.notes[0]}" for x in o.unreadable] + ([o.message] if o.status == REFUSED else [])
     tests = [{"name": m.name, "points": m.points, "max_points": m.max_points, "message": m.verdict,
-              "output": "\n".join(quantity_section(m)).strip() or o.message} for m in o.marks]
+              "output": "\n".join(quantity_section(m, md=False)).strip() or o.message} for m in o.marks]
     total = o.max_points or 1.0
-    return {"gradable": o.status != REFUSED, "score": round(o.score / total, 6),
-            "message": markdown(o, title, details=False), "format_errors": errors, "tests": tests}
+    return {"gradable": o.status != REFUSED, "score": round(o.score / total, 6), "message": overview(o),
+            "format_errors": errors, "tests": tests}
