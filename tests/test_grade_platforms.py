@@ -76,6 +76,7 @@ def test_an_unreadable_upload_scores_0_with_its_reason(tmp_path, platform):
     assert data["score"] == 0
     if platform == "gradescope":
         assert "binary file" in data["output"] and all(t["status"] == "failed" for t in data["tests"])
+        assert all("binary file" in t["output"] for t in data["tests"])  # the reason, not "no line names ..."
     else:  # PrairieLearn's own way: not gradable, the reason as a format error, no attempt used
         assert data["gradable"] is False and "binary file" in data["format_errors"][0]
 

@@ -110,11 +110,16 @@ def summary_json(outcomes: list[Outcome], assignment) -> dict:
             "max_points": assignment.total, "submissions": [outcome_dict(o) for o in outcomes]}
 
 
+def _detail(o: Outcome, mark, md: bool) -> str:
+    """A platform test's output: the quantity's lines, or why the submission was not graded at all."""
+    return "\n".join(quantity_section(mark, md)).strip() if o.status == GRADED else o.message
+
+
 def gradescope(o: Outcome, title: str = "") -> dict:
     """Gradescope's results.json for one submission (https://gradescope-autograders.readthedocs.io/en/latest/specs/)."""
     tests = [{"name": m.name, "score": m.points, "max_score": m.max_points,
               "status": "passed" if m.passed else "failed",
-              "output": "\n".join(quantity_section(m)).strip() or (o.message or m.verdict),
+              "output": _detail(o, m, md=True),
               "output_format": "md", "visibility": "visible"} for m in o.marks]
     return {"score": round(o.score, 4), "output": markdown(o, title, details=False), "output_format": "md",
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
@@ -129,7 +134,7 @@ def prairielearn(o: Outcome) -> dict:
     """
     errors = [f"line {x.number}: {x.notes[0]}" for x in o.unreadable] + ([o.message] if o.status == REFUSED else [])
     tests = [{"name": m.name, "points": m.points, "max_points": m.max_points, "message": m.verdict,
-              "output": "\n".join(quantity_section(m, md=False)).strip() or o.message} for m in o.marks]
+              "output": _detail(o, m, md=False)} for m in o.marks]
     total = o.max_points or 1.0
     return {"gradable": o.status != REFUSED, "score": round(o.score / total, 6), "message": overview(o),
             "format_errors": errors, "tests": tests}
