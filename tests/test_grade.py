@@ -127,6 +127,8 @@ def test_the_output_folder_may_not_be_inside_the_submissions(tmp_path, capsys):
     ('spec = "x.py"\nmax_bytes = 99999999\n[[quantity]]\nname = "a"\npoints = 1\n', "expected a whole number"),
     ('spec = "x.py"\nmax_points = 5\n[[quantity]]\nname = "a"\npoints = 1\n',
      "assignment.toml:2: max_points = 5 is more than the quantities' points (1), so no submission could earn it"),
+    ('spec = "x.py"\nnotation = ["cs229"]\n', "assignment.toml:2: notation = ['cs229'] in the assignment: expected"),
+    ('spec = "x.py"\npenalty = inf\n', "assignment.toml:2: penalty = inf in the assignment: expected a finite number"),
     ('spec = "x.py"\nnotation = "cs230"\n', "assignment.toml:2: notation = 'cs230' in the assignment: expected one of"),
 ])
 def test_a_bad_assignment_is_one_line_and_exit_2(tmp_path, capsys, text, message):

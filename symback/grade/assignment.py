@@ -22,6 +22,7 @@ Every mistake in the file is one `SymbackError` line: what is wrong, where
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -67,14 +68,14 @@ class Assignment:
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # key -> (is it of the right type?, what it should be)
 _TOP = {
     "title": (lambda v: isinstance(v, str), "a string"),
     "spec": (lambda v: isinstance(v, str) and v.strip() != "", 'a SPEC, e.g. "../net.py:two_layer"'),
-    "notation": (lambda v: v in NOTATIONS, "one of " + ", ".join(sorted(NOTATIONS))),
+    "notation": (lambda v: isinstance(v, str) and v in NOTATIONS, "one of " + ", ".join(sorted(NOTATIONS))),
     "layout": (lambda v: v in LAYOUTS, "numerator or denominator"),
     "file": (lambda v: isinstance(v, str) and re.fullmatch(r"[^/\\\0]+", v) is not None and v not in (".", ".."),
              'a file name without folders, e.g. "backprop.txt"'),
@@ -82,7 +83,7 @@ _TOP = {
     "max_bytes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SUBMISSION_BYTES,
                   f"a whole number of bytes, from 1 to {MAX_SUBMISSION_BYTES:,}"),
     "require": (lambda v: v in REQUIRE, '"all" (every line naming a quantity is equal) or "any" (one is)'),
-    "penalty": (lambda v: _number(v) and v >= 0, "a number of points, 0 or more"),
+    "penalty": (lambda v: _number(v) and v >= 0, "a finite number of points, 0 or more"),
     "max_points": (lambda v: _number(v) and v > 0, "a number of points above 0"),
     "quantity": (lambda v: isinstance(v, list) and v and all(isinstance(q, dict) for q in v),
                  'one [[quantity]] table or more, each with name = "..." and points = N'),
