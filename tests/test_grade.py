@@ -5,12 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from grade_support import MISTAKES, POINTS, RIGHT, TOTAL, assignment, make_class
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symback.cli import main
+from symback.commands.grade import derive
+from symback.errors import SymbackError
+from symback.grade import _grade as grade_in_worker
+from symback.grade import load, prepare
 from symback.grade.pool import run as run_pool
 
 
@@ -217,3 +225,47 @@ def test_max_points_caps_the_total_and_require_any_takes_one_equal_line(tmp_path
     assert run([str(toml), str(subs), "-o", str(tmp_path / "out"), "--format", "json", "--jobs", "1"], capsys)[0] == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert tuple(s["score"] for s in summary["submissions"]) == scores and summary["max_points"] == 8
+
+
+_KEYS = ["spec", "title", "notation", "layout", "file", "time_limit", "max_bytes", "require", "penalty", "max_points",
+         "name", "points", "quantity", "spce", "[[quantity]]", "[quantity]", "[x]"]
+_VALUES = ['"x.py"', '"cs229"', "1", "-1", "0", "1e400", "nan", "inf", "true", "[1, 2]", '["a"]', "{a = 1}",
+           '"delta^[2]"', '"a=b"', '""', "1979-05-27", "'''\nline\n'''", '"../../etc"', "[[1]]"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(_KEYS), st.sampled_from(_VALUES)), max_size=8) | st.binary(max_size=200))
+def test_any_assignment_file_loads_or_is_one_symback_error(tmp_path, content):
+    path = tmp_path / "assignment.toml"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text("\n".join(k if k.startswith("[") else f"{k} = {v}" for k, v in content), encoding="utf-8")
+    try:
+        load(path)
+    except SymbackError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+
+
+_PIECES = ["delta^[2]", "dJ/dW^[1]", "dJ/db^[2]", " = ", "=", "a^[1]^T", "x^T", "(", ")", "+", "*", "^", "⊙", "[", "]",
+           "g'(z^[1])", "\\frac{1}{B}", "$", "#", "\\", "1e999", "9" * 30, "__import__('os')", "lambda", "\n", " "]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=30))
+def test_any_submission_text_gets_an_outcome_between_0_and_the_total(pieces):
+    _fuzz_grader()  # the worker's grader, as a forked worker inherits it
+    outcome = grade_in_worker("fuzz.txt", "".join(pieces))  # what a worker does with a submission's text
+    assert outcome.status in ("graded", "refused") and 0 <= outcome.score <= TOTAL
+    assert [m.name for m in outcome.marks] == list(POINTS)
+
+
+_GRADERS: list = []
+
+
+def _fuzz_grader():
+    """The CS229 grader, built once for the fuzz test (as a forked worker inherits it)."""
+    if not _GRADERS:
+        a = load(assignment(Path(tempfile.mkdtemp())))
+        _GRADERS.append(prepare(a, derive(a.spec)))
+    return _GRADERS[0]
