@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 
+from ..errors import SymbackError
 from .assignment import Assignment, load
-from .pool import Stopped, run
+from .pool import Stopped, default_method, run
 from .score import FAILED, REFUSED, TIMED_OUT, Grader, Outcome, refused
 from .submissions import Refused, collect, read
 
@@ -53,8 +54,15 @@ def prepare(assignment: Assignment, derivation) -> Grader:
 
 def grade_all(grader: Grader, submissions, one: bool = False, jobs: int = 1, build=None,
               method: str | None = None) -> list[Outcome]:
-    """Every submission under `submissions` graded, sorted by name; hostile ones score 0 with a message."""
+    """Every submission under `submissions` graded, sorted by name; hostile ones score 0 with a message.
+
+    Forked workers inherit `grader`; workers started otherwise (`method` 'spawn' or 'forkserver') build the
+    derivation with ``build(spec)``.
+    """
     a = grader.assignment
+    if build is None and (method or default_method()) != "fork":
+        raise SymbackError("grade_all: workers that are not forked build the derivation: pass build=, a function "
+                           "from the SPEC to its Derivation")
     outcomes: dict[str, Outcome] = {}
     tasks = []
     for name, path in collect(submissions, one):
