@@ -4,9 +4,9 @@
 
 The class is tests/grade_support.make_class: per copy a right derivation, another spelling, each classic
 mistake made into a whole derivation, one with unreadable lines, a half-done one (10 files), plus garbage,
-a path, Python code, comments only, an empty, a blank, a binary, a non-UTF-8, a 10 MB and a symbolic-link
-file, one student folder and one file whose check takes longer than the assignment's 10 s limit (12 files).
-29 copies: 302.
+a path, Python code, comments only, an empty, a blank, a binary, a non-UTF-8, a 10 MB, a symbolic-link and a
+named-pipe file, a student folder, an empty folder and one file whose check takes longer than the
+assignment's 10 s limit (14 entries). 29 copies: 304.
 
 It times the command itself (a fresh process: import, derivation, grading, writing every feedback file and
 the summary), wall clock and CPU (all its processes, the workers' included; the one slow file costs its

@@ -2,8 +2,8 @@
 
 `make_class(folder, ...)` writes right derivations, each classic mistake of
 examples/hand/wrong made into a whole derivation (one line replaced), garbage,
-hostile files (empty, binary, not UTF-8, 10 MB, a symbolic link, a path, Python
-code) and one that takes far longer than the time limit to check. It returns
+hostile files (empty, binary, not UTF-8, 10 MB, a symbolic link, a named pipe, a path,
+Python code, an empty folder) and one that takes far longer than the time limit to check. It returns
 {submission name: (expected score, expected status)}. Used by tests/test_grade*.py
 and benchmarks/bench_grade.py.
 """
@@ -92,4 +92,8 @@ def make_class(folder: Path, copies: int = 1) -> dict:
     expected["student_folder"] = (TOTAL, "graded")
     os.symlink(folder / f"right_{0:03d}.txt", folder / "symlink.txt")
     expected["symlink.txt"] = (0.0, "refused")
+    os.mkfifo(folder / "fifo.txt")  # opening it would block: refused unopened
+    expected["fifo.txt"] = (0.0, "refused")
+    (folder / "empty_folder").mkdir(exist_ok=True)
+    expected["empty_folder"] = (0.0, "refused")
     return expected

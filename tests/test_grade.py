@@ -78,7 +78,8 @@ def test_hostile_submissions_score_0_with_a_clear_message(graded):
     assert "binary" in message["binary.bin"]
     assert "not UTF-8" in message["latin1.txt"]
     assert "10,485,760 bytes" in message["huge.txt"] and "limit of 100,000" in message["huge.txt"]
-    assert "symbolic link" in message["symlink.txt"]
+    assert "symbolic link" in message["symlink.txt"] and "not a regular file" in message["fifo.txt"]
+    assert message["empty_folder"] == "expected a file named backprop.txt in the submission (found: nothing)"
     assert "longer than this assignment's limit of 2 s" in message["slow.txt"]
     assert not (root / "pwned").exists()  # hand files are data
     md = (root / "out" / "python.txt.md").read_text(encoding="utf-8")
