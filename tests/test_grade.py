@@ -270,3 +270,16 @@ def _fuzz_grader():
         a = load(assignment(Path(tempfile.mkdtemp())))
         _GRADERS.append(prepare(a, derive(a.spec)))
     return _GRADERS[0]
+
+
+def test_file_names_that_are_not_text_are_shown_escaped_and_kept_apart(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for raw in (b"a\xff.txt", b"a\\xff.txt", b"two\nlines.txt"):
+        (subs / os.fsdecode(raw)).write_text(RIGHT, encoding="utf-8")
+    argv = [str(assignment(tmp_path)), str(subs), "-o", str(tmp_path / "out"), "--format", "json", "--jobs", "1"]
+    assert run(argv, capsys)[0] == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert [(s["submission"], s["score"]) for s in summary["submissions"]] == [
+        ("a\\xff.txt", TOTAL), ("a\\xff.txt (2)", TOTAL), ("two\\nlines.txt", TOTAL)]
+    assert (tmp_path / "out" / "a\\xff.txt (2).md").is_file()
