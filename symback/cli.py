@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from .check.fd import whole
 
 # the command modules register their commands on import, in --help order
-from .commands import COMMANDS, grad, network, check, codegen, gradcheck, teach  # noqa: F401  # isort: skip
+from .commands import COMMANDS, grad, network, check, grade, codegen, gradcheck, teach  # noqa: F401  # isort: skip
 from .errors import SymbackError
 
 
