@@ -11,14 +11,15 @@ seeded initialisation; ``sb.from_torch`` makes its Network, ``compile(inference=
 ~/.cache/symback/bench), ``sb.load_torch_state`` copies the weights in, and ``torch.onnx.export`` writes the same
 weights for ONNX Runtime. Each system's output is checked against PyTorch's before it is timed.
 
-Measured: µs per call, the fastest of 7 loops of calls, inputs built beforehand, each system in a process of
-its own (idle thread pools of one system spin and would steal the cores of the next): symback ``forward(params,
-X)`` (params a packed ``Params``) of the inference module and of the full module; the inference kernel called
-directly on a preallocated workspace (no checks: the floor of the Python entry point); PyTorch ``model(X)``
-under ``torch.no_grad()``; ONNX Runtime ``session.run(None, {"x": X})``; JAX ``jit`` of the same layers (only if
-JAX is installed). 2 threads everywhere unless --threads says otherwise (OMP/MKL/OPENBLAS/NUMBA_NUM_THREADS,
-torch.set_num_threads, ONNX Runtime's intra-op pool). Start-up: a fresh process imports the module (after NumPy and Numba) and calls
-``forward`` on one row; "cold" with an empty NUMBA_CACHE_DIR (the kernels compile), "warm" with that cache.
+Measured: µs per call, the fastest of 21 loops of calls (about 5 ms each, so that on a shared machine some run
+alone), inputs built beforehand, each system in a process of its own (idle thread pools of one system spin and
+would steal the cores of the next): symback ``forward(params, X)`` (params a packed ``Params``) of the inference
+module and of the full module; the inference kernel called directly on a preallocated workspace (no checks: the
+floor of the Python entry point); PyTorch ``model(X)`` under ``torch.no_grad()``; ONNX Runtime
+``session.run(None, {"x": X})``; JAX ``jit`` of the same layers (only if JAX is installed). 2 threads everywhere
+unless --threads says otherwise (OMP/MKL/OPENBLAS/NUMBA_NUM_THREADS, torch.set_num_threads, ONNX Runtime's
+intra-op pool). Start-up: a fresh process imports the module (after NumPy and Numba) and calls ``forward`` on one
+row; "cold" with an empty NUMBA_CACHE_DIR (the kernels compile), "warm" with that cache; the fastest of 3.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import argparse  # noqa: E402
 import importlib.util  # noqa: E402
+import itertools  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -73,7 +75,7 @@ def model_of(sizes, dtype):
 
     torch.manual_seed(0)
     layers = []
-    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:])):
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers += [torch.nn.Linear(n_in, n_out)] + ([torch.nn.ReLU()] if k < len(sizes) - 2 else [])
     return torch.nn.Sequential(*layers).to(getattr(torch, dtype))
 
@@ -139,7 +141,8 @@ def callables(system, name, dtype, data, params):
             with torch.no_grad():
                 return model(Xt)
 
-        return {B: (lambda Xt=torch.from_numpy(X): run(Xt).numpy()) for B, X in Xs.items()}
+        tensors = {B: torch.from_numpy(X) for B, X in Xs.items()}  # built beforehand
+        return {B: (lambda Xt=Xt: run(Xt).numpy()) for B, Xt in tensors.items()}
     if system == "onnxruntime":
         try:
             import onnxruntime as ort
@@ -164,7 +167,8 @@ def callables(system, name, dtype, data, params):
             x = jax.nn.relu(x) if k < len(layers) - 1 else x
         return x
 
-    return {B: (lambda X=jnp.asarray(X): np.asarray(forward(X).block_until_ready())) for B, X in Xs.items()}
+    arrays = {B: jnp.asarray(X) for B, X in Xs.items()}
+    return {B: (lambda X=X: np.asarray(forward(X).block_until_ready())) for B, X in arrays.items()}
 
 
 def per_call(fn, repeats, budget) -> float:
@@ -199,7 +203,7 @@ def child(system, name, dtype, quick) -> dict:
         err = float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
         if err > (1e-5 if dtype == "float32" else 1e-12):
             raise SystemExit(f"{system} disagrees with PyTorch on {name} at batch {B}: {err:.2e}")
-        out[B] = per_call(fn, 3 if quick else 7, 0.005 if quick else 0.02)
+        out[B] = per_call(fn, 3 if quick else 21, 0.002 if quick else 0.005)
     return out
 
 
@@ -209,18 +213,21 @@ def run_child(args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def startup(name, dtype) -> list[dict]:
-    """Import + first call of the inference and the full module, each cold (kernels compile) and warm."""
+def startup(name, dtype, rounds) -> list[dict]:
+    """Import + first call of the inference and the full module, each cold (kernels compile) and warm: the fastest
+    of `rounds` (each with a cache of its own)."""
     rows = []
     for kind in ("inference", "full"):
         path = files(name, dtype)[f"{kind}.py"]
         row = {"net": name, "module": kind, "lines": len(path.read_text().splitlines())}
-        with tempfile.TemporaryDirectory() as cache:
-            for state in ("cold", "warm"):
-                out = subprocess.run([sys.executable, "-c", STARTUP, str(path), dtype], check=True, text=True,
-                                     capture_output=True, env={**os.environ, "NUMBA_CACHE_DIR": cache})
-                times = json.loads(out.stdout.strip().splitlines()[-1])
-                row[state], row[f"{state}_import"] = times["import"] + times["first_call"], times["import"]
+        for _ in range(rounds):
+            with tempfile.TemporaryDirectory() as cache:
+                for state in ("cold", "warm"):
+                    out = subprocess.run([sys.executable, "-c", STARTUP, str(path), dtype], check=True, text=True,
+                                         capture_output=True, env={**os.environ, "NUMBA_CACHE_DIR": cache})
+                    t = json.loads(out.stdout.strip().splitlines()[-1])
+                    row[state] = min(row.get(state, np.inf), t["import"] + t["first_call"])
+                    row[f"{state}_import"] = min(row.get(f"{state}_import", np.inf), t["import"])
         rows.append(row)
     return rows
 
@@ -233,17 +240,17 @@ def tables(rows, starts, dtype) -> str:
     def ratio(r, k):
         return "n/a" if r.get(k) is None else f"{r[k] / r['symback']:.1f}x"
 
-    out = [f"Inference latency, µs per call (fastest of 7), {dtype}, {THREADS} thread(s); ratio: the peer's time / "
-           "symback inference's",
-           "", "| net | batch | symback inference | kernel alone | symback full forward | PyTorch no_grad "
-           "| ONNX Runtime | JAX jit | ONNX RT / symback | PyTorch / symback |", "|---|---|---|---|---|---|---|---|---|---|"]
+    out = [(f"Inference latency, µs per call (fastest of 21), {dtype}, {THREADS} thread(s); ratio: the peer's time / "
+            "symback inference's"), "",
+           ("| net | batch | symback inference | kernel alone | symback full forward | PyTorch no_grad | ONNX Runtime "
+            "| JAX jit | ONNX RT / symback | PyTorch / symback |"), "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = " | ".join(fmt(r.get(k)) for k in SYSTEMS)
         out.append(f"| {r['net']} {list(NETS[r['net']][0])} | {r['batch']} | {cells} | {ratio(r, 'onnxruntime')} "
                    f"| {ratio(r, 'torch')} |")
     if starts:
-        out += ["", "Start-up, seconds: import the module (after NumPy and Numba) and call forward on one row; "
-                "cold: an empty Numba cache (the kernels compile), warm: cached", "",
+        out += ["", ("Start-up, seconds: import the module (after NumPy and Numba) and call forward on one row; "
+                     "cold: an empty Numba cache (the kernels compile), warm: cached; the fastest of 3"), "",
                 "| net | module | lines | cold | warm | warm: import alone |", "|---|---|---|---|---|---|"]
         out += [f"| {r['net']} | {r['module']} | {r['lines']} | {r['cold']:.2f} | {r['warm']:.2f} "
                 f"| {r['warm_import']:.3f} |" for r in starts]
@@ -275,7 +282,7 @@ def main(argv=None) -> int:
             rows.append({"net": name, "batch": B} | {s: t.get(str(B)) for s, t in times.items()})
             print(json.dumps(rows[-1]), file=sys.stderr)
         if not args.no_startup:
-            starts += startup(name, args.dtype)
+            starts += startup(name, args.dtype, 1 if args.quick else 3)
     print(tables(rows, starts, args.dtype))
     return 0
 
