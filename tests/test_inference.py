@@ -48,6 +48,8 @@ def test_forward_equals_the_training_module_bitwise(key):
             got = inf.forward(params, X)
             assert got.dtype == dtype and got.shape == want.shape
             assert np.array_equal(got, want), (key, dtype, B)
+            if len(plan.inputs) > 1:  # the inputs by name
+                assert np.array_equal(inf.forward(params, {n: X[:, c:c + k] for n, c, k in plan.inputs}), want)
             if plan.labels:
                 assert np.array_equal(inf.predict(params, X), np.argmax(want, axis=1))
             else:
@@ -102,7 +104,7 @@ def test_source_has_no_gradient_code(key):
     assert ("predict(params, X)" in doc) == labels and "loss_and_grad(params" not in doc
 
 
-def test_cli_writes_an_inference_module(tmp_path, capsys):
+def test_cli_writes_an_inference_module(tmp_path, capsys, monkeypatch):
     out = tmp_path / "toy_infer.py"
     spec = str(ROOT / "examples" / "udl_toy.py")
     assert cli(["compile", spec, "-o", str(out), "--inference", "--json"]) == 0
@@ -115,4 +117,9 @@ def test_cli_writes_an_inference_module(tmp_path, capsys):
     assert text.split("\n", 3)[3] == want.split("\n", 3)[3]  # the same module as the Python API's (bar the hash)
     assert cli(["compile", spec, "-o", str(out), "--inference"]) == 0  # again: unchanged
     assert "unchanged" in capsys.readouterr().out
+    (tmp_path / "generated").mkdir()
+    monkeypatch.chdir(tmp_path)  # without -o: beside the training module, never over it
+    assert cli(["compile", spec, "--inference"]) == 0
+    assert (tmp_path / "generated" / "udl_toy_inference.py").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
+    assert not (tmp_path / "generated" / "udl_toy.py").exists()
 

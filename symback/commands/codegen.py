@@ -12,11 +12,12 @@ from ..notation import NOTATIONS
 from . import arg, command, emit
 
 
-def default_output(spec: str) -> str:
-    """generated/<file>.py, or generated/<file>_<name>.py for SPEC file.py:name."""
+def default_output(spec: str, inference: bool = False) -> str:
+    """generated/<file>.py, or generated/<file>_<name>.py for SPEC file.py:name; ``_inference`` before ``.py``
+    for an inference module, so that it never replaces the training module."""
     path, _, name = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
-    stem = Path(path).stem
-    return str(Path("generated") / (f"{stem}_{name}.py" if name else f"{stem}.py"))
+    stem = Path(path).stem + (f"_{name}" if name else "") + ("_inference" if inference else "")
+    return str(Path("generated") / f"{stem}.py")
 
 
 @command("compile", "write a network's forward, backward and SGD kernels as a standalone NumPy + Numba module",
@@ -29,7 +30,7 @@ def default_output(spec: str) -> str:
          arg("--inference", action="store_true",
              help="the forward pass only: forward (and predict for a classifier), no loss, gradient or update code"))
 def _compile(args) -> None:
-    out = str(output_path(args.output)) if args.output is not None else default_output(args.spec)  # before the work
+    out = default_output(args.spec, args.inference) if args.output is None else str(output_path(args.output))  # first
     cmd = (f"symback compile {args.spec}" + (f" --notation {args.notation}" if args.notation != "udl" else "")
            + (" --inference" if args.inference else ""))
     d = load_spec(args.spec).derive()
