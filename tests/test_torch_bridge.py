@@ -24,6 +24,10 @@ MODELS = {
                 "cross_entropy", F.cross_entropy),
     "leaky_sigmoid_bce": (lambda: nn.Sequential(nn.Linear(4, 6), nn.LeakyReLU(0.2), nn.Linear(6, 3), nn.Sigmoid()),
                           "bce", lambda f, y: F.binary_cross_entropy(f, y, reduction="none").sum(1).mean()),
+    "settings_mse": (lambda: nn.Sequential(nn.Linear(3, 5), nn.ELU(0.5), nn.Linear(5, 5), nn.GELU("tanh"),
+                                           nn.Linear(5, 4), nn.Softplus(beta=2), nn.Linear(4, 4), nn.SiLU(),
+                                           nn.Linear(4, 3), nn.Softsign(), nn.Linear(3, 2), nn.Identity()),
+                     "mse", lambda f, y: ((f - y) ** 2).sum(1).mean()),
 }
 
 
