@@ -126,7 +126,7 @@ def _layer_keys(state_dict, depth: int) -> list[tuple[str, str]]:
         if suffix not in ("weight", "bias"):
             raise SymbackError(f"state_dict: unexpected {key!r}; a Linear layer has only a weight and a bias")
         prefixes.setdefault(prefix, []).append(suffix)
-    pairs = [(f"{p}.weight", f"{p}.bias") for p in prefixes]
+    pairs = [tuple(f"{p}.{suffix}" if p else suffix for suffix in ("weight", "bias")) for p in prefixes]
     for pair in pairs:
         if missing := [k for k in pair if k not in state_dict]:
             raise SymbackError(f"state_dict: missing {missing[0]!r} (each Linear layer has a weight and a bias)")
@@ -138,15 +138,16 @@ def _layer_keys(state_dict, depth: int) -> list[tuple[str, str]]:
     return pairs
 
 
-def _matched(params, state_dict) -> list[tuple[str, str]]:
-    """(parameter, state dict key) pairs, every shape checked."""
+def _matched(params, state_dict) -> list[tuple[str, str, np.ndarray]]:
+    """(parameter, state dict key, the tensor's values) per parameter, every type and shape checked."""
     names = _layer_names(params)
-    pairs = [p for layer in zip(names, _layer_keys(state_dict, len(names))) for p in zip(*layer)]
-    for name, key in pairs:
-        shape = tuple(getattr(state_dict[key], "shape", ()))
-        if shape != np.shape(params[name]):
-            raise SymbackError(f"state_dict[{key!r}]: shape {shape}, but {name} has shape {np.shape(params[name])}")
-    return pairs
+    out = []
+    for name, key in (p for layer in zip(names, _layer_keys(state_dict, len(names))) for p in zip(*layer)):
+        value = _numpy(state_dict[key], f"state_dict[{key!r}]")
+        if value.shape != (shape := np.shape(params[name])):
+            raise SymbackError(f"state_dict[{key!r}]: shape {value.shape}, but {name} has shape {shape}")
+        out.append((name, key, value))
+    return out
 
 
 def load_torch_state(params, state_dict):
@@ -160,17 +161,16 @@ def load_torch_state(params, state_dict):
     if hasattr(params, "init_params") and hasattr(params, "PARAMS"):  # a generated module: new parameters
         first = next(iter(state_dict.values()), None) if isinstance(state_dict, Mapping) else None
         params = params.init_params(dtype=np.float64 if first is None else _numpy(first, "state_dict").dtype)
-    pairs = _matched(params, state_dict)
-    values = {name: _numpy(state_dict[key], f"state_dict[{key!r}]") for name, key in pairs}
-    for name, key in pairs:
+    matched = _matched(params, state_dict)
+    for name, key, value in matched:
         target = params[name]
         if not isinstance(target, np.ndarray) or not target.flags.writeable:
             raise TypeError(f"params[{name!r}]: expected a writeable NumPy array, got {type(target).__name__}")
-        if values[name].dtype != target.dtype:
-            raise TypeError(f"state_dict[{key!r}]: dtype {values[name].dtype}, but params[{name!r}] is {target.dtype}; "
+        if value.dtype != target.dtype:
+            raise TypeError(f"state_dict[{key!r}]: dtype {value.dtype}, but params[{name!r}] is {target.dtype}; "
                             "make the parameters in that dtype (init_params(dtype=...)) or convert the model "
                             "(model.double() or model.float())")
-    for name, value in values.items():
+    for name, _, value in matched:
         params[name][...] = value  # in place: a Params stays one packed buffer
     return params
 
@@ -191,10 +191,10 @@ def to_torch_state(params, model) -> dict:
     torch = _torch()
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model: expected the torch.nn.Module to name the tensors, got {type(model).__name__}")
-    pairs = _matched(params, model.state_dict())
-    for name, _ in pairs:
+    matched = _matched(params, model.state_dict())
+    for name, _, _ in matched:
         value = params[name]
         if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
             raise TypeError(f"params[{name!r}]: expected a float32 or float64 NumPy array, got "
                             f"{getattr(value, 'dtype', type(value).__name__)}")
-    return {key: torch.from_numpy(np.array(params[name], copy=True)) for name, key in pairs}
+    return {key: torch.from_numpy(np.array(params[name], copy=True)) for name, key, _ in matched}

@@ -137,6 +137,7 @@ def test_bad_state_dicts_update_nothing():
         ({k: v.float() for k, v in state.items()}, TypeError, "dtype float32, but params['W1'] is float64"),
         ({**state, "0.bias": np.zeros(8)}, TypeError, "expected a torch tensor, got ndarray"),
         ({**state, "0.bias": torch.zeros(8, dtype=torch.int64)}, TypeError, "torch.int64"),
+        ({**state, "2.bias": [0.0, 0.0]}, TypeError, "state_dict['2.bias']: expected a torch tensor, got list"),
         ([("0.weight", state["0.weight"])], TypeError, "expected a dict of tensors"),
     ]
     for bad, error, words in cases:
@@ -152,6 +153,10 @@ def test_bad_state_dicts_update_nothing():
         sb.to_torch_state({**params, "W1": np.zeros((3, 3))}, model)
     with pytest.raises(TypeError, match="the torch.nn.Module"):
         sb.to_torch_state(params, state)
+    linear = nn.Linear(2, 3).double()  # a bare Linear's state dict: "weight", "bias"
+    p = sb.load_torch_state({"W1": np.zeros((3, 2)), "b1": np.zeros(3)}, linear.state_dict())
+    assert np.array_equal(p["W1"], linear.weight.detach().numpy())
+    assert list(sb.to_torch_state(p, linear)) == ["weight", "bias"]
 
 
 def test_symback_imports_without_torch():
