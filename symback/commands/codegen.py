@@ -23,7 +23,7 @@ def default_output(spec: str, inference: bool = False) -> str:
 @command("compile", "write a network's forward, backward and SGD kernels as a standalone NumPy + Numba module",
          arg("spec", metavar="SPEC", help="path/to/file.py or path/to/file.py:name, declaring a network or DAG"),
          arg("-o", "--output", metavar="FILE.py",
-             help="the module to write (default: generated/<file>.py; with --inference, generated/<file>_inference.py)"),
+             help="the module to write (default: generated/<file>.py, or <file>_inference.py with --inference)"),
          arg("--notation", choices=sorted(NOTATIONS), default="udl",
              help="the course's symbols for the equations in the comments (default: udl)"),
          arg("--force", action="store_true",
