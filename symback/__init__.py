@@ -18,9 +18,10 @@ from .library import ACTIVATIONS, LOSSES, register_activation, register_loss
 from .nonsmooth import Indicator
 from .notation import NOTATIONS, Notation, register_notation
 from .ops import register_op
+from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
     "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
-    "SymbackError", "Table", "draw", "explain", "grad", "gradcheck", "register_activation", "register_loss", "register_notation",
-    "register_op", "save",
+    "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
+    "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

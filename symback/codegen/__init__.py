@@ -42,13 +42,15 @@ def load_module(path):
 
 @provides("compile")
 def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool = False,
-                       source: str | None = None, command: str | None = None, layouts=None):
+                       source: str | None = None, command: str | None = None, layouts=None, inference: bool = False):
     """Write the module for derivation `d` to `path` and import it.
 
     With `dtype` (np.float32 or np.float64), the returned module's
-    ``init_params`` defaults to that dtype.
+    ``init_params`` defaults to that dtype. With `inference`, the module
+    has the forward pass only: ``forward`` (and ``predict`` for a classifier).
     """
-    text = generate(d, source or declared(d).label, notation=notation, command=command, layouts=layouts)
+    text = generate(d, source or declared(d).label, notation=notation, command=command, layouts=layouts,
+                    inference=inference)
     write_module(path, text, force=force)
     module = load_module(path)
     if dtype is not None:

@@ -8,6 +8,8 @@ view for each quantity it touches (``W2 = P[6:15].reshape((3, 3))``,
 forward pass (``mode == FORWARD`` stops there), the loss and the backward
 pass, and the SGD update ``P -= lr * scale * G`` (``mode == SGD``). ``ws``
 holds the gradient ``G`` (same layout as ``P``) and then the stored values.
+An inference plan (``plan.inference``) gives a kernel of the forward pass
+alone, with the same arguments: no loss, no gradient block, no update.
 Sizes are literals, so LLVM sees every trip count; a loop of one trip is
 written as straight-line code with its index folded (`Code.block`).
 A layout subclass says where a stored value lives (`bind`, `read`) and how
@@ -86,7 +88,8 @@ class Layout:
     """Shared machinery; subclasses say where each stored value lives and how each step loops."""
 
     name = ""
-    doc = ""
+    doc = ""  # the kernel's docstring: a training step, then an inference kernel's
+    inference_doc = ""
     copies_inputs = False
     refcounts = False  # does the kernel need Numba's reference counting (np.dot returns its out array)
 
@@ -167,12 +170,13 @@ class Layout:
         head(f"@njit(cache=True, fastmath=_FASTMATH{'' if self.refcounts else ', _nrt=False'})")
         head(f"def {naming.kernel(self.name)}({', '.join(naming.KERNEL_ARGS)}):")
         head.depth = 1
-        head(f'"""{self.doc}"""')
+        head(f'"""{self.inference_doc if self.plan.inference else self.doc}"""')
         head("_check_batch(P, X, Y, lr, mode)")
         head("B = X.shape[0]")
         self.blocks(head)
         self.bindings(head)
-        head("loss = 0.0")
+        if not self.plan.inference:
+            head("loss = 0.0")
         return head.text() + "\n" + self.code.text() + "\n"
 
     def bindings(self, c: Code) -> None:
@@ -200,6 +204,9 @@ class Layout:
 
     def finish(self) -> None:
         c, p = self.code, self.plan
+        if p.inference:  # the output rows are in the workspace, where the module's _LAYOUTS entry reads them
+            c("return 0.0")
+            return
         for q in p.params:
             if q not in self.ready:  # a parameter no gradient reaches: its gradient is zero
                 c(f"{self.q(p.grads[q])}[:] = 0.0")
@@ -256,7 +263,9 @@ class Layout:
         self.code(f"{self.grad_at(grad, 'i')} += {local}" if grad else f"{self.read(m.name, 'i')} = {local}")
 
     def ret(self, st: Return) -> None:
-        """The forward pass is done: ``forward()`` stops here."""
+        """The forward pass is done: ``forward()`` stops here (an inference kernel ends here anyway)."""
+        if self.plan.inference:
+            return
         with self.code.block(f"if mode == {naming.FORWARD}:"):
             self.code("return 0.0")
 

@@ -26,6 +26,8 @@ class BlasLayout(Layout):
     refcounts = True
     doc = ("Training step, BLAS: every matrix product is np.dot into a preallocated (B, n) view of the\n"
            "    workspace; bias, activation, loss and masks are fused loops over the rows.")
+    inference_doc = ("Forward pass only (inference), BLAS: every matrix product is np.dot into a preallocated (B, n)\n"
+                     "    view of the workspace; bias and activation are fused loops over the rows.")
 
     def __init__(self, plan, comments):
         self.copies_inputs = not (len(plan.inputs) == 1 and plan.inputs[0][1] == 0)
@@ -48,10 +50,10 @@ class BlasLayout(Layout):
                              if k != 1.0 or [r for r, _ in outer].count(q) > 1), default=0)
 
     def ws_size(self) -> str:
-        return f"{self.plan.n_params + self.gscratch} + {self.per_b + self.scratch} * B"
+        return f"{self.plan.grad_block + self.gscratch} + {self.per_b + self.scratch} * B"
 
     def block_offset(self, n: int) -> str:
-        base = self.plan.n_params + self.gscratch
+        base = self.plan.grad_block + self.gscratch
         return f"{base} + {self.start[n]} * B" if self.start[n] else str(base)
 
     def output(self) -> str:
@@ -80,7 +82,7 @@ class BlasLayout(Layout):
             c(f"V{n} = ws[{self.block_offset(n)}:{self.block_offset(n)} + {n * self.count[n]} * B]"
               f".reshape(({self.count[n]}, B, {n}))")
         if self.scratch:
-            o = f"{p.n_params + self.gscratch} + {self.per_b} * B"
+            o = f"{p.grad_block + self.gscratch} + {self.per_b} * B"
             c(f"{naming.SCRATCH} = ws[{o}:{o} + {self.scratch} * B]")
 
     def prologue(self) -> None:

@@ -12,7 +12,7 @@ kernel layout (`emit`) renders in its own loops:
   (``W^T g`` for the input, ``g h^T`` and ``g`` summed over the batch for the
   parameters), so one pass over ``g`` serves them all;
 - `Concat`, `Slice`: stacking vectors and taking a part of an adjoint;
-- `Return`: the forward pass is done (``forward()`` stops here).
+- `Return`: the forward pass is done (``forward()`` stops here; an inference plan ends there).
 
 Before scheduling, `rewrite.prepare` applies the codegen-only rewrites; the
 facts read from the declaration and the initialisation schemes are in `facts`.
@@ -131,9 +131,15 @@ class Plan:
     init: dict[str, str]  # parameter -> its initialisation scheme: he, glorot or zeros
     max_product: int  # the largest matrix (rows x cols) of a product
     declared: Declared
+    inference: bool = False  # the forward pass only: no loss, no gradient, no update
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
+
+    @property
+    def grad_block(self) -> int:
+        """The workspace's first entries hold the gradient, laid out as the parameters (none for inference)."""
+        return 0 if self.inference else self.n_params
 
 
 def _int(value, where: str) -> int:
@@ -203,7 +209,8 @@ def _separable(expr: sp.Expr):
 
 # -- the plan -------------------------------------------------------------------------------------
 
-def build(d) -> Plan:
+def build(d, inference: bool = False) -> Plan:
+    """The plan of `d`'s kernels; with `inference`, of its forward pass alone (the steps up to `Return`)."""
     g = d.graph
     exprs, alias, masks = prepare(d)
     facts = declared(d)
@@ -242,6 +249,8 @@ def build(d) -> Plan:
     summed = {a for p, a in d.adjoints.items() if a not in grad_of}  # sums of paths: nothing to compute
 
     steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
+    if inference:  # what only the loss and the backward pass read is no longer stored
+        steps = steps[:next(k for k, st in enumerate(steps) if isinstance(st, Return)) + 1]
     _mark_stored(steps, pred, alias)
     # the matrices of the products (W h, W^T g, g h^T) are the matrix parameters
     max_product = max((math.prod(shape) for shape in shapes.values() if len(shape) == 2), default=1)
@@ -250,6 +259,7 @@ def build(d) -> Plan:
         labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
+        inference=inference,
     )
 
 

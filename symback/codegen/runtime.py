@@ -292,6 +292,11 @@ def _register_kernels(canonical):
         kernel.py_func.__module__ = canonical
 
 
+def predict(params, X):
+    """Each row's class, counted from 0: the index of its largest output (a classifier's inference module)."""
+    return np.argmax(forward(params, X), axis=1)
+
+
 # -- runtime: copied up to here; below, stand-ins for the wiring a generated module defines at its end --
 
 _LAYOUTS: dict = {}

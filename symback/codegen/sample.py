@@ -22,10 +22,12 @@ class SampleLayout(Layout):
     name = "sample"
     doc = ("Training step, sample-outer loops: per sample, forward, loss and backward on small vectors;\n"
            "    the gradient accumulates in ws[:N]. Best for tiny layers and batches of a few rows.")
+    inference_doc = ("Forward pass only (inference), sample-outer loops: per sample, the network on small vectors.\n"
+                     "    Best for tiny layers and batches of a few rows.")
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
-        *self.offset, self.out_offset = itertools.accumulate(self.st.size, initial=plan.n_params)
+        *self.offset, self.out_offset = itertools.accumulate(self.st.size, initial=plan.grad_block)
         self.ready = set(plan.params)
 
     def ws_size(self) -> str:
@@ -54,15 +56,17 @@ class SampleLayout(Layout):
 
     def prologue(self) -> None:
         c = self.code
-        with c.block(f"for k in range({self.plan.n_params}):"):
-            c("ws[k] = 0.0  # the gradient block")
+        if not self.plan.inference:
+            with c.block(f"for k in range({self.plan.n_params}):"):
+                c("ws[k] = 0.0  # the gradient block")
         c("for s in range(B):")
         c.depth += 1
 
     def finish(self) -> None:
         self.code.depth -= 1
-        with self.code.block(f"if mode == {naming.FORWARD}:"):
-            self.code("return 0.0")
+        if not self.plan.inference:
+            with self.code.block(f"if mode == {naming.FORWARD}:"):
+                self.code("return 0.0")
         super().finish()
 
     def affine(self, st: Affine) -> None:
@@ -111,8 +115,9 @@ class SampleLayout(Layout):
         return nullcontext()
 
     def ret(self, st: Return) -> None:
-        c = self.code
-        with c.block(f"if mode == {naming.FORWARD}:"):
+        c, training = self.code, not self.plan.inference  # inference: every sample's output row, the last step
+        with c.block(f"if mode == {naming.FORWARD}:") if training else nullcontext():
             with c.block(f"for i in range({self.plan.sizes[st.node]}):"):
                 c(f"{self.q(OUTPUT)}[s, i] = {self.read(st.node, 'i')}")
-            c("continue")
+            if training:
+                c("continue")

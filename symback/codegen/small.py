@@ -27,23 +27,25 @@ class SmallLayout(Layout):
     copies_inputs = True
     doc = ("Training step, batch-innermost loops: every stored vector is transposed, one row of B samples\n"
            "    per component, so each inner loop is a unit-stride loop over the batch. Tiny layers.")
+    inference_doc = ("Forward pass only (inference), batch-innermost loops: every stored vector is transposed, one\n"
+                     "    row of B samples per component, so each inner loop is a unit-stride loop over the batch.")
 
     def __init__(self, plan, comments):
         super().__init__(plan, comments)
         *self.base, self.rows = itertools.accumulate(self.st.size, initial=0)  # each slot's first row, and all
 
     def ws_size(self) -> str:
-        return f"{self.plan.n_params} + {self.rows} * B"
+        return plus(self.plan.grad_block, f"{self.rows} * B")
 
     def output(self) -> str:
         p = self.plan
         b = self.base[self.st.of(p, p.prediction)]
         n = p.sizes[p.prediction]
-        return f"ws[{p.n_params} + {b} * B:{p.n_params} + {b + n} * B].reshape({n}, B).T"
+        return f"ws[{plus(p.grad_block, f'{b} * B')}:{plus(p.grad_block, f'{b + n} * B')}].reshape({n}, B).T"
 
     def blocks(self, c) -> None:
-        n = self.plan.n_params
-        c(f"{naming.ROWS} = ws[{n}:{n} + {self.rows} * B].reshape(({self.rows}, B))")
+        n = self.plan.grad_block
+        c(f"{naming.ROWS} = ws[{n or ''}:{plus(n, f'{self.rows} * B')}].reshape(({self.rows}, B))")
 
     def bind(self, name: str) -> str:
         b = self.base[self.st.of(self.plan, name)]

@@ -1,0 +1,125 @@
+"""Inference-only modules (`symback compile --inference`): the forward pass alone, equal bit for bit to the
+training module's forward, with `predict` for classifiers and no loss, gradient or update code."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from symback.cli import main as cli
+from symback.codegen import compile_derivation, generate
+from symback.codegen.module import CLASSIFIER, INFERENCE, copy_runtime
+from symback.declare.spec import load_spec
+from tests.codegen_support import ALL, CACHE, ROOT, batch, compiled, example_specs, perturbed, with_layout
+
+NETS = {k: n for k, n in example_specs() if k in ("udl_toy", "train_digits", "two_inputs")}
+_MODULES: dict = {}
+
+
+def inference(key: str, net, layouts=None):
+    """The inference module of `net`, compiled once per process into the codegen tests' cache folder."""
+    if (key, layouts) not in _MODULES:
+        name = "i_" + hashlib.sha256(f"{key}|{layouts}".encode()).hexdigest()[:12]
+        CACHE.mkdir(parents=True, exist_ok=True)
+        _MODULES[key, layouts] = compile_derivation(net.derive(), CACHE / f"{name}.py", source=f"tests ({key})",
+                                                    force=True, layouts=layouts, inference=True)
+    return _MODULES[key, layouts]
+
+
+def kernels(text: str) -> str:
+    """The generated kernels: from the first njit kernel to the copied runtime."""
+    return text[text.index("@njit"):text.index("# -- the Python side")]
+
+
+@pytest.mark.parametrize("key", sorted(NETS))
+def test_forward_equals_the_training_module_bitwise(key):
+    full, _, plan = compiled(key, NETS[key])
+    inf = inference(key, NETS[key])
+    rng = np.random.default_rng(1)
+    for dtype in (np.float64, np.float32):
+        params = perturbed(full, rng, dtype)
+        for B in (1, 3, 64):  # every layout the thresholds choose
+            X, _ = batch(plan, B, rng, dtype)
+            want = full.forward(params, X)
+            got = inf.forward(params, X)
+            assert got.dtype == dtype and got.shape == want.shape
+            assert np.array_equal(got, want), (key, dtype, B)
+            if len(plan.inputs) > 1:  # the inputs by name
+                assert np.array_equal(inf.forward(params, {n: X[:, c:c + k] for n, c, k in plan.inputs}), want)
+            if plan.labels:
+                assert np.array_equal(inf.predict(params, X), np.argmax(want, axis=1))
+            else:
+                assert not hasattr(inf, "predict")
+        plain = {k: np.array(v) for k, v in params.items()}  # a plain dict works too
+        assert np.array_equal(inf.forward(plain, X), want)
+
+
+def test_every_layout_equals_the_training_module_bitwise():
+    net = NETS["udl_toy"]
+    full, _, plan = compiled("udl_toy|all", net, layouts=ALL)
+    inf = inference("udl_toy", net, layouts=ALL)
+    rng = np.random.default_rng(2)
+    params = perturbed(full, rng)
+    for layout in ALL:
+        with with_layout(full, layout), with_layout(inf, layout):
+            for B in (1, 7):
+                X, _ = batch(plan, B, rng)
+                assert np.array_equal(inf.forward(params, X), full.forward(params, X)), (layout, B)
+
+
+def test_bad_input_is_refused():
+    inf = inference("train_digits", NETS["train_digits"])
+    params = inf.init_params()
+    X = np.zeros((2, 64))
+    X[1, 3] = np.nan
+    for bad, words in ((X, "NaN"), (np.zeros((2, 63)), "shape"), (np.zeros((2, 64), np.float32), "dtype")):
+        with pytest.raises(ValueError, match=words):
+            inf.predict(params, bad)
+    with pytest.raises(ValueError, match="missing 'b2'"):
+        inf.forward({k: v for k, v in params.items() if k != "b2"}, np.zeros((1, 64)))
+
+
+@pytest.mark.parametrize("key", sorted(NETS))
+def test_source_has_no_gradient_code(key):
+    d = NETS[key].derive()
+    full, inf = generate(d, f"examples/{key}.py"), generate(d, f"examples/{key}.py", inference=True)
+    body = kernels(inf)
+    for word in ("dl_", "loss", "Y[", "mode ==", "SGD", "scale", "lr *"):
+        assert word not in body, word
+    for residue in ("if False", "range(1)", "mode == 0", "*1 + "):
+        assert residue not in inf, residue
+    defined = {n.name for n in ast.parse(inf).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    labels = "predict" in defined
+    assert set(INFERENCE) <= defined and labels == (key != "udl_toy")  # digits and two_inputs are classifiers
+    assert not defined & {"loss_and_grad", "sgd_step"}
+    assert copy_runtime(inf, INFERENCE + CLASSIFIER * labels) in inf  # the runtime it reaches, verbatim
+    lines = len(inf.splitlines()), len(full.splitlines())
+    assert lines[0] < 0.85 * lines[1], lines
+    doc = ast.get_docstring(ast.parse(inf))
+    assert doc.startswith("Inference kernels for") and "forward(params, X)" in doc and "sgd_step" in doc
+    assert ("predict(params, X)" in doc) == labels and "loss_and_grad(params" not in doc
+
+
+def test_cli_writes_an_inference_module(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "toy_infer.py"
+    spec = str(ROOT / "examples" / "udl_toy.py")
+    assert cli(["compile", spec, "-o", str(out), "--inference", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["inference"] is True and data["status"] == "written"
+    text = out.read_text()
+    assert f"(symback compile {spec} --inference)" in text.splitlines()[0]
+    d = load_spec(spec).derive()
+    want = generate(d, spec, command=f"symback compile {spec} --inference", inference=True)
+    assert text.split("\n", 3)[3] == want.split("\n", 3)[3]  # the same module as the Python API's (bar the hash)
+    assert cli(["compile", spec, "-o", str(out), "--inference"]) == 0  # again: unchanged
+    assert "unchanged" in capsys.readouterr().out
+    (tmp_path / "generated").mkdir()
+    monkeypatch.chdir(tmp_path)  # without -o: beside the training module, never over it
+    assert cli(["compile", spec, "--inference"]) == 0
+    assert (tmp_path / "generated" / "udl_toy_inference.py").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
+    assert not (tmp_path / "generated" / "udl_toy.py").exists()
+
