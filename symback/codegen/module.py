@@ -172,8 +172,9 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
     choose = "".join(f"{name!r} if B <= {limit} else " for name, limit in layouts[:-1] if limit is not None)
     last = next((name for name, limit in layouts if limit is None), layouts[-1][0])
     checks = "_class_labels, _labels_in_range" if plan.labels else "_float_targets, _finite_targets"
-    epochs = "\n\n\n".join(f"@njit(cache=True, _nrt=False)\ndef _train_{name}(a):\n"
-                              f"    return _epochs(_KERNELS.{naming.kernel(name)}, a)" for name, _ in layouts)
+    pairs = [(full, last) for k, (full, _) in enumerate(layouts) for last, _ in layouts[:k + 1]]
+    epochs = "\n\n\n".join(f"@njit(cache=True, _nrt=False)\ndef _train_{full}_{last}(a):\n    return _epochs("
+                              f"_KERNELS.{naming.kernel(full)}, _KERNELS.{naming.kernel(last)}, a)" for full, last in pairs)
     network = repr((plan.declared.description, plan.params, plan.shapes, plan.inputs, plan.loss, plan.reduction))
     return f'''
 
@@ -189,14 +190,14 @@ def _layout(B):
     return {choose}{last!r}
 
 
-# Whole epochs with each layout's kernel, in functions Numba caches: it caches one that passes a kernel on
-# only if it names the kernel as a module's attribute (a global dispatcher is a pointer it cannot save).
+# Whole epochs, by the kernels of the full batches' and of the last batch's layouts, in functions Numba caches:
+# it caches one passing a kernel on only if it names the kernel as a module's attribute (not a global pointer).
 {epochs}
 
 
 _KERNELS = types.ModuleType("kernels")
 _KERNELS.__dict__.update((kernel.__name__, kernel) for kernel, _, _ in _LAYOUTS.values())
-_TRAIN = {{{", ".join(f"{name!r}: _train_{name}" for name, _ in layouts)}}}
+_TRAIN = {{{", ".join(f"({full!r}, {last!r}): _train_{full}_{last}" for full, last in pairs)}}}
 MODULE_ID = {hashlib.sha256(network.encode()).hexdigest()[:16]!r}  # the network's identity, in optimizer states
 _targets, _check_targets = {checks}
 _register_kernels({canonical!r})

@@ -4,8 +4,8 @@ Stage: codegen. Like `runtime`, ordinary linted Python that imports nothing from
 `module.copy_runtime` copies the part between the ``# -- runtime`` markers into each generated module after
 runtime's, keeping what the module reaches. It calls runtime's checks (`_flat`, `_inputs`, `_targets`, `_batch`,
 `_run`) and reads the module's wiring: ``MODULE_ID`` (the network's identity, carried by every optimizer state)
-and ``_TRAIN`` (per loop layout, a cached njit function naming that layout's kernel: Numba caches a function
-that takes a kernel as an argument only inside one that names it).
+and ``_TRAIN`` ({(layout of the full batches, layout of the last one): a cached njit function that names their
+kernels}: Numba caches a function that takes a kernel as an argument only inside one that names it).
 
 An update follows torch.optim's formulas in the same order (SGD with momentum, dampening 0 and Nesterov; Adam;
 AdamW with decoupled weight decay), on the gradient the kernel sums over the batch times 1/B for a mean loss;
@@ -175,17 +175,20 @@ def train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd
         _state(optimizer, P.dtype)
         state = optimizer
         state.lr = state.lr if lr is None else _real("lr", lr, 0.0, strict=True)
-    kernel, size, _ = _LAYOUTS[_layout(B)]
-    Xb, Xr = np.empty((B, *X.shape[1:]), X.dtype), np.empty((n % B, *X.shape[1:]), X.dtype)
-    Yb, Yr = np.empty((B, *Y.shape[1:]), Y.dtype), np.empty((n % B, *Y.shape[1:]), Y.dtype)
-    ws, order, losses = np.zeros(size(B), P.dtype), np.empty(n, np.int64), np.zeros(epochs)
-    Xb[...], Yb[...] = X[:B], Y[:B]
+    r = n % B  # the rows of the last, partial batch
+    (kernel, size, _), (last, last_size, _) = _LAYOUTS[_layout(B)], _LAYOUTS[_layout(r or B)]
+    Xb, Yb, Xr, Yr = X[:B].copy(), Y[:B].copy(), X[:r].copy(), Y[:r].copy()  # batch buffers, refilled each step
+    ws, ws_r, order, losses = np.zeros(size(B), P.dtype), np.zeros(last_size(r or B), P.dtype), np.empty(n, np.int64), \
+        np.zeros(epochs)
     _run(kernel, P, Xb, Yb, ws, 0.0, GRADIENT)  # compiled (or loaded) for these types before _TRAIN links it
+    if r:
+        _run(last, P, Xr, Yr, ws_r, 0.0, GRADIENT)
     done = 0
     while done < epochs:
         count = min(every if callback else epochs, epochs - done)
-        _TRAIN[_layout(B)]((P, X, Y, order, Xb, Yb, Xr, Yr, ws, state.m, state.v, state._hyper(), state.steps,
-                            REDUCTION == "mean", seed, done, losses[done:done + count]))
+        _TRAIN[_layout(B), _layout(r or B)]((P, X, Y, order, Xb, Yb, Xr, Yr, ws, ws_r, state.m, state.v,
+                                             state._hyper(), state.steps, REDUCTION == "mean", seed, done,
+                                             losses[done:done + count]))
         done, state.steps = done + count, state.steps + count * -(-n // B)
         _write_back(P, back)
         if callback is not None and callback(done, losses[:done]):
@@ -194,22 +197,31 @@ def train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd
 
 
 @njit(_nrt=False)
-def _epochs(kernel, a):
-    """The epochs of one `train` call between callbacks, with `kernel` (one loop layout) for every batch."""
-    P, X, Y, order, Xb, Yb, Xr, Yr, ws, m, v, hyper, t, mean, seed, first, losses = a
-    n, B = X.shape[0], Xb.shape[0]
+def _epochs(kernel, last, a):
+    """The epochs of one `train` call between callbacks: `kernel` runs the full batches, `last` the partial one."""
+    P, X, Y, order, Xb, Yb, Xr, Yr, ws, ws_r, m, v, hyper, t, mean, seed, first, losses = a
+    n, r = X.shape[0], Xr.shape[0]
     for e in range(losses.shape[0]):
         _shuffle(order, seed, first + e)
         total = 0.0
-        for start in range(0, n, B):
-            Xs, Ys = (Xb, Yb) if start + B <= n else (Xr, Yr)
-            _gather(Xs, X, order, start)
-            _gather(Ys, Y, order, start)
-            loss = kernel(P, Xs, Ys, ws, 0.0, GRADIENT)
+        for start in range(0, n - r, Xb.shape[0]):
             t += 1
-            _update(P, ws, m, v, t, hyper, 1.0 / Xs.shape[0] if mean else 1.0)
-            total += loss * Xs.shape[0] if mean else loss
+            total += _minibatch(kernel, P, X, Y, order, start, Xb, Yb, ws, m, v, hyper, t, mean)
+        if r:
+            t += 1
+            total += _minibatch(last, P, X, Y, order, n - r, Xr, Yr, ws_r, m, v, hyper, t, mean)
         losses[e] = total / n
+
+
+@njit(_nrt=False)
+def _minibatch(kernel, P, X, Y, order, start, Xs, Ys, ws, m, v, hyper, t, mean):
+    """One step of `train` on the rows order[start:start + len(Xs)]: gather them, the gradient, the update; returns
+    the loss times the rows for a mean loss (a sum's as it is)."""
+    _gather(Xs, X, order, start)
+    _gather(Ys, Y, order, start)
+    loss = kernel(P, Xs, Ys, ws, 0.0, GRADIENT)
+    _update(P, ws, m, v, t, hyper, 1.0 / Xs.shape[0] if mean else 1.0)
+    return loss * Xs.shape[0] if mean else loss
 
 
 @njit(cache=True, _nrt=False)
