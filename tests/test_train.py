@@ -71,6 +71,19 @@ def test_train_is_a_python_loop_of_step_to_the_last_bit(name, n, batch_size, opt
     assert state.steps == twin_state.steps == 4 * -(-n // batch_size)
 
 
+def test_plain_sgd_is_a_loop_of_sgd_step(toy):
+    """No momentum, no weight decay: each batch is the kernel's fused update, the very step sgd_step takes."""
+    X, Y = data(toy, 20)
+    params, twin, order = toy.init_params(seed=6), toy.init_params(seed=6), np.empty(20, np.int64)
+    history = toy.train(params, X, Y, 0.05, epochs=2, batch_size=8, seed=2)
+    for epoch in range(2):
+        toy._shuffle(order, 2, epoch)
+        for start in range(0, 20, 8):
+            toy.sgd_step(twin, X[order[start:start + 8]], Y[order[start:start + 8]], 0.05)
+    np.testing.assert_array_equal(params.flat, twin.flat)
+    assert history.shape == (2,)
+
+
 def test_callbacks_split_the_run_without_changing_it(toy):
     X, Y = data(toy, 40)
     whole, split = toy.init_params(seed=2), toy.init_params(seed=2)

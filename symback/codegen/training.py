@@ -10,7 +10,7 @@ kernels}: Numba caches a function that takes a kernel as an argument only inside
 An update follows torch.optim's formulas in the same order (SGD with momentum, dampening 0 and Nesterov; Adam;
 AdamW with decoupled weight decay), on the gradient the kernel sums over the batch times 1/B for a mean loss;
 `_update` is compiled without fastmath, so it rounds the same wherever it is called (from `step` or inlined
-into `train`'s epochs).
+into `train`'s epochs). Plain SGD (no momentum, no weight decay) is the kernel's fused update, as in `sgd_step`.
 """
 
 # ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
@@ -31,6 +31,7 @@ from .runtime import (
     N_PARAMS,
     PARAMS,
     REDUCTION,
+    SGD,
     SHAPES,
     Params,
     _batch,
@@ -134,9 +135,11 @@ def step(params, state, X, Y):
     Y = _targets(Y, X.shape[0], P.dtype)
     _state(state, P.dtype)
     kernel, work, _ = _batch(params, X.shape[0], P.dtype)
-    loss = _run(kernel, P, X, Y, work, 0.0, GRADIENT)  # raises on NaN in X or Y before anything is updated
+    plain = _plain(state._hyper())
+    loss = _run(kernel, P, X, Y, work, state.lr if plain else 0.0, SGD if plain else GRADIENT)  # checks X, Y first
     state.steps += 1
-    _update(P, work, state.m, state.v, state.steps, state._hyper(), _scale(X.shape[0]))
+    if not plain:
+        _update(P, work, state.m, state.v, state.steps, state._hyper(), _scale(X.shape[0]))
     _write_back(P, back)
     return loss
 
@@ -219,8 +222,11 @@ def _minibatch(kernel, P, X, Y, order, start, Xs, Ys, ws, m, v, hyper, t, mean):
     the loss times the rows for a mean loss (a sum's as it is)."""
     _gather(Xs, X, order, start)
     _gather(Ys, Y, order, start)
-    loss = kernel(P, Xs, Ys, ws, 0.0, GRADIENT)
-    _update(P, ws, m, v, t, hyper, 1.0 / Xs.shape[0] if mean else 1.0)
+    if _plain(hyper):
+        loss = kernel(P, Xs, Ys, ws, hyper[1], SGD)
+    else:
+        loss = kernel(P, Xs, Ys, ws, 0.0, GRADIENT)
+        _update(P, ws, m, v, t, hyper, 1.0 / Xs.shape[0] if mean else 1.0)
     return loss * Xs.shape[0] if mean else loss
 
 
@@ -253,6 +259,12 @@ def _shuffle(order, seed, epoch):
         z += _GOLDEN
         j = np.int64(_mix(z) % np.uint64(i + 1))  # bias below (i + 1) / 2**64
         order[i], order[j] = order[j], order[i]
+
+
+@njit(cache=True, _nrt=False)
+def _plain(hyper):
+    """Plain SGD (no momentum, no weight decay) is the kernel's own fused update, as in sgd_step."""
+    return hyper[0] == 0 and hyper[5] == 0.0 and hyper[6] == 0.0
 
 
 @njit(cache=True, _nrt=False)
