@@ -156,7 +156,8 @@ def train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd
     loss over the epoch's steps, each taken before its update.
 
     Each epoch draws a permutation of the rows from (seed, epoch) and runs batches of `batch_size` rows in that
-    order, the last partial batch kept (torch's DataLoader with drop_last=False), all in one compiled call.
+    order, the last partial batch kept (torch's DataLoader with drop_last=False), each by the kernel its size
+    selects, as `step` would (so a Python loop of `step` gives the same bits), all in one compiled call.
     `optimizer` is a name ("sgd", "adam", "adamw": a fresh state, defaults as init_state, `lr` required) or an
     Optimizer from init_state, updated in place (`lr`, if given, replaces its lr). `callback(epoch, losses)` runs
     every `every` epochs (between compiled calls), with the epochs done and their losses; a true result stops.
