@@ -21,6 +21,7 @@ def example():
 def test_minibatch_sgd_reaches_95_percent_and_the_loss_falls(example, tmp_path):
     _, history = example.train(epochs=30, batch=32, lr=0.1, seed=0, progress=False)
     assert history["test_acc"][-1] >= 0.95
+    assert len(history["loss"]) == len(history["test_acc"]) == 30  # the callback ran after every epoch
     assert history["loss"][-1] < history["loss"][0] / 5
     example.plot(history, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

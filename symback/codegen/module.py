@@ -17,10 +17,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import sys
 import textwrap
 
 from .._version import __version__
-from . import naming, runtime
+from . import naming, runtime, training
 from .blas import BlasLayout
 from .plan import Plan, build
 from .sample import SampleLayout
@@ -32,7 +33,10 @@ SMALL_MAX = 64
 #: sample-outer loops beat np.dot up to this many weights (16 x 16) for batches of at most two rows
 MEDIUM_MAX = 256
 #: what a module offers whatever its kernels use
-PUBLIC = ("init_params", "forward", "loss_and_grad", "sgd_step", "Params")
+PUBLIC = ("init_params", "forward", "loss_and_grad", "sgd_step", "Params", "init_state", "step", "train", "save",
+          "load")
+#: the files whose part between the markers is copied into each module, in this order
+SOURCES = (runtime, training)
 #: what an inference module offers (`generate(inference=True)`), and a classifier's inference module besides
 INFERENCE, CLASSIFIER = ("init_params", "forward", "Params"), ("predict",)
 _BEGIN, _END = "# -- runtime: copied from here", "# -- runtime: copied up to here"
@@ -51,13 +55,18 @@ def _names(tree) -> set[str]:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
 
 
-def copy_runtime(module_text: str, public=PUBLIC) -> str:
-    """The runtime's source between its markers, keeping the functions reachable from the `public` API, from the
-    runtime's top-level statements and from what `module_text` names (its kernels and wiring, or all of it)."""
-    lines = inspect.getsource(runtime).splitlines()
+def _part(source) -> list[str]:
+    lines = inspect.getsource(source).splitlines()
     begin = next(k for k, line in enumerate(lines) if line.startswith(_BEGIN)) + 2
-    part = lines[begin:next(k for k, line in enumerate(lines) if line.startswith(_END))]
-    nodes = ast.parse("\n".join(part)).body
+    return lines[begin:next(k for k, line in enumerate(lines) if line.startswith(_END))]
+
+
+def copy_runtime(module_text: str, public=PUBLIC) -> str:
+    """The parts of `SOURCES` between their markers, keeping the functions reachable from the `public` API, from
+    their top-level statements and from what `module_text` names (its kernels and wiring, or all of it)."""
+    parts = [_part(source) for source in SOURCES]
+    bodies = [ast.parse("\n".join(part)).body for part in parts]
+    nodes = [n for body in bodies for n in body]
     defs = {n.name: n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     todo = _names(ast.parse(module_text)) | set(public)
     todo |= set().union(*(_names(n) for n in nodes if not isinstance(n, (ast.FunctionDef, ast.ClassDef))))
@@ -67,18 +76,26 @@ def copy_runtime(module_text: str, public=PUBLIC) -> str:
         if name in defs and name not in keep:
             keep.add(name)
             todo |= _names(defs[name])
-    dropped: set[int] = set()
-    for node in defs.values():
-        if node.name not in keep:  # the definition and the two blank lines after it
-            dropped |= set(range(min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1, node.end_lineno + 2))
-    return "\n".join(line for k, line in enumerate(part) if k not in dropped).rstrip() + "\n"
+    kept = []
+    for part, body in zip(parts, bodies):
+        dropped: set[int] = set()
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in keep:  # and 2 blank lines
+                dropped |= set(range(min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1,
+                                     node.end_lineno + 2))
+        kept.append("\n".join(line for k, line in enumerate(part) if k not in dropped).rstrip())
+    return "\n\n\n".join(kept) + "\n"
 
 
 def _imports() -> str:
-    """The runtime's imports, which are all a module's kernels need too (``from __future__`` aside)."""
-    lines = inspect.getsource(runtime).splitlines()
-    first = lines.index("from __future__ import annotations") + 2
-    return "\n".join(lines[first:next(k for k, line in enumerate(lines) if line.startswith("from numba")) + 1])
+    """The imports of `SOURCES` (``from __future__`` and their stand-ins aside), which are all a module's kernels
+    need too: the standard library's, then NumPy's and Numba's, as isort orders them."""
+    lines = {ast.unparse(n) for source in SOURCES for n in ast.parse(inspect.getsource(source)).body
+             if isinstance(n, (ast.Import, ast.ImportFrom)) and not getattr(n, "level", 0)
+             and getattr(n, "module", None) != "__future__"}
+    stdlib = {line for line in lines if line.split()[1].split(".")[0] in sys.stdlib_module_names}
+    order = lambda line: (line.startswith("from"), line)
+    return "\n".join(sorted(stdlib, key=order)) + "\n\n" + "\n".join(sorted(lines - stdlib, key=order))
 
 
 def _fans(plan: Plan) -> dict[str, int]:
@@ -117,6 +134,12 @@ Bad input: ValueError naming the argument."""
     else:
         entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction} over the batch
 sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place
+init_state(params, optimizer="adam", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum=0.0,
+           nesterov=False) -> Optimizer: "sgd", "adam" or "adamw" as torch.optim computes them, state in flat buffers
+step(params, state, X, Y)   -> the loss before the step; one optimizer step in place (params and state)
+train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd", callback=None, every=1)
+                            -> the mean loss of each epoch; whole epochs (shuffle, minibatches, updates) per call
+save(path, params, state=None) and load(path) -> (params, state or None): one .npz file
 {x_doc}.
 Y: {targets}.
 float32 or float64, the parameters' dtype (X and float targets must match it); a plain dict of arrays works too.
@@ -160,6 +183,20 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
     choose = "".join(f"{name!r} if B <= {limit} else " for name, limit in layouts[:-1] if limit is not None)
     last = next((name for name, limit in layouts if limit is None), layouts[-1][0])
     checks = "_class_labels, _labels_in_range" if plan.labels else "_float_targets, _finite_targets"
+    pairs = [(full, last) for k, (full, _) in enumerate(layouts) for last, _ in layouts[:k + 1]]
+    epochs = "\n\n\n".join(f"@njit(cache=True, _nrt=False)\ndef _train_{full}_{last}(a):\n    return _epochs("
+                              f"_KERNELS.{naming.kernel(full)}, _KERNELS.{naming.kernel(last)}, a)"
+                              for full, last in pairs)
+    network = repr((plan.declared.description, plan.params, plan.shapes, plan.inputs, plan.loss, plan.reduction))
+    training = "" if plan.inference else "\n".join([
+        "# Whole epochs, by the kernels of the full batches' and of the last batch's layouts, in functions Numba",
+        "# caches: it caches one passing a kernel on only if the kernel is a module's attribute (not a pointer).",
+        epochs, "", "",
+        '_KERNELS = types.ModuleType("kernels")',
+        "_KERNELS.__dict__.update((kernel.__name__, kernel) for kernel, _, _ in _LAYOUTS.values())",
+        f"_TRAIN = {{{', '.join(f'({full!r}, {last!r}): _train_{full}_{last}' for full, last in pairs)}}}",
+        f"MODULE_ID = {hashlib.sha256(network.encode()).hexdigest()[:16]!r}  # the network, in optimizer states",
+        ""])
     return f'''
 
 # -- this module's kernels: (kernel, workspace size, output rows) per loop layout -------------------------
@@ -174,7 +211,7 @@ def _layout(B):
     return {choose}{last!r}
 
 
-_targets, _check_targets = {checks}
+{training}_targets, _check_targets = {checks}
 _register_kernels({canonical!r})
 '''
 

@@ -288,7 +288,7 @@ def _register_kernels(canonical):
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
         sys.modules[canonical] = standin
-    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets]:
+    for kernel in [v for v in globals().values() if hasattr(v, "py_func")]:  # every njit function
         kernel.py_func.__module__ = canonical
 
 

@@ -1,0 +1,154 @@
+"""Whole epochs in one compiled call: a generated module's `train` against Python loops.
+
+    python benchmarks/bench_epochs.py            # both tables, about a minute (after the first compile)
+    python benchmarks/bench_epochs.py --repeats 3
+
+1. The UDL toy network [1, 3, 3, 3, 1] at batch 1: `train` (SGD) per step against a Python loop of `sgd_step`,
+   with the rows indexed per step as a training loop does (`X[order[i:i + 1]]`) and pre-sliced (the loop's floor).
+2. The digits network [64, 64, 10] (examples/train_digits.py, its 1,347 training rows), 30 epochs at batch 32:
+   `train` against PyTorch's idiomatic loop (tensors pre-built, no DataLoader: randperm, index, zero_grad,
+   forward, cross_entropy, backward, step), with the same optimizer (SGD lr 0.1; Adam lr 0.003), in float64
+   and float32. PyTorch gets the faster of 1 and 2 threads (the machine has 2 cores).
+
+Times are the fastest of the repeats (the machine is shared), after a warm-up call that compiles or loads the
+kernels. The modules are generated/udl_toy.py and generated/train_digits.py, or, if those predate `train`,
+the same networks compiled into ~/.cache/symback/bench_epochs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import runpy
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path.home() / ".cache" / "symback" / "bench_epochs"
+
+
+def module(name):
+    """The generated module of examples/<name>.py: generated/<name>.py if it has `train`, else compiled afresh."""
+    path = ROOT / "generated" / f"{name}.py"
+    if path.exists():
+        spec = importlib.util.spec_from_file_location(f"bench_epochs_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = mod  # Numba's cache looks the module up by name
+        spec.loader.exec_module(mod)
+        if hasattr(mod, "train"):
+            return mod
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return runpy.run_path(str(ROOT / "examples" / f"{name}.py"))["net"].derive().compile(CACHE / f"{name}.py",
+                                                                                      force=True)
+
+
+def fastest(run, repeats):
+    """The fastest of `repeats` timed calls of run(), after one untimed call."""
+    run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def toy_rows(repeats, n=256, epochs=20):
+    """(label, µs per step) for the toy network at batch 1."""
+    mod = module("udl_toy")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, 1))
+    Y = np.sin(X)
+    params, order, lr = mod.init_params(seed=1), rng.permutation(n), 1e-3
+    rows = [(X[i:i + 1], Y[i:i + 1]) for i in order]
+
+    def indexed():
+        for _ in range(epochs):
+            for i in range(n):
+                idx = order[i:i + 1]
+                mod.sgd_step(params, X[idx], Y[idx], lr)
+
+    def sliced():
+        for _ in range(epochs):
+            for x, y in rows:
+                mod.sgd_step(params, x, y, lr)
+
+    steps = n * epochs
+    return [(name, fastest(run, repeats) / steps * 1e6) for name, run in (
+        ("train (SGD), one call", lambda: mod.train(params, X, Y, lr, epochs=epochs, batch_size=1)),
+        ("Python loop of sgd_step, rows indexed per step", indexed),
+        ("Python loop of sgd_step, rows pre-sliced", sliced))]
+
+
+def torch_loop(torch, X, y, optimizer, lr, epochs, batch):
+    """PyTorch's idiomatic minibatch loop over pre-built tensors; returns a function running all epochs."""
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10)).to(X.dtype)
+    opt = (torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam)(model.parameters(), lr=lr)
+    loss_fn = torch.nn.functional.cross_entropy
+
+    def run():
+        for _ in range(epochs):
+            perm = torch.randperm(len(X))
+            for start in range(0, len(X), batch):
+                idx = perm[start:start + batch]
+                opt.zero_grad()
+                loss = loss_fn(model(X[idx]), y[idx])
+                loss.backward()
+                opt.step()
+
+    return run
+
+
+def digits_rows(repeats, epochs=30, batch=32):
+    """(optimizer, dtype, train s, torch s, torch threads) for 30 epochs of digits."""
+    import torch
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    mod = module("train_digits")
+    X, y = load_digits(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(X / 16.0, y.astype(np.int64), test_size=0.25, random_state=0,
+                                              stratify=y)
+    out = []
+    for optimizer, lr in (("sgd", 0.1), ("adam", 0.003)):
+        for dtype in (np.float64, np.float32):
+            Xd = np.ascontiguousarray(X_train, dtype=dtype)
+
+            def ours(Xd=Xd, dtype=dtype, optimizer=optimizer, lr=lr):
+                mod.train(mod.init_params(seed=0, dtype=dtype), Xd, y_train, lr, epochs=epochs, batch_size=batch,
+                          optimizer=optimizer)
+
+            mine = fastest(ours, repeats)
+            theirs = []
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                run = torch_loop(torch, torch.tensor(Xd), torch.tensor(y_train), optimizer, lr, epochs, batch)
+                theirs.append((fastest(run, repeats), threads))
+            out.append((optimizer, np.dtype(dtype).name, mine, *min(theirs)))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    print(f"# bench_epochs.py: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start, "
+          f"fastest of {args.repeats} repeats\n")
+    toy = toy_rows(args.repeats)
+    print("## UDL toy [1, 3, 3, 3, 1], batch 1, 256 rows x 20 epochs\n")
+    print("| loop | µs per step | ratio to train |\n|---|---|---|")
+    for name, us in toy:
+        print(f"| {name} | {us:.3f} | {us / toy[0][1]:.1f}x |")
+    print("\n## digits [64, 64, 10], 1,347 rows, 30 epochs at batch 32\n")
+    print("| optimizer | dtype | train (s) | PyTorch loop (s) | PyTorch threads | speed-up |\n|---|---|---|---|---|---|")
+    for optimizer, dtype, mine, theirs, threads in digits_rows(args.repeats):
+        print(f"| {optimizer} | {dtype} | {mine:.3f} | {theirs:.3f} | {threads} | {theirs / mine:.1f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
