@@ -8,11 +8,13 @@ functions that module never reaches. The names it reads but does not define are 
 import this file alone.
 
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
-the kernel for its batch size on a workspace of its own: `sgd_step` reuses one per batch size and thread
-(a `threading.local`; a lock would cost more and serialise kernels that release the GIL), `forward` and
-`loss_and_grad` take a fresh one. So calls from several threads give what the same calls give serially.
-The fast path of `sgd_step` is one lookup and one kernel call; any failure there falls back to the checked
-path, which raises ValueError naming the argument.
+the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
+would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it.
+So calls from several threads give what the same calls give serially. Every entry point has a fast path:
+one cache lookup and one kernel call (a plain dict adds one njit copy in, and for `sgd_step` one out). The
+kernels run `_check_batch` first, and their dispatchers refuse argument types that the checked path never
+ran with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming
+the argument, before anything is updated.
 """
 
 # ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
@@ -20,12 +22,13 @@ path, which raises ValueError naming the argument.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import threading
 import types
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -44,12 +47,16 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
+_MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError)  # the fast path leaves these to the checks
+_RECORDS = {t: np.dtype([(name, t, SHAPES[name]) for name in PARAMS]) for t in _FLOATS}  # one field per parameter
+_DIMS = np.array([n for name in PARAMS for n in SHAPES[name]], dtype=np.int64)  # every parameter's shape, in a row
+_ARRAYS = operator.itemgetter(*PARAMS) if len(PARAMS) > 1 else lambda params: (params[PARAMS[0]],)
 
 
 def _views(flat):
-    """{name: array}, each parameter's view into the flat buffer."""
-    ends = np.cumsum([math.prod(SHAPES[name]) for name in PARAMS], dtype=np.int64)
-    return {name: flat[end - math.prod(SHAPES[name]):end].reshape(SHAPES[name]) for name, end in zip(PARAMS, ends)}
+    """{name: array}, each parameter's view into the flat buffer (a field of one record: cheaper than slicing)."""
+    record = np.frombuffer(flat, _RECORDS[flat.dtype]).reshape(())
+    return {name: record[name] for name in PARAMS}
 
 
 class Params(dict):
@@ -113,8 +120,7 @@ def _flat(params):
             raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] "
                              f"({params[PARAMS[0]].dtype})")
     flat = np.empty(N_PARAMS, dtype=params[PARAMS[0]].dtype)
-    for n, view in _views(flat).items():
-        view[...] = params[n]
+    _run(_pack, flat, _ARRAYS(params))
     if not isinstance(params, Params):
         return flat, params
     Params.__init__(params, flat)  # re-pack: the dict's entries become views of the new buffer
@@ -212,14 +218,65 @@ def _finite_targets(X, Y):
         raise ValueError("Y: contains NaN or infinity")
 
 
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _pack(P, arrays):
+    """Copy a plain dict's arrays (in the order of PARAMS) into the flat buffer P, once every shape is checked."""
+    d = 0
+    for a in literal_unroll(arrays):
+        for j in range(a.ndim):
+            if a.shape[j] != _DIMS[d + j]:
+                raise ValueError("params: an array has the wrong shape")
+        d += a.ndim
+    k = 0
+    for a in literal_unroll(arrays):
+        for x in a.flat:
+            P[k] = x
+            k += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _unpack(P, arrays):
+    """Copy the flat buffer P back into a plain dict's arrays, `_pack` the other way round."""
+    k = 0
+    for a in literal_unroll(arrays):
+        flat = a.flat
+        for i in range(a.size):
+            flat[i] = P[k]
+            k += 1
+
+
 def _batch(params, B, dtype):
-    """(kernel, workspace, output) for batch size B, the workspace allocated once per thread and reused."""
+    """This thread's (kernel, workspace, output rows, empty targets, gradient block, flat buffer for a plain dict)
+    for batch size B, allocated once and reused by every entry point, whose results never alias it."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
         kernel, size, output = _LAYOUTS[_layout(B)]
-        cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
+        work = np.zeros(size(B), dtype=dtype)
+        flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
+        cache[B] = (kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat)
     return cache[B]
+
+
+def _fast(params, B):
+    """(flat buffer, a plain dict's arrays or None, this thread's `_batch` entry for B), unchecked: anything unusual
+    raises one of _MISSES (no entry yet, a re-packed Params, extra names, argument types never run checked)."""
+    if type(params) is not dict:
+        if not params.packed:
+            raise KeyError("a changed Params is re-packed by the checked path")
+        return params.flat, None, params._batch.cache[B]
+    arrays = _ARRAYS(params)
+    entry = _SHARED[arrays[0].dtype].cache[B]
+    if len(params) != len(PARAMS):
+        raise KeyError("unexpected names")
+    flat = entry[-1]
+    _pack(flat, arrays)
+    return flat, arrays, entry
+
+
+def _gradients(gradient, B):
+    """{name: gradient}, fresh arrays: the kernel's gradient block scaled for a mean over the batch."""
+    return _views(gradient * (1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy())
 
 
 def _run(kernel, *args):
@@ -242,42 +299,55 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Check everything, run one kernel: (value, workspace, output, B); forward and loss_and_grad get a fresh one."""
+    """Check everything, run one kernel on this thread's workspace: (value, its `_batch` entry, B)."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
-    if mode == SGD:
-        kernel, work, output = _batch(params, B, P.dtype)
-    else:
-        kernel, size, output = _LAYOUTS[_layout(B)]
-        work = np.zeros(size(B), dtype=P.dtype)
-    value = _run(kernel, P, X, Y, work, _rate(lr), mode)
+    entry = _batch(params, B, P.dtype)
+    lr = _rate(lr)
     if back is not None and mode == SGD:
-        for name, view in _views(P).items():
-            back[name][...] = view
-    return value, work, output, B
+        for n in PARAMS:
+            if not back[n].flags.writeable:
+                raise ValueError(f"params[{n!r}]: a read-only array; sgd_step updates the parameters in place")
+    value = _run(entry[0], P, X, Y, entry[1], lr, mode)
+    if back is not None and mode == SGD:
+        _run(_unpack, P, _ARRAYS(back))
+    return value, entry, B
 
 
 def forward(params, X):
     """The network output for a batch (rows of X), shape (batch, n_out)."""
-    _, work, output, B = _checked(params, X, None, 0.0, FORWARD)
-    return np.array(output(work, B))
+    try:
+        P, _, (kernel, work, output, no_targets, _, _) = _fast(params, X.shape[0])
+        kernel(P, X, no_targets, work, 0.0, FORWARD)
+        return output.copy()
+    except _MISSES:
+        pass  # the checked path below says what is wrong
+    return _checked(params, X, None, 0.0, FORWARD)[1][2].copy()
 
 
 def loss_and_grad(params, X, Y):
     """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
-    loss, work, _, B = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _views(work[:N_PARAMS] * (1.0 / B if REDUCTION == "mean" else 1.0))
+    try:
+        P, _, (kernel, work, _, _, gradient, _) = _fast(params, X.shape[0])
+        return kernel(P, X, Y, work, 0.0, GRADIENT), _gradients(gradient, X.shape[0])
+    except _MISSES:
+        pass  # the checked path below says what is wrong
+    loss, (_, _, _, _, gradient, _), B = _checked(params, X, Y, 0.0, GRADIENT)
+    return loss, _gradients(gradient, B)
 
 
 def sgd_step(params, X, Y, lr):
     """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
     try:
-        if params.packed and isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
-            kernel, work, _ = params._batch.cache[X.shape[0]]
-            return kernel(params.flat, X, Y, work, lr, SGD)
-    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        if isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
+            P, arrays, (kernel, work, *_) = _fast(params, X.shape[0])
+            loss = kernel(P, X, Y, work, lr, SGD)
+            if arrays is not None:
+                _unpack(P, arrays)
+            return loss
+    except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]
 
@@ -288,7 +358,7 @@ def _register_kernels(canonical):
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
         sys.modules[canonical] = standin
-    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets]:
+    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets, _pack, _unpack]:
         kernel.py_func.__module__ = canonical
 
 
