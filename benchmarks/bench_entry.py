@@ -7,7 +7,8 @@ loss_and_grad, and sgd_step on a plain dict of arrays, each with its ratio to sg
 
 The modules are written by `symback compile` from examples/udl_toy.py and examples/train_digits.py, so the
 numbers are those of the current code generator and runtime, not of the checked-in generated/ files.
-µs per call: the minimum over 7 repeats of the mean of n calls (n chosen so a repeat lasts ~20 ms).
+µs per call: the minimum over 7 repeats of the mean of n calls (n chosen so a repeat lasts ~20 ms), the
+repeats of the four entry points interleaved.
 """
 
 from __future__ import annotations
@@ -53,22 +54,29 @@ def batch(module, B: int, dtype):
     return X, Y
 
 
-def per_call(fn, *args) -> float:
-    """µs per call, the minimum over REPEATS repeats."""
-    fn(*args)
-    fn(*args)  # compiled and warm
-    timer = timeit.Timer("fn(*args)", globals={"fn": fn, "args": args})
-    n, _ = timer.autorange()
-    n = max(1, int(n * 0.02 / 0.2))
-    return min(timer.repeat(REPEATS, n)) / n * 1e6
+def per_call(calls) -> list[float]:
+    """µs per call of each (fn, args), the minimum over REPEATS repeats; the repeats of the calls interleave, so a
+    burst of load on the (shared) machine skews one repeat of every entry point rather than one entry point."""
+    timers = []
+    for fn, args in calls:
+        fn(*args)
+        fn(*args)  # compiled and warm
+        timer = timeit.Timer("fn(*args)", globals={"fn": fn, "args": args})
+        n, t = timer.autorange()
+        timers.append((timer, max(1, int(n * 0.02 / t))))
+    best = [float("inf")] * len(calls)
+    for _ in range(REPEATS):
+        for k, (timer, n) in enumerate(timers):
+            best[k] = min(best[k], timer.timeit(n) / n * 1e6)
+    return best
 
 
 def row(module, B: int, dtype) -> list[float]:
     X, Y = batch(module, B, dtype)
     params = module.init_params(seed=0, dtype=dtype)
     plain = {name: np.array(a) for name, a in params.items()}
-    return [per_call(module.sgd_step, params, X, Y, LR), per_call(module.forward, params, X),
-            per_call(module.loss_and_grad, params, X, Y), per_call(module.sgd_step, plain, X, Y, LR)]
+    return per_call([(module.sgd_step, (params, X, Y, LR)), (module.forward, (params, X)),
+                     (module.loss_and_grad, (params, X, Y)), (module.sgd_step, (plain, X, Y, LR))])
 
 
 def table(modules: dict, dtype) -> str:

@@ -47,16 +47,26 @@ def _same(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def _all_calls(mod, params, X, Y):
-    """forward, loss_and_grad, then sgd_step (which changes params), and the parameters after it."""
-    out = mod.forward(params, X)
-    loss, grads = mod.loss_and_grad(params, X, Y)
-    step = mod.sgd_step(params, X, Y, 0.05)
+def _all_calls(mod, params, X, Y, cold=False):
+    """forward, loss_and_grad, then sgd_step (which changes params), and the parameters after it; `cold`: each
+    call finds no workspace (so takes the checked path)."""
+    results = []
+    for entry, args in (("forward", (X,)), ("loss_and_grad", (X, Y)), ("sgd_step", (X, Y, 0.05))):
+        if cold:
+            mod._SHARED.clear()  # the plain dicts' workspaces
+            if isinstance(params, mod.Params):
+                params._batch = threading.local()
+        results.append(getattr(mod, entry)(params, *args))
+    out, (loss, grads), step = results
     return out, loss, grads, step, _state(params)
 
 
-def _miss(*_):
-    raise KeyError("the fast path is switched off")
+def _counted(fn, calls):
+    def counting(*args):
+        calls.append(args)
+        return fn(*args)
+
+    return counting
 
 
 def _no_checks(*_):
@@ -72,8 +82,9 @@ def test_the_fast_path_gives_bit_for_bit_what_the_checked_path_gives(module, B, 
     params = _params(mod, plain, dtype)
     start = _state(params)
     with monkeypatch.context() as m:
-        m.setattr(mod, "_fast", _miss)  # every call takes the checked path
-        want = _all_calls(mod, params, X, Y)
+        m.setattr(mod, "_run", _counted(mod._run, calls := []))
+        want = _all_calls(mod, params, X, Y, cold=True)
+    assert len(calls) >= 3  # the checked path ran each time
     _restore(params, start)
     with monkeypatch.context() as m:
         m.setattr(mod, "_checked", _no_checks)  # the workspace is warm: every call takes the fast path
@@ -94,7 +105,7 @@ def test_results_are_fresh_arrays_that_later_calls_leave_alone(module):
         (X, Y), (X2, Y2) = batch(plan, 3, rng), batch(plan, 3, rng)
         _all_calls(mod, params, X, Y)  # warm
         out = mod.forward(params, X)
-        loss, grads = mod.loss_and_grad(params, X, Y)
+        _, grads = mod.loss_and_grad(params, X, Y)
         kept = out.copy(), {n: g.copy() for n, g in grads.items()}
         _all_calls(mod, params, X2, Y2)  # the same workspace, other numbers
         assert out.flags.owndata and out.flags.c_contiguous and _same(out, kept[0])

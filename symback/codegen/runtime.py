@@ -11,7 +11,7 @@ A call packs the parameters into one flat buffer (a `Params` is one already), ch
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
 would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it.
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
-one cache lookup and one kernel call (a plain dict adds one njit copy in, and for `sgd_step` one out). The
+one cache lookup and one kernel call (for a plain dict, a wrapper that copies its arrays in and out). The
 kernels run `_check_batch` first, and their dispatchers refuse argument types that the checked path never
 ran with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming
 the argument, before anything is updated.
@@ -246,36 +246,34 @@ def _unpack(P, arrays):
 
 
 def _batch(params, B, dtype):
-    """This thread's (kernel, workspace, output rows, empty targets, gradient block, flat buffer for a plain dict)
-    for batch size B, allocated once and reused by every entry point, whose results never alias it."""
+    """This thread's (kernel, workspace, output rows, empty targets, gradient block, flat buffer) for batch size B,
+    allocated once and reused by every entry point, whose results never alias it. For a plain dict the kernel is
+    its `_ON_ARRAYS` wrapper, which packs the dict's arrays into the flat buffer (a Params has its own)."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
         kernel, size, output = _LAYOUTS[_layout(B)]
         work = np.zeros(size(B), dtype=dtype)
         flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
+        kernel = kernel if packed else _ON_ARRAYS[kernel]
         cache[B] = (kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat)
     return cache[B]
 
 
-def _fast(params, B):
-    """(flat buffer, a plain dict's arrays or None, this thread's `_batch` entry for B), unchecked: anything unusual
-    raises one of _MISSES (no entry yet, a re-packed Params, extra names, argument types never run checked)."""
-    if type(params) is not dict:
-        if not params.packed:
-            raise KeyError("a changed Params is re-packed by the checked path")
-        return params.flat, None, params._batch.cache[B]
+def _on_dict(params, X, Y, lr, mode):
+    """The fast path for a plain dict, unchecked: (value, this thread's `_batch` entry). Anything unusual raises one
+    of _MISSES: no entry yet, missing or other names, argument types the checked path never ran (`_run`)."""
     arrays = _ARRAYS(params)
-    entry = _SHARED[arrays[0].dtype].cache[B]
+    kernel, work, _, no_targets, _, flat = entry = _SHARED[arrays[0].dtype].cache[X.shape[0]]
     if len(params) != len(PARAMS):
-        raise KeyError("unexpected names")
-    flat = entry[-1]
-    _pack(flat, arrays)
-    return flat, arrays, entry
+        raise KeyError("other names than PARAMS")
+    return kernel(flat, arrays, X, no_targets if Y is None else Y, work, lr, mode), entry
 
 
-def _gradients(gradient, B):
-    """{name: gradient}, fresh arrays: the kernel's gradient block scaled for a mean over the batch."""
+def _gradients(entry):
+    """{name: gradient}, fresh arrays: the gradient block of `entry` scaled for a mean over its batch."""
+    _, _, output, _, gradient, _ = entry
+    B = output.shape[0]
     return _views(gradient * (1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy())
 
 
@@ -299,29 +297,30 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Check everything, run one kernel on this thread's workspace: (value, its `_batch` entry, B)."""
+    """Check everything, then run the kernel as the fast path does: (value, this thread's `_batch` entry)."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
-    entry = _batch(params, B, P.dtype)
     lr = _rate(lr)
-    if back is not None and mode == SGD:
-        for n in PARAMS:
-            if not back[n].flags.writeable:
-                raise ValueError(f"params[{n!r}]: a read-only array; sgd_step updates the parameters in place")
-    value = _run(entry[0], P, X, Y, entry[1], lr, mode)
-    if back is not None and mode == SGD:
-        _run(_unpack, P, _ARRAYS(back))
-    return value, entry, B
+    frozen = [n for n in PARAMS if back is not None and not back[n].flags.writeable]
+    if frozen and mode == SGD:
+        raise ValueError(f"params[{frozen[0]!r}]: a read-only array; sgd_step updates the parameters in place")
+    kernel, work, _, _, _, flat = entry = _batch(params, B, P.dtype)
+    if back is not None and not frozen:  # the wrapper packs the dict's arrays and writes an SGD step back
+        return _run(kernel, flat, _ARRAYS(back), X, Y, work, lr, mode), entry
+    return _run(_LAYOUTS[_layout(B)][0] if frozen else kernel, P, X, Y, work, lr, mode), entry
 
 
 def forward(params, X):
     """The network output for a batch (rows of X), shape (batch, n_out)."""
     try:
-        P, _, (kernel, work, output, no_targets, _, _) = _fast(params, X.shape[0])
-        kernel(P, X, no_targets, work, 0.0, FORWARD)
-        return output.copy()
+        if type(params) is dict:
+            return _on_dict(params, X, None, 0.0, FORWARD)[1][2].copy()
+        if params.packed:
+            kernel, work, output, no_targets, _, _ = params._batch.cache[X.shape[0]]
+            kernel(params.flat, X, no_targets, work, 0.0, FORWARD)
+            return output.copy()
     except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, None, 0.0, FORWARD)[1][2].copy()
@@ -330,23 +329,27 @@ def forward(params, X):
 def loss_and_grad(params, X, Y):
     """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
     try:
-        P, _, (kernel, work, _, _, gradient, _) = _fast(params, X.shape[0])
-        return kernel(P, X, Y, work, 0.0, GRADIENT), _gradients(gradient, X.shape[0])
+        if type(params) is dict:
+            loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
+            return loss, _gradients(entry)
+        if params.packed:
+            kernel, work, _, _, _, _ = entry = params._batch.cache[X.shape[0]]
+            return kernel(params.flat, X, Y, work, 0.0, GRADIENT), _gradients(entry)
     except _MISSES:
         pass  # the checked path below says what is wrong
-    loss, (_, _, _, _, gradient, _), B = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _gradients(gradient, B)
+    loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
+    return loss, _gradients(entry)
 
 
 def sgd_step(params, X, Y, lr):
     """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
     try:
         if isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
-            P, arrays, (kernel, work, *_) = _fast(params, X.shape[0])
-            loss = kernel(P, X, Y, work, lr, SGD)
-            if arrays is not None:
-                _unpack(P, arrays)
-            return loss
+            if type(params) is dict:
+                return _on_dict(params, X, Y, lr, SGD)[0]
+            if params.packed:
+                kernel, work, _, _, _, _ = params._batch.cache[X.shape[0]]
+                return kernel(params.flat, X, Y, work, lr, SGD)
     except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]
@@ -358,13 +361,15 @@ def _register_kernels(canonical):
         standin = types.ModuleType(canonical)
         standin.__dict__.update({k: v for k, v in globals().items() if not k.startswith("__")})
         sys.modules[canonical] = standin
-    for kernel in [k for k, _, _ in _LAYOUTS.values()] + [_check_batch, _check_targets, _pack, _unpack]:
+    for kernel in [*(k for k, _, _ in _LAYOUTS.values()), *_ON_ARRAYS.values(), _check_batch, _check_targets, _pack,
+                   _unpack]:
         kernel.py_func.__module__ = canonical
 
 
 # -- runtime: copied up to here; below, stand-ins for the wiring a generated module defines at its end --
 
 _LAYOUTS: dict = {}
+_ON_ARRAYS: dict = {}
 _targets, _check_targets = _float_targets, _finite_targets
 
 
