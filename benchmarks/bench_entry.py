@@ -100,9 +100,11 @@ def main(argv=None) -> int:
         folder = Path(args.dir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         modules = {name: compile_module(spec, folder) for name, (spec, _) in CASES.items()}
+        start = os.getloadavg()[0]
+        text = table(modules, np.dtype(args.dtype))
         print(f"µs per call (min of {REPEATS}), {args.dtype}, ratio to sgd_step (Params); "
-              f"load average {os.getloadavg()[0]:.2f}\n")
-        print(table(modules, np.dtype(args.dtype)))
+              f"load average {start:.2f} at the start, {os.getloadavg()[0]:.2f} at the end\n")
+        print(text)
     return 0
 
 
