@@ -220,15 +220,14 @@ def _finite_targets(X, Y):
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _pack(P, arrays):
-    """Copy a plain dict's arrays (in the order of PARAMS) into the flat buffer P, once every shape is checked."""
-    d = 0
+    """Copy a plain dict's arrays (in the order of PARAMS) into the flat buffer P, each once its shape is checked
+    (so nothing is written past the end of P; a refused dict leaves P half written, and the checked path packs)."""
+    d = k = 0
     for a in literal_unroll(arrays):
         for j in range(a.ndim):
             if a.shape[j] != _DIMS[d + j]:
                 raise ValueError("params: an array has the wrong shape")
         d += a.ndim
-    k = 0
-    for a in literal_unroll(arrays):
         for x in a.flat:
             P[k] = x
             k += 1
