@@ -5,6 +5,8 @@ checked path's one-line ValueError, with nothing updated."""
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import threading
 
 import numpy as np
@@ -193,10 +195,31 @@ def test_read_only_plain_dicts_are_read(module):
     X, Y = batch(plan, 2, np.random.default_rng(4))
     params = _params(mod, True)
     frozen = _changed(params, dict.fromkeys(mod.PARAMS, "read-only"))
-    for _ in range(2):  # checked, then fast
+    for _ in range(2):  # checked, then fast (a writeable dict's workspace is warm)
         assert _same(mod.forward(frozen, X), mod.forward(params, X))
         (loss, grads), (want, wgrads) = mod.loss_and_grad(frozen, X, Y), mod.loss_and_grad(params, X, Y)
         assert _same(loss, want) and all(_same(grads[n], wgrads[n]) for n in mod.PARAMS)
+    before = _state(frozen)
+    with pytest.raises(ValueError, match=r"^params\['\w+'\]: a read-only array; sgd_step updates the param"):
+        mod.sgd_step(frozen, X, Y, 0.1)  # after reads on the fast path too
+    assert all(_same(frozen[n], before[n]) for n in mod.PARAMS)
+
+
+def test_a_plain_dict_of_a_new_dtype_compiles_its_kernel_too(tmp_path):
+    """In a fresh copy of a module (nothing compiled, no Numba cache), a float64 step turns the kernel's compiling
+    off; a float32 plain dict then compiles its wrapper, and with it the kernel for float32."""
+    mod, _, plan = compiled("udl_toy", EXAMPLES["udl_toy"])
+    shutil.copy(mod.__file__, tmp_path / "fresh_toy.py")
+    spec = importlib.util.spec_from_file_location("entry_points_fresh_toy", tmp_path / "fresh_toy.py")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    rng = np.random.default_rng(7)
+    X, Y = batch(plan, 2, rng)
+    fresh.sgd_step(fresh.init_params(), X, Y, 0.1)
+    X, Y = batch(plan, 2, rng, np.float32)
+    params = _params(fresh, True, np.float32)
+    for _ in range(2):  # checked, then fast
+        assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
 
 
 def test_threads_sharing_a_plain_dict_read_what_a_serial_call_reads(module):

@@ -120,7 +120,7 @@ def _flat(params):
             raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] "
                              f"({params[PARAMS[0]].dtype})")
     flat = np.empty(N_PARAMS, dtype=params[PARAMS[0]].dtype)
-    _run(_pack, flat, _ARRAYS(params))
+    _pack(flat, _ARRAYS(params))  # checked arrays: it compiles freely, as the fast path calls only kernels
     if not isinstance(params, Params):
         return flat, params
     Params.__init__(params, flat)  # re-pack: the dict's entries become views of the new buffer
@@ -245,18 +245,23 @@ def _unpack(P, arrays):
 
 
 def _batch(params, B, dtype):
-    """This thread's (kernel, workspace, output rows, empty targets, gradient block, flat buffer) for batch size B,
-    allocated once and reused by every entry point, whose results never alias it. For a plain dict the kernel is
-    its `_ON_ARRAYS` wrapper, which packs the dict's arrays into the flat buffer (a Params has its own)."""
+    """This thread's `_entry` for batch size B, allocated once and reused by every entry point, whose results never
+    alias it: a Params keeps its own, plain dicts share one per dtype."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
-        kernel, size, output = _LAYOUTS[_layout(B)]
-        work = np.zeros(size(B), dtype=dtype)
-        flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
-        kernel = kernel if packed else _ON_ARRAYS[kernel]
-        cache[B] = (kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat)
+        cache[B] = _entry(B, dtype, packed)
     return cache[B]
+
+
+def _entry(B, dtype, packed):
+    """(kernel, workspace, output rows, empty targets, gradient block, flat buffer) for batch size B. Unless
+    `packed`, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into the flat buffer."""
+    kernel, size, output = _LAYOUTS[_layout(B)]
+    work = np.zeros(size(B), dtype=dtype)
+    flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
+    kernel = kernel if packed else _ON_ARRAYS[kernel]
+    return kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat
 
 
 def _on_dict(params, X, Y, lr, mode):
@@ -277,13 +282,18 @@ def _gradients(entry):
 
 
 def _run(kernel, *args):
-    """Call a kernel on checked arguments, the only place it compiles (new types on the fast path end up here)."""
-    kernel.disable_compile(False)
+    """Call a kernel on checked arguments, the only place it compiles (the fast path's types are the ones run here);
+    a plain dict's wrapper compiles with the kernel it calls. The njit helpers compile freely: the fast path calls
+    only kernels and wrappers."""
+    kernels = [kernel, *(k for k, wrapper in _ON_ARRAYS.items() if wrapper is kernel)]
+    for k in kernels:
+        k.disable_compile(False)
     try:
         return kernel(*args)
     finally:
-        if kernel.signatures:
-            kernel.disable_compile(True)
+        for k in kernels:
+            if k.signatures:
+                k.disable_compile(True)
 
 
 def _rate(lr):
@@ -305,10 +315,12 @@ def _checked(params, X, Y, lr, mode):
     frozen = [n for n in PARAMS if back is not None and not back[n].flags.writeable]
     if frozen and mode == SGD:
         raise ValueError(f"params[{frozen[0]!r}]: a read-only array; sgd_step updates the parameters in place")
-    kernel, work, _, _, _, flat = entry = _batch(params, B, P.dtype)
+    # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
+    # step back, never compiles (so the fast path never runs it for them)
+    kernel, work, _, _, _, flat = entry = _entry(B, P.dtype, True) if frozen else _batch(params, B, P.dtype)
     if back is not None and not frozen:  # the wrapper packs the dict's arrays and writes an SGD step back
         return _run(kernel, flat, _ARRAYS(back), X, Y, work, lr, mode), entry
-    return _run(_LAYOUTS[_layout(B)][0] if frozen else kernel, P, X, Y, work, lr, mode), entry
+    return _run(kernel, P, X, Y, work, lr, mode), entry
 
 
 def forward(params, X):
