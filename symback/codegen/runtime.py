@@ -3,8 +3,8 @@
 Stage: codegen. This file is ordinary, linted Python that imports nothing from symback; `module.copy_runtime`
 copies the part between the two ``# -- runtime`` marker lines into each generated module, leaving out the
 functions that module never reaches. The names it reads but does not define are the module's: its constants
-(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_layout``, ``_targets``,
-``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
+(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_ON_ARRAYS``, ``_layout``,
+``_targets``, ``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
 import this file alone.
 
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
@@ -306,7 +306,7 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Check everything, then run the kernel as the fast path does: (value, this thread's `_batch` entry)."""
+    """Check everything, then run the kernel as the fast path does: (value, the `_entry` it ran on)."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
