@@ -52,6 +52,9 @@ bench: $(STAMP)
 	$(PIP) install -q -e ".[bench]"
 	$(PY) benchmarks/bench_derive.py
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_entry.py
+	$(PY) benchmarks/bench_epochs.py
+	$(PY) benchmarks/bench_inference.py --threads 1
 
 readme: $(STAMP)
 	$(PY) tools/readme.py

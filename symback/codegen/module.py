@@ -197,13 +197,26 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
         f"_TRAIN = {{{', '.join(f'({full!r}, {last!r}): _train_{full}_{last}' for full, last in pairs)}}}",
         f"MODULE_ID = {hashlib.sha256(network.encode()).hexdigest()[:16]!r}  # the network, in optimizer states",
         ""])
+    on_arrays = "".join(f'''@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def {naming.kernel(name)}_on_arrays(P, arrays, X, Y, ws, lr, mode):
+    """{naming.kernel(name)} on a plain dict's arrays: copied into P first and, after an SGD step, back."""
+    _pack(P, arrays)
+    loss = {naming.kernel(name)}(P, X, Y, ws, lr, mode)
+    if mode == SGD:
+        _unpack(P, arrays)
+    return loss
+
+
+''' for name, _ in layouts)
+    wrappers = ", ".join(f"{naming.kernel(name)}: {naming.kernel(name)}_on_arrays" for name, _ in layouts)
     return f'''
 
-# -- this module's kernels: (kernel, workspace size, output rows) per loop layout -------------------------
+# -- this module's kernels: (kernel, workspace size, output rows) per loop layout, and each one on a plain dict
 
-_LAYOUTS = {{
+{on_arrays}_LAYOUTS = {{
 {table}
 }}
+_ON_ARRAYS = {{{wrappers}}}
 
 
 def _layout(B):

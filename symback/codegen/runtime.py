@@ -3,16 +3,18 @@
 Stage: codegen. This file is ordinary, linted Python that imports nothing from symback; `module.copy_runtime`
 copies the part between the two ``# -- runtime`` marker lines into each generated module, leaving out the
 functions that module never reaches. The names it reads but does not define are the module's: its constants
-(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_layout``, ``_targets``,
-``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
+(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_ON_ARRAYS``, ``_layout``,
+``_targets``, ``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
 import this file alone.
 
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
-the kernel for its batch size on a workspace of its own: `sgd_step` reuses one per batch size and thread
-(a `threading.local`; a lock would cost more and serialise kernels that release the GIL), `forward` and
-`loss_and_grad` take a fresh one. So calls from several threads give what the same calls give serially.
-The fast path of `sgd_step` is one lookup and one kernel call; any failure there falls back to the checked
-path, which raises ValueError naming the argument.
+the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
+would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it.
+So calls from several threads give what the same calls give serially. Every entry point has a fast path:
+one cache lookup and one kernel call (for a plain dict, a wrapper that copies its arrays in and out). The
+kernels run `_check_batch` first, and their dispatchers refuse argument types that the checked path never
+ran with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming
+the argument, before anything is updated.
 """
 
 # ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
@@ -20,12 +22,13 @@ path, which raises ValueError naming the argument.
 from __future__ import annotations
 
 import math
+import operator
 import sys
 import threading
 import types
 
 import numpy as np
-from numba import njit
+from numba import literal_unroll, njit
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -44,12 +47,16 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
+_MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError)  # the fast path leaves these to the checks
+_RECORDS = {t: np.dtype([(name, t, SHAPES[name]) for name in PARAMS]) for t in _FLOATS}  # one field per parameter
+_DIMS = np.array([n for name in PARAMS for n in SHAPES[name]], dtype=np.int64)  # every parameter's shape, in a row
+_ARRAYS = operator.itemgetter(*PARAMS) if len(PARAMS) > 1 else lambda params: (params[PARAMS[0]],)
 
 
 def _views(flat):
-    """{name: array}, each parameter's view into the flat buffer."""
-    ends = np.cumsum([math.prod(SHAPES[name]) for name in PARAMS], dtype=np.int64)
-    return {name: flat[end - math.prod(SHAPES[name]):end].reshape(SHAPES[name]) for name, end in zip(PARAMS, ends)}
+    """{name: array}, each parameter's view into the flat buffer (a field of one record: cheaper than slicing)."""
+    record = np.frombuffer(flat, _RECORDS[flat.dtype]).reshape(())
+    return {name: record[name] for name in PARAMS}
 
 
 class Params(dict):
@@ -113,8 +120,7 @@ def _flat(params):
             raise ValueError(f"params[{n!r}]: dtype {a.dtype} differs from params[{PARAMS[0]!r}] "
                              f"({params[PARAMS[0]].dtype})")
     flat = np.empty(N_PARAMS, dtype=params[PARAMS[0]].dtype)
-    for n, view in _views(flat).items():
-        view[...] = params[n]
+    _pack(flat, _ARRAYS(params))  # checked arrays: it compiles freely, as the fast path calls only kernels
     if not isinstance(params, Params):
         return flat, params
     Params.__init__(params, flat)  # re-pack: the dict's entries become views of the new buffer
@@ -212,24 +218,82 @@ def _finite_targets(X, Y):
         raise ValueError("Y: contains NaN or infinity")
 
 
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _pack(P, arrays):
+    """Copy a plain dict's arrays (in the order of PARAMS) into the flat buffer P, each once its shape is checked
+    (so nothing is written past the end of P; a refused dict leaves P half written, and the checked path packs)."""
+    d = k = 0
+    for a in literal_unroll(arrays):
+        for j in range(a.ndim):
+            if a.shape[j] != _DIMS[d + j]:
+                raise ValueError("params: an array has the wrong shape")
+        d += a.ndim
+        for x in a.flat:
+            P[k] = x
+            k += 1
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def _unpack(P, arrays):
+    """Copy the flat buffer P back into a plain dict's arrays, `_pack` the other way round."""
+    k = 0
+    for a in literal_unroll(arrays):
+        flat = a.flat
+        for i in range(a.size):
+            flat[i] = P[k]
+            k += 1
+
+
 def _batch(params, B, dtype):
-    """(kernel, workspace, output) for batch size B, the workspace allocated once per thread and reused."""
+    """This thread's `_entry` for batch size B, allocated once and reused by every entry point, whose results never
+    alias it: a Params keeps its own, plain dicts share one per dtype."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
-        kernel, size, output = _LAYOUTS[_layout(B)]
-        cache[B] = (kernel, np.zeros(size(B), dtype=dtype), output)
+        cache[B] = _entry(B, dtype, packed)
     return cache[B]
 
 
+def _entry(B, dtype, packed):
+    """(kernel, workspace, output rows, empty targets, gradient block, flat buffer) for batch size B. Unless
+    `packed`, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into the flat buffer."""
+    kernel, size, output = _LAYOUTS[_layout(B)]
+    work = np.zeros(size(B), dtype=dtype)
+    flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
+    kernel = kernel if packed else _ON_ARRAYS[kernel]
+    return kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat
+
+
+def _on_dict(params, X, Y, lr, mode):
+    """The fast path for a plain dict, unchecked: (value, this thread's `_batch` entry). Anything unusual raises one
+    of _MISSES: no entry yet, missing or other names, argument types the checked path never ran (`_run`)."""
+    arrays = _ARRAYS(params)
+    kernel, work, _, no_targets, _, flat = entry = _SHARED[arrays[0].dtype].cache[X.shape[0]]
+    if len(params) != len(PARAMS):
+        raise KeyError("other names than PARAMS")
+    return kernel(flat, arrays, X, no_targets if Y is None else Y, work, lr, mode), entry
+
+
+def _gradients(entry):
+    """{name: gradient}, fresh arrays: the gradient block of `entry` scaled for a mean over its batch."""
+    _, _, output, _, gradient, _ = entry
+    B = output.shape[0]
+    return _views(gradient * (1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy())
+
+
 def _run(kernel, *args):
-    """Call a kernel on checked arguments, the only place it compiles (new types on the fast path end up here)."""
-    kernel.disable_compile(False)
+    """Call a kernel on checked arguments, the only place it compiles (the fast path's types are the ones run here);
+    a plain dict's wrapper compiles with the kernel it calls. The njit helpers compile freely: the fast path calls
+    only kernels and wrappers."""
+    kernels = [kernel, *(k for k, wrapper in _ON_ARRAYS.items() if wrapper is kernel)]
+    for k in kernels:
+        k.disable_compile(False)
     try:
         return kernel(*args)
     finally:
-        if kernel.signatures:
-            kernel.disable_compile(True)
+        for k in kernels:
+            if k.signatures:
+                k.disable_compile(True)
 
 
 def _rate(lr):
@@ -242,42 +306,62 @@ def _rate(lr):
 
 
 def _checked(params, X, Y, lr, mode):
-    """Check everything, run one kernel: (value, workspace, output, B); forward and loss_and_grad get a fresh one."""
+    """Check everything, then run the kernel as the fast path does: (value, the `_entry` it ran on)."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
-    if mode == SGD:
-        kernel, work, output = _batch(params, B, P.dtype)
-    else:
-        kernel, size, output = _LAYOUTS[_layout(B)]
-        work = np.zeros(size(B), dtype=P.dtype)
-    value = _run(kernel, P, X, Y, work, _rate(lr), mode)
-    if back is not None and mode == SGD:
-        for name, view in _views(P).items():
-            back[name][...] = view
-    return value, work, output, B
+    lr = _rate(lr)
+    frozen = [n for n in PARAMS if back is not None and not back[n].flags.writeable]
+    if frozen and mode == SGD:
+        raise ValueError(f"params[{frozen[0]!r}]: a read-only array; sgd_step updates the parameters in place")
+    # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
+    # step back, never compiles (so the fast path never runs it for them)
+    kernel, work, _, _, _, flat = entry = _entry(B, P.dtype, True) if frozen else _batch(params, B, P.dtype)
+    if back is not None and not frozen:  # the wrapper packs the dict's arrays and writes an SGD step back
+        return _run(kernel, flat, _ARRAYS(back), X, Y, work, lr, mode), entry
+    return _run(kernel, P, X, Y, work, lr, mode), entry
 
 
 def forward(params, X):
     """The network output for a batch (rows of X), shape (batch, n_out)."""
-    _, work, output, B = _checked(params, X, None, 0.0, FORWARD)
-    return np.array(output(work, B))
+    try:
+        if type(params) is dict:
+            return _on_dict(params, X, None, 0.0, FORWARD)[1][2].copy()
+        if params.packed:
+            kernel, work, output, no_targets, _, _ = params._batch.cache[X.shape[0]]
+            kernel(params.flat, X, no_targets, work, 0.0, FORWARD)
+            return output.copy()
+    except _MISSES:
+        pass  # the checked path below says what is wrong
+    return _checked(params, X, None, 0.0, FORWARD)[1][2].copy()
 
 
 def loss_and_grad(params, X, Y):
     """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
-    loss, work, _, B = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _views(work[:N_PARAMS] * (1.0 / B if REDUCTION == "mean" else 1.0))
+    try:
+        if type(params) is dict:
+            loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
+            return loss, _gradients(entry)
+        if params.packed:
+            kernel, work, _, _, _, _ = entry = params._batch.cache[X.shape[0]]
+            return kernel(params.flat, X, Y, work, 0.0, GRADIENT), _gradients(entry)
+    except _MISSES:
+        pass  # the checked path below says what is wrong
+    loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
+    return loss, _gradients(entry)
 
 
 def sgd_step(params, X, Y, lr):
     """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
     try:
-        if params.packed and isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
-            kernel, work, _ = params._batch.cache[X.shape[0]]
-            return kernel(params.flat, X, Y, work, lr, SGD)
-    except (AttributeError, KeyError, TypeError, IndexError, ValueError):
+        if isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
+            if type(params) is dict:
+                return _on_dict(params, X, Y, lr, SGD)[0]
+            if params.packed:
+                kernel, work, _, _, _, _ = params._batch.cache[X.shape[0]]
+                return kernel(params.flat, X, Y, work, lr, SGD)
+    except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]
 
@@ -300,6 +384,7 @@ def predict(params, X):
 # -- runtime: copied up to here; below, stand-ins for the wiring a generated module defines at its end --
 
 _LAYOUTS: dict = {}
+_ON_ARRAYS: dict = {}
 _targets, _check_targets = _float_targets, _finite_targets
 
 

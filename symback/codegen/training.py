@@ -134,7 +134,8 @@ def step(params, state, X, Y):
     X = _inputs(X, P.dtype)
     Y = _targets(Y, X.shape[0], P.dtype)
     _state(state, P.dtype)
-    kernel, work, _ = _batch(params, X.shape[0], P.dtype)
+    work = _batch(params, X.shape[0], P.dtype)[1]  # this thread's workspace; the kernel on the flat buffer P
+    kernel = _LAYOUTS[_layout(X.shape[0])][0]
     plain = _plain(state._hyper())
     loss = _run(kernel, P, X, Y, work, state.lr if plain else 0.0, SGD if plain else GRADIENT)  # checks X, Y first
     state.steps += 1

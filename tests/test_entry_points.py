@@ -1,0 +1,250 @@
+"""The fast paths of a generated module's entry points (issue 14, item 1): forward, loss_and_grad and sgd_step on a
+packed Params or on a plain dict of arrays give bit for bit what the checked path gives; their results are fresh
+arrays that later calls leave alone; and bad input after a warm call (the fast path tried first) still gets the
+checked path's one-line ValueError, with nothing updated."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from tests.codegen_support import batch, compiled, example_specs
+
+pytestmark = pytest.mark.xdist_group("entry_points")
+
+EXAMPLES = dict(example_specs())
+# udl_toy: sample-outer loops up to 4 rows, batch-innermost beyond; train_digits: BLAS, integer labels
+SIZES = (1, 3, 7)
+
+
+@pytest.fixture(scope="module", params=["udl_toy", "train_digits"])
+def module(request):
+    mod, _, plan = compiled(request.param, EXAMPLES[request.param])
+    return mod, plan
+
+
+def _params(mod, plain, dtype=np.float64, seed=0):
+    p = mod.init_params(seed=seed, dtype=dtype)
+    rng = np.random.default_rng(seed)
+    p.flat[...] += (0.1 * rng.standard_normal(p.flat.shape)).astype(dtype)  # nonzero biases
+    return {n: np.array(a) for n, a in p.items()} if plain else p
+
+
+def _state(params):
+    return {n: np.array(a) for n, a in params.items()}
+
+
+def _restore(params, state):
+    for n, a in state.items():
+        params[n][...] = a  # in place: a Params stays packed, its workspace cache stays warm
+
+
+def _same(a, b):
+    """Bit for bit: dtype, shape and bytes (NaN, -0.0 and all)."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def _all_calls(mod, params, X, Y, cold=False):
+    """forward, loss_and_grad, then sgd_step (which changes params), and the parameters after it; `cold`: each
+    call finds no workspace (so takes the checked path)."""
+    results = []
+    for entry, args in (("forward", (X,)), ("loss_and_grad", (X, Y)), ("sgd_step", (X, Y, 0.05))):
+        if cold:
+            mod._SHARED.clear()  # the plain dicts' workspaces
+            if isinstance(params, mod.Params):
+                params._batch = threading.local()
+        results.append(getattr(mod, entry)(params, *args))
+    out, (loss, grads), step = results
+    return out, loss, grads, step, _state(params)
+
+
+def _counted(fn, calls):
+    def counting(*args):
+        calls.append(args)
+        return fn(*args)
+
+    return counting
+
+
+def _no_checks(*_):
+    raise AssertionError("the checked path ran")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("plain", [False, True], ids=["Params", "plain dict"])
+@pytest.mark.parametrize("B", SIZES)
+def test_the_fast_path_gives_bit_for_bit_what_the_checked_path_gives(module, B, plain, dtype, monkeypatch):
+    mod, plan = module
+    X, Y = batch(plan, B, np.random.default_rng(B), dtype)
+    params = _params(mod, plain, dtype)
+    start = _state(params)
+    with monkeypatch.context() as m:
+        m.setattr(mod, "_run", _counted(mod._run, calls := []))
+        want = _all_calls(mod, params, X, Y, cold=True)
+    assert len(calls) >= 3  # the checked path ran each time
+    _restore(params, start)
+    with monkeypatch.context() as m:
+        m.setattr(mod, "_checked", _no_checks)  # the workspace is warm: every call takes the fast path
+        got = _all_calls(mod, params, X, Y)
+    out, loss, grads, step, after = got
+    assert _same(out, want[0]) and out.shape == (B, plan.sizes[plan.prediction])
+    assert _same(loss, want[1]) and _same(step, want[3]) and step == loss
+    for n in mod.PARAMS:
+        assert _same(grads[n], want[2][n]) and _same(after[n], want[4][n]), n
+        assert grads[n].flags.writeable and grads[n].flags.c_contiguous
+
+
+def test_results_are_fresh_arrays_that_later_calls_leave_alone(module):
+    mod, plan = module
+    rng = np.random.default_rng(1)
+    for plain in (False, True):
+        params = _params(mod, plain)
+        (X, Y), (X2, Y2) = batch(plan, 3, rng), batch(plan, 3, rng)
+        _all_calls(mod, params, X, Y)  # warm
+        out = mod.forward(params, X)
+        _, grads = mod.loss_and_grad(params, X, Y)
+        kept = out.copy(), {n: g.copy() for n, g in grads.items()}
+        _all_calls(mod, params, X2, Y2)  # the same workspace, other numbers
+        assert out.flags.owndata and out.flags.c_contiguous and _same(out, kept[0])
+        for n in mod.PARAMS:
+            assert _same(grads[n], kept[1][n])
+            assert not any(np.shares_memory(grads[n], a) for a in params.values())
+
+
+def _bad_cases(mod, plan, B):
+    """(name, entry points, params change, X, Y, lr, the checked path's message) for a batch of B rows."""
+    X, Y = batch(plan, B, np.random.default_rng(2))
+    nan_X = X.copy()
+    nan_X[B - 1, 0] = np.nan
+    wide = np.ones((B, plan.n_in + 1))
+    if plan.labels:
+        bad_Y = [("Y out of range", Y + mod.N_OUT, r"^Y: class labels must lie in 0\.\.\d+, got "),
+                 ("Y shape", Y[:-1] if B > 1 else Y[:, None], r"^Y: expected shape \(\d+,\), one label per row")]
+    else:
+        inf_Y = Y.copy()
+        inf_Y[0, 0] = np.inf
+        bad_Y = [("Y infinite", inf_Y, r"^Y: contains NaN or infinity$"),
+                 ("Y shape", Y[:, :0], r"^Y: expected shape \(\d+, \d+\), one target row per row of X")]
+    first, second = mod.PARAMS[0], mod.PARAMS[2]
+    shape = mod.SHAPES[second]
+    reshaped = (shape[1], shape[0]) if shape[0] != shape[1] else (shape[0] + 1, shape[1])
+    all3, learn = ("forward", "loss_and_grad", "sgd_step"), ("loss_and_grad", "sgd_step")
+    return [
+        ("X width", all3, {}, wide, Y, 0.1, rf"^X: expected shape \(batch, {plan.n_in}\) with batch >= 1, got "),
+        ("X NaN", all3, {}, nan_X, Y, 0.1, r"^X: contains NaN or infinity$"),
+        ("X dtype", all3, {}, X.astype(np.float32), Y, 0.1, r"^X: dtype float32; expected float64 like the param"),
+        ("X list", all3, {}, X.tolist(), Y, 0.1, r"^X: expected a NumPy array of shape \(batch, \d+\), got list$"),
+        *[(name, learn, {}, X, y, 0.1, message) for name, y, message in bad_Y],
+        ("lr NaN", ("sgd_step",), {}, X, Y, float("nan"), r"^lr: expected a finite real number, got nan$"),
+        ("param shape", all3, {second: np.ones(reshaped)}, X, Y, 0.1,
+         rf"^params\['{second}'\]: expected shape \({shape[0]}, {shape[1]}\), got "),
+        ("param dtype", all3, {second: np.ones(shape, np.float32)}, X, Y, 0.1,
+         rf"^params\['{second}'\]: dtype float32 differs from params\['{first}'\] \(float64\)$"),
+        ("param missing", all3, {first: None}, X, Y, 0.1, rf"^params: missing '{first}' \(expected shape "),
+        ("param extra", all3, {"W99": np.ones(2)}, X, Y, 0.1, r"^params: unexpected 'W99'; expected keys "),
+        ("param read-only", ("sgd_step",), {second: "read-only"}, X, Y, 0.1,
+         rf"^params\['{second}'\]: a read-only array; sgd_step updates the parameters in place$"),
+    ]
+
+
+def _call(mod, entry, params, X, Y, lr):
+    args = {"forward": (params, X), "loss_and_grad": (params, X, Y), "sgd_step": (params, X, Y, lr)}[entry]
+    return getattr(mod, entry)(*args)
+
+
+def _changed(params, change):
+    """A plain dict with `change` applied: None deletes a name, "read-only" makes that entry a read-only copy."""
+    out = dict(params)
+    for n, a in change.items():
+        if a is None:
+            del out[n]
+        elif isinstance(a, str):
+            out[n] = np.array(out[n])
+            out[n].setflags(write=False)
+        else:
+            out[n] = a
+    return out
+
+
+@pytest.mark.parametrize("B", SIZES)
+def test_bad_input_after_a_warm_call_is_refused_in_one_line_with_nothing_updated(module, B):
+    mod, plan = module
+    good_X, good_Y = batch(plan, B, np.random.default_rng(3))
+    for name, entries, change, X, Y, lr, message in _bad_cases(mod, plan, B):
+        for plain in (False, True) if not change else (True,):  # a changed Params is re-packed: checked anyway
+            for entry in entries:
+                params = _params(mod, plain)
+                _call(mod, entry, params, good_X, good_Y, 0.1)  # this thread's workspace for B is warm
+                params = _changed(params, change)
+                before = _state(params)
+                with pytest.raises(ValueError, match=message) as info:
+                    _call(mod, entry, params, X, Y, lr)
+                assert "\n" not in str(info.value), (name, entry)
+                for n, a in before.items():
+                    assert _same(params[n], a), (name, entry, n)
+
+
+def test_read_only_plain_dicts_are_read(module):
+    """forward and loss_and_grad only read the parameters: read-only arrays give the numbers writeable ones give."""
+    mod, plan = module
+    X, Y = batch(plan, 2, np.random.default_rng(4))
+    params = _params(mod, True)
+    frozen = _changed(params, dict.fromkeys(mod.PARAMS, "read-only"))
+    for _ in range(2):  # checked, then fast (a writeable dict's workspace is warm)
+        assert _same(mod.forward(frozen, X), mod.forward(params, X))
+        (loss, grads), (want, wgrads) = mod.loss_and_grad(frozen, X, Y), mod.loss_and_grad(params, X, Y)
+        assert _same(loss, want) and all(_same(grads[n], wgrads[n]) for n in mod.PARAMS)
+    before = _state(frozen)
+    with pytest.raises(ValueError, match=r"^params\['\w+'\]: a read-only array; sgd_step updates the param"):
+        mod.sgd_step(frozen, X, Y, 0.1)  # after reads on the fast path too
+    assert all(_same(frozen[n], before[n]) for n in mod.PARAMS)
+
+
+def test_a_plain_dict_of_a_new_dtype_compiles_its_kernel_too(tmp_path):
+    """In a fresh copy of a module (nothing compiled, no Numba cache), a float64 step turns the kernel's compiling
+    off; a float32 plain dict then compiles its wrapper, and with it the kernel for float32."""
+    mod, _, plan = compiled("udl_toy", EXAMPLES["udl_toy"])
+    shutil.copy(mod.__file__, tmp_path / "fresh_toy.py")
+    spec = importlib.util.spec_from_file_location("entry_points_fresh_toy", tmp_path / "fresh_toy.py")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    rng = np.random.default_rng(7)
+    X, Y = batch(plan, 2, rng)
+    fresh.sgd_step(fresh.init_params(), X, Y, 0.1)
+    X, Y = batch(plan, 2, rng, np.float32)
+    params = _params(fresh, True, np.float32)
+    for _ in range(2):  # checked, then fast
+        assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
+
+
+def test_threads_sharing_a_plain_dict_read_what_a_serial_call_reads(module):
+    """forward and loss_and_grad from 4 threads on one plain dict (each thread packs into its own buffer)."""
+    mod, plan = module
+    params = _params(mod, True, seed=5)
+    rng = np.random.default_rng(6)
+    batches = [[batch(plan, B, rng) for B in SIZES * 40] for _ in range(4)]
+
+    def work(k):
+        return [(mod.forward(params, X), mod.loss_and_grad(params, X, Y)) for X, Y in batches[k]]
+
+    serial = [work(k) for k in range(4)]
+    results, start = [None] * 4, threading.Barrier(4)
+
+    def run(k):
+        start.wait()
+        results[k] = work(k)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, serial):
+        for (out, (loss, grads)), (want_out, (want_loss, want_grads)) in zip(got, want):
+            assert _same(out, want_out) and _same(loss, want_loss)
+            assert all(_same(grads[n], want_grads[n]) for n in mod.PARAMS)
