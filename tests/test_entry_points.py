@@ -222,6 +222,21 @@ def test_a_plain_dict_of_a_new_dtype_compiles_its_kernel_too(tmp_path):
         assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
 
 
+def test_a_blas_module_s_first_call_may_be_a_plain_dict(tmp_path):
+    """In a fresh copy of the digits module (BLAS kernels, nothing compiled, no Numba cache), the very first call
+    is on a plain dict: Numba cannot type the kernel's np.dot(a, b, out) when it first compiles it inside the
+    wrapper, so the checked path compiles the kernel on its own first."""
+    mod, _, plan = compiled("train_digits", EXAMPLES["train_digits"])
+    shutil.copy(mod.__file__, tmp_path / "fresh_digits.py")
+    spec = importlib.util.spec_from_file_location("entry_points_fresh_digits", tmp_path / "fresh_digits.py")
+    fresh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fresh)
+    X, Y = batch(plan, 1, np.random.default_rng(8))
+    params = _params(fresh, True)
+    want = mod.forward(_params(mod, False), X)
+    assert _same(fresh.forward(params, X), want) and np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
+
+
 def test_threads_sharing_a_plain_dict_read_what_a_serial_call_reads(module):
     """forward and loss_and_grad from 4 threads on one plain dict (each thread packs into its own buffer)."""
     mod, plan = module

@@ -28,7 +28,7 @@ import threading
 import types
 
 import numpy as np
-from numba import literal_unroll, njit
+from numba import literal_unroll, njit, typeof
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -289,6 +289,8 @@ def _run(kernel, *args):
     for k in kernels:
         k.disable_compile(False)
     try:
+        if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside the wrapper
+            kernels[1].compile(tuple(typeof(a) for a in (args[0], *args[2:])))
         return kernel(*args)
     finally:
         for k in kernels:
