@@ -80,7 +80,8 @@ class Instance:
         if name in self.samples[s]:
             return self.samples[s][name]
         if s not in self._extra:  # a quantity the simplified graph fused away: the unsimplified one has it
-            self._extra[s] = evaluate_sample(self.raw(), self.params, self.samples[s]["x"], self.samples[s]["y"])
+            inputs = {n.name: self.samples[s][n.name] for n in self.graph.leaves("input")}
+            self._extra[s] = evaluate_sample(self.raw(), self.params, inputs, self.samples[s]["y"])
         return self._extra[s][name]
 
     def adjoint(self, forward: str) -> str:
@@ -112,7 +113,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
     unsimplified = cache(lambda: concrete_graph(derivation.raw, sub))
     y_node = graph["y"]
     kind = randomdata.target_kind(graph[derivation.output].meta.loss, y_node.meta.kind == "label")
-    n_in = int(graph["x"].shape[0])
+    widths = {n.name: int(n.shape[0]) for n in graph.leaves("input")}  # one input x, or a DAG's named inputs
     n_out = int(graph[derivation.output].meta.size or (y_node.shape[0] if y_node.shape else 1))
     shapes = {n.name: n.shape for n in graph.leaves("param")}
     out = []
@@ -120,7 +121,8 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         params = randomdata.params(rng, shapes)
         samples = []
         for _ in range(batch):
-            x, y = randomdata.inputs(rng, n_in), randomdata.targets(rng, kind, n_out)
+            x = {name: randomdata.inputs(rng, n) for name, n in widths.items()}
+            y = randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y))
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,

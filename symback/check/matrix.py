@@ -70,7 +70,7 @@ _erf = np.vectorize(math.erf, otypes=[float])  # NumPy has no erf; GELU needs it
 
 
 @cache
-def _numpy(body: sp.Expr, prime: bool):
+def entrywise(body: sp.Expr, prime: bool):
     expr = take_conventions(sp.diff(body, Z)) if prime else body
     expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
     f = sp.lambdify(Z, expr, [{"erf": _erf}, "numpy"])
@@ -95,7 +95,9 @@ class Env:
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
             return self.ns.summary.layers[q.layer - 1].fn(Z)
-        bodies = {layer.fn(Z) for layer in self.ns.summary.layers if not layer.is_identity}
+        activated = self.ns.activated()
+        mine = [body for pre, _, _, body in activated if q is not None and self.ns.get(pre).node == q.node]
+        bodies = set(mine) or {body for *_, body in activated}
         if len(bodies) == 1:
             return bodies.pop()
         raise SymbackError(f"{show(call)}: the layers have different activations, so say which one: "
@@ -204,4 +206,4 @@ def _call(node: Call, env: Env) -> Val:
         return Val(np.diag(a.ravel()))
     body = env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
     with np.errstate(all="ignore"):
-        return Val(_numpy(body, node.prime)(a), x.bax)
+        return Val(entrywise(body, node.prime)(a), x.bax)

@@ -33,9 +33,11 @@ from ..errors import SymbackError
 from ..notation import spell
 from ..notation.nodes import Error, Grad, Loss, Prob, Template
 from ..notation.nodes import Quantity as Term
-from .matrix import Val
+from .matrix import Z, Val
 
-VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
+VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob", "value")
+#: losses that take logits: their prediction, ``yhat``, is the probabilities the loss computes from them
+LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 
@@ -50,6 +52,7 @@ class Quantity:
     node: str = ""  # IR forward node holding the quantity
     alias: bool = False  # another spelling, not listed
     rows: tuple | None = None  # components picked (f_3[2..3]), as a 0-based slice (start, stop) of the vector
+    held: str = ""  # the IR node holding the value itself (a DAG's values and shares: dl/dx1 (via m))
 
 
 def capital(name: str) -> str:
@@ -61,14 +64,13 @@ def capital(name: str) -> str:
 class Namespace:
     """Every name a hand file may use for one derivation, in one notation and layout."""
 
+    what = "network"  # for messages: "is not a quantity of this network"
+
     def __init__(self, derivation, notation="udl", layout: str | None = None):
         self.derivation = derivation
         self.notation = notations.get(notation)
         self.layout = notations.layout_of(self.notation, layout)
         self.summary = derivation.summary
-        if not self.summary.layered:
-            raise SymbackError(f"check: {self.summary.source} is not a layered sb.Network; hand files name course "
-                               "symbols (f_k, delta^[k], ...), which only layered networks have so far")
         self.graph = derivation.graph
         self.K = self.summary.depth
         self.nodes = notations.at(self.graph)  # (kind, IR layer) -> node
@@ -135,14 +137,37 @@ class Namespace:
         if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
             self._alias("e_y", "target", None, y)
             self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
-        loss = g[self.derivation.output]
-        self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, loss.name))
-        if loss.meta.prediction:
-            self._alias("yhat", "pred", None, loss.meta.prediction)
+        self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, self.derivation.output))
+        self._predictions()
+        self._add(Quantity("B", "size", None, False, True, ""))
+
+    def _predictions(self) -> None:
+        """``yhat``: the prediction the loss compares with y (for softmax cross-entropy the probabilities p)."""
+        g, nt = self.graph, self.notation
         prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
         if prob is not None:
             self._alias(spell(nt, Prob()), "prob", None, prob)
-        self._add(Quantity("B", "size", None, False, True, ""))
+        pred = self.prediction
+        if pred is not None:
+            self._alias("yhat", "prob" if pred != g[self.derivation.output].meta.prediction else "pred", None, pred)
+
+    @property
+    def prediction(self) -> str | None:
+        """The IR node ``yhat`` names: the loss's prediction, or its softmax when the loss takes logits."""
+        g, loss = self.graph, self.summary.loss
+        pred = g[self.derivation.output].meta.prediction
+        prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
+        return prob if prob is not None and loss is not None and loss.name in LOGIT_LOSSES else pred
+
+    def yhat_note(self) -> str:
+        """What ``yhat`` means, when it is not the network's output itself (else "")."""
+        out = self.graph[self.derivation.output].meta.prediction
+        if self.prediction == out:
+            return ""
+        logits = next((q.name for q in self.quantities.values() if q.node == out and not q.deriv and not q.batch
+                       and not q.alias), out)
+        return (f"yhat is the prediction the {self.summary.loss.name} loss sees, the probabilities "
+                f"{spell(self.notation, Prob())} = softmax({logits}), not the logits {logits}")
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Quantity | None:
@@ -195,7 +220,7 @@ class Namespace:
         q = self.get(text)
         if q is None or q.kind == "size":
             near = self.near(text)  # a close name says enough; otherwise every name, as ranges
-            raise SymbackError(f"{where}: {text!r} is not a quantity of this network in {self.notation.name} "
+            raise SymbackError(f"{where}: {text!r} is not a quantity of this {self.what} in {self.notation.name} "
                                f"notation{near or '; valid names: ' + self.listing()}")
         return q
 
@@ -210,6 +235,11 @@ class Namespace:
             return None
         layer, kind = q.layer + delta, "act" if q.kind == "input" else q.kind
         return self._by_key.get(("input" if kind == "act" and layer == 0 else kind, layer, q.deriv, q.batch))
+
+    def activated(self, batch: bool = False) -> list[tuple[str, str, str, object]]:
+        """(pre-activation, activation, the activation's name, its formula in `Z`) of each layer that has one."""
+        return [(self._by_key[("pre", k, False, batch)], self._by_key[("act", k, False, batch)], layer.activation,
+                 layer.fn(Z)) for k, layer in enumerate(self.summary.layers, 1) if not layer.is_identity]
 
     def forward_rule(self, k: int) -> str:
         """The notation's forward equation of layer k, e.g. ``f_1 = beta_1 + Omega_1 h_1``."""
@@ -229,7 +259,8 @@ class Namespace:
         if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
             a = np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
         else:
-            a = self.orient(inst.value(s, inst.adjoint(q.node) if q.deriv else q.node), q.deriv)
+            held = q.held or (inst.adjoint(q.node) if q.deriv else q.node)
+            a = self.orient(inst.value(s, held), q.deriv)
         if q.rows is None:
             return a
         lo, hi = q.rows  # the picked components: columns of a row-shaped derivative, else rows

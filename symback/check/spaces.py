@@ -27,7 +27,8 @@ from ..notation import spell, totals
 from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from . import latex
-from .diagnose import expression_repairs, network_repairs
+from .dagnames import DagNames
+from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
@@ -136,15 +137,16 @@ class NetworkSpace:
 
     kind = "network"
     repairs = staticmethod(network_repairs)
+    names = Namespace
 
     def __init__(self, derivation, notation="udl", layout: str | None = None, count: int = INSTANCES,
                  seed: int = SEED, other: NetworkSpace | None = None):
         self.derivation, self.count, self.seed = derivation, count, seed
-        self.ns = Namespace(derivation, notation, layout)
+        self.ns = self.names(derivation, notation, layout)
         self.insts: list = []
         if other is None:
             flipped = "numerator" if self.ns.layout == "denominator" else "denominator"
-            other = NetworkSpace(derivation, self.ns.notation, flipped, count, seed, other=self)
+            other = type(self)(derivation, self.ns.notation, flipped, count, seed, other=self)
         self.other = other
 
     def draw(self) -> None:
@@ -182,7 +184,7 @@ class NetworkSpace:
             node = parse_text(eq.rhs, eq.where, generic)
         for name in names(node):
             if not ns.known(name) and name != "e":
-                raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this network"
+                raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this {ns.what}"
                                    f"{ns.near(name)}{'' if '[' in name else '; valid names: ' + ns.listing()}")
         return node
 
@@ -216,8 +218,9 @@ class NetworkSpace:
         sample = None if s is None else s + 1
         if message is not None:  # the formula's sizes do not fit: no value of yours to show
             return Counterexample(inst.index, sample, message=message, derived_value=derived)
+        labels = ("y",) if self.ns.graph[self.ns.target].meta.kind == "label" else ()
         ce = Counterexample(inst.index, sample, yours_value=yours, derived_value=derived,
-                            inputs=self._inputs(inst, s), params=self._params(inst))
+                            inputs=self._inputs(inst, s), params=self._params(inst), labels=labels)
         if yours.shape != derived.shape:
             ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
         else:
@@ -227,18 +230,22 @@ class NetworkSpace:
         return ce
 
     def _inputs(self, inst, sample) -> dict:
-        """The sample's input and target in the notation's symbols (X, Y for a batch)."""
+        """The sample's inputs and target in the notation's symbols (X, Y for a batch); a class counted from 1."""
         ns = self.ns
         out = {}
-        for q in (ns.get("x"), ns.get("y")):
-            name = spell(ns.notation, Term(q.kind))
+        for q in self.data():
+            name = spell(ns.notation, Term(q.kind)) if q.alias or q.kind != "input" else q.name
             if sample is None:
                 out[capital(name)] = ns.value(copy(q, batch=True), inst, None).a
             elif q.kind == "target" and ns.graph[ns.target].meta.kind == "label":
-                out[name] = float(inst.samples[sample][ns.target])
+                out[name] = float(inst.samples[sample][ns.target]) + ns.notation.first
             else:
                 out[name] = ns.value(q, inst, sample).a
         return out
+
+    def data(self) -> list:
+        """The quantities a counterexample shows the values of: the input, then the target."""
+        return [self.ns.get("x"), self.ns.get("y")]
 
     def _params(self, inst) -> dict:
         ns = self.ns  # a bias as a column
@@ -259,8 +266,9 @@ class NetworkSpace:
         return [
             f"{n.title}",
             f"{layout} layout ({layout_text}); vectors are columns",
-            (f"compared on {self.count} random instances: widths {'-'.join(map(str, self.widths))}, "
-             f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
+            (f"compared on {self.count} random instances: "
+             + (f"widths {'-'.join(map(str, self.widths))}, " if self.widths else "")
+             + f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
         ]
 
     @property
@@ -268,6 +276,27 @@ class NetworkSpace:
         return {"notation": self.ns.notation.name, "layout": self.ns.layout, "instances": self.count,
                 "batch": self.batch_size, "widths": self.widths, "sizes": dict(self.insts[0].sizes),
                 "tolerance": RTOL, "seed": self.seed}
+
+
+class DagSpace(NetworkSpace):
+    """A DAG's values, derivatives and per-path shares (`dagnames.DagNames`), compared on random instances."""
+
+    repairs = staticmethod(dag_repairs)
+    names = DagNames
+
+    def data(self) -> list:
+        ns = self.ns
+        return [q for q in ns.quantities.values() if q.kind == "input" and not q.deriv and not q.alias] + [ns.get("y")]
+
+    def _params(self, inst) -> dict:
+        return {q.name: self.ns.orient(inst.params[q.node], False) for q in self.ns.quantities.values()
+                if q.kind in ("weight", "bias") and not q.deriv}
+
+    @property
+    def header(self) -> list[str]:
+        n, layout = self.ns.notation, self.ns.layout
+        return [f"{self.derivation.summary.architecture}: the values, derivatives and per-path shares of a DAG, "
+                f"in {n.name} notation", *super().header[1:]]
 
 
 def lhs_name(text: str, where: str, loss: tuple = ()) -> str:

@@ -1,0 +1,162 @@
+"""Which repairs a space tries, in order, and the mistakes that need the namespace's activations and paths.
+
+Stage: check. Like `diagnose`, each repair is one small edit of the student's
+formula, found by perturbing it (never by matching its text): a cause is named
+only when the edited formula equals the derived value on every point.
+
+==================  ====================================================================
+kind                the edit that makes it match
+==================  ====================================================================
+``twice``           the activation applied to an activation: tanh(a^[1]) -> tanh(z^[1])
+``pre_vs_act``      a pre-activation where the activation belongs (z^[1] -> a^[1]), or
+                    the reverse
+``wrong_activation_derivative``
+                    a part whose value is another activation's derivative (sigma'(z) for
+                    a tanh layer, written out or not) replaced by the layer's a'(z)
+``missing_path``    a DAG: a per-path share added, or a share replaced by the whole sum
+``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
+``local_factor``    an expression: the value times a missing local factor dq/dx
+==================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .diagnose import (ACTIVATION_FNS, Cause, Repair, activation_derivatives, activations, expression_variables,
+                       factor_2, indices, products, reduction, sign, subvalues, transposes)
+from .formula import Call, Name, Op, function_name, names, replace, show, walk
+from .matrix import SCALAR, entrywise
+from .trial import close
+
+#: activations whose derivative a student may write for another layer's
+OTHER_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def _pairs(t):
+    """(pre-activation, activation, activation's name, its formula) of every activation, as the formula's batch."""
+    return t.space.ns.activated(t.batch)
+
+
+def _node(ns, name: str):
+    q = ns.get(name)
+    return None if q is None or q.deriv or q.rows is not None else q.node
+
+
+def twice(t):
+    """An activation function applied to what already is an activation."""
+    ns, S = t.space.ns, t.formula
+    for path, sub in walk(S):
+        if isinstance(sub, Call) and sub.fn in ACTIVATION_FNS and isinstance(sub.args[0], Name):
+            for pre, act, label, _ in _pairs(t):
+                if _node(ns, sub.args[0].text) == _node(ns, act):
+                    fixed = Call(sub.fn, (Name(pre),), sub.prime, sub.shown)
+                    yield Repair(Cause("twice", f"the activation applied twice: {act} = {label}({pre}) already is "
+                                                f"the activation, so {show(sub)} applies it again; with {show(fixed)} "
+                                                "it matches"), replace(S, path, fixed))
+
+
+def pre_vs_act(t):
+    """A pre-activation where the activation belongs (z^[1] for a^[1]), or the activation where z belongs."""
+    ns, S = t.space.ns, t.formula
+    for path, sub in walk(S):
+        if not isinstance(sub, Name):
+            continue
+        for pre, act, label, _ in _pairs(t):
+            if _node(ns, sub.text) == _node(ns, pre):
+                msg = f"the pre-activation {sub.text} where the activation {act} = {label}({pre}) belongs"
+                yield Repair(Cause("pre_vs_act", f"{msg}: with {act} it matches"), replace(S, path, Name(act)))
+            elif _node(ns, sub.text) == _node(ns, act) and act != pre:
+                msg = f"the activation {sub.text} where the pre-activation {pre} belongs ({act} = {label}({pre}))"
+                yield Repair(Cause("pre_vs_act", f"{msg}: with {pre} it matches"), replace(S, path, Name(pre)))
+
+
+def wrong_derivative(t):
+    """A part whose value is another activation's derivative at a layer's pre-activation."""
+    ns, S = t.space.ns, t.formula
+    values, parts, point = subvalues(t), dict(walk(S)), t.points[t.finite[0]]
+    for pre, _, label, body in _pairs(t):
+        z = t.space.evaluate(Name(pre), point)
+        with np.errstate(all="ignore"):
+            own = entrywise(body, False)(z)
+            others = [(o, entrywise(SCALAR[o], False)(z), entrywise(SCALAR[o], True)(z)) for o in OTHER_ACTIVATIONS]
+        for other, value, derivative in others:
+            if close(value, own):  # the layer's own activation
+                continue
+            for path, v in values.items():
+                if isinstance(parts[path], Name) or v.shape != derivative.shape or not close(v, derivative):
+                    continue
+                fn = function_name(label) or "act"
+                fixed = Call(fn, (Name(pre),), True, label if fn != "act" else ns.notation.activation_fn)
+                yield Repair(Cause("wrong_activation_derivative",
+                                   f"the wrong activation's derivative: {show(parts[path])} is {other}'({pre}), but "
+                                   f"{pre} goes through {label}; with {show(fixed)} it matches"),
+                             replace(S, path, fixed))
+
+
+def missing_paths(t):
+    """A DAG: a gradient that sums one share per use, with a share left out, or one share where the sum belongs."""
+    ns, S, q = t.space.ns, t.formula, t.q
+    shares = ns.shares(q)
+    equations = ns.derivation.equations(ns.notation) if shares or any("(via" in n for n in names(S)) else {}
+    listed = " + ".join(s.name for s in shares)
+    for s in shares:
+        rule = f" ({equations[s.held]})" if s.held in equations else ""
+        yield Repair(Cause("missing_path", f"a missing path: {t.lhs} = {listed} sums one share per use; yours "
+                                           f"leaves out {s.name}{rule}"), Op("+", (S, Name(s.name))))
+    for path, sub in walk(S):
+        share = ns.get(sub.text) if isinstance(sub, Name) else None
+        if share is not None and "(via" in share.name:
+            whole = next((w for w in ns.quantities.values() if w in ns.quantities.values() and w.deriv
+                          and share.held.startswith(w.held + "_via_")), None)
+            if whole is not None:
+                yield Repair(Cause("missing_path", f"only one path: {share.name} is one use's share; the whole "
+                                                   f"{whole.name} belongs ({equations.get(whole.held, '')})"),
+                             replace(S, path, Name(whole.name)))
+
+
+def yhat(t):
+    ns, S = t.space.ns, t.formula
+    note = ns.yhat_note()
+    logits = ns.graph[ns.derivation.output].meta.prediction
+    written = next((q.name for q in ns.quantities.values() if q.node == logits and not q.deriv and not q.alias
+                    and q.batch == t.batch), None)
+    if note and written and any(n in ("yhat", "Yhat") for n in names(S)):
+        new = S
+        for path, sub in walk(S):
+            if isinstance(sub, Name) and sub.text in ("yhat", "Yhat"):
+                new = replace(new, path, Name(written))
+        yield Repair(Cause("yhat", f"{note}: with {written} in place of yhat it matches"), new)
+
+
+def local_factor(t):
+    """An expression: the value is missing one local factor dq/dx of the step q that takes x."""
+    space = t.space
+    graph, x = space.derivation.graph, space.quantity(t.lhs, False)
+    wrt = next((n for n, adj in space.derivs.items() if adj == x), "").partition("/d")[2]
+    var = space.name(wrt)
+    for node in graph.forward():
+        if var in node.args and node.expr is not None:
+            local = sp.diff(node.expr, sp.Symbol(var))
+            if local.free_symbols - {sp.Symbol(n) for n in space.nodes} or local in (0, 1):
+                continue
+            yield Repair(Cause("local_factor", f"missing the local factor d{node.name}/d{var} = {local}"
+                                               f" (of {node.name} = {node.expr})"), t.formula * local)
+
+
+def network_repairs(t):
+    for repairs in (transposes, sign, reduction, factor_2, indices, twice, pre_vs_act, activation_derivatives,
+                    activations, wrong_derivative, products, yhat):
+        yield from repairs(t)
+
+
+def dag_repairs(t):
+    for repairs in (transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
+                    activations, wrong_derivative, products, yhat):
+        yield from repairs(t)
+
+
+def expression_repairs(t):
+    for repairs in (sign, factor_2, local_factor, expression_variables):
+        yield from repairs(t)
