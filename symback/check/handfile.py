@@ -18,6 +18,30 @@ from ..textparse import abbreviate
 
 MAX_BYTES = 1_000_000  # a hand file larger than this is not a student's derivation
 MAX_EQUATIONS = 1000
+#: a general rule, as symback prints one: ``... for k = 0, 1, 2`` (LaTeX: ``\text{for } k = 0, 1, 2``)
+FOR = re.compile(r"\s*(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|for)\s+([a-z])\s*=\s*(\d{1,3}(?:\s*,\s*\d{1,3}){0,50})\s*\$?$")
+
+
+#: ``   (fused: the activation's derivative cancels)``, LaTeX ``\qquad \text{(fused: ...)}``
+REMARK = re.compile(r"(?:\s{2,}|\s*\\q?quad\s*\\text\{)\([a-z]+:[^()]*\)\}?(?=\s*\$?\s*$)")
+
+
+def index(line: str, letter: str, value: int) -> str:
+    """`line` with index `letter` (``k``, ``k+1``, ``{k-1}``) in sub- and superscripts replaced by `value`."""
+    def number(m: re.Match) -> str:
+        return str(value + int(re.sub(r"\s", "", m.group(1) or "0")))
+    return re.sub(r"(?<=[_\[({])\s*" + letter + r"(\s*[+-]\s*\d+)?(?![A-Za-z0-9])", number, line)
+
+
+def sides_of(line: str) -> list[str]:
+    """`line` split at each '=' outside brackets that is not part of >=, <=, ==, != (LaTeX's sum_{i=1} stays)."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(line):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "=" and depth == 0 and line[i - 1:i] not in ("<", ">", "!", "=") and line[i + 1:i + 2] != "=":
+            parts.append(line[start:i])
+            start = i + 1
+    return parts + [line[start:]]
 
 
 @dataclass(frozen=True)
@@ -65,17 +89,22 @@ def read_hand(source) -> tuple[str, list[Equation]]:
         line = re.split(r"(?<!\\)#", raw, maxsplit=1)[0].strip()  # '#' starts a comment, LaTeX's '\#' does not
         if not line:
             continue
-        equals = re.search(r"(?<![<>!=])=(?!=)", line)  # the first '=' that is not part of >=, <=, ==, !=
-        if equals is None:
-            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
-        lhs, rhs = line[:equals.start()].strip(), line[equals.end():].strip()
-        if not lhs:
-            raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
-        if not rhs:
-            raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
-        equations.append(Equation(number, lhs, rhs, where))
-        if len(equations) > MAX_EQUATIONS:
-            raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
+        line = REMARK.sub("", line)  # a remark symback prints after an equation: (fused: ...)
+        rule = FOR.search(line)  # dl/df_k = ... for k = 1, 2: one equation per value of k
+        for line in [index(line[:rule.start()], rule.group(1), int(v)) for v in rule.group(2).split(",")] if rule \
+                else [line]:
+            sides = [part.strip() for part in sides_of(line)]
+            if len(sides) < 2:
+                raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
+            lhs = sides[0]
+            if not lhs:
+                raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
+            for rhs in sides[1:]:  # a chain lhs = a = b: each right-hand side against the left one
+                if not rhs:
+                    raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
+                equations.append(Equation(number, lhs, rhs, where))
+            if len(equations) > MAX_EQUATIONS:
+                raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
     if not equations:
         raise SymbackError(f"{where}: no equations found; write one 'LHS = RHS' per line")
     return where, equations

@@ -149,6 +149,10 @@ def evaluate(node, env: Env) -> Val:
         return Val(x.a.T, None if x.bax is None else 1 - x.bax, ones, x.batch)
     if op == "neg":
         return Val(-args[0].a, args[0].bax)
+    if op == "stack":  # [a; b]: one above the other
+        if len({x.shape[1] for x in args}) > 1:
+            raise ShapeError(node, "stacking matrices of " + ", ".join(_count(x.shape[1], "column") for x in args))
+        return Val(np.vstack([x.a for x in args]), _bax(*args[:2]) if all(x.bax != 0 for x in args) else None)
     x, y = args
     if op in ("+", "-", "had", ">", ">=", "<", "<="):
         _same(node, {"+": "sum", "-": "difference", "had": "elementwise product"}.get(op, "comparison"), x, y)
@@ -169,6 +173,8 @@ def evaluate(node, env: Env) -> Val:
         bax = 0 if x.bax == 0 else (1 if y.bax == 1 else None)
         return Val(x.a @ y.a, bax)
     if op == "/":
+        if y.shape == (1, x.shape[1]) and x.bax == y.bax == 1:  # softmax: each sample by its own sum_j
+            y = Val(np.broadcast_to(y.a, x.shape), 1)
         if not (y.scalar or x.scalar or x.shape == y.shape):
             raise ShapeError(node, f"division of a {dims(x.shape)} by a {dims(y.shape)} matrix "
                                    "(divide by a number, or entrywise by an equal-sized matrix)")
@@ -180,7 +186,7 @@ def evaluate(node, env: Env) -> Val:
 
 def _call(node: Call, env: Env) -> Val:
     fn = node.fn
-    if node.prime and fn in ("softmax", "sum", "mean", "diag", "ind", "max", "min"):
+    if node.prime and fn in ("softmax", "sum", "sum_j", "mean", "diag", "ind", "max", "min"):
         raise SymbackError(f"{show(node)}: {node.shown} has no derivative here; write the derivative out")
     if fn in ("max", "min"):
         if len(node.args) != 2:
@@ -200,6 +206,8 @@ def _call(node: Call, env: Env) -> Val:
         return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
     if fn in ("sum", "mean"):  # over the samples of a batch matrix, else over every entry
         return Val((np.sum if fn == "sum" else np.mean)(a, axis=x.bax, keepdims=True))
+    if fn == "sum_j":  # sum_j v[j]: over a vector's components, for each sample of a batch matrix
+        return Val(np.sum(a, axis=None if x.bax is None else 1 - x.bax, keepdims=True), x.bax)
     if fn == "diag":
         if 1 not in a.shape or x.bax is not None:
             raise ShapeError(node, f"diag needs a vector, got a {dims(a.shape)} matrix")

@@ -28,6 +28,7 @@ from .diagnose import (ACTIVATION_FNS, Cause, Repair, activation_derivatives, ac
                        factor_2, indices, products, reduction, sign, subvalues, transposes)
 from .formula import Call, Name, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, entrywise
+from ..notation import totals
 from .trial import close
 
 #: activations whose derivative a student may write for another layer's
@@ -131,18 +132,24 @@ def yhat(t):
 
 
 def local_factor(t):
-    """An expression: the value is missing one local factor dq/dx of the step q that takes x."""
+    """An expression: one factor of the chain rule's product left out, the local dq/dx or the upstream df/dq."""
     space = t.space
-    graph, x = space.derivation.graph, space.quantity(t.lhs, False)
-    wrt = next((n for n, adj in space.derivs.items() if adj == x), "").partition("/d")[2]
-    var = space.name(wrt)
+    graph, adjoint = space.derivation.graph, totals(space.derivation.graph)
+    var = graph[space.quantity(t.lhs, False)].of
+    seeds = {n.name for n in graph.backward() if n.of == space.out}
     for node in graph.forward():
-        if var in node.args and node.expr is not None:
-            local = sp.diff(node.expr, sp.Symbol(var))
-            if local.free_symbols - {sp.Symbol(n) for n in space.nodes} or local in (0, 1):
-                continue
-            yield Repair(Cause("local_factor", f"missing the local factor d{node.name}/d{var} = {local}"
-                                               f" (of {node.name} = {node.expr})"), t.formula * local)
+        if var in node.args and node.name in adjoint:
+            plain = {s: sp.Symbol(s.name) for s in node.expr.free_symbols}  # the names `space.evaluate` values
+            local = sp.diff(node.expr.xreplace(plain), sp.Symbol(var))
+            up, upstream = f"d{space.out}/d{node.name}", sp.Symbol(adjoint[node.name])
+            expr = graph[adjoint[node.name]].expr
+            written = expr.xreplace({s: 1 for s in expr.free_symbols if s.name in seeds})
+            if local not in (0, 1):
+                yield Repair(Cause("local_factor", f"missing the local factor d{node.name}/d{var} = {local} "
+                                                   f"(of {node.name} = {node.expr})"), t.formula * local)
+            if written != 1:
+                yield Repair(Cause("local_factor", f"missing the upstream factor {up} = {written}: d{space.out}/d{var}"
+                                                   f" = {up} × d{node.name}/d{var}"), t.formula * upstream)
 
 
 def network_repairs(t):
@@ -158,5 +165,5 @@ def dag_repairs(t):
 
 
 def expression_repairs(t):
-    for repairs in (sign, factor_2, local_factor, expression_variables):
+    for repairs in (sign, factor_2, local_factor, expression_variables):  # a missing factor explains more
         yield from repairs(t)

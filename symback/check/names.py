@@ -40,6 +40,8 @@ VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob", "value
 LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
+#: f[j]: every component, as symback writes a sum over them (sum_j (f[j] - y[j])^2); s[y]: the label's component
+EVERY = re.compile(r"(.*[^^])\[([a-z])\]")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Quantity:
     alias: bool = False  # another spelling, not listed
     rows: tuple | None = None  # components picked (f_3[2..3]), as a 0-based slice (start, stop) of the vector
     held: str = ""  # the IR node holding the value itself (a DAG's values and shares: dl/dx1 (via m))
+    at_label: bool = False  # s[y]: the component at the sample's class label
 
 
 def capital(name: str) -> str:
@@ -137,9 +140,18 @@ class Namespace:
         if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
             self._alias("e_y", "target", None, y)
             self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
-        self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, self.derivation.output))
+        self._losses()
         self._predictions()
         self._add(Quantity("B", "size", None, False, True, ""))
+
+    def _losses(self) -> None:
+        """The loss l, the batch loss L (mean or sum of the l_i), and l_i: the per-sample losses as a row of B."""
+        nt, out = self.notation, self.derivation.output
+        one, batch = spell(nt, Loss()), spell(nt, Loss(batch=True))
+        self._add(Quantity(one, "loss", None, False, False, out))
+        self._add(Quantity(batch, "loss", None, False, True, out, alias=batch == one))
+        for name in {one, batch}:
+            self._add(Quantity(f"{name}_i", "losses", None, False, True, out, alias=True))
 
     def _predictions(self) -> None:
         """``yhat``: the prediction the loss compares with y (for softmax cross-entropy the probabilities p)."""
@@ -174,6 +186,11 @@ class Namespace:
         pick = PICK.fullmatch(name)
         if pick:
             return self._pick(*pick.groups())
+        every = EVERY.fullmatch(name)
+        if every:
+            q = self.get(every.group(1))
+            label = every.group(2) == "y" and self.graph[self.target].meta.kind == "label"
+            return None if q is None or not self.width(q) else replace(q, name=name, at_label=True) if label else q
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
         return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
 
@@ -261,6 +278,8 @@ class Namespace:
         else:
             held = q.held or (inst.adjoint(q.node) if q.deriv else q.node)
             a = self.orient(inst.value(s, held), q.deriv)
+        if q.at_label:
+            return a[[int(inst.samples[s][self.target])]]
         if q.rows is None:
             return a
         lo, hi = q.rows  # the picked components: columns of a row-shaped derivative, else rows
@@ -272,7 +291,7 @@ class Namespace:
             return Val(np.array([[float(inst.batch)]]))
         if not q.batch:  # a parameter is among every sample's values
             return Val(self.sample_value(q, inst, 0 if sample is None else sample))
-        if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
+        if q.kind in ("weight", "bias", "loss"):  # dL/dW, L: mean (or sum) of the per-sample values
             total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
             return Val(total / inst.batch if self.summary.reduction == "mean" else total)
         cols = [self.sample_value(q, inst, s) for s in range(inst.batch)]

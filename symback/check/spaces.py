@@ -56,10 +56,12 @@ class ExpressionSpace:
         self.derivation, self.count, self.seed = derivation, count, seed
         self.source, self.out = derivation.summary.source, derivation.output
         self.nodes = [n.name for n in derivation.graph.forward()]
-        adjoint = totals(derivation.graph)
-        # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
+        #: every node's derivative, as ``symback grad`` prints them (df/dv1 too): what a hand file may name
+        self.adjoints = {f"d{self.out}/d{n}": a for n, a in totals(derivation.graph).items() if n in self.nodes}
+        # the ones to list and to try as another variable: the user's names (q = x + y), not the automatic v1, v2
         named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
-        self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
+        self.derivs = {f"d{self.out}/d{n}": self.adjoints[f"d{self.out}/d{n}"] for n in named
+                       if n != self.out and f"d{self.out}/d{n}" in self.adjoints}
         self.at: list[dict] = []
 
     def draw(self) -> None:
@@ -72,19 +74,39 @@ class ExpressionSpace:
         s = (f"d{m.group(1)}/d{m.group(2)}" if m else s).replace("∂", "d").replace(r"\partial", "d")
         if "/d" in s:
             num, _, den = s[1:].partition("/d")
-            s = f"d{_key(num)}/d{self.name(den) or _key(den)}"
-        if s not in self.derivs:
+            s = f"d{_key(num)}/d{self.name(den.lstrip(chr(92))) or _key(den)}"
+        if s not in self.adjoints:
             raise SymbackError(f"{eq.where}: {eq.lhs.strip()!r} is not a derivative of {self.out}; "
                                f"valid names: {', '.join(self.derivs)}")
-        # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits)
-        expr = latex.parse_scalar(eq.rhs, eq.where) if eq.latex else parse_expression(eq.rhs, where=eq.where)
+        # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits); df/dv1 stands for its node
+        rhs, held = self._derivatives(eq)
+        expr = latex.parse_scalar(rhs, eq.where) if eq.latex else parse_expression(rhs, eq.where, implicit=True)
         rename = {}
         for x in expr.free_symbols:
-            if self.name(x.name) is None:
+            node = held.get(x.name) or self.name(x.name)
+            if node is None:
                 raise SymbackError(f"{eq.where}: {x.name!r} is not a variable or named step of {self.source}; "
                                    f"its names: {', '.join(self.nodes)}")
-            rename[x] = sp.Symbol(self.name(x.name))
+            rename[x] = sp.Symbol(node)
         return s, expr.xreplace(rename), False
+
+    def _derivatives(self, eq: Equation) -> tuple[str, dict]:
+        """The right side with each derivative (``df/dv1``, ``\\frac{\\partial f}{\\partial v_{1}}``) as a
+        placeholder symbol, and placeholder -> the IR node holding it; ``×`` and ``·`` are products."""
+        held = {}
+
+        def mark(m: re.Match) -> str:
+            name = self.name(re.sub(r"^\\|[{}\s]", "", m.group(1) or m.group(2)))
+            key = f"qqd{'abcdefghij'[len(held) % 10]}{len(held)}"
+            if name is None or f"d{self.out}/d{name}" not in self.adjoints:
+                return m.group(0)
+            held[key] = self.adjoints[f"d{self.out}/d{name}"]
+            return rf" \mathit{{{key}}} " if eq.latex else f" {key} "
+
+        out = re.escape(self.out)
+        rhs = re.sub(rf"(?<![A-Za-z0-9_])d{out}\s*/\s*d([A-Za-z_]\w*)|\\frac\{{\s*\\partial\s*{out}\s*\}}"
+                     rf"\{{\s*\\partial\s*(\\?[A-Za-z]\w*(?:_\{{?\w+\}}?)?)\s*\}}", mark, eq.rhs)
+        return rhs.replace("×", "*").replace("·", "*"), held
 
     def name(self, written: str) -> str | None:
         """The node a written name means, ignoring braces, underscores and spaces."""
@@ -95,7 +117,7 @@ class ExpressionSpace:
 
     def quantity(self, lhs: str, batch: bool) -> str:
         """The IR node holding a quantity: ``df/dx``'s adjoint, or a node by its own name."""
-        return self.derivs.get(lhs, lhs)
+        return self.adjoints.get(lhs, lhs)
 
     def value(self, node: str, point: dict) -> np.ndarray:
         return np.array([[float(point[node])]])
@@ -108,7 +130,7 @@ class ExpressionSpace:
             return np.array([[float("nan")]])
 
     def circular(self, lhs: str, formula) -> bool:
-        return False  # a right side names nodes only, never a derivative
+        return sp.Symbol(self.adjoints[lhs]) in formula.free_symbols
 
     def never_finite(self, lhs: str) -> str:
         return f"{self.source} is not finite at any random point"
@@ -196,7 +218,7 @@ class NetworkSpace:
     def quantity(self, lhs: str, batch: bool):
         """The quantity a name stands for; a parameter's gradient in a batch formula is the batch loss's."""
         q = self.ns.get(lhs)
-        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias") else q
+        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias", "loss") else q
 
     def value(self, q, point) -> np.ndarray:
         return self.ns.value(q, *point).a
@@ -205,9 +227,12 @@ class NetworkSpace:
         return evaluate(formula, Env(self.ns, *point)).a
 
     def circular(self, lhs: str, formula) -> bool:
-        """Whether the right side names the left side's quantity, whatever its spelling."""
+        """Whether the right side of a derivative names the left side's quantity, whatever its spelling.
+
+        A value's definition may (``h_0 = x``): it states what the name is, and nothing is derived from it.
+        """
         key = _meaning(self.ns.get(lhs))
-        return any(_meaning(self.ns.get(n)) == key for n in names(formula) if self.ns.get(n))
+        return key[2] and any(_meaning(self.ns.get(n)) == key for n in names(formula) if self.ns.get(n))
 
     def never_finite(self, lhs: str) -> str:
         return f"{lhs} is not a finite number on any random instance"
@@ -304,9 +329,12 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
     s = text.strip().strip("$").strip()
     if "\\" in s or "{" in s:
         s = latex.normalize(s, loss)
-        s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s)
+        share = re.search(r"\|\s*_\s*\{(.*)\}\s*$", s)  # a DAG's share: \frac{...}{...}\big|_{m}
+        s = s[:share.start()] if share else s
+        s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s.strip())
         s = s.replace(r"\partial", "d").replace(r"\ell", "l")
         s = re.sub(r"\\([A-Za-z]+)", r"\1", s).replace(" ", "")
+        s += " (via " + re.sub(r"[{}\s\\]", "", share.group(1)) + ")" if share else ""
     try:
         toks = tokenize(s, where)
     except SymbackError:
@@ -318,7 +346,7 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
 
 def _meaning(q) -> tuple:
     """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
-    return (q.kind if q.kind != "input" else "act", q.node, q.deriv)
+    return (q.kind if q.kind != "input" else "act", q.node, q.deriv, q.held)  # a DAG's share is not its sum
 
 
 def _key(name: str) -> str:
