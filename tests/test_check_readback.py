@@ -92,8 +92,15 @@ def test_every_printed_equation_reads_back_equal(spec, notation, options, fmt, d
     assert report.exit_code == 0, str(report)
 
 
-def test_the_scalar_gradient_lines_read_back_equal():
-    for expr in ("(x + y)*z", "q = x + y; f = q*z", "x*exp(-x*y) + lambda*y", "sigmoid(w*x + b)"):
-        d = sb.grad(expr)
-        lines = [line.strip() for line in str(d).split("gradient\n")[-1].splitlines() if " = " in line]
-        assert lines and d.check("\n".join(lines)).exit_code == 0, (expr, lines)
+@pytest.mark.parametrize("expr", ["(x + y)*z", "q = x + y; f = q*z", "x*exp(-x*y) + lambda*y", "sigmoid(w*x + b)",
+                                  "q = x*y; f = gamma*q + beta"])
+def test_the_scalar_gradient_lines_read_back_equal(expr):
+    """``symback grad``: the gradient lines (text) and every derivative line of the LaTeX (backward pass too)."""
+    d = sb.grad(expr)
+    text = [line.strip() for line in str(d).split("gradient\n")[-1].splitlines() if " = " in line]
+    tex = [lhs.strip() + " = $" + re.sub(r"\s*\\\\\s*$", "", rhs).strip() + "$"
+           for lhs, _, rhs in (line.partition("&=") for line in d.render("latex").splitlines())
+           if lhs.startswith(r"\frac{\partial")]
+    for lines in (text, tex):
+        report = d.check("\n".join(lines))
+        assert len(lines) >= 2 and report.exit_code == 0, str(report)

@@ -61,7 +61,7 @@ def judge(eq: Equation, space) -> Result:
         return result(EQUAL)
     i = max(bad, key=lambda k: gap(got[k], expected[k]))  # the clearest disagreement
     ce = space.counterexample(t, i, got[i], expected[i])
-    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else None))
+    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else space.note(t)))
 
 
 def check_derivation(derivation, hand, notation="udl", layout: str | None = None,

@@ -74,26 +74,33 @@ def pre_vs_act(t):
 
 
 def wrong_derivative(t):
-    """A part whose value is another activation's derivative at a layer's pre-activation."""
+    """A part whose value is another activation's derivative at a layer's pre-activation, or that derivative
+    written with the layer's activation a (1 - a^2 is tanh's, a (1 - a) the sigmoid's)."""
     ns, S = t.space.ns, t.formula
     values, parts, point = subvalues(t), dict(walk(S)), t.points[t.finite[0]]
-    for pre, _, label, body in _pairs(t):
-        z = t.space.evaluate(Name(pre), point)
+    for pre, act, label, body in _pairs(t):
+        z, a = t.space.evaluate(Name(pre), point), t.space.evaluate(Name(act), point)
         with np.errstate(all="ignore"):
             own = entrywise(body, False)(z)
-            others = [(o, entrywise(SCALAR[o], False)(z), entrywise(SCALAR[o], True)(z)) for o in OTHER_ACTIVATIONS]
-        for other, value, derivative in others:
-            if close(value, own):  # the layer's own activation
-                continue
+            candidates = [(f"{o}'({pre})", entrywise(SCALAR[o], False)(z), entrywise(SCALAR[o], True)(z))
+                          for o in OTHER_ACTIVATIONS]
+            candidates += [(f"{o}'s derivative written with the activation, {form.format(a=act)}", None, value(a))
+                           for o, (form, value) in IN_ACTIVATION.items()]
+        fn = function_name(label) or "act"
+        fixed = Call(fn, (Name(pre),), True, label if fn != "act" else ns.notation.activation_fn)
+        for what, value, derivative in candidates:
+            if (value is not None and close(value, own)) or close(entrywise(body, True)(z), derivative):
+                continue  # the layer's own activation, or its own derivative
             for path, v in values.items():
                 if isinstance(parts[path], Name) or v.shape != derivative.shape or not close(v, derivative):
                     continue
-                fn = function_name(label) or "act"
-                fixed = Call(fn, (Name(pre),), True, label if fn != "act" else ns.notation.activation_fn)
                 yield Repair(Cause("wrong_activation_derivative",
-                                   f"the wrong activation's derivative: {show(parts[path])} is {other}'({pre}), but "
-                                   f"{pre} goes through {label}; with {show(fixed)} it matches"),
-                             replace(S, path, fixed))
+                                   f"the wrong activation's derivative: {show(parts[path])} is {what}, but {pre} goes "
+                                   f"through {label}; with {show(fixed)} it matches"), replace(S, path, fixed))
+
+
+#: another activation's derivative as students write it with the layer's output a
+IN_ACTIVATION = {"tanh": ("1 - {a}^2", lambda a: 1 - a ** 2), "sigmoid": ("{a} ⊙ (1 - {a})", lambda a: a * (1 - a))}
 
 
 def missing_paths(t):

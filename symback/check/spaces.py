@@ -30,6 +30,7 @@ from . import latex
 from .dagnames import DagNames
 from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .formula import GENERIC, names, parse_text, tokenize
+from .diagnose import Cause
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
@@ -97,11 +98,11 @@ class ExpressionSpace:
 
         def mark(m: re.Match) -> str:
             name = self.name(re.sub(r"^\\|[{}\s]", "", m.group(1) or m.group(2)))
-            key = f"qqd{'abcdefghij'[len(held) % 10]}{len(held)}"
             if name is None or f"d{self.out}/d{name}" not in self.adjoints:
                 return m.group(0)
+            key = f"Xi_{{{len(held)}}}" if eq.latex else f"qqd{len(held)}"  # one symbol to either parser
             held[key] = self.adjoints[f"d{self.out}/d{name}"]
-            return rf" \mathit{{{key}}} " if eq.latex else f" {key} "
+            return f" \\{key} " if eq.latex else f" {key} "
 
         out = re.escape(self.out)
         rhs = re.sub(rf"(?<![A-Za-z0-9_])d{out}\s*/\s*d([A-Za-z_]\w*)|\\frac\{{\s*\\partial\s*{out}\s*\}}"
@@ -131,6 +132,9 @@ class ExpressionSpace:
 
     def circular(self, lhs: str, formula) -> bool:
         return sp.Symbol(self.adjoints[lhs]) in formula.free_symbols
+
+    def note(self, t) -> None:
+        return None  # an expression's names mean one thing each
 
     def never_finite(self, lhs: str) -> str:
         return f"{self.source} is not finite at any random point"
@@ -236,6 +240,11 @@ class NetworkSpace:
 
     def never_finite(self, lhs: str) -> str:
         return f"{lhs} is not a finite number on any random instance"
+
+    def note(self, t) -> Cause | None:
+        """What a different formula's names mean when no repair explains it: yhat, for a loss that takes logits."""
+        said = self.ns.yhat_note()
+        return Cause("yhat", said) if said and {"yhat", "Yhat"} & set(names(t.formula)) else None
 
     def counterexample(self, t, i: int, yours, derived, message: str | None = None) -> Counterexample:
         """Where yours and the derived value differ: the instance, the sample, the worst entry, the data."""
