@@ -37,14 +37,14 @@ def test_a_dag_hand_derivation_checks_equal(spec, file):
 WRONG = [
     # (target, file, options, quantity, cause kind, words the cause must say)
     ("rnn3.py", "rnn3_missing_path.txt", [], "dl/dW", "missing_path", "leaves out dl/dW (via r2) (dl/dW (via r2) = dl/dr2 h1^T)"),
-    ("residual.py", "residual_outer_product.txt", [], "dl/dW1", "transpose", "transposed outer product: h dl/du^T is the "
-     "transpose of dl/du h^T"),
+    ("residual.py", "residual_outer_product.txt", [], "dl/dW1", "transpose",
+     "transposed outer product: h dl/du^T is the transpose of dl/du h^T"),
     ("rnn3.py", "activation_twice.txt", [], "dl/da3", "twice", "the activation applied twice: h3 = tanh(a3)"),
     ("cs229_two_layer.py:two_layer", "pre_vs_act.txt", ["--notation", "cs229"], "dJ/dW^[2]", "pre_vs_act",
      "the pre-activation z^[1] where the activation a^[1] = relu(z^[1]) belongs"),
     ("foml_sigmoid.py", "other_activation_derivative.txt", ["--notation", "foml"], "dl/ds^(2)",
-     "wrong_activation_derivative", "is tanh's derivative written with the activation, 1 - x^(2)^2, but s^(2) goes "
-     "through sigmoid; with sigmoid'(s^(2)) it matches"),
+     "wrong_activation_derivative",
+     "is tanh's derivative written with the activation, 1 - x^(2)^2, but s^(2) goes through sigmoid"),
     ("cs7643_softmax.py:softmax_classifier", "yhat_logits.txt", ["--notation", "cs229"], "delta^[1]", "yhat",
      "yhat is the prediction the softmax_cross_entropy loss sees, the probabilities p = softmax(z^[1])"),
     ("cs229_two_layer.py:two_layer", "sum_vs_mean.txt", ["--notation", "cs229"], "dJ/dW^[1]", "reduction",
@@ -59,7 +59,7 @@ def test_each_named_mistake_exits_1_with_counterexample_and_cause(target, file, 
     code, out, err = run("check", spec, "--hand", str(HAND / "wrong" / file), *options)
     assert code == 1 and err == "", out + err
     flat = " ".join(out.split())
-    assert f"DIFFERENT line" in flat and f": {lhs} = " in flat
+    assert "DIFFERENT line" in flat and f": {lhs} = " in flat
     assert "counterexample: instance" in flat or "counterexample: point" in flat
     assert "likely cause: " in flat and words in flat, out
     code, out, _ = run("check", spec, "--hand", str(HAND / "wrong" / file), *options, "--json")

@@ -19,11 +19,11 @@ from ..textparse import abbreviate
 MAX_BYTES = 1_000_000  # a hand file larger than this is not a student's derivation
 MAX_EQUATIONS = 1000
 #: a general rule, as symback prints one: ``... for k = 0, 1, 2`` (LaTeX: ``\text{for } k = 0, 1, 2``)
-FOR = re.compile(r"\s*(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|for)\s+([a-z])\s*=\s*(\d{1,3}(?:\s*,\s*\d{1,3}){0,50})\s*\$?$")
+FOR = re.compile(r"(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|\bfor)\s+([a-z])\s*=\s*(\d{1,3}(?:\s*,\s*\d{1,3}){0,50})\s*\$?$")
 
 
 #: ``   (fused: the activation's derivative cancels)``, LaTeX ``\qquad \text{(fused: ...)}``
-REMARK = re.compile(r"(?:\s{2,}|\s*\\q?quad\s*\\text\{)\([a-z]+:[^()]*\)\}?(?=\s*\$?\s*$)")
+REMARK = re.compile(r"(?<!\s)(?:\s{2,}|\s*\\q?quad\s*\\text\{)\([a-z]+:[^()]*\)\}?(?=\s*\$?\s*$)")
 
 
 def index(line: str, letter: str, value: int) -> str:
@@ -61,6 +61,25 @@ class Equation:
         return f"{self.source}:{self.line}"
 
 
+def line_equations(line: str, number: int, where: str) -> list[Equation]:
+    """The equations one line states: ``lhs = a = b`` is two, ``... for k = 1, 2`` one per value of k."""
+    rule = FOR.search(line)
+    stated = [index(line[:rule.start()].rstrip(), rule.group(1), int(v)) for v in rule.group(2).split(",")] \
+        if rule else [line]
+    out = []
+    for each in stated:
+        lhs, *rhss = [part.strip() for part in sides_of(each)]
+        if not rhss:
+            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(each)}")
+        if not lhs:
+            raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
+        for rhs in rhss:  # a chain lhs = a = b: each right-hand side against the left one
+            if not rhs:
+                raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
+            out.append(Equation(number, lhs, rhs, where))
+    return out
+
+
 def read_hand(source) -> tuple[str, list[Equation]]:
     """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
@@ -89,22 +108,9 @@ def read_hand(source) -> tuple[str, list[Equation]]:
         line = re.split(r"(?<!\\)#", raw, maxsplit=1)[0].strip()  # '#' starts a comment, LaTeX's '\#' does not
         if not line:
             continue
-        line = REMARK.sub("", line)  # a remark symback prints after an equation: (fused: ...)
-        rule = FOR.search(line)  # dl/df_k = ... for k = 1, 2: one equation per value of k
-        for line in [index(line[:rule.start()], rule.group(1), int(v)) for v in rule.group(2).split(",")] if rule \
-                else [line]:
-            sides = [part.strip() for part in sides_of(line)]
-            if len(sides) < 2:
-                raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
-            lhs = sides[0]
-            if not lhs:
-                raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
-            for rhs in sides[1:]:  # a chain lhs = a = b: each right-hand side against the left one
-                if not rhs:
-                    raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
-                equations.append(Equation(number, lhs, rhs, where))
-            if len(equations) > MAX_EQUATIONS:
-                raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
+        equations += line_equations(REMARK.sub("", line), number, where)  # a printed remark: (fused: ...)
+        if len(equations) > MAX_EQUATIONS:
+            raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
     if not equations:
         raise SymbackError(f"{where}: no equations found; write one 'LHS = RHS' per line")
     return where, equations

@@ -24,11 +24,24 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from .diagnose import (ACTIVATION_FNS, Cause, Repair, activation_derivatives, activations, expression_variables,
-                       factor_2, indices, products, reduction, sign, subvalues, transposes)
+from ..notation import totals
+from .diagnose import (
+    ACTIVATION_FNS,
+    Cause,
+    Repair,
+    activation_derivatives,
+    activations,
+    expression_variables,
+    factor_2,
+    indices,
+    products,
+    reduction,
+    sign,
+    subvalues,
+    transposes,
+)
 from .formula import Call, Name, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, entrywise
-from ..notation import totals
 from .trial import close
 
 #: activations whose derivative a student may write for another layer's

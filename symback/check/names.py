@@ -33,7 +33,7 @@ from ..errors import SymbackError
 from ..notation import spell
 from ..notation.nodes import Error, Grad, Loss, Prob, Template
 from ..notation.nodes import Quantity as Term
-from .matrix import Z, Val
+from .matrix import Val, Z
 
 VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob", "value")
 #: losses that take logits: their prediction, ``yhat``, is the probabilities the loss computes from them

@@ -28,12 +28,12 @@ from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from . import latex
 from .dagnames import DagNames
-from .mistakes import dag_repairs, expression_repairs, network_repairs
-from .formula import GENERIC, names, parse_text, tokenize
 from .diagnose import Cause
+from .formula import GENERIC, names, parse_text, tokenize
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
+from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
 from .report import Counterexample
 from .trial import RTOL
@@ -328,9 +328,9 @@ class DagSpace(NetworkSpace):
 
     @property
     def header(self) -> list[str]:
-        n, layout = self.ns.notation, self.ns.layout
-        return [f"{self.derivation.summary.architecture}: the values, derivatives and per-path shares of a DAG, "
-                f"in {n.name} notation", *super().header[1:]]
+        title = (f"{self.derivation.summary.architecture}: the values, derivatives and per-path shares of a DAG, "
+                 f"in {self.ns.notation.name} notation")
+        return [title, *super().header[1:]]
 
 
 def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
