@@ -121,11 +121,12 @@ def missing_paths(t):
     ns, S, q = t.space.ns, t.formula, t.q
     shares = ns.shares(q)
     equations = ns.derivation.equations(ns.notation) if shares or any("(via" in n for n in names(S)) else {}
-    listed = " + ".join(s.name for s in shares)
+    listed, uses = " + ".join(s.name for s in shares), [s.name.rpartition("(via ")[2][:-1] for s in shares]
+    what = t.lhs.partition("/d")[2]
     for s in shares:
-        rule = f" ({equations[s.held]})" if s.held in equations else ""
-        yield Repair(Cause("missing_path", f"a missing path: {t.lhs} = {listed} sums one share per use; yours "
-                                           f"leaves out {s.name}{rule}"), Op("+", (S, Name(s.name))))
+        yield Repair(Cause("missing_path", f"a missing path: {what} is used {len(shares)} times (by "
+                                           f"{', '.join(uses)}), so {t.lhs} = {listed}; yours leaves out "
+                                           f"{equations.get(s.held, s.name)}"), Op("+", (S, Name(s.name))))
     for path, sub in walk(S):
         share = ns.get(sub.text) if isinstance(sub, Name) else None
         if share is not None and "(via" in share.name:
