@@ -20,7 +20,8 @@ def ex(name: str) -> str:
 
 # -- right hand files: exit 0 ---------------------------------------------------------------
 
-RIGHT = [("rnn3.py", "rnn3.txt"), ("residual.py", "residual.txt"), ("foml_dag.py", "foml_dag.txt")]
+RIGHT = [("rnn3.py", "rnn3.txt"), ("residual.py", "residual.txt"), ("foml_dag.py", "foml_dag.txt"),
+         ("tied_autoencoder.py", "tied_autoencoder.txt")]
 
 
 @pytest.mark.parametrize("spec, file", RIGHT, ids=[r[1] for r in RIGHT])

@@ -6,16 +6,19 @@ points it is compared on, and its `space`). Output: the first `Cause` whose
 
 Each repair is one small edit: of the formula, of its value (a scale), of
 how it is read (the other layout) or of what it is compared with (another
-quantity). A space lists its repairs in order of how telling they are; sign
-flips and factors of 2 are shared by every kind of derivation.
+quantity). A space lists its repairs in order of how telling they are
+(`mistakes.network_repairs`, `dag_repairs`, `expression_repairs`); sign
+flips and factors of 2 are shared by every kind of derivation. The repairs
+that need a layer's activation or a DAG's paths are in `mistakes`.
 
-Networks (`network_repairs`), on the formula's matrix AST:
+Networks and DAGs, on the formula's matrix AST:
 
 ==========================  ====================================================
 kind                        the edit that makes it match
 ==========================  ====================================================
 ``transpose``               read in the other layout; the whole result
-                            transposed; one factor's transpose added or removed
+                            transposed (an outer product written the wrong way
+                            round); one factor's transpose added or removed
 ``sign``                    the negative
 ``reduction``               B times or 1/B times (batch formulas: sum vs mean)
 ``factor_2``                twice or half the value
@@ -27,9 +30,9 @@ kind                        the edit that makes it match
 ``product``                 a matrix product where ⊙ belongs, or the reverse
 ==========================  ====================================================
 
-Scalar expressions (`expression_repairs`): ``sign``, ``factor_2``, then
-``variable`` (the derivative with respect to another variable) and ``value``
-(the expression's value instead of its derivative).
+Scalar expressions: ``sign``, ``factor_2``, ``local_factor`` (`mistakes`),
+then ``variable`` (the derivative with respect to another variable) and
+``value`` (the expression's value instead of its derivative).
 """
 
 from __future__ import annotations
