@@ -69,6 +69,15 @@ def test_each_named_mistake_exits_1_with_counterexample_and_cause(target, file, 
     assert wrong[0]["counterexample"]["yours"] is not None
 
 
+def test_the_hand_file_may_be_the_second_argument():
+    code, out, _ = run("check", ex("rnn3.py"), str(HAND / "rnn3.txt"))
+    assert code == 0 and "11 equations: 11 equal, 0 different" in out
+    for argv, words in (([ex("rnn3.py")], "which hand file?"),
+                        ([ex("rnn3.py"), str(HAND / "rnn3.txt"), "--hand", str(HAND / "rnn3.txt")], "once")):
+        code, out, err = run("check", *argv)
+        assert (code, out) == (2, "") and words in err and len(err.strip().splitlines()) == 1
+
+
 def test_every_file_in_wrong_is_tested():
     tested = {w[1] for w in WRONG} | {"transpose.txt", "activation_derivative.txt", "sign.txt", "wrong_layer.txt",
                                      "factor_2.txt", "layout.txt", "circuit.txt"}  # tests/test_check.py has those
