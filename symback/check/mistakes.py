@@ -130,8 +130,8 @@ def missing_paths(t):
     for path, sub in walk(S):
         share = ns.get(sub.text) if isinstance(sub, Name) else None
         if share is not None and "(via" in share.name:
-            whole = next((w for w in ns.quantities.values() if w in ns.quantities.values() and w.deriv
-                          and share.held.startswith(w.held + "_via_")), None)
+            whole = next((w for w in ns.quantities.values() if w.deriv and share.held.startswith(w.held + "_via_")),
+                         None)
             if whole is not None:
                 yield Repair(Cause("missing_path", f"only one path: {share.name} is one use's share; the whole "
                                                    f"{whole.name} belongs ({equations.get(whole.held, '')})"),
@@ -139,17 +139,15 @@ def missing_paths(t):
 
 
 def yhat(t):
+    """``yhat`` read as the logits, where it is the probabilities the loss computes from them."""
     ns, S = t.space.ns, t.formula
-    note = ns.yhat_note()
-    logits = ns.graph[ns.derivation.output].meta.prediction
-    written = next((q.name for q in ns.quantities.values() if q.node == logits and not q.deriv and not q.alias
-                    and q.batch == t.batch), None)
-    if note and written and any(n in ("yhat", "Yhat") for n in names(S)):
+    logits = ns.logits(t.batch)
+    if logits is not None and {"yhat", "Yhat"} & set(names(S)):
         new = S
         for path, sub in walk(S):
             if isinstance(sub, Name) and sub.text in ("yhat", "Yhat"):
-                new = replace(new, path, Name(written))
-        yield Repair(Cause("yhat", f"{note}: with {written} in place of yhat it matches"), new)
+                new = replace(new, path, Name(logits))
+        yield Repair(Cause("yhat", f"{ns.yhat_note()}: with {logits} in place of yhat it matches"), new)
 
 
 def local_factor(t):

@@ -171,15 +171,18 @@ class Namespace:
         prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
         return prob if prob is not None and loss is not None and loss.name in LOGIT_LOSSES else pred
 
+    def logits(self, batch: bool = False) -> str | None:
+        """The name of what the loss takes when ``yhat`` is not that (the logits of softmax cross-entropy)."""
+        out = self.graph[self.derivation.output].meta.prediction
+        return None if self.prediction == out else next((q.name for q in self.quantities.values() if q.node == out
+                                                         and not q.deriv and q.batch == batch and not q.alias), None)
+
     def yhat_note(self) -> str:
         """What ``yhat`` means, when it is not the network's output itself (else "")."""
-        out = self.graph[self.derivation.output].meta.prediction
-        if self.prediction == out:
-            return ""
-        logits = next((q.name for q in self.quantities.values() if q.node == out and not q.deriv and not q.batch
-                       and not q.alias), out)
-        return (f"yhat is the prediction the {self.summary.loss.name} loss sees, the probabilities "
-                f"{spell(self.notation, Prob())} = softmax({logits}), not the logits {logits}")
+        logits = self.logits()
+        return "" if logits is None else (f"yhat is the prediction the {self.summary.loss.name} loss sees, the "
+                                          f"probabilities {spell(self.notation, Prob())} = softmax({logits}), "
+                                          f"not the logits {logits}")
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Quantity | None:
