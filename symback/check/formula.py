@@ -98,7 +98,7 @@ _SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?:T|\\top
         r"|\[\s*-?\d+\s*\](?:T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?:T(?![A-Za-z0-9_]))?))?")
 _BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
 _INDEX = r"\d+(?:\s*\.\.\s*\d+)?"  # 2, 4..6: components, as symback prints them
-_LETTER = r"[a-z](?![A-Za-z0-9_(])"  # v[j]: every component (under sum_j), s[y]: the one at the label
+_LETTER = r"[jy](?![A-Za-z0-9_(])"  # v[j]: every component (under sum_j), s[y]: the one at the label
 _PICK = r"(?:\[\s*(?P<pick{n}>" + _INDEX + "|" + _LETTER + r")\s*\])?"  # right after a name: v[2], v[4..6], v[j]
 _MISPLACED = re.compile(r"\[\s*" + _INDEX + r"\s*\]|\.\.")  # a pick after a bracket, or a range on its own
 _NAME = _BASE + _SUB + _SUP + _PICK

@@ -41,7 +41,7 @@ LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 #: f[j]: every component, as symback writes a sum over them (sum_j (f[j] - y[j])^2); s[y]: the label's component
-EVERY = re.compile(r"(.*[^^])\[([a-z])\]")
+EVERY = re.compile(r"(.*[^^])\[([jy])\]")
 
 
 @dataclass(frozen=True)
@@ -191,9 +191,10 @@ class Namespace:
             return self._pick(*pick.groups())
         every = EVERY.fullmatch(name)
         if every:
-            q = self.get(every.group(1))
-            label = every.group(2) == "y" and self.graph[self.target].meta.kind == "label"
-            return None if q is None or not self.width(q) else replace(q, name=name, at_label=True) if label else q
+            q, labels = self.get(every.group(1)), self.graph[self.target].meta.kind == "label"
+            if q is None or not self.width(q) or (every.group(2) == "y" and not labels):
+                return None  # s[y] needs a class label y
+            return replace(q, name=name, at_label=True) if every.group(2) == "y" else q
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
         return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
 
