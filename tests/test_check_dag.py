@@ -145,6 +145,19 @@ def test_derivation_check_takes_expressions_and_named_steps_too():
     assert bad.status == "different" and bad.counterexample.unit == "point"
 
 
+@pytest.mark.parametrize("line, words", [
+    ("delta^[1] = W^[2]^T delta^[2] ⊙ sigma(z^[1]) ⊙ (1 - sigma(z^[1]))", "sigma(z^[1]) ⊙ (1 - sigma(z^[1])) is sigmoid'"),
+    ("delta^[1] = W^[2]^T delta^[2] ⊙ a^[1] ⊙ (1 - a^[1])", "is sigmoid's derivative written with the activation"),
+    ("delta^[1] = W^[2]^T delta^[2] ⊙ (1 - tanh(z^[1])^2)", "is tanh'(z^[1]), but z^[1] goes through relu"),
+    ("dJ/dW^[1] = x delta^[1]^T", "transposed outer product: x delta^[1]^T is the transpose of delta^[1] x^T"),
+    ("delta^[1] = W^[2]^T delta^[2] ⊙ g'(a^[1]) + 1", "no"),  # two slips at once: different, no one cause
+])
+def test_network_mistakes_are_named_with_the_right_factor(line, words):
+    report = load_spec(ex("cs229_two_layer.py:two_layer")).derive().check(line, notation="cs229")
+    cause = report.results[0].cause
+    assert report.exit_code == 1 and (cause is None if words == "no" else words in cause.message), str(report)
+
+
 # -- hand syntax a student writes --------------------------------------------------------------
 
 @pytest.mark.parametrize("expr, line", [

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from ..errors import SymbackError
 from ..notation import totals
 from .diagnose import (
     ACTIVATION_FNS,
@@ -41,7 +42,7 @@ from .diagnose import (
     transposes,
 )
 from .formula import Call, Name, Op, function_name, names, replace, show, walk
-from .matrix import SCALAR, entrywise
+from .matrix import SCALAR, ShapeError, entrywise
 from .trial import close
 
 #: activations whose derivative a student may write for another layer's
@@ -90,7 +91,8 @@ def wrong_derivative(t):
     """A part whose value is another activation's derivative at a layer's pre-activation, or that derivative
     written with the layer's activation a (1 - a^2 is tanh's, a (1 - a) the sigmoid's)."""
     ns, S = t.space.ns, t.formula
-    values, parts, point = subvalues(t), dict(walk(S)), t.points[t.finite[0]]
+    point = t.points[t.finite[0]]
+    parts = list(_parts(S, subvalues(t), lambda node: t.space.evaluate(node, point)))
     for pre, act, label, body in _pairs(t):
         z, a = t.space.evaluate(Name(pre), point), t.space.evaluate(Name(act), point)
         with np.errstate(all="ignore"):
@@ -104,12 +106,50 @@ def wrong_derivative(t):
         for what, value, derivative in candidates:
             if (value is not None and close(value, own)) or close(entrywise(body, True)(z), derivative):
                 continue  # the layer's own activation, or its own derivative
-            for path, v in values.items():
-                if isinstance(parts[path], Name) or v.shape != derivative.shape or not close(v, derivative):
+            for part, v, edit in parts:
+                if v.shape == derivative.shape and close(v, derivative):
+                    yield Repair(Cause("wrong_activation_derivative",
+                                       f"the wrong activation's derivative: {show(part)} is {what}, but {pre} goes "
+                                       f"through {label}; with {show(fixed)} it matches"), edit(fixed))
+
+
+def _parts(S, values: dict, evaluate):
+    """(part, its value at the first point, part -> the formula with it replaced) for every part that is no
+    single name: each subterm, and each run of factors of an elementwise product ``a ⊙ b ⊙ c`` (``b ⊙ c`` too)."""
+    nodes = dict(walk(S))
+    for path, v in values.items():
+        if not isinstance(nodes[path], Name):
+            yield nodes[path], v, lambda new, path=path: replace(S, path, new)
+    for path, sub in nodes.items():
+        if not _is_had(sub) or (path and _is_had(nodes[path[:-1]])):
+            continue
+        factors = _factors(sub)
+        for i in range(1, len(factors) - 1):  # the runs a subterm is not already: not starting at the first
+            for j in range(i + 2, len(factors) + 1):
+                run = _chain(factors[i:j])
+                try:
+                    with np.errstate(all="ignore"):
+                        v = evaluate(run)
+                except (ShapeError, SymbackError, KeyError, ValueError, TypeError):
                     continue
-                yield Repair(Cause("wrong_activation_derivative",
-                                   f"the wrong activation's derivative: {show(parts[path])} is {what}, but {pre} goes "
-                                   f"through {label}; with {show(fixed)} it matches"), replace(S, path, fixed))
+                yield run, v, lambda new, i=i, j=j, path=path, factors=factors: replace(
+                    S, path, _chain(factors[:i] + [new] + factors[j:]))
+
+
+def _is_had(node) -> bool:
+    return isinstance(node, Op) and node.op == "had"
+
+
+def _factors(node) -> list:
+    """The factors of a left-nested elementwise product, in order."""
+    return _factors(node.args[0]) + [node.args[1]] if _is_had(node) else [node]
+
+
+def _chain(factors: list):
+    out = factors[0]
+    for f in factors[1:]:
+        out = Op("had", (out, f))
+    return out
 
 
 #: another activation's derivative as students write it with the layer's output a
