@@ -188,6 +188,25 @@ def test_students_network_syntax_reads_as_meant(spec, notation, line):
     assert report.exit_code == 0, str(report)
 
 
+@pytest.mark.parametrize("line", [
+    "dz^[2]/da^[1] = W^[2]^T", "dJ/da^[1] = dz^[2]/da^[1] delta^[2]", "da^[1]/dz^[1] = diag(I[z^[1] > 0])",
+    "delta^[1] = da^[1]/dz^[1] (dz^[2]/da^[1] delta^[2])", "dz^[1]/db^[1] = I", "dJ/dW^[2] = dz^[2]/dW^[2] delta^[2]",
+    r"\frac{\partial z^{[2]}}{\partial a^{[1]}} = ${W^{[2]}}^{\top}$",
+])
+def test_local_jacobians_read_as_the_steps_print_them(line):
+    report = load_spec(ex("cs229_two_layer.py:two_layer")).derive().check(line, notation="cs229")
+    assert report.exit_code == 0, str(report)
+
+
+def test_a_wrong_local_jacobian_is_named():
+    d = load_spec(ex("cs229_two_layer.py:two_layer")).derive()
+    result = d.check("dz^[2]/da^[1] = W^[2]", notation="cs229").results[0]
+    assert result.status == "different" and result.cause.kind == "transpose"
+    numerator = d.check("dJ/da^[1] = delta^[2] dz^[2]/da^[1]\ndz^[2]/da^[1] = W^[2]", notation="cs229",
+                        layout="numerator")
+    assert numerator.exit_code == 0, str(numerator)
+
+
 def test_a_class_label_is_counted_from_1_in_every_message():
     d = load_spec(ex("cs7643_softmax.py:softmax_classifier")).derive()
     report = d.check("delta^[1] = p - 2 e_y", notation="cs229")

@@ -2,9 +2,11 @@
 
 `symback derive`'s text and LaTeX, in every notation and layout, per sample and
 for a minibatch, with the step-by-step chain rule: each line ``lhs = rhs`` of its
-forward pass, backward pass, steps and parameter gradients (a step written
-with a local Jacobian such as ``da^[1]/dz^[1]`` is an operator, not a value,
-and is left out), for every example in examples/.
+forward pass, backward pass, steps (local Jacobians ``dz^[2]/da^[1]`` and their
+``where`` lines too, equations wrapped onto two lines joined) and parameter
+gradients, for every example in examples/.
+The one line left out is a step's first form ``delta^[2] = d/dz^[2] [(z^[2] - y)^2/2]``:
+an operator applied to the loss, not a value.
 """
 
 import re
@@ -20,8 +22,8 @@ NETWORKS = ["udl_toy.py", "cs229_two_layer.py:two_layer", "cs229_two_layer.py:on
             "cs7643_softmax.py:softmax_classifier", "cs7643_softmax.py:perceptron", "train_digits.py"]
 DAGS = ["foml_dag.py", "residual.py", "tied_autoencoder.py", "two_inputs.py", "rnn3.py"]
 SECTIONS = ("Forward pass", "Backward pass", "Parameter gradients", "Step by step")
-#: a local Jacobian (da^[1]/dz^[1], d/dz^[2]): an operator, not a value of the network
-LOCAL = re.compile(r"(?<![A-Za-z\\])d(?![lJL]/)[^/\s]*/d|\\frac\{\\partial(?!\s*(?:\\ell|J|L|\\mathcal\{L\})\s*\})")
+#: the derivative operator d/dz^[2] [...] applied to an expression: not a value of the network
+LOCAL = re.compile(r"(?<![A-Za-z\\])d/d|\\frac\{\\partial\s*\}")
 
 
 def text_lines(text: str) -> list[str]:
@@ -32,8 +34,8 @@ def text_lines(text: str) -> list[str]:
             keep = line.startswith(SECTIONS)
             continue
         body = re.sub(r"\s{2,}(?:\S+×\S+|scalar)$", "", line.strip())
-        if keep and body.startswith("for ") and out:  # a general rule wrapped onto a second line
-            out[-1] += " " + body
+        if keep and out and (body.startswith("for ") or line.startswith("    ") and not body.startswith(("=", "where"))):
+            out[-1] += " " + body  # an equation wrapped onto a second line
             continue
         body = body.removeprefix("where ")  # h_0 = x
         if not keep or "<-" in body or "=" not in body:
@@ -48,6 +50,7 @@ def text_lines(text: str) -> list[str]:
 def latex_lines(text: str) -> list[str]:
     """The same for the LaTeX format (``lhs &= rhs && shape \\\\``)."""
     out, keep, lhs = [], False, None
+    text = re.sub(r"\\right\.\s*\\\\\s*&\\qquad\s*\\left\.", " ", text)  # one equation wrapped onto two lines
     for line in text.splitlines():
         if line.startswith(r"&\textbf"):
             keep = any(s in line for s in SECTIONS)

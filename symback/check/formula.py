@@ -57,7 +57,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Op:
-    op: str  # + - neg matmul / had pow T > >= < <= stack
+    op: str  # + - neg matmul / had pow T > >= < <= stack eye
     args: tuple
 
 
@@ -102,7 +102,8 @@ _LETTER = r"[jy](?![A-Za-z0-9_(])"  # v[j]: every component (under sum_j), s[y]:
 _PICK = r"(?:\[\s*(?P<pick{n}>" + _INDEX + "|" + _LETTER + r")\s*\])?"  # right after a name: v[2], v[4..6], v[j]
 _MISPLACED = re.compile(r"\[\s*" + _INDEX + r"\s*\]|\.\.")  # a pick after a bracket, or a range on its own
 _NAME = _BASE + _SUB + _SUP + _PICK
-_DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
+_DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>" + _BASE.format(n=2) + _SUB.format(n=2) + _SUP.format(n=2)
+          + r")\s*/\s*(?:d|∂|partial\s+)"
           + _NAME.format(n=1) + r"(?:\s*\(\s*via\s+(?P<via>[A-Za-z][A-Za-z0-9_]*)\s*\))?)")  # a DAG's share: (via m)
 _TOKEN = re.compile("|".join([
     r"(?P<ws>\s+)",
@@ -167,7 +168,8 @@ def tokenize(text: str, where: str) -> list[Token]:
             name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup, m.group(f"pick{n}"))
             if n:
                 via = f" (via {m.group('via')})" if m.group("via") else ""
-                name = f"d{canonical(m.group('loss'), '', '')}/d{name}{via}"
+                top = canonical(m.group("base2"), m.group("sub2"), m.group("sup2"))  # the loss, or a local Jacobian's
+                name = f"d{top}/d{name}{via}"
             tokens.append(Token("name", m.group(0), i, name))
             if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
                 tokens.append(Token("T", "T", m.end()))
@@ -327,7 +329,7 @@ def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
 
 # -- printing and traversal -------------------------------------------------
 
-_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6, "stack": 7}
+_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6, "stack": 7, "eye": 7}
 
 
 def _prec(node: Node) -> int:
@@ -353,6 +355,8 @@ def show(node: Node) -> str:
         return wrap(a[0], 7) + "^T"
     if op == "stack":
         return "[" + "; ".join(show(x) for x in a) + "]"
+    if op == "eye":
+        return "I"
     if op == "neg":
         return "-" + wrap(a[0], 5)
     if op == "pow":

@@ -55,7 +55,7 @@ _SYM = re.compile(r"(?<![A-Za-z\\])(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*
                   r"(?:_\s*(?P<sub>\{\s*[A-Za-z0-9]+\s*\}|[A-Za-z0-9]))?"
                   r"(?:\^\s*\{\s*(?P<sup>[\[(]\s*-?\d+\s*[\])])\s*(?P<supT>T)?\s*\}|\^\s*(?P<sup2>\[\s*-?\d+\s*\]))?")
 _WORD = re.compile(r"([A-Za-z][A-Za-z0-9]*)(?:_\s*\{?\s*([A-Za-z0-9]+)\s*\}?)?")  # a DAG's value: out, W_{enc}
-_DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>\\?[A-Za-z]+)\s*\}\s*\{\s*(?:\\partial|d)\s*"
+_DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*\{\s*(?:\\partial|d)\s*"
                     r"(?P<den>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
                     r"(?:\s*\|\s*_\s*\{(?P<via>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\})?"  # a DAG's share: \big|_{m}
                     r"|(?:\\partial|(?<![A-Za-z\\])d)\s*(?P<num2>\\ell|l|L|J)\s*/\s*(?:\\partial|d)\s*(?P<den2>"
@@ -72,6 +72,7 @@ def normalize(text: str, loss: tuple = ()) -> str:
     if loss:  # the per-sample losses of a batch sum, \ell_i, first
         s = re.sub(re.escape(loss[0]) + r"\s*_\s*\{?\s*i\s*\}?", f" {loss[1]}_i ", s).replace(loss[0], f" {loss[1]} ")
     s = re.sub(r"\\hat\s*\{\s*([A-Za-z])\s*\}|\\hat\s+([A-Za-z])", lambda m: (m.group(1) or m.group(2)) + "hat", s)
+    s = re.sub(r"^\\mathbf\s*\{\s*I\s*\}$", "I", s)  # the identity matrix, as a whole right side
     s = re.sub(r"\\(?:mathbb|mathds|mathbf|mathrm)\s*\{\s*(1|I)\s*\}", r"\\mathbb{1}", s)
     while re.search(_FONTS, s):
         s = re.sub(_FONTS, r"\1", s)
@@ -138,14 +139,17 @@ class LatexReader:
         return name if self.known(name) or (base in self.bases and (m.group("sub") or sup)) else None
 
     def _names(self, s: str) -> str:
-        def deriv(m: re.Match) -> str:
-            num = (m.group("num") or m.group("num2")).lstrip("\\").replace("ell", "l")
-            den = normalize(m.group("den") or m.group("den2")).strip()
-            sm, word = _SYM.fullmatch(den), _WORD.fullmatch(den)  # f_{1}, delta^{[2]}; a DAG's out, W_{enc}
+        def symbol(text: str, part: str) -> tuple:
+            sm, word = _SYM.fullmatch(text), _WORD.fullmatch(text)  # f_{1}, delta^{[2]}; a DAG's out, W_{enc}
             if not (sm or word):
-                raise SymbackError(f"{self.where}: cannot read the derivative's denominator {abbreviate(den)}")
-            what = (self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)) if sm \
-                else canonical(word.group(1), word.group(2), None)
+                raise SymbackError(f"{self.where}: cannot read the derivative's {part} {abbreviate(text)}")
+            return ((self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)) if sm
+                    else canonical(word.group(1), word.group(2), None)), sm
+
+        def deriv(m: re.Match) -> str:
+            num = normalize(m.group("num") or m.group("num2")).strip().lstrip("\\").replace("ell", "l")
+            num = num if num in ("l", "L", "J") else symbol(num, "numerator")[0]  # the loss, or a local Jacobian's
+            what, sm = symbol(normalize(m.group("den") or m.group("den2")).strip(), "denominator")
             via = " (via " + re.sub(r"[{}\s]", "", m.group("via")) + ")" if m.group("via") else ""
             return self.slot(Name(f"d{num}/d{what}{via}")) + ("^{T}" if sm and sm.group("supT") else "")
 

@@ -149,6 +149,8 @@ def evaluate(node, env: Env) -> Val:
         return Val(x.a.T, None if x.bax is None else 1 - x.bax, ones, x.batch)
     if op == "neg":
         return Val(-args[0].a, args[0].bax)
+    if op == "eye":  # I, the identity of the left side's size
+        return Val(np.eye(int(args[0].a[0, 0])))
     if op == "stack":  # [a; b]: one above the other
         if len({x.shape[1] for x in args}) > 1:
             raise ShapeError(node, "stacking matrices of " + ", ".join(_count(x.shape[1], "column") for x in args))
@@ -159,6 +161,8 @@ def evaluate(node, env: Env) -> Val:
         fn = {"+": np.add, "-": np.subtract, "had": np.multiply, ">": np.greater, ">=": np.greater_equal,
               "<": np.less, "<=": np.less_equal}[op]
         return Val(np.asarray(fn(x.a, y.a), dtype=float), _bax(x, y))
+    if op == "matmul" and 3 in (x.a.ndim, y.a.ndim):  # dz/dW delta: a Jacobian by a matrix, contracted
+        return Val(_contract(node, x.a, y.a))
     if op == "matmul":
         if x.ones and not y.scalar:
             x = _ones(x, y, left=True)
@@ -182,6 +186,16 @@ def evaluate(node, env: Env) -> Val:
     if not y.scalar:  # pow, the last of the parser's operations
         raise ShapeError(node, f"the exponent must be a number, not a {dims(y.shape)} matrix")
     return Val(x.a ** y.a[0, 0], x.bax)
+
+
+def _contract(node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A local Jacobian by a matrix (3 axes, the last or first one over the value) times a vector."""
+    if x.ndim == 3 and y.shape == (x.shape[2], 1):
+        return np.tensordot(x, y[:, 0], axes=(2, 0))
+    if y.ndim == 3 and x.shape == (1, y.shape[0]):
+        return np.tensordot(x[0], y, axes=(0, 0))
+    raise ShapeError(node, f"a Jacobian by a matrix ({dims(x.shape if x.ndim == 3 else y.shape)}) multiplies a "
+                           "vector of its value's size (a column after it, a row before it)")
 
 
 def _call(node: Call, env: Env) -> Val:

@@ -41,6 +41,8 @@ LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 #: f[j]: every component, as symback writes a sum over them (sum_j (f[j] - y[j])^2); s[y]: the label's component
+#: dz^[2]/da^[1]: a local Jacobian (the numerator a value, not the loss)
+JACOBIAN = re.compile(r"d([^/]+)/d([^/]+)")
 EVERY = re.compile(r"(.*[^^])\[([jy])\]")
 
 
@@ -54,7 +56,7 @@ class Quantity:
     node: str = ""  # IR forward node holding the quantity
     alias: bool = False  # another spelling, not listed
     rows: tuple | None = None  # components picked (f_3[2..3]), as a 0-based slice (start, stop) of the vector
-    held: str = ""  # the IR node holding the value itself (a DAG's values and shares: dl/dx1 (via m))
+    held: str = ""  # the IR node holding the value itself (a DAG's values and shares; a Jacobian's denominator)
     at_label: bool = False  # s[y]: the component at the sample's class label
 
 
@@ -196,7 +198,21 @@ class Namespace:
                 return None  # s[y] needs a class label y
             return replace(q, name=name, at_label=True) if every.group(2) == "y" else q
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
-        return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
+        return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None) \
+            or self._jacobian(name)
+
+    def _jacobian(self, name: str) -> Quantity | None:
+        """``dz^[2]/da^[1]``: the local derivative of a value by one of its module's inputs, as the steps print it."""
+        m = JACOBIAN.fullmatch(name)
+        top, by = (self.get(m.group(1)), self.get(m.group(2))) if m else (None, None)
+        if top is None or by is None or top.kind in ("loss", "losses") or any(
+                q.deriv or q.batch or q.rows or q.at_label for q in (top, by)):
+            return None
+        a, b = top.held or top.node, by.held or by.node
+        if b not in self.derivation.raw[a].args or a == b:
+            return None
+        self._add(Quantity(name, "jacobian", None, True, False, a, True, held=b))
+        return self.quantities[name]
 
     def width(self, q: Quantity | None) -> int:
         """How many components vector quantity `q` has (a class label: one per class); 0 for anything else."""
@@ -277,6 +293,8 @@ class Namespace:
         return a.T if deriv and self.layout == "numerator" else a
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
+        if q.kind == "jacobian":
+            return self.orient(inst.jacobian(s, q.node, q.held), True)
         if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
             a = np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
         else:

@@ -29,7 +29,7 @@ from ..parse import parse_expression
 from . import latex
 from .dagnames import DagNames
 from .diagnose import Cause
-from .formula import GENERIC, names, parse_text, tokenize
+from .formula import GENERIC, Call, Name, Num, Op, names, parse_text, replace, tokenize, walk
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
@@ -190,7 +190,7 @@ class NetworkSpace:
         """(the quantity's canonical name, the right side's AST, whether it is a batch formula)."""
         ns = self.ns
         lhs = ns.lhs(lhs_name(eq.lhs, eq.where, self.loss_symbols), eq.where).name
-        formula = self.parse_rhs(eq)
+        formula = self.parse_rhs(eq, lhs)
         batch = ns.get(lhs).batch or any(ns.get(n).batch for n in names(formula) if ns.get(n))
         return lhs, formula, batch
 
@@ -200,7 +200,7 @@ class NetworkSpace:
         loss = self.ns.notation.loss
         return loss.render(None, "latex"), loss.render(None)
 
-    def parse_rhs(self, eq: Equation):
+    def parse_rhs(self, eq: Equation, lhs: str):
         ns = self.ns
         generic = tuple(dict.fromkeys(GENERIC + (ns.notation.activation_fn,)))
         if eq.latex:
@@ -208,10 +208,23 @@ class NetworkSpace:
             node = latex.parse(eq.rhs, ns.known, bases - {"dl", "dJ", "dL"}, eq.where, generic, self.loss_symbols)
         else:
             node = parse_text(eq.rhs, eq.where, generic)
+        node = self._identity(node, lhs)
         for name in names(node):
             if not ns.known(name) and name != "e":
                 raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this {ns.what}"
                                    f"{ns.near(name)}{'' if '[' in name else '; valid names: ' + ns.listing()}")
+        return node
+
+    def _identity(self, node, lhs: str):
+        """``I`` and ``diag(c)`` of a number (a constant local derivative, as the steps print it): the identity
+        matrix of the left side's size, times c."""
+        scaled = [(path, sub) for path, sub in walk(node) if (isinstance(sub, Name) and sub.text == "I"
+                  and not self.ns.known("I")) or (isinstance(sub, Call) and sub.fn == "diag" and isinstance(
+                      sub.args[0], Num))]
+        rows, cols = self.value(self.quantity(lhs, False), self.points(False)[0]).shape[:2] if scaled else (0, 1)
+        for path, sub in scaled if rows == cols else ():
+            eye = Op("eye", (Num(float(rows), str(rows)),))
+            node = replace(node, path, eye if isinstance(sub, Name) else Op("matmul", (sub.args[0], eye)))
         return node
 
     # -- values ---------------------------------------------------------------
