@@ -41,9 +41,9 @@ LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
 #: f[j]: every component, as symback writes a sum over them (sum_j (f[j] - y[j])^2); s[y]: the label's component
+EVERY = re.compile(r"(.*[^^])\[([jy])\]")
 #: dz^[2]/da^[1]: a local Jacobian (the numerator a value, not the loss)
 JACOBIAN = re.compile(r"d([^/]+)/d([^/]+)")
-EVERY = re.compile(r"(.*[^^])\[([jy])\]")
 
 
 @dataclass(frozen=True)
