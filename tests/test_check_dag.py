@@ -192,6 +192,7 @@ def test_students_network_syntax_reads_as_meant(spec, notation, line):
     "dz^[2]/da^[1] = W^[2]^T", "dJ/da^[1] = dz^[2]/da^[1] delta^[2]", "da^[1]/dz^[1] = diag(I[z^[1] > 0])",
     "delta^[1] = da^[1]/dz^[1] (dz^[2]/da^[1] delta^[2])", "dz^[1]/db^[1] = I", "dJ/dW^[2] = dz^[2]/dW^[2] delta^[2]",
     r"\frac{\partial z^{[2]}}{\partial a^{[1]}} = ${W^{[2]}}^{\top}$",
+    "delta^[2] = d/dz^[2] [(z^[2] - y)^2/2]", "delta^[2] = d/dz^[2] [(z^[2] - y) ⊙ (z^[2] - y) / 2]",
 ])
 def test_local_jacobians_read_as_the_steps_print_them(line):
     report = load_spec(ex("cs229_two_layer.py:two_layer")).derive().check(line, notation="cs229")
@@ -205,6 +206,8 @@ def test_a_wrong_local_jacobian_is_named():
     numerator = d.check("dJ/da^[1] = delta^[2] dz^[2]/da^[1]\ndz^[2]/da^[1] = W^[2]", notation="cs229",
                         layout="numerator")
     assert numerator.exit_code == 0, str(numerator)
+    twice = d.check("delta^[2] = d/dz^[2] [(z^[2] - y)^2]", notation="cs229").results[0]  # no 1/2 in J here
+    assert twice.status == "different" and twice.cause.kind == "factor_2"
 
 
 def test_a_class_label_is_counted_from_1_in_every_message():

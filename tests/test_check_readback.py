@@ -2,11 +2,10 @@
 
 `symback derive`'s text and LaTeX, in every notation and layout, per sample and
 for a minibatch, with the step-by-step chain rule: each line ``lhs = rhs`` of its
-forward pass, backward pass, steps (local Jacobians ``dz^[2]/da^[1]`` and their
-``where`` lines too, equations wrapped onto two lines joined) and parameter
-gradients, for every example in examples/.
-The one line left out is a step's first form ``delta^[2] = d/dz^[2] [(z^[2] - y)^2/2]``:
-an operator applied to the loss, not a value.
+forward pass, backward pass, steps (``delta^[2] = d/dz^[2] [(z^[2] - y)^2/2]``,
+local Jacobians ``dz^[2]/da^[1]`` and their ``where`` lines too; an equation
+wrapped onto two lines is joined) and parameter gradients, for every example
+in examples/.
 """
 
 import re
@@ -22,8 +21,6 @@ NETWORKS = ["udl_toy.py", "cs229_two_layer.py:two_layer", "cs229_two_layer.py:on
             "cs7643_softmax.py:softmax_classifier", "cs7643_softmax.py:perceptron", "train_digits.py"]
 DAGS = ["foml_dag.py", "residual.py", "tied_autoencoder.py", "two_inputs.py", "rnn3.py"]
 SECTIONS = ("Forward pass", "Backward pass", "Parameter gradients", "Step by step")
-#: the derivative operator d/dz^[2] [...] applied to an expression: not a value of the network
-LOCAL = re.compile(r"(?<![A-Za-z\\])d/d|\\frac\{\\partial\s*\}")
 
 
 def text_lines(text: str) -> list[str]:
@@ -42,8 +39,7 @@ def text_lines(text: str) -> list[str]:
             continue
         head, _, rhs = body.partition("=")
         lhs = head.strip() or lhs
-        if lhs and not LOCAL.search(f"{lhs} = {rhs}"):
-            out.append(f"{lhs} = {rhs.strip()}")
+        out.append(f"{lhs} = {rhs.strip()}")
     return out
 
 
@@ -60,8 +56,7 @@ def latex_lines(text: str) -> list[str]:
         head, _, rhs = line.partition("&=")
         rhs = re.sub(r"\s*(?:&&.*)?\\\\\s*$", "", rhs).strip()
         lhs = head.strip() or lhs
-        if lhs and not LOCAL.search(f"{lhs} = {rhs}"):
-            out.append(f"{lhs} = ${rhs}$")
+        out.append(f"{lhs} = ${rhs}$")
     return out
 
 

@@ -57,7 +57,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Op:
-    op: str  # + - neg matmul / had pow T > >= < <= stack eye
+    op: str  # + - neg matmul / had pow T > >= < <= stack eye d
     args: tuple
 
 
@@ -109,6 +109,7 @@ _TOKEN = re.compile("|".join([
     r"(?P<ws>\s+)",
     r"(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)",
     _DERIV,
+    r"(?P<dop>(?:d|∂)\s*/\s*(?:d|∂)" + _NAME.format(n=3) + r")(?=\s*[\[(])",  # d/dz^[2] [...]: an operator
     r"(?P<transpose>\^\s*(?:T|\{\s*T\s*\}|\{\s*\\top\s*\}|\\top|⊤|\{\s*⊤\s*\})(?![A-Za-z0-9_])|\.T(?![A-Za-z0-9_])|ᵀ)",
     r"(?P<name>" + _NAME.format(n=0) + ")",
     r"(?P<op>\.\*|\(\.\)|>=|<=|≥|≤|[-+*/@^⊙∘·×<>−])",
@@ -173,6 +174,8 @@ def tokenize(text: str, where: str) -> list[Token]:
             tokens.append(Token("name", m.group(0), i, name))
             if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
                 tokens.append(Token("T", "T", m.end()))
+        elif m.group("dop"):
+            tokens.append(Token("dop", m.group(0), i, canonical(m.group("base3"), m.group("sub3"), m.group("sup3"))))
         elif m.group("transpose"):
             tokens.append(Token("T", m.group(0), i))
         elif m.group("ws"):
@@ -292,6 +295,9 @@ class Parser:
                 parts.append(self.binary())
             self.take("punct", ")" if t.value == "(" else "]")
             return parts[0] if len(parts) == 1 else Op("stack", tuple(parts))
+        if t.kind == "dop":  # d/dz^[2] [(z^[2] - y)^2/2]: the derivative of what follows by z^[2]
+            self.i += 1
+            return Op("d", (Name(t.value), self.atom()))
         if t.kind == "name":
             self.i += 1
             if SUM.fullmatch(t.value):  # sum_j (f[j] - y[j])^2, sum_i l_i: a sum over what follows
@@ -329,7 +335,7 @@ def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
 
 # -- printing and traversal -------------------------------------------------
 
-_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6, "stack": 7, "eye": 7}
+_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6, "stack": 7, "eye": 7, "d": 7}
 
 
 def _prec(node: Node) -> int:
@@ -357,6 +363,8 @@ def show(node: Node) -> str:
         return "[" + "; ".join(show(x) for x in a) + "]"
     if op == "eye":
         return "I"
+    if op == "d":
+        return f"d/d{show(a[0])} [{show(a[1])}]"
     if op == "neg":
         return "-" + wrap(a[0], 5)
     if op == "pow":

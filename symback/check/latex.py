@@ -138,6 +138,19 @@ class LatexReader:
         name = canonical(base, m.group("sub"), "^" + sup if sup else None)
         return name if self.known(name) or (base in self.bases and (m.group("sub") or sup)) else None
 
+    def _operators(self, s: str) -> str:
+        r"""``\frac{\partial}{\partial z} [...]`` (the derivative of the bracket by z) -> a placeholder."""
+        out, i = [], 0
+        for m in re.finditer(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*", s):
+            end = _group_end(s, m.end()) if s[m.end():m.end() + 1] == "[" else -1
+            if m.start() < i or end < 0:
+                continue
+            reader = LatexReader(self.known, self.bases, self.where, self.generic, self.loss)
+            var = reader.read(m.group(1))
+            out += [s[i:m.start()], self.slot(Op("d", (var, reader.read(s[m.end() + 1:end - 1]))))]
+            i = end
+        return "".join(out) + s[i:]
+
     def _names(self, s: str) -> str:
         def symbol(text: str, part: str) -> tuple:
             sm, word = _SYM.fullmatch(text), _WORD.fullmatch(text)  # f_{1}, delta^{[2]}; a DAG's out, W_{enc}
@@ -199,7 +212,7 @@ class LatexReader:
         return re.sub(r"\\begin\{[bp]matrix\}(.*?)\\end\{[bp]matrix\}", stack, s)
 
     def prepare(self, text: str) -> str:
-        s = self._functions(self._names(self._conditions(self._matrices(normalize(text, self.loss)))))
+        s = self._functions(self._names(self._conditions(self._operators(self._matrices(normalize(text, self.loss))))))
         return re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
 
     def read(self, text: str):

@@ -149,6 +149,8 @@ def evaluate(node, env: Env) -> Val:
         return Val(x.a.T, None if x.bax is None else 1 - x.bax, ones, x.batch)
     if op == "neg":
         return Val(-args[0].a, args[0].bax)
+    if op == "d":  # d/dz [E], as the steps print a loss's derivative
+        return gradient(node, env)
     if op == "eye":  # I, the identity of the left side's size
         return Val(np.eye(int(args[0].a[0, 0])))
     if op == "stack":  # [a; b]: one above the other
@@ -226,6 +228,69 @@ def _call(node: Call, env: Env) -> Val:
         if 1 not in a.shape or x.bax is not None:
             raise ShapeError(node, f"diag needs a vector, got a {dims(a.shape)} matrix")
         return Val(np.diag(a.ravel()))
-    body = env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
     with np.errstate(all="ignore"):
-        return Val(entrywise(body, node.prime)(a), x.bax)
+        return Val(entrywise(_body(node, env), node.prime)(a), x.bax)
+
+
+def _body(node: Call, env: Env) -> sp.Expr:
+    """An entrywise function's formula in `Z`: the layer's own for a, g, theta; else the named one."""
+    fn = node.fn
+    return env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
+
+
+def gradient(node: Op, env: Env) -> Val:
+    """``d/dz [E]``: the derivative of E (summed over its entries) by the vector z, in the layout's shape."""
+    var, body = node.args
+    q = env.ns.get(var.text) if isinstance(var, Name) else None
+    if q is None or q.deriv or q.rows is not None:
+        raise SymbackError(f"{show(node)}: d/dz [...] differentiates by a value of the network, such as z^[2]")
+    z = evaluate(var, env).a
+    out = np.zeros(z.shape)
+    for k in np.ndindex(z.shape):
+        direction = np.zeros(z.shape)
+        direction[k] = 1.0
+        out[k] = np.sum(tangent(body, env, q, direction))
+    return Val(out.T if env.ns.layout == "numerator" else out)
+
+
+def tangent(node, env: Env, var, direction: np.ndarray) -> np.ndarray:
+    """How `node`'s value changes along `direction` of the quantity `var` (forward mode, exact; other names fixed)."""
+    value = evaluate(node, env).a
+    if isinstance(node, Name):
+        q = env.ns.get(node.text)
+        if q is None or q.deriv or q.node != var.node or q.rows is not None:
+            return np.zeros(value.shape)
+        return direction[[int(env.inst.samples[env.sample][env.ns.target])]] if q.at_label else direction
+    if isinstance(node, Num) or (isinstance(node, Op) and node.op in (">", ">=", "<", "<=", "eye")):
+        return np.zeros(value.shape)
+    if isinstance(node, Op) and node.op == "d" or isinstance(node, Call) and node.prime:
+        raise SymbackError(f"{show(node)}: d/dz [...] differentiates values and functions, not derivatives")
+    vals = [evaluate(a, env).a for a in node.args]
+    ts = [tangent(a, env, var, direction) for a in node.args]
+    if isinstance(node, Call):
+        return _call_tangent(node, env, vals, ts, value)
+    rule = {"+": lambda: ts[0] + ts[1], "-": lambda: ts[0] - ts[1], "neg": lambda: -ts[0], "T": lambda: ts[0].T,
+            "had": lambda: vals[0] * ts[1] + ts[0] * vals[1], "stack": lambda: np.vstack(ts),
+            "/": lambda: (ts[0] * vals[1] - vals[0] * ts[1]) / vals[1] ** 2,
+            "pow": lambda: vals[1] * vals[0] ** (vals[1] - 1) * ts[0],
+            "matmul": lambda: (vals[0] * ts[1] + ts[0] * vals[1]) if 1 in (vals[0].size, vals[1].size)
+            else vals[0] @ ts[1] + ts[0] @ vals[1]}
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(rule[node.op](), value.shape)
+
+
+def _call_tangent(node: Call, env: Env, vals: list, ts: list, value: np.ndarray) -> np.ndarray:
+    fn, (a, t) = node.fn, (vals[0], ts[0])
+    if fn in ("sum", "mean", "sum_j"):
+        return np.broadcast_to(np.sum(t) / (t.size if fn == "mean" else 1), value.shape)
+    if fn == "softmax":
+        return value * (t - np.sum(value * t, axis=0, keepdims=True))
+    if fn in ("max", "min"):
+        first = (vals[0] >= vals[1]) if fn == "max" else (vals[0] <= vals[1])
+        return np.broadcast_to(np.where(first, ts[0], ts[1]), value.shape)
+    if fn == "diag":
+        return np.diag(t.ravel())
+    if fn == "ind":
+        return np.zeros(value.shape)
+    with np.errstate(all="ignore"):
+        return entrywise(_body(node, env), True)(a) * t
