@@ -19,11 +19,24 @@ from ..textparse import abbreviate
 MAX_BYTES = 1_000_000  # a hand file larger than this is not a student's derivation
 MAX_EQUATIONS = 1000
 #: a general rule, as symback prints one: ``... for k = 0, 1, 2`` (LaTeX: ``\text{for } k = 0, 1, 2``)
-FOR = re.compile(r"(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|\bfor)\s+([a-z])\s*=\s*(\d{1,3}(?:\s*,\s*\d{1,3}){0,50})\s*\$?$")
+FOR = re.compile(r"(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|\bfor)\s+([a-z])\s*=\s*"
+                 r"((?:\d{1,3}|\.\.\.|…|\\[lc]?dots)(?:\s*,\s*(?:\d{1,3}|\.\.\.|…|\\[lc]?dots)){0,50})\s*\$?$")
 
 
 #: ``   (fused: the activation's derivative cancels)``, LaTeX ``\qquad \text{(fused: ...)}``
 REMARK = re.compile(r"(?<!\s)(?:\s{2,}|\s*\\q?quad\s*\\text\{)\([a-z]+:[^()]*\)\}?(?=\s*\$?\s*$)")
+
+
+def values(text: str, number: int, where: str) -> list[int]:
+    """``0, 1, 2`` or ``0, ..., 19`` (``1, 3, ..., 9`` steps by 2): the values a rule's index takes."""
+    items = [v.strip() for v in text.split(",")]
+    if all(v.isdigit() for v in items):
+        return [int(v) for v in items]
+    dots = next(i for i, v in enumerate(items) if not v.isdigit())
+    if dots == 0 or dots != len(items) - 2 or not items[-1].isdigit() or not all(v.isdigit() for v in items[:dots]):
+        raise SymbackError(f"{where}:{number}: write a rule's values as 'for k = 0, 1, 2' or 'for k = 0, ..., 19'")
+    first, step = int(items[0]), int(items[1]) - int(items[0]) if dots > 1 else 1
+    return list(range(first, int(items[-1]) + 1, step)) if step > 0 else [first]
 
 
 def index(line: str, letter: str, value: int) -> str:
@@ -64,7 +77,7 @@ class Equation:
 def line_equations(line: str, number: int, where: str) -> list[Equation]:
     """The equations one line states: ``lhs = a = b`` is two, ``... for k = 1, 2`` one per value of k."""
     rule = FOR.search(line)
-    stated = [index(line[:rule.start()].rstrip(), rule.group(1), int(v)) for v in rule.group(2).split(",")] \
+    stated = [index(line[:rule.start()].rstrip(), rule.group(1), v) for v in values(rule.group(2), number, where)] \
         if rule else [line]
     out = []
     for each in stated:
