@@ -180,6 +180,9 @@ def test_students_expression_syntax_reads_as_meant(expr, line):
     ("cs229_two_layer.py:two_layer", "cs229", "delta^[1] = W^[2]T delta^[2] ⊙ I[z^[1] > 0]"),
     ("cs229_two_layer.py:two_layer", "cs229", "dJ/da^[1] = W^[2]^T delta^[2]"),
     ("udl_toy.py", "udl", "dl/dOmega_k = dl/df_k h_k^T   for k = 1, 2, 3"),
+    ("udl_toy.py", "udl", "dl/dbeta_k = dl/df_k   for k = 0, ..., 3"),
+    ("udl_toy.py", "udl", (r"dl/dh_{k} = $\boldsymbol{\Omega}_{k}^{\top} \frac{\partial \ell}{\partial \mathbf{f}_{k}}"
+                          r" \qquad \text{for } k = 1, \ldots, 3$")),
     ("cs7643_softmax.py:softmax_classifier", "cs229", "delta^[1] = yhat - y = p - y = softmax(z^[1]) - e_y"),
     ("cs7643_softmax.py:softmax_classifier", "cs229", "J = log(sum_j exp(z^[1][j])) - z^[1][y]"),
 ])
@@ -208,6 +211,12 @@ def test_a_wrong_local_jacobian_is_named():
     assert numerator.exit_code == 0, str(numerator)
     twice = d.check("delta^[2] = d/dz^[2] [(z^[2] - y)^2]", notation="cs229").results[0]  # no 1/2 in J here
     assert twice.status == "different" and twice.cause.kind == "factor_2"
+
+
+def test_a_rule_with_values_it_cannot_list_is_bad_input():
+    d = load_spec(ex("udl_toy.py")).derive()
+    with pytest.raises(sb.SymbackError, match="write a rule's values as 'for k = 0, 1, 2' or 'for k = 0, ..., 19'"):
+        d.check("dl/dbeta_k = dl/df_k   for k = ..., 3")
 
 
 def test_a_class_label_is_counted_from_1_in_every_message():
