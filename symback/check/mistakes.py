@@ -30,6 +30,7 @@ from .diagnose import (
     ACTIVATION_FNS,
     Cause,
     Repair,
+    _shifted,
     activation_derivatives,
     activations,
     expression_variables,
@@ -183,11 +184,8 @@ def yhat(t):
     ns, S = t.space.ns, t.formula
     logits = ns.logits(t.batch)
     if logits is not None and {"yhat", "Yhat"} & set(names(S)):
-        new = S
-        for path, sub in walk(S):
-            if isinstance(sub, Name) and sub.text in ("yhat", "Yhat"):
-                new = replace(new, path, Name(logits))
-        yield Repair(Cause("yhat", f"{ns.yhat_note()}: with {logits} in place of yhat it matches"), new)
+        yield Repair(Cause("yhat", f"{ns.yhat_note()}: with {logits} in place of yhat it matches"),
+                     _shifted(S, {"yhat": logits, "Yhat": logits}))
 
 
 def local_factor(t):
