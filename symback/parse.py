@@ -37,25 +37,25 @@ def _unknown(text: str):
     return error
 
 
-def parse_expression(text: str, where: str = "expression", evaluate: bool = True) -> sp.Expr:
+def parse_expression(text: str, where: str = "expression", evaluate: bool = True, implicit: bool = False) -> sp.Expr:
     """Parse one expression; ``^`` means power, as on paper.
 
     ``evaluate=False`` leaves the tree as written; the scalar front end
     evaluates it node by node, which keeps deep ``Max`` chains linear (SymPy
-    compares each new ``Max`` with its whole subtree).
+    compares each new ``Max`` with its whole subtree). ``implicit=True``: juxtaposition is a product.
     """
     if not isinstance(text, str):
         raise SymbackError(f"{where} must be text, got {type(text).__name__}")
-    return to_expr(text, where, evaluate)
+    return to_expr(text, where, evaluate, implicit)
 
 
-def to_expr(value, where: str = "expression", evaluate: bool = True) -> sp.Expr:
+def to_expr(value, where: str = "expression", evaluate: bool = True, implicit: bool = False) -> sp.Expr:
     """A SymPy expression from text (read safely, never evaluated as Python) or from a Python/SymPy object.
 
     For callers that accept either: use it instead of ``sympy.sympify``, which runs text as code.
     Text may call the activations too; `textbuild.read_expr` is the same without them, for `library`.
     """
-    return read_expr(value, where, evaluate, _CALLABLE, _unknown(value))
+    return read_expr(value, where, evaluate, _CALLABLE, _unknown(value), implicit)
 
 
 def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:

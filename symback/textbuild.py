@@ -226,7 +226,7 @@ class Builder:
 
 
 def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
-             unknown: Callable[[str], SymbackError]):
+             unknown: Callable[[str], SymbackError], implicit: bool = False):
     """`text` -> a SymPy object (or tuple); ParseError for text outside the grammar.
 
     `functions` maps each callable name to its SymPy callable; `unknown(name)`
@@ -238,17 +238,18 @@ def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],
         if name not in functions:
             raise unknown(name)
 
-    return Builder(evaluate, functions.__getitem__).build(parse_tree(text, is_function))
+    return Builder(evaluate, functions.__getitem__).build(parse_tree(text, is_function, implicit))
 
 
 def read_expr(value, where: str = "expression", evaluate: bool = True, functions: Mapping[str, object] = FUNCTIONS,
-              unknown: Callable[[str], SymbackError] | None = None):
+              unknown: Callable[[str], SymbackError] | None = None, implicit: bool = False):
     """A SymPy expression from text (read by the allow-list parser, never run) or from a SymPy/Python value.
 
     The safe replacement for ``sympy.sympify`` on anything a user may pass as text: sympify evaluates
     strings as Python, and with ``strict=True`` (used here for non-text) it no longer turns arbitrary
     objects into strings to evaluate. `functions` are the names callable in the text; `unknown(name)`
-    is the error for any other call (by default naming `where`).
+    is the error for any other call (by default naming `where`). ``implicit=True`` reads juxtaposition as a
+    product (``2 (x + y)``, ``x y``, and a name that is no function before a bracket), as in hand formulas.
     """
     if isinstance(value, str):
         if not value.strip():
@@ -256,7 +257,7 @@ def read_expr(value, where: str = "expression", evaluate: bool = True, functions
         unknown = unknown or (lambda name: SymbackError(
             f"unknown function {name[:40]!r} in {where} {abbreviate(value)}"))
         try:
-            out = to_sympy(value, evaluate, functions, unknown)
+            out = to_sympy(value, evaluate, functions, unknown, implicit)
         except ParseError as exc:
             raise SymbackError(f"could not parse {where} {abbreviate(value)}: {exc.detail}") from None
         if not isinstance(out, sp.Expr):

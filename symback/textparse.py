@@ -183,8 +183,9 @@ def _no_tuple(node: Node) -> None:
 class _Parser:
     """Shunting-yard over the tokens; `is_function(name, col)` raises unless `name(` is an allowed call."""
 
-    def __init__(self, text: str, is_function):
+    def __init__(self, text: str, is_function, implicit: bool = False):
         self.tokens = tokenize(text)
+        self.implicit = implicit  # juxtaposition is a product: 2 (x + y), x y (hand formulas); 2x stays refused
         self.is_function = is_function
         self.values: list[Node] = []
         self.ops: list = []  # ("op", text, prec, col) | ["group", col, fn_token | None, start, commas]
@@ -235,7 +236,7 @@ class _Parser:
             return False
         if tok.kind == "name":
             check_name(t, tok.col)
-            if self.tokens[k + 1].text != "(":
+            if self.tokens[k + 1].text != "(" or (self.implicit and not self._callable(t, tok.col)):
                 self.values.append(Node("name", t, tok.col))
                 return False
             self.is_function(t, tok.col)
@@ -252,6 +253,14 @@ class _Parser:
             fn = self.ops[-1][2]
             raise ParseError(f"{fn.text}() needs an argument" if fn else "empty parentheses '()'", prev.col)
         raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}{_hint(tok, prev)}", tok.col)
+
+    def _callable(self, name: str, col: int) -> bool:
+        """Whether `name(` is a call; with juxtaposition, a name that is no function times a bracket."""
+        try:
+            self.is_function(name, col)
+        except SymbackError:
+            return False
+        return True
 
     def _operator(self, tok: Token, prev: Token | None) -> bool:
         """`tok` after a complete value; True when a value must follow."""
@@ -287,6 +296,8 @@ class _Parser:
             if tok.kind == "end" and not expect_operand:
                 break
             # at the end, a missing value is refused by _operand: "expected a number ... but found the end"
+            if not expect_operand and self.implicit and (tok.kind in ("num", "name") or tok.text == "("):
+                expect_operand = self._operator(Token("op", "*", tok.col), prev)  # 2 (x + y): a product
             expect_operand = self._operand(k, tok, prev) if expect_operand else self._operator(tok, prev)
             prev = tok
         while self.ops:
@@ -297,12 +308,12 @@ class _Parser:
         return self.values[0]
 
 
-def parse_tree(text: str, is_function) -> Node:
+def parse_tree(text: str, is_function, implicit: bool = False) -> Node:
     """`text` -> syntax tree; ParseError (detail with column) when it is outside the grammar.
 
     `is_function(name, col)` is called for each ``name(`` and raises if the call is not allowed.
     """
-    return _Parser(text, is_function).parse()
+    return _Parser(text, is_function, implicit).parse()
 
 
 def scan_names(text: str) -> list[str]:

@@ -172,7 +172,7 @@ BAD = [
     (["(x + y)*z", "--hand", hand("circuit.txt"), "--notation", "cs229"], "apply to a network"),
     ([ex("udl_toy.py"), "--hand", hand("udl_toy.txt"), "--notation", "cs9999"], "unknown notation"),
     (["(x + y)*z", "--hand", hand("udl_toy.txt")], "is not a derivative of f"),
-    ([ex("foml_dag.py"), "--hand", hand("udl_toy.txt")], "is not a layered sb.Network"),
+    ([ex("foml_dag.py"), "--hand", hand("udl_toy.txt")], "'dl/df_3' is not a quantity of this DAG"),
 ]
 
 

@@ -1,15 +1,16 @@
 """Check: hand-derived formulas against any derivation (``symback check``), and gradcheck.
 
 `compare.check` is the one checker; what differs between a scalar
-expression (partials ``df/dx``) and a network (course symbols in a notation
-and layout) is a space (`spaces`). ``Derivation.check`` is
+expression (partials ``df/dx``), a network (course symbols in a notation
+and layout) and a DAG (its own value names, per-path shares) is a space
+(`spaces`). ``Derivation.check`` is
 `compare.check_derivation`, ``Gradient.check`` `compare.check_gradient`;
 both return a `report.Report` (text via ``str``, JSON via ``to_dict``,
 ``exit_code`` 0 when everything is equal). The modules, in pipeline order:
-`handfile` (lines), `formula` / `latex` (right-hand sides -> AST), `names`
-(left-hand sides -> quantities), `randomdata` and `instances` (seeded random
+`handfile` (lines), `formula` / `latex` (right-hand sides -> AST), `names` and
+`dagnames` (left-hand sides -> quantities), `randomdata` and `instances` (seeded random
 points), `matrix` (AST -> numbers), `trial` (both sides on every point),
-`diagnose` (likely mistakes), `report`. `fd` checks a compiled module against
+`diagnose` and `mistakes` (likely mistakes), `report`. `fd` checks a compiled module against
 central differences.
 """
 

@@ -29,7 +29,7 @@ from .diagnose import likely_cause, shape_cause
 from .handfile import Equation, read_hand
 from .matrix import ShapeError
 from .report import DIFFERENT, EQUAL, UNDECIDED, Report, Result
-from .spaces import INSTANCES, POINTS, SEED, ExpressionSpace, NetworkSpace
+from .spaces import INSTANCES, POINTS, SEED, DagSpace, ExpressionSpace, NetworkSpace
 from .trial import Trial, close, gap
 
 
@@ -61,13 +61,17 @@ def judge(eq: Equation, space) -> Result:
         return result(EQUAL)
     i = max(bad, key=lambda k: gap(got[k], expected[k]))  # the clearest disagreement
     ce = space.counterexample(t, i, got[i], expected[i])
-    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else None))
+    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else space.note(t)))
 
 
 def check_derivation(derivation, hand, notation="udl", layout: str | None = None,
                      instances: int = INSTANCES, seed: int = SEED, target: str = "") -> Report:
-    """A network's hand formulas in a course's notation (``Derivation.check``); a `Report` (exit code 0 or 1)."""
-    return check(derivation, hand, NetworkSpace(derivation, notation, layout, instances, seed), target)
+    """Any derivation's hand formulas (``Derivation.check``): a network's or a DAG's in a course's notation, an
+    expression's partials (``df/dx``); a `Report` (exit code 0 or 1)."""
+    if derivation.summary.kind == "expression":
+        return check_gradient(derivation, hand, seed=seed, target=target)
+    space = DagSpace if derivation.summary.kind == "dag" else NetworkSpace
+    return check(derivation, hand, space(derivation, notation, layout, instances, seed), target)
 
 
 def check_gradient(derivation, hand, points: int = POINTS, seed: int = SEED, target: str = "") -> Report:

@@ -6,16 +6,19 @@ points it is compared on, and its `space`). Output: the first `Cause` whose
 
 Each repair is one small edit: of the formula, of its value (a scale), of
 how it is read (the other layout) or of what it is compared with (another
-quantity). A space lists its repairs in order of how telling they are; sign
-flips and factors of 2 are shared by every kind of derivation.
+quantity). A space lists its repairs in order of how telling they are
+(`mistakes.network_repairs`, `dag_repairs`, `expression_repairs`); sign
+flips and factors of 2 are shared by every kind of derivation. The repairs
+that need a layer's activation or a DAG's paths are in `mistakes`.
 
-Networks (`network_repairs`), on the formula's matrix AST:
+Networks and DAGs, on the formula's matrix AST:
 
 ==========================  ====================================================
 kind                        the edit that makes it match
 ==========================  ====================================================
 ``transpose``               read in the other layout; the whole result
-                            transposed; one factor's transpose added or removed
+                            transposed (an outer product written the wrong way
+                            round); one factor's transpose added or removed
 ``sign``                    the negative
 ``reduction``               B times or 1/B times (batch formulas: sum vs mean)
 ``factor_2``                twice or half the value
@@ -27,9 +30,9 @@ kind                        the edit that makes it match
 ``product``                 a matrix product where ⊙ belongs, or the reverse
 ==========================  ====================================================
 
-Scalar expressions (`expression_repairs`): ``sign``, ``factor_2``, then
-``variable`` (the derivative with respect to another variable) and ``value``
-(the expression's value instead of its derivative).
+Scalar expressions: ``sign``, ``factor_2``, ``local_factor`` (`mistakes`),
+then ``variable`` (the derivative with respect to another variable) and
+``value`` (the expression's value instead of its derivative).
 """
 
 from __future__ import annotations
@@ -85,9 +88,7 @@ def factor_2(t):
 
 # -- scalar expressions ---------------------------------------------------------------------------
 
-def expression_repairs(t):
-    yield from sign(t)
-    yield from factor_2(t)
+def expression_variables(t):
     for other in t.space.derivs:
         if other != t.lhs:
             yield Repair(Cause("variable", f"your value is {other}, the derivative with respect to another variable"),
@@ -99,11 +100,6 @@ def expression_repairs(t):
 # -- networks -------------------------------------------------------------------------------------
 
 ACTIVATION_FNS = ("act", "sigmoid", "tanh", "relu")
-
-
-def network_repairs(t):
-    for repairs in (transposes, sign, reduction, factor_2, indices, activation_derivatives, activations, products):
-        yield from repairs(t)
 
 
 def transposes(t):
@@ -128,6 +124,10 @@ def transposes(t):
         yield Repair(Cause("transpose", msg), new)
     if _layout_dependent(t):
         yield Repair(layout, S, space=other)
+    outer = _outer(S, shapes)
+    if outer is not None:
+        yield Repair(Cause("transpose", f"transposed outer product: {show(S)} is the transpose of {show(outer)}, "
+                                        f"which matches ({where})"), outer)
     yield Repair(whole, Op("T", (S,)))
     for new, msg in toggles:
         yield Repair(Cause("transpose", msg + ", transposed as a whole"), Op("T", (new,)))
@@ -223,16 +223,30 @@ def products(t):
 
 def _shapes(t) -> dict:
     """Shape of every subterm of the formula at the first point (where it can be evaluated)."""
-    if "shapes" not in t.notes:
-        shapes = t.notes["shapes"] = {}
+    return {path: v.shape for path, v in subvalues(t).items()}
+
+
+def subvalues(t) -> dict:
+    """Value of every subterm of the formula at the first point (where it can be evaluated), by path."""
+    if "values" not in t.notes:
+        values = t.notes["values"] = {}
         point = t.points[t.finite[0]]
         for path, sub in walk(t.formula):
             try:
                 with np.errstate(all="ignore"):
-                    shapes[path] = t.space.evaluate(sub, point).shape
+                    values[path] = t.space.evaluate(sub, point)
             except (ShapeError, SymbackError, KeyError, ValueError, TypeError):
-                pass  # a part that does not fit: no shape to offer
-    return t.notes["shapes"]
+                pass  # a part that does not fit: no value to offer
+    return t.notes["values"]
+
+
+def _outer(S, shapes: dict):
+    """For an outer product u v^T written the wrong way round (v u^T), the right one; else None."""
+    if not (isinstance(S, Op) and S.op == "matmul" and shapes.get((0,), (0, 0))[1] == 1
+            and shapes.get((1,), (0, 0))[0] == 1):
+        return None
+    flip = [a.args[0] if isinstance(a, Op) and a.op == "T" else Op("T", (a,)) for a in S.args]
+    return Op("matmul", (flip[1], flip[0]))
 
 
 def _layout_dependent(t) -> bool:

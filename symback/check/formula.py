@@ -57,7 +57,7 @@ class Call:
 
 @dataclass(frozen=True)
 class Op:
-    op: str  # + - neg matmul / had pow T > >= < <=
+    op: str  # + - neg matmul / had pow T > >= < <= stack eye d
     args: tuple
 
 
@@ -65,13 +65,15 @@ Node = Num | Name | Call | Op
 
 # -- functions --------------------------------------------------------------
 
+#: a sum over an index, as symback writes the loss: ``sum_j (f[j] - y[j])^2``, ``(1/B) sum_i l_i``
+SUM = re.compile(r"sum_[a-z]")
 #: Names that mean "this layer's own activation" (the lectures' a, g, theta, phi).
 GENERIC = ("a", "g", "theta", "phi", "act")
 ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Relu": "relu", "I": "ind",
            "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind", "Max": "max", "Min": "min"}
 #: the functions a formula may call besides the activations: entrywise ones, then vector ones and the indicator
 FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "softmax", "sum", "mean", "diag", "max",
-             "min", "ind")
+             "min", "ind", "sum_j")
 
 
 def function_name(name: str, generic: tuple = GENERIC) -> str | None:
@@ -82,28 +84,36 @@ def function_name(name: str, generic: tuple = GENERIC) -> str | None:
     return name if name in FUNCTIONS or name in library.ACTIVATIONS else None
 
 
+def summed(index: str) -> str:
+    """The function a sum over `index` is: over the samples (``sum_i``), else over a vector's components."""
+    return "sum" if index == "i" else "sum_j"
+
+
 # -- lexer ------------------------------------------------------------------
 
 _GREEK = {"Ω": "Omega", "ω": "omega", "β": "beta", "δ": "delta", "Δ": "Delta", "σ": "sigma", "θ": "theta",
           "φ": "phi", "ℓ": "l", "α": "alpha", "γ": "gamma", "η": "eta", "λ": "lambda"}
-_SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z](?![A-Za-z0-9])))?"
+_SUB = r"(?:_(?P<sub{n}>\{{\s*[A-Za-z0-9]+\s*\}}|[0-9]+|[A-Za-z][A-Za-z0-9]*))?"  # f_1, W_enc, h_{k}
 _SUP = (r"(?P<sup{n}>\^(?:\{{\s*(?:\[\s*-?\d+\s*\]|\(\s*-?\d+\s*\))\s*(?:T|\\top|⊤)?\s*\}}"
         r"|\[\s*-?\d+\s*\](?:T(?![A-Za-z0-9_]))?|\(\s*-?\d+\s*\)(?:T(?![A-Za-z0-9_]))?))?")
 _BASE = r"(?P<base{n}>[A-Za-zΩωβδΔσθφℓαγηλ𝟙][A-Za-z0-9]*)"
 _INDEX = r"\d+(?:\s*\.\.\s*\d+)?"  # 2, 4..6: components, as symback prints them
-_PICK = r"(?:\[\s*(?P<pick{n}>" + _INDEX + r")\s*\])?"  # right after a name: v[2], v[4..6]
+_LETTER = r"[jy](?![A-Za-z0-9_(])"  # v[j]: every component (under sum_j), s[y]: the one at the label
+_PICK = r"(?:\[\s*(?P<pick{n}>" + _INDEX + "|" + _LETTER + r")\s*\])?"  # right after a name: v[2], v[4..6], v[j]
 _MISPLACED = re.compile(r"\[\s*" + _INDEX + r"\s*\]|\.\.")  # a pick after a bracket, or a range on its own
 _NAME = _BASE + _SUB + _SUP + _PICK
-_DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>[A-Za-zℓ][A-Za-z0-9]*)\s*/\s*(?:d|∂|partial\s+)"
-          + _NAME.format(n=1) + ")")
+_DERIV = (r"(?P<deriv>(?:d|∂|partial\s+)(?P<loss>" + _BASE.format(n=2) + _SUB.format(n=2) + _SUP.format(n=2)
+          + r")\s*/\s*(?:d|∂|partial\s+)"
+          + _NAME.format(n=1) + r"(?:\s*\(\s*via\s+(?P<via>[A-Za-z][A-Za-z0-9_]*)\s*\))?)")  # a DAG's share: (via m)
 _TOKEN = re.compile("|".join([
     r"(?P<ws>\s+)",
     r"(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)",
     _DERIV,
+    r"(?P<dop>(?:d|∂)\s*/\s*(?:d|∂)" + _NAME.format(n=3) + r")(?=\s*[\[(])",  # d/dz^[2] [...]: an operator
     r"(?P<transpose>\^\s*(?:T|\{\s*T\s*\}|\{\s*\\top\s*\}|\\top|⊤|\{\s*⊤\s*\})(?![A-Za-z0-9_])|\.T(?![A-Za-z0-9_])|ᵀ)",
     r"(?P<name>" + _NAME.format(n=0) + ")",
     r"(?P<op>\.\*|\(\.\)|>=|<=|≥|≤|[-+*/@^⊙∘·×<>−])",
-    r"(?P<punct>[()\[\],'’])",
+    r"(?P<punct>[()\[\],;'’])",
 ]))
 
 
@@ -157,9 +167,15 @@ def tokenize(text: str, where: str) -> list[Token]:
             n = 0 if m.group("name") else 1
             sup = m.group(f"sup{n}")
             name = canonical(m.group(f"base{n}"), m.group(f"sub{n}"), sup, m.group(f"pick{n}"))
-            tokens.append(Token("name", m.group(0), i, f"d{canonical(m.group('loss'), '', '')}/d{name}" if n else name))
+            if n:
+                via = f" (via {m.group('via')})" if m.group("via") else ""
+                top = canonical(m.group("base2"), m.group("sub2"), m.group("sup2"))  # the loss, or a local Jacobian's
+                name = f"d{top}/d{name}{via}"
+            tokens.append(Token("name", m.group(0), i, name))
             if sup and re.search(r"T|\\top|⊤", sup):  # ^[2]T: the name, then a transpose
                 tokens.append(Token("T", "T", m.end()))
+        elif m.group("dop"):
+            tokens.append(Token("dop", m.group(0), i, canonical(m.group("base3"), m.group("sub3"), m.group("sup3"))))
         elif m.group("transpose"):
             tokens.append(Token("T", m.group(0), i))
         elif m.group("ws"):
@@ -273,11 +289,19 @@ class Parser:
             return Num(t.value, t.text)
         if t.kind == "punct" and t.value in "([":
             self.i += 1
-            inner = self.binary()
+            parts = [self.binary()]
+            while t.value == "[" and self.at("punct", ";"):  # [x0; x1]: vectors stacked, as symback prints them
+                self.i += 1
+                parts.append(self.binary())
             self.take("punct", ")" if t.value == "(" else "]")
-            return inner
+            return parts[0] if len(parts) == 1 else Op("stack", tuple(parts))
+        if t.kind == "dop":  # d/dz^[2] [(z^[2] - y)^2/2]: the derivative of what follows by z^[2]
+            self.i += 1
+            return Op("d", (Name(t.value), self.atom()))
         if t.kind == "name":
             self.i += 1
+            if SUM.fullmatch(t.value):  # sum_j (f[j] - y[j])^2, sum_i l_i: a sum over what follows
+                return Call(summed(t.value[-1]), (self.unary(),), False, t.value)
             fn = function_name(t.value, self.generic)
             prime = self.at("prime")
             if fn == "ind" and self.at("punct", "["):  # I[z > 0], as symback's own output writes it
@@ -311,7 +335,7 @@ def parse_text(text: str, where: str, generic: tuple = GENERIC) -> Node:
 
 # -- printing and traversal -------------------------------------------------
 
-_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6}
+_PREC = {"+": 1, "-": 1, "had": 2, "matmul": 3, "/": 3, "neg": 4, "pow": 5, "T": 6, "stack": 7, "eye": 7, "d": 7}
 
 
 def _prec(node: Node) -> int:
@@ -335,6 +359,12 @@ def show(node: Node) -> str:
     op, a = node.op, node.args
     if op == "T":
         return wrap(a[0], 7) + "^T"
+    if op == "stack":
+        return "[" + "; ".join(show(x) for x in a) + "]"
+    if op == "eye":
+        return "I"
+    if op == "d":
+        return f"d/d{show(a[0])} [{show(a[1])}]"
     if op == "neg":
         return "-" + wrap(a[0], 5)
     if op == "pow":

@@ -18,6 +18,43 @@ from ..textparse import abbreviate
 
 MAX_BYTES = 1_000_000  # a hand file larger than this is not a student's derivation
 MAX_EQUATIONS = 1000
+#: a general rule, as symback prints one: ``... for k = 0, 1, 2`` (LaTeX: ``\text{for } k = 0, 1, 2``)
+FOR = re.compile(r"(?:\\q?quad\s*)?(?:\\text\{\s*for\s*\}|\bfor)\s+([a-z])\s*=\s*"
+                 r"((?:\d{1,3}|\.\.\.|…|\\[lc]?dots)(?:\s*,\s*(?:\d{1,3}|\.\.\.|…|\\[lc]?dots)){0,50})\s*\$?$")
+
+
+#: ``   (fused: the activation's derivative cancels)``, LaTeX ``\qquad \text{(fused: ...)}``
+REMARK = re.compile(r"(?<!\s)(?:\s{2,}|\s*\\q?quad\s*\\text\{)\([a-z]+:[^()]*\)\}?(?=\s*\$?\s*$)")
+
+
+def values(text: str, number: int, where: str) -> list[int]:
+    """``0, 1, 2`` or ``0, ..., 19`` (``1, 3, ..., 9`` steps by 2): the values a rule's index takes."""
+    items = [v.strip() for v in text.split(",")]
+    if all(v.isdigit() for v in items):
+        return [int(v) for v in items]
+    dots = next(i for i, v in enumerate(items) if not v.isdigit())
+    if dots == 0 or dots != len(items) - 2 or not items[-1].isdigit() or not all(v.isdigit() for v in items[:dots]):
+        raise SymbackError(f"{where}:{number}: write a rule's values as 'for k = 0, 1, 2' or 'for k = 0, ..., 19'")
+    first, step = int(items[0]), int(items[1]) - int(items[0]) if dots > 1 else 1
+    return list(range(first, int(items[-1]) + 1, step)) if step > 0 else [first]
+
+
+def index(line: str, letter: str, value: int) -> str:
+    """`line` with index `letter` (``k``, ``k+1``, ``{k-1}``) in sub- and superscripts replaced by `value`."""
+    def number(m: re.Match) -> str:
+        return str(value + int(re.sub(r"\s", "", m.group(1) or "0")))
+    return re.sub(r"(?<=[_\[({])\s*" + letter + r"(\s*[+-]\s*\d+)?(?![A-Za-z0-9])", number, line)
+
+
+def sides_of(line: str) -> list[str]:
+    """`line` split at each '=' outside brackets that is not part of >=, <=, ==, != (LaTeX's sum_{i=1} stays)."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(line):
+        depth += (c in "([{") - (c in ")]}")
+        if c == "=" and depth == 0 and line[i - 1:i] not in ("<", ">", "!", "=") and line[i + 1:i + 2] != "=":
+            parts.append(line[start:i])
+            start = i + 1
+    return parts + [line[start:]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +72,25 @@ class Equation:
     @property
     def where(self) -> str:
         return f"{self.source}:{self.line}"
+
+
+def line_equations(line: str, number: int, where: str) -> list[Equation]:
+    """The equations one line states: ``lhs = a = b`` is two, ``... for k = 1, 2`` one per value of k."""
+    rule = FOR.search(line)
+    stated = [index(line[:rule.start()].rstrip(), rule.group(1), v) for v in values(rule.group(2), number, where)] \
+        if rule else [line]
+    out = []
+    for each in stated:
+        lhs, *rhss = [part.strip() for part in sides_of(each)]
+        if not rhss:
+            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(each)}")
+        if not lhs:
+            raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
+        for rhs in rhss:  # a chain lhs = a = b: each right-hand side against the left one
+            if not rhs:
+                raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
+            out.append(Equation(number, lhs, rhs, where))
+    return out
 
 
 def read_hand(source) -> tuple[str, list[Equation]]:
@@ -65,15 +121,7 @@ def read_hand(source) -> tuple[str, list[Equation]]:
         line = re.split(r"(?<!\\)#", raw, maxsplit=1)[0].strip()  # '#' starts a comment, LaTeX's '\#' does not
         if not line:
             continue
-        equals = re.search(r"(?<![<>!=])=(?!=)", line)  # the first '=' that is not part of >=, <=, ==, !=
-        if equals is None:
-            raise SymbackError(f"{where}:{number}: expected 'LHS = RHS', got {abbreviate(line)}")
-        lhs, rhs = line[:equals.start()].strip(), line[equals.end():].strip()
-        if not lhs:
-            raise SymbackError(f"{where}:{number}: the left-hand side is empty; name a quantity, e.g. dl/df_1 = ...")
-        if not rhs:
-            raise SymbackError(f"{where}:{number}: the right-hand side of {abbreviate(lhs, 40)[1:-1]} is empty")
-        equations.append(Equation(number, lhs, rhs, where))
+        equations += line_equations(REMARK.sub("", line), number, where)  # a printed remark: (fused: ...)
         if len(equations) > MAX_EQUATIONS:
             raise SymbackError(f"{where}: more than {MAX_EQUATIONS:,} equations (limit {MAX_EQUATIONS:,})")
     if not equations:

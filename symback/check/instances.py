@@ -27,6 +27,7 @@ from ..evaluate import evaluate
 from ..ir import Graph
 from ..notation import totals
 from ..numeric import evaluate_sample
+from ..ops import lookup
 from . import randomdata
 
 #: significant digits of an expression's random point (the exact evaluator's precision)
@@ -79,9 +80,29 @@ class Instance:
     def value(self, s: int, name: str):
         if name in self.samples[s]:
             return self.samples[s][name]
-        if s not in self._extra:  # a quantity the simplified graph fused away: the unsimplified one has it
-            self._extra[s] = evaluate_sample(self.raw(), self.params, self.samples[s]["x"], self.samples[s]["y"])
-        return self._extra[s][name]
+        return self.raw_values(s)[name]  # a quantity the simplified graph fused away: the unsimplified one has it
+
+    def raw_values(self, s: int) -> dict:
+        """Every node's value in the unsimplified graph for sample `s` (evaluated when first asked)."""
+        if s not in self._extra:
+            inputs = {n.name: self.samples[s][n.name] for n in self.graph.leaves("input")}
+            self._extra[s] = evaluate_sample(self.raw(), self.params, inputs, self.samples[s]["y"])
+        return self._extra[s]
+
+    def jacobian(self, s: int, a: str, b: str) -> np.ndarray:
+        """The local derivative d`a`/d`b` in the denominator layout, (da/db)^T: |b| x |a| (b a matrix: its shape
+        x |a|). Exact: the reverse sweep's adjoint of `b` through `a`, given each unit vector as dl/d`a`."""
+        graph = self.raw()
+        values, up = dict(self.raw_values(s)), totals(graph)[a]
+        node = next(n for n in graph.backward() if n.of == b and n.meta.path in (a, None)
+                    and (n.meta.path == a or up in n.args))
+        zeros = {n: np.zeros_like(values[n]) for n in node.args if graph[n].role == "adjoint"}
+        cols = []
+        for i in range(np.size(values[a])):
+            values.update(zeros)
+            values[up] = np.eye(np.size(values[a]))[i].reshape(np.shape(values[a]))
+            cols.append(np.asarray(lookup(node.op).numeric(node, values), dtype=float))
+        return np.stack(cols, axis=-1)
 
     def adjoint(self, forward: str) -> str:
         """Name of the IR node holding dl/d`forward` (the simplified graph's, else the unsimplified one's)."""
@@ -112,7 +133,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
     unsimplified = cache(lambda: concrete_graph(derivation.raw, sub))
     y_node = graph["y"]
     kind = randomdata.target_kind(graph[derivation.output].meta.loss, y_node.meta.kind == "label")
-    n_in = int(graph["x"].shape[0])
+    widths = {n.name: int(n.shape[0]) for n in graph.leaves("input")}  # one input x, or a DAG's named inputs
     n_out = int(graph[derivation.output].meta.size or (y_node.shape[0] if y_node.shape else 1))
     shapes = {n.name: n.shape for n in graph.leaves("param")}
     out = []
@@ -120,7 +141,8 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
         params = randomdata.params(rng, shapes)
         samples = []
         for _ in range(batch):
-            x, y = randomdata.inputs(rng, n_in), randomdata.targets(rng, kind, n_out)
+            x = {name: randomdata.inputs(rng, n) for name, n in widths.items()}
+            y = randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y))
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,

@@ -37,12 +37,13 @@ from sympy.parsing.latex import parse_latex
 
 from ..errors import SymbackError
 from ..textparse import MAX_DIGITS, abbreviate
-from .formula import GENERIC, MAX_DEPTH, Call, Name, Num, Op, canonical, depth, function_name
+from .formula import GENERIC, MAX_DEPTH, Call, Name, Num, Op, canonical, depth, function_name, summed
 
 MAX_LENGTH = 5000  # characters of one LaTeX formula
 MAX_NESTING = 40  # { ( [ inside each other: the ANTLR parser recurses about twenty frames per level
 
 HAD = "qqhmrk"
+ROWS = " qqrows "  # a matrix's row separator while the spacing commands are dropped
 _MISPLACED = {HAD: "\\odot needs a factor on each side", "T": "a transpose ^T must follow a matrix or vector"}
 _RELATIONS = {sp.StrictGreaterThan: ">", sp.GreaterThan: ">=", sp.StrictLessThan: "<", sp.LessThan: "<="}
 _FONTS = r"\\(?:mathbf|boldsymbol|bm|vec|mathit|mathrm|operatorname\*?|text|textrm|mathsf|mathnormal|pmb)\s*\{([^{}]*)\}"
@@ -50,11 +51,13 @@ _DROP = r"\\left|\\right|\\big|\\Big|\\bigg|\\Bigg|\\displaystyle|\\,|\\;|\\!|\\
 _BRACKET = re.compile(r"\\?[{}]|[()\[\]]")  # \{ and \} are braces too
 _REL = re.compile(r"(>=|<=|\\geq?|\\leq?|\\gt|\\lt|>|<)")
 # a course symbol: a letter or Greek command, a subscript, a layer superscript [k] / (k), maybe with T
-_SYM = re.compile(r"(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*"
+_SYM = re.compile(r"(?<![A-Za-z\\])(?P<base>\\[A-Za-z]+|[A-Za-z])(?![A-Za-z])\s*"
                   r"(?:_\s*(?P<sub>\{\s*[A-Za-z0-9]+\s*\}|[A-Za-z0-9]))?"
                   r"(?:\^\s*\{\s*(?P<sup>[\[(]\s*-?\d+\s*[\])])\s*(?P<supT>T)?\s*\}|\^\s*(?P<sup2>\[\s*-?\d+\s*\]))?")
-_DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>\\?[A-Za-z]+)\s*\}\s*\{\s*(?:\\partial|d)\s*"
+_WORD = re.compile(r"([A-Za-z][A-Za-z0-9]*)(?:_\s*\{?\s*([A-Za-z0-9]+)\s*\}?)?")  # a DAG's value: out, W_{enc}
+_DERIV = re.compile(r"\\frac\s*\{\s*(?:\\partial|d)\s*(?P<num>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*\{\s*(?:\\partial|d)\s*"
                     r"(?P<den>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\}"
+                    r"(?:\s*\|\s*_\s*\{(?P<via>[^{}]*(?:\{[^{}]*\}[^{}]*)*)\})?"  # a DAG's share: \big|_{m}
                     r"|(?:\\partial|(?<![A-Za-z\\])d)\s*(?P<num2>\\ell|l|L|J)\s*/\s*(?:\\partial|d)\s*(?P<den2>"
                     + _SYM.pattern + ")")
 
@@ -64,16 +67,20 @@ def normalize(text: str, loss: tuple = ()) -> str:
 
     `loss` is the notation's (LaTeX, text) loss symbol, e.g. (r"\mathcal{L}", "l") in FoML.
     """
-    s = text.strip()
-    if loss:
-        s = s.replace(loss[0], f" {loss[1]} ")
-    s = re.sub(r"\\hat\s*\{\s*y\s*\}|\\hat\s+y", "yhat", s)
+    s = re.sub(r"\\begin\{([bp]matrix)\}(.*?)\\end\{\1\}",  # rows kept apart from the spacing \\ dropped below
+               lambda m: r"\begin{bmatrix}" + m.group(2).replace("\\\\", ROWS) + r"\end{bmatrix}", text.strip())
+    if loss:  # the per-sample losses of a batch sum, \ell_i, first
+        s = re.sub(re.escape(loss[0]) + r"\s*_\s*\{?\s*i\s*\}?", f" {loss[1]}_i ", s).replace(loss[0], f" {loss[1]} ")
+    s = re.sub(r"\\hat\s*\{\s*([A-Za-z])\s*\}|\\hat\s+([A-Za-z])", lambda m: (m.group(1) or m.group(2)) + "hat", s)
+    s = re.sub(r"^\\mathbf\s*\{\s*I\s*\}$", "I", s)  # the identity matrix, as a whole right side
     s = re.sub(r"\\(?:mathbb|mathds|mathbf|mathrm)\s*\{\s*(1|I)\s*\}", r"\\mathbb{1}", s)
     while re.search(_FONTS, s):
         s = re.sub(_FONTS, r"\1", s)
     s = re.sub(_DROP, " ", s)
     s = re.sub(r"\\(?:top|intercal|mathsf\{T\}|mathrm\{T\}|text\{T\}|rm\s*T)", "T", s)
     s = re.sub(r"\^\s*\{\s*\\prime\s*\}|\^\s*\\prime", "'", s)
+    s = re.sub(r"(\\(?:tanh|sigma|exp|log|sqrt)\s*\{(?:[^{}]|\{[^{}]*\})*\})\s*(?=\^)", r"(\1)", s)  # \tanh{(s)}^{2}
+    s = re.sub(r"\\sum_\s*\{\s*([a-z])\s*\}(?!\s*\^)", r"\\sum_{\1=1}^{n}", s)  # \sum_{j}: parse_latex wants bounds
     s = re.sub(r"\\(?:lbrack)", "[", s).replace(r"\rbrack", "]")
     return s
 
@@ -131,15 +138,33 @@ class LatexReader:
         name = canonical(base, m.group("sub"), "^" + sup if sup else None)
         return name if self.known(name) or (base in self.bases and (m.group("sub") or sup)) else None
 
+    def _operators(self, s: str) -> str:
+        r"""``\frac{\partial}{\partial z} [...]`` (the derivative of the bracket by z) -> a placeholder."""
+        out, i = [], 0
+        for m in re.finditer(r"\\frac\s*\{\s*\\partial\s*\}\s*\{\s*\\partial\s*([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}\s*", s):
+            end = _group_end(s, m.end()) if s[m.end():m.end() + 1] == "[" else -1
+            if m.start() < i or end < 0:
+                continue
+            reader = LatexReader(self.known, self.bases, self.where, self.generic, self.loss)
+            var = reader.read(m.group(1))
+            out += [s[i:m.start()], self.slot(Op("d", (var, reader.read(s[m.end() + 1:end - 1]))))]
+            i = end
+        return "".join(out) + s[i:]
+
     def _names(self, s: str) -> str:
+        def symbol(text: str, part: str) -> tuple:
+            sm, word = _SYM.fullmatch(text), _WORD.fullmatch(text)  # f_{1}, delta^{[2]}; a DAG's out, W_{enc}
+            if not (sm or word):
+                raise SymbackError(f"{self.where}: cannot read the derivative's {part} {abbreviate(text)}")
+            return ((self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)) if sm
+                    else canonical(word.group(1), word.group(2), None)), sm
+
         def deriv(m: re.Match) -> str:
-            num = (m.group("num") or m.group("num2")).lstrip("\\").replace("ell", "l")
-            den = normalize(m.group("den") or m.group("den2")).strip()
-            sm = _SYM.fullmatch(den)
-            if not sm:
-                raise SymbackError(f"{self.where}: cannot read the derivative's denominator {abbreviate(den)}")
-            what = self._symbol(sm) or canonical(sm.group("base").lstrip("\\"), sm.group("sub"), None)
-            return self.slot(Name(f"d{num}/d{what}")) + ("^{T}" if sm.group("supT") else "")
+            num = normalize(m.group("num") or m.group("num2")).strip().lstrip("\\").replace("ell", "l")
+            num = num if num in ("l", "L", "J") else symbol(num, "numerator")[0]  # the loss, or a local Jacobian's
+            what, sm = symbol(normalize(m.group("den") or m.group("den2")).strip(), "denominator")
+            via = " (via " + re.sub(r"[{}\s]", "", m.group("via")) + ")" if m.group("via") else ""
+            return self.slot(Name(f"d{num}/d{what}{via}")) + ("^{T}" if sm and sm.group("supT") else "")
 
         s = _DERIV.sub(deriv, s)
 
@@ -150,7 +175,20 @@ class LatexReader:
                 return m.group(0)
             return self.slot(Name(name)) + ("^{T}" if m.group("supT") else "")
 
-        return _SYM.sub(sym, s)
+        def word(m: re.Match) -> str:  # a DAG's value named by a word: out, logits, W_{enc}
+            name = canonical(m.group(1), m.group(2), None)
+            known = self.known(name) and function_name(name, self.generic) is None
+            return self.slot(Name(name)) if known else m.group(0)
+
+        s = re.sub(r"(?<![A-Za-z\\_])(?<!_\{)([A-Za-z][A-Za-z0-9]+)(?:_\s*\{\s*([A-Za-z0-9]+)\s*\})?(?![A-Za-z0-9])", word, s)
+        s = _SYM.sub(sym, s)
+
+        def component(m: re.Match) -> str:  # [v]_{4..6}, [v]_{j}, [s]_{y}: as symback prints components
+            picked = self.slots[m.group(2)].text if m.group(2) else re.sub(r"\s", "", m.group(3))
+            return self.slot(Name(f"{self.slots[m.group(1)].text}[{picked}]"))
+
+        slot = r"\\mathit\{(qq[a-k]+)\}"
+        return re.sub(r"\[\s*" + slot + r"\s*\]\s*_\s*\{\s*(?:" + slot + r"|([^{}]+?))\s*\}", component, s)
 
     def _functions(self, s: str) -> str:
         def word(m: re.Match) -> str:
@@ -164,8 +202,17 @@ class LatexReader:
         return re.sub(r"(?<![A-Za-z\\])(\\?[A-Za-z][A-Za-z]+)\s*('?)(?=\s*\()", word, s)
 
     # -- the whole reading ---------------------------------------------------
+    def _matrices(self, s: str) -> str:
+        r"""``\begin{bmatrix} x_{0} \\ x_{1} \end{bmatrix}``, as symback prints a concatenation -> a placeholder."""
+        def stack(m: re.Match) -> str:
+            rows = [LatexReader(self.known, self.bases, self.where, self.generic, self.loss).read(row)
+                    for row in m.group(1).split(ROWS)]
+            return self.slot(rows[0] if len(rows) == 1 else Op("stack", tuple(rows)))
+
+        return re.sub(r"\\begin\{[bp]matrix\}(.*?)\\end\{[bp]matrix\}", stack, s)
+
     def prepare(self, text: str) -> str:
-        s = self._functions(self._names(self._conditions(normalize(text, self.loss))))
+        s = self._functions(self._names(self._conditions(self._operators(self._matrices(normalize(text, self.loss))))))
         return re.sub(r"\\odot|\\circ|⊙|∘", rf" \\times \\mathit{{{HAD}}} \\times ", s)
 
     def read(self, text: str):
@@ -235,6 +282,8 @@ class LatexReader:
         if isinstance(e, (sp.log, sp.Abs)):
             fn = "log" if isinstance(e, sp.log) else "abs"
             return Call(fn, (self.node(e.args[0]),), False, fn)
+        if isinstance(e, sp.Sum):  # \sum_{i=1}^{B} l_i: over the samples; \sum_{j} [v]_{j}: over the components
+            return Call(summed(str(e.args[1][0])), (self.node(e.args[0]),), False, "sum")
         if isinstance(e, (sp.Max, sp.Min)):  # max(a, b, c) = max(max(a, b), c)
             fn = "max" if isinstance(e, sp.Max) else "min"
             return reduce(lambda a, b: Call(fn, (a, b), False, fn), [self.node(a) for a in e.args])

@@ -70,7 +70,7 @@ _erf = np.vectorize(math.erf, otypes=[float])  # NumPy has no erf; GELU needs it
 
 
 @cache
-def _numpy(body: sp.Expr, prime: bool):
+def entrywise(body: sp.Expr, prime: bool):
     expr = take_conventions(sp.diff(body, Z)) if prime else body
     expr = expr.replace(Indicator, lambda c: sp.Piecewise((1, c), (0, True)))
     f = sp.lambdify(Z, expr, [{"erf": _erf}, "numpy"])
@@ -95,7 +95,9 @@ class Env:
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
             return self.ns.summary.layers[q.layer - 1].fn(Z)
-        bodies = {layer.fn(Z) for layer in self.ns.summary.layers if not layer.is_identity}
+        activated = self.ns.activated()
+        mine = [body for pre, _, _, body in activated if q is not None and self.ns.get(pre).node == q.node]
+        bodies = set(mine) or {body for *_, body in activated}
         if len(bodies) == 1:
             return bodies.pop()
         raise SymbackError(f"{show(call)}: the layers have different activations, so say which one: "
@@ -147,12 +149,22 @@ def evaluate(node, env: Env) -> Val:
         return Val(x.a.T, None if x.bax is None else 1 - x.bax, ones, x.batch)
     if op == "neg":
         return Val(-args[0].a, args[0].bax)
+    if op == "d":  # d/dz [E], as the steps print a loss's derivative
+        return gradient(node, env)
+    if op == "eye":  # I, the identity of the left side's size
+        return Val(np.eye(int(args[0].a[0, 0])))
+    if op == "stack":  # [a; b]: one above the other
+        if len({x.shape[1] for x in args}) > 1:
+            raise ShapeError(node, "stacking matrices of " + ", ".join(_count(x.shape[1], "column") for x in args))
+        return Val(np.vstack([x.a for x in args]), _bax(*args[:2]) if all(x.bax != 0 for x in args) else None)
     x, y = args
     if op in ("+", "-", "had", ">", ">=", "<", "<="):
         _same(node, {"+": "sum", "-": "difference", "had": "elementwise product"}.get(op, "comparison"), x, y)
         fn = {"+": np.add, "-": np.subtract, "had": np.multiply, ">": np.greater, ">=": np.greater_equal,
               "<": np.less, "<=": np.less_equal}[op]
         return Val(np.asarray(fn(x.a, y.a), dtype=float), _bax(x, y))
+    if op == "matmul" and 3 in (x.a.ndim, y.a.ndim):  # dz/dW delta: a Jacobian by a matrix, contracted
+        return Val(_contract(node, x.a, y.a))
     if op == "matmul":
         if x.ones and not y.scalar:
             x = _ones(x, y, left=True)
@@ -167,6 +179,8 @@ def evaluate(node, env: Env) -> Val:
         bax = 0 if x.bax == 0 else (1 if y.bax == 1 else None)
         return Val(x.a @ y.a, bax)
     if op == "/":
+        if y.shape == (1, x.shape[1]) and x.bax == y.bax == 1:  # softmax: each sample by its own sum_j
+            y = Val(np.broadcast_to(y.a, x.shape), 1)
         if not (y.scalar or x.scalar or x.shape == y.shape):
             raise ShapeError(node, f"division of a {dims(x.shape)} by a {dims(y.shape)} matrix "
                                    "(divide by a number, or entrywise by an equal-sized matrix)")
@@ -176,9 +190,19 @@ def evaluate(node, env: Env) -> Val:
     return Val(x.a ** y.a[0, 0], x.bax)
 
 
+def _contract(node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A local Jacobian by a matrix (3 axes, the last or first one over the value) times a vector."""
+    if x.ndim == 3 and y.shape == (x.shape[2], 1):
+        return np.tensordot(x, y[:, 0], axes=(2, 0))
+    if y.ndim == 3 and x.shape == (1, y.shape[0]):
+        return np.tensordot(x[0], y, axes=(0, 0))
+    raise ShapeError(node, f"a Jacobian by a matrix ({dims(x.shape if x.ndim == 3 else y.shape)}) multiplies a "
+                           "vector of its value's size (a column after it, a row before it)")
+
+
 def _call(node: Call, env: Env) -> Val:
     fn = node.fn
-    if node.prime and fn in ("softmax", "sum", "mean", "diag", "ind", "max", "min"):
+    if node.prime and fn in ("softmax", "sum", "sum_j", "mean", "diag", "ind", "max", "min"):
         raise SymbackError(f"{show(node)}: {node.shown} has no derivative here; write the derivative out")
     if fn in ("max", "min"):
         if len(node.args) != 2:
@@ -198,10 +222,75 @@ def _call(node: Call, env: Env) -> Val:
         return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
     if fn in ("sum", "mean"):  # over the samples of a batch matrix, else over every entry
         return Val((np.sum if fn == "sum" else np.mean)(a, axis=x.bax, keepdims=True))
+    if fn == "sum_j":  # sum_j v[j]: over a vector's components, for each sample of a batch matrix
+        return Val(np.sum(a, axis=None if x.bax is None else 1 - x.bax, keepdims=True), x.bax)
     if fn == "diag":
         if 1 not in a.shape or x.bax is not None:
             raise ShapeError(node, f"diag needs a vector, got a {dims(a.shape)} matrix")
         return Val(np.diag(a.ravel()))
-    body = env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
     with np.errstate(all="ignore"):
-        return Val(_numpy(body, node.prime)(a), x.bax)
+        return Val(entrywise(_body(node, env), node.prime)(a), x.bax)
+
+
+def _body(node: Call, env: Env) -> sp.Expr:
+    """An entrywise function's formula in `Z`: the layer's own for a, g, theta; else the named one."""
+    fn = node.fn
+    return env.layer_activation(node) if fn == "act" else SCALAR[fn] if fn in SCALAR else library.ACTIVATIONS[fn](Z)
+
+
+def gradient(node: Op, env: Env) -> Val:
+    """``d/dz [E]``: the derivative of E (summed over its entries) by the vector z, in the layout's shape."""
+    var, body = node.args
+    q = env.ns.get(var.text) if isinstance(var, Name) else None
+    if q is None or q.deriv or q.rows is not None:
+        raise SymbackError(f"{show(node)}: d/dz [...] differentiates by a value of the network, such as z^[2]")
+    z = evaluate(var, env).a
+    out = np.zeros(z.shape)
+    for k in np.ndindex(z.shape):
+        direction = np.zeros(z.shape)
+        direction[k] = 1.0
+        out[k] = np.sum(tangent(body, env, q, direction))
+    return Val(out.T if env.ns.layout == "numerator" else out)
+
+
+def tangent(node, env: Env, var, direction: np.ndarray) -> np.ndarray:
+    """How `node`'s value changes along `direction` of the quantity `var` (forward mode, exact; other names fixed)."""
+    value = evaluate(node, env).a
+    if isinstance(node, Name):
+        q = env.ns.get(node.text)
+        if q is None or q.deriv or q.node != var.node or q.rows is not None:
+            return np.zeros(value.shape)
+        return direction[[int(env.inst.samples[env.sample][env.ns.target])]] if q.at_label else direction
+    if isinstance(node, Num) or (isinstance(node, Op) and node.op in (">", ">=", "<", "<=", "eye")):
+        return np.zeros(value.shape)
+    if isinstance(node, Op) and node.op == "d" or isinstance(node, Call) and node.prime:
+        raise SymbackError(f"{show(node)}: d/dz [...] differentiates values and functions, not derivatives")
+    vals = [evaluate(a, env).a for a in node.args]
+    ts = [tangent(a, env, var, direction) for a in node.args]
+    if isinstance(node, Call):
+        return _call_tangent(node, env, vals, ts, value)
+    rule = {"+": lambda: ts[0] + ts[1], "-": lambda: ts[0] - ts[1], "neg": lambda: -ts[0], "T": lambda: ts[0].T,
+            "had": lambda: vals[0] * ts[1] + ts[0] * vals[1], "stack": lambda: np.vstack(ts),
+            "/": lambda: (ts[0] * vals[1] - vals[0] * ts[1]) / vals[1] ** 2,
+            "pow": lambda: vals[1] * vals[0] ** (vals[1] - 1) * ts[0],
+            "matmul": lambda: (vals[0] * ts[1] + ts[0] * vals[1]) if 1 in (vals[0].size, vals[1].size)
+            else vals[0] @ ts[1] + ts[0] @ vals[1]}
+    with np.errstate(all="ignore"):
+        return np.broadcast_to(rule[node.op](), value.shape)
+
+
+def _call_tangent(node: Call, env: Env, vals: list, ts: list, value: np.ndarray) -> np.ndarray:
+    fn, (a, t) = node.fn, (vals[0], ts[0])
+    if fn in ("sum", "mean", "sum_j"):
+        return np.broadcast_to(np.sum(t) / (t.size if fn == "mean" else 1), value.shape)
+    if fn == "softmax":
+        return value * (t - np.sum(value * t, axis=0, keepdims=True))
+    if fn in ("max", "min"):
+        first = (vals[0] >= vals[1]) if fn == "max" else (vals[0] <= vals[1])
+        return np.broadcast_to(np.where(first, ts[0], ts[1]), value.shape)
+    if fn == "diag":
+        return np.diag(t.ravel())
+    if fn == "ind":
+        return np.zeros(value.shape)
+    with np.errstate(all="ignore"):
+        return entrywise(_body(node, env), True)(a) * t

@@ -33,11 +33,17 @@ from ..errors import SymbackError
 from ..notation import spell
 from ..notation.nodes import Error, Grad, Loss, Prob, Template
 from ..notation.nodes import Quantity as Term
-from .matrix import Val
+from .matrix import Val, Z
 
-VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob")
+VECTOR_KINDS = ("pre", "act", "input", "target", "error", "pred", "prob", "value")
+#: losses that take logits: their prediction, ``yhat``, is the probabilities the loss computes from them
+LOGIT_LOSSES = ("softmax_cross_entropy", "bce_with_logits")
 #: f_3[2], dl/dc[4..6]: components as `formula` spells them (not a superscript's ^[2])
 PICK = re.compile(r"(.*[^^])\[(\d{1,9})(?:\.\.(\d{1,9}))?\]")
+#: f[j]: every component, as symback writes a sum over them (sum_j (f[j] - y[j])^2); s[y]: the label's component
+EVERY = re.compile(r"(.*[^^])\[([jy])\]")
+#: dz^[2]/da^[1]: a local Jacobian (the numerator a value, not the loss)
+JACOBIAN = re.compile(r"d([^/]+)/d([^/]+)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Quantity:
     node: str = ""  # IR forward node holding the quantity
     alias: bool = False  # another spelling, not listed
     rows: tuple | None = None  # components picked (f_3[2..3]), as a 0-based slice (start, stop) of the vector
+    held: str = ""  # the IR node holding the value itself (a DAG's values and shares; a Jacobian's denominator)
+    at_label: bool = False  # s[y]: the component at the sample's class label
 
 
 def capital(name: str) -> str:
@@ -61,14 +69,13 @@ def capital(name: str) -> str:
 class Namespace:
     """Every name a hand file may use for one derivation, in one notation and layout."""
 
+    what = "network"  # for messages: "is not a quantity of this network"
+
     def __init__(self, derivation, notation="udl", layout: str | None = None):
         self.derivation = derivation
         self.notation = notations.get(notation)
         self.layout = notations.layout_of(self.notation, layout)
         self.summary = derivation.summary
-        if not self.summary.layered:
-            raise SymbackError(f"check: {self.summary.source} is not a layered sb.Network; hand files name course "
-                               "symbols (f_k, delta^[k], ...), which only layered networks have so far")
         self.graph = derivation.graph
         self.K = self.summary.depth
         self.nodes = notations.at(self.graph)  # (kind, IR layer) -> node
@@ -135,22 +142,77 @@ class Namespace:
         if g[y].meta.kind == "label":  # the one-hot label, as symback writes it
             self._alias("e_y", "target", None, y)
             self._add(Quantity("E_Y", "target", None, False, True, y, alias=True))
-        loss = g[self.derivation.output]
-        self._add(Quantity(spell(nt, Loss()), "loss", None, False, False, loss.name))
-        if loss.meta.prediction:
-            self._alias("yhat", "pred", None, loss.meta.prediction)
+        self._losses()
+        self._predictions()
+        self._add(Quantity("B", "size", None, False, True, ""))
+
+    def _losses(self) -> None:
+        """The loss l, the batch loss L (mean or sum of the l_i), and l_i: the per-sample losses as a row of B."""
+        nt, out = self.notation, self.derivation.output
+        one, batch = spell(nt, Loss()), spell(nt, Loss(batch=True))
+        self._add(Quantity(one, "loss", None, False, False, out))
+        self._add(Quantity(batch, "loss", None, False, True, out, alias=batch == one))
+        for name in {one, batch}:
+            self._add(Quantity(f"{name}_i", "losses", None, False, True, out, alias=True))
+
+    def _predictions(self) -> None:
+        """``yhat``: the prediction the loss compares with y (for softmax cross-entropy the probabilities p)."""
+        g, nt = self.graph, self.notation
         prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
         if prob is not None:
             self._alias(spell(nt, Prob()), "prob", None, prob)
-        self._add(Quantity("B", "size", None, False, True, ""))
+        pred = self.prediction
+        if pred is not None:
+            self._alias("yhat", "prob" if pred != g[self.derivation.output].meta.prediction else "pred", None, pred)
+
+    @property
+    def prediction(self) -> str | None:
+        """The IR node ``yhat`` names: the loss's prediction, or its softmax when the loss takes logits."""
+        g, loss = self.graph, self.summary.loss
+        pred = g[self.derivation.output].meta.prediction
+        prob = next((n.name for n in g.forward() if n.meta.kind == "softmax"), None)
+        return prob if prob is not None and loss is not None and loss.name in LOGIT_LOSSES else pred
+
+    def logits(self, batch: bool = False) -> str | None:
+        """The name of what the loss takes when ``yhat`` is not that (the logits of softmax cross-entropy)."""
+        out = self.graph[self.derivation.output].meta.prediction
+        return None if self.prediction == out else next((q.name for q in self.quantities.values() if q.node == out
+                                                         and not q.deriv and q.batch == batch and not q.alias), None)
+
+    def yhat_note(self) -> str:
+        """What ``yhat`` means, when it is not the network's output itself (else "")."""
+        logits = self.logits()
+        return "" if logits is None else (f"yhat is the prediction the {self.summary.loss.name} loss sees, the "
+                                          f"probabilities {spell(self.notation, Prob())} = softmax({logits}), "
+                                          f"not the logits {logits}")
 
     # -- lookup ----------------------------------------------------------------
     def get(self, name: str) -> Quantity | None:
         pick = PICK.fullmatch(name)
         if pick:
             return self._pick(*pick.groups())
+        every = EVERY.fullmatch(name)
+        if every:
+            q, labels = self.get(every.group(1)), self.graph[self.target].meta.kind == "label"
+            if q is None or not self.width(q) or (every.group(2) == "y" and not labels):
+                return None  # s[y] needs a class label y
+            return replace(q, name=name, at_label=True) if every.group(2) == "y" else q
         m = re.fullmatch(r"(.*?[A-Za-z])(\d+)", name)  # h1 for h_1, W2 for W_2: a digit run after letters
-        return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None)
+        return self.quantities.get(name) or (self.quantities.get(f"{m.group(1)}_{m.group(2)}") if m else None) \
+            or self._jacobian(name)
+
+    def _jacobian(self, name: str) -> Quantity | None:
+        """``dz^[2]/da^[1]``: the local derivative of a value by one of its module's inputs, as the steps print it."""
+        m = JACOBIAN.fullmatch(name)
+        top, by = (self.get(m.group(1)), self.get(m.group(2))) if m else (None, None)
+        if top is None or by is None or top.kind in ("loss", "losses") or any(
+                q.deriv or q.batch or q.rows or q.at_label for q in (top, by)):
+            return None
+        a, b = top.held or top.node, by.held or by.node
+        if b not in self.derivation.raw[a].args or a == b:
+            return None
+        self._add(Quantity(name, "jacobian", None, True, False, a, True, held=b))
+        return self.quantities[name]
 
     def width(self, q: Quantity | None) -> int:
         """How many components vector quantity `q` has (a class label: one per class); 0 for anything else."""
@@ -195,7 +257,7 @@ class Namespace:
         q = self.get(text)
         if q is None or q.kind == "size":
             near = self.near(text)  # a close name says enough; otherwise every name, as ranges
-            raise SymbackError(f"{where}: {text!r} is not a quantity of this network in {self.notation.name} "
+            raise SymbackError(f"{where}: {text!r} is not a quantity of this {self.what} in {self.notation.name} "
                                f"notation{near or '; valid names: ' + self.listing()}")
         return q
 
@@ -210,6 +272,11 @@ class Namespace:
             return None
         layer, kind = q.layer + delta, "act" if q.kind == "input" else q.kind
         return self._by_key.get(("input" if kind == "act" and layer == 0 else kind, layer, q.deriv, q.batch))
+
+    def activated(self, batch: bool = False) -> list[tuple[str, str, str, object]]:
+        """(pre-activation, activation, the activation's name, its formula in `Z`) of each layer that has one."""
+        return [(self._by_key[("pre", k, False, batch)], self._by_key[("act", k, False, batch)], layer.activation,
+                 layer.fn(Z)) for k, layer in enumerate(self.summary.layers, 1) if not layer.is_identity]
 
     def forward_rule(self, k: int) -> str:
         """The notation's forward equation of layer k, e.g. ``f_1 = beta_1 + Omega_1 h_1``."""
@@ -226,10 +293,15 @@ class Namespace:
         return a.T if deriv and self.layout == "numerator" else a
 
     def sample_value(self, q: Quantity, inst, s: int) -> np.ndarray:
+        if q.kind == "jacobian":
+            return self.orient(inst.jacobian(s, q.node, q.held), True)
         if q.kind == "target" and self.graph[self.target].meta.kind == "label":  # the one-hot column
             a = np.eye(inst.n_out)[:, [int(inst.samples[s][self.target])]]
         else:
-            a = self.orient(inst.value(s, inst.adjoint(q.node) if q.deriv else q.node), q.deriv)
+            held = q.held or (inst.adjoint(q.node) if q.deriv else q.node)
+            a = self.orient(inst.value(s, held), q.deriv)
+        if q.at_label:
+            return a[[int(inst.samples[s][self.target])]]
         if q.rows is None:
             return a
         lo, hi = q.rows  # the picked components: columns of a row-shaped derivative, else rows
@@ -241,7 +313,7 @@ class Namespace:
             return Val(np.array([[float(inst.batch)]]))
         if not q.batch:  # a parameter is among every sample's values
             return Val(self.sample_value(q, inst, 0 if sample is None else sample))
-        if q.kind in ("weight", "bias"):  # dL/dW: mean (or sum) of the per-sample gradients
+        if q.kind in ("weight", "bias", "loss"):  # dL/dW, L: mean (or sum) of the per-sample values
             total = sum(self.sample_value(q, inst, s) for s in range(inst.batch))
             return Val(total / inst.batch if self.summary.reduction == "mean" else total)
         cols = [self.sample_value(q, inst, s) for s in range(inst.batch)]

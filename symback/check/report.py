@@ -46,6 +46,7 @@ class Counterexample:
     params: dict = field(default_factory=dict)
     message: str | None = None  # shape mismatches
     unit: str = "instance"  # "point" for scalar expressions
+    labels: tuple = ()  # the inputs that are class labels (counted from 1, as every index here)
 
     def to_dict(self) -> dict:
         return {
@@ -72,7 +73,8 @@ class Counterexample:
             head += f", entry ({self.entry[0]}, {self.entry[1]})"
         out = [head, f"  yours {fmt(self.yours)}, derived {fmt(self.derived)}"]
         if self.inputs and self.sample is not None or self.unit == "point":
-            out.append("  at " + ", ".join(f"{k} = {_short(v)}" for k, v in self.inputs.items()))
+            out.append("  at " + ", ".join(f"{k} = {_short(v)}" + (" (class)" if k in self.labels else "")
+                                           for k, v in self.inputs.items()))
         elif self.inputs:
             out.append("  (the batch " + " and ".join(self.inputs) + " and the parameters are in --json)")
         return out

@@ -27,11 +27,13 @@ from ..notation import spell, totals
 from ..notation.nodes import Quantity as Term
 from ..parse import parse_expression
 from . import latex
-from .diagnose import expression_repairs, network_repairs
-from .formula import GENERIC, names, parse_text, tokenize
+from .dagnames import DagNames
+from .diagnose import Cause
+from .formula import GENERIC, Call, Name, Num, Op, names, parse_text, replace, tokenize, walk
 from .handfile import Equation
 from .instances import DIGITS, make_instances, make_points
 from .matrix import Env, dims, evaluate
+from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
 from .report import Counterexample
 from .trial import RTOL
@@ -55,10 +57,12 @@ class ExpressionSpace:
         self.derivation, self.count, self.seed = derivation, count, seed
         self.source, self.out = derivation.summary.source, derivation.output
         self.nodes = [n.name for n in derivation.graph.forward()]
-        adjoint = totals(derivation.graph)
-        # intermediates count when the user named them (q = x + y), not the automatic v1, v2, ...
+        #: every node's derivative, as ``symback grad`` prints them (df/dv1 too): what a hand file may name
+        self.adjoints = {f"d{self.out}/d{n}": a for n, a in totals(derivation.graph).items() if n in self.nodes}
+        # the ones to list and to try as another variable: the user's names (q = x + y), not the automatic v1, v2
         named = [n for n in self.nodes if n in derivation.inputs or derivation.summary.named_steps]
-        self.derivs = {f"d{self.out}/d{n}": adjoint[n] for n in named if n != self.out and n in adjoint}
+        self.derivs = {f"d{self.out}/d{n}": self.adjoints[f"d{self.out}/d{n}"] for n in named
+                       if n != self.out and f"d{self.out}/d{n}" in self.adjoints}
         self.at: list[dict] = []
 
     def draw(self) -> None:
@@ -71,19 +75,39 @@ class ExpressionSpace:
         s = (f"d{m.group(1)}/d{m.group(2)}" if m else s).replace("∂", "d").replace(r"\partial", "d")
         if "/d" in s:
             num, _, den = s[1:].partition("/d")
-            s = f"d{_key(num)}/d{self.name(den) or _key(den)}"
-        if s not in self.derivs:
+            s = f"d{_key(num)}/d{self.name(den.lstrip(chr(92))) or _key(den)}"
+        if s not in self.adjoints:
             raise SymbackError(f"{eq.where}: {eq.lhs.strip()!r} is not a derivative of {self.out}; "
                                f"valid names: {', '.join(self.derivs)}")
-        # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits)
-        expr = latex.parse_scalar(eq.rhs, eq.where) if eq.latex else parse_expression(eq.rhs, where=eq.where)
+        # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits); df/dv1 stands for its node
+        rhs, held = self._derivatives(eq)
+        expr = latex.parse_scalar(rhs, eq.where) if eq.latex else parse_expression(rhs, eq.where, implicit=True)
         rename = {}
         for x in expr.free_symbols:
-            if self.name(x.name) is None:
+            node = held.get(x.name) or self.name(x.name)
+            if node is None:
                 raise SymbackError(f"{eq.where}: {x.name!r} is not a variable or named step of {self.source}; "
                                    f"its names: {', '.join(self.nodes)}")
-            rename[x] = sp.Symbol(self.name(x.name))
+            rename[x] = sp.Symbol(node)
         return s, expr.xreplace(rename), False
+
+    def _derivatives(self, eq: Equation) -> tuple[str, dict]:
+        """The right side with each derivative (``df/dv1``, ``\\frac{\\partial f}{\\partial v_{1}}``) as a
+        placeholder symbol, and placeholder -> the IR node holding it; ``×`` and ``·`` are products."""
+        held = {}
+
+        def mark(m: re.Match) -> str:
+            name = self.name(re.sub(r"^\\|[{}\s]", "", m.group(1) or m.group(2)))
+            if name is None or f"d{self.out}/d{name}" not in self.adjoints:
+                return m.group(0)
+            key = f"Xi_{{{len(held)}}}" if eq.latex else f"qqd{len(held)}"  # one symbol to either parser
+            held[key] = self.adjoints[f"d{self.out}/d{name}"]
+            return f" \\{key} " if eq.latex else f" {key} "
+
+        out = re.escape(self.out)
+        rhs = re.sub(rf"(?<![A-Za-z0-9_])d{out}\s*/\s*d([A-Za-z_]\w*)|\\frac\{{\s*\\partial\s*{out}\s*\}}"
+                     rf"\{{\s*\\partial\s*(\\?[A-Za-z]\w*(?:_\{{?\w+\}}?)?)\s*\}}", mark, eq.rhs)
+        return rhs.replace("×", "*").replace("·", "*"), held
 
     def name(self, written: str) -> str | None:
         """The node a written name means, ignoring braces, underscores and spaces."""
@@ -94,7 +118,7 @@ class ExpressionSpace:
 
     def quantity(self, lhs: str, batch: bool) -> str:
         """The IR node holding a quantity: ``df/dx``'s adjoint, or a node by its own name."""
-        return self.derivs.get(lhs, lhs)
+        return self.adjoints.get(lhs, lhs)
 
     def value(self, node: str, point: dict) -> np.ndarray:
         return np.array([[float(point[node])]])
@@ -107,7 +131,10 @@ class ExpressionSpace:
             return np.array([[float("nan")]])
 
     def circular(self, lhs: str, formula) -> bool:
-        return False  # a right side names nodes only, never a derivative
+        return sp.Symbol(self.adjoints[lhs]) in formula.free_symbols
+
+    def note(self, t) -> None:
+        return None  # an expression's names mean one thing each
 
     def never_finite(self, lhs: str) -> str:
         return f"{self.source} is not finite at any random point"
@@ -136,15 +163,16 @@ class NetworkSpace:
 
     kind = "network"
     repairs = staticmethod(network_repairs)
+    names = Namespace
 
     def __init__(self, derivation, notation="udl", layout: str | None = None, count: int = INSTANCES,
                  seed: int = SEED, other: NetworkSpace | None = None):
         self.derivation, self.count, self.seed = derivation, count, seed
-        self.ns = Namespace(derivation, notation, layout)
+        self.ns = self.names(derivation, notation, layout)
         self.insts: list = []
         if other is None:
             flipped = "numerator" if self.ns.layout == "denominator" else "denominator"
-            other = NetworkSpace(derivation, self.ns.notation, flipped, count, seed, other=self)
+            other = type(self)(derivation, self.ns.notation, flipped, count, seed, other=self)
         self.other = other
 
     def draw(self) -> None:
@@ -162,7 +190,7 @@ class NetworkSpace:
         """(the quantity's canonical name, the right side's AST, whether it is a batch formula)."""
         ns = self.ns
         lhs = ns.lhs(lhs_name(eq.lhs, eq.where, self.loss_symbols), eq.where).name
-        formula = self.parse_rhs(eq)
+        formula = self.parse_rhs(eq, lhs)
         batch = ns.get(lhs).batch or any(ns.get(n).batch for n in names(formula) if ns.get(n))
         return lhs, formula, batch
 
@@ -172,7 +200,7 @@ class NetworkSpace:
         loss = self.ns.notation.loss
         return loss.render(None, "latex"), loss.render(None)
 
-    def parse_rhs(self, eq: Equation):
+    def parse_rhs(self, eq: Equation, lhs: str):
         ns = self.ns
         generic = tuple(dict.fromkeys(GENERIC + (ns.notation.activation_fn,)))
         if eq.latex:
@@ -180,10 +208,23 @@ class NetworkSpace:
             node = latex.parse(eq.rhs, ns.known, bases - {"dl", "dJ", "dL"}, eq.where, generic, self.loss_symbols)
         else:
             node = parse_text(eq.rhs, eq.where, generic)
+        node = self._identity(node, lhs)
         for name in names(node):
             if not ns.known(name) and name != "e":
-                raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this network"
+                raise SymbackError(f"{eq.where}: {name!r} is not a name in {ns.notation.name} notation for this {ns.what}"
                                    f"{ns.near(name)}{'' if '[' in name else '; valid names: ' + ns.listing()}")
+        return node
+
+    def _identity(self, node, lhs: str):
+        """``I`` and ``diag(c)`` of a number (a constant local derivative, as the steps print it): the identity
+        matrix of the left side's size, times c."""
+        scaled = [(path, sub) for path, sub in walk(node) if (isinstance(sub, Name) and sub.text == "I"
+                  and not self.ns.known("I")) or (isinstance(sub, Call) and sub.fn == "diag" and isinstance(
+                      sub.args[0], Num))]
+        rows, cols = self.value(self.quantity(lhs, False), self.points(False)[0]).shape[:2] if scaled else (0, 1)
+        for path, sub in scaled if rows == cols else ():
+            eye = Op("eye", (Num(float(rows), str(rows)),))
+            node = replace(node, path, eye if isinstance(sub, Name) else Op("matmul", (sub.args[0], eye)))
         return node
 
     # -- values ---------------------------------------------------------------
@@ -194,7 +235,7 @@ class NetworkSpace:
     def quantity(self, lhs: str, batch: bool):
         """The quantity a name stands for; a parameter's gradient in a batch formula is the batch loss's."""
         q = self.ns.get(lhs)
-        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias") else q
+        return copy(q, batch=True) if batch and not q.batch and q.kind in ("weight", "bias", "loss") else q
 
     def value(self, q, point) -> np.ndarray:
         return self.ns.value(q, *point).a
@@ -203,12 +244,20 @@ class NetworkSpace:
         return evaluate(formula, Env(self.ns, *point)).a
 
     def circular(self, lhs: str, formula) -> bool:
-        """Whether the right side names the left side's quantity, whatever its spelling."""
+        """Whether the right side of a derivative names the left side's quantity, whatever its spelling.
+
+        A value's definition may (``h_0 = x``): it states what the name is, and nothing is derived from it.
+        """
         key = _meaning(self.ns.get(lhs))
-        return any(_meaning(self.ns.get(n)) == key for n in names(formula) if self.ns.get(n))
+        return key[2] and any(_meaning(self.ns.get(n)) == key for n in names(formula) if self.ns.get(n))
 
     def never_finite(self, lhs: str) -> str:
         return f"{lhs} is not a finite number on any random instance"
+
+    def note(self, t) -> Cause | None:
+        """What a different formula's names mean when no repair explains it: yhat, for a loss that takes logits."""
+        said = self.ns.yhat_note()
+        return Cause("yhat", said) if said and {"yhat", "Yhat"} & set(names(t.formula)) else None
 
     def counterexample(self, t, i: int, yours, derived, message: str | None = None) -> Counterexample:
         """Where yours and the derived value differ: the instance, the sample, the worst entry, the data."""
@@ -216,8 +265,9 @@ class NetworkSpace:
         sample = None if s is None else s + 1
         if message is not None:  # the formula's sizes do not fit: no value of yours to show
             return Counterexample(inst.index, sample, message=message, derived_value=derived)
+        labels = ("y",) if self.ns.graph[self.ns.target].meta.kind == "label" else ()
         ce = Counterexample(inst.index, sample, yours_value=yours, derived_value=derived,
-                            inputs=self._inputs(inst, s), params=self._params(inst))
+                            inputs=self._inputs(inst, s), params=self._params(inst), labels=labels)
         if yours.shape != derived.shape:
             ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
         else:
@@ -227,18 +277,22 @@ class NetworkSpace:
         return ce
 
     def _inputs(self, inst, sample) -> dict:
-        """The sample's input and target in the notation's symbols (X, Y for a batch)."""
+        """The sample's inputs and target in the notation's symbols (X, Y for a batch); a class counted from 1."""
         ns = self.ns
         out = {}
-        for q in (ns.get("x"), ns.get("y")):
-            name = spell(ns.notation, Term(q.kind))
+        for q in self.data():
+            name = spell(ns.notation, Term(q.kind)) if q.alias or q.kind != "input" else q.name
             if sample is None:
                 out[capital(name)] = ns.value(copy(q, batch=True), inst, None).a
             elif q.kind == "target" and ns.graph[ns.target].meta.kind == "label":
-                out[name] = float(inst.samples[sample][ns.target])
+                out[name] = float(inst.samples[sample][ns.target]) + ns.notation.first
             else:
                 out[name] = ns.value(q, inst, sample).a
         return out
+
+    def data(self) -> list:
+        """The quantities a counterexample shows the values of: the input, then the target."""
+        return [self.ns.get("x"), self.ns.get("y")]
 
     def _params(self, inst) -> dict:
         ns = self.ns  # a bias as a column
@@ -259,8 +313,9 @@ class NetworkSpace:
         return [
             f"{n.title}",
             f"{layout} layout ({layout_text}); vectors are columns",
-            (f"compared on {self.count} random instances: widths {'-'.join(map(str, self.widths))}, "
-             f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
+            (f"compared on {self.count} random instances: "
+             + (f"widths {'-'.join(map(str, self.widths))}, " if self.widths else "")
+             + f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
         ]
 
     @property
@@ -270,14 +325,38 @@ class NetworkSpace:
                 "tolerance": RTOL, "seed": self.seed}
 
 
+class DagSpace(NetworkSpace):
+    """A DAG's values, derivatives and per-path shares (`dagnames.DagNames`), compared on random instances."""
+
+    repairs = staticmethod(dag_repairs)
+    names = DagNames
+
+    def data(self) -> list:
+        ns = self.ns
+        return [q for q in ns.quantities.values() if q.kind == "input" and not q.deriv and not q.alias] + [ns.get("y")]
+
+    def _params(self, inst) -> dict:
+        return {q.name: self.ns.orient(inst.params[q.node], False) for q in self.ns.quantities.values()
+                if q.kind in ("weight", "bias") and not q.deriv}
+
+    @property
+    def header(self) -> list[str]:
+        title = (f"{self.derivation.summary.architecture}: the values, derivatives and per-path shares of a DAG, "
+                 f"in {self.ns.notation.name} notation")
+        return [title, *super().header[1:]]
+
+
 def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
     r"""The canonical name a left-hand side spells (text or LaTeX, e.g. \frac{\partial \ell}{\partial f_1})."""
     s = text.strip().strip("$").strip()
     if "\\" in s or "{" in s:
         s = latex.normalize(s, loss)
-        s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s)
+        share = re.search(r"\|\s*_\s*\{(.*)\}\s*$", s)  # a DAG's share: \frac{...}{...}\big|_{m}
+        s = s[:share.start()] if share else s
+        s = re.sub(r"\\frac\s*\{\s*(?:\\partial|d)\s*(.*?)\}\s*\{\s*(?:\\partial|d)\s*(.*)\}$", r"d\1/d\2", s.strip())
         s = s.replace(r"\partial", "d").replace(r"\ell", "l")
         s = re.sub(r"\\([A-Za-z]+)", r"\1", s).replace(" ", "")
+        s += " (via " + re.sub(r"[{}\s\\]", "", share.group(1)) + ")" if share else ""
     try:
         toks = tokenize(s, where)
     except SymbackError:
@@ -289,7 +368,7 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
 
 def _meaning(q) -> tuple:
     """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
-    return (q.kind if q.kind != "input" else "act", q.node, q.deriv)
+    return (q.kind if q.kind != "input" else "act", q.node, q.deriv, q.held)  # a DAG's share is not its sum
 
 
 def _key(name: str) -> str:

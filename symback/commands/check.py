@@ -1,4 +1,4 @@
-"""``symback check``: hand-derived formulas against the derivation (exit 0 equal, 1 different, 2 bad input).
+"""``symback check SPEC HANDFILE``: hand-derived formulas against the derivation (exit 0 equal, 1 different, 2 bad).
 
 The front ends live here, not in `symback.check`: a SPEC is loaded and derived
 (`spec.load_spec`), an expression parsed and differentiated (`gradient.grad`);
@@ -19,10 +19,15 @@ from . import OUTPUT, arg, command, deliver, destination
 @command("check", "compare hand-derived formulas with the derivation: exit 0 equal, 1 different, 2 bad input",
          arg("target", metavar="SPEC|EXPR",
              help='a network, path/to/file.py[:name], or a scalar expression such as "(x + y)*z"'),
-         arg("--hand", required=True, metavar="FILE", help="one 'LHS = RHS' equation per line"),
+         arg("hand_file", nargs="?", metavar="HANDFILE", help="one 'LHS = RHS' equation per line (or --hand FILE)"),
+         arg("--hand", metavar="FILE", help="the hand file, as HANDFILE"),
          arg("--notation", help="udl (default), cs229 or foml: the symbols the hand file uses"),
          arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), OUTPUT)
 def _check(args) -> int:
+    if (args.hand is None) == (args.hand_file is None):
+        raise SymbackError("check: give the hand file once, as HANDFILE or as --hand FILE"
+                           if args.hand else "check: which hand file? symback check SPEC HANDFILE")
+    args.hand = args.hand or args.hand_file
     where = destination(args, ("text", "json"))
     if Path(args.target).is_file() or is_spec(args.target):  # a SPEC names a Python file; else an expression
         report = load_spec(args.target).derive().check(args.hand, notation=args.notation or "udl",

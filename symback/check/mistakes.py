@@ -1,0 +1,226 @@
+"""Which repairs a space tries, in order, and the mistakes that need the namespace's activations and paths.
+
+Stage: check. Like `diagnose`, each repair is one small edit of the student's
+formula, found by perturbing it (never by matching its text): a cause is named
+only when the edited formula equals the derived value on every point.
+
+==================  ====================================================================
+kind                the edit that makes it match
+==================  ====================================================================
+``twice``           the activation applied to an activation: tanh(a^[1]) -> tanh(z^[1])
+``pre_vs_act``      a pre-activation where the activation belongs (z^[1] -> a^[1]), or
+                    the reverse
+``wrong_activation_derivative``
+                    a part whose value is another activation's derivative (sigma'(z) for
+                    a tanh layer, written out or not) replaced by the layer's a'(z)
+``missing_path``    a DAG: a per-path share added, or a share replaced by the whole sum
+``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
+``local_factor``    an expression: the value times a missing local factor dq/dx
+==================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..errors import SymbackError
+from ..notation import totals
+from .diagnose import (
+    ACTIVATION_FNS,
+    Cause,
+    Repair,
+    _shifted,
+    activation_derivatives,
+    activations,
+    expression_variables,
+    factor_2,
+    indices,
+    products,
+    reduction,
+    sign,
+    subvalues,
+    transposes,
+)
+from .formula import Call, Name, Op, function_name, names, replace, show, walk
+from .matrix import SCALAR, ShapeError, entrywise
+from .trial import close
+
+#: activations whose derivative a student may write for another layer's
+OTHER_ACTIVATIONS = ("sigmoid", "tanh", "relu")
+
+
+def _pairs(t):
+    """(pre-activation, activation, activation's name, its formula) of every activation, as the formula's batch."""
+    return t.space.ns.activated(t.batch)
+
+
+def _node(ns, name: str):
+    q = ns.get(name)
+    return None if q is None or q.deriv or q.rows is not None else q.node
+
+
+def twice(t):
+    """An activation function applied to what already is an activation."""
+    ns, S = t.space.ns, t.formula
+    for path, sub in walk(S):
+        if isinstance(sub, Call) and sub.fn in ACTIVATION_FNS and isinstance(sub.args[0], Name):
+            for pre, act, label, _ in _pairs(t):
+                if _node(ns, sub.args[0].text) == _node(ns, act):
+                    fixed = Call(sub.fn, (Name(pre),), sub.prime, sub.shown)
+                    yield Repair(Cause("twice", f"the activation applied twice: {act} = {label}({pre}) already is "
+                                                f"the activation, so {show(sub)} applies it again; with {show(fixed)} "
+                                                "it matches"), replace(S, path, fixed))
+
+
+def pre_vs_act(t):
+    """A pre-activation where the activation belongs (z^[1] for a^[1]), or the activation where z belongs."""
+    ns, S = t.space.ns, t.formula
+    for path, sub in walk(S):
+        if not isinstance(sub, Name):
+            continue
+        for pre, act, label, _ in _pairs(t):
+            if _node(ns, sub.text) == _node(ns, pre):
+                msg = f"the pre-activation {sub.text} where the activation {act} = {label}({pre}) belongs"
+                yield Repair(Cause("pre_vs_act", f"{msg}: with {act} it matches"), replace(S, path, Name(act)))
+            elif _node(ns, sub.text) == _node(ns, act) and act != pre:
+                msg = f"the activation {sub.text} where the pre-activation {pre} belongs ({act} = {label}({pre}))"
+                yield Repair(Cause("pre_vs_act", f"{msg}: with {pre} it matches"), replace(S, path, Name(pre)))
+
+
+def wrong_derivative(t):
+    """A part whose value is another activation's derivative at a layer's pre-activation, or that derivative
+    written with the layer's activation a (1 - a^2 is tanh's, a (1 - a) the sigmoid's)."""
+    ns, S = t.space.ns, t.formula
+    point = t.points[t.finite[0]]
+    parts = list(_parts(S, subvalues(t), lambda node: t.space.evaluate(node, point)))
+    for pre, act, label, body in _pairs(t):
+        z, a = t.space.evaluate(Name(pre), point), t.space.evaluate(Name(act), point)
+        with np.errstate(all="ignore"):
+            own = entrywise(body, False)(z)
+            candidates = [(f"{o}'({pre})", entrywise(SCALAR[o], False)(z), entrywise(SCALAR[o], True)(z))
+                          for o in OTHER_ACTIVATIONS]
+            candidates += [(f"{o}'s derivative written with the activation, {form.format(a=act)}", None, value(a))
+                           for o, (form, value) in IN_ACTIVATION.items()]
+        fn = function_name(label) or "act"
+        fixed = Call(fn, (Name(pre),), True, label if fn != "act" else ns.notation.activation_fn)
+        for what, value, derivative in candidates:
+            if (value is not None and close(value, own)) or close(entrywise(body, True)(z), derivative):
+                continue  # the layer's own activation, or its own derivative
+            for part, v, edit in parts:
+                if v.shape == derivative.shape and close(v, derivative):
+                    yield Repair(Cause("wrong_activation_derivative",
+                                       f"the wrong activation's derivative: {show(part)} is {what}, but {pre} goes "
+                                       f"through {label}; with {show(fixed)} it matches"), edit(fixed))
+
+
+def _parts(S, values: dict, evaluate):
+    """(part, its value at the first point, part -> the formula with it replaced) for every part that is no
+    single name: each subterm, and each run of factors of an elementwise product ``a ⊙ b ⊙ c`` (``b ⊙ c`` too)."""
+    nodes = dict(walk(S))
+    for path, v in values.items():
+        if not isinstance(nodes[path], Name):
+            yield nodes[path], v, lambda new, path=path: replace(S, path, new)
+    for path, sub in nodes.items():
+        if not _is_had(sub) or (path and _is_had(nodes[path[:-1]])):
+            continue
+        factors = _factors(sub)
+        for i in range(1, len(factors) - 1):  # the runs a subterm is not already: not starting at the first
+            for j in range(i + 2, len(factors) + 1):
+                run = _chain(factors[i:j])
+                try:
+                    with np.errstate(all="ignore"):
+                        v = evaluate(run)
+                except (ShapeError, SymbackError, KeyError, ValueError, TypeError):
+                    continue
+                yield run, v, lambda new, i=i, j=j, path=path, factors=factors: replace(
+                    S, path, _chain(factors[:i] + [new] + factors[j:]))
+
+
+def _is_had(node) -> bool:
+    return isinstance(node, Op) and node.op == "had"
+
+
+def _factors(node) -> list:
+    """The factors of a left-nested elementwise product, in order."""
+    return _factors(node.args[0]) + [node.args[1]] if _is_had(node) else [node]
+
+
+def _chain(factors: list):
+    out = factors[0]
+    for f in factors[1:]:
+        out = Op("had", (out, f))
+    return out
+
+
+#: another activation's derivative as students write it with the layer's output a
+IN_ACTIVATION = {"tanh": ("1 - {a}^2", lambda a: 1 - a ** 2), "sigmoid": ("{a} ⊙ (1 - {a})", lambda a: a * (1 - a))}
+
+
+def missing_paths(t):
+    """A DAG: a gradient that sums one share per use, with a share left out, or one share where the sum belongs."""
+    ns, S, q = t.space.ns, t.formula, t.q
+    shares = ns.shares(q)
+    equations = ns.derivation.equations(ns.notation) if shares or any("(via" in n for n in names(S)) else {}
+    listed, uses = " + ".join(s.name for s in shares), [s.name.rpartition("(via ")[2][:-1] for s in shares]
+    what = t.lhs.partition("/d")[2]
+    for s in shares:
+        yield Repair(Cause("missing_path", f"a missing path: {what} is used {len(shares)} times (by "
+                                           f"{', '.join(uses)}), so {t.lhs} = {listed}; yours leaves out "
+                                           f"{equations.get(s.held, s.name)}"), Op("+", (S, Name(s.name))))
+    for path, sub in walk(S):
+        share = ns.get(sub.text) if isinstance(sub, Name) else None
+        if share is not None and "(via" in share.name:
+            whole = next((w for w in ns.quantities.values() if w.deriv and share.held.startswith(w.held + "_via_")),
+                         None)
+            if whole is not None:
+                yield Repair(Cause("missing_path", f"only one path: {share.name} is one use's share; the whole "
+                                                   f"{whole.name} belongs ({equations.get(whole.held, '')})"),
+                             replace(S, path, Name(whole.name)))
+
+
+def yhat(t):
+    """``yhat`` read as the logits, where it is the probabilities the loss computes from them."""
+    ns, S = t.space.ns, t.formula
+    logits = ns.logits(t.batch)
+    if logits is not None and {"yhat", "Yhat"} & set(names(S)):
+        yield Repair(Cause("yhat", f"{ns.yhat_note()}: with {logits} in place of yhat it matches"),
+                     _shifted(S, {"yhat": logits, "Yhat": logits}))
+
+
+def local_factor(t):
+    """An expression: one factor of the chain rule's product left out, the local dq/dx or the upstream df/dq."""
+    space = t.space
+    graph, adjoint = space.derivation.graph, totals(space.derivation.graph)
+    var = graph[space.quantity(t.lhs, False)].of
+    seeds = {n.name for n in graph.backward() if n.of == space.out}
+    for node in graph.forward():
+        if var in node.args and node.name in adjoint:
+            plain = {s: sp.Symbol(s.name) for s in node.expr.free_symbols}  # the names `space.evaluate` values
+            local = sp.diff(node.expr.xreplace(plain), sp.Symbol(var))
+            up, upstream = f"d{space.out}/d{node.name}", sp.Symbol(adjoint[node.name])
+            expr = graph[adjoint[node.name]].expr
+            written = expr.xreplace({s: 1 for s in expr.free_symbols if s.name in seeds})
+            if local not in (0, 1):
+                yield Repair(Cause("local_factor", f"missing the local factor d{node.name}/d{var} = {local} "
+                                                   f"(of {node.name} = {node.expr})"), t.formula * local)
+            if written != 1:
+                yield Repair(Cause("local_factor", f"missing the upstream factor {up} = {written}: d{space.out}/d{var}"
+                                                   f" = {up} × d{node.name}/d{var}"), t.formula * upstream)
+
+
+def network_repairs(t):
+    for repairs in (transposes, sign, reduction, factor_2, indices, twice, pre_vs_act, activation_derivatives,
+                    activations, wrong_derivative, products, yhat):
+        yield from repairs(t)
+
+
+def dag_repairs(t):
+    for repairs in (transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
+                    activations, wrong_derivative, products, yhat):
+        yield from repairs(t)
+
+
+def expression_repairs(t):
+    for repairs in (sign, factor_2, local_factor, expression_variables):  # a missing factor explains more
+        yield from repairs(t)
