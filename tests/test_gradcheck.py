@@ -49,9 +49,9 @@ def test_a_wrong_entry_is_reported_with_its_index_and_both_values():
     assert w.index == (1, 2)
     assert abs(w.numeric - 2 * w.analytic) < 1e-6 * max(1, abs(w.numeric))
     text = str(report)
-    assert "[1, 2]" in text and "MISMATCH" in text
+    assert "(2, 3)" in text and "MISMATCH" in text  # the text counts entries from 1, as every message does
     data = report.to_dict()
-    assert data["ok"] is False and data["params"][0]["index"] == [1, 2]
+    assert data["ok"] is False and data["params"][0]["index"] == [1, 2]  # JSON: NumPy's index, from 0
 
 
 def test_cli_gradcheck_compiles_the_spec_and_passes_every_example_parameter():

@@ -4,8 +4,8 @@ The lecture's gradient check ("derive the analytic gradient, check your
 implementation with the numerical gradient"): for every parameter entry,
 ``(L(p + h) - L(p - h)) / 2h`` in float64, compared with the module's
 ``loss_and_grad``. Per parameter the report gives the worst relative error
-``|analytic - numeric| / max(|analytic|, |numeric|, floor)``, the index of
-that entry and both values, so a failure says where and by how much. A NaN
+``|analytic - numeric| / max(|analytic|, |numeric|, floor)``, the entry
+(counted from 1 in the text, NumPy's index from 0 in JSON) and both values, so a failure says where and by how much. A NaN
 or infinite loss, gradient entry or difference fails the check, named: a
 comparison with NaN is never a pass. The default batch and the sample of
 entries of a large parameter come from `randomdata`, seeded.
@@ -76,10 +76,10 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         head = f"gradient check: central differences in float64, tolerance {self.tolerance:g} (relative)"
-        rows = [head, f"{'param':<10} {'worst rel. error':>16}  {'at':<12} {'analytic':>14} {'numeric':>14}  checked"]
+        rows = [head, f"{'param':<10} {'worst rel. error':>16}  {'entry':<12} {'analytic':>14} {'numeric':>14}  checked"]
         for p in self.params:
             flag = "   <-- NOT FINITE" if p.nonfinite() else "" if p.worst <= self.tolerance else "   <-- MISMATCH"
-            at = "[" + ", ".join(str(i) for i in p.index) + "]"
+            at = "(" + ", ".join(str(i + 1) for i in p.index) + ")"  # counted from 1, as every message does
             rows.append(f"{p.name:<10} {p.worst:>16.3e}  {at:<12} {p.analytic:>14.8g} {p.numeric:>14.8g}  "
                         f"{p.checked}/{p.size}{flag}")
         problems = "; ".join(self.problems) or "the analytic gradient disagrees with central differences"
