@@ -205,36 +205,25 @@ def test_read_only_plain_dicts_are_read(module):
     assert all(_same(frozen[n], before[n]) for n in mod.PARAMS)
 
 
-def test_a_plain_dict_of_a_new_dtype_compiles_its_kernel_too(tmp_path):
-    """In a fresh copy of a module (nothing compiled, no Numba cache), a float64 step turns the kernel's compiling
-    off; a float32 plain dict then compiles its wrapper, and with it the kernel for float32."""
-    mod, _, plan = compiled("udl_toy", EXAMPLES["udl_toy"])
-    shutil.copy(mod.__file__, tmp_path / "fresh_toy.py")
-    spec = importlib.util.spec_from_file_location("entry_points_fresh_toy", tmp_path / "fresh_toy.py")
-    fresh = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fresh)
-    rng = np.random.default_rng(7)
-    X, Y = batch(plan, 2, rng)
-    fresh.sgd_step(fresh.init_params(), X, Y, 0.1)
-    X, Y = batch(plan, 2, rng, np.float32)
-    params = _params(fresh, True, np.float32)
-    for _ in range(2):  # checked, then fast
-        assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
-
-
-def test_a_blas_module_s_first_call_may_be_a_plain_dict(tmp_path):
-    """In a fresh copy of the digits module (BLAS kernels, nothing compiled, no Numba cache), the very first call
-    is on a plain dict: Numba cannot type the kernel's np.dot(a, b, out) when it first compiles it inside the
-    wrapper, so the checked path compiles the kernel on its own first."""
+def test_a_fresh_module_compiles_for_plain_dicts_of_either_dtype(tmp_path):
+    """In a fresh copy of the digits module (BLAS kernels, nothing compiled, no Numba cache) the very first calls
+    are on a plain dict: Numba cannot type a kernel's np.dot(a, b, out) when it first compiles it inside the
+    plain-dict wrapper, so the checked path compiles the kernel on its own first. The float64 step turns the
+    kernels' compiling off; a float32 plain dict then compiles its wrapper, and with it the kernel, for float32."""
     mod, _, plan = compiled("train_digits", EXAMPLES["train_digits"])
     shutil.copy(mod.__file__, tmp_path / "fresh_digits.py")
     spec = importlib.util.spec_from_file_location("entry_points_fresh_digits", tmp_path / "fresh_digits.py")
     fresh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fresh)
-    X, Y = batch(plan, 1, np.random.default_rng(8))
+    rng = np.random.default_rng(8)
+    X, Y = batch(plan, 1, rng)
     params = _params(fresh, True)
-    want = mod.forward(_params(mod, False), X)
-    assert _same(fresh.forward(params, X), want) and np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
+    assert _same(fresh.forward(params, X), mod.forward(_params(mod, False), X))
+    assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
+    X, Y = batch(plan, 2, rng, np.float32)
+    params = _params(fresh, True, np.float32)
+    for _ in range(2):  # checked, then fast
+        assert np.isfinite(fresh.sgd_step(params, X, Y, 0.1))
 
 
 def test_threads_sharing_a_plain_dict_read_what_a_serial_call_reads(module):
