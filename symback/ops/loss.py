@@ -9,15 +9,17 @@ expression (``p_i - [i = y]``), possibly with reductions ``Sum(..., (j, 0, n-1))
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from .. import library
 from ..errors import SymbackError
-from ..ir import Meta, Node, sym
+from ..ir import Graph, Meta, Node, sym
 from ..nonsmooth import take_conventions
 from . import batched
 from .arrays import pointwise
-from .base import I, Op, Term, register
+from .base import I, Op, Term, holding, msym, register
 
 
 def build(pred: str, n_out, loss: library.Loss) -> Node:
@@ -49,8 +51,22 @@ def sum_kronecker(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
 
 
+def regularize(graph: Graph, weights: dict, lam) -> Graph:
+    """`graph` with weight decay on its loss node: ``lam/2 * sum_k Trace(W_k^T W_k)`` over `weights` (name ->
+    shape), kept in ``meta.regularizer`` beside the per-sample loss and added once to the batch objective
+    ``J = L + lam/2 sum_k ||W_k||^2``; the weights become arguments of the loss, so `vjp` differentiates it."""
+    reg = sp.Add(*[lam / 2 * sp.Trace(msym(w, shape).T * msym(w, shape)) for w, shape in weights.items()])
+    nodes = [replace(n, args=n.args + tuple(weights), meta=replace(n.meta, regularizer=reg)) if n.op == "loss" else n
+             for n in graph]
+    return Graph(nodes)
+
+
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     pred = node.meta.prediction
+    if node.meta.regularizer is not None and arg not in (pred, "y"):  # a decayed weight: d/dW of lam/2 ||W||^2
+        weight = next(m for m in node.meta.regularizer.atoms(sp.MatrixSymbol) if m.name == arg)
+        d = sp.diff(holding(node.meta.regularizer, arg), weight)  # SymPy gives 0 for a sum of traces as a whole
+        return Term(node.name, d, d, op="linear", joins=True)
     if arg != pred:
         raise SymbackError(f"loss {node.name}: no gradient with respect to the target {arg}")
     base = sp.IndexedBase(pred, real=True)
