@@ -61,6 +61,12 @@ def regularize(graph: Graph, weights: dict, lam) -> Graph:
     return Graph(nodes)
 
 
+def decay_rate(graph: Graph):
+    """The lambda of the weight decay on `graph`'s loss, or None."""
+    reg = next((n.meta.regularizer for n in graph if n.op == "loss"), None)
+    return None if reg is None else 2 * sp.Add.make_args(reg)[0].as_independent(sp.Trace)[0]
+
+
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     pred = node.meta.prediction
     if node.meta.regularizer is not None and arg not in (pred, "y"):  # a decayed weight: d/dW of lam/2 ||W||^2

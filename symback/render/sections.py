@@ -22,6 +22,7 @@ import sympy as sp
 
 from ..ir import sym
 from ..nonsmooth import Indicator
+from ..ops import decay_rate
 from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, spell, term, totals
 from .document import (
     Alt,
@@ -198,19 +199,18 @@ class Builder:
                 rhs = [Shown(n.expr, self.display.but(sigma=False))]
             s.items.append(self.define(n.name, rhs))
             if kind == "loss" and n.meta.regularizer is not None:
-                s.items.append(self.objective(n.meta.regularizer))
+                s.items.append(self.objective(decay_rate(self.g)))
         return s
 
-    def objective(self, reg) -> Note:
+    def objective(self, lam) -> Note:
         """Weight decay: the objective L + lambda/2 sum_k ||W_k||^2, the penalty once per minibatch."""
-        lam = 2 * sp.Add.make_args(reg)[0].as_independent(sp.Trace)[0]
         K = Idx(-self.nt.weight.offset)
         W = Cat(Word("norm"), self.sym("weight", K), Word("norm"), Word("squared"))
         mean = "sum" if self.d.summary.reduction == "sum" else "mean"
-        return Note(["Weight decay: the minibatch objective is ", Loss(batch=True), " + ", Shown(lam / 2, self.display),
-                     " ", Word("sum_k"), W, " (", Loss(batch=True), f" the {mean} of the per-sample losses; the "
-                     "penalty counted once per minibatch, as torch.optim.SGD's weight_decay does), so each weight gradient gains ",
-                     Shown(lam, self.display), " ", self.sym("weight", K), "."])
+        J = Cat(Loss(batch=True), " + ", Shown(lam / 2, self.display), " ", Word("sum_k"), W)
+        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), f" the {mean} of the per-sample losses and the "
+                     "penalty counted once per minibatch (as torch.optim.SGD's weight_decay does), so each weight "
+                     "gradient gains ", Shown(lam, self.display), " ", self.sym("weight", K), "."])
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
