@@ -98,6 +98,9 @@ class Network:
         self.reduction = reduction
         self.name = name
         self.weight_decay = _decay(weight_decay)
+        if self.weight_decay is not None and reduction != "mean":
+            raise SymbackError("Network: weight_decay needs reduction='mean' (the penalty joins the mean loss once, as "
+                               "torch.optim.SGD's weight_decay does; a sum of losses would count it per sample)")
 
     @property
     def sizes(self) -> list:

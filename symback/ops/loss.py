@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import sympy as sp
 
 from .. import library
@@ -61,8 +62,8 @@ def regularize(graph: Graph, weights: dict, lam) -> Graph:
     return Graph(nodes)
 
 
-def decay_rate(graph: Graph):
-    """The lambda of the weight decay on `graph`'s loss, or None."""
+def decay_rate(graph):
+    """The lambda of the weight decay on the loss among `graph`'s nodes, or None."""
     reg = next((n.meta.regularizer for n in graph if n.op == "loss"), None)
     return None if reg is None else 2 * sp.Add.make_args(reg)[0].as_independent(sp.Trace)[0]
 
@@ -87,5 +88,22 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, d, d * upstream, op="ew", upstream=upstream)
 
 
-register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=pointwise,
-            batched=batched.pointwise, build=build))
+def with_penalty(rule):
+    """`rule` (a sample's or a batch's loss value) plus the weight decay: each sample's objective is l_i + lambda/2
+    sum_k ||W_k||^2, so their mean is L + the penalty once, and its gradient the derived l_i' + lambda W."""
+
+    def value(node: Node, values: dict):
+        lam = decay_rate([node])
+        if lam is None:
+            return rule(node, values)
+        if not lam.is_number:
+            raise SymbackError(f"weight decay {lam} is a symbol: give Network(weight_decay=) a number to evaluate it")
+        weights = {m.name for m in node.meta.regularizer.atoms(sp.MatrixSymbol)}
+        penalty = float(lam) / 2 * sum(np.sum(np.square(values[w]), axis=(0, 1)) for w in sorted(weights))
+        return rule(node, values) + penalty
+
+    return value
+
+
+register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=with_penalty(pointwise),
+            batched=with_penalty(batched.pointwise), build=build))

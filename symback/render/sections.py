@@ -206,9 +206,8 @@ class Builder:
         """Weight decay: the objective L + lambda/2 sum_k ||W_k||^2, the penalty once per minibatch."""
         K = Idx(-self.nt.weight.offset)
         W = Cat(Word("norm"), self.sym("weight", K), Word("norm"), Word("squared"))
-        mean = "sum" if self.d.summary.reduction == "sum" else "mean"
         J = Cat(Loss(batch=True), " + ", Shown(lam / 2, self.display), " ", Word("sum_k"), W)
-        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), f" the {mean} of the per-sample losses and the "
+        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), " the mean of the per-sample losses and the "
                      "penalty counted once per minibatch (as torch.optim.SGD's weight_decay does), so each weight "
                      "gradient gains ", Shown(lam, self.display), " ", self.sym("weight", K), "."])
 
