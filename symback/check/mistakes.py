@@ -222,8 +222,8 @@ def missing_decay(t):
 
 
 def network_repairs(t):
-    for repairs in (missing_decay, transposes, sign, reduction, factor_2, indices, twice, pre_vs_act, activation_derivatives,
-                    activations, wrong_derivative, products, yhat):
+    for repairs in (missing_decay, transposes, sign, reduction, factor_2, indices, twice, pre_vs_act,
+                    activation_derivatives, activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 
 

@@ -22,7 +22,6 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-
 from ..ir import Graph, Meta, Namer, Node
 from ..ops import Term, vjp_of
 

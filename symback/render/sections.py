@@ -22,8 +22,8 @@ import sympy as sp
 
 from ..ir import sym
 from ..nonsmooth import Indicator
-from ..ops import decay_rate
 from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, spell, term, totals
+from ..ops import decay_rate
 from .document import (
     Alt,
     Call,
@@ -207,9 +207,10 @@ class Builder:
         K = Idx(-self.nt.weight.offset)
         W = Cat(Word("norm"), self.sym("weight", K), Word("norm"), Word("squared"))
         J = Cat(Loss(batch=True), " + ", Shown(lam / 2, self.display), " ", Word("sum_k"), W)
-        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), " the mean of the per-sample losses and the "
-                     "penalty counted once per minibatch (as torch.optim.SGD's weight_decay does), so each weight "
-                     "gradient gains ", Shown(lam, self.display), " ", self.sym("weight", K), "."])
+        why = (" the mean of the per-sample losses and the penalty counted once per minibatch (as torch.optim.SGD's "
+               "weight_decay does), so each weight gradient gains ")
+        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), why,
+                     Shown(lam, self.display), " ", self.sym("weight", K), "."])
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
