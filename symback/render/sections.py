@@ -210,7 +210,7 @@ class Builder:
         why = (" the mean of the per-sample losses and the penalty counted once per minibatch (as torch.optim.SGD's "
                "weight_decay does), so each weight gradient gains ")
         return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), why,
-                     Shown(lam, self.display), " ", self.sym("weight", K), "."])
+                     Cat(Shown(lam, self.display), Word("juxtapose"), self.sym("weight", K)), "."])
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
