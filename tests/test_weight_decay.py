@@ -43,6 +43,8 @@ def test_the_weight_gradient_is_derived_as_delta_h_transposed_plus_lambda_w():
     plain = network(None).derive()
     assert [n.name for n in plain.graph] == [n.name for n in d.graph]
     assert network(0).derive().graph["dl_dW2"].expr == plain.graph["dl_dW2"].expr  # 0 is no decay
+    for same in (np.float64(0.001), np.float32(0.001), sp.Rational(1, 1000), 1e-3):
+        assert network(same).weight_decay == sp.Rational(1, 1000)
     assert plain.graph["l"].meta.regularizer is None
 
 

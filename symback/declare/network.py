@@ -15,6 +15,7 @@ formulas only (`library`); every derivative comes later from SymPy.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -69,13 +70,12 @@ def _check_differentiable(fn: sp.Lambda, given) -> None:
 
 def _decay(lam):
     """`weight_decay`: None or 0 (none), a positive finite number (exact, so 0.1 prints as 1/10) or a SymPy symbol."""
-    if lam is None or (isinstance(lam, (int, float)) and not isinstance(lam, bool) and lam == 0):
-        return None
     if isinstance(lam, sp.Symbol):
         return sp.Symbol(lam.name, positive=True)
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam) or lam < 0:
+    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (numbers.Real, sp.Rational))
+                            or not math.isfinite(lam) or lam < 0):
         raise SymbackError(f"Network: weight_decay must be a positive number or a SymPy symbol, got {lam!r:.40}")
-    return sp.nsimplify(lam, rational=True)
+    return None if lam is None or lam == 0 else sp.nsimplify(lam, rational=True)
 
 
 class Network:
