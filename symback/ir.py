@@ -48,6 +48,7 @@ class Meta:
     prediction: str | None = None  # loss: the value it scores
     size: object = None  # loss: number of outputs
     terminal: bool = False  # loss: the output of the whole graph
+    regularizer: object = None  # loss: lam/2 * sum of Trace(W^T W) over the weights, once per batch (weight decay)
     path: str | None = None  # adjoint: one consumer's share of a branching gradient
     sum_of_paths: bool = False  # adjoint: the sum of the per-path shares
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one

@@ -31,6 +31,7 @@ CASES = {
     "foml_sigmoid": ("examples/foml_sigmoid.py", "foml"),
     "cs7643_softmax": ("examples/cs7643_softmax.py:softmax_classifier", "udl"),
     "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
+    "digits_decay": ("examples/digits_decay.py", "cs229"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
@@ -90,6 +91,7 @@ EQUATION_SPECS = [
     "examples/deep_mlp.py:relu20",
     "examples/deep_mlp.py:tanh20",
     "examples/train_digits.py",
+    "examples/digits_decay.py",
 ]
 
 

@@ -16,6 +16,7 @@ kind                the edit that makes it match
 ``missing_path``    a DAG: a per-path share added, or a share replaced by the whole sum
 ``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
 ``local_factor``    an expression: the value times a missing local factor dq/dx
+``missing_decay``   weight decay: a weight's gradient with its lambda W added
 ==================  ====================================================================
 """
 
@@ -26,6 +27,7 @@ import sympy as sp
 
 from ..errors import SymbackError
 from ..notation import totals
+from ..ops import decay_rate
 from .diagnose import (
     ACTIVATION_FNS,
     Cause,
@@ -42,7 +44,7 @@ from .diagnose import (
     subvalues,
     transposes,
 )
-from .formula import Call, Name, Op, function_name, names, replace, show, walk
+from .formula import Call, Name, Num, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, ShapeError, entrywise
 from .trial import close
 
@@ -209,9 +211,19 @@ def local_factor(t):
                                                    f" = {up} × d{node.name}/d{var}"), t.formula * upstream)
 
 
+def missing_decay(t):
+    """Weight decay: a weight's gradient without the lambda W that the penalty lambda/2 ||W||^2 adds."""
+    lam = decay_rate(t.space.ns.derivation.graph)
+    if lam is not None and lam.is_number and t.q.deriv and t.q.kind == "weight":
+        W = t.lhs.partition("/d")[2]
+        yield Repair(Cause("missing_decay", f"missing the weight-decay term {lam} {W}: the objective adds {lam / 2} "
+                                            f"||{W}||^2, so {t.lhs} gains {lam} {W}"),
+                     Op("+", (t.formula, Op("matmul", (Num(float(lam), str(lam)), Name(W))))))
+
+
 def network_repairs(t):
-    for repairs in (transposes, sign, reduction, factor_2, indices, twice, pre_vs_act, activation_derivatives,
-                    activations, wrong_derivative, products, yhat):
+    for repairs in (missing_decay, transposes, sign, reduction, factor_2, indices, twice, pre_vs_act,
+                    activation_derivatives, activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 
 

@@ -211,6 +211,12 @@ class Layout:
             if q not in self.ready:  # a parameter no gradient reaches: its gradient is zero
                 c(f"{self.q(p.grads[q])}[:] = 0.0")
         c("scale = " + ("1.0 / B" if p.reduction == "mean" else "1.0"))
+        for q, lam in p.decay.items():  # the gradient block is G with L = scale * sum of the losses: G += lam W / scale
+            o = p.offsets[q]
+            c(f"# weight decay on {q}: J = L + {lam!r}/2 ||{q}||^2 once per batch, so G += {lam!r} {q} / scale")
+            with c.block(f"for k in range({o}, {o + math.prod(p.shapes[q])}):"):
+                c(f"loss += {lam / 2!r} * P[k] * P[k] / scale")
+                c(f"ws[k] += {lam!r} * P[k] / scale")
         with c.block(f"if mode == {naming.SGD}:"):
             c("# SGD: P <- P - lr * scale * G, one pass over the flat buffers (ws[:N] is G, laid out as P)")
             c("step = lr * scale")

@@ -132,7 +132,10 @@ The forward pass only: no loss, gradient or update code (compile without --infer
 and sgd_step). float32 or float64, the parameters' dtype (X must match it); a plain dict of arrays works too.
 Bad input: ValueError naming the argument."""
     else:
-        entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction} over the batch
+        decay = " over the batch" + "".join(  # the penalty's part of the loss
+            f"\n    plus weight decay {lam!r}/2 ||{q}||^2 once per batch (and {lam!r} {q} in its gradient, as "
+            "torch.optim.SGD's weight_decay)" for q, lam in plan.decay.items())
+        entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction}{decay}
 sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place
 init_state(params, optimizer="adam", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum=0.0,
            nesterov=False) -> Optimizer: "sgd", "adam" or "adamw" as torch.optim computes them, state in flat buffers
@@ -187,7 +190,8 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
     epochs = "\n\n\n".join(f"@njit(cache=True, _nrt=False)\ndef _train_{full}_{last}(a):\n    return _epochs("
                               f"_KERNELS.{naming.kernel(full)}, _KERNELS.{naming.kernel(last)}, a)"
                               for full, last in pairs)
-    network = repr((plan.declared.description, plan.params, plan.shapes, plan.inputs, plan.loss, plan.reduction))
+    network = repr((plan.declared.description, plan.params, plan.shapes, plan.inputs, plan.loss, plan.reduction)
+                   + ((plan.decay,) if plan.decay else ()))  # a state of a decayed network is not the plain one's
     training = "" if plan.inference else "\n".join([
         "# Whole epochs, by the kernels of the full batches' and of the last batch's layouts, in functions Numba",
         "# caches: it caches one passing a kernel on only if the kernel is a module's attribute (not a pointer).",

@@ -40,7 +40,8 @@ def fail(message: str):
 @dataclass
 class Term:
     """One term of a linear node: ``kind`` is matvec (coef M v or M^T v), vec (coef v),
-    outer (coef u w^T, summed over the batch) or slice (coef v[lo:lo+n])."""
+    outer (coef u w^T, summed over the batch), slice (coef v[lo:lo+n]) or decay (coef W, weight decay's
+    lambda W: once per batch, not per sample, so `Plan.decay` holds it and no step does)."""
 
     kind: str
     coef: float
@@ -132,6 +133,7 @@ class Plan:
     max_product: int  # the largest matrix (rows x cols) of a product
     declared: Declared
     inference: bool = False  # the forward pass only: no loss, no gradient, no update
+    decay: dict[str, float] = field(default_factory=dict)  # weight -> lambda: J = L + lambda/2 ||W||^2, once a batch
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
@@ -171,7 +173,9 @@ def linear_terms(node: Node, graph) -> list[Term]:
         if not coef.is_number:
             fail(f"node {node.name}: symbolic coefficient {coef} in {node.expr}")
         c = float(coef)
-        if len(f) == 1 and rank(f[0]) == 1:
+        if len(f) == 1 and rank(f[0]) == 2:
+            out.append(Term("decay", c, f[0].name))
+        elif len(f) == 1 and rank(f[0]) == 1:
             out.append(Term("vec", c, f[0].name))
         elif len(f) == 1 and isinstance(f[0], sp.MatrixSlice) and rank(f[0].parent) == 1:
             r0 = f[0].rowslice[0]
@@ -185,6 +189,11 @@ def linear_terms(node: Node, graph) -> list[Term]:
         else:
             fail(f"node {node.name}: cannot compile the linear term {part} (expected W h, W^T h, g h^T or a vector)")
     return out
+
+
+def per_sample(node: Node, graph) -> list[Term]:
+    """A backward linear node's terms summed over the samples (weight decay's is `Plan.decay`'s)."""
+    return [t for t in linear_terms(node, graph) if t.kind != "decay"]
 
 
 def uses(expr) -> set[str]:
@@ -248,6 +257,8 @@ def build(d, inference: bool = False) -> Plan:
             grad_of[a] = p
     summed = {a for p, a in d.adjoints.items() if a not in grad_of}  # sums of paths: nothing to compute
 
+    decay = {t.a: t.coef for a in d.adjoints.values() if g[a].op == "linear" for t in linear_terms(g[a], g)
+             if t.kind == "decay"}
     steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
     if inference:  # what only the loss and the backward pass read is no longer stored
         steps = steps[:next(k for k, st in enumerate(steps) if isinstance(st, Return)) + 1]
@@ -259,7 +270,7 @@ def build(d, inference: bool = False) -> Plan:
         labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
-        inference=inference,
+        inference=inference, decay=decay,
     )
 
 
@@ -296,7 +307,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
             offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
             steps.append(Concat(n.name, [(b, off, sizes[b]) for b, off in zip(parts, offsets)]))
         elif n.op == "linear":
-            terms = linear_terms(n, g)
+            terms = per_sample(n, g)
             if len(terms) == 1 and terms[0].kind == "slice":
                 t = terms[0]
                 steps.append(Slice(n.name, t.a, t.lo, sizes.get(n.name, 0), t.coef, grad_of.get(n.name)))
@@ -307,7 +318,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
             for m in g:  # every backward linear node fed by this upstream, in graph order
                 if m.op != "linear" or m.role != "adjoint" or m.name in done or m.name in alias:
                     continue
-                mt = linear_terms(m, g)
+                mt = per_sample(m, g)
                 if any(t.kind == "slice" for t in mt) or _upstream(m, mt, g) != up:
                     continue
                 items.append(BackItem(m.name, mt, grad_of.get(m.name)))

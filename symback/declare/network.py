@@ -14,6 +14,8 @@ formulas only (`library`); every derivative comes later from SymPy.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -22,6 +24,7 @@ from .. import library
 from ..derivation import Derivation, Layer, Summary
 from ..errors import SymbackError
 from ..ir import Graph
+from ..ops.loss import regularize
 from .dag import DAG, derivation, width
 
 Z = library.Z
@@ -65,10 +68,20 @@ def _check_differentiable(fn: sp.Lambda, given) -> None:
         )
 
 
+def _decay(lam):
+    """`weight_decay`: None or 0 (none), a positive finite number (exact, so 0.1 prints as 1/10) or a SymPy symbol."""
+    if isinstance(lam, sp.Symbol):
+        return sp.Symbol(lam.name, positive=True)
+    if lam is not None and (isinstance(lam, bool) or not isinstance(lam, (numbers.Real, sp.Rational))
+                            or not math.isfinite(lam) or lam < 0):
+        raise SymbackError(f"Network: weight_decay must be a positive number or a SymPy symbol, got {lam!r:.40}")
+    return None if lam is None or lam == 0 else sp.nsimplify(lam, rational=True)
+
+
 class Network:
     """A layered network: ``Network(n_in, layers=[Dense(...), ...], loss="mse")``."""
 
-    def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None):
+    def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None, weight_decay=None):
         self.n_in = width(n_in, "Network(n_in)")
         if not layers:
             raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
@@ -84,6 +97,10 @@ class Network:
             raise SymbackError(f"Network: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
         self.name = name
+        self.weight_decay = _decay(weight_decay)
+        if self.weight_decay is not None and reduction != "mean":
+            raise SymbackError("Network: weight_decay needs reduction='mean' (the penalty joins the mean loss once, as "
+                               "torch.optim.SGD's weight_decay does; a sum of losses would count it per sample)")
 
     @property
     def sizes(self) -> list:
@@ -109,7 +126,11 @@ class Network:
             if not layer.is_identity:
                 prev = g.map(f"h{k}", prev, layer.activation, kind="act", layer=k)
         g.loss(prev, self.loss, self.reduction)
-        return g.graph()
+        graph, output = g.graph()
+        if self.weight_decay is not None:
+            graph = regularize(graph, {n.name: n.shape for n in graph.leaves("param") if n.meta.kind == "weight"},
+                               self.weight_decay)
+        return graph, output
 
     def derive(self, simplify: bool = True, notation="udl", layout: str | None = None) -> Derivation:
         """The backpropagation equations of this network (a `Derivation`), shown in `notation` and `layout` by default.
@@ -126,4 +147,5 @@ class Network:
 
     def __repr__(self) -> str:
         layers = ", ".join(f"Dense({l.n_out}, {l.activation_name!r})" for l in self.layers)
-        return f"Network(n_in={self.n_in}, layers=[{layers}], loss={self.loss.name!r})"
+        decay = "" if self.weight_decay is None else f", weight_decay={self.weight_decay}"
+        return f"Network(n_in={self.n_in}, layers=[{layers}], loss={self.loss.name!r}{decay})"

@@ -17,8 +17,11 @@ I[a > b]`` (max routes).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
+from ..errors import SymbackError
 from ..ir import Graph, Meta, Namer, Node
 from ..ops import Term, vjp_of
 
@@ -56,6 +59,12 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
         return out.add(Node(name, op, args=args_of(out, expr), expr=expr, shape=node.shape, role="adjoint",
                             of=node.name, terms=terms, meta=meta))
 
+    joined = [t.value for t in parts if t.joins]  # a regulariser's lam W joins the one product it adds to
+    parts = [t for t in parts if not t.joins] or parts
+    if joined and (len(parts) != 1 or parts[0].joins):
+        raise SymbackError(f"{node.name}: a regularised weight must have exactly one consumer")
+    if joined:
+        parts = [replace(parts[0], value=sp.MatAdd(parts[0].value, *joined))]
     if all(t.op == "scalar" for t in parts):
         add(name, "scalar", sp.Add(*[t.value for t in parts]), tuple(parts), Meta())
     elif len(parts) == 1:

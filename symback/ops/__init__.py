@@ -8,7 +8,7 @@ family modules register their entries when imported here: `scalar` (leaves,
 from . import concat, elementwise, linear, loss, scalar  # noqa: F401  (each registers its entries)
 from .base import OPS, I, Op, Term, local_derivative, lookup, msym, register, vjp_of
 from .elementwise import DefinedOp, expand_ops, register_op
-from .loss import sum_kronecker
+from .loss import decay_rate, sum_kronecker
 
-__all__ = ["OPS", "DefinedOp", "I", "Op", "Term", "expand_ops", "local_derivative", "lookup", "msym", "register",
-           "register_op", "sum_kronecker", "vjp_of"]
+__all__ = ["OPS", "DefinedOp", "I", "Op", "Term", "decay_rate", "expand_ops", "local_derivative", "lookup", "msym",
+           "register", "register_op", "sum_kronecker", "vjp_of"]

@@ -37,6 +37,7 @@ class Term:
     value: sp.Expr  # the contribution itself, in node symbols
     op: str = "scalar"  # the op that computes `value`: scalar, ew or linear
     upstream: sp.Expr | None = None  # the consumer's adjoint when value = local * upstream
+    joins: bool = False  # added into the adjoint's one expression, not a path of its own (a regulariser's lam W)
 
 
 Vjp = Callable[[Node, str, sp.Symbol], Term]

@@ -9,15 +9,18 @@ expression (``p_i - [i = y]``), possibly with reductions ``Sum(..., (j, 0, n-1))
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import sympy as sp
 
 from .. import library
 from ..errors import SymbackError
-from ..ir import Meta, Node, sym
+from ..ir import Graph, Meta, Node, sym
 from ..nonsmooth import take_conventions
 from . import batched
 from .arrays import pointwise
-from .base import I, Op, Term, register
+from .base import I, Op, Term, holding, msym, register
 
 
 def build(pred: str, n_out, loss: library.Loss) -> Node:
@@ -49,8 +52,28 @@ def sum_kronecker(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), collapse)
 
 
+def regularize(graph: Graph, weights: dict, lam) -> Graph:
+    """`graph` with weight decay on its loss node: ``lam/2 * sum_k Trace(W_k^T W_k)`` over `weights` (name ->
+    shape), kept in ``meta.regularizer`` beside the per-sample loss and added once to the batch objective
+    ``J = L + lam/2 sum_k ||W_k||^2``; the weights become arguments of the loss, so `vjp` differentiates it."""
+    reg = sp.Add(*[lam / 2 * sp.Trace(msym(w, shape).T * msym(w, shape)) for w, shape in weights.items()])
+    nodes = [replace(n, args=n.args + tuple(weights), meta=replace(n.meta, regularizer=reg)) if n.op == "loss" else n
+             for n in graph]
+    return Graph(nodes)
+
+
+def decay_rate(graph):
+    """The lambda of the weight decay on the loss among `graph`'s nodes, or None."""
+    reg = next((n.meta.regularizer for n in graph if n.op == "loss"), None)
+    return None if reg is None else 2 * sp.Add.make_args(reg)[0].as_independent(sp.Trace)[0]
+
+
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     pred = node.meta.prediction
+    if node.meta.regularizer is not None and arg not in (pred, "y"):  # a decayed weight: d/dW of lam/2 ||W||^2
+        weight = next(m for m in node.meta.regularizer.atoms(sp.MatrixSymbol) if m.name == arg)
+        d = sp.diff(holding(node.meta.regularizer, arg), weight)  # SymPy gives 0 for a sum of traces as a whole
+        return Term(node.name, d, d, op="linear", joins=True)
     if arg != pred:
         raise SymbackError(f"loss {node.name}: no gradient with respect to the target {arg}")
     base = sp.IndexedBase(pred, real=True)
@@ -65,5 +88,22 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, d, d * upstream, op="ew", upstream=upstream)
 
 
-register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=pointwise,
-            batched=batched.pointwise, build=build))
+def with_penalty(rule):
+    """`rule` (a sample's or a batch's loss value) plus the weight decay: each sample's objective is l_i + lambda/2
+    sum_k ||W_k||^2, so their mean is L + the penalty once, and its gradient the derived l_i' + lambda W."""
+
+    def value(node: Node, values: dict):
+        lam = decay_rate([node])
+        if lam is None:
+            return rule(node, values)
+        if not lam.is_number:
+            raise SymbackError(f"weight decay {lam} is a symbol: give Network(weight_decay=) a number to evaluate it")
+        weights = {m.name for m in node.meta.regularizer.atoms(sp.MatrixSymbol)}
+        penalty = float(lam) / 2 * sum(np.sum(np.square(values[w]), axis=(0, 1)) for w in sorted(weights))
+        return rule(node, values) + penalty
+
+    return value
+
+
+register(Op("loss", "a per-sample loss of the prediction and the target", vjp=vjp, numeric=with_penalty(pointwise),
+            batched=with_penalty(batched.pointwise), build=build))

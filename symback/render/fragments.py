@@ -124,6 +124,9 @@ class TextFragments(Fragments):
         "min": "min({})",
         "sum": "sum_{j} {body}",
         "indexed": "{base}[{idx}]",
+        "norm": "||",
+        "squared": "^2",
+        "sum_k": "sum_k ",
     }
 
     def _hadamard(self) -> str:
@@ -179,6 +182,9 @@ class LatexFragments(Fragments):
         "min": r"\min\left({}\right)",
         "sum": r"\sum_{{{j}}} {body}",
         "indexed": r"\left[{base}\right]_{{{idx}}}",
+        "norm": r"\|",
+        "squared": "^{2}",
+        "sum_k": r"\sum_{k} ",
     }
 
     def _hadamard(self) -> str:
@@ -218,6 +224,9 @@ class UnicodeFragments(TextFragments):
         "partial": "∂{top}/∂{bottom}",
         "partial_of": "∂/∂{bottom} [{body}]",
         "sqrt": "√({})",
+        "norm": "‖",
+        "squared": "²",
+        "sum_k": "Σₖ ",
     }
 
     def _print_Term(self, t) -> str:

@@ -9,7 +9,7 @@ printers as `symback derive`.
 from __future__ import annotations
 
 from ..nonsmooth import sympy_names
-from ..ops import expand_ops
+from ..ops import decay_rate, expand_ops
 from .document import Note
 from .pages import LatexPage, TextPage
 from .sections import Builder
@@ -48,7 +48,7 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
     out = [{"title": text.title(sec.title), "items": [_item(it, text, tex) for it in sec.items]} for sec in sections]
     return {
         "schema": SCHEMA,
-        "network": _network_json(d.summary),
+        "network": _network_json(d.summary) | _decay_json(d.graph),
         "notation": nt.name,
         "layout": layout,
         "form": "minibatch" if batch else "per-sample",
@@ -73,6 +73,12 @@ def _item(it, text, tex) -> dict:
         "lhs_latex": tex.math(it.lhs),
         "rhs_latex": [tex.math(r) for r in it.rhs],
     }
+
+
+def _decay_json(graph) -> dict:
+    """``{"weight_decay": "1/1000"}`` when the loss carries weight decay (its lambda, as SymPy prints it), else {}."""
+    lam = decay_rate(graph)
+    return {} if lam is None else {"weight_decay": str(lam)}
 
 
 def _network_json(net) -> dict:

@@ -23,6 +23,7 @@ import sympy as sp
 from ..ir import sym
 from ..nonsmooth import Indicator
 from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, spell, term, totals
+from ..ops import decay_rate
 from .document import (
     Alt,
     Call,
@@ -197,7 +198,19 @@ class Builder:
             elif kind == "sigmoid":
                 rhs = [Shown(n.expr, self.display.but(sigma=False))]
             s.items.append(self.define(n.name, rhs))
+            if kind == "loss" and n.meta.regularizer is not None:
+                s.items.append(self.objective(decay_rate(self.g)))
         return s
+
+    def objective(self, lam) -> Note:
+        """Weight decay: the objective L + lambda/2 sum_k ||W_k||^2, the penalty once per minibatch."""
+        K = Idx(-self.nt.weight.offset)
+        W = Cat(Word("norm"), self.sym("weight", K), Word("norm"), Word("squared"))
+        J = Cat(Loss(batch=True), " + ", Shown(lam / 2, self.display), " ", Word("sum_k"), W)
+        why = (" the mean of the per-sample losses and the penalty counted once per minibatch (as torch.optim.SGD's "
+               "weight_decay does), so each weight gradient gains ")
+        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), why,
+                     Cat(Shown(lam, self.display), Word("juxtapose"), self.sym("weight", K)), "."])
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
@@ -296,7 +309,9 @@ class Builder:
                 gnode = self.g[self.adj[self.at[(kind, k)]]]
                 for a in gnode.args:
                     a_kind = self.g[a].meta.kind
-                    if a != err and a_kind in ("input", "act", "pre"):  # h_{k-1}, written h_0 for the input
+                    if a == self.at[(kind, k)]:  # weight decay's lambda W_k
+                        mapping[a] = self.sym(kind, K)
+                    elif a != err and a_kind in ("input", "act", "pre"):  # h_{k-1}, written h_0 for the input
                         mapping[a] = Template("act", K - 1) if a_kind == "input" else self.sym(a_kind, K - 1)
                         uses_input |= a_kind == "input"
                 self._group(lines[kind], self.rhs(gnode.name, self._generic(mapping)), k)
@@ -357,7 +372,8 @@ class Builder:
         out = [Note(["The output layer, its error term written out:"])]
         for kind in ("weight", "bias"):
             g = self.g[self.adj[self.at[(kind, K)]]]
-            out.append(update(self.sym(kind, K), a, Shown(g.expr, column)))
+            grad = Shown(g.expr, column)  # with weight decay a sum, in parentheses
+            out.append(update(self.sym(kind, K), a, Paren((grad,)) if isinstance(g.expr, sp.MatAdd) else grad))
         return out
 
     def document(self) -> list[Section]:
