@@ -38,6 +38,8 @@ def test_a_dag_hand_derivation_checks_equal(spec, file):
 
 WRONG = [
     # (target, file, options, quantity, cause kind, words the cause must say)
+    ("digits_decay.py", "missing_decay.txt", ["--notation", "cs229"], "dJ/dW^[2]", "missing_decay",
+     "missing the weight-decay term 1/1000 W^[2]"),
     ("rnn3.py", "rnn3_missing_path.txt", [], "dl/dW", "missing_path", "W is used 2 times (by r3, r2), so dl/dW = dl/dW (via r3) + dl/dW (via r2); yours leaves out dl/dW (via r2) = dl/dr2 h1^T"),
     ("residual.py", "residual_outer_product.txt", [], "dl/dW1", "transpose",
      "transposed outer product: h dl/du^T is the transpose of dl/du h^T"),

@@ -135,3 +135,25 @@ def test_cli_seed_must_not_be_negative(command, tmp_path, monkeypatch):
     code, out, err = run(*command, "--seed", "-5")
     assert code == 2 and not out and not list(tmp_path.iterdir())
     assert err == "symback: error: --seed must be an integer >= 0, got -5\n", err
+
+
+def test_small_entries_are_not_failed_for_the_rounding_of_a_float64_loss():
+    """The digits net's right gradient has entries near 1e-4 whose central differences carry ~3e-10 of rounding
+    (a mean cross-entropy of 2.3 at h = 1e-6): relative errors up to a few 1e-6, within the noise allowance; the
+    same entries off by 1e-6 (ten times the noise allowance) still fail."""
+    from tests.codegen_support import compiled, example_specs
+
+    mod = compiled("train_digits", dict(example_specs())["train_digits"])[0]
+    report = gradcheck(mod)
+    assert report.ok, str(report)
+    assert 1e-9 < report.noise < 1e-6 and "rounding noise" in str(report)
+    wrong = SimpleNamespace(**{k: getattr(mod, k) for k in ("PARAMS", "SIZES", "LOSS", "init_params")})
+
+    def off(params, X, Y):
+        loss, grads = mod.loss_and_grad(params, X, Y)
+        grads["W1"][23, 31] += 1e-6
+        return loss, grads
+
+    wrong.loss_and_grad = off
+    bad = gradcheck(wrong, max_entries=4096)
+    assert not bad.ok and next(p for p in bad.params if p.name == "W1").index == (23, 31)
