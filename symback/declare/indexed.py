@@ -20,9 +20,11 @@ import sympy as sp
 
 from ..derivation import Displayed, _provided, as_document
 from ..errors import SymbackError
+from ..textparse import abbreviate
 
 #: Terms all the Sums of one expression may expand to (a scalar graph of that many nodes derives in seconds).
-MAX_TERMS = 10_000
+MAX_TERMS = 2_000
+MAX_SYMBOLIC_OPS = 400  # operations of an expression whose index form SymPy differentiates and simplifies
 _FRESH = "klpqrstuvabcdegh"  # names for the index of a component in a symbolic gradient, first unused
 
 
@@ -90,13 +92,36 @@ def symbolic(expr: sp.Expr) -> list[str]:
     return sorted({s.name for _, lo, hi in _limits(expr) for s in (lo - hi).free_symbols} - {v.name for v in indices})
 
 
+def _terms(expr: sp.Expr) -> int:
+    """Terms the expansion of `expr` makes, counting a bound that depends on an outer index as 1."""
+    total, stack = 0, [(expr, 1)]
+    while stack:
+        e, times = stack.pop()
+        if isinstance(e, sp.Sum):
+            for _, lo, hi in e.limits:
+                times *= max(int(hi - lo + 1), 1) if (hi - lo).is_Integer else 1
+            total += times
+            stack.append((e.function, times))
+        elif e.has(sp.Sum):
+            stack += [(a, times) for a in e.args]
+    return total
+
+
 def lower(expr: sp.Expr) -> tuple[sp.Expr, dict[str, sp.Indexed]]:
-    """`expr` with integer-bounded Sums expanded and components as leaves; and leaf name -> component."""
+    """`expr` with integer-bounded Sums expanded and components as leaves; and leaf name -> component.
+
+    Sums and the operations around them are built unevaluated, as the text parser builds them
+    (`expression` evaluates node by node: evaluating each term's square here cost seconds).
+    """
     budget = [MAX_TERMS]
     leaves: dict[str, sp.Indexed] = {}
+    if _terms(expr) > MAX_TERMS:
+        raise SymbackError(f"the Sums of {abbreviate(sp.sstr(expr), 60)} expand to {_terms(expr):,} terms "
+                           f"(limit {MAX_TERMS:,}); write symbolic bounds such as (j, 1, n) for the index form")
 
-    def expand(s: sp.Sum) -> sp.Expr:
+    def expand(s: sp.Sum, env: dict) -> sp.Expr:
         *inner, (v, lo, hi) = s.limits
+        lo, hi = lo.xreplace(env), hi.xreplace(env)
         if not (lo.is_Integer and hi.is_Integer):
             raise SymbackError(f"Sum over {v} from {lo} to {hi}: the bounds must be integers here")
         if hi < lo:
@@ -106,20 +131,24 @@ def lower(expr: sp.Expr) -> tuple[sp.Expr, dict[str, sp.Indexed]]:
             raise SymbackError(f"Sum over {v} from {lo} to {hi} makes more than {MAX_TERMS:,} terms in all; "
                                f"write a symbolic bound such as ({v}, {lo}, n) for the index form")
         body = sp.Sum(s.function, *inner) if inner else s.function
-        return sp.Add(*[walk(body.xreplace({v: k})) for k in range(int(lo), int(hi) + 1)])
+        return sp.Add(*[walk(body, {**env, v: sp.Integer(k)}) for k in range(int(lo), int(hi) + 1)], evaluate=False)
 
-    def walk(e):
+    def walk(e, env: dict):
+        """`e` with the indices in `env` set, its Sums expanded and components made leaves."""
         if isinstance(e, sp.Sum):
-            return expand(e)
+            return expand(e, env)
         if isinstance(e, sp.Indexed):
-            name = component(e.base.label, e.indices)
-            leaves.setdefault(name, e)
+            name = component(e.base.label, [env.get(i, i) for i in e.indices])
+            leaves.setdefault(name, e.base[tuple(env.get(i, i) for i in e.indices)])
             return sp.Symbol(name)
-        if not e.has(sp.Sum, sp.Indexed):
+        if e in env:
+            return env[e]
+        if not e.has(sp.Sum, sp.Indexed, *env):
             return e
-        return e.func(*[walk(a) for a in e.args])
+        args = [walk(a, env) for a in e.args]
+        return e.func(*args, evaluate=False) if isinstance(e, (sp.Add, sp.Mul, sp.Pow)) else e.func(*args)
 
-    return walk(expr), leaves
+    return walk(expr, {}), leaves
 
 
 def _in_range(rel, k: sp.Symbol, lo, hi) -> bool:
@@ -135,6 +164,9 @@ class IndexGradient(Displayed):
 
     def __init__(self, expr: sp.Expr, output: str, source: str, wrt: list[str] | None = None):
         check(expr)
+        if sp.count_ops(expr) > MAX_SYMBOLIC_OPS:
+            raise SymbackError(f"the expression has {sp.count_ops(expr):,} operations; the index form with "
+                               f"symbolic bounds is derived for at most {MAX_SYMBOLIC_OPS}")
         self.output, self.source, self.sizes = output, source, symbolic(expr)
         # integer indices and positive integer sizes: SymPy then decides k <= n at k = n
         names = {s.name for s in expr.free_symbols} | {b.label.name for b in expr.atoms(sp.IndexedBase)}
