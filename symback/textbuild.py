@@ -254,10 +254,11 @@ class Builder:
 
 
 def _indexed(node: Node, indices: list) -> sp.Indexed:
-    """``W[i, j]``: a component of the array named W, each index a name or an integer."""
+    """``W[i, j]``: a component of the array named W, each index a name or a whole number counted from 1."""
     for i in indices:
-        if not (isinstance(i, sp.Symbol) or (isinstance(i, sp.Integer) and i >= 0)):
-            raise ParseError(f"an index of {node.text} must be a name or a whole number, not {i}", node.col)
+        if not (isinstance(i, sp.Symbol) or (isinstance(i, sp.Integer) and i >= 1)):
+            raise ParseError(f"an index of {node.text} must be a name or a whole number counted from 1 "
+                             f"(the first component is {node.text}[1]), not {i}", node.col)
     return sp.IndexedBase(node.text)[tuple(indices)]
 
 

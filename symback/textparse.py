@@ -260,8 +260,8 @@ class _Parser:
             return True
         if t in (")", "]") and prev is not None and prev.text in ("(", "[") and self.ops and self.ops[-1][0] == "group":
             fn, close = self.ops[-1][2], self.ops[-1][5]
-            what = f"{fn.text}[] needs an index" if close == "]" else f"{fn.text}() needs an argument"
-            raise ParseError(what if fn else "empty parentheses '()'", prev.col)
+            what = f"{fn.text}[] needs an index" if close == "]" else fn and f"{fn.text}() needs an argument"
+            raise ParseError(what or "empty parentheses '()'", prev.col)
         if t == "[":
             raise ParseError(_BRACKET, tok.col)
         raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}{_hint(tok, prev)}", tok.col)

@@ -126,6 +126,8 @@ def lower(expr: sp.Expr) -> tuple[sp.Expr, dict[str, sp.Indexed]]:
             raise SymbackError(f"Sum over {v} from {lo} to {hi}: the bounds must be integers here")
         if hi < lo:
             raise SymbackError(f"Sum over {v} from {lo} to {hi} has no terms")
+        if lo < 1:
+            raise SymbackError(f"Sum over {v} from {lo}: components are counted from 1, so start at ({v}, 1, ...)")
         budget[0] -= int(hi - lo + 1)
         if budget[0] < 0:
             raise SymbackError(f"Sum over {v} from {lo} to {hi} makes more than {MAX_TERMS:,} terms in all; "
