@@ -25,7 +25,7 @@ from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
 from .expression import build_graph, natural_key
 from .gates import split_gates
-from .indexed import IndexGradient, check, component, lower, symbolic, uses_indices
+from .indexed import IndexGradient, check, component, free_indices_ok, lower, symbolic, uses_indices
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
 SIMPLIFY_LIMIT = 60
@@ -244,15 +244,17 @@ def _index_form(expr, wrt, order: list[str], source: str | None):
     """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, order, leaves)."""
     steps = list(expr) if isinstance(expr, (list, tuple)) else [("f", expr)]
     steps = [(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps]
-    whole = steps[0][1]
-    for n, e in steps[1:]:  # every step inlined: the checks see the one scalar the steps define
-        whole = e.xreplace({sp.Symbol(n): whole})
+    defs: dict[sp.Symbol, sp.Expr] = {}
+    for n, e in steps:  # every step inlined: the checks see the one scalar the steps define
+        whole = defs[sp.Symbol(n)] = e.xreplace(defs)
     ranks = check(whole)
     if symbolic(whole):
         arrays = None if wrt is None else list(dict.fromkeys(_key(w).split("[")[0] for w in wrt))
         if arrays is None and order:
             arrays = [n for n in order if n in ranks]
         return IndexGradient(whole, steps[-1][0], source or sp.sstr(whole, order="none"), arrays)
+    if not all(free_indices_ok(e) for _, e in steps):  # a step with a free index (h[i]): lowered inlined
+        steps = [(steps[-1][0], whole)]
     leaves: dict[str, sp.Indexed] = {}
     lowered = []
     for n, e in steps:

@@ -86,6 +86,15 @@ def check(expr: sp.Expr) -> dict[str, int]:
     return ranks
 
 
+def free_indices_ok(expr: sp.Expr) -> bool:
+    """Whether `expr` alone is one scalar (no index left free, as in the step ``h = Sum(W[i,j]*x[j], ...)``)."""
+    try:
+        check(expr)
+    except SymbackError:
+        return False
+    return True
+
+
 def symbolic(expr: sp.Expr) -> list[str]:
     """The sizes (names in Sum bounds that are no index) of `expr`: empty when every bound is an integer."""
     indices = {v for v, _, _ in _limits(expr)}
@@ -140,8 +149,11 @@ def lower(expr: sp.Expr) -> tuple[sp.Expr, dict[str, sp.Indexed]]:
         if isinstance(e, sp.Sum):
             return expand(e, env)
         if isinstance(e, sp.Indexed):
-            name = component(e.base.label, [env.get(i, i) for i in e.indices])
-            leaves.setdefault(name, e.base[tuple(env.get(i, i) for i in e.indices)])
+            at = tuple(env.get(i, i) for i in e.indices)
+            if any(i < 1 for i in at):
+                raise SymbackError(f"{e.base[at]}: components are counted from 1 (the first is {e.base[(1,) * len(at)]})")
+            name = component(e.base.label, at)
+            leaves.setdefault(name, e.base[at])
             return sp.Symbol(name)
         if e in env:
             return env[e]
