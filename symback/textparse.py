@@ -223,7 +223,8 @@ class _Parser:
                 "',' outside a function's parentheses"
             raise ParseError(what, tok.col)
         if tok.text in (")", "]") and self.ops[-1][5] != tok.text:
-            raise ParseError(f"'{tok.text}' closes the bracket opened at column {self.ops[-1][1]}", tok.col)
+            opened = "[" if self.ops[-1][5] == "]" else "("
+            raise ParseError(f"'{tok.text}' does not close the '{opened}' opened at column {self.ops[-1][1]}", tok.col)
 
     def _open(self, fn: Token | None, col: int, close: str = ")") -> bool:
         """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple;
@@ -244,7 +245,7 @@ class _Parser:
             check_name(t, tok.col)
             if self.tokens[k + 1].text == "[":
                 self.tokens[k + 1] = Token("skip", "[", self.tokens[k + 1].col)
-                return self._open(tok, tok.col, "]")
+                return self._open(tok, self.tokens[k + 1].col, "]")
             if self.tokens[k + 1].text != "(" or (self.implicit and not self._callable(t, tok.col)):
                 self.values.append(Node("name", t, tok.col))
                 return False
