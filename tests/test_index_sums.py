@@ -113,12 +113,13 @@ def test_symbolic_bounds_give_the_index_form():
 def test_index_form_prints_sums_with_their_bounds():
     g = sb.grad(LAYER.format(n="n", m="m"))
     text = g.render("text")
-    assert "dL/dW[k,l] = (-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]" in text
-    assert "∂L/∂W[k,l] = (-y[k] + ∑ⱼ₌₁ⁿ W[k, j]·x[j])·x[l]" in g.render("unicode")
+    assert "dL/dW[k, l] = (-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]" in text
+    assert "∂L/∂W[k, l] = (-y[k] + ∑ⱼ₌₁ⁿ W[k, j]*x[j])*x[l]" in g.render("unicode")
+    assert "∂L/∂x[k]    = ∑ᵢ₌₁^m (-y[i] + ∑ⱼ₌₁ⁿ W[i, j]*x[j])*W[i, k]" in g.render("unicode")
     latex = g.render("latex")
     assert r"\frac{\partial L}{\partial {W}_{k,l}} &= \left(- {y}_{k} + \sum_{j=1}^{n} {W}_{k,j} {x}_{j}\right) {x}_{l}" \
         in latex
-    assert g.render("markdown").startswith("$$\n\\begin{aligned}")
+    assert "\\begin{aligned}" in g.render("markdown")
     with pytest.raises(ValueError, match="symbolic bounds"):
         g.at({"n": 3})
 
@@ -130,7 +131,7 @@ def test_cli_concrete_and_symbolic():
     assert "dL/dW[1,2] = x[2]*(W[1,1]*x[1] + W[1,2]*x[2] - y[1]) = 24" in out
     assert "dL/dW[2,1] = x[1]*(W[2,1]*x[1] + W[2,2]*x[2] - y[2]) = -15" in out
     code, out, _ = run("grad", LAYER.format(n="n", m="m"))
-    assert code == 0 and "dL/dW[k,l] = (-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]" in out
+    assert code == 0 and "dL/dW[k, l] = (-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]" in out
     code, out, _ = run("grad", LAYER.format(n="n", m="m"), "--json", "--wrt", "W")
     assert json.loads(out)["gradient"] == {"W[k,l]": "(-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]"}
     code, out, _ = run("grad", "Sum(x[j]**2, (j, 1, 3))", "--wrt", "x[2]", "--json")

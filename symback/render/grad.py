@@ -11,18 +11,11 @@ product per consumer, summed where a value branches. Adjoint nodes, named
 
 from __future__ import annotations
 
-import re
-
-import sympy as sp
-from sympy.printing.precedence import PRECEDENCE
-from sympy.printing.str import StrPrinter
-
 from ..derivation import provides
 from ..evaluate import show
 from ..ir import sym
 from ..notation.nodes import Own
-from ..notation.unicode import sub, sup
-from .document import Cat, Partial, Plain, Product, Value, Worksheet
+from .document import Cat, Document, Equation, Partial, Plain, Product, Section, Value, Worksheet
 from .pages import PAGES
 
 FORMATS = tuple(PAGES)
@@ -84,43 +77,18 @@ def render_gradient(gradient, table, format: str = "text", expand: bool = False)
     return PAGES[format]().doprint(worksheet(gradient, table, expand))
 
 
-class _UnicodeSums(StrPrinter):
-    """One line of Unicode for index form: ``∑ⱼ₌₁ⁿ W[k, j]·x[j]``."""
 
-    def _print_Sum(self, expr):
-        out = self._print(expr.function)
-        out = f"({out})" if expr.function.is_Add else out
-        for v, lo, hi in expr.limits:
-            low, high = f"{self._print(v)}={self._print(lo)}", self._print(hi)
-            out = f"∑{sub(low) or '_{' + low + '}'}{sup(high) or '^{' + high + '}'} {out}"
-        return out
-
-    def _print_Mul(self, expr):
-        return re.sub(r"(?<!\*)\*(?!\*)", "·", super()._print_Mul(expr))
-
-    def _print_Pow(self, expr):
-        power = sup(str(expr.exp)) if expr.exp.is_Integer and expr.exp > 1 else None
-        return self.parenthesize(expr.base, PRECEDENCE["Pow"]) + power if power else super()._print_Pow(expr)
-
-
-_INDEX_FORMS = {
-    "text": (sp.sstr, "d{out}/d{w} = {e}"),
-    "unicode": (_UnicodeSums().doprint, "∂{out}/∂{w} = {e}"),
-    "latex": (sp.latex, r"\frac{{\partial {out}}}{{\partial {w}}} &= {e}"),
-}
+class Summed(Plain):
+    """A formula with Sums over components: as `Plain`, but Unicode writes each Sum ``∑ⱼ₌₁ⁿ`` with its bounds."""
 
 
 @provides("render_index_gradient")
 def render_index_gradient(gradient, format: str = "text") -> str:
-    """The gradient in index form, one line per array: ``dL/dW[k,l] = (Sum(W[k, j]*x[j], (j, 1, n)) - y[k])*x[l]``."""
-    if format not in (*_INDEX_FORMS, "markdown"):
-        raise ValueError(f"unknown format {format!r}; choose one of text, unicode, markdown, latex")
-    write, line = _INDEX_FORMS["latex" if format == "markdown" else format]
-    out = gradient.output
-    names = {w: write(c) if format in ("latex", "markdown") else w for w, c in gradient.components.items()}
-    rows = [line.format(out=out, w=names[w], e=write(e)) for w, e in gradient.gradient.items()]
-    if format in ("text", "unicode"):
-        return "\n".join([f"{out} = {write(gradient.expr)}", *rows]) + "\n"
-    body = " \\\\\n".join([f"{out} &= {sp.latex(gradient.expr)}", *rows])
-    block = f"\\begin{{aligned}}\n{body}\n\\end{{aligned}}"
-    return f"$$\n{block}\n$$\n" if format == "markdown" else f"\\[\n{block}\n\\]\n"
+    """The gradient in index form, one equation per array: ``dL/dW[k,l] = (Sum(W[k, j]*x[j], (j, 1, n)) - y[k])*x[l]``."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    out = Own(gradient.output)
+    rows = [Equation(out, [Summed(gradient.expr)])]
+    rows += [Equation(Partial(out, Plain(gradient.components[w])), [Summed(e)]) for w, e in gradient.gradient.items()]
+    title = f"gradient in index form ({', '.join(gradient.sizes)} symbolic)"
+    return PAGES[format]().doprint(Document([Section(title, rows)]))
