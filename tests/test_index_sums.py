@@ -198,3 +198,13 @@ def test_at_names_components_and_refuses_bad_ones():
     _one_line(*run("grad", "Sum(x[j]**2, (j, 1, 2))", "--at", "x[a]=1"))
     code, out, _ = run("grad", "Sum(x[j]**2, (j, 1, 2))", "--at", "x[1]=1, x[ 2 ]=3", "--json")
     assert code == 0 and json.loads(out)["grad_at"] == {"x[1]": 2, "x[2]": 6}
+
+
+def test_symbolic_form_also_differentiates_scalar_variables():
+    g = sb.grad("J = lam/2*Sum(w[j]**2, (j, 1, n)) + Sum((w[j]*x[j] - t)**2, (j, 1, n))", wrt=["lam", "w", "t"])
+    assert g.wrt == ["lam", "w[k]", "t"]
+    assert sp.sstr(g.gradient["lam"]) == "Sum(w[j]**2, (j, 1, n))/2"
+    assert sp.sstr(g.gradient["w[k]"]) == "lam*w[k] - 2*(t - w[k]*x[k])*x[k]"
+    assert sp.sstr(g.gradient["t"]) == "2*Sum(t - w[j]*x[j], (j, 1, n))"
+    with pytest.raises(ValueError, match="not an array or variable"):
+        sb.grad("Sum(x[j]**2, (j, 1, n))", wrt="z")

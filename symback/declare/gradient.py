@@ -249,10 +249,8 @@ def _index_form(expr, wrt, order: list[str], source: str | None):
         whole = defs[sp.Symbol(n)] = e.xreplace(defs)
     ranks = check(whole)
     if symbolic(whole):
-        arrays = None if wrt is None else list(dict.fromkeys(_key(w).split("[")[0] for w in wrt))
-        if arrays is None and order:
-            arrays = [n for n in order if n in ranks]
-        return IndexGradient(whole, steps[-1][0], source or sp.sstr(whole, order="none"), arrays)
+        names = None if wrt is None else list(dict.fromkeys(_key(w).split("[")[0] for w in wrt))
+        return IndexGradient(whole, steps[-1][0], source or sp.sstr(whole, order="none"), names, order)
     if not all(free_indices_ok(e) for _, e in steps):  # a step with a free index (h[i]): lowered inlined
         steps = [(steps[-1][0], whole)]
     leaves: dict[str, sp.Indexed] = {}

@@ -174,9 +174,12 @@ def _in_range(rel, k: sp.Symbol, lo, hi) -> bool:
 
 
 class IndexGradient(Displayed):
-    """The gradient of a Sum with symbolic bounds by each array, in index form (``dL/dW[k,l]``)."""
+    """The gradient of a Sum with symbolic bounds by each array (``dL/dW[k,l]``) and scalar variable, in index form.
 
-    def __init__(self, expr: sp.Expr, output: str, source: str, wrt: list[str] | None = None):
+    `wrt` names arrays and variables (default: all, in `order`, the order the text names them).
+    """
+
+    def __init__(self, expr: sp.Expr, output: str, source: str, wrt: list[str] | None = None, order=()):
         check(expr)
         if sp.count_ops(expr) > MAX_SYMBOLIC_OPS:
             raise SymbackError(f"the expression has {sp.count_ops(expr):,} operations; the index form with "
@@ -189,20 +192,23 @@ class IndexGradient(Displayed):
         ints.update({s: sp.Symbol(s.name, integer=True, positive=True) for s in expr.free_symbols
                      if s.name in self.sizes})
         self.expr = expr.xreplace(ints)
-        bases = list(dict.fromkeys(i.base.label.name for i in sp.preorder_traversal(self.expr)
-                                   if isinstance(i, sp.Indexed)))
-        wrt = bases if wrt is None else wrt
-        for w in wrt:
-            if w not in bases:
-                raise SymbackError(f"--wrt: {w!r} is not an array of the expression (its arrays: {', '.join(bases)})")
+        bases = {i.base.label.name: len(i.indices) for i in self.expr.atoms(sp.Indexed)}
+        scalars = {s.name: s for s in self.expr.free_symbols if isinstance(s, sp.Symbol)
+                   and s.name not in bases and s.name not in self.sizes}
+        known = sorted([*bases, *scalars], key=lambda n: (order.index(n) if n in order else len(order), n))
+        for w in wrt or ():
+            if w not in known:
+                raise SymbackError(f"--wrt: {w!r} is not an array or variable of the expression "
+                                   f"(its arrays and variables: {', '.join(known)})")
         fresh = [sp.Symbol(c, integer=True) for c in _FRESH if c not in names | {v.name for v in idx}]
         self.gradient: dict[str, sp.Expr] = {}
-        self.components: dict[str, sp.Indexed] = {}  # "W[k,l]" -> W[k, l]
-        for base in wrt:
-            rank = next(len(i.indices) for i in self.expr.atoms(sp.Indexed) if i.base.label.name == base)
-            ks = fresh[:rank]
-            c = self.components[component(base, ks)] = sp.IndexedBase(base)[tuple(ks)]
-            self.gradient[component(base, ks)] = self._within(sp.simplify(sp.diff(self.expr, c).doit()), base, ks)
+        self.components: dict[str, sp.Expr] = {}  # "W[k,l]" -> W[k, l]; "lam" -> lam
+        for name in wrt or known:
+            ks = fresh[:bases.get(name, 0)]
+            c = sp.IndexedBase(name)[tuple(ks)] if ks else scalars[name]
+            key = component(name, ks) if ks else name
+            self.components[key] = c
+            self.gradient[key] = self._within(sp.simplify(sp.diff(self.expr, c).doit()), name, ks)
         self.wrt = list(self.gradient)
 
     def _within(self, d: sp.Expr, base: str, ks) -> sp.Expr:
