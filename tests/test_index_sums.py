@@ -208,3 +208,15 @@ def test_symbolic_form_also_differentiates_scalar_variables():
     assert sp.sstr(g.gradient["t"]) == "2*Sum(t - w[j]*x[j], (j, 1, n))"
     with pytest.raises(ValueError, match="not an array or variable"):
         sb.grad("Sum(x[j]**2, (j, 1, n))", wrt="z")
+
+
+def test_a_range_condition_stays_where_it_is_not_the_whole_array():
+    """x[1] outside Sum(..., (j, 2, n)): d/dx[k] is 1 only for k >= 2, so that condition is kept."""
+    g = sb.grad("Sum(x[j], (j, 2, n)) + x[1]**2")
+    d = g.gradient["x[k]"]
+    assert d.has(sp.Piecewise)
+    k = next(s for s in d.free_symbols if s.name == "k")
+    n = next(s for s in d.free_symbols if s.name == "n")
+    x1 = sp.IndexedBase("x")[1]
+    assert d.xreplace({k: 1, n: 4}).doit() == 2 * x1
+    assert d.xreplace({k: 3, n: 4}).doit() == 1

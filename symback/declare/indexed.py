@@ -213,7 +213,10 @@ class IndexGradient(Displayed):
 
     def _within(self, d: sp.Expr, base: str, ks) -> sp.Expr:
         """`d` with the conditions that only say a component index is inside its array's range made True."""
-        ranges: dict[int, set] = {}
+        ranges: dict[int, set] = {}  # position -> the (first, last) of every index used there
+        for i in self.expr.atoms(sp.Indexed):  # a component named by number (x[1]) is a range of its own
+            for p, v in enumerate(i.indices if i.base.label.name == base else ()):
+                ranges.setdefault(p, set()).update([(v, v)] if v.is_Integer else [])
         for s in self.expr.atoms(sp.Sum):
             for i in s.function.atoms(sp.Indexed):
                 for p, v in enumerate(i.indices if i.base.label.name == base else ()):
