@@ -81,7 +81,9 @@ def test_python_components_have_gradients_and_arrays_none():
     L = sp.Sum((sp.Sum(W_[i, j] * X_[j], (j, 1, 2)) - Y_[i]) ** 2, (i, 1, 2)) / 2
     g = sb.grad(L)
     assert "W" not in g.gradient and "x" not in g.gradient
-    assert sp.expand(g.expanded()[W_[1, 2]] - (W_[1, 1] * X_[1] + W_[1, 2] * X_[2] - Y_[1]) * X_[2]) == 0
+    leaf = {str(i).replace(" ", ""): sp.Symbol(str(i).replace(" ", "")) for i in (W_[1, 1], W_[1, 2], X_[1], X_[2], Y_[1])}
+    want = (leaf["W[1,1]"] * leaf["x[1]"] + leaf["W[1,2]"] * leaf["x[2]"] - leaf["y[1]"]) * leaf["x[2]"]
+    assert sp.expand(g.expanded()[W_[1, 2]] - want) == 0
     assert list(sb.grad(W_[1, 2] * X_[2]).gradient) == ["W[1,2]", "x[2]"]
     assert sb.grad(L, wrt=W_).wrt == ["W[1,1]", "W[1,2]", "W[2,1]", "W[2,2]"]
     assert sb.grad(L, wrt=[X_[2]]).wrt == ["x[2]"]
@@ -135,7 +137,7 @@ def test_cli_concrete_and_symbolic():
     code, out, _ = run("grad", LAYER.format(n="n", m="m"), "--json", "--wrt", "W")
     assert json.loads(out)["gradient"] == {"W[k,l]": "(-y[k] + Sum(W[k, j]*x[j], (j, 1, n)))*x[l]"}
     code, out, _ = run("grad", "Sum(x[j]**2, (j, 1, 3))", "--wrt", "x[2]", "--json")
-    assert json.loads(out)["gradient"] == {"x[2]": "2*x[2]"}
+    assert json.loads(out)["gradient"] == {"x[2]": "2*Symbol('x[2]')"}  # reads back with sympify
 
 
 def _one_line(code, out, err):
@@ -198,6 +200,15 @@ def test_at_names_components_and_refuses_bad_ones():
     _one_line(*run("grad", "Sum(x[j]**2, (j, 1, 2))", "--at", "x[a]=1"))
     code, out, _ = run("grad", "Sum(x[j]**2, (j, 1, 2))", "--at", "x[1]=1, x[ 2 ]=3", "--json")
     assert code == 0 and json.loads(out)["grad_at"] == {"x[1]": 2, "x[2]": 6}
+
+
+def test_concrete_json_reads_back_with_sympify():
+    code, out, _ = run("grad", "Sum(W[j]*x[j], (j, 1, 2))**2", "--json", "--expand")
+    data = json.loads(out)
+    assert data["variables"] == ["W[1]", "W[2]", "x[1]", "x[2]"]
+    names = {v: sp.Symbol(v) for v in data["variables"]}
+    assert sp.sympify(data["gradient"]["W[2]"], locals=names) == \
+        2 * names["x[2]"] * (names["W[1]"] * names["x[1]"] + names["W[2]"] * names["x[2]"])
 
 
 def test_symbolic_form_also_differentiates_scalar_variables():

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import sympy as sp
@@ -207,13 +208,17 @@ class Table(Displayed):
         return as_document(_provided("render_gradient")(self.gradient, self, format, expand), format, standalone)
 
 
+_LEAF = re.compile(r"(?<![\w'])([^\W\d]\w*\[\d+(?:,\d+)*\])")
+
+
 def _sympy_text(expr) -> str:
     """`expr` as text that ``sympy.sympify`` reads back: SymPy's own function names only.
 
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
+    A component leaf (`indexed`) is ``Symbol('W[1,2]')``, the variable of that name.
     """
-    return plain_str(sympy_names(expand_ops(expr)))
+    return _LEAF.sub(r"Symbol('\1')", plain_str(sympy_names(expand_ops(expr))))
 
 
 def _describe(expr, size: int) -> str:
@@ -241,7 +246,10 @@ def _with_unused(graph: Graph, wrt) -> Graph:
 
 
 def _index_form(expr, wrt, order: list[str], source: str | None):
-    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, order, leaves)."""
+    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order).
+
+    Components are leaves named ``W[1,2]``, handed back as those symbols (``g.gradient[W[1, 2]]`` finds them).
+    """
     steps = list(expr) if isinstance(expr, (list, tuple)) else [("f", expr)]
     steps = [(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps]
     defs: dict[sp.Symbol, sp.Expr] = {}
@@ -264,7 +272,7 @@ def _index_form(expr, wrt, order: list[str], source: str | None):
     if wrt is not None:  # an array's name stands for all its components
         wrt = [c for w in wrt for c in ([p for p in parts if p.startswith(_key(w) + "[")] if _key(w) in ranks
                                         else [_key(w)])]
-    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order], leaves
+    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order]
 
 
 def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gradient | IndexGradient:
@@ -290,12 +298,11 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
-    leaves: dict[str, sp.Indexed] = {}
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
         form = _index_form(expr, wrt, order, source_text)
         if isinstance(form, IndexGradient):
             return form
-        expr, wrt, order, leaves = form
+        expr, wrt, order = form
     graph, output = build_graph(expr, atomize=atomize, order=order)  # also the checks of every step
     if gates:
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
@@ -309,7 +316,7 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if source_text is None:  # written when first read: printing a large expression costs more than deriving it
         source_text = partial(_describe, expr, len(graph))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
-    user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)} | leaves
+    user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
     summary = Summary("expression", source_text, named_steps=isinstance(expr, (list, tuple)), user_symbols=user)
     return Gradient(graph, output, names, summary)
 
