@@ -12,6 +12,7 @@ reads it against an allow-list grammar and `textbuild` builds the SymPy tree.
 from __future__ import annotations
 
 import keyword
+import re
 from collections import ChainMap
 
 import sympy as sp
@@ -96,28 +97,48 @@ def names_in_order(text: str) -> list[str]:
     return [n for n in scan_names(text) if n not in CONSTANTS and n not in ("True", "False", "None")]
 
 
+_COMPONENT = re.compile(r"([^\W\d]\w*)\s*\[\s*(\d+(?:\s*,\s*\d+)*)\s*\]")
+
+
+def _items(text: str) -> list[str]:
+    """`text` split at the commas outside square brackets: ``W[1,2]=3,x=1`` -> ``W[1,2]=3``, ``x=1``."""
+    items, depth, start = [], 0, 0
+    for k, ch in enumerate(text):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            items.append(text[start:k])
+            start = k + 1
+    return [i.strip() for i in [*items, text[start:]] if i.strip()]
+
+
+def _name(text: str, option: str) -> str:
+    """A variable name, or a component such as ``W[1, 2]`` written as its leaf name ``W[1,2]``."""
+    m = _COMPONENT.fullmatch(text)
+    if m:
+        return f"{m[1]}[{','.join(i.strip() for i in m[2].split(','))}]"
+    if not text.isidentifier():
+        raise SymbackError(f"{option}: {abbreviate(text, 40)} is not a variable name")
+    return text
+
+
 def parse_names(text: str, option: str = "--wrt") -> list[str]:
-    """``"x,y"`` -> ``["x", "y"]``, each a valid identifier."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    """``"x,y"`` -> ``["x", "y"]``, each a valid identifier or a component such as ``W[1,2]``."""
+    names = _items(text)
     if not names:
         raise SymbackError(f"{option} is empty: give names separated by commas, e.g. {option} x,y")
-    for n in names:
-        if not n.isidentifier():
-            raise SymbackError(f"{option}: {abbreviate(n, 40)} is not a variable name")
-    return names
+    return [_name(n, option) for n in names]
 
 
 def parse_point(text: str, option: str = "--at") -> dict[str, sp.Expr]:
-    """``"x=-2,y=5,z=1/2"`` -> exact SymPy numbers (integers and fractions stay exact)."""
+    """``"x=-2,y=5,z=1/2"`` -> exact SymPy numbers (integers and fractions stay exact); ``W[1,2]=3`` names a component."""
     point: dict[str, sp.Expr] = {}
-    for item in [i.strip() for i in text.split(",") if i.strip()]:
+    for item in _items(text):
         name, eq, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not eq or not name or not value:
             raise SymbackError(f"{option}: {abbreviate(item, 40)} should look like name=number, "
                                f"e.g. {option} x=-2,y=5")
-        if not name.isidentifier():
-            raise SymbackError(f"{option}: {abbreviate(name, 40)} is not a variable name")
+        name = _name(name, option)
         if name in point:
             raise SymbackError(f"{option}: {name!r} is given twice")
         point[name] = number(value, f"{option} {name}")

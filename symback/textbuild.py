@@ -47,6 +47,32 @@ FUNCTIONS.update({
     "expm1": lambda u: sp.exp(u) - 1, "log1p": lambda u: sp.log(1 + u), "rsqrt": lambda u: 1 / sp.sqrt(u),
     "exp2": lambda u: 2**u, "logistic": lambda u: 1 / (1 + sp.exp(-u)), "lgamma": sp.loggamma,
 })
+
+
+def _bound(value, index, what: str):
+    """A Sum's `what` bound: an integer (made exact) or an expression of other names (``n``, ``n - 1``)."""
+    if not isinstance(value, sp.Expr) or value.has(index):
+        raise ParseError(f"Sum's {what} bound for {index} must be an integer or a size such as n, not {value}")
+    if value.free_symbols:
+        return value
+    if not value.is_integer:
+        raise ParseError(f"Sum's {what} bound for {index} is {value}, not an integer")
+    return sp.Integer(int(value))
+
+
+def _sum(term, *limits):
+    """``Sum(term, (j, 1, n), ...)``, each limit checked: one index name and two integer (or symbolic) bounds."""
+    if not isinstance(term, sp.Expr) or not limits:
+        raise ParseError("Sum takes a term then (index, first, last) tuples, as in Sum(x[j], (j, 1, n))")
+    checked = []
+    for lim in limits:
+        if not (isinstance(lim, tuple) and len(lim) == 3 and isinstance(lim[0], sp.Symbol)):
+            raise ParseError(f"Sum's limit {lim} should be (index, first, last), as in (j, 1, n)")
+        checked.append((lim[0], _bound(lim[1], lim[0], "first"), _bound(lim[2], lim[0], "last")))
+    return sp.Sum(term, *checked)
+
+
+FUNCTIONS["Sum"] = _sum
 CONSTANTS = {"pi": sp.pi, "E": sp.E}
 BOOLEANS = {"True": sp.true, "False": sp.false}
 REFUSED_CALLS = {"Matrix": "is not a scalar expression (Matrix); symback grad needs a scalar expression "
@@ -164,6 +190,8 @@ class Builder:
             return _Built(-values[0] if op == "-" else +values[0], digits=args[0].digits, exact_int=args[0].exact_int)
         if kind == "tuple":
             return _Built(tuple(values))
+        if kind == "index":
+            return _Built(_indexed(node, values))
         if kind == "call":
             return self._call(node, values, sum(a.digits for a in args) if numeric and args else None)
         if kind == "cmp":
@@ -223,6 +251,15 @@ class Builder:
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
         return _Built(fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values), digits=digits)
+
+
+def _indexed(node: Node, indices: list) -> sp.Indexed:
+    """``W[i, j]``: a component of the array named W, each index a name or a whole number counted from 1."""
+    for i in indices:
+        if not (isinstance(i, sp.Symbol) or (isinstance(i, sp.Integer) and i >= 1)):
+            raise ParseError(f"an index of {node.text} must be a name or a whole number counted from 1 "
+                             f"(the first component is {node.text}[1]), not {i}", node.col)
+    return sp.IndexedBase(node.text)[tuple(indices)]
 
 
 def to_sympy(text: str, evaluate: bool, functions: Mapping[str, object],

@@ -7,9 +7,10 @@ The grammar is an allow-list, Python's precedence, loosest first::
     term  := unary {(* | / | // | %) unary}
     unary := (- | +) unary | power
     power := atom [(** | ^) unary]                 right-associative
-    atom  := number | name | name(args) | (cmp) | (cmp, cmp, ...)
+    atom  := number | name | name(args) | name[args] | (cmp) | (cmp, cmp, ...)
 
-Nothing else is read: no strings, attributes, subscripts, lambdas, keywords
+``name[i, j]`` is an indexed component (``W[i, j]``, ``x[2]``), nothing else
+in square brackets. Nothing else is read: no strings, attributes, lists, lambdas, keywords
 as syntax, or comprehensions. The parser is shunting-yard with explicit
 stacks (no recursion), so deep input is refused by a named limit rather than
 a RecursionError. `textbuild` turns the tree into SymPy objects.
@@ -35,13 +36,12 @@ _TOKEN = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<name>[^\W\d]\w*)
-  | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/^%<>(),])
+  | (?P<op>\*\*|//|<=|>=|==|!=|[-+*/^%<>(),\[\]])
   | (?P<bad>.)
 """, re.VERBOSE | re.DOTALL)
 
 _UNEXPECTED = {
     **dict.fromkeys("'\"", "strings are not allowed"), ".": "attribute access ('.') is not allowed",
-    **dict.fromkeys("[]", "square brackets are not supported (no lists or subscripts); use ( )"),
     **dict.fromkeys("{}", "braces are not supported"), ";": "';' only separates 'name = expression' steps",
     "=": "'=' is not allowed here (write == for equality)",
     ":": "':' is not allowed (no slices, lambdas, dicts or ':=')",
@@ -60,6 +60,7 @@ _KEYWORD_HINTS = {
 }
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 BINARY = {**dict.fromkeys(COMPARISONS, 1), "+": 2, "-": 2, "*": 3, "/": 3, "//": 3, "%": 3, "**": 5, "^": 5}
+_BRACKET = "square brackets only index a name, as in W[i, j] (no lists); use ( ) to group"
 _UNARY_PREC = 4  # -x**2 is -(x**2), -x*y is (-x)*y, as in Python
 # operators SymPy builds as one flat Add/Mul (as parse_expr does): a chain of them is one tree level
 FLAT = {"+": "Add", "-": "Add", "*": "Mul", "/": "Mul"}
@@ -91,7 +92,7 @@ class Token:
 
 @dataclass(eq=False)
 class Node:
-    """One node of the syntax tree: leaf (num/name), un, bin, cmp, call or tuple."""
+    """One node of the syntax tree: leaf (num/name), un, bin, cmp, call, index (``W[i, j]``) or tuple."""
 
     kind: str
     text: str  # the operator, number, name or function name as written
@@ -188,7 +189,8 @@ class _Parser:
         self.implicit = implicit  # juxtaposition is a product: 2 (x + y), x y (hand formulas); 2x stays refused
         self.is_function = is_function
         self.values: list[Node] = []
-        self.ops: list = []  # ("op", text, prec, col) | ["group", col, fn_token | None, start, commas]
+        # ("op", text, prec, col) | ["group", col, fn_token | None, start, commas, closing bracket]
+        self.ops: list = []
         self.groups = 0
 
     def _push(self, node: Node, col: int) -> None:
@@ -217,12 +219,17 @@ class _Parser:
         while self.ops and self.ops[-1][0] == "op":
             self._reduce(self.ops.pop())
         if not self.ops:
-            what = "')' without a matching '('" if tok.text == ")" else "',' outside a function's parentheses"
+            what = f"'{tok.text}' without a matching opening bracket" if tok.text in (")", "]") else \
+                "',' outside a function's parentheses"
             raise ParseError(what, tok.col)
+        if tok.text in (")", "]") and self.ops[-1][5] != tok.text:
+            opened = "[" if self.ops[-1][5] == "]" else "("
+            raise ParseError(f"'{tok.text}' does not close the '{opened}' opened at column {self.ops[-1][1]}", tok.col)
 
-    def _open(self, fn: Token | None, col: int) -> bool:
-        """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple."""
-        self.ops.append(["group", col, fn, len(self.values), 0])
+    def _open(self, fn: Token | None, col: int, close: str = ")") -> bool:
+        """A '(' opens a group: a call's arguments when `fn` is its name, else parentheses or a tuple;
+        a '[' after a name (``close="]"``) opens its indices."""
+        self.ops.append(["group", col, fn, len(self.values), 0, close])
         self.groups += 1
         if self.groups > MAX_NESTING:
             raise ParseError(f"brackets nest deeper than {MAX_NESTING} levels (limit {MAX_NESTING})", col)
@@ -236,6 +243,9 @@ class _Parser:
             return False
         if tok.kind == "name":
             check_name(t, tok.col)
+            if self.tokens[k + 1].text == "[":
+                self.tokens[k + 1] = Token("skip", "[", self.tokens[k + 1].col)
+                return self._open(tok, self.tokens[k + 1].col, "]")
             if self.tokens[k + 1].text != "(" or (self.implicit and not self._callable(t, tok.col)):
                 self.values.append(Node("name", t, tok.col))
                 return False
@@ -249,9 +259,12 @@ class _Parser:
         if t in ("-", "+"):
             self.ops.append(("op", t, _UNARY_PREC, tok.col))
             return True
-        if t == ")" and prev is not None and prev.text == "(" and self.ops and self.ops[-1][0] == "group":
-            fn = self.ops[-1][2]
-            raise ParseError(f"{fn.text}() needs an argument" if fn else "empty parentheses '()'", prev.col)
+        if t in (")", "]") and prev is not None and prev.text in ("(", "[") and self.ops and self.ops[-1][0] == "group":
+            fn, close = self.ops[-1][2], self.ops[-1][5]
+            what = f"{fn.text}[] needs an index" if close == "]" else fn and f"{fn.text}() needs an argument"
+            raise ParseError(what or "empty parentheses '()'", prev.col)
+        if t == "[":
+            raise ParseError(_BRACKET, tok.col)
         raise ParseError(f"expected a number, a name or '(' but found {_found(tok)}{_hint(tok, prev)}", tok.col)
 
     def _callable(self, name: str, col: int) -> bool:
@@ -276,15 +289,18 @@ class _Parser:
             self._close(tok)
             self.ops[-1][4] += 1
             return True
-        if t == ")":
+        if t in (")", "]"):
             self._close(tok)
-            _, _, fn, start, commas = self.ops.pop()
+            _, _, fn, start, commas, _ = self.ops.pop()
             self.groups -= 1
             args, self.values[start:] = self.values[start:], []
             depth = max(a.depth for a in args) + 1
-            node = Node("call", fn.text, fn.col, args, depth) if fn else Node("tuple", "", tok.col, args, depth)
+            kind = "index" if t == "]" else "call"
+            node = Node(kind, fn.text, fn.col, args, depth) if fn else Node("tuple", "", tok.col, args, depth)
             self._push(node if fn or commas else args[0], tok.col)  # plain parentheses leave their value
             return False
+        if t == "[":
+            raise ParseError(_BRACKET, tok.col)
         what = "'(' after a number or a closing bracket" if t == "(" else _found(tok)
         raise ParseError(f"expected an operator but found {what}{_hint(tok, prev)}", tok.col)
 
@@ -303,7 +319,7 @@ class _Parser:
         while self.ops:
             entry = self.ops.pop()
             if entry[0] == "group":
-                raise ParseError("'(' is never closed", entry[1])
+                raise ParseError(f"'{'[' if entry[5] == ']' else '('}' is never closed", entry[1])
             self._reduce(entry)
         return self.values[0]
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import sympy as sp
@@ -23,8 +24,9 @@ from ..ir import Graph, Node, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
-from .expression import build_graph
+from .expression import build_graph, natural_key
 from .gates import split_gates
+from .indexed import IndexGradient, check, component, free_indices_ok, lower, symbolic, uses_indices
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
 SIMPLIFY_LIMIT = 60
@@ -41,6 +43,10 @@ def _known(names, inputs: list[str], option: str) -> list[str]:
 
 
 def _key(var) -> str:
+    if isinstance(var, sp.Indexed):
+        return component(var.base.label, var.indices)
+    if isinstance(var, sp.IndexedBase):
+        return var.label.name
     return var.name if isinstance(var, sp.Symbol) else str(var)
 
 
@@ -202,13 +208,17 @@ class Table(Displayed):
         return as_document(_provided("render_gradient")(self.gradient, self, format, expand), format, standalone)
 
 
+_LEAF = re.compile(r"(?<![\w'])([^\W\d]\w*\[\d+(?:,\d+)*\])")
+
+
 def _sympy_text(expr) -> str:
     """`expr` as text that ``sympy.sympify`` reads back: SymPy's own function names only.
 
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
+    A component leaf (`indexed`) is ``Symbol('W[1,2]')``, the variable of that name.
     """
-    return plain_str(sympy_names(expand_ops(expr)))
+    return _LEAF.sub(r"Symbol('\1')", plain_str(sympy_names(expand_ops(expr))))
 
 
 def _describe(expr, size: int) -> str:
@@ -235,7 +245,37 @@ def _with_unused(graph: Graph, wrt) -> Graph:
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
-def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gradient:
+def _index_form(expr, wrt, order: list[str], source: str | None):
+    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order).
+
+    Components are leaves named ``W[1,2]``, handed back as those symbols (``g.gradient[W[1, 2]]`` finds them).
+    """
+    steps = list(expr) if isinstance(expr, (list, tuple)) else [("f", expr)]
+    steps = [(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps]
+    defs: dict[sp.Symbol, sp.Expr] = {}
+    for n, e in steps:  # every step inlined: the checks see the one scalar the steps define
+        whole = defs[sp.Symbol(n)] = e.xreplace(defs)
+    ranks = check(whole)
+    if symbolic(whole):
+        names = None if wrt is None else list(dict.fromkeys(_key(w).split("[")[0] for w in wrt))
+        return IndexGradient(whole, steps[-1][0], source or sp.sstr(whole, order="none"), names, order)
+    if not all(free_indices_ok(e) for _, e in steps):  # a step with a free index (h[i]): lowered inlined
+        steps = [(steps[-1][0], whole)]
+    leaves: dict[str, sp.Indexed] = {}
+    lowered = []
+    for n, e in steps:
+        e, used = lower(e)
+        lowered.append((n, e))
+        leaves.update(used)
+    rank = {b: i for i, b in enumerate(dict.fromkeys([*order, *ranks]))}
+    parts = sorted(leaves, key=lambda c: (rank[c.split("[")[0]], natural_key(c)))
+    if wrt is not None:  # an array's name stands for all its components
+        wrt = [c for w in wrt for c in ([p for p in parts if p.startswith(_key(w) + "[")] if _key(w) in ranks
+                                        else [_key(w)])]
+    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order]
+
+
+def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gradient | IndexGradient:
     """Reverse-mode gradient of a scalar expression (or of named steps, or of their text).
 
     `expr` is a SymPy expression, a list of ``(name, expr)`` steps whose last
@@ -243,7 +283,9 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     ``"q = x + y; f = q*z"``. `wrt` is a variable or a list of them (names or
     symbols); by default every variable, in natural order. ``gates=True``
     splits every step into the lecture's elementary gates (`gates.split_gates`),
-    each a named intermediate: ``q = x*y; r = q + z; ...``.
+    each a named intermediate: ``q = x*y; r = q + z; ...``. Index notation
+    (``Sum(W[i,j]*x[j], (j, 1, 3))``, see `indexed`) is lowered to one leaf per
+    component (``W[1,2]``); with a symbolic bound (``n``) the result is an `IndexGradient`.
     """
     source_text = expr.strip() if isinstance(expr, str) else None
     if isinstance(expr, dict):
@@ -255,12 +297,17 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if isinstance(expr, str):
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
+    wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
+    if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
+        form = _index_form(expr, wrt, order, source_text)
+        if isinstance(form, IndexGradient):
+            return form
+        expr, wrt, order = form
     graph, output = build_graph(expr, atomize=atomize, order=order)  # also the checks of every step
     if gates:
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
         steps = split_gates([(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps])
         graph, output = build_graph(steps, order=order)
-    wrt = [wrt] if isinstance(wrt, (str, sp.Symbol)) else None if wrt is None else list(wrt)
     graph = _with_unused(graph, wrt)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:

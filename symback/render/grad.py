@@ -11,10 +11,11 @@ product per consumer, summed where a value branches. Adjoint nodes, named
 
 from __future__ import annotations
 
+from ..derivation import provides
 from ..evaluate import show
 from ..ir import sym
 from ..notation.nodes import Own
-from .document import Cat, Partial, Plain, Product, Value, Worksheet
+from .document import Cat, Document, Equation, Partial, Plain, Product, Section, Value, Worksheet
 from .pages import PAGES
 
 FORMATS = tuple(PAGES)
@@ -74,3 +75,20 @@ def render_gradient(gradient, table, format: str = "text", expand: bool = False)
     if format not in FORMATS:
         raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
     return PAGES[format]().doprint(worksheet(gradient, table, expand))
+
+
+
+class Summed(Plain):
+    """A formula with Sums over components: as `Plain`, but Unicode writes each Sum ``∑ⱼ₌₁ⁿ`` with its bounds."""
+
+
+@provides("render_index_gradient")
+def render_index_gradient(gradient, format: str = "text") -> str:
+    """The gradient in index form, one equation per array: ``dL/dW[k,l] = (Sum(W[k, j]*x[j], (j, 1, n)) - y[k])*x[l]``."""
+    if format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}; choose one of {', '.join(FORMATS)}")
+    out = Own(gradient.output)
+    rows = [Equation(out, [Summed(gradient.expr)])]
+    rows += [Equation(Partial(out, Plain(gradient.components[w])), [Summed(e)]) for w, e in gradient.gradient.items()]
+    title = f"gradient in index form ({', '.join(gradient.sizes)} symbolic)"
+    return PAGES[format]().doprint(Document([Section(title, rows)]))

@@ -311,6 +311,18 @@ class LatexPrinter(LatexFragments, _Common, _SympyLatex):
         return f"{self._print(expr.lhs)} {op} {self._print(expr.rhs)}"
 
 
+class _SumsPrinter(StrPrinter):
+    """SymPy's text with each Sum as ``∑ⱼ₌₁ⁿ body``, its bounds written (`grad`'s index form)."""
+
+    def _print_Sum(self, expr):
+        out = self._print(expr.function)
+        out = f"({out})" if expr.function.is_Add else out
+        for v, lo, hi in expr.limits:
+            low, high = f"{self._print(v)}={self._print(lo)}", self._print(hi)
+            out = f"∑{sub(low) or '_(' + low + ')'}{sup(high) or '^' + high} {out}"
+        return out
+
+
 class UnicodePrinter(UnicodeFragments, TextPrinter):
     """IR expression -> one line of Unicode text: ``Ω₃ᵀ ∂ℓ/∂f₃``, ``h₁²``, ``Σⱼ``, ``σ(f)``."""
 
@@ -325,3 +337,6 @@ class UnicodePrinter(UnicodeFragments, TextPrinter):
 
     def _sum(self, j: str, body: str) -> str:
         return f"Σ{sub(j) or '_' + j} {body}"
+
+    def _print_Summed(self, p) -> str:
+        return _SumsPrinter().doprint(p.expr)
