@@ -93,6 +93,9 @@ def expression(source, at=None, wrt=None, gates=False) -> tuple[Derivation, dict
         kind = type(source).__name__
         raise SymbackError(f"wrt=: the {kind} already fixes the variables; pass the expression instead")
     derivation = source if isinstance(source, Derivation) else grad(source, wrt=wrt, gates=gates)
+    if not isinstance(derivation, Derivation):  # an index form (symbolic sizes) has no circuit to draw or tell
+        raise SymbackError("explain and draw need the sizes as numbers, e.g. (j, 1, 3); symback grad prints the "
+                           "index form")
     if at is None:
         return derivation, None
     if not isinstance(derivation, Gradient):
