@@ -8,7 +8,10 @@
 2. The digits network [64, 64, 10] (examples/train_digits.py, its 1,347 training rows), 30 epochs at batch 32:
    `train` against PyTorch's idiomatic loop (tensors pre-built, no DataLoader: randperm, index, zero_grad,
    forward, cross_entropy, backward, step), with the same optimizer (SGD lr 0.1; Adam lr 0.003), in float64
-   and float32. PyTorch gets the faster of 1 and 2 threads (the machine has 2 cores).
+   and float32. PyTorch gets the faster of 1 and 2 threads (the machine has 2 cores). JAX (if installed): one
+   jitted epoch function (shuffle with jax.random, `jax.lax.scan` over the full minibatches, then the last partial
+   one), called once per epoch, with hand-written SGD/Adam updates as torch.optim computes them; x64 enabled so
+   float64 runs in float64; XLA's default CPU threads.
 
 Times are the fastest of the repeats (the machine is shared), after a warm-up call that compiles or loads the
 kernels. The modules are generated/udl_toy.py and generated/train_digits.py, or, if those predate `train`,
@@ -103,8 +106,55 @@ def torch_loop(torch, X, y, optimizer, lr, epochs, batch):
     return run
 
 
+def jax_loop(X, y, optimizer, lr, epochs, batch):
+    """The same loop in JAX: a jitted epoch (`lax.scan` over minibatches); None if JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)  # float64 arrays stay float64 (float32 ones stay float32)
+    X, y, n, full = jnp.asarray(X), jnp.asarray(y), len(X), len(X) // batch * batch
+    rng = np.random.default_rng(0)
+    params = [jnp.asarray(rng.standard_normal(s) / np.sqrt(s[-1]), X.dtype) for s in ((64, 64), (64,), (10, 64),
+                                                                                       (10,))]
+
+    def loss_fn(p, xb, yb):
+        logits = jax.nn.relu(xb @ p[0].T + p[1]) @ p[2].T + p[3]
+        return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), yb[:, None], axis=1))
+
+    def update(carry, xb, yb):  # torch.optim.SGD / torch.optim.Adam (betas 0.9, 0.999, eps 1e-8)
+        p, m, v, t = carry
+        loss, g = jax.value_and_grad(loss_fn)(p, xb, yb)
+        if optimizer == "sgd":
+            return ([w - lr * d for w, d in zip(p, g)], m, v, t), loss
+        t = t + 1
+        m = [0.9 * a + 0.1 * d for a, d in zip(m, g)]
+        v = [0.999 * a + 0.001 * d * d for a, d in zip(v, g)]
+        p = [w - lr * (a / (1 - 0.9 ** t)) / (jnp.sqrt(b / (1 - 0.999 ** t)) + 1e-8) for w, a, b in zip(p, m, v)]
+        return (p, m, v, t), loss
+
+    @jax.jit
+    def epoch(carry, key):
+        order = jax.random.permutation(key, n)
+        xs, ys = X[order[:full]].reshape(-1, batch, 64), y[order[:full]].reshape(-1, batch)
+        carry, losses = jax.lax.scan(lambda c, b: update(c, *b), carry, (xs, ys))
+        carry, last = update(carry, X[order[full:]], y[order[full:]])
+        return carry, (losses.sum() * batch + last * (n - full)) / n
+
+    def run():
+        zeros = [jnp.zeros_like(w) for w in params]
+        carry, history = (params, zeros, zeros, jnp.zeros((), X.dtype)), []
+        for k in range(epochs):
+            carry, loss = epoch(carry, jax.random.key(k))
+            history.append(loss)
+        return np.asarray(jnp.stack(history).block_until_ready())
+
+    return run
+
+
 def digits_rows(repeats, epochs=30, batch=32):
-    """(optimizer, dtype, train s, torch s, torch threads) for 30 epochs of digits."""
+    """(optimizer, dtype, train s, torch s, torch threads, JAX s or None) for 30 epochs of digits."""
     import torch
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -128,7 +178,8 @@ def digits_rows(repeats, epochs=30, batch=32):
                 torch.set_num_threads(threads)
                 run = torch_loop(torch, torch.tensor(Xd), torch.tensor(y_train), optimizer, lr, epochs, batch)
                 theirs.append((fastest(run, repeats), threads))
-            out.append((optimizer, np.dtype(dtype).name, mine, *min(theirs)))
+            jax_run = jax_loop(Xd, y_train, optimizer, lr, epochs, batch)
+            out.append((optimizer, np.dtype(dtype).name, mine, *min(theirs), jax_run and fastest(jax_run, repeats)))
     return out
 
 
@@ -144,9 +195,11 @@ def main(argv=None) -> int:
     for name, us in toy:
         print(f"| {name} | {us:.3f} | {us / toy[0][1]:.1f}x |")
     print("\n## digits [64, 64, 10], 1,347 rows, 30 epochs at batch 32\n")
-    print("| optimizer | dtype | train (s) | PyTorch loop (s) | PyTorch threads | speed-up |\n|---|---|---|---|---|---|")
-    for optimizer, dtype, mine, theirs, threads in digits_rows(args.repeats):
-        print(f"| {optimizer} | {dtype} | {mine:.3f} | {theirs:.3f} | {threads} | {theirs / mine:.1f}x |")
+    print("| optimizer | dtype | train (s) | PyTorch loop (s) | PyTorch threads | speed-up | JAX lax.scan (s) "
+          "| speed-up |\n|---|---|---|---|---|---|---|---|")
+    for optimizer, dtype, mine, theirs, threads, jax_s in digits_rows(args.repeats):
+        jax_cells = "n/a | n/a" if jax_s is None else f"{jax_s:.3f} | {jax_s / mine:.1f}x"
+        print(f"| {optimizer} | {dtype} | {mine:.3f} | {theirs:.3f} | {threads} | {theirs / mine:.1f}x | {jax_cells} |")
     return 0
 
 

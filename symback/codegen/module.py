@@ -32,12 +32,14 @@ LAYOUTS = {"sample": SampleLayout, "small": SmallLayout, "blas": BlasLayout}
 SMALL_MAX = 64
 #: sample-outer loops beat np.dot up to this many weights (16 x 16) for batches of at most two rows
 MEDIUM_MAX = 256
-#: what a module offers whatever its kernels use
+#: a forward pass alone (an inference module): sample-outer loops beat np.dot at batch 1 and 2 up to 64 x 64 weights
+INFERENCE_MAX = 4096
+#: what a module offers whatever its kernels use (`CLASSIFIER`'s names only if its targets are class labels)
 PUBLIC = ("init_params", "forward", "loss_and_grad", "sgd_step", "Params", "init_state", "step", "train", "save",
-          "load")
+          "load", "predict")
 #: the files whose part between the markers is copied into each module, in this order
 SOURCES = (runtime, training)
-#: what an inference module offers (`generate(inference=True)`), and a classifier's inference module besides
+#: what an inference module offers (`generate(inference=True)`); what a classifier's module (either kind) offers besides
 INFERENCE, CLASSIFIER = ("init_params", "forward", "Params"), ("predict",)
 _BEGIN, _END = "# -- runtime: copied from here", "# -- runtime: copied up to here"
 
@@ -46,7 +48,7 @@ def choose_layouts(plan: Plan) -> list[tuple[str, int | None]]:
     """(layout, largest batch it serves) in order; the thresholds measured for benchmarks/numba_mlp.py."""
     if plan.max_product <= SMALL_MAX:
         return [("sample", 4), ("small", None)]
-    if plan.max_product <= MEDIUM_MAX:
+    if plan.max_product <= (INFERENCE_MAX if plan.inference else MEDIUM_MAX):
         return [("sample", 2), ("blas", None)]
     return [("blas", None)]
 
@@ -63,12 +65,14 @@ def _part(source) -> list[str]:
 
 def copy_runtime(module_text: str, public=PUBLIC) -> str:
     """The parts of `SOURCES` between their markers, keeping the functions reachable from the `public` API, from
-    their top-level statements and from what `module_text` names (its kernels and wiring, or all of it)."""
+    their top-level statements and from what `module_text` names (its kernels and wiring, or all of it); the
+    `CLASSIFIER` names only if the module checks class labels."""
     parts = [_part(source) for source in SOURCES]
     bodies = [ast.parse("\n".join(part)).body for part in parts]
     nodes = [n for body in bodies for n in body]
     defs = {n.name: n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    todo = _names(ast.parse(module_text)) | set(public)
+    todo = _names(ast.parse(module_text))
+    todo |= set(public) - (set() if "_class_labels" in todo else set(CLASSIFIER))
     todo |= set().union(*(_names(n) for n in nodes if not isinstance(n, (ast.FunctionDef, ast.ClassDef))))
     keep: set[str] = set()
     while todo:
@@ -124,10 +128,10 @@ def _docstring(plan: Plan, source: str, notation: str) -> str:
         cols = ", ".join(f"{n} in columns {c}..{c + k - 1}" for n, c, k in plan.inputs)
         x_doc = (f"X: shape (batch, {plan.n_in}), the inputs side by side ({cols}, counted from 0), "
                  "or a dict {name: array}")
+    predict = (f"predict(params, X)          -> each row's class, the index of its largest output in "
+               f"0..{plan.n_out - 1} (counted from 0)\n" if plan.labels else "")
     if plan.inference:
-        predict = (f"predict(params, X)          -> each row's class, the index of its largest output in "
-                   f"0..{plan.n_out - 1} (counted from 0)\n" if plan.labels else "")
-        entries = f"""{predict}{x_doc}.
+        entries = f"""{x_doc}.
 The forward pass only: no loss, gradient or update code (compile without --inference for loss_and_grad
 and sgd_step). float32 or float64, the parameters' dtype (X must match it); a plain dict of arrays works too.
 Bad input: ValueError naming the argument."""
@@ -155,7 +159,7 @@ Each kernel block is headed by the quantity it computes and its equation as
 
 init_params(seed=0, dtype=np.float64) -> Params, a dict of arrays viewing one flat buffer, in the order of PARAMS
 forward(params, X)          -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
-{entries} Calls from several threads give what
+{predict}{entries} Calls from several threads give what
 the same calls give serially. One njit kernel per loop layout, chosen per batch size by _layout(B).
 {_init_doc(plan)}
 """'''
@@ -243,7 +247,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     """
     plan = build(d, inference)
     command = command or f"symback compile {source}{' --inference' if inference else ''}"
-    public = (INFERENCE + CLASSIFIER * plan.labels) if inference else PUBLIC
+    public = INFERENCE + CLASSIFIER if inference else PUBLIC
     eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
