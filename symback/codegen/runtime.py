@@ -379,7 +379,7 @@ def _register_kernels(canonical):
 
 
 def predict(params, X):
-    """Each row's class, counted from 0: the index of its largest output (a classifier's inference module)."""
+    """Each row's class, counted from 0: the index of its largest output (a classifier's module)."""
     return np.argmax(forward(params, X), axis=1)
 
 
