@@ -215,6 +215,15 @@ class Graph:
                     self._consumers[arg].append(node.name)
         return list(self._consumers[name])
 
+    def uses(self, expr) -> tuple[str, ...]:
+        """Names of the nodes an expression uses, in graph order."""
+        if expr.is_Symbol or ((expr.is_Add or expr.is_Mul) and all(a.is_Symbol for a in expr.args)):
+            found = expr.args or (expr,)  # most nodes are sums or products of plain symbols: no tree walk
+        else:
+            found = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
+        names = {s.name for s in found if isinstance(getattr(s, "name", None), str) and s.name in self._position}
+        return tuple(sorted(names, key=self._position.__getitem__))
+
     def leaves(self, op: str | None = None) -> list[Node]:
         return [n for n in self._nodes if n.is_leaf and (op is None or n.op == op)]
 

@@ -78,7 +78,9 @@ class Gradient(Derivation):
     def _to_user(self, expr: sp.Expr) -> sp.Expr:
         """IR's real symbols -> the user's own symbols, for results handed back."""
         user = self.summary.user_symbols
-        return expr.xreplace({s: user.get(s.name, sp.Symbol(s.name)) for s in expr.free_symbols})
+        if expr.is_Symbol:
+            return user.get(expr.name) or sp.Symbol(expr.name)
+        return expr.xreplace({s: user.get(s.name) or sp.Symbol(s.name) for s in expr.free_symbols})
 
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
@@ -101,7 +103,7 @@ class Gradient(Derivation):
         inline: dict[sp.Symbol, sp.Expr] = {}
         written: dict[str, sp.Expr] = {}
         for node in self.graph.backward():
-            e = written[node.name] = node.expr.xreplace(inline)
+            e = written[node.name] = _replace(node.expr, inline)
             # a leaf's adjoint is used by no other node: it is never inlined (nor its symbol made)
             if not self.graph[node.of].is_leaf and (e.is_Atom or sp.count_ops(e) <= 1):
                 inline[node.symbol] = e
@@ -209,15 +211,30 @@ def _sympy_text(expr) -> str:
 
     Registered ops are written by their definitions and ``Indicator(u > 0)``
     as ``Heaviside(u, 0)``; people read ``I[u > 0]`` in the rendered table.
-    A symbol, or a sum or product of symbols, is written directly (SymPy's printer
-    costs ~40 us each, and a 10^5-term sum has 2*10^5 such nodes).
     """
+    text = _symbols_text(expr)
+    return plain_str(sympy_names(expand_ops(expr))) if text is None else text
+
+
+def _symbols_text(expr) -> str | None:
+    """What SymPy prints for a symbol, or a sum or product of symbols, written directly (None for anything else):
+    its printer costs ~40 us each, and a 10^5-term sum has 2*10^5 such nodes."""
     if type(expr) is sp.Symbol:
         return expr.name
     if (expr.is_Mul or expr.is_Add) and same_symbols(expr.args) and not any(a.name[:1] == "-" for a in expr.args):
-        # what SymPy prints: a product's factors sorted by name, a sum's terms in stored (name) order
+        # a product's factors sorted by name, a sum's terms in stored (name) order
         return "*".join(sorted(a.name for a in expr.args)) if expr.is_Mul else " + ".join(a.name for a in expr.args)
-    return plain_str(sympy_names(expand_ops(expr)))
+    return None
+
+
+def _replace(expr: sp.Expr, new: dict) -> sp.Expr:
+    """``expr.xreplace(new)``, done directly for a symbol or a sum or product of symbols (most adjoints)."""
+    if expr.is_Symbol:
+        return new.get(expr, expr)
+    if (expr.is_Mul or expr.is_Add) and all(a.is_Symbol for a in expr.args):
+        args = [new.get(a, a) for a in expr.args]
+        return expr if all(a is b for a, b in zip(args, expr.args)) else expr.func(*args)
+    return expr.xreplace(new)
 
 
 def _describe(expr, size: int) -> str:
@@ -226,7 +243,8 @@ def _describe(expr, size: int) -> str:
         # order="none": SymPy's default printing sorts the terms of a sum, quadratic in their number
         if isinstance(expr, (list, tuple)):
             return "; ".join(f"{n} = {sp.sstr(e, order='none')}" for n, e in expr)
-        return sp.sstr(expr, order="none")
+        terms = [_symbols_text(t) for t in expr.args] if expr.is_Add else [None]
+        return " + ".join(terms) if None not in terms else sp.sstr(expr, order="none")
     except RecursionError:
         return f"<expression of {size} nodes, too deep to print>"
 
