@@ -29,7 +29,7 @@ from . import ops  # noqa: F401  (registers the vector VJP rules)
 from .derive.simplify import apply_rewrites, fuse, prune
 from .derive.sweep import reverse
 from .errors import SymbackError
-from .ir import Graph
+from .ir import Graph, no_gc
 from .numeric import evaluate_sample
 
 
@@ -188,6 +188,7 @@ class View(Displayed):
 class Derivation(Displayed):
     """Forward and backward quantities of any declaration, ready to render, check, teach or compile."""
 
+    @no_gc()
     def __init__(self, forward: Graph, output: str, wrt: list[str], summary: Summary, simplify: bool = True,
                  notation="udl", layout: str | None = None):
         self.summary = summary

@@ -16,6 +16,9 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 
 from __future__ import annotations
 
+import gc
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
@@ -90,8 +93,12 @@ class Node:
 
 @lru_cache(maxsize=1 << 16)
 def sym(name: str) -> sp.Symbol:
-    """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside."""
-    return sp.Symbol(name, real=True)
+    """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside.
+
+    Made by SymPy's uncached constructor (the one behind `Dummy`): this cache already keeps one per name,
+    and SymPy's own cache would halve the speed of making the 4 * 10^5 symbols of a 10^5-term sum.
+    """
+    return sp.Symbol.__xnew__(sp.Symbol, name, real=True)
 
 
 class Namer:
@@ -117,12 +124,44 @@ class Namer:
         return name
 
 
+_GC = threading.Lock()
+_gc_state = {"depth": 0, "enabled": False}  # open `no_gc` blocks, and whether the collector ran before the first
+
+
+@contextmanager
+def no_gc():
+    """Run the block without Python's cyclic garbage collector, then restore it as it was.
+
+    A derivation allocates hundreds of thousands of acyclic SymPy objects and nodes that all stay alive; the
+    collector finds no garbage among them, yet each full pass walks them all (a third of a 10^5-term sum's time).
+    Nested and concurrent blocks share one count: the collector comes back when the last block ends.
+    """
+    with _GC:
+        if _gc_state["depth"] == 0:
+            _gc_state["enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_state["depth"] += 1
+    try:
+        yield
+    finally:
+        with _GC:
+            _gc_state["depth"] -= 1
+            if _gc_state["depth"] == 0 and _gc_state["enabled"]:
+                gc.enable()
+
+
+def same_symbols(args) -> bool:
+    """True when every one of `args` is a plain SymPy symbol with the assumptions of the first (SymPy orders such
+    symbols by name alone)."""
+    kind = getattr(args[0], "_assumptions0", None)
+    return all(type(a) is sp.Symbol and a._assumptions0 == kind for a in args)
+
+
 def combine(cls: type[sp.Add] | type[sp.Mul], *args: sp.Expr) -> sp.Expr:
     """``cls(*args)`` for `Add` or `Mul`. Distinct plain symbols of one kind (a sum of nodes, a local derivative
     times its upstream) SymPy orders by name: that sum or product is built directly, without its flattening."""
-    if len(args) > 1 and all(type(a) is sp.Symbol and a.assumptions0 == args[0].assumptions0 for a in args) \
-            and len(set(args)) == len(args):
-        return cls._from_args(sorted(args, key=attrgetter("name")))
+    if len(args) > 1 and same_symbols(args) and len(set(args)) == len(args):
+        return cls._from_args(sorted(args, key=attrgetter("name")), args[0].is_commutative)
     return cls(*args)
 
 
@@ -176,6 +215,15 @@ class Graph:
                 for arg in dict.fromkeys(node.args):
                     self._consumers[arg].append(node.name)
         return list(self._consumers[name])
+
+    def uses(self, expr) -> tuple[str, ...]:
+        """Names of the nodes an expression uses, in graph order."""
+        if expr.is_Symbol or ((expr.is_Add or expr.is_Mul) and all(a.is_Symbol for a in expr.args)):
+            found = expr.args or (expr,)  # most nodes are sums or products of plain symbols: no tree walk
+        else:
+            found = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
+        names = {s.name for s in found if isinstance(getattr(s, "name", None), str) and s.name in self._position}
+        return tuple(sorted(names, key=self._position.__getitem__))
 
     def leaves(self, op: str | None = None) -> list[Node]:
         return [n for n in self._nodes if n.is_leaf and (op is None or n.op == op)]

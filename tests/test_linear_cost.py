@@ -109,3 +109,17 @@ def test_worked_table_of_a_sum_renders_in_linear_time():
     # each cell once spelled every name of the graph (500 terms: 66 s); 4x the terms, linear gives ~4x
     small, large = _table_seconds(100), _table_seconds(400)
     assert large / small < 7, (small, large)
+
+
+def test_deriving_an_equal_sum_again_costs_no_more():
+    # holding()'s index of a sum was cached by equality: a second sum equal to the first (built again, as the API
+    # and then the CLI do in one process) was compared term by term on each of its n look-ups, quadratic
+    def seconds():
+        xs, ys = sp.symbols("r0:3000"), sp.symbols("s0:3000")
+        expr = sp.Add(*[a * b for a, b in zip(xs, ys)])
+        start = time.process_time()
+        sb.grad(expr)
+        return time.process_time() - start
+
+    first, second = seconds(), seconds()
+    assert second < 3 * first + 0.5, (first, second)

@@ -108,8 +108,7 @@ def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name:
             continue
         body = rebuild(e, memo)
         name = root_name if e is expr and root_name else namer.fresh()
-        args = tuple(sorted({s.name for s in body.free_symbols}, key=graph.position))
-        memo[e] = graph.add(Node(name, "scalar", args=args, expr=body)).symbol
+        memo[e] = graph.add(Node(name, "scalar", args=graph.uses(body), expr=body)).symbol
     return memo.get(expr, expr)
 
 

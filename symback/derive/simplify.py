@@ -26,7 +26,6 @@ from sympy.codegen.cfunctions import expm1, log1p
 from ..ir import Graph, Meta, Node, sym
 from ..nonsmooth import Indicator
 from ..ops import Term, expand_ops
-from .sweep import args_of
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
 
@@ -121,7 +120,7 @@ def _rewrite_locals(graph: Graph, new_local: Callable[[Node, str, Term], sp.Expr
             continue
         if node.expr == sp.Add(*[t.value for t in node.terms]):
             node.expr = sp.Add(*[t.value for t in terms])
-            node.args = args_of(graph, node.expr)
+            node.args = graph.uses(node.expr)
         node.terms = tuple(terms)
     return graph
 

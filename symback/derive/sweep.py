@@ -39,13 +39,6 @@ def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
     return downstream & upstream
 
 
-def args_of(graph: Graph, expr) -> tuple[str, ...]:
-    """Names of the graph nodes an expression uses, in graph order."""
-    found = expr.free_symbols | (expr.atoms(sp.MatrixSymbol) if isinstance(expr, sp.MatrixExpr) else set())
-    names = {s.name for s in found if isinstance(getattr(s, "name", None), str) and s.name in graph}
-    return tuple(sorted(names, key=graph.position))
-
-
 def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for) -> None:
     """The adjoint node of `node`: the sum of its consumers' contributions.
 
@@ -56,7 +49,7 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     """
 
     def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
-        return out.add(Node(name, op, args=args_of(out, expr), expr=expr, shape=node.shape, role="adjoint",
+        return out.add(Node(name, op, args=out.uses(expr), expr=expr, shape=node.shape, role="adjoint",
                             of=node.name, terms=terms, meta=meta))
 
     joined = [t.value for t in parts if t.joins]  # a regulariser's lam W joins the one product it adds to
@@ -66,7 +59,8 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     if joined:
         parts = [replace(parts[0], value=sp.MatAdd(parts[0].value, *joined))]
     if all(t.op == "scalar" for t in parts):
-        add(name, "scalar", sp.Add(*[t.value for t in parts]), tuple(parts), Meta())
+        add(name, "scalar", parts[0].value if len(parts) == 1 else sp.Add(*[t.value for t in parts]), tuple(parts),
+            Meta())
     elif len(parts) == 1:
         add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
     else:

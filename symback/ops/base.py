@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 import sympy as sp
 
@@ -88,14 +87,21 @@ def vjp_of(node: Node) -> Vjp:
     return rule
 
 
-@lru_cache(maxsize=8)
+_TERMS: dict[int, tuple] = {}  # id(sum) -> (the sum, its index): by identity, as `==` of two equal sums costs O(n)
+
+
 def _terms_by_name(expr: sp.Add) -> dict[str, list[sp.Expr]]:
     """symbol name -> the terms of the sum `expr` that hold it (built once per sum, asked once per argument)."""
-    index: dict[str, list[sp.Expr]] = {}
-    for t in expr.args:
-        for s in t.free_symbols:
-            index.setdefault(s.name, []).append(t)
-    return index
+    hit = _TERMS.get(id(expr))
+    if hit is None or hit[0] is not expr:
+        if len(_TERMS) >= 8:
+            _TERMS.clear()
+        index: dict[str, list[sp.Expr]] = {}
+        for t in expr.args:
+            for s in t.free_symbols:
+                index.setdefault(s.name, []).append(t)
+        _TERMS[id(expr)] = hit = (expr, index)
+    return hit[1]
 
 
 def holding(expr: sp.Expr, wrt: str) -> sp.Expr:
