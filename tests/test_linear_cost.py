@@ -115,11 +115,11 @@ def test_deriving_an_equal_sum_again_costs_no_more():
     # holding()'s index of a sum was cached by equality: a second sum equal to the first (built again, as the API
     # and then the CLI do in one process) was compared term by term on each of its n look-ups, quadratic
     def seconds():
-        xs, ys = sp.symbols("r0:3000"), sp.symbols("s0:3000")
+        xs, ys = sp.symbols("r0:6000"), sp.symbols("s0:6000")
         expr = sp.Add(*[a * b for a, b in zip(xs, ys)])
         start = time.process_time()
         sb.grad(expr)
         return time.process_time() - start
 
     first, second = seconds(), seconds()
-    assert second < 3 * first + 0.5, (first, second)
+    assert second < 1.6 * first + 0.2, (first, second)  # quadratic: about 3x at 6,000 terms
