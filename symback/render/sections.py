@@ -199,18 +199,20 @@ class Builder:
                 rhs = [Shown(n.expr, self.display.but(sigma=False))]
             s.items.append(self.define(n.name, rhs))
             if kind == "loss" and n.meta.regularizer is not None:
-                s.items.append(self.objective(decay_rate(self.g)))
+                s.items += self.objective(decay_rate(self.g))
         return s
 
-    def objective(self, lam) -> Note:
-        """Weight decay: the objective L + lambda/2 sum_k ||W_k||^2, the penalty once per minibatch."""
+    def objective(self, lam) -> list[Note]:
+        """Weight decay: the objective L + lambda/2 sum_k ||W_k||^2, the penalty once per minibatch (two short notes,
+        so that each fits a line of a LaTeX page)."""
         K = Idx(-self.nt.weight.offset)
         W = Cat(Word("norm"), self.sym("weight", K), Word("norm"), Word("squared"))
         J = Cat(Loss(batch=True), " + ", Shown(lam / 2, self.display), " ", Word("sum_k"), W)
-        why = (" the mean of the per-sample losses and the penalty counted once per minibatch (as torch.optim.SGD's "
-               "weight_decay does), so each weight gradient gains ")
-        return Note(["Weight decay: the minibatch objective is ", J, ", with ", Loss(batch=True), why,
-                     Cat(Shown(lam, self.display), Word("juxtapose"), self.sym("weight", K)), "."])
+        gains = Cat(Shown(lam, self.display), Word("juxtapose"), self.sym("weight", K))
+        return [Note(["Weight decay: the minibatch objective is ", J, ","]),
+                Note(["with ", Loss(batch=True), " the mean loss and the penalty once per minibatch (as torch's SGD"
+                      " weight_decay):"]),
+                Note(["each weight gradient gains ", gains, "."])]
 
     def backward(self) -> Section:
         s = Section("Backward pass (output layer first)")
