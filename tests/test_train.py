@@ -184,3 +184,17 @@ def test_bad_input_is_refused_before_anything_changes(toy, digits, tmp_path):
     refused(lambda: toy.load(tmp_path / "extra.npz"), "path", "unexpected entry 'extra'")
     np.savez(tmp_path / "short.npz", **{**arrays, "optimizer.m": arrays["optimizer.m"][:3]})
     refused(lambda: toy.load(tmp_path / "short.npz"), "optimizer.m")
+
+
+def test_read_only_arrays_are_refused_before_anything_is_written(toy):
+    """A plain dict whose last array is read-only: step and train say so in one line, and the writable arrays
+    before it keep their values (the write-back used to update them, then fail in NumPy)."""
+    X, Y = data(toy, 8)
+    plain = {k: np.array(v) for k, v in perturbed(toy, np.random.default_rng(4)).items()}
+    plain[toy.PARAMS[-1]].flags.writeable = False
+    before = {k: v.copy() for k, v in plain.items()}
+    state = toy.init_state(plain, "adam")
+    for call in (lambda: toy.step(plain, state, X, Y), lambda: toy.train(plain, X, Y, 0.01, optimizer="sgd")):
+        with pytest.raises(ValueError, match=rf"params\['{toy.PARAMS[-1]}'\]: a read-only array; (step|train) updates"):
+            call()
+        assert all(np.array_equal(plain[k], before[k]) for k in plain) and state.steps == 0

@@ -307,6 +307,15 @@ def _rate(lr):
     return float(lr)
 
 
+def _read_only(back, updater=None):
+    """A plain dict's read-only arrays; refused (ValueError, before anything is updated) if `updater`, the entry
+    point that would write them in place, is named."""
+    frozen = [n for n in PARAMS if back is not None and not back[n].flags.writeable]
+    if frozen and updater:
+        raise ValueError(f"params[{frozen[0]!r}]: a read-only array; {updater} updates the parameters in place")
+    return frozen
+
+
 def _checked(params, X, Y, lr, mode):
     """Check everything, then run the kernel as the fast path does: (value, the `_entry` it ran on)."""
     P, back = _flat(params)
@@ -314,9 +323,7 @@ def _checked(params, X, Y, lr, mode):
     B = X.shape[0]
     Y = _targets(Y if mode != FORWARD else None, B, P.dtype)
     lr = _rate(lr)
-    frozen = [n for n in PARAMS if back is not None and not back[n].flags.writeable]
-    if frozen and mode == SGD:
-        raise ValueError(f"params[{frozen[0]!r}]: a read-only array; sgd_step updates the parameters in place")
+    frozen = _read_only(back, "sgd_step" if mode == SGD else None)
     # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
     # step back, never compiles (so the fast path never runs it for them)
     kernel, work, _, _, _, flat = entry = _entry(B, P.dtype, True) if frozen else _batch(params, B, P.dtype)

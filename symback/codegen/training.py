@@ -37,6 +37,7 @@ from .runtime import (
     _batch,
     _flat,
     _inputs,
+    _read_only,
     _layout,
     _run,
     _targets,
@@ -131,6 +132,7 @@ def _scale(B):
 def step(params, state, X, Y):
     """One optimizer step in place on the batch (X, Y), all its rows; returns the loss before the step."""
     P, back = _flat(params)
+    _read_only(back, "step")
     X = _inputs(X, P.dtype)
     Y = _targets(Y, X.shape[0], P.dtype)
     _state(state, P.dtype)
@@ -164,6 +166,7 @@ def train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd
     every `every` epochs (between compiled calls), with the epochs done and their losses; a true result stops.
     """
     P, back = _flat(params)
+    _read_only(back, "train")
     X = _inputs(X, P.dtype)
     n = X.shape[0]
     Y = _targets(Y, n, P.dtype)
