@@ -1,4 +1,4 @@
-"""Front end for layered networks: `Network` of `Dense` layers -> IR `Graph`.
+"""Front end for layered networks: `Network` of layers (`Dense`, and any `Layer`) -> IR `Graph`.
 
 The network lowers to the chain the lectures write (CS229 indexing, which
 is the IR's; notation presets rename and re-index at render time)::
@@ -10,6 +10,12 @@ is the IR's; notation presets rename and re-index at render time)::
 
 Widths may be integers or SymPy symbols. Activations and losses are forward
 formulas only (`library`); every derivative comes later from SymPy.
+
+A layer is any object with ``lower(g, prev, k, n_in) -> value`` (declare its parameters and modules on the `DAG`
+`g`, reading the value `prev` of width `n_in`, as layer `k` in CS229's indexing) and ``width(n_in) -> n_out``.
+`Dense` opens a new layer index (``opens_layer = True``); other layers (a normalisation or dropout after a
+`Dense`) share the index of the `Dense` before them. A network of `Dense` layers alone is "layered"
+(consumers show the per-layer delta recursion); with other layers it is shown node by node, as a DAG.
 """
 
 from __future__ import annotations
@@ -46,6 +52,18 @@ class Dense:
         except SymbackError as exc:
             raise SymbackError(f"Dense({self.n_out}): {exc}") from None
         _check_differentiable(self.fn, self.activation)
+
+    opens_layer = True
+
+    def width(self, n_in):
+        return self.n_out
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        """``f_k = W_k h_{k-1} + b_k`` and ``h_k = a_k(f_k)`` (no h_k for the identity)."""
+        g.param(f"W{k}", (self.n_out, n_in), kind="weight", layer=k)
+        g.param(f"b{k}", (self.n_out,), kind="bias", layer=k)
+        out = g.linear(f"f{k}", f"W{k}", prev, f"b{k}", kind="pre", layer=k)
+        return out if self.is_identity else g.map(f"h{k}", out, self.activation, kind="act", layer=k)
 
     @property
     def activation_name(self) -> str:
@@ -86,8 +104,9 @@ class Network:
         if not layers:
             raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
         for k, layer in enumerate(layers, 1):
-            if not isinstance(layer, Dense):
-                raise SymbackError(f"layer {k}: expected sb.Dense(...), got {type(layer).__name__}")
+            if not (callable(getattr(layer, "lower", None)) and callable(getattr(layer, "width", None))):
+                raise SymbackError(f"layer {k}: expected sb.Dense(...) or another symback layer, "
+                                   f"got {type(layer).__name__}")
         self.layers = list(layers)
         try:
             self.loss = library.loss(loss)
@@ -103,28 +122,30 @@ class Network:
                                "torch.optim.SGD's weight_decay does; a sum of losses would count it per sample)")
 
     @property
+    def layered(self) -> bool:
+        """Whether every layer is `Dense` (the per-layer delta recursion applies)."""
+        return all(isinstance(layer, Dense) for layer in self.layers)
+
+    @property
     def sizes(self) -> list:
-        return [self.n_in] + [layer.n_out for layer in self.layers]
+        """The width of the input and of each `Dense` layer's output."""
+        return [self.n_in] + [layer.n_out for layer in self.layers if isinstance(layer, Dense)]
 
     @property
     def depth(self) -> int:
-        return len(self.layers)
+        return sum(isinstance(layer, Dense) for layer in self.layers)
 
     def params(self) -> list[str]:
-        return [p for k in range(1, self.depth + 1) for p in (f"W{k}", f"b{k}")]
+        return [n.name for n in self.graph()[0].leaves("param")]
 
     def graph(self) -> tuple[Graph, str]:
-        """Lower to the IR through the DAG builder (one mechanism, two front ends)."""
-        sizes = self.sizes
+        """Lower to the IR through the DAG builder (one mechanism, two front ends): each layer declares its own
+        parameters and modules."""
         g = DAG(self.name)
-        prev = g.input("x", sizes[0])
-        for k in range(1, self.depth + 1):
-            g.param(f"W{k}", (sizes[k], sizes[k - 1]), kind="weight", layer=k)
-            g.param(f"b{k}", (sizes[k],), kind="bias", layer=k)
-        for k, layer in enumerate(self.layers, 1):
-            prev = g.linear(f"f{k}", f"W{k}", prev, f"b{k}", kind="pre", layer=k)
-            if not layer.is_identity:
-                prev = g.map(f"h{k}", prev, layer.activation, kind="act", layer=k)
+        prev, k, n = g.input("x", self.n_in), 0, self.n_in
+        for layer in self.layers:
+            k += bool(getattr(layer, "opens_layer", False))
+            prev, n = layer.lower(g, prev, max(k, 1), n), layer.width(n)
         g.loss(prev, self.loss, self.reduction)
         graph, output = g.graph()
         if self.weight_decay is not None:
@@ -140,12 +161,15 @@ class Network:
         return derivation(self, simplify, notation, layout)
 
     def summary(self) -> Summary:
-        """The plain description consumers read instead of this object."""
+        """The plain description consumers read instead of this object (a DAG's when some layer is not `Dense`)."""
+        if not self.layered:
+            return Summary("dag", repr(self), name=self.name, loss=self.loss, reduction=self.reduction)
         layers = tuple(Layer(layer.n_out, layer.activation_name, layer.fn, layer.is_identity) for layer in self.layers)
         return Summary("network", repr(self), name=self.name, sizes=tuple(self.sizes), layers=layers, loss=self.loss,
                        reduction=self.reduction)
 
     def __repr__(self) -> str:
-        layers = ", ".join(f"Dense({l.n_out}, {l.activation_name!r})" for l in self.layers)
+        layers = ", ".join(f"Dense({l.n_out}, {l.activation_name!r})" if isinstance(l, Dense) else repr(l)
+                           for l in self.layers)
         decay = "" if self.weight_decay is None else f", weight_decay={self.weight_decay}"
         return f"Network(n_in={self.n_in}, layers=[{layers}], loss={self.loss.name!r}{decay})"
