@@ -31,6 +31,7 @@ from .. import notation as notations
 from ..derivation import Derivation, Summary
 from ..errors import SymbackError
 from ..ir import Graph, Meta, Node, sym
+from ..ops import batchnorm as batch_op
 from ..ops import concat, elementwise, linear
 from ..ops import loss as loss_op
 from ..parse import to_expr
@@ -151,6 +152,17 @@ class DAG:
             return self.linear(name, W, x, b)
         pre = self.linear(f"{name}_pre", W, x, b, kind="pre")
         return self.map(name, pre, activation)
+
+    def batchnorm(self, name: str, x: str, gamma: str, beta: str, eps=1e-5, kind: str = "batchnorm",
+                  layer: int | None = None) -> str:
+        """Batch normalisation in training mode: ``gamma * (x - mu) / sqrt(var + eps) + beta``, mu and var the batch's
+        mean and biased variance per feature (eps inside the root); `gamma`, `beta` are parameters of x's shape."""
+        eps = batch_op.epsilon(eps, f"batchnorm {name}")
+
+        def build(shapes):
+            return batch_op.build(name, x, gamma, beta, eps, shapes, {p: self._decls[p].op for p in (gamma, beta)})
+
+        return self._declare(_Decl(name, "batch", (x, gamma, beta), None, build, Meta(kind=kind, layer=layer)))
 
     @staticmethod
     def T(param: str) -> _Transposed:

@@ -26,6 +26,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from ..ir import Graph, Meta, Node, sym
 from ..nonsmooth import Indicator
 from ..ops import Term, expand_ops
+from .batchnorm import name_statistics
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
 
@@ -335,6 +336,8 @@ REWRITES: list[Rewrite] = [
     Rewrite("softmax", frozenset({TEXTBOOK}), "exp(f_i) / sum_j exp(f_j) -> p_i", _hoisting(_softmax)),
     # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
     Rewrite("sigmoid", frozenset({TEXTBOOK}), "exp(f) -> sigma(f) / (1 - sigma(f))", _hoisting(_sigmoid)),
+    # batch normalisation in mu, sigma, xhat; sum_b f_b = B mu: dx = gamma/(B sigma) (B g - sum g - xhat sum g xhat)
+    Rewrite("batchnorm", frozenset({TEXTBOOK}), "sum_b (f_b - mu) = 0 -> the compact input gradient", name_statistics),
     *STABLE_ROWS,
 ]
 

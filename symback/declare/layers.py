@@ -1,0 +1,68 @@
+"""`Network` layers besides `Dense`: `BatchNorm` (training mode) and `Activation`.
+
+Both follow the layer protocol of `network` (``lower(g, prev, k, n_in)``,
+``width(n_in)``) and share the index k of the `Dense` before them, so
+``[Dense(64), BatchNorm(), Activation("relu"), Dense(10)]`` is CS231n's
+affine - batchnorm - relu - affine: ``f1 = W1 x + b1``, ``bn1 = gamma1 ⊙
+(f1 - mu1) / sqrt(var1 + eps) + beta1``, ``h1 = relu(bn1)``, ``f2 = W2 h1 + b2``.
+"""
+
+from __future__ import annotations
+
+from .. import library
+from ..errors import SymbackError
+from ..ops.batchnorm import epsilon
+from .dag import DAG
+
+
+def _free(g: DAG, name: str) -> str:
+    """`name`, or with a suffix when an earlier layer of the same index took it (two normalisations in one layer)."""
+    taken, k, out = set(g.params()) | set(g._decls), 1, name
+    while out in taken:
+        k += 1
+        out = f"{name}_{k}"
+    return out
+
+
+class BatchNorm:
+    """Batch normalisation in training mode: each feature is standardised by the batch's mean and variance, then
+    scaled by gamma and shifted by beta (per-feature parameters, kinds "scale" and "shift": weight decay, which
+    takes the weights, leaves them alone). eps is added to the variance inside the square root."""
+
+    opens_layer = False
+
+    def __init__(self, eps=1e-5):
+        self.eps = epsilon(eps, "BatchNorm")
+
+    def width(self, n_in):
+        return n_in
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        gamma = g.param(_free(g, f"gamma{k}"), (n_in,), kind="scale", layer=k)
+        beta = g.param(_free(g, f"beta{k}"), (n_in,), kind="shift", layer=k)
+        return g.batchnorm(_free(g, f"bn{k}"), prev, gamma, beta, self.eps, layer=k)
+
+    def __repr__(self) -> str:
+        return f"BatchNorm(eps={self.eps})"
+
+
+class Activation:
+    """An elementwise activation as a layer of its own (after a `BatchNorm`): ``h_k = a(prev)``."""
+
+    opens_layer = False
+
+    def __init__(self, activation):
+        try:
+            library.activation(activation)
+        except SymbackError as exc:
+            raise SymbackError(f"Activation({activation!r:.40}): {exc}") from None
+        self.activation = activation
+
+    def width(self, n_in):
+        return n_in
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        return g.map(_free(g, f"h{k}"), prev, self.activation, kind="act", layer=k)
+
+    def __repr__(self) -> str:
+        return f"Activation({self.activation!r})"
