@@ -28,6 +28,7 @@ from ..derive.simplify import stabilize
 from ..ir import sym
 from ..ops import I
 from . import naming
+from .batchnorm import BatchStep, emit
 from .body import Body
 from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
 from .printer import to_numba
@@ -36,7 +37,8 @@ from .storage import Storage, allocate
 #: the key of the forward pass's output rows among the quantities (a space: never an IR name)
 OUTPUT = " output"
 #: the layout method that emits each kind of step
-STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret"}
+STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret",
+         BatchStep: "batch"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -267,6 +269,10 @@ class Layout:
     def store(self, m, local: str, grad: str | None) -> None:
         """One output of an elementwise body at component i: summed into a gradient, or stored."""
         self.code(f"{self.grad_at(grad, 'i')} += {local}" if grad else f"{self.read(m.name, 'i')} = {local}")
+
+    def batch(self, st: BatchStep) -> None:
+        """Sums over the batch, then each sample's value (`codegen.batchnorm`): step-major layouts only."""
+        emit(self, st)
 
     def ret(self, st: Return) -> None:
         """The forward pass is done: ``forward()`` stops here (an inference kernel ends here anyway)."""

@@ -29,6 +29,8 @@ import sympy as sp
 from ..errors import SymbackError
 from ..ir import Node, sym
 from ..ops import I
+from .batchnorm import BatchStep, constants
+from .batchnorm import step as batch_step
 from .facts import Declared, declared, init_schemes
 from .rewrite import prepare, root
 
@@ -226,7 +228,7 @@ def build(d, inference: bool = False) -> Plan:
     for n in g:
         if n.op in ("scalar", "seed"):
             fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
-        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat"):
+        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch"):
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
@@ -259,7 +261,7 @@ def build(d, inference: bool = False) -> Plan:
 
     decay = {t.a: t.coef for a in d.adjoints.values() if g[a].op == "linear" for t in linear_terms(g[a], g)
              if t.kind == "decay"}
-    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred)
+    steps = _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constants(g, params))
     if inference:  # what only the loss and the backward pass read is no longer stored
         steps = steps[:next(k for k, st in enumerate(steps) if isinstance(st, Return)) + 1]
     _mark_stored(steps, pred, alias)
@@ -289,7 +291,7 @@ def _upstream(node: Node, terms: list[Term], g) -> str:
     return cands.pop()
 
 
-def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
+def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
     """The steps in graph order; an elementwise node joins the loop of the step before it when it may."""
     steps: list = []
     done: set[str] = set()
@@ -324,6 +326,8 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred) -> list:
                 items.append(BackItem(m.name, mt, grad_of.get(m.name)))
                 done.add(m.name)
             steps.append(Back(up, items))
+        elif n.op == "batch":  # sums over the batch: codegen.batchnorm
+            steps.append(batch_step(n, sizes[n.name], constant))
         else:  # ew or loss
             _add_member(steps, n, exprs[n.name], grad_of, sizes, pred)
         if n.name == pred:
@@ -399,6 +403,8 @@ def step_reads(st) -> set[str]:
         return {st.src}
     if isinstance(st, Return):
         return {st.node}
+    if isinstance(st, BatchStep):
+        return st.reads
     return set()
 
 
@@ -413,4 +419,6 @@ def step_writes(st) -> list[str]:
         return [st.node]
     if isinstance(st, Slice):
         return [] if st.grad else [st.node]
+    if isinstance(st, BatchStep):
+        return [st.node]
     return []

@@ -12,6 +12,7 @@ from contextlib import nullcontext
 
 from . import naming
 from .base import OUTPUT, Layout, coef, plus
+from .batchnorm import refuse
 from .body import Body
 from .plan import Affine, Back, Return
 
@@ -109,6 +110,8 @@ class SampleLayout(Layout):
             return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], p.sizes[t.a]
         # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W, j over the produced dimension
         return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], self.width(t, False)
+
+    batch = staticmethod(refuse)  # a batch sum needs every sample first: not inside the one loop over the samples
 
     def samples(self):
         """No loop: every step already runs inside the one loop over the batch."""
