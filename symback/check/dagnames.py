@@ -42,6 +42,8 @@ class DagNames(Namespace):
         if self.graph["y"].meta.kind == "label":
             self._alias("e_y", "target", None, "y")
         self._predictions()
+        if any(n.op == "batch" for n in self.graph):  # batch statistics: sums over the batch divide by its size
+            self._add(Quantity("B", "size", None, False, False, ""))  # a number in per-sample formulas
         self.plain = {}  # a name without underscores -> the name, for LaTeX's x_{3} (x3); ambiguous ones left out
         for name in self.quantities:
             key = name.replace("_", "")

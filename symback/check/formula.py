@@ -73,7 +73,7 @@ ALIASES = {"sigma": "sigmoid", "σ": "sigmoid", "ln": "log", "ReLU": "relu", "Re
            "Indicator": "ind", "𝟙": "ind", "abs": "abs", "ind": "ind", "Max": "max", "Min": "min"}
 #: the functions a formula may call besides the activations: entrywise ones, then vector ones and the indicator
 FUNCTIONS = ("exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sign", "softmax", "sum", "mean", "diag", "max",
-             "min", "ind", "sum_j")
+             "min", "ind", "sum_j", "sum_b")
 
 
 def function_name(name: str, generic: tuple = GENERIC) -> str | None:
@@ -85,8 +85,9 @@ def function_name(name: str, generic: tuple = GENERIC) -> str | None:
 
 
 def summed(index: str) -> str:
-    """The function a sum over `index` is: over the samples (``sum_i``), else over a vector's components."""
-    return "sum" if index == "i" else "sum_j"
+    """The function a sum over `index` is: over the samples (``sum_i`` of a batch matrix; ``sum_b`` of a
+    per-sample value, summed over the samples b of the batch, as batch normalisation's), else over components."""
+    return {"i": "sum", "b": "sum_b"}.get(index, "sum_j")
 
 
 # -- lexer ------------------------------------------------------------------

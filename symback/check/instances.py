@@ -26,7 +26,7 @@ from ..errors import SymbackError
 from ..evaluate import evaluate
 from ..ir import Graph
 from ..notation import totals
-from ..numeric import evaluate_sample
+from ..numeric import evaluate_batch, evaluate_sample
 from ..ops import lookup
 from . import randomdata
 
@@ -85,8 +85,11 @@ class Instance:
     def raw_values(self, s: int) -> dict:
         """Every node's value in the unsimplified graph for sample `s` (evaluated when first asked)."""
         if s not in self._extra:
-            inputs = {n.name: self.samples[s][n.name] for n in self.graph.leaves("input")}
-            self._extra[s] = evaluate_sample(self.raw(), self.params, inputs, self.samples[s]["y"])
+            if any(n.op == "batch" for n in self.graph):  # batch statistics: every sample at once
+                self._extra.update(enumerate(per_sample(self.raw(), self.params, self.samples)))
+            else:
+                inputs = {n.name: self.samples[s][n.name] for n in self.graph.leaves("input")}
+                self._extra[s] = evaluate_sample(self.raw(), self.params, inputs, self.samples[s]["y"])
         return self._extra[s]
 
     def jacobian(self, s: int, a: str, b: str) -> np.ndarray:
@@ -136,6 +139,7 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
     widths = {n.name: int(n.shape[0]) for n in graph.leaves("input")}  # one input x, or a DAG's named inputs
     n_out = int(graph[derivation.output].meta.size or (y_node.shape[0] if y_node.shape else 1))
     shapes = {n.name: n.shape for n in graph.leaves("param")}
+    coupled = any(n.op == "batch" for n in graph)
     out = []
     for i in range(count):
         params = randomdata.params(rng, shapes)
@@ -144,10 +148,21 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
             x = {name: randomdata.inputs(rng, n) for name, n in widths.items()}
             y = randomdata.targets(rng, kind, n_out)
             with np.errstate(all="ignore"):
-                samples.append(evaluate_sample(graph, params, x, y))
+                samples.append(evaluate_sample(graph, params, x, y) if not coupled else {**x, "y": y})
+        if coupled:  # batch statistics couple the samples: every node for the whole batch, then split
+            samples = per_sample(graph, params, samples)
         out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,
                             graph, unsimplified))
     return out
+
+
+def per_sample(graph: Graph, params: dict, samples: list[dict]) -> list[dict]:
+    """Every node's value for each sample (a dict per sample, as `evaluate_sample` gives), evaluated for the batch
+    as a whole (`evaluate_batch`): a graph with batch statistics has no value for one sample alone."""
+    inputs = {n.name: np.stack([np.asarray(s[n.name], dtype=float) for s in samples]) for n in graph.leaves("input")}
+    with np.errstate(all="ignore"):
+        values = evaluate_batch(graph, params, inputs, np.stack([np.asarray(s["y"]) for s in samples]))
+    return [{k: (v[..., b] if k not in params else params[k]) for k, v in values.items()} for b in range(len(samples))]
 
 
 def make_points(derivation, count: int, seed: int) -> list[dict]:

@@ -202,7 +202,7 @@ def _contract(node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def _call(node: Call, env: Env) -> Val:
     fn = node.fn
-    if node.prime and fn in ("softmax", "sum", "sum_j", "mean", "diag", "ind", "max", "min"):
+    if node.prime and fn in ("softmax", "sum", "sum_j", "sum_b", "mean", "diag", "ind", "max", "min"):
         raise SymbackError(f"{show(node)}: {node.shown} has no derivative here; write the derivative out")
     if fn in ("max", "min"):
         if len(node.args) != 2:
@@ -212,6 +212,8 @@ def _call(node: Call, env: Env) -> Val:
         return Val((np.maximum if fn == "max" else np.minimum)(x.a, y.a), _bax(x, y))
     if len(node.args) != 1:
         raise SymbackError(f"{show(node)}: {node.shown} takes one argument")
+    if fn == "sum_b" and env.sample is not None:  # sum_b v[b]: v at every sample of the batch, summed (batch norm)
+        return Val(sum(evaluate(node.args[0], Env(env.ns, env.inst, s)).a for s in range(env.inst.batch)))
     x = evaluate(node.args[0], env)
     a = x.a
     if fn == "ind":
@@ -220,7 +222,7 @@ def _call(node: Call, env: Env) -> Val:
         axis = 1 if (x.bax == 0 or (x.bax is None and a.shape[0] == 1)) else 0
         e = np.exp(a - a.max(axis=axis, keepdims=True))
         return Val(e / e.sum(axis=axis, keepdims=True), x.bax)
-    if fn in ("sum", "mean"):  # over the samples of a batch matrix, else over every entry
+    if fn in ("sum", "mean", "sum_b"):  # over the samples of a batch matrix, else over every entry
         return Val((np.sum if fn == "sum" else np.mean)(a, axis=x.bax, keepdims=True))
     if fn == "sum_j":  # sum_j v[j]: over a vector's components, for each sample of a batch matrix
         return Val(np.sum(a, axis=None if x.bax is None else 1 - x.bax, keepdims=True), x.bax)

@@ -17,6 +17,12 @@ kind                the edit that makes it match
 ``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
 ``local_factor``    an expression: the value times a missing local factor dq/dx
 ``missing_decay``   weight decay: a weight's gradient with its lambda W added
+``missing_mean_term``, ``missing_variance_term``
+                    batch normalisation's input gradient with the term of the batch mean,
+                    -gamma sum_b g[b] / (B sigma), or of the variance,
+                    -gamma xhat sum_b g[b] xhat[b] / (B sigma), put back
+``missing_1_over_B``
+                    batch normalisation: the batch sums, or the whole gradient, divided by B
 ==================  ====================================================================
 """
 
@@ -221,6 +227,51 @@ def missing_decay(t):
                      Op("+", (t.formula, Op("matmul", (Num(float(lam), str(lam)), Name(W))))))
 
 
+def _batchnorm(ns, q):
+    """(gamma, sigma, xhat, upstream) as the namespace names them, if `q` is the input gradient of a batch
+    normalisation (``gamma xhat + beta``, xhat = (x - mu) / sigma), else None."""
+    g = ns.derivation.graph
+    node = g[q.held] if q.deriv and q.held in g else None
+    if node is None or node.op != "batch" or len(node.terms) != 1 or node.terms[0].consumer not in g:
+        return None
+    bn = g[node.terms[0].consumer]
+    xhat = next((g[a] for a in bn.args if g[a].meta.kind == "normalized"), None)
+    written = {v.held: v.name for v in ns.quantities.values() if not v.alias}
+    up = next((v.name for v in ns.quantities.values() if v.deriv and v.held == totals(g).get(bn.name)), None)
+    held = [bn.args[0], xhat.args[2], xhat.name] if xhat is not None and up else []
+    return [written[h] for h in held] + [up] if held and all(h in written for h in held) else None
+
+
+def batchnorm_terms(t):
+    """Batch normalisation's input gradient gamma / (B sigma) (B g - sum_b g[b] - xhat sum_b g[b] xhat[b]) with
+    the mean's term or the variance's left out, or without the 1/B of the batch statistics."""
+    names = _batchnorm(t.space.ns, t.q)
+    if names is None:
+        return
+    gamma, sigma, xhat, up = (Name(n) for n in names)
+    S, B = t.formula, Name("B")
+    scale = Op("matmul", (B, sigma))
+
+    def total(body):
+        return Op("/", (Op("had", (gamma, body)), scale))
+
+    mean = total(Call("sum_b", (up,), False, "sum_b"))
+    variance = total(Op("had", (xhat, Call("sum_b", (Op("had", (up, xhat)),), False, "sum_b"))))
+    yield Repair(Cause("missing_mean_term", f"missing the batch mean's term -{show(mean)}: mu = 1/B sum_b x[b] "
+                                            "depends on every sample, this one too"), Op("-", (S, mean)))
+    yield Repair(Cause("missing_variance_term", f"missing the batch variance's term -{show(variance)}: sigma "
+                                                "depends on every sample, this one too"), Op("-", (S, variance)))
+    sums = [path for path, sub in walk(S) if isinstance(sub, Call) and sub.fn == "sum_b"]
+    fixed = S
+    for path in reversed(sums):  # inner ones first: an edit moves only what lies below its own path
+        fixed = replace(fixed, path, Op("/", (dict(walk(fixed))[path], B)))
+    why = "the batch mean and variance are 1/B sum_b over the B samples"
+    if sums:
+        yield Repair(Cause("missing_1_over_B", f"missing 1/B: {why}, so each sum_b carries 1/B"), fixed)
+    yield Repair(Cause("missing_1_over_B", f"missing 1/B: {why}; with the whole divided by B it matches"),
+                 Op("/", (S, B)))
+
+
 def network_repairs(t):
     for repairs in (missing_decay, transposes, sign, reduction, factor_2, indices, twice, pre_vs_act,
                     activation_derivatives, activations, wrong_derivative, products, yhat):
@@ -228,7 +279,7 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
+    for repairs in (batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
                     activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 

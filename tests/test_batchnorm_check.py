@@ -1,0 +1,35 @@
+"""`symback check` on batch normalisation: the compact hand derivation is accepted, and the classic mistakes
+(the batch mean's term, the variance's term, the 1/B of the statistics left out) are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_grad_cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE, HAND = str(ROOT / "examples" / "cs231n_batchnorm.py"), ROOT / "examples" / "hand"
+
+
+def test_check_accepts_the_compact_batchnorm_backward():
+    code, out, err = run("check", EXAMPLE, "--hand", str(HAND / "cs231n_batchnorm.txt"), "--notation", "cs229")
+    assert (code, err) == (0, ""), out + err
+    assert "10 equations: 10 equal, 0 different" in out and "sum_b (dJ/dbn1 ⊙ xhat1)" in out
+
+
+@pytest.mark.parametrize("wrong, kind, says", [
+    ("missing_mean.txt", "missing_mean_term", "missing the batch mean's term"),
+    ("missing_variance.txt", "missing_variance_term", "missing the batch variance's term"),
+    ("missing_1_over_B.txt", "missing_1_over_B", "missing 1/B"),
+])
+def test_check_names_the_classic_mistakes(wrong, kind, says):  # examples/hand/batchnorm_wrong: each file tested
+    assert sorted(p.name for p in (HAND / "batchnorm_wrong").iterdir()) == sorted(
+        ["missing_mean.txt", "missing_variance.txt", "missing_1_over_B.txt"])
+    argv = ("check", EXAMPLE, "--hand", str(HAND / "batchnorm_wrong" / wrong), "--notation", "cs229")
+    code, out, err = run(*argv)
+    assert code == 1 and err == "", out + err
+    assert f"likely cause: {says}" in " ".join(out.split())
+    found = [e for e in json.loads(run(*argv, "--json")[1])["equations"] if e["status"] == "different"]
+    assert [e["lhs"] for e in found] == ["delta^[1]"] and found[0]["likely_cause"]["kind"] == kind
