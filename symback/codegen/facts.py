@@ -30,8 +30,10 @@ def declared(d) -> Declared:
         layers = ", ".join(f"Dense({layer.n_out}, {layer.activation!r})" for layer in s.layers)
         text = f"Network(n_in={s.sizes[0]}, layers=[{layers}], loss={s.loss.name!r}, reduction={s.reduction!r})"
         return Declared(text, tuple(int(n) for n in s.sizes), s.reduction, label)
-    return Declared(f"DAG {s.name or 'DAG'!r} (loss {s.loss.name!r}, reduction {s.reduction!r})", None, s.reduction,
-                    label)
+    text = f"DAG {s.name or 'DAG'!r} (loss {s.loss.name!r}, reduction {s.reduction!r})"
+    if any(n.op == "batch" for n in d.graph):  # batch statistics: what forward() computes depends on the batch
+        text += "; batch norm in training mode: forward() uses the batch's own mean and variance"
+    return Declared(text, None, s.reduction, label)
 
 
 RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "swish")
