@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import symback as sb
 from symback.numeric import evaluate_batch
@@ -185,3 +187,55 @@ def test_weight_decay_leaves_gamma_and_beta_alone():
     graph, _ = net.graph()
     assert {m.name for m in graph["l"].meta.regularizer.atoms(sp.MatrixSymbol)} == {"W1", "W2"}
     assert net.summary().kind == "dag" and "BatchNorm(eps=1/100000)" in repr(net)
+
+
+# -- random networks mixing batch normalisation with dense layers, against PyTorch -------------------------------
+
+TORCH_ACTS = {"identity": lambda t: t, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+@st.composite
+def mixed_networks(draw):
+    """(n_in, layers, spec): depth 1-4 Dense layers, each maybe followed by BatchNorm and an Activation."""
+    n_in, layers, spec = draw(st.integers(2, 4)), [], []
+    for _ in range(draw(st.integers(1, 4))):
+        width, act = draw(st.integers(2, 5)), draw(st.sampled_from(sorted(TORCH_ACTS)))
+        layers.append(sb.Dense(width, act))
+        spec.append(("dense", act))
+        if draw(st.booleans()):
+            after = draw(st.sampled_from(["relu", "tanh"]))
+            layers += [sb.BatchNorm(eps=EPS), sb.Activation(after)]
+            spec.append(("bn", after))
+    return n_in, layers, spec
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=mixed_networks(), batch=st.integers(2, 8), classes=st.booleans(), seed=st.integers(0, 2**16))
+def test_random_mixed_networks_match_pytorch(drawn, batch, classes, seed):
+    n_in, layers, spec = drawn
+    net = sb.Network(n_in, layers, loss="softmax_cross_entropy" if classes else "mse")
+    d = net.derive()
+    rng = np.random.default_rng(seed)
+    params = {p: rng.standard_normal(d.graph[p].shape) for p in d.params}
+    X = rng.standard_normal((batch, n_in))
+    n_out = layers[-1].n_out if isinstance(layers[-1], sb.Dense) else next(
+        l.n_out for l in reversed(layers) if isinstance(l, sb.Dense))
+    Y = rng.integers(0, n_out, batch) if classes else rng.standard_normal((batch, n_out))
+    grads, loss, _ = batch_gradients(d.graph, d.adjoints, params, X, Y)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    h, k = torch.tensor(X), 0
+    for kind, act in spec:
+        if kind == "dense":
+            k += 1
+            h = TORCH_ACTS[act](h @ t[f"W{k}"].T + t[f"b{k}"])
+        else:
+            h = TORCH_ACTS[act](torch.nn.functional.batch_norm(h, None, None, t[f"gamma{k}"], t[f"beta{k}"],
+                                                               training=True, eps=EPS))
+    tl = (torch.nn.functional.cross_entropy(h, torch.tensor(Y)) if classes
+          else ((h - torch.tensor(Y)) ** 2).sum(dim=1).mean())
+    tl.backward()
+    assert loss == pytest.approx(float(tl.detach()), rel=1e-9)
+    scale = max(np.max(np.abs(t[p].grad.numpy())) for p in d.params)
+    for p in d.params:  # 1e-9 relative; a bias before a norm has gradient 0 up to rounding: a floor for it
+        ref = t[p].grad.numpy()
+        assert np.max(np.abs(grads[p] - ref)) <= 1e-9 * max(np.max(np.abs(ref)), 1e-6 * scale), p

@@ -42,8 +42,11 @@ def _compact(expr: sp.Expr, x: str, mu_expr, var_expr, eps, names: tuple[str, st
 
 def name_statistics(graph: Graph) -> Graph:
     """Every batch normalisation as mu, sigma, xhat and ``gamma xhat + beta``; its gradients in those names."""
+    found = [n for n in graph.forward() if n.op == "batch" and n.meta.kind == "batchnorm"]
+    if not found:
+        return graph
     nodes, namer = list(graph), Namer(graph.names)
-    for node in [n for n in graph.forward() if n.op == "batch" and n.meta.kind == "batchnorm"]:
+    for node in found:
         x, gamma, beta, mu_expr, var_expr, eps = _parts(node)
         stem = f"{node.meta.layer}" if node.meta.layer is not None else f"_{node.name}"
         names = tuple(namer.claim(f"{q}{stem}") for q in ("mu", "sigma", "xhat"))
