@@ -279,7 +279,8 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
+    for repairs in (batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act,
+                    activation_derivatives,
                     activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 

@@ -52,7 +52,8 @@ def name_statistics(graph: Graph) -> Graph:
         names = tuple(namer.claim(f"{q}{stem}") for q in ("mu", "sigma", "xhat"))
         mu, sigma, xhat = (sym(n) for n in names)
         X, shape, layer = samples(x), node.shape, node.meta.layer
-        new = [Node(names[0], "batch", (x,), batch_sum(X[INDEX_B]) / B, shape, meta=Meta(kind="batch mean", layer=layer)),
+        new = [Node(names[0], "batch", (x,), batch_sum(X[INDEX_B]) / B, shape,
+                    meta=Meta(kind="batch mean", layer=layer)),
                Node(names[1], "batch", (x, names[0]), sp.sqrt(batch_sum((X[INDEX_B] - mu) ** 2) / B + eps), shape,
                     meta=Meta(kind="batch std", layer=layer)),
                Node(names[2], "ew", (x, names[0], names[1]), (sym(x) - mu) / sigma, shape,

@@ -69,7 +69,8 @@ def build(name: str, x: str, gamma: str, beta: str, eps: sp.Expr, shapes: dict, 
         raise SymbackError(f"module {name}: batch normalisation takes a vector, {x} has shape {shapes[x]}")
     for p in (gamma, beta):
         if shapes[p] != shapes[x]:
-            raise SymbackError(f"module {name}: {p} has shape {shapes[p]}, expected {shapes[x]} (one per feature of {x})")
+            raise SymbackError(f"module {name}: {p} has shape {shapes[p]}, expected {shapes[x]} "
+                               f"(one per feature of {x})")
     mu, var = statistics(x)
     return sym(gamma) * (sym(x) - mu) / sp.sqrt(var + eps) + sym(beta), shapes[x]
 
