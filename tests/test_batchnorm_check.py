@@ -23,10 +23,11 @@ def test_check_accepts_the_compact_batchnorm_backward():
     ("missing_mean.txt", "missing_mean_term", "missing the batch mean's term"),
     ("missing_variance.txt", "missing_variance_term", "missing the batch variance's term"),
     ("missing_1_over_B.txt", "missing_1_over_B", "missing 1/B"),
+    ("missing_both_terms.txt", "missing_mean_and_variance_terms", "missing both terms of the batch statistics"),
 ])
 def test_check_names_the_classic_mistakes(wrong, kind, says):  # examples/hand/batchnorm_wrong: each file tested
     assert sorted(p.name for p in (HAND / "batchnorm_wrong").iterdir()) == sorted(
-        ["missing_mean.txt", "missing_variance.txt", "missing_1_over_B.txt"])
+        ["missing_mean.txt", "missing_variance.txt", "missing_1_over_B.txt", "missing_both_terms.txt"])
     argv = ("check", EXAMPLE, "--hand", str(HAND / "batchnorm_wrong" / wrong), "--notation", "cs229")
     code, out, err = run(*argv)
     assert code == 1 and err == "", out + err

@@ -21,6 +21,8 @@ kind                the edit that makes it match
                     batch normalisation's input gradient with the term of the batch mean,
                     -gamma sum_b g[b] / (B sigma), or of the variance,
                     -gamma xhat sum_b g[b] xhat[b] / (B sigma), put back
+``missing_mean_and_variance_terms``
+                    both put back (the gradient as if mu and sigma were constants)
 ``missing_1_over_B``
                     batch normalisation: the batch sums, or the whole gradient, divided by B
 ==================  ====================================================================
@@ -261,6 +263,10 @@ def batchnorm_terms(t):
                                             "depends on every sample, this one too"), Op("-", (S, mean)))
     yield Repair(Cause("missing_variance_term", f"missing the batch variance's term -{show(variance)}: sigma "
                                                 "depends on every sample, this one too"), Op("-", (S, variance)))
+    yield Repair(Cause("missing_mean_and_variance_terms", "missing both terms of the batch statistics: the gradient "
+                                                          f"through gamma xhat alone; -{show(mean)} and "
+                                                          f"-{show(variance)} belong too"),
+                 Op("-", (Op("-", (S, mean)), variance)))
     sums = [path for path, sub in walk(S) if isinstance(sub, Call) and sub.fn == "sum_b"]
     fixed = S
     for path in reversed(sums):  # inner ones first: an edit moves only what lies below its own path
