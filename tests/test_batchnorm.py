@@ -143,6 +143,28 @@ def test_central_differences(bn_net):
         assert np.max(np.abs(num - grads[p])) < 1e-6 * max(1, np.max(np.abs(grads[p]))), p
 
 
+def test_udl_placement_eps_on_the_standard_deviation():
+    """eps_at="std": gamma (f - mu) / (sqrt(var) + eps) + beta, derived, simplified and equal to PyTorch autograd of
+    that formula and to the unsimplified derivation."""
+    net = sb.Network(5, [sb.Dense(4), sb.BatchNorm(eps=1e-3, eps_at="std"), sb.Activation("relu"), sb.Dense(3)])
+    d = net.derive()
+    assert str(d.graph["sigma1"].expr) == "1/1000 + sqrt(Sum((-mu1 + f1[b])**2, (b, 0, B - 1)))/sqrt(B)"
+    params, X, Y = instance(d, B=5, seed=11)
+    grads, loss, values = batch_gradients(d.graph, d.adjoints, params, X, Y)
+    plain, _, raw = batch_gradients(d.raw, d.adjoints, params, X, Y)
+    assert np.max(np.abs(values["dl_df1"] - raw["dl_df1"])) < 1e-12
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    f1 = torch.tensor(X) @ t["W1"].T + t["b1"]
+    mu, var = f1.mean(dim=0), f1.var(dim=0, unbiased=False)
+    out = torch.relu(t["gamma1"] * (f1 - mu) / (torch.sqrt(var) + 1e-3) + t["beta1"]) @ t["W2"].T + t["b2"]
+    tl = ((out - torch.tensor(Y)) ** 2).sum(dim=1).mean()
+    tl.backward()
+    assert loss == pytest.approx(float(tl.detach()), rel=1e-12)
+    for p in ("W1", "gamma1", "beta1", "W2", "b2"):
+        assert rel(grads[p], t[p].grad.numpy()) < 1e-9, p
+        assert rel(plain[p], grads[p]) < 1e-12, p
+
+
 def test_one_sample_is_an_honest_error(bn_net):
     _, d = bn_net
     params, X, Y = instance(d)
@@ -157,6 +179,8 @@ def test_one_sample_is_an_honest_error(bn_net):
     (lambda: sb.BatchNorm(eps=float("nan")), "eps must be a positive number"),
     (lambda: sb.BatchNorm(eps=True), "eps must be a positive number"),
     (lambda: sb.Activation("no_such_thing"), "Activation"),
+    (lambda: sb.BatchNorm(eps_at="root"), "eps_at must be 'variance'"),
+    (lambda: sb.DAG("g").batchnorm("bn", "x", "gamma", "beta", eps_at=None), "eps_at must be 'variance'"),
 ])
 def test_bad_layers(bad, message):
     with pytest.raises(sb.SymbackError, match=message):

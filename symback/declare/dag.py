@@ -153,14 +153,15 @@ class DAG:
         pre = self.linear(f"{name}_pre", W, x, b, kind="pre")
         return self.map(name, pre, activation)
 
-    def batchnorm(self, name: str, x: str, gamma: str, beta: str, eps=1e-5, kind: str = "batchnorm",
-                  layer: int | None = None) -> str:
+    def batchnorm(self, name: str, x: str, gamma: str, beta: str, eps=1e-5, eps_at: str = "variance",
+                  kind: str = "batchnorm", layer: int | None = None) -> str:
         """Batch normalisation in training mode: ``gamma * (x - mu) / sqrt(var + eps) + beta``, mu and var the batch's
-        mean and biased variance per feature (eps inside the root); `gamma`, `beta` are parameters of x's shape."""
-        eps = batch_op.epsilon(eps, f"batchnorm {name}")
+        mean and biased variance per feature; ``eps_at="std"``: ``/ (sqrt(var) + eps)`` (UDL's placement)."""
+        eps, eps_at = batch_op.epsilon(eps, f"batchnorm {name}"), batch_op.placement(eps_at, f"batchnorm {name}")
 
         def build(shapes):
-            return batch_op.build(name, x, gamma, beta, eps, shapes, {p: self._decls[p].op for p in (gamma, beta)})
+            ops = {p: self._decls[p].op for p in (gamma, beta)}
+            return batch_op.build(name, x, gamma, beta, eps, shapes, ops, eps_at)
 
         return self._declare(_Decl(name, "batch", (x, gamma, beta), None, build, Meta(kind=kind, layer=layer)))
 

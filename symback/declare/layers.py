@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .. import library
 from ..errors import SymbackError
-from ..ops.batchnorm import epsilon
+from ..ops.batchnorm import epsilon, placement
 from .dag import DAG
 
 
@@ -27,12 +27,13 @@ def _free(g: DAG, name: str) -> str:
 class BatchNorm:
     """Batch normalisation in training mode: each feature is standardised by the batch's mean and variance, then
     scaled by gamma and shifted by beta (per-feature parameters, kinds "scale" and "shift": weight decay, which
-    takes the weights, leaves them alone). eps is added to the variance inside the square root."""
+    takes the weights, leaves them alone). eps is added to the variance inside the square root, as CS231n and
+    PyTorch do; ``eps_at="std"`` adds it to the standard deviation, sqrt(var) + eps, as UDL writes it."""
 
     opens_layer = False
 
-    def __init__(self, eps=1e-5):
-        self.eps = epsilon(eps, "BatchNorm")
+    def __init__(self, eps=1e-5, eps_at: str = "variance"):
+        self.eps, self.eps_at = epsilon(eps, "BatchNorm"), placement(eps_at, "BatchNorm")
 
     def width(self, n_in):
         return n_in
@@ -40,10 +41,10 @@ class BatchNorm:
     def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
         gamma = g.param(_free(g, f"gamma{k}"), (n_in,), kind="scale", layer=k)
         beta = g.param(_free(g, f"beta{k}"), (n_in,), kind="shift", layer=k)
-        return g.batchnorm(_free(g, f"bn{k}"), prev, gamma, beta, self.eps, layer=k)
+        return g.batchnorm(_free(g, f"bn{k}"), prev, gamma, beta, self.eps, self.eps_at, layer=k)
 
     def __repr__(self) -> str:
-        return f"BatchNorm(eps={self.eps})"
+        return f"BatchNorm(eps={self.eps}{'' if self.eps_at == 'variance' else ', eps_at=' + repr(self.eps_at)})"
 
 
 class Activation:

@@ -16,28 +16,36 @@ from dataclasses import replace
 import sympy as sp
 
 from ..ir import Graph, Meta, Namer, Node, sym
-from ..ops.batchnorm import INDEX_B, B, batch_sum, distribute, has_batch_sum, samples, statistics
+from ..ops.batchnorm import INDEX_B, PLACEMENTS, B, batch_sum, distribute, has_batch_sum, samples, statistics
 
 
 def _parts(node: Node):
-    """(x, gamma, beta, mu, var, eps) of a batch-normalisation node as `ops.batchnorm.build` wrote it."""
+    """(x, gamma, beta, mu, var, eps, its placement) of a batch-normalisation node as `ops.batchnorm.build` wrote
+    it: ``1/sqrt(var + eps)`` or ``1/(sqrt(var) + eps)``."""
     x, gamma, beta = node.args
     mu, var = statistics(x)
-    root = next(p.base for p in node.expr.atoms(sp.Pow) if p.exp == -sp.Rational(1, 2) and p.base.has(var))
-    return x, gamma, beta, mu, var, root - var
+    for p in node.expr.atoms(sp.Pow):
+        if p.exp == -sp.Rational(1, 2) and p.base.has(var):
+            return x, gamma, beta, mu, var, p.base - var, "variance"
+        if p.exp == -1 and p.base.has(var * B):  # SymPy writes sqrt(S/B) as sqrt(S)/sqrt(B)
+            return x, gamma, beta, mu, var, p.base - sp.sqrt(var), "std"
+    raise ValueError(f"{node.name}: not a batch normalisation")
 
 
-def _compact(expr: sp.Expr, x: str, mu_expr, var_expr, eps, names: tuple[str, str, str]) -> sp.Expr:
+def _compact(expr: sp.Expr, x: str, var_expr, eps, at: str, names: tuple[str, str, str]) -> sp.Expr:
     """`expr` in mu, sigma and xhat, by sum_b x[b] = B mu and x = mu + sigma xhat, factored."""
-    m, s = sp.Dummy("mu", real=True), sp.Dummy("sigma", positive=True)
+    m, s, r = sp.Dummy("mu", real=True), sp.Dummy("sigma", positive=True), sp.Dummy("root", positive=True)
     X, XH = samples(x), samples(names[2])
-    e = expr.subs(var_expr + eps, s**2)
+    # the variance by sigma: var + eps = sigma^2, or sqrt(var) = r = sigma - eps
+    e = expr.subs(var_expr + eps, s**2) if at == "variance" else expr.xreplace({var_expr * B: B * r**2})
     e = e.replace(lambda t: isinstance(t, sp.Sum) and isinstance(t.function, sp.Indexed) and t.function.base == X,
                   lambda t: B * m)  # the definition of the mean: sum_b x[b] = B mu, i.e. sum_b (x[b] - mu) = 0
     e = e.replace(lambda t: isinstance(t, sp.Indexed) and t.base == X, lambda t: m + s * XH[t.indices[0]])
     e = distribute(sp.expand(e.xreplace({sym(x): m + s * sym(names[2])})))
     e = e.replace(lambda t: isinstance(t, sp.Sum), lambda t: batch_sum(t.function.xreplace({t.limits[0][0]: INDEX_B})))
-    return sp.factor_terms(sp.together(e)).xreplace({m: sym(names[0]), s: sym(names[1])})
+    e = e.xreplace({r: s - eps})
+    forms = [sp.factor_terms(sp.together(e)), sp.factor_terms(sp.cancel(sp.together(e)))]
+    return min(forms, key=sp.count_ops).xreplace({m: sym(names[0]), s: sym(names[1])})
 
 
 def name_statistics(graph: Graph) -> Graph:
@@ -47,19 +55,19 @@ def name_statistics(graph: Graph) -> Graph:
         return graph
     nodes, namer = list(graph), Namer(graph.names)
     for node in found:
-        x, gamma, beta, mu_expr, var_expr, eps = _parts(node)
+        x, gamma, beta, _, var_expr, eps, at = _parts(node)
         stem = f"{node.meta.layer}" if node.meta.layer is not None else f"_{node.name}"
         names = tuple(namer.claim(f"{q}{stem}") for q in ("mu", "sigma", "xhat"))
         mu, sigma, xhat = (sym(n) for n in names)
         X, shape, layer = samples(x), node.shape, node.meta.layer
         new = [Node(names[0], "batch", (x,), batch_sum(X[INDEX_B]) / B, shape,
                     meta=Meta(kind="batch mean", layer=layer)),
-               Node(names[1], "batch", (x, names[0]), sp.sqrt(batch_sum((X[INDEX_B] - mu) ** 2) / B + eps), shape,
-                    meta=Meta(kind="batch std", layer=layer)),
+               Node(names[1], "batch", (x, names[0]), PLACEMENTS[at](batch_sum((X[INDEX_B] - mu) ** 2) / B, eps),
+                    shape, meta=Meta(kind="batch std", layer=layer)),
                Node(names[2], "ew", (x, names[0], names[1]), (sym(x) - mu) / sigma, shape,
                     meta=Meta(kind="normalized", layer=layer))]
-        at = nodes.index(node)
-        nodes[at:at] = new
+        here = nodes.index(node)
+        nodes[here:here] = new
         node.op, node.expr = "ew", sym(gamma) * xhat + sym(beta)
         node.args = (gamma, beta, names[2])
         order = {n.name: k for k, n in enumerate(nodes)}
@@ -67,7 +75,7 @@ def name_statistics(graph: Graph) -> Graph:
             terms = []
             for t in adj.terms:
                 if t.consumer == node.name:
-                    value = _compact(t.value, x, mu_expr, var_expr, eps, names)
+                    value = _compact(t.value, x, var_expr, eps, at, names)
                     local = value if t.upstream is None else sp.cancel(value / t.upstream)
                     t = replace(t, value=value, local=local, op="batch" if has_batch_sum(value) else "ew")
                 terms.append(t)

@@ -9,6 +9,9 @@ declared instance (`build`)::
     bn = gamma * (f - mu) / sqrt(var + eps) + beta,
     mu = 1/B sum_b f[b],   var = 1/B sum_b (f[b] - mu)^2      (eps inside the root, as CS231n and PyTorch)
 
+or, with ``eps_at="std"``, ``gamma * (f - mu) / (sqrt(var) + eps) + beta`` (eps added to the standard
+deviation, as UDL writes it).
+
 Its VJP (`vjp`) differentiates the definition by SymPy in index form: the
 gradient by sample a's ``f[a]`` is ``sum_s g[s] d bn[s] / d f[a]``, whose
 Kronecker deltas `distribute` collapses; an arg used without an index (gamma,
@@ -56,12 +59,25 @@ def statistics(x: str) -> tuple[sp.Expr, sp.Expr]:
 def epsilon(eps, where: str) -> sp.Expr:
     """eps: a positive finite number (exact, so 1e-5 prints as 1/100000)."""
     if isinstance(eps, bool) or not isinstance(eps, (numbers.Real, sp.Rational)) or not math.isfinite(eps) or eps <= 0:
-        raise SymbackError(f"{where}: eps must be a positive number (it is added to the variance), got {eps!r:.40}")
+        raise SymbackError(f"{where}: eps must be a positive number (it keeps the division finite), got {eps!r:.40}")
     return sp.nsimplify(eps, rational=True)
 
 
-def build(name: str, x: str, gamma: str, beta: str, eps: sp.Expr, shapes: dict, ops: dict) -> tuple[sp.Expr, tuple]:
-    """``gamma * (x - mu) / sqrt(var + eps) + beta`` over the batch, and its shape; one-line errors for the rest."""
+#: where eps goes: added to the variance inside the root (CS231n, PyTorch), or to the standard deviation (UDL)
+PLACEMENTS = {"variance": lambda var, eps: sp.sqrt(var + eps), "std": lambda var, eps: sp.sqrt(var) + eps}
+
+
+def placement(eps_at, where: str) -> str:
+    if eps_at not in PLACEMENTS:
+        raise SymbackError(f"{where}: eps_at must be 'variance' (sqrt(var + eps), as CS231n and PyTorch) or 'std' "
+                           f"(sqrt(var) + eps, as UDL), got {eps_at!r:.40}")
+    return eps_at
+
+
+def build(name: str, x: str, gamma: str, beta: str, eps: sp.Expr, shapes: dict, ops: dict,
+          eps_at: str = "variance") -> tuple[sp.Expr, tuple]:
+    """``gamma * (x - mu) / sqrt(var + eps) + beta`` (or ``/ (sqrt(var) + eps)``) over the batch, and its shape;
+    one-line errors for the rest."""
     for p in (gamma, beta):
         if ops[p] != "param":
             raise SymbackError(f"module {name}: {p} must be a parameter (one value per batch), not a computed value")
@@ -72,7 +88,7 @@ def build(name: str, x: str, gamma: str, beta: str, eps: sp.Expr, shapes: dict, 
             raise SymbackError(f"module {name}: {p} has shape {shapes[p]}, expected {shapes[x]} "
                                f"(one per feature of {x})")
     mu, var = statistics(x)
-    return sym(gamma) * (sym(x) - mu) / sp.sqrt(var + eps) + sym(beta), shapes[x]
+    return sym(gamma) * (sym(x) - mu) / PLACEMENTS[eps_at](var, eps) + sym(beta), shapes[x]
 
 
 # -- sums over the batch ------------------------------------------------------------------------------
