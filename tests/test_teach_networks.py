@@ -81,6 +81,8 @@ def declared_examples():
 def test_the_batched_evaluator_agrees_with_the_reference_per_sample(spec):
     """values_at (the batch evaluator, one column) == Derivation.evaluate (numeric.py), node by node."""
     d = load_spec(str(EXAMPLES / spec)).derive()
+    if any(n.op == "batch" for n in d.graph):
+        pytest.skip("batch statistics: a sample has no value of its own (tests/test_batchnorm.py checks the batch)")
     values = values_at(d, seed=3)
     params, inputs, y = sample(d, seed=3)
     reference = d.evaluate(params, inputs, y)
