@@ -10,6 +10,7 @@ from ._version import __version__
 from .api import draw, explain, save
 from .check.fd import gradcheck
 from .declare.dag import DAG
+from .declare.dropout import Dropout
 from .declare.gradient import Gradient, Table, grad
 from .declare.network import Dense, Network
 from .derivation import Derivation
@@ -21,7 +22,7 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
+    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Dropout", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]
