@@ -21,7 +21,7 @@ import sys
 import textwrap
 
 from .._version import __version__
-from . import naming, runtime, training
+from . import dropout, naming, runtime, training
 from .blas import BlasLayout
 from .plan import Plan, build
 from .sample import SampleLayout
@@ -159,7 +159,7 @@ Each kernel block is headed by the quantity it computes and its equation as
 
 init_params(seed=0, dtype=np.float64) -> Params, a dict of arrays viewing one flat buffer, in the order of PARAMS
 forward(params, X)          -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
-{predict}{entries} Calls from several threads give what
+{predict}{dropout.doc(plan.dropout)}{entries} Calls from several threads give what
 the same calls give serially. One njit kernel per loop layout, chosen per batch size by _layout(B).
 {_init_doc(plan)}
 """'''
@@ -251,7 +251,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
-    kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts)
+    kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts) + dropout.source(plan.dropout)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
     wiring = _wiring(plan, layouts, emitters, canonical)
     return "\n".join([

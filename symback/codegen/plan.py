@@ -29,6 +29,7 @@ import sympy as sp
 from ..errors import SymbackError
 from ..ir import Node, sym
 from ..ops import I
+from .dropout import drawn
 from .facts import Declared, declared, init_schemes
 from .rewrite import prepare, root
 
@@ -134,6 +135,7 @@ class Plan:
     declared: Declared
     inference: bool = False  # the forward pass only: no loss, no gradient, no update
     decay: dict[str, float] = field(default_factory=dict)  # weight -> lambda: J = L + lambda/2 ||W||^2, once a batch
+    dropout: dict[str, float] = field(default_factory=dict)  # dropout mask -> p: drawn in the kernels (`dropout`)
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
@@ -220,6 +222,7 @@ def _separable(expr: sp.Expr):
 
 def build(d, inference: bool = False) -> Plan:
     """The plan of `d`'s kernels; with `inference`, of its forward pass alone (the steps up to `Return`)."""
+    d, dropout = drawn(d, inference)  # dropout masks: drawn in the kernels, not columns of X
     g = d.graph
     exprs, alias, masks = prepare(d)
     facts = declared(d)
@@ -270,7 +273,7 @@ def build(d, inference: bool = False) -> Plan:
         labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
-        inference=inference, decay=decay,
+        inference=inference, decay=decay, dropout=dropout,
     )
 
 
