@@ -136,6 +136,7 @@ class Plan:
     inference: bool = False  # the forward pass only: no loss, no gradient, no update
     decay: dict[str, float] = field(default_factory=dict)  # weight -> lambda: J = L + lambda/2 ||W||^2, once a batch
     dropout: dict[str, float] = field(default_factory=dict)  # dropout mask -> p: drawn in the kernels (`dropout`)
+    input_grad: list[str] = field(default_factory=list)  # the inputs whose gradient input_grad() gives (`inputgrad`)
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
