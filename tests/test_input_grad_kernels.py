@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_grad_cli import run
 
 import symback as sb
 from symback.codegen import compile_derivation
@@ -122,3 +123,12 @@ def test_input_grad_checks_its_arguments():
         mod.input_grad(params, X, Y[:2])
     with pytest.raises(ValueError, match="X: expected shape"):
         mod.input_grad(params, X[:, :2], Y)
+
+
+def test_symback_compile_wrt_x_writes_input_grad(tmp_path):
+    out = tmp_path / "dx.py"
+    code, _, err = run("compile", "examples/cs229_two_layer.py:two_layer", "--wrt", "x", "-o", str(out))
+    assert code == 0, err
+    assert "def input_grad(params, X, Y)" in out.read_text() and "--wrt x" in out.read_text().splitlines()[0]
+    code, _, err = run("compile", "examples/cs229_two_layer.py:two_layer", "--wrt", "nope", "-o", str(out))
+    assert code == 2 and "'nope' is not a value" in err

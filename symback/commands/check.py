@@ -13,7 +13,7 @@ from ..api import is_spec
 from ..declare.gradient import grad
 from ..declare.spec import load_spec
 from ..errors import SymbackError
-from . import OUTPUT, WRT, arg, command, deliver, destination
+from . import ALSO_WRT, OUTPUT, arg, command, deliver, destination
 
 
 @command("check", "compare hand-derived formulas with the derivation: exit 0 equal, 1 different, 2 bad input",
@@ -22,7 +22,7 @@ from . import OUTPUT, WRT, arg, command, deliver, destination
          arg("hand_file", nargs="?", metavar="HANDFILE", help="one 'LHS = RHS' equation per line (or --hand FILE)"),
          arg("--hand", metavar="FILE", help="the hand file, as HANDFILE"),
          arg("--notation", help="udl (default), cs229 or foml: the symbols the hand file uses"),
-         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), WRT, OUTPUT)
+         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), ALSO_WRT, OUTPUT)
 def _check(args) -> int:
     if (args.hand is None) == (args.hand_file is None):
         raise SymbackError("check: give the hand file once, as HANDFILE or as --hand FILE"
