@@ -17,6 +17,8 @@ kind                the edit that makes it match
 ``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
 ``local_factor``    an expression: the value times a missing local factor dq/dx
 ``missing_decay``   weight decay: a weight's gradient with its lambda W added
+``dropout_scale``,  inverted dropout: the backward times 1/(1 - p), or ⊙ the mask, or both
+``dropout_mask``    (`check.dropout`)
 ==================  ====================================================================
 """
 
@@ -44,6 +46,7 @@ from .diagnose import (
     subvalues,
     transposes,
 )
+from .dropout import dropout
 from .formula import Call, Name, Num, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, ShapeError, entrywise
 from .trial import close
@@ -228,7 +231,7 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
+    for repairs in (dropout, transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
                     activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 
