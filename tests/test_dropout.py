@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from test_grad_cli import run
 
 import symback as sb
 from symback.errors import SymbackError
@@ -141,3 +142,40 @@ def test_two_dropouts_in_one_layer_get_their_own_names():
     assert names == {"x", "m0", "m1", "m1_"}
     assert repr(net) == ("Network(n_in=3, layers=[Dropout(1/10), Dense(4, 'relu'), Dropout(1/2), Dropout(1/5), "
                          "Dense(1, 'identity')], loss='mse')")
+
+
+# -- checked --------------------------------------------------------------------------------------------------------
+
+EXAMPLE = "examples/dropout_digits.py"
+
+
+def test_the_example_hand_file_checks_equal_with_dx():
+    code, out, err = run("check", EXAMPLE, "--hand", "examples/hand/dropout_digits.txt", "--notation", "cs229",
+                         "--wrt", "x")
+    assert code == 0, err + out
+    assert "7 equations: 7 equal" in out
+
+
+@pytest.mark.parametrize("line, cause", [
+    ("dJ/da^[1] = m1 ∘ dJ/dd1", "missing the inverted-dropout scale 1/(1 - p) = 5/4"),
+    ("dJ/da^[1] = 5/4 dJ/dd1", "the dropout mask m1 is missing, so the gradient flows through the dropped units"),
+    ("dJ/da^[1] = dJ/dd1", "the dropout mask m1 and the scale 1/(1 - p) = 5/4 are missing"),
+    ("delta^[1] = I[z^[1] > 0] ∘ (W^[2]^T delta^[2])", "the dropout mask m1 and the scale 1/(1 - p) = 5/4"),
+])
+def test_check_names_the_dropout_mistakes(tmp_path, line, cause):
+    hand = tmp_path / "hand.txt"
+    hand.write_text(line + "\n")
+    code, out, _ = run("check", EXAMPLE, str(hand), "--notation", "cs229")
+    assert code == 1 and "likely cause: " + cause.split()[0] in out
+    assert cause in " ".join(out.split()), out
+
+
+def test_a_udl_hand_file_with_the_mistake_at_p_one_half_is_not_called_a_factor_2(tmp_path):
+    spec = tmp_path / "net.py"
+    spec.write_text("import symback as sb\n"
+                    "net = sb.Network(3, [sb.Dense(4, 'relu'), sb.Dropout(0.5), sb.Dense(2)], loss='mse')\n")
+    hand = tmp_path / "hand.txt"
+    hand.write_text("dl/dh_1 = m1 ⊙ dl/dd1\n")
+    code, out, _ = run("check", str(spec), str(hand))
+    assert code == 1 and "missing the inverted-dropout scale 1/(1 - p) = 2" in " ".join(out.split())
+    assert "factor 2" not in out
