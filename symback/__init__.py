@@ -22,7 +22,8 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Dropout", "Gradient", "Indicator", "Network", "Notation",
+    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Dropout", "Gradient", "Indicator", "Network",
+    "Notation",
     "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

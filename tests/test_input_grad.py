@@ -22,7 +22,7 @@ from symback.numeric import evaluate_batch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
-from two_inputs import net as two_inputs  # noqa: E402
+from two_inputs import net as two_inputs
 
 
 def network():

@@ -24,7 +24,7 @@ from tests.codegen_support import ALL, CACHE, with_layout
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
 
-from two_inputs import net as two_inputs  # noqa: E402
+from two_inputs import net as two_inputs
 
 NET = sb.Network(3, [sb.Dense(5, "tanh"), sb.Dropout(0.5), sb.Dense(3)], loss="softmax_cross_entropy")
 _MODULES: dict = {}
@@ -95,7 +95,8 @@ def test_input_grad_equals_central_differences_of_the_modules_loss():
 def test_a_dags_inputs_gradients_come_side_by_side_as_in_x():
     mod = module("two_inputs", two_inputs, ["xa", "xb"])
     params, X, Y = instance(mod, B=4)
-    t = {k: torch.tensor(np.asarray(v), requires_grad=True) for k, v in {**params, "xa": X[:, :3], "xb": X[:, 3:]}.items()}
+    given = {**params, "xa": X[:, :3], "xb": X[:, 3:]}
+    t = {k: torch.tensor(np.asarray(v), requires_grad=True) for k, v in given.items()}
     hid = torch.tanh(torch.cat([t["xa"], t["xb"]], dim=1) @ t["W1"].T + t["b1"])
     torch.nn.functional.cross_entropy(hid @ t["W2"].T + t["b2"], torch.tensor(Y)).backward()
     expected = np.concatenate([t["xa"].grad.numpy(), t["xb"].grad.numpy()], axis=1)

@@ -30,7 +30,8 @@ def dropout(t):
         keep = 1 - p
         scale = Num(float(1 / keep), str(1 / keep))
         d_, h_, dd, dh = (_spelling(ns, v, t.batch, deriv) or v for deriv in (False, True) for v in (d, h))
-        rule = f"{d_} = {mask or node.name} ⊙ {h_}/(1 - p) with p = {p}, so {dh} = {mask or node.name} ⊙ {dd}/(1 - p)"
+        m = mask or node.name
+        rule = f"{d_} = {m} ⊙ {h_}/(1 - p) with p = {p}, so {dh} = {m} ⊙ {dd}/(1 - p)"
         yield Repair(Cause("dropout_scale", f"missing the inverted-dropout scale 1/(1 - p) = {1 / keep}: {rule}"),
                      Op("matmul", (scale, t.formula)))
         if mask is None or mask in names(t.formula):

@@ -86,8 +86,9 @@ _INPUT_GRAD = {{
 
 
 def input_grad(params, X, Y):
-    """d(batch loss)/dX, shape (batch, {plan.sizes[plan.prediction]}): row s is dl/d({names}) of sample s (side by side as
-    in X), divided by the batch size for a mean loss; dropout off (forward()'s inference mode). params unchanged."""
+    """d(batch loss)/dX, shape (batch, {plan.sizes[plan.prediction]}): row s is dl/d({names}) of sample s (side by
+    side as in X), divided by the batch size for a mean loss; dropout off (forward()'s inference mode); params
+    unchanged."""
     P, _ = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]

@@ -14,7 +14,8 @@ FORMATS = ("text", "latex", "markdown", "json")
          NOTATION, arg("--format", choices=FORMATS, help="default: text, or -o FILE's extension"),
          arg("--layout", choices=LAYOUTS, help="override the notation's layout convention"),
          arg("--steps", action="store_true", help="add the unsimplified chain rule, one local derivative per step"),
-         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"), ALSO_WRT, OUTPUT, STANDALONE)
+         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"), ALSO_WRT, OUTPUT,
+         STANDALONE)
 def _derive(args) -> None:
     where = destination(args, FORMATS)
     d = load_spec(args.spec).derive(wrt=args.wrt)

@@ -1,4 +1,4 @@
-"""Inverted dropout: ``d = m ⊙ h / (1 - p)`` with an explicit mask input ``m`` (a constant, never differentiated by default).
+"""Inverted dropout: ``d = m ⊙ h / (1 - p)`` with an explicit mask input ``m`` (a constant: no gradient by default).
 
 For the derivation the mask is a per-sample constant input like ``x`` (``g.const``), so the module is one
 elementwise expression and its backward, ``dl/dh = m ⊙ dl/dd / (1 - p)``, comes from ``sympy.diff`` of it.
