@@ -77,5 +77,6 @@ def doc(rates: dict[str, float]) -> str:
         return ""
     listed = ", ".join(f"{m} (p = {p:g})" for m, p in rates.items())
     return (f"Dropout masks {listed}: drawn in each loss_and_grad, sgd_step, step and train call (keep with\n"
-            "probability 1 - p, Numba's generator: seed_dropout(seed)); forward() and predict() use dropout off\n"
-            "(inference mode: each mask is 1 - p, so dropout is the identity up to rounding).\n")
+            "probability 1 - p) from Numba's generator, one per thread: seed_dropout(seed) seeds the calling thread's,\n"
+            "so only calls in one thread replay; forward() and predict() use dropout off (inference mode: each mask\n"
+            "is 1 - p, so dropout is the identity up to rounding).\n")
