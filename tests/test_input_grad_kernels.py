@@ -133,3 +133,9 @@ def test_symback_compile_wrt_x_writes_input_grad(tmp_path):
     assert "def input_grad(params, X, Y)" in out.read_text() and "--wrt x" in out.read_text().splitlines()[0]
     code, _, err = run("compile", "examples/cs229_two_layer.py:two_layer", "--wrt", "nope", "-o", str(out))
     assert code == 2 and "'nope' is not a value" in err
+
+
+def test_one_of_a_dags_inputs_gives_its_columns_alone():
+    text = generate(two_inputs.derive(wrt=["xb"]), "two_inputs", layouts=("sample",))
+    assert "input_grad(params, X, Y)    -> d(batch loss)/dX, shape (batch, 2): each sample's dl/d(xb)" in text
+    assert "def input_grad(params, X, Y):\n    \"\"\"d(batch loss)/dX, shape (batch, 2)" in text

@@ -56,7 +56,8 @@ def doc(plan) -> str:
     """The docstring's line on ``input_grad`` (empty when the module has none)."""
     if not plan.input_grad:
         return ""
-    return (f"input_grad(params, X, Y)    -> d(batch loss)/dX, shape (batch, {plan.n_in}): each sample's dl/d"
+    width = sum(k for name, _, k in plan.inputs if name in plan.input_grad)
+    return (f"input_grad(params, X, Y)    -> d(batch loss)/dX, shape (batch, {width}): each sample's dl/d"
             f"({', '.join(plan.input_grad)}),\n                               divided by B for a mean loss; "
             "dropout off (as in forward())\n")
 
