@@ -179,3 +179,11 @@ def test_a_udl_hand_file_with_the_mistake_at_p_one_half_is_not_called_a_factor_2
     code, out, _ = run("check", str(spec), str(hand))
     assert code == 1 and "missing the inverted-dropout scale 1/(1 - p) = 2" in " ".join(out.split())
     assert "factor 2" not in out
+
+
+def test_bad_p_in_a_spec_exits_2_in_one_line(tmp_path):
+    spec = tmp_path / "net.py"
+    spec.write_text("import symback as sb\nnet = sb.Network(3, [sb.Dense(4), sb.Dropout(1.5), sb.Dense(1)])\n")
+    code, out, err = run("derive", str(spec))
+    assert code == 2 and not out
+    assert "Dropout: p must be a number in [0, 1)" in err and len(err.strip().splitlines()) == 1
