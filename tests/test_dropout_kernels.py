@@ -149,3 +149,14 @@ def test_training_with_dropout_reduces_the_loss_and_replays_under_a_seed():
         again[k][...] = start[k]
     mod.seed_dropout(1)
     assert np.array_equal(mod.train(again, X, Y, lr=0.05, epochs=30, batch_size=16), losses)
+
+
+def test_a_mask_another_module_reads_is_still_drawn_once_beside_its_value():
+    g = sb.DAG("reuse")
+    g.param("W", (2, 3))
+    d = g.dropout("d", g.input("x", 3), 0.5)
+    g.loss(g.linear("f", "W", g.add("z", d, g.mul("q", "m_d", "x"))), "mse")
+    plan = build(g.derive())
+    assert plan.dropout == {"m_d": 0.5} and plan.inputs == [("x", 0, 3)]
+    draws = [m for st in plan.steps for m in getattr(st, "members", ()) if m.name == "m_d"]
+    assert len(draws) == 1 and str(draws[0].expr) == "Keep(1/2, x)"

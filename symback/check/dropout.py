@@ -22,10 +22,10 @@ def dropout(t):
     ns = t.space.ns
     graph = ns.derivation.graph
     for node in graph.leaves("input"):
-        if node.meta.rate is None:
+        d = next((c for c in graph.consumers(node.name) if graph[c].meta.kind == "dropout"), None)
+        if node.meta.rate is None or d is None:
             continue
         p, mask = node.meta.rate, _spelling(ns, node.name, t.batch)
-        (d,) = [c for c in graph.consumers(node.name) if graph[c].role == "forward"]
         h = next(a for a in graph[d].args if a != node.name)
         keep = 1 - p
         scale = Num(float(1 / keep), str(1 / keep))

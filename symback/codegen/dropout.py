@@ -31,14 +31,14 @@ class Keep(sp.Function):
 
 def drawn(d, inference: bool = False) -> tuple[object, dict[str, float]]:
     """(`d` with its dropout masks computed in the kernels, {mask: p}); `d` itself when it has none."""
-    masks = {n.name: n for n in d.graph.leaves("input") if n.meta.rate is not None}
+    beside, masks = {}, {}  # value dropped -> its masks; mask -> its node
+    for n in d.graph.leaves("input"):
+        dropout = next((c for c in d.graph.consumers(n.name) if d.graph[c].meta.kind == "dropout"), None)
+        if n.meta.rate is not None and dropout is not None:
+            masks[n.name] = n
+            beside.setdefault(next(a for a in d.graph[dropout].args if a != n.name), []).append(n.name)
     if not masks:
         return d, {}
-    beside = {}  # value dropped -> its masks
-    for m in masks:
-        (dropout,) = [c for c in d.graph.consumers(m) if d.graph[c].role == "forward"]
-        h = next(a for a in d.graph[dropout].args if a != m)
-        beside.setdefault(h, []).append(m)
     keep = {m: 1 - n.meta.rate for m, n in masks.items()}
     nodes = []
     for n in d.graph:
