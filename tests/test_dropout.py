@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_grad_cli import run
 
 import symback as sb
@@ -187,3 +189,46 @@ def test_bad_p_in_a_spec_exits_2_in_one_line(tmp_path):
     code, out, err = run("derive", str(spec))
     assert code == 2 and not out
     assert "Dropout: p must be a number in [0, 1)" in err and len(err.strip().splitlines()) == 1
+
+
+# -- mixed with Dense layers, drawn by hypothesis --------------------------------------------------------------------
+
+ACTS = {"tanh": torch.tanh, "relu": torch.relu, "sigmoid": torch.sigmoid,
+        "softplus": torch.nn.functional.softplus, "identity": lambda z: z}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_networks_mixing_dropout_and_dense_match_pytorch_on_the_same_masks(data):
+    depth = data.draw(st.integers(1, 4))
+    widths = [data.draw(st.integers(1, 4)) for _ in range(depth + 1)]
+    layers, spec = [], []  # spec: ("dense", width, act) or ("drop", p)
+    for k in range(depth):
+        if data.draw(st.booleans()):
+            p = data.draw(st.sampled_from([0.1, 0.25, 0.5, 0.9]))
+            layers.append(sb.Dropout(p))
+            spec.append(("drop", p))
+        act = data.draw(st.sampled_from(sorted(ACTS))) if k < depth - 1 else "identity"
+        layers.append(sb.Dense(widths[k + 1], act))
+        spec.append(("dense", widths[k + 1], act))
+    B = data.draw(st.integers(2, 8))
+    d = sb.Network(widths[0], layers, loss="mse").derive(wrt=["x"])
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    params = {n.name: rng.normal(size=tuple(int(s) for s in n.shape)) for n in d.graph.leaves("param")}
+    inputs = {n.name: (rng.random((B, int(n.shape[0]))) >= float(n.meta.rate)).astype(float)
+              for n in d.graph.leaves("input") if n.meta.rate is not None}
+    inputs["x"], Y = rng.normal(size=(B, widths[0])), rng.normal(size=(B, widths[-1]))
+    values = evaluate_batch(d.graph, params, inputs, Y)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in {**params, "x": inputs["x"]}.items()}
+    h, k, masks = t["x"], 0, iter(m for m in (n.name for n in d.graph.leaves("input")) if m != "x")
+    for layer in spec:
+        if layer[0] == "drop":
+            h = torch.tensor(inputs[next(masks)]) * h / (1 - layer[1])
+        else:
+            k += 1
+            h = ACTS[layer[2]](h @ t[f"W{k}"].T + t[f"b{k}"])
+    ((h - torch.tensor(Y)) ** 2).sum(dim=1).sum().backward()  # summed: each sample's own gradients
+    for name, tensor in t.items():
+        ours = values[d.adjoints[name]]
+        ours = ours.T if name == "x" else ours.sum(axis=-1)
+        assert np.allclose(ours, tensor.grad.numpy(), rtol=1e-9, atol=1e-12), name
