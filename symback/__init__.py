@@ -10,6 +10,7 @@ from ._version import __version__
 from .api import draw, explain, save
 from .check.fd import gradcheck
 from .declare.dag import DAG
+from .declare.dropout import Dropout
 from .declare.gradient import Gradient, Table, grad
 from .declare.layers import Activation, BatchNorm
 from .declare.network import Dense, Network
@@ -22,8 +23,8 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
-    "Activation", "BatchNorm",
+    "ACTIVATIONS", "Activation", "BatchNorm", "DAG", "Dense", "Derivation", "Dropout", "Gradient", "Indicator",
+    "LOSSES", "NOTATIONS", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

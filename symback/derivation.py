@@ -83,6 +83,24 @@ class Summary:
         return " → ".join([str(self.sizes[0]), *hidden, self.loss.name])
 
 
+def differentiable(forward: Graph, output: str, wrt) -> list[str]:
+    """`wrt` (names of inputs, intermediates or parameters of `forward`) checked: each one a value the output
+    depends on; a one-line error names the first that is not."""
+    if isinstance(wrt, str) or not wrt or not all(isinstance(w, str) for w in wrt):
+        raise SymbackError(f"wrt={wrt!r:.60}: give a list of value names, e.g. wrt=['x']")
+    reaches = {output}
+    for node in reversed(list(forward)):
+        if node.name in reaches:
+            reaches.update(node.args)
+    for w in wrt:
+        if w not in forward.names or forward[w].op == "target" or w == output:
+            known = ", ".join(n.name for n in forward if n.op != "target" and n.name != output)
+            raise SymbackError(f"wrt: {w!r} is not a value of this network to differentiate by (known: {known})")
+        if w not in reaches:
+            raise SymbackError(f"wrt: the loss does not depend on {w!r}, so its gradient would be 0")
+    return list(wrt)
+
+
 #: method name -> the consumer's function, registered by the consumer (render, check, codegen, teach)
 _PROVIDED: dict[str, Callable] = {}
 

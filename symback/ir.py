@@ -55,6 +55,7 @@ class Meta:
     path: str | None = None  # adjoint: one consumer's share of a branching gradient
     sum_of_paths: bool = False  # adjoint: the sum of the per-path shares
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
+    rate: object = None  # input of kind "const": dropout's drop probability p, for its mask (a kernel draws it)
 
 
 @dataclass(slots=True)

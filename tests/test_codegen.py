@@ -22,9 +22,12 @@ from symback.codegen.module import PUBLIC, copy_runtime
 from symback.codegen.write import state
 from tests.codegen_support import ALL, ROOT, batch, compiled, example_specs, perturbed, reference, rel, with_layout
 
-EXAMPLES = example_specs()
+# a module with dropout draws new masks per call: tests/test_dropout_kernels.py replays its masks instead
+EXAMPLES = [(k, n) for k, n in example_specs()
+            if not any(v.meta.rate is not None for v in n.graph()[0].leaves("input"))]
 IDS = [k for k, _ in EXAMPLES]
-SMALL = [(k, n) for k, n in EXAMPLES if not k.startswith("deep_mlp")]  # every layout is cheap to compile
+# every layout is cheap to compile; batch statistics have no sample layout (tests/test_batchnorm_codegen.py)
+SMALL = [(k, n) for k, n in EXAMPLES if not k.startswith(("deep_mlp", "cs231n_batchnorm"))]
 
 
 @pytest.fixture(scope="module", params=SMALL, ids=[k for k, _ in SMALL])

@@ -33,6 +33,7 @@ CASES = {
     "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
     "digits_decay": ("examples/digits_decay.py", "cs229"),
     "cs231n_batchnorm": ("examples/cs231n_batchnorm.py", "cs229"),
+    "dropout_digits": ("examples/dropout_digits.py", "cs229"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
@@ -94,6 +95,7 @@ EQUATION_SPECS = [
     "examples/train_digits.py",
     "examples/digits_decay.py",
     "examples/cs231n_batchnorm.py",
+    "examples/dropout_digits.py",
 ]
 
 

@@ -25,6 +25,8 @@ kind                the edit that makes it match
                     both put back (the gradient as if mu and sigma were constants)
 ``missing_1_over_B``
                     batch normalisation: the batch sums, or the whole gradient, divided by B
+``dropout_scale``,  inverted dropout: the backward times 1/(1 - p), or ⊙ the mask, or both
+``dropout_mask``    (`check.dropout`)
 ==================  ====================================================================
 """
 
@@ -52,6 +54,7 @@ from .diagnose import (
     subvalues,
     transposes,
 )
+from .dropout import dropout
 from .formula import Call, Name, Num, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, ShapeError, entrywise
 from .trial import close
@@ -285,7 +288,7 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act,
+    for repairs in (dropout, batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act,
                     activation_derivatives,
                     activations, wrong_derivative, products, yhat):
         yield from repairs(t)

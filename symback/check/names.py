@@ -134,7 +134,7 @@ class Namespace:
             for kind in ("weight", "bias"):
                 self._both(Term(kind, k), kind, k, at[(kind, k)])
         x, y = self.input, self.target
-        self._both(Term("input"), "input", 0, x, deriv_ok=False)
+        self._both(Term("input"), "input", 0, x, deriv_ok=x in self.derivation.adjoints)  # dl/dx when derived
         for name in ("x", spell(nt, Template("act", 0))):  # x, and the input as layer 0's activation (h_0)
             self._alias(name, "input", 0, x)
         self._both(Term("target"), "target", None, y, deriv_ok=False)

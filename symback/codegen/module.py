@@ -21,7 +21,7 @@ import sys
 import textwrap
 
 from .._version import __version__
-from . import naming, runtime, training
+from . import dropout, inputgrad, naming, runtime, training
 from .blas import BlasLayout
 from .plan import Plan, build
 from .sample import SampleLayout
@@ -159,7 +159,7 @@ Each kernel block is headed by the quantity it computes and its equation as
 
 init_params(seed=0, dtype=np.float64) -> Params, a dict of arrays viewing one flat buffer, in the order of PARAMS
 forward(params, X)          -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
-{predict}{entries} Calls from several threads give what
+{predict}{dropout.doc(plan.dropout)}{inputgrad.doc(plan)}{entries} Calls from several threads give what
 the same calls give serially. One njit kernel per loop layout, chosen per batch size by _layout(B).
 {_init_doc(plan)}
 """'''
@@ -245,13 +245,15 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     ``_LAYOUTS``, instead of the ones the size thresholds choose. `inference`: the forward pass alone
     (``forward``, and ``predict`` for a classifier; no loss, gradient or update code).
     """
-    plan = build(d, inference)
+    plan = build(inputgrad.for_parameters(d), inference)  # the training kernels: the parameters' gradients
+    plan.input_grad = [] if inference else inputgrad.inputs(d)
     command = command or f"symback compile {source}{' --inference' if inference else ''}"
     public = INFERENCE + CLASSIFIER if inference else PUBLIC
     eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
-    kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts)
+    kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts) + dropout.source(plan.dropout)
+    kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
     wiring = _wiring(plan, layouts, emitters, canonical)
     return "\n".join([

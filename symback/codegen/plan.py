@@ -31,6 +31,7 @@ from ..ir import Node, sym
 from ..ops import I
 from .batchnorm import BatchStep, constants
 from .batchnorm import step as batch_step
+from .dropout import drawn
 from .facts import Declared, declared, init_schemes
 from .rewrite import prepare, root
 
@@ -136,6 +137,8 @@ class Plan:
     declared: Declared
     inference: bool = False  # the forward pass only: no loss, no gradient, no update
     decay: dict[str, float] = field(default_factory=dict)  # weight -> lambda: J = L + lambda/2 ||W||^2, once a batch
+    dropout: dict[str, float] = field(default_factory=dict)  # dropout mask -> p: drawn in the kernels (`dropout`)
+    input_grad: list[str] = field(default_factory=list)  # the inputs whose gradient input_grad() gives (`inputgrad`)
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
@@ -222,6 +225,7 @@ def _separable(expr: sp.Expr):
 
 def build(d, inference: bool = False) -> Plan:
     """The plan of `d`'s kernels; with `inference`, of its forward pass alone (the steps up to `Return`)."""
+    d, dropout = drawn(d, inference)  # dropout masks: drawn in the kernels, not columns of X
     g = d.graph
     exprs, alias, masks = prepare(d)
     facts = declared(d)
@@ -272,7 +276,7 @@ def build(d, inference: bool = False) -> Plan:
         labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,
-        inference=inference, decay=decay,
+        inference=inference, decay=decay, dropout=dropout,
     )
 
 

@@ -63,6 +63,9 @@ GATES = arg("--gates", action="store_true", help="split each step into the lectu
 OUTPUT = arg("-o", "--output", metavar="FILE", help="write to FILE in the format --format names, else its extension's "
              "(.txt .md .tex .json, .html for explain's page, or .pdf typeset by pdflatex); "
              "an existing FILE is kept as FILE.bak")
+# derive and check: gradients besides the parameters'
+ALSO_WRT = arg("--wrt", metavar="NAMES", type=lambda text: text.split(","),
+               help="also the gradients with respect to these inputs or values, comma-separated (--wrt x: dl/dx)")
 STANDALONE = arg("--standalone", action="store_true",
                  help="LaTeX as a complete document that pdflatex compiles as it is (implied by -o FILE.pdf)")
 

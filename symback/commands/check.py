@@ -13,7 +13,7 @@ from ..api import is_spec
 from ..declare.gradient import grad
 from ..declare.spec import load_spec
 from ..errors import SymbackError
-from . import OUTPUT, arg, command, deliver, destination
+from . import ALSO_WRT, OUTPUT, arg, command, deliver, destination
 
 
 @command("check", "compare hand-derived formulas with the derivation: exit 0 equal, 1 different, 2 bad input",
@@ -22,7 +22,7 @@ from . import OUTPUT, arg, command, deliver, destination
          arg("hand_file", nargs="?", metavar="HANDFILE", help="one 'LHS = RHS' equation per line (or --hand FILE)"),
          arg("--hand", metavar="FILE", help="the hand file, as HANDFILE"),
          arg("--notation", help="udl (default), cs229 or foml: the symbols the hand file uses"),
-         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), OUTPUT)
+         arg("--layout", choices=("numerator", "denominator"), help="override the notation's layout"), ALSO_WRT, OUTPUT)
 def _check(args) -> int:
     if (args.hand is None) == (args.hand_file is None):
         raise SymbackError("check: give the hand file once, as HANDFILE or as --hand FILE"
@@ -30,11 +30,11 @@ def _check(args) -> int:
     args.hand = args.hand or args.hand_file
     where = destination(args, ("text", "json"))
     if Path(args.target).is_file() or is_spec(args.target):  # a SPEC names a Python file; else an expression
-        report = load_spec(args.target).derive().check(args.hand, notation=args.notation or "udl",
+        report = load_spec(args.target).derive(wrt=args.wrt).check(args.hand, notation=args.notation or "udl",
                                                        layout=args.layout, target=args.target)
     else:
-        if args.notation or args.layout:
-            raise SymbackError("--notation and --layout apply to a network SPEC (file.py), "
+        if args.notation or args.layout or args.wrt:
+            raise SymbackError("--notation, --layout and --wrt apply to a network SPEC (file.py), "
                                f"not to the expression {args.target!r}")
         report = grad(args.target).check(args.hand, target=args.target)
     deliver(args, where, report)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..declare.spec import load_spec
 from ..notation import LAYOUTS
-from . import NOTATION, OUTPUT, STANDALONE, arg, command, deliver, destination
+from . import ALSO_WRT, NOTATION, OUTPUT, STANDALONE, arg, command, deliver, destination
 
 FORMATS = ("text", "latex", "markdown", "json")
 
@@ -14,8 +14,9 @@ FORMATS = ("text", "latex", "markdown", "json")
          NOTATION, arg("--format", choices=FORMATS, help="default: text, or -o FILE's extension"),
          arg("--layout", choices=LAYOUTS, help="override the notation's layout convention"),
          arg("--steps", action="store_true", help="add the unsimplified chain rule, one local derivative per step"),
-         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"), OUTPUT, STANDALONE)
+         arg("--batch", action="store_true", help="the minibatch form (one column per sample)"), ALSO_WRT, OUTPUT,
+         STANDALONE)
 def _derive(args) -> None:
     where = destination(args, FORMATS)
-    d = load_spec(args.spec).derive()
+    d = load_spec(args.spec).derive(wrt=args.wrt)
     deliver(args, where, d, notation=args.notation, layout=args.layout, steps=args.steps, batch=args.batch)

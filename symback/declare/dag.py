@@ -28,13 +28,14 @@ import sympy as sp
 
 from .. import library
 from .. import notation as notations
-from ..derivation import Derivation, Summary
+from ..derivation import Derivation, Summary, differentiable
 from ..errors import SymbackError
 from ..ir import Graph, Meta, Node, sym
 from ..ops import batchnorm as batch_op
 from ..ops import concat, elementwise, linear
 from ..ops import loss as loss_op
 from ..parse import to_expr
+from . import dropout
 
 
 @dataclass
@@ -75,6 +76,15 @@ class DAG:
     def input(self, name: str, size) -> str:
         """A per-sample input vector of `size` entries."""
         return self._declare(_Decl(name, "input", (), (width(size, f"input {name}"),), meta=Meta(kind="input")))
+
+    def const(self, name: str, size=None, like: str | None = None, rate=None) -> str:
+        """A per-sample constant input (a mask): given with the data, never differentiated; `size` entries, or as
+        many as the value `like` (dropout's mask, whose `rate` p the compiled module draws it with)."""
+        if (size is None) == (like is None):
+            raise SymbackError(f"const {name}: give its size or like=<a value of the same width>, not both")
+        shape = None if like else (width(size, f"const {name}"),)
+        build = (lambda shapes: (None, shapes[like])) if like else None
+        return self._declare(_Decl(name, "input", (like,) if like else (), shape, build, Meta(kind="const", rate=rate)))
 
     def param(self, name: str, shape, kind: str | None = None, layer: int | None = None) -> str:
         """A trainable parameter: a matrix ``(rows, cols)`` or a vector ``(n,)``/``n``."""
@@ -136,6 +146,10 @@ class DAG:
     def mul(self, name: str, a: str, b: str) -> str:
         """Elementwise product (gating)."""
         return self.ew(name, sp.Symbol("_a") * sp.Symbol("_b"), {"_a": a, "_b": b})
+
+    def dropout(self, name: str, x: str, p) -> str:
+        """Inverted dropout ``name = m ⊙ x / (1 - p)`` with its mask input ``m_name`` (`declare.dropout`)."""
+        return dropout.declare(self, name, x, p)
 
     def concat(self, name: str, *values: str) -> str:
         """Stack vectors: ``[a; b]``."""
@@ -233,7 +247,9 @@ class DAG:
         shapes: dict[str, tuple] = {d.name: d.shape for d in leaves}
         modules = []
         for d in order:
-            if d.op not in ("input", "param"):
+            if d.op in ("input", "param") and d.build:  # a constant as wide as a value
+                shapes[d.name] = d.build(shapes)[1]
+            elif d.op not in ("input", "param"):
                 expr, shapes[d.name] = d.build(shapes)
                 meta = replace(d.meta, shapes={a: shapes[a] for a in d.args} if d.op == "linear" else d.meta.shapes)
                 modules.append(Node(d.name, d.op, args=d.args, expr=expr, shape=shapes[d.name], meta=meta))
@@ -241,7 +257,7 @@ class DAG:
         if len(out_shape) != 1:
             raise SymbackError(f"loss: prediction {pred} must be a vector, has shape {out_shape}")
         label = loss.kind == "class"
-        g = Graph(Node(d.name, "input", shape=d.shape, meta=d.meta) for d in leaves if d.op == "input")
+        g = Graph(Node(d.name, "input", shape=shapes[d.name], meta=d.meta) for d in leaves if d.op == "input")
         g.add(Node("y", "target", shape=() if label else out_shape, meta=Meta(kind="label" if label else "target")))
         for node in [*(Node(d.name, "param", shape=d.shape, meta=d.meta) for d in leaves if d.op == "param"), *modules]:
             g.add(node)
@@ -265,9 +281,10 @@ class DAG:
     def params(self) -> list[str]:
         return [n for n, d in self._decls.items() if d.op == "param"]
 
-    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None) -> Derivation:
-        """The backpropagation equations of this DAG (a `Derivation`), shown in `notation` and `layout` by default."""
-        return derivation(self, simplify, notation, layout)
+    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None, wrt=None) -> Derivation:
+        """The backpropagation equations of this DAG (a `Derivation`), shown in `notation` and `layout` by default;
+        with `wrt` (names of inputs or intermediates), their gradients too, besides the parameters'."""
+        return derivation(self, simplify, notation, layout, wrt)
 
     def summary(self) -> Summary:
         """The plain description consumers read instead of this object."""
@@ -277,12 +294,13 @@ class DAG:
         return f"DAG({self.name or ''!s}: {len(self._decls)} values)"
 
 
-def derivation(declared, simplify: bool, notation, layout: str | None) -> Derivation:
+def derivation(declared, simplify: bool, notation, layout: str | None, wrt=None) -> Derivation:
     """The `Derivation` of a `DAG` or `Network`, remembering the notation and layout it renders in by default."""
     notations.layout_of(notations.get(notation), layout)  # an unknown name fails here, in one line, before any work
     forward, output = declared.graph()
     params = [n.name for n in forward.leaves("param")]
-    return Derivation(forward, output, params, declared.summary(), simplify, notation, layout)
+    wrt = params if wrt is None else params + differentiable(forward, output, wrt)
+    return Derivation(forward, output, list(dict.fromkeys(wrt)), declared.summary(), simplify, notation, layout)
 
 
 @dataclass(frozen=True)

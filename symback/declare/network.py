@@ -153,12 +153,13 @@ class Network:
                                self.weight_decay)
         return graph, output
 
-    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None) -> Derivation:
+    def derive(self, simplify: bool = True, notation="udl", layout: str | None = None, wrt=None) -> Derivation:
         """The backpropagation equations of this network (a `Derivation`), shown in `notation` and `layout` by default.
 
-        ``net.derive(notation="cs229")`` renders, prints and displays in Jupyter in CS229's symbols.
+        ``net.derive(notation="cs229")`` renders, prints and displays in Jupyter in CS229's symbols;
+        ``net.derive(wrt=["x"])`` gives dl/dx besides the parameters' gradients (CS231n's dx).
         """
-        return derivation(self, simplify, notation, layout)
+        return derivation(self, simplify, notation, layout, wrt)
 
     def summary(self) -> Summary:
         """The plain description consumers read instead of this object (a DAG's when some layer is not `Dense`)."""
