@@ -9,6 +9,7 @@ from . import codegen, render  # noqa: F401  (register Derivation.compile and .r
 from ._version import __version__
 from .api import draw, explain, save
 from .check.fd import gradcheck
+from .declare.conv import AvgPool, Conv1D, Conv2D, Flatten, MaxPool
 from .declare.dag import DAG
 from .declare.gradient import Gradient, Table, grad
 from .declare.network import Dense, Network
@@ -21,7 +22,7 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
+    "ACTIVATIONS", "AvgPool", "Conv1D", "Conv2D", "DAG", "Flatten", "MaxPool", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
     "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

@@ -55,6 +55,7 @@ class Meta:
     path: str | None = None  # adjoint: one consumer's share of a branching gradient
     sum_of_paths: bool = False  # adjoint: the sum of the per-path shares
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
+    geometry: object = None  # conv, pool, image input: its `ops.conv.Geometry` (C x H x W shapes, kernel, stride)
 
 
 @dataclass(slots=True)
