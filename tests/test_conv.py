@@ -157,7 +157,7 @@ def test_symbolic_image_size_derives_quickly():
     d = net.derive()
     assert time.perf_counter() - start < 2.0
     text = str(d.graph[d.adjoints["W1"]].expr)
-    assert "x[c, i + p - 1, j + q - 1]" in text and "Sum" in text
+    assert "x[c, i + u - 1, j + v - 1]" in text and "Sum" in text
 
 
 def test_per_sample_evaluation_equals_the_batch_and_central_differences():

@@ -29,6 +29,7 @@ from ..ir import sym
 from ..ops import I
 from . import naming
 from .body import Body
+from .conv import IndexStep, emit
 from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
 from .printer import to_numba
 from .storage import Storage, allocate
@@ -36,7 +37,8 @@ from .storage import Storage, allocate
 #: the key of the forward pass's output rows among the quantities (a space: never an IR name)
 OUTPUT = " output"
 #: the layout method that emits each kind of step
-STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret"}
+STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret",
+         IndexStep: "index_form"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -262,6 +264,9 @@ class Layout:
                 c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
             else:
                 c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+
+    def index_form(self, st: IndexStep) -> None:
+        emit(self, st)
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def store(self, m, local: str, grad: str | None) -> None:

@@ -1,7 +1,7 @@
 """``pool``: max or average pooling in index form, per channel.
 
-    max: out[c, i, j] = Max over taps (p, q) of x[c, s*i + d*p - P, s*j + d*q - P]   (padding reads -inf)
-    avg: out[c, i, j] = 1/(kh*kw) sum_p sum_q x[c, s*i + p - P, s*j + q - P]          (padding reads 0, counted)
+    max: out[c, i, j] = Max over taps (u, v) of x[c, s*i + d*u - P, s*j + d*v - P]   (padding reads -inf)
+    avg: out[c, i, j] = 1/(kh*kw) sum_u sum_v x[c, s*i + u - P, s*j + v - P]          (padding reads 0, counted)
 
 The Max is written out tap by tap (the kernel is a number), so SymPy differentiates it to the max gate: each tap's
 derivative is ``I[x_tap > Max(the other taps)]``, which the collapse routes to the argmax position; the average's
@@ -17,7 +17,7 @@ import sympy as sp
 from . import tensor
 from .base import Op, register
 from .conv import TAPS, Geometry, out_axes, window
-from .tensor import IndexForm, index
+from .tensor import IndexForm, index, nested
 
 
 def build(g: Geometry, x: str) -> IndexForm:
@@ -29,8 +29,8 @@ def build(g: Geometry, x: str) -> IndexForm:
     else:
         taps = [index(TAPS[a]) for a in range(g.dims)]
         size = sp.Mul(*g.kernel)
-        body = sp.Sum(window(g, X, c, taps), *[(t, 0, k - 1) for t, k in zip(taps, g.kernel)]) / size
-    return IndexForm(body, out_axes(g, "c"))
+        body = nested(window(g, X, c, taps), [(t, 0, k - 1) for t, k in zip(taps, g.kernel)]) / size
+    return IndexForm(body, out_axes(g, "c"), g.forward_note)
 
 
 register(Op("pool", "max or average pooling in index form, per channel", vjp=tensor.vjp, numeric=tensor.value,

@@ -1,4 +1,4 @@
-"""Arrays written in index form, ``out[o, i] = sum_c sum_p W[o, c, p] x[c, s*i + d*p - P] + b[o]``: the rules of
+"""Arrays written in index form, ``out[o, i] = sum_c sum_u W[o, c, u] x[c, s*i + d*u - P] + b[o]``: the rules of
 convolution and pooling nodes and of their derived gradients.
 
 A node's value is one `IndexForm`: its body (a SymPy expression in `Indexed` entries of the args, each an
@@ -17,6 +17,7 @@ so the derivative of a convolution comes out as the textbook's correlation and f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import reduce
 from itertools import product
 
@@ -36,10 +37,12 @@ def index(name: str, bound: bool = True) -> sp.Symbol:
 
 
 class IndexForm(sp.Expr):
-    """``out[i1, ..., ik] = body`` for every ``i_r < n_r``: an array written in index form (one node's value)."""
+    """``out[i1, ..., ik] = body`` for every ``i_r < n_r``: an array written in index form (one node's value), with
+    the sentence a course says of it (`note`: "the correlation of the input with the upstream delta, stride 2")."""
 
-    def __new__(cls, body, axes):
-        return sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*[sp.Tuple(i, n) for i, n in axes]))
+    def __new__(cls, body, axes, note=None):
+        note = [sp.Symbol(note if isinstance(note, str) else note.name)] if note else []
+        return sp.Expr.__new__(cls, sp.sympify(body), sp.Tuple(*[sp.Tuple(i, n) for i, n in axes]), *note)
 
     @property
     def body(self) -> sp.Expr:
@@ -48,6 +51,10 @@ class IndexForm(sp.Expr):
     @property
     def axes(self) -> tuple:
         return tuple((i, n) for i, n in self.args[1])
+
+    @property
+    def note(self) -> str:
+        return self.args[2].name if len(self.args) > 2 else ""
 
     @property
     def indices(self) -> tuple:
@@ -64,6 +71,41 @@ class IndexForm(sp.Expr):
 
     def _sympystr(self, printer):
         return printer._print(self.body)
+
+    def _show(self, printer, maps: str, note: str) -> str:
+        """``(o, i, j) ↦ body  (note)``: the entries are numbers, so products are written side by side."""
+        display = printer._settings["display"]
+        printer._settings["display"] = replace(display, vectors=frozenset())
+        printer._print_Sum = lambda e: printer._sum(", ".join(printer._print(v) for v, *_ in reversed(e.limits)),
+                                                    printer._wrap(e.function, sp.Add))
+        try:
+            body = printer._print(self.body.replace(sp.Indexed, _exact_indices))
+        finally:
+            printer._settings["display"] = display
+            del printer._print_Sum
+        idx = ", ".join(printer._print(i) for i in self.indices)
+        return maps.format(idx=idx, body=body) + (note.format(self.note) if self.note else "")
+
+    def _symback_text(self, printer):
+        return self._show(printer, "({idx}) ↦ {body}", "   ({})")
+
+    def _symback_latex(self, printer):
+        return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\quad \text{{({})}}")
+
+    _symback_unicode = _symback_text
+
+
+def _exact_indices(base, *indices) -> sp.Indexed:
+    """``x[c, (m - p + 1)/2]`` rather than SymPy's distributed ``m/2 - p/2 + 1/2``."""
+    return sp.Indexed(base, *[sp.Mul(1 / q, sp.expand(i * q), evaluate=False) if (q := sp.denom(sp.together(i))) != 1
+                              else i for i in indices])
+
+
+def nested(body: sp.Expr, limits: list) -> sp.Expr:
+    """``Sum(Sum(body, (q, ...)), (p, ...))``: one sum per index, as the lectures write ``sum_p sum_q``."""
+    for lim in reversed(limits):
+        body = sp.Sum(body, lim)
+    return body
 
 
 def bases(expr: sp.Expr) -> dict[str, sp.IndexedBase]:
@@ -112,7 +154,7 @@ def collapse(expr: sp.Expr) -> sp.Expr:
             term = term.xreplace({delta: sp.Integer(1)}).xreplace({v: value})
             limits = [lim for lim in limits if lim[0] != v]
         if term != 0:
-            terms.append(sp.Sum(term, *limits) if limits else term)
+            terms.append(nested(term, limits))
     return sp.Add(*terms)
 
 
@@ -126,7 +168,7 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     total = sp.Sum(G[form.indices] * form.body, *[(i, 0, n - 1) for i, n in form.axes])
     free = geometry.indices_of(arg)
     d = collapse(take_conventions(sp.diff(total, base[free])))
-    value = IndexForm(d, list(zip(free, base.shape)))
+    value = IndexForm(d, list(zip(free, base.shape)), geometry.notes.get(arg))
     return Term(node.name, value, value, op="index")
 
 
