@@ -32,6 +32,7 @@ CASES = {
     "cs7643_softmax": ("examples/cs7643_softmax.py:softmax_classifier", "udl"),
     "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
     "digits_decay": ("examples/digits_decay.py", "cs229"),
+    "digits_cnn": ("examples/digits_cnn.py", "udl"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
