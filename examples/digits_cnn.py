@@ -39,8 +39,9 @@ def kernel():
     return net.derive().compile(path, force=True)
 
 
-def train(epochs: int = 30, batch: int = 32, lr: float = 0.1, seed: int = 0, progress: bool = True):
-    """Minibatch SGD by the module's `train`; returns (params, history) with per-epoch loss and accuracies."""
+def train(epochs: int = 30, batch: int = 32, lr: float = 0.01, seed: int = 0, progress: bool = True,
+          optimizer: str = "adam"):
+    """Minibatch training (Adam by default) by the module's `train`; returns (params, history) with per-epoch loss and accuracies."""
     module = kernel()
     X_train, X_test, y_train, y_test = load(seed)
     params = module.init_params(seed=seed)
@@ -54,7 +55,7 @@ def train(epochs: int = 30, batch: int = 32, lr: float = 0.1, seed: int = 0, pro
             bar.update(task, completed=epoch, description=f"epoch {epoch}/{epochs} loss {losses[-1]:.3f}")
 
         losses = module.train(params, X_train, y_train, lr, epochs=epochs, batch_size=batch, seed=seed,
-                              callback=epoch_done)
+                              optimizer=optimizer, callback=epoch_done)
     history["loss"] = losses.tolist()
     return params, history
 
@@ -81,12 +82,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", type=Path, default=Path("digits_cnn_curve.png"))
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    _, history = train(args.epochs, args.batch, args.lr, args.seed, progress=not args.quiet)
+    _, history = train(args.epochs, args.batch, args.lr, args.seed, progress=not args.quiet,
+                         optimizer=args.optimizer)
     plot(history, args.plot)
     print(f"test accuracy {history['test_acc'][-1]:.2%} after {args.epochs} epochs; curve saved to {args.plot}")
     return 0

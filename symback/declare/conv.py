@@ -74,6 +74,13 @@ def _per_axis(value, dims: int, what: str, least: int) -> tuple:
     return values
 
 
+def _short(values: tuple):
+    """One number when every axis has it: stride=2 rather than stride=(2, 2)."""
+    if not isinstance(values, (tuple, list)):
+        return values
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
 def _axes_text(values: tuple) -> str:
     return "x".join(map(str, values))
 
@@ -173,7 +180,8 @@ class Conv(_Spatial):
 
     def __repr__(self) -> str:
         channels = "" if self.in_channels is None else f"{self.in_channels} -> "
-        extras = "".join(f", {n}={getattr(self, n)!r}" for n, plain in (("stride", 1), ("padding", 0), ("dilation", 1))
+        extras = "".join(f", {n}={_short(getattr(self, n))!r}" for n, plain in (("stride", 1), ("padding", 0),
+                                                                               ("dilation", 1))
                          if getattr(self, n) not in (plain, (plain,) * self.dims))
         act = "" if self.activation == "identity" else f", {self.activation!r}"
         kernel = self.kernel_size if isinstance(self.kernel_size, int) else _axes_text(self.kernel_size)
