@@ -72,27 +72,43 @@ class IndexForm(sp.Expr):
     def _sympystr(self, printer):
         return printer._print(self.body)
 
-    def _show(self, printer, maps: str, note: str) -> str:
-        """``(o, i, j) ↦ body  (note)``: the entries are numbers, so products are written side by side."""
+    def _show(self, printer, maps: str, note: str, lines: str | None = None) -> str:
+        """``(o, i, j) ↦ body  (note)``: the entries are numbers, so products are written side by side. With
+        `lines` (LaTeX), each term of the body and the note on a line of their own, so a page holds them."""
         display = printer._settings["display"]
         printer._settings["display"] = replace(display, vectors=frozenset())
         printer._print_Sum = lambda e: printer._sum(", ".join(printer._print(v) for v, *_ in reversed(e.limits)),
                                                     printer._wrap(e.function, sp.Add))
         try:
-            body = printer._print(self.body.replace(sp.Indexed, _exact_indices))
+            body = self.body.replace(sp.Indexed, _exact_indices)
+            terms = [_split(printer, t) for t in sp.Add.make_args(body)] if lines else [printer._print(body)]
         finally:
             printer._settings["display"] = display
             del printer._print_Sum
         idx = ", ".join(printer._print(i) for i in self.indices)
-        return maps.format(idx=idx, body=body) + (note.format(self.note) if self.note else "")
+        if lines:
+            rows = [maps.format(idx=idx, body=terms[0])] + [rf"\quad + {t}" for t in terms[1:]]
+            rows += [note.format(self.note)] if self.note else []
+            return lines.format(r" \\ ".join(rows))
+        return maps.format(idx=idx, body=terms[0]) + (note.format(self.note) if self.note else "")
 
     def _symback_text(self, printer):
         return self._show(printer, "({idx}) ↦ {body}", "   ({})")
 
     def _symback_latex(self, printer):
-        return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\quad \text{{({})}}")
+        return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\text{{({})}}",
+                          r"\begin{{array}}[t]{{l}} {} \end{{array}}")
 
     _symback_unicode = _symback_text
+
+
+def _split(printer, term: sp.Expr) -> str:
+    """A long product (the max gate's delta times its indicator) on two lines of a LaTeX array."""
+    text = printer._print(term)
+    if len(text) < 160 or not term.is_Mul:
+        return text
+    head, *rest = term.args
+    return rf"{printer._print(head)} \\ \qquad {printer._print(sp.Mul(*rest))}"
 
 
 def _exact_indices(base, *indices) -> sp.Indexed:
