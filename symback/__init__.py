@@ -8,6 +8,7 @@ consumers (render, check, codegen, teach) registers the methods they give a
 from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
 from ._version import __version__
 from .api import draw, explain, save
+from .check.conv import check_layer
 from .check.fd import gradcheck
 from .declare.conv import AvgPool, Conv1D, Conv2D, Flatten, MaxPool
 from .declare.dag import DAG
@@ -23,6 +24,6 @@ from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
     "ACTIVATIONS", "AvgPool", "Conv1D", "Conv2D", "DAG", "Flatten", "MaxPool", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
-    "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
+    "SymbackError", "check_layer", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]
