@@ -7,7 +7,7 @@ The network is examples/digits_cnn.py (Conv2D 8 channels 3x3 pad 1, ReLU, MaxPoo
 cross-entropy). One SGD step on a batch of 8x8 digits-sized inputs: the module's `sgd_step` (direct loops);
 PyTorch: zero_grad, forward, cross_entropy, backward, step (1 thread and 2, the faster); JAX: one jitted function
 returning the loss and the updated parameters (x64 enabled for float64). Times are the fastest of the repeats
-after a warm-up call that compiles.
+after a warm-up call that compiles. Then a LeNet-sized net on 28x28 inputs against PyTorch eager (float64).
 """
 
 from __future__ import annotations
@@ -97,6 +97,47 @@ def jax_jit(X, Y, dtype, repeats):
     return fastest(run, repeats)
 
 
+def lenet_net():
+    """LeNet-sized: conv 6 5x5, max-pool 2, conv 16 5x5, max-pool 2, dense 120, 84, 10 on 1x28x28 inputs."""
+    import symback as sb
+
+    return sb.Network(n_in=(1, 28, 28), layers=[
+        sb.Conv2D(6, 5, activation="relu"), sb.MaxPool(2), sb.Conv2D(16, 5, activation="relu"), sb.MaxPool(2),
+        sb.Flatten(), sb.Dense(120, "relu"), sb.Dense(84, "relu"), sb.Dense(10)], loss="softmax_cross_entropy",
+        name="lenet")
+
+
+def lenet(batch: int, repeats: int) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((batch, 784)), rng.integers(0, 10, batch).astype(np.int64)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    mod = lenet_net().derive().compile(CACHE / "lenet.py", force=True)
+    params = mod.init_params(seed=0)
+    t_ours = fastest(lambda: mod.sgd_step(params, X, Y, 0.01), repeats)
+    best = np.inf
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        model = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 6, 5), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Conv2d(6, 16, 5),
+            torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(256, 120), torch.nn.ReLU(),
+            torch.nn.Linear(120, 84), torch.nn.ReLU(), torch.nn.Linear(84, 10)).double()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        x, y = torch.tensor(X.reshape(-1, 1, 28, 28)), torch.tensor(Y)
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+
+        best = min(best, fastest(step, repeats))
+    print(f"LeNet-sized (28x28, conv 6 5x5, pool, conv 16 5x5, pool, dense 120, 84, 10), one SGD step at batch "
+          f"{batch}, float64: symback {t_ours * 1e3:.2f} ms, PyTorch eager {best * 1e3:.2f} ms "
+          f"({best / t_ours:.2f}x)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=64)
@@ -112,6 +153,7 @@ def main(argv=None) -> int:
         jax_text = "" if t_jax is None else f", JAX jit {t_jax * 1e6:.0f} us ({t_jax / t_ours:.2f}x)"
         print(f"  {np.dtype(dtype).name}: symback {t_ours * 1e6:.0f} us, PyTorch eager {t_torch * 1e6:.0f} us "
               f"({t_torch / t_ours:.2f}x){jax_text}  (ratio > 1: symback faster)")
+    lenet(args.batch, max(3, args.repeats // 5))
     return 0
 
 

@@ -97,7 +97,7 @@ class IndexForm(sp.Expr):
 
     def _symback_latex(self, printer):
         return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\text{{({})}}",
-                          r"\begin{{array}}[t]{{l}} {} \end{{array}}")
+                          r"\begin{{array}}{{l}} {} \end{{array}}")
 
     _symback_unicode = _symback_text
 
