@@ -55,14 +55,16 @@ def _flat(codes: list[str], shape: tuple) -> str:
 class _Printer:
     """The source text of an index-form expression inside one layout's loops."""
 
-    def __init__(self, layout, names: dict):
-        self.layout, self.names = layout, names
+    def __init__(self, layout, names: dict, safe: frozenset = frozenset()):
+        self.layout, self.names, self.safe = layout, names, safe  # safe: (index, axis size) the loops keep inside
+
+    def code(self, e: sp.Expr) -> str:
+        return str(sp.expand(e).xreplace({v: sp.Symbol(self.names[v]) for v in e.free_symbols}))
 
     def index(self, e: sp.Expr) -> tuple[str, str | None, int]:
         """(the integer index, the test that it is an integer, its denominator) of one index expression."""
         num, den = sp.fraction(sp.together(e))
-        code = str(sp.expand(num).xreplace({v: sp.Symbol(self.names[v]) for v in num.free_symbols}))
-        den = int(den)
+        code, den = self.code(num), int(den)
         return (code if den == 1 else f"(({code}) // {den})"), (None if den == 1 else f"({code}) % {den} == 0"), den
 
     def entry(self, e: sp.Indexed, pad: str) -> str:
@@ -71,7 +73,8 @@ class _Printer:
         parts = [self.index(i) for i in e.indices]
         # a loop index runs over its array's axis by construction; any other index expression is tested
         tests = [t for _, t, _ in parts if t] + [f"0 <= {c} < {n}" for (c, _, _), n, i in zip(parts, shape, e.indices)
-                                                 if not (i in self.names or i.is_Integer and 0 <= i < n)]
+                                                 if not (i in self.names or i.is_Integer and 0 <= i < n
+                                                         or (i, n) in self.safe)]
         name = e.base.name
         plan = self.layout.plan
         if name in plan.offsets:  # a parameter: its matrix (o, flattened rest) or vector
@@ -135,8 +138,38 @@ def _term(layout, term: sp.Expr, names: dict) -> None:
     if core.has(sp.Sum):
         raise SymbackError(f"codegen: cannot compile the nested sum in {term}")
     inner = dict(names) | {v: f"{v.name}_" for v, _, _ in limits}
+    printer = _Printer(layout, inner)
+    bounds, safe = _bounds(core, [v for v, _, _ in limits], names, printer)
+    printer.safe = frozenset(safe)
     with ExitStack() as loops:
         for v, lo, hi in limits:
-            loops.enter_context(c.block(f"for {inner[v]} in range({int(lo)}, {int(hi) + 1}):"))
+            los, his = [str(int(lo))] + bounds[v][0], [str(int(hi) + 1)] + bounds[v][1]
+            span = f"{los[0]}, {his[0]}" if len(los) == 1 else f"max({', '.join(los)}), min({', '.join(his)})"
+            loops.enter_context(c.block(f"for {inner[v]} in range({span}):"))
         scale = "" if coef == 1 else f"{float(coef)!r} * "
-        c(f"acc += {scale}{_Printer(layout, inner).value(core)}")
+        c(f"acc += {scale}{printer.value(core)}")
+
+
+def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> tuple[dict, set]:
+    """Loop bounds that keep a factor's index ``a*v + r`` inside its axis (a zero-padded entry makes the whole
+    product 0, so those iterations are skipped rather than tested): v from -(r // a) to (n - 1 - r) // a, with r
+    read from the free indices and the loops outside v. Returns {v: ([lower], [upper])} and the (index, size)
+    pairs the loops keep inside."""
+    bounds, safe = {v: ([], []) for v in order}, set()
+    for f in sp.Mul.make_args(core):
+        if not isinstance(f, sp.Indexed):
+            continue
+        for e, n in zip(f.indices, _ints(f.base.shape, f.base.name)):
+            found = [v for v in order if e.has(v)]
+            if len(found) != 1 or sp.denom(sp.together(e)) != 1:
+                continue
+            v = found[0]
+            a, r = e.coeff(v), e - e.coeff(v) * v
+            known = set(outer) | set(order[:order.index(v)])
+            if not (a.is_Integer and a > 0) or r.has(v) or not r.free_symbols <= known:
+                continue
+            rest = printer.code(r)
+            bounds[v][0].append(f"-(({rest}) // {a})")
+            bounds[v][1].append(f"({n - 1} - ({rest})) // {a} + 1")
+            safe.add((e, n))
+    return bounds, safe
