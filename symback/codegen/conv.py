@@ -55,8 +55,9 @@ def _flat(codes: list[str], shape: tuple) -> str:
 class _Printer:
     """The source text of an index-form expression inside one layout's loops."""
 
-    def __init__(self, layout, names: dict, safe: frozenset = frozenset()):
-        self.layout, self.names, self.safe = layout, names, safe  # safe: (index, axis size) the loops keep inside
+    def __init__(self, layout, names: dict, ranges: dict):
+        self.layout, self.names, self.ranges = layout, names, ranges  # ranges: index -> (first, last) value
+        self.safe: set = set()  # (index, axis size) pairs the loop bounds keep inside
 
     def code(self, e: sp.Expr) -> str:
         return str(sp.expand(e).xreplace({v: sp.Symbol(self.names[v]) for v in e.free_symbols}))
@@ -73,8 +74,7 @@ class _Printer:
         parts = [self.index(i) for i in e.indices]
         # a loop index runs over its array's axis by construction; any other index expression is tested
         tests = [t for _, t, _ in parts if t] + [f"0 <= {c} < {n}" for (c, _, _), n, i in zip(parts, shape, e.indices)
-                                                 if not (i in self.names or i.is_Integer and 0 <= i < n
-                                                         or (i, n) in self.safe)]
+                                                 if (i, n) not in self.safe and not inside(i, n, self.ranges)]
         name = e.base.name
         plan = self.layout.plan
         if name in plan.offsets:  # a parameter: its matrix (o, flattened rest) or vector
@@ -117,7 +117,7 @@ def emit(layout, st: IndexStep) -> None:
             loops.enter_context(c.block(f"for {names[i]} in range({n}):"))
         c("acc = 0.0")
         for term in sp.Add.make_args(form.body):
-            _term(layout, term, names)
+            _term(layout, term, names, {i: (0, n - 1) for i, n in free})
         codes = [names[i] for i, _ in free]
         shape = tuple(n for _, n in free)
         if st.grad:
@@ -127,7 +127,7 @@ def emit(layout, st: IndexStep) -> None:
             c(f"{layout.read(st.node, _flat(codes, shape))} = acc")
 
 
-def _term(layout, term: sp.Expr, names: dict) -> None:
+def _term(layout, term: sp.Expr, names: dict, ranges: dict) -> None:
     """``acc += coef * body``, inside one loop per summation index of the term."""
     c = layout.code
     coef, core = term.as_coeff_Mul()
@@ -138,9 +138,8 @@ def _term(layout, term: sp.Expr, names: dict) -> None:
     if core.has(sp.Sum):
         raise SymbackError(f"codegen: cannot compile the nested sum in {term}")
     inner = dict(names) | {v: f"{v.name}_" for v, _, _ in limits}
-    printer = _Printer(layout, inner)
-    bounds, safe = _bounds(core, [v for v, _, _ in limits], names, printer)
-    printer.safe = frozenset(safe)
+    printer = _Printer(layout, inner, ranges | {v: (int(lo), int(hi)) for v, lo, hi in limits})
+    bounds = _bounds(core, [v for v, _, _ in limits], names, printer)
     with ExitStack() as loops:
         for v, lo, hi in limits:
             los, his = [str(int(lo))] + bounds[v][0], [str(int(hi) + 1)] + bounds[v][1]
@@ -150,18 +149,31 @@ def _term(layout, term: sp.Expr, names: dict) -> None:
         c(f"acc += {scale}{printer.value(core)}")
 
 
-def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> tuple[dict, set]:
+def inside(e: sp.Expr, n: int, ranges: dict) -> bool:
+    """Whether an integer index expression stays in [0, n) over the ranges of its indices (interval arithmetic)."""
+    syms = e.free_symbols
+    if not syms <= set(ranges) or not all(e.diff(v).is_Integer for v in syms):
+        return False
+    c0 = sp.sympify(e.xreplace({v: sp.Integer(0) for v in syms}))
+    if not c0.is_Integer:
+        return False
+    lo = c0 + sum(min(e.diff(v) * a for a in ranges[v]) for v in syms)
+    hi = c0 + sum(max(e.diff(v) * a for a in ranges[v]) for v in syms)
+    return 0 <= lo and hi < n
+
+
+def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> dict:
     """Loop bounds that keep a factor's index ``a*v + r`` inside its axis (a zero-padded entry makes the whole
     product 0, so those iterations are skipped rather than tested): v from -(r // a) to (n - 1 - r) // a, with r
-    read from the free indices and the loops outside v. Returns {v: ([lower], [upper])} and the (index, size)
-    pairs the loops keep inside."""
-    bounds, safe = {v: ([], []) for v in order}, set()
+    read from the free indices and the loops outside v; none where the index never leaves its axis. Returns
+    {v: ([lower], [upper])}; the printer's `safe` learns the (index, size) pairs the bounds keep inside."""
+    bounds = {v: ([], []) for v in order}
     for f in sp.Mul.make_args(core):
         if not isinstance(f, sp.Indexed):
             continue
         for e, n in zip(f.indices, _ints(f.base.shape, f.base.name)):
             found = [v for v in order if e.has(v)]
-            if len(found) != 1 or sp.denom(sp.together(e)) != 1:
+            if len(found) != 1 or sp.denom(sp.together(e)) != 1 or inside(e, n, printer.ranges):
                 continue
             v = found[0]
             a, r = e.coeff(v), e - e.coeff(v) * v
@@ -171,5 +183,5 @@ def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> tuple
             rest = printer.code(r)
             bounds[v][0].append(f"-(({rest}) // {a})")
             bounds[v][1].append(f"({n - 1} - ({rest})) // {a} + 1")
-            safe.add((e, n))
-    return bounds, safe
+            printer.safe.add((e, n))
+    return bounds
