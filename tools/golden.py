@@ -33,6 +33,7 @@ CASES = {
     "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
     "digits_decay": ("examples/digits_decay.py", "cs229"),
     "digits_cnn": ("examples/digits_cnn.py", "udl"),
+    "cnn_symbolic": ("tests/golden/cnn_symbolic.py", "cs229"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}

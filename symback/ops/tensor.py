@@ -17,6 +17,7 @@ so the derivative of a convolution comes out as the textbook's correlation and f
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import replace
 from functools import reduce
 from itertools import product
@@ -88,7 +89,7 @@ class IndexForm(sp.Expr):
         idx = ", ".join(printer._print(i) for i in self.indices)
         if lines:
             rows = [maps.format(idx=idx, body=terms[0])] + [rf"\quad + {t}" for t in terms[1:]]
-            rows += [note.format(self.note)] if self.note else []
+            rows += [note.format(part) for part in textwrap.wrap(f"({self.note})", 48)]  # a page holds each
             return lines.format(r" \\ ".join(rows))
         return maps.format(idx=idx, body=terms[0]) + (note.format(self.note) if self.note else "")
 
@@ -96,7 +97,7 @@ class IndexForm(sp.Expr):
         return self._show(printer, "({idx}) ↦ {body}", "   ({})")
 
     def _symback_latex(self, printer):
-        return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\text{{({})}}",
+        return self._show(printer, r"\left({idx}\right) \mapsto {body}", r"\text{{{}}}",
                           r"\begin{{array}}{{l}} {} \end{{array}}")
 
     _symback_unicode = _symback_text
@@ -133,7 +134,7 @@ def bases(expr: sp.Expr) -> dict[str, sp.IndexedBase]:
 def _flat(expr: sp.Expr) -> list[tuple[sp.Expr, list]]:
     """`expr` as a sum of (product without sums, its summation limits), nested sums pulled out."""
     if isinstance(expr, sp.Sum):
-        return [(t, list(expr.limits) + lims) for t, lims in _flat(expr.function)]
+        return [(t, list(reversed(expr.limits)) + lims) for t, lims in _flat(expr.function)]  # outer first
     if expr.is_Add:
         return [part for a in expr.args for part in _flat(a)]
     if expr.is_Mul:
@@ -181,7 +182,7 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     if base is None:
         raise SymbackError(f"node {node.name}: {arg} is not read by {form.body}")
     G = sp.IndexedBase(upstream.name, shape=form.shape, real=True)
-    total = sp.Sum(G[form.indices] * form.body, *[(i, 0, n - 1) for i, n in form.axes])
+    total = nested(G[form.indices] * form.body, [(i, 0, n - 1) for i, n in form.axes])
     free = geometry.indices_of(arg)
     d = collapse(take_conventions(sp.diff(total, base[free])))
     value = IndexForm(d, list(zip(free, base.shape)), geometry.notes.get(arg))
