@@ -164,7 +164,8 @@ def inside(e: sp.Expr, n: int, ranges: dict) -> bool:
 
 def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> dict:
     """Loop bounds that keep a factor's index ``a*v + r`` inside its axis (a zero-padded entry makes the whole
-    product 0, so those iterations are skipped rather than tested): v from -(r // a) to (n - 1 - r) // a, with r
+    product 0, so those iterations are skipped rather than tested): for a > 0, v from -(r // a) to (n - 1 - r) // a
+    (for a < 0 the mirror image), with r
     read from the free indices and the loops outside v; none where the index never leaves its axis. Returns
     {v: ([lower], [upper])}; the printer's `safe` learns the (index, size) pairs the bounds keep inside."""
     bounds = {v: ([], []) for v in order}
@@ -178,10 +179,14 @@ def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> dict:
             v = found[0]
             a, r = e.coeff(v), e - e.coeff(v) * v
             known = set(outer) | set(order[:order.index(v)])
-            if not (a.is_Integer and a > 0) or r.has(v) or not r.free_symbols <= known:
+            if not (a.is_Integer and a != 0) or r.has(v) or not r.free_symbols <= known:
                 continue
             rest = printer.code(r)
-            bounds[v][0].append(f"-(({rest}) // {a})")
-            bounds[v][1].append(f"({n - 1} - ({rest})) // {a} + 1")
+            if a > 0:  # 0 <= a v + r <= n - 1
+                bounds[v][0].append(f"-(({rest}) // {a})")
+                bounds[v][1].append(f"({n - 1} - ({rest})) // {a} + 1")
+            else:  # 0 <= r - b v <= n - 1, b = -a
+                bounds[v][0].append(f"-(({n - 1} - ({rest})) // {-a})")
+                bounds[v][1].append(f"({rest}) // {-a} + 1")
             printer.safe.add((e, n))
     return bounds
