@@ -11,7 +11,7 @@ import symback as sb
 
 NET = sb.Network(n_in=(2, 7, 7), layers=[sb.Conv2D(3, 3, stride=2, padding=1, activation="tanh"), sb.MaxPool(2),
                                          sb.Flatten(), sb.Dense(4)], loss="softmax_cross_entropy", name="cnn_small")
-NET1D = sb.Network(n_in=(2, 11), layers=[sb.Conv1D(3, 3, padding=1, dilation=2, activation="relu"), sb.AvgPool(3),
+NET1D = sb.Network(n_in=(1, 11), layers=[sb.Conv1D(3, 3, padding=1, dilation=2, activation="relu"), sb.AvgPool(3),
                                         sb.Flatten(), sb.Dense(2)], loss="mse", name="cnn_1d")
 
 

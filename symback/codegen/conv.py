@@ -182,11 +182,12 @@ def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> dict:
             if not (a.is_Integer and a != 0) or r.has(v) or not r.free_symbols <= known:
                 continue
             rest = printer.code(r)
+            # "1 + ...", not "... + 1": `Code` folds "<number> + <number>" in a line whose loop it unrolled
             if a > 0:  # 0 <= a v + r <= n - 1
                 bounds[v][0].append(f"-(({rest}) // {a})")
-                bounds[v][1].append(f"({n - 1} - ({rest})) // {a} + 1")
+                bounds[v][1].append(f"1 + ({n - 1} - ({rest})) // {a}")
             else:  # 0 <= r - b v <= n - 1, b = -a
                 bounds[v][0].append(f"-(({n - 1} - ({rest})) // {-a})")
-                bounds[v][1].append(f"({rest}) // {-a} + 1")
+                bounds[v][1].append(f"1 + ({rest}) // {-a}")
             printer.safe.add((e, n))
     return bounds
