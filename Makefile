@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_epochs.py
 	$(PY) benchmarks/bench_inference.py --threads 1
 	$(PY) benchmarks/bench_batchnorm.py
+	$(PY) benchmarks/bench_conv.py
 
 readme: $(STAMP)
 	$(PY) tools/readme.py

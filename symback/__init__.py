@@ -8,7 +8,9 @@ consumers (render, check, codegen, teach) registers the methods they give a
 from . import codegen, render  # noqa: F401  (register Derivation.compile and .render)
 from ._version import __version__
 from .api import draw, explain, save
+from .check.conv import check_layer
 from .check.fd import gradcheck
+from .declare.conv import AvgPool, Conv1D, Conv2D, Flatten, MaxPool
 from .declare.dag import DAG
 from .declare.dropout import Dropout
 from .declare.gradient import Gradient, Table, grad
@@ -23,8 +25,9 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "BatchNorm", "DAG", "Dense", "Derivation", "Dropout", "Gradient", "Indicator",
-    "LOSSES", "NOTATIONS", "Network", "Notation",
-    "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
+    "ACTIVATIONS", "Activation", "AvgPool", "BatchNorm", "Conv1D", "Conv2D", "DAG", "Dense", "Derivation", "Dropout",
+    "Flatten", "Gradient", "Indicator", "LOSSES", "MaxPool", "NOTATIONS", "Network", "Notation",
+    "SymbackError", "Table", "check_layer", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state",
+    "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

@@ -56,6 +56,7 @@ class Meta:
     sum_of_paths: bool = False  # adjoint: the sum of the per-path shares
     fused: str | None = None  # adjoint: the elementwise adjoint substituted into this one
     rate: object = None  # input of kind "const": dropout's drop probability p, for its mask (a kernel draws it)
+    geometry: object = None  # conv, pool, image input: its `ops.conv.Geometry` (C x H x W shapes, kernel, stride)
 
 
 @dataclass(slots=True)

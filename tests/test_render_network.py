@@ -290,7 +290,8 @@ def test_json_schema(case, derived):
         assert all(isinstance(s, (int, str)) for s in q["shape"])
         if q["expr"] is not None:  # SymPy syntax over IR names
             expr = parse_expr(q, data["quantities"])
-            assert {s.name for s in expr.atoms(sp.Symbol, sp.MatrixSymbol)} <= set(names) | {"i", "j", "b", "B"}
+            BOUND = {"i", "j", "b", "B", "o", "c", "u", "v", "m", "n"}  # components, batch, conv/pool indices
+            assert {s.name for s in expr.atoms(sp.Symbol, sp.MatrixSymbol)} <= set(names) | BOUND
     for p, g in data["gradients"].items():
         q = data["quantities"][names.index(g)]
         assert q["role"] == "adjoint" and q["of"] == p

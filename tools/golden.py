@@ -34,6 +34,8 @@ CASES = {
     "digits_decay": ("examples/digits_decay.py", "cs229"),
     "cs231n_batchnorm": ("examples/cs231n_batchnorm.py", "cs229"),
     "dropout_digits": ("examples/dropout_digits.py", "cs229"),
+    "digits_cnn": ("examples/digits_cnn.py", "udl"),
+    "cnn_symbolic": ("tests/golden/cnn_symbolic.py", "cs229"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}

@@ -30,6 +30,7 @@ from ..ops import I
 from . import naming
 from .batchnorm import BatchStep, emit
 from .body import Body
+from .conv import IndexStep, emit
 from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
 from .printer import to_numba
 from .storage import Storage, allocate
@@ -38,7 +39,7 @@ from .storage import Storage, allocate
 OUTPUT = " output"
 #: the layout method that emits each kind of step
 STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret",
-         BatchStep: "batch"}
+         BatchStep: "batch", IndexStep: "index_form"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -264,6 +265,9 @@ class Layout:
                 c(f"{self.grad_at(st.grad, 'i')} += {coef(st.coef)}{src}")
             else:
                 c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
+
+    def index_form(self, st: IndexStep) -> None:
+        emit(self, st)
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def store(self, m, local: str, grad: str | None) -> None:

@@ -31,6 +31,7 @@ from ..ir import Node, sym
 from ..ops import I
 from .batchnorm import BatchStep, constants
 from .batchnorm import step as batch_step
+from .conv import IndexStep, index_step
 from .dropout import drawn
 from .facts import Declared, declared, init_schemes
 from .rewrite import prepare, root
@@ -232,7 +233,7 @@ def build(d, inference: bool = False) -> Plan:
     for n in g:
         if n.op in ("scalar", "seed"):
             fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
-        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch"):
+        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch", "conv", "pool", "index"):
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
@@ -308,6 +309,8 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
                 if t.kind not in ("matvec", "vec"):
                     fail(f"node {n.name}: forward term {t.kind} is not supported")
             steps.append(Affine(n.name, sizes[n.name], terms))
+        elif n.op in ("conv", "pool", "index"):
+            steps.append(index_step(n, grad_of))
         elif n.op == "concat":
             parts = [b.name for b in n.expr.blocks]
             offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
@@ -409,6 +412,8 @@ def step_reads(st) -> set[str]:
         return {st.node}
     if isinstance(st, BatchStep):
         return st.reads
+    if isinstance(st, IndexStep):
+        return st.reads()
     return set()
 
 
@@ -425,4 +430,6 @@ def step_writes(st) -> list[str]:
         return [] if st.grad else [st.node]
     if isinstance(st, BatchStep):
         return [st.node]
+    if isinstance(st, IndexStep):
+        return st.writes()
     return []

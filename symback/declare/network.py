@@ -31,6 +31,7 @@ from ..derivation import Derivation, Layer, Summary
 from ..errors import SymbackError
 from ..ir import Graph
 from ..ops.loss import regularize
+from .conv import check_shapes, image_input, image_shape
 from .dag import DAG, derivation, width
 
 Z = library.Z
@@ -100,7 +101,8 @@ class Network:
     """A layered network: ``Network(n_in, layers=[Dense(...), ...], loss="mse")``."""
 
     def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None, weight_decay=None):
-        self.n_in = width(n_in, "Network(n_in)")
+        image = isinstance(n_in, (tuple, list))
+        self.n_in = image_shape(n_in, "Network(n_in)") if image else width(n_in, "Network(n_in)")
         if not layers:
             raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
         for k, layer in enumerate(layers, 1):
@@ -108,6 +110,7 @@ class Network:
                 raise SymbackError(f"layer {k}: expected sb.Dense(...) or another symback layer, "
                                    f"got {type(layer).__name__}")
         self.layers = list(layers)
+        check_shapes(self.n_in, self.layers)
         try:
             self.loss = library.loss(loss)
         except SymbackError as exc:
@@ -142,7 +145,8 @@ class Network:
         """Lower to the IR through the DAG builder (one mechanism, two front ends): each layer declares its own
         parameters and modules."""
         g = DAG(self.name)
-        prev, k, n = g.input("x", self.n_in), 0, self.n_in
+        x = image_input(g, "x", self.n_in) if isinstance(self.n_in, tuple) else g.input("x", self.n_in)
+        prev, k, n = x, 0, self.n_in
         for layer in self.layers:
             k += bool(getattr(layer, "opens_layer", False))
             prev, n = layer.lower(g, prev, max(k, 1), n), layer.width(n)

@@ -215,7 +215,8 @@ class ModuleStyle:
         kind = {"input": "input", "target": "target", "param": "param", "loss": "loss"}.get(node.op, "module")
         s = self.names[node.name]
         text, markup = ("", "") if node.is_leaf else formula(node, self.names)
-        shape = "class label" if node.meta.kind == "label" else shape_text(node.shape)
+        image = node.meta.geometry.shape_out if node.meta.geometry else None  # a conv, pool or image: C×H×W
+        shape = "class label" if node.meta.kind == "label" else shape_text(image or node.shape)
         return Box(node.name, kind, s.text, s.html, text, markup, shape)
 
     def users(self, node) -> list[str]:

@@ -37,13 +37,17 @@ def fmt(x: float) -> str:
 
 
 def right(line: str, note: str, shape: str = "") -> list[str]:
-    """`shape` and `note` in columns after the equation, or on a line of their own when it is too long."""
+    """`shape` and `note` in columns after the equation, or on a line of their own when it is too long; an
+    equation wider than the page (a convolution's index form) wrapped at spaces first."""
+    indent = len(line) - len(line.lstrip())
+    *head, line = wrap(line.lstrip(), indent, hang=indent + 4) if len(line) > WIDTH else [line]
+    if head:
+        return head + right(line, note, shape)
     if not note and not shape:
         return [line]
     tail = shape.rjust(5) + ("  " + note if note else "")
     if len(line) <= BODY and BODY + len(tail) <= WIDTH:
         return [line.ljust(BODY) + tail]
-    indent = len(line) - len(line.lstrip())
     return [line, " " * (indent + 4) + (shape + "  " if shape else "") + note]
 
 

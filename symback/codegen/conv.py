@@ -1,0 +1,193 @@
+"""Direct loops for index-form nodes (convolutions, pooling and their derived gradients), from their expressions.
+
+Stage: codegen. Input: a node whose value is an `IndexForm` (``conv``, ``pool``, ``index``). Output: an
+`IndexStep` the plan schedules, and its Numba source: per sample, one loop per free index, one per summation
+index, the body printed from the derived expression itself (no template per op). An entry read outside its array
+(zero padding, or a fractional index from a strided gradient) is a conditional expression: 0, or -inf as an
+argument of ``Max`` (max-pooling's padding). Images are read flat, row-major; a kernel as its parameter matrix
+row o, column (c, u, v) flattened.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..errors import SymbackError
+from ..ir import Node
+from ..ops.tensor import IndexForm, bases
+from .printer import to_numba
+
+
+@dataclass
+class IndexStep:
+    node: str
+    form: IndexForm
+    grad: str | None  # the parameter whose gradient this node sums into, or None for a per-sample value
+
+    def reads(self) -> set[str]:
+        return set(bases(self.form.body)) - {self.node}
+
+    def writes(self) -> list[str]:
+        return [] if self.grad else [self.node]
+
+
+def index_step(node: Node, grad_of: dict) -> IndexStep:
+    return IndexStep(node.name, node.expr, grad_of.get(node.name))
+
+
+def _ints(shape, where: str) -> tuple:
+    if not all(sp.sympify(n).is_Integer for n in shape):
+        raise SymbackError(f"codegen: {where}: size {shape} is a symbol; give the image integer sizes to compile it")
+    return tuple(int(n) for n in shape)
+
+
+def _flat(codes: list[str], shape: tuple) -> str:
+    """Row-major offset of an entry: ``(c*H + m)*W + n``."""
+    out = codes[0]
+    for code, n in zip(codes[1:], shape[1:]):
+        out = f"({out})*{n} + {code}"
+    return out
+
+
+class _Printer:
+    """The source text of an index-form expression inside one layout's loops."""
+
+    def __init__(self, layout, names: dict, ranges: dict):
+        self.layout, self.names, self.ranges = layout, names, ranges  # ranges: index -> (first, last) value
+        self.safe: set = set()  # (index, axis size) pairs the loop bounds keep inside
+
+    def code(self, e: sp.Expr) -> str:
+        return str(sp.expand(e).xreplace({v: sp.Symbol(self.names[v]) for v in e.free_symbols}))
+
+    def index(self, e: sp.Expr) -> tuple[str, str | None, int]:
+        """(the integer index, the test that it is an integer, its denominator) of one index expression."""
+        num, den = sp.fraction(sp.together(e))
+        code, den = self.code(num), int(den)
+        return (code if den == 1 else f"(({code}) // {den})"), (None if den == 1 else f"({code}) % {den} == 0"), den
+
+    def entry(self, e: sp.Indexed, pad: str) -> str:
+        """``(x[flat] if the index is inside x else pad)``."""
+        shape = _ints(e.base.shape, e.base.name)
+        parts = [self.index(i) for i in e.indices]
+        # a loop index runs over its array's axis by construction; any other index expression is tested
+        tests = [t for _, t, _ in parts if t] + [f"0 <= {c} < {n}" for (c, _, _), n, i in zip(parts, shape, e.indices)
+                                                 if (i, n) not in self.safe and not inside(i, n, self.ranges)]
+        name = e.base.name
+        plan = self.layout.plan
+        if name in plan.offsets:  # a parameter: its matrix (o, flattened rest) or vector
+            cols = [c for c, _, _ in parts]
+            at = cols[0] if len(shape) == 1 else f"{cols[0]}, {_flat(cols[1:], shape[1:])}"
+            read = f"{self.layout.q(name)}[{at}]"
+        else:
+            read = self.layout.read(name, _flat([c for c, _, _ in parts], shape))
+        return f"({read} if {' and '.join(tests)} else {pad})" if tests else read
+
+    def value(self, e: sp.Expr) -> str:
+        """A scalar expression without sums: its entries as conditional reads, the rest by `to_numba`."""
+        placeholders, names = {}, dict(self.names)
+
+        def swap(x, pad):
+            s = sp.Dummy("e")
+            names[s] = self.entry(x, pad)
+            placeholders[x, pad] = s
+            return s
+
+        maxes = {m: m.func(*[swap(a, "-math.inf") if isinstance(a, sp.Indexed) else a for a in m.args],
+                           evaluate=False) for m in e.atoms(sp.Max)}
+        e = e.xreplace(maxes)
+        e = e.xreplace({x: swap(x, "0.0") for x in e.atoms(sp.Indexed)})
+        return to_numba(e, names)
+
+
+def emit(layout, st: IndexStep) -> None:
+    """Per sample: for every free index, the body summed over its summation indices, stored or summed into the
+    parameter's gradient."""
+    c, form, plan = layout.code, st.form, layout.plan
+    layout.comment(st.node)
+    free = [(i, n) for i, n in zip(form.indices, _ints(form.shape, st.node))]
+    names = {i: f"{i.name}_" for i, _ in free}
+    if st.grad and st.grad not in layout.ready:
+        c(f"{layout.q(plan.grads[st.grad])}[:] = 0.0")
+        layout.ready.add(st.grad)
+    with layout.samples(), ExitStack() as loops:
+        for i, n in free:
+            loops.enter_context(c.block(f"for {names[i]} in range({n}):"))
+        c("acc = 0.0")
+        for term in sp.Add.make_args(form.body):
+            _term(layout, term, names, {i: (0, n - 1) for i, n in free})
+        codes = [names[i] for i, _ in free]
+        shape = tuple(n for _, n in free)
+        if st.grad:
+            at = codes[0] if len(shape) == 1 else f"{codes[0]}, {_flat(codes[1:], shape[1:])}"
+            c(f"{layout.q(plan.grads[st.grad])}[{at}] += acc")
+        else:
+            c(f"{layout.read(st.node, _flat(codes, shape))} = acc")
+
+
+def _term(layout, term: sp.Expr, names: dict, ranges: dict) -> None:
+    """``acc += coef * body``, inside one loop per summation index of the term."""
+    c = layout.code
+    coef, core = term.as_coeff_Mul()
+    limits = []
+    while isinstance(core, sp.Sum):
+        limits += list(reversed(core.limits))
+        core = core.function
+    if core.has(sp.Sum):
+        raise SymbackError(f"codegen: cannot compile the nested sum in {term}")
+    inner = dict(names) | {v: f"{v.name}_" for v, _, _ in limits}
+    printer = _Printer(layout, inner, ranges | {v: (int(lo), int(hi)) for v, lo, hi in limits})
+    bounds = _bounds(core, [v for v, _, _ in limits], names, printer)
+    with ExitStack() as loops:
+        for v, lo, hi in limits:
+            los, his = [str(int(lo))] + bounds[v][0], [str(int(hi) + 1)] + bounds[v][1]
+            span = f"{los[0]}, {his[0]}" if len(los) == 1 else f"max({', '.join(los)}), min({', '.join(his)})"
+            loops.enter_context(c.block(f"for {inner[v]} in range({span}):"))
+        scale = "" if coef == 1 else f"{float(coef)!r} * "
+        c(f"acc += {scale}{printer.value(core)}")
+
+
+def inside(e: sp.Expr, n: int, ranges: dict) -> bool:
+    """Whether an integer index expression stays in [0, n) over the ranges of its indices (interval arithmetic)."""
+    syms = e.free_symbols
+    if not syms <= set(ranges) or not all(e.diff(v).is_Integer for v in syms):
+        return False
+    c0 = sp.sympify(e.xreplace({v: sp.Integer(0) for v in syms}))
+    if not c0.is_Integer:
+        return False
+    lo = c0 + sum(min(e.diff(v) * a for a in ranges[v]) for v in syms)
+    hi = c0 + sum(max(e.diff(v) * a for a in ranges[v]) for v in syms)
+    return 0 <= lo and hi < n
+
+
+def _bounds(core: sp.Expr, order: list, outer: dict, printer: _Printer) -> dict:
+    """Loop bounds that keep a factor's index ``a*v + r`` inside its axis (a zero-padded entry makes the whole
+    product 0, so those iterations are skipped rather than tested): for a > 0, v from -(r // a) to (n - 1 - r) // a
+    (for a < 0 the mirror image), with r
+    read from the free indices and the loops outside v; none where the index never leaves its axis. Returns
+    {v: ([lower], [upper])}; the printer's `safe` learns the (index, size) pairs the bounds keep inside."""
+    bounds = {v: ([], []) for v in order}
+    for f in sp.Mul.make_args(core):
+        if not isinstance(f, sp.Indexed):
+            continue
+        for e, n in zip(f.indices, _ints(f.base.shape, f.base.name)):
+            found = [v for v in order if e.has(v)]
+            if len(found) != 1 or sp.denom(sp.together(e)) != 1 or inside(e, n, printer.ranges):
+                continue
+            v = found[0]
+            a, r = e.coeff(v), e - e.coeff(v) * v
+            known = set(outer) | set(order[:order.index(v)])
+            if not (a.is_Integer and a != 0) or r.has(v) or not r.free_symbols <= known:
+                continue
+            rest = printer.code(r)
+            # "1 + ...", not "... + 1": `Code` folds "<number> + <number>" in a line whose loop it unrolled
+            if a > 0:  # 0 <= a v + r <= n - 1
+                bounds[v][0].append(f"-(({rest}) // {a})")
+                bounds[v][1].append(f"1 + ({n - 1} - ({rest})) // {a}")
+            else:  # 0 <= r - b v <= n - 1, b = -a
+                bounds[v][0].append(f"-(({n - 1} - ({rest})) // {-a})")
+                bounds[v][1].append(f"1 + ({rest}) // {-a}")
+            printer.safe.add((e, n))
+    return bounds

@@ -1,0 +1,263 @@
+"""Front end for convolutional networks: `Conv1D`, `Conv2D`, `MaxPool`, `AvgPool`, `Flatten` and image inputs.
+
+An image is a value of shape C x H x W (or C x L in 1-D), stored flat (C*H*W entries, row-major) with its shape in
+``meta.geometry``; a kernel is a parameter matrix C_out x C_in*kh*kw (PyTorch's weight, reshaped). Each layer
+follows `Network`'s protocol (``lower(g, prev, k, n_in)``, ``width(n_in)``; a conv opens a layer index as `Dense`
+does) and is a DAG module when called: ``h = sb.Conv2D(8, 3, padding=1)(g, "x", k=1)``.
+
+Bad geometry fails here, in one line: a kernel larger than the padded input, a stride that leaves a rest, a channel
+count that differs from the input's, negative padding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from .. import library
+from ..errors import SymbackError
+from ..ir import Meta
+from ..ops import conv, pool
+from ..ops.conv import Geometry, grad_indices, out_size
+from .dag import DAG, _Decl, width
+
+
+def size(shape: tuple):
+    """C*H*W: an int when every entry is one (as `width` wants), else a SymPy product."""
+    return math.prod(shape) if all(isinstance(n, int) for n in shape) else sp.Mul(*shape)
+
+
+def image_shape(shape, where: str) -> tuple:
+    """(C, H, W) or (C, L): positive integers or SymPy symbols."""
+    if not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3):
+        raise SymbackError(f"{where}: an image shape is (C, H, W) or (C, L), got {shape!r:.60}")
+    return tuple(width(n, where) for n in shape)
+
+
+def image_input(g: DAG, name: str, shape) -> str:
+    """A per-sample image input of shape (C, H, W) or (C, L), stored flat."""
+    shape = image_shape(shape, f"input {name}")
+    geometry = Geometry("image", shape, shape)
+    return g._declare(_Decl(name, "input", (), (size(shape),), meta=Meta(kind="input", geometry=geometry)))
+
+
+def check_shapes(n_in, layers: list) -> None:
+    """Each layer's output shape from the one before, so a conv's kernel, stride or channel count that does not
+    fit fails when the network is declared, naming both layers."""
+    for k, layer in enumerate(layers, 1):
+        try:
+            n_in = layer.width(n_in)
+        except SymbackError as exc:
+            before = f"layer {k - 1}, {layers[k - 2]!r}" if k > 1 else "the input"
+            raise SymbackError(f"layer {k} after {before}: {exc}") from None
+
+
+def shape_of(g: DAG, value: str) -> tuple:
+    """The C x H x W shape of a declared value: an image input, a conv or pool, or an activation of one."""
+    decl = g._decls.get(value)
+    while decl is not None and decl.meta.geometry is None and decl.op == "ew" and len(decl.args) == 1:
+        decl = g._decls.get(decl.args[0])
+    if decl is None or decl.meta.geometry is None:
+        raise SymbackError(f"{value} is not an image: declare it with image_input or as a conv/pool output first")
+    return decl.meta.geometry.shape_out
+
+
+def _per_axis(value, dims: int, what: str, least: int) -> tuple:
+    """An int or one int per spatial axis, each at least `least`."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
+    if len(values) != dims or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        raise SymbackError(f"{what} must be an integer or {dims} integers, got {value!r:.40}")
+    if any(v < least for v in values):
+        raise SymbackError(f"{what} must be at least {least}, got {value!r}")
+    return values
+
+
+def _short(values: tuple):
+    """One number when every axis has it: stride=2 rather than stride=(2, 2)."""
+    if not isinstance(values, (tuple, list)):
+        return values
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def _axes_text(values: tuple) -> str:
+    return "x".join(map(str, values))
+
+
+class _Spatial:
+    """What conv and pool layers share: geometry from the input shape, a DAG call, the module's declaration."""
+
+    dims: int | None
+
+    def width(self, n_in) -> tuple:
+        return self.geometry(n_in).shape_out
+
+    def __call__(self, g: DAG, x: str, k: int = 1) -> str:
+        """Declare this layer on the DAG `g` reading the image `x` (as layer `k`); returns its output's name."""
+        return self.lower(g, x, k, shape_of(g, x))
+
+    def _check_input(self, n_in) -> tuple:
+        if not isinstance(n_in, tuple):
+            raise SymbackError(f"{self!r}: its input must be an image (C, H, W) or (C, L), got width {n_in}; "
+                               "give Network(n_in=(C, H, W))")
+        dims = self.dims or len(n_in) - 1
+        if len(n_in) - 1 != dims:
+            raise SymbackError(f"{self!r} is {dims}-D but its input is {_axes_text(n_in)} ({len(n_in) - 1}-D)")
+        return n_in
+
+    def _spatial(self, n_in, kernel, stride, padding, dilation) -> tuple:
+        return tuple(out_size(n_in[a + 1], kernel[a], stride[a], padding[a], dilation[a],
+                              f"{self!r} on {_axes_text(n_in)}, {('height', 'width')[a] if len(kernel) == 2 else 'length'}")
+                     for a in range(len(kernel)))
+
+    def _module(self, g: DAG, name: str, op: str, args: tuple, geometry: Geometry, form, kind: str, k: int) -> str:
+        out, flat = size(geometry.shape_out), size(geometry.shape_in)
+
+        def build(shapes):
+            if shapes[args[0]] != (flat,):
+                raise SymbackError(f"module {name}: {args[0]} has shape {shapes[args[0]]}, expected "
+                                   f"{_axes_text(geometry.shape_in)} = ({flat},)")
+            return form, (out,)
+
+        while name in g._decls:
+            name += "_"
+        return g._declare(_Decl(name, op, args, None, build, Meta(kind=kind, layer=k, geometry=geometry)))
+
+
+@dataclass
+class Conv(_Spatial):
+    """A convolution layer ``h = a(conv(x, W) + b)`` with `out_channels` channels and a `kernel_size` kernel."""
+
+    out_channels: int
+    kernel_size: object
+    stride: object = 1
+    padding: object = 0
+    dilation: object = 1
+    in_channels: int | None = None
+    activation: object = "identity"
+    dims: int = 2
+
+    opens_layer = True
+
+    def __post_init__(self):
+        what = repr(self)
+        self.out_channels = _per_axis(self.out_channels, 1, f"{what}: out_channels", 1)[0]
+        if self.in_channels is not None:
+            self.in_channels = _per_axis(self.in_channels, 1, f"{what}: in_channels", 1)[0]
+        self.kernel_size = _per_axis(self.kernel_size, self.dims, f"{what}: kernel_size", 1)
+        self.stride = _per_axis(self.stride, self.dims, f"{what}: stride", 1)
+        self.padding = _per_axis(self.padding, self.dims, f"{what}: padding", 0)
+        self.dilation = _per_axis(self.dilation, self.dims, f"{what}: dilation", 1)
+        try:
+            self.fn = library.activation(self.activation)
+        except SymbackError as exc:
+            raise SymbackError(f"{what}: {exc}") from None
+
+    def geometry(self, n_in) -> Geometry:
+        n_in = self._check_input(n_in)
+        if self.in_channels is not None and self.in_channels != n_in[0]:
+            raise SymbackError(f"{self!r} expects {self.in_channels} input channels, but its input "
+                               f"({_axes_text(n_in)}) has {n_in[0]}")
+        out = self._spatial(n_in, self.kernel_size, self.stride, self.padding, self.dilation)
+        return Geometry("conv", n_in, (self.out_channels, *out), self.kernel_size, self.stride, self.padding,
+                        self.dilation)
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        """``f_k = conv(h_{k-1}, W_k) + b_k`` and ``h_k = a(f_k)`` (no h_k for the identity)."""
+        try:
+            geometry = self.geometry(n_in)
+        except SymbackError as exc:
+            raise SymbackError(f"layer {k} (input {prev}): {exc}") from None
+        w, b = f"W{k}", f"b{k}"
+        g.param(w, (self.out_channels, n_in[0] * math.prod(self.kernel_size)), kind="weight", layer=k)
+        g.param(b, (self.out_channels,), kind="bias", layer=k)
+        geometry = replace(geometry, grad_indices=grad_indices(self.dims, prev, w, b))
+        out = self._module(g, f"f{k}", "conv", (prev, w, b), geometry, conv.build(geometry, prev, w, b), "pre", k)
+        if self.fn(library.Z) == library.Z:
+            return out
+        return g.map(f"h{k}", out, self.activation, kind="act", layer=k)
+
+    def __repr__(self) -> str:
+        channels = "" if self.in_channels is None else f"{self.in_channels} -> "
+        extras = "".join(f", {n}={_short(getattr(self, n))!r}" for n, plain in (("stride", 1), ("padding", 0),
+                                                                               ("dilation", 1))
+                         if getattr(self, n) not in (plain, (plain,) * self.dims))
+        act = "" if self.activation == "identity" else f", {self.activation!r}"
+        kernel = self.kernel_size if isinstance(self.kernel_size, int) else _axes_text(self.kernel_size)
+        return f"Conv{self.dims}D({channels}{self.out_channels}, {kernel}{extras}{act})"
+
+
+def Conv1D(out_channels, kernel_size, stride=1, padding=0, dilation=1, in_channels=None, activation="identity"):
+    """A 1-D convolution layer on inputs C x L."""
+    return Conv(out_channels, kernel_size, stride, padding, dilation, in_channels, activation, dims=1)
+
+
+def Conv2D(out_channels, kernel_size, stride=1, padding=0, dilation=1, in_channels=None, activation="identity"):
+    """A 2-D convolution layer on inputs C x H x W."""
+    return Conv(out_channels, kernel_size, stride, padding, dilation, in_channels, activation, dims=2)
+
+
+@dataclass
+class Pool(_Spatial):
+    """Max or average pooling (`mode`), 1-D or 2-D as its input; the stride is the kernel's unless given."""
+
+    kernel_size: object
+    stride: object = None
+    padding: object = 0
+    dilation: object = 1
+    mode: str = "max"
+    dims: int | None = None
+
+    opens_layer = False
+
+    def geometry(self, n_in) -> Geometry:
+        n_in = self._check_input(n_in)
+        dims, what = len(n_in) - 1, repr(self)
+        kernel = _per_axis(self.kernel_size, dims, f"{what}: kernel_size", 1)
+        stride = kernel if self.stride is None else _per_axis(self.stride, dims, f"{what}: stride", 1)
+        padding = _per_axis(self.padding, dims, f"{what}: padding", 0)
+        dilation = _per_axis(self.dilation, dims, f"{what}: dilation", 1)
+        if any(2 * p > k for p, k in zip(padding, kernel)):
+            raise SymbackError(f"{what}: padding {_axes_text(padding)} is more than half the kernel "
+                               f"{_axes_text(kernel)}, so a window could hold padding alone")
+        out = self._spatial(n_in, kernel, stride, padding, dilation)
+        return Geometry(f"{self.mode}pool", n_in, (n_in[0], *out), kernel, stride, padding, dilation)
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        try:
+            geometry = self.geometry(n_in)
+        except SymbackError as exc:
+            raise SymbackError(f"layer {k} (input {prev}): {exc}") from None
+        geometry = replace(geometry, grad_indices=grad_indices(geometry.dims, prev))
+        return self._module(g, f"pool{k}", "pool", (prev,), geometry, pool.build(geometry, prev), "value", k)
+
+    def __repr__(self) -> str:
+        extras = "".join(f", {n}={getattr(self, n)!r}" for n, plain in (("stride", None), ("padding", 0),
+                                                                        ("dilation", 1)) if getattr(self, n) != plain)
+        return f"{self.mode.capitalize()}Pool({self.kernel_size!r}{extras})"
+
+
+def MaxPool(kernel_size, stride=None, padding=0, dilation=1):
+    """Max pooling (1-D or 2-D, as its input): each window's largest entry; padding reads -inf."""
+    return Pool(kernel_size, stride, padding, dilation, "max")
+
+
+def AvgPool(kernel_size, stride=None, padding=0):
+    """Average pooling (1-D or 2-D, as its input): each window's mean, padding counted as 0."""
+    return Pool(kernel_size, stride, padding, 1, "avg")
+
+
+class Flatten:
+    """An image C x H x W as the vector of its C*H*W entries (row-major), for a `Dense` layer after it."""
+
+    opens_layer = False
+
+    def width(self, n_in):
+        return size(n_in) if isinstance(n_in, tuple) else n_in
+
+    def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        return prev  # the IR already stores images flat: nothing to compute
+
+    def __repr__(self) -> str:
+        return "Flatten()"

@@ -1,0 +1,19 @@
+"""The CNN example: the generated kernel learns scikit-learn's 8x8 digits to >= 98% test accuracy."""
+
+import runpy
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_cnn.py"
+
+
+def test_the_digits_cnn_reaches_98_percent(tmp_path):
+    example = runpy.run_path(str(EXAMPLE), run_name="digits_cnn_example")
+    _, history = example["train"](epochs=30, batch=32, lr=0.01, seed=0, progress=False)
+    assert history["test_acc"][-1] >= 0.98
+    assert history["loss"][-1] < history["loss"][0] / 5
+    example["plot"](history, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
