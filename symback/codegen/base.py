@@ -28,9 +28,10 @@ from ..derive.simplify import stabilize
 from ..ir import sym
 from ..ops import I
 from . import naming
-from .batchnorm import BatchStep, emit
+from . import batchnorm, conv
+from .batchnorm import BatchStep
 from .body import Body
-from .conv import IndexStep, emit
+from .conv import IndexStep
 from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
 from .printer import to_numba
 from .storage import Storage, allocate
@@ -267,7 +268,7 @@ class Layout:
                 c(f"{self.read(st.node, 'i')} = {coef(st.coef)}{src}")
 
     def index_form(self, st: IndexStep) -> None:
-        emit(self, st)
+        conv.emit(self, st)
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def store(self, m, local: str, grad: str | None) -> None:
@@ -276,7 +277,7 @@ class Layout:
 
     def batch(self, st: BatchStep) -> None:
         """Sums over the batch, then each sample's value (`codegen.batchnorm`): step-major layouts only."""
-        emit(self, st)
+        batchnorm.emit(self, st)
 
     def ret(self, st: Return) -> None:
         """The forward pass is done: ``forward()`` stops here (an inference kernel ends here anyway)."""
