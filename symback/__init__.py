@@ -11,6 +11,7 @@ from .api import draw, explain, save
 from .check.fd import gradcheck
 from .declare.dag import DAG
 from .declare.gradient import Gradient, Table, grad
+from .declare.layernorm import LayerNorm, Softmax
 from .declare.network import Dense, Network
 from .derivation import Derivation
 from .errors import SymbackError
@@ -21,7 +22,8 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "Network", "Notation",
+    "ACTIVATIONS", "DAG", "LOSSES", "NOTATIONS", "Dense", "Derivation", "Gradient", "Indicator", "LayerNorm", "Network",
+    "Notation", "Softmax",
     "SymbackError", "Table", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state", "register_activation",
     "register_loss", "register_notation", "register_op", "save", "to_torch_state",
 ]

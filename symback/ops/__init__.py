@@ -5,7 +5,7 @@ family modules register their entries when imported here: `scalar` (leaves,
 ``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`.
 """
 
-from . import concat, elementwise, linear, loss, scalar  # noqa: F401  (each registers its entries)
+from . import concat, elementwise, linear, loss, reduce, scalar  # noqa: F401  (each registers its entries)
 from .base import OPS, I, Op, Term, local_derivative, lookup, msym, register, vjp_of
 from .elementwise import DefinedOp, expand_ops, register_op
 from .loss import decay_rate, sum_kronecker
