@@ -7,7 +7,7 @@
 
 eps is inside the square root, as PyTorch's ``layer_norm`` has it; the variance is the biased one (divided by n).
 The layers go in a `Network` after a `Dense`, sharing its index k: ``LayerNorm`` declares ``gamma{k}`` (kind
-"scale") and ``beta{k}`` (kind "shift"), which weight decay, like PyTorch users', leaves alone.
+"scale") and ``beta{k}`` (kind "shift"), and the values ``xhat{k}`` and ``n{k} = gamma{k} * xhat{k} + beta{k}``, which weight decay, like PyTorch users', leaves alone.
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ class Components:
         return self._module(name, "coupled", (x,), lambda s: reduce.build_softmax(name, x, s),
                             Meta(kind="softmax", layer=layer))
 
-    def layernorm(self, name: str, x: str, gamma: str, beta: str, eps=1e-5, layer: int | None = None) -> str:
-        """``name = gamma * xhat + beta`` with ``xhat`` the normalised `x` (declared as ``name_hat``)."""
-        e = reduce.eps_value(eps, f"layernorm {name}")
-        xhat = self._module(f"{name}_hat", "coupled", (x,), lambda s: reduce.build_normalize(f"{name}_hat", x, e, s),
+    def layernorm(self, name: str, x: str, gamma: str, beta: str, eps=1e-5, hat: str | None = None,
+                  layer: int | None = None) -> str:
+        """``name = gamma * xhat + beta`` with ``xhat`` the normalised `x`, declared as `hat` (``xhat_<name>``)."""
+        e, hat = reduce.eps_value(eps, f"layernorm {name}"), hat or f"xhat_{name}"
+        xhat = self._module(hat, "coupled", (x,), lambda s: reduce.build_normalize(hat, x, e, s),
                             Meta(kind="normalized", layer=layer))
         g, b, h = sp.Symbol("_g"), sp.Symbol("_b"), sym(xhat)
         return self.ew(name, g * h + b, {"_g": gamma, "_b": beta, xhat: xhat}, kind="layernorm", layer=layer)
@@ -62,7 +63,7 @@ class LayerNorm:
     def lower(self, g, prev: str, k: int, n_in) -> str:
         g.param(f"gamma{k}", (n_in,), kind="scale", layer=k)
         g.param(f"beta{k}", (n_in,), kind="shift", layer=k)
-        return g.layernorm(f"y{k}", prev, f"gamma{k}", f"beta{k}", self.eps, layer=k)
+        return g.layernorm(f"n{k}", prev, f"gamma{k}", f"beta{k}", self.eps, hat=f"xhat{k}", layer=k)
 
     def __repr__(self) -> str:
         return f"LayerNorm(eps={self.eps!r})"

@@ -102,8 +102,8 @@ def layernorm(graph: Graph) -> Graph:
         if hit is None:
             continue
         x, n, eps = hit
-        base = c.name.removesuffix("_hat")
-        mu, sigma = namer.claim(f"{base}_mu"), namer.claim(f"{base}_sigma")
+        tail = c.name[4:] if c.name.startswith("xhat") else f"_{c.name}"  # xhat1 -> mu1, sigma1
+        mu, sigma = namer.claim(f"mu{tail}"), namer.claim(f"sigma{tail}")
         s1, s2 = component_sum(x, n), component_sum(x, n, lambda v: v**2)
         layer = c.meta.layer
         new = [Node(mu, "coupled", (x,), s1 / n, (), meta=Meta(kind="mean", layer=layer, shapes={x: (n,)})),
