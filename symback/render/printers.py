@@ -118,6 +118,8 @@ class _Common:
 
     # -- products ------------------------------------------------------------
     def _is_vector(self, expr) -> bool:
+        if expr.has(sp.Indexed):  # a component p[k] is a number
+            expr = expr.replace(lambda e: isinstance(e, sp.Indexed), lambda e: sp.Integer(1))
         return bool({s.name for s in expr.free_symbols} & self.display.vectors) or expr.has(sp.KroneckerDelta)
 
     def _product(self, factors) -> str:
