@@ -32,6 +32,7 @@ CASES = {
     "cs7643_softmax": ("examples/cs7643_softmax.py:softmax_classifier", "udl"),
     "cs7643_perceptron": ("examples/cs7643_softmax.py:perceptron", "udl"),
     "digits_decay": ("examples/digits_decay.py", "cs229"),
+    "layernorm_mlp": ("examples/layernorm_mlp.py", "udl"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
@@ -92,6 +93,7 @@ EQUATION_SPECS = [
     "examples/deep_mlp.py:tanh20",
     "examples/train_digits.py",
     "examples/digits_decay.py",
+    "examples/layernorm_mlp.py",
 ]
 
 
