@@ -17,6 +17,7 @@ kind                the edit that makes it match
 ``yhat``            ``yhat`` read as the logits (softmax cross-entropy: yhat is p)
 ``local_factor``    an expression: the value times a missing local factor dq/dx
 ``missing_decay``   weight decay: a weight's gradient with its lambda W added
+(normforms)         layer norm's mean, variance or 1/n term, softmax's sum term (check/normforms.py)
 ==================  ====================================================================
 """
 
@@ -46,6 +47,7 @@ from .diagnose import (
 )
 from .formula import Call, Name, Num, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, ShapeError, entrywise
+from .normforms import repairs as norm_repairs
 from .trial import close
 
 #: activations whose derivative a student may write for another layer's
@@ -228,8 +230,8 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (transposes, sign, factor_2, missing_paths, twice, pre_vs_act, activation_derivatives,
-                    activations, wrong_derivative, products, yhat):
+    for repairs in (transposes, sign, factor_2, missing_paths, norm_repairs, twice, pre_vs_act,
+                    activation_derivatives, activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 
 
