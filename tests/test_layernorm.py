@@ -199,6 +199,8 @@ def test_weight_decay_leaves_gamma_and_beta_alone():
     (lambda: sb.LayerNorm(eps=float("inf")), "LayerNorm: eps must be a positive number"),
     (lambda: sb.LayerNorm(eps="1e-5"), "LayerNorm: eps must be a positive number"),
     (lambda: sb.DAG().layernorm("z", "x", "g", "b", eps=True), "layernorm z: eps must be a positive number"),
+    (lambda: sb.LayerNorm(eps=sp.Symbol("e")), "LayerNorm: eps must be a positive number"),
+    (lambda: sb.LayerNorm(eps=np.float32("nan")), "LayerNorm: eps must be a positive number"),
 ])
 def test_bad_eps_fails_at_declaration_in_one_line(build, message):
     with pytest.raises(SymbackError) as err:
@@ -232,3 +234,10 @@ def test_layernorm_parameters_of_the_wrong_shape_fail_in_one_line():
     g.param("gamma", 1), g.param("beta", 1)
     with pytest.raises(SymbackError, match=r"^module xhat_z: layer normalisation needs a vector input"):
         g.graph()
+
+
+@pytest.mark.parametrize("eps, exact", [(np.float64(1e-3), sp.Rational(1, 1000)),
+                                        (sp.Rational(1, 10), sp.Rational(1, 10)), (2, sp.Integer(2))])
+def test_eps_is_any_positive_real_and_prints_exactly(eps, exact):
+    g = sb.Network(3, [sb.Dense(3), sb.LayerNorm(eps=eps), sb.Dense(1)]).derive().graph
+    assert g["sigma1"].expr.has(exact) and str(g["sigma1"].expr).endswith(f"+ {exact})")

@@ -43,7 +43,7 @@ def _torch(model, params, X, Y):
 
 
 def test_no_per_sample_scalar_is_stored(kernel):
-    mod, d, plan, _ = kernel
+    _, d, plan, _ = kernel
     scalars = {n.name for n in d.graph if n.shape == () and n.op != "loss" and not n.is_leaf}
     assert scalars and not scalars & set(plan.sizes)
 
@@ -65,7 +65,7 @@ def test_loss_and_grad_match_the_oracle_and_pytorch_in_every_layout(kernel):
 
 
 def test_forward_matches_pytorch(kernel):
-    mod, d, plan, model = kernel
+    mod, _, plan, model = kernel
     X, _ = _batch(plan, 4, 0)
     params = _params(mod, 0)
     values = {k: torch.tensor(v) for k, v in params.items()}
@@ -84,7 +84,7 @@ def test_forward_matches_pytorch(kernel):
 
 
 def test_sgd_step_step_and_train_match_torch_sgd(kernel):
-    mod, d, plan, model = kernel
+    mod, _, plan, model = kernel
     X, Y = _batch(plan, 6, 1)
     params = _params(mod, 1)
     _, _, t = _torch(model, params, X, Y)
@@ -103,7 +103,7 @@ def test_sgd_step_step_and_train_match_torch_sgd(kernel):
 
 
 def test_float32_kernels_agree_with_float64_to_single_precision(kernel):
-    mod, d, plan, _ = kernel
+    mod, _, plan, _ = kernel
     X, Y = _batch(plan, 5, 2)
     params = _params(mod, 2)
     loss64, grads64 = mod.loss_and_grad(params, X, Y)

@@ -7,7 +7,8 @@
 
 eps is inside the square root, as PyTorch's ``layer_norm`` has it; the variance is the biased one (divided by n).
 The layers go in a `Network` after a `Dense`, sharing its index k: ``LayerNorm`` declares ``gamma{k}`` (kind
-"scale") and ``beta{k}`` (kind "shift"), and the values ``xhat{k}`` and ``n{k} = gamma{k} * xhat{k} + beta{k}``, which weight decay, like PyTorch users', leaves alone.
+"scale") and ``beta{k}`` (kind "shift"), which weight decay, like PyTorch users', leaves alone, and the values
+``xhat{k}`` and ``n{k} = gamma{k} * xhat{k} + beta{k}``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ collapsed: SymPy's own derivative, which `derive.simplify` rewrites to the textb
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import sympy as sp
 
 from ..errors import SymbackError
@@ -39,8 +42,8 @@ def component_sum(x: str, n, body=None) -> sp.Sum:
 
 def eps_value(eps, where: str) -> sp.Expr:
     """A positive finite eps as an exact number (1e-5 prints as 1/100000), or a one-line error."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, sp.Rational)) or not eps > 0 \
-            or not sp.Float(eps).is_finite:
+    if isinstance(eps, bool) or not isinstance(eps, (numbers.Real, sp.Rational)) or not eps > 0 \
+            or not math.isfinite(eps):
         raise SymbackError(f"{where}: eps must be a positive number (it is added to the variance), got {eps!r:.40}")
     return sp.nsimplify(eps, rational=True)
 
