@@ -7,7 +7,7 @@ Per sample, over the 32 hidden features: mu = mean(h), sigma = sqrt(mean(h^2) - 
 square root, as torch.nn.LayerNorm), xhat = (h - mu)/sigma, n = gamma * xhat + beta. gamma starts at 1 and beta at 0,
 as in PyTorch; weight decay would leave both alone (their kinds are "scale" and "shift", not "weight"). The softmax
 is a layer of its own, p = softmax(f_2), scored by the squared error against the one-hot class (the Brier score), so
-its VJP p * (g - sum_k g_k p_k) shows (cross-entropy on logits would fold it into p - e_y).
+its VJP p * (g - sum_j g_j p_j) shows (cross-entropy on logits would fold it into p - e_y).
 """
 
 from __future__ import annotations

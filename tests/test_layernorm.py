@@ -126,9 +126,9 @@ def test_every_gradient_equals_40_digit_central_differences():
 
 def test_softmax_vjp_reads_p_times_u_minus_the_sum_of_p_u():
     g = layered().derive().graph
-    p, u, k = sp.IndexedBase("p2", real=True), sp.IndexedBase("dl_dp2", real=True), sp.Symbol("k", integer=True,
+    p, u, j = sp.IndexedBase("p2", real=True), sp.IndexedBase("dl_dp2", real=True), sp.Symbol("j", integer=True,
                                                                                                nonnegative=True)
-    expected = sp.Symbol("p2", real=True) * (sp.Symbol("dl_dp2", real=True) - sp.Sum(u[k] * p[k], (k, 0, 2)))
+    expected = sp.Symbol("p2", real=True) * (sp.Symbol("dl_dp2", real=True) - sp.Sum(u[j] * p[j], (j, 0, 2)))
     assert g["dl_df2"].expr == expected
 
 
@@ -139,8 +139,8 @@ def test_layernorm_vjp_reads_the_compact_form_with_mean_and_sigma_hoisted():
     assert str(g["xhat1"].expr) == "(h1 - mu1)/sigma1"
     assert str(g["n1"].expr) == "beta1 + gamma1*xhat1"
     assert str(g["dl_dxhat1"].expr) == "dl_dn1*gamma1"  # g = gamma * dy
-    assert str(g["dl_dh1"].expr) == ("(5*dl_dxhat1 - xhat1*Sum(dl_dxhat1[k]*xhat1[k], (k, 0, 4)) "
-                                     "- Sum(dl_dxhat1[k], (k, 0, 4)))/(5*sigma1)")
+    assert str(g["dl_dh1"].expr) == ("(5*dl_dxhat1 - xhat1*Sum(dl_dxhat1[j]*xhat1[j], (j, 0, 4)) "
+                                     "- Sum(dl_dxhat1[j], (j, 0, 4)))/(5*sigma1)")
     assert str(g["dl_dgamma1"].expr) == "dl_dn1*xhat1" and str(g["dl_dbeta1"].expr) == "dl_dn1"
 
 
@@ -158,13 +158,13 @@ def test_the_compact_forms_equal_sympys_own_derivative_numerically():
 def test_symbolic_widths_derive_the_same_forms():
     n, m = sp.symbols("n m")
     g = sb.Network(n, [sb.Dense(m, "relu"), sb.LayerNorm(), sb.Dense(1)]).derive().graph
-    assert str(g["dl_dh1"].expr) == ("(dl_dxhat1*m - xhat1*Sum(dl_dxhat1[k]*xhat1[k], (k, 0, m - 1)) "
-                                     "- Sum(dl_dxhat1[k], (k, 0, m - 1)))/(m*sigma1)")
+    assert str(g["dl_dh1"].expr) == ("(dl_dxhat1*m - xhat1*Sum(dl_dxhat1[j]*xhat1[j], (j, 0, m - 1)) "
+                                     "- Sum(dl_dxhat1[j], (j, 0, m - 1)))/(m*sigma1)")
 
 
 def test_a_mean_broadcast_over_a_vector_gets_the_sum_of_its_shares():
     g = dag().derive(simplify=False).graph
-    assert str(g["dl_dmu"].expr) == "-Sum(dl_dd[k], (k, 0, 3))"
+    assert str(g["dl_dmu"].expr) == "-Sum(dl_dd[j], (j, 0, 3))"
     assert g["dl_dmu"].shape == ()
 
 

@@ -1,5 +1,5 @@
 """Softmax as a module of its own (issue 11): SymPy's derivative of exp(f_i) / sum_j exp(f_j), simplified to
-p * (u - sum_k u_k p_k) and proven equal to it; the compiled kernel subtracts the maximum, so logits of a thousand
+p * (u - sum_j u_j p_j) and proven equal to it; the compiled kernel subtracts the maximum, so logits of a thousand
 neither overflow nor lose the gradient."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import symback as sb
 from symback.numeric import evaluate_batch
 from tests.codegen_support import ALL, compiled, rel
 
-K = sp.Symbol("k", integer=True, nonnegative=True)
+K = sp.Symbol("j", integer=True, nonnegative=True)
 
 
 def softmax_dag(n=3):
@@ -40,9 +40,9 @@ def test_the_raw_derivative_is_sympys_and_the_textbook_form_is_p_times_u_minus_t
 def test_a_symbolic_width_renders_the_sum_in_every_notation():
     n = sp.Symbol("n")
     d = sb.Network(2, [sb.Dense(n), sb.Softmax()], loss="mse").derive()
-    for notation, line in [("udl", "dl/df_0 = p ⊙ (dl/dp - sum_k dl/dp[k] p[k])"),
-                           ("cs229", "delta^[1] = p ∘ (dJ/dp - sum_k dJ/dp[k] p[k])"),
-                           ("foml", "dl/ds^(1) = p ⊙ (dl/dp - sum_k dl/dp[k] p[k])")]:
+    for notation, line in [("udl", "dl/df_0 = p ⊙ (dl/dp - sum_j dl/dp[j] p[j])"),
+                           ("cs229", "delta^[1] = p ∘ (dJ/dp - sum_j dJ/dp[j] p[j])"),
+                           ("foml", "dl/ds^(1) = p ⊙ (dl/dp - sum_j dl/dp[j] p[j])")]:
         assert line in " ".join(d.render(notation=notation).split()), notation
     assert r"\mathbf{p} \odot \left(" in d.render(notation="udl", format="latex")
 

@@ -377,6 +377,8 @@ def fuse(graph: Graph, keep: set[str]) -> Graph:
                 continue
             if up.meta.sum_of_paths:  # its `_via_` paths are named after it: the total stays a node
                 continue
+            if any(e.base.name == arg for e in node.expr.atoms(sp.Indexed)):  # read across components (u[k])
+                continue
             combined = node.expr.xreplace({up.symbol: up.expr})
             if sp.count_ops(combined) > 60:
                 continue

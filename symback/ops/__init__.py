@@ -2,7 +2,7 @@
 
 `base` defines the `Op` entry, the table `OPS` and its typed lookups; the
 family modules register their entries when imported here: `scalar` (leaves,
-``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`.
+``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`, `reduce` (``coupled``).
 """
 
 from . import concat, elementwise, linear, loss, reduce, scalar  # noqa: F401  (each registers its entries)

@@ -104,6 +104,13 @@ def collapse(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: isinstance(e, sp.Sum), one)
 
 
+def _over_j(expr: sp.Expr) -> sp.Expr:
+    """Each remaining sum over the output's index K written over j, as the forward sums are (after `collapse`, a
+    sum over K holds no sum over j)."""
+    return expr.replace(lambda e: isinstance(e, sp.Sum) and e.limits[0][0] == K,
+                        lambda e: sp.Sum(e.function.xreplace({K: J}), (J, *e.limits[0][1:])))
+
+
 def components(expr: sp.Expr) -> sp.Expr:
     """``x[i]`` back to the component symbol ``x``."""
     return expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices == (I,), lambda e: sym(e.base.name))
@@ -111,7 +118,7 @@ def components(expr: sp.Expr) -> sp.Expr:
 
 def over_components(expr: sp.Expr, n, vectors: set) -> sp.Expr:
     """``sum_k expr_k``: `expr` summed over the components of the `vectors` it reads (their symbols)."""
-    return sp.factor_terms(collapse(sp.Sum(_indexed(expr, K, vectors), (K, 0, n - 1))))
+    return sp.factor_terms(_over_j(collapse(sp.Sum(_indexed(expr, K, vectors), (K, 0, n - 1)))))
 
 
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
@@ -122,7 +129,7 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
         return Term(node.name, local, local * upstream, op="ew", upstream=upstream)
     u = sp.IndexedBase(upstream.name, real=True)[K]
     out = _indexed(node.expr.xreplace({I: K}), K, vectors)
-    d = sp.factor_terms(components(collapse(sp.Sum(u * sp.diff(out, wrt), (K, 0, node.shape[0] - 1)))))
+    d = sp.factor_terms(components(_over_j(collapse(sp.Sum(u * sp.diff(out, wrt), (K, 0, node.shape[0] - 1))))))
     return Term(node.name, d, d, op="ew")
 
 
