@@ -4,6 +4,8 @@ neither overflow nor lose the gradient."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import sympy as sp
 from test_layernorm import layered
@@ -63,3 +65,13 @@ def test_the_kernel_takes_logits_of_a_thousand():
     assert np.all(np.isfinite(out)) and rel(out, p) < 1e-12
     loss, grads = mod.loss_and_grad(params, X, Y)
     assert np.isfinite(loss) and all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+def test_explain_shows_the_vjp_as_derived_not_as_a_diagonal_factor():
+    text = str(sb.explain(str(Path(__file__).resolve().parent.parent / "examples" / "layernorm_mlp.py"),
+                          notation="cs229", seed=0))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    step = next(line for line in lines if line.startswith("B2. δ^[2] = ∂J/∂z^[2] ="))
+    assert step.startswith("B2. δ^[2] = ∂J/∂z^[2] = p ∘ (∂J/∂p - Σⱼ ∂J/∂p[j] p[j])")
+    assert "local factor from p = exp(z^[2])/(Σⱼ exp(z^[2][j]))" in lines and "diag(p" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
