@@ -241,3 +241,23 @@ def test_layernorm_parameters_of_the_wrong_shape_fail_in_one_line():
 def test_eps_is_any_positive_real_and_prints_exactly(eps, exact):
     g = sb.Network(3, [sb.Dense(3), sb.LayerNorm(eps=eps), sb.Dense(1)]).derive().graph
     assert g["sigma1"].expr.has(exact) and str(g["sigma1"].expr).endswith(f"+ {exact})")
+
+
+def test_a_layernorm_of_the_input_and_one_after_the_first_layer_have_their_own_names():
+    net = sb.Network(3, [sb.LayerNorm(), sb.Dense(4, "tanh"), sb.LayerNorm(), sb.Dense(2)], loss="mse")
+    d = net.derive()
+    assert d.params == ["gamma0", "beta0", "W1", "b1", "gamma1", "beta1", "W2", "b2"]
+    params, X, Y = point(d, seed=5)
+    P = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    F = torch.nn.functional
+    h = torch.tanh(F.layer_norm(torch.tensor(X), (3,), P["gamma0"], P["beta0"], EPS) @ P["W1"].T + P["b1"])
+    out = F.layer_norm(h, (4,), P["gamma1"], P["beta1"], EPS) @ P["W2"].T + P["b2"]
+    ((out - torch.tensor(Y)) ** 2).sum(dim=1).mean().backward()
+    ours = gradients(d, params, X, Y)
+    for k, v in P.items():
+        assert rel(ours[k], v.grad.numpy()) < 1e-9, k
+
+
+def test_a_softmax_over_one_feature_is_refused():
+    with pytest.raises(SymbackError, match="^Softmax after layer 1: a softmax over one feature is the constant 1$"):
+        sb.Network(2, [sb.Dense(1), sb.Softmax()]).graph()

@@ -62,6 +62,7 @@ class LayerNorm:
         return n_in
 
     def lower(self, g, prev: str, k: int, n_in) -> str:
+        k = 0 if prev == "x" else k  # normalising the network's input: index 0, as h_0 = x
         g.param(f"gamma{k}", (n_in,), kind="scale", layer=k)
         g.param(f"beta{k}", (n_in,), kind="shift", layer=k)
         return g.layernorm(f"n{k}", prev, f"gamma{k}", f"beta{k}", self.eps, hat=f"xhat{k}", layer=k)
@@ -81,6 +82,7 @@ class Softmax:
     def lower(self, g, prev: str, k: int, n_in) -> str:
         if n_in == 1:
             raise SymbackError(f"Softmax after layer {k}: a softmax over one feature is the constant 1")
+        k = 0 if prev == "x" else k  # of the network's input: index 0
         return g.softmax(f"p{k}", prev, layer=k)
 
     def __repr__(self) -> str:
