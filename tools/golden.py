@@ -36,6 +36,7 @@ CASES = {
     "dropout_digits": ("examples/dropout_digits.py", "cs229"),
     "digits_cnn": ("examples/digits_cnn.py", "udl"),
     "cnn_symbolic": ("tests/golden/cnn_symbolic.py", "cs229"),
+    "layernorm_mlp": ("examples/layernorm_mlp.py", "udl"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}
@@ -98,6 +99,7 @@ EQUATION_SPECS = [
     "examples/digits_decay.py",
     "examples/cs231n_batchnorm.py",
     "examples/dropout_digits.py",
+    "examples/layernorm_mlp.py",
 ]
 
 

@@ -27,6 +27,7 @@ kind                the edit that makes it match
                     batch normalisation: the batch sums, or the whole gradient, divided by B
 ``dropout_scale``,  inverted dropout: the backward times 1/(1 - p), or ⊙ the mask, or both
 ``dropout_mask``    (`check.dropout`)
+(normforms)         layer norm's mean, variance or 1/n term, softmax's sum term (check/normforms.py)
 ==================  ====================================================================
 """
 
@@ -57,6 +58,7 @@ from .diagnose import (
 from .dropout import dropout
 from .formula import Call, Name, Num, Op, function_name, names, replace, show, walk
 from .matrix import SCALAR, ShapeError, entrywise
+from .normforms import repairs as norm_repairs
 from .trial import close
 
 #: activations whose derivative a student may write for another layer's
@@ -288,9 +290,8 @@ def network_repairs(t):
 
 
 def dag_repairs(t):
-    for repairs in (dropout, batchnorm_terms, transposes, sign, factor_2, missing_paths, twice, pre_vs_act,
-                    activation_derivatives,
-                    activations, wrong_derivative, products, yhat):
+    for repairs in (dropout, batchnorm_terms, transposes, sign, factor_2, missing_paths, norm_repairs, twice, pre_vs_act,
+                    activation_derivatives, activations, wrong_derivative, products, yhat):
         yield from repairs(t)
 
 

@@ -233,7 +233,8 @@ def build(d, inference: bool = False) -> Plan:
     for n in g:
         if n.op in ("scalar", "seed"):
             fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
-        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch", "conv", "pool", "index"):
+        if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch", "conv", "pool", "index",
+                        "coupled"):
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
@@ -301,8 +302,8 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
     steps: list = []
     done: set[str] = set()
     for n in g:
-        if n.is_leaf or n.name in done or n.name in summed or n.name in alias:
-            continue
+        if n.is_leaf or n.name in done or n.name in summed or n.name in alias or (n.shape == () and n.op != "loss"):
+            continue  # (a per-sample scalar is computed where it is read: codegen/scalars.py)
         if n.op == "linear" and n.role == "forward":
             terms = linear_terms(n, g)
             for t in terms:

@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..derive.simplify import stabilize
 from ..ir import Node, sym
+from .scalars import inline_scalars
 
 
 def _sign_preserving(h: Node, f: str) -> bool:
@@ -77,7 +78,7 @@ def root(alias: dict, n: str) -> str:
 def prepare(d) -> tuple[dict, dict, dict]:
     """Code expressions of the elementwise and loss nodes, copy aliases, and the masks read through outputs."""
     g = d.graph
-    exprs = {n.name: n.expr for n in g if n.op in ("ew", "loss")}
+    exprs = inline_scalars(g, {n.name: n.expr for n in g if n.op in ("ew", "loss", "coupled")})
     masks = _masks_through_outputs(g, exprs)
     for n in g:
         if n.op == "loss":

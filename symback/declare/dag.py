@@ -36,6 +36,7 @@ from ..ops import concat, elementwise, linear
 from ..ops import loss as loss_op
 from ..parse import to_expr
 from . import dropout
+from .layernorm import Components
 
 
 @dataclass
@@ -63,7 +64,7 @@ def width(value, where: str):
     raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
 
 
-class DAG:
+class DAG(Components):
     """A graph of modules; every method returns the name of the value it declares."""
 
     def __init__(self, name: str | None = None):
@@ -192,6 +193,10 @@ class DAG:
         self.reduction = reduction
 
     # -- lowering ------------------------------------------------------------
+    def _module(self, name: str, op: str, args: tuple, build, meta: Meta) -> str:
+        """Declare a module of `op` whose `build(shapes)` gives its expression and shape."""
+        return self._declare(_Decl(name, op, args, None, build, meta))
+
     def _declare(self, decl: _Decl) -> str:
         if not isinstance(decl.name, str) or not decl.name.isidentifier():
             raise SymbackError(f"{decl.name!r} is not a valid name for a value (use a Python identifier)")
@@ -251,7 +256,7 @@ class DAG:
                 shapes[d.name] = d.build(shapes)[1]
             elif d.op not in ("input", "param"):
                 expr, shapes[d.name] = d.build(shapes)
-                meta = replace(d.meta, shapes={a: shapes[a] for a in d.args} if d.op == "linear" else d.meta.shapes)
+                meta = replace(d.meta, shapes={a: shapes[a] for a in d.args})
                 modules.append(Node(d.name, d.op, args=d.args, expr=expr, shape=shapes[d.name], meta=meta))
         out_shape = shapes[pred]
         if len(out_shape) != 1:

@@ -26,6 +26,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from ..ir import Graph, Meta, Node, sym
 from ..nonsmooth import Indicator
 from ..ops import Term, expand_ops
+from . import compact
 from .batchnorm import name_statistics
 
 _POINTS = ("-1.7", "-0.6", "0.3", "1.1", "2.3", "-2.9", "0.8", "1.9")
@@ -332,6 +333,10 @@ REWRITES: list[Rewrite] = [
     # the shortest of a few normal forms of a loss gradient: 2*(f - y), not 2*f - 2*y
     Rewrite("loss_gradient", frozenset({TEXTBOOK}), "dl/df_i -> its shortest normal form",
             lambda g: _rewrite_locals(g, _shortest_loss_gradient)),
+    # a softmax module's VJP in its output p, a layer normalisation's in xhat and sigma (derive/compact.py)
+    Rewrite("softmax_module", frozenset({TEXTBOOK}), "sum_k u_k dp_k/dx_i -> p_i (u_i - sum_k u_k p_k)", compact.softmax),
+    Rewrite("layernorm", frozenset({TEXTBOOK}), "dx -> (n u - sum_k u_k - xhat sum_k u_k xhat_k) / (n sigma)",
+            compact.layernorm),
     # exp(f_i) / sum_j exp(f_j) = softmax(f)_i: softmax + cross-entropy reads p - onehot(y)
     Rewrite("softmax", frozenset({TEXTBOOK}), "exp(f_i) / sum_j exp(f_j) -> p_i", _hoisting(_softmax)),
     # exp(f) = sigma / (1 - sigma): sigmoid + BCE on logits reads sigma - y
@@ -374,6 +379,8 @@ def fuse(graph: Graph, keep: set[str]) -> Graph:
             if up.role != "adjoint" or up.op != "ew" or arg in keep or graph.consumers(arg) != [node.name]:
                 continue
             if up.meta.sum_of_paths:  # its `_via_` paths are named after it: the total stays a node
+                continue
+            if any(e.base.name == arg for e in node.expr.atoms(sp.Indexed)):  # read across components (u[k])
                 continue
             combined = node.expr.xreplace({up.symbol: up.expr})
             if sp.count_ops(combined) > 60:

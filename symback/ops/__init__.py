@@ -2,10 +2,10 @@
 
 `base` defines the `Op` entry, the table `OPS` and its typed lookups; the
 family modules register their entries when imported here: `scalar` (leaves,
-``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`.
+``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`, `reduce` (``coupled``).
 """
 
-from . import batchnorm, concat, conv, elementwise, linear, loss, pool, scalar, tensor  # noqa: F401  (they register)
+from . import batchnorm, concat, conv, elementwise, linear, loss, pool, reduce, scalar, tensor  # noqa: F401
 from .base import OPS, I, Op, Term, local_derivative, lookup, msym, register, vjp_of
 from .elementwise import DefinedOp, expand_ops, register_op
 from .loss import decay_rate, sum_kronecker

@@ -23,6 +23,7 @@ from ..ir import Node, sym
 from . import batched
 from .arrays import MODULES, pointwise, substitute
 from .base import Op, Term, local_derivative, register
+from .reduce import over_components
 
 
 def build(name: str, body: sp.Expr, args: tuple[str, ...], shapes: dict) -> tuple[sp.Expr, tuple]:
@@ -36,6 +37,10 @@ def build(name: str, body: sp.Expr, args: tuple[str, ...], shapes: dict) -> tupl
 
 def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     local = local_derivative(node.expr, sym(arg), lambda: f"node {node.name} = {node.expr}")
+    shapes = node.meta.shapes or {}
+    if node.shape != () and shapes.get(arg) == ():  # a scalar broadcast over the components: the sum of its shares
+        vectors = {a for a, s in shapes.items() if s != ()} | {upstream.name}
+        return Term(node.name, local, over_components(local * upstream, node.shape[0], vectors), op="ew")
     return Term(node.name, local, local * upstream, op="ew", upstream=upstream)
 
 

@@ -32,8 +32,12 @@ from sympy.printing.latex import LatexPrinter as _SympyLatex
 from sympy.printing.str import StrPrinter
 
 from ..notation.nodes import Own
+from ..ops.batchnorm import INDEX_B, INDEX_C
 from ..notation.unicode import sub, sup
 from .fragments import LatexFragments, TextFragments, UnicodeFragments, top_level
+
+
+SAMPLE_INDICES = ((INDEX_B,), (INDEX_C,))  # v[b]: sample b's value of v, inside a sum over the batch
 
 
 @dataclass
@@ -118,6 +122,9 @@ class _Common:
 
     # -- products ------------------------------------------------------------
     def _is_vector(self, expr) -> bool:
+        if expr.has(sp.Indexed):  # a component p[k] is a number; a sample's value v[b] (batch norm's sums) is not
+            expr = expr.replace(lambda e: isinstance(e, sp.Indexed) and e.indices not in SAMPLE_INDICES,
+                                lambda e: sp.Integer(1))
         return bool({s.name for s in expr.free_symbols} & self.display.vectors) or expr.has(sp.KroneckerDelta)
 
     def _product(self, factors) -> str:

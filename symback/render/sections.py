@@ -359,7 +359,8 @@ class Builder:
         expr = self.g[err].expr
         for _ in range(len(self.g)):  # substitute elementwise adjoints back to the loss: (a - y) ∘ I[z > 0]
             ups = [s for s in expr.free_symbols if s.name in self.display.adjoints]
-            if not ups or any(self.g[s.name].op != "ew" for s in ups):
+            if not ups or any(self.g[s.name].op != "ew" for s in ups) or any(  # read across components: stays
+                    e.base.name in self.display.adjoints for e in expr.atoms(sp.Indexed)):
                 break
             expr = expr.xreplace({s: self.g[s.name].expr for s in ups})
         if any(s.name in self.display.adjoints for s in expr.free_symbols):

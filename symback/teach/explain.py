@@ -168,7 +168,9 @@ class CourseSteps(Steps):
             term = Term(t.consumer, via, g[via].expr, kind, t.local, None)
         else:
             upstream = ex.adjoint_of[t.consumer]
-            if t.op == "ew":
+            if t.op == "ew" and t.upstream is None:  # a module coupling the components (softmax): its whole VJP
+                term = Term(t.consumer, via, t.value, "other", None, upstream)
+            elif t.op == "ew":
                 term = Term(t.consumer, via, t.local * sp.Symbol(upstream), "ew", t.local, upstream)
             else:
                 kind, factor = linear_factor(t.value, upstream)

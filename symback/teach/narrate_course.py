@@ -13,7 +13,7 @@ quantity shows its size (the norm of a vector or matrix).
 from __future__ import annotations
 
 from ..nonsmooth import Indicator
-from .layout import Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
+from .layout import WIDTH, Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
 from .point import size_of
 from .symbols import call_of
 
@@ -152,7 +152,11 @@ class CourseVoice:
         number = self.number(s.grad(b.of), b.value)
         if not b.branch:
             (p,) = b.terms
-            out = right(f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path(p).text}", number)
+            line = f"{head}{self.error_name(b.of)}{s.grad(b.of)} = {self.path(p).text}"
+            if len(line) > WIDTH:  # a long formula (layer norm's), wrapped at its spaces
+                out = wrap(line, 0, hang=len(pad) + 4) + ([f"{pad}    {number}"] if number else [])
+            else:
+                out = right(line, number)
             return out + self.notes(p, b.of, pad + "  ")
         out = wrap(f"{b.step}. {note_text(self.branch_note(b))}", 2, hang=len(head))
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)

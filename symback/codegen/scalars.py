@@ -1,0 +1,23 @@
+"""Per-sample scalars (a mean, a standard deviation, a sum's gradient) written into the loops that read them.
+
+Stage: codegen. Input: the graph and the code expressions of its elementwise nodes (`rewrite.prepare`). Output:
+the expressions with every per-sample scalar node substituted by its own expression, so that no step stores a
+scalar: ``xhat = (h - mu) / sigma`` becomes ``(h - Sum(h[j])/n) / sqrt(Sum(h[j]**2)/n - (Sum(h[j])/n)**2 + eps)``,
+whose sums `body.Body` computes once per sample before the loop over the components. A scalar's sums read only
+stored vectors (``x[j]`` under a ``Sum``), so no substitution nests one sum in another.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..ir import sym
+
+
+def inline_scalars(graph, exprs: dict) -> dict:
+    """`exprs` without the per-sample scalar nodes (not the loss), each substituted where it is read."""
+    scalars = [n for n in graph if n.name in exprs and n.shape == () and n.op != "loss"]
+    known: dict[sp.Symbol, sp.Expr] = {}
+    for n in scalars:  # graph order: a scalar read by a later one is substituted there first
+        known[sym(n.name)] = exprs.pop(n.name).xreplace(known)
+    return {k: e.xreplace(known) for k, e in exprs.items()} if known else exprs
