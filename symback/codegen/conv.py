@@ -95,10 +95,11 @@ class _Printer:
             placeholders[x, pad] = s
             return s
 
+        # atoms in a fixed order: the placeholders' order is the printed factors' order (sets follow the hash seed)
         maxes = {m: m.func(*[swap(a, "-math.inf") if isinstance(a, sp.Indexed) else a for a in m.args],
-                           evaluate=False) for m in e.atoms(sp.Max)}
+                           evaluate=False) for m in sorted(e.atoms(sp.Max), key=sp.default_sort_key)}
         e = e.xreplace(maxes)
-        e = e.xreplace({x: swap(x, "0.0") for x in e.atoms(sp.Indexed)})
+        e = e.xreplace({x: swap(x, "0.0") for x in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key)})
         return to_numba(e, names)
 
 
