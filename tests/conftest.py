@@ -45,7 +45,7 @@ def close():
 # - in test_codegen, each other example's id (`every_layout` uses the example's module and one with the other
 #   layouts), or a test's own module;
 # - test_torch_bridge, test_codegen_torch and test_weight_decay: a group per file (modules shared by its tests);
-# - the browser tests (test_page_browser.py), which share one Chromium.
+# - the browser tests (test_page_browser.py), which share one Chromium; the README's (one Python runs them all).
 # xdist hands out the groups with the most tests first (--loadscope-reorder), so the long groups start at once;
 # ungrouped tests spread one at a time.
 
@@ -53,7 +53,7 @@ _SHARED = {"udl_toy", "two_inputs", "train_digits"}
 _FILES = {"test_entry_points.py": "examples", "test_optim.py": "examples", "test_train.py": "examples",
           "test_threads.py": "examples", "test_inference.py": "examples", "test_page_browser.py": "browser",
           "test_torch_bridge.py": "torch_bridge", "test_codegen_torch.py": "codegen_torch",
-          "test_weight_decay.py": "weight_decay"}
+          "test_weight_decay.py": "weight_decay", "test_readme.py": "readme"}
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
 _TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce",  # the module of test_stable_...[ce]
                  "test_small_entries_are_not_failed_for_the_rounding_of_a_float64_loss": "train_digits"}
