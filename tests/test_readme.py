@@ -17,7 +17,7 @@ OWN_PROCESS = [COMMANDS[0][0], 'symback grad "log(x)" --at x=-1']
 def printed():
     """Each command's output (tools/readme.py `run_all`: one Python imports symback, a forked child per command)."""
     commands = [c for c, _ in COMMANDS]
-    return dict(zip(commands, readme.run_all(commands)))
+    return dict(zip(commands, readme.run_all(commands), strict=True))
 
 
 @pytest.mark.parametrize("command, shown", COMMANDS, ids=[c for c, _ in COMMANDS])
