@@ -51,6 +51,17 @@ def compiled(key: str, net, layouts=None):
     return _MODULES[key]
 
 
+def layout_modules(key: str, net):
+    """({layout: a module holding its kernel} for every layout in ALL, derivation, plan): the layouts the thresholds
+    choose in `net`'s own module (`compiled(key, net)`, the one the other tests use), the rest in a module of their
+    own, so each kernel compiles once. A kernel's code is the same whatever kernels are beside it (one emitter per
+    layout, from the same plan)."""
+    mod, d, plan = compiled(key, net)
+    rest = tuple(layout for layout in ALL if layout not in mod._LAYOUTS)
+    other = compiled(f"{key}|{','.join(rest)}", net, layouts=rest)[0] if rest else mod
+    return {layout: mod if layout in mod._LAYOUTS else other for layout in ALL}, d, plan
+
+
 def batch(plan, B: int, rng, dtype=np.float64):
     X = rng.standard_normal((B, plan.n_in)).astype(dtype)
     if plan.labels:

@@ -39,30 +39,40 @@ def close():
 #
 # Each worker keeps its own compiled modules (tests/codegen_support.compiled), so the tests that use one
 # generated module run on one worker: it compiles the module once and the other worker never waits on,
-# or repeats, that compile. The group is the module's example id (the `|all` variant is a module of its
-# own), the example behind the `toy`/`labels` fixtures, or a test's own module. Ungrouped tests spread
-# one at a time. The browser tests (test_page_browser.py) share one Chromium, so they run on one worker.
+# or repeats, that compile (Numba's cache on disk shares what is compiled first with later runs). Groups:
+# - "examples": every test of the files built on the modules of udl_toy, two_inputs and train_digits (the
+#   entry points, training, optimizers, threads, inference modules), and test_codegen's tests of those three;
+# - in test_codegen, each other example's id (`every_layout` uses the example's module and one with the other
+#   layouts), or a test's own module;
+# - test_torch_bridge, test_codegen_torch and test_weight_decay: a group per file (modules shared by its tests);
+# - the browser tests (test_page_browser.py), which share one Chromium; the README's (one Python runs them all).
+# xdist hands out the groups with the most tests first (--loadscope-reorder), so the long groups start at once;
+# ungrouped tests spread one at a time.
 
+_SHARED = {"udl_toy", "two_inputs", "train_digits"}
+_FILES = {"test_entry_points.py": "examples", "test_optim.py": "examples", "test_train.py": "examples",
+          "test_threads.py": "examples", "test_inference.py": "examples", "test_page_browser.py": "browser",
+          "test_torch_bridge.py": "torch_bridge", "test_codegen_torch.py": "codegen_torch",
+          "test_weight_decay.py": "weight_decay", "test_readme.py": "readme"}
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
-_TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce"}  # the module of test_stable_...[ce]
+_TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce",  # the module of test_stable_...[ce]
+                 "test_small_entries_are_not_failed_for_the_rounding_of_a_float64_loss": "train_digits"}
 
 
-def _codegen_group(item) -> str | None:
+def _module_group(item) -> str | None:
     callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        return callspec.id + ("|all" if "every_layout" in callspec.params else "")
-    for fixture, key in _FIXTURE_MODULES.items():
-        if fixture in item.fixturenames:
-            return key
-    return _TEST_MODULES.get(item.name)
+    if item.path.name == "test_codegen.py" and callspec is not None:
+        key = callspec.id
+    else:
+        key = next((k for f, k in _FIXTURE_MODULES.items() if f in item.fixturenames), _TEST_MODULES.get(item.name))
+    if key is None or item.path.name not in ("test_codegen.py", "test_gradcheck.py"):
+        return None
+    return "examples" if key in _SHARED else "codegen:" + key
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the markers into the node ids
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.path.name == "test_page_browser.py":  # one headless Chromium for all of them
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        if item.path.name == "test_codegen.py":
-            group = _codegen_group(item)
-            if group is not None:
-                item.add_marker(pytest.mark.xdist_group("codegen:" + group))
+        group = _FILES.get(item.path.name) or _module_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -20,7 +20,18 @@ from symback.cli import main as cli
 from symback.codegen import generate, runtime
 from symback.codegen.module import PUBLIC, copy_runtime
 from symback.codegen.write import state
-from tests.codegen_support import ALL, ROOT, batch, compiled, example_specs, perturbed, reference, rel, with_layout
+from tests.codegen_support import (
+    ALL,
+    ROOT,
+    batch,
+    compiled,
+    example_specs,
+    layout_modules,
+    perturbed,
+    reference,
+    rel,
+    with_layout,
+)
 
 # a module with dropout draws new masks per call: tests/test_dropout_kernels.py replays its masks instead
 EXAMPLES = [(k, n) for k, n in example_specs()
@@ -32,8 +43,7 @@ SMALL = [(k, n) for k, n in EXAMPLES if not k.startswith(("deep_mlp", "cs231n_ba
 
 @pytest.fixture(scope="module", params=SMALL, ids=[k for k, _ in SMALL])
 def every_layout(request):
-    key, net = request.param
-    return compiled(key + "|all", net, layouts=ALL)
+    return layout_modules(*request.param)
 
 
 @pytest.fixture(scope="module", params=EXAMPLES, ids=IDS)
@@ -43,9 +53,10 @@ def default(request):
 
 
 def test_every_layout_matches_the_reference(every_layout):
-    mod, d, plan = every_layout
+    modules, d, plan = every_layout
     rng = np.random.default_rng(0)
     for layout in ALL:
+        mod = modules[layout]
         with with_layout(mod, layout):
             for B in (1, 5):
                 params = perturbed(mod, rng)
@@ -59,9 +70,19 @@ def test_every_layout_matches_the_reference(every_layout):
                 assert out.shape == (B, plan.sizes[plan.prediction])
 
 
+def _shifted(mod, params, v, h):
+    """params + h v, a Params of `mod`."""
+    out = mod.init_params()
+    for p in mod.PARAMS:
+        out[p][...] = params[p] + h * v[p]
+    return out
+
+
 def test_central_differences(default):
     """The float64 gradient against central differences of the kernel's own loss, along random directions
-    (Richardson-extrapolated, so the deep nets' curvature does not swamp the comparison)."""
+    (Richardson-extrapolated, so the deep nets' curvature does not swamp the comparison). The parameters are
+    Params: a plain dict's results are a Params' bit for bit (tests/test_entry_points.py, in every layout), and
+    its wrapper would compile the kernel's code once more."""
     mod, d, plan = default
     rng = np.random.default_rng(1)
     params = perturbed(mod, rng)
@@ -71,8 +92,7 @@ def test_central_differences(default):
         v = {p: rng.standard_normal(plan.shapes[p]) for p in mod.PARAMS}
 
         def central(h):
-            plus = {p: params[p] + h * v[p] for p in mod.PARAMS}
-            minus = {p: params[p] - h * v[p] for p in mod.PARAMS}
+            plus, minus = _shifted(mod, params, v, h), _shifted(mod, params, v, -h)
             return (mod.loss_and_grad(plus, X, Y)[0] - mod.loss_and_grad(minus, X, Y)[0]) / (2 * h)
 
         fd = (4 * central(1e-6) - central(2e-6)) / 3

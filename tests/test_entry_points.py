@@ -14,8 +14,6 @@ import pytest
 
 from tests.codegen_support import batch, compiled, example_specs
 
-pytestmark = pytest.mark.xdist_group("entry_points")
-
 EXAMPLES = dict(example_specs())
 # udl_toy: sample-outer loops up to 4 rows, batch-innermost beyond; train_digits: BLAS, integer labels
 SIZES = (1, 3, 7)

@@ -14,7 +14,17 @@ from symback.cli import main as cli
 from symback.codegen import compile_derivation, generate
 from symback.codegen.module import CLASSIFIER, INFERENCE, copy_runtime
 from symback.declare.spec import load_spec
-from tests.codegen_support import ALL, CACHE, ROOT, batch, compiled, example_specs, perturbed, with_layout
+from tests.codegen_support import (
+    ALL,
+    CACHE,
+    ROOT,
+    batch,
+    compiled,
+    example_specs,
+    layout_modules,
+    perturbed,
+    with_layout,
+)
 
 NETS = {k: n for k, n in example_specs() if k in ("udl_toy", "train_digits", "two_inputs")}
 _MODULES: dict = {}
@@ -78,12 +88,15 @@ def test_digits_inference_runs_loops_at_batch_1_and_2():
 
 
 def test_every_layout_equals_the_training_module_bitwise():
+    """In each layout, the training module's kernel (in its own module or one of the other layouts) and the
+    inference module's give the same forward pass bit for bit."""
     net = NETS["udl_toy"]
-    full, _, plan = compiled("udl_toy|all", net, layouts=ALL)
+    modules, _, plan = layout_modules("udl_toy", net)
     inf = inference("udl_toy", net, layouts=ALL)
     rng = np.random.default_rng(2)
-    params = perturbed(full, rng)
     for layout in ALL:
+        full = modules[layout]
+        params = perturbed(full, rng)  # a Params of its own: its workspaces are made in this layout
         with with_layout(full, layout), with_layout(inf, layout):
             for B in (1, 7):
                 X, _ = batch(plan, B, rng)

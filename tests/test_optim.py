@@ -14,8 +14,6 @@ from tests.codegen_support import ROOT, batch, compiled, perturbed, rel
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-pytestmark = pytest.mark.xdist_group("optim")  # one worker compiles the two modules once
-
 # example -> (activations of its layers, its loss as torch computes it over a batch, mean reduction)
 NETS = {
     "udl_toy": (("relu", "relu", "relu", "identity"), lambda f, y: ((f - y) ** 2).sum(1).mean()),

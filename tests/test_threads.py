@@ -9,13 +9,12 @@ import math
 import os
 import re
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.codegen_support import CACHE, ROOT
-
-pytestmark = pytest.mark.xdist_group("threads")  # one worker compiles the nogil variant, once
+from tests.codegen_support import CACHE, compiled, example_specs
 
 THREADS, CALLS = 4, 1000
 SIZES = (1, 3, 64)  # both loop layouts of udl_toy (sample up to 4 rows, small beyond), and a long kernel call
@@ -28,15 +27,20 @@ def _load(path, name):
     return mod
 
 
+def _toy_file():
+    """examples/udl_toy.py's module, the file the other tests compile (so its kernels compile once per run)."""
+    return compiled("udl_toy", dict(example_specs())["udl_toy"])[0].__file__
+
+
 @pytest.fixture(scope="module")
 def toy():
-    return _load(ROOT / "generated" / "udl_toy.py", "threads_udl_toy")
+    return _load(_toy_file(), "threads_udl_toy")  # a module object of its own: nothing shared with other tests
 
 
 @pytest.fixture(scope="module")
 def toy_nogil():
-    """generated/udl_toy.py with every kernel compiled nogil=True, so threads really run kernels at once."""
-    text = (ROOT / "generated" / "udl_toy.py").read_text()
+    """udl_toy's module with every kernel compiled nogil=True, so threads really run kernels at once."""
+    text = Path(_toy_file()).read_text(encoding="utf-8")
     jit = "@njit(cache=True, fastmath=_FASTMATH"
     assert text.count(jit) >= 3  # the layouts' kernels and the runtime's checks
     text = text.replace(jit, "@njit(cache=True, nogil=True, fastmath=_FASTMATH")

@@ -11,8 +11,6 @@ import pytest
 
 from tests.codegen_support import ROOT, compiled, perturbed
 
-pytestmark = pytest.mark.xdist_group("optim")  # the modules of tests/test_optim.py, compiled once
-
 
 def example(name):
     return compiled(name, runpy.run_path(str(ROOT / "examples" / f"{name}.py"))["net"])[0]
