@@ -33,7 +33,6 @@ def main(epochs: int = 15) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     module = net.derive().compile(path, force=True)
     params = module.init_params(seed=0)
-    params["gamma1"][...] = 1.0  # PyTorch's LayerNorm starts as the identity on xhat
     losses = module.train(params, X_train, np.eye(10)[y_train], lr=0.5, epochs=epochs, batch_size=32)
     accuracy = np.mean(np.argmax(module.forward(params, X_test), axis=1) == y_test)
     print(f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; test accuracy {accuracy:.3f}")

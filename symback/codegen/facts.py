@@ -40,7 +40,8 @@ RELU_LIKE = ("relu", "leaky_relu", "elu", "gelu", "swish")
 
 
 def init_schemes(g, params) -> dict[str, str]:
-    """He for matrices followed by a ReLU-like activation, Glorot otherwise; biases zero."""
+    """He for matrices followed by a ReLU-like activation, Glorot otherwise; biases zero; a normalisation's scale
+    gamma (kind "scale") one, as PyTorch starts it (zero would make the layer's output constant)."""
     out = {}
     for p in params:
         act = None
@@ -49,5 +50,6 @@ def init_schemes(g, params) -> dict[str, str]:
                 act = next((g[u].meta.activation for u in g.consumers(c) if g[u].op == "ew" and g[u].role == "forward"
                             and g[u].meta.activation is not None), None)
                 break
-        out[p] = "zeros" if len(g[p].shape) == 1 else "he" if act in RELU_LIKE else "glorot"
+        out[p] = ("ones" if g[p].meta.kind == "scale" else "zeros" if len(g[p].shape) == 1
+                  else "he" if act in RELU_LIKE else "glorot")
     return out

@@ -22,6 +22,7 @@ import textwrap
 
 from .._version import __version__
 from . import dropout, inputgrad, naming, runtime, training
+from .batchnorm import BatchStep
 from .blas import BlasLayout
 from .plan import Plan, build
 from .sample import SampleLayout
@@ -45,7 +46,10 @@ _BEGIN, _END = "# -- runtime: copied from here", "# -- runtime: copied up to her
 
 
 def choose_layouts(plan: Plan) -> list[tuple[str, int | None]]:
-    """(layout, largest batch it serves) in order; the thresholds measured for benchmarks/numba_mlp.py."""
+    """(layout, largest batch it serves) in order; the thresholds measured for benchmarks/numba_mlp.py. Batch
+    statistics need every sample before any sample goes on: no sample-outer layout then."""
+    if any(isinstance(st, BatchStep) for st in plan.steps):
+        return [("small", None)] if plan.max_product <= SMALL_MAX else [("blas", None)]
     if plan.max_product <= SMALL_MAX:
         return [("sample", 4), ("small", None)]
     if plan.max_product <= (INFERENCE_MAX if plan.inference else MEDIUM_MAX):
@@ -105,7 +109,7 @@ def _imports() -> str:
 def _fans(plan: Plan) -> dict[str, int]:
     """Matrix -> fan: He's is its inputs, Glorot's its inputs and outputs (vectors start at 0)."""
     return {p: shape[1] if plan.init[p] == "he" else sum(shape) for p, shape in plan.shapes.items()
-            if plan.init[p] != "zeros"}
+            if plan.init[p] not in ("zeros", "ones")}
 
 
 def _init_doc(plan: Plan) -> str:
@@ -113,8 +117,9 @@ def _init_doc(plan: Plan) -> str:
     for p in plan.params:
         fan = _fans(plan).get(p)
         rules.setdefault(f"{'He' if plan.init[p] == 'he' else 'Glorot'} normal, std sqrt(2/{fan})" if fan
-                         else "zeros", []).append(p)
-    text = "; ".join(f"{', '.join(ps)}: {rule}" for rule, ps in sorted(rules.items(), key=lambda r: r[0] == "zeros"))
+                         else plan.init[p], []).append(p)
+    text = "; ".join(f"{', '.join(ps)}: {rule}" for rule, ps in sorted(rules.items(),
+                                                                       key=lambda r: r[0] in ("zeros", "ones")))
     return textwrap.fill(f"Initialisation (numpy.random.default_rng(seed)): {text}.", 116)
 
 
@@ -179,6 +184,7 @@ def _constants(plan: Plan) -> str:
         f"N_IN = {plan.n_in}",
         f"N_OUT = {plan.n_out}  # {'classes' if plan.labels else 'target width'}",
         f"_INIT = {tuple(_fans(plan).items())!r}  # (matrix, fan): std sqrt(2 / fan)",
+        f"_ONES = {tuple(p for p in plan.params if plan.init[p] == 'ones')!r}  # normalisation scales: start at 1",
         "_FASTMATH = {'reassoc', 'contract', 'nsz'}  # no 'nnan'/'ninf': NaN and inf propagate as IEEE says",
     ])
 

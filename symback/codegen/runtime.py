@@ -40,6 +40,7 @@ N_PARAMS = 1
 N_IN = 1
 N_OUT = 1
 _INIT = (("w", 1),)
+_ONES = ()
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 # -- runtime: copied from here into each generated module ------------------------------------------
@@ -84,7 +85,8 @@ for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem
 
 
 def init_params(seed=0, dtype=np.float64):
-    """Seeded initial parameters as a `Params`: each matrix of `_INIT` normal with std sqrt(2 / fan), the rest 0."""
+    """Seeded initial parameters as a `Params`: each matrix of `_INIT` normal with std sqrt(2 / fan), the scales of
+    `_ONES` 1, the rest 0."""
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed: expected a non-negative integer, got {seed!r:.40}")
     if np.dtype(dtype) not in _FLOATS:
@@ -92,6 +94,8 @@ def init_params(seed=0, dtype=np.float64):
     rng, params = np.random.default_rng(seed), Params(np.zeros(N_PARAMS, dtype=dtype))
     for name, fan in _INIT:
         params[name][...] = rng.standard_normal(SHAPES[name]) * math.sqrt(2.0 / fan)
+    for name in _ONES:
+        params[name][...] = 1.0
     return params
 
 
