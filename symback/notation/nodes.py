@@ -165,7 +165,50 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         return (Loss if kind == "loss" else Prob)(batch)
     if kind == "sigmoid":
         return Applied("sigma", term(graph, node.args[0], batch, layered))
+    role = "bar" if node.op == "pool" else ROLES.get(kind)
+    base = _base(graph, node) if layered and role else None
+    if base is not None:  # UDL's m_k, CS229's mu^[k]: a letter or a mark on the quantity acted on, with its index
+        return Quantity(f"{role}:{base.meta.kind}", base.meta.layer)
     return Own(name)
+
+
+#: a node kind -> its role on the quantity it acts on (`Notation.symbol`'s "role:base")
+ROLES = {"batch mean": "mean", "mean": "mean", "batch std": "std", "std": "std", "normalized": "hat",
+         "batchnorm": "tilde", "layernorm": "tilde", "scale": "scale", "shift": "shift", "dropout": "kept",
+         "const": "mask"}
+
+
+#: the legend's words after each role's symbol (`legend`)
+WORDS = {"mean": " the mean", "std": " the standard deviation", "hat": " the standardised value",
+         "tilde": " the standardised value scaled and shifted", "scale": " the scale", "shift": " the shift",
+         "mask": " the dropout mask (1 keeps a unit, 0 drops it)", "kept": " the kept values",
+         "bar": " the pooled values"}
+
+
+def legend(nt, graph) -> list:
+    """The legend's parts for the letters and marks a layered graph's nodes carry: ``m_0 is the mean, ...``."""
+    first = {}
+    for n in graph.forward() if depth(graph) else ():
+        t = term(graph, n.name)
+        if isinstance(t, Quantity) and ":" in t.kind:
+            first.setdefault(t.kind.split(":")[0], t)
+    parts = []
+    for role in WORDS:
+        if role in first:
+            words = WORDS[role] + (f" ({nt.legend})" if role == "shift" and nt.legend else "")
+            parts += [", " if parts else " ", first[role], (" is" if not parts else "") + words]
+    return parts + ["."] if parts else []
+
+
+def _base(graph, node):
+    """The pre-activation, activation or input that a normalisation, dropout or pooling node acts on, or None;
+    for a parameter or a mask, the one its module acts on."""
+    if node.op == "param" or node.meta.kind == "const":
+        users = [n for n in graph.forward() if node.name in n.args and n.meta.kind in ROLES]
+        return _base(graph, users[0]) if users else None
+    if node.meta.kind in ("batchnorm", "layernorm"):  # gamma xhat + beta: what xhat standardises
+        node = next((graph[a] for a in node.args if graph[a].meta.kind == "normalized"), node)
+    return next((graph[a] for a in node.args if graph[a].meta.kind in ("pre", "act", "input")), None)
 
 
 # -- spelling: a term in a notation's text or LaTeX templates ------------------------------------
