@@ -32,7 +32,7 @@ from ..notation import totals
 from .expand import columns, expand, rows, unit_values
 from .gates import gate_label
 from .layout import fmt, grad_name, plain, shape_text
-from .point import size_of
+from .point import at_point, size_of
 from .symbols import Symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
@@ -315,7 +315,7 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     notation = notation or "udl"
     names = Symbols(derivation, notation)
     head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
-    head += f", random sample, seed {seed})" if seed is not None else ")"
+    head += f", {at_point(derivation.graph, seed)})" if seed is not None else ")"
     if not expand_units:
         style = ModuleStyle(derivation, values, notation)
         return build(style, head, names.loss.text)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..nonsmooth import Indicator
 from .layout import WIDTH, Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
-from .point import size_of
+from .point import size_of, where
 from .symbols import call_of
 
 IDENTITY = Math("I", r"\mathbf{I}")
@@ -72,7 +72,7 @@ class CourseVoice:
         ex = self.ex
         out = [ex.title, f"notation: {ex.notation.title}"]
         if ex.values is not None:
-            out.append(f"at a random sample (seed {ex.seed}); ‖v‖ is the 2-norm of a vector or matrix")
+            out += wrap(f"at {where(ex.graph, ex.seed)}; ‖v‖ is the 2-norm of a vector or matrix", 0)
         return out
 
     def inputs(self) -> list[str]:
@@ -193,7 +193,7 @@ class CourseVoice:
         return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
 
     def at_tex(self) -> str:
-        seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+        seed = " at " + where(self.ex.graph, self.ex.seed, "; $\\|\\cdot\\|$ is the 2-norm")
         return seed if self.ex.values is not None else ""
 
     def markdown_header(self) -> str:
