@@ -121,3 +121,21 @@ def test_norms_on_batch_norm_and_cnn(example, between):
 def test_norms_still_refuse_a_network_without_layers():
     with pytest.raises(sb.SymbackError, match="need a layered network"):
         gradient_norms(load_spec(str(EXAMPLES / "foml_dag.py")).derive())
+
+
+def test_explain_writes_every_product_of_a_small_1d_conv():
+    """Issue 12: a 5-sample signal and a 3-tap kernel, each output and each tap's gradient in numbers."""
+    net = sb.Network((1, 5), [sb.Conv1D(1, 3, padding=1, activation="relu"), sb.Flatten(), sb.Dense(1)], loss="mse")
+    text = str(sb.explain(net.derive(), notation="cs229", seed=0))
+    assert [line for line in text.splitlines() if len(line) > 80] == []
+    assert "each output, at this point (x[0], x[6] = 0: the zero padding):" in text
+    flat = re.sub(r"\s+", " ", text)
+    outputs = re.findall(r"z\^\[1\]\[(\d)\] = W\^\[1\]\[1\]·x\[\d\] \+ W\^\[1\]\[2\]·x\[\d\] \+ W\^\[1\]\[3\]·x\[\d\] "
+                         r"\+ b\^\[1\] = (.*?) = (\S+)(?= z\^| F2)", flat)
+    assert [i for i, _, _ in outputs] == ["1", "2", "3", "4", "5"]
+    for _, products, total in outputs:  # the numbers shown add up to the value shown
+        terms = [t.split("×") for t in products.split(" + ")]
+        value = sum(float(a.strip("()")) * float(b.strip("()")) for a, b in terms[:-1]) + float(terms[-1][0].strip("()"))
+        assert value == pytest.approx(float(total), rel=2e-2, abs=2e-3)
+    assert len(re.findall(r"∂J/∂W\^\[1\]\[\d\] = ", flat)) == 3
+
