@@ -135,7 +135,8 @@ def test_explain_writes_every_product_of_a_small_1d_conv():
     assert [i for i, _, _ in outputs] == ["1", "2", "3", "4", "5"]
     for _, products, total in outputs:  # the numbers shown add up to the value shown
         terms = [t.split("×") for t in products.split(" + ")]
-        value = sum(float(a.strip("()")) * float(b.strip("()")) for a, b in terms[:-1]) + float(terms[-1][0].strip("()"))
+        num = lambda t: float(t.strip("()"))
+        value = sum(num(a) * num(b) for a, b in terms[:-1]) + num(terms[-1][0])
         assert value == pytest.approx(float(total), rel=2e-2, abs=2e-3)
     assert len(re.findall(r"∂J/∂W\^\[1\]\[\d\] = ", flat)) == 3
 

@@ -109,7 +109,8 @@ def derived(nt: Notation, role: str, base: str, at_input: bool = False) -> Symbo
         word, tail = (head.group(0), template[head.end():]) if head else (template, "")
         if role in MARKS:
             # TeX takes {\hat{a}^{[1]}} for the accent atom itself, so a transpose's ^T would be a double superscript
-            parts[fmt] = (word + role if fmt == "text" else rf"\{role}{{{{{word}}}}}" + "{{}}" * tail.startswith("^")) + tail
+            marked = rf"\{role}{{{{{word}}}}}" + "{{}}" * tail.startswith("^")
+            parts[fmt] = (word + role if fmt == "text" else marked) + tail
         else:
             parts[fmt] = nt.letters[role][fmt == "latex"] + tail
     return Symbol(parts["text"], parts["latex"], sym.offset)

@@ -143,7 +143,8 @@ class NormReport:
             cells = f"{cell(above, 11)} {cell(layer.act, 7)} {cell(layer.factor, 8)}"
             lines.append(f"  {layer.symbol:>6} {cells} {layer.delta:11.3e} {cell(layer.gain, 7)}")
         if self.between:
-            lines += ["", f"  ({', '.join(self.between)} between the layers: its factor is in the gain, not the product)"]
+            between = ", ".join(self.between)
+            lines += ["", f"  ({between} between the layers: its factor is in the gain, not the product)"]
         lines += ["", "  " + self.summary(), "", LECTURE]
         return "\n".join(lines) + "\n"
 
