@@ -31,6 +31,7 @@ quantity it holds (`term`) and spells it in a notation (`spell`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..errors import SymbackError
@@ -74,9 +75,14 @@ class Notation:
     hadamard: str = "⊙"
     batch: dict = field(default_factory=dict)  # batch-matrix names: kind -> Symbol
     first: int = 1  # the index of a vector's first component (all three courses count from 1)
+    letters: dict = field(default_factory=dict)  # a normalisation's or dropout's letter: role -> (text, LaTeX)
+    legend: str = ""  # what the letters are, for the derivation's legend
 
     def symbol(self, kind: str, k: int | None = None, fmt: str = "text") -> str:
-        """The course's symbol for a quantity of `kind` in IR layer `k`."""
+        """The course's symbol for a quantity of `kind` in IR layer `k`; ``"role:base"`` (``"mean:pre"``) is the
+        letter of `role`, or a mark (hat, tilde, bar) on the symbol, of the quantity `base` it acts on."""
+        if ":" in kind:
+            return derived(self, *kind.split(":"), k == 0).render(k, fmt)
         if kind == "act" and k == 0:
             kind = "input"
         sym = getattr(self, kind, None)
@@ -86,6 +92,28 @@ class Notation:
 
 
 NOTATIONS: dict[str, Notation] = {}
+
+#: the marks a derived symbol may carry: the standardised value (hat), the scaled and shifted one (tilde), the pooled
+MARKS = ("hat", "tilde", "bar")
+_HEAD = {"text": re.compile(r"^[A-Za-z]+"),
+         "latex": re.compile(r"^(\\(?:mathbf|boldsymbol)\{\{\\?[A-Za-z]+\}\}|\\?[A-Za-z]+)")}
+
+
+def derived(nt: Notation, role: str, base: str, at_input: bool = False) -> Symbol:
+    """The symbol of `role` (a mark or a letter of `nt.letters`) on quantity `base`, with its index and offset:
+    UDL's batch norm of f_k has mean m_k, hat f̂_k; CS229's z^[k] has mu^[k], zhat^[k]."""
+    sym = getattr(nt, "input" if base == "input" or (base == "act" and at_input) else base)
+    parts = {}
+    for fmt, template in (("text", sym.text), ("latex", sym.latex)):
+        head = _HEAD[fmt].match(template)
+        word, tail = (head.group(0), template[head.end():]) if head else (template, "")
+        if role in MARKS:
+            # TeX takes {\hat{a}^{[1]}} for the accent atom itself, so a transpose's ^T would be a double superscript
+            marked = rf"\{role}{{{{{word}}}}}" + "{{}}" * tail.startswith("^")
+            parts[fmt] = (word + role if fmt == "text" else marked) + tail
+        else:
+            parts[fmt] = nt.letters[role][fmt == "latex"] + tail
+    return Symbol(parts["text"], parts["latex"], sym.offset)
 
 
 def register_notation(notation: Notation) -> Notation:
@@ -121,6 +149,11 @@ for preset in (
         weight=Symbol("Omega_{k}", r"\boldsymbol{{\Omega}}_{{{k}}}", offset=-1),
         bias=Symbol("beta_{k}", r"\boldsymbol{{\beta}}_{{{k}}}", offset=-1),
         loss=Symbol("l", r"\ell"),
+        # UDL 11.4 writes batch norm m_h, s_h, gamma, delta (beta is the bias); dropout's mask r as Srivastava et al.
+        letters={"mean": ("m", "m"), "std": ("s", "s"), "scale": ("gamma", r"\boldsymbol{{\gamma}}"),
+                 "shift": ("delta", r"\boldsymbol{{\delta}}"), "mask": ("r", r"\mathbf{{r}}"),
+                 "kept": ("d", r"\mathbf{{d}}")},
+        legend="UDL's letter for batch norm's shift; beta is the bias",
     ),
     Notation(
         name="cs229",
@@ -133,6 +166,8 @@ for preset in (
         loss=Symbol("J", "J"),
         error=Symbol("delta^[{k}]", r"\delta^{{[{k}]}}"),
         input=Symbol("x", "x"),
+        letters={"mean": ("mu", r"\mu"), "std": ("sigma", r"\sigma"), "scale": ("gamma", r"\gamma"),
+                 "shift": ("beta", r"\beta"), "mask": ("r", "r"), "kept": ("d", "d")},
         activation_fn="g",
         hadamard="∘",
     ),
@@ -148,6 +183,9 @@ for preset in (
         bias=Symbol("b^({k})", r"\mathbf{{b}}^{{({k})}}"),
         loss=Symbol("l", r"\mathcal{{L}}"),
         input=Symbol("x^(0)", r"\mathbf{{x}}^{{(0)}}"),
+        letters={"mean": ("mu", r"\mu"), "std": ("sigma", r"\sigma"), "scale": ("gamma", r"\boldsymbol{{\gamma}}"),
+                 "shift": ("beta", r"\boldsymbol{{\beta}}"), "mask": ("r", r"\mathbf{{r}}"),
+                 "kept": ("d", r"\mathbf{{d}}")},
         activation_fn="theta",
     ),
 ):

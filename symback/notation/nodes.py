@@ -136,10 +136,13 @@ def totals(graph) -> dict[str, str]:
     return {n.of: n.name for n in graph.backward() if n.meta.path is None}
 
 
-def term(graph, name: str, batch: bool = False, layered: bool | None = None, deltas: bool = True) -> object:
+def term(graph, name: str, batch: bool = False, layered: bool | None = None, deltas: bool = True,
+         letters: bool = False) -> object:
     """The course quantity node `name` holds, as a `Term`.
 
-    ``deltas=False`` writes an error term as the derivative it is (dJ/dz^[2], not delta^[2]).
+    ``deltas=False`` writes an error term as the derivative it is (dJ/dz^[2], not delta^[2]). A normalisation's,
+    dropout's or pooling's value has the course's letter or mark (`ROLES`) in a layered graph, or with `letters`
+    in any graph with layers (a hand file for `check` names them by their IR names).
     """
     layered = bool(depth(graph)) if layered is None else layered
     node = graph[name]
@@ -148,12 +151,12 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         kind, k = of.meta.kind, of.meta.layer
         if node.meta.path is not None:
             whole, via = totals(graph)[of.name], node.meta.path
-            return Share(term(graph, whole, batch, layered, deltas), term(graph, via, batch, layered, deltas))
+            return Share(*(term(graph, n, batch, layered, deltas, letters) for n in (whole, via)))
         if kind == "pre" and k is not None and deltas:
             return Error(k, batch)
         if kind == "input":  # named as the input even in a DAG, whose input keeps its own name
             return Grad(Quantity("input", k, batch), batch)
-        return Grad(term(graph, of.name, batch, layered), batch)
+        return Grad(term(graph, of.name, batch, layered, letters=letters), batch)
     kind, k = node.meta.kind, node.meta.layer
     if kind == "input":  # a DAG may have several inputs: keep their names
         return Quantity("input", None, batch) if layered else Own(name)
@@ -165,7 +168,50 @@ def term(graph, name: str, batch: bool = False, layered: bool | None = None, del
         return (Loss if kind == "loss" else Prob)(batch)
     if kind == "sigmoid":
         return Applied("sigma", term(graph, node.args[0], batch, layered))
+    role = "bar" if node.op == "pool" else ROLES.get(kind)
+    base = _base(graph, node) if (layered or letters and depth(graph)) and role else None
+    if base is not None:  # UDL's m_k, CS229's mu^[k]: a letter or a mark on the quantity acted on, with its index
+        return Quantity(f"{role}:{base.meta.kind}", base.meta.layer)
     return Own(name)
+
+
+#: a node kind -> its role on the quantity it acts on (`Notation.symbol`'s "role:base")
+ROLES = {"batch mean": "mean", "mean": "mean", "batch std": "std", "std": "std", "normalized": "hat",
+         "batchnorm": "tilde", "layernorm": "tilde", "scale": "scale", "shift": "shift", "dropout": "kept",
+         "const": "mask"}
+
+
+#: the legend's words after each role's symbol (`legend`)
+WORDS = {"mean": " the mean", "std": " the standard deviation", "hat": " the standardised value",
+         "tilde": " the standardised value scaled and shifted", "scale": " the scale", "shift": " the shift",
+         "mask": " the dropout mask (1 keeps a unit, 0 drops it)", "kept": " the kept value",
+         "bar": " the pooled value"}
+
+
+def legend(nt, graph) -> list:
+    """The legend's parts for the letters and marks a layered graph's nodes carry: ``m_0 is the mean, ...``."""
+    first = {}
+    for n in graph.forward() if depth(graph) else ():
+        t = term(graph, n.name)
+        if isinstance(t, Quantity) and ":" in t.kind:
+            first.setdefault(t.kind.split(":")[0], t)
+    parts = []
+    for role in WORDS:
+        if role in first:
+            words = WORDS[role] + (f" ({nt.legend})" if role == "shift" and nt.legend else "")
+            parts += [", " if parts else " ", first[role], (" is" if not parts else "") + words]
+    return parts + ["."] if parts else []
+
+
+def _base(graph, node):
+    """The pre-activation, activation or input that a normalisation, dropout or pooling node acts on, or None;
+    for a parameter or a mask, the one its module acts on."""
+    if node.op == "param" or node.meta.kind == "const":
+        users = [n for n in graph.forward() if node.name in n.args and n.meta.kind in ROLES]
+        return _base(graph, users[0]) if users else None
+    if node.meta.kind in ("batchnorm", "layernorm"):  # gamma xhat + beta: what xhat standardises
+        node = next((graph[a] for a in node.args if graph[a].meta.kind == "normalized"), node)
+    return next((graph[a] for a in node.args if graph[a].meta.kind in ("pre", "act", "input")), None)
 
 
 # -- spelling: a term in a notation's text or LaTeX templates ------------------------------------

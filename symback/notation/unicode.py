@@ -75,8 +75,11 @@ def _tex_text(s: str) -> str:
 
 
 _LATEX = re.compile(
-    r"(?:\\(mathbf|boldsymbol|mathcal|mathrm)\{)?(\\?[A-Za-z]+)\}?(?:_\{([^{}]*)\})?(?:\^\{([^{}]*)\})?"
+    r"(?:\\(hat|tilde|bar)\{)?(?:\\(mathbf|boldsymbol|mathcal|mathrm)\{)?(\\?[A-Za-z]+)\}?\}?(?:\{\})?"
+    r"(?:_\{([^{}]*)\})?(?:\^\{([^{}]*)\})?"
 )
+#: a LaTeX accent -> its Unicode combining mark (f̂, h̃, h̄)
+_ACCENT = {"hat": "\u0302", "tilde": "\u0303", "bar": "\u0304", None: ""}
 
 
 def from_latex(latex: str, fallback: str) -> Sym:
@@ -84,12 +87,12 @@ def from_latex(latex: str, fallback: str) -> Sym:
     m = _LATEX.fullmatch(latex)
     if not m:
         return from_name(fallback)
-    style, base, lo, hi = m.groups()
+    accent, style, base, lo, hi = m.groups()
     if base.startswith("\\"):
         base = GREEK.get(base[1:], base[1:])
     elif style == "mathcal":
         base = _CALLIGRAPHIC.get(base, base)
-    return Sym(base, lo or "", hi or "", latex=latex)
+    return Sym(base + _ACCENT[accent], lo or "", hi or "", latex=latex)
 
 
 def from_name(name: str) -> Sym:

@@ -22,7 +22,7 @@ import sympy as sp
 
 from ..ir import sym
 from ..nonsmooth import Indicator
-from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, spell, term, totals
+from ..notation.nodes import BATCHED, Error, Grad, Idx, Loss, Quantity, Template, at, depth, legend, spell, term, totals
 from ..ops import decay_rate
 from .document import (
     Alt,
@@ -183,7 +183,7 @@ class Builder:
             rows = "row" if self.layout == "numerator" else "column"
             parts += [" ", Word("one"), " is a column of ", Cat("B"), " ones.", " ", self.error(self.depth)]
             parts += [f" stacks the per-sample error terms, one {rows} per sample."]
-        return Note(parts)
+        return Note(parts + legend(self.nt, self.g))
 
     def forward(self) -> Section:
         s = Section("Forward pass" + (" (one sample)" if not self.batch else " (minibatch)"))

@@ -32,7 +32,7 @@ from ..notation import totals
 from .expand import columns, expand, rows, unit_values
 from .gates import gate_label
 from .layout import fmt, grad_name, plain, shape_text
-from .point import size_of
+from .point import at_point, size_of
 from .symbols import Symbols, formula
 
 TITLE_WIDTH = 60  # a longer source is left to the picture itself
@@ -197,6 +197,11 @@ class CircuitStyle:
         return ""
 
 
+#: a Network's normalisation layers, drawn as one box each; the kinds of the values inside that box
+NORMS = {"batchnorm": "batch norm", "layernorm": "layer norm"}
+INSIDE = ("batch mean", "batch std", "mean", "std", "normalized")
+
+
 class ModuleStyle:
     """A network or DAG: one box per module in course symbols, norms, shared and tied parameters."""
 
@@ -208,13 +213,24 @@ class ModuleStyle:
         self.whole = totals(self.g)
         self.via = {(n.of, n.meta.path): n.name for n in self.g.backward() if n.meta.path is not None}
 
-    def shown(self) -> list:
-        return [n for n in self.g.forward() if n.meta.kind != "softmax"]  # p is the loss's helper
+    def shown(self) -> list:  # p is the loss's helper; a normalisation's statistics are inside its one box
+        return [n for n in self.g.forward() if n.meta.kind != "softmax" and self.fold(n.name) == n.name]
+
+    def fold(self, name: str) -> str:
+        """The box a node is drawn in: a normalisation's mean, deviation and standardised value in its output's."""
+        node = self.g[name]
+        if node.meta.kind not in INSIDE or node.meta.layer is None:
+            return name
+        return self.fold(next(c for c in self.g.consumers(name) if self.g[c].role == "forward"))
 
     def box(self, node) -> Box:
         kind = {"input": "input", "target": "target", "param": "param", "loss": "loss"}.get(node.op, "module")
         s = self.names[node.name]
         text, markup = ("", "") if node.is_leaf else formula(node, self.names)
+        if node.meta.kind in NORMS:  # one box per layer: "batch norm(f₀)", its gamma and beta wired in
+            hat = next(self.g[a] for a in node.args if self.g[a].meta.kind == "normalized")
+            of = self.names[hat.args[0]]
+            text, markup = f"{NORMS[node.meta.kind]}({of.text})", f"{NORMS[node.meta.kind]}({of.html})"
         image = node.meta.geometry.shape_out if node.meta.geometry else None  # a conv, pool or image: C×H×W
         shape = "class label" if node.meta.kind == "label" else shape_text(image or node.shape)
         return Box(node.name, kind, s.text, s.html, text, markup, shape)
@@ -222,8 +238,9 @@ class ModuleStyle:
     def users(self, node) -> list[str]:
         if node.op == "loss":
             return ["(output)"]
-        users = [c for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
-        return [c for c in users if self.g[c].meta.kind != "softmax"]  # p is the loss's helper, not a module
+        users = [self.fold(c) for c in self.g.consumers(node.name) if self.g[c].role == "forward"]
+        users = [c for c in users if self.g[c].meta.kind != "softmax"]  # p is the loss's helper, not a module
+        return list(dict.fromkeys(users))  # f₀ feeds a batch norm's mean, deviation and hat: one wire
 
     def value(self, v):
         return (None, False) if self.values is None else size_of(self.values[v])
@@ -315,7 +332,7 @@ def picture(derivation, values=None, notation=None, seed=None, expand_units=Fals
     notation = notation or "udl"
     names = Symbols(derivation, notation)
     head = f"{title or derivation.summary.architecture}   ({names.notation.name} notation"
-    head += f", random sample, seed {seed})" if seed is not None else ")"
+    head += f", {at_point(derivation.graph, seed)})" if seed is not None else ")"
     if not expand_units:
         style = ModuleStyle(derivation, values, notation)
         return build(style, head, names.loss.text)

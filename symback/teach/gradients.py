@@ -46,6 +46,8 @@ from ..numeric import evaluate_expr_batch
 from .point import INITS, batch_values, init_params, random_data
 from .symbols import Symbols
 
+#: node kinds or ops of the layers whose local factor the table's product leaves out
+BETWEEN = {"batchnorm": "batch norm", "layernorm": "layer norm", "dropout": "dropout", "pool": "pooling"}
 STABLE = 10.0  # largest / smallest delta norm below this: stable
 SIGNS = {"> 2": 2.0, "< 0.5": 0.5}  # the lecture's thresholds, drawn on the plot
 
@@ -91,6 +93,7 @@ class NormReport:
     seed: int
     delta_name: str  # e.g. ∂ℓ/∂f_k
     layers: list[Layer] = field(default_factory=list)
+    between: list[str] = field(default_factory=list)  # layers other than Dense, conv and activations: batch norm, ...
 
     @property
     def spread(self) -> float:
@@ -139,6 +142,9 @@ class NormReport:
             above = None if layer.act is None else layer.upper_weight
             cells = f"{cell(above, 11)} {cell(layer.act, 7)} {cell(layer.factor, 8)}"
             lines.append(f"  {layer.symbol:>6} {cells} {layer.delta:11.3e} {cell(layer.gain, 7)}")
+        if self.between:
+            between = ", ".join(self.between)
+            lines += ["", f"  ({between} between the layers: its factor is in the gain, not the product)"]
         lines += ["", "  " + self.summary(), "", LECTURE]
         return "\n".join(lines) + "\n"
 
@@ -148,7 +154,7 @@ def derivation_of(source) -> Derivation:
     if isinstance(source, Derivation):
         return source
     if not callable(getattr(source, "derive", None)):
-        raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
+        raise SymbackError("gradient norms per layer need a layered network (sb.Network with Dense or conv layers)")
     return source.derive()
 
 
@@ -157,8 +163,8 @@ def _layers(derivation):
     g = derivation.graph
     nodes, adjoint = at(g), totals(g)
     ks = sorted(k for kind, k in nodes if kind == "pre")
-    if not ks or not derivation.summary.layered:
-        raise SymbackError("gradient norms per layer need a layered network (sb.Network of sb.Dense layers)")
+    if not ks:
+        raise SymbackError("gradient norms per layer need a layered network (sb.Network with Dense or conv layers)")
     pres = [g[nodes[("pre", k)]] for k in ks]
     return [(k, n, g[adjoint[n.name]] if n.name in adjoint else None, nodes[("weight", k)]) for k, n in zip(ks, pres)]
 
@@ -188,7 +194,8 @@ def gradient_norms(
     with np.errstate(all="ignore"):
         values = batch_values(needed, params, inputs, y)
     delta_name = f"∂{names.loss.text}/∂{_generic(names, layers[0][1].name)}"
-    report = NormReport(label or "network", init, scale, batch, seed, delta_name)
+    between = sorted({BETWEEN[k] for n in derivation.graph.forward() for k in (n.meta.kind, n.op) if k in BETWEEN})
+    report = NormReport(label or "network", init, scale, batch, seed, delta_name, between=between)
     for k, pre, adj, weight in layers:
         if adj is None:
             raise SymbackError(f"layer {k}: no gradient reaches {pre.name}")
@@ -199,9 +206,9 @@ def gradient_norms(
             with np.errstate(all="ignore"):
                 local = evaluate_expr_batch(term.local, values, pre.shape)
                 act = float(np.sqrt(np.mean(np.square(local))))
-        W = params[weight]
+        W = params[weight].reshape(params[weight].shape[0], -1)  # a kernel: one row per output channel
         rms, spectral = float(np.linalg.norm(W) / math.sqrt(W.shape[0])), float(np.linalg.norm(W, 2))
-        mean_delta = float(np.mean(np.linalg.norm(delta, axis=0)))
+        mean_delta = float(np.mean(np.linalg.norm(delta.reshape(-1, delta.shape[-1]), axis=0)))  # batch: last axis
         report.layers.append(Layer(k, names.text(pre.name), rms, spectral, act, mean_delta))
     for lower, upper in zip(report.layers, report.layers[1:]):
         lower.gain = lower.delta / upper.delta if upper.delta > 0 else math.inf

@@ -6,6 +6,7 @@ Stage: teaching views. Pure functions of strings, numbers and expressions; no IR
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import sympy as sp
@@ -46,8 +47,9 @@ def right(line: str, note: str, shape: str = "") -> list[str]:
     if not note and not shape:
         return [line]
     tail = shape.rjust(5) + ("  " + note if note else "")
-    if len(line) <= BODY and BODY + len(tail) <= WIDTH:
-        return [line.ljust(BODY) + tail]
+    marks = sum(1 for c in line if unicodedata.combining(c))  # ẑ is one column, two characters
+    if len(line) <= BODY + marks and BODY + marks + len(tail) <= WIDTH:  # columns aligned, no line over WIDTH chars
+        return [line + " " * (BODY + marks - len(line)) + tail]
     return [line, " " * (indent + 4) + (shape + "  " if shape else "") + note]
 
 

@@ -13,8 +13,9 @@ quantity shows its size (the norm of a vector or matrix).
 from __future__ import annotations
 
 from ..nonsmooth import Indicator
+from . import conv_point
 from .layout import WIDTH, Math, already, equal, fmt, listed, note_text, right, shape_text, tex_escape, wrap
-from .point import size_of
+from .point import size_of, where
 from .symbols import call_of
 
 IDENTITY = Math("I", r"\mathbf{I}")
@@ -72,7 +73,7 @@ class CourseVoice:
         ex = self.ex
         out = [ex.title, f"notation: {ex.notation.title}"]
         if ex.values is not None:
-            out.append(f"at a random sample (seed {ex.seed}); ‖v‖ is the 2-norm of a vector or matrix")
+            out += wrap(f"at {where(ex.graph, ex.seed)}; ‖v‖ is the 2-norm of a vector or matrix", 0)
         return out
 
     def inputs(self) -> list[str]:
@@ -87,7 +88,7 @@ class CourseVoice:
         out = right(line, self.number(self.s.text(f.node), f.value), shape_text(node.shape, ""))
         if full != named:  # the formula on a line of its own, under the =
             out.append(" " * (line.index(" = ") + 1) + f"= {full}")
-        return out
+        return out + conv_point.forward(node, self.ex.values, self.s, self.ex.notation.first, "      ")
 
     def backward_intro(self) -> tuple[tuple, tuple]:
         """What the backward pass does, and what its symbols mean."""
@@ -157,6 +158,8 @@ class CourseVoice:
                 out = wrap(line, 0, hang=len(pad) + 4) + ([f"{pad}    {number}"] if number else [])
             else:
                 out = right(line, number)
+            out += conv_point.kernel_gradient(self.g, b.node, p.consumer, self.ex.values, s, self.ex.notation.first,
+                                              pad + "  ")
             return out + self.notes(p, b.of, pad + "  ")
         out = wrap(f"{b.step}. {note_text(self.branch_note(b))}", 2, hang=len(head))
         out += right(f"{pad}{s.grad(b.of)} = " + " + ".join(s[p.node].text for p in b.terms), number)
@@ -193,7 +196,7 @@ class CourseVoice:
         return rf"\quad \|\cdot\| = {fmt(x)}" if is_norm else rf"\quad = {fmt(x)}"
 
     def at_tex(self) -> str:
-        seed = f" at a random sample (seed {self.ex.seed}; $\\|\\cdot\\|$ is the 2-norm)"
+        seed = " at " + where(self.ex.graph, self.ex.seed, "; $\\|\\cdot\\|$ is the 2-norm")
         return seed if self.ex.values is not None else ""
 
     def markdown_header(self) -> str:

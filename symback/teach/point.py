@@ -7,9 +7,13 @@ Output: the value of every node: exact SymPy numbers for an expression
 (`values_at`), whose parameters are drawn by an initialisation rule.
 
 Both go through the core's evaluators (`evaluate` exact, `numeric` batched
-NumPy), each node by its op's rule; a sample is a batch of one.
+NumPy), each node by its op's rule; a sample is a batch of one, except where
+batch statistics couple the samples (op ``batch``: a batch of one has mean f
+and standardised value 0): there the point is sample 1 of a random batch of
+`BATCH` samples, and the values shown are that sample's (a parameter's
+gradient is its share of the batch's).
 
-Initialisations (weights ``W`` of shape (fan_out, fan_in), biases zero):
+Initialisations (weights ``W`` of shape (fan_out, fan_in), biases and shifts zero, scales one):
 
 - ``he``:     N(0, 2 / fan_in)              (He et al. 2015, for ReLU)
 - ``glorot``: N(0, 2 / (fan_in + fan_out))  (Glorot & Bengio 2010, for tanh)
@@ -52,8 +56,8 @@ def init_params(graph, init: str, scale: float, rng) -> dict:
         if len(shape) == 2:
             fan_out, fan_in = shape
             params[node.name] = rng.normal(0.0, INITS[init][1](fan_in, fan_out) * scale, size=shape)
-        else:
-            params[node.name] = np.zeros(shape)
+        else:  # a normalisation's scale gamma starts at 1 (as in PyTorch): at 0 it zeroes every value after it
+            params[node.name] = np.full(shape, 1.0 if node.meta.kind == "scale" else 0.0)
     return params
 
 
@@ -70,11 +74,35 @@ def random_data(graph, batch: int | None, rng) -> tuple[dict, np.ndarray]:
     return inputs, rng.normal(size=size)
 
 
-def sample(derivation, seed: int = 0, init: str = "glorot") -> tuple[dict, dict, object]:
-    """(params, inputs, target) of one random sample, reproducible from `seed`."""
+#: the samples of the random batch a graph with batch statistics is taught at
+BATCH = 4
+
+
+def batch_size(graph) -> int | None:
+    """`BATCH` where batch statistics couple the samples (op ``batch``), else None (one sample)."""
+    return BATCH if any(n.op == "batch" for n in graph) else None
+
+
+def where(graph, seed, note: str = "") -> str:
+    """The point's words: ``a random sample (seed 0<note>)``, or sample 1 of a random batch where batch statistics
+    need one."""
+    size = batch_size(graph)
+    if size is None:
+        return f"a random sample (seed {seed}{note})"
+    return f"sample 1 of a random batch of {size} (seed {seed}; batch statistics need a batch{note})"
+
+
+def at_point(graph, seed) -> str:
+    """A picture's short words for its point: ``random sample, seed 0``."""
+    size = batch_size(graph)
+    return f"random sample, seed {seed}" if size is None else f"sample 1 of a random batch of {size}, seed {seed}"
+
+
+def sample(derivation, seed: int = 0, init: str = "glorot", batch: int | None = None) -> tuple[dict, dict, object]:
+    """(params, inputs, target) of one random sample (or a batch of columns), reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     params = init_params(derivation.graph, init, 1.0, rng)  # drawn first: the data follow in the same stream
-    return params, *random_data(derivation.graph, None, rng)
+    return params, *random_data(derivation.graph, batch, rng)
 
 
 def batch_values(graph, params: dict, inputs: dict, y) -> dict:
@@ -86,10 +114,14 @@ def batch_values(graph, params: dict, inputs: dict, y) -> dict:
 
 
 def values_at(derivation, seed: int = 0, init: str = "glorot") -> dict:
-    """Every node's value (NumPy) for one random sample; a one-line error where a value is not finite."""
-    params, inputs, y = sample(derivation, seed, init)
+    """Every node's value (NumPy) for one random sample (sample 1 of a random batch where batch statistics need one,
+    `batch_size`); a one-line error where a value is not finite."""
+    size = batch_size(derivation.graph)
+    params, inputs, y = sample(derivation, seed, init, size)
+    if size is None:
+        inputs, y = {k: v[:, None] for k, v in inputs.items()}, np.asarray(y)[..., None]
     with np.errstate(all="ignore"):
-        values = evaluate_batch(derivation.graph, params, {k: v[None] for k, v in inputs.items()}, np.asarray(y)[None])
+        values = batch_values(derivation.graph, params, inputs, y)
     out = {}
     for node in derivation.graph:
         v = params[node.name] if node.op == "param" else np.asarray(values[node.name])[..., 0]

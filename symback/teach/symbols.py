@@ -89,7 +89,7 @@ class Symbols:
 
     def term(self, name: str):
         """The course quantity node `name` holds (`symback.notation`'s one map), written as a derivative."""
-        return term(self.graph, name, layered=self.layered, deltas=False)
+        return term(self.graph, name, layered=self.layered, deltas=False, letters=True)
 
     def text(self, name: str) -> str:
         return self[name].text
