@@ -37,6 +37,9 @@ class DagNames(Namespace):
                 q = Quantity(spell(nt, term(graph, node.name, layered=False)), kind, None,
                              node.role == "adjoint", False, of.name, held=node.name)
                 self._add(q)
+                course = spell(nt, term(graph, node.name, layered=False, letters=True))  # zhat^[1] for xhat1
+                if course != q.name:
+                    self._add(Quantity(course, kind, None, q.deriv, False, of.name, True, held=node.name))
         self._add(Quantity(spell(nt, term(self.graph, "l", layered=False)), "loss", None, False, False, "l", held="l"))
         self._add(Quantity("y", "target", None, False, False, "y", held="y"))
         if self.graph["y"].meta.kind == "label":
