@@ -31,6 +31,7 @@ from ..ir import Node, sym
 from ..ops import I
 from .batchnorm import BatchStep, constants
 from .batchnorm import step as batch_step
+from .attention import is_softmax, softmax_step
 from .conv import IndexStep, index_step
 from .dropout import drawn
 from .facts import Declared, declared, init_schemes
@@ -310,6 +311,8 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
                 if t.kind not in ("matvec", "vec"):
                     fail(f"node {n.name}: forward term {t.kind} is not supported")
             steps.append(Affine(n.name, sizes[n.name], terms))
+        elif is_softmax(n):
+            steps.append(softmax_step(n))
         elif n.op in ("conv", "pool", "index", "product"):
             steps.append(index_step(n, grad_of))
         elif n.op == "concat":

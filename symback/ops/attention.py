@@ -66,7 +66,7 @@ def matmul(name: str, a: str, sa: tuple, b: str, sb: tuple, ta=False, tb=False, 
     i, j, c = index("i"), index("j"), index("c")
     A, B = _array(a, sa), _array(b, sb)
     left, right = (A[c, i] if ta else A[i, c]), (B[j, c] if tb else B[c, j])
-    body = scale * nested(left * right, [(c, 0, k1 - 1)])
+    body = nested(scale * left * right, [(c, 0, k1 - 1)])  # the scale inside: one term, as codegen sums it
     grads = [(a, _free(*(("c", "i") if ta else ("i", "c")))), (b, _free(*(("j", "c") if tb else ("c", "j"))))]
     at, bt = ("ᵀ" if ta else ""), ("ᵀ" if tb else "")
     said = ((a, f"the upstream delta times {b}{'' if tb else 'ᵀ'}" + (", transposed" if ta else "")),
