@@ -51,10 +51,21 @@ class Products:
                            "product first")
 
     def _vector_shape(self, value: str) -> tuple:
+        """The (n,) of a declared vector: a leaf, a linear module (its matrix's rows) or an elementwise one of them."""
         decl = self._decls.get(value)
         if decl is None:
             raise SymbackError(f"{value!r} is never declared; declare it before its products")
-        return decl.shape if decl.shape is not None else (None,)
+        if decl.shape is not None:
+            return decl.shape
+        if decl.op == "linear":
+            rows, cols = self._decls[decl.args[0]].shape
+            return (cols if decl.meta.tied else rows,)
+        for a in decl.args if decl.op == "ew" else ():
+            shape = self._vector_shape(a)
+            if shape != ():
+                return shape
+        raise SymbackError(f"{value} is not a vector of a size known where it is declared: give a leaf or a linear "
+                           "module")
 
     def sequence(self, name: str, tokens: int, d: int) -> str:
         """A per-sample input of `tokens` rows of width `d`, stored flat (tokens*d entries, row-major)."""

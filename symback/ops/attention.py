@@ -69,11 +69,12 @@ def matmul(name: str, a: str, sa: tuple, b: str, sb: tuple, ta=False, tb=False, 
     body = nested(scale * left * right, [(c, 0, k1 - 1)])  # the scale inside: one term, as codegen sums it
     grads = [(a, _free(*(("c", "i") if ta else ("i", "c")))), (b, _free(*(("j", "c") if tb else ("c", "j"))))]
     at, bt = ("ᵀ" if ta else ""), ("ᵀ" if tb else "")
-    said = ((a, f"the upstream delta times {b}{'' if tb else 'ᵀ'}" + (", transposed" if ta else "")),
-            (b, f"{a}{'' if ta else 'ᵀ'} times the upstream delta" + (", transposed" if tb else "")))
+    by = "" if scale == 1 else (f" / {1 / scale}" if sp.denom(1 / scale) == 1 else f" times {scale}")
+    said = ((a, (f"{b}{bt} δᵀ" if ta else f"δ {b}{'' if tb else 'ᵀ'}") + by + ", δ the upstream delta"),
+            (b, (f"δᵀ {a}{at}" if tb else f"{a}{'' if ta else 'ᵀ'} δ") + by + ", δ the upstream delta"))
     if a == b:
         raise SymbackError(f"module {name}: {a}{at} {b}{bt} reads one value twice; multiply two distinct values")
-    note = f"{a}{at} {b}{bt}" + (f" scaled by {scale}" if scale != 1 else "")
+    note = f"{a}{at} {b}{bt}" + by
     return IndexForm(body, [(i, m), (j, n)], note), Layout("matmul", (m, n), tuple(grads), said)
 
 
