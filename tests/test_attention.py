@@ -3,7 +3,7 @@
 Every gradient (the input's too, with ``wrt``) of an attention block with its residual, layer norm and an MLP, of
 `sb.Attention` in a `Network`, and of a DAG of dot, outer, transpose and matmul modules matches PyTorch autograd
 (float64, 1e-9 relative) and central differences of the NumPy forward pass; the row-wise softmax's folded VJP
-``P (δ - sum δ P)`` equals SymPy's unfolded derivative; bad shapes fail at declaration in one line naming them.
+``P (G - sum G P)`` equals SymPy's unfolded derivative; bad shapes fail at declaration in one line naming them.
 """
 
 from __future__ import annotations
@@ -157,14 +157,15 @@ def test_the_row_softmax_vjp_is_folded_to_p_and_equals_the_unfolded_derivative()
 
 def test_the_backward_reads_as_the_course_writes_it():
     text = " ".join(block().derive().render().split())  # a long note wraps
-    for line in ("(Pᵀ δ", "(δ K / sqrt(2)", "(δᵀ Q / sqrt(2)", "(δ Vᵀ", "row by row: P ⊙ (δ - Σ δ ⊙ P)"):
+    for line in ("((P transposed) G,", "(G K / sqrt(2),", "((G transposed) Q / sqrt(2),", "(G (V transposed),",
+                 "row by row: P * (G - the sum of G * P over the row)"):
         assert line in text, line
     assert len(block().derive().render().splitlines()) < 80
 
 
 @pytest.mark.parametrize("declare, message", [
     (lambda g, x: g.matmul("m", x, g.param("W", (3, 3))), "module m: cannot multiply x (3 x 2) by W (3 x 3)"),
-    (lambda g, x: g.matmul("m", x, x, tb=True), "module m: x xᵀ reads one value twice"),
+    (lambda g, x: g.matmul("m", x, x, tb=True), "module m: x (x transposed) reads one value twice"),
     (lambda g, x: g.transpose("t", g.input("z", 3)), "module t: the transpose of z needs a matrix"),
     (lambda g, x: g.outer("o", x, g.param("W", (3, 3))), "module o: an outer product needs two vectors"),
     (lambda g, x: g.matmul("m", x, "later"), "'later' is never declared"),

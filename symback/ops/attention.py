@@ -10,7 +10,7 @@ matrix is read as itself. The forward definitions, per sample::
 
 Every VJP is `tensor.vjp`: ``sympy.diff`` of ``sum_out G[out] * out`` with respect to one entry of the argument, the
 Kronecker deltas collapsed. For the softmax, the quotient's derivative then reads ``exp(S[t, s]) / sum_u exp(S[t,
-u])`` where P stands; `fold` writes P there, which gives the row-wise JVP ``P ⊙ (G - sum_u G P)`` (a test proves it
+u])`` where P stands; `fold` writes P there, which gives the row-wise JVP ``P * (G - sum_u G P)`` (a test proves it
 equal to the unfolded derivative at random points).
 """
 
@@ -48,6 +48,14 @@ class Layout:
         return dict(self.said)
 
 
+_G = ", G the upstream delta"
+
+
+def _t(name: str, transposed: bool) -> str:
+    """`name`, or ``(name transposed)``: ASCII words, since a note is printed as LaTeX text too."""
+    return f"({name} transposed)" if transposed else name
+
+
 def _free(*names: str) -> tuple:
     return tuple(index(n, bound=False) for n in names)
 
@@ -60,7 +68,7 @@ def matmul(name: str, a: str, sa: tuple, b: str, sb: tuple, ta=False, tb=False, 
     """``out = s A B`` (A^T, B^T when `ta`, `tb`), or a one-line error naming both shapes and the module."""
     (m, k1), (k2, n) = (sa[::-1] if ta else sa), (sb[::-1] if tb else sb)
     if sp.simplify(sp.sympify(k1) - k2) != 0:
-        left, right = f"{a}{'ᵀ' if ta else ''}", f"{b}{'ᵀ' if tb else ''}"
+        left, right = _t(a, ta), _t(b, tb)
         raise SymbackError(f"module {name}: cannot multiply {left} ({m} x {k1}) by {right} ({k2} x {n}): "
                            f"{k1} columns against {k2} rows")
     i, j, c = index("i"), index("j"), index("c")
@@ -68,13 +76,13 @@ def matmul(name: str, a: str, sa: tuple, b: str, sb: tuple, ta=False, tb=False, 
     left, right = (A[c, i] if ta else A[i, c]), (B[j, c] if tb else B[c, j])
     body = nested(scale * left * right, [(c, 0, k1 - 1)])  # the scale inside: one term, as codegen sums it
     grads = [(a, _free(*(("c", "i") if ta else ("i", "c")))), (b, _free(*(("j", "c") if tb else ("c", "j"))))]
-    at, bt = ("ᵀ" if ta else ""), ("ᵀ" if tb else "")
+    at, bt = _t(a, ta), _t(b, tb)  # notes in words and ASCII: LaTeX prints them as text
     by = "" if scale == 1 else (f" / {1 / scale}" if sp.denom(1 / scale) == 1 else f" times {scale}")
-    said = ((a, (f"{b}{bt} δᵀ" if ta else f"δ {b}{'' if tb else 'ᵀ'}") + by + ", δ the upstream delta"),
-            (b, (f"δᵀ {a}{at}" if tb else f"{a}{'' if ta else 'ᵀ'} δ") + by + ", δ the upstream delta"))
+    said = ((a, (f"{_t(b, not tb)} {_t('G', True)}" if ta else f"G {_t(b, not tb)}") + by + _G),
+            (b, (f"{_t('G', True)} {_t(a, ta)}" if tb else f"{_t(a, not ta)} G") + by + _G))
     if a == b:
-        raise SymbackError(f"module {name}: {a}{at} {b}{bt} reads one value twice; multiply two distinct values")
-    note = f"{a}{at} {b}{bt}" + by
+        raise SymbackError(f"module {name}: {at} {bt} reads one value twice; multiply two distinct values")
+    note = f"{at} {bt}" + by
     return IndexForm(body, [(i, m), (j, n)], note), Layout("matmul", (m, n), tuple(grads), said)
 
 
@@ -83,8 +91,8 @@ def transpose(name: str, a: str, sa: tuple):
     if len(sa) != 2:
         raise SymbackError(f"module {name}: the transpose of {a} needs a matrix (rows, cols), {a} has shape {sa}")
     i, j = index("i"), index("j")
-    form = IndexForm(_array(a, sa)[i, j], [(j, sa[1]), (i, sa[0])], f"{a}ᵀ")
-    return form, Layout("transpose", (sa[1], sa[0]), ((a, _free("i", "j")),), ((a, "the upstream delta, transposed"),))
+    form = IndexForm(_array(a, sa)[i, j], [(j, sa[1]), (i, sa[0])], _t(a, True))
+    return form, Layout("transpose", (sa[1], sa[0]), ((a, _free("i", "j")),), ((a, _t("G", True) + _G),))
 
 
 def outer(name: str, a: str, sa: tuple, b: str, sb: tuple):
@@ -92,8 +100,8 @@ def outer(name: str, a: str, sa: tuple, b: str, sb: tuple):
     if len(sa) != 1 or len(sb) != 1:
         raise SymbackError(f"module {name}: an outer product needs two vectors, {a} has shape {sa} and {b} {sb}")
     i, j = index("i"), index("j")
-    form = IndexForm(_array(a, sa)[i] * _array(b, sb)[j], [(i, sa[0]), (j, sb[0])], f"{a} {b}ᵀ")
-    said = ((a, f"the upstream delta times {b}"), (b, f"the upstream delta transposed times {a}"))
+    form = IndexForm(_array(a, sa)[i] * _array(b, sb)[j], [(i, sa[0]), (j, sb[0])], f"{a} {_t(b, True)}")
+    said = ((a, f"G {b}" + _G), (b, f"{_t('G', True)} {a}" + _G))
     return form, Layout("outer", (sa[0], sb[0]), ((a, _free("i")), (b, _free("j"))), said)
 
 
@@ -105,7 +113,7 @@ def row_softmax(name: str, s: str, shape: tuple):
     S = _array(s, shape)
     form = IndexForm(sp.exp(S[t, u]) / sp.Sum(sp.exp(S[t, v]), (v, 0, shape[1] - 1)), [(t, shape[0]), (u, shape[1])],
                      "the softmax of each row")
-    said = ((s, "the softmax's Jacobian-vector product, row by row: P ⊙ (δ - Σ δ ⊙ P)"),)
+    said = ((s, "the softmax's Jacobian-vector product, row by row: P * (G - the sum of G * P over the row)" + _G),)
     return form, Layout("softmax", tuple(shape), ((s, _free("t", "s")),), said)
 
 
