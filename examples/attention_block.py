@@ -30,9 +30,12 @@ def declare() -> sb.DAG:
     g = sb.DAG("attention_block")
     a = g.attention("a", g.sequence("x", T, D))
     n = g.layernorm("n", a, g.param("gamma", T * D, kind="scale"), g.param("beta", T * D, kind="shift"))
-    h = g.map("h", g.linear("u", g.param("W1", (16, T * D)), n, g.param("b1", 16)), "relu")
-    r = g.add("r", n, g.linear("m", g.param("W2", (T * D, 16)), h, g.param("b2", T * D)))
-    g.loss(g.linear("f", g.param("Wo", (1, T * D)), r, g.param("bo", 1)), "mse")
+    z = g.linear("z", g.param("W1", (16, T * D), layer=1), n, g.param("b1", 16, layer=1), kind="pre", layer=1)
+    h = g.map("h", z, "relu", kind="act", layer=1)
+    m = g.linear("m", g.param("W2", (T * D, 16), layer=2), h, g.param("b2", T * D, layer=2), kind="pre", layer=2)
+    r = g.add("r", n, m)
+    f = g.linear("f", g.param("Wo", (1, T * D), layer=3), r, g.param("bo", 1, layer=3), kind="pre", layer=3)
+    g.loss(f, "mse")
     return g
 
 

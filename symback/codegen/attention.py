@@ -1,7 +1,7 @@
 """The row-wise softmax's forward loops: each row's max, the exponentials and their sum, then the quotients.
 
-Stage: codegen. Input: a forward ``product`` node of kind "softmax" (``P[t, u] = exp(S[t, u]) / sum_v exp(S[t,
-v])``, symback/ops/attention.py). The index-form emitter (`codegen.conv`) sums terms; a quotient by a sum needs the
+Stage: codegen. Input: a forward ``product`` node of kind "softmax" (``P[i, j] = exp(S[i, j]) / sum_u exp(S[i,
+u])``, symback/ops/attention.py). The index-form emitter (`codegen.conv`) sums terms; a quotient by a sum needs the
 sum first, so this step computes it, per sample and row, shifted by the row's max (the same value, without
 overflow). Every other product, and every derived gradient, is an index-form step.
 """

@@ -6,10 +6,10 @@ matrix is read as itself. The forward definitions, per sample::
     matmul     out[i, j] = s * sum_c A[i, c] B[c, j]          (A or B read transposed: A[c, i], B[j, c])
     transpose  out[j, i] = A[i, j]
     outer      out[i, j] = a[i] b[j]
-    softmax    P[t, s]   = exp(S[t, s]) / sum_u exp(S[t, u])  (row by row)
+    softmax    P[i, j]   = exp(S[i, j]) / sum_u exp(S[i, u])  (row by row)
 
 Every VJP is `tensor.vjp`: ``sympy.diff`` of ``sum_out G[out] * out`` with respect to one entry of the argument, the
-Kronecker deltas collapsed. For the softmax, the quotient's derivative then reads ``exp(S[t, s]) / sum_u exp(S[t,
+Kronecker deltas collapsed. For the softmax, the quotient's derivative then reads ``exp(S[i, j]) / sum_u exp(S[i,
 u])`` where P stands; `fold` writes P there, which gives the row-wise JVP ``P * (G - sum_u G P)`` (a test proves it
 equal to the unfolded derivative at random points).
 """
@@ -106,15 +106,15 @@ def outer(name: str, a: str, sa: tuple, b: str, sb: tuple):
 
 
 def row_softmax(name: str, s: str, shape: tuple):
-    """``P[t, u] = exp(S[t, u]) / sum_v exp(S[t, v])``: the softmax of each row of a matrix."""
+    """``P[i, j] = exp(S[i, j]) / sum_u exp(S[i, u])``: the softmax of each row of a matrix."""
     if len(shape) != 2:
         raise SymbackError(f"module {name}: a row-wise softmax needs a matrix, {s} has shape {shape}")
-    t, u, v = index("t"), index("u"), index("v")
+    t, u, v = index("i"), index("j"), index("u")  # row i, column j, the row sum's u (names the printers know)
     S = _array(s, shape)
     form = IndexForm(sp.exp(S[t, u]) / sp.Sum(sp.exp(S[t, v]), (v, 0, shape[1] - 1)), [(t, shape[0]), (u, shape[1])],
                      "the softmax of each row")
     said = ((s, "the softmax's Jacobian-vector product, row by row: P * (G - the sum of G * P over the row)" + _G),)
-    return form, Layout("softmax", tuple(shape), ((s, _free("t", "s")),), said)
+    return form, Layout("softmax", tuple(shape), ((s, _free("i", "c")),), said)
 
 
 def fold(expr: sp.Expr, out: str, s: str) -> sp.Expr:
