@@ -16,6 +16,7 @@ The attention head, per sample (PyTorch's ``nn.Linear`` convention: X W^T)::
 from __future__ import annotations
 
 import math
+import numbers
 
 import sympy as sp
 
@@ -93,7 +94,7 @@ class Products:
     def matmul(self, name: str, a: str, b: str, ta: bool = False, tb: bool = False, scale=1, kind: str = "value",
                layer: int | None = None) -> str:
         """``name = scale * A B`` of two matrices (parameters or computed values); ``ta``/``tb`` read A^T, B^T."""
-        made = products.matmul(name, a, self.matrix_shape(a), b, self.matrix_shape(b), ta, tb, sp.nsimplify(scale))
+        made = products.matmul(name, a, self.matrix_shape(a), b, self.matrix_shape(b), ta, tb, _scale(scale, name))
         return self._product(name, (a, b), made, kind, layer)
 
     def transpose(self, name: str, a: str, kind: str = "value", layer: int | None = None) -> str:
@@ -110,11 +111,12 @@ class Products:
 
     def dot(self, name: str, a: str, b: str, kind: str = "value", layer: int | None = None) -> str:
         """``name = sum_j a_j b_j``: a per-sample scalar (elementwise modules broadcast it over vectors)."""
+        n, m = self._vector_shape(a), self._vector_shape(b)
+        if n != m or len(n) != 1:
+            raise SymbackError(f"module {name}: the dot product of {a} {n} and {b} {m} needs two vectors of one size")
 
         def build(shapes):
-            n, m = (reduce.vector_of(name, v, shapes, "a dot product") for v in (a, b))
-            if n != m:
-                raise SymbackError(f"module {name}: the dot product of {a} ({n}) and {b} ({m}) needs equal sizes")
+            n = reduce.vector_of(name, a, shapes, "a dot product")
             return reduce.component_sum(a, n, lambda v: v * sp.IndexedBase(b, real=True)[reduce.J]), ()
 
         return self._module(name, "coupled", (a, b), build, Meta(kind=kind, layer=layer))
@@ -136,6 +138,14 @@ class Products:
         self.row_softmax(names["P"], names["S"], layer=layer)
         out = self.matmul(names["O"] if residual else name, names["P"], names["V"], kind="attention", layer=layer)
         return self.add(name, x, out) if residual else out
+
+
+def _scale(value, name: str) -> sp.Expr:
+    """A product's scale: a finite nonzero number (1/sqrt(d) as ``1 / sp.sqrt(d)`` or 0.5); never text."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sp.Expr)) or not sp.sympify(value).is_number \
+            or not sp.sympify(value).is_finite or value == 0:
+        raise SymbackError(f"module {name}: scale must be a nonzero number, got {value!r:.40}")
+    return sp.nsimplify(value, rational=True) if isinstance(value, float) else sp.sympify(value)
 
 
 def _size(shape: tuple):
