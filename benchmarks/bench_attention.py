@@ -21,18 +21,19 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_
     os.environ[_v] = THREADS
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 BATCH, EPS, LR = 64, 1e-5, 1e-3
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from attention_block import D, T, block, data  # noqa: E402
+from attention_block import D, T, block, data
+
 N = T * D
 
 

@@ -15,9 +15,9 @@ import torch
 
 import symback as sb
 from symback.errors import SymbackError
-from symback.ops import attention, tensor
 from symback.ir import Meta, Node
 from symback.numeric import evaluate_batch
+from symback.ops import attention, tensor
 
 torch.set_default_dtype(torch.float64)
 T, D, EPS = 3, 2, 1e-5
@@ -34,12 +34,15 @@ def block(tokens=T, d=D, out=2):
 
 
 def torch_block(P, X, Y, tokens=T, d=D):
+    return ((torch_forward(P, X, tokens, d) - Y) ** 2).sum(dim=1).mean()
+
+
+def torch_forward(P, X, tokens=T, d=D):
     x = X.reshape(X.shape[0], tokens, d)
     Q, K, V = x @ P["Wq"].T, x @ P["Wk"].T, x @ P["Wv"].T
     a = (x + torch.softmax(Q @ K.transpose(1, 2) / d**0.5, dim=2) @ V).reshape(X.shape[0], -1)
     n = torch.nn.functional.layer_norm(a, (a.shape[1],), P["gamma"], P["beta"], EPS)
-    f = torch.tanh(n @ P["W1"].T + P["b1"]) @ P["W2"].T + P["b2"]
-    return ((f - Y) ** 2).sum(dim=1).mean()
+    return torch.tanh(n @ P["W1"].T + P["b1"]) @ P["W2"].T + P["b2"]
 
 
 def network():
@@ -61,9 +64,9 @@ def products():
     u, v, w = (g.linear(n, g.param(f"W{n}", (k, 4)), x) for n, k in (("u", 3), ("v", 2), ("w", 2)))
     m = g.outer("M", u, v)
     mt = g.transpose("Mt", m)
-    G = g.matmul("G", m, mt)
-    H = g.matmul("H", mt, m, ta=True, tb=True, scale=0.5)
-    s = g.dot("s", v, w)
+    g.matmul("G", m, mt)
+    g.matmul("H", mt, m, ta=True, tb=True, scale=0.5)
+    g.dot("s", v, w)
     z = g.map("t", g.ew("z", sp.Symbol("G") + sp.Symbol("s") * sp.Symbol("H")), "tanh")
     g.loss(g.linear("f", g.param("Wf", (2, 9)), z), "mse")
     return g

@@ -15,7 +15,6 @@ The attention head, per sample (PyTorch's ``nn.Linear`` convention: X W^T)::
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import sympy as sp
