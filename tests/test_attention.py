@@ -173,6 +173,7 @@ def test_the_backward_reads_as_the_course_writes_it():
     (lambda g, x: g.outer("o", x, g.param("W", (3, 3))), "module o: an outer product needs two vectors"),
     (lambda g, x: g.matmul("m", x, "later"), "'later' is never declared"),
     (lambda g, x: g.matmul("m", g.linear("u", g.param("W", (3, 6)), x), x), "u is not a matrix"),
+    (lambda g, x: g.outer("o", g.input("z", 3), "z"), "module o: z (z transposed) reads one value twice"),
     (lambda g, x: g.sequence("s", 0, 2), "sequence s: tokens must be a positive integer"),
     (lambda g, x: g.dot("s", g.linear("u", g.param("W", (2, 6)), x), x), "the dot product of u (2,) and x (6,)"),
     (lambda g, x: g.dot("s", x, g.param("W", (6, 6))), "the dot product of x (6,) and W (6, 6) needs two vectors"),
@@ -187,3 +188,20 @@ def test_bad_shapes_fail_at_declaration_in_one_line(declare, message):
     with pytest.raises(SymbackError) as exc:
         declare(g, x)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_a_gram_matrix_through_a_copy_matches_pytorch():
+    """``h hᵀ`` reads one value twice, which one product refuses; ``h (copy of h)ᵀ`` derives both reads."""
+    g = sb.DAG()
+    h = g.matmul("h", g.sequence("x", 3, 2), g.param("W", (2, 2)), tb=True)
+    g.loss(g.linear("f", g.param("V", (1, 9)), g.matmul("G", h, g.add("hc", h), tb=True)), "mse")
+    d = g.derive(wrt=["x"])
+    params, X, Y = point(d)
+
+    def gram(P, X, Y):
+        h = X.reshape(X.shape[0], 3, 2) @ P["W"].T
+        return ((((h @ h.transpose(1, 2)).reshape(X.shape[0], 9)) @ P["V"].T - Y) ** 2).sum(dim=1).mean()
+
+    mine, ref = ours(d, params, X, Y), theirs(gram, params, X, Y)
+    for k in ref:
+        assert rel(mine[k], ref[k]) < 1e-9, k

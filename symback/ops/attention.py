@@ -77,8 +77,8 @@ def matmul(name: str, a: str, sa: tuple, b: str, sb: tuple, ta=False, tb=False, 
     by = "" if scale == 1 else (f" / {1 / scale}" if sp.denom(1 / scale) == 1 else f" times {scale}")
     said = ((a, (f"{_t(b, not tb)} {_t('G', True)}" if ta else f"G {_t(b, not tb)}") + by + _G),
             (b, (f"{_t('G', True)} {_t(a, ta)}" if tb else f"{_t(a, not ta)} G") + by + _G))
-    if a == b:
-        raise SymbackError(f"module {name}: {at} {bt} reads one value twice; multiply two distinct values")
+    if a == b:  # tensor.vjp differentiates one read of an arg (a Gram matrix x xᵀ would need both)
+        raise SymbackError(f"module {name}: {at} {bt} reads one value twice; multiply it by a copy (g.add(copy, v))")
     note = f"{at} {bt}" + by
     return IndexForm(body, [(i, m), (j, n)], note), Layout("matmul", (m, n), tuple(grads), said)
 
@@ -96,6 +96,8 @@ def outer(name: str, a: str, sa: tuple, b: str, sb: tuple):
     """``out[i, j] = a[i] b[j]`` of two vectors."""
     if len(sa) != 1 or len(sb) != 1:
         raise SymbackError(f"module {name}: an outer product needs two vectors, {a} has shape {sa} and {b} {sb}")
+    if a == b:
+        raise SymbackError(f"module {name}: {a} {_t(a, True)} reads one value twice; multiply it by a copy")
     i, j = index("i"), index("j")
     form = IndexForm(_array(a, sa)[i] * _array(b, sb)[j], [(i, sa[0]), (j, sb[0])], f"{a} {_t(b, True)}")
     said = ((a, f"G {b}" + _G), (b, f"{_t('G', True)} {a}" + _G))
