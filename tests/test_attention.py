@@ -205,3 +205,13 @@ def test_a_gram_matrix_through_a_copy_matches_pytorch():
     mine, ref = ours(d, params, X, Y), theirs(gram, params, X, Y)
     for k in ref:
         assert rel(mine[k], ref[k]) < 1e-9, k
+
+
+def test_a_linear_module_of_two_computed_values_points_to_the_products():
+    g = sb.DAG()
+    x = g.input("x", 3)
+    k1, q1 = (g.linear(n, g.param(f"W{n}", (3, 3)), x) for n in ("k1", "q1"))
+    g.loss(g.linear("s11", k1, q1), "mse")
+    with pytest.raises(SymbackError, match=r"module s11: k1 must be a matrix, has shape \(3,\) \(a product of two "
+                                           r"computed values is g.dot, g.outer or g.matmul\)"):
+        g.graph()
