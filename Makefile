@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_inference.py --threads 1
 	$(PY) benchmarks/bench_batchnorm.py
 	$(PY) benchmarks/bench_conv.py
+	$(PY) benchmarks/bench_attention.py
 
 readme: $(STAMP)
 	$(PY) tools/readme.py

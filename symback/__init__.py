@@ -14,6 +14,7 @@ from .declare.conv import AvgPool, Conv1D, Conv2D, Flatten, MaxPool
 from .declare.dag import DAG
 from .declare.dropout import Dropout
 from .declare.gradient import Gradient, Table, grad
+from .declare.attention import Attention
 from .declare.layernorm import LayerNorm, Softmax
 from .declare.layers import Activation, BatchNorm
 from .declare.network import Dense, Network
@@ -26,7 +27,7 @@ from .ops import register_op
 from .torchbridge import from_torch, load_torch_state, to_torch_state
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "AvgPool", "BatchNorm", "Conv1D", "Conv2D", "DAG", "Dense", "Derivation", "Dropout",
+    "ACTIVATIONS", "Activation", "Attention", "AvgPool", "BatchNorm", "Conv1D", "Conv2D", "DAG", "Dense", "Derivation", "Dropout",
     "Flatten", "Gradient", "Indicator", "LOSSES", "LayerNorm", "MaxPool", "NOTATIONS", "Network", "Notation", "Softmax",
     "SymbackError", "Table", "check_layer", "draw", "explain", "from_torch", "grad", "gradcheck", "load_torch_state",
     "register_activation",

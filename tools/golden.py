@@ -37,6 +37,7 @@ CASES = {
     "digits_cnn": ("examples/digits_cnn.py", "udl"),
     "cnn_symbolic": ("tests/golden/cnn_symbolic.py", "cs229"),
     "layernorm_mlp": ("examples/layernorm_mlp.py", "udl"),
+    "attention_block": ("examples/attention_block.py", "udl"),
 }
 NOTATIONS = ("udl", "cs229", "foml")
 EXT = {"text": "txt", "latex": "tex", "markdown": "md", "json": "json"}

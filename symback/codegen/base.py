@@ -28,7 +28,8 @@ from ..derive.simplify import stabilize
 from ..ir import sym
 from ..ops import I
 from . import naming
-from . import batchnorm, conv
+from . import attention, batchnorm, conv
+from .attention import SoftmaxStep
 from .batchnorm import BatchStep
 from .body import Body
 from .conv import IndexStep
@@ -40,7 +41,7 @@ from .storage import Storage, allocate
 OUTPUT = " output"
 #: the layout method that emits each kind of step
 STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret",
-         BatchStep: "batch", IndexStep: "index_form"}
+         BatchStep: "batch", IndexStep: "index_form", SoftmaxStep: "row_softmax"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
 _SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
@@ -269,6 +270,9 @@ class Layout:
 
     def index_form(self, st: IndexStep) -> None:
         conv.emit(self, st)
+
+    def row_softmax(self, st: SoftmaxStep) -> None:
+        attention.emit(self, st)
 
     # -- shared pieces -----------------------------------------------------------------------------------
     def store(self, m, local: str, grad: str | None) -> None:

@@ -31,6 +31,7 @@ from ..ir import Node, sym
 from ..ops import I
 from .batchnorm import BatchStep, constants
 from .batchnorm import step as batch_step
+from .attention import is_softmax, softmax_step
 from .conv import IndexStep, index_step
 from .dropout import drawn
 from .facts import Declared, declared, init_schemes
@@ -234,7 +235,7 @@ def build(d, inference: bool = False) -> Plan:
         if n.op in ("scalar", "seed"):
             fail(f"node {n.name}: op {n.op!r} belongs to scalar expressions; compile a Network or a DAG")
         if n.op not in ("input", "param", "target", "linear", "ew", "loss", "concat", "batch", "conv", "pool", "index",
-                        "coupled"):
+                        "coupled", "product"):
             fail(f"node {n.name}: no code generation for op {n.op!r}")
     params = list(d.params)
     shapes = {p: tuple(_int(s, f"param {p}") for s in g[p].shape) for p in params}
@@ -310,7 +311,9 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
                 if t.kind not in ("matvec", "vec"):
                     fail(f"node {n.name}: forward term {t.kind} is not supported")
             steps.append(Affine(n.name, sizes[n.name], terms))
-        elif n.op in ("conv", "pool", "index"):
+        elif is_softmax(n):
+            steps.append(softmax_step(n))
+        elif n.op in ("conv", "pool", "index", "product"):
             steps.append(index_step(n, grad_of))
         elif n.op == "concat":
             parts = [b.name for b in n.expr.blocks]

@@ -36,6 +36,7 @@ from ..ops import concat, elementwise, linear
 from ..ops import loss as loss_op
 from ..parse import to_expr
 from . import dropout
+from .attention import Products
 from .layernorm import Components
 
 
@@ -64,7 +65,7 @@ def width(value, where: str):
     raise SymbackError(f"{where}: width must be a positive integer or a SymPy symbol, got {value!r}")
 
 
-class DAG(Components):
+class DAG(Components, Products):
     """A graph of modules; every method returns the name of the value it declares."""
 
     def __init__(self, name: str | None = None):

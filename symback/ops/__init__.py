@@ -5,7 +5,7 @@ family modules register their entries when imported here: `scalar` (leaves,
 ``scalar``, ``seed``), `linear`, `elementwise` (``ew``), `loss`, `concat`, `reduce` (``coupled``).
 """
 
-from . import batchnorm, concat, conv, elementwise, linear, loss, pool, reduce, scalar, tensor  # noqa: F401
+from . import attention, batchnorm, concat, conv, elementwise, linear, loss, pool, reduce, scalar, tensor  # noqa: F401
 from .base import OPS, I, Op, Term, local_derivative, lookup, msym, register, vjp_of
 from .elementwise import DefinedOp, expand_ops, register_op
 from .loss import decay_rate, sum_kronecker

@@ -21,7 +21,8 @@ def build(name: str, w: str, x: str, b: str | None, transposed: bool, shapes: di
     """``W x (+ b)`` (``W^T x`` when tied) and its shape; shapes checked with one-line errors."""
     Ws = shapes[w]
     if len(Ws) != 2:
-        raise SymbackError(f"module {name}: {w} must be a matrix, has shape {Ws}")
+        raise SymbackError(f"module {name}: {w} must be a matrix, has shape {Ws} (a product of two computed values is "
+                           "g.dot, g.outer or g.matmul)")
     Wm = msym(w, Ws).T if transposed else msym(w, Ws)
     rows, cols = Wm.shape
     if len(shapes[x]) != 1 or shapes[x][0] != cols:

@@ -263,7 +263,7 @@ _RULES = {sp.Add: lambda *a: reduce(np.add, a), sp.Mul: lambda *a: reduce(np.mul
           sp.StrictGreaterThan: _relation(np.greater), sp.GreaterThan: _relation(np.greater_equal),
           sp.StrictLessThan: _relation(np.less), sp.LessThan: _relation(np.less_equal),
           sp.KroneckerDelta: _relation(np.equal), Indicator: lambda c: c,
-          sp.Heaviside: lambda u, *_: (u > 0).astype(float)}
+          sp.Heaviside: lambda u, *_: (u > 0).astype(float), sp.exp: np.exp}
 
 
 def value(node: Node, values: dict, batch: int | None = None) -> np.ndarray:
