@@ -56,7 +56,6 @@ def main(epochs: int = 30) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     module = block.derive().compile(path, force=True)
     params = module.init_params(seed=0)
-    params["gamma"][...] = 1.0  # layer norm starts as the identity on its normalised input, as in PyTorch
     state = module.init_state(params, optimizer="adam", lr=3e-3)
     for epoch in range(epochs):
         loss = module.train(params, X, Y, epochs=1, batch_size=32, seed=epoch, optimizer=state)[-1]

@@ -139,3 +139,21 @@ def test_one_of_a_dags_inputs_gives_its_columns_alone():
     text = generate(two_inputs.derive(wrt=["xb"]), "two_inputs", layouts=("sample",))
     assert "input_grad(params, X, Y)    -> d(batch loss)/dX, shape (batch, 2): each sample's dl/d(xb)" in text
     assert "def input_grad(params, X, Y):\n    \"\"\"d(batch loss)/dX, shape (batch, 2)" in text
+
+
+def test_an_input_with_two_consumers_a_residual_gets_its_summed_gradient():
+    """x feeds both W x and the residual add x + tanh(W x): dl/dx is the sum of the two paths (a step no later
+    step reads, kept for input_grad), equal to PyTorch's X.grad."""
+    g = sb.DAG("residual_x")
+    x = g.input("x", 3)
+    g.param("W", (3, 3))
+    g.add("out", x, g.map("h", g.linear("u", "W", x), "tanh"))
+    g.loss("out", "mse")
+    mod = module("residual_x", g, ["x"], layouts=("sample",))
+    rng = np.random.default_rng(4)
+    params = {"W": rng.standard_normal((3, 3))}
+    X, Y = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in {"W": params["W"], "x": X}.items()}
+    out = t["x"] + torch.tanh(t["x"] @ t["W"].T)
+    (((out - torch.tensor(Y)) ** 2).sum(dim=1).mean()).backward()
+    assert rel(mod.input_grad(params, X, Y), t["x"].grad.numpy()) < 1e-9

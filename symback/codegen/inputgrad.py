@@ -15,7 +15,7 @@ import copy
 
 from ..derive.simplify import prune
 from . import naming
-from .plan import Concat, Return, build
+from .plan import Concat, Group, Return, build
 
 #: the stacked input gradients (several inputs) in the kernels; not an IR name (IR names are identifiers)
 STACKED = "dl_dinputs"
@@ -43,6 +43,8 @@ def plan_of(d):
     plan = build(keep)
     grads = [d.adjoints[x] for x in inputs(d)]
     plan.steps = [st for st in plan.steps if not isinstance(st, Return)]
+    for m in (m for st in plan.steps if isinstance(st, Group) for m in st.members if m.name in grads):
+        m.mode = "store"  # an input's sum of paths (a residual): read by no later step, but the rows returned
     if len(grads) > 1:  # side by side, as the inputs are in X
         offsets = [sum(plan.sizes[g] for g in grads[:k]) for k in range(len(grads))]
         plan.sizes[STACKED] = sum(plan.sizes[g] for g in grads)
