@@ -83,3 +83,22 @@ def test_the_compiled_cnn_matches_torch_autograd():
     assert abs(loss - ref.item()) < 1e-12
     for k, v in t.items():
         assert rel(grads[k], v.grad.numpy()) < 1e-12, k
+
+
+def test_the_compiled_max_gate_passes_nothing_at_a_tie():
+    """Zero kernel and bias: every pooled window is a tie of tanh(0) = 0, so (the stated convention) no gradient
+    reaches the conv, where PyTorch's first-maximum rule sends one; the dense layer's gradients agree."""
+    mod, d, plan = compiled("cnn_small", NET, layouts=("sample",))
+    rng = np.random.default_rng(7)
+    params = perturbed(mod, rng)
+    params["W1"][...], params["b1"][...] = 0.0, 0.0
+    X, Y = batch(plan, 3, rng)
+    _, grads = mod.loss_and_grad(params, X, Y)
+    assert not grads["W1"].any() and not grads["b1"].any()
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    h = F.max_pool2d(torch.tanh(F.conv2d(torch.tensor(X.reshape(3, 2, 7, 7)), t["W1"].reshape(3, 2, 3, 3), t["b1"],
+                                         stride=2, padding=1)), 2)
+    F.cross_entropy(h.reshape(3, -1) @ t["W2"].T + t["b2"], torch.tensor(Y)).backward()
+    assert t["b1"].grad.abs().sum() > 0
+    for k in ("W2", "b2"):
+        assert rel(grads[k], t[k].grad.numpy()) < 1e-12, k
