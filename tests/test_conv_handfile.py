@@ -51,6 +51,7 @@ def test_a_stride_ignored_in_the_input_gradient_is_named():
     ("dl/dbeta_0 = (o) ↦ sum_i, j dl/df_0[o, i j, j]", "must be linear in the indices"),
     ("dl/dbeta_0 = (o) ↦ __import__('os')[o]", "unexpected '_'"),
     ("dl/df_1 = (i) ↦ p[i]", "is not an index-form array here"),
+    ("dl/dbeta_0 = (o) ↦ " + "sum_i " * 400 + "dl/df_0[o, i, i]", "sums run over at most 8"),
 ])
 def test_a_bad_index_form_line_is_one_line(digits, line, message):
     with pytest.raises(sb.SymbackError) as info:

@@ -36,6 +36,7 @@ from .trial import close, gap
 HEAD = re.compile(r"^\s*\(\s*([a-z](?:\s*,\s*[a-z]){0,7})\s*\)\s*(?:↦|\|->|->)\s*")
 SUMS = re.compile(r"sum_\{\s*([a-z](?:\s*,\s*[a-z])*)\s*\}")
 MAX_GRID = 10**7  # entries of one line's index grid (free and summed indices, one sample): a hand line, not a bomb
+MAX_SUMS = 8  # summed indices in one line (the deepest conv gradient sums three)
 RELATIONS = {">": sp.StrictGreaterThan, ">=": sp.GreaterThan, "<": sp.StrictLessThan, "<=": sp.LessThan}
 
 
@@ -48,7 +49,7 @@ class _Reader:
 
     def __init__(self, text: str, where: str, array, free: list):
         self.toks, self.k, self.where, self.array = tokenize(SUMS.sub(r"sum_\1", text), where), 0, where, array
-        self.scope = {v.name: v for v in free}
+        self.scope, self.sums = {v.name: v for v in free}, 0
 
     @property
     def tok(self):
@@ -175,8 +176,9 @@ class _Reader:
         while self.tok.text == "," and self.toks[self.k + 1].kind == "name" and len(self.toks[self.k + 1].value) == 1:
             letters.append(self.toks[self.k + 1].value)
             self.k += 2
-        if len(letters) > 6 or not all(re.fullmatch(r"[a-z]", v) for v in letters):
-            self.fail("a sum runs over at most six one-letter indices, e.g. sum_i, j")
+        self.sums += len(letters)
+        if self.sums > MAX_SUMS or not all(re.fullmatch(r"[a-z]", v) for v in letters):
+            self.fail(f"sums run over at most {MAX_SUMS} one-letter indices in all, e.g. sum_i, j")
         outer = dict(self.scope)
         self.scope.update({v: index(v) for v in letters})
         body = self.product()
