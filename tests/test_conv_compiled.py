@@ -70,7 +70,7 @@ def test_float32_and_the_sgd_step():
 
 
 def test_the_compiled_cnn_matches_torch_autograd():
-    mod, d, plan = compiled("cnn_small", NET, layouts=("sample",))
+    mod, _, plan = compiled("cnn_small", NET, layouts=("sample",))
     rng = np.random.default_rng(5)
     params = perturbed(mod, rng)
     X, Y = batch(plan, 4, rng)
@@ -88,7 +88,7 @@ def test_the_compiled_cnn_matches_torch_autograd():
 def test_the_compiled_max_gate_passes_nothing_at_a_tie():
     """Zero kernel and bias: every pooled window is a tie of tanh(0) = 0, so (the stated convention) no gradient
     reaches the conv, where PyTorch's first-maximum rule sends one; the dense layer's gradients agree."""
-    mod, d, plan = compiled("cnn_small", NET, layouts=("sample",))
+    mod, _, plan = compiled("cnn_small", NET, layouts=("sample",))
     rng = np.random.default_rng(7)
     params = perturbed(mod, rng)
     params["W1"][...], params["b1"][...] = 0.0, 0.0
