@@ -40,9 +40,10 @@ def kernel():
 
 
 def train(epochs: int = 30, batch: int = 32, lr: float = 0.01, seed: int = 0, progress: bool = True,
-          optimizer: str = "adam"):
-    """Minibatch training (Adam by default) by the module's `train`; returns (params, history) with per-epoch loss and accuracies."""
-    module = kernel()
+          optimizer: str = "adam", module=None):
+    """Minibatch training (Adam by default) by the module's `train` (`module`: a compiled module of `net`, else
+    `kernel()`); returns (params, history) with per-epoch loss and accuracies."""
+    module = module or kernel()
     X_train, X_test, y_train, y_test = load(seed)
     params = module.init_params(seed=seed)
     history = {"loss": [], "train_acc": [], "test_acc": []}

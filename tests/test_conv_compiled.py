@@ -1,11 +1,19 @@
 """Compiled CNN kernels: the generated direct loops equal the NumPy oracle and PyTorch, in float64 and float32,
-through the module contract (forward, loss_and_grad, sgd_step, train), in every loop layout."""
+through the module contract (forward, loss_and_grad, sgd_step, train).
+
+Each loop layout reads and writes the index-form steps its own way (`read`: per-sample vectors, component-major,
+sample-major), so each layout is compiled once, for a different network, and checked against the oracle: the
+strided 2-D net with max-pooling in ``sample``, the dilated 1-D net with average pooling in ``small``, the digits
+CNN of examples/digits_cnn.py in ``blas`` (the module tests/test_conv_digits.py trains: one compile for both)."""
+
+import runpy
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from codegen_support import ALL, batch, compiled, perturbed, reference, rel, with_layout
+from codegen_support import batch, compiled, perturbed, reference, rel
 
 import symback as sb
 
@@ -13,18 +21,20 @@ NET = sb.Network(n_in=(2, 7, 7), layers=[sb.Conv2D(3, 3, stride=2, padding=1, ac
                                          sb.Flatten(), sb.Dense(4)], loss="softmax_cross_entropy", name="cnn_small")
 NET1D = sb.Network(n_in=(1, 11), layers=[sb.Conv1D(3, 3, padding=1, dilation=2, activation="relu"), sb.AvgPool(3),
                                         sb.Flatten(), sb.Dense(2)], loss="mse", name="cnn_1d")
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "digits_cnn.py"
 
 
-@pytest.fixture(scope="module")
-def module():
-    return compiled("cnn_small", NET, layouts=ALL)
+def digits_module():
+    """The digits CNN compiled in the blas layout, shared with tests/test_conv_digits.py (same key, same file)."""
+    return compiled("digits_cnn", runpy.run_path(str(EXAMPLE), run_name="digits_cnn_example")["net"],
+                    layouts=("blas",))
 
 
-def test_a_1d_cnn_with_dilation_and_average_pooling_equals_the_oracle():
-    mod, d, plan = compiled("cnn_1d", NET1D)
-    rng = np.random.default_rng(2)
+def equals_the_oracle(module, B, seed):
+    mod, d, plan = module
+    rng = np.random.default_rng(seed)
     params = perturbed(mod, rng)
-    X, Y = batch(plan, 5, rng)
+    X, Y = batch(plan, B, rng)
     want_loss, want = reference(d, plan, params, X, Y)
     loss, grads = mod.loss_and_grad(params, X, Y)
     assert abs(loss - want_loss) < 1e-12 * max(1.0, abs(want_loss))
@@ -32,28 +42,25 @@ def test_a_1d_cnn_with_dilation_and_average_pooling_equals_the_oracle():
         assert rel(grads[p], want[p]) < 1e-12, p
 
 
-@pytest.mark.parametrize("layout", ALL)
-def test_loss_and_gradients_equal_the_oracle_in_every_layout(module, layout):
-    mod, d, plan = module
-    rng = np.random.default_rng(3)
-    params = perturbed(mod, rng)
-    X, Y = batch(plan, 5, rng)
-    want_loss, want = reference(d, plan, params, X, Y)
-    with with_layout(mod, layout):
-        loss, grads = mod.loss_and_grad(params, X, Y)
-    assert abs(loss - want_loss) < 1e-12 * max(1.0, abs(want_loss))
-    for p in d.params:
-        assert rel(grads[p], want[p]) < 1e-12, (layout, p)
+@pytest.mark.parametrize("key, net, layout", [("cnn_small", NET, "sample"), ("cnn_1d", NET1D, "small")])
+def test_loss_and_gradients_equal_the_oracle(key, net, layout):
+    equals_the_oracle(compiled(key, net, layouts=(layout,)), 5, 3)
 
 
-def test_float32_and_the_sgd_step(module):
-    mod, d, plan = module
+def test_the_digits_cnn_in_the_blas_layout_equals_the_oracle():
+    equals_the_oracle(digits_module(), 3, 4)
+
+
+def test_float32_and_the_sgd_step():
+    mod, d, plan = compiled("cnn_1d", NET1D, layouts=("small",))
     rng = np.random.default_rng(4)
     params = perturbed(mod, rng)
     X, Y = batch(plan, 6, rng)
     _, want = reference(d, plan, params, X, Y)
-    single = {k: v.astype(np.float32) for k, v in params.items()}
-    _, grads = mod.loss_and_grad(single, X.astype(np.float32), Y if plan.labels else Y.astype(np.float32))
+    single = mod.init_params(dtype=np.float32)  # packed, as init_params gives them: the kernel alone compiles
+    for k in mod.PARAMS:
+        single[k][...] = params[k]
+    _, grads = mod.loss_and_grad(single, X.astype(np.float32), Y.astype(np.float32))
     for p in d.params:
         assert grads[p].dtype == np.float32 and rel(grads[p], want[p]) < 1e-4, p
     before = {k: v.copy() for k, v in params.items()}
@@ -63,7 +70,7 @@ def test_float32_and_the_sgd_step(module):
 
 
 def test_the_compiled_cnn_matches_torch_autograd():
-    mod, d, plan = compiled("cnn_small", NET, layouts=ALL)
+    mod, _, plan = compiled("cnn_small", NET, layouts=("sample",))
     rng = np.random.default_rng(5)
     params = perturbed(mod, rng)
     X, Y = batch(plan, 4, rng)
@@ -78,10 +85,20 @@ def test_the_compiled_cnn_matches_torch_autograd():
         assert rel(grads[k], v.grad.numpy()) < 1e-12, k
 
 
-def test_training_lowers_the_loss(module):
-    mod, d, plan = module
-    rng = np.random.default_rng(6)
-    params = mod.init_params(seed=0)
-    X, Y = batch(plan, 40, rng)
-    losses = mod.train(params, X, Y, 0.05, epochs=15, batch_size=8, seed=0)
-    assert losses[-1] < losses[0]
+def test_the_compiled_max_gate_passes_nothing_at_a_tie():
+    """Zero kernel and bias: every pooled window is a tie of tanh(0) = 0, so (the stated convention) no gradient
+    reaches the conv, where PyTorch's first-maximum rule sends one; the dense layer's gradients agree."""
+    mod, _, plan = compiled("cnn_small", NET, layouts=("sample",))
+    rng = np.random.default_rng(7)
+    params = perturbed(mod, rng)
+    params["W1"][...], params["b1"][...] = 0.0, 0.0
+    X, Y = batch(plan, 3, rng)
+    _, grads = mod.loss_and_grad(params, X, Y)
+    assert not grads["W1"].any() and not grads["b1"].any()
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    h = F.max_pool2d(torch.tanh(F.conv2d(torch.tensor(X.reshape(3, 2, 7, 7)), t["W1"].reshape(3, 2, 3, 3), t["b1"],
+                                         stride=2, padding=1)), 2)
+    F.cross_entropy(h.reshape(3, -1) @ t["W2"].T + t["b2"], torch.tensor(Y)).backward()
+    assert t["b1"].grad.abs().sum() > 0
+    for k in ("W2", "b2"):
+        assert rel(grads[k], t[k].grad.numpy()) < 1e-12, k

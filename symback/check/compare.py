@@ -27,6 +27,7 @@ from functools import partial
 
 from .diagnose import likely_cause, shape_cause
 from .handfile import Equation, read_hand
+from .indexform import is_index_form, judge_index
 from .matrix import ShapeError
 from .report import DIFFERENT, EQUAL, UNDECIDED, Report, Result
 from .spaces import INSTANCES, POINTS, SEED, DagSpace, ExpressionSpace, NetworkSpace
@@ -43,6 +44,8 @@ def check(derivation, hand, space, target: str = "") -> Report:
 
 def judge(eq: Equation, space) -> Result:
     """One equation's result: equal, different (with a counterexample and a likely cause) or undecided."""
+    if is_index_form(eq.rhs):  # (o, c, u, v) ↦ ...: a conv or pool array, as symback prints it
+        return judge_index(eq, space)
     lhs, formula, batch = space.read(eq)
     t = Trial(space, lhs, formula, space.points(batch), batch)
     result = partial(Result, eq.line, eq.lhs, eq.rhs)

@@ -45,7 +45,7 @@ class ConvReport:
 def _mistakes(geometry, arg: str, form: IndexForm, names: dict) -> list[tuple[str, sp.Expr]]:
     """(cause, the edited body) for the classic mistakes that apply to `arg`'s gradient."""
     body, out = form.body, []
-    taps = [index(t) for t in TAPS[:geometry.dims]]
+    taps = [index(t, bound) for t in TAPS[:geometry.dims] for bound in (True, False)]  # summed (dx), free (dW)
     if arg == names["x"] and geometry.kind == "conv":
         w = next(b for b in body.atoms(sp.IndexedBase) if b.name == names["W"])
         flip = {e: w[e.indices[:2] + tuple(k - 1 - t for k, t in zip(geometry.kernel, e.indices[2:]))]

@@ -58,6 +58,17 @@ class _Printer:
     def __init__(self, layout, names: dict, ranges: dict):
         self.layout, self.names, self.ranges = layout, names, ranges  # ranges: index -> (first, last) value
         self.safe: set = set()  # (index, axis size) pairs the loop bounds keep inside
+        self.guarded: set = set()  # factors of a term whose tests guard the whole term (`guard`)
+
+    def guard(self, core: sp.Expr) -> str:
+        """The tests of the term's entry factors, joined: where one fails that factor reads 0, so the product is 0
+        and the term is skipped rather than valued (a strided gradient's gaps, the max gate's other windows)."""
+        tests = []
+        for f in sp.Mul.make_args(core):
+            if isinstance(f, sp.Indexed):
+                tests += self.parts(f)[1]
+                self.guarded.add(f)
+        return " and ".join(dict.fromkeys(tests))
 
     def code(self, e: sp.Expr) -> str:
         return str(sp.expand(e).xreplace({v: sp.Symbol(self.names[v]) for v in e.free_symbols}))
@@ -68,22 +79,24 @@ class _Printer:
         code, den = self.code(num), int(den)
         return (code if den == 1 else f"(({code}) // {den})"), (None if den == 1 else f"({code}) % {den} == 0"), den
 
-    def entry(self, e: sp.Indexed, pad: str) -> str:
-        """``(x[flat] if the index is inside x else pad)``."""
+    def parts(self, e: sp.Indexed) -> tuple[str, list[str]]:
+        """(the read of entry `e`, the tests that its index is whole and inside its array)."""
         shape = _ints(e.base.shape, e.base.name)
         parts = [self.index(i) for i in e.indices]
         # a loop index runs over its array's axis by construction; any other index expression is tested
         tests = [t for _, t, _ in parts if t] + [f"0 <= {c} < {n}" for (c, _, _), n, i in zip(parts, shape, e.indices)
                                                  if (i, n) not in self.safe and not inside(i, n, self.ranges)]
         name = e.base.name
-        plan = self.layout.plan
-        if name in plan.offsets:  # a parameter: its matrix (o, flattened rest) or vector
+        if name in self.layout.plan.offsets:  # a parameter: its matrix (o, flattened rest) or vector
             cols = [c for c, _, _ in parts]
             at = cols[0] if len(shape) == 1 else f"{cols[0]}, {_flat(cols[1:], shape[1:])}"
-            read = f"{self.layout.q(name)}[{at}]"
-        else:
-            read = self.layout.read(name, _flat([c for c, _, _ in parts], shape))
-        return f"({read} if {' and '.join(tests)} else {pad})" if tests else read
+            return f"{self.layout.q(name)}[{at}]", tests
+        return self.layout.read(name, _flat([c for c, _, _ in parts], shape)), tests
+
+    def entry(self, e: sp.Indexed, pad: str) -> str:
+        """``(x[flat] if the index is inside x else pad)``; a guarded factor's read alone (its term's `if` tests)."""
+        read, tests = self.parts(e)
+        return f"({read} if {' and '.join(tests)} else {pad})" if tests and e not in self.guarded else read
 
     def value(self, e: sp.Expr) -> str:
         """A scalar expression without sums: its entries as conditional reads, the rest by `to_numba`."""
@@ -147,7 +160,9 @@ def _term(layout, term: sp.Expr, names: dict, ranges: dict) -> None:
             span = f"{los[0]}, {his[0]}" if len(los) == 1 else f"max({', '.join(los)}), min({', '.join(his)})"
             loops.enter_context(c.block(f"for {inner[v]} in range({span}):"))
         scale = "" if coef == 1 else f"{float(coef)!r} * "
-        c(f"acc += {scale}{printer.value(core)}")
+        guard = printer.guard(core)
+        with c.block(f"if {guard}:") if guard else ExitStack():
+            c(f"acc += {scale}{printer.value(core)}")
 
 
 def inside(e: sp.Expr, n: int, ranges: dict) -> bool:
