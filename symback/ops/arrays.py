@@ -71,8 +71,11 @@ def compiled(expr: sp.Expr):
     for s in sorted(expr.atoms(sp.Sum), key=sp.count_ops):  # reductions over components, per sample
         (j, lo, hi), body = s.limits[0], s.function
         found = {e: sp.Dummy(e.base.name) for e in body.atoms(sp.Indexed) if e.indices == (j,)}
-        f = sp.lambdify(list(found.values()), _scalarize(body.xreplace(found)), MODULES)
-        sums.append((f, [e.base.name for e in found], int(hi - lo + 1)))
+        inner = body.xreplace(found)
+        # a per-sample scalar in the body (tanh(h[j] mu)): an argument too, by its name
+        extra = sorted(inner.free_symbols - set(found.values()) - {j}, key=str)
+        f = sp.lambdify(list(found.values()) + extra, _scalarize(inner), MODULES)
+        sums.append((f, [e.base.name for e in found] + [x.name for x in extra], int(hi - lo + 1)))
         dummies.append(sp.Dummy("sum"))
         expr = expr.xreplace({s: dummies[-1]})
     for e in expr.atoms(sp.Indexed):  # picks such as f[y], y one label per sample
