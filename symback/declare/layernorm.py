@@ -68,11 +68,11 @@ class LayerNorm:
         self.eps = eps
 
     def width(self, n_in):
+        if n_in == 1:  # (x - mu) is 0: the output is beta whatever the input, and no gradient flows back
+            raise SymbackError("a layer norm over one feature is the constant beta")
         return n_in
 
     def lower(self, g, prev: str, k: int, n_in) -> str:
-        if n_in == 1:  # (x - mu) is 0: the output is beta whatever the input, and no gradient flows back
-            raise SymbackError(f"LayerNorm after layer {k}: a layer norm over one feature is the constant beta")
         k = 0 if prev == "x" else k  # normalising the network's input: index 0, as h_0 = x
         gamma = g.param(free(g, f"gamma{k}"), (n_in,), kind="scale", layer=k)
         beta = g.param(free(g, f"beta{k}"), (n_in,), kind="shift", layer=k)
