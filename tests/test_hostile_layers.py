@@ -115,7 +115,7 @@ def test_layernorm_over_one_feature_is_refused():
 
 @pytest.mark.parametrize("layers, says", [
     ([sb.BatchNorm, sb.Dense(1)], r"BatchNorm is a class; give a layer, BatchNorm\(...\)"),
-    (sb.Dense(1), "give a list of at least one layer"),
+    (sb.Dense(1), "layers must be a list, e.g. layers=\\[sb.Dense\\(1\\)\\], got Dense"),
 ])
 def test_layers_that_are_not_a_list_of_layers(layers, says):
     with pytest.raises(sb.SymbackError, match=says):  # before: TypeError about width() or iteration

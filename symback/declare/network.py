@@ -89,8 +89,10 @@ class Network:
     def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None, weight_decay=None):
         image = isinstance(n_in, (tuple, list))
         self.n_in = image_shape(n_in, "Network(n_in)") if image else width(n_in, "Network(n_in)")
-        if not isinstance(layers, (list, tuple)) or not layers:
-            raise SymbackError("Network: give a list of at least one layer, e.g. layers=[sb.Dense(1)]")
+        if not isinstance(layers, (list, tuple)):
+            raise SymbackError(f"Network: layers must be a list, e.g. layers=[sb.Dense(1)], got {type(layers).__name__}")
+        if not layers:
+            raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
         for k, layer in enumerate(layers, 1):
             if isinstance(layer, type):
                 raise SymbackError(f"layer {k}: {layer.__name__} is a class; give a layer, {layer.__name__}(...)")
