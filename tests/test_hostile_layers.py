@@ -178,3 +178,35 @@ def test_layernorm_of_features_far_from_zero_matches_pytorch():
     t = {k: torch.tensor(v) for k, v in params.items()}
     out = torch.nn.functional.layer_norm(torch.tensor(X), (4,), t["gamma0"], t["beta0"], eps=1e-5) @ t["W1"].T + t["b1"]
     assert ours == pytest.approx(float(((out - torch.tensor(Y)) ** 2).sum(1).mean()), rel=1e-9)
+
+
+def _conv_case():
+    rng = np.random.default_rng(0)
+    return (sb.Conv2D(2, 3, in_channels=1), rng.standard_normal((2, 1, 5, 5)),
+            {"W": rng.standard_normal((2, 1, 3, 3)), "b": rng.standard_normal(2)}, rng.standard_normal((2, 2, 3, 3)))
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda c: {**c, "layer": sb.Dense(2)}, "layer must be a conv or pool layer"),  # before: AttributeError
+    (lambda c: {**c, "layer": "conv"}, "layer must be a conv or pool layer"),
+    (lambda c: {**c, "theirs": [1]}, "params and theirs are dicts"),  # before: AttributeError
+    (lambda c: {**c, "params": {}}, r"params\['W'\] has shape \(\), expected \(2, 1, 3, 3\)"),  # before: KeyError
+    (lambda c: {**c, "params": {**c["params"], "b": np.ones(5)}}, r"params\['b'\] has shape \(5,\)"),
+    (lambda c: {**c, "x": "x"}, "x must be an array of numbers"),
+    (lambda c: {**c, "x": np.ones(5)}, "x must be N x C x L or N x C x H x W"),  # before: "its input is  (-1-D)"
+    (lambda c: {**c, "x": np.ones((0, 1, 5, 5))}, "with N >= 1"),
+    (lambda c: {**c, "dout": np.full((2, 2, 3, 3), np.nan)}, "dout contains NaN"),  # before: "different (nan)"
+    (lambda c: {**c, "theirs": {"x": np.ones(3)}}, r"their dx has shape \(3,\), expected \(2, 1, 5, 5\)"),
+    (lambda c: {**c, "theirs": {"W": "abc"}}, "their dW must be an array of numbers"),
+])
+def test_check_layer_refuses_bad_arrays_in_one_line(change, says):
+    layer, x, params, dout = _conv_case()
+    case = change({"layer": layer, "x": x, "params": params, "dout": dout, "theirs": {"b": dout.sum(axis=(0, 2, 3))}})
+    with pytest.raises(sb.SymbackError, match=says) as exc:
+        sb.check_layer(case["layer"], case["x"], case["params"], case["dout"], case["theirs"])
+    one_line(exc)
+
+
+def test_check_layer_still_accepts_a_right_answer():
+    layer, x, params, dout = _conv_case()
+    assert sb.check_layer(layer, x, params, dout, {"b": dout.sum(axis=(0, 2, 3))}).equal
