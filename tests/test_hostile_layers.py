@@ -102,6 +102,13 @@ def test_a_step_activation_is_refused_in_every_layer(make):
         make()
 
 
+@pytest.mark.parametrize("make", [lambda: sb.Dense(2, sp.Lambda(Z, sp.I * Z)), lambda: sb.Activation(sp.Lambda(Z, Z + sp.I)),
+                                  lambda: sb.Conv2D(2, 3, activation=sp.Lambda(Z, sp.exp(sp.I * Z)))])
+def test_a_complex_activation_is_refused_when_declared(make):
+    with pytest.raises(sb.SymbackError, match="is complex-valued"):  # before: compiled, then a Numba TypingError
+        make()  # traceback at the first loss_and_grad
+
+
 def test_two_layernorms_in_one_layer_get_their_own_parameters():
     net = sb.Network(4, [sb.Dense(3), sb.LayerNorm(), sb.LayerNorm(), sb.Dense(1)])  # before: 'gamma1' declared twice
     assert net.params() == ["W1", "b1", "gamma1", "beta1", "gamma1_2", "beta1_2", "W2", "b2"]

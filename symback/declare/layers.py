@@ -26,6 +26,9 @@ def checked_activation(given, where: str) -> sp.Lambda:
     except SymbackError as exc:
         raise SymbackError(f"{where}: {exc}") from None
     body = fn(library.Z)
+    if body.has(sp.I):  # compiled, it would fail inside Numba at the first call
+        raise SymbackError(f"{where}: activation {given!r:.60} is complex-valued (it holds I); an activation is a "
+                           "real function of one real variable")
     if sp.diff(body, library.Z).replace(sp.DiracDelta, lambda *a: sp.Integer(0)) == 0 and body.free_symbols:
         raise SymbackError(
             f"activation {given!r} has derivative 0 almost everywhere (a step), so no gradient would flow "
