@@ -18,6 +18,7 @@ from test_grad_cli import run
 
 import symback as sb
 from symback.codegen.dropout import source as dropout_source
+from symback.numeric import evaluate_batch
 
 Z = sp.Symbol("z")
 STEP = sp.Lambda(Z, sp.Heaviside(Z))
@@ -115,6 +116,17 @@ def test_two_layernorms_in_one_layer_get_their_own_parameters():
     assert "gamma1_2" in net.derive().adjoints
 
 
+def test_an_activation_on_the_input_leaves_the_first_dense_its_names():
+    net = sb.Network(3, [sb.Activation("tanh"), sb.Dense(2, "relu"), sb.Dense(1)])  # before: 'h1' is declared twice
+    d = net.derive()
+    rng = np.random.default_rng(0)
+    params = {p: rng.standard_normal(d.graph[p].shape) for p in d.params}
+    X, Y = rng.standard_normal((3, 3)), rng.standard_normal((3, 1))
+    values = evaluate_batch(d.graph, params, X, Y)
+    want = np.maximum(np.tanh(X) @ params["W1"].T + params["b1"], 0) @ params["W2"].T + params["b2"]
+    assert np.allclose(values["l"], ((want - Y) ** 2).sum(axis=1), rtol=1e-12)
+
+
 def test_layernorm_over_one_feature_is_refused():
     with pytest.raises(sb.SymbackError, match="one feature is the constant beta"):  # before: ran, no gradient
         sb.Network(4, [sb.Dense(1), sb.LayerNorm(), sb.Dense(1)])  # reached W1, b1 or gamma1
@@ -174,8 +186,6 @@ def test_seed_dropout_seeds_numba_generator(seeding):
                    "computes sum (x - mu)^2 / n")
 def test_layernorm_of_features_far_from_zero_matches_pytorch():
     import torch  # noqa: PLC0415  (the oracle; symback never imports it)
-
-    from symback.numeric import evaluate_batch  # noqa: PLC0415
 
     d = sb.Network(4, [sb.LayerNorm(), sb.Dense(1)]).derive()
     rng = np.random.default_rng(0)

@@ -75,6 +75,7 @@ class Activation:
         return n_in
 
     def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        k = 0 if prev == "x" else k  # of the network's input: index 0, so the first Dense keeps its h1
         return g.map(_free(g, f"h{k}"), prev, self.activation, kind="act", layer=k)
 
     def __repr__(self) -> str:
