@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+import torch
 from test_grad_cli import run
 
 import symback as sb
@@ -185,8 +186,6 @@ def test_seed_dropout_seeds_numba_generator(seeding):
                    "sum x^2/n - mu^2, which cancels when |mean| >> spread (NaN at 1e8; 4e-4 off at 1e6); PyTorch "
                    "computes sum (x - mu)^2 / n")
 def test_layernorm_of_features_far_from_zero_matches_pytorch():
-    import torch  # noqa: PLC0415  (the oracle; symback never imports it)
-
     d = sb.Network(4, [sb.LayerNorm(), sb.Dense(1)]).derive()
     rng = np.random.default_rng(0)
     params = {p: rng.standard_normal(d.graph[p].shape) for p in d.params}
