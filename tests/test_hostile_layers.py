@@ -77,6 +77,14 @@ def test_numpy_integers_are_integers():
     assert net.params() == ["W1", "b1", "W2", "b2"]
 
 
+def test_a_max_pool_window_too_large_to_derive_is_refused():
+    start = time.perf_counter()  # before: MaxPool(128) on 128 x 128 took 35 s to derive, 256 x 256 many minutes
+    with pytest.raises(sb.SymbackError, match="a window of 65,536 taps, more than the limit of 4,096"):
+        sb.Network((1, 256, 256), [sb.MaxPool(256), sb.Flatten(), sb.Dense(1)])
+    assert time.perf_counter() - start < 5
+    sb.Network((1, 256, 256), [sb.AvgPool(256), sb.Flatten(), sb.Dense(1)]).derive()  # a sum: no limit needed
+
+
 @pytest.mark.parametrize("make, says", [
     (lambda: sb.Network((1, 10**4, 10**4), [sb.MaxPool(2), sb.Flatten(), sb.Dense(1)]), "1x10000x10000 has"),
     (lambda: sb.Network((1, 4, 4), [sb.Conv2D(2, 3, padding=10**5), sb.Flatten(), sb.Dense(1)]), "its output"),

@@ -28,6 +28,9 @@ from .layers import checked_activation
 #: the most entries one value of a sample (an image, a layer's output) or one parameter may have: 2**26 float64s are
 #: 512 MB, so a 10^4 x 10^4 image is refused when declared rather than allocated (or hung on) when run
 MAX_ENTRIES = 2**26
+#: the most taps of a max-pool window: its max is written tap by tap, and deriving it grows with the square of the
+#: taps (64 x 64 takes seconds; 256 x 256 would take many minutes)
+MAX_TAPS = 64 * 64
 
 
 def size(shape: tuple):
@@ -259,6 +262,9 @@ class Pool(_Spatial):
         if any(2 * p > k for p, k in zip(padding, kernel)):
             raise SymbackError(f"{what}: padding {_axes_text(padding)} is more than half the kernel "
                                f"{_axes_text(kernel)}, so a window could hold padding alone")
+        if self.mode == "max" and math.prod(kernel) > MAX_TAPS:
+            raise SymbackError(f"{what}: a window of {math.prod(kernel):,} taps, more than the limit of {MAX_TAPS:,} "
+                               "for a max (written tap by tap); pool in steps, e.g. two MaxPools")
         out = self._spatial(n_in, kernel, stride, padding, dilation)
         return Geometry(f"{self.mode}pool", n_in, (n_in[0], *out), kernel, stride, padding, dilation)
 
