@@ -136,13 +136,6 @@ def test_an_activation_on_the_input_leaves_the_first_dense_its_names():
     assert np.allclose(values["l"], ((want - Y) ** 2).sum(axis=1), rtol=1e-12)
 
 
-def test_batch_statistics_of_one_sample_are_refused():
-    d = sb.Network(3, [sb.Dense(2), sb.BatchNorm(), sb.Dense(1)]).derive()
-    params = {p: np.ones(d.graph[p].shape) for p in d.params}
-    with pytest.raises(sb.SymbackError, match="at least 2 samples, got a batch of 1"):  # before: loss beta, every
-        evaluate_batch(d.graph, params, np.ones((1, 3)), np.ones((1, 1)))  # gradient before it 0 (PyTorch refuses)
-
-
 def test_layernorm_over_one_feature_is_refused():
     with pytest.raises(sb.SymbackError, match="one feature is the constant beta"):  # before: ran, no gradient
         sb.Network(4, [sb.Dense(1), sb.LayerNorm(), sb.Dense(1)])  # reached W1, b1 or gamma1
