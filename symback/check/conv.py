@@ -67,15 +67,39 @@ def _mistakes(geometry, arg: str, form: IndexForm, names: dict) -> list[tuple[st
     return out
 
 
+def _numbers(value, what: str, shape: tuple | None = None, finite: bool = True) -> np.ndarray:
+    """`value` as a float array of `shape`, finite unless told: a one-line error naming `what` otherwise."""
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise SymbackError(f"check_layer: {what} must be an array of numbers, got {type(value).__name__}") from None
+    if shape is not None and out.shape != tuple(shape):
+        raise SymbackError(f"check_layer: {what} has shape {out.shape}, expected {tuple(shape)}")
+    if finite and not np.all(np.isfinite(out)):
+        raise SymbackError(f"check_layer: {what} contains NaN or infinity")
+    return out
+
+
 def check_layer(layer, x, params: dict, dout, theirs: dict) -> ConvReport:
     """Compare the student's gradients (``{"x": dx, "W": dw, "b": db}``, any of them) of `layer` at input `x`
     (N x C x H x W), parameters ``{"W": w, "b": b}`` (w as C_out x C_in x kh x kw) and upstream `dout`."""
-    x, dout = np.asarray(x, dtype=float), np.asarray(dout, dtype=float)
+    if not callable(getattr(layer, "geometry", None)) or isinstance(layer, type):
+        raise SymbackError(f"check_layer: layer must be a conv or pool layer (sb.Conv2D(...), sb.MaxPool(...)), "
+                           f"got {type(layer).__name__}")
+    if not isinstance(theirs, dict) or not isinstance(params, dict):
+        raise SymbackError("check_layer: params and theirs are dicts, e.g. {'W': w, 'b': b} and {'x': dx, 'W': dw}")
+    x = _numbers(x, "x")
+    if x.ndim not in (3, 4) or len(x) < 1:
+        raise SymbackError(f"check_layer: x must be N x C x L or N x C x H x W with N >= 1, got shape {x.shape}")
     geometry = layer.geometry(tuple(x.shape[1:]))
-    if tuple(dout.shape[1:]) != geometry.shape_out:
-        raise SymbackError(f"dout has shape {dout.shape[1:]}, the layer's output is {geometry.shape_out}")
+    dout = _numbers(dout, "dout", (len(x), *geometry.shape_out))
     names = {"x": "x", "W": "W", "b": "b"}
     has_w = geometry.kind == "conv"
+    shapes = {"x": x.shape}
+    if has_w:
+        shapes |= {"W": (geometry.shape_out[0], geometry.shape_in[0], *geometry.kernel), "b": (geometry.shape_out[0],)}
+        params = {k: _numbers(params.get(k), f"params[{k!r}]", shapes[k]) for k in ("W", "b")}
+    theirs = {k: _numbers(v, f"their d{k}", shapes[k], finite=False) if k in shapes else v for k, v in theirs.items()}
     geometry = geometry.__class__(**{**geometry.__dict__, "grad_indices": grad_indices(
         geometry.dims, "x", *(("W", "b") if has_w else ()))})
     form = conv.build(geometry, "x", "W", "b") if has_w else pool.build(geometry, "x")

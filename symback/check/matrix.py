@@ -80,8 +80,9 @@ def entrywise(body: sp.Expr, prime: bool):
 class Env:
     """What names mean on one instance: the namespace's values for one sample, or for the whole batch."""
 
-    def __init__(self, ns, inst, sample: int | None):
+    def __init__(self, ns, inst, sample: int | None, sums: dict | None = None):
         self.ns, self.inst, self.sample = ns, inst, sample
+        self.sums = {} if sums is None else sums  # each sum_b's value: the same at every sample, so nesting is linear
 
     def lookup(self, node: Name) -> Val:
         q = self.ns.get(node.text)  # a name is the namespace's (`spaces` checks each when reading) or e
@@ -213,7 +214,10 @@ def _call(node: Call, env: Env) -> Val:
     if len(node.args) != 1:
         raise SymbackError(f"{show(node)}: {node.shown} takes one argument")
     if fn == "sum_b" and env.sample is not None:  # sum_b v[b]: v at every sample of the batch, summed (batch norm)
-        return Val(sum(evaluate(node.args[0], Env(env.ns, env.inst, s)).a for s in range(env.inst.batch)))
+        if id(node) not in env.sums:
+            env.sums[id(node)] = Val(sum(evaluate(node.args[0], Env(env.ns, env.inst, s, env.sums)).a
+                                         for s in range(env.inst.batch)))
+        return env.sums[id(node)]
     x = evaluate(node.args[0], env)
     a = x.a
     if fn == "ind":

@@ -64,10 +64,16 @@ def source(rates: dict[str, float]) -> str:
     return '''
 
 @njit(cache=True)
+def _seed_dropout(seed):
+    np.random.seed(seed)
+
+
 def seed_dropout(seed):
     """Seed the generator the training kernels draw their dropout masks from (Numba's, one per thread; NumPy's
     np.random.seed does not reach it). Each training call draws new masks; forward() and predict() draw none."""
-    np.random.seed(seed)
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed: expected an integer in [0, 2**32), got {seed!r:.40}")
+    _seed_dropout(int(seed))
 '''
 
 

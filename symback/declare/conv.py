@@ -12,6 +12,7 @@ count that differs from the input's, negative padding.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -22,6 +23,14 @@ from ..ir import Meta
 from ..ops import conv, pool
 from ..ops.conv import Geometry, grad_indices, out_size
 from .dag import DAG, _Decl, width
+from .layers import checked_activation
+
+#: the most entries one value of a sample (an image, a layer's output) or one parameter may have: 2**26 float64s are
+#: 512 MB, so a 10^4 x 10^4 image is refused when declared rather than allocated (or hung on) when run
+MAX_ENTRIES = 2**26
+#: the most taps of a max-pool window: its max is written tap by tap, and deriving it grows with the square of the
+#: taps (64 x 64 takes seconds; 256 x 256 would take many minutes)
+MAX_TAPS = 64 * 64
 
 
 def size(shape: tuple):
@@ -29,11 +38,20 @@ def size(shape: tuple):
     return math.prod(shape) if all(isinstance(n, int) for n in shape) else sp.Mul(*shape)
 
 
+def fits(n, what: str) -> None:
+    """A one-line error when `n` (an int: entries of a value or a parameter) exceeds `MAX_ENTRIES`."""
+    if isinstance(n, int) and n > MAX_ENTRIES:
+        raise SymbackError(f"{what} has {n:,} entries, more than symback's limit of {MAX_ENTRIES:,} "
+                           f"({MAX_ENTRIES * 8 // 2**20:,} MB of float64) per sample or parameter")
+
+
 def image_shape(shape, where: str) -> tuple:
-    """(C, H, W) or (C, L): positive integers or SymPy symbols."""
+    """(C, H, W) or (C, L): positive integers or SymPy symbols, at most `MAX_ENTRIES` in all."""
     if not isinstance(shape, (tuple, list)) or len(shape) not in (2, 3):
         raise SymbackError(f"{where}: an image shape is (C, H, W) or (C, L), got {shape!r:.60}")
-    return tuple(width(n, where) for n in shape)
+    shape = tuple(width(n, where) for n in shape)
+    fits(size(shape), f"{where}: the image {_axes_text(shape)}")
+    return shape
 
 
 def image_input(g: DAG, name: str, shape) -> str:
@@ -45,13 +63,21 @@ def image_input(g: DAG, name: str, shape) -> str:
 
 def check_shapes(n_in, layers: list) -> None:
     """Each layer's output shape from the one before, so a conv's kernel, stride or channel count that does not
-    fit fails when the network is declared, naming both layers."""
+    fit, an image given to a layer of vectors, or a value or weight matrix too large to hold fails when the network
+    is declared, naming both layers."""
     for k, layer in enumerate(layers, 1):
+        before = f"layer {k - 1}, {layers[k - 2]!r}" if k > 1 else "the input"
         try:
-            n_in = layer.width(n_in)
+            if isinstance(n_in, tuple) and not getattr(layer, "takes_images", False):
+                raise SymbackError(f"{layer!r} takes a vector, but its input is the image {_axes_text(n_in)}; "
+                                   "put sb.Flatten() before it")
+            n_out = layer.width(n_in)
+            fits(size(n_out) if isinstance(n_out, tuple) else n_out, f"its output {_axes_text(n_out)}")
+            if getattr(layer, "opens_layer", False) and not isinstance(n_in, tuple):  # a Dense: an n_out x n_in weight matrix
+                fits(size((n_out, n_in)), f"its weight matrix {n_out} x {n_in}")
         except SymbackError as exc:
-            before = f"layer {k - 1}, {layers[k - 2]!r}" if k > 1 else "the input"
             raise SymbackError(f"layer {k} after {before}: {exc}") from None
+        n_in = n_out
 
 
 def shape_of(g: DAG, value: str) -> tuple:
@@ -65,30 +91,39 @@ def shape_of(g: DAG, value: str) -> tuple:
 
 
 def _per_axis(value, dims: int, what: str, least: int) -> tuple:
-    """An int or one int per spatial axis, each at least `least`."""
+    """An int (NumPy's too) or one int per spatial axis, each at least `least`."""
     values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
-    if len(values) != dims or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+    if len(values) != dims or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in values):
         raise SymbackError(f"{what} must be an integer or {dims} integers, got {value!r:.40}")
     if any(v < least for v in values):
-        raise SymbackError(f"{what} must be at least {least}, got {value!r}")
-    return values
+        raise SymbackError(f"{what} must be at least {least}, got {value!r:.40}")
+    return tuple(int(v) for v in values)
 
 
-def _short(values: tuple):
+def _setting(value, what: str, least: int):
+    """A pool's setting before its input says 1-D or 2-D: an int, or a tuple of 1 or 2 ints, each at least
+    `least`."""
+    dims = len(value) if isinstance(value, (tuple, list)) and len(value) in (1, 2) else 1
+    values = _per_axis(value, dims, what, least)
+    return values if isinstance(value, (tuple, list)) else values[0]
+
+
+def _short(values):
     """One number when every axis has it: stride=2 rather than stride=(2, 2)."""
     if not isinstance(values, (tuple, list)):
         return values
-    return values[0] if len(set(values)) == 1 else tuple(values)
+    return values[0] if values and all(v == values[0] for v in values) else tuple(values)
 
 
-def _axes_text(values: tuple) -> str:
-    return "x".join(map(str, values))
+def _axes_text(values) -> str:
+    return "x".join(map(str, values)) if isinstance(values, (tuple, list)) else repr(values)[:40]
 
 
 class _Spatial:
     """What conv and pool layers share: geometry from the input shape, a DAG call, the module's declaration."""
 
     dims: int | None
+    takes_images = True
 
     def width(self, n_in) -> tuple:
         return self.geometry(n_in).shape_out
@@ -149,10 +184,7 @@ class Conv(_Spatial):
         self.stride = _per_axis(self.stride, self.dims, f"{what}: stride", 1)
         self.padding = _per_axis(self.padding, self.dims, f"{what}: padding", 0)
         self.dilation = _per_axis(self.dilation, self.dims, f"{what}: dilation", 1)
-        try:
-            self.fn = library.activation(self.activation)
-        except SymbackError as exc:
-            raise SymbackError(f"{what}: {exc}") from None
+        self.fn = checked_activation(self.activation, what)
 
     def geometry(self, n_in) -> Geometry:
         n_in = self._check_input(n_in)
@@ -160,6 +192,7 @@ class Conv(_Spatial):
             raise SymbackError(f"{self!r} expects {self.in_channels} input channels, but its input "
                                f"({_axes_text(n_in)}) has {n_in[0]}")
         out = self._spatial(n_in, self.kernel_size, self.stride, self.padding, self.dilation)
+        fits(size((self.out_channels, n_in[0], *self.kernel_size)), f"{self!r}: its kernel")
         return Geometry("conv", n_in, (self.out_channels, *out), self.kernel_size, self.stride, self.padding,
                         self.dilation)
 
@@ -182,9 +215,9 @@ class Conv(_Spatial):
         channels = "" if self.in_channels is None else f"{self.in_channels} -> "
         extras = "".join(f", {n}={_short(getattr(self, n))!r}" for n, plain in (("stride", 1), ("padding", 0),
                                                                                ("dilation", 1))
-                         if getattr(self, n) not in (plain, (plain,) * self.dims))
+                         if _short(getattr(self, n)) != plain)
         act = "" if self.activation == "identity" else f", {self.activation!r}"
-        kernel = self.kernel_size if isinstance(self.kernel_size, int) else _axes_text(self.kernel_size)
+        kernel = _axes_text(self.kernel_size) if isinstance(self.kernel_size, (tuple, list)) else self.kernel_size
         return f"Conv{self.dims}D({channels}{self.out_channels}, {kernel}{extras}{act})"
 
 
@@ -211,6 +244,14 @@ class Pool(_Spatial):
 
     opens_layer = False
 
+    def __post_init__(self):
+        what = f"{self.mode.capitalize()}Pool"
+        self.kernel_size = _setting(self.kernel_size, f"{what}: kernel_size", 1)
+        if self.stride is not None:
+            self.stride = _setting(self.stride, f"{what}: stride", 1)
+        self.padding = _setting(self.padding, f"{what}: padding", 0)
+        self.dilation = _setting(self.dilation, f"{what}: dilation", 1)
+
     def geometry(self, n_in) -> Geometry:
         n_in = self._check_input(n_in)
         dims, what = len(n_in) - 1, repr(self)
@@ -221,6 +262,9 @@ class Pool(_Spatial):
         if any(2 * p > k for p, k in zip(padding, kernel)):
             raise SymbackError(f"{what}: padding {_axes_text(padding)} is more than half the kernel "
                                f"{_axes_text(kernel)}, so a window could hold padding alone")
+        if self.mode == "max" and math.prod(kernel) > MAX_TAPS:
+            raise SymbackError(f"{what}: a window of {math.prod(kernel):,} taps, more than the limit of {MAX_TAPS:,} "
+                               "for a max (written tap by tap); pool in steps, e.g. two MaxPools")
         out = self._spatial(n_in, kernel, stride, padding, dilation)
         return Geometry(f"{self.mode}pool", n_in, (n_in[0], *out), kernel, stride, padding, dilation)
 
@@ -252,6 +296,7 @@ class Flatten:
     """An image C x H x W as the vector of its C*H*W entries (row-major), for a `Dense` layer after it."""
 
     opens_layer = False
+    takes_images = True
 
     def width(self, n_in):
         return size(n_in) if isinstance(n_in, tuple) else n_in

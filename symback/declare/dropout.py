@@ -12,21 +12,21 @@ identity (no mask). p is a number in [0, 1), kept exact (0.2 prints as 1/5), che
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..errors import SymbackError
+from ..ops.batchnorm import real
 
 _M, _H = sp.Symbol("_m"), sp.Symbol("_h")
 
 
 def rate(p, where: str) -> sp.Rational:
-    """The drop probability: a real number in [0, 1), exact (0.2 -> 1/5); a one-line error otherwise."""
-    if isinstance(p, bool) or not isinstance(p, (numbers.Real, sp.Rational)) or not math.isfinite(p) \
-            or not 0 <= p < 1:
+    """The drop probability: a real number in [0, 1), also as a float (1 - 1e-400 is 1.0, a division by 0), exact
+    (0.2 -> 1/5); a one-line error otherwise."""
+    value = real(p)
+    if value is None or not 0 <= value < 1 or not 0 <= p < 1:
         raise SymbackError(f"{where}: p must be a number in [0, 1) (the probability of dropping a unit), "
                            f"got {p!r:.40}")
     return sp.nsimplify(p, rational=True)
@@ -49,6 +49,7 @@ class Dropout:
     p: object
 
     opens_layer = False
+    takes_images = True  # elementwise: an image stays an image
 
     def __post_init__(self):
         self.p = rate(self.p, "Dropout")

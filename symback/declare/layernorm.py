@@ -20,6 +20,15 @@ from ..ir import Meta, sym
 from ..ops import reduce
 
 
+def free(g, name: str) -> str:
+    """`name`, or with a suffix when an earlier layer of the same index took it (two normalisations in one layer)."""
+    taken, k, out = set(g.params()) | set(g._decls), 1, name
+    while out in taken:
+        k += 1
+        out = f"{name}_{k}"
+    return out
+
+
 class Components:
     """`DAG` methods for modules that couple a vector's components; each returns the name it declares."""
 
@@ -59,13 +68,15 @@ class LayerNorm:
         self.eps = eps
 
     def width(self, n_in):
+        if n_in == 1:  # (x - mu) is 0: the output is beta whatever the input, and no gradient flows back
+            raise SymbackError("a layer norm over one feature is the constant beta")
         return n_in
 
     def lower(self, g, prev: str, k: int, n_in) -> str:
         k = 0 if prev == "x" else k  # normalising the network's input: index 0, as h_0 = x
-        g.param(f"gamma{k}", (n_in,), kind="scale", layer=k)
-        g.param(f"beta{k}", (n_in,), kind="shift", layer=k)
-        return g.layernorm(f"n{k}", prev, f"gamma{k}", f"beta{k}", self.eps, hat=f"xhat{k}", layer=k)
+        gamma = g.param(free(g, f"gamma{k}"), (n_in,), kind="scale", layer=k)
+        beta = g.param(free(g, f"beta{k}"), (n_in,), kind="shift", layer=k)
+        return g.layernorm(free(g, f"n{k}"), prev, gamma, beta, self.eps, hat=free(g, f"xhat{k}"), layer=k)
 
     def __repr__(self) -> str:
         return f"LayerNorm(eps={self.eps!r})"
@@ -83,7 +94,7 @@ class Softmax:
         if n_in == 1:
             raise SymbackError(f"Softmax after layer {k}: a softmax over one feature is the constant 1")
         k = 0 if prev == "x" else k  # of the network's input: index 0
-        return g.softmax(f"p{k}", prev, layer=k)
+        return g.softmax(free(g, f"p{k}"), prev, layer=k)
 
     def __repr__(self) -> str:
         return "Softmax()"

@@ -9,19 +9,33 @@ affine - batchnorm - relu - affine: ``f1 = W1 x + b1``, ``bn1 = gamma1 ⊙
 
 from __future__ import annotations
 
+import sympy as sp
+
 from .. import library
 from ..errors import SymbackError
 from ..ops.batchnorm import epsilon, placement
 from .dag import DAG
+from .layernorm import free as _free
 
 
-def _free(g: DAG, name: str) -> str:
-    """`name`, or with a suffix when an earlier layer of the same index took it (two normalisations in one layer)."""
-    taken, k, out = set(g.params()) | set(g._decls), 1, name
-    while out in taken:
-        k += 1
-        out = f"{name}_{k}"
-    return out
+def checked_activation(given, where: str) -> sp.Lambda:
+    """The activation `given` names, refused when its derivative is zero almost everywhere (a step: no gradient
+    would flow through it), in one line naming `where`."""
+    try:
+        fn = library.activation(given)
+    except SymbackError as exc:
+        raise SymbackError(f"{where}: {exc}") from None
+    body = fn(library.Z)
+    if body.has(sp.I):  # compiled, it would fail inside Numba at the first call
+        raise SymbackError(f"{where}: activation {given!r:.60} is complex-valued (it holds I); an activation is a "
+                           "real function of one real variable")
+    if sp.diff(body, library.Z).replace(sp.DiracDelta, lambda *a: sp.Integer(0)) == 0 and body.free_symbols:
+        raise SymbackError(
+            f"activation {given!r} has derivative 0 almost everywhere (a step), so no gradient would flow "
+            "through it; use a smooth surrogate such as tanh or a straight-through estimator written as "
+            "an expression"
+        )
+    return fn
 
 
 class BatchNorm:
@@ -51,18 +65,17 @@ class Activation:
     """An elementwise activation as a layer of its own (after a `BatchNorm`): ``h_k = a(prev)``."""
 
     opens_layer = False
+    takes_images = True  # elementwise: an image stays an image
 
     def __init__(self, activation):
-        try:
-            library.activation(activation)
-        except SymbackError as exc:
-            raise SymbackError(f"Activation({activation!r:.40}): {exc}") from None
+        checked_activation(activation, f"Activation({activation!r:.40})")
         self.activation = activation
 
     def width(self, n_in):
         return n_in
 
     def lower(self, g: DAG, prev: str, k: int, n_in) -> str:
+        k = 0 if prev == "x" else k  # of the network's input: index 0, so the first Dense keeps its h1
         return g.map(_free(g, f"h{k}"), prev, self.activation, kind="act", layer=k)
 
     def __repr__(self) -> str:

@@ -33,6 +33,8 @@ from ..ir import Graph
 from ..ops.loss import regularize
 from .conv import check_shapes, image_input, image_shape
 from .dag import DAG, derivation, width
+from .layernorm import Softmax
+from .layers import checked_activation
 
 Z = library.Z
 
@@ -48,11 +50,7 @@ class Dense:
 
     def __post_init__(self):
         self.n_out = width(self.n_out, f"Dense({self.n_out!r})")
-        try:
-            self.fn = library.activation(self.activation)
-        except SymbackError as exc:
-            raise SymbackError(f"Dense({self.n_out}): {exc}") from None
-        _check_differentiable(self.fn, self.activation)
+        self.fn = checked_activation(self.activation, f"Dense({self.n_out})")
 
     opens_layer = True
 
@@ -75,18 +73,6 @@ class Dense:
         return self.fn(Z) == Z
 
 
-def _check_differentiable(fn: sp.Lambda, given) -> None:
-    """Refuse activations whose derivative is zero almost everywhere (no gradient flows)."""
-    body = fn(Z)
-    d = sp.diff(body, Z).replace(sp.DiracDelta, lambda *a: sp.Integer(0))
-    if d == 0 and body.free_symbols:
-        raise SymbackError(
-            f"activation {given!r} has derivative 0 almost everywhere (a step), so no gradient would flow "
-            "through it; use a smooth surrogate such as tanh or a straight-through estimator written as "
-            "an expression"
-        )
-
-
 def _decay(lam):
     """`weight_decay`: None or 0 (none), a positive finite number (exact, so 0.1 prints as 1/10) or a SymPy symbol."""
     if isinstance(lam, sp.Symbol):
@@ -103,9 +89,13 @@ class Network:
     def __init__(self, n_in, layers, loss="mse", reduction: str = "mean", name: str | None = None, weight_decay=None):
         image = isinstance(n_in, (tuple, list))
         self.n_in = image_shape(n_in, "Network(n_in)") if image else width(n_in, "Network(n_in)")
+        if not isinstance(layers, (list, tuple)):
+            raise SymbackError(f"Network: layers must be a list, e.g. layers=[sb.Dense(1)], got {type(layers).__name__}")
         if not layers:
             raise SymbackError("Network: give at least one layer, e.g. layers=[sb.Dense(1)]")
         for k, layer in enumerate(layers, 1):
+            if isinstance(layer, type):
+                raise SymbackError(f"layer {k}: {layer.__name__} is a class; give a layer, {layer.__name__}(...)")
             if not (callable(getattr(layer, "lower", None)) and callable(getattr(layer, "width", None))):
                 raise SymbackError(f"layer {k}: expected sb.Dense(...) or another symback layer, "
                                    f"got {type(layer).__name__}")
@@ -115,6 +105,9 @@ class Network:
             self.loss = library.loss(loss)
         except SymbackError as exc:
             raise SymbackError(f"Network: {exc}") from None
+        if isinstance(self.layers[-1], Softmax) and self.loss.name == "softmax_cross_entropy":
+            raise SymbackError("Network: the loss 'softmax_cross_entropy' takes logits and applies the softmax itself; "
+                               "remove the last sb.Softmax() (it would apply softmax twice)")
         if reduction not in ("mean", "sum"):
             raise SymbackError(f"Network: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction

@@ -56,9 +56,22 @@ def statistics(x: str) -> tuple[sp.Expr, sp.Expr]:
     return mu, batch_sum((X[INDEX_B] - mu) ** 2) / B
 
 
+def real(value) -> float | None:
+    """`value` as a float when it is a real number (not a bool) that is finite also as a float (10**400 is not);
+    None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, sp.Rational)):
+        return None
+    try:
+        out = float(value)
+    except (OverflowError, TypeError):
+        return None
+    return out if math.isfinite(out) else None
+
+
 def epsilon(eps, where: str) -> sp.Expr:
-    """eps: a positive finite number (exact, so 1e-5 prints as 1/100000)."""
-    if isinstance(eps, bool) or not isinstance(eps, (numbers.Real, sp.Rational)) or not math.isfinite(eps) or eps <= 0:
+    """eps: a positive finite number, also as a float (exact, so 1e-5 prints as 1/100000)."""
+    value = real(eps)
+    if value is None or not value > 0:
         raise SymbackError(f"{where}: eps must be a positive number (it keeps the division finite), got {eps!r:.40}")
     return sp.nsimplify(eps, rational=True)
 

@@ -12,9 +12,6 @@ collapsed: SymPy's own derivative, which `derive.simplify` rewrites to the textb
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import sympy as sp
 
 from ..errors import SymbackError
@@ -22,6 +19,7 @@ from ..ir import Node, sym
 from .arrays import pointwise
 from .base import I, Op, Term, register
 from .batched import pointwise as batched_pointwise
+from .batchnorm import epsilon as eps_value  # noqa: F401  (eps of layer normalisation: as batch normalisation's)
 
 J = sp.Symbol("j", integer=True, nonnegative=True)  # a reduction's index
 K = sp.Symbol("k", integer=True, nonnegative=True)  # the output's component in a VJP's sum
@@ -38,14 +36,6 @@ def component_sum(x: str, n, body=None) -> sp.Sum:
     """``Sum(body(x[j]), (j, 0, n-1))`` (``body`` a function of one component; the component itself by default)."""
     xj = sp.IndexedBase(x, real=True)[J]
     return sp.Sum(xj if body is None else body(xj), (J, 0, n - 1))
-
-
-def eps_value(eps, where: str) -> sp.Expr:
-    """A positive finite eps as an exact number (1e-5 prints as 1/100000), or a one-line error."""
-    if isinstance(eps, bool) or not isinstance(eps, (numbers.Real, sp.Rational)) or not eps > 0 \
-            or not math.isfinite(eps):
-        raise SymbackError(f"{where}: eps must be a positive number (it is added to the variance), got {eps!r:.40}")
-    return sp.nsimplify(eps, rational=True)
 
 
 def build_reduce(name: str, x: str, mean: bool, shapes: dict):
