@@ -189,7 +189,8 @@ WORDS = {"mean": " the mean", "std": " the standard deviation", "hat": " the sta
 
 
 def legend(nt, graph) -> list:
-    """The legend's parts for the letters and marks a layered graph's nodes carry: ``m_0 is the mean, ...``."""
+    """The legend's parts for the letters and marks a layered graph's nodes carry: ``m_0 is the mean. ...``, one
+    sentence each (a LaTeX document sets each sentence of a note on a line of its own, so a long legend still fits)."""
     first = {}
     for n in graph.forward() if depth(graph) else ():
         t = term(graph, n.name)
@@ -199,8 +200,8 @@ def legend(nt, graph) -> list:
     for role in WORDS:
         if role in first:
             words = WORDS[role] + (f" ({nt.legend})" if role == "shift" and nt.legend else "")
-            parts += [", " if parts else " ", first[role], (" is" if not parts else "") + words]
-    return parts + ["."] if parts else []
+            parts += [" ", first[role], " is" + words + "."]
+    return parts
 
 
 def _base(graph, node):
