@@ -90,8 +90,8 @@ def test_weights_round_trip_bitwise_and_the_conv_kernel_is_reshaped():
     model = nn.Sequential(nn.Conv2d(2, 3, (3, 2)), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 3 * 4, 4),
                           nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2), nn.LayerNorm(2)).double()
     net = sb.from_torch(model, input_shape=(2, 5, 5))
-    assert repr(net) == ("Network(n_in=(2, 5, 5), layers=[Conv2D(2 -> 3, 3x2, 'relu'), Flatten(), Dense(4, 'identity'), "
-                         "BatchNorm(eps=1/100000), Activation('tanh'), Dense(2, 'identity'), LayerNorm(eps=1e-05)], "
+    assert repr(net) == ("Network(n_in=(2, 5, 5), layers=[Conv2D(2 -> 3, 3x2, 'relu'), Flatten(), "
+                         "Dense(4, 'identity'), BatchNorm(eps=1/100000), Activation('tanh'), Dense(2, 'identity'), LayerNorm(eps=1e-05)], "
                          "loss='mse')")
     state = model.state_dict()
     state["4.running_mean"] += 1.5  # running statistics: not used by symback, passed through unchanged
@@ -175,7 +175,8 @@ def test_bad_state_dicts_for_the_new_layers_update_nothing():
                                   "gamma2": np.zeros(3, np.float32), "beta2": np.zeros(3, np.float32)}, state)
     before = {k: v.copy() for k, v in params.items()}
     cases = [
-        ({**state, "0.weight": torch.zeros(2, 1, 4)}, "state_dict['0.weight']: shape (2, 1, 4), but W1 has shape (2, 3)"),
+        ({**state, "0.weight": torch.zeros(2, 1, 4)},
+         "state_dict['0.weight']: shape (2, 1, 4), but W1 has shape (2, 3)"),
         ({**state, "2.running_var": torch.ones(3)}, "unexpected '2.running_var'; a Linear or conv layer has only"),
         ({k: v for k, v in state.items() if k != "3.bias"}, "state_dict: missing '3.bias'"),
         ({k: v for k, v in state.items() if not k.startswith("3.")}, "missing the tensors of gamma2, beta2"),
