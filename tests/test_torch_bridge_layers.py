@@ -12,6 +12,7 @@ import sympy as sp
 
 import symback as sb
 from symback.numeric import evaluate_batch
+from tests.codegen_support import compiled
 
 torch = pytest.importorskip("torch")
 nn, F = torch.nn, torch.nn.functional
@@ -191,3 +192,25 @@ def test_bad_state_dicts_for_the_new_layers_update_nothing():
         sb.load_torch_state({k: v for k, v in params.items() if k != "beta2"}, state)
     with pytest.raises(ValueError, match="params: 'running_mean2' is not a layer's parameter"):
         sb.load_torch_state({**params, "running_mean2": np.zeros(3)}, state)
+
+
+def test_a_compiled_cnn_with_batchnorm_loads_the_model_and_gives_its_gradients():
+    """The one compiled module of this file: load_torch_state(module, state_dict) fills PARAMS in the model's
+    order (conv kernel reshaped, BatchNorm1d's gamma, beta), and loss_and_grad equals torch autograd."""
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(8, 4),
+                          nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 3)).double().train()
+    mod, _, _ = compiled("torch-bridge-layers|cnn_bn", sb.from_torch(model, loss="cross_entropy",
+                                                                     input_shape=(1, 4, 4)))
+    assert mod.PARAMS == ("W1", "b1", "W2", "b2", "gamma2", "beta2", "W3", "b3")
+    params = sb.load_torch_state(mod, model.state_dict())
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((6, 1, 4, 4)), rng.integers(0, 3, 6)
+    loss, grads = mod.loss_and_grad(params, X.reshape(6, -1), Y)
+    want = F.cross_entropy(model(torch.tensor(X)), torch.tensor(Y))
+    want.backward()
+    assert abs(loss - want.item()) <= 1e-9 * want.item()
+    named = dict(model.named_parameters())
+    for key, tensor in sb.to_torch_state(grads, model).items():
+        if key in named:
+            close(tensor.numpy(), named[key].grad.numpy(), key)
