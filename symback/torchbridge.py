@@ -62,12 +62,11 @@ class _Refused(SymbackError):
     """A torch module's setting symback has no equivalent for (the message follows "layer i (Kind)")."""
 
 
-def _image(shape, conv: str = "") -> tuple:
-    """`shape` if it is an image's (C, H, W) or (C, L); else the one-line refusal naming input_shape."""
+def _image(shape) -> None:
+    """Refuse, in one line naming input_shape, a conv or pooling layer whose input is not an image."""
     if not isinstance(shape, tuple):
         given = "" if shape is None else f" (its input is a vector of width {shape})"
         raise _Refused(f"needs an image input{given}: pass input_shape=(C, H, W), or (C, L) in 1-D, to from_torch")
-    return shape
 
 
 def _features(n: int, shape, before: str, what: str = "inputs") -> None:

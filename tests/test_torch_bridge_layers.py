@@ -92,7 +92,8 @@ def test_weights_round_trip_bitwise_and_the_conv_kernel_is_reshaped():
                           nn.BatchNorm1d(4), nn.Tanh(), nn.Linear(4, 2), nn.LayerNorm(2)).double()
     net = sb.from_torch(model, input_shape=(2, 5, 5))
     assert repr(net) == ("Network(n_in=(2, 5, 5), layers=[Conv2D(2 -> 3, 3x2, 'relu'), Flatten(), "
-                         "Dense(4, 'identity'), BatchNorm(eps=1/100000), Activation('tanh'), Dense(2, 'identity'), LayerNorm(eps=1e-05)], "
+                         "Dense(4, 'identity'), BatchNorm(eps=1/100000), Activation('tanh'), Dense(2, 'identity'), "
+                         "LayerNorm(eps=1e-05)], "
                          "loss='mse')")
     state = model.state_dict()
     state["4.running_mean"] += 1.5  # running statistics: not used by symback, passed through unchanged
