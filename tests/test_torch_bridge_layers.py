@@ -170,7 +170,8 @@ def test_unsupported_settings_are_refused_in_one_line(layers, input_shape, words
 
 
 def test_bad_state_dicts_for_the_new_layers_update_nothing():
-    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.BatchNorm1d(3))
+    # float32 whatever torch's default dtype (some test files set float64 when imported)
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(8, 3), nn.BatchNorm1d(3)).float()
     state = model.state_dict()
     params = sb.load_torch_state({"W1": np.zeros((2, 3), np.float32), "b1": np.zeros(2, np.float32),
                                   "W2": np.zeros((3, 8), np.float32), "b2": np.zeros(3, np.float32),
