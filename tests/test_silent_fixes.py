@@ -93,8 +93,8 @@ def test_a_batch_of_one_sample_is_refused_by_the_numpy_evaluator():
         evaluate_batch(d.graph, params, np.ones((1, 3)), np.ones((1, 2)))
 
 
-@pytest.mark.parametrize("centre", [1e6, 1e8])
-def test_layernorm_of_features_far_from_zero_matches_pytorch_loss_and_gradients(centre):
+@pytest.mark.parametrize("centre, tol", [(1e6, 1e-9), (1e8, 1e-6)])  # at 1e8 x's own rounding is ~1e-8 of 1
+def test_layernorm_of_features_far_from_zero_matches_pytorch_loss_and_gradients(centre, tol):
     d = sb.Network(4, [sb.LayerNorm(), sb.Dense(1)]).derive()
     rng = np.random.default_rng(1)
     params = {p: rng.standard_normal(d.graph[p].shape) for p in d.params}
@@ -102,8 +102,9 @@ def test_layernorm_of_features_far_from_zero_matches_pytorch_loss_and_gradients(
     values = evaluate_batch(d.graph, params, X, Y)
     t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     out = torch.nn.functional.layer_norm(torch.tensor(X), (4,), t["gamma0"], t["beta0"], eps=1e-5) @ t["W1"].T + t["b1"]
-    ((out - torch.tensor(Y)) ** 2).sum().backward()
-    assert values["l"].sum() == pytest.approx(float(((out - torch.tensor(Y)) ** 2).sum()), rel=1e-9)
+    loss = ((out - torch.tensor(Y)) ** 2).sum()
+    loss.backward()
+    assert values["l"].sum() == pytest.approx(loss.item(), rel=tol)
     for p, a in d.adjoints.items():
         want = t[p].grad.numpy()
-        assert np.max(np.abs(values[a].sum(axis=-1) - want)) <= 1e-9 * np.max(np.abs(want)), p
+        assert np.max(np.abs(values[a].sum(axis=-1) - want)) <= tol * np.max(np.abs(want)), p
