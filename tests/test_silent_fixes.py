@@ -86,6 +86,14 @@ def test_a_batch_of_one_sample_is_refused_by_the_module(mod, call):
     assert "\n" not in str(exc.value)
 
 
+def test_train_whose_last_minibatch_has_one_sample_is_refused_before_any_update(mod):
+    params, X, Y = _batch(mod, B=5)
+    before = {k: v.copy() for k, v in params.items()}
+    with pytest.raises(ValueError, match=r"a batch of 1 sample"):
+        mod.train(params, X, Y, lr=0.1, batch_size=4)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
 def test_a_batch_of_one_sample_is_refused_by_the_numpy_evaluator():
     d = NET.derive()
     params = {p: np.ones(d.graph[p].shape) for p in d.params}
