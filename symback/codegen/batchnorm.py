@@ -59,7 +59,7 @@ def step(node: Node, size: int, constant: set[str]) -> BatchStep:
         own = {x.name for x in body.free_symbols - {j} - {e.base.label for e in picks} if isinstance(x, sp.Symbol)}
         own -= constant | {B.name}
         if own:
-            raise SymbackError(f"codegen: node {node.name}: the batch sum {s} reads this sample's {sorted(own)[0]}")
+            raise SymbackError(f"codegen: node {node.name}: the batch sum {s} reads this sample's {min(own)}")
         sums.append(body.xreplace(picks))
         value = value.xreplace({s: sp.Symbol(f"acc{k}")})
     reads = {x.name for e in [value, *sums] for x in e.free_symbols if isinstance(x, sp.Symbol)}
