@@ -59,7 +59,7 @@ def step(node: Node, size: int, constant: set[str]) -> BatchStep:
         own = {x.name for x in body.free_symbols - {j} - {e.base.label for e in picks} if isinstance(x, sp.Symbol)}
         own -= constant | {B.name}
         if own:
-            raise SymbackError(f"codegen: node {node.name}: the batch sum {s} reads this sample's {sorted(own)[0]}")
+            raise SymbackError(f"codegen: node {node.name}: the batch sum {s} reads this sample's {min(own)}")
         sums.append(body.xreplace(picks))
         value = value.xreplace({s: sp.Symbol(f"acc{k}")})
     reads = {x.name for e in [value, *sums] for x in e.free_symbols if isinstance(x, sp.Symbol)}
@@ -70,6 +70,9 @@ def emit(layout, st: BatchStep) -> None:
     """for i: the sums over the samples, then the value of each sample (``layout.read`` reads sample s)."""
     c = layout.code
     layout.comment(st.node)
+    with c.block("if B < 2:"):  # its own mean: the output would be beta and every earlier gradient 0 (PyTorch refuses)
+        c('raise ValueError("X: a batch of 1 sample; batch normalisation needs at least 2 (its statistics are over '
+          'the batch)")')
     with c.block(f"for i in range({st.size}):"):
         names = {B: "B"} | {sp.Symbol(f"acc{k}"): f"acc{k}" for k in range(len(st.sums))}
         for e in [st.value, *st.sums]:

@@ -177,6 +177,8 @@ def _float_targets(Y, B, dtype):
     Y = _array(Y, "Y", dtype, f"(batch, {N_OUT})")
     if Y.shape != (B, N_OUT):
         raise ValueError(f"Y: expected shape ({B}, {N_OUT}), one target row per row of X, got {Y.shape}")
+    if not np.isfinite(Y).all():  # the kernels check it too, but input_grad runs them as a forward pass
+        raise ValueError("Y: contains NaN or infinity")
     return Y
 
 
@@ -195,6 +197,10 @@ def _check_batch(P, X, Y, lr, mode):
             chk += X[s, j] * 0.0  # NaN or inf makes this NaN (x - x would be folded to 0)
     if not chk == 0.0:
         raise ValueError("X: contains NaN or infinity")
+    for k in range(N_PARAMS):  # one pass over the flat buffer: the kernel reads every parameter anyway
+        chk += P[k] * 0.0
+    if not chk == 0.0:
+        raise ValueError("params: contain NaN or infinity (a diverged training run?)")
     if mode != FORWARD:
         _check_targets(X, Y)
 

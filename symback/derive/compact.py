@@ -6,8 +6,8 @@ These rows write it in the module's own output, which the forward pass has compu
 - softmax ``p = exp(x) / S``, ``S = sum_j exp(x_j)``: put ``exp(x_k) = p_k S`` and cancel S, giving
   ``dx = p * (u - sum_k u_k p_k)`` (u the upstream gradient);
 - layer normalisation ``xhat = (x - mu) / sigma``: hoist ``mu = 1/n sum_j x_j`` and
-  ``sigma = sqrt(1/n sum_j x_j^2 - mu^2 + eps)`` as forward nodes, put ``sum_j x_j = n mu``,
-  ``sum_j x_j^2 = n (sigma^2 - eps + mu^2)`` and ``x_k = mu + sigma xhat_k``, and cancel, giving
+  ``sigma = sqrt(1/n sum_j (x_j - mu)^2 + eps)`` (two passes) as forward nodes, put ``sum_j x_j = n mu`` (over any
+  index), ``sum_j x_j^2 = n (sigma^2 - eps + mu^2)`` and ``x_k = mu + sigma xhat_k``, and cancel, giving
   ``dx = (n u - sum_k u_k - xhat sum_k u_k xhat_k) / (n sigma)``.
 
 Each step is algebra on the expression at hand (the module is recognised by its definition, not its name), and
@@ -21,7 +21,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..ir import Graph, Meta, Namer, Node, sym
-from ..ops.reduce import collapse, component_sum, normalized
+from ..ops.reduce import J, L, collapse, component_sum, normalized, variance
 
 
 def _cancel(expr: sp.Expr, keep: dict) -> sp.Expr:
@@ -89,7 +89,7 @@ def _normalized_of(node: Node):
     roots = [p for p in node.expr.atoms(sp.Pow) if p.exp == -sp.Rational(1, 2)]
     if len(roots) != 1:
         return None
-    eps = sp.expand(roots[0].base - component_sum(x, n, lambda v: v**2) / n + component_sum(x, n) ** 2 / n**2)
+    eps = roots[0].base - variance(x, n, sp.Sum(sp.IndexedBase(x, real=True)[L], (L, 0, n - 1)) / n)
     return (x, n, eps) if eps.is_number and node.expr == normalized(x, n, eps) else None
 
 
@@ -107,7 +107,7 @@ def layernorm(graph: Graph) -> Graph:
         s1, s2 = component_sum(x, n), component_sum(x, n, lambda v: v**2)
         layer = c.meta.layer
         new = [Node(mu, "coupled", (x,), s1 / n, (), meta=Meta(kind="mean", layer=layer, shapes={x: (n,)})),
-               Node(sigma, "coupled", (x, mu), sp.sqrt(s2 / n - sym(mu) ** 2 + eps), (),
+               Node(sigma, "coupled", (x, mu), sp.sqrt(variance(x, n, sym(mu)) + eps), (),
                     meta=Meta(kind="std", layer=layer, shapes={x: (n,), mu: ()}))]
         at = nodes.index(c)
         nodes[at:at] = new
@@ -122,7 +122,7 @@ def layernorm(graph: Graph) -> Graph:
             return None
         x, n, eps, mu, sigma, s1, s2 = found[consumer.name]
         s, xhat = sp.Dummy("sigma", positive=True), sp.IndexedBase(consumer.name, real=True)
-        v = value.xreplace({s1: n * mu, s2: n * (s**2 - eps + mu**2)})
+        v = value.xreplace({s1: n * mu, s1.xreplace({J: L}): n * mu, s2: n * (s**2 - eps + mu**2)})
         v = v.replace(lambda e: isinstance(e, sp.Indexed) and e.base.name == x, lambda e: mu + s * xhat[e.indices[0]])
         return _cancel(v.xreplace({sym(x): mu + s * consumer.symbol}), {s: sigma})
 

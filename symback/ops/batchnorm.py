@@ -211,7 +211,10 @@ def batch_value(expr: sp.Expr, values: dict, size, batch: int) -> np.ndarray:
 
 
 def batched(node: Node, values: dict) -> np.ndarray:
-    return batch_value(node.expr, values, node.shape[0], int(np.shape(values["y"])[-1]))
+    batch = int(np.shape(values["y"])[-1])
+    if batch < 2:  # its own mean: the output is beta whatever the input, and no gradient flows back (PyTorch refuses)
+        raise SymbackError(f"node {node.name}: batch statistics need at least 2 samples, got a batch of {batch}")
+    return batch_value(node.expr, values, node.shape[0], batch)
 
 
 register(Op("batch", "an elementwise expression with sums over the batch (batch statistics)", vjp=vjp,

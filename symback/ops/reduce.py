@@ -12,6 +12,9 @@ collapsed: SymPy's own derivative, which `derive.simplify` rewrites to the textb
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import lru_cache
+
 import sympy as sp
 
 from ..errors import SymbackError
@@ -23,6 +26,7 @@ from .batchnorm import epsilon as eps_value  # noqa: F401  (eps of layer normali
 
 J = sp.Symbol("j", integer=True, nonnegative=True)  # a reduction's index
 K = sp.Symbol("k", integer=True, nonnegative=True)  # the output's component in a VJP's sum
+L = sp.Symbol("l", integer=True, nonnegative=True)  # a sum's index inside another sum (the variance's mean)
 
 
 def vector_of(name: str, x: str, shapes: dict, what: str):
@@ -50,11 +54,17 @@ def build_softmax(name: str, x: str, shapes: dict):
     return sp.exp(sym(x)) / component_sum(x, n, sp.exp), (n,)
 
 
+def variance(x: str, n, mean) -> sp.Expr:
+    """``1/n sum_j (x_j - mean)^2``, PyTorch's biased variance in two passes: the one-pass ``sum_j x_j^2 / n - mu^2``
+    cancels when the mean is large beside the spread (NaN for features around 1e8)."""
+    return component_sum(x, n, lambda v: (v - mean) ** 2) / n
+
+
 def normalized(x: str, n, eps) -> sp.Expr:
-    """``(x_i - mu) / sqrt(var + eps)`` with mu = sum_j x_j / n and var = sum_j x_j^2 / n - mu^2 (PyTorch's biased
-    variance, eps inside the square root): the sums are over x alone, so each is one loop per sample."""
-    mean = component_sum(x, n) / n
-    return (sym(x) - mean) / sp.sqrt(component_sum(x, n, lambda v: v**2) / n - mean**2 + eps)
+    """``(x_i - mu) / sqrt(var + eps)`` with mu = sum_j x_j / n and var = `variance` (eps inside the square root); the
+    mean inside the variance's sum is written over its own index l."""
+    inner = sp.Sum(sp.IndexedBase(x, real=True)[L], (L, 0, n - 1)) / n
+    return (sym(x) - component_sum(x, n) / n) / sp.sqrt(variance(x, n, inner) + eps)
 
 
 def build_normalize(name: str, x: str, eps, shapes: dict):
@@ -123,5 +133,26 @@ def vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, d, d, op="ew")
 
 
+@lru_cache(maxsize=256)
+def _unnested(expr: sp.Expr):
+    """`expr` with each sum inside another sum's body as a symbol, and (symbol name, that sum) pairs."""
+    inner = {t: sp.Symbol(f"_inner{k}", real=True)
+             for k, t in enumerate(sorted({t for s in expr.atoms(sp.Sum) for t in s.function.atoms(sp.Sum)}, key=str))}
+    return expr.xreplace(inner), tuple((v.name, t) for t, v in inner.items())
+
+
+def _two_pass(rule):
+    """`rule` with the sums nested in a sum's body (the variance's mean) evaluated first, as per-sample scalars."""
+
+    def run(node: Node, values: dict):
+        expr, inner = _unnested(node.expr)
+        if not inner:
+            return rule(node, values)
+        values = dict(values) | {name: rule(replace(node, expr=t, shape=()), values) for name, t in inner}
+        return rule(replace(node, expr=expr), values)
+
+    return run
+
+
 register(Op("coupled", "a per-sample value coupling a vector's components (sum, mean, softmax, normalisation)",
-            vjp=vjp, numeric=pointwise, batched=batched_pointwise))
+            vjp=vjp, numeric=_two_pass(pointwise), batched=_two_pass(batched_pointwise)))
