@@ -116,3 +116,23 @@ def test_layernorm_of_features_far_from_zero_matches_pytorch_loss_and_gradients(
     for p, a in d.adjoints.items():
         want = t[p].grad.numpy()
         assert np.max(np.abs(values[a].sum(axis=-1) - want)) <= tol * np.max(np.abs(want)), p
+
+
+@pytest.mark.parametrize("offset, rtol", [(1e6, 1e-8), (1e8, 1e-6)])
+def test_compiled_layernorm_of_features_far_from_zero_matches_pytorch(offset, rtol):
+    """The kernels compute the variance in two passes (the mean's loop, then sum (x_j - mu)^2), as the definition
+    says: the one-pass sum x^2/n - mu^2 they used to compile cancelled (6e-3 off at 1e6, garbage at 1e8). At 1e8 the
+    inputs themselves hold only ~1e-8 of their spread, for PyTorch too, hence the looser tolerance there."""
+    mod = compiled("silent_fixes_ln", sb.Network(4, [sb.LayerNorm(), sb.Dense(1)], loss="mse"), layouts=("sample",))[0]
+    rng = np.random.default_rng(2)
+    params = mod.init_params(seed=1)
+    X = offset + rng.standard_normal((3, 4))
+    Y = rng.standard_normal((3, 1))
+    loss, grads = mod.loss_and_grad(params, X, Y)
+    t = {k: torch.tensor(np.asarray(v, dtype=float), requires_grad=True) for k, v in params.items()}
+    h = torch.nn.functional.layer_norm(torch.tensor(X, dtype=torch.float64), (4,), t["gamma0"], t["beta0"], 1e-5)
+    ref = (((h @ t["W1"].T + t["b1"]) - torch.tensor(Y)) ** 2).sum(dim=1).mean()
+    ref.backward()
+    assert abs(loss - ref.item()) <= rtol * abs(ref.item())
+    for k in ("gamma0", "beta0", "W1", "b1"):
+        np.testing.assert_allclose(grads[k], t[k].grad.numpy(), rtol=rtol, atol=rtol * np.abs(t[k].grad.numpy()).max())

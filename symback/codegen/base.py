@@ -325,6 +325,7 @@ class Layout:
             else:
                 picks = {x: sp.Symbol(f"_p{k}") for k, x in enumerate(sorted(r.body.atoms(sp.Indexed), key=str))}
                 names = {s: idx_read(x.base.name, "j") for x, s in picks.items()}
+                names |= {q.local: q.local.name for q in body.reductions}  # an earlier sum (a mean in a variance)
                 if r.body.has(sym("y")) and self.plan.labels:
                     names[sym("y")] = "Y[s]"
                 c(f"{local} = 0.0")

@@ -37,7 +37,16 @@ class Body:
         self.head = head
 
     def _reduce(self, e: sp.Expr) -> sp.Expr:
-        for s in sorted(e.atoms(sp.Sum), key=sp.default_sort_key):
+        while any(s.function.has(sp.Sum) for s in e.atoms(sp.Sum)):  # a sum in a sum's body: the inner one first
+            e = self._reduce_sums(e, [s for s in e.atoms(sp.Sum) if not s.function.has(sp.Sum)])
+        e = self._reduce_sums(e, e.atoms(sp.Sum))
+        for x in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key):
+            key = (x.base.name, x.indices[0])
+            e = e.xreplace({x: self.picks.setdefault(key, sp.Symbol(f"pk{len(self.picks)}"))})
+        return e
+
+    def _reduce_sums(self, e: sp.Expr, sums) -> sp.Expr:
+        for s in sorted(sums, key=sp.default_sort_key):
             (j, lo, hi), body = s.limits[0], s.function
             picks = [x for x in body.atoms(sp.Indexed) if x.indices == (j,)]
             lo, hi = int(lo), int(hi)
@@ -57,9 +66,6 @@ class Body:
                 e = sp.expand_log(e, force=True).xreplace({sp.log(big): mx}).xreplace({big: sp.exp(mx), z: local})
             else:
                 e = e.xreplace({s: red.local})
-        for x in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key):
-            key = (x.base.name, x.indices[0])
-            e = e.xreplace({x: self.picks.setdefault(key, sp.Symbol(f"pk{len(self.picks)}"))})
         return e
 
     @property

@@ -2,10 +2,9 @@
 
 Stage: codegen. Input: the graph and the code expressions of its elementwise nodes (`rewrite.prepare`). Output:
 the expressions with every per-sample scalar node substituted by its own expression, so that no step stores a
-scalar: ``xhat = (h - mu) / sigma`` becomes ``(h - Sum(h[j])/n) / sqrt(Sum((h[j] - Sum(h[l])/n)**2)/n + eps)``,
-whose sums `body.Body` computes once per sample before the loop over the components. `body.Body` computes sums of
-stored vectors only, so a sum substituted into another sum's body (the mean in the variance's) is written out
-over its terms (`reduce.collapse`: ``Sum(h[j]**2) - 2 mu Sum(h[j]) + n mu**2``), one loop each.
+scalar: ``xhat = (h - mu) / sigma`` becomes ``(h - Sum(h[l])/n) / sqrt(Sum((h[l] - Sum(h[l])/n)**2)/n + eps)``,
+whose sums `body.Body` computes once per sample before the loop over the components, a sum inside another's body
+(the mean inside the variance's: two passes) first.
 """
 
 from __future__ import annotations
@@ -13,12 +12,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..ir import sym
-from ..ops.reduce import J, L, collapse
-
-
-def _flat(expr: sp.Expr) -> sp.Expr:
-    """`expr` with no sum inside another sum's body."""
-    return collapse(expr) if any(s.function.has(sp.Sum) for s in expr.atoms(sp.Sum)) else expr
+from ..ops.reduce import J, L
 
 
 def inline_scalars(graph, exprs: dict) -> dict:
@@ -26,5 +20,5 @@ def inline_scalars(graph, exprs: dict) -> dict:
     scalars = [n for n in graph if n.name in exprs and n.shape == () and n.op != "loss"]
     known: dict[sp.Symbol, sp.Expr] = {}
     for n in scalars:  # graph order: a scalar read by a later one is substituted there first
-        known[sym(n.name)] = _flat(exprs.pop(n.name).xreplace(known)).xreplace({J: L})  # its sums over l
-    return {k: _flat(e.xreplace(known)) for k, e in exprs.items()} if known else exprs
+        known[sym(n.name)] = exprs.pop(n.name).xreplace(known).xreplace({J: L})  # its sums over l, not a reader's j
+    return {k: e.xreplace(known) for k, e in exprs.items()} if known else exprs

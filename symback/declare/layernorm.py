@@ -3,7 +3,7 @@
 `Components` gives `DAG` its methods ``g.sum``, ``g.mean``, ``g.softmax``, ``g.layernorm``; each declares a
 ``coupled`` module (symback/ops/reduce.py), whose derivative SymPy takes from the definition. Per sample::
 
-    mu = 1/n sum_j x_j        xhat_i = (x_i - mu) / sqrt(1/n sum_j x_j^2 - mu^2 + eps)        y = gamma * xhat + beta
+    mu = 1/n sum_j x_j        xhat_i = (x_i - mu) / sqrt(1/n sum_j (x_j - mu)^2 + eps)        y = gamma * xhat + beta
 
 eps is inside the square root, as PyTorch's ``layer_norm`` has it; the variance is the biased one (divided by n).
 The layers go in a `Network` after a `Dense`, sharing its index k: ``LayerNorm`` declares ``gamma{k}`` (kind
