@@ -35,7 +35,7 @@ def _params(mod, seed):
     once more, and tests/test_entry_points.py proves its results are a Params' bit for bit."""
     rng = np.random.default_rng(seed)
     params = mod.init_params(seed=seed)
-    for k, v in params.items():
+    for v in params.values():
         v[...] = rng.standard_normal(v.shape) * 0.7
     return params
 
