@@ -15,6 +15,7 @@ import numpy as np
 
 import symback as sb  # noqa: F401
 from symback.codegen import compile_derivation
+from symback.codegen.module import choose_layouts
 from symback.codegen.plan import build
 from symback.declare.spec import declared
 
@@ -39,16 +40,24 @@ def compiled(key: str, net, layouts=None):
     """(module, derivation, plan) for `net`, compiled once per test process into CACHE.
 
     Under pytest-xdist each worker has its own copy; tests/conftest.py keeps the tests of one module on
-    one worker, and Numba's cache beside the file lets a later run (or another worker) load it compiled."""
-    if key in _MODULES:
-        return _MODULES[key]
+    one worker, and Numba's cache beside the file lets a later run (or another worker) load it compiled.
+    Layouts that are the ones the thresholds choose anyway (`choose_layouts`) give the module of
+    ``compiled(key, net)``: the same text, so one file and one compile for both."""
+    asked = (key, None if layouts is None else tuple(layouts))
+    if asked in _MODULES:
+        return _MODULES[asked]
     d = net.derive()
     plan = build(d)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    name = "m_" + hashlib.sha256(f"{key}|{layouts}".encode()).hexdigest()[:12]
-    mod = compile_derivation(d, CACHE / f"{name}.py", source=f"tests ({key})", force=True, layouts=layouts)
-    _MODULES[key] = (mod, d, plan)
-    return _MODULES[key]
+    if layouts is not None and [(name, None) for name in layouts] == choose_layouts(plan):
+        layouts = None
+    own = (key, None if layouts is None else tuple(layouts))
+    if own not in _MODULES:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        name = "m_" + hashlib.sha256(f"{key}|{layouts}".encode()).hexdigest()[:12]
+        mod = compile_derivation(d, CACHE / f"{name}.py", source=f"tests ({key})", force=True, layouts=layouts)
+        _MODULES[own] = (mod, d, plan)
+    _MODULES[asked] = _MODULES[own]
+    return _MODULES[asked]
 
 
 def layout_modules(key: str, net):
