@@ -21,8 +21,9 @@ from ..ir import Node
 from ..ops.tensor import IndexForm, bases
 from .printer import to_numba
 
-#: the least extent of an output's last axis for which the sums go outside it (`emit`); set by
-#: benchmarks/bench_conv.py (LeNet, digits CNN; see the module docstring's measurement)
+#: the least extent of an output's last axis for which the sums go outside it (`emit`). Measured (CPU time of one
+#: LeNet SGD step, batch 64, BLAS 1 thread, 2026-12-03): 26.6 ms with the serial sums only, 15.2 ms from 8,
+#: 29.9 ms from 16, 12.8 ms from 2 (a kernel's 5 columns gain too); digits CNN 0.39 -> 0.24 ms from 2
 OUTER_SUM = 2
 
 
