@@ -40,7 +40,7 @@ def test_no_ir_names_left_in_any_notation(example, notation):
 
 @pytest.mark.parametrize("notation, symbols", [
     ("udl", ["m_0 = sum_b f_0[b]/B", "fhat_0 = (f_0 - m_0)/s_0", "ftilde_0 = delta_0 + gamma_0 ⊙ fhat_0",
-             "delta_0 the shift (UDL's letter for batch norm's shift; beta is the bias)"]),
+             "delta_0 is the shift (UDL's letter for batch norm's shift; beta is the bias)"]),
     ("cs229", ["mu^[1]     = sum_b z^[1][b]/B", "ztilde^[1] = beta^[1] + gamma^[1] ∘ zhat^[1]"]),
     ("foml", ["shat^(1)   = (s^(1) - mu^(1))/sigma^(1)", "dl/dgamma^(1) = shat^(1) ⊙ dl/dstilde^(1)"]),
 ])
