@@ -44,6 +44,9 @@ def is_index_form(rhs: str) -> bool:
     return bool(HEAD.match(rhs))
 
 
+#: the functions a hand line may apply to a value or a number, as SymPy's (never evaluated as Python)
+FUNCTIONS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "tanh": sp.tanh}
+
 class _Reader:
     """Recursive descent over the tokens of an index-form body; names resolved by `array(name) -> IndexedBase`."""
 
@@ -136,6 +139,11 @@ class _Reader:
                 args.append(self.sum())
             self.take(")")
             return (sp.Max if name == "max" else sp.Min)(*args)
+        if name in FUNCTIONS and self.tok.text == "(":  # sqrt(d) in attention's 1/sqrt(d), exp(...), ...
+            self.k += 1
+            arg = self.sum()
+            self.take(")")
+            return FUNCTIONS[name](arg)
         if name == "I" and self.tok.text == "[":
             self.k += 1
             cond = self.relation()
