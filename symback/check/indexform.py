@@ -44,8 +44,8 @@ def is_index_form(rhs: str) -> bool:
     return bool(HEAD.match(rhs))
 
 
-#: the functions a hand line may apply to a value or a number, as SymPy's (never evaluated as Python)
-FUNCTIONS = {"sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "tanh": sp.tanh}
+#: the functions a hand line may apply to values or numbers, as SymPy's (never evaluated as Python)
+FUNCTIONS = {"max": sp.Max, "min": sp.Min, "sqrt": sp.sqrt, "exp": sp.exp, "log": sp.log, "tanh": sp.tanh}
 
 class _Reader:
     """Recursive descent over the tokens of an index-form body; names resolved by `array(name) -> IndexedBase`."""
@@ -131,19 +131,12 @@ class _Reader:
         name, pick = re.fullmatch(r"(.*?)(?:\[(\d+|[jy])\])?", tok.value).groups()
         if name.startswith("sum_") and not pick:
             return self.summed(name[4:])
-        if name in ("max", "min") and self.tok.text == "(":
+        if name in FUNCTIONS and self.tok.text == "(":  # max(...), or sqrt(d) in attention's 1/sqrt(d), ...
             self.k += 1
-            args = [self.sum()]
-            while self.tok.text == ",":
-                self.k += 1
-                args.append(self.sum())
-            self.take(")")
-            return (sp.Max if name == "max" else sp.Min)(*args)
-        if name in FUNCTIONS and self.tok.text == "(":  # sqrt(d) in attention's 1/sqrt(d), exp(...), ...
-            self.k += 1
-            arg = self.sum()
-            self.take(")")
-            return FUNCTIONS[name](arg)
+            args = self.items(")")
+            if name not in ("max", "min") and len(args) != 1:
+                self.fail(f"{name} takes one argument, got {len(args)}")
+            return FUNCTIONS[name](*args)
         if name == "I" and self.tok.text == "[":
             self.k += 1
             cond = self.relation()
@@ -158,12 +151,16 @@ class _Reader:
         if self.tok.text != "[":
             self.fail(f"{name} needs its indices, e.g. {name}[c, i, j]")
         self.k += 1
-        idx = [self.sum()]
+        return self.entry(name, self.items("]"))
+
+    def items(self, close: str) -> list:
+        """Comma-separated expressions up to the bracket `close` (the opening one already read)."""
+        out = [self.sum()]
         while self.tok.text == ",":
             self.k += 1
-            idx.append(self.sum())
-        self.take("]")
-        return self.entry(name, idx)
+            out.append(self.sum())
+        self.take(close)
+        return out
 
     def letter(self, name: str) -> sp.Symbol:
         if name not in self.scope:
