@@ -32,6 +32,7 @@ class IndexStep:
     node: str
     form: IndexForm
     grad: str | None  # the parameter whose gradient this node sums into, or None for a per-sample value
+    gemm: object = None  # its GEMM form (`im2col.Conv`), if it is a convolution's value or gradient
 
     def reads(self) -> set[str]:
         return set(bases(self.form.body)) - {self.node}

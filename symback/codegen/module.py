@@ -21,7 +21,7 @@ import sys
 import textwrap
 
 from .._version import __version__
-from . import dropout, inputgrad, naming, runtime, training
+from . import dropout, im2col, inputgrad, naming, runtime, training
 from .batchnorm import BatchStep
 from .blas import BlasLayout
 from .plan import Plan, build
@@ -244,7 +244,7 @@ _register_kernels({canonical!r})
 
 
 def generate(d, source: str, notation: str = "udl", command: str | None = None, layouts=None,
-             inference: bool = False) -> str:
+             inference: bool = False, conv: str = "auto") -> str:
     """The module's full source text, header line for the hash included as a placeholder.
 
     `layouts` (tests): emit these kernels, e.g. ``("sample", "small", "blas")``, all reachable through
@@ -253,6 +253,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     """
     plan = build(inputgrad.for_parameters(d), inference)  # the training kernels: the parameters' gradients
     plan.input_grad = [] if inference else inputgrad.inputs(d)
+    plan.conv = im2col.choice(conv)
     command = command or f"symback compile {source}{' --inference' if inference else ''}"
     public = INFERENCE + CLASSIFIER if inference else PUBLIC
     eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
