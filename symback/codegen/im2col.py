@@ -10,7 +10,7 @@ product of the kernel matrix (C_out, K = C_in*kh*kw), as the module stores it, w
 the forward sum's own index expressions. Its derivatives are the same product read the two other ways:
 ``dW = dY cols^T`` (the correlation of the input with the delta, summed over the samples) and ``dcols = W^T dY``,
 whose entries are added back where they were gathered from (col2im: the flipped-kernel convolution, by scatter).
-The bias gradient (row sums of dY) stays a loop.
+The bias gradient is the row sums of dY.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class Conv:
     """One conv's step as a GEMM per sample: ``y[o, p] = sum_k W[o, k] cols[k, p]`` (+ b[o]), where k runs over
     the kernel's taps (c, u, v) and p over the output positions (i, j)."""
 
-    role: str  # forward, weight or input: the conv's value, or its gradient with respect to W or x
+    role: str  # forward, weight, input or bias: the conv's value, or its gradient with respect to W, x or b
     x: sp.Indexed  # the input entry under tap k of position p, as the forward sum reads it
     w: sp.Indexed  # W[o, c, u, v]
     positions: tuple  # ((i, extent), ...): the output positions
@@ -101,10 +101,9 @@ def lowering(node: Node, graph) -> Conv | None:
         return None
     x, w, bias = forward
     if up is not None:
-        role = {x.base.name: "input", w.base.name: "weight"}.get(node.of)
-        other = w.base.name if role == "input" else x.base.name
-        body = node.expr.body
-        if role is None or not isinstance(body, sp.Sum) or set(bases(body)) != {other, up}:
+        role = {x.base.name: "input", w.base.name: "weight", bias: "bias"}.get(node.of)
+        reads = {"input": {w.base.name, up}, "weight": {x.base.name, up}, "bias": {up}}.get(role)
+        if not isinstance(node.expr.body, sp.Sum) or set(bases(node.expr.body)) != reads:
             return None
     positions = tuple((i, int(n)) for i, n in conv.expr.axes[1:])
     return Conv(role, x, w, positions, bias, up)
@@ -152,19 +151,22 @@ def emit(layout, st: IndexStep, at: int) -> bool:
                        f"p = ({_names(g.positions)}); then {st.node}[o, p] = (W cols)[o, p]"
                        + (f" + {g.bias}[o]" if g.bias else ""),
             "weight": f"as a GEMM: the correlation is dY cols^T, dY = {g.up}[o, p], summed over the samples",
+            "bias": f"the row sums of dY = {g.up}[o, p], summed over the samples",
             "input": f"as a GEMM: dcols = W^T dY, dY = {g.up}[o, p]; then col2im: dcols[k, p] is added back at "
                      f"{g.x}, the entry cols[k, p] was gathered from (the flipped-kernel convolution, by scatter)"}
     c(f"#   {said[g.role]}")
-    c(f"cols_ = ws[{at}:{at + k * p}].reshape(({k}, {p}))")
+    if g.role != "bias":
+        c(f"cols_ = ws[{at}:{at + k * p}].reshape(({k}, {p}))")
     w = layout.q(g.w.base.name)
-    if g.role == "weight":
+    if g.role in ("weight", "bias"):
         grad = layout.q(layout.plan.grads[st.grad])
-        c(f"gw_ = ws[{at + k * p}:{at + k * p + c_out * k}].reshape(({c_out}, {k}))")
+        if g.role == "weight":
+            c(f"gw_ = ws[{at + k * p}:{at + k * p + c_out * k}].reshape(({c_out}, {k}))")
         if st.grad not in layout.ready:
             c(f"{grad}[:] = 0.0")
             layout.ready.add(st.grad)
     with layout.samples():
-        if g.role != "input":
+        if g.role in ("forward", "weight"):
             with _loops(c, g.taps + list(g.positions), names):
                 c(f"cols_[{tap}, {pos}] = {window}")
         if g.role == "forward":
@@ -177,6 +179,13 @@ def emit(layout, st: IndexStep, at: int) -> bool:
                         c("y_[o_, p_] += b_")
             return True
         c(f"dy_ = {layout.q(g.up)}[s].reshape(({c_out}, {p}))")
+        if g.role == "bias":
+            with c.block(f"for o_ in range({c_out}):"):
+                c("acc = 0.0")
+                with c.block(f"for p_ in range({p}):"):
+                    c("acc += dy_[o_, p_]")
+                c(f"{grad}[o_] += acc")
+            return True
         if g.role == "weight":
             c("np.dot(dy_, cols_.T, gw_)")
             with c.block(f"for o_ in range({c_out}):"), c.block(f"for k_ in range({k}):"):
