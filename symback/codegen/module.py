@@ -250,6 +250,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     `layouts` (tests): emit these kernels, e.g. ``("sample", "small", "blas")``, all reachable through
     ``_LAYOUTS``, instead of the ones the size thresholds choose. `inference`: the forward pass alone
     (``forward``, and ``predict`` for a classifier; no loss, gradient or update code).
+    `conv`: convolutions by im2col + GEMM ("gemm"), by direct loops ("loops") or by `im2col.wins` ("auto").
     """
     plan = build(inputgrad.for_parameters(d), inference)  # the training kernels: the parameters' gradients
     plan.input_grad = [] if inference else inputgrad.inputs(d)
