@@ -261,7 +261,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
     kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts) + dropout.source(plan.dropout)
-    kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq)
+    kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq, plan.conv)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
     wiring = _wiring(plan, layouts, emitters, canonical)
     return "\n".join([
