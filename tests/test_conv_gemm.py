@@ -3,14 +3,13 @@
 A 2-D network compiled once, by GEMM, in the BLAS layout (the GEMM's home), whose second conv has stride 2,
 padding 1 and dilation 2 (its input gradient is a GEMM and a col2im scatter over a strided, dilated, padded
 window): float64 to 1e-9 of torch and to 1e-12 of the loops' kernel, float32 to 1e-4, no allocation inside a step.
-A 1-D one (stride 2 and padding 1, then dilation 2 and padding 2) by both paths against torch. Every configuration tests/test_conv.py's
-generator draws, by both paths: the generated kernels run as Python (their ``py_func``, the source Numba compiles;
-no compile per draw) against torch autograd, loss, weights and input. The measured rule ("auto") on each side of
-its threshold.
+A 1-D one (stride 2 and padding 1, then dilation 2 and padding 2) by both paths against torch. Every
+configuration tests/test_conv.py's generator draws, by both paths: the generated kernels run as Python (their
+``py_func``, the source Numba compiles; no compile per draw) against torch autograd, loss, weights and input. The
+measured rule ("auto") on each side of its threshold.
 """
 
 import hashlib
-import types
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,12 @@ import torch.nn.functional as F
 from codegen_support import CACHE, batch, perturbed, reference, rel
 from hypothesis import given
 from hypothesis import strategies as st
-from test_conv import SETTINGS, agree, geometry, theirs
 from numba import njit
 from numba.core.runtime import nrt, rtsys
+from test_conv import SETTINGS, agree, geometry, theirs
 
 import symback as sb
-from symback.codegen import compile_derivation, generate, im2col
+from symback.codegen import compile_derivation, generate, im2col, load_module, write_module
 from symback.codegen.plan import build
 
 NET2D = sb.Network(n_in=(2, 9, 9), layers=[
@@ -50,12 +49,13 @@ def module(net, conv: str):
 
 
 def as_python(d, conv: str):
-    """The module of `d` (BLAS layout, convolutions by `conv`) whose kernels run as Python: executed from its text
-    without Numba's cache, the batch checks (Numba functions themselves) left out."""
-    text = generate(d, "tests", layouts=("blas",), conv=conv).replace("cache=True", "cache=False")
-    mod = types.ModuleType(f"gemm_test_{conv}")
-    exec(compile(text.replace("\n_register_kernels(", "\n0 and _register_kernels("), mod.__name__, "exec"),
-         mod.__dict__)
+    """The module of `d` (BLAS layout, convolutions by `conv`), to run its kernels as Python: imported without a
+    compile, its batch checks (Numba functions themselves) left out."""
+    text = generate(d, "tests", layouts=("blas",), conv=conv)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"py_{hashlib.sha256(text.encode()).hexdigest()[:12]}.py"
+    write_module(path, text, force=True)
+    mod = load_module(path)
     mod._check_batch = lambda *args: None
     return mod
 
