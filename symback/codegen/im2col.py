@@ -1,8 +1,8 @@
 """A convolution as one GEMM per sample (im2col): its forward sum, its weight gradient and its input gradient.
 
-Stage: codegen. Input: a ``conv`` node, or a derived gradient (op ``index``) of one with respect to its input or its
-weight. Output: the `Conv` the BLAS layout lowers to ``np.dot`` on preallocated workspace views, where `gemm` says
-so; other index-form steps, and every step of the other layouts, keep `conv`'s direct loops.
+Stage: codegen. Input: a ``conv`` node, or a derived gradient (op ``index``) of one with respect to its input, its
+weight or its bias. Output: the `Conv` the BLAS layout lowers to ``np.dot`` on preallocated workspace views, where
+`chosen` says so; other index-form steps, and every step of the other layouts, keep `conv`'s direct loops.
 
 The forward sum ``y[o, i, j] = sum_c sum_u sum_v W[o, c, u, v] x[c, s*i + d*u - P, s*j + d*v - P] + b[o]`` is the
 product of the kernel matrix (C_out, K = C_in*kh*kw), as the module stores it, with the matrix of windows
@@ -157,7 +157,6 @@ def emit(layout, st: IndexStep, at: int) -> bool:
     c(f"#   {said[g.role]}")
     if g.role != "bias":
         c(f"cols_ = ws[{at}:{at + k * p}].reshape(({k}, {p}))")
-    w = layout.q(g.w.base.name)
     if g.role in ("weight", "bias"):
         grad = layout.q(layout.plan.grads[st.grad])
         if g.role == "weight":
@@ -171,7 +170,7 @@ def emit(layout, st: IndexStep, at: int) -> bool:
                 c(f"cols_[{tap}, {pos}] = {window}")
         if g.role == "forward":
             c(f"y_ = {layout.q(st.node)}[s].reshape(({c_out}, {p}))")
-            c(f"np.dot({w}, cols_, y_)")
+            c(f"np.dot({layout.q(g.w.base.name)}, cols_, y_)")
             if g.bias:
                 with c.block(f"for o_ in range({c_out}):"):
                     c(f"b_ = {layout.q(g.bias)}[o_]")
@@ -191,7 +190,7 @@ def emit(layout, st: IndexStep, at: int) -> bool:
             with c.block(f"for o_ in range({c_out}):"), c.block(f"for k_ in range({k}):"):
                 c(f"{grad}[o_, k_] += gw_[o_, k_]")
             return True
-        c(f"np.dot({w}.T, dy_, cols_)")
+        c(f"np.dot({layout.q(g.w.base.name)}.T, dy_, cols_)")
         with c.block(f"for k_ in range({math.prod(_ints(g.x.base.shape, g.x.base.name))}):"):
             c(f"{layout.read(st.node, 'k_')} = 0.0")
         read, tests = printer.parts(sp.IndexedBase(st.node, shape=g.x.base.shape)[g.x.indices])
