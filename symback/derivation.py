@@ -278,11 +278,13 @@ class Derivation(Displayed):
         return _provided("check")(self, hand, notation=notation or self.notation, layout=layout or self.layout,
                                   **options)
 
-    def compile(self, path, notation=None, dtype=None, force: bool = False, inference: bool = False):
+    def compile(self, path, notation=None, dtype=None, force: bool = False, inference: bool = False,
+                conv: str = "auto"):
         """Write the standalone Numba training module for this derivation to `path`, import it, return it;
-        with ``inference=True`` the forward pass only (``forward``, and ``predict`` for a classifier)."""
+        with ``inference=True`` the forward pass only (``forward``, and ``predict`` for a classifier). `conv`:
+        convolutions by im2col + GEMM or by direct loops, "auto" choosing by their measured sizes."""
         return _provided("compile")(self, path, notation=notation or self.notation, dtype=dtype, force=force,
-                                    inference=inference)
+                                    inference=inference, conv=conv)
 
     def equations(self, notation=None) -> dict[str, str]:
         """{node: "lhs = rhs"}: each derived node's equation as `symback derive` prints it (text)."""

@@ -42,7 +42,8 @@ def load_module(path):
 
 @provides("compile")
 def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool = False,
-                       source: str | None = None, command: str | None = None, layouts=None, inference: bool = False):
+                       source: str | None = None, command: str | None = None, layouts=None, inference: bool = False,
+                       conv: str = "auto"):
     """Write the module for derivation `d` to `path` and import it.
 
     With `dtype` (np.float32 or np.float64), the returned module's
@@ -50,7 +51,7 @@ def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool =
     has the forward pass only: ``forward`` (and ``predict`` for a classifier).
     """
     text = generate(d, source or declared(d).label, notation=notation, command=command, layouts=layouts,
-                    inference=inference)
+                    inference=inference, conv=conv)
     write_module(path, text, force=force)
     module = load_module(path)
     if dtype is not None:

@@ -43,7 +43,9 @@ OUTPUT = " output"
 STEPS = {Affine: "affine", Group: "group", Back: "back", Concat: "concat", Slice: "slice", Return: "ret",
          BatchStep: "batch", IndexStep: "index_form", SoftmaxStep: "row_softmax"}
 _LOOP = re.compile(r"for (\w+) in range\((?:(\d+), )?(\d+)\):$")
-_SUM = re.compile(r"(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
+# "<number> + <number>" in an index, folded once a loop is unrolled; not after "- ", "* ", "/ " or "% ", where the
+# first number belongs to the operation before it (n - 0 + 2 is n + 2, not n - 2)
+_SUM = re.compile(r"(?<![-*/%] )(?<=[\[ ,(])(\d+) \+ (\d+)(?=[\],)])")
 
 
 class Code:

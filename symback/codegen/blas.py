@@ -13,7 +13,7 @@ import collections
 import itertools
 import math
 
-from . import naming
+from . import im2col, naming
 from .base import Layout, coef, plus
 from .body import Body
 from .plan import Affine, Back
@@ -48,6 +48,8 @@ class BlasLayout(Layout):
                  for t in it.terms if t.kind == "outer"]
         self.gscratch = max((math.prod(plan.shapes[q]) for q, k in outer
                              if k != 1.0 or [r for r, _ in outer].count(q) > 1), default=0)
+        self.im2col_at = plan.grad_block + self.gscratch  # the convolutions' GEMM buffers (`im2col`), fixed size
+        self.gscratch += im2col.space(plan)
 
     def ws_size(self) -> str:
         return f"{self.plan.grad_block + self.gscratch} + {self.per_b + self.scratch} * B"
@@ -120,6 +122,10 @@ class BlasLayout(Layout):
                 c(f"{out}[s, i] = f")
             if body:
                 self.body_lines(body, self.names(body, head_code="f"))
+
+    def index_form(self, st) -> None:
+        if not im2col.emit(self, st, self.im2col_at):
+            super().index_form(st)
 
     def back(self, st: Back) -> None:
         self.comment(*[it.node for it in st.items])

@@ -32,6 +32,7 @@ class IndexStep:
     node: str
     form: IndexForm
     grad: str | None  # the parameter whose gradient this node sums into, or None for a per-sample value
+    gemm: object = None  # its GEMM form (`im2col.Conv`), if it is a convolution's value or gradient
 
     def reads(self) -> set[str]:
         return set(bases(self.form.body)) - {self.node}
@@ -65,6 +66,7 @@ class _Printer:
         self.layout, self.names, self.ranges = layout, names, ranges  # ranges: index -> (first, last) value
         self.safe: set = set()  # (index, axis size) pairs the loop bounds keep inside
         self.guarded: set = set()  # factors of a term whose tests guard the whole term (`guard`)
+        self.stepped: set = set()  # (numerator, q) pairs whole by their loop's step (`_steps`): not tested
 
     def guard(self, core: sp.Expr) -> str:
         """The tests of the term's entry factors, joined: where one fails that factor reads 0, so the product is 0
@@ -83,7 +85,8 @@ class _Printer:
         """(the integer index, the test that it is an integer, its denominator) of one index expression."""
         num, den = sp.fraction(sp.together(e))
         code, den = self.code(num), int(den)
-        return (code if den == 1 else f"(({code}) // {den})"), (None if den == 1 else f"({code}) % {den} == 0"), den
+        test = None if den == 1 or (num, den) in self.stepped else f"({code}) % {den} == 0"
+        return (code if den == 1 else f"(({code}) // {den})"), test, den
 
     def parts(self, e: sp.Indexed) -> tuple[str, list[str]]:
         """(the read of entry `e`, the tests that its index is whole and inside its array)."""
@@ -148,10 +151,7 @@ def emit(layout, st: IndexStep) -> None:
                 with c.block(f"for k_ in range({math.prod(shape)}):"):
                     c(f"{layout.read(st.node, 'k_')} = 0.0")
             for term in sp.Add.make_args(form.body):
-                with ExitStack() as outside:
-                    for i, n in free[:-1]:
-                        outside.enter_context(c.block(f"for {names[i]} in range({n}):"))
-                    _term(layout, term, {i: names[i] for i, _ in free[:-1]}, ranges, free[-1], target)
+                _term(layout, term, {i: names[i] for i, _ in free[:-1]}, ranges, free[-1], target, free[:-1])
             return
         for i, n in free:
             loops.enter_context(c.block(f"for {names[i]} in range({n}):"))
@@ -161,9 +161,11 @@ def emit(layout, st: IndexStep) -> None:
         c(f"{target} {'+=' if st.grad else '='} acc")
 
 
-def _term(layout, term: sp.Expr, names: dict, ranges: dict, inner=None, target="acc") -> None:
-    """``target += coef * body``, inside one loop per summation index of the term, then (`inner`: a free index
-    and its extent) one over that free index, innermost."""
+def _term(layout, term: sp.Expr, names: dict, ranges: dict, inner=None, target="acc", outside=()) -> None:
+    """``target += coef * body``, inside one loop per free index of `outside` ((index, extent) pairs), one per
+    summation index of the term, then (`inner`: a free index and its extent) one over that free index, innermost.
+    A loop whose index a factor reads as ``(v + r) / q`` (a pooling or strided gradient's gaps) steps by q from
+    the first v that makes it whole, instead of testing every v."""
     c = layout.code
     coef, core = term.as_coeff_Mul()
     limits = []
@@ -177,15 +179,50 @@ def _term(layout, term: sp.Expr, names: dict, ranges: dict, inner=None, target="
     inner_names = dict(names) | {v: f"{v.name}_" for v, _, _ in limits}
     printer = _Printer(layout, inner_names, ranges | {v: (int(lo), int(hi)) for v, lo, hi in limits})
     bounds = _bounds(core, [v for v, _, _ in limits], names, printer)
+    steps = _steps(core, {v for v, _ in outside} | {v for v, _, _ in limits if not bounds[v][0]}, printer)
     with ExitStack() as loops:
+        for v, n in outside:
+            loops.enter_context(c.block(f"for {names[v]} in range({_stepped(0, n, steps.get(v))}):"))
         for v, lo, hi in limits:
             los, his = [str(int(lo))] + bounds[v][0], [str(int(hi) + 1)] + bounds[v][1]
             span = f"{los[0]}, {his[0]}" if len(los) == 1 else f"max({', '.join(los)}), min({', '.join(his)})"
+            span = _stepped(int(lo), int(hi) + 1, steps[v]) if v in steps else span
             loops.enter_context(c.block(f"for {inner_names[v]} in range({span}):"))
         scale = "" if coef == 1 else f"{float(coef)!r} * "
         guard = printer.guard(core)
         with c.block(f"if {guard}:") if guard else ExitStack():
             c(f"{target} += {scale}{printer.value(core)}")
+
+
+def _steps(core: sp.Expr, loops: set, printer: _Printer) -> dict:
+    """{v: (q, r)} for each loop index v a factor of `core` reads only as ``(v + r) / q`` (r an integer, q > 1):
+    its loop steps by q, and the printer no longer tests that index for being whole."""
+    found: dict = {}
+    for f in sp.Mul.make_args(core):
+        for e in f.indices if isinstance(f, sp.Indexed) else ():
+            num, den = sp.fraction(sp.together(e))
+            v = next(iter(num.free_symbols)) if len(num.free_symbols) == 1 else None
+            if den != 1 and v in loops and num.coeff(v) == 1 and (num - v).is_Integer:
+                found.setdefault(v, set()).add((int(den), int(num - v)))
+    steps = {v: pairs.pop() for v, pairs in found.items() if len(pairs) == 1}
+    printer.stepped = {(v + r, q) for v, (q, r) in steps.items()}
+    for f in (f for f in sp.Mul.make_args(core) if isinstance(f, sp.Indexed)):
+        for e, n in zip(f.indices, _ints(f.base.shape, f.base.name)):
+            num, q = sp.fraction(sp.together(e))
+            v = next((v for v in steps if (num, q) == (v + steps[v][1], steps[v][0])), None)
+            if v is not None:  # v + r runs over the multiples of q from the loop's first to its last value
+                lo, hi = printer.ranges[v]
+                if 0 <= (lo + (-steps[v][1] - lo) % q + steps[v][1]) // q and (hi + steps[v][1]) // q < n:
+                    printer.safe.add((e, n))
+    return steps
+
+
+def _stepped(lo: int, hi: int, step) -> str:
+    """A range from lo to hi, over the v with (v + r) % q == 0 for a `step` (q, r)."""
+    if step is None:
+        return f"{lo}, {hi}" if lo else str(hi)
+    q, r = step
+    return f"{lo + (-r - lo) % q}, {hi}, {q}"
 
 
 def inside(e: sp.Expr, n: int, ranges: dict) -> bool:

@@ -64,12 +64,13 @@ def doc(plan) -> str:
             "dropout off (as in forward())\n")
 
 
-def source(d, xs: list[str], layouts, emitters: dict, comments: dict) -> str:
+def source(d, xs: list[str], layouts, emitters: dict, comments: dict, conv: str = "auto") -> str:
     """The input-gradient kernels (one per loop layout of the module) and ``input_grad``; "" without inputs `xs`.
     `emitters`: layout name -> its emitter class."""
     if not xs:
         return ""
     plan = plan_of(d)
+    plan.conv = conv  # the training kernels' choice of conv path (`im2col`)
     kernels, table = [], []
     for name, _ in layouts:
         emitter = emitters[name](plan, comments)

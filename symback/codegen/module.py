@@ -21,7 +21,7 @@ import sys
 import textwrap
 
 from .._version import __version__
-from . import dropout, inputgrad, naming, runtime, training
+from . import dropout, im2col, inputgrad, naming, runtime, training
 from .batchnorm import BatchStep
 from .blas import BlasLayout
 from .plan import Plan, build
@@ -244,22 +244,24 @@ _register_kernels({canonical!r})
 
 
 def generate(d, source: str, notation: str = "udl", command: str | None = None, layouts=None,
-             inference: bool = False) -> str:
+             inference: bool = False, conv: str = "auto") -> str:
     """The module's full source text, header line for the hash included as a placeholder.
 
     `layouts` (tests): emit these kernels, e.g. ``("sample", "small", "blas")``, all reachable through
     ``_LAYOUTS``, instead of the ones the size thresholds choose. `inference`: the forward pass alone
     (``forward``, and ``predict`` for a classifier; no loss, gradient or update code).
+    `conv`: convolutions by im2col + GEMM ("gemm"), by direct loops ("loops") or by `im2col.wins` ("auto").
     """
     plan = build(inputgrad.for_parameters(d), inference)  # the training kernels: the parameters' gradients
     plan.input_grad = [] if inference else inputgrad.inputs(d)
+    plan.conv = im2col.choice(conv)
     command = command or f"symback compile {source}{' --inference' if inference else ''}"
     public = INFERENCE + CLASSIFIER if inference else PUBLIC
     eq = d.equations(notation)  # the equation of each node, as `symback derive` prints it (render provides it)
     layouts = choose_layouts(plan) if layouts is None else [(name, None) for name in layouts]
     emitters = {name: LAYOUTS[name](plan, eq) for name, _ in layouts}
     kernels = "\n\n".join(emitters[name].kernel() for name, _ in layouts) + dropout.source(plan.dropout)
-    kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq)
+    kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq, plan.conv)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
     wiring = _wiring(plan, layouts, emitters, canonical)
     return "\n".join([

@@ -32,9 +32,10 @@ from ..ops import I
 from .batchnorm import BatchStep, constants
 from .batchnorm import step as batch_step
 from .attention import is_softmax, softmax_step
-from .conv import IndexStep, index_step
+from .conv import IndexStep
 from .dropout import drawn
 from .facts import Declared, declared, init_schemes
+from .im2col import index_step
 from .rewrite import prepare, root
 
 
@@ -141,6 +142,7 @@ class Plan:
     decay: dict[str, float] = field(default_factory=dict)  # weight -> lambda: J = L + lambda/2 ||W||^2, once a batch
     dropout: dict[str, float] = field(default_factory=dict)  # dropout mask -> p: drawn in the kernels (`dropout`)
     input_grad: list[str] = field(default_factory=list)  # the inputs whose gradient input_grad() gives (`inputgrad`)
+    conv: str = "auto"  # convolutions by GEMM or by loops (`im2col.CHOICES`)
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
@@ -314,7 +316,7 @@ def _schedule(g, exprs, alias, grad_of, summed, sizes, pred, constant) -> list:
         elif is_softmax(n):
             steps.append(softmax_step(n))
         elif n.op in ("conv", "pool", "index", "product"):
-            steps.append(index_step(n, grad_of))
+            steps.append(index_step(n, grad_of, g))
         elif n.op == "concat":
             parts = [b.name for b in n.expr.blocks]
             offsets = itertools.accumulate((sizes[b] for b in parts), initial=0)
