@@ -63,9 +63,9 @@ _ARRAYS = operator.itemgetter(*PARAMS) if len(PARAMS) > 1 else lambda params: (p
 
 
 def _views(flat):
-    """{name: array}, each parameter's view into the flat buffer: the fields of one record, made in one C call
-    (`item`; a field at a time, or a slice and reshape each, cost twice as much)."""
-    return dict(zip(PARAMS, np.frombuffer(flat, _RECORDS[flat.dtype]).item()))
+    """{name: array}, each parameter's view into the flat buffer (a field of one record: cheaper than slicing)."""
+    record = np.frombuffer(flat, _RECORDS[flat.dtype]).reshape(())
+    return {name: record[name] for name in PARAMS}
 
 
 class Params(dict):
