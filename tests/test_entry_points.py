@@ -285,3 +285,17 @@ def test_arguments_of_any_layout_after_a_warm_call_give_what_contiguous_copies_g
     want = mod.forward(params, X)
     for k in range(4):  # a plain dict whose arrays are of another layout, after one of C-contiguous arrays
         assert _same(mod.forward({n: _layouts(a)[k] for n, a in params.items()}, X), want)
+
+
+def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
+    """The checked path records, per cache entry, the compiled entry point of the kernel (or a plain dict's wrapper)
+    for the fingerprints of X and of (X, Y): the fast path's one call of compiled code (Numba's dispatcher would cost
+    as much again as that call at batch 1)."""
+    mod, plan = module
+    X, Y = batch(plan, 2, np.random.default_rng(10))
+    for plain in (False, True):
+        params = _params(mod, plain)
+        _all_calls(mod, params, X, Y)
+        entry = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
+        calls = entry[-1]
+        assert len(calls) >= 2 and all(type(f).__name__ == "builtin_function_or_method" for f in calls.values())
