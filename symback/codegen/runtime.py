@@ -35,7 +35,6 @@ from numba._dispatcher import compute_fingerprint as _fingerprint
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
-from numba.np.arrayobj import make_array, populate_array
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -200,13 +199,14 @@ def _view(typingctx, a, shape):
     view = nbtypes.Array(a.dtype, len(shape), "C", readonly=not a.mutable)
 
     def codegen(context, builder, sig, args):
-        src, out = make_array(a)(context, builder, args[0]), make_array(view)(context, builder)
+        src, out = context.make_array(a)(context, builder, args[0]), context.make_array(view)(context, builder)
         dims = [context.cast(builder, d, t, nbtypes.intp) for d, t in zip(cgutils.unpack_tuple(builder, args[1]), shape)]
         strides = [src.itemsize]
         for d in dims[:0:-1]:
             strides.insert(0, builder.mul(strides[0], d))
-        populate_array(out, data=src.data, shape=dims, strides=strides, itemsize=src.itemsize, meminfo=src.meminfo,
-                       parent=src.parent)
+        for field in ("data", "meminfo", "parent", "itemsize", "nitems"):  # nitems: the product of `shape`
+            setattr(out, field, getattr(src, field))
+        out.shape, out.strides = cgutils.pack_array(builder, dims), cgutils.pack_array(builder, strides)
         return impl_ret_borrowed(context, builder, view, out._getvalue())
 
     return view(a, shape), codegen
