@@ -319,7 +319,8 @@ def _on_dict(params, X, Y, lr, mode):
 
 def _gradients(entry):
     """{name: gradient}, fresh arrays: the gradient block of `entry` scaled for a mean over its batch."""
-    gradient, B = entry[4], len(entry[2])
+    _, _, output, _, gradient, _, _ = entry
+    B = len(output)
     return _views(gradient * (1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy())
 
 
