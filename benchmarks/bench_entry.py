@@ -7,8 +7,8 @@ loss_and_grad, and sgd_step on a plain dict of arrays, each with its ratio to sg
 
 The modules are written by `symback compile` from examples/udl_toy.py and examples/train_digits.py, so the
 numbers are those of the current code generator and runtime, not of the checked-in generated/ files.
-µs per call: the minimum over 7 repeats of the mean of n calls (n chosen so a repeat lasts ~20 ms), the
-repeats of the four entry points interleaved.
+µs per call: the minimum over 21 repeats of the mean of n calls (n chosen so a repeat lasts ~5 ms), the
+repeats of the four entry points interleaved (on a shared machine, many short repeats find a quiet moment).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # name -> (example file, batch sizes); digits at batch 32 as examples/train_digits.py trains it
 CASES = {"toy": ("examples/udl_toy.py", (1, 256)), "digits": ("examples/train_digits.py", (1, 32))}
 LR = 1e-3
-REPEATS = 7
+REPEATS = 21
 COLUMNS = ("sgd_step (Params)", "forward", "loss_and_grad", "sgd_step (plain dict)")
 
 
@@ -63,7 +63,7 @@ def per_call(calls) -> list[float]:
         fn(*args)  # compiled and warm
         timer = timeit.Timer("fn(*args)", globals={"fn": fn, "args": args})
         n, t = timer.autorange()
-        timers.append((timer, max(1, int(n * 0.02 / t))))
+        timers.append((timer, max(1, int(n * 0.005 / t))))
     best = [float("inf")] * len(calls)
     for _ in range(REPEATS):
         for k, (timer, n) in enumerate(timers):

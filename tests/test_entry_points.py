@@ -250,3 +250,52 @@ def test_threads_sharing_a_plain_dict_read_what_a_serial_call_reads(module):
         for (out, (loss, grads)), (want_out, (want_loss, want_grads)) in zip(got, want):
             assert _same(out, want_out) and _same(loss, want_loss)
             assert all(_same(grads[n], want_grads[n]) for n in mod.PARAMS)
+
+
+def _layouts(a):
+    """`a` as arrays of other types to Numba (same values unless broadcast): read-only, Fortran-ordered, reversed
+    (negative strides), every other element of a wider array, broadcast rows (zero strides), int32 labels."""
+    frozen = a.copy()
+    frozen.setflags(write=False)
+    wide = np.repeat(a, 2, axis=-1)
+    out = [frozen, np.asfortranarray(a), a[::-1].copy()[::-1], wide[..., ::2], np.broadcast_to(a[:1], a.shape)]
+    return out + ([a.astype(np.int32)] if a.dtype.kind == "i" else [])
+
+
+def test_arguments_of_any_layout_after_a_warm_call_give_what_contiguous_copies_give(module):
+    """The fast path calls a kernel's compiled code only for argument types the checked path ran it with (Numba's
+    fingerprint): X, Y or a plain dict's arrays of another layout, writeability or integer width give, bit for bit,
+    what C-contiguous copies give; an X of the wrong dimension is refused in the checked path's one line."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(9))
+    for plain in (False, True):
+        params = _params(mod, plain)
+        _all_calls(mod, params, X, Y)  # warm: this thread's workspace for 3 rows, and its compiled entry points
+        start = _state(params)
+        for x in _layouts(X):
+            assert _same(mod.forward(params, x), mod.forward(params, np.ascontiguousarray(x)))
+        for y in _layouts(Y):
+            (loss, grads), (want, wgrads) = mod.loss_and_grad(params, X, y), mod.loss_and_grad(params, X, y.copy())
+            assert _same(loss, want) and all(_same(grads[n], wgrads[n]) for n in mod.PARAMS)
+        one_d = rf"^X: expected shape \(batch, {plan.n_in}\) with batch >= 1, got \(3,\)$"
+        with pytest.raises(ValueError, match=one_d):
+            mod.sgd_step(params, X[:, 0], Y, 0.1)
+        assert all(_same(params[n], start[n]) for n in mod.PARAMS)
+    params = _params(mod, True)
+    want = mod.forward(params, X)
+    for k in range(4):  # a plain dict whose arrays are of another layout, after one of C-contiguous arrays
+        assert _same(mod.forward({n: _layouts(a)[k] for n, a in params.items()}, X), want)
+
+
+def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
+    """The checked path records, per cache entry, the compiled entry point of the kernel (or a plain dict's wrapper)
+    for the fingerprints of X and of (X, Y): the fast path's one call of compiled code (Numba's dispatcher would cost
+    as much again as that call at batch 1)."""
+    mod, plan = module
+    X, Y = batch(plan, 2, np.random.default_rng(10))
+    for plain in (False, True):
+        params = _params(mod, plain)
+        _all_calls(mod, params, X, Y)
+        entry = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
+        calls = entry[-1]
+        assert len(calls) >= 2 and all(type(f).__name__ == "builtin_function_or_method" for f in calls.values())

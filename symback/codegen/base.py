@@ -3,8 +3,8 @@
 Stage: codegen. Input: a `Plan`, its `Storage` and the equation of each
 node. Output: the source of ``_step_<layout>(P, X, Y, ws, lr, mode)``: it
 checks the batch (``_check_batch``, in `runtime`), binds a named
-view for each quantity it touches (``W2 = P[6:15].reshape((3, 3))``,
-``dl_dW2 = ws[6:15].reshape((3, 3))``, ``h1 = ws[34:37]``), runs the
+view for each quantity it touches (``W2 = _view(P[6:15], (3, 3))``,
+``dl_dW2 = _view(ws[6:15], (3, 3))``, ``h1 = ws[34:37]``), runs the
 forward pass (``mode == FORWARD`` stops there), the loss and the backward
 pass, and the SGD update ``P -= lr * scale * G`` (``mode == SGD``). ``ws``
 holds the gradient ``G`` (same layout as ``P``) and then the stored values.
@@ -191,8 +191,8 @@ class Layout:
         p = self.plan
         for q in p.params:  # each parameter beside its gradient (the same layout), in the order of the buffer
             o, shape = p.offsets[q], p.shapes[q]
-            reshape = f".reshape({shape})" if len(shape) == 2 else ""
-            pair = [(self.ids[k], f"{buf}[{o}:{o + math.prod(shape)}]{reshape}")
+            part = f"[{o}:{o + math.prod(shape)}]"  # a matrix through runtime._view, cheaper than .reshape
+            pair = [(self.ids[k], f"_view({buf}{part}, {shape})" if len(shape) == 2 else f"{buf}{part}")
                     for k, buf in ((q, "P"), (p.grads[q], "ws")) if k in self.used]
             if pair:
                 c(f"{', '.join(n for n, _ in pair)} = {', '.join(v for _, v in pair)}")

@@ -11,10 +11,11 @@ A call packs the parameters into one flat buffer (a `Params` is one already), ch
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
 would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it.
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
-one cache lookup and one kernel call (for a plain dict, a wrapper that copies its arrays in and out). The
-kernels run `_check_batch` first, and their dispatchers refuse argument types that the checked path never
-ran with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming
-the argument, before anything is updated.
+one cache lookup and one call of compiled code (for a plain dict, a wrapper that copies its arrays in and out).
+The kernels run `_check_batch` first; the fast path calls a kernel's compiled entry point only for arguments
+whose Numba fingerprint (dtype, dimensions, layout, writeability of every array) is one the checked path ran it
+with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming the
+argument, before anything is updated.
 """
 
 # ruff: noqa: TRY004 (the contract of DESIGN.md: bad input is a ValueError naming the argument)
@@ -29,6 +30,11 @@ import types
 
 import numpy as np
 from numba import literal_unroll, njit, typeof
+from numba import types as nbtypes
+from numba._dispatcher import compute_fingerprint as _fingerprint
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -48,7 +54,8 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
-_MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError)  # the fast path leaves these to the checks
+# the fast path leaves these to the checks (NotImplementedError: a value Numba has no type for)
+_MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError, NotImplementedError)
 _RECORDS = {t: np.dtype([(name, t, SHAPES[name]) for name in PARAMS]) for t in _FLOATS}  # one field per parameter
 _DIMS = np.array([n for name in PARAMS for n in SHAPES[name]], dtype=np.int64)  # every parameter's shape, in a row
 _ARRAYS = operator.itemgetter(*PARAMS) if len(PARAMS) > 1 else lambda params: (params[PARAMS[0]],)
@@ -182,6 +189,29 @@ def _float_targets(Y, B, dtype):
     return Y
 
 
+@intrinsic
+def _view(typingctx, a, shape):
+    """The C-contiguous array `a` viewed in `shape` (a tuple of sizes whose product is a.size, as the kernels' slices
+    are by construction), C order: NumPy's reshape without its checks and C call (9 ns each, most of a tiny kernel's
+    step). The kernels bind each weight matrix and its gradient through it."""
+    if not isinstance(a, nbtypes.Array) or a.layout != "C" or not isinstance(shape, nbtypes.BaseTuple):
+        return None
+    view = nbtypes.Array(a.dtype, len(shape), "C", readonly=not a.mutable)
+
+    def codegen(context, builder, sig, args):
+        src, out = context.make_array(a)(context, builder, args[0]), context.make_array(view)(context, builder)
+        dims = [context.cast(builder, d, t, nbtypes.intp) for d, t in zip(cgutils.unpack_tuple(builder, args[1]), shape)]
+        strides = [src.itemsize]
+        for d in dims[:0:-1]:
+            strides.insert(0, builder.mul(strides[0], d))
+        for field in ("data", "meminfo", "parent", "itemsize", "nitems"):  # nitems: the product of `shape`
+            setattr(out, field, getattr(src, field))
+        out.shape, out.strides = cgutils.pack_array(builder, dims), cgutils.pack_array(builder, strides)
+        return impl_ret_borrowed(context, builder, view, out._getvalue())
+
+    return view(a, shape), codegen
+
+
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _check_batch(P, X, Y, lr, mode):
     """Run first by every kernel: a bad batch on the fast path updates nothing and reads nothing out of bounds."""
@@ -256,38 +286,41 @@ def _unpack(P, arrays):
 
 def _batch(params, B, dtype):
     """This thread's `_entry` for batch size B, allocated once and reused by every entry point, whose results never
-    alias it: a Params keeps its own, plain dicts share one per dtype."""
+    alias it: a Params keeps its own (on its flat buffer), plain dicts share one per dtype."""
     packed = isinstance(params, Params) and params.packed
     cache = vars(params._batch if packed else _SHARED.setdefault(dtype, threading.local())).setdefault("cache", {})
     if B not in cache:
-        cache[B] = _entry(B, dtype, packed)
+        cache[B] = _entry(B, dtype, params.flat if packed else None)
     return cache[B]
 
 
-def _entry(B, dtype, packed):
-    """(kernel, workspace, output rows, empty targets, gradient block, flat buffer) for batch size B. Unless
-    `packed`, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into the flat buffer."""
+def _entry(B, dtype, flat=None):
+    """(kernel, workspace, output rows, empty targets, gradient block, flat buffer, calls) for batch size B, on the
+    flat buffer `flat`; without one, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into
+    a buffer of the entry's own. `calls`, filled by `_checked`: the fingerprint (Numba's key for the types) of the
+    caller's arguments (X; X and Y; a plain dict's arrays first) -> the kernel's compiled entry point for them."""
     kernel, size, output = _LAYOUTS[_layout(B)]
     work = np.zeros(size(B), dtype=dtype)
-    flat = np.zeros(0 if packed else N_PARAMS, dtype=dtype)
-    kernel = kernel if packed else _ON_ARRAYS[kernel]
-    return kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat
+    kernel, flat = (kernel, flat) if flat is not None else (_ON_ARRAYS[kernel], np.zeros(N_PARAMS, dtype=dtype))
+    return kernel, work, output(work, B), _targets(None, B, dtype), work[:N_PARAMS], flat, {}
 
 
 def _on_dict(params, X, Y, lr, mode):
     """The fast path for a plain dict, unchecked: (value, this thread's `_batch` entry). Anything unusual raises one
     of _MISSES: no entry yet, missing or other names, argument types the checked path never ran (`_run`)."""
     arrays = _ARRAYS(params)
-    kernel, work, _, no_targets, _, flat = entry = _SHARED[arrays[0].dtype].cache[X.shape[0]]
+    _, work, _, no_targets, _, flat, calls = entry = _SHARED[arrays[0].dtype].cache[len(X)]
     if len(params) != len(PARAMS):
         raise KeyError("other names than PARAMS")
-    return kernel(flat, arrays, X, no_targets if Y is None else Y, work, lr, mode), entry
+    if Y is None:
+        return calls[_fingerprint((arrays, X))](flat, arrays, X, no_targets, work, lr, mode), entry
+    return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, mode), entry
 
 
 def _gradients(entry):
     """{name: gradient}, fresh arrays: the gradient block of `entry` scaled for a mean over its batch."""
-    _, _, output, _, gradient, _ = entry
-    B = output.shape[0]
+    _, _, output, _, gradient, _, _ = entry
+    B = len(output)
     return _views(gradient * (1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy())
 
 
@@ -336,10 +369,15 @@ def _checked(params, X, Y, lr, mode):
     frozen = _read_only(back, "sgd_step" if mode == SGD else None)
     # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
     # step back, never compiles (so the fast path never runs it for them)
-    kernel, work, _, _, _, flat = entry = _entry(B, P.dtype, True) if frozen else _batch(params, B, P.dtype)
-    if back is not None and not frozen:  # the wrapper packs the dict's arrays and writes an SGD step back
-        return _run(kernel, flat, _ARRAYS(back), X, Y, work, lr, mode), entry
-    return _run(kernel, P, X, Y, work, lr, mode), entry
+    kernel, work, _, _, _, flat, calls = entry = _entry(B, P.dtype, P) if frozen else _batch(params, B, P.dtype)
+    lead = (_ARRAYS(back),) if back is not None and not frozen else ()  # the wrapper packs them, writes SGD back
+    value = _run(kernel, flat, *lead, X, Y, work, lr, mode)
+    # the fast path calls the compiled code for these types directly, on arguments of the same fingerprints (Numba's
+    # dispatcher would check those too, and cost as much again as the call at batch 1)
+    point = getattr(kernel.overloads.get(tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))),
+                    "entry_point", kernel)
+    calls[_fingerprint((*lead, X) if lead else X)] = calls[_fingerprint((*lead, X, Y))] = point
+    return value, entry
 
 
 def forward(params, X):
@@ -348,8 +386,8 @@ def forward(params, X):
         if type(params) is dict:
             return _on_dict(params, X, None, 0.0, FORWARD)[1][2].copy()
         if params.packed:
-            kernel, work, output, no_targets, _, _ = params._batch.cache[X.shape[0]]
-            kernel(params.flat, X, no_targets, work, 0.0, FORWARD)
+            _, work, output, no_targets, _, P, calls = params._batch.cache[len(X)]
+            calls[_fingerprint(X)](P, X, no_targets, work, 0.0, FORWARD)
             return output.copy()
     except _MISSES:
         pass  # the checked path below says what is wrong
@@ -363,8 +401,8 @@ def loss_and_grad(params, X, Y):
             loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
             return loss, _gradients(entry)
         if params.packed:
-            kernel, work, _, _, _, _ = entry = params._batch.cache[X.shape[0]]
-            return kernel(params.flat, X, Y, work, 0.0, GRADIENT), _gradients(entry)
+            _, work, _, _, _, P, calls = entry = params._batch.cache[len(X)]
+            return calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _gradients(entry)
     except _MISSES:
         pass  # the checked path below says what is wrong
     loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
@@ -378,8 +416,8 @@ def sgd_step(params, X, Y, lr):
             if type(params) is dict:
                 return _on_dict(params, X, Y, lr, SGD)[0]
             if params.packed:
-                kernel, work, _, _, _, _ = params._batch.cache[X.shape[0]]
-                return kernel(params.flat, X, Y, work, lr, SGD)
+                _, work, _, _, _, P, calls = params._batch.cache[len(X)]
+                return calls[_fingerprint((X, Y))](P, X, Y, work, lr, SGD)
     except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, Y, lr, SGD)[0]

@@ -41,7 +41,7 @@ class SampleLayout(Layout):
     def bind(self, name: str) -> str:
         if name == OUTPUT:
             n = self.plan.sizes[self.plan.prediction]
-            return f"ws[{self.out_offset}:{self.out_offset} + B * {n}].reshape((B, {n}))"
+            return f"_view(ws[{self.out_offset}:{self.out_offset} + B * {n}], (B, {n}))"
         if self.single_input and name == self.plan.inputs[0][0]:
             return "X"
         o, n = self.offset[self.st.of(self.plan, name)], self.plan.sizes[name]

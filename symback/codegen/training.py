@@ -39,10 +39,11 @@ from .runtime import (
     _batch,
     _flat,
     _inputs,
-    _read_only,
     _layout,
+    _read_only,
     _run,
     _targets,
+    _view,
     _views,
 )
 
@@ -240,7 +241,7 @@ def _minibatch(kernel, P, X, Y, order, start, Xs, Ys, ws, m, v, hyper, t, mean):
 @njit(cache=True, _nrt=False)
 def _gather(dst, src, order, start):
     """dst's rows = src's rows order[start], order[start + 1], ... (1-D or 2-D, C-contiguous)."""
-    d, s, w = dst.reshape(dst.size), src.reshape(src.size), src.size // src.shape[0]
+    d, s, w = _view(dst, (dst.size,)), _view(src, (src.size,)), src.size // src.shape[0]
     for i in range(dst.shape[0]):
         j = order[start + i] * w
         for c in range(w):
