@@ -97,6 +97,34 @@ def test_the_fast_path_gives_bit_for_bit_what_the_checked_path_gives(module, B, 
         assert grads[n].flags.writeable and grads[n].flags.c_contiguous
 
 
+@pytest.mark.parametrize("plain", [False, True], ids=["Params", "plain dict"])
+def test_without_numbas_private_fingerprints_every_call_is_checked_and_gives_the_same(module, plain, monkeypatch):
+    """The fast path keys compiled entry points by numba._dispatcher.compute_fingerprint (private); a Numba
+    without it makes every call take the checked path, with the same results."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(3))
+    params = _params(mod, plain)
+    start = _state(params)
+    want = _all_calls(mod, params, X, Y, cold=True)
+    _restore(params, start)
+
+    def missing(_):
+        raise KeyError("no argument fingerprints in this Numba")
+
+    with monkeypatch.context() as m:
+        m.setattr(mod, "_fingerprint", missing)
+        m.setattr(mod, "_run", _counted(mod._run, calls := []))
+        got = _all_calls(mod, params, X, Y, cold=True)
+        got_warm = _all_calls(mod, params, X, Y)
+    assert len(calls) == 6  # every call checked, warm ones too
+    for a, b in zip(got, want):
+        if isinstance(a, dict):
+            assert all(_same(a[n], b[n]) for n in mod.PARAMS)
+        else:
+            assert _same(a, b)
+    assert np.isfinite(got_warm[1])
+
+
 def test_results_are_fresh_arrays_that_later_calls_leave_alone(module):
     mod, plan = module
     rng = np.random.default_rng(1)

@@ -31,7 +31,6 @@ import types
 import numpy as np
 from numba import literal_unroll, njit, typeof
 from numba import types as nbtypes
-from numba._dispatcher import compute_fingerprint as _fingerprint
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
@@ -50,6 +49,12 @@ _ONES = ()
 _FASTMATH = {"reassoc", "contract", "nsz"}
 
 # -- runtime: copied from here into each generated module ------------------------------------------
+
+try:  # Numba's own type key of arguments (private): the fast path's check that a call's types ran before
+    from numba._dispatcher import compute_fingerprint as _fingerprint
+except ImportError:  # a Numba without it: every call takes the checked path (slower, the same results)
+    def _fingerprint(args):
+        raise KeyError("no argument fingerprints in this Numba")
 
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -376,7 +381,10 @@ def _checked(params, X, Y, lr, mode):
     # dispatcher would check those too, and cost as much again as the call at batch 1)
     point = getattr(kernel.overloads.get(tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))),
                     "entry_point", kernel)
-    calls[_fingerprint((*lead, X) if lead else X)] = calls[_fingerprint((*lead, X, Y))] = point
+    try:
+        calls[_fingerprint((*lead, X) if lead else X)] = calls[_fingerprint((*lead, X, Y))] = point
+    except KeyError:
+        pass  # no fingerprints: the next call is checked again
     return value, entry
 
 
