@@ -1,8 +1,13 @@
-"""Independent oracles for layered networks: plain sympy.diff on an explicit instance, and central differences.
+"""Independent oracles for layered networks and DAGs: plain sympy.diff of an explicit loss, and central differences.
 
 Nothing here uses symback's IR or reverse pass: the network is rebuilt as one
-explicit scalar SymPy expression in every weight, from the declared forward
-formulas alone.
+explicit scalar SymPy expression in every weight, input and target entry, from
+the declared forward formulas alone (for a DAG, from its forward nodes).
+
+The expression, its sympy.diff in each weight and both as mpmath functions are
+made once per network (and class label) and evaluated at 40 digits for every
+instance: the derivative SymPy gives, without redoing SymPy's algebra for each
+instance and each weight.
 """
 
 from __future__ import annotations
@@ -15,85 +20,100 @@ from symback import library
 from symback.nonsmooth import take_conventions
 from symback.ops import expand_ops
 
-
-_LOSSES: dict = {}  # (network, x, y) -> explicit_loss: sympy_gradients and central_differences share one
-
-
-def explicit_loss(net, x, y):
-    """(loss expression, {param name: sympy Matrix of entry symbols}) for one sample, concrete sizes."""
-    key = (id(net), np.asarray(x, dtype=float).tobytes(), np.asarray(y, dtype=float).tobytes())
-    if key not in _LOSSES:
-        _LOSSES[key] = (net, _explicit_loss(net, x, y))  # the network is kept so that its id stays its own
-    return _LOSSES[key][1]
+#: lambdify's namespace: mpmath, and the indicator `take_conventions` writes for a step's derivative
+MPMATH = [{"Indicator": lambda holds: 1 if holds else 0}, "mpmath"]
+_EXPLICIT: dict = {}  # (id of a network or graph, class label) -> (the object, so its id stays its own; Explicit)
 
 
-def _explicit_loss(net, x, y):
+class Explicit:
+    """An explicit loss in `params` (name -> Matrix of weight symbols) and `data` (input and target symbols)."""
+
+    def __init__(self, loss: sp.Expr, params: dict, data: list):
+        self.params = params
+        weights = [s for M in params.values() for s in M]
+        self.symbols = weights + data
+        self.loss = sp.lambdify(self.symbols, loss, modules=MPMATH)
+        derivatives = [take_conventions(sp.diff(loss, s)) for s in weights]
+        self.derivatives = sp.lambdify(self.symbols, derivatives, modules=MPMATH, cse=True)
+
+    def _split(self, flat, values: dict) -> dict:
+        out, pos = {}, 0
+        for name, M in self.params.items():
+            out[name] = np.array([float(v) for v in flat[pos:pos + len(M)]]).reshape(np.shape(values[name]))
+            pos += len(M)
+        return out
+
+    def _point(self, values: dict, data) -> list:
+        flat = [v for name in self.params for v in np.ravel(np.asarray(values[name], dtype=float))]
+        return [mpmath.mpf(float(v)) for v in flat + list(data)]
+
+    def gradients(self, values: dict, data) -> dict:
+        """sympy.diff of the loss in each weight, at the instance, in 40-digit arithmetic."""
+        with mpmath.workdps(40):
+            return self._split(self.derivatives(*self._point(values, data)), values)
+
+    def central(self, values: dict, data, h: float) -> dict:
+        """(l(w + h) - l(w - h)) / 2h in each weight, 40 digits (truncation error ~h^2)."""
+        out = []
+        with mpmath.workdps(40):
+            base, step = self._point(values, data), mpmath.mpf(h)
+            for k in range(len(self.symbols) - len(data)):
+                plus, minus = list(base), list(base)
+                plus[k] += step
+                minus[k] -= step
+                out.append((self.loss(*plus) - self.loss(*minus)) / (2 * step))
+        return self._split(out, values)
+
+
+def _label(y) -> int | None:
+    return int(y) if np.ndim(y) == 0 else None
+
+
+def _explicit(owner, label: int | None, build) -> Explicit:
+    key = (id(owner), label)
+    if key not in _EXPLICIT:
+        _EXPLICIT[key] = (owner, Explicit(*build(owner, label)))
+    return _EXPLICIT[key][1]
+
+
+def _entries(name: str, n: int) -> sp.Matrix:
+    return sp.Matrix([sp.Symbol(f"{name}_{i}", real=True) for i in range(n)])
+
+
+def _network_loss(net, label: int | None):
+    """(loss, {param name: Matrix of entry symbols}, [input and target symbols]) for one sample, concrete sizes."""
     sizes = [int(s) for s in net.sizes]
-    params, h = {}, sp.Matrix([sp.Float(v, 30) for v in x])
+    x = _entries("x", sizes[0])
+    params, h = {}, x
     for k, layer in enumerate(net.layers, 1):
         W = sp.Matrix(sizes[k], sizes[k - 1], lambda i, j: sp.Symbol(f"W{k}_{i}_{j}", real=True))
         b = sp.Matrix(sizes[k], 1, lambda i, j: sp.Symbol(f"b{k}_{i}", real=True))
         params[f"W{k}"], params[f"b{k}"] = W, b
         h = (W * h + b).applyfunc(layer.fn)
-    loss = net.loss
+    loss, y = net.loss, []
     if loss.kind == "separable":
-        total = sum(loss.expr.xreplace({library.F: h[j], library.Y: sp.Float(y[j], 30)}) for j in range(len(h)))
+        y = list(_entries("y", len(h)))
+        total = sum(loss.expr.xreplace({library.F: h[j], library.Y: y[j]}) for j in range(len(h)))
     else:
         f = sp.IndexedBase("fv")
-        body = loss.expr.xreplace({library.FV: f, library.N: len(h), library.LABEL: int(y)})
+        body = loss.expr.xreplace({library.FV: f, library.N: len(h), library.LABEL: label})
         body = body.doit()
         total = body.xreplace({f[j]: h[j] for j in range(len(h))})
-    return expand_ops(total), params  # registered ops as their definitions: the oracle never uses their rules
+    return expand_ops(total), params, list(x) + y  # registered ops as their definitions: never their rules
+
+
+def _data(x, y) -> list:
+    return list(np.ravel(x)) + ([] if np.ndim(y) == 0 else list(np.ravel(y)))
 
 
 def sympy_gradients(net, values: dict, x, y) -> dict:
-    """dl/dP for every parameter P by sympy.diff of the explicit loss, at `values`, 30 digits."""
-    loss, params = explicit_loss(net, x, y)
-    point = {}
-    for name, M in params.items():
-        arr = np.atleast_2d(np.asarray(values[name], dtype=float))
-        arr = arr.reshape(M.shape)
-        for i in range(M.rows):
-            for j in range(M.cols):
-                point[M[i, j]] = sp.Float(arr[i, j], 30)
-    out = {}
-    for name, M in params.items():
-        g = np.zeros(M.shape)
-        for i in range(M.rows):
-            for j in range(M.cols):
-                g[i, j] = diff_at(loss, M[i, j], point)
-        out[name] = g.ravel() if name.startswith("b") else g
-    return out
-
-
-def diff_at(loss: sp.Expr, s: sp.Symbol, point: dict) -> float:
-    """d loss / d s at `point` by sympy.diff, the other variables fixed first (keeps Piecewise small)."""
-    others = {k: v for k, v in point.items() if k != s}
-    d = take_conventions(sp.diff(loss.xreplace(others), s))
-    return float(sp.N(d.xreplace({s: point[s]}), 30))
+    """dl/dP for every parameter P by sympy.diff of the explicit loss, at `values`, 40 digits."""
+    return _explicit(net, _label(y), _network_loss).gradients(values, _data(x, y))
 
 
 def central_differences(net, values: dict, x, y, h: float = 1e-12) -> dict:
     """Central differences of the explicit loss in 40-digit arithmetic (truncation error ~h^2)."""
-    loss, params = explicit_loss(net, x, y)
-    symbols = [s for M in params.values() for s in M]
-    f = sp.lambdify(symbols, loss, modules="mpmath")
-    flat = []
-    for name, M in params.items():
-        flat += list(np.asarray(values[name], dtype=float).ravel())
-    out, pos = {}, 0
-    with mpmath.workdps(40):
-        base = [mpmath.mpf(v) for v in flat]
-        for name, M in params.items():
-            g = np.zeros(len(M))
-            for t in range(len(M)):
-                plus, minus = list(base), list(base)
-                plus[pos + t] += mpmath.mpf(h)
-                minus[pos + t] -= mpmath.mpf(h)
-                g[t] = float((f(*plus) - f(*minus)) / (2 * mpmath.mpf(h)))
-            out[name] = g.reshape(M.shape) if name.startswith("W") else g
-            pos += len(M)
-    return out
+    return _explicit(net, _label(y), _network_loss).central(values, _data(x, y), h)
 
 
 def random_instance(net, seed: int):
@@ -114,27 +134,23 @@ def random_instance(net, seed: int):
     return values, x, y
 
 
-def explicit_graph_loss(graph, values: dict, x, y, inputs: dict | None = None):
-    """(loss, {param: Matrix of symbols}) from the *forward* IR alone, every value explicit.
+def _graph_loss(graph, label: int | None):
+    """(loss, {param: Matrix of symbols}, [input and target symbols]) from the *forward* IR alone.
 
     Linear nodes become explicit SymPy matrix products, elementwise nodes are
     applied entry by entry, the loss is expanded with `doit`; nothing of the
     backward pass is used, so this is an independent oracle for DAGs too.
     """
-    from symback.ops import I
-
-    env, params = {}, {}
+    env, params, data = {}, {}, []
     for node in graph.forward():
         if node.op == "param":
             rows, cols = (node.shape + (1,))[:2]
             M = sp.Matrix(int(rows), int(cols), lambda i, j: sp.Symbol(f"{node.name}_{i}_{j}", real=True))
-            params[node.name] = M
-            env[node.name] = M
-        elif node.op == "input":
-            v = (inputs or {}).get(node.name, x)
-            env[node.name] = sp.Matrix([sp.Float(t, 30) for t in np.ravel(v)])
-        elif node.op == "target":
-            env["y"] = int(y) if np.ndim(y) == 0 else sp.Matrix([sp.Float(t, 30) for t in np.ravel(y)])
+            params[node.name] = env[node.name] = M
+        elif node.op in ("input", "target"):
+            name = "y" if node.op == "target" else node.name
+            env[name] = label if label is not None and node.op == "target" else _entries(name, int(node.shape[0]))
+            data.append(name)
         elif node.op in ("linear", "concat"):
             subs = {s: env[s.name] for s in node.expr.atoms(sp.MatrixSymbol)}
             env[node.name] = sp.Matrix(node.expr.xreplace(subs).as_explicit())
@@ -147,42 +163,26 @@ def explicit_graph_loss(graph, values: dict, x, y, inputs: dict | None = None):
         elif node.op == "loss":
             pred = env[node.meta.prediction]
             expr = node.expr
-            if isinstance(env["y"], int):
-                expr = expr.xreplace({sp.Symbol("y", real=True): env["y"]})
+            if label is not None:
+                expr = expr.xreplace({sp.Symbol("y", real=True): label})
             expr = expr.doit()
             subs = {}
             for e in expr.atoms(sp.Indexed):
                 idx = int(e.indices[0])
                 subs[e] = pred[idx] if e.base.name == node.meta.prediction else env["y"][idx]
             env["l"] = expr.xreplace(subs)
-    return env["l"], params
+    symbols = [s for name in data if not isinstance(env[name], int) for s in env[name]]
+    return env["l"], params, symbols
 
 
 def graph_gradients(graph, values: dict, x, y, inputs=None, h: float = 1e-12) -> tuple[dict, dict]:
     """(sympy.diff gradients, 40-digit central differences) of the explicit forward graph."""
-    loss, params = explicit_graph_loss(graph, values, x, y, inputs)
-    point = {}
-    for name, M in params.items():
-        arr = np.asarray(values[name], dtype=float).reshape(M.shape)
-        for i in range(M.rows):
-            for j in range(M.cols):
-                point[M[i, j]] = sp.Float(arr[i, j], 30)
-    diff, fd = {}, {}
-    symbols = list(point)
-    f = sp.lambdify(symbols, loss, modules="mpmath")
-    with mpmath.workdps(40):
-        base = [mpmath.mpf(float(point[s])) for s in symbols]
-        for name, M in params.items():
-            g, c = np.zeros(M.shape), np.zeros(M.shape)
-            for i in range(M.rows):
-                for j in range(M.cols):
-                    s = M[i, j]
-                    g[i, j] = diff_at(loss, s, point)
-                    k = symbols.index(s)
-                    plus, minus = list(base), list(base)
-                    plus[k] += mpmath.mpf(h)
-                    minus[k] -= mpmath.mpf(h)
-                    c[i, j] = float((f(*plus) - f(*minus)) / (2 * mpmath.mpf(h)))
-            shape = np.asarray(values[name]).shape
-            diff[name], fd[name] = g.reshape(shape), c.reshape(shape)
-    return diff, fd
+    label = _label(y) if graph["y"].shape == () else None
+    explicit = _explicit(graph, label, _graph_loss)
+    data = []
+    for node in graph.forward():
+        if node.op == "input":
+            data += list(np.ravel((inputs or {}).get(node.name, x)))
+        elif node.op == "target" and label is None:
+            data += list(np.ravel(y))
+    return explicit.gradients(values, data), explicit.central(values, data, h)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from functools import reduce
+from functools import lru_cache, reduce
 
 import sympy as sp
 from sympy.core.relational import Relational
@@ -330,10 +330,17 @@ def check_limits(text: str, where: str) -> None:
         raise SymbackError(f"{where}: a number has {run:,} digits (limit {MAX_DIGITS:,})")
 
 
+@lru_cache(maxsize=4096)
+def _antlr(prepared: str):
+    """parse_latex's (ANTLR's) reading of `prepared`, made once: a SymPy expression is immutable, and a hand file or a
+    page checks the same formula in several lines, notations and layouts."""
+    return parse_latex(prepared, strict=True)
+
+
 def _parse_latex(prepared: str, text: str, where: str):
     """parse_latex(prepared), its failures as one SymbackError about the user's `text`."""
     try:
-        return parse_latex(prepared, strict=True)
+        return _antlr(prepared)
     except ImportError as exc:
         raise SymbackError(f"{where}: LaTeX needs antlr4-python3-runtime==4.11 ({exc})") from None
     except RecursionError:

@@ -16,6 +16,8 @@ Expansion is bounded (`MAX_TERMS`): ``(j, 1, 10**9)`` is refused before any term
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 from ..derivation import Displayed, _provided, as_document
@@ -173,6 +175,13 @@ def _in_range(rel, k: sp.Symbol, lo, hi) -> bool:
     return all(rel.xreplace({k: end}) is sp.true for end in (lo, hi))
 
 
+@lru_cache(maxsize=256)
+def _derivative(expr: sp.Expr, c: sp.Expr) -> sp.Expr:
+    """d expr / d c, the sums done and simplified: SymPy's slowest step, made once for an expression (the CLI's
+    --wrt, a page and the API derive the same sum again)."""
+    return sp.simplify(sp.diff(expr, c).doit())
+
+
 class IndexGradient(Displayed):
     """The gradient of a Sum with symbolic bounds by each array (``dL/dW[k,l]``) and scalar variable, in index form.
 
@@ -208,7 +217,7 @@ class IndexGradient(Displayed):
             c = sp.IndexedBase(name)[tuple(ks)] if ks else scalars[name]
             key = component(name, ks) if ks else name
             self.components[key] = c
-            self.gradient[key] = self._within(sp.simplify(sp.diff(self.expr, c).doit()), name, ks)
+            self.gradient[key] = self._within(_derivative(self.expr, c), name, ks)
         self.wrt = list(self.gradient)
 
     def _within(self, d: sp.Expr, base: str, ks) -> sp.Expr:

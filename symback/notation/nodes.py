@@ -275,8 +275,25 @@ SPELLINGS = {
 }
 
 
+_SPELT: dict = {}  # (id(notation), term, format) -> (notation, spelling); the notation is kept, so its id stays its own
+
+
 def spell(nt, t, fmt: str = "text") -> str:
-    """Term `t` in notation `nt`, in the notation's "text" or "latex" templates."""
+    """Term `t` in notation `nt`, in the notation's "text" or "latex" templates (a page spells each symbol many
+    times: made once per notation, term and format)."""
+    key = (id(nt), t, fmt)
+    try:
+        hit = _SPELT.get(key)
+    except TypeError:  # a term holding something unhashable
+        return _spell(nt, t, fmt)
+    if hit is None:
+        if len(_SPELT) > 100_000:
+            _SPELT.clear()
+        _SPELT[key] = hit = (nt, _spell(nt, t, fmt))
+    return hit[1]
+
+
+def _spell(nt, t, fmt: str) -> str:
     sp_ = SPELLINGS[fmt]
     if isinstance(t, Quantity):  # a minibatch matrix: the course's own name, else the vector's capitalised
         s, custom = nt.symbol(t.kind, t.layer, fmt), nt.batch.get(t.kind) if t.batch else None

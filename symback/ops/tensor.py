@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import replace
-from functools import reduce
+from functools import lru_cache, reduce
 from itertools import product
 
 import numpy as np
@@ -81,7 +81,7 @@ class IndexForm(sp.Expr):
         printer._print_Sum = lambda e: printer._sum(", ".join(printer._print(v) for v, *_ in reversed(e.limits)),
                                                     printer._wrap(e.function, sp.Add))
         try:
-            body = self.body.replace(sp.Indexed, _exact_indices)
+            body = _exact_body(self.body)
             terms = [_split(printer, t) for t in sp.Add.make_args(body)] if lines else [printer._print(body)]
         finally:
             printer._settings["display"] = display
@@ -110,6 +110,12 @@ def _split(printer, term: sp.Expr) -> str:
         return text
     head, *rest = term.args
     return rf"{printer._print(head)} \\ \qquad {printer._print(sp.Mul(*rest))}"
+
+
+@lru_cache(maxsize=4096)
+def _exact_body(body: sp.Expr) -> sp.Expr:
+    """`body` with `_exact_indices` (a page prints each tensor in many forms: the rewrite is made once)."""
+    return body.replace(sp.Indexed, _exact_indices)
 
 
 def _exact_indices(base, *indices) -> sp.Indexed:

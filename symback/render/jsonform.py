@@ -8,6 +8,8 @@ printers as `symback derive`.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..nonsmooth import sympy_names
 from ..ops import decay_rate, expand_ops
 from .document import Note
@@ -40,7 +42,7 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
                 "role": n.role,
                 "of": n.of,
                 "op": n.op,
-                "expr": None if expr is None else str(sympy_names(expand_ops(expr))),  # reads back with sympify
+                "expr": None if expr is None else sympy_text(expr),
                 "expr_text": None if expr is None else text.math(b.rhs(n.name)),
                 "expr_latex": None if expr is None else tex.math(b.rhs(n.name)),
             }
@@ -57,6 +59,13 @@ def derivation_dict(d, nt, layout: str, sections: list, batch: bool = False) -> 
         "quantities": quantities,
         "sections": out,
     }
+
+
+@lru_cache(maxsize=4096)
+def sympy_text(expr) -> str:
+    """SymPy's own text of a node's formula, which reads back with sympify; the same in every notation, layout and
+    form, so printed once (SymPy's matrix printer is slow)."""
+    return str(sympy_names(expand_ops(expr)))
 
 
 def _item(it, text, tex) -> dict:

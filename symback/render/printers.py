@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar
 
 import sympy as sp
@@ -78,12 +79,22 @@ def _sigmoid_arg(expr):
     return None
 
 
+@lru_cache(maxsize=8192)
+def _ordered_terms(expr: sp.Add, order) -> tuple:
+    """SymPy's print order of an Add's terms. Sorting them is the slowest step of printing, and a page prints each
+    formula in several notations and formats: sorted once per (expression, order)."""
+    return tuple(StrPrinter({"order": order})._as_ordered_terms(expr))
+
+
 class _Common:
     """What both printers share: names, layout and the elementwise product."""
 
     @property
     def display(self) -> Display:
         return self._settings["display"]
+
+    def _as_ordered_terms(self, expr, order=None):
+        return list(_ordered_terms(expr, order or self.order))
 
     def _wrap(self, expr, types) -> str:
         """`expr` printed, in parentheses if it is one of `types`."""

@@ -227,12 +227,13 @@ class Builder:
         s.items += self.recursion()
         return s
 
-    def _inline_acts(self, display: Display | None = None) -> Display:
-        """Display in which each dl/dh_k is written out as its expression, in parentheses."""
+    def _inline_acts(self, display: Display | None = None, only: set | None = None) -> Display:
+        """Display in which each dl/dh_k (of the names in `only`, when given) is written out as its expression,
+        in parentheses."""
         display = display or self.display
         names, inline = dict(display.names), set(display.inline)
         for n in self.g.backward():
-            if self.g[n.of].meta.kind == "act":
+            if self.g[n.of].meta.kind == "act" and (only is None or n.name in only):
                 names[n.name] = self.rhs(n.name, display)
                 inline.add(n.name)
         return display.but(names=names, inline=inline)
@@ -267,7 +268,8 @@ class Builder:
             act = self.at.get(("act", k))
             if act is not None:
                 mapping[act] = self.sym("act", K)
-            self._group(groups, self.rhs(err, self._inline_acts(self._generic(mapping))), k)
+            shown = {s.name for s in self.g[err].expr.free_symbols}  # the line inlines only its own dl/dh_k
+            self._group(groups, self.rhs(err, self._inline_acts(self._generic(mapping), shown)), k)
         if len(groups) == 1 and self.depth <= 2:
             return []  # one hidden layer: its line above already is the whole recursion
         return [Equation(self.error(K), [line], where=self._for_layers(layers)) for line, layers in groups.values()]
