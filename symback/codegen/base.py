@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import sympy as sp
 
@@ -338,18 +338,14 @@ class Layout:
         for _, e in body.row_exprs:
             c(f"loss += {to_numba(e, self.names(body))}")
 
-    def j_loops(self, parts, rows=None) -> None:
-        """(lines, trip count or None) pairs: the lines without a loop, then one j loop per trip count (over the
-        rows of the block ``rows(count)`` names, with `over`, if given)."""
-        loops: dict[int, list[str]] = {}
-        for lines, k in parts:
-            if k is None:
-                for line in lines:
-                    self.code(line)
-            else:
-                loops.setdefault(k, []).extend(lines)
-        for k, lines in loops.items():
-            with self.over("j", k, rows and rows(k)):
+    def j_loops(self, parts) -> None:
+        """(lines, the quantity whose components j runs over, or None) pairs: the lines without a loop, then one j
+        loop per trip count (`over` the first such quantity), in order of first use."""
+        loops: dict[int | None, tuple] = {}
+        for lines, name in parts:
+            loops.setdefault(name and self.plan.sizes[name], (name, []))[1].extend(lines)
+        for k, (name, lines) in sorted(loops.items(), key=lambda loop: loop[0] is not None):  # stable sort
+            with nullcontext() if k is None else self.over("j", k, name):
                 for line in lines:
                     self.code(line)
 

@@ -82,12 +82,11 @@ class SmallLayout(Layout):
         c = self.code
         grads = [m for m, _ in body.outputs if m.mode == "grad"]
         self.zero_grads(body, n)
-        stored = next((m.name for m, _ in body.outputs if m.mode == "store"), None)
-        with self.over("i", n, stored) if head is None else nullcontext():
+        stores = [m.name for m, _ in body.outputs if m.mode == "store"]
+        with self.over("i", n, stores[0] if stores else None) if head is None else nullcontext():
             names = self.names_rows(body, head)
-            for m, _ in body.outputs:
-                if m.mode == "store":
-                    c(f"{naming.row(self.q(m.name))} = {self.row(m.name, 'i')}")
+            for name in stores:
+                c(f"{naming.row(self.q(name))} = {self.row(name, 'i')}")
             sums = {m.name: f"acc{k + 1}" for k, m in enumerate(grads)}
             for m in grads:
                 c(f"{sums[m.name]} = 0.0")
@@ -160,30 +159,27 @@ class SmallLayout(Layout):
         first = {it.node: it.grad not in self.ready for it in st.items if it.grad}
         with self.over("i", n, st.upstream):
             c(f"g = {self.row(st.upstream, 'i')}")
-            parts = [self.back_term(it, t, st.upstream, first.get(it.node, False)) for it in st.items for t in it.terms]
-            self.j_loops([(lines, k) for lines, k, _ in parts], lambda k: next(v for _, trip, v in parts if trip == k))
+            self.j_loops(self.back_term(it, t, st.upstream, first.get(it.node, False))
+                         for it in st.items for t in it.terms)
         for it in st.items:
             if it.grad:
                 self.ready.add(it.grad)
 
     def back_term(self, it, t, g, first):
-        """One term's lines of a backward product, the trip count of its j loop (None: no loop) and the block whose
-        rows it loops over."""
-        p = self.plan
+        """One term's lines of a backward product, and the quantity whose rows its j loop runs over (None: no loop)."""
         op = "=" if first else "+="
         if t.kind == "vec":
             if it.grad:
                 return ["acc = 0.0", "for s in range(B):", "    acc += g[s]",
-                        f"{self.grad_at(it.grad, 'i')} {op} {coef(t.coef)}acc"], None, None
-            return [f"o = {self.row(it.node, 'i')}", "for s in range(B):", f"    o[s] += {coef(t.coef)}g[s]"], \
-                None, None
+                        f"{self.grad_at(it.grad, 'i')} {op} {coef(t.coef)}acc"], None
+            return [f"o = {self.row(it.node, 'i')}", "for s in range(B):", f"    o[s] += {coef(t.coef)}g[s]"], None
         if t.kind == "outer":
             other = t.b if t.a == g else t.a
             dst = self.grad_at(it.grad, "i", "j") if t.a == g else self.grad_at(it.grad, "j", "i")
             return [f"a = {self.row(other, 'j')}", "acc = 0.0", "for s in range(B):", "    acc += g[s] * a[s]",
-                    f"{dst} {op} {coef(t.coef)}acc"], p.sizes[other], other
+                    f"{dst} {op} {coef(t.coef)}acc"], other
         return [f"w = {coef(t.coef)}{self.weight(t, 'j', 'i')}", f"o = {self.row(it.node, 'j')}",
-                "for s in range(B):", "    o[s] += w * g[s]"], self.width(t, False), it.node
+                "for s in range(B):", "    o[s] += w * g[s]"], it.node
 
     def concat(self, st: Concat) -> None:
         c = self.code
