@@ -7,6 +7,11 @@ all lines, and code lines only (no blank lines, comments or docstrings).
 
 ``python tools/measure_codegen.py time [--repeat 7]``: µs per `sgd_step` call (min over repeats) for
 generated/udl_toy.py at B=1 and B=256 and generated/train_digits.py at B=32. Note `uptime` beside it.
+
+``python tools/measure_codegen.py compile [--layouts sample,small,blas] [EXAMPLE ...]`` (default every example of
+examples/): CPU seconds Numba takes to compile each example's ``_step_<layout>`` kernel, cold (a fresh module in a
+temporary folder, so no cache entry matches), without the helpers it calls; the total per layout. CPU time, so a
+shared machine inflates it less than wall time; compare two trees in one sitting, interleaved.
 """
 
 from __future__ import annotations
@@ -95,6 +100,54 @@ def time(repeat: int, folders) -> None:
         print(f"{name:14} B={B:<4} sgd_step {best * 1e6:9.2f} µs/call  ({folder})")
 
 
+def compile_cpu(layouts, keys) -> None:
+    import tempfile
+    import time as clock
+
+    import numpy as np
+    from numba.core import event
+
+    sys.path.insert(0, str(ROOT))
+    from symback.codegen import compile_derivation
+    from symback.codegen.plan import build
+    from symback.errors import SymbackError
+    from tests.codegen_support import batch, example_specs, with_layout
+
+    spent, stack = {}, []
+
+    class Compiles(event.Listener):  # each compile's CPU without the compiles nested in it, by function name
+        def on_start(self, ev):
+            stack.append([clock.process_time(), 0.0])
+
+        def on_end(self, ev):
+            start, nested = stack.pop()
+            took = clock.process_time() - start
+            if stack:
+                stack[-1][1] += took
+            name = ev.data["dispatcher"].py_func.__name__
+            spent[name] = spent.get(name, 0.0) + took - nested
+
+    event.register("numba:compile", Compiles())
+    specs, total = dict(example_specs()), dict.fromkeys(layouts, 0.0)
+    folder = Path(tempfile.mkdtemp(prefix="measure_compile_"))
+    for n, key in enumerate(keys or list(specs)):
+        d = specs[key].derive()
+        cells = []
+        for layout in layouts:
+            try:
+                mod = compile_derivation(d, folder / f"m{n}_{layout}.py", force=True, layouts=(layout,))
+            except SymbackError:  # batch statistics have no sample-outer kernel
+                cells.append(f"{layout} {'n/a':>6}")
+                continue
+            spent.clear()
+            with with_layout(mod, layout):
+                mod.loss_and_grad(mod.init_params(), *batch(build(d), 5, np.random.default_rng(0)))
+            cells.append(f"{layout} {spent[KERNEL_PREFIX + layout]:6.2f}")
+            total[layout] += spent[KERNEL_PREFIX + layout]
+        print(f"{key:36} " + "  ".join(cells), flush=True)
+    print(f"{'total (CPU s)':36} " + "  ".join(f"{layout} {s:6.2f}" for layout, s in total.items()))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="what", required=True)
@@ -103,9 +156,14 @@ def main(argv=None) -> int:
     t = sub.add_parser("time")
     t.add_argument("--repeat", type=int, default=7)
     t.add_argument("folders", nargs="*", help="folders of generated modules, measured in turn (default generated/)")
+    c = sub.add_parser("compile")
+    c.add_argument("--layouts", default="sample,small,blas")
+    c.add_argument("examples", nargs="*", help="example ids as tests/codegen_support.example_specs names them")
     args = ap.parse_args(argv)
     if args.what == "lines":
         lines(args.files or sorted((ROOT / "generated").glob("*.py")))
+    elif args.what == "compile":
+        compile_cpu(args.layouts.split(","), args.examples)
     else:
         time(args.repeat, args.folders or [ROOT / "generated"])
     return 0

@@ -10,8 +10,9 @@ pass, and the SGD update ``P -= lr * scale * G`` (``mode == SGD``). ``ws``
 holds the gradient ``G`` (same layout as ``P``) and then the stored values.
 An inference plan (``plan.inference``) gives a kernel of the forward pass
 alone, with the same arguments: no loss, no gradient block, no update.
-Sizes are literals, so LLVM sees every trip count; a loop of one trip is
-written as straight-line code with its index folded (`Code.block`).
+Sizes are literals, so LLVM sees every trip count (but the small layout's loops
+over rows of B samples, `SmallLayout.over`); a loop of one trip is written as
+straight-line code with its index folded (`Code.block`).
 A layout subclass says where a stored value lives (`bind`, `read`) and how
 each step kind loops (a method per step class, named in ``STEPS``).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import sympy as sp
 
@@ -340,18 +341,19 @@ class Layout:
             c(f"loss += {to_numba(e, self.names(body))}")
 
     def j_loops(self, parts) -> None:
-        """(lines, trip count or None) pairs: the lines without a loop, then one j loop per trip count."""
-        loops: dict[int, list[str]] = {}
-        for lines, k in parts:
-            if k is None:
+        """(lines, the quantity whose components j runs over, or None) pairs: the lines without a loop, then one j
+        loop per trip count (`over` the first such quantity), in order of first use."""
+        loops: dict[int | None, tuple] = {}
+        for lines, name in parts:
+            loops.setdefault(name and self.plan.sizes[name], (name, []))[1].extend(lines)
+        for k, (name, lines) in sorted(loops.items(), key=lambda loop: loop[0] is not None):  # stable sort
+            with nullcontext() if k is None else self.over("j", k, name):
                 for line in lines:
                     self.code(line)
-            else:
-                loops.setdefault(k, []).extend(lines)
-        for k, lines in loops.items():
-            with self.code.block(f"for j in range({k}):"):
-                for line in lines:
-                    self.code(line)
+
+    def over(self, var: str, n: int, name: str | None = None):
+        """A loop of n trips (a layout may read the count from `name`'s view)."""
+        return self.code.block(f"for {var} in range({n}):")
 
     def zero_grads(self, body: Body, n: int) -> None:
         """Gradients this body sums into, first reached here: set them to zero."""

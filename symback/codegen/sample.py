@@ -98,18 +98,18 @@ class SampleLayout(Layout):
             self.j_loops(self.back_term(it, t, st.upstream) for it in st.items for t in it.terms)
 
     def back_term(self, it, t, g):
-        """One term's lines of a backward product, and the trip count of its j loop (None: no loop)."""
-        p = self.plan
+        """One term's lines of a backward product, and the quantity whose components its j loop runs over (None:
+        no loop)."""
         if t.kind == "vec":
             dst = self.grad_at(it.grad, "i") if it.grad else self.read(it.node, "i")
             return [f"{dst} += {coef(t.coef)}gi"], None
         if t.kind == "outer":
             if t.a == g:  # g a^T: row i of the gradient
-                return [f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}"], p.sizes[t.b]
+                return [f"{self.grad_at(it.grad, 'i', 'j')} += {coef(t.coef)}gi * {self.read(t.b, 'j')}"], t.b
             # a g^T (a tied transpose): column i
-            return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], p.sizes[t.a]
+            return [f"{self.grad_at(it.grad, 'j', 'i')} += {coef(t.coef)}{self.read(t.a, 'j')} * gi"], t.a
         # W^T g with W (n, k), or W g with W (k, n): entry (i, j) of W^T or W, j over the produced dimension
-        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], self.width(t, False)
+        return [f"{self.read(it.node, 'j')} += {coef(t.coef)}gi * {self.weight(t, 'j', 'i')}"], it.node
 
     batch = staticmethod(refuse)  # a batch sum needs every sample first: not inside the one loop over the samples
 
