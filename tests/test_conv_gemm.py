@@ -57,6 +57,7 @@ def as_python(d, conv: str):
     write_module(path, text, force=True)
     mod = load_module(path)
     mod._check_batch = lambda *args: None
+    mod._view = mod._reshape  # the intrinsic runs only compiled
     return mod
 
 

@@ -29,7 +29,11 @@ def gradients(mod, params, X, Y):
     P, ws = np.zeros(mod.N_PARAMS), np.zeros(size(len(X)))
     for k, v in mod._views(P).items():
         v[...] = params[k]
-    loss = kernel.py_func(P, X, Y, ws, 0.0, mod.GRADIENT)
+    view, mod._view = mod._view, mod._reshape  # the intrinsic runs only compiled
+    try:
+        loss = kernel.py_func(P, X, Y, ws, 0.0, mod.GRADIENT)
+    finally:
+        mod._view = view
     return loss, {k: v.copy() for k, v in mod._views(ws[:mod.N_PARAMS]).items()}
 
 

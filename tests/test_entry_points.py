@@ -6,7 +6,11 @@ checked path's one-line ValueError, with nothing updated."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 
 import numpy as np
@@ -123,6 +127,26 @@ def test_without_numbas_private_fingerprints_every_call_is_checked_and_gives_the
         else:
             assert _same(a, b)
     assert np.isfinite(got_warm[1])
+
+
+def test_a_module_runs_as_python_under_numba_disable_jit(module):
+    """NUMBA_DISABLE_JIT=1 (debugging a kernel line by line) runs the module as plain Python: the same numbers."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(5))
+    params = _params(mod, False)
+    loss, grads = mod.loss_and_grad(params, X, Y)
+    script = (f"import importlib.util, numpy as np; s = importlib.util.spec_from_file_location('m', {mod.__file__!r}); "
+              "m = importlib.util.module_from_spec(s); s.loader.exec_module(m); a = np.load({path!r}); "
+              "p = m.Params(a['flat']); l, g = m.loss_and_grad(p, a['X'], a['Y']); "
+              "print(repr(float(l)), *(repr(float(abs(g[n]).sum())) for n in m.PARAMS))")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/args.npz"
+        np.savez(path, flat=params.flat, X=X, Y=Y)
+        out = subprocess.run([sys.executable, "-c", script.replace("{path!r}", repr(path))], capture_output=True,
+                             text=True, env={**os.environ, "NUMBA_DISABLE_JIT": "1"}, timeout=120, check=True)
+    got = [float(v) for v in out.stdout.split()]
+    want = [loss, *(float(abs(grads[n]).sum()) for n in mod.PARAMS)]
+    assert np.allclose(got, want, rtol=1e-12, atol=0), (got, want)
 
 
 def test_results_are_fresh_arrays_that_later_calls_leave_alone(module):

@@ -29,7 +29,7 @@ import threading
 import types
 
 import numpy as np
-from numba import literal_unroll, njit, typeof
+from numba import config, literal_unroll, njit, typeof
 from numba import types as nbtypes
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
@@ -198,7 +198,8 @@ def _float_targets(Y, B, dtype):
 def _view(typingctx, a, shape):
     """The C-contiguous array `a` viewed in `shape` (a tuple of sizes whose product is a.size, as the kernels' slices
     are by construction), C order: NumPy's reshape without its checks and C call (9 ns each, most of a tiny kernel's
-    step). The kernels bind each weight matrix and its gradient through it."""
+    step). The kernels bind each weight matrix and its gradient through it; run as Python (NUMBA_DISABLE_JIT=1, or a
+    kernel's py_func with `_view = _reshape`), it is `_reshape`."""
     if not isinstance(a, nbtypes.Array) or a.layout != "C" or not isinstance(shape, nbtypes.BaseTuple):
         return None
     view = nbtypes.Array(a.dtype, len(shape), "C", readonly=not a.mutable)
@@ -215,6 +216,16 @@ def _view(typingctx, a, shape):
         return impl_ret_borrowed(context, builder, view, out._getvalue())
 
     return view(a, shape), codegen
+
+
+
+def _reshape(a, shape):
+    """`_view` run as Python: NumPy's reshape."""
+    return a.reshape(shape)
+
+
+if config.DISABLE_JIT:  # the kernels are plain Python functions: an intrinsic cannot run there
+    _view = _reshape
 
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
@@ -333,6 +344,8 @@ def _run(kernel, *args):
     """Call a kernel on checked arguments, the only place it compiles (the fast path's types are the ones run here);
     a plain dict's wrapper compiles with the kernel it calls. The njit helpers compile freely: the fast path calls
     only kernels and wrappers."""
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
+        return kernel(*args)
     kernels = [kernel, *(k for k, wrapper in _ON_ARRAYS.items() if wrapper is kernel)]
     for k in kernels:
         k.disable_compile(False)
@@ -379,8 +392,8 @@ def _checked(params, X, Y, lr, mode):
     value = _run(kernel, flat, *lead, X, Y, work, lr, mode)
     # the fast path calls the compiled code for these types directly, on arguments of the same fingerprints (Numba's
     # dispatcher would check those too, and cost as much again as the call at batch 1)
-    point = getattr(kernel.overloads.get(tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))),
-                    "entry_point", kernel)
+    types = tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))
+    point = getattr(getattr(kernel, "overloads", {}).get(types), "entry_point", kernel)  # NUMBA_DISABLE_JIT: none
     try:
         calls[_fingerprint((*lead, X) if lead else X)] = calls[_fingerprint((*lead, X, Y))] = point
     except KeyError:

@@ -221,25 +221,35 @@ class Conv(_Spatial):
         return f"Conv{self.dims}D({channels}{self.out_channels}, {kernel}{extras}{act})"
 
 
-def _either(given, alias, names: tuple, default=None):
+class _Unset:
+    """An argument not given (None is a value, refused by the layer's checks)."""
+
+    def __repr__(self) -> str:
+        return "unset"
+
+
+UNSET = _Unset()
+
+
+def _either(given, alias, names: tuple, default=UNSET):
     """`kernel_size` (PyTorch's name) or the contract's `kernel`/`size`, not both; the default where neither."""
-    if given is not None and alias is not None:
+    if given is not UNSET and alias is not UNSET:
         raise TypeError(f"{names[0]}: give kernel_size={given!r} or {names[1]}={alias!r}, not both")
-    chosen = given if given is not None else alias if alias is not None else default
-    if chosen is None:
+    chosen = given if given is not UNSET else alias if alias is not UNSET else default
+    if chosen is UNSET:
         raise TypeError(f"{names[0]} needs its window size, as in {names[0]}(2) or {names[0]}(kernel_size=2)")
     return chosen
 
 
-def Conv1D(out_channels, kernel_size=None, stride=1, padding=0, dilation=1, in_channels=None, activation="identity",
-           *, kernel=None):
+def Conv1D(out_channels, kernel_size=UNSET, stride=1, padding=0, dilation=1, in_channels=None, activation="identity",
+           *, kernel=UNSET):
     """A 1-D convolution layer on inputs C x L; `kernel` is another name for `kernel_size` (3 when neither)."""
     size = _either(kernel_size, kernel, ("Conv1D", "kernel"), 3)
     return Conv(out_channels, size, stride, padding, dilation, in_channels, activation, dims=1)
 
 
-def Conv2D(out_channels, kernel_size=None, stride=1, padding=0, dilation=1, in_channels=None, activation="identity",
-           *, kernel=None):
+def Conv2D(out_channels, kernel_size=UNSET, stride=1, padding=0, dilation=1, in_channels=None, activation="identity",
+           *, kernel=UNSET):
     """A 2-D convolution layer on inputs C x H x W; `kernel` is another name for `kernel_size` (3 when neither)."""
     size = _either(kernel_size, kernel, ("Conv2D", "kernel"), 3)
     return Conv(out_channels, size, stride, padding, dilation, in_channels, activation, dims=2)
@@ -296,13 +306,13 @@ class Pool(_Spatial):
         return f"{self.mode.capitalize()}Pool({self.kernel_size!r}{extras})"
 
 
-def MaxPool(kernel_size=None, stride=None, padding=0, dilation=1, *, size=None):
+def MaxPool(kernel_size=UNSET, stride=None, padding=0, dilation=1, *, size=UNSET):
     """Max pooling (1-D or 2-D, as its input): each window's largest entry; padding reads -inf. `size` is
     another name for `kernel_size`."""
     return Pool(_either(kernel_size, size, ("MaxPool", "size")), stride, padding, dilation, "max")
 
 
-def AvgPool(kernel_size=None, stride=None, padding=0, *, size=None):
+def AvgPool(kernel_size=UNSET, stride=None, padding=0, *, size=UNSET):
     """Average pooling (1-D or 2-D, as its input): each window's mean, padding counted as 0. `size` is another
     name for `kernel_size`."""
     return Pool(_either(kernel_size, size, ("AvgPool", "size")), stride, padding, 1, "avg")
