@@ -93,14 +93,24 @@ class Node:
         return self.op in LEAF_OPS
 
 
+_REAL = sp.Symbol("_real", real=True)  # its three assumption tables are every real symbol's (SymPy shares them too)
+
+
 @lru_cache(maxsize=1 << 16)
 def sym(name: str) -> sp.Symbol:
     """Symbol naming an IR node; real, so |x|' = sign(x) and Max' = Heaviside.
 
-    Made by SymPy's uncached constructor (the one behind `Dummy`): this cache already keeps one per name,
-    and SymPy's own cache would halve the speed of making the 4 * 10^5 symbols of a 10^5-term sum.
+    What SymPy's uncached constructor (`Symbol.__xnew__`, behind `Dummy`) makes, without its per-call look-up of the
+    assumption tables (a third of the time of making the 4 * 10^5 symbols of a 10^5-term sum); this cache keeps one
+    per name, and SymPy's own cache would halve the speed again.
     """
-    return sp.Symbol.__xnew__(sp.Symbol, name, real=True)
+    if not isinstance(name, str):
+        raise TypeError(f"a symbol's name is a string, not {name!r}")
+    obj = sp.Expr.__new__(sp.Symbol)
+    obj.name = name
+    obj._assumptions, obj._assumptions_orig, obj._assumptions0 = (
+        _REAL._assumptions, _REAL._assumptions_orig, _REAL._assumptions0)
+    return obj
 
 
 class Namer:
@@ -162,9 +172,69 @@ def same_symbols(args) -> bool:
 def combine(cls: type[sp.Add] | type[sp.Mul], *args: sp.Expr) -> sp.Expr:
     """``cls(*args)`` for `Add` or `Mul`. Distinct plain symbols of one kind (a sum of nodes, a local derivative
     times its upstream) SymPy orders by name: that sum or product is built directly, without its flattening."""
-    if len(args) > 1 and same_symbols(args) and len(set(args)) == len(args):
+    if len(args) == 2:  # the common case, without the general checks
+        a, b = args
+        if type(a) is sp.Symbol is type(b) and a._assumptions0 == b._assumptions0 and a.name != b.name:
+            return cls._from_args((a, b) if a.name < b.name else (b, a), a.is_commutative)
+    elif len(args) > 2 and same_symbols(args) and len(set(args)) == len(args):
         return cls._from_args(sorted(args, key=attrgetter("name")), args[0].is_commutative)
     return cls(*args)
+
+
+#: the names a shape's symbols take, in name order: ``x3*y3`` and ``x7*y7`` are both ``_a0*_a1``
+CANONICAL = tuple(sym(f"_a{k}") for k in range(8))
+_PROBES = tuple(sym(f"_b{k}") for k in range(8))  # other names in the same order, to test a template once
+_STABLE: dict[int, tuple] = {}  # id(template) -> (template, whether `_remake` of it is what SymPy's evaluation gives)
+_MADE: dict[tuple, sp.Expr] = {}  # (func, positions of the args in name order) -> func(*CANONICAL in those places)
+
+
+def plain(args) -> bool:
+    """True for distinct IR symbols (real, made by `sym`), at most as many as `CANONICAL`."""
+    return (len(args) <= len(CANONICAL) and all(type(a) is sp.Symbol and a._assumptions0 is _REAL._assumptions0
+                                                 for a in args) and len(set(args)) == len(args))
+
+
+def _remake(e: sp.Expr, new: dict) -> sp.Expr:
+    """`e` with its symbols replaced by `new`, every node made again as it stands, without SymPy's evaluation."""
+    if not e.args:
+        return new.get(e, e)
+    args = [_remake(a, new) for a in e.args]
+    return type(e)._from_args(args) if e.is_Add or e.is_Mul else type(e)(*args, evaluate=False)
+
+
+def rename(template: sp.Expr, held) -> sp.Expr:
+    """``template.xreplace(dict(zip(CANONICAL, held)))`` for IR symbols `held` in name order.
+
+    Renaming symbols of one kind in an order-preserving way renames SymPy's evaluation too (its choices read the
+    symbols' assumptions and their order, not their names), so where `_remake` of the template with other names gives
+    what `xreplace`'s evaluation gives (tested once per template), every instance is made without evaluating it:
+    ``cos(x7)`` from ``cos(_a0)`` without running ``cos.eval`` again.
+    """
+    hit = _STABLE.get(id(template))
+    if hit is None or hit[0] is not template:
+        probes = dict(zip(CANONICAL, _PROBES))
+        try:
+            stable = _remake(template, probes) == template.xreplace(probes)
+        except (TypeError, ValueError):  # a class that takes no `evaluate`
+            stable = False
+        if len(_STABLE) > 4096:  # bounded, as the caches of the templates themselves
+            _STABLE.clear()
+        _STABLE[id(template)] = hit = (template, stable)
+    new = dict(zip(CANONICAL, held))
+    return _remake(template, new) if hit[1] else template.xreplace(new)
+
+
+def make(func, args) -> sp.Expr:
+    """``func(*args)`` as SymPy evaluates it; for distinct IR symbols, from one evaluation per shape (`rename`)."""
+    if not plain(args):
+        return func(*args)
+    held = sorted(args, key=attrgetter("name"))
+    key = (func, *(held.index(a) for a in args))
+    if key not in _MADE:
+        if len(_MADE) > 4096:
+            _MADE.clear()
+        _MADE[key] = func(*(CANONICAL[k] for k in key[1:]))
+    return rename(_MADE[key], held)
 
 
 class Graph:
@@ -176,6 +246,12 @@ class Graph:
         self._consumers: dict[str, list[str]] | None = None  # built when first asked for
         for node in nodes:
             self.add(node)
+
+    def copy(self) -> Graph:
+        """A new graph with the same nodes (the nodes themselves shared), without checking them again."""
+        new = Graph()
+        new._nodes, new._position = list(self._nodes), dict(self._position)
+        return new
 
     def add(self, node: Node) -> Node:
         """Append `node`; its args must already be in the graph (topological order)."""

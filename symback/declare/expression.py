@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Namer, Node, combine, sym
+from ..ir import Graph, Namer, Node, combine, make, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -89,7 +89,7 @@ def rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
     if not operands(e):
         return e.xreplace(memo)
     args = [memo.get(a, a) for a in e.args]
-    return combine(e.func, *args) if e.is_Add or e.is_Mul else e.func(*args)
+    return combine(e.func, *args) if e.is_Add or e.is_Mul else make(e.func, args)
 
 
 def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name: str | None) -> sp.Expr:

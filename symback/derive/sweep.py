@@ -79,7 +79,7 @@ def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:
     """The forward graph followed by its adjoint nodes; returns (graph, wrt -> adjoint name)."""
     forward = list(graph)
-    out = Graph(forward)
+    out = graph.copy()
     needed = relevant(graph, output, wrt)
     namer = Namer(graph.names)
 

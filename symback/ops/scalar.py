@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import sympy as sp
 
-from ..ir import Node, combine, sym
+from ..ir import CANONICAL, Node, combine, plain, rename
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
@@ -26,12 +28,6 @@ def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
     return Term(node.name, local, upstream if local is sp.S.One else combine(sp.Mul, local, upstream), upstream=upstream)
 
 
-#: arguments up to which a term's derivative is shared by every term of the same shape
-SHARED_MAX_ARGS = 8
-#: the names a shape's arguments take, in name order: ``x3*y3`` and ``x7*y7`` are both ``_a0*_a1``
-_CANONICAL = [sym(f"_a{k}") for k in range(SHARED_MAX_ARGS)]
-
-
 def _local(node: Node, arg: str) -> sp.Expr:
     """d node / d arg by SymPy, derived once per expression shape.
 
@@ -40,22 +36,25 @@ def _local(node: Node, arg: str) -> sp.Expr:
     and ``x7*y7`` are one shape, ``_a0*_a1``, differentiated once: a sum of n
     products costs n look-ups, not n calls of ``sympy.diff``.
     """
-    where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
     part = holding(node.expr, arg)
-    held = sorted(part.free_symbols, key=lambda s: s.name)  # name order keeps SymPy's own term order
-    wrt = next(s for s in held if s.name == arg)  # the expression's own symbol object: quick look-ups
-    if len(held) > SHARED_MAX_ARGS:
-        return local_derivative(part, wrt, where)
-    names = dict(zip(held, _CANONICAL))
+    held = sorted(part.args if part.args and plain(part.args) else part.free_symbols, key=_NAME)
+    wrt = None
+    for s in held:
+        if s.name == arg:  # the expression's own symbol object: quick look-ups
+            wrt = s
+    if len(held) > len(CANONICAL):
+        return local_derivative(part, wrt, lambda: f"node {node.name} = {node.expr}")
+    names = dict(zip(held, CANONICAL))
     key = (_shape(part, names), names[wrt])
     if key not in _SHAPES:
         if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
             _SHAPES.clear()
-        _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], where)
-    return _SHAPES[key].xreplace(dict(zip(_CANONICAL, held)))
+        _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], lambda: f"node {node.name} = {node.expr}")
+    return rename(_SHAPES[key], held)
 
 
 _SHAPES: dict[tuple, sp.Expr] = {}
+_NAME = attrgetter("name")
 
 
 def _shape(e: sp.Expr, names: dict) -> object:
