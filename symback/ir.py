@@ -184,6 +184,7 @@ def combine(cls: type[sp.Add] | type[sp.Mul], *args: sp.Expr) -> sp.Expr:
 #: the names a shape's symbols take, in name order: ``x3*y3`` and ``x7*y7`` are both ``_a0*_a1``
 CANONICAL = tuple(sym(f"_a{k}") for k in range(8))
 _PROBES = tuple(sym(f"_b{k}") for k in range(8))  # other names in the same order, to test a template once
+_POSITION = {c: k for k, c in enumerate(CANONICAL)}
 _STABLE: dict[int, tuple] = {}  # id(template) -> (template, whether `_remake` of it is what SymPy's evaluation gives)
 _MADE: dict[tuple, sp.Expr] = {}  # (func, positions of the args in name order) -> func(*CANONICAL in those places)
 
@@ -192,6 +193,20 @@ def plain(args) -> bool:
     """True for distinct IR symbols (real, made by `sym`), at most as many as `CANONICAL`."""
     return (len(args) <= len(CANONICAL) and all(type(a) is sp.Symbol and a._assumptions0 is _REAL._assumptions0
                                                  for a in args) and len(set(args)) == len(args))
+
+
+def in_order(args) -> bool:
+    """True for IR symbols (real, made by `sym`) with names in strictly increasing order, at most as many as
+    `CANONICAL`: distinct, and in the order SymPy keeps them in a sum or product."""
+    if len(args) > len(CANONICAL):
+        return False
+    last = None
+    for a in args:
+        if type(a) is not sp.Symbol or a._assumptions0 is not _REAL._assumptions0 or (last is not None
+                                                                                    and a.name <= last):
+            return False
+        last = a.name
+    return True
 
 
 def _remake(e: sp.Expr, new: dict) -> sp.Expr:
@@ -210,6 +225,8 @@ def rename(template: sp.Expr, held) -> sp.Expr:
     what `xreplace`'s evaluation gives (tested once per template), every instance is made without evaluating it:
     ``cos(x7)`` from ``cos(_a0)`` without running ``cos.eval`` again.
     """
+    if not template.args:  # a number, or one of the symbols
+        return held[_POSITION[template]] if template in _POSITION else template
     hit = _STABLE.get(id(template))
     if hit is None or hit[0] is not template:
         probes = dict(zip(CANONICAL, _PROBES))
@@ -296,6 +313,11 @@ class Graph:
 
     def uses(self, expr) -> tuple[str, ...]:
         """Names of the nodes an expression uses, in graph order."""
+        if type(expr) is sp.Symbol:
+            return (expr.name,) if expr.name in self._position else ()
+        if (expr.is_Add or expr.is_Mul) and all(type(a) is sp.Symbol for a in expr.args):  # most other nodes
+            names = {a.name for a in expr.args if a.name in self._position}
+            return tuple(sorted(names, key=self._position.__getitem__))
         if expr.is_Symbol or ((expr.is_Add or expr.is_Mul) and all(a.is_Symbol for a in expr.args)):
             found = expr.args or (expr,)  # most nodes are sums or products of plain symbols: no tree walk
         else:

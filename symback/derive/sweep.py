@@ -48,6 +48,11 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     every contribution stays visible in the rendered equations.
     """
 
+    if len(parts) == 1 and parts[0].op == "scalar" and not parts[0].joins:  # most adjoints: one consumer
+        expr = parts[0].value
+        out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts), Meta()))
+        return
+
     def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
         return out.add(Node(name, op, args=out.uses(expr), expr=expr, shape=node.shape, role="adjoint",
                             of=node.name, terms=terms, meta=meta))

@@ -17,7 +17,7 @@ from operator import attrgetter
 
 import sympy as sp
 
-from ..ir import CANONICAL, Node, combine, plain, rename
+from ..ir import CANONICAL, Node, combine, in_order, plain, rename
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
@@ -37,6 +37,10 @@ def _local(node: Node, arg: str) -> sp.Expr:
     products costs n look-ups, not n calls of ``sympy.diff``.
     """
     part = holding(node.expr, arg)
+    args = (part,) if part.is_Symbol else part.args
+    quick = (part.func, len(args), [a.name for a in args].index(arg)) if in_order(args) else None
+    if quick in _SHAPES:  # most nodes: a product or function of IR symbols, in name order already
+        return rename(_SHAPES[quick], args)
     held = sorted(part.args if part.args and plain(part.args) else part.free_symbols, key=_NAME)
     wrt = None
     for s in held:
@@ -50,6 +54,8 @@ def _local(node: Node, arg: str) -> sp.Expr:
         if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
             _SHAPES.clear()
         _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], lambda: f"node {node.name} = {node.expr}")
+    if quick is not None:  # the same derivative under the short key of its shape
+        _SHAPES[quick] = _SHAPES[key]
     return rename(_SHAPES[key], held)
 
 
