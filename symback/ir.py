@@ -17,6 +17,7 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 from __future__ import annotations
 
 import gc
+from bisect import bisect_left
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -209,12 +210,25 @@ def in_order(args) -> bool:
     return True
 
 
+#: the constructors of a function SymPy defines (sin, exp, ...) that no subclass changes: unevaluated, they make
+#: ``Basic.__new__(cls, *args)`` with its `nargs`
+_PLAIN_NEW = {sp.Function.__new__, getattr(sp.core.function, "DefinedFunction", sp.Function).__new__}
+_PLAIN_NEW_ = sp.Function._new_.__func__
+
+
 def _remake(e: sp.Expr, new: dict) -> sp.Expr:
     """`e` with its symbols replaced by `new`, every node made again as it stands, without SymPy's evaluation."""
     if not e.args:
         return new.get(e, e)
     args = [_remake(a, new) for a in e.args]
-    return type(e)._from_args(args) if e.is_Add or e.is_Mul else type(e)(*args, evaluate=False)
+    cls = type(e)
+    if e.is_Add or e.is_Mul:
+        return cls._from_args(args)
+    if cls.__new__ in _PLAIN_NEW and cls._new_.__func__ is _PLAIN_NEW_ and vars(e).keys() == {"nargs"}:  # sin, exp
+        made = sp.Basic.__new__(cls, *args)  # what `Function.__new__` makes unevaluated, without its cache and
+        made.nargs = e.nargs  # without making the FiniteSet of its number of arguments anew (20 us)
+        return made
+    return cls(*args, evaluate=False)
 
 
 def rename(template: sp.Expr, held) -> sp.Expr:
@@ -225,6 +239,8 @@ def rename(template: sp.Expr, held) -> sp.Expr:
     what `xreplace`'s evaluation gives (tested once per template), every instance is made without evaluating it:
     ``cos(x7)`` from ``cos(_a0)`` without running ``cos.eval`` again.
     """
+    if held is None:  # a derivative over more symbols than a shape has
+        return template
     if not template.args:  # a number, or one of the symbols
         return held[_POSITION[template]] if template in _POSITION else template
     hit = _STABLE.get(id(template))
@@ -238,7 +254,28 @@ def rename(template: sp.Expr, held) -> sp.Expr:
             _STABLE.clear()
         _STABLE[id(template)] = hit = (template, stable)
     new = dict(zip(CANONICAL, held))
-    return _remake(template, new) if hit[1] else template.xreplace(new)
+    return _remake(template, new) if hit[1] and in_order(held) else template.xreplace(new)
+
+
+_TIMES: dict[tuple, tuple] = {}  # (id(template), place of the factor) -> (template, template * that canonical symbol)
+
+
+def times(template: sp.Expr, held, factor: sp.Expr) -> sp.Expr:
+    """``rename(template, held) * factor`` as SymPy evaluates it: for an IR symbol `factor` (the upstream adjoint)
+    not in `held`, from one evaluated product per template and place of `factor` among the names."""
+    hit = _STABLE.get(id(template))
+    stable = not template.args or (hit is not None and hit[0] is template and hit[1])
+    if held is None or not stable or len(held) >= len(CANONICAL) or not in_order((factor,)) \
+            or not in_order(held) or factor.name in [h.name for h in held]:
+        return combine(sp.Mul, rename(template, held), factor)
+    place = bisect_left([h.name for h in held], factor.name)
+    key = (id(template), place)
+    if key not in _TIMES or _TIMES[key][0] is not template:
+        if len(_TIMES) > 4096:
+            _TIMES.clear()
+        shift = {c: CANONICAL[k + 1] for k, c in enumerate(CANONICAL[place:-1], place)}
+        _TIMES[key] = (template, _remake(template, shift) * CANONICAL[place])
+    return rename(_TIMES[key][1], (*held[:place], factor, *held[place:]))
 
 
 def make(func, args) -> sp.Expr:

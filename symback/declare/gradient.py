@@ -20,7 +20,7 @@ import sympy as sp
 from ..derivation import Derivation, Displayed, Summary, _provided, as_document
 from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
-from ..ir import Graph, Node, no_gc, same_symbols, sym
+from ..ir import Graph, Node, combine, no_gc, same_symbols, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
@@ -243,7 +243,15 @@ def _replace(expr: sp.Expr, new: dict) -> sp.Expr:
         return new.get(expr, expr)
     if (expr.is_Mul or expr.is_Add) and all(a.is_Symbol for a in expr.args):
         args = [new.get(a, a) for a in expr.args]
-        return expr if all(a is b for a, b in zip(args, expr.args)) else expr.func(*args)
+        if all(a is b for a, b in zip(args, expr.args)):
+            return expr
+        unit = sp.S.One if expr.is_Mul else sp.S.Zero  # x*1 = x, x + 0 = x: what SymPy makes of the product or sum
+        rest = [a for a in args if a is not unit]
+        if len(rest) <= 1:
+            return rest[0] if rest else unit
+        if same_symbols(rest) and len(set(rest)) == len(rest):
+            return combine(expr.func, *rest)
+        return expr.func(*args)
     return expr.xreplace(new)
 
 

@@ -17,19 +17,21 @@ from operator import attrgetter
 
 import sympy as sp
 
-from ..ir import CANONICAL, Node, combine, in_order, plain, rename
+from ..ir import CANONICAL, Node, in_order, plain, rename, times
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
 
 
 def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    local = _local(node, arg)
-    return Term(node.name, local, upstream if local is sp.S.One else combine(sp.Mul, local, upstream), upstream=upstream)
+    template, held = _local(node, arg)
+    local = rename(template, held)
+    return Term(node.name, local, upstream if local is sp.S.One else times(template, held, upstream), upstream=upstream)
 
 
-def _local(node: Node, arg: str) -> sp.Expr:
-    """d node / d arg by SymPy, derived once per expression shape.
+def _local(node: Node, arg: str) -> tuple[sp.Expr, tuple | None]:
+    """d node / d arg by SymPy, derived once per expression shape: (that shape's derivative, the symbols it is
+    over, in name order; None for a derivative written in the node's own symbols).
 
     Only the terms that hold `arg` matter (of a sum, its terms with `arg`);
     their symbols are renamed ``_a0, _a1, ...`` in name order, so ``x3*y3``
@@ -40,14 +42,14 @@ def _local(node: Node, arg: str) -> sp.Expr:
     args = (part,) if part.is_Symbol else part.args
     quick = (part.func, len(args), [a.name for a in args].index(arg)) if in_order(args) else None
     if quick in _SHAPES:  # most nodes: a product or function of IR symbols, in name order already
-        return rename(_SHAPES[quick], args)
+        return _SHAPES[quick], args
     held = sorted(part.args if part.args and plain(part.args) else part.free_symbols, key=_NAME)
     wrt = None
     for s in held:
         if s.name == arg:  # the expression's own symbol object: quick look-ups
             wrt = s
     if len(held) > len(CANONICAL):
-        return local_derivative(part, wrt, lambda: f"node {node.name} = {node.expr}")
+        return local_derivative(part, wrt, lambda: f"node {node.name} = {node.expr}"), None
     names = dict(zip(held, CANONICAL))
     key = (_shape(part, names), names[wrt])
     if key not in _SHAPES:
@@ -56,7 +58,7 @@ def _local(node: Node, arg: str) -> sp.Expr:
         _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], lambda: f"node {node.name} = {node.expr}")
     if quick is not None:  # the same derivative under the short key of its shape
         _SHAPES[quick] = _SHAPES[key]
-    return rename(_SHAPES[key], held)
+    return _SHAPES[key], held
 
 
 _SHAPES: dict[tuple, sp.Expr] = {}
