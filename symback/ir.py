@@ -17,6 +17,7 @@ Ops used so far (each op's rules, its VJP among them, are its entry in `ops`):
 from __future__ import annotations
 
 import gc
+import re
 from bisect import bisect_left
 import threading
 from contextlib import contextmanager
@@ -276,6 +277,73 @@ def times(template: sp.Expr, held, factor: sp.Expr) -> sp.Expr:
         shift = {c: CANONICAL[k + 1] for k, c in enumerate(CANONICAL[place:-1], place)}
         _TIMES[key] = (template, _remake(template, shift) * CANONICAL[place])
     return rename(_TIMES[key][1], (*held[:place], factor, *held[place:]))
+
+
+def shape(e: sp.Expr, names: dict) -> object:
+    """`e.xreplace(names)` as nested tuples: equal where those expressions are equal, and built without SymPy."""
+    if e in names:
+        return names[e]
+    return (e.func, *[shape(a, names) for a in e.args]) if e.args else e
+
+
+_SWAPS: dict[tuple, bool] = {}  # (shape, the new symbols' kind) -> whether `_remake` gives what `xreplace` does
+
+
+def swap(expr: sp.Expr, new: dict) -> sp.Expr:
+    """``expr.xreplace(new)``, `new` mapping every free symbol of `expr` (IR symbols) to a symbol of one other kind
+    with names in the same order (the user's own symbols); made without SymPy's evaluation where a test of the
+    expression's shape, once per shape and kind, shows that evaluating would make the same (`rename`)."""
+    held = sorted(new, key=attrgetter("name"))
+    made = [new[h] for h in held]
+    if not made:
+        return expr
+    kind = getattr(made[0], "_assumptions0", None)
+    if not (in_order(held) and all(type(m) is sp.Symbol and m._assumptions0 == kind for m in made)
+            and all(a.name < b.name for a, b in zip(made, made[1:]))):
+        return expr.xreplace(new)
+    names = dict(zip(held, CANONICAL))
+    key = (shape(expr, names), kind)
+    if key not in _SWAPS:
+        if len(_SWAPS) > 4096:
+            _SWAPS.clear()
+        probes = {c: sp.Symbol(f"_b{k}", **made[0]._assumptions_orig) for k, c in enumerate(CANONICAL)}
+        try:
+            template = _remake(expr, names)
+            _SWAPS[key] = _remake(template, probes) == template.xreplace(probes)
+        except (TypeError, ValueError):  # a class that takes no `evaluate`
+            _SWAPS[key] = False
+    return _remake(expr, new) if _SWAPS[key] else expr.xreplace(new)
+
+
+_TEXTS: dict[tuple, str] = {}  # (printer, shape, kind) -> the text of the shape in the names `_a0`, `_a1`, ...
+_KINDS: dict[tuple, tuple] = {}  # a kind of symbol (its assumptions) -> the symbols `_a0`, ..., `_a7` of that kind
+_NAMED = re.compile(r"\b_a([0-7])\b")
+_IDENTIFIER = re.compile(r"[^\W\d_]\w*\Z")
+
+
+def printed(expr: sp.Expr, to_text) -> str:
+    """``to_text(expr)`` (a SymPy printer), printed once per shape: for an expression over at most eight symbols of
+    one kind named like identifiers, the text of its shape in the names ``_a0``, ``_a1``, ... with its own names put
+    back (printers order terms and factors by comparing names, and an order-preserving renaming keeps that order)."""
+    held = sorted(expr.free_symbols, key=attrgetter("name"))
+    kind = getattr(held[0], "_assumptions0", None) if held else None
+    if not held or len(held) > len(CANONICAL) or not all(
+            type(h) is sp.Symbol and h._assumptions0 == kind and _IDENTIFIER.match(h.name) for h in held) or any(
+            a.name == b.name for a, b in zip(held, held[1:])):
+        return to_text(expr)
+    if kind not in _KINDS:
+        _KINDS[kind] = tuple(sp.Symbol(c.name, **held[0]._assumptions_orig) for c in CANONICAL)
+    names = dict(zip(held, _KINDS[kind]))
+    key = (to_text, shape(expr, names), kind)
+    if key not in _TEXTS:
+        try:
+            text = to_text(_remake(expr, names))
+        except (TypeError, ValueError):  # a class that takes no `evaluate`
+            return to_text(expr)
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        _TEXTS[key] = text
+    return _NAMED.sub(lambda m: held[int(m.group(1))].name, _TEXTS[key])
 
 
 def make(func, args) -> sp.Expr:

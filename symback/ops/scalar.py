@@ -17,7 +17,7 @@ from operator import attrgetter
 
 import sympy as sp
 
-from ..ir import CANONICAL, Node, in_order, plain, rename, times
+from ..ir import CANONICAL, Node, in_order, plain, rename, shape, times
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
@@ -51,7 +51,7 @@ def _local(node: Node, arg: str) -> tuple[sp.Expr, tuple | None]:
     if len(held) > len(CANONICAL):
         return local_derivative(part, wrt, lambda: f"node {node.name} = {node.expr}"), None
     names = dict(zip(held, CANONICAL))
-    key = (_shape(part, names), names[wrt])
+    key = (shape(part, names), names[wrt])
     if key not in _SHAPES:
         if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
             _SHAPES.clear()
@@ -63,13 +63,6 @@ def _local(node: Node, arg: str) -> tuple[sp.Expr, tuple | None]:
 
 _SHAPES: dict[tuple, sp.Expr] = {}
 _NAME = attrgetter("name")
-
-
-def _shape(e: sp.Expr, names: dict) -> object:
-    """`e.xreplace(names)` as nested tuples: equal where those expressions are equal, and built without SymPy."""
-    if e in names:
-        return names[e]
-    return (e.func, *[_shape(a, names) for a in e.args]) if e.args else e
 
 
 for _leaf in ("input", "param", "target"):
