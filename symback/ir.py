@@ -224,7 +224,7 @@ def _remake(e: sp.Expr, new: dict) -> sp.Expr:
     args = [_remake(a, new) for a in e.args]
     cls = type(e)
     if e.is_Add or e.is_Mul:
-        return cls._from_args(args)
+        return cls._from_args(args, e.is_commutative)
     if cls.__new__ in _PLAIN_NEW and cls._new_.__func__ is _PLAIN_NEW_ and vars(e).keys() == {"nargs"}:  # sin, exp
         made = sp.Basic.__new__(cls, *args)  # what `Function.__new__` makes unevaluated, without its cache and
         made.nargs = e.nargs  # without making the FiniteSet of its number of arguments anew (20 us)
@@ -265,7 +265,7 @@ def times(template: sp.Expr, held, factor: sp.Expr) -> sp.Expr:
     """``rename(template, held) * factor`` as SymPy evaluates it: for an IR symbol `factor` (the upstream adjoint)
     not in `held`, from one evaluated product per template and place of `factor` among the names."""
     hit = _STABLE.get(id(template))
-    stable = not template.args or (hit is not None and hit[0] is template and hit[1])
+    stable = hit is not None and hit[0] is template and hit[1]  # a symbol or number: `combine` is quicker
     if held is None or not stable or len(held) >= len(CANONICAL) or not in_order((factor,)) \
             or not in_order(held) or factor.name in [h.name for h in held]:
         return combine(sp.Mul, rename(template, held), factor)

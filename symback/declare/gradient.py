@@ -99,6 +99,7 @@ class Gradient(Derivation):
         return self._to_user(self._expanded()[self.output])
 
     @property
+    @no_gc()
     def gradient(self) -> dict[str, sp.Expr]:
         """d output / d var for each var, over the named intermediates (linear in size)."""
         return _ByName((v, self._to_user(e)) for v, e in self.node_gradient().items())
