@@ -66,7 +66,8 @@ def _inline(expr: sp.Expr) -> bool:
 def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> None:
     """Input leaves in the order the user wrote them (`order`), else in natural order."""
     rank = {n: i for i, n in enumerate(order)}
-    for name in sorted(names, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
+    key = (lambda n: (rank.get(n, len(rank)), natural_key(n))) if rank else natural_key  # the API gives no order
+    for name in sorted(names, key=key):
         graph.add(Node(name, "input", shape=()))
 
 
