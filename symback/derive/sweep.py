@@ -22,7 +22,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import Graph, Meta, Namer, Node
+from ..ir import Graph, Meta, Namer, Node, no_gc
 from ..ops import Term, vjp_of
 
 
@@ -81,6 +81,7 @@ def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
     return Meta(shapes={n: graph[n].shape for n in sorted(names, key=graph.position)}, path=path)
 
 
+@no_gc()  # its nodes all stay alive: the collector would walk them again and again, and find no garbage
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:
     """The forward graph followed by its adjoint nodes; returns (graph, wrt -> adjoint name)."""
     forward = list(graph)
