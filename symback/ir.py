@@ -244,18 +244,38 @@ def rename(template: sp.Expr, held) -> sp.Expr:
         return template
     if not template.args:  # a number, or one of the symbols
         return held[_POSITION[template]] if template in _POSITION else template
-    hit = _STABLE.get(id(template))
-    if hit is None or hit[0] is not template:
+    new = dict(zip(CANONICAL, held))
+    return _remake(template, new) if _stable(template) and in_order(held) else template.xreplace(new)
+
+
+def _stable(template: sp.Expr) -> bool:
+    """Whether `_remake` of `template` with other names in the same order is what `xreplace` makes (tested once)."""
+    def test():
         probes = dict(zip(CANONICAL, _PROBES))
         try:
-            stable = _remake(template, probes) == template.xreplace(probes)
+            return template, _remake(template, probes) == template.xreplace(probes)
         except (TypeError, ValueError):  # a class that takes no `evaluate`
-            stable = False
-        if len(_STABLE) > 4096:  # bounded, as the caches of the templates themselves
-            _STABLE.clear()
-        _STABLE[id(template)] = hit = (template, stable)
-    new = dict(zip(CANONICAL, held))
-    return _remake(template, new) if hit[1] and in_order(held) else template.xreplace(new)
+            return template, False
+
+    hit = _cached(_STABLE, id(template), test)
+    if hit[0] is not template:  # another template made at the address of one since gone
+        hit = _STABLE[id(template)] = test()
+    return hit[1]
+
+
+def _cached(cache: dict, key, make):
+    """``cache[key]``, made by ``make()`` when missing. Bounded: a stream of new keys clears it (the keys of one
+    large derivation repeat); shared by threads: a clear by another thread between look-up and use loses nothing."""
+    value = cache.get(key, _MISSING)
+    if value is _MISSING:
+        value = make()
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = value
+    return value
+
+
+_MISSING = object()
 
 
 _TIMES: dict[tuple, tuple] = {}  # (id(template), place of the factor) -> (template, template * that canonical symbol)
@@ -264,19 +284,18 @@ _TIMES: dict[tuple, tuple] = {}  # (id(template), place of the factor) -> (templ
 def times(template: sp.Expr, held, factor: sp.Expr) -> sp.Expr:
     """``rename(template, held) * factor`` as SymPy evaluates it: for an IR symbol `factor` (the upstream adjoint)
     not in `held`, from one evaluated product per template and place of `factor` among the names."""
-    hit = _STABLE.get(id(template))
-    stable = hit is not None and hit[0] is template and hit[1]  # a symbol or number: `combine` is quicker
-    if held is None or not stable or len(held) >= len(CANONICAL) or not in_order((factor,)) \
+    if held is None or not template.args or not _stable(template) or len(held) >= len(CANONICAL) or not in_order((factor,)) \
             or not in_order(held) or factor.name in [h.name for h in held]:
         return combine(sp.Mul, rename(template, held), factor)
     place = bisect_left([h.name for h in held], factor.name)
-    key = (id(template), place)
-    if key not in _TIMES or _TIMES[key][0] is not template:
-        if len(_TIMES) > 4096:
-            _TIMES.clear()
+    def product():
         shift = {c: CANONICAL[k + 1] for k, c in enumerate(CANONICAL[place:-1], place)}
-        _TIMES[key] = (template, _remake(template, shift) * CANONICAL[place])
-    return rename(_TIMES[key][1], (*held[:place], factor, *held[place:]))
+        return template, _remake(template, shift) * CANONICAL[place]
+
+    hit = _cached(_TIMES, (id(template), place), product)
+    if hit[0] is not template:
+        hit = _TIMES[id(template), place] = product()
+    return rename(hit[1], (*held[:place], factor, *held[place:]))
 
 
 def shape(e: sp.Expr, names: dict) -> object:
@@ -302,17 +321,15 @@ def swap(expr: sp.Expr, new: dict) -> sp.Expr:
             and all(a.name < b.name for a, b in zip(made, made[1:]))):
         return expr.xreplace(new)
     names = dict(zip(held, CANONICAL))
-    key = (shape(expr, names), kind)
-    if key not in _SWAPS:
-        if len(_SWAPS) > 4096:
-            _SWAPS.clear()
+    def test() -> bool:
         probes = {c: sp.Symbol(f"_b{k}", **made[0]._assumptions_orig) for k, c in enumerate(CANONICAL)}
         try:
             template = _remake(expr, names)
-            _SWAPS[key] = _remake(template, probes) == template.xreplace(probes)
+            return _remake(template, probes) == template.xreplace(probes)
         except (TypeError, ValueError):  # a class that takes no `evaluate`
-            _SWAPS[key] = False
-    return _remake(expr, new) if _SWAPS[key] else expr.xreplace(new)
+            return False
+
+    return _remake(expr, new) if _cached(_SWAPS, (shape(expr, names), kind), test) else expr.xreplace(new)
 
 
 _TEXTS: dict[tuple, str] = {}  # (printer, shape, kind) -> the text of the shape in the names `_a0`, `_a1`, ...
@@ -331,19 +348,17 @@ def printed(expr: sp.Expr, to_text) -> str:
             type(h) is sp.Symbol and h._assumptions0 == kind and _IDENTIFIER.match(h.name) for h in held) or any(
             a.name == b.name for a, b in zip(held, held[1:])):
         return to_text(expr)
-    if kind not in _KINDS:
-        _KINDS[kind] = tuple(sp.Symbol(c.name, **held[0]._assumptions_orig) for c in CANONICAL)
-    names = dict(zip(held, _KINDS[kind]))
-    key = (to_text, shape(expr, names), kind)
-    if key not in _TEXTS:
+    names = dict(zip(held, _cached(_KINDS, kind, lambda: tuple(sp.Symbol(c.name, **held[0]._assumptions_orig)
+                                                                for c in CANONICAL))))
+
+    def text() -> str | None:
         try:
-            text = to_text(_remake(expr, names))
+            return to_text(_remake(expr, names))
         except (TypeError, ValueError):  # a class that takes no `evaluate`
-            return to_text(expr)
-        if len(_TEXTS) > 4096:
-            _TEXTS.clear()
-        _TEXTS[key] = text
-    return _NAMED.sub(lambda m: held[int(m.group(1))].name, _TEXTS[key])
+            return None
+
+    shaped = _cached(_TEXTS, (to_text, shape(expr, names), kind), text)
+    return to_text(expr) if shaped is None else _NAMED.sub(lambda m: held[int(m.group(1))].name, shaped)
 
 
 def make(func, args) -> sp.Expr:
@@ -351,12 +366,8 @@ def make(func, args) -> sp.Expr:
     if not plain(args):
         return func(*args)
     held = sorted(args, key=attrgetter("name"))
-    key = (func, *(held.index(a) for a in args))
-    if key not in _MADE:
-        if len(_MADE) > 4096:
-            _MADE.clear()
-        _MADE[key] = func(*(CANONICAL[k] for k in key[1:]))
-    return rename(_MADE[key], held)
+    places = [held.index(a) for a in args]
+    return rename(_cached(_MADE, (func, *places), lambda: func(*(CANONICAL[k] for k in places))), held)
 
 
 class Graph:
