@@ -43,19 +43,17 @@ def _local(node: Node, arg: str) -> tuple[sp.Expr, tuple | None]:
     quick = (part.func, len(args), [a.name for a in args].index(arg)) if in_order(args) else None
     if quick in _SHAPES:  # most nodes: a product or function of IR symbols, in name order already
         return _SHAPES[quick], args
+    where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
     held = sorted(part.args if part.args and plain(part.args) else part.free_symbols, key=_NAME)
-    wrt = None
-    for s in held:
-        if s.name == arg:  # the expression's own symbol object: quick look-ups
-            wrt = s
+    wrt = next(s for s in held if s.name == arg)  # the expression's own symbol object: quick look-ups
     if len(held) > len(CANONICAL):
-        return local_derivative(part, wrt, lambda: f"node {node.name} = {node.expr}"), None
+        return local_derivative(part, wrt, where), None
     names = dict(zip(held, CANONICAL))
     key = (shape(part, names), names[wrt])
     if key not in _SHAPES:
         if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
             _SHAPES.clear()
-        _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], lambda: f"node {node.name} = {node.expr}")
+        _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], where)
     if quick is not None:  # the same derivative under the short key of its shape
         _SHAPES[quick] = _SHAPES[key]
     return _SHAPES[key], held
