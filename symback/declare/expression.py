@@ -25,7 +25,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from ..errors import SymbackError
-from ..ir import Graph, Namer, Node, combine, sym
+from ..ir import Graph, Namer, Node, combine, make, sym
 from ..parse import to_expr
 
 Steps = Sequence[tuple[str, sp.Expr]]
@@ -39,10 +39,11 @@ def _check_scalar(expr, where: str) -> sp.Expr:
     expr = to_expr(expr, where, evaluate=False)  # text is read by the safe parser, never run
     if not isinstance(expr, sp.Expr):
         raise SymbackError(f"{where} {expr} is not a scalar expression (a {type(expr).__name__})")
-    if expr.has(sp.Derivative, sp.Integral):
+    refused = expr.atoms(sp.Derivative, sp.Integral, AppliedUndef)  # one walk for both checks
+    if any(isinstance(a, (sp.Derivative, sp.Integral)) for a in refused):
         raise SymbackError(f"{where} {expr} contains an unevaluated derivative or integral")
-    if expr.atoms(AppliedUndef):
-        f = sorted(str(a.func) for a in expr.atoms(AppliedUndef))[0]
+    if refused:
+        f = sorted(str(a.func) for a in refused)[0]
         raise SymbackError(f"{where} uses the undefined function {f!r}; define it as an expression")
     return expr
 
@@ -65,13 +66,17 @@ def _inline(expr: sp.Expr) -> bool:
 def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> None:
     """Input leaves in the order the user wrote them (`order`), else in natural order."""
     rank = {n: i for i, n in enumerate(order)}
-    for name in sorted(names, key=lambda n: (rank.get(n, len(rank)), natural_key(n))):
+    key = (lambda n: (rank.get(n, len(rank)), natural_key(n))) if rank else natural_key  # the API gives no order
+    for name in sorted(names, key=key):
         graph.add(Node(name, "input", shape=()))
 
 
 def natural_key(name: str):
     """Sort ``w2`` before ``w10``."""
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    return [int(t) if t.isdigit() else t for t in _DIGITS.split(name)]
+
+
+_DIGITS = re.compile(r"(\d+)")
 
 
 def operands(e: sp.Expr) -> tuple:
@@ -82,31 +87,32 @@ def operands(e: sp.Expr) -> tuple:
     return e.args if all(isinstance(a, sp.Expr) for a in e.args) else ()
 
 
-def rebuild(e: sp.Expr, memo: dict) -> sp.Expr:
-    """`e` over its operands' nodes."""
+def rebuild(e: sp.Expr, memo: dict, ops: tuple | None = None) -> sp.Expr:
+    """`e` over its operands' nodes (`ops`: its `operands`, when known)."""
     if isinstance(e, sp.Piecewise):
         return sp.Piecewise(*[(memo.get(p.expr, p.expr), p.cond.xreplace(memo)) for p in e.args])
-    if not operands(e):
+    if not (operands(e) if ops is None else ops):
         return e.xreplace(memo)
     args = [memo.get(a, a) for a in e.args]
-    return combine(e.func, *args) if e.is_Add or e.is_Mul else e.func(*args)
+    return combine(e.func, *args) if e.is_Add or e.is_Mul else make(e.func, args)
 
 
 def _decompose(expr: sp.Expr, graph: Graph, namer: Namer, memo: dict, root_name: str | None) -> sp.Expr:
     """Add one node per operation of `expr` (post-order, iterative); return the root's stand-in."""
-    stack = [(expr, False)]
+    stack = [(expr, None)]  # (expression, its operands once its operands are on the stack)
     while stack:
-        e, expanded = stack.pop()
+        e, ops = stack.pop()
         if e in memo or e.is_Atom:
             continue
-        if not expanded:
-            stack.append((e, True))
-            stack.extend((a, False) for a in reversed(operands(e)) if not a.is_Atom and a not in memo)
+        if ops is None:
+            ops = operands(e)
+            stack.append((e, ops))
+            stack.extend((a, None) for a in reversed(ops) if not a.is_Atom and a not in memo)
             continue
         if _inline(e) and e is not expr:
             memo[e] = e.xreplace(memo)
             continue
-        body = rebuild(e, memo)
+        body = rebuild(e, memo, ops)
         name = root_name if e is expr and root_name else namer.fresh()
         memo[e] = graph.add(Node(name, "scalar", args=graph.uses(body), expr=body)).symbol
     return memo.get(expr, expr)

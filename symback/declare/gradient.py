@@ -20,7 +20,7 @@ import sympy as sp
 from ..derivation import Derivation, Displayed, Summary, _provided, as_document
 from ..errors import SymbackError
 from ..evaluate import evaluate, numeric, to_python
-from ..ir import Graph, Node, no_gc, same_symbols, sym
+from ..ir import Graph, Node, combine, no_gc, printed, same_symbols, swap, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
@@ -86,7 +86,7 @@ class Gradient(Derivation):
         user = self.summary.user_symbols
         if expr.is_Symbol:
             return user.get(expr.name) or sp.Symbol(expr.name)
-        return expr.xreplace({s: user.get(s.name) or sp.Symbol(s.name) for s in expr.free_symbols})
+        return swap(expr, {s: user.get(s.name) or sp.Symbol(s.name) for s in expr.free_symbols})
 
     def adjoints_of(self, name: str) -> str:
         """Name of the adjoint node d output / d name."""
@@ -99,6 +99,7 @@ class Gradient(Derivation):
         return self._to_user(self._expanded()[self.output])
 
     @property
+    @no_gc()
     def gradient(self) -> dict[str, sp.Expr]:
         """d output / d var for each var, over the named intermediates (linear in size)."""
         return _ByName((v, self._to_user(e)) for v, e in self.node_gradient().items())
@@ -223,7 +224,11 @@ def _sympy_text(expr) -> str:
     A component leaf (`indexed`) is ``Symbol('W[1,2]')``, the variable of that name.
     """
     text = _symbols_text(expr)
-    return _LEAF.sub(r"Symbol('\1')", plain_str(sympy_names(expand_ops(expr))) if text is None else text)
+    return _LEAF.sub(r"Symbol('\1')", printed(expr, _readable) if text is None else text)
+
+
+def _readable(expr) -> str:
+    return plain_str(sympy_names(expand_ops(expr)))
 
 
 def _symbols_text(expr) -> str | None:
@@ -243,7 +248,19 @@ def _replace(expr: sp.Expr, new: dict) -> sp.Expr:
         return new.get(expr, expr)
     if (expr.is_Mul or expr.is_Add) and all(a.is_Symbol for a in expr.args):
         args = [new.get(a, a) for a in expr.args]
-        return expr if all(a is b for a, b in zip(args, expr.args)) else expr.func(*args)
+        if all(a is b for a, b in zip(args, expr.args)):
+            return expr
+        unit = sp.S.One if expr.is_Mul else sp.S.Zero  # x*1 = x, x + 0 = x: what SymPy makes of the product or sum
+        rest = [a for a in args if a is not unit]
+        if len(rest) <= 1:
+            return rest[0] if rest else unit
+        if same_symbols(rest) and len(set(rest)) == len(rest):
+            return combine(expr.func, *rest)
+        return expr.func(*args)
+    if expr.is_Mul and len(expr.args) == 2:  # a local derivative times its upstream adjoint, which is 1
+        for upstream, local in (expr.args, reversed(expr.args)):
+            if new.get(upstream) is sp.S.One and not any(s in new for s in local.free_symbols):
+                return local  # x*1 = x
     return expr.xreplace(new)
 
 

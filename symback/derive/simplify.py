@@ -23,7 +23,7 @@ import mpmath
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
-from ..ir import Graph, Meta, Node, sym
+from ..ir import LEAF_OPS, Graph, Meta, Node, sym
 from ..nonsmooth import Indicator
 from ..ops import Term, expand_ops
 from . import compact
@@ -420,5 +420,5 @@ def prune(graph: Graph, wanted: list[str]) -> Graph:
     for node in reversed(list(graph)):
         if node.name in live:
             live.update(node.args)
-    kept = [n for n in graph if n.name in live or n.is_leaf]
+    kept = [n for n in graph if n.name in live or n.op in LEAF_OPS]
     return graph if len(kept) == len(graph) else Graph(kept)  # nothing to drop (a large sum): no copy

@@ -22,7 +22,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import Graph, Meta, Namer, Node
+from ..ir import Graph, Meta, Namer, Node, no_gc
 from ..ops import Term, vjp_of
 
 
@@ -47,6 +47,11 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     path, named ``<adjoint>_via_<consumer>``, and the adjoint adds them, so
     every contribution stays visible in the rendered equations.
     """
+
+    if len(parts) == 1 and parts[0].op == "scalar" and not parts[0].joins:  # most adjoints: one consumer
+        expr = parts[0].value
+        out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts), Meta()))
+        return
 
     def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
         return out.add(Node(name, op, args=out.uses(expr), expr=expr, shape=node.shape, role="adjoint",
@@ -76,10 +81,11 @@ def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
     return Meta(shapes={n: graph[n].shape for n in sorted(names, key=graph.position)}, path=path)
 
 
+@no_gc()  # its nodes all stay alive: the collector would walk them again and again, and find no garbage
 def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str, str]]:
     """The forward graph followed by its adjoint nodes; returns (graph, wrt -> adjoint name)."""
     forward = list(graph)
-    out = Graph(forward)
+    out = graph.copy()
     needed = relevant(graph, output, wrt)
     namer = Namer(graph.names)
 

@@ -13,56 +13,54 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import sympy as sp
 
-from ..ir import Node, combine, sym
+from ..ir import CANONICAL, Node, in_order, plain, rename, shape, times
 from . import batched
 from .arrays import pointwise, substitute
 from .base import Op, Term, holding, local_derivative, register
 
 
 def _scalar_vjp(node: Node, arg: str, upstream: sp.Symbol) -> Term:
-    local = _local(node, arg)
-    return Term(node.name, local, upstream if local is sp.S.One else combine(sp.Mul, local, upstream), upstream=upstream)
+    template, held = _local(node, arg)
+    local = rename(template, held)
+    return Term(node.name, local, upstream if local is sp.S.One else times(template, held, upstream), upstream=upstream)
 
 
-#: arguments up to which a term's derivative is shared by every term of the same shape
-SHARED_MAX_ARGS = 8
-#: the names a shape's arguments take, in name order: ``x3*y3`` and ``x7*y7`` are both ``_a0*_a1``
-_CANONICAL = [sym(f"_a{k}") for k in range(SHARED_MAX_ARGS)]
-
-
-def _local(node: Node, arg: str) -> sp.Expr:
-    """d node / d arg by SymPy, derived once per expression shape.
+def _local(node: Node, arg: str) -> tuple[sp.Expr, tuple | None]:
+    """d node / d arg by SymPy, derived once per expression shape: (that shape's derivative, the symbols it is
+    over, in name order; None for a derivative written in the node's own symbols).
 
     Only the terms that hold `arg` matter (of a sum, its terms with `arg`);
     their symbols are renamed ``_a0, _a1, ...`` in name order, so ``x3*y3``
     and ``x7*y7`` are one shape, ``_a0*_a1``, differentiated once: a sum of n
     products costs n look-ups, not n calls of ``sympy.diff``.
     """
-    where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
     part = holding(node.expr, arg)
-    held = sorted(part.free_symbols, key=lambda s: s.name)  # name order keeps SymPy's own term order
+    args = (part,) if part.is_Symbol else part.args
+    quick = (part.func, len(args), [a.name for a in args].index(arg)) if in_order(args) else None
+    if quick in _SHAPES:  # most nodes: a product or function of IR symbols, in name order already
+        return _SHAPES[quick], args
+    where = lambda: f"node {node.name} = {node.expr}"  # noqa: E731 - built only for an error message
+    held = sorted(part.args if part.args and plain(part.args) else part.free_symbols, key=_NAME)
     wrt = next(s for s in held if s.name == arg)  # the expression's own symbol object: quick look-ups
-    if len(held) > SHARED_MAX_ARGS:
-        return local_derivative(part, wrt, where)
-    names = dict(zip(held, _CANONICAL))
-    key = (_shape(part, names), names[wrt])
+    if len(held) > len(CANONICAL):
+        return local_derivative(part, wrt, where), None
+    names = dict(zip(held, CANONICAL))
+    key = (shape(part, names), names[wrt])
     if key not in _SHAPES:
         if len(_SHAPES) > 4096:  # bounded: the shapes of one large derivation repeat, a stream of new ones does not
             _SHAPES.clear()
         _SHAPES[key] = local_derivative(part.xreplace(names), names[wrt], where)
-    return _SHAPES[key].xreplace(dict(zip(_CANONICAL, held)))
+    if quick is not None:  # the same derivative under the short key of its shape
+        _SHAPES[quick] = _SHAPES[key]
+    return _SHAPES[key], held
 
 
 _SHAPES: dict[tuple, sp.Expr] = {}
-
-
-def _shape(e: sp.Expr, names: dict) -> object:
-    """`e.xreplace(names)` as nested tuples: equal where those expressions are equal, and built without SymPy."""
-    if e in names:
-        return names[e]
-    return (e.func, *[_shape(a, names) for a in e.args]) if e.args else e
+_NAME = attrgetter("name")
 
 
 for _leaf in ("input", "param", "target"):
