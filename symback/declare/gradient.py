@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from functools import partial
+from functools import lru_cache, partial
 
 import sympy as sp
 
@@ -30,6 +30,8 @@ from .indexed import IndexGradient, check, component, free_indices_ok, lower, sy
 
 #: Expressions with more operations than this are not passed to sympy.simplify.
 SIMPLIFY_LIMIT = 60
+#: sympy.simplify of an expression (the same result, once): the CLI, a page and the API expand the same gradient
+_simplified = lru_cache(maxsize=1024)(sp.simplify)
 
 
 def _known(names, inputs: list[str], option: str) -> list[str]:
@@ -133,7 +135,7 @@ class Gradient(Derivation):
         out = _ByName()
         for v in self.wrt:
             e = full.get(self.adjoints.get(v, ""), sp.Integer(0))
-            out[v] = sp.simplify(e) if sp.count_ops(e) <= SIMPLIFY_LIMIT else e
+            out[v] = _simplified(e) if sp.count_ops(e) <= SIMPLIFY_LIMIT else e
         return out
 
     # -- numeric -------------------------------------------------------------
