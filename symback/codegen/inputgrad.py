@@ -90,10 +90,11 @@ _INPUT_GRAD = {{
 
 
 def input_grad(params, X, Y):
-    """d(batch loss)/dX, shape (batch, {plan.sizes[plan.prediction]}): row s is dl/d({names}) of sample s (side by
-    side as in X), divided by the batch size for a mean loss; dropout off (forward()'s inference mode); params
+    """d(batch loss)/dX: row s is dl/d({names}) of sample s (side by side as in X), divided by the batch size for
+    a mean loss, in X's shape when X is a batch of images; dropout off (forward()'s inference mode); params
     unchanged."""
     P, _ = _flat(params)
+    given = X.shape if IMAGE and isinstance(X, np.ndarray) and X.ndim > 2 else None
     X = _inputs(X, P.dtype)
     B = X.shape[0]
     Y = _targets(Y, B, P.dtype)
@@ -101,5 +102,6 @@ def input_grad(params, X, Y):
     work = np.zeros(size(B), dtype=P.dtype)
     kernel(P, X, Y, work, 0.0, {naming.FORWARD})
     rows = output(work, B).copy()
+    rows = rows if given is None else rows.reshape(given)
     return rows / B if REDUCTION == "mean" else rows
 '''

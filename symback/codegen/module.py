@@ -182,6 +182,7 @@ def _constants(plan: Plan) -> str:
         *sizes,
         f"N_PARAMS = {plan.n_params}",
         f"N_IN = {plan.n_in}",
+        f"IMAGE = {plan.image!r}  # X may also be (batch, *IMAGE)" if plan.image else "IMAGE = None  # X is (batch, N_IN)",
         f"N_OUT = {plan.n_out}  # {'classes' if plan.labels else 'target width'}",
         f"_INIT = {tuple(_fans(plan).items())!r}  # (matrix, fan): std sqrt(2 / fan)",
         f"_ONES = {tuple(p for p in plan.params if plan.init[p] == 'ones')!r}  # normalisation scales: start at 1",

@@ -143,6 +143,7 @@ class Plan:
     dropout: dict[str, float] = field(default_factory=dict)  # dropout mask -> p: drawn in the kernels (`dropout`)
     input_grad: list[str] = field(default_factory=list)  # the inputs whose gradient input_grad() gives (`inputgrad`)
     conv: str = "auto"  # convolutions by GEMM or by loops (`im2col.CHOICES`)
+    image: tuple | None = None  # the one input's (C, H, W) or (C, L) when it is an image: X may come in that shape
 
     def root(self, name: str) -> str:
         return root(self.alias, name)
@@ -227,6 +228,12 @@ def _separable(expr: sp.Expr):
 
 # -- the plan -------------------------------------------------------------------------------------
 
+def _image(g) -> tuple | None:
+    """The shape of the network's one input when it is an image (its Meta's geometry), else None."""
+    leaves = list(g.leaves("input"))
+    geometry = leaves[0].meta.geometry if len(leaves) == 1 else None
+    return tuple(geometry.shape_in) if geometry is not None and geometry.kind == "image" else None
+
 def build(d, inference: bool = False) -> Plan:
     """The plan of `d`'s kernels; with `inference`, of its forward pass alone (the steps up to `Return`)."""
     d, dropout = drawn(d, inference)  # dropout masks: drawn in the kernels, not columns of X
@@ -278,6 +285,7 @@ def build(d, inference: bool = False) -> Plan:
     max_product = max((math.prod(shape) for shape in shapes.values() if len(shape) == 2), default=1)
     return Plan(
         params=params, shapes=shapes, offsets=dict(zip(params, starts)), n_params=n_params, inputs=inputs, n_in=col,
+        image=_image(g),
         labels=loss.meta.loss_kind == "class", n_out=_int(loss.meta.size, "loss"), prediction=pred, loss=(loss.meta.loss or "custom"),
         reduction=facts.reduction, declared=facts, sizes=sizes, steps=steps, alias=alias, grad_of=grad_of,
         grads=dict(d.adjoints), masks=masks, init=init_schemes(g, params), max_product=max_product,

@@ -43,6 +43,7 @@ INPUTS = (("x", 1),)
 REDUCTION = "mean"
 N_PARAMS = 1
 N_IN = 1
+IMAGE = None
 N_OUT = 1
 _INIT = (("w", 1),)
 _ONES = ()
@@ -160,9 +161,12 @@ def _inputs(X, dtype):
             if name not in X:
                 raise ValueError(f"X: missing input {name!r} of shape (batch, {k})")
         X = np.concatenate([_array(X[name], f"X[{name!r}]", dtype, f"(batch, {k})") for name, k in INPUTS], axis=1)
-    X = _array(X, "X", dtype, f"(batch, {N_IN})")
+    shape = f"(batch, {N_IN})" + (f" or (batch, {', '.join(map(str, IMAGE))})" if IMAGE else "")
+    X = _array(X, "X", dtype, shape)
+    if IMAGE and X.shape[1:] == IMAGE:  # images as PyTorch holds them: each row flattened, C order (a view)
+        X = X.reshape(len(X), N_IN)
     if X.ndim != 2 or X.shape[1] != N_IN or X.shape[0] < 1:
-        raise ValueError(f"X: expected shape (batch, {N_IN}) with batch >= 1, got {X.shape}")
+        raise ValueError(f"X: expected shape {shape} with batch >= 1, got {X.shape}")
     return X
 
 
