@@ -90,9 +90,9 @@ _INPUT_GRAD = {{
 
 
 def input_grad(params, X, Y):
-    """d(batch loss)/dX: row s is dl/d({names}) of sample s (side by side as in X), divided by the batch size for
-    a mean loss, in X's shape when X is a batch of images; dropout off (forward()'s inference mode); params
-    unchanged."""
+    """d(batch loss)/dX, shape (batch, {plan.sizes[plan.prediction]}): row s is dl/d({names}) of sample s (side by
+    side as in X), divided by the batch size for a mean loss (in X's shape when X is a batch of images); dropout
+    off (forward()'s inference mode); params unchanged."""
     P, _ = _flat(params)
     given = X.shape if IMAGE and isinstance(X, np.ndarray) and X.ndim > 2 else None
     X = _inputs(X, P.dtype)
