@@ -228,11 +228,13 @@ def _separable(expr: sp.Expr):
 
 # -- the plan -------------------------------------------------------------------------------------
 
+
 def _image(g) -> tuple | None:
     """The shape of the network's one input when it is an image (its Meta's geometry), else None."""
     leaves = list(g.leaves("input"))
     geometry = leaves[0].meta.geometry if len(leaves) == 1 else None
     return tuple(geometry.shape_in) if geometry is not None and geometry.kind == "image" else None
+
 
 def build(d, inference: bool = False) -> Plan:
     """The plan of `d`'s kernels; with `inference`, of its forward pass alone (the steps up to `Return`)."""

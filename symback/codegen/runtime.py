@@ -222,7 +222,6 @@ def _view(typingctx, a, shape):
     return view(a, shape), codegen
 
 
-
 def _reshape(a, shape):
     """`_view` run as Python: NumPy's reshape."""
     return a.reshape(shape)
