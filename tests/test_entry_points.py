@@ -5,13 +5,16 @@ checked path's one-line ValueError, with nothing updated."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import types
 
 import numpy as np
 import pytest
@@ -351,3 +354,67 @@ def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
         entry = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
         calls = entry[-1]
         assert len(calls) >= 2 and all(type(f).__name__ == "builtin_function_or_method" for f in calls.values())
+
+
+def _value(a):
+    """`a` with arrays as (dtype, shape, bytes) and dicts as plain dicts, to compare two uses bit for bit."""
+    if isinstance(a, np.ndarray):
+        return a.dtype, a.shape, a.tobytes()
+    if isinstance(a, dict):
+        return type(a) is dict, {k: _value(v) for k, v in a.items()}
+    if isinstance(a, (list, tuple)):
+        return [_value(v) for v in a]
+    return a
+
+
+#: what one does with a dict first; each runs on a fresh loss_and_grad result and on a plain dict of its arrays
+USES = {
+    "getitem": lambda g: g["b1"], "get": lambda g: g.get("b1"), "in": lambda g: "b1" in g,
+    "len": len, "bool": bool, "list": list, "reversed": lambda g: list(reversed(g)), "keys": lambda g: list(g.keys()),
+    "values": lambda g: list(g.values()), "items": lambda g: list(g.items()), "dict": dict, "unpack": lambda g: {**g},
+    "kwargs": lambda g: (lambda **kw: kw)(**g), "copy": lambda g: g.copy(), "copy.copy": copy.copy,
+    "deepcopy": copy.deepcopy, "pickle": lambda g: pickle.loads(pickle.dumps(g)), "repr": repr, "format": "{}".format,
+    "== {}": lambda g: g == {}, "{} ==": lambda g: {} == g, "!= {}": lambda g: g != {},
+    "== its copy": lambda g: g == {k: v.copy() for k, v in dict(g).items()}, "or": lambda g: g | {"x": 1},
+    "ror": lambda g: {"x": 1} | g, "mappingproxy": lambda g: dict(types.MappingProxyType(g)),
+    "setitem": lambda g: g.__setitem__("b1", 0), "delitem": lambda g: g.__delitem__("b1"),
+    "pop": lambda g: g.pop("b1"), "popitem": lambda g: g.popitem(), "setdefault": lambda g: g.setdefault("x", 1),
+    "update": lambda g: g.update(x=1), "ior": lambda g: len(g.__ior__({"x": 1})), "clear": lambda g: g.clear(),
+}
+
+
+@pytest.mark.parametrize("use", USES)
+def test_gradients_behave_as_the_plain_dict_of_their_arrays(module, use):
+    """loss_and_grad makes its gradients' views on their first use (a view per parameter costs more than the toy
+    network's step): every first use gives what it gives on a plain dict of the same arrays, and leaves the same."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(4))
+    params = _params(mod, False)
+    mod.loss_and_grad(params, X, Y)  # warm: the fast path
+    fresh, plain = mod.loss_and_grad(params, X, Y)[1], dict(mod.loss_and_grad(params, X, Y)[1])
+    outcomes = []
+    for g in (fresh, plain):
+        try:
+            outcomes.append((_value(USES[use](g)), _value(dict(g))))
+        except ValueError as e:  # == on arrays of more than one element, as for any dict of arrays
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]
+    assert type(fresh) is mod.Gradients and isinstance(fresh, dict)
+
+
+def test_gradients_view_one_fresh_flat_buffer_laid_out_as_the_parameters(module):
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(5))
+    for plain in (False, True):
+        params = _params(mod, plain)
+        _, grads = mod.loss_and_grad(params, X, Y)
+        _, again = mod.loss_and_grad(params, X, Y)
+        flat = mod.Params(grads.flat)
+        assert grads.flat.shape == (mod.N_PARAMS,) and grads.flat.flags.owndata
+        assert not np.shares_memory(grads.flat, again.flat) and not np.shares_memory(grads.flat, params[mod.PARAMS[0]])
+        for n in mod.PARAMS:
+            assert _same(grads[n], flat[n]) and np.shares_memory(grads[n], grads.flat), n
+    g1, g2 = mod.loss_and_grad(params, X, Y)[1], mod.loss_and_grad(params, X, Y)[1]  # two unread: == reads both
+    with pytest.raises(ValueError, match="truth value of an array"):  # as for any two dicts of equal arrays
+        assert g1 == g2
+    assert [g1, g1] == [g1, dict(g1)]
