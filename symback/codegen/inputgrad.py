@@ -99,7 +99,7 @@ def input_grad(params, X, Y):
     B = X.shape[0]
     Y = _targets(Y, B, P.dtype)
     kernel, size, output = _INPUT_GRAD[_layout(B)]
-    work = np.zeros(size(B), dtype=P.dtype)
+    work = _workspace(size(B), P.dtype)
     kernel(P, X, Y, work, 0.0, {naming.FORWARD})
     rows = output(work, B).copy()
     rows = rows if given is None else rows.reshape(given)

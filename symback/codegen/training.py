@@ -45,6 +45,7 @@ from .runtime import (
     _targets,
     _view,
     _views,
+    _workspace,
 )
 
 # -- runtime: copied from here into each generated module ------------------------------------------
@@ -189,8 +190,8 @@ def train(params, X, Y, lr=None, epochs=1, batch_size=32, seed=0, optimizer="sgd
     r = n % B  # the rows of the last, partial batch
     (kernel, size, _), (last, last_size, _) = _LAYOUTS[_layout(B)], _LAYOUTS[_layout(r or B)]
     Xb, Yb, Xr, Yr = X[:B].copy(), Y[:B].copy(), X[:r].copy(), Y[:r].copy()  # batch buffers, refilled each step
-    ws, ws_r, order, losses = np.zeros(size(B), P.dtype), np.zeros(last_size(r or B), P.dtype), np.empty(n, np.int64), \
-        np.zeros(epochs)
+    ws, ws_r, order, losses = _workspace(size(B), P.dtype), _workspace(last_size(r or B), P.dtype), \
+        np.empty(n, np.int64), np.zeros(epochs)
     _run(kernel, P, Xb, Yb, ws, 0.0, GRADIENT)  # compiled (or loaded) for these types before _TRAIN links it
     if r:
         _run(last, P, Xr, Yr, ws_r, 0.0, GRADIENT)
