@@ -418,3 +418,19 @@ def test_gradients_view_one_fresh_flat_buffer_laid_out_as_the_parameters(module)
     with pytest.raises(ValueError, match="truth value of an array"):  # as for any two dicts of equal arrays
         assert g1 == g2
     assert [g1, g1] == [g1, dict(g1)]
+
+
+def test_workspaces_start_the_kernels_rows_on_a_cache_line(module):
+    """Element N_PARAMS of a workspace (where the rows begin) starts a 64-byte line, wherever np.zeros lands."""
+    mod, plan = module
+    for dtype in (np.float64, np.float32):
+        for size in (1, 47, 3618):
+            w = mod._workspace(size, dtype)
+            assert w.shape == (size,) and w.dtype == dtype and not w.any() and w.flags.c_contiguous, (dtype, size)
+            assert (w.__array_interface__["data"][0] + mod.N_PARAMS * w.itemsize) % 64 == 0, (dtype, size)
+    X, Y = batch(plan, 8, np.random.default_rng(6))
+    for plain in (False, True):
+        params = _params(mod, plain)
+        mod.sgd_step(params, X, Y, 0.1)
+        work = (mod._SHARED[X.dtype] if plain else params._batch).cache[8][1]
+        assert (work.__array_interface__["data"][0] + mod.N_PARAMS * work.itemsize) % 64 == 0

@@ -144,7 +144,8 @@ Bad input: ValueError naming the argument."""
         decay = " over the batch" + "".join(  # the penalty's part of the loss
             f"\n    plus weight decay {lam!r}/2 ||{q}||^2 once per batch (and {lam!r} {q} in its gradient, as "
             "torch.optim.SGD's weight_decay)" for q, lam in plan.decay.items())
-        entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction}{decay}
+        entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction}{decay};
+                               the dict's .flat is every gradient in one array, laid out as Params.flat
 sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place
 init_state(params, optimizer="adam", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum=0.0,
            nesterov=False) -> Optimizer: "sgd", "adam" or "adamw" as torch.optim computes them, state in flat buffers

@@ -9,7 +9,8 @@ import this file alone.
 
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
-would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it.
+would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it
+(loss_and_grad's gradients: views of one fresh flat buffer, made on their first use, `_Unread`).
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
 one cache lookup and one call of compiled code (for a plain dict, a wrapper that copies its arrays in and out).
 The kernels run `_check_batch` first; the fast path calls a kernel's compiled entry point only for arguments
@@ -115,7 +116,8 @@ class Gradients(dict):
 class _Unread(Gradients):
     """A `Gradients` whose views are not made yet (eight arrays cost more than a toy network's step): its first use
     makes them and makes it a `Gradients`. Every dict method is a first use, and so is what reads a dict subclass
-    through them (dict(g), {**g}, f(**g), ==, copy, pickle, json: `__iter__` is one of them)."""
+    through them (dict(g), {**g}, f(**g), ==, copy, pickle: `__iter__` is one of them); only C code that reads a
+    dict's table itself (dict.__len__(g) called unbound, json's C encoder) finds it empty before."""
 
     __slots__ = ()
 
