@@ -10,7 +10,7 @@ import this file alone.
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
 would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it
-(loss_and_grad's gradients: views of one fresh flat buffer, made on their first use, `_Unread`).
+(loss_and_grad's gradients: views of one fresh flat buffer, made on their first use, training's `_Unread`).
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
 one cache lookup and one call of compiled code (for a plain dict, a wrapper that copies its arrays in and out).
 The kernels run `_check_batch` first; the fast path calls a kernel's compiled entry point only for arguments
@@ -101,49 +101,6 @@ def _unpacks(method):
 
 for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem", "clear", "setdefault"):
     setattr(Params, _name, _unpacks(getattr(dict, _name)))
-
-
-class Gradients(dict):
-    """`loss_and_grad`'s {name: gradient}: views into one fresh flat buffer `flat`, laid out as `Params.flat`.
-    Pickled and copied as the plain dict it holds."""
-
-    __slots__ = ("flat",)
-
-    def __reduce__(self):
-        return dict, (dict(self),)
-
-
-class _Unread(Gradients):
-    """A `Gradients` whose views are not made yet (eight arrays cost more than a toy network's step): its first use
-    makes them and makes it a `Gradients`. Every dict method is a first use, and so is what reads a dict subclass
-    through them (dict(g), {**g}, f(**g), ==, copy, pickle: `__iter__` is one of them); only C code that reads a
-    dict's table itself (dict.__len__(g) called unbound, json's C encoder) finds it empty before."""
-
-    __slots__ = ()
-
-
-def _read(g):
-    """`g` with its views made if it is an unread `Gradients` (made before it becomes one: a thread reading it
-    meanwhile makes them too, never sees it half made)."""
-    if type(g) is _Unread:
-        dict.update(g, _fields(g.flat))
-        g.__class__ = Gradients
-    return g
-
-
-def _reads(method, both=False):
-    def read(self, *args, **kwargs):
-        return method(_read(self), *map(_read, args)) if both else method(_read(self), *args, **kwargs)
-
-    read.__name__ = method.__name__
-    return read
-
-
-for _name in ("__contains__", "__delitem__", "__getitem__", "__ior__", "__iter__", "__len__", "__or__", "__repr__",
-              "__reversed__", "__ror__", "__setitem__", "__sizeof__", "clear", "copy", "get", "items", "keys", "pop",
-              "popitem", "setdefault", "update", "values"):
-    setattr(_Unread, _name, _reads(getattr(dict, _name)))
-_Unread.__eq__, _Unread.__ne__ = _reads(dict.__eq__, both=True), _reads(dict.__ne__, both=True)  # g1 == g2 reads both
 
 
 def init_params(seed=0, dtype=np.float64):
@@ -398,13 +355,6 @@ def _on_dict(params, X, Y, lr, mode):
     return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, mode), entry
 
 
-def _gradients(entry):
-    """{name: gradient} as fresh arrays (an unread `Gradients`): the gradient block of `entry`, scaled."""
-    grads = _Unread()
-    grads.flat = entry[4]()
-    return grads
-
-
 def _run(kernel, *args):
     """Call a kernel on checked arguments, the only place it compiles (the fast path's types are the ones run here);
     a plain dict's wrapper compiles with the kernel it calls. The njit helpers compile freely: the fast path calls
@@ -478,23 +428,6 @@ def forward(params, X):
     except _MISSES:
         pass  # the checked path below says what is wrong
     return _checked(params, X, None, 0.0, FORWARD)[1][2]()
-
-
-def loss_and_grad(params, X, Y):
-    """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
-    try:
-        if type(params) is dict:
-            loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
-            return loss, _gradients(entry)
-        if params.packed:
-            _, work, _, _, gradient, P, calls = params._batch.cache[len(X)]
-            loss, grads = calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _Unread()
-            grads.flat = gradient()  # `_gradients`, inline: a call costs a tenth of the toy network's step
-            return loss, grads
-    except _MISSES:
-        pass  # the checked path below says what is wrong
-    loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _gradients(entry)
 
 
 def sgd_step(params, X, Y, lr):
