@@ -367,12 +367,16 @@ def _value(a):
     return a
 
 
+def _keywords(**kw):
+    return kw
+
+
 #: what one does with a dict first; each runs on a fresh loss_and_grad result and on a plain dict of its arrays
 USES = {
     "getitem": lambda g: g["b1"], "get": lambda g: g.get("b1"), "in": lambda g: "b1" in g,
     "len": len, "bool": bool, "list": list, "reversed": lambda g: list(reversed(g)), "keys": lambda g: list(g.keys()),
     "values": lambda g: list(g.values()), "items": lambda g: list(g.items()), "dict": dict, "unpack": lambda g: {**g},
-    "kwargs": lambda g: (lambda **kw: kw)(**g), "copy": lambda g: g.copy(), "copy.copy": copy.copy,
+    "kwargs": lambda g: _keywords(**g), "copy": lambda g: g.copy(), "copy.copy": copy.copy,
     "deepcopy": copy.deepcopy, "pickle": lambda g: pickle.loads(pickle.dumps(g)), "repr": repr, "format": "{}".format,
     "== {}": lambda g: g == {}, "{} ==": lambda g: {} == g, "!= {}": lambda g: g != {},
     "== its copy": lambda g: g == {k: v.copy() for k, v in dict(g).items()}, "or": lambda g: g | {"x": 1},
