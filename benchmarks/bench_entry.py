@@ -1,6 +1,5 @@
 """Per-entry-point cost of a generated module (issue 14, item 1): sgd_step on a packed Params, forward,
 loss_and_grad, and sgd_step on a plain dict of arrays, each with its ratio to sgd_step(Params), in one run.
-loss_and_grad's gradients make their views on first use: the last column is loss_and_grad with them made (len()).
 
     python benchmarks/bench_entry.py               # regenerate the modules into a temp dir, then time them
     python benchmarks/bench_entry.py --dir DIR     # keep the modules (and Numba's on-disk cache) in DIR
@@ -9,7 +8,7 @@ loss_and_grad's gradients make their views on first use: the last column is loss
 The modules are written by `symback compile` from examples/udl_toy.py and examples/train_digits.py, so the
 numbers are those of the current code generator and runtime, not of the checked-in generated/ files.
 µs per call: the minimum over 41 repeats of the mean of n calls (n chosen so a repeat lasts ~2 ms), the
-repeats of the five calls interleaved (on a shared machine, many short repeats find a quiet moment).
+repeats of the four calls interleaved (on a shared machine, many short repeats find a quiet moment).
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {"toy": ("examples/udl_toy.py", (1, 256)), "digits": ("examples/train_digits.py", (1, 32))}
 LR = 1e-3
 REPEATS = 41
-COLUMNS = ("sgd_step (Params)", "forward", "loss_and_grad", "sgd_step (plain dict)", "loss_and_grad, views made")
+COLUMNS = ("sgd_step (Params)", "forward", "loss_and_grad", "sgd_step (plain dict)")
 
 
 def compile_module(spec: str, folder: Path):
@@ -76,12 +75,8 @@ def row(module, B: int, dtype) -> list[float]:
     X, Y = batch(module, B, dtype)
     params = module.init_params(seed=0, dtype=dtype)
     plain = {name: np.array(a) for name, a in params.items()}
-    def read(params, X, Y):
-        return len(module.loss_and_grad(params, X, Y)[1])
-
     return per_call([(module.sgd_step, (params, X, Y, LR)), (module.forward, (params, X)),
-                     (module.loss_and_grad, (params, X, Y)), (module.sgd_step, (plain, X, Y, LR)),
-                     (read, (params, X, Y))])
+                     (module.loss_and_grad, (params, X, Y)), (module.sgd_step, (plain, X, Y, LR))])
 
 
 def table(modules: dict, dtype) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
 import pickle
 import shutil
@@ -384,13 +385,14 @@ USES = {
     "setitem": lambda g: g.__setitem__("b1", 0), "delitem": lambda g: g.__delitem__("b1"),
     "pop": lambda g: g.pop("b1"), "popitem": lambda g: g.popitem(), "setdefault": lambda g: g.setdefault("x", 1),
     "update": lambda g: g.update(x=1), "ior": lambda g: len(g.__ior__({"x": 1})), "clear": lambda g: g.clear(),
+    "json": lambda g: json.dumps(g, default=lambda a: a.tolist()), "dict.__len__": dict.__len__,
 }
 
 
 @pytest.mark.parametrize("use", USES)
 def test_gradients_behave_as_the_plain_dict_of_their_arrays(module, use):
-    """loss_and_grad makes its gradients' views on their first use (a view per parameter costs more than the toy
-    network's step): every first use gives what it gives on a plain dict of the same arrays, and leaves the same."""
+    """loss_and_grad's gradients are a dict subclass (with `.flat`): every use gives what it gives on a plain dict of
+    the same arrays, and leaves the same (json's C encoder, which reads a dict's table, included)."""
     mod, plan = module
     X, Y = batch(plan, 3, np.random.default_rng(4))
     params = _params(mod, False)
@@ -418,7 +420,7 @@ def test_gradients_view_one_fresh_flat_buffer_laid_out_as_the_parameters(module)
         assert not np.shares_memory(grads.flat, again.flat) and not np.shares_memory(grads.flat, params[mod.PARAMS[0]])
         for n in mod.PARAMS:
             assert _same(grads[n], flat[n]) and np.shares_memory(grads[n], grads.flat), n
-    g1, g2 = mod.loss_and_grad(params, X, Y)[1], mod.loss_and_grad(params, X, Y)[1]  # two unread: == reads both
+    g1, g2 = mod.loss_and_grad(params, X, Y)[1], mod.loss_and_grad(params, X, Y)[1]
     with pytest.raises(ValueError, match="truth value of an array"):  # as for any two dicts of equal arrays
         assert g1 == g2
     assert [g1, g1] == [g1, dict(g1)]

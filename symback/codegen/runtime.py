@@ -10,7 +10,7 @@ import this file alone.
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
 would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it
-(loss_and_grad's gradients: views of one fresh flat buffer, made on their first use, training's `_Unread`).
+(loss_and_grad's gradients: views of one fresh flat buffer, training's `Gradients`).
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
 one cache lookup and one call of compiled code (for a plain dict, a wrapper that copies its arrays in and out).
 The kernels run `_check_batch` first; the fast path calls a kernel's compiled entry point only for arguments

@@ -61,8 +61,10 @@ _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E
 
 
 class Gradients(dict):
-    """`loss_and_grad`'s {name: gradient}: views into one fresh flat buffer `flat`, laid out as `Params.flat`.
-    Pickled and copied as the plain dict it holds."""
+    """`loss_and_grad`'s {name: gradient}: views into one fresh flat buffer `flat`, laid out as `Params.flat` (an
+    optimizer of one's own can update `params.flat` from `grads.flat` in one line). Pickled and copied as the plain
+    dict it holds. Its views are made at once: made on first use instead, the call would cost less, but a caller
+    who reads the gradients would pay more, and C code reading a dict's table (json's encoder) would find it empty."""
 
     __slots__ = ("flat",)
 
@@ -70,43 +72,10 @@ class Gradients(dict):
         return dict, (dict(self),)
 
 
-class _Unread(Gradients):
-    """A `Gradients` whose views are not made yet (eight arrays cost more than a toy network's step): its first use
-    makes them and makes it a `Gradients`. Every dict method is a first use, and so is what reads a dict subclass
-    through them (dict(g), {**g}, f(**g), ==, copy, pickle: `__iter__` is one of them); only C code that reads a
-    dict's table itself (dict.__len__(g) called unbound, json's C encoder) finds it empty before."""
-
-    __slots__ = ()
-
-
-def _read(g):
-    """`g` with its views made if it is an unread `Gradients` (made before it becomes one: a thread reading it
-    meanwhile makes them too, never sees it half made)."""
-    if type(g) is _Unread:
-        dict.update(g, _fields(g.flat))
-        g.__class__ = Gradients
-    return g
-
-
-def _reads(method, both=False):
-    def read(self, *args, **kwargs):
-        return method(_read(self), *map(_read, args)) if both else method(_read(self), *args, **kwargs)
-
-    read.__name__ = method.__name__
-    return read
-
-
-for _name in ("__contains__", "__delitem__", "__getitem__", "__ior__", "__iter__", "__len__", "__or__", "__repr__",
-              "__reversed__", "__ror__", "__setitem__", "__sizeof__", "clear", "copy", "get", "items", "keys", "pop",
-              "popitem", "setdefault", "update", "values"):
-    setattr(_Unread, _name, _reads(getattr(dict, _name)))
-_Unread.__eq__, _Unread.__ne__ = _reads(dict.__eq__, both=True), _reads(dict.__ne__, both=True)  # g1 == g2 reads both
-
-
-def _gradients(entry):
-    """{name: gradient} as fresh arrays (an unread `Gradients`): the gradient block of `entry`, scaled."""
-    grads = _Unread()
-    grads.flat = entry[4]()
+def _gradients(flat):
+    """{name: gradient} on `flat`, a fresh copy of an entry's gradient block, scaled for its batch."""
+    grads = Gradients(_fields(flat))
+    grads.flat = flat
     return grads
 
 
@@ -115,16 +84,14 @@ def loss_and_grad(params, X, Y):
     try:
         if type(params) is dict:
             loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
-            return loss, _gradients(entry)
+            return loss, _gradients(entry[4]())
         if params.packed:
             _, work, _, _, gradient, P, calls = params._batch.cache[len(X)]
-            loss, grads = calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _Unread()
-            grads.flat = gradient()  # `_gradients`, inline: a call costs a tenth of the toy network's step
-            return loss, grads
+            return calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _gradients(gradient())
     except _MISSES:
         pass  # the checked path below says what is wrong
     loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _gradients(entry)
+    return loss, _gradients(entry[4]())
 
 
 class Optimizer:
