@@ -201,6 +201,8 @@ class Builder:
     def _arithmetic(self, node: Node, left: _Built, right: _Built, numeric: bool) -> _Built:
         """+ - * / % // : Python's operators when evaluating, else flat Add/Mul lists kept as written."""
         op = node.text
+        if op in ("/", "%", "//") and right.digits is not None and self.value(right).is_zero:
+            raise ParseError(f"division by zero ({op} 0)", node.col)  # SymPy would go on with zoo or nan
         exact_int = numeric and left.exact_int and right.exact_int and op != "/"
         digits = None
         if numeric:
@@ -242,6 +244,8 @@ class Builder:
                 size_base = max(math.log10(abs(base.p)), math.log10(base.q)) if rational else max(left.digits, 1)
                 digits = math.ceil(size * size_base) + 1
                 _check_digits(digits, node.col)
+                if base.is_zero and exp.is_negative:
+                    raise ParseError("division by zero (0 to a negative power)", node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
         power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
         return _Built(power, digits=digits, exact_int=exact_int)

@@ -8,9 +8,10 @@ for 0). `cli` builds the parser from `COMMANDS` and runs them on its one error p
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from ..api import document, write_document
+from ..api import document, is_spec, write_document
 from ..documents import output_target
 from ..errors import SymbackError
 from ..notation import NOTATIONS
@@ -70,10 +71,29 @@ STANDALONE = arg("--standalone", action="store_true",
                  help="LaTeX as a complete document that pdflatex compiles as it is (implied by -o FILE.pdf)")
 
 
+#: the arguments naming files a command reads (an expression counts only when it is a SPEC, file.py[:name])
+INPUTS = ("expr", "spec", "specs", "target", "hand", "hand_file", "assignment", "submissions")
+
+
+def not_an_input(args, path) -> None:
+    """Refuse an output `path` that is one of the files the command reads: writing it would replace the input."""
+    for key in INPUTS:
+        value = getattr(args, key, None)
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or "\0" in text or (key == "expr" and not is_spec(text)):
+                continue
+            name = text.strip() if os.path.exists(text.strip()) else text.partition(":")[0]  # file.py:name
+            if name and os.path.exists(name) and os.path.exists(path) and os.path.samefile(name, path):
+                raise SymbackError(f"-o {path} is the input {name} itself; writing it would replace that file, "
+                                   "so name another file")
+
+
 def destination(args, formats: tuple) -> tuple:
     """(path or None for stdout, format) of a command's result; a bad -o fails here, before any work."""
     fmt = "json" if args.json else getattr(args, "format", None)
     path, fmt = (None, fmt or "text") if args.output is None else output_target(args.output, fmt, formats)
+    if path is not None:
+        not_an_input(args, path)
     if getattr(args, "standalone", False) and fmt not in ("latex", "pdf"):
         raise SymbackError(f"--standalone makes a LaTeX document, not {fmt}; add --format latex or write .tex or .pdf")
     return path, fmt

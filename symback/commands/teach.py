@@ -25,7 +25,12 @@ from . import (
     deliver,
     destination,
     emit,
+    not_an_input,
 )
+
+
+#: networks x initialisations x scales that one `norms` compares (each run derives and evaluates a network)
+MAX_RUNS = 100
 
 
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point",
@@ -37,6 +42,7 @@ from . import (
              help="FILE.svg or FILE.png (FILE.dot writes the Graphviz source)"))
 def _draw(args) -> None:
     path, fmt = output_format(args.output)
+    not_an_input(args, path)
     wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
     pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title, args.gates)
     size = save(pic, path)
@@ -72,9 +78,13 @@ def _norms(args) -> None:
     except ValueError:
         raise SymbackError(f"--scale {args.scale}: expected numbers such as 0.5,1,2") from None
     if args.output:
-        plot_path(args.output)  # a bad path fails before any work
+        not_an_input(args, plot_path(args.output))  # a bad path fails before any work
     if args.batch < 1:
         raise SymbackError(f"--batch must be at least 1, got {args.batch}")
+    if not inits or not scales:
+        raise SymbackError(f"--{'init' if not inits else 'scale'} is empty; give one value or more, comma-separated")
+    if (runs := len(args.specs) * len(inits) * len(scales)) > MAX_RUNS:
+        raise SymbackError(f"{runs:,} runs asked (SPECs x --init x --scale; limit {MAX_RUNS}); compare fewer at once")
     sources = {}
     for spec in args.specs:
         label = _label(spec)
