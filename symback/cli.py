@@ -9,6 +9,7 @@ what and where, never a traceback). Every command takes ``--json`` and
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit:  # a usage error already printed its line
         raise
     except Exception as exc:  # noqa: BLE001 - a bug in symback, not the input: still one line, never a traceback
-        if isinstance(exc, OverflowError) or "integer string conversion" in str(exc):  # Python's own number limits
+        if isinstance(exc, OverflowError) or re.search("integer string conversion|not JSON compliant", str(exc)):
             return _fail(f"{args.command}: a number is too large to compute or print ({abbreviate(exc, 100)}); "
-                         "use smaller values")
+                         "use smaller values")  # Python's limits: 4,300 digits, float64's range, JSON's numbers
         return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
                      "please report it with the command that caused it")
     except BaseException as exc:  # noqa: BLE001 - e.g. a SPEC raising its own BaseException subclass

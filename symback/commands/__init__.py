@@ -38,7 +38,7 @@ def command(name: str, help: str, *arguments: tuple):
 def emit(args, data: dict, text: str) -> None:
     """`data` as JSON with ``--json``, else `text` ending in one newline."""
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2, allow_nan=False))  # Infinity and NaN are not JSON: refused, never printed
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

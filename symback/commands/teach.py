@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ..api import EXPLANATION_FORMATS, explain, is_spec, make_picture
 from ..declare.spec import load_spec
 from ..errors import SymbackError
@@ -45,8 +47,10 @@ def _draw(args) -> None:
     not_an_input(args, path)
     wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
     pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title, args.gates)
-    size = save(pic, path)
     data = pic.to_dict()
+    if args.json:  # a value beyond float64 (inf) is no JSON: refused before the picture is written
+        json.dumps(data, allow_nan=False)
+    size = save(pic, path)
     count = sum(1 for n in data["nodes"] if n["kind"] != "branch")
     emit(args, {"path": str(path), "format": fmt, **data}, f"wrote {path} ({size} bytes, {count} nodes)")
 
