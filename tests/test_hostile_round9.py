@@ -281,6 +281,14 @@ def test_output_onto_an_input_is_refused(argv, files):
     verdict(code, out, err, 2)
 
 
+def test_an_expression_named_like_a_file_is_no_input(tmp_path, monkeypatch):
+    """grad reads no file: -o x with the expression x writes x (the old one kept as x.bak), as before."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").write_text("mine\n", encoding="utf-8")
+    verdict(*run("grad", "x", "-o", "x", "--format", "text"), 0)
+    assert (tmp_path / "x.bak").read_text(encoding="utf-8") == "mine\n"
+
+
 # was: os.replace over a pipe or device (as root, -o /dev/null would have replaced the device by a file)
 @pytest.mark.parametrize("argv", [
     ["derive", UDL, "-o", "{fifo}", "--format", "text"],

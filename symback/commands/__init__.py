@@ -80,9 +80,12 @@ def not_an_input(args, path) -> None:
     for key in INPUTS:
         value = getattr(args, key, None)
         for text in value if isinstance(value, list) else [value]:
-            if not isinstance(text, str) or "\0" in text or (key == "expr" and not is_spec(text)):
+            if not isinstance(text, str) or "\0" in text:
                 continue
-            name = text.strip() if os.path.exists(text.strip()) else text.partition(":")[0]  # file.py:name
+            if key in ("expr", "target") and not (is_spec(text) or key == "target" and os.path.isfile(text)):
+                continue  # an expression, not a file, whatever its name
+            spec = key in ("expr", "target", "spec", "specs") and not os.path.exists(text.strip())
+            name = text.partition(":")[0] if spec else text.strip()  # file.py:name -> file.py
             if name and os.path.exists(name) and os.path.exists(path) and os.path.samefile(name, path):
                 raise SymbackError(f"-o {path} is the input {name} itself; writing it would replace that file, "
                                    "so name another file")
