@@ -438,7 +438,8 @@ def class_graded(tmp_path_factory):
              os.fsdecode(b"\xff" * 200 + b".txt"): RIGHT, "\x1b[31mred.txt": RIGHT, "\u202eevil.txt": RIGHT,
              "dderiv.txt": RIGHT + "delta^[2] = \\frac{d}{dz} z^2\n",  # was: the whole submission refused, 0
              "pwn.txt": "delta^[2] = __import__('os').system('touch pwned')\n" + RIGHT,
-             "fence.txt": RIGHT + "delta^[2] = ```\n</details><script>alert(1)</script>\n"}
+             "fence.txt": RIGHT + "delta^[2] = ```\n</details><script>alert(1)</script>\n",
+             "esc.txt": RIGHT + "delta^[2] = \x1b]0;pwned\x07\x1b[2J\n"}  # was: ESC sequences in the .md as written
     for name, text in names.items():
         (subs / name).write_text(text, encoding="utf-8")
     cwd = os.getcwd()
@@ -456,13 +457,16 @@ def test_hostile_submissions_do_not_spoil_the_class(class_graded):
     verdict(code, out, err, 0)  # was: exit 2, "File name too long", no feedback for anyone
     summary = _no_constants((root / "out" / "summary.json").read_text(encoding="utf-8"))
     scores = {s["submission"]: (s["score"], s["status"]) for s in summary["submissions"]}
-    assert len(scores) == 9 and not (root / "pwned").exists()
+    assert len(scores) == 10 and not (root / "pwned").exists()
     full = [n for n, (score, status) in scores.items() if score == 10 and status == "graded"]
     assert len(full) == 6, scores  # the good ones, whatever their names
     assert scores["dderiv.txt"] == (9.5, "graded") and scores["fence.txt"] == (9.0, "graded")
     assert scores["pwn.txt"] == (9.5, "graded")  # the code line is unreadable (-0.5); the others count
+    assert scores["esc.txt"] == (9.5, "graded")
+    md = (root / "out" / "esc.txt.md").read_text(encoding="utf-8")
+    assert "\x1b" not in md and "\x07" not in md and "line 13: delta^[2] = \\x1b]0;pwned\\x07\\x1b[2J" in md
     feedback = sorted(p.name for p in (root / "out").iterdir())
-    assert len(feedback) == 10 and all(len(n.encode()) <= NAME_MAX for n in feedback)
+    assert len(feedback) == 11 and all(len(n.encode()) <= NAME_MAX for n in feedback)
     assert "\\x1b[31mred.txt.md" in feedback and "\\u202eevil.txt.md" in feedback
 
 
