@@ -362,6 +362,8 @@ OPTIONS = [
     # was: 100,000 runs, stopped only by --timeout after 600 s
     (["norms", UDL, "--scale", ",".join(["1"] * 100_000), "--batch", "4"], 2, "limit 100"),
     (["norms", UDL, "--batch", "1000000000000"], 2, "out of memory"),
+    (["norms", UDL, "--scale", "1e300", "--batch", "4"], 0, ""),  # was: NumPy's overflow warnings on stderr
+    (["norms", UDL, "--scale", "1e300", "--batch", "4", "--json"], 2, "too large"),  # was: Infinity, not JSON
     (["explain", UDL, "--at", "seed=nan"], 2, "whole number"),
     (["explain", UDL, "--at", "seed=-1"], 2, "0 or more"),
     (["draw", UDL, "--seed", "1", "--at", "seed=2", "-o", "{d}/a.svg"], 2, "disagree"),

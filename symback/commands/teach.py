@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from ..api import EXPLANATION_FORMATS, explain, is_spec, make_picture
 from ..declare.spec import load_spec
 from ..errors import SymbackError
@@ -93,7 +95,8 @@ def _norms(args) -> None:
     for spec in args.specs:
         label = _label(spec)
         sources[spec.strip() if label in sources else label] = load_spec(spec.strip())
-    reports = compare(sources, inits, scales, args.batch, args.seed, args.notation)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as inf / nan in the table, not as warnings
+        reports = compare(sources, inits, scales, args.batch, args.seed, args.notation)
     if args.output:
         plot(reports, args.output, title="vanishing and exploding gradients: " + ", ".join(sources))
     if args.json:
