@@ -9,7 +9,6 @@ what and where, never a traceback). Every command takes ``--json`` and
 from __future__ import annotations
 
 import argparse
-import re
 import signal
 import sys
 import threading
@@ -147,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit:  # a usage error already printed its line
         raise
     except Exception as exc:  # noqa: BLE001 - a bug in symback, not the input: still one line, never a traceback
-        if isinstance(exc, OverflowError) or re.search("integer string conversion|not JSON compliant", str(exc)):
-            return _fail(f"{args.command}: a number is too large to compute or print ({abbreviate(exc, 100)}); "
-                         "use smaller values")  # Python's limits: 4,300 digits, float64's range, JSON's numbers
+        why = ("a value is infinite (beyond float64), which JSON cannot hold" if "not JSON compliant" in str(exc)
+               else "a number has more than 4,300 digits, too many to print" if "integer string" in str(exc)
+               else f"a number grew too large to compute ({abbreviate(exc, 60)})" if isinstance(exc, OverflowError)
+               else None)  # Python's and JSON's limits on numbers: the input's size, not a bug
+        if why:
+            return _fail(f"{args.command}: {why}; use smaller values")
         return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
                      "please report it with the command that caused it")
     except BaseException as exc:  # noqa: BLE001 - e.g. a SPEC raising its own BaseException subclass
