@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         why = ("a value is infinite (beyond float64), which JSON cannot hold" if "not JSON compliant" in str(exc)
                else "a number has more than 4,300 digits, too many to print" if "integer string" in str(exc)
                else f"a number grew too large to compute ({abbreviate(exc, 60)})" if isinstance(exc, OverflowError)
-               else None)  # Python's and JSON's limits on numbers: the input's size, not a bug
+               else f"the input divides by zero ({abbreviate(exc, 60)})" if isinstance(exc, ZeroDivisionError)
+               else None)  # Python's and JSON's limits on numbers, a zero divisor: the input, not a bug
         if why:
-            return _fail(f"{args.command}: {why}; use smaller values")
+            return _fail(f"{args.command}: {why}; use other values")
         return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
                      "please report it with the command that caused it")
     except BaseException as exc:  # noqa: BLE001 - e.g. a SPEC raising its own BaseException subclass
