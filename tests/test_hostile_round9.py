@@ -374,6 +374,9 @@ OPTIONS = [
     (["derive", UDL, "--wrt", "__class__"], 2, "is not a value of this network"),
     (["compile", UDL, "-o", "{d}/m.py", "--wrt", "x;import os"], 2, "is not a value of this network"),
     (["grad", "x*y", "--wrt", "x+y"], 2, "is not a variable name"),
+    # was: "internal error (ValueError: erfinv(x) is defined only for -1 <= x <= 1)", from mpmath
+    (["explain", "erfinv(y)*x", "--at", "x=1,y=-1.5"], 2, "cannot evaluate at --at"),
+    (["draw", "erfinv(y)*x", "--at", "x=1,y=-1.5", "-o", "{d}/m.py.svg"], 2, "cannot evaluate at --at"),
     # was: JSON with Infinity (not JSON), after the picture was written
     (["draw", "x*y", "--at", "x=1e300,y=1e300", "-o", "{d}/m.py.svg", "--json"], 2, "JSON cannot hold"),
     (["grade", "{d}/a.toml", "{d}", "--jobs", "\u00b2"], 2, "--jobs: expected a whole number"),  # was: "_positive"

@@ -15,6 +15,7 @@ from ..api import document, is_spec, write_document
 from ..documents import output_target
 from ..errors import SymbackError
 from ..notation import NOTATIONS
+from ..textparse import abbreviate
 
 #: name -> (help, arguments, run), in the order the modules register them (--help lists them so)
 COMMANDS: dict[str, tuple] = {}
@@ -89,6 +90,16 @@ def not_an_input(args, path) -> None:
             if name and os.path.exists(name) and os.path.exists(path) and os.path.samefile(name, path):
                 raise SymbackError(f"-o {path} is the input {name} itself; writing it would replace that file, "
                                    "so name another file")
+
+
+def at_point(args, make):
+    """``make()``, where SymPy's or mpmath's own ValueError (erfinv(-1.5), a pole of gamma) is the point's fault."""
+    try:
+        return make()
+    except ValueError as exc:
+        if isinstance(exc, SymbackError) or not args.at:
+            raise
+        raise SymbackError(f"cannot evaluate at --at {abbreviate(args.at, 60)}: {abbreviate(str(exc), 100)}") from None
 
 
 def destination(args, formats: tuple) -> tuple:

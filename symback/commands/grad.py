@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from ..api import DOCUMENT_FORMATS
 from ..declare.gradient import grad
-from ..errors import SymbackError
-from ..parse import abbreviate, parse_names, parse_point
-from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, command, deliver, destination
+from ..parse import parse_names, parse_point
+from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, at_point, command, deliver, destination
 
 
 @command("grad", "gradient of a scalar expression over its IR, and the worked table at a point",
@@ -17,10 +16,4 @@ from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, command, deliver, des
 def _grad(args) -> None:
     where = destination(args, DOCUMENT_FORMATS)
     g = grad(args.expr, wrt=parse_names(args.wrt) if args.wrt else None, gates=args.gates)
-    try:
-        result = g.at(parse_point(args.at)) if args.at else g
-    except ValueError as exc:  # a function outside its domain (mpmath: erfinv(-1.5)): the point's fault
-        if isinstance(exc, SymbackError):
-            raise
-        raise SymbackError(f"cannot evaluate at --at {abbreviate(args.at, 60)}: {abbreviate(str(exc), 100)}") from None
-    deliver(args, where, result, expand=args.expand)
+    deliver(args, where, at_point(args, lambda: g.at(parse_point(args.at)) if args.at else g), expand=args.expand)

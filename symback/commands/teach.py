@@ -25,6 +25,7 @@ from . import (
     STANDALONE,
     WRT,
     arg,
+    at_point,
     command,
     deliver,
     destination,
@@ -48,7 +49,8 @@ def _draw(args) -> None:
     path, fmt = output_format(args.output)
     not_an_input(args, path)
     wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
-    pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title, args.gates)
+    pic = at_point(args, lambda: make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title,
+                                              args.gates))
     data = pic.to_dict()
     if args.json:  # a value beyond float64 (inf) is no JSON: refused before the picture is written
         json.dumps(data, allow_nan=False)
@@ -63,8 +65,9 @@ def _draw(args) -> None:
          SPEC_NOTATION, SPEC_SEED, PAGE_FORMAT, OUTPUT, STANDALONE)
 def _explain(args) -> None:
     where = destination(args, EXPLANATION_FORMATS)
-    ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
-                 seed=args.seed, title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates)
+    ex = at_point(args, lambda: explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None,
+                                        notation=args.notation, seed=args.seed,
+                                        title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates))
     deliver(args, where, ex)
 
 
