@@ -126,6 +126,17 @@ def _magnitude(value) -> float:
         return math.inf
 
 
+def _real(value, col: int) -> None:
+    """A constant part of an expression is a finite real number: erfinv(3), cbrt(-1), log(0) are refused here,
+    where SymPy would go on with an error deep in the derivation, a complex number or zoo."""
+    try:
+        z = complex(sp.N(value, 15))
+    except (ArithmeticError, TypeError, ValueError):
+        z = complex(math.nan)
+    if not (math.isfinite(z.real) and z.imag == 0):
+        raise ParseError(f"the constant {abbreviate(str(value), 60)} is not a real number in float64's range", col)
+
+
 def _check_digits(digits: float | None, col: int) -> None:
     if digits is not None and digits > MAX_DIGITS:
         raise ParseError(f"a number here would have about {min(digits, 1e18):,.0f} digits (limit {MAX_DIGITS:,})",
@@ -248,13 +259,18 @@ class Builder:
                     raise ParseError("division by zero (0 to a negative power)", node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
         power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
+        if digits is not None:  # a constant: (-1)^(1/2) is not real
+            _real(base ** exp, node.col)
         return _Built(power, digits=digits, exact_int=exact_int)
 
     def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
-        return _Built(fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values), digits=digits)
+        value = fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values)
+        if digits is not None:  # a constant: erfinv(3), cbrt(-1), log(0) are not real numbers
+            _real(fn(*values), node.col)
+        return _Built(value, digits=digits)
 
 
 def _indexed(node: Node, indices: list) -> sp.Indexed:
