@@ -256,7 +256,8 @@ HAND_PATHS = [
     (lambda t: "", "name the hand file"),
     (lambda t: str(t), "is a directory"),
     (lambda t: "a\0b", "no such file"),
-    (lambda t: (t / "u16.txt").write_bytes("df/dx = z\n".encode("utf-16")) and str(t / "u16.txt"), "not UTF-8 text (byte 1)"),
+    (lambda t: (t / "u16.txt").write_bytes("df/dx = z\n".encode("utf-16")) and str(t / "u16.txt"),
+     "not UTF-8 text (byte 1)"),
     (lambda t: (t / "l1.txt").write_bytes(b"df/dx = z # \xe9\n") and str(t / "l1.txt"), "not UTF-8 text (byte 13)"),
 ]
 

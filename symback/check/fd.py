@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -87,14 +88,15 @@ class GradcheckReport:
                 f"{self.noise:.1e} (their rounding noise)")
         rows = [head, f"{'param':<10} {'worst rel. error':>16}  {'entry':<12} {'analytic':>14} {'numeric':>14}  checked"]
         for p in self.params:
-            flag = "   <-- NOT FINITE" if p.nonfinite() else "   <-- MISMATCH" if p.fails else "   (kink)" if p.kinks else ""
+            flag = ("   <-- NOT FINITE" if p.nonfinite() else "   <-- MISMATCH" if p.fails
+                    else "   (kink)" if p.kinks else "")
             at = "(" + ", ".join(str(i + 1) for i in p.index) + ")"  # counted from 1, as every message does
             rows.append(f"{p.name:<10} {p.worst:>16.3e}  {at:<12} {p.analytic:>14.8g} {p.numeric:>14.8g}  "
                         f"{p.checked}/{p.size}{flag}")
         problems = "; ".join(self.problems) or "the analytic gradient disagrees with central differences"
         if kinks := sum(p.kinks for p in self.params):
-            rows.append(f"{kinks} entr{'y sits' if kinks == 1 else 'ies sit'} on a kink (a ReLU's input exactly 0, as a "
-                        "zero bias into a dead unit makes): the analytic value is a one-sided derivative there")
+            rows.append(f"{kinks} entr{'y sits' if kinks == 1 else 'ies sit'} on a kink (a ReLU's input exactly 0, "
+                        "as a zero bias into a dead unit makes): the analytic value is a one-sided derivative there")
         rows.append("PASSED" if self.ok else f"FAILED: {problems}")
         return "\n".join(rows) + "\n"
 
@@ -164,7 +166,7 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
             err = abs(analytic - numeric) / scale
             err = err if math.isfinite(err) else math.inf  # NaN compares False with everything: it would pass
             fail = not abs(analytic - numeric) <= tolerance * scale + noise
-            if fail and _kink(lambda v: _loss_at(module, params, X, Y, p, idx, v), old, step,
+            if fail and _kink(partial(_loss_at, module, params, X, Y, p, idx), old, step,
                               (float(loss), float(plus), float(minus)), analytic, tolerance, noise):
                 fail, kinks = False, kinks + 1
             fails += fail

@@ -33,7 +33,6 @@ from . import (
     not_an_input,
 )
 
-
 #: networks x initialisations x scales that one `norms` compares (each run derives and evaluates a network)
 MAX_RUNS = 100
 

@@ -153,7 +153,7 @@ def load(path) -> Assignment:
     try:
         data = tomllib.loads(text)
     except RecursionError:
-        raise SymbackError(f"{path}: arrays or tables nest too deeply; an assignment is flat key = value lines") from None
+        raise SymbackError(f"{path}: arrays or tables nest too deeply; an assignment is key = value lines") from None
     except ValueError as exc:  # TOMLDecodeError, whose message ends "(at line L, column C)"; or a number too long
         pos = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = pos.group(1) if pos else len(text.splitlines()) if "end of document" in str(exc) else None
