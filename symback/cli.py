@@ -32,6 +32,8 @@ class _Parser(argparse.ArgumentParser):
 MAX_MESSAGE = 300
 #: seconds a command may run before it is stopped (``--timeout``); generous, so only a runaway input meets it
 DEFAULT_TIMEOUT = 600.0
+#: the longest timer the platform sets (about three years); a longer --timeout waits this long, which is the same
+MAX_TIMER = 1e8
 
 
 def abbreviate(text: str, limit: int = MAX_MESSAGE) -> str:
@@ -63,7 +65,7 @@ def _time_limit(seconds: float):
         yield
         return
     previous = signal.signal(signal.SIGALRM, _stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, MAX_TIMER))
     try:
         yield
     finally:
@@ -141,9 +143,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a file that cannot be read or written: say which, in one line
         where = f" {exc.filename!r}" if exc.filename else ""
         return _fail(f"{args.command}: cannot use{where}: {exc.strerror or exc}")
+    except SystemExit:  # a usage error already printed its line
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug in symback, not the input: still one line, never a traceback
+        why = ("a value is infinite (beyond float64), which JSON cannot hold" if "not JSON compliant" in str(exc)
+               else "a number has more than 4,300 digits, too many to print" if "integer string" in str(exc)
+               else f"a number grew too large to compute ({abbreviate(exc, 60)})" if isinstance(exc, OverflowError)
+               else f"the input divides by zero ({abbreviate(exc, 60)})" if isinstance(exc, ZeroDivisionError)
+               else None)  # Python's and JSON's limits on numbers, a zero divisor: the input, not a bug
+        if why:
+            return _fail(f"{args.command}: {why}; use other values")
         return _fail(f"{args.command}: internal error ({type(exc).__name__}: {exc}); "
                      "please report it with the command that caused it")
+    except BaseException as exc:  # noqa: BLE001 - e.g. a SPEC raising its own BaseException subclass
+        return _fail(f"{args.command}: stopped by {type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

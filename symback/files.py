@@ -25,13 +25,17 @@ MAX_BACKUPS = 1000
 
 
 def output_path(path, option: str = "-o") -> Path:
-    """`path` as a file to write, or a one-line error for an empty name, a folder, or a missing folder."""
+    """`path` as a file to write, or a one-line error for an empty name, a folder, a device, or a missing folder."""
     text = os.fspath(path) if path is not None else ""
     if not str(text).strip():
         raise SymbackError(f"{option} {text!r}: name a file to write")
+    if "\0" in str(text):
+        raise SymbackError(f"{option} {text!r}: a file name cannot hold a NUL character")
     path = Path(text)
     if path.is_dir():
         raise SymbackError(f"{option} {text!r} is a folder; name a file inside it")
+    if path.exists() and not path.is_file():  # a device, pipe or socket would be replaced by a file, not written to
+        raise SymbackError(f"{option} {text!r} is not a regular file (a device, pipe or socket); name a file")
     folder = path.parent
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
@@ -85,7 +89,8 @@ def write_atomic(path, data: bytes | str, keep_old: bool = False, mode: int | No
     tmp = backup = None
     try:
         with _locked(path):
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            # the name's start only: a name near the file system's 255 bytes would not fit with the additions
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:64]}.", suffix=".tmp", dir=path.parent)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(raw)
                 fh.flush()

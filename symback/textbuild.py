@@ -126,6 +126,17 @@ def _magnitude(value) -> float:
         return math.inf
 
 
+def _real(value, col: int) -> None:
+    """A constant part of an expression is a finite real number: erfinv(3), cbrt(-1), log(0) are refused here,
+    where SymPy would go on with an error deep in the derivation, a complex number or zoo."""
+    try:
+        z = complex(sp.N(value, 15))
+    except (ArithmeticError, TypeError, ValueError):
+        z = complex(math.nan)
+    if not (math.isfinite(z.real) and z.imag == 0):
+        raise ParseError(f"the constant {abbreviate(str(value), 60)} is not a real number in float64's range", col)
+
+
 def _check_digits(digits: float | None, col: int) -> None:
     if digits is not None and digits > MAX_DIGITS:
         raise ParseError(f"a number here would have about {min(digits, 1e18):,.0f} digits (limit {MAX_DIGITS:,})",
@@ -201,6 +212,8 @@ class Builder:
     def _arithmetic(self, node: Node, left: _Built, right: _Built, numeric: bool) -> _Built:
         """+ - * / % // : Python's operators when evaluating, else flat Add/Mul lists kept as written."""
         op = node.text
+        if op in ("/", "%", "//") and right.digits is not None and self.value(right).is_zero:
+            raise ParseError(f"division by zero ({op} 0)", node.col)  # SymPy would go on with zoo or nan
         exact_int = numeric and left.exact_int and right.exact_int and op != "/"
         digits = None
         if numeric:
@@ -242,15 +255,22 @@ class Builder:
                 size_base = max(math.log10(abs(base.p)), math.log10(base.q)) if rational else max(left.digits, 1)
                 digits = math.ceil(size * size_base) + 1
                 _check_digits(digits, node.col)
+                if base.is_zero and exp.is_negative:
+                    raise ParseError("division by zero (0 to a negative power)", node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
         power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
+        if digits is not None:  # a constant: (-1)^(1/2) is not real
+            _real(base ** exp, node.col)
         return _Built(power, digits=digits, exact_int=exact_int)
 
     def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
-        return _Built(fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values), digits=digits)
+        value = fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values)
+        if digits is not None:  # a constant: erfinv(3), cbrt(-1), log(0) are not real numbers
+            _real(fn(*values), node.col)
+        return _Built(value, digits=digits)
 
 
 def _indexed(node: Node, indices: list) -> sp.Indexed:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class ParamCheck:
     bad_analytic: int = 0  # NaN or infinite entries of the analytic gradient (all entries)
     bad_numeric: int = 0  # checked entries whose central difference is NaN or infinite
     fails: int = 0  # entries off by more than the tolerance plus the differences' rounding noise
+    kinks: int = 0  # entries on a kink, where the analytic value is one of the one-sided derivatives (`_kink`)
 
     def nonfinite(self) -> str:
         """'W1 (6 in the gradient, 2 in central differences)' if this parameter met NaN or inf, else ''."""
@@ -51,7 +53,8 @@ class ParamCheck:
     def to_dict(self) -> dict:
         return {"param": self.name, "worst_relative_error": _number(self.worst), "index": list(self.index),
                 "analytic": _number(self.analytic), "numeric": _number(self.numeric), "entries_checked": self.checked,
-                "entries": self.size, "nonfinite_analytic": self.bad_analytic, "nonfinite_numeric": self.bad_numeric}
+                "entries": self.size, "nonfinite_analytic": self.bad_analytic, "nonfinite_numeric": self.bad_numeric,
+                "entries_at_kinks": self.kinks}
 
 
 @dataclass
@@ -85,11 +88,15 @@ class GradcheckReport:
                 f"{self.noise:.1e} (their rounding noise)")
         rows = [head, f"{'param':<10} {'worst rel. error':>16}  {'entry':<12} {'analytic':>14} {'numeric':>14}  checked"]
         for p in self.params:
-            flag = "   <-- NOT FINITE" if p.nonfinite() else "   <-- MISMATCH" if p.fails else ""
+            flag = ("   <-- NOT FINITE" if p.nonfinite() else "   <-- MISMATCH" if p.fails
+                    else "   (kink)" if p.kinks else "")
             at = "(" + ", ".join(str(i + 1) for i in p.index) + ")"  # counted from 1, as every message does
             rows.append(f"{p.name:<10} {p.worst:>16.3e}  {at:<12} {p.analytic:>14.8g} {p.numeric:>14.8g}  "
                         f"{p.checked}/{p.size}{flag}")
         problems = "; ".join(self.problems) or "the analytic gradient disagrees with central differences"
+        if kinks := sum(p.kinks for p in self.params):
+            rows.append(f"{kinks} entr{'y sits' if kinks == 1 else 'ies sit'} on a kink (a ReLU's input exactly 0, "
+                        "as a zero bias into a dead unit makes): the analytic value is a one-sided derivative there")
         rows.append("PASSED" if self.ok else f"FAILED: {problems}")
         return "\n".join(rows) + "\n"
 
@@ -142,7 +149,7 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
         p, g = params[name], np.asarray(grads[name], dtype=np.float64)
         sample = p.size > max_entries
         flat_idx = np.sort(rng.choice(p.size, size=max_entries, replace=False)) if sample else np.arange(p.size)
-        worst, worst_fails, bad_numeric, fails = (-1.0, (), 0.0, 0.0), False, 0, 0
+        worst, worst_fails, bad_numeric, fails, kinks = (-1.0, (), 0.0, 0.0), False, 0, 0, 0
         for t in flat_idx:
             idx = np.unravel_index(t, p.shape)
             old = p[idx]
@@ -159,12 +166,38 @@ def gradcheck(module, params: dict | None = None, X=None, Y=None, *, h: float = 
             err = abs(analytic - numeric) / scale
             err = err if math.isfinite(err) else math.inf  # NaN compares False with everything: it would pass
             fail = not abs(analytic - numeric) <= tolerance * scale + noise
+            if fail and _kink(partial(_loss_at, module, params, X, Y, p, idx), old, step,
+                              (float(loss), float(plus), float(minus)), analytic, tolerance, noise):
+                fail, kinks = False, kinks + 1
             fails += fail
             if (fail, err) > (worst_fails, worst[0]):
                 worst, worst_fails = (err, tuple(int(i) for i in idx), analytic, numeric), fail
         bad_analytic = int(np.count_nonzero(~np.isfinite(g)))
-        report.append(ParamCheck(name, *worst, len(flat_idx), p.size, bad_analytic, bad_numeric, fails))
+        report.append(ParamCheck(name, *worst, len(flat_idx), p.size, bad_analytic, bad_numeric, fails, kinks))
     return GradcheckReport(report, tolerance, float(loss), NOISE * max(1.0, abs(float(loss))) / h)
+
+
+def _loss_at(module, params, X, Y, p, idx, value) -> float:
+    """The loss with the entry ``p[idx]`` set to `value` (restored after)."""
+    old, p[idx] = p[idx], value
+    try:
+        return float(module.loss_and_grad(params, X, Y)[0])
+    finally:
+        p[idx] = old
+
+
+def _kink(loss_at, old: float, step: float, losses: tuple, analytic: float, tolerance: float, noise: float) -> bool:
+    """Whether the loss has a kink at `old` (its one-sided slopes differ by far more than their own O(step) error,
+    told apart by halving the step) and `analytic` is one of those slopes: a right gradient at a non-smooth point,
+    where central differences average the two sides."""
+    loss, plus, minus = losses
+    right = ((plus - loss) / step, (loss_at(old + step / 2) - loss) / (step / 2))
+    left = ((loss - minus) / step, (loss - loss_at(old - step / 2)) / (step / 2))
+    error = [abs(a - b) for a, b in (right, left)]  # each side's truncation error, about
+    if not abs(right[1] - left[1]) > 10 * sum(error) + 4 * noise:
+        return False
+    return any(abs(analytic - side[1]) <= tolerance * max(abs(analytic), abs(side[1]), 1e-8) + 2 * e + 4 * noise
+               for side, e in zip((right, left), error))
 
 
 def _batch(module, rng):

@@ -98,17 +98,22 @@ def read_hand(source) -> tuple[str, list[Equation]]:
     if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
         path = Path(source)
         shown = abbreviate(str(source))
+        if not str(source).strip():
+            raise SymbackError("--hand '': name the hand file")
         if path.is_dir():
             raise SymbackError(f"--hand {shown} is a directory; give the hand file itself")
-        if not path.is_file():
-            raise SymbackError(f"--hand {shown}: no such file")
+        if not path.is_file():  # a device or pipe would be read without end
+            what = "is not a regular file (a device or pipe); give a text file" if path.exists() else "no such file"
+            raise SymbackError(f"--hand {shown}: {what}")
         try:
             size = path.stat().st_size
             if size > MAX_BYTES:
                 raise SymbackError(f"--hand {shown} has {size:,} bytes (limit {MAX_BYTES:,})")
             text = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SymbackError(f"--hand {shown}: cannot read it ({type(exc).__name__})") from None
+        except UnicodeDecodeError as exc:
+            raise SymbackError(f"--hand {shown}: not UTF-8 text (byte {exc.start + 1}); save it as UTF-8") from None
+        except OSError as exc:
+            raise SymbackError(f"--hand {shown}: cannot read it ({exc.strerror or type(exc).__name__})") from None
         where = str(path)
     else:
         text, where = str(source), "hand formulas"

@@ -160,6 +160,9 @@ class LatexReader:
                     else canonical(word.group(1), word.group(2), None)), sm
 
         def deriv(m: re.Match) -> str:
+            if not (m.group("num") or m.group("num2") or "").strip():  # \frac{d}{dz} with nothing on top
+                raise SymbackError(f"{self.where}: {abbreviate(m.group(0))} differentiates nothing; write the "
+                                   "derivative it gives (or \\frac{\\partial}{\\partial z}[...] around the expression)")
             num = normalize(m.group("num") or m.group("num2")).strip().lstrip("\\").replace("ell", "l")
             num = num if num in ("l", "L", "J") else symbol(num, "numerator")[0]  # the loss, or a local Jacobian's
             what, sm = symbol(normalize(m.group("den") or m.group("den2")).strip(), "denominator")

@@ -38,6 +38,9 @@ from .names import Namespace, capital
 from .report import Counterexample
 from .trial import RTOL
 
+#: what LaTeX may write that binds a variable (\\int, \\frac{d}{dz}, \\sum_{z=1}, \\lim_{z \\to 0}); all but sums
+#: and products of other indices are refused (SymPy gives no value, or nan, at a point)
+_BINDING = (sp.Integral, sp.Derivative, sp.Sum, sp.Product, sp.Limit)
 POINTS = 6  # random points of an expression
 INSTANCES = 4  # random instances of a network, each with a batch of samples
 SEED = 0
@@ -82,6 +85,14 @@ class ExpressionSpace:
         # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits); df/dv1 stands for its node
         rhs, held = self._derivatives(eq)
         expr = latex.parse_scalar(rhs, eq.where) if eq.latex else parse_expression(rhs, eq.where, implicit=True)
+        for op in expr.atoms(*_BINDING):  # an integral, or a sum whose index is a variable: no value to compare
+            bound = [v.name for v in op.atoms(sp.Symbol) - op.free_symbols if self.name(v.name)]
+            kind = type(op).__name__.lower()
+            if bound:
+                raise SymbackError(f"{eq.where}: the {kind} over {bound[0]} reuses a name of {self.source}; "
+                                   "give its index another letter, or write out what it gives")
+            if isinstance(op, (sp.Integral, sp.Derivative, sp.Limit)):
+                raise SymbackError(f"{eq.where}: cannot check a formula holding a {kind}; write out what it gives")
         rename = {}
         for x in expr.free_symbols:
             node = held.get(x.name) or self.name(x.name)

@@ -8,12 +8,14 @@ for 0). `cli` builds the parser from `COMMANDS` and runs them on its one error p
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from ..api import document, write_document
+from ..api import document, is_spec, write_document
 from ..documents import output_target
 from ..errors import SymbackError
 from ..notation import NOTATIONS
+from ..textparse import abbreviate
 
 #: name -> (help, arguments, run), in the order the modules register them (--help lists them so)
 COMMANDS: dict[str, tuple] = {}
@@ -37,7 +39,7 @@ def command(name: str, help: str, *arguments: tuple):
 def emit(args, data: dict, text: str) -> None:
     """`data` as JSON with ``--json``, else `text` ending in one newline."""
     if args.json:
-        print(json.dumps(data, indent=2))
+        print(json.dumps(data, indent=2, allow_nan=False))  # Infinity and NaN are not JSON: refused, never printed
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
@@ -70,10 +72,42 @@ STANDALONE = arg("--standalone", action="store_true",
                  help="LaTeX as a complete document that pdflatex compiles as it is (implied by -o FILE.pdf)")
 
 
+#: the arguments naming files a command reads (an expression counts only when it is a SPEC, file.py[:name])
+INPUTS = ("expr", "spec", "specs", "target", "hand", "hand_file", "assignment", "submissions")
+
+
+def not_an_input(args, path) -> None:
+    """Refuse an output `path` that is one of the files the command reads: writing it would replace the input."""
+    for key in INPUTS:
+        value = getattr(args, key, None)
+        for text in value if isinstance(value, list) else [value]:
+            if not isinstance(text, str) or "\0" in text:
+                continue
+            if key in ("expr", "target") and not (is_spec(text) or key == "target" and os.path.isfile(text)):
+                continue  # an expression, not a file, whatever its name
+            spec = key in ("expr", "target", "spec", "specs") and not os.path.exists(text.strip())
+            name = text.partition(":")[0] if spec else text.strip()  # file.py:name -> file.py
+            if name and os.path.exists(name) and os.path.exists(path) and os.path.samefile(name, path):
+                raise SymbackError(f"-o {path} is the input {name} itself; writing it would replace that file, "
+                                   "so name another file")
+
+
+def at_point(args, make):
+    """``make()``, where SymPy's or mpmath's own ValueError (erfinv(-1.5), a pole of gamma) is the point's fault."""
+    try:
+        return make()
+    except ValueError as exc:
+        if isinstance(exc, SymbackError) or not args.at:
+            raise
+        raise SymbackError(f"cannot evaluate at --at {abbreviate(args.at, 60)}: {abbreviate(str(exc), 100)}") from None
+
+
 def destination(args, formats: tuple) -> tuple:
     """(path or None for stdout, format) of a command's result; a bad -o fails here, before any work."""
     fmt = "json" if args.json else getattr(args, "format", None)
     path, fmt = (None, fmt or "text") if args.output is None else output_target(args.output, fmt, formats)
+    if path is not None:
+        not_an_input(args, path)
     if getattr(args, "standalone", False) and fmt not in ("latex", "pdf"):
         raise SymbackError(f"--standalone makes a LaTeX document, not {fmt}; add --format latex or write .tex or .pdf")
     return path, fmt

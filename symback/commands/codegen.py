@@ -9,7 +9,7 @@ from ..codegen.write import digest, split
 from ..declare.spec import load_spec
 from ..files import output_path
 from ..notation import NOTATIONS
-from . import ALSO_WRT, arg, command, emit
+from . import ALSO_WRT, arg, command, emit, not_an_input
 
 
 def default_output(spec: str, inference: bool = False) -> str:
@@ -33,6 +33,7 @@ def default_output(spec: str, inference: bool = False) -> str:
          ALSO_WRT)
 def _compile(args) -> None:
     out = default_output(args.spec, args.inference) if args.output is None else str(output_path(args.output))  # first
+    not_an_input(args, out)
     cmd = (f"symback compile {args.spec}" + (f" --notation {args.notation}" if args.notation != "udl" else "")
            + (" --inference" if args.inference else "") + (f" --wrt {','.join(args.wrt)}" if args.wrt else ""))
     d = load_spec(args.spec).derive(wrt=args.wrt)  # --wrt x: the module's input_grad gives dl/dX

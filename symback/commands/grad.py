@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..api import DOCUMENT_FORMATS
 from ..declare.gradient import grad
 from ..parse import parse_names, parse_point
-from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, command, deliver, destination
+from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, at_point, command, deliver, destination
 
 
 @command("grad", "gradient of a scalar expression over its IR, and the worked table at a point",
@@ -16,4 +16,4 @@ from . import FORMAT, GATES, OUTPUT, STANDALONE, WRT, arg, command, deliver, des
 def _grad(args) -> None:
     where = destination(args, DOCUMENT_FORMATS)
     g = grad(args.expr, wrt=parse_names(args.wrt) if args.wrt else None, gates=args.gates)
-    deliver(args, where, g.at(parse_point(args.at)) if args.at else g, expand=args.expand)
+    deliver(args, where, at_point(args, lambda: g.at(parse_point(args.at)) if args.at else g), expand=args.expand)

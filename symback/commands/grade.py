@@ -10,6 +10,7 @@ An existing output with other contents is kept as ``NAME.bak``, as ``-o`` does e
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -19,9 +20,11 @@ from ..errors import SymbackError
 from ..files import output_path, write_atomic
 from ..grade import feedback, grade_all, load, prepare
 from ..grade.assignment import where
-from . import arg, command, emit
+from . import arg, command, emit, not_an_input
 
 PLATFORMS = ("gradescope", "prairielearn")
+#: the longest file name (bytes) file systems take: a longer submission's feedback file is named by its start and a hash
+NAME_MAX = 255
 
 
 def derive(spec: str):
@@ -34,7 +37,7 @@ def _cores() -> int:
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, 1 or more, got {text!r}")
     return int(text)
 
@@ -44,6 +47,15 @@ def _write(path: Path, text: str) -> None:
     same = path.is_file() and path.read_bytes() == text.encode("utf-8")
     if not same:
         write_atomic(path, text, keep_old=path.exists())
+
+
+def feedback_name(name: str) -> str:
+    """NAME.md; for a NAME too long to be a file name, its start and a hash of the whole (still one file per name)."""
+    whole = f"{name}.md"
+    if len(whole.encode("utf-8")) <= NAME_MAX:
+        return whole
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+    return f"{name.encode('utf-8')[:NAME_MAX - 30].decode('utf-8', 'ignore')}~{digest}.md"
 
 
 def _outdir(args) -> Path:
@@ -74,6 +86,7 @@ def _grade(args) -> int:
     assignment = load(args.assignment)
     platform = args.format in PLATFORMS
     out = output_path(args.output or "results.json") if platform else _outdir(args)  # a bad -o fails before work
+    not_an_input(args, out)
     try:
         derivation = derive(assignment.spec)
     except SymbackError as exc:  # the spec's own message, where the assignment names it
@@ -88,7 +101,7 @@ def _grade(args) -> int:
     else:
         out.mkdir(exist_ok=True)
         for o in outcomes:
-            _write(out / f"{o.name}.md", feedback.markdown(o, title))
+            _write(out / feedback_name(o.name), feedback.markdown(o, title))
         table = (feedback.summary_csv(outcomes, assignment) if args.format == "csv"
                  else json.dumps(feedback.summary_json(outcomes, assignment), indent=2) + "\n")
         _write(out / f"summary.{args.format}", table)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
+
 from ..api import EXPLANATION_FORMATS, explain, is_spec, make_picture
 from ..declare.spec import load_spec
 from ..errors import SymbackError
@@ -21,11 +25,16 @@ from . import (
     STANDALONE,
     WRT,
     arg,
+    at_point,
     command,
     deliver,
     destination,
     emit,
+    not_an_input,
 )
+
+#: networks x initialisations x scales that one `norms` compares (each run derives and evaluates a network)
+MAX_RUNS = 100
 
 
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point",
@@ -37,10 +46,14 @@ from . import (
              help="FILE.svg or FILE.png (FILE.dot writes the Graphviz source)"))
 def _draw(args) -> None:
     path, fmt = output_format(args.output)
+    not_an_input(args, path)
     wrt, title = parse_names(args.wrt) if args.wrt else None, _label(args.expr) if is_spec(args.expr) else None
-    pic = make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title, args.gates)
-    size = save(pic, path)
+    pic = at_point(args, lambda: make_picture(args.expr, args.at, wrt, args.notation, args.expand, args.seed, title,
+                                              args.gates))
     data = pic.to_dict()
+    if args.json:  # a value beyond float64 (inf) is no JSON: refused before the picture is written
+        json.dumps(data, allow_nan=False)
+    size = save(pic, path)
     count = sum(1 for n in data["nodes"] if n["kind"] != "branch")
     emit(args, {"path": str(path), "format": fmt, **data}, f"wrote {path} ({size} bytes, {count} nodes)")
 
@@ -51,8 +64,9 @@ def _draw(args) -> None:
          SPEC_NOTATION, SPEC_SEED, PAGE_FORMAT, OUTPUT, STANDALONE)
 def _explain(args) -> None:
     where = destination(args, EXPLANATION_FORMATS)
-    ex = explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None, notation=args.notation,
-                 seed=args.seed, title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates)
+    ex = at_point(args, lambda: explain(args.expr, at=args.at, wrt=parse_names(args.wrt) if args.wrt else None,
+                                        notation=args.notation, seed=args.seed,
+                                        title=_label(args.expr) if is_spec(args.expr) else None, gates=args.gates))
     deliver(args, where, ex)
 
 
@@ -72,14 +86,19 @@ def _norms(args) -> None:
     except ValueError:
         raise SymbackError(f"--scale {args.scale}: expected numbers such as 0.5,1,2") from None
     if args.output:
-        plot_path(args.output)  # a bad path fails before any work
+        not_an_input(args, plot_path(args.output))  # a bad path fails before any work
     if args.batch < 1:
         raise SymbackError(f"--batch must be at least 1, got {args.batch}")
+    if not inits or not scales:
+        raise SymbackError(f"--{'init' if not inits else 'scale'} is empty; give one value or more, comma-separated")
+    if (runs := len(args.specs) * len(inits) * len(scales)) > MAX_RUNS:
+        raise SymbackError(f"{runs:,} runs asked (SPECs x --init x --scale; limit {MAX_RUNS}); compare fewer at once")
     sources = {}
     for spec in args.specs:
         label = _label(spec)
         sources[spec.strip() if label in sources else label] = load_spec(spec.strip())
-    reports = compare(sources, inits, scales, args.batch, args.seed, args.notation)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow shows as inf / nan in the table, not as warnings
+        reports = compare(sources, inits, scales, args.batch, args.seed, args.notation)
     if args.output:
         plot(reports, args.output, title="vanishing and exploding gradients: " + ", ".join(sources))
     if args.json:

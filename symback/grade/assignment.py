@@ -133,7 +133,8 @@ def _shown(value) -> str:
 def _read(path: Path) -> str:
     shown = str(path)
     if not path.is_file():
-        raise SymbackError(f"assignment {shown}: no such file; give the assignment's .toml file")
+        what = "is a folder or a device, not a file" if path.exists() else "no such file"
+        raise SymbackError(f"assignment {shown}: {what}; give the assignment's .toml file")
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise SymbackError(f"assignment {shown} has {size:,} bytes (limit {MAX_FILE_BYTES:,}); "
@@ -151,11 +152,14 @@ def load(path) -> Assignment:
     text = _read(path)
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
+    except RecursionError:
+        raise SymbackError(f"{path}: arrays or tables nest too deeply; an assignment is key = value lines") from None
+    except ValueError as exc:  # TOMLDecodeError, whose message ends "(at line L, column C)"; or a number too long
         pos = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = pos.group(1) if pos else len(text.splitlines()) if "end of document" in str(exc) else None
         where = f"{path}:{line}" if line else str(path)
-        reason = re.sub(r"\s*\(at .*?\)$", "", str(exc)) or "invalid TOML"
+        reason = (re.sub(r"\s*\(at .*?\)$", "", str(exc)) or "invalid TOML" if isinstance(exc, tomllib.TOMLDecodeError)
+                  else "a number has more than 4,300 digits")
         raise SymbackError(f"{where}: {reason}; the assignment file is TOML (key = value lines)") from None
     where = _Lines(str(path), text)
     _check_keys(data, _TOP, where, "the assignment")
@@ -176,6 +180,9 @@ def load(path) -> Assignment:
         seen.add(name)
         quantities.append(Quantity(name, float(q["points"]), q.get("require", data.get("require", "all"))))
     available = sum(q.points for q in quantities)
+    if not math.isfinite(available):
+        raise SymbackError(f"{path}: the quantities' points add up to {available}; give each a number of points "
+                           "that adds up to a finite total")
     if data.get("max_points", 0) > available:
         raise SymbackError(f"{where.at('max_points')}: max_points = {data['max_points']} is more than the quantities' "
                            f"points ({available:g}), so no submission could earn it; lower it or add points")

@@ -19,6 +19,7 @@ import io
 import re
 
 from .score import GRADED, REFUSED, Outcome
+from .submissions import shown
 
 
 def points(x: float) -> str:
@@ -34,7 +35,8 @@ def fenced(lines: list[str]) -> list[str]:
 
 
 def _line_block(line, md: bool = True) -> list[str]:
-    lines = [f"line {line.number}: {line.text}", *line.notes]
+    # control characters escaped: a student's ESC sequence never reaches the terminal that shows the feedback
+    lines = [shown(f"line {line.number}: {line.text}"), *map(shown, line.notes)]
     return fenced(lines) if md else lines
 
 
