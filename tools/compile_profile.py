@@ -57,9 +57,10 @@ def pytest_configure(config):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _state["test"] = item.nodeid
-    start = time.process_time()
+    start, wall = time.process_time(), time.time()
     yield
-    _write(test=item.nodeid, cpu=time.process_time() - start)
+    _write(test=item.nodeid, cpu=time.process_time() - start, wall=[wall, time.time()],
+           worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 def pytest_terminal_summary(terminalreporter):
