@@ -1,0 +1,73 @@
+"""Repeated steps of a long kernel as one njit function each, called once per repeat (a deep network's layers).
+
+Stage: codegen. Input: a kernel's steps as source lines (`Layout.kernel`), the names its head binds (arguments,
+views). Output: the functions (``_step_blas_1(B, h1, W2, f2, b2, h2)``) and the kernel's body, where each
+repeated step is a call with its own views (``_step_blas_1(B, h2, W3, f3, b3, h3)``) under the step's equations.
+Steps are the same when their code is, but for the names of the views they use (the same loops, sizes and
+offsets). Numba compiles each function once, where the kernel would compile the copies one by one: the 20-layer
+networks' step compiles several times faster and runs as fast (a call per layer). A function's body is its first
+use's code, with that use's names; a step that adds to the loss takes ``loss`` and hands it back. A kernel that
+repeats fewer than `MIN_LINES` lines stays as it is.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+
+#: lines the repeats must save before a kernel is cut: tiny kernels keep their straight-line code
+MIN_LINES = 120
+
+
+def _shape(lines: list[str], bound: set[str]):
+    """(the step's leading comments, its code without them, the kernel's names it uses (B first, then in order of
+    first use), whether it adds to ``loss``, its key: the code with those names numbered), or None for a step that
+    cannot move (it leaves the kernel, or assigns one of the kernel's names)."""
+    k = next((k for k, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
+    code = textwrap.dedent("\n".join(lines[k:]))
+    if not code.strip():
+        return None
+    tree = ast.parse(code)
+    names, adds = [], False
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in bound),
+                       key=lambda n: (n.lineno, n.col_offset)):
+        if isinstance(node.ctx, ast.Store) and node.id != "loss":
+            return None
+        adds |= node.id == "loss"
+        if node.id not in names and node.id != "loss":
+            names.append(node.id)
+    if any(isinstance(n, (ast.Return, ast.Continue, ast.Break)) for n in ast.walk(tree)):
+        return None
+    names.sort(key=lambda n: n != "B")
+    numbered = {n: f"_a{k}" for k, n in enumerate(names)}
+    key = re.sub(r"(?<![.\w])\w+\b", lambda m: numbered.get(m[0], m[0]), code) if names else code
+    return lines[:k], code, names, adds, key
+
+
+def outline(steps: list[list[str]], bound: set[str], kernel: str, decorator: str) -> tuple[list[str], list[str]]:
+    """(the functions' sources, the kernel's body lines) for `steps` (each a list of lines at depth 1); `bound`:
+    the names the kernel's head binds, its arguments and ``loss``."""
+    shapes = [_shape(lines, bound) for lines in steps]
+    count: dict[str, list[int]] = {}
+    for k, found in enumerate(shapes):
+        if found is not None:
+            count.setdefault(found[-1], []).append(k)
+    repeated = {key: ks for key, ks in count.items() if len(ks) > 1}
+    if sum((len(ks) - 1) * len(steps[ks[0]]) for ks in repeated.values()) < MIN_LINES:
+        return [], [line for lines in steps for line in lines]
+    functions, made, body = [], {}, []
+    for lines, found in zip(steps, shapes):
+        if found is None or found[-1] not in repeated:
+            body.extend(lines)
+            continue
+        comments, code, names, adds, key = found
+        if key not in made:
+            made[key] = f"{kernel}_{len(made) + 1}"
+            params = ", ".join(names + ["loss"] * adds)
+            tail = "\n    return loss" if adds else ""
+            functions.append(f"{decorator}\ndef {made[key]}({params}):\n{textwrap.indent(code, '    ')}{tail}\n")
+        body.extend(comments)
+        call = f"{made[key]}({', '.join(names + ['loss'] * adds)})"
+        body.append(f"    {'loss = ' if adds else ''}{call}")
+    return functions, body
