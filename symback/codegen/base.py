@@ -19,11 +19,10 @@ each step kind loops (a method per step class, named in ``STEPS``).
 
 from __future__ import annotations
 
-import ast
 import math
 import re
-import textwrap
 from contextlib import contextmanager, nullcontext
+from itertools import chain
 
 import sympy as sp
 
@@ -187,11 +186,8 @@ class Layout:
         views = Code()
         self.blocks(views)
         self.bindings(views)
-        bound = {n.id for n in ast.walk(ast.parse(textwrap.dedent(views.text())))
-                 if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
         kernel = naming.kernel(self.name)
-        parts, body = outline(steps, bound | {*naming.KERNEL_ARGS, "B", "loss"}, kernel, decorator) \
-            if self.outlines else ([], [line for lines in steps for line in lines])
+        parts, body = outline(steps, views.text(), kernel, decorator) if self.outlines else ([], [*chain(*steps)])
         head = Code(0)
         head(decorator)
         head(f"def {kernel}({', '.join(naming.KERNEL_ARGS)}):")

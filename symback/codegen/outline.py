@@ -16,6 +16,8 @@ import ast
 import re
 import textwrap
 
+from . import naming
+
 #: lines the repeats must save before a kernel is cut: tiny kernels keep their straight-line code
 MIN_LINES = 120
 
@@ -45,9 +47,11 @@ def _shape(lines: list[str], bound: set[str]):
     return lines[:k], code, names, adds, key
 
 
-def outline(steps: list[list[str]], bound: set[str], kernel: str, decorator: str) -> tuple[list[str], list[str]]:
-    """(the functions' sources, the kernel's body lines) for `steps` (each a list of lines at depth 1); `bound`:
-    the names the kernel's head binds, its arguments and ``loss``."""
+def outline(steps: list[list[str]], views: str, kernel: str, decorator: str) -> tuple[list[str], list[str]]:
+    """(the functions' sources, the kernel's body lines) for `steps` (each a list of lines at depth 1); `views`: the
+    lines of the kernel's head that bind its views of P and ws."""
+    bound = {n.id for n in ast.walk(ast.parse(textwrap.dedent(views))) if isinstance(n, ast.Name)
+             and isinstance(n.ctx, ast.Store)} | {*naming.KERNEL_ARGS, "B", "loss"}
     shapes = [_shape(lines, bound) for lines in steps]
     count: dict[str, list[int]] = {}
     for k, found in enumerate(shapes):
