@@ -46,8 +46,9 @@ def test_each_kind_of_layer_step_is_one_function_called_once_per_layer(modules):
     kernel = text[text.index("def _step_blas("):text.index("return loss * scale")]
     calls = [len(re.findall(rf"^    {part}\(B, ", kernel, flags=re.MULTILINE)) for part in parts]
     assert calls == [20, 20, 19]  # the hidden layers' forward, their ReLU masks, the backward to h_1..h_19
-    layer3 = "# f3: f_2 = Omega_2 h_2 + beta_2\n    # h3: h_3 = max(0, f_2)\n    _step_blas_1(B, h2, W3, f3, b3, h3)\n"
-    assert layer3 in kernel  # each call under its layer's equations
+    layer3 = "# f3: f_2 = Omega_2 h_2 + beta_2\n    # h3: h_3 = max(0, f_2)\n    _step_blas_1(B, h2, W3, f3, b3)\n"
+    assert layer3 in kernel  # each call under its layer's equations; f3 and h3, one slot of the workspace, one array
+    assert "def _step_blas_1(B, x, W1, f1, b1):\n    h1 = f1\n" in text
     assert "_step_blas_1" not in Path(whole.__file__).read_text(encoding="utf-8")
 
 

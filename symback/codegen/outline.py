@@ -22,36 +22,49 @@ from . import naming
 MIN_LINES = 120
 
 
-def _shape(lines: list[str], bound: set[str]):
-    """(the step's leading comments, its code without them, the kernel's names it uses (B first, then in order of
-    first use), whether it adds to ``loss``, its key: the code with those names numbered), or None for a step that
-    cannot move (it leaves the kernel, or assigns one of the kernel's names)."""
+def _views(views: str) -> dict[str, str]:
+    """The kernel's names -> the view each is bound to (``f2 = h2 = V64[1]``: both ``V64[1]``); arguments, B and loss
+    to themselves."""
+    out = {n: n for n in (*naming.KERNEL_ARGS, "B", "loss")}
+    for line in ast.parse(textwrap.dedent(views)).body:
+        for target in line.targets:
+            pairs = zip(target.elts, line.value.elts) if isinstance(target, ast.Tuple) else [(target, line.value)]
+            out.update((t.id, ast.unparse(v)) for t, v in pairs)
+    return out
+
+
+def _shape(lines: list[str], views: dict[str, str]):
+    """(the step's leading comments, its code without them, the kernel's names it uses, one per view (B first, then
+    in order of first use), the lines binding its other names of those views, whether it adds to ``loss``, its key:
+    the code with those names numbered by view), or None for a step that cannot move (it leaves the kernel, or
+    assigns one of the kernel's names)."""
     k = next((k for k, line in enumerate(lines) if not line.lstrip().startswith("#")), len(lines))
     code = textwrap.dedent("\n".join(lines[k:]))
     if not code.strip():
         return None
     tree = ast.parse(code)
-    names, adds = [], False
-    for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in bound),
+    used, adds = {}, False  # view -> the names the step gives it, in order of first use
+    for node in sorted((n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in views),
                        key=lambda n: (n.lineno, n.col_offset)):
         if isinstance(node.ctx, ast.Store) and node.id != "loss":
             return None
         adds |= node.id == "loss"
-        if node.id not in names and node.id != "loss":
-            names.append(node.id)
+        if node.id != "loss" and node.id not in used.setdefault(views[node.id], []):
+            used[views[node.id]].append(node.id)
     if any(isinstance(n, (ast.Return, ast.Continue, ast.Break)) for n in ast.walk(tree)):
         return None
-    names.sort(key=lambda n: n != "B")
-    numbered = {n: f"_a{k}" for k, n in enumerate(names)}
-    key = re.sub(r"(?<![.\w])\w+\b", lambda m: numbered.get(m[0], m[0]), code) if names else code
-    return lines[:k], code, names, adds, key
+    groups = sorted((g for g in used.values() if g), key=lambda g: g[0] != "B")
+    # one argument per view: names of the same memory stay one array to LLVM, which vectorises h = f in place
+    aliases = [f"{' = '.join(g[1:])} = {g[0]}" for g in groups if len(g) > 1]
+    numbered = {n: f"_a{k}" for k, g in enumerate(groups) for n in g}
+    key = re.sub(r"(?<![.\w])\w+\b", lambda m: numbered.get(m[0], m[0]), code)
+    return lines[:k], code, [g[0] for g in groups], aliases, adds, key
 
 
 def outline(steps: list[list[str]], views: str, kernel: str, decorator: str) -> tuple[list[str], list[str]]:
     """(the functions' sources, the kernel's body lines) for `steps` (each a list of lines at depth 1); `views`: the
     lines of the kernel's head that bind its views of P and ws."""
-    bound = {n.id for n in ast.walk(ast.parse(textwrap.dedent(views))) if isinstance(n, ast.Name)
-             and isinstance(n.ctx, ast.Store)} | {*naming.KERNEL_ARGS, "B", "loss"}
+    bound = _views(views)
     shapes = [_shape(lines, bound) for lines in steps]
     count: dict[str, list[int]] = {}
     for k, found in enumerate(shapes):
@@ -65,12 +78,13 @@ def outline(steps: list[list[str]], views: str, kernel: str, decorator: str) -> 
         if found is None or found[-1] not in repeated:
             body.extend(lines)
             continue
-        comments, code, names, adds, key = found
+        comments, code, names, aliases, adds, key = found
         if key not in made:
             made[key] = f"{kernel}_{len(made) + 1}"
             params = ", ".join(names + ["loss"] * adds)
             tail = "\n    return loss" if adds else ""
-            functions.append(f"{decorator}\ndef {made[key]}({params}):\n{textwrap.indent(code, '    ')}{tail}\n")
+            text = textwrap.indent("\n".join([*aliases, code]), "    ")
+            functions.append(f"{decorator}\ndef {made[key]}({params}):\n{text}{tail}\n")
         body.extend(comments)
         call = f"{made[key]}({', '.join(names + ['loss'] * adds)})"
         body.append(f"    {'loss = ' if adds else ''}{call}")
