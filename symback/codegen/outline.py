@@ -27,7 +27,7 @@ def _views(views: str) -> dict[str, str]:
     to themselves."""
     out = {n: n for n in (*naming.KERNEL_ARGS, "B", "loss")}
     for line in ast.parse(textwrap.dedent(views)).body:
-        for target in line.targets:
+        for target in line.targets if isinstance(line, ast.Assign) else ():
             pairs = zip(target.elts, line.value.elts) if isinstance(target, ast.Tuple) else [(target, line.value)]
             out.update((t.id, ast.unparse(v)) for t, v in pairs)
     return out
