@@ -50,9 +50,10 @@ def close():
 #   entry points, training, optimizers, threads, inference modules), and test_codegen's tests of those three;
 # - in test_codegen, each other example's id (`every_layout` uses the example's module and one with the other
 #   layouts), or a test's own module;
-# - test_torch_bridge, test_codegen_torch, test_weight_decay and the compiled-layer files (batch norm, layer norm
-#   with test_softmax's kernel test, dropout, input gradients, attention): a group per file (modules shared by its
-#   tests); the conv files join test_codegen's digits_cnn (the same module: its one layout is the one it chooses);
+# - test_torch_bridge, test_codegen_torch, test_weight_decay, test_silent_fixes and the compiled-layer files (batch
+#   norm, layer norm with test_softmax's kernel test, dropout, input gradients, attention): a group per file (modules
+#   shared by its tests); the conv files join test_codegen's digits_cnn (the same module: its one layout is the one
+#   it chooses);
 # - the browser tests (test_page_browser.py), which share one Chromium; the README's (one Python runs them all).
 # xdist hands out the groups with the most tests first (--loadscope-reorder), so the long groups start at once;
 # ungrouped tests spread one at a time.
@@ -65,7 +66,7 @@ _FILES = {"test_entry_points.py": "examples", "test_optim.py": "examples", "test
           "test_batchnorm_codegen.py": "batchnorm_codegen", "test_layernorm_codegen.py": "layernorm_codegen",
           "test_dropout_kernels.py": "dropout_kernels", "test_input_grad_kernels.py": "input_grad_kernels",
           "test_attention_compiled.py": "attention_compiled", "test_conv_compiled.py": "codegen:digits_cnn",
-          "test_conv_digits.py": "codegen:digits_cnn"}
+          "test_conv_digits.py": "codegen:digits_cnn", "test_silent_fixes.py": "silent_fixes"}
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
 _TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce",  # the module of test_stable_...[ce]
                  "test_small_entries_are_not_failed_for_the_rounding_of_a_float64_loss": "train_digits"}

@@ -29,11 +29,13 @@ def gradients(mod, params, X, Y):
     P, ws = np.zeros(mod.N_PARAMS), np.zeros(size(len(X)))
     for k, v in mod._views(P).items():
         v[...] = params[k]
-    view, mod._view = mod._view, mod._reshape  # the intrinsic runs only compiled
+    # the intrinsic runs only compiled; the batch checks as Python too, so nothing here is compiled
+    saved = mod._view, mod._check_batch, mod._check_targets
+    mod._view, mod._check_batch, mod._check_targets = mod._reshape, *(f.py_func for f in saved[1:])
     try:
         loss = kernel.py_func(P, X, Y, ws, 0.0, mod.GRADIENT)
     finally:
-        mod._view = view
+        mod._view, mod._check_batch, mod._check_targets = saved
     return loss, {k: v.copy() for k, v in mod._views(ws[:mod.N_PARAMS]).items()}
 
 

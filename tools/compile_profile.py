@@ -6,8 +6,9 @@
 Each process (each xdist worker) appends one JSON line per compile (the function, its file, its argument types,
 its CPU seconds without the compiles nested in it) and one per test (its CPU seconds) to
 ``.pytest_cache/compile-profile/<worker>.jsonl``; at the end the summary says which files, tests and functions
-compiled most, and which compiles were repeated (the same function, file and types twice: waste). CPU, not
-wall time: the machine may be shared. A subprocess's compiles are not seen.
+compiled most, which compiles were repeated (the same function, file and types twice: waste), and when each worker
+was busy (wall clock, from the first test). CPU, not wall time, for costs: the machine may be shared. A
+subprocess's compiles are not seen.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def pytest_configure(config):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     _state["test"] = item.nodeid
-    start = time.process_time()
+    start, wall = time.process_time(), time.time()
     yield
-    _write(test=item.nodeid, cpu=time.process_time() - start)
+    _write(test=item.nodeid, cpu=time.process_time() - start, wall=[wall, time.time()],
+           worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -78,6 +80,12 @@ def pytest_terminal_summary(terminalreporter):
             total[key(r)] += r["cpu"]
             count[key(r)] += 1
         say(f"  by {title}: " + "; ".join(f"{k} {t:.1f} s ({count[k]})" for k, t in total.most_common(12)))
+    timed = [r for r in tests if "wall" in r]
+    start = min((r["wall"][0] for r in timed), default=0.0)
+    for worker in sorted({r["worker"] for r in timed}):  # a worker that ends long before the other: a lopsided tail
+        mine = [r for r in timed if r["worker"] == worker]
+        say(f"  {worker}: {len(mine)} tests, {sum(r['cpu'] for r in mine):.1f} s CPU, busy from "
+            f"{min(r['wall'][0] for r in mine) - start:.0f} s to {max(r['wall'][1] for r in mine) - start:.0f} s")
     seen, repeated = set(), 0.0
     for r in compiles:
         same = (r["fn"], r["file"], r["args"])

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from contextlib import contextmanager, nullcontext
+from itertools import chain
 
 import sympy as sp
 
@@ -34,6 +35,7 @@ from .attention import SoftmaxStep
 from .batchnorm import BatchStep
 from .body import Body
 from .conv import IndexStep
+from .outline import outline
 from .plan import Affine, Back, Concat, Group, Plan, Return, Slice
 from .printer import to_numba
 from .storage import Storage, allocate
@@ -100,6 +102,7 @@ class Layout:
     inference_doc = ""
     copies_inputs = False
     refcounts = False  # does the kernel need Numba's reference counting (np.dot returns its out array)
+    outlines = True  # may a long kernel's steps move into functions of their own (`outline`)
 
     def __init__(self, plan: Plan, comments: dict[str, str]):
         self.plan = plan
@@ -169,23 +172,33 @@ class Layout:
     # -- the kernel ----------------------------------------------------------------------------------------
     def kernel(self) -> str:
         self.prologue()
+        steps = [self.code.lines[:]]  # the prologue, then each step's lines, then the end
         for step in self.plan.steps:
+            start = len(self.code.lines)
             getattr(self, STEPS[type(step)])(step)
+            steps.append(self.code.lines[start:])
+        start = len(self.code.lines)
         self.finish()
-        head = Code(0)
+        end = self.code.lines[start:]
         # _nrt=False (no reference counting) where a layout allocates nothing: its named views of P and ws live
         # only during the call, and counting references tripled a tiny network's step; np.dot needs it (blas)
-        head(f"@njit(cache=True, fastmath=_FASTMATH{'' if self.refcounts else ', _nrt=False'})")
-        head(f"def {naming.kernel(self.name)}({', '.join(naming.KERNEL_ARGS)}):")
+        decorator = f"@njit(cache=True, fastmath=_FASTMATH{'' if self.refcounts else ', _nrt=False'})"
+        views = Code()
+        self.blocks(views)
+        self.bindings(views)
+        kernel = naming.kernel(self.name)
+        parts, body = outline(steps, views.text(), kernel, decorator) if self.outlines else ([], [*chain(*steps)])
+        head = Code(0)
+        head(decorator)
+        head(f"def {kernel}({', '.join(naming.KERNEL_ARGS)}):")
         head.depth = 1
         head(f'"""{self.inference_doc if self.plan.inference else self.doc}"""')
         head("_check_batch(P, X, Y, lr, mode)")
         head("B = X.shape[0]")
-        self.blocks(head)
-        self.bindings(head)
+        head.lines += views.lines
         if not self.plan.inference:
             head("loss = 0.0")
-        return head.text() + "\n" + self.code.text() + "\n"
+        return "".join(part + "\n\n" for part in parts) + "\n".join(head.lines + body + end) + "\n"
 
     def bindings(self, c: Code) -> None:
         """One line per view the body uses: parameters, gradients, then stored values (one slot, one line)."""

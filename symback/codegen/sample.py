@@ -21,6 +21,7 @@ class SampleLayout(Layout):
     """Sample-outer loops: the whole network per sample, on vectors of literal size."""
 
     name = "sample"
+    outlines = False  # every step runs inside the one loop over the samples
     doc = ("Training step, sample-outer loops: per sample, forward, loss and backward on small vectors;\n"
            "    the gradient accumulates in ws[:N]. Best for tiny layers and batches of a few rows.")
     inference_doc = ("Forward pass only (inference), sample-outer loops: per sample, the network on small vectors.\n"
