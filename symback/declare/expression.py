@@ -71,9 +71,20 @@ def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> Non
         graph.add(Node(name, "input", shape=()))
 
 
-def natural_key(name: str):
-    """Sort ``w2`` before ``w10``."""
-    return [int(t) if t.isdigit() else t for t in _DIGITS.split(name)]
+def natural_key(name: str) -> str:
+    """Sort ``w2`` before ``w10``: the name with each run of digits written as its length, then its digits.
+
+    A string, so the sort compares in C: a list of text and numbers per name made sorting the 2 * 10^5 names of a
+    10^5-term sum cost more than linear (0.5 s).
+    """
+    return _DIGITS.sub(_number_key, name)
+
+
+def _number_key(match: re.Match) -> str:
+    """A run of digits as a NUL (before any letter: ``x1`` before ``x_1``), its length and its digits (``007`` is 7)."""
+    digits = match.group()
+    digits = (digits if digits.isascii() else str(int(digits))).lstrip("0")
+    return f"\0{chr(len(digits) + 1)}{digits}"
 
 
 _DIGITS = re.compile(r"(\d+)")
