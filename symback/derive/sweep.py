@@ -22,7 +22,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import Graph, Meta, Namer, Node, no_gc
+from ..ir import NO_META, Graph, Meta, Namer, Node, no_gc
 from ..ops import Term, vjp_of
 
 
@@ -50,7 +50,7 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
 
     if len(parts) == 1 and parts[0].op == "scalar" and not parts[0].joins:  # most adjoints: one consumer
         expr = parts[0].value
-        out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts), Meta()))
+        out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts)))
         return
 
     def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
@@ -65,7 +65,7 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
         parts = [replace(parts[0], value=sp.MatAdd(parts[0].value, *joined))]
     if all(t.op == "scalar" for t in parts):
         add(name, "scalar", parts[0].value if len(parts) == 1 else sp.Add(*[t.value for t in parts]), tuple(parts),
-            Meta())
+            NO_META)
     elif len(parts) == 1:
         add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
     else:
