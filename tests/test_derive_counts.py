@@ -10,8 +10,10 @@ gives more (quadratic: 16x; n log n by Python comparisons: about 4.9x). `sympy.d
 
 import contextlib
 import cProfile
+import gc
 import io
 import pstats
+import weakref
 
 import pytest
 import sympy as sp
@@ -21,6 +23,7 @@ import symback as sb
 from symback.cli import main
 from symback.declare.expression import build_graph
 from symback.derive.sweep import reverse
+from symback.ir import no_gc
 
 FUNCTIONS = (sp.sin, sp.cos, sp.exp, sp.tanh, sp.log)
 
@@ -91,3 +94,29 @@ def test_deriving_an_equal_sum_again_makes_no_more_calls():
 
     first, second = derive(), derive()
     assert second <= first, (first, second)
+
+
+def test_the_collector_comes_back_after_a_derivation_and_still_finds_garbage():
+    # ir.no_gc: the collector is off while deriving, back on after; what the derivation made joins the oldest
+    # generation unscanned, where a full collection still finds any cycle; objects the program froze stay frozen
+    class Cycle:
+        pass
+
+    assert gc.isenabled()
+    frozen = gc.get_freeze_count()
+    with no_gc():
+        assert not gc.isenabled()
+        a, b = Cycle(), Cycle()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        sb.grad("x*y + sin(x)")
+    assert gc.isenabled() and gc.get_count()[0] < 100 and gc.get_freeze_count() == frozen
+    gc.collect()
+    assert gone() is None
+    gc.disable()
+    try:
+        sb.grad("x*y")
+        assert not gc.isenabled()  # left off, as the program had it
+    finally:
+        gc.enable()

@@ -230,7 +230,8 @@ def _sympy_text(expr) -> str:
     A component leaf (`indexed`) is ``Symbol('W[1,2]')``, the variable of that name.
     """
     text = _symbols_text(expr)
-    return _LEAF.sub(r"Symbol('\1')", printed(expr, _readable) if text is None else text)
+    text = printed(expr, _readable) if text is None else text
+    return _LEAF.sub(r"Symbol('\1')", text) if "[" in text else text  # most texts hold no component
 
 
 def _readable(expr) -> str:

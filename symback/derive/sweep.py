@@ -22,7 +22,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import NO_META, Graph, Meta, Namer, Node, no_gc
+from ..ir import NO_META, Graph, Meta, Node, no_gc
 from ..ops import Term, vjp_of
 
 
@@ -85,10 +85,14 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
     forward = list(graph)
     out = graph.copy()
     needed = relevant(graph, output, wrt)
-    namer = Namer(graph.names)
 
     def name_for(v: str) -> str:
-        return namer.claim(f"d{output}_d{v}")  # d output / d v, e.g. ``df_dq``
+        """d output / d v, e.g. ``df_dq``, with underscores appended while `out` has it: each name is added to `out`
+        before the next is asked for (no set of all the names beside the graph's own)."""
+        name = f"d{output}_d{v}"
+        while name in out:
+            name += "_"
+        return name
 
     adjoint = {output: name_for(output)}
     terms: dict[str, list[Term]] = {}  # each list made by the first consumer met, dropped once its adjoint is made
