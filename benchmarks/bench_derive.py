@@ -186,7 +186,7 @@ def bench_flat_sum(rounds: int = 3) -> None:
             cells = []
             for k, v in enumerate(best[kind, n]):
                 ratio = "" if half is None or math.isnan(v) else f"{v / half[k]:.2f}"
-                cells += ["over the limit" if math.isnan(v) else f"{v:.2f}", ratio]
+                cells += ["over the limit" if math.isnan(v) else f"{v:.3f}", ratio]
             print(f"| {n:,} | {' | '.join(cells)} |")
     print("\n| n: linear reference, plain Python dicts, sets and lists of 3n names | CPU s | x |\n|---:|---:|---:|")
     for n in SIZES:
