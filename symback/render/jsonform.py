@@ -22,7 +22,7 @@ _TEXT = json.encoder.encode_basestring_ascii
 
 
 def dumps(data) -> str:
-    """``json.dumps(data, indent=2)``, the same text, written about three times faster: the standard library's
+    """``json.dumps(data, indent=2)``, the same text, written about twice as fast: the standard library's
     indented encoder is pure Python, one generator per container, and a 10^5-term gradient holds 10^6 values."""
     try:
         return _text(data, "\n")
