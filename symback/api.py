@@ -14,7 +14,6 @@ This module resolves the source through the front ends (`gradient.grad`,
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from .derivation import Derivation, provides
 from .errors import SymbackError
 from .files import write_atomic
 from .parse import parse_point
+from .render.jsonform import dumps
 from .teach.dot import output_format
 from .teach.dot import save as save_picture
 from .teach.draw import Picture, picture
@@ -179,7 +179,7 @@ def document(result, format: str = "text", standalone: bool = False, **options) 
     complete document; `options` go to the result's ``render`` (notation, expand, ...).
     """
     if format == "json" and hasattr(result, "to_dict"):
-        text = json.dumps(result.to_dict(**options), indent=2)
+        text = dumps(result.to_dict(**options))  # json.dumps(indent=2)'s text, refusing NaN and Infinity
     elif format == "html" and isinstance(result, Explanation):
         text = html_page(result)
     elif isinstance(result, Report):

@@ -7,7 +7,6 @@ for 0). `cli` builds the parser from `COMMANDS` and runs them on its one error p
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -15,6 +14,7 @@ from ..api import document, is_spec, write_document
 from ..documents import output_target
 from ..errors import SymbackError
 from ..notation import NOTATIONS
+from ..render.jsonform import dumps
 from ..textparse import abbreviate
 
 #: name -> (help, arguments, run), in the order the modules register them (--help lists them so)
@@ -39,7 +39,7 @@ def command(name: str, help: str, *arguments: tuple):
 def emit(args, data: dict, text: str) -> None:
     """`data` as JSON with ``--json``, else `text` ending in one newline."""
     if args.json:
-        print(json.dumps(data, indent=2, allow_nan=False))  # Infinity and NaN are not JSON: refused, never printed
+        print(dumps(data))  # Infinity and NaN are not JSON: refused (ValueError), never printed
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 

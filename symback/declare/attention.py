@@ -16,6 +16,7 @@ The attention head, per sample (PyTorch's ``nn.Linear`` convention: X W^T)::
 from __future__ import annotations
 
 import numbers
+from dataclasses import replace
 
 import sympy as sp
 
@@ -73,7 +74,8 @@ class Products:
             if isinstance(n, bool) or not isinstance(n, int) or n < 1:
                 raise SymbackError(f"sequence {name}: {what} must be a positive integer, got {n!r:.40}")
         self.input(name, tokens * d)
-        self._decls[name].meta.geometry = products.Layout("sequence", (tokens, d))
+        decl = self._decls[name]
+        decl.meta = replace(decl.meta, geometry=products.Layout("sequence", (tokens, d)))
         return name
 
     def _product(self, name: str, args: tuple, made, kind: str, layer) -> str:
@@ -172,7 +174,7 @@ class Attention:
         self.width(n_in)
         decl = g._decls[prev]
         if decl.meta.geometry is None:
-            decl.meta.geometry = products.Layout("sequence", (self.tokens, n_in // self.tokens))
+            decl.meta = replace(decl.meta, geometry=products.Layout("sequence", (self.tokens, n_in // self.tokens)))
         return g.attention(f"a{k}", prev, prefix=str(k), layer=k)
 
     def __repr__(self) -> str:

@@ -48,6 +48,20 @@ def _check_scalar(expr, where: str) -> sp.Expr:
     return expr
 
 
+def free_symbols(expr: sp.Expr) -> set:
+    """``expr.free_symbols`` (not to be changed), found once for the last expression asked: `build_graph` and then
+    `grad` ask for the same expression's (the walk of a 10^5-term sum of functions takes 0.6 s)."""
+    global _last_free
+    held, free = _last_free
+    if held is not expr:
+        free = expr.free_symbols
+        _last_free = (expr, free)
+    return free
+
+
+_last_free: tuple = (None, set())  # (expression, its free symbols), replaced whole: threads see one or the other
+
+
 def _real(expr: sp.Expr) -> sp.Expr:
     """Replace the user's symbols by real ones of the same name (|x|' = sign(x))."""
     return expr.xreplace({s: sym(s.name) for s in expr.free_symbols if isinstance(s, sp.Symbol)})
@@ -71,9 +85,20 @@ def _add_inputs(graph: Graph, names: set[str], order: Sequence[str] = ()) -> Non
         graph.add(Node(name, "input", shape=()))
 
 
-def natural_key(name: str):
-    """Sort ``w2`` before ``w10``."""
-    return [int(t) if t.isdigit() else t for t in _DIGITS.split(name)]
+def natural_key(name: str) -> str:
+    """Sort ``w2`` before ``w10``: the name with each run of digits written as its length, then its digits.
+
+    A string, so the sort compares in C: a list of text and numbers per name made sorting the 2 * 10^5 names of a
+    10^5-term sum cost more than linear (0.5 s).
+    """
+    return _DIGITS.sub(_number_key, name)
+
+
+def _number_key(match: re.Match) -> str:
+    """A run of digits as a NUL (before any letter: ``x1`` before ``x_1``), its length and its digits (``007`` is 7)."""
+    digits = match.group()
+    digits = (digits if digits.isascii() else str(int(digits))).lstrip("0")
+    return f"\0{chr(len(digits) + 1)}{digits}"
 
 
 _DIGITS = re.compile(r"(\d+)")
@@ -152,7 +177,7 @@ def build_graph(source: sp.Expr | Steps, atomize: bool | None = None, order: Seq
         return graph, steps[-1][0]
 
     expr = _check_scalar(source, "expression")
-    free = expr.free_symbols
+    free = free_symbols(expr)
     _add_inputs(graph, {s.name for s in free}, order)
     namer = Namer(graph.names)
     out_name = namer.claim("f")

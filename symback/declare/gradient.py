@@ -24,7 +24,7 @@ from ..ir import Graph, Node, combine, no_gc, printed, same_symbols, swap, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
-from .expression import build_graph, natural_key
+from .expression import build_graph, free_symbols, natural_key
 from .gates import split_gates
 from .indexed import IndexGradient, check, component, free_indices_ok, lower, symbolic, uses_indices
 
@@ -69,10 +69,14 @@ class Gradient(Derivation):
         super().__init__(graph, output, wrt, summary, simplify=False)
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
-        self._adjoint_of = {n.of: n.name for n in self.graph.backward()}
-        for node in self.graph.backward():  # the sweep's own new nodes, so they are edited in place
-            live = tuple(t for t in node.terms if t.consumer in self._adjoint_of)
-            if len(live) < len(node.terms):
+        backward = self.graph.backward()
+        adjoint_of = self._adjoint_of = {n.of: n.name for n in backward}
+        for node in backward:  # the sweep's own new nodes, so they are edited in place
+            terms = node.terms
+            if len(terms) == 1 and terms[0].consumer in adjoint_of:  # most nodes: one term, live
+                continue
+            live = tuple(t for t in terms if t.consumer in adjoint_of)
+            if len(live) < len(terms):
                 node.terms = live
 
     @property
@@ -112,7 +116,7 @@ class Gradient(Derivation):
         inline: dict[sp.Symbol, sp.Expr] = {}
         written: dict[str, sp.Expr] = {}
         for node in self.graph.backward():
-            e = written[node.name] = _replace(node.expr, inline)
+            e = written[node.name] = _replace(node.expr, inline, node.terms)
             # a leaf's adjoint is used by no other node: it is never inlined (nor its symbol made)
             if not self.graph[node.of].is_leaf and (e.is_Atom or sp.count_ops(e) <= 1):
                 inline[node.symbol] = e
@@ -226,7 +230,8 @@ def _sympy_text(expr) -> str:
     A component leaf (`indexed`) is ``Symbol('W[1,2]')``, the variable of that name.
     """
     text = _symbols_text(expr)
-    return _LEAF.sub(r"Symbol('\1')", printed(expr, _readable) if text is None else text)
+    text = printed(expr, _readable) if text is None else text
+    return _LEAF.sub(r"Symbol('\1')", text) if "[" in text else text  # most texts hold no component
 
 
 def _readable(expr) -> str:
@@ -238,16 +243,25 @@ def _symbols_text(expr) -> str | None:
     its printer costs ~40 us each, and a 10^5-term sum has 2*10^5 such nodes."""
     if type(expr) is sp.Symbol:
         return expr.name
-    if (expr.is_Mul or expr.is_Add) and same_symbols(expr.args) and not any(a.name[:1] == "-" for a in expr.args):
-        # a product's factors sorted by name, a sum's terms in stored (name) order
-        return "*".join(sorted(a.name for a in expr.args)) if expr.is_Mul else " + ".join(a.name for a in expr.args)
-    return None
+    if not (expr.is_Mul or expr.is_Add):
+        return None
+    names, kind = [], getattr(expr.args[0], "_assumptions0", None)
+    for a in expr.args:  # plain symbols of one kind (`same_symbols`), none named like a negation
+        if type(a) is not sp.Symbol or a._assumptions0 != kind or a.name[:1] == "-":
+            return None
+        names.append(a.name)
+    # a product's factors sorted by name, a sum's terms in stored (name) order
+    return "*".join(sorted(names)) if expr.is_Mul else " + ".join(names)
 
 
-def _replace(expr: sp.Expr, new: dict) -> sp.Expr:
-    """``expr.xreplace(new)``, done directly for a symbol or a sum or product of symbols (most adjoints)."""
+def _replace(expr: sp.Expr, new: dict, terms: tuple = ()) -> sp.Expr:
+    """``expr.xreplace(new)``, done directly for a symbol or a sum or product of symbols (most adjoints), and for
+    one term upstream x local whose upstream is 1: its local derivative (``-sin(x)`` of ``-df_dv*sin(x)``)."""
     if expr.is_Symbol:
         return new.get(expr, expr)
+    if len(terms) == 1 and terms[0].value is expr and new.get(terms[0].upstream) is sp.S.One and not any(
+            s in new for s in terms[0].local.free_symbols):
+        return terms[0].local  # x*1 = x
     if (expr.is_Mul or expr.is_Add) and all(a.is_Symbol for a in expr.args):
         args = [new.get(a, a) for a in expr.args]
         if all(a is b for a, b in zip(args, expr.args)):
@@ -363,7 +377,7 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if source_text is None:  # written when first read: printing a large expression costs more than deriving it
         source_text = partial(_describe, expr, len(graph))
     exprs = [e for _, e in expr] if isinstance(expr, (list, tuple)) else [sp.sympify(expr)]
-    user = {s.name: s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol)}
+    user = {s.name: s for e in exprs for s in free_symbols(e) if isinstance(s, sp.Symbol)}
     summary = Summary("expression", source_text, named_steps=isinstance(expr, (list, tuple)), user_symbols=user)
     return Gradient(graph, output, names, summary)
 

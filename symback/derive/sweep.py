@@ -22,7 +22,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..errors import SymbackError
-from ..ir import Graph, Meta, Namer, Node, no_gc
+from ..ir import NO_META, Graph, Meta, Node, no_gc
 from ..ops import Term, vjp_of
 
 
@@ -30,7 +30,7 @@ def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
     """Nodes on some path from a `wrt` leaf to `output`: the only ones needing adjoints."""
     downstream = set(wrt)
     for node in graph:
-        if any(a in downstream for a in node.args):
+        if not downstream.isdisjoint(node.args):
             downstream.add(node.name)
     upstream = {output}
     for node in reversed(list(graph)):
@@ -39,8 +39,8 @@ def relevant(graph: Graph, output: str, wrt: list[str]) -> set[str]:
     return downstream & upstream
 
 
-def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for) -> None:
-    """The adjoint node of `node`: the sum of its consumers' contributions.
+def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for) -> Node:
+    """The adjoint node of `node` (returned): the sum of its consumers' contributions.
 
     Scalar contributions are summed in one expression (the worked table's
     row). A vector or matrix value with several consumers gets one node per
@@ -50,8 +50,7 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
 
     if len(parts) == 1 and parts[0].op == "scalar" and not parts[0].joins:  # most adjoints: one consumer
         expr = parts[0].value
-        out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts), Meta()))
-        return
+        return out.add(Node(name, "scalar", out.uses(expr), expr, node.shape, "adjoint", node.name, tuple(parts)))
 
     def add(name: str, op: str, expr, terms: tuple, meta: Meta) -> Node:
         return out.add(Node(name, op, args=out.uses(expr), expr=expr, shape=node.shape, role="adjoint",
@@ -64,14 +63,13 @@ def _add_adjoint(out: Graph, name: str, node: Node, parts: list[Term], name_for)
     if joined:
         parts = [replace(parts[0], value=sp.MatAdd(parts[0].value, *joined))]
     if all(t.op == "scalar" for t in parts):
-        add(name, "scalar", parts[0].value if len(parts) == 1 else sp.Add(*[t.value for t in parts]), tuple(parts),
-            Meta())
-    elif len(parts) == 1:
-        add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
-    else:
-        paths = [add(name_for(f"{node.name}_via_{t.consumer}"), t.op, t.value, (t,),
-                     _linear_meta(out, t, t.consumer)).symbol for t in parts]
-        add(name, "ew", sp.Add(*paths), tuple(parts), Meta(sum_of_paths=True))
+        value = parts[0].value if len(parts) == 1 else sp.Add(*[t.value for t in parts])
+        return add(name, "scalar", value, tuple(parts), NO_META)
+    if len(parts) == 1:
+        return add(name, parts[0].op, parts[0].value, tuple(parts), _linear_meta(out, parts[0]))
+    paths = [add(name_for(f"{node.name}_via_{t.consumer}"), t.op, t.value, (t,),
+                 _linear_meta(out, t, t.consumer)).symbol for t in parts]
+    return add(name, "ew", sp.Add(*paths), tuple(parts), Meta(sum_of_paths=True))
 
 
 def _linear_meta(graph: Graph, term: Term, path: str | None = None) -> Meta:
@@ -87,24 +85,29 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
     forward = list(graph)
     out = graph.copy()
     needed = relevant(graph, output, wrt)
-    namer = Namer(graph.names)
 
     def name_for(v: str) -> str:
-        return namer.claim(f"d{output}_d{v}")  # d output / d v, e.g. ``df_dq``
+        """d output / d v, e.g. ``df_dq``, with underscores appended while `out` has it: each name is added to `out`
+        before the next is asked for (no set of all the names beside the graph's own)."""
+        name = f"d{output}_d{v}"
+        while name in out:
+            name += "_"
+        return name
 
     adjoint = {output: name_for(output)}
-    terms: dict[str, list[Term]] = {v: [] for v in needed}
-    out.add(Node(adjoint[output], "seed", expr=sp.Integer(1), shape=graph[output].shape, role="adjoint", of=output))
+    terms: dict[str, list[Term]] = {}  # each list made by the first consumer met, dropped once its adjoint is made
+    made = out.add(Node(adjoint[output], "seed", expr=sp.Integer(1), shape=graph[output].shape, role="adjoint",
+                        of=output))
     for node in reversed(forward):
         v = node.name
         if v not in needed:
             continue
         if v != output:
             adjoint[v] = name_for(v)
-            _add_adjoint(out, adjoint[v], node, terms[v], name_for)
+            made = _add_adjoint(out, adjoint[v], node, terms.pop(v, []), name_for)
         if not node.is_leaf:
-            rule, upstream = vjp_of(node), out[adjoint[v]].symbol
+            rule, upstream = vjp_of(node), made.symbol
             for arg in node.args:
                 if arg in needed:
-                    terms[arg].append(rule(node, arg, upstream))
+                    terms.setdefault(arg, []).append(rule(node, arg, upstream))
     return out, {w: adjoint[w] for w in wrt if w in adjoint}

@@ -8,6 +8,7 @@ printers as `symback derive`.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from ..nonsmooth import sympy_names
@@ -17,6 +18,43 @@ from .pages import LatexPage, TextPage
 from .sections import Builder
 
 SCHEMA = "symback.derivation/1"
+_TEXT = json.encoder.encode_basestring_ascii
+
+
+def dumps(data) -> str:
+    """``json.dumps(data, indent=2, allow_nan=False)``, the same text, written about twice as fast: the standard
+    library's indented encoder is pure Python, one generator per container, and a 10^5-term gradient holds 10^6
+    values. Infinity and NaN are not JSON: ValueError, as json.dumps says it."""
+    try:
+        return _text(data, "\n")
+    except _NotPlain:  # a key that is not a string: the standard library's rules for it
+        return json.dumps(data, indent=2, allow_nan=False)
+
+
+class _NotPlain(Exception):
+    """A value `dumps` leaves to `json.dumps`."""
+
+
+def _key(key) -> str:
+    if not isinstance(key, str):
+        raise _NotPlain
+    return _TEXT(key)
+
+
+def _text(value, newline: str) -> str:
+    """`value` at the indentation of `newline` (acyclic data, as every ``to_dict`` gives)."""
+    if isinstance(value, str):
+        return _TEXT(value)
+    if not isinstance(value, (list, tuple, dict)):  # numbers, true, false, null; anything else fails as json.dumps
+        return json.dumps(value, allow_nan=False)
+    if not value:
+        return "{}" if isinstance(value, dict) else "[]"
+    inner = newline + "  "
+    if isinstance(value, dict):
+        items = [f"{_key(k)}: {_TEXT(v) if type(v) is str else _text(v, inner)}" for k, v in value.items()]
+        return f"{{{inner}{f',{inner}'.join(items)}{newline}}}"
+    items = [_TEXT(v) if type(v) is str else _text(v, inner) for v in value]
+    return f"[{inner}{f',{inner}'.join(items)}{newline}]"
 
 
 def _shape_json(shape) -> list:
