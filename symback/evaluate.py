@@ -22,10 +22,13 @@ DIGITS = 30
 
 def numeric(value: sp.Expr, where: str, expr: sp.Expr | None = None) -> sp.Expr:
     """`value` as a finite real SymPy number, or a SymbackError naming `where`."""
+    what = f" = {expr}" if expr is not None else ""
     if not value.is_Number:
-        value = sp.N(value, DIGITS)
+        try:
+            value = sp.N(value, DIGITS)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:  # mpmath outside its domain, or overflowing
+            raise SymbackError(f"{where}{what} cannot be evaluated at this point: {exc}") from None
     if value.has(sp.zoo, sp.oo, -sp.oo, sp.nan) or not value.is_Number or value.is_real is False:
-        what = f" = {expr}" if expr is not None else ""
         why = "not a finite real number"
         if value.has(sp.zoo) or value.has(sp.oo) or value.has(-sp.oo):
             why = "infinite (division by zero or a pole)"

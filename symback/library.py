@@ -15,6 +15,7 @@ import sympy as sp
 
 from .errors import SymbackError
 from .textbuild import FUNCTIONS, read_expr
+from .textparse import abbreviate
 
 #: The symbol every activation is written in.
 Z = sp.Symbol("z", real=True)
@@ -52,7 +53,7 @@ def _lookup(table: dict, what: str, name_or_expr, make):
     if not isinstance(name_or_expr, str):
         return make("custom", name_or_expr)
     if name_or_expr not in table:
-        raise SymbackError(f"unknown {what} {name_or_expr!r}{suggest(name_or_expr, table)}")
+        raise SymbackError(f"unknown {what} {abbreviate(name_or_expr)}{suggest(name_or_expr, table)}")
     return table[name_or_expr]
 
 

@@ -564,3 +564,22 @@ def test_gradcheck_still_fails_a_wrong_gradient_at_a_kink_and_off_it():
     assert not gradcheck(kinked_module(bug=True), X=X_KINK, Y=Y_KINK).ok  # at the kink, but neither side's slope
     shifted = {"w": np.array([[1.0, -0.5]]), "b": np.array([0.1])}
     assert not gradcheck(kinked_module(bug=True), shifted, X_KINK, Y_KINK).ok
+
+
+@pytest.mark.parametrize("argv, says", [
+    (("grad", "exp(x)", "--at", "x=1000", "--json"), "JSON cannot hold"),
+    (("grad", "erfinv(y)*x", "--at", "x=1,y=-1.5"), "--at"),
+    (("explain", "erfinv(y)*x", "--at", "x=1,y=-1.5"), "--at"),
+])
+def test_values_json_cannot_hold_or_outside_a_domain_are_one_line(argv, says):
+    verdict(*run(*argv), 2, says)
+
+
+def test_the_python_api_names_a_long_activation_briefly_and_refuses_a_module_path_without_py(tmp_path):
+    with pytest.raises(ValueError, match="unknown activation") as caught:
+        sb.Dense(3, "z+" * 400_000)
+    assert len(str(caught.value)) < 300
+    net = sb.Network(1, [sb.Dense(2, "relu"), sb.Dense(1, "identity")])
+    with pytest.raises(ValueError, match=r"must end in \.py"):
+        net.derive().compile(tmp_path / "x.txt")
+    assert not (tmp_path / "x.txt").exists()

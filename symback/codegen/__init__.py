@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..derivation import provides
+from ..errors import SymbackError
 from .module import generate
 from .plan import declared
 from .write import write_module
@@ -50,6 +51,8 @@ def compile_derivation(d, path, notation: str = "udl", dtype=None, force: bool =
     ``init_params`` defaults to that dtype. With `inference`, the module
     has the forward pass only: ``forward`` (and ``predict`` for a classifier).
     """
+    if Path(path).suffix != ".py":
+        raise SymbackError(f"compile: {str(path)[:80]!r} must end in .py (the module is imported from it)")
     text = generate(d, source or declared(d).label, notation=notation, command=command, layouts=layouts,
                     inference=inference, conv=conv)
     write_module(path, text, force=force)
