@@ -1,4 +1,5 @@
-"""`render.jsonform.dumps` writes exactly what ``json.dumps(data, indent=2)`` writes, faster (the grad command's JSON)."""
+"""`render.jsonform.dumps` writes exactly what ``json.dumps(data, indent=2, allow_nan=False)`` writes, faster (every
+command's JSON): NaN and Infinity are not JSON, refused."""
 
 import json
 
@@ -8,7 +9,7 @@ import symback as sb
 from symback.render.jsonform import dumps
 
 CASES = [
-    {}, [], (), "x", 3, 2.5, None, True, False, float("nan"), float("inf"), -0.0, 10**30,
+    {}, [], (), "x", 3, 2.5, None, True, False, -0.0, 10**30,
     {"a": [], "b": {}, "c": [[], [{}], (1,)], "é\n\"": "ü\t\\", "d": [1, 2.5, None, True, False, "x"]},
     {1: 2, "a": [3]}, {None: 1, 2.5: "x", True: [False]},  # keys that are not strings: the standard library's rules
     [{"node": "x", "expr": "y"}] * 3,
@@ -29,3 +30,9 @@ def test_dumps_of_a_gradient_and_a_table():
 def test_dumps_refuses_what_json_dumps_refuses():
     with pytest.raises(TypeError, match="not JSON serializable"):
         dumps({"a": [object()]})
+    for value in (float("nan"), float("inf"), -float("inf")):
+        for data in (value, [value], {"a": {"b": value}}, {1: value}):
+            with pytest.raises(ValueError, match="not JSON compliant"):
+                json.dumps(data, allow_nan=False)
+            with pytest.raises(ValueError, match="not JSON compliant"):
+                dumps(data)
