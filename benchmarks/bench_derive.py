@@ -219,6 +219,9 @@ if __name__ == "__main__":
         print(json.dumps(reference(int(sys.argv[2])) if sys.argv[3] == "reference" else
                          flat_one(int(sys.argv[2]), sys.argv[3])))
         sys.exit()
+    if sys.argv[1:2] in (["-h"], ["--help"]) or sys.argv[1:] not in ([], ["--flat"]):
+        print(__doc__)
+        sys.exit(0 if sys.argv[1:2] in (["-h"], ["--help"]) else 2)
     if sys.argv[1:2] == ["--flat"]:  # the flat sums alone
         bench_flat_sum()
         sys.exit()
