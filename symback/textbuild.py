@@ -84,7 +84,8 @@ _PYTHON_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": ope
                "**": operator.pow, "^": operator.pow, "%": operator.mod, "//": operator.floordiv}
 # Python's a < b on SymPy values is Lt(a, b); unevaluated, the relation is kept as written
 _RELATIONS = {"<": sp.Lt, "<=": sp.Le, ">": sp.Gt, ">=": sp.Ge, "==": sp.Eq, "!=": sp.Ne}
-# how a flat argument list is built: "Add=" a sum evaluated at once, "Add"/"Mul" kept as written
+
+
 def _as_written(cls, *args):
     """``cls(*args, evaluate=False)``; for Expr arguments (no Relational, nothing to sympify) what it makes, without
     the constructor's cache, which hashes every argument again (a fifth of reading a 10^5-term sum)."""
@@ -93,6 +94,7 @@ def _as_written(cls, *args):
     return cls(*args, evaluate=False)
 
 
+# how a flat argument list is built: "Add=" a sum evaluated at once, "Add"/"Mul" kept as written
 _FLAT_BUILD = {"Add=": sp.Add, "Add": partial(_as_written, sp.Add), "Mul": partial(_as_written, sp.Mul)}
 
 
@@ -268,16 +270,17 @@ class Builder:
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
         power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
         if digits is not None:  # a constant: (-1)^(1/2) is not real
-            _real(base ** exp, node.col)
+            _real(power if self.evaluate else base ** exp, node.col)
         return _Built(power, digits=digits, exact_int=exact_int)
 
     def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
-        value = fn(*values, evaluate=False) if unevaluated and not self.evaluate else fn(*values)
+        kept = unevaluated and not self.evaluate
+        value = fn(*values, evaluate=False) if kept else fn(*values)
         if digits is not None:  # a constant: erfinv(3), cbrt(-1), log(0) are not real numbers
-            _real(fn(*values), node.col)
+            _real(fn(*values) if kept else value, node.col)
         return _Built(value, digits=digits)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ..errors import SymbackError
 from ..files import output_path, write_atomic
 from ..grade import feedback, grade_all, load, prepare
 from ..grade.assignment import where
+from ..render.jsonform import dumps
 from . import arg, command, emit, not_an_input
 
 PLATFORMS = ("gradescope", "prairielearn")
@@ -97,13 +97,13 @@ def _grade(args) -> int:
     if platform:
         o = outcomes[0]
         data = feedback.gradescope(o, title) if args.format == "gradescope" else feedback.prairielearn(o)
-        _write(out, json.dumps(data, indent=2) + "\n")
+        _write(out, dumps(data) + "\n")
     else:
         out.mkdir(exist_ok=True)
         for o in outcomes:
             _write(out / feedback_name(o.name), feedback.markdown(o, title))
         table = (feedback.summary_csv(outcomes, assignment) if args.format == "csv"
-                 else json.dumps(feedback.summary_json(outcomes, assignment), indent=2) + "\n")
+                 else dumps(feedback.summary_json(outcomes, assignment)) + "\n")
         _write(out / f"summary.{args.format}", table)
     mean = sum(o.score for o in outcomes) / len(outcomes) if outcomes else 0.0
     counts = {s: sum(o.status == s for o in outcomes) for s in sorted({o.status for o in outcomes})}

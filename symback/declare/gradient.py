@@ -243,13 +243,11 @@ def _symbols_text(expr) -> str | None:
     its printer costs ~40 us each, and a 10^5-term sum has 2*10^5 such nodes."""
     if type(expr) is sp.Symbol:
         return expr.name
-    if not (expr.is_Mul or expr.is_Add):
+    if not (expr.is_Mul or expr.is_Add) or not same_symbols(expr.args):
         return None
-    names, kind = [], getattr(expr.args[0], "_assumptions0", None)
-    for a in expr.args:  # plain symbols of one kind (`same_symbols`), none named like a negation
-        if type(a) is not sp.Symbol or a._assumptions0 != kind or a.name[:1] == "-":
-            return None
-        names.append(a.name)
+    names = [a.name for a in expr.args]
+    if any(n[:1] == "-" for n in names):  # a symbol named like a negation prints as one
+        return None
     # a product's factors sorted by name, a sum's terms in stored (name) order
     return "*".join(sorted(names)) if expr.is_Mul else " + ".join(names)
 
