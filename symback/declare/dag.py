@@ -276,13 +276,16 @@ class DAG(Components, Products):
         for node in reversed(list(g)):
             if node.name in reaches:
                 reaches.update(node.args)
+        dead = []
         for node in g:
             if node.op == "param" and not g.consumers(node.name):
                 raise SymbackError(f"param {node.name} is declared but never used; remove it or use it in a module")
-            if node.name not in reaches and node.op != "target":
-                if node.op == "input":
-                    continue
-                warnings.warn(f"{node.name} does not reach the loss; no gradient flows through it", stacklevel=3)
+            if node.name not in reaches and node.op not in ("target", "input"):
+                dead.append(node.name)
+        if dead:  # one warning for the whole dead branch, its modules in order
+            verb = "does" if len(dead) == 1 else "do"
+            warnings.warn(f"{', '.join(dead)} {verb} not reach the loss; no gradient flows through "
+                          f"{'it' if len(dead) == 1 else 'them'}", stacklevel=3)
 
     def params(self) -> list[str]:
         return [n for n, d in self._decls.items() if d.op == "param"]
