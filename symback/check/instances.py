@@ -75,6 +75,7 @@ class Instance:
     samples: list  # per sample: {IR node name: value}
     graph: Graph = field(repr=False, default=None)
     raw: Callable[[], Graph] = field(repr=False, default=None)  # the unsimplified graph, made when first asked
+    scale: float | None = None  # a far instance's factor (`randomdata.FAR`); None near the origin
     _extra: dict = field(repr=False, default_factory=dict)
 
     def value(self, s: int, name: str):
@@ -115,21 +116,23 @@ class Instance:
 _CACHE: dict = {}
 
 
-def make_instances(derivation, count: int = 4, seed: int = 0) -> list[Instance]:
-    """`count` random instances (each with a batch of samples) of a network derivation.
+def make_instances(derivation, count: int = 4, seed: int = 0, scales: tuple = ()) -> list[Instance]:
+    """`count` random instances (each with a batch of samples) of a network derivation; with `scales`, one far
+    instance per factor instead (numbered from count + 1): the same draws, parameters, inputs and real targets
+    times the factor.
 
     The values depend only on the graph and the seed, so repeated checks of the
     same network (a test suite, an autograder loop) reuse them.
     """
-    key = (tuple((n.name, n.op, str(n.expr), str(n.shape)) for n in derivation.graph), count, seed)
+    key = (tuple((n.name, n.op, str(n.expr), str(n.shape)) for n in derivation.graph), count, seed, scales)
     if key not in _CACHE:
         if len(_CACHE) > 32:
             _CACHE.clear()
-        _CACHE[key] = _make(derivation, count, seed)
+        _CACHE[key] = _make(derivation, count, seed, scales)
     return _CACHE[key]
 
 
-def _make(derivation, count: int, seed: int) -> list[Instance]:
+def _make(derivation, count: int, seed: int, scales: tuple = ()) -> list[Instance]:
     rng = randomdata.generator(seed)
     sub, batch = choose_sizes(derivation.graph)
     graph = concrete_graph(derivation.graph, sub)
@@ -141,18 +144,19 @@ def _make(derivation, count: int, seed: int) -> list[Instance]:
     shapes = {n.name: n.shape for n in graph.leaves("param")}
     coupled = any(n.op == "batch" for n in graph)
     out = []
-    for i in range(count):
-        params = randomdata.params(rng, shapes)
+    for i, c in enumerate(scales or (1.0,) * count):
+        params = {k: c * v for k, v in randomdata.params(rng, shapes).items()}
         samples = []
         for _ in range(batch):
-            x = {name: randomdata.inputs(rng, n) for name, n in widths.items()}
+            x = {name: c * randomdata.inputs(rng, n) for name, n in widths.items()}
             y = randomdata.targets(rng, kind, n_out)
+            y = c * y if kind == randomdata.REAL else y
             with np.errstate(all="ignore"):
                 samples.append(evaluate_sample(graph, params, x, y) if not coupled else {**x, "y": y})
         if coupled:  # batch statistics couple the samples: every node for the whole batch, then split
             samples = per_sample(graph, params, samples)
-        out.append(Instance(i + 1, {str(k): v for k, v in sub.items()}, batch, n_out, params, samples,
-                            graph, unsimplified))
+        out.append(Instance(i + 1 + (count if scales else 0), {str(k): v for k, v in sub.items()}, batch, n_out,
+                            params, samples, graph, unsimplified, c if scales else None))
     return out
 
 
@@ -165,21 +169,33 @@ def per_sample(graph: Graph, params: dict, samples: list[dict]) -> list[dict]:
     return [{k: (v[..., b] if k not in params else params[k]) for k, v in values.items()} for b in range(len(samples))]
 
 
-def make_points(derivation, count: int, seed: int) -> list[dict]:
-    """Every node's value at `count` random points of a scalar expression where the whole gradient is defined.
+class Far(dict):
+    """A far point of an expression: every node's value (as `make_points` gives), and the factor it was drawn at."""
+
+    scale: float
+
+
+def make_points(derivation, count: int, seed: int, scales: tuple = ()) -> list[dict]:
+    """Every node's value at `count` random points of a scalar expression where the whole gradient is defined;
+    with `scales`, one `Far` point per factor instead (a standard normal draw times the factor, exact).
 
     Inputs are standard normal; a point where some node is undefined (a log of
     a negative number, a division by zero) is skipped, up to ten times `count`
     tries, so fewer points come back when the expression is rarely defined.
     """
     rng = randomdata.generator(seed)
-    out = []
-    for _ in range(count * 10):
-        point = {v: sp.Float(x, DIGITS) for v, x in randomdata.point(rng, derivation.inputs).items()}
+    out, want = [], len(scales) or count
+    for _ in range(want * 10):
+        c = scales[len(out)] if scales else 1
+        point = {v: sp.Float(x * c, DIGITS) for v, x in randomdata.point(rng, derivation.inputs).items()}
         try:
-            out.append(evaluate(derivation.graph, point))
+            values = evaluate(derivation.graph, point)
         except (SymbackError, TypeError, ZeroDivisionError):
             continue
-        if len(out) == count:
+        if scales:
+            values = Far(values)
+            values.scale = c
+        out.append(values)
+        if len(out) == want:
             break
     return out
