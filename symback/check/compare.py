@@ -66,8 +66,9 @@ def judge(eq: Equation, space) -> Result:
     bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e)]
     near = bool(bad)
     if not near:  # equal near the origin: confirmed far from it, or the far point is the counterexample
-        t = Trial(space, lhs, formula, space.far(batch), batch)
-        got, expected = far_values(t), t.expected()
+        with np.errstate(all="ignore"):
+            t = Trial(space, lhs, formula, space.far(batch), batch)
+            got, expected = far_values(t), t.expected()
         bad = [i for i, (g, e) in enumerate(zip(got, expected)) if g is not None and not close(g, e)]
         if not bad:
             return result(EQUAL)
@@ -83,8 +84,7 @@ def far_values(t: Trial) -> list:
     out = []
     for i in t.finite:
         try:
-            with np.errstate(all="ignore"):
-                v = t.space.evaluate(t.formula, t.points[i])
+            v = t.space.evaluate(t.formula, t.points[i])
         except (ShapeError, ArithmeticError, ValueError, TypeError):
             v = None
         out.append(v if v is not None and finite(v) else None)

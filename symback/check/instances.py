@@ -29,6 +29,7 @@ from ..notation import totals
 from ..numeric import evaluate_batch, evaluate_sample
 from ..ops import lookup
 from . import randomdata
+from .trial import close, finite
 
 #: significant digits of an expression's random point (the exact evaluator's precision)
 DIGITS = 30
@@ -77,6 +78,7 @@ class Instance:
     raw: Callable[[], Graph] = field(repr=False, default=None)  # the unsimplified graph, made when first asked
     scale: float | None = None  # a far instance's factor (`randomdata.FAR`); None near the origin
     _extra: dict = field(repr=False, default_factory=dict)
+    _trust: dict = field(repr=False, default_factory=dict)  # sample -> `consistent`
 
     def value(self, s: int, name: str):
         if name in self.samples[s]:
@@ -92,6 +94,23 @@ class Instance:
                 inputs = {n.name: self.samples[s][n.name] for n in self.graph.leaves("input")}
                 self._extra[s] = evaluate_sample(self.raw(), self.params, inputs, self.samples[s]["y"])
         return self._extra[s]
+
+    def consistent(self, s: int) -> bool:
+        """Whether float64 is trustworthy at sample `s`: every value both graphs hold (the simplified and the
+        unsimplified, equal in exact arithmetic) is finite in both and agrees to `trial.RTOL`, or in neither.
+
+        Far from the origin a saturated sigmoid loses 1 - h to cancellation; such a sample shows it here."""
+        if s not in self._trust:
+            with np.errstate(all="ignore"):
+                raw = self.raw_values(s)
+            same = True
+            for name, v in self.samples[s].items():
+                if name in raw and name not in self.params:
+                    a, b = np.atleast_2d(np.asarray(v, dtype=float)), np.atleast_2d(np.asarray(raw[name], dtype=float))
+                    fa, fb = finite(a), finite(b)
+                    same = same and a.shape == b.shape and fa == fb and (not fa or close(a, b))
+            self._trust[s] = same
+        return self._trust[s]
 
     def jacobian(self, s: int, a: str, b: str) -> np.ndarray:
         """The local derivative d`a`/d`b` in the denominator layout, (da/db)^T: |b| x |a| (b a matrix: its shape

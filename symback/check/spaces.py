@@ -69,13 +69,16 @@ class ExpressionSpace:
         self.derivs = {f"d{self.out}/d{n}": self.adjoints[f"d{self.out}/d{n}"] for n in named
                        if n != self.out and f"d{self.out}/d{n}" in self.adjoints}
         self.at: list[dict] = []
+        self._far: list | None = None
 
     def draw(self) -> None:
         self.at = make_points(self.derivation, self.count, self.seed)
 
     def far(self, batch: bool) -> list:
-        """The far points (`instances.Far`), valued exactly at 30 digits."""
-        return make_points(self.derivation, self.count, self.seed, FAR)
+        """The far points (`instances.Far`), valued exactly at 30 digits (drawn when first asked)."""
+        if self._far is None:
+            self._far = make_points(self.derivation, self.count, self.seed, FAR)
+        return self._far
 
     def read(self, eq: Equation) -> tuple[str, sp.Expr, bool]:
         """(the quantity's name, the right side in the IR's node names, whether it is a batch formula: never)."""
@@ -186,6 +189,7 @@ class NetworkSpace:
         self.derivation, self.count, self.seed = derivation, count, seed
         self.ns = self.names(derivation, notation, layout)
         self.insts: list = []
+        self._far: dict = {}  # batch formula or not -> far points
         if other is None:
             flipped = "numerator" if self.ns.layout == "denominator" else "denominator"
             other = type(self)(derivation, self.ns.notation, flipped, count, seed, other=self)
@@ -195,9 +199,13 @@ class NetworkSpace:
         self.insts = make_instances(self.derivation, count=self.count, seed=self.seed)
 
     def far(self, batch: bool) -> list:
-        """The (instance, sample) pairs of the far instances, valued in float64 (`instances.make_instances`)."""
-        insts = make_instances(self.derivation, count=self.count, seed=self.seed, scales=FAR)
-        return [(inst, s) for inst in insts for s in ([None] if batch else range(inst.batch))]
+        """The (instance, sample) pairs of the far instances where float64 is trustworthy (`Instance.consistent`:
+        the network's values are NumPy's, not exact)."""
+        if batch not in self._far:
+            insts = make_instances(self.derivation, count=self.count, seed=self.seed, scales=FAR)
+            self._far[batch] = [(inst, s) for inst in insts for s in ([None] if batch else range(inst.batch))
+                                if all(map(inst.consistent, range(inst.batch) if s is None else [s]))]
+        return self._far[batch]
 
     @property
     def batch_size(self) -> int:
