@@ -133,6 +133,19 @@ class Instance:
 
 
 _CACHE: dict = {}
+_KEYS: dict = {}  # id(graph) -> (graph, its node count, its key): the key is text of every node, so made once
+
+
+def _graph_key(graph: Graph) -> tuple:
+    """What the instances depend on: every node's name, op, formula and shape (a graph only grows, so a known
+    graph with as many nodes has this key still)."""
+    known = _KEYS.get(id(graph))
+    if known is None or known[0] is not graph or known[1] != len(graph):
+        if len(_KEYS) > 32:
+            _KEYS.clear()
+        known = _KEYS[id(graph)] = (graph, len(graph), tuple((n.name, n.op, str(n.expr), str(n.shape))
+                                                              for n in graph))
+    return known[2]
 
 
 def make_instances(derivation, count: int = 4, seed: int = 0, scales: tuple = ()) -> list[Instance]:
@@ -143,7 +156,7 @@ def make_instances(derivation, count: int = 4, seed: int = 0, scales: tuple = ()
     The values depend only on the graph and the seed, so repeated checks of the
     same network (a test suite, an autograder loop) reuse them.
     """
-    key = (tuple((n.name, n.op, str(n.expr), str(n.shape)) for n in derivation.graph), count, seed, scales)
+    key = (_graph_key(derivation.graph), count, seed, scales)
     if key not in _CACHE:
         if len(_CACHE) > 32:
             _CACHE.clear()
