@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import symback as sb
-from symback.check.instances import make_instances
+from symback.check.instances import BOUND, make_instances
 from symback.check.randomdata import FAR
 from symback.check.spaces import ExpressionSpace, NetworkSpace
 from symback.declare.spec import load_spec
@@ -79,9 +79,20 @@ def test_sigmoid_derivative_in_other_forms_is_equal_where_float64_overflows():
     report = g.check("df/dx = sigmoid(x)*(1 - sigmoid(x))\ndf/dx = exp(-x)/(1 + exp(-x))**2\ndf/dx = f*(1 - f)")
     assert report.ok, str(report)
     xs = [float(p["x"]) for p in ExpressionSpace(g).far(False)]
-    assert any(x < -1e4 for x in xs)  # exp(-x) overflows float64 there
+    assert min(xs) == pytest.approx(-535.669)  # (1 + e^535.669)^2 is about 10^465: past float64's 1.8 x 10^308
     with np.errstate(over="ignore"):
-        assert not np.isfinite(np.exp(-min(xs)))
+        assert np.isinf((1 + np.exp(-min(xs))) ** 2)
+
+
+def test_far_points_of_an_expression_stay_within_bound():
+    """exp(exp(x)) at x = 10 is about 10^9566: values past 10^1000 leave the point out (exp of them would take
+    digits without end), so the check stays quick and a right formula stays equal."""
+    g = sb.grad("exp(exp(x))")
+    assert g.check("df/dx = exp(x)*exp(exp(x))").ok
+    far = ExpressionSpace(g).far(False)
+    assert len(far) == len(FAR) and all(abs(v) <= BOUND for p in far for v in p.values())
+    assert all(p["x"] < 0 for p in far if abs(p.scale) == 1e6)  # x = +10^6 is drawn again until x < 0
+    assert sb.grad("sin(exp(x))").check("df/dx = cos(exp(x))*exp(x)").ok
 
 
 def test_relu_written_as_max_or_heaviside_is_equal():

@@ -33,6 +33,8 @@ from .trial import close, finite
 
 #: significant digits of an expression's random point (the exact evaluator's precision)
 DIGITS = 30
+#: the largest value at a far point of an expression: exp of it still takes ~1000 digits, exp(10^6) would take 434,294
+BOUND = sp.Float("1e1000", DIGITS)
 
 
 def concrete_graph(graph: Graph, sub: dict) -> Graph:
@@ -216,18 +218,23 @@ def make_points(derivation, count: int, seed: int, scales: tuple = ()) -> list[d
     tries, so fewer points come back when the expression is rarely defined.
     """
     rng = randomdata.generator(seed)
-    out, want = [], len(scales) or count
-    for _ in range(want * 10):
-        c = scales[len(out)] if scales else 1
-        point = {v: sp.Float(x * c, DIGITS) for v, x in randomdata.point(rng, derivation.inputs).items()}
+    out, factors, misses = [], list(scales) or [1] * count, 0
+    for _ in range(len(factors) * 10):
+        point = {v: sp.Float(x * factors[0], DIGITS) for v, x in randomdata.point(rng, derivation.inputs).items()}
         try:
-            values = evaluate(derivation.graph, point)
+            values = evaluate(derivation.graph, point, BOUND if scales else None)
         except (SymbackError, TypeError, ZeroDivisionError):
+            misses += 1
+            if scales and misses == 10:  # no defined point of this size in ten draws: the next factor
+                factors, misses = factors[1:], 0
+            if not factors:
+                break
             continue
         if scales:
             values = Far(values)
-            values.scale = c
+            values.scale = factors[0]
         out.append(values)
-        if len(out) == want:
+        factors, misses = factors[1:], 0
+        if not factors:
             break
     return out

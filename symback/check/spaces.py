@@ -32,7 +32,7 @@ from .dagnames import DagNames
 from .diagnose import Cause
 from .formula import GENERIC, Call, Name, Num, Op, names, parse_text, replace, tokenize, walk
 from .handfile import Equation
-from .instances import DIGITS, Far, make_instances, make_points
+from .instances import BOUND, DIGITS, Far, make_instances, make_points
 from .matrix import Env, dims, evaluate
 from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
@@ -144,8 +144,11 @@ class ExpressionSpace:
         return _number(point[node], isinstance(point, Far))
 
     def evaluate(self, formula: sp.Expr, point: dict) -> np.ndarray:
-        return _number(sp.N(formula.xreplace({sp.Symbol(k): val for k, val in point.items()}), DIGITS),
-                       isinstance(point, Far))
+        at = {sp.Symbol(k): val for k, val in point.items()}
+        if isinstance(point, Far):
+            value = _bounded(formula, at)
+            return _number(sp.nan if value is None else sp.N(value, DIGITS), True)
+        return _number(sp.N(formula.xreplace(at), DIGITS), False)
 
     def circular(self, lhs: str, formula) -> bool:
         return sp.Symbol(self.adjoints[lhs]) in formula.free_symbols
@@ -398,6 +401,18 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
 def _meaning(q) -> tuple:
     """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
     return (q.kind if q.kind != "input" else "act", q.node, q.deriv, q.held)  # a DAG's share is not its sum
+
+
+def _bounded(expr: sp.Expr, at: dict) -> sp.Expr | None:
+    """`expr` at the point `at`, each part valued as it is rebuilt from its arguments (a number at 30 digits);
+    None once a part is larger than `instances.BOUND` (the next, exp of it, would take digits without end)."""
+    if expr in at or not expr.args:
+        return at.get(expr, expr)
+    args = [_bounded(a, at) for a in expr.args]
+    if any(a is None for a in args):
+        return None
+    value = expr.func(*args)
+    return None if value.is_Number and value.is_finite and abs(value) > BOUND else value
 
 
 def _number(v, exact: bool) -> np.ndarray:
