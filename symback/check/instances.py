@@ -215,7 +215,9 @@ def make_points(derivation, count: int, seed: int, scales: tuple = ()) -> list[d
 
     Inputs are standard normal; a point where some node is undefined (a log of
     a negative number, a division by zero) is skipped, up to ten times `count`
-    tries, so fewer points come back when the expression is rarely defined.
+    tries, so fewer points come back when the expression is rarely defined. A
+    far point is also skipped where a value passes `BOUND`; ten misses in a row
+    and its factor gives way to the next.
     """
     rng = randomdata.generator(seed)
     out, factors, misses = [], list(scales) or [1] * count, 0
