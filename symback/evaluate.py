@@ -38,8 +38,9 @@ def numeric(value: sp.Expr, where: str, expr: sp.Expr | None = None) -> sp.Expr:
     return value
 
 
-def evaluate(graph: Graph, point: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
-    """Value of every node, in graph order, given values for the input leaves (each op's `exact` rule)."""
+def evaluate(graph: Graph, point: dict[str, sp.Expr], bound: sp.Expr | None = None) -> dict[str, sp.Expr]:
+    """Value of every node, in graph order, given values for the input leaves (each op's `exact` rule); with
+    `bound`, a SymbackError as soon as one is larger in size (the next, exp of it, would take digits without end)."""
     values: dict[str, sp.Expr] = {}
     for node in graph:
         if node.is_leaf:
@@ -51,6 +52,8 @@ def evaluate(graph: Graph, point: dict[str, sp.Expr]) -> dict[str, sp.Expr]:
         val = rule(node, values)
         kind = "gradient " if node.role == "adjoint" else ""
         values[node.name] = numeric(val, f"{kind}node {node.name}", node.expr)
+        if bound is not None and abs(values[node.name]) > bound:
+            raise SymbackError(f"{kind}node {node.name} = {node.expr} is beyond {bound:.3g} at this point")
     return values
 
 

@@ -238,8 +238,9 @@ def test_json_schema():
     assert (bad["line"], bad["lhs"], bad["rhs"], bad["status"]) == (4, "dl/dh_3", "Omega_3 dl/df_3", "different")
     ce = bad["counterexample"]
     assert set(ce) == {"instance", "sample", "entry", "yours", "derived", "yours_value", "derived_value", "shapes",
-                       "inputs", "params", "message"}
+                       "inputs", "params", "message", "scale"}
     assert ce["shapes"] == {"yours": [1, 3], "derived": [3, 1]} and "1x3" in ce["message"]
+    assert ce["scale"] is None  # near the origin (a far point gives its factor)
     assert set(bad["likely_cause"]) == {"kind", "message"}
 
 

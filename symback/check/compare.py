@@ -10,11 +10,13 @@ What differs between a scalar expression and a network is data, a space
 1. read the hand file, then draw the space's random points;
 2. per equation: resolve the left side, parse the right side, value both on
    every point (`trial.Trial`);
-3. decide: *equal* when every point agrees to `trial.RTOL`; *different* with a
-   counterexample at the clearest disagreement and the likely mistake (the
-   first repair in `diagnose` that makes it agree); a formula whose sizes do
-   not fit together is different too; *undecided* when the right side uses
-   the left side itself or the derived value is never finite;
+3. decide: *equal* when every point agrees to `trial.RTOL` and so does every
+   far point (`space.far`: the draws times 10 to 10^6, either sign; points
+   where either side is not finite or not defined are skipped), else
+   *different* with a counterexample at the clearest disagreement and the
+   likely mistake (the first repair in `diagnose` that makes it agree); a
+   formula whose sizes do not fit together is different too; *undecided* when
+   the right side uses the left side itself or the derived value is never finite;
 4. report, with the space's header and settings.
 
 Names the space does not know, malformed formulas and a missing file are bad
@@ -25,13 +27,15 @@ from __future__ import annotations
 
 from functools import partial
 
+import numpy as np
+
 from .diagnose import likely_cause, shape_cause
 from .handfile import Equation, read_hand
 from .indexform import is_index_form, judge_index
 from .matrix import ShapeError
 from .report import DIFFERENT, EQUAL, UNDECIDED, Report, Result
 from .spaces import INSTANCES, POINTS, SEED, DagSpace, ExpressionSpace, NetworkSpace
-from .trial import Trial, close, gap
+from .trial import Trial, close, finite, gap
 
 
 def check(derivation, hand, space, target: str = "") -> Report:
@@ -60,11 +64,31 @@ def judge(eq: Equation, space) -> Result:
         ce = space.counterexample(t, 0, None, expected[0], exc.message)
         return result(DIFFERENT, ce, likely_cause(t) or shape_cause(exc.message))
     bad = [i for i, (g, e) in enumerate(zip(got, expected)) if not close(g, e)]
-    if not bad:
-        return result(EQUAL)
+    near = bool(bad)
+    if not near:  # equal near the origin: confirmed far from it, or the far point is the counterexample
+        with np.errstate(all="ignore"):
+            t = Trial(space, lhs, formula, space.far(batch), batch)
+            got, expected = far_values(t), t.expected()
+        bad = [i for i, (g, e) in enumerate(zip(got, expected)) if g is not None and not close(g, e)]
+        if not bad:
+            return result(EQUAL)
     i = max(bad, key=lambda k: gap(got[k], expected[k]))  # the clearest disagreement
     ce = space.counterexample(t, i, got[i], expected[i])
-    return result(DIFFERENT, ce, likely_cause(t) or (shape_cause(ce.message) if ce.message else space.note(t)))
+    cause = likely_cause(t) if near else None  # a repair is judged near the origin, where this formula agrees
+    return result(DIFFERENT, ce, cause or (shape_cause(ce.message) if ce.message else space.note(t)))
+
+
+def far_values(t: Trial) -> list:
+    """The formula's value at each of the trial's finite points; None where it is not a finite number there (float64
+    overflowed, or it is undefined), so that point proves nothing against it."""
+    out = []
+    for i in t.finite:
+        try:
+            v = t.space.evaluate(t.formula, t.points[i])
+        except (ShapeError, ArithmeticError, ValueError, TypeError):
+            v = None
+        out.append(v if v is not None and finite(v) else None)
+    return out
 
 
 def check_derivation(derivation, hand, notation="udl", layout: str | None = None,

@@ -77,6 +77,12 @@ def entrywise(body: sp.Expr, prime: bool):
     return lambda a: np.broadcast_to(np.asarray(f(a), dtype=float), a.shape).copy()
 
 
+@cache
+def _applied(fn: sp.Lambda) -> sp.Expr:
+    """A layer's activation as a formula in `Z` (applying the Lambda substitutes; a check asks once per point)."""
+    return fn(Z)
+
+
 class Env:
     """What names mean on one instance: the namespace's values for one sample, or for the whole batch."""
 
@@ -95,7 +101,7 @@ class Env:
             arg = arg.args[0]
         q = self.ns.get(arg.text) if isinstance(arg, Name) else None
         if q is not None and q.kind == "pre" and not q.deriv:
-            return self.ns.summary.layers[q.layer - 1].fn(Z)
+            return _applied(self.ns.summary.layers[q.layer - 1].fn)
         activated = self.ns.activated()
         mine = [body for pre, _, _, body in activated if q is not None and self.ns.get(pre).node == q.node]
         bodies = set(mine) or {body for *_, body in activated}

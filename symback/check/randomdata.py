@@ -8,7 +8,9 @@ one decision:
 
 - parameters, inputs and real-valued targets: standard normal;
 - class labels: uniform integers in [0, classes);
-- targets of the binary cross-entropy losses (`PROBABILITY_LOSSES`): uniform in [0, 1).
+- targets of the binary cross-entropy losses (`PROBABILITY_LOSSES`): uniform in [0, 1);
+- far points (`FAR`): the same draws times 10, 100, 1000 and 10^6, either sign (labels and
+  probabilities are not scaled).
 
 A per-sample draw (``batch=None``) gives one vector, as the lecture's column
 notation holds a sample; a batch draw gives one row per sample, as a compiled
@@ -26,6 +28,10 @@ PROBABILITY_LOSSES = ("bce", "bce_with_logits")
 
 #: samples in a batch drawn for a gradient check
 BATCH = 4
+
+#: the factors far points are drawn at (each a standard normal draw times the factor): a formula that agrees near
+#: the origin but not far from it (a step at 10, a Max(f, 50)) is found there
+FAR = (10.0, -10.0, 1e2, -1e2, 1e3, -1e3, 1e6, -1e6)
 
 
 def generator(seed: int) -> np.random.Generator:

@@ -47,6 +47,7 @@ class Counterexample:
     message: str | None = None  # shape mismatches
     unit: str = "instance"  # "point" for scalar expressions
     labels: tuple = ()  # the inputs that are class labels (counted from 1, as every index here)
+    scale: float | None = None  # a far point's factor (`randomdata.FAR`): the data there is a draw times it
 
     def to_dict(self) -> dict:
         return {
@@ -62,10 +63,12 @@ class Counterexample:
             "inputs": {k: (matrix(v) if np.ndim(v) == 2 else num(v)) for k, v in self.inputs.items()},
             "params": {k: matrix(v) for k, v in self.params.items()},
             "message": self.message,
+            "scale": self.scale,
         }
 
     def lines(self) -> list[str]:
         head = f"counterexample: {self.unit} {self.instance}"
+        head += f" (far from the origin, scale {self.scale:g})" if self.scale else ""
         head += f", sample {self.sample}" if self.sample is not None else ""
         if self.message:
             return [f"{head}: {self.message}"]

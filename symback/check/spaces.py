@@ -5,7 +5,8 @@ hand line's left side names a quantity (`read`), the random points both sides
 are valued at (`draw`, `points`), the value of a quantity and of a formula at a
 point (as 2-D arrays, so one comparison serves both), how a disagreement is
 shown (`counterexample`), which repairs may explain it (`repairs`), and the
-report's header and settings.
+report's header and settings. `far` gives the points an equal verdict is
+confirmed at: the same kind of draw times each factor of `randomdata.FAR`.
 
 - `ExpressionSpace`: the partials ``df/dx`` of a scalar expression; right sides
   in SymPy syntax or LaTeX; exact values at random points (`instances.make_points`).
@@ -31,10 +32,11 @@ from .dagnames import DagNames
 from .diagnose import Cause
 from .formula import GENERIC, Call, Name, Num, Op, names, parse_text, replace, tokenize, walk
 from .handfile import Equation
-from .instances import DIGITS, make_instances, make_points
+from .instances import BOUND, DIGITS, Far, make_instances, make_points
 from .matrix import Env, dims, evaluate
 from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
+from .randomdata import FAR
 from .report import Counterexample
 from .trial import RTOL
 
@@ -67,9 +69,16 @@ class ExpressionSpace:
         self.derivs = {f"d{self.out}/d{n}": self.adjoints[f"d{self.out}/d{n}"] for n in named
                        if n != self.out and f"d{self.out}/d{n}" in self.adjoints}
         self.at: list[dict] = []
+        self._far: list | None = None
 
     def draw(self) -> None:
         self.at = make_points(self.derivation, self.count, self.seed)
+
+    def far(self, batch: bool) -> list:
+        """The far points (`instances.Far`), valued exactly at 30 digits (drawn when first asked)."""
+        if self._far is None:
+            self._far = make_points(self.derivation, self.count, self.seed, FAR)
+        return self._far
 
     def read(self, eq: Equation) -> tuple[str, sp.Expr, bool]:
         """(the quantity's name, the right side in the IR's node names, whether it is a batch formula: never)."""
@@ -132,14 +141,14 @@ class ExpressionSpace:
         return self.adjoints.get(lhs, lhs)
 
     def value(self, node: str, point: dict) -> np.ndarray:
-        return np.array([[float(point[node])]])
+        return _number(point[node], isinstance(point, Far))
 
     def evaluate(self, formula: sp.Expr, point: dict) -> np.ndarray:
-        v = sp.N(formula.xreplace({sp.Symbol(k): val for k, val in point.items()}), DIGITS)
-        try:
-            return np.array([[float(v)]])
-        except TypeError:  # complex, or still symbolic
-            return np.array([[float("nan")]])
+        at = {sp.Symbol(k): val for k, val in point.items()}
+        if isinstance(point, Far):
+            value = _bounded(formula, at)
+            return _number(sp.nan if value is None else sp.N(value, DIGITS), True)
+        return _number(sp.N(formula.xreplace(at), DIGITS), False)
 
     def circular(self, lhs: str, formula) -> bool:
         return sp.Symbol(self.adjoints[lhs]) in formula.free_symbols
@@ -151,9 +160,11 @@ class ExpressionSpace:
         return f"{self.source} is not finite at any random point"
 
     def counterexample(self, t, i: int, yours, derived, message: str | None = None) -> Counterexample:
-        k = t.finite[i]
-        inputs = {v: float(t.points[k][v]) for v in self.derivation.inputs}
-        return Counterexample(k + 1, None, None, float(yours[0, 0]), float(derived[0, 0]), inputs=inputs, unit="point")
+        k, point = t.finite[i], t.points[t.finite[i]]
+        inputs = {v: float(point[v]) for v in self.derivation.inputs}
+        scale = getattr(point, "scale", None)
+        return Counterexample(k + 1 + (len(self.at) if scale else 0), None, None, float(yours[0, 0]),
+                              float(derived[0, 0]), inputs=inputs, unit="point", scale=scale)
 
     @property
     def header(self) -> list[str]:
@@ -181,6 +192,7 @@ class NetworkSpace:
         self.derivation, self.count, self.seed = derivation, count, seed
         self.ns = self.names(derivation, notation, layout)
         self.insts: list = []
+        self._far: dict = {}  # batch formula or not -> far points
         if other is None:
             flipped = "numerator" if self.ns.layout == "denominator" else "denominator"
             other = type(self)(derivation, self.ns.notation, flipped, count, seed, other=self)
@@ -188,6 +200,15 @@ class NetworkSpace:
 
     def draw(self) -> None:
         self.insts = make_instances(self.derivation, count=self.count, seed=self.seed)
+
+    def far(self, batch: bool) -> list:
+        """The (instance, sample) pairs of the far instances where float64 is trustworthy (`Instance.consistent`:
+        the network's values are NumPy's, not exact)."""
+        if batch not in self._far:
+            insts = make_instances(self.derivation, count=self.count, seed=self.seed, scales=FAR)
+            self._far[batch] = [(inst, s) for inst in insts for s in ([None] if batch else range(inst.batch))
+                                if all(map(inst.consistent, range(inst.batch) if s is None else [s]))]
+        return self._far[batch]
 
     @property
     def batch_size(self) -> int:
@@ -278,7 +299,7 @@ class NetworkSpace:
             return Counterexample(inst.index, sample, message=message, derived_value=derived)
         labels = ("y",) if self.ns.graph[self.ns.target].meta.kind == "label" else ()
         ce = Counterexample(inst.index, sample, yours_value=yours, derived_value=derived,
-                            inputs=self._inputs(inst, s), params=self._params(inst), labels=labels)
+                            inputs=self._inputs(inst, s), params=self._params(inst), labels=labels, scale=inst.scale)
         if yours.shape != derived.shape:
             ce.message = f"yours is {dims(yours.shape)}, {t.lhs} is {dims(derived.shape)}"
         else:
@@ -380,6 +401,29 @@ def lhs_name(text: str, where: str, loss: tuple = ()) -> str:
 def _meaning(q) -> tuple:
     """What a name stands for, whatever its spelling (delta^[2] and dJ/dz^[2] are one quantity)."""
     return (q.kind if q.kind != "input" else "act", q.node, q.deriv, q.held)  # a DAG's share is not its sum
+
+
+def _bounded(expr: sp.Expr, at: dict) -> sp.Expr | None:
+    """`expr` at the point `at`, each part valued as it is rebuilt from its arguments (a number at 30 digits);
+    None once a part is larger than `instances.BOUND` (the next, exp of it, would take digits without end)."""
+    if expr in at or not expr.args:
+        return at.get(expr, expr)
+    args = [_bounded(a, at) for a in expr.args]
+    if any(a is None for a in args):
+        return None
+    value = expr.func(*args)
+    return None if value.is_Number and value.is_finite and abs(value) > BOUND else value
+
+
+def _number(v, exact: bool) -> np.ndarray:
+    """A value as a 1x1 array: a float, or (`exact`, at a far point) the 30-digit number itself; NaN when it is
+    complex or still symbolic."""
+    if exact:
+        return np.array([[v if v.is_Number and v.is_real else float("nan")]], dtype=object)
+    try:
+        return np.array([[float(v)]])
+    except TypeError:  # complex, or still symbolic
+        return np.array([[float("nan")]])
 
 
 def _key(name: str) -> str:

@@ -4,7 +4,8 @@ Stage: check. Input: a space (`spaces`), the left side's quantity name, the
 right side's formula, the points. Output: both sides' values as 2-D arrays
 (a scalar is 1x1), compared entry by entry to `RTOL` relative to
 max(1, largest |entry|). Points where the derived value is not finite are left
-out (`finite`). `matches` answers the question every repair in `diagnose` asks:
+out (`finite`). Values are float arrays, or object arrays of 30-digit SymPy
+numbers at an expression's far points (where float64 would overflow or cancel). `matches` answers the question every repair in `diagnose` asks:
 does this formula (read in this space, scaled) equal this quantity everywhere?
 """
 
@@ -18,19 +19,26 @@ from .matrix import ShapeError
 RTOL = 1e-9  # relative to max(1, largest |entry|)
 
 
+def finite(a: np.ndarray) -> bool:
+    """Whether every entry is a finite real number (a float, or a SymPy number at 30 digits)."""
+    if a.dtype != object:
+        return bool(np.all(np.isfinite(a)))
+    return all(getattr(v, "is_Number", False) and v.is_finite and v.is_real for v in a.flat)
+
+
 def close(a: np.ndarray, b: np.ndarray) -> bool:
     """Whether yours (`a`, finite) equals the derived `b` to `RTOL` relative to max(1, largest entry)."""
-    if a.shape != b.shape or not np.all(np.isfinite(a)):
+    if a.shape != b.shape or not finite(a):
         return False
-    scale = max(1.0, float(np.max(np.abs(a))), float(np.max(np.abs(b))))
-    return float(np.max(np.abs(a - b))) <= RTOL * scale
+    scale = max(1.0, np.max(np.abs(a)), np.max(np.abs(b)))
+    return bool(np.max(np.abs(a - b)) <= RTOL * scale)
 
 
 def gap(g: np.ndarray, e: np.ndarray) -> float:
     """How clearly two values differ: the largest entry gap relative to max(1, largest entry)."""
-    if g.shape != e.shape or not np.all(np.isfinite(d := np.abs(g - e))):
+    if g.shape != e.shape or not finite(d := np.abs(g - e)):
         return np.inf
-    return float(np.max(d)) / max(1.0, float(np.max(np.abs(e))))
+    return float(np.max(d) / max(1.0, np.max(np.abs(e))))
 
 
 class Trial:
@@ -42,7 +50,7 @@ class Trial:
         self.notes: dict = {}  # what a diagnosis computed once (the subterms' shapes)
         self._derived: dict = {}
         every = self._all(space, lhs)
-        self.finite = [i for i, e in enumerate(every) if np.all(np.isfinite(e))]
+        self.finite = [i for i, e in enumerate(every) if finite(e)]
         self.expected_shape = every[0].shape if every else ()
 
     def _all(self, space, lhs: str) -> list:
