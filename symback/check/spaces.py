@@ -44,6 +44,7 @@ from .trial import RTOL
 #: and products of other indices are refused (SymPy gives no value, or nan, at a point)
 _BINDING = (sp.Integral, sp.Derivative, sp.Sum, sp.Product, sp.Limit)
 POINTS = 6  # random points of an expression
+FAR_LINE = "an equal line is confirmed again far from the origin (the same draws times ±10 to ±10^6)"
 INSTANCES = 4  # random instances of a network, each with a batch of samples
 SEED = 0
 
@@ -169,7 +170,8 @@ class ExpressionSpace:
     @property
     def header(self) -> list[str]:
         return [f"{self.source}: partial derivatives of {self.out}",
-                f"compared at {len(self.at)} random points (standard normal inputs), relative tolerance {RTOL:g}"]
+                f"compared at {len(self.at)} random points (standard normal inputs), relative tolerance {RTOL:g}",
+                FAR_LINE]
 
     @property
     def settings(self) -> dict:
@@ -348,6 +350,7 @@ class NetworkSpace:
             (f"compared on {self.count} random instances: "
              + (f"widths {'-'.join(map(str, self.widths))}, " if self.widths else "")
              + f"batch B = {self.batch_size}, relative tolerance {RTOL:g}"),
+            FAR_LINE,
         ]
 
     @property
