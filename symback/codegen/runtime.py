@@ -121,8 +121,10 @@ def _flat(params):
     if isinstance(params, Params) and params.packed:
         return params.flat, None
     if type(params).__name__ == "Params" and hasattr(params, "flat") and not isinstance(params, Params):
-        raise ValueError("params: a Params made by another generated module (its kernels and layout); pass this "
-                         "module's own (init_params, load) or a plain dict(params)")
+        same = list(params) == list(PARAMS) and getattr(params.flat, "shape", None) == (N_PARAMS,)
+        raise ValueError("params: a Params made by another generated module (its kernels and layouts); pass "
+                         f"{'Params(params.flat) (the same buffer)' if same else 'one of this module (init_params)'}"
+                         " or dict(params)")
     if not isinstance(params, dict):
         raise ValueError(f"params: expected a dict of arrays (from init_params), got {type(params).__name__}")
     expected = ", ".join(PARAMS)
