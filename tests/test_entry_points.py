@@ -354,7 +354,7 @@ def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
         _all_calls(mod, params, X, Y)
         mod.forward(params, X, out=np.empty((2, plan.sizes[plan.prediction])))
         mod.loss_and_grad(params, X, Y, out=mod.new_gradients(params))
-        _, _, _, _, _, _, calls, into, _ = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
+        _, _, _, _, _, _, calls, into = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
         assert len(calls) >= 2 and len(into) == 2  # into: (X, out) and (X, Y, out.flat), a plain dict's arrays first
         assert all(type(f).__name__ == "builtin_function_or_method" for f in [*calls.values(), *into.values()])
 

@@ -108,10 +108,11 @@ def _unpack(P, arrays):
             k += 1
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def _write_out(out, ws, rows, mode, scale):
+def _write_out(out, ws, rows, mode):
     """Run by each `_INTO` wrapper after its kernel: copy the output rows (a forward pass) or the gradient block times
-    `scale` (bit for bit what `runtime._entry`'s `gradient()` computes) into the caller's C-contiguous `out`; a
-    ValueError, nothing written, if its shape is not theirs (the fast path leaves the message to the checks)."""
+    the scale in the workspace's last element (bit for bit what `runtime._entry`'s `gradient()` computes: read from
+    memory, x * (1/B) cannot become x / B) into the caller's C-contiguous `out`; a ValueError, nothing written, if
+    its shape is not theirs (the fast path leaves the message to the checks)."""
     o = _view(out, (out.size,))
     if mode == FORWARD:
         if out.shape[0] != rows.shape[0] or out.size != rows.size:
@@ -123,6 +124,7 @@ def _write_out(out, ws, rows, mode, scale):
     else:
         if out.size != N_PARAMS:
             raise ValueError("out: wrong size")
+        scale = ws[ws.shape[0] - 1]
         for k in range(N_PARAMS):
             o[k] = ws[k] * scale
 

@@ -226,19 +226,19 @@ def {k}_on_arrays(P, arrays, X, Y, ws, lr, mode):
 
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def {k}_into(P, X, Y, ws, lr, mode, out, scale):
+def {k}_into(P, X, Y, ws, out, mode):
     """{k}, then its output rows or gradient block written into the caller's `out` (`_write_out`)."""
-    loss = {k}(P, X, Y, ws, lr, mode)
+    loss = {k}(P, X, Y, ws, 0.0, mode)
     B = X.shape[0]
-    _write_out(out, ws, {emitters[name].output()}, mode, scale)
+    _write_out(out, ws, {emitters[name].output()}, mode)
     return loss
 
 
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def {k}_on_arrays_into(P, arrays, X, Y, ws, lr, mode, out, scale):
+def {k}_on_arrays_into(P, arrays, X, Y, ws, out, mode):
     """{k}_into on a plain dict's arrays, copied into P first."""
     _pack(P, arrays)
-    return {k}_into(P, X, Y, ws, lr, mode, out, scale)
+    return {k}_into(P, X, Y, ws, out, mode)
 
 
 ''' for k, name in ((naming.kernel(name), name) for name, _ in layouts))

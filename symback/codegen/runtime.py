@@ -243,20 +243,21 @@ def _workspace(size, dtype):
 
 
 def _entry(B, dtype, flat=None):
-    """(kernel, workspace, output, empty targets, gradient, flat buffer, calls, into, scale) for batch size B, on the
-    flat buffer `flat`; without one, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into a
+    """(kernel, workspace, output, empty targets, gradient, flat buffer, calls, into) for batch size B, on the flat
+    buffer `flat`; without one, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into a
     buffer of the entry's own. `output()` and `gradient()` return fresh copies of the output rows and of the gradient
-    block (times `scale`, 1/B for a mean over the batch, in the dtype: as NumPy multiplies). `calls`, filled by
+    block (scaled for a mean over the batch; the scale, in the dtype as NumPy multiplies by it, is the workspace's
+    last element, past what the kernel uses, for `_write_out`: one argument fewer to unbox). `calls`, filled by
     `_checked`: the fingerprint (Numba's key for the types) of the caller's arguments (X; X and Y; a plain dict's
     arrays first) -> the kernel's compiled entry point; `into` the same for its `_INTO` wrapper (X and out; X, Y and
     out's flat buffer), which writes the result into the caller's `out`."""
     kernel, size, output = _LAYOUTS[_layout(B)]
-    work = _workspace(size(B), dtype)
+    work = _workspace(size(B) + 1, dtype)
+    work[-1] = 1.0 / B if REDUCTION == "mean" else 1.0
     kernel, flat = (kernel, flat) if flat is not None else (_ON_ARRAYS[kernel], np.zeros(N_PARAMS, dtype=dtype))
-    scale = dtype.type(1.0 / B if REDUCTION == "mean" else 1.0)
     gradient = work[:N_PARAMS]
     gradient = functools.partial(np.multiply, gradient, 1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy
-    return kernel, work, output(work, B).copy, _targets(None, B, dtype), gradient, flat, {}, {}, scale
+    return kernel, work, output(work, B).copy, _targets(None, B, dtype), gradient, flat, {}, {}
 
 
 def _check_out(out, dtype, shape, name="out"):
@@ -277,24 +278,25 @@ def _on_dict(params, X, Y, lr, mode, out=None):
     result written there. Anything unusual raises one of _MISSES: no entry yet, missing or other names, argument
     types the checked path never ran (`_run`)."""
     arrays = _ARRAYS(params)
-    _, work, _, no_targets, _, flat, calls, into, scale = entry = _SHARED[arrays[0].dtype].cache[len(X)]
+    _, work, _, no_targets, _, flat, calls, into = entry = _SHARED[arrays[0].dtype].cache[len(X)]
     if len(params) != len(PARAMS):
         raise KeyError("other names than PARAMS")
     if out is not None:
         key = (arrays, X, out) if Y is None else (arrays, X, Y, out)
         Y = no_targets if Y is None else Y
-        return into[_fingerprint(key)](flat, arrays, X, Y, work, lr, mode, out, scale), entry
+        return into[_fingerprint(key)](flat, arrays, X, Y, work, out, mode), entry
     if Y is None:
         return calls[_fingerprint((arrays, X))](flat, arrays, X, no_targets, work, lr, mode), entry
     return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, mode), entry
 
 
-def _run(kernel, *args, lead=(), tail=()):
-    """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P and `tail` at the end:
-    the only place they compile (the fast path's types are the ones run here); a wrapper compiles with what it calls
-    (`_INNER`). The njit helpers compile freely: the fast path calls only kernels and wrappers."""
+def _run(kernel, *args, lead=()):
+    """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P (a plain dict's
+    arrays) and `out` for lr (an `_INTO` wrapper): the only place they compile (the fast path's types are the ones run
+    here); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely: the fast path calls
+    only kernels and wrappers."""
     if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
-        return kernel(args[0], *lead, *args[1:], *tail)
+        return kernel(args[0], *lead, *args[1:])
     kernels = [kernel]
     while kernels[-1] in _INNER:
         kernels.append(_INNER[kernels[-1]])
@@ -302,8 +304,8 @@ def _run(kernel, *args, lead=(), tail=()):
         k.disable_compile(False)
     try:
         if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside a wrapper
-            kernels[-1].compile(tuple(typeof(a) for a in args))
-        return kernel(args[0], *lead, *args[1:], *tail)
+            kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
+        return kernel(args[0], *lead, *args[1:])
     finally:
         for k in kernels:
             if k.signatures:
@@ -339,17 +341,17 @@ def _checked(params, X, Y, lr, mode, out=None, fits=None):
     frozen = _read_only(back, "sgd_step" if mode == SGD else None)
     # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
     # step back, never compiles (so the fast path never runs it for them)
-    kernel, work, output, _, _, flat, calls, into, scale = entry = (_entry(B, P.dtype, P) if frozen
-                                                                      else _batch(params, B, P.dtype))
+    kernel, work, output, _, _, flat, calls, into = entry = _entry(B, P.dtype, P) if frozen else _batch(params, B,
+                                                                                                        P.dtype)
     lead = (_ARRAYS(back),) if back is not None and not frozen else ()  # the wrapper packs them, writes SGD back
-    keys, tail = [(*lead, X) if lead else X, (*lead, X, Y)], ()
-    if out is not None:  # the wrapper's keys: (X, out) for a forward pass, (X, Y, out) for gradients
-        tail = (fits(out, P.dtype, output.__self__.shape), scale)
-        kernel, calls, keys = _INTO[kernel], into, [(*lead, X, *(Y,) * (mode != FORWARD), tail[0])]
-    value = _run(kernel, flat, X, Y, work, lr, mode, lead=lead, tail=tail)
+    keys = [(*lead, X) if lead else X, (*lead, X, Y)]
+    if out is not None:  # the wrapper takes the array to write into for lr; its keys: (X, out), (X, Y, out)
+        lr = fits(out, P.dtype, output.__self__.shape)
+        kernel, calls, keys = _INTO[kernel], into, [(*lead, X, *(Y,) * (mode != FORWARD), lr)]
+    value = _run(kernel, flat, X, Y, work, lr, mode, lead=lead)
     # the fast path calls the compiled code for these types directly, on arguments of the same fingerprints (Numba's
     # dispatcher would check those too, and cost as much again as the call at batch 1)
-    types = tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode, *tail))
+    types = tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))
     point = getattr(getattr(kernel, "overloads", {}).get(types), "entry_point", kernel)  # NUMBA_DISABLE_JIT: none
     try:
         for key in keys:
@@ -368,12 +370,12 @@ def forward(params, X, out=None):
             if kind is dict:
                 return _on_dict(params, X, None, 0.0, FORWARD)[1][2]()
             if kind is Params and params.packed:
-                _, work, output, no_targets, _, P, calls, _, _ = params._batch.cache[len(X)]
+                _, work, output, no_targets, _, P, calls, _ = params._batch.cache[len(X)]
                 calls[_fingerprint(X)](P, X, no_targets, work, 0.0, FORWARD)
                 return output()
         elif kind is Params and params.packed:
-            _, work, _, no_targets, _, P, _, into, scale = params._batch.cache[len(X)]
-            into[_fingerprint((X, out))](P, X, no_targets, work, 0.0, FORWARD, out, scale)
+            _, work, _, no_targets, _, P, _, into = params._batch.cache[len(X)]
+            into[_fingerprint((X, out))](P, X, no_targets, work, out, FORWARD)
             return out
         elif kind is dict:
             _on_dict(params, X, None, 0.0, FORWARD, out)
@@ -393,11 +395,11 @@ def sgd_step(params, X, Y, lr):
             kind = type(params)
             if kind is dict:  # `_on_dict`, inline: a call costs a seventh of the toy network's step
                 arrays = _ARRAYS(params)
-                _, work, _, _, _, flat, calls, _, _ = _SHARED[arrays[0].dtype].cache[len(X)]
+                _, work, _, _, _, flat, calls, _ = _SHARED[arrays[0].dtype].cache[len(X)]
                 if len(params) == len(PARAMS):
                     return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, SGD)
             elif kind is Params and params.packed:
-                _, work, _, _, _, P, calls, _, _ = params._batch.cache[len(X)]
+                _, work, _, _, _, P, calls, _ = params._batch.cache[len(X)]
                 return calls[_fingerprint((X, Y))](P, X, Y, work, lr, SGD)
     except _MISSES:
         pass  # the checked path below says what is wrong

@@ -119,13 +119,13 @@ def loss_and_grad(params, X, Y, out=None):
                 loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
                 return loss, _gradients(entry[4]())
             if kind is Params and params.packed:
-                _, work, _, _, gradient, P, calls, _, _ = params._batch.cache[len(X)]
+                _, work, _, _, gradient, P, calls, _ = params._batch.cache[len(X)]
                 return calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _gradients(gradient())
         elif type(out) is Gradients and out.packed:
             if kind is Params and params.packed:
-                _, work, _, _, _, P, _, into, scale = params._batch.cache[len(X)]
+                _, work, _, _, _, P, _, into = params._batch.cache[len(X)]
                 G = out.flat
-                return into[_fingerprint((X, Y, G))](P, X, Y, work, 0.0, GRADIENT, G, scale), out
+                return into[_fingerprint((X, Y, G))](P, X, Y, work, G, GRADIENT), out
             if kind is dict:
                 return _on_dict(params, X, Y, 0.0, GRADIENT, out.flat)[0], out
     except _MISSES:
