@@ -118,8 +118,8 @@ def _write_out(out, ws, rows, mode):
         if out.shape[0] != rows.shape[0] or out.size != rows.size:
             raise ValueError("out: wrong shape")
         n = rows.shape[1]
-        for s in range(rows.shape[0]):
-            for j in range(n):
+        for j in range(n):  # the batch innermost: the batch-inner layouts' rows are columns, one output one run
+            for s in range(rows.shape[0]):
                 o[s * n + j] = rows[s, j]
     else:
         if out.size != N_PARAMS:
