@@ -191,6 +191,9 @@ def test_a_params_of_another_module_is_refused_even_warm():
                                              r"Params\(params.flat\)"):
             call()
     assert _same(inf.forward(inf.Params(params.flat), X), want)  # the same buffer, this module's Params
+    for bad in (params.flat[:-1], params.flat.astype(np.int64), [0.0] * full.N_PARAMS, params.flat[::-1]):
+        with pytest.raises(ValueError, match=r"^flat: expected a writeable, C-contiguous float32 or float64 array"):
+            inf.Params(bad)
     for call in (lambda: digits.forward(params, np.zeros((1, 64))), lambda: digits.sgd_step(params, X, Y, 0.1),
                  lambda: digits.loss_and_grad(params, X, Y), lambda: digits.init_state(params)):
         with pytest.raises(ValueError, match="another generated module.*one of this module"):

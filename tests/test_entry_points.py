@@ -345,8 +345,8 @@ def test_arguments_of_any_layout_after_a_warm_call_give_what_contiguous_copies_g
 
 def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
     """The checked path records, per cache entry, the compiled entry point of the kernel (or a plain dict's wrapper)
-    for the fingerprints of X and of (X, Y), and of its `_INTO` wrapper for those with `out`: the fast path's one call of compiled code (Numba's dispatcher would cost
-    as much again as that call at batch 1)."""
+    for the fingerprints of X and of (X, Y), and of its `_INTO` wrapper for those with `out`: the fast path's one
+    call of compiled code (Numba's dispatcher would cost as much again as that call at batch 1)."""
     mod, plan = module
     X, Y = batch(plan, 2, np.random.default_rng(10))
     for plain in (False, True):

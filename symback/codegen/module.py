@@ -144,7 +144,8 @@ Bad input: ValueError naming the argument."""
         decay = " over the batch" + "".join(  # the penalty's part of the loss
             f"\n    plus weight decay {lam!r}/2 ||{q}||^2 once per batch (and {lam!r} {q} in its gradient, as "
             "torch.optim.SGD's weight_decay)" for q, lam in plan.decay.items())
-        entries = f"""loss_and_grad(params, X, Y, out=None) -> (loss, {{name: gradient}}), the loss a {plan.reduction}{decay};
+        entries = f"""loss_and_grad(params, X, Y, out=None) -> (loss, {{name: gradient}}), the loss a \
+{plan.reduction}{decay};
                                the dict's .flat is every gradient in one array, laid out as Params.flat;
                                with out=new_gradients(params) written there (returned), no allocation
 sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place

@@ -77,12 +77,17 @@ def _views(flat):
 
 
 class Params(dict):
-    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed`: the next call
-    re-packs the dict (hold the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
+    """Parameters by name, views into one flat buffer `flat` (`Params(flat)` shares a buffer, e.g. another module's
+    `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
+    the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
 
     __slots__ = ("_batch", "flat", "packed")
 
     def __init__(self, flat):
+        if not (isinstance(flat, np.ndarray) and flat.shape == (N_PARAMS,) and flat.dtype in _FLOATS
+                and flat.flags.c_contiguous and flat.flags.writeable):
+            raise ValueError(f"flat: expected a writeable, C-contiguous float32 or float64 array of shape "
+                             f"({N_PARAMS},), got {getattr(flat, 'shape', type(flat).__name__)}")
         dict.__init__(self, _views(flat))
         self.flat, self.packed, self._batch = flat, True, threading.local()
 
@@ -261,7 +266,7 @@ def _entry(B, dtype, flat=None):
 
 
 def _check_out(out, dtype, shape, name="out"):
-    """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable array of `dtype`."""
+    """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable `dtype` array."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a NumPy array of shape {shape} to write into, got {type(out).__name__}")
     if out.dtype != dtype:
