@@ -202,3 +202,21 @@ def test_a_params_of_another_module_is_refused_even_warm():
     digits.forward(other, np.zeros((1, 64)))  # warm in its own module
     with pytest.raises(ValueError, match="another generated module"):
         full.loss_and_grad(other, X, Y, out=full.new_gradients(params))
+
+
+def test_out_with_read_only_parameters_and_unusual_inputs(module):
+    """Read-only arrays in a plain dict (run on a packed copy of their own) and a Fortran-ordered or strided X (copied
+    by the checks) take the checked path with out= too, and give what the calls without it give."""
+    mod, plan = module
+    B = 3
+    X, Y = batch(plan, B, np.random.default_rng(6))
+    plain = {n: np.array(a) for n, a in perturbed(mod, np.random.default_rng(6)).items()}
+    for a in plain.values():
+        a.flags.writeable = False
+    for x in (X, np.asfortranarray(X), np.repeat(X, 2, axis=0)[::2]):
+        out, grads = np.empty((B, _width(plan))), mod.new_gradients(plain)
+        for _ in range(2):
+            assert _same(mod.forward(plain, x, out=out), mod.forward(plain, X))
+            loss, _ = mod.loss_and_grad(plain, x, Y, out=grads)
+            want_loss, want = mod.loss_and_grad(plain, X, Y)
+            assert _same(loss, want_loss) and _same(grads.flat, want.flat)
