@@ -1,5 +1,6 @@
-"""Per-entry-point cost of a generated module (issue 14, item 1): sgd_step on a packed Params, forward,
-loss_and_grad, and sgd_step on a plain dict of arrays, each with its ratio to sgd_step(Params), in one run.
+"""Per-entry-point cost of a generated module (issue 14, item 1): sgd_step on a packed Params, forward and
+loss_and_grad (fresh results, and written into the caller's buffers with out=), and sgd_step on a plain dict of
+arrays, each with its ratio to sgd_step(Params), in one run.
 
     python benchmarks/bench_entry.py               # regenerate the modules into a temp dir, then time them
     python benchmarks/bench_entry.py --dir DIR     # keep the modules (and Numba's on-disk cache) in DIR
@@ -28,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CASES = {"toy": ("examples/udl_toy.py", (1, 256)), "digits": ("examples/train_digits.py", (1, 32))}
 LR = 1e-3
 REPEATS = 41
-COLUMNS = ("sgd_step (Params)", "forward", "loss_and_grad", "sgd_step (plain dict)")
+COLUMNS = ("sgd_step (Params)", "forward", "forward (out=)", "loss_and_grad", "loss_and_grad (out=)",
+           "sgd_step (plain dict)")
 
 
 def compile_module(spec: str, folder: Path):
@@ -75,8 +77,10 @@ def row(module, B: int, dtype) -> list[float]:
     X, Y = batch(module, B, dtype)
     params = module.init_params(seed=0, dtype=dtype)
     plain = {name: np.array(a) for name, a in params.items()}
+    out, grads = np.empty_like(module.forward(params, X)), module.new_gradients(params)
     return per_call([(module.sgd_step, (params, X, Y, LR)), (module.forward, (params, X)),
-                     (module.loss_and_grad, (params, X, Y)), (module.sgd_step, (plain, X, Y, LR))])
+                     (module.forward, (params, X, out)), (module.loss_and_grad, (params, X, Y)),
+                     (module.loss_and_grad, (params, X, Y, grads)), (module.sgd_step, (plain, X, Y, LR))])
 
 
 def table(modules: dict, dtype) -> str:

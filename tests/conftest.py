@@ -59,7 +59,8 @@ def close():
 # ungrouped tests spread one at a time.
 
 _SHARED = {"udl_toy", "two_inputs", "train_digits"}
-_FILES = {"test_entry_points.py": "examples", "test_optim.py": "examples", "test_train.py": "examples",
+_FILES = {"test_entry_points.py": "examples", "test_entry_out.py": "examples", "test_optim.py": "examples",
+          "test_train.py": "examples",
           "test_threads.py": "examples", "test_inference.py": "examples", "test_page_browser.py": "browser",
           "test_torch_bridge.py": "torch_bridge", "test_codegen_torch.py": "codegen_torch",
           "test_weight_decay.py": "weight_decay", "test_readme.py": "readme",

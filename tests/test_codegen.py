@@ -449,7 +449,7 @@ def test_generated_source_has_no_template_residue(path):
 def test_each_module_carries_only_the_runtime_it_reaches():
     """A module with float targets has no class-label checks, one with labels no float-target checks; every
     function it defines is reached from its public API or its kernels, and each is runtime.py's, verbatim."""
-    runtime_text = RUNTIME.read_text() + (RUNTIME.parent / "training.py").read_text()
+    runtime_text = "".join((RUNTIME.parent / f"{name}.py").read_text() for name in ("runtime", "compiled", "training"))
     for name, labels in (("udl_toy", False), ("two_inputs", True), ("cs7643_softmax_softmax_classifier", True)):
         text = (ROOT / "generated" / f"{name}.py").read_text()
         tree = ast.parse(text)

@@ -70,9 +70,9 @@ def _all_calls(mod, params, X, Y, cold=False):
 
 
 def _counted(fn, calls):
-    def counting(*args):
+    def counting(*args, **kwargs):
         calls.append(args)
-        return fn(*args)
+        return fn(*args, **kwargs)
 
     return counting
 
@@ -345,16 +345,18 @@ def test_arguments_of_any_layout_after_a_warm_call_give_what_contiguous_copies_g
 
 def test_warm_calls_reach_compiled_entry_points_without_the_dispatcher(module):
     """The checked path records, per cache entry, the compiled entry point of the kernel (or a plain dict's wrapper)
-    for the fingerprints of X and of (X, Y): the fast path's one call of compiled code (Numba's dispatcher would cost
-    as much again as that call at batch 1)."""
+    for the fingerprints of X and of (X, Y), and of its `_INTO` wrapper for those with `out`: the fast path's one
+    call of compiled code (Numba's dispatcher would cost as much again as that call at batch 1)."""
     mod, plan = module
     X, Y = batch(plan, 2, np.random.default_rng(10))
     for plain in (False, True):
         params = _params(mod, plain)
         _all_calls(mod, params, X, Y)
-        entry = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
-        calls = entry[-1]
-        assert len(calls) >= 2 and all(type(f).__name__ == "builtin_function_or_method" for f in calls.values())
+        mod.forward(params, X, out=np.empty((2, plan.sizes[plan.prediction])))
+        mod.loss_and_grad(params, X, Y, out=mod.new_gradients(params))
+        _, _, _, _, _, _, calls, into = (mod._SHARED[X.dtype] if plain else params._batch).cache[2]
+        assert len(calls) >= 2 and len(into) == 2  # into: (X, out) and (X, Y, out.flat), a plain dict's arrays first
+        assert all(type(f).__name__ == "builtin_function_or_method" for f in [*calls.values(), *into.values()])
 
 
 def _value(a):

@@ -61,21 +61,23 @@ def test_forward_equals_the_training_module(key):
         for B in (1, 3, 64):  # every layout the thresholds choose
             X, _ = batch(plan, B, rng, dtype)
             want = full.forward(params, X)
-            got = inf.forward(params, X)
+            got = inf.forward(inf.Params(params.flat), X)  # the same buffer (a Params is its module's own)
             assert got.dtype == dtype and got.shape == want.shape
             if inf._layout(B) == full._layout(B):
                 assert np.array_equal(got, want), (key, dtype, B)
             else:
                 assert np.max(np.abs(got - want)) <= TOLERANCE[dtype] * np.max(np.abs(want)), (key, dtype, B)
             if len(plan.inputs) > 1:  # the inputs by name
-                assert np.array_equal(inf.forward(params, {n: X[:, c:c + k] for n, c, k in plan.inputs}), got)
+                assert np.array_equal(inf.forward(dict(params), {n: X[:, c:c + k] for n, c, k in plan.inputs}), got)
             if plan.labels:
-                assert np.array_equal(inf.predict(params, X), np.argmax(got, axis=1))
+                assert np.array_equal(inf.predict(dict(params), X), np.argmax(got, axis=1))
                 assert np.array_equal(full.predict(params, X), np.argmax(want, axis=1))
             else:
                 assert not hasattr(inf, "predict") and not hasattr(full, "predict")
         plain = {k: np.array(v) for k, v in params.items()}  # a plain dict works too
         assert np.array_equal(inf.forward(plain, X), got)
+        with pytest.raises(ValueError, match=r"another generated module.*Params\(params.flat\)"):
+            inf.forward(params, X)  # the training module's Params: its kernels are not this module's
 
 
 def test_digits_inference_runs_loops_at_batch_1_and_2():
@@ -100,7 +102,7 @@ def test_every_layout_equals_the_training_module_bitwise():
         with with_layout(full, layout), with_layout(inf, layout):
             for B in (1, 7):
                 X, _ = batch(plan, B, rng)
-                assert np.array_equal(inf.forward(params, X), full.forward(params, X)), (layout, B)
+                assert np.array_equal(inf.forward(inf.Params(params.flat), X), full.forward(params, X)), (layout, B)
 
 
 def test_bad_input_is_refused():
@@ -132,7 +134,7 @@ def test_source_has_no_gradient_code(key):
     lines = len(inf.splitlines()), len(full.splitlines())
     assert lines[0] < 0.85 * lines[1], lines
     doc = ast.get_docstring(ast.parse(inf))
-    assert doc.startswith("Inference kernels for") and "forward(params, X)" in doc and "sgd_step" in doc
+    assert doc.startswith("Inference kernels for") and "forward(params, X, out=None)" in doc and "sgd_step" in doc
     assert ("predict(params, X)" in doc) == labels and "loss_and_grad(params" not in doc
 
 

@@ -21,7 +21,7 @@ import sys
 import textwrap
 
 from .._version import __version__
-from . import dropout, im2col, inputgrad, naming, runtime, training
+from . import compiled, dropout, im2col, inputgrad, naming, runtime, training
 from .batchnorm import BatchStep
 from .blas import BlasLayout
 from .plan import Plan, build
@@ -36,10 +36,10 @@ MEDIUM_MAX = 256
 #: a forward pass alone (an inference module): sample-outer loops beat np.dot at batch 1 and 2 up to 64 x 64 weights
 INFERENCE_MAX = 4096
 #: what a module offers whatever its kernels use (`CLASSIFIER`'s names only if its targets are class labels)
-PUBLIC = ("init_params", "forward", "loss_and_grad", "sgd_step", "Params", "init_state", "step", "train", "save",
-          "load", "predict")
+PUBLIC = ("init_params", "forward", "loss_and_grad", "new_gradients", "sgd_step", "Params", "init_state", "step",
+          "train", "save", "load", "predict")
 #: the files whose part between the markers is copied into each module, in this order
-SOURCES = (runtime, training)
+SOURCES = (runtime, compiled, training)
 #: what an inference module offers (`generate(inference=True)`); what a classifier's module (either kind) offers besides
 INFERENCE, CLASSIFIER = ("init_params", "forward", "Params"), ("predict",)
 _BEGIN, _END = "# -- runtime: copied from here", "# -- runtime: copied up to here"
@@ -144,8 +144,10 @@ Bad input: ValueError naming the argument."""
         decay = " over the batch" + "".join(  # the penalty's part of the loss
             f"\n    plus weight decay {lam!r}/2 ||{q}||^2 once per batch (and {lam!r} {q} in its gradient, as "
             "torch.optim.SGD's weight_decay)" for q, lam in plan.decay.items())
-        entries = f"""loss_and_grad(params, X, Y) -> (loss, {{name: gradient}}), the loss a {plan.reduction}{decay};
-                               the dict's .flat is every gradient in one array, laid out as Params.flat
+        entries = f"""loss_and_grad(params, X, Y, out=None) -> (loss, {{name: gradient}}), the loss a \
+{plan.reduction}{decay};
+                               the dict's .flat is every gradient in one array, laid out as Params.flat;
+                               with out=new_gradients(params) written there (returned), no allocation
 sgd_step(params, X, Y, lr)  -> the loss before the step; params -= lr * gradient, in place
 init_state(params, optimizer="adam", lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum=0.0,
            nesterov=False) -> Optimizer: "sgd", "adam" or "adamw" as torch.optim computes them, state in flat buffers
@@ -164,7 +166,8 @@ Each kernel block is headed by the quantity it computes and its equation as
 `symback derive {source} --notation {notation}` prints it.
 
 init_params(seed=0, dtype=np.float64) -> Params, a dict of arrays viewing one flat buffer, in the order of PARAMS
-forward(params, X)          -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]})
+forward(params, X, out=None) -> the network output {plan.prediction!r}, shape (batch, {plan.sizes[plan.prediction]});
+                               with out= (a C-contiguous array of that shape and dtype) written there, no allocation
 {predict}{dropout.doc(plan.dropout)}{inputgrad.doc(plan)}{entries} Calls from several threads give what
 the same calls give serially. One njit kernel per loop layout, chosen per batch size by _layout(B).
 {_init_doc(plan)}
@@ -214,25 +217,47 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
         f"MODULE_ID = {hashlib.sha256(network.encode()).hexdigest()[:16]!r}  # the network, in optimizer states",
         ""])
     on_arrays = "".join(f'''@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def {naming.kernel(name)}_on_arrays(P, arrays, X, Y, ws, lr, mode):
-    """{naming.kernel(name)} on a plain dict's arrays: copied into P first and, after an SGD step, back."""
+def {k}_on_arrays(P, arrays, X, Y, ws, lr, mode):
+    """{k} on a plain dict's arrays: copied into P first and, after an SGD step, back."""
     _pack(P, arrays)
-    loss = {naming.kernel(name)}(P, X, Y, ws, lr, mode)
+    loss = {k}(P, X, Y, ws, lr, mode)
     if mode == SGD:
         _unpack(P, arrays)
     return loss
 
 
-''' for name, _ in layouts)
-    wrappers = ", ".join(f"{naming.kernel(name)}: {naming.kernel(name)}_on_arrays" for name, _ in layouts)
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def {k}_into(P, X, Y, ws, out, mode):
+    """{k}, then its output rows or gradient block written into the caller's `out` (`_write_out`)."""
+    loss = {k}(P, X, Y, ws, 0.0, mode)
+    B = X.shape[0]
+    _write_out(out, ws, {emitters[name].output()}, mode)
+    return loss
+
+
+@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
+def {k}_on_arrays_into(P, arrays, X, Y, ws, out, mode):
+    """{k}_into on a plain dict's arrays, copied into P first."""
+    _pack(P, arrays)
+    return {k}_into(P, X, Y, ws, out, mode)
+
+
+''' for k, name in ((naming.kernel(name), name) for name, _ in layouts))
+    kernels = [naming.kernel(name) for name, _ in layouts]
+    wrappers = ", ".join(f"{k}: {k}_on_arrays" for k in kernels)
+    into = ", ".join(f"{k}: {k}_into, {k}_on_arrays: {k}_on_arrays_into" for k in kernels)
+    inner = ", ".join(f"{k}_on_arrays: {k}, {k}_into: {k}, {k}_on_arrays_into: {k}_into" for k in kernels)
     return f'''
 
 # -- this module's kernels: (kernel, workspace size, output rows) per loop layout, and each one on a plain dict
+# and writing into the caller's `out`
 
 {on_arrays}_LAYOUTS = {{
 {table}
 }}
 _ON_ARRAYS = {{{wrappers}}}
+_INTO = {{{into}}}
+_INNER = {{{inner}}}
 
 
 def _layout(B):

@@ -3,17 +3,18 @@
 Stage: codegen. This file is ordinary, linted Python that imports nothing from symback; `module.copy_runtime`
 copies the part between the two ``# -- runtime`` marker lines into each generated module, leaving out the
 functions that module never reaches. The names it reads but does not define are the module's: its constants
-(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_ON_ARRAYS``, ``_layout``,
-``_targets``, ``_check_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
-import this file alone.
+(``PARAMS``, ``SHAPES``, ...) before the copy, its wiring (``_LAYOUTS``, ``_ON_ARRAYS``, ``_INTO``, ``_INNER``,
+``_layout``, ``_targets``) after it; stand-ins for both (a one-weight network), outside the markers, let tests
+import this file alone. The njit helpers the kernels call are `compiled`'s.
 
 A call packs the parameters into one flat buffer (a `Params` is one already), checks X, Y and lr, and runs
 the kernel for its batch size on a workspace reused per batch size and thread (a `threading.local`; a lock
 would cost more and serialise kernels that release the GIL); results are fresh arrays, never views of it
-(loss_and_grad's gradients: views of one fresh flat buffer, training's `Gradients`).
+(loss_and_grad's gradients: views of one fresh flat buffer, training's `Gradients`), or the caller's own
+(`out=`: a kernel's `_INTO` wrapper copies its result there in the same compiled call, allocating nothing).
 So calls from several threads give what the same calls give serially. Every entry point has a fast path:
 one cache lookup and one call of compiled code (for a plain dict, a wrapper that copies its arrays in and out).
-The kernels run `_check_batch` first; the fast path calls a kernel's compiled entry point only for arguments
+The kernels run `compiled._check_batch` first; the fast path calls a kernel's compiled entry point only for arguments
 whose Numba fingerprint (dtype, dimensions, layout, writeability of every array) is one the checked path ran it
 with (only `_run` compiles); any failure falls back to the checked path, which raises ValueError naming the
 argument, before anything is updated.
@@ -32,10 +33,6 @@ import types
 
 import numpy as np
 from numba import config, literal_unroll, njit, typeof
-from numba import types as nbtypes
-from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
-from numba.extending import intrinsic
 
 # -- stand-ins for the constants a generated module defines above its kernels (a one-weight network) --
 
@@ -80,12 +77,17 @@ def _views(flat):
 
 
 class Params(dict):
-    """Parameters by name, views into one flat buffer `flat`. Assigning an entry clears `packed`: the next call
-    re-packs the dict (hold the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
+    """Parameters by name, views into one flat buffer `flat` (`Params(flat)` shares a buffer, e.g. another module's
+    `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
+    the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
 
     __slots__ = ("_batch", "flat", "packed")
 
     def __init__(self, flat):
+        if not (isinstance(flat, np.ndarray) and flat.shape == (N_PARAMS,) and flat.dtype in _FLOATS
+                and flat.flags.c_contiguous and flat.flags.writeable):
+            raise ValueError(f"flat: expected a writeable, C-contiguous float32 or float64 array of shape "
+                             f"({N_PARAMS},), got {getattr(flat, 'shape', type(flat).__name__)}")
         dict.__init__(self, _views(flat))
         self.flat, self.packed, self._batch = flat, True, threading.local()
 
@@ -99,7 +101,8 @@ def _unpacks(method):
     return changed
 
 
-for _name in ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem", "clear", "setdefault"):
+_MUTATORS = ("__setitem__", "__delitem__", "__ior__", "update", "pop", "popitem", "clear", "setdefault")
+for _name in _MUTATORS:
     setattr(Params, _name, _unpacks(getattr(dict, _name)))
 
 
@@ -122,6 +125,11 @@ def _flat(params):
     """(flat buffer, plain dict to write back into or None), checking names, shapes and dtypes."""
     if isinstance(params, Params) and params.packed:
         return params.flat, None
+    if type(params).__name__ == "Params" and hasattr(params, "flat") and not isinstance(params, Params):
+        same = list(params) == list(PARAMS) and getattr(params.flat, "shape", None) == (N_PARAMS,)
+        raise ValueError("params: a Params made by another generated module (its kernels and layouts); pass "
+                         f"{'Params(params.flat) (the same buffer)' if same else 'one of this module (init_params)'}"
+                         " or dict(params)")
     if not isinstance(params, dict):
         raise ValueError(f"params: expected a dict of arrays (from init_params), got {type(params).__name__}")
     expected = ", ".join(PARAMS)
@@ -204,85 +212,6 @@ def _float_targets(Y, B, dtype):
     return Y
 
 
-@intrinsic
-def _view(typingctx, a, shape):
-    """The C-contiguous array `a` viewed in `shape` (a tuple of sizes whose product is a.size, as the kernels' slices
-    are by construction), C order: NumPy's reshape without its checks and C call (9 ns each, most of a tiny kernel's
-    step). The kernels bind each weight matrix and its gradient through it; run as Python (NUMBA_DISABLE_JIT=1, or a
-    kernel's py_func with `_view = _reshape`), it is `_reshape`."""
-    if not isinstance(a, nbtypes.Array) or a.layout != "C" or not isinstance(shape, nbtypes.BaseTuple):
-        return None
-    view = nbtypes.Array(a.dtype, len(shape), "C", readonly=not a.mutable)
-
-    def codegen(context, builder, sig, args):
-        src, out = context.make_array(a)(context, builder, args[0]), context.make_array(view)(context, builder)
-        dims = [context.cast(builder, d, t, nbtypes.intp) for d, t in zip(cgutils.unpack_tuple(builder, args[1]), shape)]
-        strides = [src.itemsize]
-        for d in dims[:0:-1]:
-            strides.insert(0, builder.mul(strides[0], d))
-        for field in ("data", "meminfo", "parent", "itemsize", "nitems"):  # nitems: the product of `shape`
-            setattr(out, field, getattr(src, field))
-        out.shape, out.strides = cgutils.pack_array(builder, dims), cgutils.pack_array(builder, strides)
-        return impl_ret_borrowed(context, builder, view, out._getvalue())
-
-    return view(a, shape), codegen
-
-
-def _reshape(a, shape):
-    """`_view` run as Python: NumPy's reshape."""
-    return a.reshape(shape)
-
-
-if config.DISABLE_JIT:  # the kernels are plain Python functions: an intrinsic cannot run there
-    _view = _reshape
-
-
-@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def _check_batch(P, X, Y, lr, mode):
-    """Run first by every kernel: a bad batch on the fast path updates nothing and reads nothing out of bounds."""
-    if X.shape[0] < 1 or X.shape[1] != N_IN:
-        raise ValueError("X: wrong shape for this network")
-    if P.shape[0] != N_PARAMS:
-        raise ValueError("params: wrong size of the flat buffer")
-    if mode == SGD and not lr * 0.0 == 0.0:
-        raise ValueError("lr: expected a finite number")
-    chk = 0.0
-    for s in range(X.shape[0]):
-        for j in range(N_IN):
-            chk += X[s, j] * 0.0  # NaN or inf makes this NaN (x - x would be folded to 0)
-    if not chk == 0.0:
-        raise ValueError("X: contains NaN or infinity")
-    for k in range(N_PARAMS):  # one pass over the flat buffer: the kernel reads every parameter anyway
-        chk += P[k] * 0.0
-    if not chk == 0.0:
-        raise ValueError("params: contain NaN or infinity (a diverged training run?)")
-    if mode != FORWARD:
-        _check_targets(X, Y)
-
-
-@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def _labels_in_range(X, Y):
-    """One class label per row of X, each in 0..N_OUT-1."""
-    if Y.shape[0] != X.shape[0]:
-        raise ValueError("Y: expected one class label per row of X")
-    for s in range(Y.shape[0]):
-        if Y[s] < 0 or Y[s] >= N_OUT:
-            raise ValueError("Y: class label out of range")
-
-
-@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def _finite_targets(X, Y):
-    """One finite target row of N_OUT values per row of X."""
-    if Y.shape[0] != X.shape[0] or Y.shape[1] != N_OUT:
-        raise ValueError("Y: expected shape (batch, n_out), one target row per row of X")
-    chk = 0.0
-    for s in range(Y.shape[0]):
-        for j in range(N_OUT):
-            chk += Y[s, j] * 0.0
-    if not chk == 0.0:
-        raise ValueError("Y: contains NaN or infinity")
-
-
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _pack(P, arrays):
     """Copy a plain dict's arrays (in the order of PARAMS) into the flat buffer P, each once its shape is checked
@@ -295,17 +224,6 @@ def _pack(P, arrays):
         d += a.ndim
         for x in a.flat:
             P[k] = x
-            k += 1
-
-
-@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
-def _unpack(P, arrays):
-    """Copy the flat buffer P back into a plain dict's arrays, `_pack` the other way round."""
-    k = 0
-    for a in literal_unroll(arrays):
-        flat = a.flat
-        for i in range(a.size):
-            flat[i] = P[k]
             k += 1
 
 
@@ -330,44 +248,69 @@ def _workspace(size, dtype):
 
 
 def _entry(B, dtype, flat=None):
-    """(kernel, workspace, output, empty targets, gradient, flat buffer, calls) for batch size B, on the flat buffer
-    `flat`; without one, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into a buffer of
-    the entry's own. `output()` and `gradient()` return fresh copies of the output rows and of the gradient block
-    (scaled for a mean over the batch). `calls`, filled by `_checked`: the fingerprint (Numba's key for the types)
-    of the caller's arguments (X; X and Y; a plain dict's arrays first) -> the kernel's compiled entry point."""
+    """(kernel, workspace, output, empty targets, gradient, flat buffer, calls, into) for batch size B, on the flat
+    buffer `flat`; without one, the kernel is its `_ON_ARRAYS` wrapper, which packs a plain dict's arrays into a
+    buffer of the entry's own. `output()` and `gradient()` return fresh copies of the output rows and of the gradient
+    block (scaled for a mean over the batch; the scale, in the dtype as NumPy multiplies by it, is the workspace's
+    last element, past what the kernel uses, for `_write_out`: one argument fewer to unbox). `calls`, filled by
+    `_checked`: the fingerprint (Numba's key for the types) of the caller's arguments (X; X and Y; a plain dict's
+    arrays first) -> the kernel's compiled entry point; `into` the same for its `_INTO` wrapper (X and out; X, Y and
+    out's flat buffer), which writes the result into the caller's `out`."""
     kernel, size, output = _LAYOUTS[_layout(B)]
-    work = _workspace(size(B), dtype)
+    work = _workspace(size(B) + 1, dtype)
+    work[-1] = 1.0 / B if REDUCTION == "mean" else 1.0
     kernel, flat = (kernel, flat) if flat is not None else (_ON_ARRAYS[kernel], np.zeros(N_PARAMS, dtype=dtype))
     gradient = work[:N_PARAMS]
     gradient = functools.partial(np.multiply, gradient, 1.0 / B) if REDUCTION == "mean" and B > 1 else gradient.copy
-    return kernel, work, output(work, B).copy, _targets(None, B, dtype), gradient, flat, {}
+    return kernel, work, output(work, B).copy, _targets(None, B, dtype), gradient, flat, {}, {}
 
 
-def _on_dict(params, X, Y, lr, mode):
-    """The fast path for a plain dict, unchecked: (value, this thread's `_batch` entry). Anything unusual raises one
-    of _MISSES: no entry yet, missing or other names, argument types the checked path never ran (`_run`)."""
+def _check_out(out, dtype, shape, name="out"):
+    """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable `dtype` array."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name}: expected a NumPy array of shape {shape} to write into, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise ValueError(f"{name}: dtype {out.dtype}; expected {dtype} like the parameters")
+    if out.shape != shape:
+        raise ValueError(f"{name}: expected shape {shape}, got {out.shape}")
+    if not (out.flags.c_contiguous and out.flags.writeable):
+        raise ValueError(f"{name}: expected a C-contiguous, writeable array (np.empty({shape}, np.{dtype}))")
+    return out
+
+
+def _on_dict(params, X, Y, lr, mode, out=None):
+    """The fast path for a plain dict, unchecked: (value, this thread's `_batch` entry); with `out` (an array), the
+    result written there. Anything unusual raises one of _MISSES: no entry yet, missing or other names, argument
+    types the checked path never ran (`_run`)."""
     arrays = _ARRAYS(params)
-    _, work, _, no_targets, _, flat, calls = entry = _SHARED[arrays[0].dtype].cache[len(X)]
+    _, work, _, no_targets, _, flat, calls, into = entry = _SHARED[arrays[0].dtype].cache[len(X)]
     if len(params) != len(PARAMS):
         raise KeyError("other names than PARAMS")
+    if out is not None:
+        key = (arrays, X, out) if Y is None else (arrays, X, Y, out)
+        Y = no_targets if Y is None else Y
+        return into[_fingerprint(key)](flat, arrays, X, Y, work, out, mode), entry
     if Y is None:
         return calls[_fingerprint((arrays, X))](flat, arrays, X, no_targets, work, lr, mode), entry
     return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, mode), entry
 
 
-def _run(kernel, *args):
-    """Call a kernel on checked arguments, the only place it compiles (the fast path's types are the ones run here);
-    a plain dict's wrapper compiles with the kernel it calls. The njit helpers compile freely: the fast path calls
+def _run(kernel, *args, lead=()):
+    """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P (a plain dict's
+    arrays) and `out` for lr (an `_INTO` wrapper): the only place they compile (the fast path's types are the ones run
+    here); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely: the fast path calls
     only kernels and wrappers."""
     if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
-        return kernel(*args)
-    kernels = [kernel, *(k for k, wrapper in _ON_ARRAYS.items() if wrapper is kernel)]
+        return kernel(args[0], *lead, *args[1:])
+    kernels = [kernel]
+    while kernels[-1] in _INNER:
+        kernels.append(_INNER[kernels[-1]])
     for k in kernels:
         k.disable_compile(False)
     try:
-        if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside the wrapper
-            kernels[1].compile(tuple(typeof(a) for a in (args[0], *args[2:])))
-        return kernel(*args)
+        if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside a wrapper
+            kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
+        return kernel(args[0], *lead, *args[1:])
     finally:
         for k in kernels:
             if k.signatures:
@@ -392,8 +335,9 @@ def _read_only(back, updater=None):
     return frozen
 
 
-def _checked(params, X, Y, lr, mode):
-    """Check everything, then run the kernel as the fast path does: (value, the `_entry` it ran on)."""
+def _checked(params, X, Y, lr, mode, out=None, fits=None):
+    """Check everything, then run the kernel as the fast path does: (value, the `_entry` it ran on); with `out`,
+    its `_INTO` wrapper on `fits(out, dtype, shape of the output rows)`, the array it writes into."""
     P, back = _flat(params)
     X = _inputs(X, P.dtype)
     B = X.shape[0]
@@ -402,31 +346,50 @@ def _checked(params, X, Y, lr, mode):
     frozen = _read_only(back, "sgd_step" if mode == SGD else None)
     # read-only arrays are only read, by the kernel on a workspace of their own: their wrapper, which writes an SGD
     # step back, never compiles (so the fast path never runs it for them)
-    kernel, work, _, _, _, flat, calls = entry = _entry(B, P.dtype, P) if frozen else _batch(params, B, P.dtype)
+    kernel, work, output, _, _, flat, calls, into = entry = _entry(B, P.dtype, P) if frozen else _batch(params, B,
+                                                                                                        P.dtype)
     lead = (_ARRAYS(back),) if back is not None and not frozen else ()  # the wrapper packs them, writes SGD back
-    value = _run(kernel, flat, *lead, X, Y, work, lr, mode)
+    keys = [(*lead, X) if lead else X, (*lead, X, Y)]
+    if out is not None:  # the wrapper takes the array to write into for lr; its keys: (X, out), (X, Y, out)
+        lr = fits(out, P.dtype, output.__self__.shape)
+        kernel, calls, keys = _INTO[kernel], into, [(*lead, X, *(Y,) * (mode != FORWARD), lr)]
+    value = _run(kernel, flat, X, Y, work, lr, mode, lead=lead)
     # the fast path calls the compiled code for these types directly, on arguments of the same fingerprints (Numba's
     # dispatcher would check those too, and cost as much again as the call at batch 1)
     types = tuple(typeof(a) for a in (flat, *lead, X, Y, work, lr, mode))
     point = getattr(getattr(kernel, "overloads", {}).get(types), "entry_point", kernel)  # NUMBA_DISABLE_JIT: none
     try:
-        calls[_fingerprint((*lead, X) if lead else X)] = calls[_fingerprint((*lead, X, Y))] = point
+        for key in keys:
+            calls[_fingerprint(key)] = point
     except KeyError:
         pass  # no fingerprints: the next call is checked again
     return value, entry
 
 
-def forward(params, X):
-    """The network output for a batch (rows of X), shape (batch, n_out)."""
+def forward(params, X, out=None):
+    """The network output for a batch (rows of X), shape (batch, n_out): a fresh array, or written into `out` (a
+    C-contiguous array of that shape in the parameters' dtype), which is returned: nothing is allocated."""
     try:
-        if type(params) is dict:
-            return _on_dict(params, X, None, 0.0, FORWARD)[1][2]()
-        if params.packed:
-            _, work, output, no_targets, _, P, calls = params._batch.cache[len(X)]
-            calls[_fingerprint(X)](P, X, no_targets, work, 0.0, FORWARD)
-            return output()
+        kind = type(params)
+        if out is None:
+            if kind is dict:
+                return _on_dict(params, X, None, 0.0, FORWARD)[1][2]()
+            if kind is Params and params.packed:
+                _, work, output, no_targets, _, P, calls, _ = params._batch.cache[len(X)]
+                calls[_fingerprint(X)](P, X, no_targets, work, 0.0, FORWARD)
+                return output()
+        elif kind is Params and params.packed:
+            _, work, _, no_targets, _, P, _, into = params._batch.cache[len(X)]
+            into[_fingerprint((X, out))](P, X, no_targets, work, out, FORWARD)
+            return out
+        elif kind is dict:
+            _on_dict(params, X, None, 0.0, FORWARD, out)
+            return out
     except _MISSES:
         pass  # the checked path below says what is wrong
+    if out is not None:
+        _checked(params, X, None, 0.0, FORWARD, out, _check_out)
+        return out
     return _checked(params, X, None, 0.0, FORWARD)[1][2]()
 
 
@@ -434,13 +397,14 @@ def sgd_step(params, X, Y, lr):
     """One SGD step in place, params -= lr * gradient; returns the loss before the step."""
     try:
         if isinstance(lr, float):  # a bool or an int would pass the dispatcher as a float
-            if type(params) is dict:  # `_on_dict`, inline: a call costs a seventh of the toy network's step
+            kind = type(params)
+            if kind is dict:  # `_on_dict`, inline: a call costs a seventh of the toy network's step
                 arrays = _ARRAYS(params)
-                _, work, _, _, _, flat, calls = _SHARED[arrays[0].dtype].cache[len(X)]
+                _, work, _, _, _, flat, calls, _ = _SHARED[arrays[0].dtype].cache[len(X)]
                 if len(params) == len(PARAMS):
                     return calls[_fingerprint((arrays, X, Y))](flat, arrays, X, Y, work, lr, SGD)
-            elif params.packed:
-                _, work, _, _, _, P, calls = params._batch.cache[len(X)]
+            elif kind is Params and params.packed:
+                _, work, _, _, _, P, calls, _ = params._batch.cache[len(X)]
                 return calls[_fingerprint((X, Y))](P, X, Y, work, lr, SGD)
     except _MISSES:
         pass  # the checked path below says what is wrong
@@ -466,7 +430,9 @@ def predict(params, X):
 
 _LAYOUTS: dict = {}
 _ON_ARRAYS: dict = {}
-_targets, _check_targets = _float_targets, _finite_targets
+_INTO: dict = {}  # kernel or its plain-dict wrapper -> its wrapper that writes into the caller's `out` (`_write_out`)
+_INNER: dict = {}  # wrapper -> the function it calls
+_targets = _float_targets
 
 
 def _layout(B):

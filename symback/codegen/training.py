@@ -28,9 +28,11 @@ import zipfile
 import numpy as np
 from numba import njit
 
+from .compiled import _view
 from .runtime import (
     _LAYOUTS,
     _MISSES,
+    _MUTATORS,
     GRADIENT,
     N_PARAMS,
     PARAMS,
@@ -39,6 +41,7 @@ from .runtime import (
     SHAPES,
     Params,
     _batch,
+    _check_out,
     _checked,
     _fields,
     _fingerprint,
@@ -49,7 +52,7 @@ from .runtime import (
     _read_only,
     _run,
     _targets,
-    _view,
+    _unpacks,
     _views,
     _workspace,
 )
@@ -61,37 +64,74 @@ _GOLDEN, _MIX1, _MIX2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E
 
 
 class Gradients(dict):
-    """`loss_and_grad`'s {name: gradient}: views into one fresh flat buffer `flat`, laid out as `Params.flat` (an
-    optimizer of one's own can update `params.flat` from `grads.flat` in one line). Pickled and copied as the plain
-    dict it holds. Its views are made at once: made on first use instead, the call would cost less, but a caller
-    who reads the gradients would pay more, and C code reading a dict's table (json's encoder) would find it empty."""
+    """`loss_and_grad`'s {name: gradient}: views into one flat buffer `flat`, laid out as `Params.flat` (an
+    optimizer of one's own can update `params.flat` from `grads.flat` in one line); fresh, or the caller's `out=`
+    (from `new_gradients`), rewritten in place. Assigning an entry clears `packed`: as `out=`, its entries become
+    views of `flat` again. Pickled and copied as the plain dict it holds. Its views are made at once: made on first
+    use instead, the call would cost less, but a caller who reads the gradients would pay more, and C code reading a
+    dict's table (json's encoder) would find it empty."""
 
-    __slots__ = ("flat",)
+    __slots__ = ("flat", "packed")
 
     def __reduce__(self):
         return dict, (dict(self),)
 
 
+for _name in _MUTATORS:
+    setattr(Gradients, _name, _unpacks(getattr(dict, _name)))
+
+
 def _gradients(flat):
     """{name: gradient} on `flat`, a fresh copy of an entry's gradient block, scaled for its batch."""
     grads = Gradients(_fields(flat))
-    grads.flat = flat
+    grads.flat, grads.packed = flat, True
     return grads
 
 
-def loss_and_grad(params, X, Y):
-    """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed."""
+def new_gradients(params):
+    """Zero gradients for `params` (their dtype), a `Gradients` to pass to `loss_and_grad(..., out=)` again and again:
+    it is written in place and nothing is allocated."""
+    return _gradients(np.zeros(N_PARAMS, _flat(params)[0].dtype))
+
+
+def _check_grads(out, dtype, _shape):
+    """The flat buffer of `out`, a Gradients of this module from `new_gradients` (or `loss_and_grad`), to write into;
+    its entries made views of it again if one was assigned."""
+    if type(out).__name__ == "Gradients" and type(out) is not Gradients:
+        raise ValueError("out: a Gradients of another generated module; make one with this module's new_gradients()")
+    if type(out) is not Gradients:
+        raise TypeError(f"out: expected a Gradients from new_gradients(params), got {type(out).__name__}")
+    flat = _check_out(getattr(out, "flat", None), dtype, (N_PARAMS,), "out.flat")
+    if not out.packed:
+        dict.clear(out)
+        dict.update(out, _fields(flat))
+        out.packed = True
+    return flat
+
+
+def loss_and_grad(params, X, Y, out=None):
+    """(loss, {name: gradient}) at params for the batch (X, Y); params are not changed. The gradients are a fresh
+    `Gradients`, or written into `out` (one from `new_gradients(params)`), which is returned: nothing is allocated."""
     try:
-        if type(params) is dict:
-            loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
-            return loss, _gradients(entry[4]())
-        if params.packed:
-            _, work, _, _, gradient, P, calls = params._batch.cache[len(X)]
-            return calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _gradients(gradient())
+        kind = type(params)
+        if out is None:
+            if kind is dict:
+                loss, entry = _on_dict(params, X, Y, 0.0, GRADIENT)
+                return loss, _gradients(entry[4]())
+            if kind is Params and params.packed:
+                _, work, _, _, gradient, P, calls, _ = params._batch.cache[len(X)]
+                return calls[_fingerprint((X, Y))](P, X, Y, work, 0.0, GRADIENT), _gradients(gradient())
+        elif type(out) is Gradients and out.packed:
+            if kind is Params and params.packed:
+                _, work, _, _, _, P, _, into = params._batch.cache[len(X)]
+                G = out.flat
+                return into[_fingerprint((X, Y, G))](P, X, Y, work, G, GRADIENT), out
+            if kind is dict:
+                return _on_dict(params, X, Y, 0.0, GRADIENT, out.flat)[0], out
     except _MISSES:
         pass  # the checked path below says what is wrong
-    loss, entry = _checked(params, X, Y, 0.0, GRADIENT)
-    return loss, _gradients(entry[4]())
+    loss, entry = _checked(params, X, Y, 0.0, GRADIENT, out, _check_grads)
+    return loss, (out if out is not None else _gradients(entry[4]()))
 
 
 class Optimizer:
