@@ -11,13 +11,24 @@ first appears.
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from .errors import SymbackError
-from .ir import Graph
+from .ir import Graph, sym
+from .textparse import abbreviate
 from .ops import lookup
 
 DIGITS = 30
+#: |value| at a point is below 10^MAX_POWER10 (Python prints integers of at most 4,300 digits); a value past it
+#: (gamma(1e5), 10^10^10) is refused from a 15-digit estimate before its exact value is computed
+MAX_POWER10 = 4000
+_LIMIT = sp.Float(10) ** MAX_POWER10
+#: |order| of polygamma and the Bessel functions at a point: their cost grows with it (order 20,000 takes seconds)
+MAX_ORDER = 10_000
+_ORDERED = (sp.polygamma, sp.besselj, sp.besseli, sp.besselk, sp.bessely)
+_SHORT = 10**30  # exact integers and fractions print whole below this size, in a short float form above it
 
 
 def numeric(value: sp.Expr, where: str, expr: sp.Expr | None = None) -> sp.Expr:
@@ -49,12 +60,50 @@ def evaluate(graph: Graph, point: dict[str, sp.Expr], bound: sp.Expr | None = No
         rule = lookup(node.op).exact
         if rule is None:
             raise SymbackError(f"node {node.name}: op {node.op!r} has no exact evaluation")
-        val = rule(node, values)
         kind = "gradient " if node.role == "adjoint" else ""
+        _estimate(node, values, rule, f"{kind}node {node.name}")
+        val = rule(node, values)
         values[node.name] = numeric(val, f"{kind}node {node.name}", node.expr)
         if bound is not None and abs(values[node.name]) > bound:
             raise SymbackError(f"{kind}node {node.name} = {node.expr} is beyond {bound:.3g} at this point")
     return values
+
+
+def _estimate(node, values: dict, rule, where: str) -> None:
+    """Refuse a scalar node whose value at this point is past 10^MAX_POWER10, or a function order past MAX_ORDER,
+    from 15-digit floats (fast at any size), before the exact value is computed (which could take hours)."""
+    scalars = {a: values[a] for a in node.args}
+    if not isinstance(node.expr, sp.Expr) or not all(isinstance(v, sp.Expr) and v.is_Number for v in scalars.values()):
+        return
+    subs = {sym(a): v for a, v in scalars.items()}
+    for f in node.expr.atoms(*_ORDERED):
+        order = f.args[0].xreplace(subs)
+        if order.is_Number and abs(order) > MAX_ORDER:
+            raise SymbackError(f"{where}: {f.func.__name__} of order {short(order)} at this point "
+                               f"(limit {MAX_ORDER:,}); use a smaller order")
+    try:
+        est = rule(node, {**values, **{a: sp.Float(v, 15) for a, v in scalars.items()}})
+        est = est if est.is_Number else sp.N(est, 15)
+        big = est.is_Number and est.is_finite and abs(est) > _LIMIT
+    except OverflowError:  # mpmath's own limit, far past ours
+        big, est = True, None
+    except (ArithmeticError, TypeError, ValueError):  # no estimate: the exact value says what is wrong
+        return
+    if big:
+        about = f"about {short(est)}, too large to compute" if est is not None else "too large to compute"
+        raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is {about} at this point "
+                           f"(limit 10^{MAX_POWER10}); use smaller values")
+
+
+def short(value) -> str:
+    """A number in a few characters: 4.0279e+2570 past float64, 10^(3.0000e+302) for a power beyond that."""
+    if value.is_Integer and abs(value) < _SHORT:
+        return str(value)
+    f = sp.Float(value, 5)
+    _, man, exp, bits = f._mpf_ if f else (0, 0, 0, 0)
+    if abs(exp + bits) < 10**6:  # binary exponent: the decimal form stays short
+        return sp.sstr(f)
+    return f"{'-' if f < 0 else ''}10^({sp.sstr(sp.Float((exp + bits) * math.log10(2), 5))})"
 
 
 def to_python(value: sp.Expr):
@@ -66,6 +115,7 @@ def to_python(value: sp.Expr):
 
 def show(value: sp.Expr) -> str:
     """Short text for a value: exact integers and fractions as such, floats to 6 significant digits."""
-    if value.is_Integer or value.is_Rational:
+    if value.is_Rational and abs(value.p) < _SHORT and value.q < _SHORT:
         return str(value)
-    return f"{float(value):.6g}"
+    f = float(value)
+    return f"{f:.6g}" if math.isfinite(f) else short(value)

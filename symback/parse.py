@@ -129,8 +129,19 @@ def parse_names(text: str, option: str = "--wrt") -> list[str]:
     return [_name(n, option) for n in names]
 
 
+#: characters of one point (``--at``): thousands of components fit; a longer text is refused before any parsing
+MAX_POINT = 100_000
+
+
+def point_length(text: str, option: str = "--at") -> None:
+    """Refuse a point's text on its length alone (600,000 characters took 7 s of parsing before failing)."""
+    if len(text) > MAX_POINT:
+        raise SymbackError(f"{option} has {len(text):,} characters (limit {MAX_POINT:,}); give one number per variable")
+
+
 def parse_point(text: str, option: str = "--at") -> dict[str, sp.Expr]:
     """``"x=-2,y=5,z=1/2"`` -> exact SymPy numbers (integers and fractions stay exact); ``W[1,2]=3`` names a component."""
+    point_length(text, option)
     point: dict[str, sp.Expr] = {}
     for item in _items(text):
         name, eq, value = item.partition("=")

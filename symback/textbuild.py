@@ -147,6 +147,15 @@ def _real(value, col: int) -> None:
         raise ParseError(f"the constant {abbreviate(str(value), 60)} is not a real number in float64's range", col)
 
 
+def _known_zero(value, constant: bool) -> bool:
+    """A divisor SymPy knows is zero: ``0``, ``1 - 1``, and ``y - y`` also when kept as written (unevaluated)."""
+    if not isinstance(value, sp.Expr) or value.is_zero is False:
+        return False
+    if value.is_zero or constant:
+        return bool(value.is_zero)
+    return not value.is_Atom and value.doit(deep=True).is_zero is True
+
+
 def _check_digits(digits: float | None, col: int) -> None:
     if digits is not None and digits > MAX_DIGITS:
         raise ParseError(f"a number here would have about {min(digits, 1e18):,.0f} digits (limit {MAX_DIGITS:,})",
@@ -222,7 +231,7 @@ class Builder:
     def _arithmetic(self, node: Node, left: _Built, right: _Built, numeric: bool) -> _Built:
         """+ - * / % // : Python's operators when evaluating, else flat Add/Mul lists kept as written."""
         op = node.text
-        if op in ("/", "%", "//") and right.digits is not None and self.value(right).is_zero:
+        if op in ("/", "%", "//") and _known_zero(self.value(right), right.digits is not None):
             raise ParseError(f"division by zero ({op} 0)", node.col)  # SymPy would go on with zoo or nan
         exact_int = numeric and left.exact_int and right.exact_int and op != "/"
         digits = None
@@ -267,6 +276,8 @@ class Builder:
                 _check_digits(digits, node.col)
                 if base.is_zero and exp.is_negative:
                     raise ParseError("division by zero (0 to a negative power)", node.col)
+        if left.digits is None and exp.is_negative and _known_zero(base, False):
+            raise ParseError("division by zero (0 to a negative power)", node.col)
         exact_int = bool(left.exact_int and right.exact_int and exp.is_nonnegative)
         power = base ** exp if self.evaluate else sp.Pow(base, exp, evaluate=False)
         if digits is not None:  # a constant: (-1)^(1/2) is not real

@@ -24,6 +24,7 @@ from ..ir import Graph, Node, combine, no_gc, printed, same_symbols, swap, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
+from ..textparse import abbreviate
 from .expression import build_graph, free_symbols, natural_key
 from .gates import split_gates
 from .indexed import IndexGradient, check, component, free_indices_ok, lower, symbolic, uses_indices
@@ -67,6 +68,7 @@ class Gradient(Derivation):
 
     def __init__(self, graph: Graph, output: str, wrt: list[str], summary: Summary):
         super().__init__(graph, output, wrt, summary, simplify=False)
+        _finite(self.graph)
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
         backward = self.graph.backward()
@@ -301,6 +303,15 @@ def _with_unused(graph: Graph, wrt) -> Graph:
              if n not in graph]
     leaves = graph.leaves("input")
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
+
+
+def _finite(graph: Graph) -> None:
+    """Refuse a node (forward or gradient) holding zoo, nan or oo: SymPy's x/0 is zoo*x, whose gradient is no number."""
+    for node in graph:
+        if node.expr is not None and node.expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            kind = "the gradient node" if node.role == "adjoint" else "node"
+            raise SymbackError(f"{kind} {node.name} = {abbreviate(str(node.expr), 60)} is not finite (zoo, nan or oo, "
+                               "as from a division by zero); remove that division or constant")
 
 
 def _index_form(expr, wrt, order: list[str], source: str | None):

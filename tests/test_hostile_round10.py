@@ -1,0 +1,70 @@
+"""Round 10's red-team faults (issue 16), each reproduced on main before its fix, through the CLI's main in-process
+and the Python API. Each row asserts the exit code, one line ``symback: error: ...`` under 300 characters (never a
+traceback), no marker file, and files intact; "was:" says what main did before this round.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sympy as sp
+from test_hostile_round9 import M, _marked, run, verdict
+
+import symback as sb
+
+# ------------------------------------------------------------------------------------ --at magnitudes and length
+# (expression, --at, exit code, says); was: 10^10^10 hung, gamma(1e5) and x^y at 1e300 printed "inf" after
+# seconds, polygamma/besselj of order 20,000 took 4-8 s, 600,000 characters of --at were parsed twice (~7 s)
+AT = [
+    ("gamma(x)", "x=1e5", 2, "limit 10^4000"),
+    ("x^y^z", "x=10,y=10,z=10", 2, "about 10^(1.0000e+10)"),
+    ("x^y", "x=1e300,y=1e300", 2, "limit 10^4000"),
+    ("x^y", "x=9,y=387420489", 2, "too large to compute"),
+    ("polygamma(20000, x)", "x=1", 2, "polygamma of order 20000 at this point (limit 10,000)"),
+    ("besselj(n, x)*y", "n=20000,x=1,y=1", 2, "besselj of order 20000"),
+    ("x*y", "x=" + "1+" * 300_000 + "1,y=1", 2, "--at has 600,007 characters (limit 100,000)"),
+    ("x*y", "x=" + "9" * 3000 + ",y=" + "9" * 3000, 2, "limit 10^4000"),
+    # valid, and stay valid: values past float64 but within the limit print in a short form
+    ("gamma(x)", "x=1000", 0, "4.0239e+2564"),
+    ("x^y", "x=10,y=2570", 0, "1.0000e+2570"),
+    ("besselj(2, x)*y", "x=1,y=2", 0, ""),
+]
+
+
+@pytest.mark.parametrize("expr, at, code, says", AT, ids=[f"{i}:{e}@{a[:20]}" for i, (e, a, _, _) in enumerate(AT)])
+def test_grad_at(expr, at, code, says):
+    start = time.process_time()
+    out = verdict(*run("grad", expr, "--at", at, "--wrt", "x"), code, says if code == 2 else "")
+    assert code == 2 or says in out
+    assert time.process_time() - start < 2, "refused or computed quickly"
+
+
+# ------------------------------------------------------------------------------------------- division by zero
+# was: x/(y-y) derived with a node v1 = 0 and v2 = 1/v1 (zoo at any point)
+DIVISION = [
+    ("x/(y-y)", 2, "division by zero (/ 0) at column 2"),
+    ("x/(2*y - y - y) + z", 2, "division by zero"),
+    ("x % (y - y)", 2, "division by zero"),
+    ("x*(y - y)^-1", 2, "0 to a negative power"),
+    ("1/0", 2, "division by zero"),
+    ("x/(y - 1)", 0, ""),
+    ("x*(y - y)^2", 0, ""),
+]
+
+
+@pytest.mark.parametrize("text, code, says", DIVISION, ids=[t for t, _, _ in DIVISION])
+def test_division_by_a_known_zero(text, code, says):
+    verdict(*run("grad", text), code, says)
+
+
+X = sp.Symbol("x")
+
+
+@pytest.mark.parametrize("expr", [X / sp.S(0), sp.log(0) * X, sp.oo * X, X**2 + sp.zoo * X],
+                         ids=["x/0", "log(0)*x", "oo*x", "x^2+zoo*x"])
+def test_api_refuses_non_finite_gradients(expr):
+    """was: sb.grad(x/0) gave the gradient {'x': zoo}."""
+    with pytest.raises(ValueError, match="is not finite") as info:
+        sb.grad(expr)
+    assert len(str(info.value)) < 300 and "\n" not in str(info.value)
