@@ -103,7 +103,7 @@ def short(value) -> str:
     _, man, exp, bits = f._mpf_ if f else (0, 0, 0, 0)
     if abs(exp + bits) < 10**6:  # binary exponent: the decimal form stays short
         return sp.sstr(f)
-    return f"{'-' if f < 0 else ''}10^({sp.sstr(sp.Float((exp + bits) * math.log10(2), 5))})"
+    return f"{'-' if f < 0 else ''}10^({sp.sstr(sp.Float(sp.Integer(exp + bits) * sp.Float(math.log10(2)), 5))})"
 
 
 def to_python(value: sp.Expr):

@@ -6,6 +6,7 @@ traceback), no marker file, and files intact; "was:" says what main did before t
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -68,3 +69,31 @@ def test_api_refuses_non_finite_gradients(expr):
     with pytest.raises(ValueError, match="is not finite") as info:
         sb.grad(expr)
     assert len(str(info.value)) < 300 and "\n" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------ hand text vs. a path
+def test_hand_text_naming_a_file_is_not_read(tmp_path, monkeypatch):
+    """was: a str without '=' or a newline was taken for a path, so a student's formula naming a file read it."""
+    monkeypatch.chdir(tmp_path)
+    secret = tmp_path / "z"
+    secret.write_text("df/dx = z\ndf/dy = z\ndf/dz = x + y\n", encoding="utf-8")
+    g = sb.grad("(x + y)*z")
+    for text in ("z", str(secret)):
+        with pytest.raises(ValueError, match="expected 'LHS = RHS'") as info:
+            g.check(text)
+        assert "\n" not in str(info.value) and len(str(info.value)) < 300
+    assert g.check(Path(secret)).ok and g.check(secret.read_text(encoding="utf-8")).ok
+    verdict(*run("check", "(x + y)*z", "--hand", "z"), 0)  # the CLI passes a Path
+    verdict(*run("check", "(x + y)*z", "z"), 0)
+
+
+# ------------------------------------------------------------------------------------------------- grade --jobs
+# was: any --jobs accepted (100000 forked workers until memory ran out; 5,000 digits: int()'s ValueError echoed)
+@pytest.mark.parametrize("jobs, says", [
+    ("65", "'65' is more worker processes than the limit 64"),
+    ("100000", "limit 64"),
+    ("9" * 5000, "(5,000 chars) is more worker processes than the limit 64"),
+    ("000", "1 or more"),
+])
+def test_grade_jobs_capped(jobs, says, tmp_path):
+    verdict(*run("grade", str(tmp_path / "a.toml"), str(tmp_path), "--jobs", jobs), 2, says)

@@ -94,8 +94,9 @@ def line_equations(line: str, number: int, where: str) -> list[Equation]:
 
 
 def read_hand(source) -> tuple[str, list[Equation]]:
-    """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
+    """(where, equations) from a file when `source` is a `pathlib.Path`, else from `source` as the formulas' text:
+    a str is never a path (a student's formula that names an existing file must not read it)."""
+    if isinstance(source, Path):
         path = Path(source)
         shown = abbreviate(str(source))
         if not str(source).strip():

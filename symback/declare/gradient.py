@@ -157,7 +157,7 @@ class Gradient(Derivation):
         return Table(self, evaluate(self.graph, exact))
 
     def check(self, hand, **options):
-        """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
+        """Hand-derived partials (``df/dx = ...`` text; a `pathlib.Path` for a file) against these: a `check.Report`."""
         return _provided("check_gradient")(self, hand, **options)
 
     # -- output --------------------------------------------------------------
