@@ -5,6 +5,8 @@ traceback), no marker file, and files intact; "was:" says what main did before t
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -97,3 +99,32 @@ def test_hand_text_naming_a_file_is_not_read(tmp_path, monkeypatch):
 ])
 def test_grade_jobs_capped(jobs, says, tmp_path):
     verdict(*run("grade", str(tmp_path / "a.toml"), str(tmp_path), "--jobs", jobs), 2, says)
+
+
+# --------------------------------------------------------------------------------------------------- SPEC files
+# (SPEC source, says); was: a pipe said "no such file", null bytes "s.py:None:", an exception echoed whole
+SPECS = [
+    ("x = 1\0\n", "s.py: syntax error: source code string cannot contain null bytes"),
+    ("x = (\n", "s.py:1: syntax error: '(' was never closed"),
+    ("x = 1\n\n\nraise ValueError('bad\\n' + 'y' * 100000)\n", "s.py:4: ValueError: 'bad\\ny"),
+    ("import symback as sb\nnet = sb.Network(sizes=[2])\n", "s.py:2: TypeError: "),
+    ("import sys\nsys.exit(3)\n", "the file called sys.exit(3)"),  # exit 2, never a silent exit 3
+    ("raise SystemExit\n", "sys.exit(None)"),
+]
+
+
+@pytest.mark.parametrize("command", ["derive", "compile"])
+@pytest.mark.parametrize("source, says", SPECS, ids=[s for _, s in SPECS])
+def test_spec_errors_name_file_and_line(command, source, says, tmp_path):
+    (tmp_path / "s.py").write_text(source, encoding="utf-8")
+    line = verdict(*run(command, str(tmp_path / "s.py")), 2, says)
+    assert ":None:" not in line and sorted(os.listdir(tmp_path)) == ["s.py"]
+
+
+@pytest.mark.parametrize("argv", [["derive"], ["compile"], ["draw", "-o", "{d}/p.svg"], ["explain"], ["norms"]],
+                         ids=lambda a: a[0])
+def test_a_pipe_as_spec(argv, tmp_path):
+    os.mkfifo(tmp_path / "p.py")
+    argv = [argv[0], str(tmp_path / "p.py"), *(a.replace("{d}", str(tmp_path)) for a in argv[1:])]
+    verdict(*run(*argv), 2, "is not a regular file")
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "p.py").st_mode)
