@@ -5,6 +5,7 @@ traceback), no marker file, and files intact; "was:" says what main did before t
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
-from test_hostile_round9 import M, _marked, run, verdict
+from test_hostile_round9 import UDL, run, verdict
 
 import symback as sb
 
@@ -147,3 +148,24 @@ def test_hand_formula_size(text, code, says, tmp_path):
     start = time.process_time()
     verdict(*run("check", "(x + y)*z", str(hand)), code, says)
     assert time.process_time() - start < 10 and hand.read_text(encoding="utf-8") == text
+
+
+# ------------------------------------------------------------------------------------------------------- norms
+def test_norms_json_with_non_finite_values_is_valid_json():
+    """was: "JSON cannot hold" (exit 2) for weights scaled by 1e300; now "inf"/"nan" strings listed in nonfinite."""
+    out = verdict(*run("norms", UDL, "--scale", "1e300", "--batch", "4", "--json"), 0)
+    data = json.loads(out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert data["nonfinite"] and all(isinstance(p, str) for p in data["nonfinite"])
+    for path in data["nonfinite"]:  # each listed path holds one of the three strings
+        value = data
+        for part in path.replace("[", ".").replace("]", "").split("."):
+            value = value[int(part)] if part.isdigit() else value[part]
+        assert value in ("inf", "-inf", "nan"), (path, value)
+    finite = json.loads(verdict(*run("norms", UDL, "--batch", "4", "--json"), 0))
+    assert finite["nonfinite"] == []
+
+
+@pytest.mark.parametrize("batch, says", [("1000001", "from 1 to 1,000,000 (the limit)"), ("0", "from 1 to")])
+def test_norms_batch_capped(batch, says):
+    """was: --batch 10^12 ran into "out of memory" after allocating what it could."""
+    verdict(*run("norms", UDL, "--batch", batch), 2, says)
