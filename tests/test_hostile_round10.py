@@ -16,6 +16,7 @@ import sympy as sp
 from test_hostile_round9 import UDL, run, verdict
 
 import symback as sb
+from symback.declare.spec import load_spec
 
 # ------------------------------------------------------------------------------------ --at magnitudes and length
 # (expression, --at, exit code, says); was: 10^10^10 hung, gamma(1e5) and x^y at 1e300 printed "inf" after
@@ -169,3 +170,26 @@ def test_norms_json_with_non_finite_values_is_valid_json():
 def test_norms_batch_capped(batch, says):
     """was: --batch 10^12 ran into "out of memory" after allocating what it could."""
     verdict(*run("norms", UDL, "--batch", batch), 2, says)
+
+
+# ---------------------------------------------------------------------------------------------- long names
+BIG = "n" * 800_000
+
+
+@pytest.mark.parametrize("option", ["notation", "layout"])
+def test_api_notation_errors_abbreviate_the_name(option):
+    """was: sb's Python API echoed an 800 KB notation or layout name whole in its ValueError."""
+    with pytest.raises(ValueError, match=r"\(800,000 chars\)") as info:
+        load_spec(UDL).derive().render(**{option: BIG})
+    assert len(str(info.value)) < 300
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["check", UDL, "{d}/h.txt", "--notation", BIG], "unknown notation"),
+    (["derive", UDL + ":" + BIG], "(800,000 chars)"),
+    (["derive", "x" * 800_000 + ".txt"], "(800,004 chars) should be path/to/file.py"),
+    (["grad", "x*y", "--wrt", BIG], "is not a variable"),
+])
+def test_cli_long_names_abbreviated(argv, says, tmp_path):
+    (tmp_path / "h.txt").write_text("dl/df_3 = 2*(f_3 - y)\n", encoding="utf-8")
+    verdict(*run(*[a.replace("{d}", str(tmp_path)) for a in argv]), 2, says)

@@ -7,6 +7,7 @@ declare exactly one such object.
 
 from __future__ import annotations
 
+import os
 import runpy
 import traceback
 from pathlib import Path
@@ -28,12 +29,12 @@ def _line(path: Path, exc: BaseException) -> str:
 
 def load_spec(spec: str):
     """The declared object a SPEC names; SymbackError (one line) for every way it can fail."""
-    path_text, _, name = spec.partition(":") if not Path(spec).exists() else (spec, "", "")
+    path_text, _, name = spec.partition(":") if not os.path.exists(spec) else (spec, "", "")  # False on ENAMETOOLONG
     path = Path(path_text)
     if path.suffix != ".py":
-        raise SymbackError(f"SPEC {spec!r} should be path/to/file.py or path/to/file.py:name")
+        raise SymbackError(f"SPEC {abbreviate(spec, 80)} should be path/to/file.py or path/to/file.py:name")
     if path.is_dir():
-        raise SymbackError(f"SPEC {spec!r} is a directory; name a file, path/to/file.py")
+        raise SymbackError(f"SPEC {abbreviate(spec, 80)} is a directory; name a file, path/to/file.py")
     if not path.is_file():  # a pipe or device would be read without end, or block
         what = ("is not a regular file (a pipe or device); give a .py file" if path.exists()
                 else f"no such file {abbreviate(str(path), 80)}")
@@ -54,7 +55,7 @@ def load_spec(spec: str):
     if name:
         if name not in scope:
             known = ", ".join(sorted(candidates)) or "none"
-            raise SymbackError(f"{path} has no {name!r}; declared networks there: {known}")
+            raise SymbackError(f"{path} has no {abbreviate(name)}; declared networks there: {known}")
         if not declared(scope[name]):
             raise SymbackError(f"{path}:{name} is a {type(scope[name]).__name__}, not a network (sb.Network(...))")
         return scope[name]
