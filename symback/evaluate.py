@@ -81,6 +81,15 @@ def _estimate(node, values: dict, rule, where: str) -> None:
         if order.is_Number and abs(order) > MAX_ORDER:
             raise SymbackError(f"{where}: {f.func.__name__} of order {short(order)} at this point "
                                f"(limit {MAX_ORDER:,}); use a smaller order")
+    for pw in node.expr.atoms(sp.Pow):  # an exact power of a fraction: small, but of millions of digits
+        if not all(q.exp.is_Integer and abs(q.exp) <= 2 for e in pw.args for q in e.atoms(sp.Pow)):
+            continue  # base or exponent not cheap to compute exactly here: the estimate below bounds it
+        base, exp = (e.xreplace(subs) for e in pw.args)
+        if base.is_Rational and exp.is_Integer and base.p and (base.q != 1 or exp < 0):  # else: the estimate
+            digits = abs(int(exp)) * math.log10(max(abs(base.p), base.q))
+            if digits > MAX_POWER10:
+                raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is an exact fraction of about "
+                                   f"{digits:,.0f} digits at this point (limit {MAX_POWER10:,}); give decimals instead")
     try:
         est = rule(node, {**values, **{a: sp.Float(v, 15) for a, v in scalars.items()}})
         est = est if est.is_Number else sp.N(est, 15)

@@ -30,7 +30,13 @@ AT = [
     ("besselj(n, x)*y", "n=20000,x=1,y=1", 2, "besselj of order 20000"),
     ("x*y", "x=" + "1+" * 300_000 + "1,y=1", 2, "--at has 600,007 characters (limit 100,000)"),
     ("x*y", "x=" + "9" * 3000 + ",y=" + "9" * 3000, 2, "limit 10^4000"),
+    # was: an exact fraction of millions of digits, stopped only by --timeout (60 s)
+    ("x^y", "x=1000001/1000000,y=3000000", 2, "exact fraction of about 18,000,001 digits"),
+    ("f = (x/y + 1)^z", "x=1,y=1000000,z=3000000", 2, "(limit 4,000); give decimals instead"),
+    ("x^y", "x=10,y=-5000", 2, "exact fraction of about 5,000 digits"),
     # valid, and stay valid: values past float64 but within the limit print in a short form
+    ("x^y", "x=1.000001,y=3000000", 0, "20.0855"),
+    ("x^y", "x=1/2,y=10000", 0, ""),
     ("gamma(x)", "x=1000", 0, "4.0239e+2564"),
     ("x^y", "x=10,y=2570", 0, "1.0000e+2570"),
     ("besselj(2, x)*y", "x=1,y=2", 0, ""),
