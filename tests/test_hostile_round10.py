@@ -97,6 +97,13 @@ def test_hand_text_naming_a_file_is_not_read(tmp_path, monkeypatch):
     verdict(*run("check", "(x + y)*z", "z"), 0)
 
 
+@pytest.mark.parametrize("hand", [b"df/dx = y", 5, None], ids=["bytes", "int", "None"])
+def test_hand_of_another_type_is_a_type_error(hand):
+    """was: str(hand) read as formulas (b'df/dx = y' then failed to parse as a quoted string)."""
+    with pytest.raises(TypeError, match=r"text \(str\) or a file \(pathlib.Path\), not "):
+        sb.grad("x*y").check(hand)
+
+
 # ------------------------------------------------------------------------------------------------- grade --jobs
 # was: any --jobs accepted (100000 forked workers until memory ran out; 5,000 digits: int()'s ValueError echoed)
 @pytest.mark.parametrize("jobs, says", [
