@@ -206,3 +206,20 @@ def test_api_notation_errors_abbreviate_the_name(option):
 def test_cli_long_names_abbreviated(argv, says, tmp_path):
     (tmp_path / "h.txt").write_text("dl/df_3 = 2*(f_3 - y)\n", encoding="utf-8")
     verdict(*run(*[a.replace("{d}", str(tmp_path)) for a in argv]), 2, says)
+
+
+# ------------------------------------------------------------------------------------------- Python API values
+@pytest.mark.parametrize("value", [10**5000, sp.Integer(10) ** 5000, sp.Rational(1, 10**4001), sp.Float("1e5000")],
+                         ids=["int", "Integer", "Rational", "Float"])
+def test_api_point_values_past_the_digit_limit(value):
+    """was: accepted, then str(table) raised Python's "Exceeds the limit (4300 digits)" ValueError."""
+    with pytest.raises(ValueError, match=r"--at x: a number of more than 4,000 digits \(limit 4,000\)"):
+        sb.grad("x*y").at(x=value, y=1)
+    assert "1.0000e+3999" in str(sb.grad("x*y").at(x=10**3999, y=1))  # within the limit: printed short
+
+
+@pytest.mark.parametrize("wrt", [5, 1.5], ids=["int", "float"])
+def test_api_wrt_of_another_type(wrt):
+    """was: TypeError: 'int' object is not iterable, naming neither wrt nor what it takes."""
+    with pytest.raises(TypeError, match="wrt: a variable"):
+        sb.grad("x*y", wrt=wrt)

@@ -367,6 +367,8 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if isinstance(expr, str):
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
+    if not (wrt is None or isinstance(wrt, (str, sp.Basic, list, tuple, set, dict))):
+        raise TypeError(f"wrt: a variable (name or symbol) or a list of them, not {type(wrt).__name__}")
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
         form = _index_form(expr, wrt, order, source_text)
