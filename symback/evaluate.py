@@ -93,14 +93,13 @@ def _estimate(node, values: dict, rule, where: str) -> None:
     try:
         est = rule(node, {**values, **{a: sp.Float(v, 15) for a, v in scalars.items()}})
         est = est if est.is_Number else sp.N(est, 15)
-        big = est.is_Number and est.is_finite and abs(est) > _LIMIT
+        about = f"about {short(est)}, " if est.is_Number and est.is_finite and abs(est) > _LIMIT else None
     except OverflowError:  # mpmath's own limit, far past ours
-        big, est = True, None
+        about = ""
     except (ArithmeticError, TypeError, ValueError):  # no estimate: the exact value says what is wrong
         return
-    if big:
-        about = f"about {short(est)}, too large to compute" if est is not None else "too large to compute"
-        raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is {about} at this point "
+    if about is not None:
+        raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is {about}too large to compute here "
                            f"(limit 10^{MAX_POWER10}); use smaller values")
 
 

@@ -44,8 +44,8 @@ def load_spec(spec: str):
     except SymbackError as exc:  # a declaration symback refused: where in the file
         raise SymbackError(f"{_line(path, exc)}: {exc}") from None
     except SyntaxError as exc:
-        line = f":{exc.lineno}" if exc.lineno else ""  # null bytes come without a line
-        raise SymbackError(f"{path}{line}: syntax error: {abbreviate(exc.msg, 100)[1:-1]}") from None
+        raise SymbackError(f"{path}{f':{exc.lineno}' if exc.lineno else ''}: syntax error: "  # null bytes: no line
+                           f"{abbreviate(exc.msg, 100)[1:-1]}") from None
     except SystemExit as exc:  # the file called sys.exit(): not a declaration, and never our exit code
         raise SymbackError(f"{path}: the file called sys.exit({exc.code!r}); a SPEC declares networks and "
                            "returns, remove the exit call") from None
