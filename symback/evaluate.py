@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import mpmath
 import sympy as sp
 
 from .errors import SymbackError
@@ -62,11 +63,33 @@ def evaluate(graph: Graph, point: dict[str, sp.Expr], bound: sp.Expr | None = No
             raise SymbackError(f"node {node.name}: op {node.op!r} has no exact evaluation")
         kind = "gradient " if node.role == "adjoint" else ""
         _estimate(node, values, rule, f"{kind}node {node.name}")
-        val = rule(node, values)
+        val = rule(node, inexact(node.expr, node.args, values))
         values[node.name] = numeric(val, f"{kind}node {node.name}", node.expr)
+        v = values[node.name]  # a sum or product of exact numbers, or from decimals (mpmath is fast at any size)
+        if abs(v) > _LIMIT or v.is_Rational and v.q > _LIMIT:
+            _too_large(f"{kind}node {node.name}", node, f"about {short(v)}, " if abs(v) > _LIMIT else "")
         if bound is not None and abs(values[node.name]) > bound:
             raise SymbackError(f"{kind}node {node.name} = {node.expr} is beyond {bound:.3g} at this point")
     return values
+
+
+def inexact(expr, names, values: dict) -> dict:
+    """`values`, with the large exact ones of `names` as 30-digit decimals when `expr` holds polygamma (digamma,
+    trigamma): SymPy's exact polygamma(0, n) is a harmonic number of n terms (digamma at 10^6 ran for minutes)."""
+    if not isinstance(expr, sp.Expr) or not expr.has(sp.polygamma):
+        return values
+    return {**values, **{a: sp.Float(values[a], DIGITS) for a in names if slow_exact(values[a])}}
+
+
+def value_at(expr: sp.Expr, values: dict, where: str) -> sp.Expr:
+    """`numeric` of `expr` with each free symbol's value by name (large exact polygamma arguments as decimals)."""
+    at = inexact(expr, [s.name for s in expr.free_symbols], values)
+    return numeric(expr.xreplace({s: at[s.name] for s in expr.free_symbols}), where)
+
+
+def slow_exact(value) -> bool:
+    """An exact number SymPy's polygamma would expand term by term (1,000 terms take 0.1 s)."""
+    return isinstance(value, sp.Expr) and value.is_Rational and max(abs(value.p), value.q) > 1000
 
 
 def _estimate(node, values: dict, rule, where: str) -> None:
@@ -76,11 +99,13 @@ def _estimate(node, values: dict, rule, where: str) -> None:
     if not isinstance(node.expr, sp.Expr) or not all(isinstance(v, sp.Expr) and v.is_Number for v in scalars.values()):
         return
     subs = {sym(a): v for a, v in scalars.items()}
-    for f in node.expr.atoms(*_ORDERED):
+    for f in node.expr.atoms(*_ORDERED) if node.expr.has(*_ORDERED) else ():
         order = f.args[0].xreplace(subs)
         if order.is_Number and abs(order) > MAX_ORDER:
             raise SymbackError(f"{where}: {f.func.__name__} of order {short(order)} at this point "
                                f"(limit {MAX_ORDER:,}); use a smaller order")
+    if not any(v.is_Rational for v in scalars.values()) or not node.expr.has(sp.Pow, sp.Function):
+        return  # sums and products of bounded numbers stay bounded; decimals are checked once computed
     for pw in node.expr.atoms(sp.Pow):  # an exact power of a fraction: small, but of millions of digits
         if not all(q.exp.is_Integer and abs(q.exp) <= 2 for e in pw.args for q in e.atoms(sp.Pow)):
             continue  # base or exponent not cheap to compute exactly here: the estimate below bounds it
@@ -99,15 +124,19 @@ def _estimate(node, values: dict, rule, where: str) -> None:
     except (ArithmeticError, TypeError, ValueError):  # no estimate: the exact value says what is wrong
         return
     if about is not None:
-        raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is {about}too large to compute here "
-                           f"(limit 10^{MAX_POWER10}); use smaller values")
+        _too_large(where, node, about)
+
+
+def _too_large(where: str, node, about: str):
+    raise SymbackError(f"{where} = {abbreviate(str(node.expr), 60)[1:-1]} is {about}too large to compute here "
+                       f"(limit 10^{MAX_POWER10}); use smaller values")
 
 
 def short(value) -> str:
     """A number in a few characters: 4.0279e+2570 past float64, 10^(3.0000e+302) for a power beyond that."""
     if value.is_Integer and abs(value) < _SHORT:
         return str(value)
-    f = sp.Float(value, 5)
+    f = sp.Float(mpmath.mpf(value.p) / value.q if value.is_Rational else value, 5)  # no str() of 4,300+ digits
     _, man, exp, bits = f._mpf_ if f else (0, 0, 0, 0)
     if abs(exp + bits) < 10**6:  # binary exponent: the decimal form stays short
         return sp.sstr(f)

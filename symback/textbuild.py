@@ -40,6 +40,7 @@ _SYMPY_FUNCTIONS = [
 ]
 
 FUNCTIONS: dict[str, object] = {name: getattr(sp, name) for name in _SYMPY_FUNCTIONS}
+_SLOW_EXACT = (sp.polygamma, sp.digamma, sp.trigamma)
 FUNCTIONS.update({"abs": sp.Abs, "max": sp.Max, "min": sp.Min, "ln": sp.log, "Indicator": Indicator})
 # JAX's names (lax.expm1, lax.rsqrt, ...) for functions SymPy spells otherwise: read as SymPy's own forms,
 # so a gradient printed back reads with plain sympify
@@ -302,6 +303,9 @@ class Builder:
 
     def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
+        z = values[-1] if fn in _SLOW_EXACT and values else None  # the argument, after polygamma's order
+        if z is not None and z.is_Rational and max(abs(z.p), z.q) > 1000:  # exact polygamma(0, 10^6) is a
+            values = [*values[:-1], sp.Float(z, 30)]  # harmonic number of 10^6 terms: a decimal instead
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
         kept = unevaluated and not self.evaluate

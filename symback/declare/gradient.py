@@ -19,7 +19,7 @@ import sympy as sp
 
 from ..derivation import Derivation, Displayed, Summary, _provided, as_document
 from ..errors import SymbackError
-from ..evaluate import evaluate, numeric, to_python
+from ..evaluate import evaluate, to_python, value_at
 from ..ir import Graph, Node, combine, no_gc, printed, same_symbols, swap, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
@@ -210,8 +210,8 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        d = local_derivative(node.expr, sym(arg), f"node {node.name}")
-        return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")
+        return value_at(local_derivative(node.expr, sym(arg), f"node {node.name}"), self.values,
+                        f"local gradient d{node.name}/d{arg}")
 
     def to_dict(self, expand: bool = False) -> dict:
         return self.gradient.to_dict(self, expand)
