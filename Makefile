@@ -13,7 +13,8 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 # --no-compile: pip would byte-compile every module of every package (torch's thousands) at install; Python
-# compiles the few a run imports on first use instead (a fresh install 113 s -> 49 s on the loaded 2-core machine).
+# compiles the few a run imports on first use instead (a fresh install 113 s -> 49 s on the loaded 2-core machine),
+# and keeps them unless PYTHONDONTWRITEBYTECODE is set: `make test` writes the suite's first ($(BYTECODE) below).
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q --no-compile -e .
 	touch $@
