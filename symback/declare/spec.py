@@ -32,13 +32,13 @@ def load_spec(spec: str):
     path_text, _, name = spec.partition(":") if not os.path.exists(spec) else (spec, "", "")  # False on ENAMETOOLONG
     path = Path(path_text)
     if path.suffix != ".py":
-        raise SymbackError(f"SPEC {abbreviate(spec, 80)} should be path/to/file.py or path/to/file.py:name")
+        raise SymbackError(f"SPEC {abbreviate(spec, 160)} should be path/to/file.py or path/to/file.py:name")
     if path.is_dir():
-        raise SymbackError(f"SPEC {abbreviate(spec, 80)} is a directory; name a file, path/to/file.py")
+        raise SymbackError(f"SPEC {abbreviate(spec, 160)} is a directory; name a file, path/to/file.py")
     if not path.is_file():  # a pipe or device would be read without end, or block
         what = ("is not a regular file (a pipe or device); give a .py file" if path.exists()
-                else f"no such file {abbreviate(str(path), 80)}")
-        raise SymbackError(f"SPEC {abbreviate(spec, 80)}: {what}")
+                else "no such file")
+        raise SymbackError(f"SPEC {abbreviate(spec, 160)}: {what}")
     try:
         scope = runpy.run_path(str(path), run_name="__symback_spec__")
     except SymbackError as exc:  # a declaration symback refused: where in the file
