@@ -79,7 +79,9 @@ def _views(flat):
 class Params(dict):
     """Parameters by name, views into one flat buffer `flat` (`Params(flat)` shares a buffer, e.g. another module's
     `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
-    the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
+    the dict, not the arrays). Rebinding `flat` (`params.flat = params.flat - lr * g`) moves the parameters to that
+    buffer, its values (`-=` writes in place and keeps it). `_batch.cache` holds this thread's `_batch()` entries.
+    Pickled and copied as a Params on a copy of its buffer (a threading.local cannot be)."""
 
     __slots__ = ("_batch", "flat", "packed")
 
@@ -88,8 +90,19 @@ class Params(dict):
                 and flat.flags.c_contiguous and flat.flags.writeable):
             raise ValueError(f"flat: expected a writeable, C-contiguous float32 or float64 array of shape "
                              f"({N_PARAMS},), got {getattr(flat, 'shape', type(flat).__name__)}")
-        dict.__init__(self, _views(flat))
-        self.flat, self.packed, self._batch = flat, True, threading.local()
+        dict.clear(self)
+        dict.update(self, _fields(flat))
+        for name, value in zip(Params.__slots__, (threading.local(), flat, True)):  # a new buffer: new workspaces
+            dict.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        if name == "flat" and value is not self.flat:  # else the kernels would go on running on the old buffer
+            Params.__init__(self, value)
+        else:
+            dict.__setattr__(self, name, value)
+
+    def __reduce__(self):
+        return Params, (np.array(_flat(self)[0]),)
 
 
 def _unpacks(method):
