@@ -1,12 +1,14 @@
 """The entry points against careless callers (issue 16): a Params whose `flat` is rebound (an optimizer of one's own
 writing `params.flat = params.flat - lr * grads.flat`) runs on the new buffer, never silently on the old one; a Params
 survives pickle and deepcopy; a Gradients whose `flat` is rebound, or made by hand, is written whole or refused in
-one line."""
+one line; threads making the first calls of a fresh module all run."""
 
 from __future__ import annotations
 
 import copy
+import importlib.util
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -89,3 +91,37 @@ def test_a_rebound_or_hand_made_gradients_is_written_whole_or_refused(module):
     with pytest.raises(TypeError, match=r"^out.flat: expected a NumPy array") as e:
         mod.loss_and_grad(params, X, Y, out=kind())
     assert "\n" not in str(e.value)
+
+
+def test_threads_making_the_first_calls_of_a_fresh_module_all_run():
+    """Threads whose first calls meet kernels not yet compiled (or loaded from Numba's cache) in a freshly imported
+    module: each call runs and gives what a serial call gives (one thread re-disabling compilation while another
+    waited to compile made it raise RuntimeError('compilation disabled'))."""
+    path = compiled("udl_toy", EXAMPLES["udl_toy"])[0].__file__
+    for attempt in range(3):
+        spec = importlib.util.spec_from_file_location(f"hostile_fresh_toy_{attempt}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        params = [mod.init_params(seed=k, dtype=(np.float32, np.float64)[k % 2]) for k in range(4)]
+        start, results = threading.Barrier(4), [None] * 4
+
+        def run(k, mod=mod, start=start, results=results, params=params):
+            p, dtype = params[k], params[k].flat.dtype
+            X, Y = np.full((3, 1), 0.5, dtype), np.full((3, 1), 0.25, dtype)
+            start.wait()
+            try:
+                results[k] = (mod.forward(p, X, out=np.empty((3, 1), dtype)).copy(),
+                              mod.loss_and_grad(p, X, Y, out=mod.new_gradients(p))[1].flat.copy())
+            except Exception as e:  # noqa: BLE001 (the test reports it)
+                results[k] = e
+
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for k, got in enumerate(results):
+            assert not isinstance(got, Exception), (attempt, k, got)
+            p, dtype = params[k], params[k].flat.dtype
+            X, Y = np.full((3, 1), 0.5, dtype), np.full((3, 1), 0.25, dtype)
+            assert _same(got[0], mod.forward(p, X)) and _same(got[1], mod.loss_and_grad(p, X, Y)[1].flat)

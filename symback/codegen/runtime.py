@@ -59,6 +59,7 @@ except ImportError:  # a Numba without it: every call takes the checked path (sl
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
+_COMPILING = threading.Lock()  # held by `_run` while the kernels may compile
 # the fast path leaves these to the checks (NotImplementedError: a value Numba has no type for)
 _MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError, NotImplementedError)
 _RECORDS = {t: np.dtype([(name, t, SHAPES[name]) for name in PARAMS]) for t in _FLOATS}  # one field per parameter
@@ -311,23 +312,24 @@ def _on_dict(params, X, Y, lr, mode, out=None):
 def _run(kernel, *args, lead=()):
     """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P (a plain dict's
     arrays) and `out` for lr (an `_INTO` wrapper): the only place they compile (the fast path's types are the ones run
-    here); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely: the fast path calls
-    only kernels and wrappers."""
-    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
+    here), one thread at a time; a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely:
+    the fast path calls only kernels and wrappers."""
+    if config.DISABLE_JIT or tuple(map(typeof, (args[0], *lead, *args[1:]))) in kernel.overloads:  # compiled
         return kernel(args[0], *lead, *args[1:])
     kernels = [kernel]
     while kernels[-1] in _INNER:
         kernels.append(_INNER[kernels[-1]])
-    for k in kernels:
-        k.disable_compile(False)
-    try:
-        if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside a wrapper
-            kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
-        return kernel(args[0], *lead, *args[1:])
-    finally:
+    with _COMPILING:  # else another thread could disable compiling while this one waits for Numba's lock to compile
         for k in kernels:
-            if k.signatures:
-                k.disable_compile(True)
+            k.disable_compile(False)
+        try:
+            if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled in a wrapper
+                kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
+            return kernel(args[0], *lead, *args[1:])
+        finally:
+            for k in kernels:
+                if k.signatures:
+                    k.disable_compile(True)
 
 
 def _rate(lr):
