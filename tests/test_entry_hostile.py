@@ -125,3 +125,20 @@ def test_threads_making_the_first_calls_of_a_fresh_module_all_run():
             p, dtype = params[k], params[k].flat.dtype
             X, Y = np.full((3, 1), 0.5, dtype), np.full((3, 1), 0.25, dtype)
             assert _same(got[0], mod.forward(p, X)) and _same(got[1], mod.loss_and_grad(p, X, Y)[1].flat)
+
+
+def test_masked_arrays_are_refused_in_one_line(module):
+    """A masked array (numpy.ma) as X, Y or out: its mask means nothing to a kernel (it read the values under it, or
+    Numba's typing failed with a traceback), so it is refused by name, nothing written."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(3))
+    params = mod.init_params(seed=3)  # a fresh Params: its first call takes the checked path
+    masked = np.ma.masked_array(X, mask=np.zeros_like(X, bool))
+    out, Y_masked = np.ma.masked_array(np.full((3, plan.sizes[plan.prediction]), 7.0)), np.ma.masked_array(Y)
+    calls = [("X", lambda: mod.forward(params, masked)), ("X", lambda: mod.loss_and_grad(params, masked, Y)),
+             ("out", lambda: mod.forward(params, X, out=out)), ("Y", lambda: mod.loss_and_grad(params, X, Y_masked))]
+    for name, call in calls:
+        with pytest.raises(ValueError, match=rf"^{name}: a masked array") as e:
+            call()
+        assert "\n" not in str(e.value)
+    assert np.all(out.data == 7.0)

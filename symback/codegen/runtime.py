@@ -172,10 +172,18 @@ def _flat(params):
     return flat, None
 
 
+def _unmasked(a, name):
+    """Refuse a masked array: the kernels would read the values under its mask (Numba cannot type it, either)."""
+    if isinstance(a, np.ma.MaskedArray):
+        raise ValueError(f"{name}: a masked array (numpy.ma), whose mask the kernels would ignore; pass a plain array "
+                         f"({name}.filled(value), or np.asarray({name}) if nothing is masked)")
+
+
 def _array(a, name, dtype, shape_text):
     """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one)."""
     if not isinstance(a, np.ndarray):
         raise ValueError(f"{name}: expected a NumPy array of shape {shape_text}, got {type(a).__name__}")
+    _unmasked(a, name)
     if a.dtype != dtype:
         raise ValueError(f"{name}: dtype {a.dtype}; expected {dtype} like the parameters "
                          f"(convert with {name}.astype(np.{dtype}))")
@@ -204,6 +212,7 @@ def _class_labels(Y, B, dtype):
         return np.zeros((0,), np.int64)
     if not isinstance(Y, np.ndarray):
         raise ValueError(f"Y: expected a NumPy array of class labels, shape (batch,), got {type(Y).__name__}")
+    _unmasked(Y, "Y")
     if Y.dtype.kind not in "iu":
         raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
     if Y.shape != (B,):
@@ -283,6 +292,7 @@ def _check_out(out, dtype, shape, name="out"):
     """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable `dtype` array."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name}: expected a NumPy array of shape {shape} to write into, got {type(out).__name__}")
+    _unmasked(out, name)
     if out.dtype != dtype:
         raise ValueError(f"{name}: dtype {out.dtype}; expected {dtype} like the parameters")
     if out.shape != shape:
