@@ -1,7 +1,7 @@
 """The entry points against careless callers (issue 16): a Params whose `flat` is rebound (an optimizer of one's own
 writing `params.flat = params.flat - lr * grads.flat`) runs on the new buffer, never silently on the old one; a Params
-survives pickle and deepcopy; a Gradients whose `flat` is rebound, or made by hand, is written whole or refused in
-one line; threads making the first calls of a fresh module all run."""
+survives pickle (as a plain dict) and deepcopy; a Gradients whose `flat` is rebound, or made by hand, is written whole
+or refused in one line; threads making the first calls of a fresh module all run; masked arrays are refused."""
 
 from __future__ import annotations
 
@@ -63,7 +63,9 @@ def test_params_survive_pickle_and_deepcopy(module, dtype):
     X, _ = batch(plan, 2, np.random.default_rng(1), dtype)
     params = perturbed(mod, np.random.default_rng(1), dtype)
     want = mod.forward(params, X)
-    for twin in (pickle.loads(pickle.dumps(params)), copy.deepcopy(params)):
+    twins = pickle.loads(pickle.dumps(params)), copy.deepcopy(params)
+    assert type(twins[0]) is dict and type(twins[1]) is mod.Params and _views(twins[1])  # a dict loads anywhere
+    for twin in twins:
         assert sorted(twin) == sorted(mod.PARAMS) and _same(mod.forward(twin, X), want)
         assert not any(np.shares_memory(twin[n], params.flat) for n in mod.PARAMS)  # a copy, not the buffer
     best = copy.deepcopy(params)

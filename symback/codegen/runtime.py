@@ -82,7 +82,7 @@ class Params(dict):
     `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
     the dict, not the arrays). Rebinding `flat` (`params.flat = params.flat - lr * g`) moves the parameters to that
     buffer, its values (`-=` writes in place and keeps it). `_batch.cache` holds this thread's `_batch()` entries.
-    Pickled and copied as a Params on a copy of its buffer (a threading.local cannot be)."""
+    Pickled and copied as the plain dict it holds, deep-copied as a Params on a copy of its buffer."""
 
     __slots__ = ("_batch", "flat", "packed")
 
@@ -102,8 +102,11 @@ class Params(dict):
         else:
             dict.__setattr__(self, name, value)
 
-    def __reduce__(self):
-        return Params, (np.array(_flat(self)[0]),)
+    def __reduce__(self):  # pickle, copy.copy: loadable where this module cannot be imported by name
+        return dict, (dict(self),)
+
+    def __deepcopy__(self, memo):
+        return Params(np.array(_flat(self)[0]))
 
 
 def _unpacks(method):
