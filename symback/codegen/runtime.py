@@ -97,7 +97,7 @@ class Params(dict):
             dict.__setattr__(self, name, value)
 
     def __setattr__(self, name, value):
-        if name == "flat" and value is not self.flat:  # else the kernels would go on running on the old buffer
+        if name == "flat" and value is not getattr(self, "flat", None):  # else the kernels run on the old buffer
             Params.__init__(self, value)
         else:
             dict.__setattr__(self, name, value)
