@@ -325,9 +325,10 @@ def _on_dict(params, X, Y, lr, mode, out=None):
 def _run(kernel, *args, lead=()):
     """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P (a plain dict's
     arrays) and `out` for lr (an `_INTO` wrapper): the only place they compile (the fast path's types are the ones run
-    here), one thread at a time; a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely:
+    here), one thread at a time (as generated, the kernels hold the GIL anyway; Numba's typeof, to skip the lock when
+    nothing compiles, costs 24 us); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely:
     the fast path calls only kernels and wrappers."""
-    if config.DISABLE_JIT or tuple(map(typeof, (args[0], *lead, *args[1:]))) in kernel.overloads:  # compiled
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
         return kernel(args[0], *lead, *args[1:])
     kernels = [kernel]
     while kernels[-1] in _INNER:
