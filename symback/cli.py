@@ -19,6 +19,7 @@ from .check.fd import whole
 # the command modules register their commands on import, in --help order
 from .commands import COMMANDS, grad, network, check, grade, codegen, gradcheck, teach  # noqa: F401  # isort: skip
 from .errors import SymbackError
+from .parse import point_length
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
         with _time_limit(args.timeout):
             if getattr(args, "seed", None) is not None:  # every --seed: NumPy refuses a negative one with a traceback
                 whole(args.seed, "--seed")
+            if isinstance(getattr(args, "at", None), str):  # refused on its length before the expression is read
+                point_length(args.at)
             return args._run(args) or 0
     except SymbackError as exc:
         return _fail(str(exc))

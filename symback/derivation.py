@@ -274,7 +274,7 @@ class Derivation(Displayed):
         return View(self, format, options)
 
     def check(self, hand, notation=None, layout: str | None = None, **options):
-        """Compare hand-derived formulas (a file path or its text) with this derivation: a `check.Report`."""
+        """Hand-derived formulas (text as a str, or a `pathlib.Path` to a file) against this derivation: a Report."""
         return _provided("check")(self, hand, notation=notation or self.notation, layout=layout or self.layout,
                                   **options)
 

@@ -69,7 +69,7 @@ def activation(name_or_expr) -> sp.Lambda:
 
 def suggest(name: str, known) -> str:
     """'; did you mean ...?' with the nearest known names, or the list of them."""
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5) if len(str(name)) < 200 else []
     if close:
         return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
     return "; known: " + ", ".join(sorted(known))

@@ -20,7 +20,7 @@ import sympy as sp
 from . import library
 from .errors import SymbackError
 from .textbuild import CONSTANTS, FUNCTIONS, read_expr, to_sympy
-from .textparse import ParseError, abbreviate, scan_names
+from .textparse import MAX_DIGITS, ParseError, abbreviate, scan_names
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "abbreviate", "names_in_order", "number", "parse_expression",
            "parse_names", "parse_point", "parse_program", "to_expr"]
@@ -129,8 +129,19 @@ def parse_names(text: str, option: str = "--wrt") -> list[str]:
     return [_name(n, option) for n in names]
 
 
+#: characters of one point (``--at``): thousands of components fit; a longer text is refused before any parsing
+MAX_POINT = 100_000
+
+
+def point_length(text: str, option: str = "--at") -> None:
+    """Refuse a point's text on its length alone (600,000 characters took 7 s of parsing before failing)."""
+    if len(text) > MAX_POINT:
+        raise SymbackError(f"{option} has {len(text):,} characters (limit {MAX_POINT:,}); give one number per variable")
+
+
 def parse_point(text: str, option: str = "--at") -> dict[str, sp.Expr]:
     """``"x=-2,y=5,z=1/2"`` -> exact SymPy numbers (integers and fractions stay exact); ``W[1,2]=3`` names a component."""
+    point_length(text, option)
     point: dict[str, sp.Expr] = {}
     for item in _items(text):
         name, eq, value = item.partition("=")
@@ -166,12 +177,21 @@ def number(value, where: str) -> sp.Expr:
         raise SymbackError(f"{where}: {_shown(value)} is not a number")
     if v.is_real is False or v.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
         raise SymbackError(f"{where}: {_shown(value)} is not a finite real number")
+    size = max(abs(v.p), v.q) if v.is_Rational else abs(v) if v.is_Float else 0
+    if size >= _HUGE:  # Python prints at most 4,300 digits: refused here, not when the table is printed
+        raise SymbackError(f"{where}: a number of more than {MAX_DIGITS:,} digits (limit {MAX_DIGITS:,})")
     return v
+
+
+_HUGE = 10**MAX_DIGITS
 
 
 def _shown(value) -> str:
     """`value` for a message: text quoted and shortened, other values as their repr, shortened."""
     if isinstance(value, str):
         return abbreviate(value, 40)
-    r = repr(value)
+    try:
+        r = repr(value)
+    except ValueError:  # an int past Python's 4,300 printable digits
+        return f"a {type(value).__name__} too long to print"
     return r if len(r) <= 40 else abbreviate(r, 40)[1:-1]

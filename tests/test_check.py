@@ -307,10 +307,10 @@ def test_latex_reads_like_the_text_syntax(latex, text, derived):
 
 def test_check_is_deterministic():
     d = TOY.derive()
-    a = d.check(hand("wrong/wrong_layer.txt")).to_dict()
-    b = d.check(hand("wrong/wrong_layer.txt")).to_dict()
+    a = d.check(Path(hand("wrong/wrong_layer.txt"))).to_dict()  # a Path: a str is the formulas
+    b = d.check(Path(hand("wrong/wrong_layer.txt"))).to_dict()
     assert a == b
-    assert check_derivation(d, hand("udl_toy.txt")).ok
+    assert check_derivation(d, Path(hand("udl_toy.txt"))).ok
 
 
 # -- what `symback derive` prints, a hand file can say -------------------------------------------

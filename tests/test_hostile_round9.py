@@ -135,8 +135,8 @@ def test_grad_expression(text, code, says, tmp_path):
 # (expression, --at, exit code, says)
 AT = [
     # was: "internal error (ValueError: Exceeds the limit (4300 digits) for integer string conversion)"
-    ("x^y", "x=10,y=100000", 2, "more than 4,300 digits"),
-    ("x*y", "x=" + "9" * 3000 + ",y=" + "9" * 3000, 2, "too many to print"),
+    ("x^y", "x=10,y=100000", 2, "limit 10^4000"),  # round 10: refused from an estimate, before computing
+    ("x*y", "x=" + "9" * 3000 + ",y=" + "9" * 3000, 2, "limit 10^4000"),  # round 10: was "too many to print"
     # was: "internal error (ValueError: erfinv(x) is defined only for -1 <= x <= 1)", from mpmath
     ("erfinv(y)*x", "x=1,y=-1.5", 2, "cannot evaluate at --at"),
     # was: "internal error (OverflowError: too many digits in integer)"
@@ -151,7 +151,7 @@ AT = [
     ("x*y", "x=1;y=2", 2, "not a number"),
     ("x*y", "x=1,x=2,y=1", 2, "given twice"),
     ("x*y", "__class__=1,x=1,y=1", 2, "not a variable"),
-    ("x*y", "x=" + "1+" * 300_000 + "1,y=1", 2, "limit 4,000"),
+    ("x*y", "x=" + "1+" * 300_000 + "1,y=1", 2, "limit 100,000"),  # round 10: on its length, before parsing
     ("1/x", "x=-0", 2, "division by zero or a pole"),
     ("log(x)", "x=-1", 2, "not real"),
     ("x*y", "x=E,y=1", 0, ""),
@@ -376,9 +376,9 @@ OPTIONS = [
     (["norms", UDL, "--init", ",", "--batch", "4"], 2, "--init is empty"),
     # was: 100,000 runs, stopped only by --timeout after 600 s
     (["norms", UDL, "--scale", ",".join(["1"] * 100_000), "--batch", "4"], 2, "limit 100"),
-    (["norms", UDL, "--batch", "1000000000000"], 2, "out of memory"),
+    (["norms", UDL, "--batch", "1000000000000"], 2, "limit"),  # round 10: capped at 10^6 (was "out of memory")
     (["norms", UDL, "--scale", "1e300", "--batch", "4"], 0, ""),  # was: NumPy's overflow warnings on stderr
-    (["norms", UDL, "--scale", "1e300", "--batch", "4", "--json"], 2, "JSON cannot hold"),  # was: Infinity, not JSON
+    (["norms", UDL, "--scale", "1e300", "--batch", "4", "--json"], 0, ""),  # round 10: "inf" strings + nonfinite
     (["explain", UDL, "--at", "seed=nan"], 2, "whole number"),
     (["explain", UDL, "--at", "seed=-1"], 2, "0 or more"),
     (["draw", UDL, "--seed", "1", "--at", "seed=2", "-o", "{d}/a.svg"], 2, "disagree"),

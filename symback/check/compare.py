@@ -1,6 +1,6 @@
 """The one checker: every hand equation against the quantity it names, for any derivation.
 
-Stage: check. Input: a `Derivation` and a hand file (a path or its text, one
+Stage: check. Input: a `Derivation` and a hand file (a `pathlib.Path`, or a str of its text, one
 ``LHS = RHS`` per line, see `handfile`). Output: a `report.Report` (text via
 ``str``, JSON via ``to_dict``, ``exit_code`` 0 when every equation is equal).
 

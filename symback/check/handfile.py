@@ -9,6 +9,7 @@ names the quantity in either syntax (``dl/dOmega_1``, ``\frac{\partial
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,8 +95,11 @@ def line_equations(line: str, number: int, where: str) -> list[Equation]:
 
 
 def read_hand(source) -> tuple[str, list[Equation]]:
-    """(where, equations) from a path or from the text itself; SymbackError for a missing file or bad line."""
-    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and "=" not in source):
+    """(where, equations) from a file when `source` is a `pathlib.Path`, else from `source` as the formulas' text:
+    a str is never a path (a student's formula that names an existing file must not read it)."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(f"hand formulas are text (str) or a file (pathlib.Path), not {type(source).__name__}")
+    if isinstance(source, os.PathLike):
         path = Path(source)
         shown = abbreviate(str(source))
         if not str(source).strip():

@@ -38,6 +38,20 @@ from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
 from .randomdata import FAR
 from .report import Counterexample
+
+#: operations (sums, products, powers, calls) of one scalar hand formula: each costs ~5 ms over the check's
+#: points, so 5,000 sin terms took 71 s; an expression's derivative written by hand is far smaller
+MAX_OPERATIONS = 1000
+
+
+def _few_operations(expr: sp.Expr, where: str) -> None:
+    """Refuse a hand formula past MAX_OPERATIONS before it is compared (counting stops at the limit)."""
+    count = 0
+    for node in sp.preorder_traversal(expr):
+        count += not node.is_Atom
+        if count > MAX_OPERATIONS:
+            raise SymbackError(f"{where}: the formula has more than {MAX_OPERATIONS:,} operations (limit "
+                               f"{MAX_OPERATIONS:,}); write it shorter, e.g. with df/dq for a named step q")
 from .trial import RTOL
 
 #: what LaTeX may write that binds a variable (\\int, \\frac{d}{dz}, \\sum_{z=1}, \\lim_{z \\to 0}); all but sums
@@ -95,6 +109,7 @@ class ExpressionSpace:
         # the right side, SymPy syntax or LaTeX (bounded in length, nesting and digits); df/dv1 stands for its node
         rhs, held = self._derivatives(eq)
         expr = latex.parse_scalar(rhs, eq.where) if eq.latex else parse_expression(rhs, eq.where, implicit=True)
+        _few_operations(expr, eq.where)
         for op in expr.atoms(*_BINDING):  # an integral, or a sum whose index is a variable: no value to compare
             bound = [v.name for v in op.atoms(sp.Symbol) - op.free_symbols if self.name(v.name)]
             kind = type(op).__name__.lower()

@@ -30,7 +30,8 @@ def _view(typingctx, a, shape):
 
     def codegen(context, builder, sig, args):
         src, out = context.make_array(a)(context, builder, args[0]), context.make_array(view)(context, builder)
-        dims = [context.cast(builder, d, t, nbtypes.intp) for d, t in zip(cgutils.unpack_tuple(builder, args[1]), shape)]
+        given = cgutils.unpack_tuple(builder, args[1])
+        dims = [context.cast(builder, d, t, nbtypes.intp) for d, t in zip(given, shape)]
         strides = [src.itemsize]
         for d in dims[:0:-1]:
             strides.insert(0, builder.mul(strides[0], d))

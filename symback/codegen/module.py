@@ -194,6 +194,11 @@ def _constants(plan: Plan) -> str:
     ])
 
 
+def _dict_text(entries) -> str:
+    """A dict display of (key text, value text) pairs, one entry a line (generated lines stay short)."""
+    return "{\n" + "".join(f"    {key}: {value},\n" for key, value in entries) + "}"
+
+
 def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
     """The module's own part of the runtime: its layouts, which target checks it uses, its cache name."""
     table = "\n".join(f"    {name!r}: ({naming.kernel(name)}, lambda B: {emitters[name].ws_size()}, "
@@ -213,7 +218,7 @@ def _wiring(plan: Plan, layouts, emitters, canonical: str) -> str:
         epochs, "", "",
         '_KERNELS = types.ModuleType("kernels")',
         "_KERNELS.__dict__.update((kernel.__name__, kernel) for kernel, _, _ in _LAYOUTS.values())",
-        f"_TRAIN = {{{', '.join(f'({full!r}, {last!r}): _train_{full}_{last}' for full, last in pairs)}}}",
+        f"_TRAIN = {_dict_text((f'({full!r}, {last!r})', f'_train_{full}_{last}') for full, last in pairs)}",
         f"MODULE_ID = {hashlib.sha256(network.encode()).hexdigest()[:16]!r}  # the network, in optimizer states",
         ""])
     on_arrays = "".join(f'''@njit(cache=True, fastmath=_FASTMATH, _nrt=False)
@@ -244,9 +249,10 @@ def {k}_on_arrays_into(P, arrays, X, Y, ws, out, mode):
 
 ''' for k, name in ((naming.kernel(name), name) for name, _ in layouts))
     kernels = [naming.kernel(name) for name, _ in layouts]
-    wrappers = ", ".join(f"{k}: {k}_on_arrays" for k in kernels)
-    into = ", ".join(f"{k}: {k}_into, {k}_on_arrays: {k}_on_arrays_into" for k in kernels)
-    inner = ", ".join(f"{k}_on_arrays: {k}, {k}_into: {k}, {k}_on_arrays_into: {k}_into" for k in kernels)
+    wrappers = _dict_text((k, f"{k}_on_arrays") for k in kernels)
+    into = _dict_text(pair for k in kernels for pair in ((k, f"{k}_into"), (f"{k}_on_arrays", f"{k}_on_arrays_into")))
+    inner = _dict_text(pair for k in kernels for pair in (
+        (f"{k}_on_arrays", k), (f"{k}_into", k), (f"{k}_on_arrays_into", f"{k}_into")))
     return f'''
 
 # -- this module's kernels: (kernel, workspace size, output rows) per loop layout, and each one on a plain dict
@@ -255,9 +261,9 @@ def {k}_on_arrays_into(P, arrays, X, Y, ws, out, mode):
 {on_arrays}_LAYOUTS = {{
 {table}
 }}
-_ON_ARRAYS = {{{wrappers}}}
-_INTO = {{{into}}}
-_INNER = {{{inner}}}
+_ON_ARRAYS = {wrappers}
+_INTO = {into}
+_INNER = {inner}
 
 
 def _layout(B):

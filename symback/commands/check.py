@@ -28,14 +28,17 @@ def _check(args) -> int:
         raise SymbackError("check: give the hand file once, as HANDFILE or as --hand FILE"
                            if args.hand else "check: which hand file? symback check SPEC HANDFILE")
     args.hand = args.hand or args.hand_file
+    if not args.hand.strip():
+        raise SymbackError("--hand '': name the hand file")
+    hand = Path(args.hand)  # a path, never formula text, whatever it holds
     where = destination(args, ("text", "json"))
     if Path(args.target).is_file() or is_spec(args.target):  # a SPEC names a Python file; else an expression
-        report = load_spec(args.target).derive(wrt=args.wrt).check(args.hand, notation=args.notation or "udl",
+        report = load_spec(args.target).derive(wrt=args.wrt).check(hand, notation=args.notation or "udl",
                                                        layout=args.layout, target=args.target)
     else:
         if args.notation or args.layout or args.wrt:
             raise SymbackError("--notation, --layout and --wrt apply to a network SPEC (file.py), "
                                f"not to the expression {args.target!r}")
-        report = grad(args.target).check(args.hand, target=args.target)
+        report = grad(args.target).check(hand, target=args.target)
     deliver(args, where, report)
     return report.exit_code

@@ -20,6 +20,7 @@ from ..files import output_path, write_atomic
 from ..grade import feedback, grade_all, load, prepare
 from ..grade.assignment import where
 from ..render.jsonform import dumps
+from ..textparse import abbreviate
 from . import arg, command, emit, not_an_input
 
 PLATFORMS = ("gradescope", "prairielearn")
@@ -36,9 +37,17 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+#: worker processes at most: each holds a SymPy derivation (~200 MB); --jobs 100000 would fork until memory ran out
+MAX_JOBS = 64
+
+
 def _positive(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, 1 or more, got {text!r}")
+    if not (text.isascii() and text.isdigit()) or text.strip("0") == "":
+        raise argparse.ArgumentTypeError(f"expected a whole number of worker processes, 1 or more, got "
+                                         f"{abbreviate(text, 30)}")
+    if len(text) > 4 or int(text) > MAX_JOBS:  # by its length first: int() of 5,000 digits is a ValueError
+        raise argparse.ArgumentTypeError(f"{abbreviate(text, 30)} is more worker processes than the limit {MAX_JOBS}; "
+                                         "give fewer (the default is the cores available)")
     return int(text)
 
 

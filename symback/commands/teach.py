@@ -35,6 +35,7 @@ from . import (
 
 #: networks x initialisations x scales that one `norms` compares (each run derives and evaluates a network)
 MAX_RUNS = 100
+MAX_BATCH = 1_000_000  # random inputs per run: a million samples of a wide layer already take gigabytes
 
 
 @command("draw", "the computation graph as a picture (SVG or PNG), with values and gradients at a point",
@@ -87,8 +88,8 @@ def _norms(args) -> None:
         raise SymbackError(f"--scale {args.scale}: expected numbers such as 0.5,1,2") from None
     if args.output:
         not_an_input(args, plot_path(args.output))  # a bad path fails before any work
-    if args.batch < 1:
-        raise SymbackError(f"--batch must be at least 1, got {args.batch}")
+    if not 1 <= args.batch <= MAX_BATCH:
+        raise SymbackError(f"--batch must be from 1 to {MAX_BATCH:,} (the limit), got {args.batch:,}")
     if not inits or not scales:
         raise SymbackError(f"--{'init' if not inits else 'scale'} is empty; give one value or more, comma-separated")
     if (runs := len(args.specs) * len(inits) * len(scales)) > MAX_RUNS:
@@ -102,13 +103,29 @@ def _norms(args) -> None:
     if args.output:
         plot(reports, args.output, title="vanishing and exploding gradients: " + ", ".join(sources))
     if args.json:
-        return emit(args, {"runs": [r.to_dict() for r in reports], "plot": args.output}, "")
+        data, nonfinite = finite_json({"runs": [r.to_dict() for r in reports], "plot": args.output})
+        return emit(args, {**data, "nonfinite": nonfinite}, "")
     if len(reports) == 1:
         text = reports[0].render()
     else:
         width = max(len(r.label) for r in reports)
         text = "".join(f"{r.label:<{width}}  {r.summary()}\n" for r in reports) + "\n" + LECTURE + "\n"
     emit(args, {}, text + (f"\nwrote {args.output}\n" if args.output else ""))
+
+
+def finite_json(data, at: str = "") -> tuple[object, list[str]]:
+    """`data` with each non-finite float as the string "inf", "-inf" or "nan" (JSON has no such numbers), and the
+    paths of those values, e.g. ``runs[0].layers[2].delta``, so a reader knows which strings are numbers."""
+    if isinstance(data, float) and not np.isfinite(data):
+        return ("nan" if np.isnan(data) else "inf" if data > 0 else "-inf"), [at]
+    if isinstance(data, (dict, list, tuple)):
+        items = data.items() if isinstance(data, dict) else enumerate(data)
+        out, paths = {}, []
+        for k, v in items:
+            out[k], found = finite_json(v, (f"{at}.{k}" if at else str(k)) if isinstance(data, dict) else f"{at}[{k}]")
+            paths += found
+        return (out if isinstance(data, dict) else list(out.values())), paths
+    return data, []
 
 
 def _label(spec: str) -> str:

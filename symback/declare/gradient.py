@@ -19,11 +19,12 @@ import sympy as sp
 
 from ..derivation import Derivation, Displayed, Summary, _provided, as_document
 from ..errors import SymbackError
-from ..evaluate import evaluate, numeric, to_python
+from ..evaluate import evaluate, to_python, value_at
 from ..ir import Graph, Node, combine, no_gc, printed, same_symbols, swap, sym
 from ..nonsmooth import plain_str, sympy_names
 from ..ops import expand_ops, local_derivative
 from ..parse import names_in_order, number, parse_program, to_expr
+from ..textparse import abbreviate
 from .expression import build_graph, free_symbols, natural_key
 from .gates import split_gates
 from .indexed import IndexGradient, check, component, free_indices_ok, lower, symbolic, uses_indices
@@ -67,6 +68,7 @@ class Gradient(Derivation):
 
     def __init__(self, graph: Graph, output: str, wrt: list[str], summary: Summary):
         super().__init__(graph, output, wrt, summary, simplify=False)
+        _finite(self.graph)
         # a term whose local derivative is 0 (floor, Heaviside, x*0) leaves its upstream unused, and
         # pruning dropped that adjoint: the term adds nothing, and is dropped too
         backward = self.graph.backward()
@@ -155,7 +157,7 @@ class Gradient(Derivation):
         return Table(self, evaluate(self.graph, exact))
 
     def check(self, hand, **options):
-        """Compare hand-derived partials (a file path or its text, ``df/dx = ...``) with these: a `check.Report`."""
+        """Hand-derived partials (``df/dx = ...`` text; a `pathlib.Path` for a file) against these: a `check.Report`."""
         return _provided("check_gradient")(self, hand, **options)
 
     # -- output --------------------------------------------------------------
@@ -208,8 +210,8 @@ class Table(Displayed):
 
     def local(self, node: Node, arg: str) -> sp.Expr:
         """The local gradient d node / d arg at this point."""
-        d = local_derivative(node.expr, sym(arg), f"node {node.name}")
-        return numeric(d.xreplace({sym(a): self.values[a] for a in node.args}), f"local gradient d{node.name}/d{arg}")
+        return value_at(local_derivative(node.expr, sym(arg), f"node {node.name}"), self.values,
+                        f"local gradient d{node.name}/d{arg}")
 
     def to_dict(self, expand: bool = False) -> dict:
         return self.gradient.to_dict(self, expand)
@@ -303,6 +305,15 @@ def _with_unused(graph: Graph, wrt) -> Graph:
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
+def _finite(graph: Graph) -> None:
+    """Refuse a node (forward or gradient) holding zoo, nan or oo: SymPy's x/0 is zoo*x, whose gradient is no number."""
+    for node in graph:
+        if node.expr is not None and node.expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+            kind = "the gradient node" if node.role == "adjoint" else "node"
+            raise SymbackError(f"{kind} {node.name} = {abbreviate(str(node.expr), 60)} is not finite (zoo, nan or oo, "
+                               "as from a division by zero); remove that division or constant")
+
+
 def _index_form(expr, wrt, order: list[str], source: str | None):
     """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order).
 
@@ -356,6 +367,8 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if isinstance(expr, str):
         order = names_in_order(expr.replace("^", "**"))
         expr = parse_program(expr)
+    if not (wrt is None or isinstance(wrt, (str, sp.Basic, list, tuple, set, dict))):
+        raise TypeError(f"wrt: a variable (name or symbol) or a list of them, not {type(wrt).__name__}")
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
         form = _index_form(expr, wrt, order, source_text)

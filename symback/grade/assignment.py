@@ -31,6 +31,7 @@ from pathlib import Path
 from ..errors import SymbackError
 from ..library import suggest
 from ..notation import NOTATIONS
+from ..textparse import abbreviate
 
 #: an assignment file larger than this is not an assignment
 MAX_FILE_BYTES = 100_000
@@ -117,7 +118,7 @@ class _Lines:
 def _check_keys(table: dict, rules: dict, where, what: str, table_index: int | None = None) -> None:
     for key, value in table.items():
         if key not in rules:
-            raise SymbackError(f"{where.at(key, table_index)}: unknown key {key!r} in {what}"
+            raise SymbackError(f"{where.at(key, table_index)}: unknown key {abbreviate(key)} in {what}"
                                f"{suggest(key, rules)}")
         ok, expected = rules[key]
         if not ok(value):

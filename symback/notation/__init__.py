@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 from ..errors import SymbackError
 from ..library import suggest
+from ..textparse import abbreviate
 
 LAYOUTS = ("denominator", "numerator")
 
@@ -118,7 +119,7 @@ def derived(nt: Notation, role: str, base: str, at_input: bool = False) -> Symbo
 
 def register_notation(notation: Notation) -> Notation:
     if notation.layout not in LAYOUTS:
-        raise SymbackError(f"notation {notation.name!r}: layout must be one of {', '.join(LAYOUTS)}")
+        raise SymbackError(f"notation {abbreviate(notation.name)}: layout must be one of {', '.join(LAYOUTS)}")
     NOTATIONS[notation.name] = notation
     return notation
 
@@ -127,7 +128,7 @@ def get(name: str | Notation) -> Notation:
     if isinstance(name, Notation):
         return name
     if name not in NOTATIONS:
-        raise SymbackError(f"unknown notation {name!r}{suggest(name, NOTATIONS)}")
+        raise SymbackError(f"unknown notation {abbreviate(name)}{suggest(name, NOTATIONS)}")
     return NOTATIONS[name]
 
 
@@ -135,7 +136,7 @@ def layout_of(notation: Notation, layout: str | None) -> str:
     if layout is None:
         return notation.layout
     if layout not in LAYOUTS:
-        raise SymbackError(f"unknown layout {layout!r}; choose numerator or denominator")
+        raise SymbackError(f"unknown layout {abbreviate(layout)}; choose numerator or denominator")
     return layout
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..evaluate import numeric, show, to_python
+from ..evaluate import show, to_python, value_at
 from ..ir import sym
 from ..notation import totals
 from .expand import columns, expand, rows, unit_values
@@ -169,8 +169,7 @@ class CircuitStyle:
         if term is None:
             return None
         if self.values is not None:
-            subs = {s: self.values[s.name] for s in term.value.free_symbols}
-            return numeric(term.value.xreplace(subs), f"gradient on the wire into {term.consumer}")
+            return value_at(term.value, self.values, f"gradient on the wire into {term.consumer}")
         return term.value.xreplace({sym(self.seed): sp.Integer(1)}) if self.seed else term.value
 
     def text(self, g) -> str:

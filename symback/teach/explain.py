@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..derivation import Displayed, as_document
-from ..evaluate import numeric, to_python
+from ..evaluate import to_python, value_at
 from ..nonsmooth import sympy_names
 from ..ops import expand_ops
 from . import narrate
@@ -112,8 +112,7 @@ class CircuitSteps(Steps):
         term = Term(t.consumer, node.name, t.value, "gate", t.local, up, step_of[up], uses)
         if values is not None:
             term.upstream_value = values[up]
-            subs = {s: values[s.name] for s in t.local.free_symbols}
-            term.local_value = numeric(t.local.xreplace(subs), f"local gradient d{t.consumer}/d{node.of}")
+            term.local_value = value_at(t.local, values, f"local gradient d{t.consumer}/d{node.of}")
             term.value = term.upstream_value * term.local_value
         return term
 
