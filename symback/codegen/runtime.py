@@ -72,11 +72,6 @@ def _fields(flat):
     return zip(PARAMS, _ARRAYS(np.frombuffer(flat, _RECORDS[flat.dtype]).reshape(())))
 
 
-def _views(flat):
-    """{name: array}, each parameter's view into the flat buffer."""
-    return dict(_fields(flat))
-
-
 class Params(dict):
     """Parameters by name, views into one flat buffer `flat` (`Params(flat)` shares a buffer, e.g. another module's
     `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
@@ -175,18 +170,11 @@ def _flat(params):
     return flat, None
 
 
-def _unmasked(a, name):
-    """Refuse a masked array: the kernels would read the values under its mask (Numba cannot type it, either)."""
-    if isinstance(a, np.ma.MaskedArray):
-        raise ValueError(f"{name}: a masked array (numpy.ma), whose mask the kernels would ignore; pass a plain array "
-                         f"({name}.filled(value), or np.asarray({name}) if nothing is masked)")
-
-
 def _array(a, name, dtype, shape_text):
-    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one)."""
-    if not isinstance(a, np.ndarray):
+    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one; not a masked array, whose mask the
+    kernels would ignore: Numba cannot type one, and the fast path would read the values under its mask)."""
+    if not isinstance(a, np.ndarray) or isinstance(a, np.ma.MaskedArray):
         raise ValueError(f"{name}: expected a NumPy array of shape {shape_text}, got {type(a).__name__}")
-    _unmasked(a, name)
     if a.dtype != dtype:
         raise ValueError(f"{name}: dtype {a.dtype}; expected {dtype} like the parameters "
                          f"(convert with {name}.astype(np.{dtype}))")
@@ -213,9 +201,8 @@ def _class_labels(Y, B, dtype):
     """Y as int64 class labels of shape (B,), each in 0..N_OUT-1 (none for a forward pass)."""
     if Y is None:
         return np.zeros((0,), np.int64)
-    if not isinstance(Y, np.ndarray):
+    if not isinstance(Y, np.ndarray) or isinstance(Y, np.ma.MaskedArray):
         raise ValueError(f"Y: expected a NumPy array of class labels, shape (batch,), got {type(Y).__name__}")
-    _unmasked(Y, "Y")
     if Y.dtype.kind not in "iu":
         raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
     if Y.shape != (B,):
@@ -293,9 +280,8 @@ def _entry(B, dtype, flat=None):
 
 def _check_out(out, dtype, shape, name="out"):
     """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable `dtype` array."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray) or isinstance(out, np.ma.MaskedArray):  # a mask the kernels would ignore
         raise TypeError(f"{name}: expected a NumPy array of shape {shape} to write into, got {type(out).__name__}")
-    _unmasked(out, name)
     if out.dtype != dtype:
         raise ValueError(f"{name}: dtype {out.dtype}; expected {dtype} like the parameters")
     if out.shape != shape:

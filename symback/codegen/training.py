@@ -53,7 +53,6 @@ from .runtime import (
     _run,
     _targets,
     _unpacks,
-    _views,
     _workspace,
 )
 
@@ -242,7 +241,7 @@ def step(params, state, X, Y):
 def _write_back(P, back):
     """Copy the flat buffer into a plain dict's arrays (a `Params` views it already)."""
     if back is not None:
-        for name, view in _views(P).items():
+        for name, view in _fields(P):
             back[name][...] = view
 
 
@@ -392,7 +391,7 @@ def _update(P, G, m, v, t, hyper, scale):
 def save(path, params, state=None):
     """Write the parameters (and an Optimizer, if given) to `path` as one .npz file, atomically."""
     P, _ = _flat(params)
-    arrays = {f"param.{name}": view for name, view in _views(P).items()}
+    arrays = {f"param.{name}": view for name, view in _fields(P)}
     if state is not None:
         _state(state, P.dtype)
         arrays.update({"optimizer.name": np.array(state.name), "optimizer.m": state.m, "optimizer.v": state.v,
