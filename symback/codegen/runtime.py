@@ -59,6 +59,7 @@ except ImportError:  # a Numba without it: every call takes the checked path (sl
 FORWARD, GRADIENT, SGD = 0, 1, 2  # run modes: the forward pass; and loss and gradient; and the SGD update
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _SHARED = {}  # dtype -> threading.local holding each thread's workspaces, for a plain dict of parameters
+_COMPILING = threading.Lock()  # held by `_run` while the kernels may compile
 # the fast path leaves these to the checks (NotImplementedError: a value Numba has no type for)
 _MISSES = (AttributeError, KeyError, TypeError, IndexError, ValueError, NotImplementedError)
 _RECORDS = {t: np.dtype([(name, t, SHAPES[name]) for name in PARAMS]) for t in _FLOATS}  # one field per parameter
@@ -71,15 +72,12 @@ def _fields(flat):
     return zip(PARAMS, _ARRAYS(np.frombuffer(flat, _RECORDS[flat.dtype]).reshape(())))
 
 
-def _views(flat):
-    """{name: array}, each parameter's view into the flat buffer."""
-    return dict(_fields(flat))
-
-
 class Params(dict):
     """Parameters by name, views into one flat buffer `flat` (`Params(flat)` shares a buffer, e.g. another module's
     `params.flat` for the same network). Assigning an entry clears `packed`: the next call re-packs the dict (hold
-    the dict, not the arrays). `_batch.cache` holds this thread's `_batch()` entries."""
+    the dict, not the arrays). Rebinding `flat` (`params.flat = params.flat - lr * g`) moves the parameters to that
+    buffer, its values (`-=` writes in place and keeps it). `_batch.cache` holds this thread's `_batch()` entries.
+    Pickled and copied as the plain dict it holds, deep-copied as a Params on a copy of its buffer."""
 
     __slots__ = ("_batch", "flat", "packed")
 
@@ -88,8 +86,22 @@ class Params(dict):
                 and flat.flags.c_contiguous and flat.flags.writeable):
             raise ValueError(f"flat: expected a writeable, C-contiguous float32 or float64 array of shape "
                              f"({N_PARAMS},), got {getattr(flat, 'shape', type(flat).__name__)}")
-        dict.__init__(self, _views(flat))
-        self.flat, self.packed, self._batch = flat, True, threading.local()
+        dict.clear(self)
+        dict.update(self, _fields(flat))
+        for name, value in zip(Params.__slots__, (threading.local(), flat, True)):  # a new buffer: new workspaces
+            dict.__setattr__(self, name, value)
+
+    def __setattr__(self, name, value):
+        if name == "flat" and value is not getattr(self, "flat", None):  # else the kernels run on the old buffer
+            Params.__init__(self, value)
+        else:
+            dict.__setattr__(self, name, value)
+
+    def __reduce__(self):  # pickle, copy.copy: loadable where this module cannot be imported by name
+        return dict, (dict(self),)
+
+    def __deepcopy__(self, memo):
+        return Params(np.array(_flat(self)[0]))
 
 
 def _unpacks(method):
@@ -159,8 +171,9 @@ def _flat(params):
 
 
 def _array(a, name, dtype, shape_text):
-    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one)."""
-    if not isinstance(a, np.ndarray):
+    """`a` as a C-contiguous, writeable array of `dtype` (copied if it is not one; not a masked array, whose mask the
+    kernels would ignore: Numba cannot type one, and the fast path would read the values under its mask)."""
+    if not isinstance(a, np.ndarray) or isinstance(a, np.ma.MaskedArray):
         raise ValueError(f"{name}: expected a NumPy array of shape {shape_text}, got {type(a).__name__}")
     if a.dtype != dtype:
         raise ValueError(f"{name}: dtype {a.dtype}; expected {dtype} like the parameters "
@@ -188,7 +201,7 @@ def _class_labels(Y, B, dtype):
     """Y as int64 class labels of shape (B,), each in 0..N_OUT-1 (none for a forward pass)."""
     if Y is None:
         return np.zeros((0,), np.int64)
-    if not isinstance(Y, np.ndarray):
+    if not isinstance(Y, np.ndarray) or isinstance(Y, np.ma.MaskedArray):
         raise ValueError(f"Y: expected a NumPy array of class labels, shape (batch,), got {type(Y).__name__}")
     if Y.dtype.kind not in "iu":
         raise ValueError(f"Y: class labels must be integers, got dtype {Y.dtype}")
@@ -267,7 +280,7 @@ def _entry(B, dtype, flat=None):
 
 def _check_out(out, dtype, shape, name="out"):
     """`out` (named `name`) as a buffer to write a result of `shape` into: a C-contiguous, writeable `dtype` array."""
-    if not isinstance(out, np.ndarray):
+    if not isinstance(out, np.ndarray) or isinstance(out, np.ma.MaskedArray):  # a mask the kernels would ignore
         raise TypeError(f"{name}: expected a NumPy array of shape {shape} to write into, got {type(out).__name__}")
     if out.dtype != dtype:
         raise ValueError(f"{name}: dtype {out.dtype}; expected {dtype} like the parameters")
@@ -298,23 +311,25 @@ def _on_dict(params, X, Y, lr, mode, out=None):
 def _run(kernel, *args, lead=()):
     """Call a kernel on checked arguments (P, X, Y, ws, lr, mode), a wrapper with `lead` after P (a plain dict's
     arrays) and `out` for lr (an `_INTO` wrapper): the only place they compile (the fast path's types are the ones run
-    here); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely: the fast path calls
-    only kernels and wrappers."""
+    here), one thread at a time (as generated, the kernels hold the GIL anyway; Numba's typeof, to skip the lock when
+    nothing compiles, costs 24 us); a wrapper compiles with what it calls (`_INNER`). The njit helpers compile freely:
+    the fast path calls only kernels and wrappers."""
     if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels are Python functions, nothing compiles
         return kernel(args[0], *lead, *args[1:])
     kernels = [kernel]
     while kernels[-1] in _INNER:
         kernels.append(_INNER[kernels[-1]])
-    for k in kernels:
-        k.disable_compile(False)
-    try:
-        if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled inside a wrapper
-            kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
-        return kernel(args[0], *lead, *args[1:])
-    finally:
+    with _COMPILING:  # else another thread could disable compiling while this one waits for Numba's lock to compile
         for k in kernels:
-            if k.signatures:
-                k.disable_compile(True)
+            k.disable_compile(False)
+        try:
+            if len(kernels) > 1:  # Numba fails to type a BLAS kernel's np.dot(a, b, out) first compiled in a wrapper
+                kernels[-1].compile(tuple(typeof(a) for a in (*args[:4], 0.0, args[5])))
+            return kernel(args[0], *lead, *args[1:])
+        finally:
+            for k in kernels:
+                if k.signatures:
+                    k.disable_compile(True)
 
 
 def _rate(lr):

@@ -53,7 +53,6 @@ from .runtime import (
     _run,
     _targets,
     _unpacks,
-    _views,
     _workspace,
 )
 
@@ -67,24 +66,32 @@ class Gradients(dict):
     """`loss_and_grad`'s {name: gradient}: views into one flat buffer `flat`, laid out as `Params.flat` (an
     optimizer of one's own can update `params.flat` from `grads.flat` in one line); fresh, or the caller's `out=`
     (from `new_gradients`), rewritten in place. Assigning an entry clears `packed`: as `out=`, its entries become
-    views of `flat` again. Pickled and copied as the plain dict it holds. Its views are made at once: made on first
-    use instead, the call would cost less, but a caller who reads the gradients would pay more, and C code reading a
-    dict's table (json's encoder) would find it empty."""
+    views of `flat` again; so do they after `flat` is rebound (else they would keep the old buffer's values).
+    Pickled and copied as the plain dict it holds. Its views are made at once: made on first use instead, the call
+    would cost less, but a caller who reads the gradients would pay more, and C code reading a dict's table (json's
+    encoder) would find it empty."""
 
     __slots__ = ("flat", "packed")
 
     def __reduce__(self):
         return dict, (dict(self),)
 
+    def __setattr__(self, name, value):
+        dict.__setattr__(self, name, value)
+        if name == "flat":
+            dict.__setattr__(self, "packed", False)
+
 
 for _name in _MUTATORS:
     setattr(Gradients, _name, _unpacks(getattr(dict, _name)))
+_SET_FLAT, _SET_PACKED = Gradients.flat.__set__, Gradients.packed.__set__  # the slots, without __setattr__'s cost
 
 
 def _gradients(flat):
     """{name: gradient} on `flat`, a fresh copy of an entry's gradient block, scaled for its batch."""
     grads = Gradients(_fields(flat))
-    grads.flat, grads.packed = flat, True
+    _SET_FLAT(grads, flat)
+    _SET_PACKED(grads, True)
     return grads
 
 
@@ -102,7 +109,7 @@ def _check_grads(out, dtype, _shape):
     if type(out) is not Gradients:
         raise TypeError(f"out: expected a Gradients from new_gradients(params), got {type(out).__name__}")
     flat = _check_out(getattr(out, "flat", None), dtype, (N_PARAMS,), "out.flat")
-    if not out.packed:
+    if not getattr(out, "packed", False):  # an entry assigned, `flat` rebound, or a Gradients() made by hand
         dict.clear(out)
         dict.update(out, _fields(flat))
         out.packed = True
@@ -234,7 +241,7 @@ def step(params, state, X, Y):
 def _write_back(P, back):
     """Copy the flat buffer into a plain dict's arrays (a `Params` views it already)."""
     if back is not None:
-        for name, view in _views(P).items():
+        for name, view in _fields(P):
             back[name][...] = view
 
 
@@ -384,7 +391,7 @@ def _update(P, G, m, v, t, hyper, scale):
 def save(path, params, state=None):
     """Write the parameters (and an Optimizer, if given) to `path` as one .npz file, atomically."""
     P, _ = _flat(params)
-    arrays = {f"param.{name}": view for name, view in _views(P).items()}
+    arrays = {f"param.{name}": view for name, view in _fields(P)}
     if state is not None:
         _state(state, P.dtype)
         arrays.update({"optimizer.name": np.array(state.name), "optimizer.m": state.m, "optimizer.v": state.v,
