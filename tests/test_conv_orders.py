@@ -27,7 +27,7 @@ def gradients(mod, params, X, Y):
     """(mean loss, {name: gradient of the summed loss}) from the blas kernel's Python function."""
     kernel, size, _ = mod._LAYOUTS["blas"]
     P, ws = np.zeros(mod.N_PARAMS), np.zeros(size(len(X)))
-    for k, v in mod._views(P).items():
+    for k, v in mod._fields(P):
         v[...] = params[k]
     # the intrinsic runs only compiled; the batch checks as Python too, so nothing here is compiled
     saved = mod._view, mod._check_batch, mod._check_targets
@@ -36,7 +36,7 @@ def gradients(mod, params, X, Y):
         loss = kernel.py_func(P, X, Y, ws, 0.0, mod.GRADIENT)
     finally:
         mod._view, mod._check_batch, mod._check_targets = saved
-    return loss, {k: v.copy() for k, v in mod._views(ws[:mod.N_PARAMS]).items()}
+    return loss, {k: v.copy() for k, v in mod._fields(ws[:mod.N_PARAMS])}
 
 
 def torch_reference(cfg, params, X, Y):
