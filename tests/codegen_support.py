@@ -108,6 +108,12 @@ def reference(d, plan, params, X, Y):
     return loss * scale, {p: g * scale for p, g in grads.items()}
 
 
+def same_bits(a, b) -> bool:
+    """Bit for bit: dtype, shape and bytes."""
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
 def rel(a, b) -> float:
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))

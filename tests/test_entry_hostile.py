@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.codegen_support import batch, compiled, example_specs, perturbed
+from tests.codegen_support import batch, compiled, example_specs, perturbed, same_bits
 
 EXAMPLES = dict(example_specs())
 
@@ -22,11 +22,6 @@ EXAMPLES = dict(example_specs())
 def module(request):
     mod, _, plan = compiled(request.param, EXAMPLES[request.param])
     return mod, plan
-
-
-def _same(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def _views(params):
@@ -45,8 +40,8 @@ def test_rebinding_params_flat_moves_the_parameters_there(module, dtype):
         params.flat = new  # not in place: the parameters now live in `new`
         assert params.flat is new and _views(params) and params.packed
         want = mod.Params(new.copy())
-        assert _same(mod.forward(params, X), mod.forward(want, X))
-        assert _same(mod.loss_and_grad(params, X, Y)[0], mod.loss_and_grad(want, X, Y)[0])
+        assert same_bits(mod.forward(params, X), mod.forward(want, X))
+        assert same_bits(mod.loss_and_grad(params, X, Y)[0], mod.loss_and_grad(want, X, Y)[0])
     cache = params._batch
     params.flat -= dtype(0.5) * grads.flat  # in place: the same buffer, its workspaces kept
     assert params._batch is cache and _views(params)
@@ -66,11 +61,11 @@ def test_params_survive_pickle_and_deepcopy(module, dtype):
     twins = pickle.loads(pickle.dumps(params)), copy.deepcopy(params)
     assert type(twins[0]) is dict and type(twins[1]) is mod.Params and _views(twins[1])  # a dict loads anywhere
     for twin in twins:
-        assert sorted(twin) == sorted(mod.PARAMS) and _same(mod.forward(twin, X), want)
+        assert sorted(twin) == sorted(mod.PARAMS) and same_bits(mod.forward(twin, X), want)
         assert not any(np.shares_memory(twin[n], params.flat) for n in mod.PARAMS)  # a copy, not the buffer
     best = copy.deepcopy(params)
     params.flat[...] = 0
-    assert _same(mod.forward(best, X), want)
+    assert same_bits(mod.forward(best, X), want)
 
 
 def test_a_rebound_or_hand_made_gradients_is_written_whole_or_refused(module):
@@ -83,13 +78,13 @@ def test_a_rebound_or_hand_made_gradients_is_written_whole_or_refused(module):
     grads.flat = np.zeros(mod.N_PARAMS)
     for _ in range(2):
         assert mod.loss_and_grad(params, X, Y, out=grads)[1] is grads
-        assert _same(grads.flat, want.flat) and _views(grads)
+        assert same_bits(grads.flat, want.flat) and _views(grads)
         for n in mod.PARAMS:
-            assert _same(grads[n], want[n])
+            assert same_bits(grads[n], want[n])
     kind = type(grads)
     bare = kind()
     bare.flat = np.zeros(mod.N_PARAMS)
-    assert _same(mod.loss_and_grad(params, X, Y, out=bare)[1].flat, want.flat) and _views(bare)
+    assert same_bits(mod.loss_and_grad(params, X, Y, out=bare)[1].flat, want.flat) and _views(bare)
     with pytest.raises(TypeError, match=r"^out.flat: expected a NumPy array") as e:
         mod.loss_and_grad(params, X, Y, out=kind())
     assert "\n" not in str(e.value)
@@ -126,7 +121,7 @@ def test_threads_making_the_first_calls_of_a_fresh_module_all_run():
             assert not isinstance(got, Exception), (attempt, k, got)
             p, dtype = params[k], params[k].flat.dtype
             X, Y = np.full((3, 1), 0.5, dtype), np.full((3, 1), 0.25, dtype)
-            assert _same(got[0], mod.forward(p, X)) and _same(got[1], mod.loss_and_grad(p, X, Y)[1].flat)
+            assert same_bits(got[0], mod.forward(p, X)) and same_bits(got[1], mod.loss_and_grad(p, X, Y)[1].flat)
 
 
 def test_masked_arrays_are_refused_in_one_line(module):

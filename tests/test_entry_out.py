@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from tests.codegen_support import batch, compiled, example_specs, perturbed
+from tests.codegen_support import batch, compiled, example_specs, perturbed, same_bits
 from tests.test_inference import inference
 
 EXAMPLES = dict(example_specs())
@@ -23,12 +23,6 @@ SIZES = (1, 2, 3, 7, 32)
 def module(request):
     mod, _, plan = compiled(request.param, EXAMPLES[request.param])
     return mod, plan
-
-
-def _same(a, b):
-    """Bit for bit: dtype, shape and bytes."""
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
 def _width(plan):
@@ -47,13 +41,13 @@ def test_out_gives_bit_for_bit_what_a_fresh_result_gives(module, plain, dtype):
         out, grads = np.full((B, _width(plan)), np.nan, dtype), mod.new_gradients(params)
         assert grads.flat.dtype == dtype and grads.flat.shape == (mod.N_PARAMS,) and not grads.flat.any()
         for _ in range(3):  # the checked path, then the fast path (twice)
-            assert mod.forward(params, X, out=out) is out and _same(out, want_out), B
+            assert mod.forward(params, X, out=out) is out and same_bits(out, want_out), B
             loss, got = mod.loss_and_grad(params, X, Y, out=grads)
-            assert got is grads and _same(loss, want_loss) and _same(grads.flat, want_grads.flat), B
+            assert got is grads and same_bits(loss, want_loss) and same_bits(grads.flat, want_grads.flat), B
             for n in mod.PARAMS:
-                assert _same(grads[n], want_grads[n]) and np.shares_memory(grads[n], grads.flat), (B, n)
+                assert same_bits(grads[n], want_grads[n]) and np.shares_memory(grads[n], grads.flat), (B, n)
             out[...], grads.flat[...] = np.nan, np.nan  # every element is written again
-        assert _same(mod.forward(params, X), want_out)  # and the calls without out still give the same
+        assert same_bits(mod.forward(params, X), want_out)  # and the calls without out still give the same
 
 
 def test_inference_modules_write_into_out_too():
@@ -64,7 +58,7 @@ def test_inference_modules_write_into_out_too():
         X, _ = batch(plan, B, np.random.default_rng(B))
         out = np.empty((B, _width(plan)))
         for _ in range(2):
-            assert inf.forward(params, X, out=out) is out and _same(out, inf.forward(params, X))
+            assert inf.forward(params, X, out=out) is out and same_bits(out, inf.forward(params, X))
 
 
 def _allocated(fn, calls=200):
@@ -172,7 +166,7 @@ def test_an_assigned_entry_is_a_view_of_out_again(module):
     assert not grads.packed
     _, want = mod.loss_and_grad(params, X, Y)
     mod.loss_and_grad(params, X, Y, out=grads)
-    assert grads.packed and np.shares_memory(grads[first], grads.flat) and _same(grads[first], want[first])
+    assert grads.packed and np.shares_memory(grads[first], grads.flat) and same_bits(grads[first], want[first])
 
 
 def test_a_params_of_another_module_is_refused_even_warm():
@@ -190,7 +184,7 @@ def test_a_params_of_another_module_is_refused_even_warm():
         with pytest.raises(ValueError, match=r"^params: a Params made by another generated module.*"
                                              r"Params\(params.flat\)"):
             call()
-    assert _same(inf.forward(inf.Params(params.flat), X), want)  # the same buffer, this module's Params
+    assert same_bits(inf.forward(inf.Params(params.flat), X), want)  # the same buffer, this module's Params
     for bad in (params.flat[:-1], params.flat.astype(np.int64), [0.0] * full.N_PARAMS, params.flat[::-1]):
         with pytest.raises(ValueError, match=r"^flat: expected a writeable, C-contiguous float32 or float64 array"):
             inf.Params(bad)
@@ -216,7 +210,7 @@ def test_out_with_read_only_parameters_and_unusual_inputs(module):
     for x in (X, np.asfortranarray(X), np.repeat(X, 2, axis=0)[::2]):
         out, grads = np.empty((B, _width(plan))), mod.new_gradients(plain)
         for _ in range(2):
-            assert _same(mod.forward(plain, x, out=out), mod.forward(plain, X))
+            assert same_bits(mod.forward(plain, x, out=out), mod.forward(plain, X))
             loss, _ = mod.loss_and_grad(plain, x, Y, out=grads)
             want_loss, want = mod.loss_and_grad(plain, X, Y)
-            assert _same(loss, want_loss) and _same(grads.flat, want.flat)
+            assert same_bits(loss, want_loss) and same_bits(grads.flat, want.flat)
