@@ -19,7 +19,7 @@ import sympy as sp
 
 from . import library
 from .errors import SymbackError
-from .textbuild import CONSTANTS, FUNCTIONS, read_expr, to_sympy
+from .textbuild import CONSTANTS, FUNCTIONS, read_expr, to_sympy, zero_as_written
 from .textparse import MAX_DIGITS, ParseError, abbreviate, scan_names
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "abbreviate", "names_in_order", "number", "parse_expression",
@@ -76,7 +76,33 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
             raise SymbackError(f"step {i} {abbreviate(part)}: expected 'name = expression'")
         name, rhs = split
         steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
+    _refuse_zero_divisors(steps, parts)
     return steps
+
+
+def _refuse_zero_divisors(steps: list, parts: list) -> None:
+    """A division (or % and //) by an earlier step that is 0 as written (q = y - y; f = x/q), refused as x/(y - y)
+    is (SymPy would go on with zoo); a step's zero-ness is worked out only where a later step divides by it."""
+    index = {sp.Symbol(name): k for k, (name, _) in enumerate(steps)}
+    zero: dict = {}
+
+    def is_zero(sym) -> bool:  # each step once: the steps it uses are earlier ones
+        if sym not in zero:
+            value = steps[index[sym]][1]
+            zero[sym] = zero_as_written(value.xreplace({s: sp.S.Zero for s in value.free_symbols & index.keys()
+                                                        if index[s] < index[sym] and is_zero(s)}))
+        return zero[sym]
+
+    for k, (name, value) in enumerate(steps):
+        for node in sp.preorder_traversal(value):
+            divisor = (node.base if isinstance(node, sp.Pow) and node.exp.is_negative
+                       else node.args[1] if isinstance(node, sp.Mod) else None)
+            used = sorted((s for s in getattr(divisor, "free_symbols", ()) if index.get(s, k) < k and is_zero(s)),
+                          key=str)
+            if used and zero_as_written(divisor.xreplace(dict.fromkeys(used, sp.S.Zero))):
+                raise SymbackError(f"step {k + 1} ({name}): division by zero: {used[0]} is 0 (step "
+                                   f"{index[used[0]] + 1} {abbreviate(parts[index[used[0]]], 60)}); "
+                                   "divide by something else")
 
 
 def _assignment(part: str):

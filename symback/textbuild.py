@@ -155,7 +155,12 @@ def _known_zero(value, constant: bool, evaluated: bool = True) -> bool:
         return False
     if constant:
         return bool(value.is_zero)
-    return value == 0 if evaluated else _may_cancel(value) and _rebuilt(value) == 0
+    return value == 0 if evaluated else zero_as_written(value)
+
+
+def zero_as_written(e) -> bool:
+    """Whether `e`, kept as written, is 0 once its sums, products and powers are evaluated (``y - y``, ``2*0``)."""
+    return isinstance(e, sp.Expr) and _may_cancel(e) and _rebuilt(e) == 0
 
 
 def _may_cancel(e) -> bool:

@@ -79,6 +79,12 @@ DIVISION = [
     ("x/((y - y)*z)", 2, "division by zero"),
     ("x/(x*y - y*x)", 2, "division by zero"),
     ("q = y; f = x/(q - q)", 2, "division by zero"),
+    # a step that is 0 as written, divided by later: was df/dx = 1/q, zoo at any point
+    ("q = y - y; f = x/q", 2, "step 2 (f): division by zero: q is 0 (step 1 'q = y - y')"),
+    ("q = y - y; r = 2*q; f = x/r", 2, "r is 0 (step 2 'r = 2*q')"),
+    ("q = y - y; f = x % q", 2, "q is 0"),
+    ("q = y - y; f = x/(q + 1)", 0, ""),
+    ("q = y - y; f = x*q", 0, ""),
     ("x/(y + z - y)", 0, ""),
     ("x/(y - 1)", 0, ""),
     ("x*(y - y)^2", 0, ""),
@@ -88,6 +94,11 @@ DIVISION = [
 @pytest.mark.parametrize("text, code, says", DIVISION, ids=[t for t, _, _ in DIVISION])
 def test_division_by_a_known_zero(text, code, says):
     verdict(*run("grad", text), code, says)
+
+
+def test_the_api_refuses_a_division_by_a_zero_step():
+    with pytest.raises(ValueError, match="division by zero: q is 0"):
+        sb.grad("q = y - y; f = x/q")
 
 
 def test_looking_for_zero_divisors_costs_little():
