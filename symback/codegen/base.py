@@ -89,6 +89,11 @@ def plus(base, idx: str) -> str:
     return idx if base == 0 else f"{base} + {idx}"
 
 
+def times_b(n: int) -> str:
+    """``n * B`` rows of a batch, folded: ``B`` for one."""
+    return "B" if n == 1 else f"B * {n}"
+
+
 def coef(c: float) -> str:
     """A term's coefficient as a prefix: nothing for 1."""
     return "" if c == 1.0 else f"{c!r}*"

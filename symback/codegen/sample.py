@@ -11,7 +11,7 @@ import itertools
 from contextlib import nullcontext
 
 from . import naming
-from .base import OUTPUT, Layout, coef, plus
+from .base import OUTPUT, Layout, coef, plus, times_b
 from .batchnorm import refuse
 from .body import Body
 from .plan import Affine, Back, Return
@@ -33,16 +33,16 @@ class SampleLayout(Layout):
         self.ready = set(plan.params)
 
     def ws_size(self) -> str:
-        return f"{self.out_offset} + B * {self.plan.sizes[self.plan.prediction]}"
+        return f"{self.out_offset} + {times_b(self.plan.sizes[self.plan.prediction])}"
 
     def output(self) -> str:
         n = self.plan.sizes[self.plan.prediction]
-        return f"ws[{self.out_offset}:{self.out_offset} + B * {n}].reshape(B, {n})"
+        return f"ws[{self.out_offset}:{self.out_offset} + {times_b(n)}].reshape(B, {n})"
 
     def bind(self, name: str) -> str:
         if name == OUTPUT:
             n = self.plan.sizes[self.plan.prediction]
-            return f"_view(ws[{self.out_offset}:{self.out_offset} + B * {n}], (B, {n}))"
+            return f"_view(ws[{self.out_offset}:{self.out_offset} + {times_b(n)}], (B, {n}))"
         if self.single_input and name == self.plan.inputs[0][0]:
             return "X"
         o, n = self.offset[self.st.of(self.plan, name)], self.plan.sizes[name]
