@@ -64,8 +64,10 @@ def _everything(kind: str, n: int, prefix: str) -> dict[str, int]:
 
 @pytest.mark.parametrize("kind", ["products", "functions"])
 def test_a_flat_sum_costs_calls_linear_in_its_terms(kind):
-    _everything(kind, 40, "w")  # symback's caches meet the term shapes once
-    small, large = _everything(kind, 300, "s"), _everything(kind, 1200, "l")
+    # names no other test uses: a sum over names another test on this worker made first finds its symbols in
+    # symback's cache and makes fewer objects (the products' 300 terms made 3,604-4,424 by what ran before)
+    _everything(kind, 40, f"counted_{kind}_w")  # symback's caches meet the term shapes once
+    small, large = _everything(kind, 300, f"counted_{kind}_s"), _everything(kind, 1200, f"counted_{kind}_l")
     assert small["calls"] > 300 * 100  # the work was counted
     for what in ("calls", "sympy objects"):
         assert large[what] / small[what] < 4.1, (what, small, large)
