@@ -82,23 +82,21 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
 
 def _refuse_zero_divisors(steps: list, parts: list) -> None:
     """A division (or % and //) by an earlier step that is 0 as written (q = y - y; f = x/q), refused as x/(y - y)
-    is (SymPy would go on with zoo); a step's zero-ness is worked out only where a later step divides by it."""
+    is (SymPy would go on with zoo); steps' zero-ness is worked out, in order, only once a step divides by one."""
     index = {sp.Symbol(name): k for k, (name, _) in enumerate(steps)}
-    zero: dict = {}
-
-    def is_zero(sym) -> bool:  # each step once: the steps it uses are earlier ones
-        if sym not in zero:
-            value = steps[index[sym]][1]
-            zero[sym] = zero_as_written(value.xreplace({s: sp.S.Zero for s in value.free_symbols & index.keys()
-                                                        if index[s] < index[sym] and is_zero(s)}))
-        return zero[sym]
-
+    zero: set = set()  # the steps before `done` that are 0 as written
+    done = 0
     for k, (name, value) in enumerate(steps):
         for node in sp.preorder_traversal(value):
             divisor = (node.base if isinstance(node, sp.Pow) and node.exp.is_negative
                        else node.args[1] if isinstance(node, sp.Mod) else None)
-            used = sorted((s for s in getattr(divisor, "free_symbols", ()) if index.get(s, k) < k and is_zero(s)),
-                          key=str)
+            if divisor is None or not divisor.free_symbols & index.keys():
+                continue
+            for earlier, step in steps[done:k]:  # in order, no recursion: a chain of 10^4 steps is fine
+                if zero_as_written(step.xreplace(dict.fromkeys(step.free_symbols & zero, sp.S.Zero))):
+                    zero.add(sp.Symbol(earlier))
+            done = max(done, k)
+            used = sorted(divisor.free_symbols & zero, key=str)
             if used and zero_as_written(divisor.xreplace(dict.fromkeys(used, sp.S.Zero))):
                 raise SymbackError(f"step {k + 1} ({name}): division by zero: {used[0]} is 0 (step "
                                    f"{index[used[0]] + 1} {abbreviate(parts[index[used[0]]], 60)}); "

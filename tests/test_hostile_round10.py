@@ -101,6 +101,15 @@ def test_the_api_refuses_a_division_by_a_zero_step():
         sb.grad("q = y - y; f = x/q")
 
 
+def test_a_division_after_a_long_chain_of_steps_is_read():
+    """Zero-ness of 3,000 chained steps, worked out in order (a recursive look-up hit Python's recursion limit)."""
+    text = "; ".join(["q0 = y + 1", *(f"q{i} = q{i - 1}*x" for i in range(1, 3000)), "f = x/q2999"])
+    assert len(sb.parse.parse_program(text)) == 3001
+    zeros = "; ".join(["q0 = y - y", *(f"q{i} = 2*q{i - 1}" for i in range(1, 3000)), "f = x/q2999"])
+    with pytest.raises(ValueError, match="q2999 is 0"):
+        sb.parse.parse_program(zeros)
+
+
 def test_looking_for_zero_divisors_costs_little():
     """5,000 divisions by y_i*z - i: SymPy's is_zero took 9 s here; the structural test keeps it near 0.5 s."""
     start = time.process_time()
