@@ -18,13 +18,14 @@ import sympy as sp
 
 from .errors import SymbackError
 from .ir import Graph, sym
-from .textparse import abbreviate
+from .textbuild import slow_exact
+from .textparse import MAX_DIGITS, abbreviate
 from .ops import lookup
 
 DIGITS = 30
 #: |value| at a point is below 10^MAX_POWER10 (Python prints integers of at most 4,300 digits); a value past it
 #: (gamma(1e5), 10^10^10) is refused from a 15-digit estimate before its exact value is computed
-MAX_POWER10 = 4000
+MAX_POWER10 = MAX_DIGITS  # the parser's limit on a number's digits
 _LIMIT = sp.Float(10) ** MAX_POWER10
 #: |order| of polygamma and the Bessel functions at a point: their cost grows with it (order 20,000 takes seconds)
 MAX_ORDER = 10_000
@@ -85,11 +86,6 @@ def value_at(expr: sp.Expr, values: dict, where: str) -> sp.Expr:
     """`numeric` of `expr` with each free symbol's value by name (large exact polygamma arguments as decimals)."""
     at = inexact(expr, [s.name for s in expr.free_symbols], values)
     return numeric(expr.xreplace({s: at[s.name] for s in expr.free_symbols}), where)
-
-
-def slow_exact(value) -> bool:
-    """An exact number SymPy's polygamma would expand term by term (1,000 terms take 0.1 s)."""
-    return isinstance(value, sp.Expr) and value.is_Rational and max(abs(value.p), value.q) > 1000
 
 
 def _estimate(node, values: dict, rule, where: str) -> None:

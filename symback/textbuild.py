@@ -148,6 +148,12 @@ def _real(value, col: int) -> None:
         raise ParseError(f"the constant {abbreviate(str(value), 60)} is not a real number in float64's range", col)
 
 
+def slow_exact(value) -> bool:
+    """An exact number SymPy's polygamma (digamma, trigamma) would expand term by term: polygamma(0, n) is a harmonic
+    number of n terms (1,000 take 0.1 s; 10^6 ran for minutes)."""
+    return isinstance(value, sp.Expr) and value.is_Rational and max(abs(value.p), value.q) > 1000
+
+
 def _known_zero(value, constant: bool, evaluated: bool = True) -> bool:
     """A divisor SymPy knows is zero: ``0``, ``sin(pi)``, and ``y - y`` also when kept as written (unevaluated).
     Structural for symbolic divisors: SymPy's assumption queries cost ~5 ms for each ``y*z - 3``."""
@@ -308,9 +314,8 @@ class Builder:
 
     def _call(self, node: Node, values: list, digits: float | None) -> _Built:
         fn = self.resolve(node.text)
-        z = values[-1] if fn in _SLOW_EXACT and values else None  # the argument, after polygamma's order
-        if z is not None and z.is_Rational and max(abs(z.p), z.q) > 1000:  # exact polygamma(0, 10^6) is a
-            values = [*values[:-1], sp.Float(z, 30)]  # harmonic number of 10^6 terms: a decimal instead
+        if fn in _SLOW_EXACT and values and slow_exact(values[-1]):  # the argument, after polygamma's order
+            values = [*values[:-1], sp.Float(values[-1], 30)]  # a decimal instead
         unevaluated = node.text in _UNEVALUATED_BY_NAME or (
             isinstance(fn, type) and issubclass(fn, sp.Basic) and fn is not Indicator)
         kept = unevaluated and not self.evaluate
