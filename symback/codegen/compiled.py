@@ -108,6 +108,7 @@ def _unpack(P, arrays):
             flat[i] = P[k]
             k += 1
 
+
 @njit(cache=True, fastmath=_FASTMATH, _nrt=False)
 def _write_out(out, ws, rows, mode):
     """Run by each `_INTO` wrapper after its kernel: copy the output rows (a forward pass) or the gradient block times
