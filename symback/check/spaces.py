@@ -38,6 +38,7 @@ from .mistakes import dag_repairs, expression_repairs, network_repairs
 from .names import Namespace, capital
 from .randomdata import FAR
 from .report import Counterexample
+from .trial import RTOL
 
 #: operations (sums, products, powers, calls) of one scalar hand formula: each costs ~5 ms over the check's
 #: points, so 5,000 sin terms took 71 s; an expression's derivative written by hand is far smaller
@@ -52,7 +53,7 @@ def _few_operations(expr: sp.Expr, where: str) -> None:
         if count > MAX_OPERATIONS:
             raise SymbackError(f"{where}: the formula has more than {MAX_OPERATIONS:,} operations (limit "
                                f"{MAX_OPERATIONS:,}); write it shorter, e.g. with df/dq for a named step q")
-from .trial import RTOL
+
 
 #: what LaTeX may write that binds a variable (\\int, \\frac{d}{dz}, \\sum_{z=1}, \\lim_{z \\to 0}); all but sums
 #: and products of other indices are refused (SymPy gives no value, or nan, at a point)
