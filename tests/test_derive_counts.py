@@ -65,8 +65,10 @@ def _everything(kind: str, n: int, prefix: str) -> dict[str, int]:
 @pytest.mark.parametrize("kind", ["products", "functions"])
 def test_a_flat_sum_costs_calls_linear_in_its_terms(kind):
     # names no other test uses: a sum over names another test on this worker made first finds its symbols in
-    # symback's cache and makes fewer objects (the products' 300 terms made 3,604-4,424 by what ran before)
-    _everything(kind, 40, f"counted_{kind}_w")  # symback's caches meet the term shapes once
+    # symback's cache and makes fewer objects. A first sum of the larger size, over other names, makes the objects
+    # that outlive SymPy's cache (520 for 300 terms, 1,800 for 1,200: the counts after it are the same on any worker,
+    # 3,904 and 15,604; measured first, they depended on what ran before and gave 4.17x), and meets the term shapes
+    _everything(kind, 1200, f"counted_{kind}_w")
     small, large = _everything(kind, 300, f"counted_{kind}_s"), _everything(kind, 1200, f"counted_{kind}_l")
     assert small["calls"] > 300 * 100  # the work was counted
     for what in ("calls", "sympy objects"):
