@@ -259,6 +259,22 @@ def test_read_only_plain_dicts_are_read(module):
     assert all(_same(frozen[n], before[n]) for n in mod.PARAMS)
 
 
+def test_weights_in_a_plain_dict_reach_params_speed_by_one_update(module):
+    """The README's advice: `params = init_params(); params.update(weights)` packs the dict's values on the next call,
+    gives bit for bit what the plain dict gives from then on, and takes the packed fast path."""
+    mod, plan = module
+    X, Y = batch(plan, 3, np.random.default_rng(5))
+    weights = _params(mod, True, seed=3)
+    params = mod.init_params()
+    params.update(weights)
+    assert not params.packed
+    for _ in range(2):
+        assert _same(mod.forward(params, X), mod.forward(weights, X))
+        assert _same(mod.sgd_step(params, X, Y, 0.05), mod.sgd_step(weights, X, Y, 0.05))
+        assert params.packed and all(_same(params[n], weights[n]) for n in mod.PARAMS)
+    assert all(params[n].base is not None and weights[n] is not params[n] for n in mod.PARAMS)  # views of one buffer
+
+
 def test_a_fresh_module_compiles_for_plain_dicts_of_either_dtype(tmp_path):
     """In a fresh copy of the digits module (BLAS kernels, nothing compiled, no Numba cache) the very first calls
     are on a plain dict: Numba cannot type a kernel's np.dot(a, b, out) when it first compiles it inside the
