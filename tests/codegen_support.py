@@ -7,6 +7,7 @@ and Numba's on-disk cache stays valid: only the first run compiles.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import runpy
 from pathlib import Path
@@ -135,3 +136,18 @@ def with_layout(mod, layout):
             mod._SHARED.clear()
 
     return ctx()
+
+
+def unused_names(text: str) -> list[str]:
+    """A module's imports and private top-level names that nothing in it reads, and import lines written twice
+    (the runtime is copied in from several files: their imports merged, what the module never reaches left out)."""
+    tree = ast.parse(text)
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    bound = [(a.asname or a.name).split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+             for a in n.names]
+    bound += [t.id for n in tree.body if isinstance(n, ast.Assign) for t in ast.walk(n)
+              if isinstance(t, ast.Name) and isinstance(t.ctx, ast.Store) and t.id.startswith("_")]
+    lines = [ast.unparse(n) for n in tree.body if isinstance(n, ast.ImportFrom)]
+    return sorted({n for n in bound if n not in read} | {f"twice: {m}" for m in lines if lines.count(m) > 1}
+                  | {f"twice: {n}" for n in bound if bound.count(n) > 1 and not n.startswith("_")})
+

@@ -23,6 +23,7 @@ from tests.codegen_support import (
     example_specs,
     layout_modules,
     perturbed,
+    unused_names,
     with_layout,
 )
 
@@ -131,6 +132,7 @@ def test_source_has_no_gradient_code(key):
     assert set(INFERENCE) <= defined and labels == (key != "udl_toy")  # digits and two_inputs are classifiers
     assert not defined & {"loss_and_grad", "sgd_step"}
     assert copy_runtime(inf, INFERENCE + CLASSIFIER * labels) in inf  # the runtime it reaches, verbatim
+    assert unused_names(inf) == []  # no optimizer constants, Gradients or archive imports in a forward-only module
     lines = len(inf.splitlines()), len(full.splitlines())
     assert lines[0] < 0.85 * lines[1], lines
     doc = ast.get_docstring(ast.parse(inf))

@@ -67,42 +67,65 @@ def _part(source) -> list[str]:
     return lines[begin:next(k for k, line in enumerate(lines) if line.startswith(_END))]
 
 
+def _bound(node) -> set[str]:
+    """The names a top-level statement binds: a function's or class's name, or what an assignment, ``if`` or
+    ``try`` binds (a loop's target aside: the loops that give `Params` its methods bind nothing to keep)."""
+    if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+        return {node.name}
+    names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    names |= {n.name for n in ast.walk(node) if isinstance(n, ast.FunctionDef)}
+    names |= {a.asname or a.name for n in ast.walk(node) if isinstance(n, ast.ImportFrom) for a in n.names}
+    return names - ({node.target.id} if isinstance(node, ast.For) else set())
+
+
 def copy_runtime(module_text: str, public=PUBLIC) -> str:
-    """The parts of `SOURCES` between their markers, keeping the functions reachable from the `public` API, from
-    their top-level statements and from what `module_text` names (its kernels and wiring, or all of it); the
-    `CLASSIFIER` names only if the module checks class labels."""
+    """The parts of `SOURCES` between their markers, keeping what is reachable from the `public` API and from what
+    `module_text` names (its kernels and wiring, or all of it): each top-level statement that binds a name reached,
+    or binds none and names only classes kept; the `CLASSIFIER` names only if the module checks class labels."""
     parts = [_part(source) for source in SOURCES]
     bodies = [ast.parse("\n".join(part)).body for part in parts]
-    nodes = [n for body in bodies for n in body]
-    defs = {n.name: n for n in nodes if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    todo = _names(ast.parse(module_text))
-    todo |= set(public) - (set() if "_class_labels" in todo else set(CLASSIFIER))
-    todo |= set().union(*(_names(n) for n in nodes if not isinstance(n, (ast.FunctionDef, ast.ClassDef))))
-    keep: set[str] = set()
-    while todo:
-        name = todo.pop()
-        if name in defs and name not in keep:
-            keep.add(name)
-            todo |= _names(defs[name])
-    kept = []
+    nodes = [(n, _bound(n), _names(n)) for body in bodies for n in body]
+    classes = {n.name for n, _, _ in nodes if isinstance(n, ast.ClassDef)}
+    needed = _names(ast.parse(module_text))
+    needed |= set(public) - (set() if "_class_labels" in needed else set(CLASSIFIER))
+    kept: set[int] = set()
+    grown = True
+    while grown:  # to a fixed point: what is kept may need more
+        grown = False
+        for node, bound, names in nodes:
+            if id(node) not in kept and (bound & needed if bound else names & classes <= needed):
+                kept.add(id(node))
+                needed |= names
+                grown = True
+    text = []
     for part, body in zip(parts, bodies):
         dropped: set[int] = set()
-        for node in body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name not in keep:  # and 2 blank lines
-                dropped |= set(range(min([d.lineno for d in node.decorator_list] + [node.lineno]) - 1,
-                                     node.end_lineno + 2))
-        kept.append("\n".join(line for k, line in enumerate(part) if k not in dropped).rstrip())
-    return "\n\n\n".join(kept) + "\n"
+        for node in (n for n in body if id(n) not in kept):  # with its decorators and the blank lines after it
+            end = node.end_lineno
+            while end < len(part) and not part[end].strip():
+                end += 1
+            dropped |= set(range(min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno]) - 1,
+                                 end))
+        text.append("\n".join(line for k, line in enumerate(part) if k not in dropped).strip())
+    return "\n\n\n".join(part for part in text if part) + "\n"
 
 
-def _imports() -> str:
-    """The imports of `SOURCES` (``from __future__`` and their stand-ins aside), which are all a module's kernels
-    need too: the standard library's, then NumPy's and Numba's, as isort orders them."""
-    lines = {ast.unparse(n) for source in SOURCES for n in ast.parse(inspect.getsource(source)).body
-             if isinstance(n, (ast.Import, ast.ImportFrom)) and not getattr(n, "level", 0)
-             and getattr(n, "module", None) != "__future__"}
+def _imports(used_text: str) -> str:
+    """The imports of `SOURCES` (``from __future__`` and their stand-ins aside) that `used_text` (the rest of the
+    module) names, one line per module as isort writes them: the standard library's, then NumPy's and Numba's."""
+    used, lines, froms = _names(ast.parse(used_text)), set(), {}
+    for n in (n for source in SOURCES for n in ast.parse(inspect.getsource(source)).body):
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and not getattr(n, "level", 0) \
+                and getattr(n, "module", None) != "__future__":
+            for a in (a for a in n.names if (a.asname or a.name) in used):
+                if isinstance(n, ast.ImportFrom) and not a.asname:
+                    froms.setdefault(n.module, set()).add(a.name)
+                else:  # `import numpy as np`; `from numba import types as nbtypes` on a line of its own
+                    lines.add(ast.unparse(ast.Import([a]) if isinstance(n, ast.Import) else ast.ImportFrom(n.module,
+                                                                                                          [a], 0)))
+    lines |= {f"from {module} import {', '.join(sorted(names))}" for module, names in froms.items()}
     stdlib = {line for line in lines if line.split()[1].split(".")[0] in sys.stdlib_module_names}
-    order = lambda line: (line.startswith("from"), line)
+    order = lambda line: (line.startswith("from"), line.split(" import ")[0], " as " in line, line)
     return "\n".join(sorted(stdlib, key=order)) + "\n\n" + "\n".join(sorted(lines - stdlib, key=order))
 
 
@@ -297,14 +320,7 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
     kernels += inputgrad.source(d, plan.input_grad, layouts, LAYOUTS, eq, plan.conv)
     canonical = "symback_kernels_" + hashlib.sha256(kernels.encode()).hexdigest()[:16]
     wiring = _wiring(plan, layouts, emitters, canonical)
-    return "\n".join([
-        f"# Generated by symback {__version__} from {source} ({command}); do not edit.",
-        "# Regenerate it instead; symback refuses to overwrite a file whose body was edited by hand.",
-        "# symback-body-sha256: 0",
-        _docstring(plan, source, notation),
-        "",
-        _imports(),
-        "",
+    body = "\n".join([
         _constants(plan),
         "",
         "",
@@ -313,4 +329,14 @@ def generate(d, source: str, notation: str = "udl", command: str | None = None, 
         "# -- the Python side (symback/codegen/runtime.py, the part this module uses): checks, then one kernel call",
         "",
         copy_runtime(kernels + wiring, public) + wiring,
+    ])
+    return "\n".join([
+        f"# Generated by symback {__version__} from {source} ({command}); do not edit.",
+        "# Regenerate it instead; symback refuses to overwrite a file whose body was edited by hand.",
+        "# symback-body-sha256: 0",
+        _docstring(plan, source, notation),
+        "",
+        _imports(body),
+        "",
+        body,
     ])
