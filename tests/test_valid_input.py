@@ -227,6 +227,26 @@ def test_a_masked_term_gives_a_zero_gradient():
         sb.grad(x * y, wrt="w")  # a name given as text must still be a variable
 
 
+@pytest.mark.parametrize("text, zero, grads", [("f = x + y - y", "y", {"x": 1, "y": 0}),
+                                               ("q = y - y; f = x*q", "y", {"x": 0, "y": 0}),
+                                               ("x*0 + y", "x", {"x": 0, "y": 1})])
+def test_a_variable_written_and_cancelled_has_a_zero_gradient_everywhere(text, zero, grads, tmp_path):
+    """SymPy cancels y in ``x + y - y`` before symback sees it; the student wrote y, so y is a variable with
+    df/dy = 0: in the gradient, the worked table (a backward row of its own), --at and a hand file's check."""
+    data = grad_json(text, "--at", "x=1,y=2")
+    assert data["variables"] == sorted(grads) and data["grad_at"] == grads and data["gradient"][zero] == "0"
+    code, out, err = run("grad", text, "--at", "x=1,y=2")
+    assert code == 0 and err == "" and re.search(rf"^ d\w+/d{zero} +0 +0$", out, re.M), out
+    out_name = text.split(";")[-1].split("=")[0].strip() if "=" in text else "f"
+    hand = tmp_path / "hand.txt"
+    hand.write_text("".join(f"d{out_name}/d{k} = {v}\n" for k, v in grads.items()))
+    assert run("check", text, str(hand))[0] == 0
+    hand.write_text(f"d{out_name}/d{zero} = 1\n")
+    assert run("check", text, str(hand))[0] == 1  # a wrong value for the cancelled variable is DIFFERENT
+    code, _, err = run("grad", text, "--at", "x=1,y=2,w=3")
+    assert code == 2 and "'w' is not a variable" in err  # a name the text never wrote is still refused
+
+
 # -- JAX's LAX_GRAD_OPS: (jax name, symback text, SymPy reference, points) ------------------------------------
 
 UNIT = (0.3, 0.55, 0.8)

@@ -292,15 +292,17 @@ def _describe(expr, size: int) -> str:
         return f"<expression of {size} nodes, too deep to print>"
 
 
-def _with_unused(graph: Graph, wrt) -> Graph:
-    """`graph` with an input leaf for each SymPy symbol in `wrt` that SymPy cancelled from it.
+def _with_unused(graph: Graph, wrt, written=()) -> Graph:
+    """`graph` with an input leaf for each SymPy symbol in `wrt`, and each name `written` in the text, that SymPy
+    cancelled from it.
 
     ``sb.grad(x*0 + y, wrt=x)``: SymPy made the expression ``y`` before symback
-    saw it, but the gradient by the symbol ``x`` is 0, as ``sympy.diff`` says.
-    A name given as text must still be a variable (a typo is an error).
+    saw it, but the gradient by the symbol ``x`` is 0, as ``sympy.diff`` says; so
+    for a variable written in the text (``f = x + y - y``: df/dy = 0, and ``--at``
+    takes y). A name given as text must still be a variable (a typo is an error).
     """
-    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(w.name for w in wrt or () if isinstance(w, sp.Symbol))
-             if n not in graph]
+    names = [*(w.name for w in wrt or () if isinstance(w, sp.Symbol)), *written]
+    extra = [Node(n, "input", shape=()) for n in dict.fromkeys(names) if n not in graph]
     leaves = graph.leaves("input")
     return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
 
@@ -370,7 +372,10 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     if not (wrt is None or isinstance(wrt, (str, sp.Basic, list, tuple, set, dict))):
         raise TypeError(f"wrt: a variable (name or symbol) or a list of them, not {type(wrt).__name__}")
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
+    steps = {str(n) for n, _ in expr} if isinstance(expr, (list, tuple)) else set()
+    written = [n for n in order if n not in steps]  # the variables of the text, kept if SymPy cancels them
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
+        written = []
         form = _index_form(expr, wrt, order, source_text)
         if isinstance(form, IndexGradient):
             return form
@@ -380,7 +385,7 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
         steps = split_gates([(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps])
         graph, output = build_graph(steps, order=order)
-    graph = _with_unused(graph, wrt)
+    graph = _with_unused(graph, wrt, written)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")

@@ -110,4 +110,8 @@ def reverse(graph: Graph, output: str, wrt: list[str]) -> tuple[Graph, dict[str,
             for arg in node.args:
                 if arg in needed:
                     terms.setdefault(arg, []).append(rule(node, arg, upstream))
+    for w in wrt:  # a variable on no path to the output (cancelled: x + y - y): its gradient is 0, a node as any other
+        if w not in adjoint and w in graph:
+            adjoint[w] = name_for(w)
+            out.add(Node(adjoint[w], "scalar", (), sp.Integer(0), graph[w].shape, "adjoint", w))
     return out, {w: adjoint[w] for w in wrt if w in adjoint}
