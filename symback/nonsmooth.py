@@ -11,8 +11,12 @@ derivative SymPy gives      symback takes
 ``Heaviside(u)``            ``Indicator(u > 0)``: 1 where u > 0, else 0, so
                             ReLU'(0) = 0 and at an exact tie ``Max(a, b)``
                             passes no gradient to either argument (PyTorch's
-                            ``maximum`` splits it 1/2, 1/2; ties have measure
-                            zero and gradient checks avoid them)
+                            ``maximum`` splits it 1/2, 1/2; in a scalar
+                            expression ties have measure zero). Max-pooling's
+                            window, where padding and blank image regions tie
+                            often, routes a tie to its first tap instead
+                            (`ops.pool.WindowMax`, as PyTorch's max_pool)
+``Heaviside(u, 1)``         ``Indicator(u >= 0)``: 1 at u = 0 too
 ``DiracDelta(u)``           ``0``: the derivative of a step is 0 almost
                             everywhere (``Heaviside``, ``sign``)
 ``Derivative(floor(u))``    ``0``, likewise for ``ceiling``; ``Mod(a, b)``
@@ -77,7 +81,8 @@ def take_conventions(expr: sp.Expr) -> sp.Expr:
     if expr.has(sp.Derivative):
         expr = expr.replace(lambda e: isinstance(e, sp.Derivative), _flat_steps)
         expr = expr.replace(lambda e: isinstance(e, sp.Subs) and not e.expr.has(sp.Derivative), lambda e: e.doit())
-    return expr.replace(sp.Heaviside, lambda u, *_: Indicator(sp.StrictGreaterThan(u, 0))).replace(
+    return expr.replace(sp.Heaviside, lambda u, h0=None: Indicator((sp.GreaterThan if h0 == 1 else sp.StrictGreaterThan)(
+        u, 0))).replace(
         sp.DiracDelta, lambda *_: sp.Integer(0)
     )
 

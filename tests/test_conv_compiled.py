@@ -85,20 +85,46 @@ def test_the_compiled_cnn_matches_torch_autograd():
         assert rel(grads[k], v.grad.numpy()) < 1e-12, k
 
 
-def test_the_compiled_max_gate_passes_nothing_at_a_tie():
-    """Zero kernel and bias: every pooled window is a tie of tanh(0) = 0, so (the stated convention) no gradient
-    reaches the conv, where PyTorch's first-maximum rule sends one; the dense layer's gradients agree."""
+def test_the_compiled_max_gate_sends_a_tie_to_the_first_maximum():
+    """Zero kernel and bias: every pooled window is a tie of tanh(b1) = 0, four copies of one function of b1, so the
+    bias's gradient is what one copy gets; the first-maximum rule (PyTorch's) gives it, every gradient agrees."""
     mod, _, plan = compiled("cnn_small", NET, layouts=("sample",))
     rng = np.random.default_rng(7)
     params = perturbed(mod, rng)
     params["W1"][...], params["b1"][...] = 0.0, 0.0
     X, Y = batch(plan, 3, rng)
     _, grads = mod.loss_and_grad(params, X, Y)
-    assert not grads["W1"].any() and not grads["b1"].any()
     t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     h = F.max_pool2d(torch.tanh(F.conv2d(torch.tensor(X.reshape(3, 2, 7, 7)), t["W1"].reshape(3, 2, 3, 3), t["b1"],
                                          stride=2, padding=1)), 2)
     F.cross_entropy(h.reshape(3, -1) @ t["W2"].T + t["b2"], torch.tensor(Y)).backward()
-    assert t["b1"].grad.abs().sum() > 0
-    for k in ("W2", "b2"):
+    assert grads["b1"].any()
+    for k in t:
         assert rel(grads[k], t[k].grad.numpy()) < 1e-12, k
+
+
+def test_a_blank_background_ties_and_the_bias_gradient_is_the_central_difference():
+    """The digits CNN on a blank image with one lit pixel and positive biases: a window of background holds four
+    equal ReLU outputs relu(b1). Sending the tie's delta to none of them dropped that window from db1 (0.40 against
+    the central difference's 0.74); to the first, every gradient is PyTorch's and db1 the central difference."""
+    mod, _, _ = digits_module()
+    params = mod.init_params(seed=0)
+    params["b1"][...] = 0.5
+    X, Y = np.zeros((1, 64)), np.array([3])
+    X[0, 27] = 1.0
+    loss, grads = mod.loss_and_grad(params, X, Y)
+    t = {k: torch.tensor(np.array(v), requires_grad=True) for k, v in params.items()}
+    h = F.max_pool2d(F.relu(F.conv2d(torch.tensor(X.reshape(1, 1, 8, 8)), t["W1"].reshape(8, 1, 3, 3), t["b1"],
+                                     padding=1)), 2)
+    ref = F.cross_entropy(h.reshape(1, -1) @ t["W2"].T + t["b2"], torch.tensor(Y))
+    ref.backward()
+    assert abs(loss - ref.item()) < 1e-12
+    for k in t:
+        assert rel(grads[k], t[k].grad.numpy()) < 1e-12, k
+    for c in range(8):  # every channel's bias: all its background windows move together
+        shifted = []
+        for step in (1e-6, -1e-6):
+            p = {k: np.array(v) for k, v in params.items()}
+            p["b1"][c] += step
+            shifted.append(mod.loss_and_grad(p, X, Y)[0])
+        assert abs((shifted[0] - shifted[1]) / 2e-6 - grads["b1"][c]) < 1e-7, c

@@ -101,7 +101,7 @@ class NumbaPrinter(StrPrinter):
         args = sorted(expr.args, key=lambda a: (not a.is_number, sp.default_sort_key(a)))
         out = self._print(args[0])
         for a in args[1:]:
-            out = f"{type(expr).__name__.lower()}({out}, {self._print(a)})"
+            out = f"{'max' if isinstance(expr, sp.Max) else 'min'}({out}, {self._print(a)})"
         return out
 
     _print_Max = _print_Min = _print_MinMaxBase

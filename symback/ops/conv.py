@@ -67,7 +67,7 @@ class Geometry:
                          f"the backward pass of a convolution is a convolution, {self.settings}",
                          f"the correlation of the input with the upstream delta, {self.settings}",
                          "the upstream delta summed over positions"],
-                "maxpool": ["the max gate: each window's upstream delta goes to its argmax (at a tie, to none)"],
+                "maxpool": ["the max gate: each window's upstream delta goes to its argmax (at a tie, the first)"],
                 "avgpool": [f"each window's upstream delta spread evenly, 1/{math.prod(self.kernel)} to each entry"]}
         return dict(zip(args, said[self.kind]))
 
