@@ -81,8 +81,8 @@ def take_conventions(expr: sp.Expr) -> sp.Expr:
     if expr.has(sp.Derivative):
         expr = expr.replace(lambda e: isinstance(e, sp.Derivative), _flat_steps)
         expr = expr.replace(lambda e: isinstance(e, sp.Subs) and not e.expr.has(sp.Derivative), lambda e: e.doit())
-    return expr.replace(sp.Heaviside, lambda u, h0=None: Indicator((sp.GreaterThan if h0 == 1 else sp.StrictGreaterThan)(
-        u, 0))).replace(
+    step = lambda u, h0=None: Indicator((sp.GreaterThan if h0 == 1 else sp.StrictGreaterThan)(u, 0))
+    return expr.replace(sp.Heaviside, step).replace(
         sp.DiracDelta, lambda *_: sp.Integer(0)
     )
 

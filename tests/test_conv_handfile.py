@@ -32,6 +32,18 @@ def test_each_classic_mistake_is_named(digits):
         assert f"likely cause: {cause}" in text, cause
 
 
+@pytest.mark.parametrize("strict, to", [(True, "none of them"), (False, "every one of them")])
+def test_another_rule_at_a_max_pool_tie_is_named(digits, strict, to):
+    """Dead ReLU units tie at 0 in a pooling window on every random instance: a max gate sending a tie to none of
+    the tied entries (every indicator strict) or to all of them (every one >=) differs there, and is named."""
+    right = next(line for line in (HAND / "digits_cnn.txt").read_text().splitlines() if line.startswith("dl/dh_1"))
+    line = right.replace(">= 0]", "> 0]") if strict else right.replace(" > 0]", " >= 0]")
+    assert line != right
+    text = str(digits.check(line + "\n", notation="udl"))
+    assert "1 equation: 0 equal, 1 different" in text, text
+    assert f"yours sends it to {to}" in " ".join(text.split()), text
+
+
 def test_a_stride_ignored_in_the_input_gradient_is_named():
     net = sb.Network(n_in=(1, 5, 5), layers=[sb.Conv2D(2, 3, stride=2), sb.Flatten(), sb.Dense(2)], loss="mse")
     d = net.derive(wrt=["x"])
