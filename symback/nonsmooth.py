@@ -95,8 +95,11 @@ def _sympy_indicator(cond) -> sp.Expr:
 
 
 def sympy_names(expr: sp.Expr) -> sp.Expr:
-    """`expr` with `Indicator` written in SymPy's own functions, for text a reader gives to ``sympify``."""
-    return expr.replace(Indicator, _sympy_indicator) if expr.has(Indicator) else expr
+    """`expr` with `Indicator` written in SymPy's own functions, for text a reader gives to ``sympify``; a pooling
+    window's max (a `Max` subclass keeping its taps' order for the tie rule) as SymPy's ``Max``, its value."""
+    expr = expr.replace(Indicator, _sympy_indicator) if expr.has(Indicator) else expr
+    kept = lambda e: isinstance(e, sp.Max) and type(e) is not sp.Max
+    return expr.replace(kept, lambda e: sp.Max(*e.args, evaluate=False)) if expr.has(sp.Max) else expr
 
 
 def text_indicators(text: str) -> str:

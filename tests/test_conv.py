@@ -219,3 +219,19 @@ def test_a_max_pool_tie_sends_the_delta_to_the_first_tied_entry_as_pytorch():
     assert "at a tie, the first" in str(derive(net).graph[derive(net).adjoints["x"]].expr.note)
     assert want["x"][0, 0, 0, 0] == 2.0 and want["x"][0, 0, 0, 2] == 6.0  # PyTorch: to the first maximum
     assert np.count_nonzero(want["x"][..., :4]) == 2 and rel(got["x"], want["x"]) < TOL
+
+
+def test_a_pooling_windows_expressions_read_back_in_sympys_own_functions():
+    """The JSON's `expr` is SymPy syntax: the window's max (kept in scan order for the tie rule) is written as
+    SymPy's Max, its tie factors as Heaviside(u, 0) and Heaviside(u, 1); nothing reads back as an unknown function."""
+    from sympy.core.function import AppliedUndef
+
+    from symback.render.jsonform import sympy_text
+
+    d = derive(sb.Network(n_in=(1, 4, 4), layers=[sb.Conv2D(1, 1, padding=1), sb.MaxPool(2), sb.Flatten(), sb.Dense(1)],
+                          loss="mse"))
+    arrays = {n.name: sp.IndexedBase(n.name) for n in d.graph}
+    texts = [sympy_text(n.expr) for n in d.graph if n.expr is not None and n.expr.has(sp.Indexed)]  # index forms
+    assert any("Heaviside(" in t and ", 1)" in t for t in texts) and any(t.startswith("Max(f1[") for t in texts)
+    for text in texts:
+        assert not sp.sympify(text, locals=arrays).atoms(AppliedUndef), text
