@@ -247,6 +247,16 @@ def test_a_variable_written_and_cancelled_has_a_zero_gradient_everywhere(text, z
     assert code == 2 and "'w' is not a variable" in err  # a name the text never wrote is still refused
 
 
+def test_explain_says_a_cancelled_variables_gradient_is_0_not_the_outputs_start():
+    """explain's step for y in ``f = x + y - y`` has no terms, as the output's own start step has; it is 0, with
+    why, in every format (it read ``df/dy = 1   start: the gradient of f with respect to itself``)."""
+    code, out, _ = run("explain", "f = x + y - y", "--at", "x=1,y=2")
+    assert code == 0 and "B3. df/dy = 0   y reaches f by no path" in out, out
+    assert out.count("with respect to itself") == 1 and "df/df = 1   start" in out
+    code, tex, _ = run("explain", "f = x + y - y", "--format", "latex")
+    assert code == 0 and r"\frac{d f}{d y} &= 0 && \text{(B3)}" in tex and tex.count("with respect to itself") == 1
+
+
 # -- JAX's LAX_GRAD_OPS: (jax name, symback text, SymPy reference, points) ------------------------------------
 
 UNIT = (0.3, 0.55, 0.8)
