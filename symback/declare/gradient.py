@@ -292,7 +292,7 @@ def _describe(expr, size: int) -> str:
         return f"<expression of {size} nodes, too deep to print>"
 
 
-def _with_unused(graph: Graph, wrt, written=()) -> Graph:
+def _with_unused(graph: Graph, wrt, written=(), order=()) -> Graph:
     """`graph` with an input leaf for each SymPy symbol in `wrt`, and each name `written` in the text, that SymPy
     cancelled from it.
 
@@ -304,7 +304,9 @@ def _with_unused(graph: Graph, wrt, written=()) -> Graph:
     names = [*(w.name for w in wrt or () if isinstance(w, sp.Symbol)), *written]
     extra = [Node(n, "input", shape=()) for n in dict.fromkeys(names) if n not in graph]
     leaves = graph.leaves("input")
-    return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
+    rank = {n: i for i, n in enumerate(dict.fromkeys(order))}  # in the order written (x*0 + z: x, then z)
+    inputs = sorted([*leaves, *extra], key=lambda n: rank.get(n.name, len(rank)))
+    return Graph([*inputs, *(n for n in graph if n not in leaves)]) if extra else graph
 
 
 def _finite(graph: Graph) -> None:
@@ -362,7 +364,9 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     source_text = expr.strip() if isinstance(expr, str) else None
     if isinstance(expr, dict):
         expr = list(expr.items())
+    texts = []  # steps given as text: the names they write are variables even where SymPy cancels them
     if isinstance(expr, (list, tuple)):  # steps given as text are read by the safe parser, never run
+        texts = [s[1] for s in expr if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], str)]
         expr = [(s[0], to_expr(s[1], f"step {s[0]!r}", evaluate=False))
                 if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], str) else s for s in expr]
     order: list[str] = []
@@ -373,7 +377,8 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
         raise TypeError(f"wrt: a variable (name or symbol) or a list of them, not {type(wrt).__name__}")
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
     steps = {str(n) for n, _ in expr} if isinstance(expr, (list, tuple)) else set()
-    written = [n for n in order if n not in steps]  # the variables of the text, kept if SymPy cancels them
+    written = [n for n in [*order, *(m for t in texts for m in names_in_order(t.replace("^", "**")))]
+               if n not in steps]  # the variables of the text, kept if SymPy cancels them
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
         written = []
         form = _index_form(expr, wrt, order, source_text)
@@ -385,7 +390,7 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
         steps = split_gates([(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps])
         graph, output = build_graph(steps, order=order)
-    graph = _with_unused(graph, wrt, written)
+    graph = _with_unused(graph, wrt, written, order)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")
