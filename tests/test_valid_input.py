@@ -396,3 +396,18 @@ def test_derive_and_explain_json_use_only_sympys_own_functions():
     for e in texts:
         assert not sp.sympify(e, locals=local).atoms(AppliedUndef), e
     assert sp.sympify("Heaviside(x - y, 0)", locals=local) in [sp.sympify(e, locals=local) for e in texts]
+
+
+def test_a_compiled_heaviside_is_at_0_what_sympy_says():
+    """Heaviside(u) is 1/2 at 0 (SymPy's default), Heaviside(u, 1) is 1, Heaviside(u, 0) is 0, in the kernels as in
+    SymPy and the oracle: the printer wrote every one as u > 0 (0 at 0; the max-pool tie rule reads Heaviside(u, 1))."""
+    u = sp.Symbol("u")
+    g = sb.DAG("heaviside_at_0")
+    g.linear("u", g.param("W", (3, 3)), g.input("x", 3))
+    g.loss(g.ew("h", u + sp.Heaviside(u) + 2 * sp.Heaviside(u, 1) + 4 * sp.Heaviside(u, 0)), "mse")
+    mod, d, _ = compiled("heaviside_at_0", g)
+    params = mod.init_params()
+    params["W"][...] = np.eye(3)
+    X = np.array([[-1.0, 0.0, 1.0]])
+    assert mod.forward(params, X).tolist() == [[-1.0, 2.5, 8.0]]
+    assert d.evaluate({"W": np.eye(3)}, X[0], np.zeros(3))["h"].tolist() == [-1.0, 2.5, 8.0]
