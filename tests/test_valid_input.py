@@ -256,6 +256,16 @@ def test_text_steps_given_to_the_api_keep_a_cancelled_variable_in_the_order_writ
     assert list(grad_json("f = x*0 + z", "--at", "x=1,z=2")["grad_at"]) == ["x", "z"]
 
 
+@pytest.mark.parametrize("text", ["f = Sum(w[i]*x[i], (i, 1, 2)) - w[1]*x[1] + z - z",
+                                  "q = Sum(w[i]*x[i], (i, 1, 2)); f = q - w[1]*x[1] + z - z"])
+def test_in_index_notation_a_cancelled_component_or_variable_is_kept_as_in_one_expression(text):
+    """Named steps in index notation dropped w[1], x[1] and z (cancelled), which the same unnamed expression keeps
+    with a zero gradient; --at then refused them. The indices (i) and arrays (w, x) are no variables."""
+    data = grad_json(text, "--at", "w[1]=1,w[2]=2,x[1]=3,x[2]=4,z=5")
+    assert data["variables"] == ["w[1]", "w[2]", "x[1]", "x[2]", "z"]
+    assert data["grad_at"] == {"w[1]": 0, "w[2]": 4, "x[1]": 0, "x[2]": 2, "z": 0}
+
+
 def test_explain_says_a_cancelled_variables_gradient_is_0_not_the_outputs_start():
     """explain's step for y in ``f = x + y - y`` has no terms, as the output's own start step has; it is 0, with
     why, in every format (it read ``df/dy = 1   start: the gradient of f with respect to itself``)."""

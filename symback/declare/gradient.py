@@ -319,7 +319,8 @@ def _finite(graph: Graph) -> None:
 
 
 def _index_form(expr, wrt, order: list[str], source: str | None):
-    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order).
+    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order,
+    the components and scalars written).
 
     Components are leaves named ``W[1,2]``, handed back as those symbols (``g.gradient[W[1, 2]]`` finds them).
     """
@@ -342,10 +343,12 @@ def _index_form(expr, wrt, order: list[str], source: str | None):
         leaves.update(used)
     rank = {b: i for i, b in enumerate(dict.fromkeys([*order, *ranks]))}
     parts = sorted(leaves, key=lambda c: (rank[c.split("[")[0]], natural_key(c)))
+    indices = {str(v) for _, e in steps for s in e.atoms(sp.Sum) for v in s.variables}
+    written = [*parts, *(n for n in order if n not in ranks and n not in indices and n not in dict(steps))]
     if wrt is not None:  # an array's name stands for all its components
         wrt = [c for w in wrt for c in ([p for p in parts if p.startswith(_key(w) + "[")] if _key(w) in ranks
                                         else [_key(w)])]
-    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order]
+    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order], written
 
 
 @no_gc()
@@ -380,11 +383,10 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     written = [n for n in [*order, *(m for t in texts for m in names_in_order(t.replace("^", "**")))]
                if n not in steps]  # the variables of the text, kept if SymPy cancels them
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
-        written = []
         form = _index_form(expr, wrt, order, source_text)
         if isinstance(form, IndexGradient):
             return form
-        expr, wrt, order = form
+        expr, wrt, order, written = form  # the components and variables written, kept if SymPy cancels them
     graph, output = build_graph(expr, atomize=atomize, order=order)  # also the checks of every step
     if gates:
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
