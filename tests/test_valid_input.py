@@ -421,3 +421,10 @@ def test_a_compiled_heaviside_is_at_0_what_sympy_says():
     X = np.array([[-1.0, 0.0, 1.0]])
     assert mod.forward(params, X).tolist() == [[-1.0, 2.5, 8.0]]
     assert d.evaluate({"W": np.eye(3)}, X[0], np.zeros(3))["h"].tolist() == [-1.0, 2.5, 8.0]
+
+
+def test_a_step_reading_itself_is_refused_even_where_sympy_cancels_the_read():
+    """y = y*2 + x was refused (y before it is defined) but y = y - y + x passed: SymPy had cancelled the read."""
+    for text, name, later in (("y = y - y + x; f = y", "y", "y"), ("q = f - f + x; f = q*2", "q", "f")):
+        code, _, err = run("grad", text)
+        assert code == 2 and f"step {name!r} uses {later!r} before it is defined" in err, err
