@@ -78,8 +78,7 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
         name, rhs = split
         steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
         # read in the text: SymPy cancels y in y = y - y + x, which then passed the graph's own check
-        later = set(names_in_order(rhs)) & set(names[i - 1:]) - set(names[:i - 1])
-        if later:
+        if later := set(names_in_order(rhs)) & set(names[i - 1:]) - set(names[:i - 1]):
             raise SymbackError(f"step {name!r} uses {sorted(later)[0]!r} before it is defined")
     _refuse_zero_divisors(steps, parts)
     return steps

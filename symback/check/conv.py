@@ -66,12 +66,10 @@ def _mistakes(geometry, arg: str, form: IndexForm, names: dict) -> list[tuple[st
                     "alone (the max gate)", body.replace(Indicator, lambda c: sp.Integer(1))))
         tie = ("at a tie (equal entries in a window: padding, blank background, ReLU zeros) the delta goes to the "
                "first of them in row-major order, as PyTorch's max_pool; yours sends it to ")
-        last = {">": ">=", ">=": ">", "<": "<=", "<=": "<"}  # above or equal to the earlier taps, above the later
-        for to, rule in (("none of them", lambda c: sp.StrictGreaterThan(c.lhs, c.rhs)),
-                         ("every one of them", lambda c: sp.GreaterThan(c.lhs, c.rhs)),
-                         ("the last of them (a scan keeping the max by >=)",
-                          lambda c: sp.Rel(c.lhs, c.rhs, last[c.rel_op]))):
-            out.append((tie + to, body.replace(Indicator, lambda c, rule=rule: Indicator(rule(c)))))
+        # each tie factor's relation rewritten: > the earlier taps, >= the later ones, is the first's rule
+        for to, op in (("none of them", {">": ">", ">=": ">"}), ("every one of them", {">": ">=", ">=": ">="}),
+                       ("the last of them (a scan keeping the max by >=)", {">": ">=", ">=": ">"})):
+            out.append((tie + to, body.replace(Indicator, lambda c, op=op: Indicator(sp.Rel(*c.args, op[c.rel_op])))))
     return out
 
 

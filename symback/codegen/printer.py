@@ -140,10 +140,8 @@ class NumbaPrinter(StrPrinter):
         return f"(not {self._print(expr.args[0])})"
 
     def _print_Heaviside(self, expr):  # its value at 0 is its second argument (SymPy's default 1/2), as SymPy says
-        u, h0 = self._print(expr.args[0]), expr.args[1] if len(expr.args) > 1 else sp.S.Half
-        if h0 in (0, 1):
-            return f"(1.0 if {u} {'>=' if h0 == 1 else '>'} 0.0 else 0.0)"
-        return f"(1.0 if {u} > 0.0 else ({float(h0)!r} if {u} == 0.0 else 0.0))"
+        u, h0 = self._print(expr.args[0]), float(expr.args[1]) if len(expr.args) > 1 else 0.5
+        return f"(1.0 if {u} > 0.0 else ({h0!r} if {u} == 0.0 else 0.0))"
 
     def emptyPrinter(self, expr):
         raise SymbackError(f"codegen: cannot print {type(expr).__name__} {expr} for Numba")

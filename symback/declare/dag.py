@@ -281,10 +281,8 @@ class DAG(Components, Products):
             if node.op == "param" and not g.consumers(node.name):
                 raise SymbackError(f"param {node.name} is declared but never used; remove it or use it in a module")
             if node.op == "param" and node.name not in reaches:  # its gradient would be 0, from no path
-                users = g.consumers(node.name)
-                raise SymbackError(f"param {node.name} is used only by {', '.join(users)}, which "
-                                   f"{'does' if len(users) == 1 else 'do'} not reach the loss (its gradient would be "
-                                   "0); remove it or use it in a module that does")
+                raise SymbackError(f"param {node.name} is used only by modules that never reach the loss "
+                                   f"({', '.join(g.consumers(node.name))}); remove it or use it in one that does")
             if node.name not in reaches and node.op not in ("target", "input"):
                 dead.append(node.name)
         if dead:  # one warning for the whole dead branch, its modules in order

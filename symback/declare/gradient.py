@@ -303,10 +303,11 @@ def _with_unused(graph: Graph, wrt, written=(), order=()) -> Graph:
     """
     names = [*(w.name for w in wrt or () if isinstance(w, sp.Symbol)), *written]
     extra = [Node(n, "input", shape=()) for n in dict.fromkeys(names) if n not in graph]
-    leaves = graph.leaves("input")
-    rank = {n: i for i, n in enumerate(dict.fromkeys(order))}  # in the order written (x*0 + z: x, then z)
-    inputs = sorted([*leaves, *extra], key=lambda n: rank.get(n.name, len(rank)))
-    return Graph([*inputs, *(n for n in graph if n not in leaves)]) if extra else graph
+    if not extra:
+        return graph
+    rank, leaves = {n: i for i, n in enumerate(dict.fromkeys(order))}, graph.leaves("input")  # as written: x*0 + z
+    inputs = sorted([*leaves, *extra], key=lambda n: rank.get(n.name, len(rank)))  # x, then z
+    return Graph([*inputs, *(n for n in graph if n not in leaves)])
 
 
 def _finite(graph: Graph) -> None:

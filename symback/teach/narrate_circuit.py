@@ -115,9 +115,8 @@ class CircuitVoice:
 
     def start_note(self, b) -> tuple:
         """The note of a step without terms: the output's own gradient (1), or a variable's on no path (0)."""
-        if b.of == self.out:
-            return ("start: the gradient of ", self.var(self.out), " with respect to itself")
-        return (self.var(b.of), " reaches ", self.var(self.out), " by no path (it cancels out): its gradient is 0")
+        return (("start: the gradient of ", self.var(self.out), " with respect to itself") if b.of == self.out else
+                (self.var(b.of), " reaches ", self.var(self.out), " by no path (it cancels out): its gradient is 0"))
 
     def branch_note(self, b) -> tuple:
         users = listed([self.var(t.consumer)] for t in b.terms)
