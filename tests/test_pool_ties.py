@@ -108,3 +108,21 @@ def test_the_compiled_kernels_route_a_tie_in_the_raw_image_as_pytorch_in_every_l
             assert abs(loss - want) < tol * max(1.0, abs(want)) and rel(got_dx, dx) < tol, (kind, dtype)
             for w in mod.PARAMS:
                 assert rel(grads[w], their[w]) < tol, (kind, dtype, w)
+
+
+def test_a_padded_pools_printed_input_gradient_checks_equal_as_a_hand_file():
+    """A window's one other tap prints as max(x[...]): inside a max the padding reads -inf, as the derivation reads
+    it. Printed bare (x[...], an entry outside the image reads 0), symback's own line was DIFFERENT as a hand file
+    wherever a negative pixel sits beside the padding."""
+    net = sb.Network(n_in=(1, 4, 4), layers=[sb.MaxPool(2, 2, 1), sb.Flatten(), sb.Dense(2)], loss="mse")
+    d = net.derive(wrt=["x"])
+    line = ("dl/dx = (c, m, n) ↦ dl/dxbar[c, m/2, (n + 1)/2] I[x[c, m, n] - max(x[c, m - 1, n], x[c, m - 1, n + 1])"
+            " > 0] I[x[c, m, n] - max(x[c, m, n + 1]) >= 0] + dl/dxbar[c, (m + 1)/2, n/2]"
+            " I[x[c, m, n] - max(x[c, m, n - 1]) > 0] I[x[c, m, n] - max(x[c, m + 1, n - 1], x[c, m + 1, n]) >= 0]"
+            " + dl/dxbar[c, (m + 1)/2, (n + 1)/2]"
+            " I[x[c, m, n] - max(x[c, m, n + 1], x[c, m + 1, n], x[c, m + 1, n + 1]) >= 0] + dl/dxbar[c, m/2, n/2]"
+            " I[x[c, m, n] - max(x[c, m - 1, n - 1], x[c, m - 1, n], x[c, m, n - 1]) > 0]")
+    printed = " ".join(d.render("text", notation="udl").split())
+    assert "I[x[c, m, n] - max(x[c, m, n + 1]) >= 0]" in printed
+    report = d.check(line, notation="udl")
+    assert report.exit_code == 0, str(report)
