@@ -70,12 +70,16 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
                                f"got {abbreviate(text)}")
         return parse_expression(parts[0], evaluate=False)
     steps = []
+    names = [(_assignment(p) or ("",))[0] for p in parts]
     for i, part in enumerate(parts, 1):
         split = _assignment(part)
         if not split:
             raise SymbackError(f"step {i} {abbreviate(part)}: expected 'name = expression'")
         name, rhs = split
         steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
+        # read in the text: SymPy cancels y in y = y - y + x, which then passed the graph's own check
+        if later := set(names_in_order(rhs)) & set(names[i - 1:]) - set(names[:i - 1]):
+            raise SymbackError(f"step {name!r} uses {sorted(later)[0]!r} before it is defined")
     _refuse_zero_divisors(steps, parts)
     return steps
 

@@ -69,3 +69,41 @@ def test_a_max_pool_gradient_sent_to_every_input_is_named():
     assert good.equal, str(good)
     bad = sb.check_layer(sb.MaxPool(2), x, {}, dout, {"x": spread})
     assert "likely cause: gradient sent to every pooled input" in str(bad), str(bad)
+
+
+def max_pool_backward_naive(x, dout, k, s, p, d, keep):
+    """A student's loops: each window's delta to the entry its row-major scan keeps, `keep(v, best)` (v > best: the
+    first of tied entries, v >= best: the last); taps in the padding are skipped."""
+    N, C, H, W = x.shape
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        best, at = -np.inf, None
+        for u, v in np.ndindex(k, k):
+            r, q = s * i + d * u - p, s * j + d * v - p
+            if 0 <= r < H and 0 <= q < W and keep(x[n, c, r, q], best):
+                best, at = x[n, c, r, q], (r, q)
+        dx[n, c][at] += dout[n, c, i, j]
+    return dx
+
+
+@pytest.mark.parametrize("k, s, p, d, n", [(2, 2, 0, 1, 6), (3, 1, 1, 1, 5), (2, 1, 1, 2, 5), (3, 2, 1, 1, 5)])
+def test_tied_windows_go_to_the_first_entry_and_a_scan_keeping_the_last_is_named(k, s, p, d, n):
+    """0/1 images (one channel blank) tie in most windows, overlapping, padded or dilated: PyTorch's dx and the
+    first-entry loop are equal; a loop keeping the max by >= (the last tied entry) is named."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(k + 3 * s + 5 * p + 7 * d)
+    x = rng.integers(0, 2, (2, 2, n, n)).astype(float)
+    x[0, 0] = 0.0
+    xt = torch.tensor(x, requires_grad=True)
+    out = F.max_pool2d(xt, k, s, p, dilation=d)
+    dout = rng.standard_normal(out.shape)
+    out.backward(torch.tensor(dout))
+    first = max_pool_backward_naive(x, dout, k, s, p, d, lambda v, best: v > best)
+    last = max_pool_backward_naive(x, dout, k, s, p, d, lambda v, best: v >= best)
+    assert np.array_equal(first, xt.grad.numpy()) and not np.array_equal(first, last)
+    layer = sb.MaxPool(k, s, p, d)
+    assert sb.check_layer(layer, x, {}, dout, {"x": first}).equal
+    bad = str(sb.check_layer(layer, x, {}, dout, {"x": last}))
+    assert "dx: different" in bad and "yours sends it to the last of them" in bad, bad

@@ -125,6 +125,16 @@ def test_bad_graphs_are_refused_naming_the_node():
 
     assert "param W is declared but never used" in _bad(unused)
 
+    def on_no_path():  # V feeds only a branch that never reaches the loss: refused, not a zero gradient
+        g = sb.DAG()
+        x = g.input("x", 2)
+        W, V = g.param("W", (2, 2)), g.param("V", (2, 2))
+        g.map("dead", g.linear("u", V, x), "tanh")
+        g.loss(g.linear("f", W, x), "mse")
+        return g
+
+    assert "param V is used only by modules that never reach the loss (u)" in _bad(on_no_path)
+
 
 def test_a_module_that_never_reaches_the_loss_warns():
     g = sb.DAG()

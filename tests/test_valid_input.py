@@ -228,13 +228,13 @@ def test_a_masked_term_gives_a_zero_gradient():
 
 
 @pytest.mark.parametrize("text, zero, grads", [("f = x + y - y", "y", {"x": 1, "y": 0}),
-                                               ("q = y - y; f = x*q", "y", {"x": 0, "y": 0}),
+                                               ("q = y - y; f = x*q", "y", {"y": 0, "x": 0}),
                                                ("x*0 + y", "x", {"x": 0, "y": 1})])
 def test_a_variable_written_and_cancelled_has_a_zero_gradient_everywhere(text, zero, grads, tmp_path):
     """SymPy cancels y in ``x + y - y`` before symback sees it; the student wrote y, so y is a variable with
     df/dy = 0: in the gradient, the worked table (a backward row of its own), --at and a hand file's check."""
     data = grad_json(text, "--at", "x=1,y=2")
-    assert data["variables"] == sorted(grads) and data["grad_at"] == grads and data["gradient"][zero] == "0"
+    assert data["variables"] == list(grads) and data["grad_at"] == grads and data["gradient"][zero] == "0"  # as written
     code, out, err = run("grad", text, "--at", "x=1,y=2")
     assert code == 0 and err == "" and re.search(rf"^ d\w+/d{zero} +0 +0$", out, re.M), out
     out_name = text.split(";")[-1].split("=")[0].strip() if "=" in text else "f"
@@ -245,6 +245,35 @@ def test_a_variable_written_and_cancelled_has_a_zero_gradient_everywhere(text, z
     assert run("check", text, str(hand))[0] == 1  # a wrong value for the cancelled variable is DIFFERENT
     code, _, err = run("grad", text, "--at", "x=1,y=2,w=3")
     assert code == 2 and "'w' is not a variable" in err  # a name the text never wrote is still refused
+
+
+def test_text_steps_given_to_the_api_keep_a_cancelled_variable_in_the_order_written():
+    """Steps as text in a dict or a list are the one string's steps: y stays a variable there too (it was refused
+    by .at: "'y' is not a variable"); a cancelled variable written first comes first (x*0 + z: x, then z)."""
+    for steps in ({"q": "y - y", "f": "x*q + x"}, [("q", "y - y"), ("f", "x*q + x")]):
+        assert sb.grad(steps).at(x=1, y=2).grad == {"x": 1, "y": 0}
+    assert grad_json("f = x*0 + z")["variables"] == ["x", "z"]
+    assert list(grad_json("f = x*0 + z", "--at", "x=1,z=2")["grad_at"]) == ["x", "z"]
+
+
+@pytest.mark.parametrize("text", ["f = Sum(w[i]*x[i], (i, 1, 2)) - w[1]*x[1] + z - z",
+                                  "q = Sum(w[i]*x[i], (i, 1, 2)); f = q - w[1]*x[1] + z - z"])
+def test_in_index_notation_a_cancelled_component_or_variable_is_kept_as_in_one_expression(text):
+    """Named steps in index notation dropped w[1], x[1] and z (cancelled), which the same unnamed expression keeps
+    with a zero gradient; --at then refused them. The indices (i) and arrays (w, x) are no variables."""
+    data = grad_json(text, "--at", "w[1]=1,w[2]=2,x[1]=3,x[2]=4,z=5")
+    assert data["variables"] == ["w[1]", "w[2]", "x[1]", "x[2]", "z"]
+    assert data["grad_at"] == {"w[1]": 0, "w[2]": 4, "x[1]": 0, "x[2]": 2, "z": 0}
+
+
+def test_explain_says_a_cancelled_variables_gradient_is_0_not_the_outputs_start():
+    """explain's step for y in ``f = x + y - y`` has no terms, as the output's own start step has; it is 0, with
+    why, in every format (it read ``df/dy = 1   start: the gradient of f with respect to itself``)."""
+    code, out, _ = run("explain", "f = x + y - y", "--at", "x=1,y=2")
+    assert code == 0 and "B3. df/dy = 0   y reaches f by no path" in out, out
+    assert out.count("with respect to itself") == 1 and "df/df = 1   start" in out
+    code, tex, _ = run("explain", "f = x + y - y", "--format", "latex")
+    assert code == 0 and r"\frac{d f}{d y} &= 0 && \text{(B3)}" in tex and tex.count("with respect to itself") == 1
 
 
 # -- JAX's LAX_GRAD_OPS: (jax name, symback text, SymPy reference, points) ------------------------------------
@@ -377,3 +406,25 @@ def test_derive_and_explain_json_use_only_sympys_own_functions():
     for e in texts:
         assert not sp.sympify(e, locals=local).atoms(AppliedUndef), e
     assert sp.sympify("Heaviside(x - y, 0)", locals=local) in [sp.sympify(e, locals=local) for e in texts]
+
+
+def test_a_compiled_heaviside_is_at_0_what_sympy_says():
+    """Heaviside(u) is 1/2 at 0 (SymPy's default), Heaviside(u, 1) is 1, Heaviside(u, 0) is 0, in the kernels as in
+    SymPy and the oracle: the printer wrote every one as u > 0 (0 at 0; the max-pool tie rule reads Heaviside(u, 1))."""
+    u = sp.Symbol("u")
+    g = sb.DAG("heaviside_at_0")
+    g.linear("u", g.param("W", (3, 3)), g.input("x", 3))
+    g.loss(g.ew("h", u + sp.Heaviside(u) + 2 * sp.Heaviside(u, 1) + 4 * sp.Heaviside(u, 0)), "mse")
+    mod, d, _ = compiled("heaviside_at_0", g)
+    params = mod.init_params()
+    params["W"][...] = np.eye(3)
+    X = np.array([[-1.0, 0.0, 1.0]])
+    assert mod.forward(params, X).tolist() == [[-1.0, 2.5, 8.0]]
+    assert d.evaluate({"W": np.eye(3)}, X[0], np.zeros(3))["h"].tolist() == [-1.0, 2.5, 8.0]
+
+
+def test_a_step_reading_itself_is_refused_even_where_sympy_cancels_the_read():
+    """y = y*2 + x was refused (y before it is defined) but y = y - y + x passed: SymPy had cancelled the read."""
+    for text, name, later in (("y = y - y + x; f = y", "y", "y"), ("q = f - f + x; f = q*2", "q", "f")):
+        code, _, err = run("grad", text)
+        assert code == 2 and f"step {name!r} uses {later!r} before it is defined" in err, err

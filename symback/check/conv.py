@@ -6,7 +6,7 @@ frameworks lay them out (N x C x H x W). Output: a `ConvReport`, one line per gr
 error max |a - b| / max(1e-8, |a| + |b|) below 1e-8) or different, and then the likely cause: a classic mistake
 written as one edit of the derived index form (never by reading the student's code) whose numbers equal the
 student's. The edits: the kernel not flipped, the stride ignored in the input gradient, the padding off by one,
-the gradient sent to every pooled input instead of the argmax, a tie sent to none or to every tied entry.
+the gradient sent to every pooled input instead of the argmax, a tie sent to none, to every tied entry or to the last.
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def _mistakes(geometry, arg: str, form: IndexForm, names: dict) -> list[tuple[st
                     "alone (the max gate)", body.replace(Indicator, lambda c: sp.Integer(1))))
         tie = ("at a tie (equal entries in a window: padding, blank background, ReLU zeros) the delta goes to the "
                "first of them in row-major order, as PyTorch's max_pool; yours sends it to ")
-        for rule, to in ((sp.StrictGreaterThan, "none of them"), (sp.GreaterThan, "every one of them")):
-            out.append((tie + to, body.replace(Indicator, lambda c, rule=rule: Indicator(rule(c.lhs, c.rhs)))))
+        # each tie factor's relation rewritten: > the earlier taps, >= the later ones, is the first's rule
+        for to, op in (("none of them", {">": ">", ">=": ">"}), ("every one of them", {">": ">=", ">=": ">="}),
+                       ("the last of them (a scan keeping the max by >=)", {">": ">=", ">=": ">"})):
+            out.append((tie + to, body.replace(Indicator, lambda c, op=op: Indicator(sp.Rel(*c.args, op[c.rel_op])))))
     return out
 
 

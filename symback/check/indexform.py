@@ -25,6 +25,7 @@ from ..errors import SymbackError
 from ..ir import Node
 from ..nonsmooth import Indicator
 from ..ops import tensor
+from ..ops.pool import WindowMax
 from ..ops.tensor import IndexForm, index
 from .conv import _mistakes
 from .diagnose import Cause
@@ -136,7 +137,7 @@ class _Reader:
             args = self.items(")")
             if name not in ("max", "min") and len(args) != 1:
                 self.fail(f"{name} takes one argument, got {len(args)}")
-            return FUNCTIONS[name](*args)
+            return WindowMax(*args) if name == "max" and len(args) == 1 else FUNCTIONS[name](*args)  # pad: -inf
         if name == "I" and self.tok.text == "[":
             self.k += 1
             cond = self.relation()

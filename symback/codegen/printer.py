@@ -139,8 +139,9 @@ class NumbaPrinter(StrPrinter):
     def _print_Not(self, expr):
         return f"(not {self._print(expr.args[0])})"
 
-    def _print_Heaviside(self, expr):
-        return f"(1.0 if {self._print(expr.args[0])} > 0.0 else 0.0)"
+    def _print_Heaviside(self, expr):  # its value at 0 is its second argument (SymPy's default 1/2), as SymPy says
+        u, h0 = self._print(expr.args[0]), float(expr.args[1]) if len(expr.args) > 1 else 0.5
+        return f"(1.0 if {u} > 0.0 else ({h0!r} if {u} == 0.0 else 0.0))"
 
     def emptyPrinter(self, expr):
         raise SymbackError(f"codegen: cannot print {type(expr).__name__} {expr} for Numba")

@@ -280,6 +280,9 @@ class DAG(Components, Products):
         for node in g:
             if node.op == "param" and not g.consumers(node.name):
                 raise SymbackError(f"param {node.name} is declared but never used; remove it or use it in a module")
+            if node.op == "param" and node.name not in reaches:  # its gradient would be 0, from no path
+                raise SymbackError(f"param {node.name} is used only by modules that never reach the loss "
+                                   f"({', '.join(g.consumers(node.name))}); remove it or use it in one that does")
             if node.name not in reaches and node.op not in ("target", "input"):
                 dead.append(node.name)
         if dead:  # one warning for the whole dead branch, its modules in order

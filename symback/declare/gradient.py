@@ -292,7 +292,7 @@ def _describe(expr, size: int) -> str:
         return f"<expression of {size} nodes, too deep to print>"
 
 
-def _with_unused(graph: Graph, wrt, written=()) -> Graph:
+def _with_unused(graph: Graph, wrt, written=(), order=()) -> Graph:
     """`graph` with an input leaf for each SymPy symbol in `wrt`, and each name `written` in the text, that SymPy
     cancelled from it.
 
@@ -303,8 +303,11 @@ def _with_unused(graph: Graph, wrt, written=()) -> Graph:
     """
     names = [*(w.name for w in wrt or () if isinstance(w, sp.Symbol)), *written]
     extra = [Node(n, "input", shape=()) for n in dict.fromkeys(names) if n not in graph]
-    leaves = graph.leaves("input")
-    return Graph([*leaves, *extra, *(n for n in graph if n not in leaves)]) if extra else graph
+    if not extra:
+        return graph
+    rank, leaves = {n: i for i, n in enumerate(dict.fromkeys(order))}, graph.leaves("input")  # as written: x*0 + z
+    inputs = sorted([*leaves, *extra], key=lambda n: rank.get(n.name, len(rank)))  # x, then z
+    return Graph([*inputs, *(n for n in graph if n not in leaves)])
 
 
 def _finite(graph: Graph) -> None:
@@ -317,7 +320,8 @@ def _finite(graph: Graph) -> None:
 
 
 def _index_form(expr, wrt, order: list[str], source: str | None):
-    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order).
+    """Index notation (`indexed`): an `IndexGradient` for symbolic bounds, else (lowered expr, wrt, input order,
+    the components and scalars written).
 
     Components are leaves named ``W[1,2]``, handed back as those symbols (``g.gradient[W[1, 2]]`` finds them).
     """
@@ -340,10 +344,12 @@ def _index_form(expr, wrt, order: list[str], source: str | None):
         leaves.update(used)
     rank = {b: i for i, b in enumerate(dict.fromkeys([*order, *ranks]))}
     parts = sorted(leaves, key=lambda c: (rank[c.split("[")[0]], natural_key(c)))
+    indices = {str(v) for _, e in steps for s in e.atoms(sp.Sum) for v in s.variables}
+    written = [*parts, *(n for n in order if n not in ranks and n not in indices and n not in dict(steps))]
     if wrt is not None:  # an array's name stands for all its components
         wrt = [c for w in wrt for c in ([p for p in parts if p.startswith(_key(w) + "[")] if _key(w) in ranks
                                         else [_key(w)])]
-    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order]
+    return (lowered if isinstance(expr, (list, tuple)) else lowered[0][1]), wrt, [*parts, *order], written
 
 
 @no_gc()
@@ -362,7 +368,9 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
     source_text = expr.strip() if isinstance(expr, str) else None
     if isinstance(expr, dict):
         expr = list(expr.items())
+    texts = []  # steps given as text: the names they write are variables even where SymPy cancels them
     if isinstance(expr, (list, tuple)):  # steps given as text are read by the safe parser, never run
+        texts = [s[1] for s in expr if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], str)]
         expr = [(s[0], to_expr(s[1], f"step {s[0]!r}", evaluate=False))
                 if isinstance(s, tuple) and len(s) == 2 and isinstance(s[1], str) else s for s in expr]
     order: list[str] = []
@@ -373,19 +381,19 @@ def grad(expr, wrt=None, atomize: bool | None = None, gates: bool = False) -> Gr
         raise TypeError(f"wrt: a variable (name or symbol) or a list of them, not {type(wrt).__name__}")
     wrt = [wrt] if isinstance(wrt, (str, sp.Basic)) else None if wrt is None else list(wrt)
     steps = {str(n) for n, _ in expr} if isinstance(expr, (list, tuple)) else set()
-    written = [n for n in order if n not in steps]  # the variables of the text, kept if SymPy cancels them
+    written = [n for n in [*order, *(m for t in texts for m in names_in_order(t.replace("^", "**")))]
+               if n not in steps]  # the variables of the text, kept if SymPy cancels them
     if any(uses_indices(e) for e in ([s[-1] for s in expr] if isinstance(expr, (list, tuple)) else [expr])):
-        written = []
         form = _index_form(expr, wrt, order, source_text)
         if isinstance(form, IndexGradient):
             return form
-        expr, wrt, order = form
+        expr, wrt, order, written = form  # the components and variables written, kept if SymPy cancels them
     graph, output = build_graph(expr, atomize=atomize, order=order)  # also the checks of every step
     if gates:
         steps = expr if isinstance(expr, (list, tuple)) else [(output, expr)]
         steps = split_gates([(str(n), to_expr(e, f"step {str(n)!r}", evaluate=False)) for n, e in steps])
         graph, output = build_graph(steps, order=order)
-    graph = _with_unused(graph, wrt, written)
+    graph = _with_unused(graph, wrt, written, order)
     inputs = [n.name for n in graph.leaves("input")]
     if not inputs:
         raise SymbackError(f"expression {source_text or expr} has no variables to differentiate by")

@@ -237,9 +237,7 @@ class _Common:
     def _print_Indicator(self, expr):
         return self.words["indicator_of"].format(self._print(expr.args[0]))
 
-    def _print_Max(self, expr):  # and Min: max(a, b), \max\left(a, b\right); a pooling window's one tap: itself
-        if len(expr.args) == 1:
-            return self._print(expr.args[0])
+    def _print_Max(self, expr):  # and Min: max(a, b), \max\left(a, b\right); one tap max(a): padding reads -inf
         return self.words["max" if isinstance(expr, sp.Max) else "min"].format(", ".join(map(self._print, expr.args)))
 
     _print_Min = _print_Max

@@ -113,8 +113,10 @@ class CircuitVoice:
         gloss = (total, " is the gradient of ", self.var(self.out), " through every path; ", local)
         return head, (*gloss, " the local derivative of one gate ", self.var("c"))
 
-    def start_note(self) -> tuple:
-        return ("start: the gradient of ", self.var(self.out), " with respect to itself")
+    def start_note(self, b) -> tuple:
+        """The note of a step without terms: the output's own gradient (1), or a variable's on no path (0)."""
+        return (("start: the gradient of ", self.var(self.out), " with respect to itself") if b.of == self.out else
+                (self.var(b.of), " reaches ", self.var(self.out), " by no path (it cancels out): its gradient is 0"))
 
     def branch_note(self, b) -> tuple:
         users = listed([self.var(t.consumer)] for t in b.terms)
@@ -158,7 +160,7 @@ class CircuitVoice:
         out = []
         lhs = f"  {b.step}. {self.total(b.of)} = "
         if not b.terms:
-            return [f"{lhs}1   {note_text(self.start_note())}"]
+            return [f"{lhs}{int(b.of == self.out)}   {note_text(self.start_note(b))}"]
         if b.branch:
             out.append(f"  {b.step}. {note_text(self.branch_note(b))}")
             lhs = f"      {self.total(b.of)} = "
@@ -221,7 +223,7 @@ class CircuitVoice:
     def equation(self, b) -> str:
         """``d f/d q = upstream · ∂f/∂q = upstream · z = 1 × (-4) = -4`` for one step."""
         if not b.terms:
-            return f"{self.total_tex(b.of)} = 1"
+            return f"{self.total_tex(b.of)} = {int(b.of == self.out)}"
         reused = lambda t: already(self.total_tex(t.consumer), t.upstream_step)
         local = lambda t: (r"\left({}\right)" if isinstance(t.local, sp.Add) else "{}").format(self.expr_tex(t.local))
         parts = [
@@ -237,7 +239,7 @@ class CircuitVoice:
     def tex_items(self, b) -> list[tuple]:
         """The step for LaTeX and Markdown as (depth, an align* row or a note), in the text's order."""
         row = f"{self.equation(b)} && \\text{{({b.step})}}".replace(" = ", " &= ", 1)
-        notes = [n for t in b.terms for n in self.term_notes(b, t)] if b.terms else [self.start_note()]
+        notes = [n for t in b.terms for n in self.term_notes(b, t)] if b.terms else [self.start_note(b)]
         head = [(0, self.branch_note(b))] if b.branch else []
         return head + [(len(head), row)] + [(1, n) for n in notes]
 
