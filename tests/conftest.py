@@ -67,7 +67,8 @@ _FILES = {"test_entry_points.py": "examples", "test_entry_out.py": "examples", "
           "test_batchnorm_codegen.py": "batchnorm_codegen", "test_layernorm_codegen.py": "layernorm_codegen",
           "test_dropout_kernels.py": "dropout_kernels", "test_input_grad_kernels.py": "input_grad_kernels",
           "test_attention_compiled.py": "attention_compiled", "test_conv_compiled.py": "codegen:digits_cnn",
-          "test_conv_digits.py": "codegen:digits_cnn", "test_silent_fixes.py": "silent_fixes"}
+          "test_conv_digits.py": "codegen:digits_cnn", "test_silent_fixes.py": "silent_fixes",
+          "test_pool_ties.py": "pool_ties"}
 _FIXTURE_MODULES = {"toy": "udl_toy", "labels": "two_inputs"}
 _TEST_MODULES = {"test_softmax_cross_entropy_at_1000_is_exact": "ce",  # the module of test_stable_...[ce]
                  "test_small_entries_are_not_failed_for_the_rounding_of_a_float64_loss": "train_digits"}
