@@ -104,12 +104,12 @@ class IndexForm(sp.Expr):
 
 
 def _split(printer, term: sp.Expr) -> str:
-    """A long product (the max gate's delta times its indicator) on two lines of a LaTeX array."""
+    """A long product (the max gate's delta times its indicators) on lines of a LaTeX array: the first factor, then
+    each other one on a line of its own (a tie's two indicators do not fit one)."""
     text = printer._print(term)
     if len(text) < 160 or not term.is_Mul:
         return text
-    head, *rest = term.args
-    return rf"{printer._print(head)} \\ \qquad {printer._print(sp.Mul(*rest))}"
+    return r" \\ \qquad ".join(printer._print(factor) for factor in term.args)
 
 
 @lru_cache(maxsize=4096)
