@@ -61,10 +61,12 @@ class Page:
 
 
 def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
-    """Break a long line at spaces outside brackets (before an operator if possible), hanging `indent`."""
-    out = []
+    """Break a long line at spaces outside brackets (before an operator if possible), else at a space inside the
+    fewest brackets (``max(h[c, m], h[c, n])`` between its arguments, not inside one), hanging `indent`; a piece
+    that starts inside a bracket counts its depth from the line's start."""
+    out, carry = [], 0  # carry: the bracket depth where the remaining text starts
     while len(line) > width:
-        depth, best, good = 0, None, None
+        depth, best, good, outer = carry, None, None, (carry + 99, None)
         for i, c in enumerate(line[: width + 1]):
             if c in "([{":
                 depth += 1
@@ -74,11 +76,14 @@ def wrap(line: str, indent: int, width: int = WIDTH) -> list[str]:
                 best = i
                 if i + 1 < len(line) and line[i + 1] in "⊙∘+-=<":
                     good = i
-        cut = good if good is not None and good > width // 2 else best
+            elif c == " " and i > indent + 8 and depth <= outer[0]:
+                outer = (depth, i)
+        cut = good if good is not None and good > width // 2 else best if best is not None else outer[1]
         if cut is None:
             cut = line.rfind(" ", indent + 1, width)
             if cut <= indent:
                 break
+        carry += sum((c in "([{") - (c in ")]}") for c in line[:cut])
         out.append(line[:cut].rstrip())
         line = " " * indent + line[cut + 1 :]
     out.append(line)
