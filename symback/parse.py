@@ -64,21 +64,21 @@ def parse_program(text: str) -> sp.Expr | list[tuple[str, sp.Expr]]:
     parts = [p.strip() for p in text.replace("\n", ";").split(";") if p.strip()]
     if not parts:
         raise SymbackError("expression is empty")
-    if not any(_assignment(p) for p in parts):
+    splits = [_assignment(p) for p in parts]
+    if not any(splits):
         if len(parts) > 1:
             raise SymbackError(f"expected one expression or 'name = expr' steps separated by ';', "
                                f"got {abbreviate(text)}")
         return parse_expression(parts[0], evaluate=False)
     steps = []
-    names = [(_assignment(p) or ("",))[0] for p in parts]
-    for i, part in enumerate(parts, 1):
-        split = _assignment(part)
+    first = {s[0]: k for k, s in reversed(list(enumerate(splits))) if s}  # a step name -> the step first defining it
+    for i, (part, split) in enumerate(zip(parts, splits), 1):
         if not split:
             raise SymbackError(f"step {i} {abbreviate(part)}: expected 'name = expression'")
         name, rhs = split
         steps.append((name, parse_expression(rhs, where=f"step {i} ({name})", evaluate=False)))
         # read in the text: SymPy cancels y in y = y - y + x, which then passed the graph's own check
-        if later := set(names_in_order(rhs)) & set(names[i - 1:]) - set(names[:i - 1]):
+        if later := {n for n in names_in_order(rhs) if first.get(n, -1) >= i - 1}:
             raise SymbackError(f"step {name!r} uses {sorted(later)[0]!r} before it is defined")
     _refuse_zero_divisors(steps, parts)
     return steps
